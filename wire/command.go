@@ -1,0 +1,108 @@
+package wire
+
+// Command says what a message is. The zero value is invalid on the wire.
+type Command uint8
+
+// Commands of the VSR protocol. The numbering is part of the wire format:
+// never renumber, only append.
+const (
+	// CommandReserved is the zero value; no valid message carries it.
+	CommandReserved Command = 0
+	// CommandPing is a replica's liveness and clock probe to a peer.
+	CommandPing Command = 1
+	// CommandPong answers a ping.
+	CommandPong Command = 2
+	// CommandRequest is a client's request to the primary.
+	CommandRequest Command = 3
+	// CommandPrepare carries one op of the log from the primary to backups.
+	CommandPrepare Command = 4
+	// CommandPrepareOK is a backup's ack that a prepare is durable in its WAL.
+	CommandPrepareOK Command = 5
+	// CommandReply is the primary's answer to a client's request.
+	CommandReply Command = 6
+	// CommandCommit is the primary's heartbeat carrying commit_max.
+	CommandCommit Command = 7
+	// CommandStartViewChange votes to move to a new view.
+	CommandStartViewChange Command = 8
+	// CommandDoViewChange sends a replica's log suffix to the new primary.
+	CommandDoViewChange Command = 9
+	// CommandStartView installs the new view's log on backups.
+	CommandStartView Command = 10
+	// CommandRequestStartView asks the primary of a view for its start_view.
+	CommandRequestStartView Command = 11
+	// CommandRequestHeaders asks a peer for the headers of an op range.
+	CommandRequestHeaders Command = 12
+	// CommandRequestPrepare asks a peer for one prepare, by op and checksum.
+	CommandRequestPrepare Command = 13
+	// CommandHeaders answers request_headers with a body of headers.
+	CommandHeaders Command = 14
+	// CommandEviction tells a client that its session is gone.
+	CommandEviction Command = 15
+	// CommandRequestReply asks a peer for a stored client reply (repair of
+	// the client replies zone).
+	CommandRequestReply Command = 16
+	// CommandRequestBlocks asks a peer for grid blocks (state sync); the body
+	// lists (address, checksum) pairs.
+	CommandRequestBlocks Command = 17
+	// CommandBlock carries one grid block (state sync and grid repair).
+	CommandBlock Command = 18
+	// CommandRequestSyncCheckpoint asks a peer for its latest checkpoint
+	// (state sync when a replica lags beyond the WAL).
+	CommandRequestSyncCheckpoint Command = 19
+	// CommandSyncCheckpoint carries a checkpoint's superblock references.
+	CommandSyncCheckpoint Command = 20
+
+	// commandCount is one past the highest valid command.
+	commandCount = 21
+)
+
+var commandNames = [commandCount]string{
+	CommandReserved:              "reserved",
+	CommandPing:                  "ping",
+	CommandPong:                  "pong",
+	CommandRequest:               "request",
+	CommandPrepare:               "prepare",
+	CommandPrepareOK:             "prepare_ok",
+	CommandReply:                 "reply",
+	CommandCommit:                "commit",
+	CommandStartViewChange:       "start_view_change",
+	CommandDoViewChange:          "do_view_change",
+	CommandStartView:             "start_view",
+	CommandRequestStartView:      "request_start_view",
+	CommandRequestHeaders:        "request_headers",
+	CommandRequestPrepare:        "request_prepare",
+	CommandHeaders:               "headers",
+	CommandEviction:              "eviction",
+	CommandRequestReply:          "request_reply",
+	CommandRequestBlocks:         "request_blocks",
+	CommandBlock:                 "block",
+	CommandRequestSyncCheckpoint: "request_sync_checkpoint",
+	CommandSyncCheckpoint:        "sync_checkpoint",
+}
+
+// Valid reports whether c is a command of the protocol (not reserved, not
+// unknown).
+func (c Command) Valid() bool { return c != CommandReserved && c < commandCount }
+
+// String returns the protocol name of c, or "unknown(N)".
+func (c Command) String() string {
+	if c < commandCount {
+		return commandNames[c]
+	}
+	return "unknown(" + itoa(uint64(c)) + ")"
+}
+
+// itoa formats v in decimal without fmt (keeps String cheap).
+func itoa(v uint64) string {
+	var b [20]byte
+	i := len(b)
+	for {
+		i--
+		b[i] = byte('0' + v%10)
+		v /= 10
+		if v == 0 {
+			break
+		}
+	}
+	return string(b[i:])
+}

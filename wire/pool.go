@@ -1,0 +1,137 @@
+package wire
+
+import (
+	"errors"
+	"fmt"
+	"unsafe"
+)
+
+// ErrPoolExhausted means every message buffer of a Pool is in use. With the
+// counts from MessagesMax this signals a bug or a peer flooding the replica;
+// the caller drops the input that needed the buffer and counts it.
+var ErrPoolExhausted = errors.New("wire: message pool exhausted")
+
+// Message is one pooled buffer of message_size_max bytes, aligned to
+// SectorSize, with a reference count. The replica holds a reference while a
+// prepare sits in its pipeline, the journal while the buffer is being written
+// with O_DIRECT, and each peer's send queue while it is being sent; the buffer
+// returns to the pool when the last reference is dropped.
+type Message struct {
+	// Buffer is the whole buffer: header at [0, HeaderSize), body after it.
+	// Its length is the pool's message size max and its start is aligned
+	// to SectorSize.
+	Buffer []byte
+	refs   int32
+	index  int32
+	pool   *Pool
+}
+
+// Ref adds a reference and returns m, for handing m to one more owner.
+func (m *Message) Ref() *Message {
+	if m.refs <= 0 {
+		panic(fmt.Sprintf("wire: Ref on free message %d", m.index))
+	}
+	m.refs++
+	return m
+}
+
+// Unref drops a reference; the last one returns m to its pool. Using m after
+// the last Unref is a bug.
+func (m *Message) Unref() {
+	if m.refs <= 0 {
+		panic(fmt.Sprintf("wire: Unref on free message %d", m.index))
+	}
+	m.refs--
+	if m.refs == 0 {
+		m.pool.put(m)
+	}
+}
+
+// Refs returns the current reference count (for assertions and tests).
+func (m *Message) Refs() int32 { return m.refs }
+
+// Bytes returns the first size bytes of the buffer: the encoded message
+// whose header says Size == size.
+func (m *Message) Bytes(size uint32) []byte { return m.Buffer[:size] }
+
+// Pool is a fixed set of Messages allocated once at start-up. Get and Unref
+// never allocate. A Pool belongs to one event loop and is not safe for
+// concurrent use.
+type Pool struct {
+	messages []Message
+	free     []int32 // stack of free message indexes
+	size     int
+}
+
+// NewPool allocates count buffers of messageSizeMax bytes (a multiple of
+// SectorSize) in one sector-aligned slab.
+func NewPool(count int, messageSizeMax uint32) (*Pool, error) {
+	if count <= 0 {
+		return nil, fmt.Errorf("%w: message pool count %d must be positive", ErrConfig, count)
+	}
+	if messageSizeMax < SectorSize || messageSizeMax%SectorSize != 0 {
+		return nil, fmt.Errorf("%w: message size max %d is not a positive multiple of %d", ErrConfig, messageSizeMax, SectorSize)
+	}
+	size := int(messageSizeMax)
+	slab := AlignedSlice(count * size)
+	p := &Pool{
+		messages: make([]Message, count),
+		free:     make([]int32, count),
+		size:     size,
+	}
+	for i := range p.messages {
+		p.messages[i] = Message{
+			Buffer: slab[i*size : (i+1)*size : (i+1)*size],
+			index:  int32(i),
+			pool:   p,
+		}
+		// Hand out low indexes first: deterministic and cache-friendly.
+		p.free[i] = int32(count - 1 - i)
+	}
+	return p, nil
+}
+
+// Get returns a free message with one reference, or ErrPoolExhausted. The
+// buffer's contents are whatever its last user left; callers encode a full
+// header before use.
+func (p *Pool) Get() (*Message, error) {
+	n := len(p.free)
+	if n == 0 {
+		return nil, ErrPoolExhausted
+	}
+	m := &p.messages[p.free[n-1]]
+	p.free = p.free[:n-1]
+	if m.refs != 0 {
+		panic(fmt.Sprintf("wire: free message %d has %d references", m.index, m.refs))
+	}
+	m.refs = 1
+	return m, nil
+}
+
+func (p *Pool) put(m *Message) {
+	if len(p.free) == cap(p.free) {
+		panic("wire: message pool free list overflow")
+	}
+	p.free = append(p.free, m.index)
+}
+
+// Free returns the number of messages not in use.
+func (p *Pool) Free() int { return len(p.free) }
+
+// Count returns the number of messages in the pool.
+func (p *Pool) Count() int { return len(p.messages) }
+
+// MessageSizeMax returns the size of every buffer in the pool.
+func (p *Pool) MessageSizeMax() int { return p.size }
+
+// AlignedSlice returns a zeroed slice of n bytes whose first byte is aligned
+// to SectorSize, as O_DIRECT requires. Go's heap never moves objects, so the
+// alignment holds for the slice's lifetime.
+func AlignedSlice(n int) []byte {
+	raw := make([]byte, n+SectorSize)
+	off := 0
+	if rem := int(uintptr(unsafe.Pointer(unsafe.SliceData(raw))) % SectorSize); rem != 0 {
+		off = SectorSize - rem
+	}
+	return raw[off : off+n : off+n]
+}

@@ -1,0 +1,472 @@
+package wire
+
+// field names a header field that command rules constrain.
+type field uint8
+
+const (
+	fieldParent field = iota
+	fieldClient
+	fieldContext
+	fieldOp
+	fieldCommit
+	fieldTimestamp
+	fieldSession
+	fieldOpMin
+	fieldLogView
+	fieldRequest
+	fieldReplica
+	fieldOperation
+	fieldReason
+	fieldBody
+	fieldCount
+)
+
+var fieldNames = [fieldCount]string{
+	fieldParent:    "parent",
+	fieldClient:    "client",
+	fieldContext:   "context",
+	fieldOp:        "op",
+	fieldCommit:    "commit",
+	fieldTimestamp: "timestamp",
+	fieldSession:   "session",
+	fieldOpMin:     "op_min",
+	fieldLogView:   "log_view",
+	fieldRequest:   "request",
+	fieldReplica:   "replica",
+	fieldOperation: "operation",
+	fieldReason:    "reason",
+	fieldBody:      "body",
+}
+
+// fields is a set of fields, one bit each.
+type fields uint16
+
+func set(fs ...field) fields {
+	var s fields
+	for _, f := range fs {
+		s |= 1 << f
+	}
+	return s
+}
+
+func (s fields) has(f field) bool { return s&(1<<f) != 0 }
+
+// isZero reports whether f is zero in h (for fieldBody: whether the body is
+// empty).
+func (h *Header) isZero(f field) bool {
+	switch f {
+	case fieldParent:
+		return h.Parent.IsZero()
+	case fieldClient:
+		return h.Client.IsZero()
+	case fieldContext:
+		return h.Context.IsZero()
+	case fieldOp:
+		return h.Op == 0
+	case fieldCommit:
+		return h.Commit == 0
+	case fieldTimestamp:
+		return h.Timestamp == 0
+	case fieldSession:
+		return h.Session == 0
+	case fieldOpMin:
+		return h.OpMin == 0
+	case fieldLogView:
+		return h.LogView == 0
+	case fieldRequest:
+		return h.Request == 0
+	case fieldReplica:
+		return h.Replica == 0
+	case fieldOperation:
+		return h.Operation == OperationNone
+	case fieldReason:
+		return h.Reason == 0
+	case fieldBody:
+		return h.Size == HeaderSize
+	}
+	panic("wire: unknown field")
+}
+
+// commandSpec is the shape of one command's header: which fields it uses,
+// which of those must be set, and any further rules.
+type commandSpec struct {
+	uses     fields              // fields the command may set; the rest must be zero
+	requires fields              // fields that must be non-zero
+	check    func(*Header) error // further rules, or nil; returns a prebuilt error
+}
+
+// Fields every command may use and that the generic checks cover: checksums,
+// cluster, size, view, protocol, command and reserved are checked for all.
+var commandSpecs = [commandCount]commandSpec{
+	CommandPing: {
+		uses:     set(fieldReplica, fieldTimestamp, fieldOp, fieldContext),
+		requires: set(fieldTimestamp),
+	},
+	CommandPong: {
+		uses:     set(fieldReplica, fieldTimestamp, fieldContext),
+		requires: set(fieldTimestamp),
+	},
+	CommandRequest: {
+		uses:     set(fieldParent, fieldClient, fieldSession, fieldRequest, fieldOperation, fieldBody),
+		requires: set(fieldClient, fieldOperation),
+		check:    checkRequest,
+	},
+	CommandPrepare: {
+		uses: set(fieldReplica, fieldParent, fieldClient, fieldContext, fieldOp, fieldCommit,
+			fieldTimestamp, fieldSession, fieldRequest, fieldOperation, fieldBody),
+		requires: set(fieldOperation),
+		check:    checkPrepare,
+	},
+	CommandPrepareOK: {
+		uses:     set(fieldReplica, fieldParent, fieldClient, fieldContext, fieldOp, fieldCommit, fieldRequest),
+		requires: set(fieldOp, fieldContext),
+	},
+	CommandReply: {
+		uses: set(fieldReplica, fieldParent, fieldClient, fieldContext, fieldOp, fieldCommit,
+			fieldTimestamp, fieldSession, fieldRequest, fieldOperation, fieldBody),
+		requires: set(fieldClient, fieldContext, fieldOp, fieldCommit, fieldTimestamp, fieldOperation),
+		check:    checkReply,
+	},
+	CommandCommit: {
+		uses:  set(fieldReplica, fieldContext, fieldOp, fieldCommit, fieldTimestamp),
+		check: checkCommit,
+	},
+	CommandStartViewChange: {
+		uses: set(fieldReplica),
+	},
+	CommandDoViewChange: {
+		uses:  set(fieldReplica, fieldContext, fieldOp, fieldCommit, fieldLogView, fieldBody),
+		check: checkDoViewChange,
+	},
+	CommandStartView: {
+		uses:  set(fieldReplica, fieldContext, fieldOp, fieldCommit, fieldBody),
+		check: checkStartView,
+	},
+	CommandRequestStartView: {
+		uses: set(fieldReplica, fieldContext),
+	},
+	CommandRequestHeaders: {
+		uses:  set(fieldReplica, fieldOp, fieldOpMin),
+		check: checkRequestHeaders,
+	},
+	CommandRequestPrepare: {
+		uses: set(fieldReplica, fieldOp, fieldContext),
+	},
+	CommandHeaders: {
+		uses:  set(fieldReplica, fieldContext, fieldBody),
+		check: checkHeadersBody,
+	},
+	CommandEviction: {
+		uses:     set(fieldReplica, fieldClient, fieldSession, fieldReason),
+		requires: set(fieldClient, fieldReason),
+		check:    checkEviction,
+	},
+	CommandRequestReply: {
+		uses:     set(fieldReplica, fieldClient, fieldContext, fieldOp),
+		requires: set(fieldClient, fieldContext, fieldOp),
+	},
+	CommandRequestBlocks: {
+		uses:     set(fieldReplica, fieldBody),
+		requires: set(fieldBody),
+		check:    checkRequestBlocks,
+	},
+	CommandBlock: {
+		uses:     set(fieldReplica, fieldOp, fieldContext, fieldBody),
+		requires: set(fieldOp, fieldContext, fieldBody),
+	},
+	CommandRequestSyncCheckpoint: {
+		uses: set(fieldReplica, fieldOp),
+	},
+	CommandSyncCheckpoint: {
+		uses:     set(fieldReplica, fieldOp, fieldCommit, fieldContext, fieldBody),
+		requires: set(fieldOp, fieldContext, fieldBody),
+	},
+}
+
+// Prebuilt errors, so rejecting a header never allocates.
+var (
+	errMustBeZero    [commandCount][fieldCount]*FieldError
+	errMustBeNonZero [commandCount][fieldCount]*FieldError
+
+	errSizeBelowHeader = newFieldError(ErrSize, CommandReserved, "size", "is below the header size")
+	errSizeAboveMax    = newFieldError(ErrSize, CommandReserved, "size", "is above the maximum message size")
+	errSizeBody        = newFieldError(ErrSize, CommandReserved, "size", "does not match the body length")
+	errCommand         = newFieldError(ErrCommand, CommandReserved, "command", "is reserved or unknown")
+	errProtocol        = newFieldError(ErrProtocol, CommandReserved, "protocol", "is not this build's protocol version")
+	errCluster         = newFieldError(ErrCluster, CommandReserved, "cluster", "is not this cluster")
+	errReserved        = newFieldError(ErrReserved, CommandReserved, "reserved", "must be zero")
+
+	errReplica [commandCount]*FieldError
+
+	errRequestOperation      = newFieldError(ErrField, CommandRequest, "operation", "is not one a client may request")
+	errRegisterSession       = newFieldError(ErrField, CommandRequest, "session", "must be zero for register")
+	errRegisterRequest       = newFieldError(ErrField, CommandRequest, "request", "must be zero for register")
+	errRegisterParent        = newFieldError(ErrField, CommandRequest, "parent", "must be zero for register")
+	errRegisterBody          = newFieldError(ErrSize, CommandRequest, "body", "must be empty for register")
+	errRequestSession        = newFieldError(ErrField, CommandRequest, "session", "must be non-zero after register")
+	errRequestNumber         = newFieldError(ErrField, CommandRequest, "request", "must be non-zero after register")
+	errPrepareRootFields     = newFieldError(ErrField, CommandPrepare, "op", "is 0 but the header is not the root prepare")
+	errPrepareRootOperation  = newFieldError(ErrField, CommandPrepare, "operation", "root is only valid at op 0")
+	errPrepareOperation      = newFieldError(ErrField, CommandPrepare, "operation", "is unknown")
+	errPrepareCommit         = newFieldError(ErrField, CommandPrepare, "commit", "must be below op")
+	errPrepareTimestamp      = newFieldError(ErrField, CommandPrepare, "timestamp", "must be non-zero after op 0")
+	errPrepareParent         = newFieldError(ErrField, CommandPrepare, "parent", "must be non-zero after op 0")
+	errReplyOperation        = newFieldError(ErrField, CommandReply, "operation", "is not one a client may request")
+	errReplyCommit           = newFieldError(ErrField, CommandReply, "commit", "must be at least op")
+	errCommitContext         = newFieldError(ErrField, CommandCommit, "context", "must be non-zero when commit is non-zero")
+	errDoViewChangeLogView   = newFieldError(ErrField, CommandDoViewChange, "log_view", "must not exceed view")
+	errDoViewChangeCommit    = newFieldError(ErrField, CommandDoViewChange, "commit", "must not exceed op")
+	errDoViewChangeBody      = newFieldError(ErrSize, CommandDoViewChange, "body", "must be a whole number of headers")
+	errStartViewCommit       = newFieldError(ErrField, CommandStartView, "commit", "must not exceed op")
+	errStartViewBody         = newFieldError(ErrSize, CommandStartView, "body", "must be a whole number of headers")
+	errRequestHeadersRange   = newFieldError(ErrField, CommandRequestHeaders, "op_min", "must not exceed op")
+	errHeadersBody           = newFieldError(ErrSize, CommandHeaders, "body", "must be a whole number of headers")
+	errEvictionReason        = newFieldError(ErrField, CommandEviction, "reason", "is unknown")
+	errRequestBlocksBody     = newFieldError(ErrSize, CommandRequestBlocks, "body", "must be a whole number of block references")
+	errRequestBlocksTooMany  = newFieldError(ErrSize, CommandRequestBlocks, "body", "lists more blocks than allowed in one request")
+	errRequestOperationNoop  = newFieldError(ErrField, CommandRequest, "operation", "noop and root are the replica's own")
+	errReplyOperationReserve = newFieldError(ErrField, CommandReply, "operation", "noop and root are never replied")
+)
+
+func init() {
+	for c := Command(1); c < commandCount; c++ {
+		for f := field(0); f < fieldCount; f++ {
+			errMustBeZero[c][f] = newFieldError(ErrField, c, fieldNames[f], "must be zero")
+			errMustBeNonZero[c][f] = newFieldError(ErrField, c, fieldNames[f], "must be non-zero")
+			if f == fieldBody {
+				errMustBeZero[c][f] = newFieldError(ErrSize, c, "body", "must be empty")
+				errMustBeNonZero[c][f] = newFieldError(ErrSize, c, "body", "must not be empty")
+			}
+		}
+		errReplica[c] = newFieldError(ErrReplica, c, "replica", "is not below the replica count")
+	}
+}
+
+// Validate checks every field of h against cfg and the rules of h's command.
+// It does not verify checksums (DecodeHeader does). The error names the
+// first field that is wrong and wraps one of the Err* kinds.
+func (h *Header) Validate(cfg *Config) error {
+	if h.Protocol != ProtocolVersion {
+		return errProtocol
+	}
+	if h.Cluster != cfg.Cluster {
+		return errCluster
+	}
+	if h.Size < HeaderSize {
+		return errSizeBelowHeader
+	}
+	if h.Size > cfg.MessageSizeMax {
+		return errSizeAboveMax
+	}
+	if !h.Command.Valid() {
+		return errCommand
+	}
+	for _, b := range h.Reserved {
+		if b != 0 {
+			return errReserved
+		}
+	}
+	spec := &commandSpecs[h.Command]
+	if spec.uses.has(fieldReplica) && h.Replica >= cfg.ReplicaCount {
+		return errReplica[h.Command]
+	}
+	for f := field(0); f < fieldCount; f++ {
+		zero := h.isZero(f)
+		if !zero && !spec.uses.has(f) {
+			return errMustBeZero[h.Command][f]
+		}
+		if zero && spec.requires.has(f) {
+			return errMustBeNonZero[h.Command][f]
+		}
+	}
+	if spec.check != nil {
+		return spec.check(h)
+	}
+	return nil
+}
+
+func checkRequest(h *Header) error {
+	switch h.Operation {
+	case OperationRoot, OperationNoop:
+		return errRequestOperationNoop
+	case OperationRegister:
+		switch {
+		case h.Session != 0:
+			return errRegisterSession
+		case h.Request != 0:
+			return errRegisterRequest
+		case !h.Parent.IsZero():
+			return errRegisterParent
+		case h.Size != HeaderSize:
+			return errRegisterBody
+		}
+		return nil
+	}
+	if !h.Operation.valid() {
+		return errRequestOperation
+	}
+	if h.Session == 0 {
+		return errRequestSession
+	}
+	if h.Request == 0 {
+		return errRequestNumber
+	}
+	return nil
+}
+
+func checkPrepare(h *Header) error {
+	if !h.Operation.valid() {
+		return errPrepareOperation
+	}
+	if h.Op == 0 {
+		// The root prepare: only op 0, operation root, no content.
+		if h.Operation != OperationRoot || h.Size != HeaderSize || !h.Parent.IsZero() ||
+			!h.Client.IsZero() || !h.Context.IsZero() || h.Commit != 0 || h.Timestamp != 0 ||
+			h.Session != 0 || h.Request != 0 || h.Replica != 0 {
+			return errPrepareRootFields
+		}
+		return nil
+	}
+	if h.Operation == OperationRoot {
+		return errPrepareRootOperation
+	}
+	if h.Commit >= h.Op {
+		return errPrepareCommit
+	}
+	if h.Timestamp == 0 {
+		return errPrepareTimestamp
+	}
+	if h.Parent.IsZero() {
+		return errPrepareParent
+	}
+	return nil
+}
+
+func checkReply(h *Header) error {
+	if h.Operation == OperationRoot || h.Operation == OperationNoop {
+		return errReplyOperationReserve
+	}
+	if !h.Operation.valid() {
+		return errReplyOperation
+	}
+	if h.Commit < h.Op {
+		return errReplyCommit
+	}
+	return nil
+}
+
+func checkCommit(h *Header) error {
+	if h.Commit != 0 && h.Context.IsZero() {
+		return errCommitContext
+	}
+	return nil
+}
+
+func checkDoViewChange(h *Header) error {
+	if h.LogView > h.View {
+		return errDoViewChangeLogView
+	}
+	if h.Commit > h.Op {
+		return errDoViewChangeCommit
+	}
+	if h.BodySize()%HeaderSize != 0 {
+		return errDoViewChangeBody
+	}
+	return nil
+}
+
+func checkStartView(h *Header) error {
+	if h.Commit > h.Op {
+		return errStartViewCommit
+	}
+	if h.BodySize()%HeaderSize != 0 {
+		return errStartViewBody
+	}
+	return nil
+}
+
+func checkRequestHeaders(h *Header) error {
+	if h.OpMin > h.Op {
+		return errRequestHeadersRange
+	}
+	return nil
+}
+
+func checkHeadersBody(h *Header) error {
+	if h.BodySize()%HeaderSize != 0 {
+		return errHeadersBody
+	}
+	return nil
+}
+
+func checkEviction(h *Header) error {
+	if EvictionReason(h.Reason) >= evictionReasonCount {
+		return errEvictionReason
+	}
+	return nil
+}
+
+// BlockReferenceSize is the size of one (address u64, checksum u128) entry in
+// a request_blocks body.
+const BlockReferenceSize = 24
+
+// RequestBlocksMax is the most block references one request_blocks may list.
+const RequestBlocksMax = 64
+
+func checkRequestBlocks(h *Header) error {
+	n := h.BodySize()
+	if n%BlockReferenceSize != 0 {
+		return errRequestBlocksBody
+	}
+	if n/BlockReferenceSize > RequestBlocksMax {
+		return errRequestBlocksTooMany
+	}
+	return nil
+}
+
+// EvictionReason says why a client's session was evicted.
+type EvictionReason uint8
+
+// Eviction reasons. Zero is invalid on the wire.
+const (
+	// EvictionNoSession means the session is unknown (never registered, or
+	// evicted earlier).
+	EvictionNoSession EvictionReason = 1
+	// EvictionTableFull means the session was the oldest when the client
+	// table was full and another client registered.
+	EvictionTableFull EvictionReason = 2
+	// EvictionProtocolVersion means the client speaks an unsupported version.
+	EvictionProtocolVersion EvictionReason = 3
+	// EvictionSessionTooLow means the request named a session older than the
+	// client's current one.
+	EvictionSessionTooLow EvictionReason = 4
+
+	evictionReasonCount EvictionReason = 5
+)
+
+// DecodeHeader verifies the header checksum of raw[0:HeaderSize], decodes it
+// into h and validates it against cfg. Nothing in raw is trusted before the
+// checksum matches. It never panics and never allocates.
+func DecodeHeader(raw []byte, h *Header, cfg *Config) error {
+	if len(raw) < HeaderSize {
+		return ErrShort
+	}
+	raw = raw[:HeaderSize]
+	if checksumHeader(raw) != getUint128(raw[OffsetChecksum:]) {
+		return ErrChecksum
+	}
+	h.Decode(raw)
+	return h.Validate(cfg)
+}
+
+// VerifyBody checks that body has the length h announces and matches
+// h.ChecksumBody. Call it only on a header that DecodeHeader accepted.
+func VerifyBody(h *Header, body []byte) error {
+	if len(body) != h.BodySize() || h.Size < HeaderSize {
+		return errSizeBody
+	}
+	if Checksum(body) != h.ChecksumBody {
+		return ErrChecksumBody
+	}
+	return nil
+}
