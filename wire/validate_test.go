@@ -48,7 +48,12 @@ func TestValidateRejects(t *testing.T) {
 		{"request unknown operation", CommandRequest, func(h *Header) { h.Operation = 64 }, ErrField, errRequestOperation},
 		{"request no session", CommandRequest, func(h *Header) { h.Session = 0 }, ErrField, errRequestSession},
 		{"request number zero", CommandRequest, func(h *Header) { h.Request = 0 }, ErrField, errRequestNumber},
-		{"register with session", CommandRequest, func(h *Header) { h.Operation = OperationRegister; h.Request = 0; h.Parent = Uint128{}; h.Size = HeaderSize }, ErrField, errRegisterSession},
+		{"register with session", CommandRequest, func(h *Header) {
+			h.Operation = OperationRegister
+			h.Request = 0
+			h.Parent = Uint128{}
+			h.Size = HeaderSize
+		}, ErrField, errRegisterSession},
 		{"register with request", CommandRequest, func(h *Header) {
 			h.Operation, h.Session, h.Parent, h.Size = OperationRegister, 0, Uint128{}, HeaderSize
 		}, ErrField, errRegisterRequest},
