@@ -1,0 +1,299 @@
+package io
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// cancelUserData tags the CQEs of internal ASYNC_CANCEL requests, which have no
+// Completion. Real operations use gen<<32 | slot, and slot < EntriesMax.
+const cancelUserData = ^uint64(0)
+
+// uring is the io_uring engine: one ring, owned by one IO.
+//
+// Memory ordering: the kernel and this process share the ring indices. The SQ
+// tail and CQ head are written by us, the SQ head and CQ tail by the kernel. We
+// write SQEs, then publish them with atomic.StoreUint32 on the SQ tail; we read
+// the CQ tail with atomic.LoadUint32 before reading the CQEs it covers, then
+// release them with atomic.StoreUint32 on the CQ head. Go's sync/atomic
+// operations are sequentially consistent, which is stronger than the
+// store-release / load-acquire pairs the io_uring ABI asks for (liburing's
+// io_uring_smp_store_release / io_uring_smp_load_acquire).
+type uring struct {
+	io *IO
+	fd int
+
+	sqRing  []byte // mmap of the SQ ring (also the CQ ring with IORING_FEAT_SINGLE_MMAP)
+	cqRing  []byte // mmap of the CQ ring (aliases sqRing when single-mmap)
+	sqesMem []byte // mmap of the SQE array
+
+	sqHead, sqTail, sqFlags *uint32
+	sqMask, sqEntries       uint32
+	sqes                    []sqe
+	sqeTail                 uint32 // next SQE to fill; published to *sqTail
+
+	cqHead, cqTail *uint32
+	cqMask         uint32
+	cqes           []cqe
+
+	arg getEventsArg // IORING_ENTER_EXT_ARG, points at ts
+	ts  [2]int64     // wait timeout (struct __kernel_timespec)
+}
+
+// abandoned keeps Completions (and their buffers) reachable when Close could
+// not get them back from the kernel, so their memory is never reused under it.
+var abandoned struct {
+	sync.Mutex
+	list []*Completion
+}
+
+func newURing(io *IO, entries int) (engine, error) {
+	if b, err := os.ReadFile("/proc/sys/kernel/io_uring_disabled"); err == nil && strings.TrimSpace(string(b)) == "2" {
+		return nil, errors.New("disabled by sysctl kernel.io_uring_disabled=2")
+	}
+	var p uringParams
+	p.flags = ioringSetupCqsize | ioringSetupClamp
+	p.cqEntries = 2 * uint32(entries)
+	fd, errno := uringSetup(uint32(entries), &p)
+	if errno == unix.EINVAL { // kernels before 5.5 know neither flag
+		p = uringParams{}
+		fd, errno = uringSetup(uint32(entries), &p)
+	}
+	if errno != 0 {
+		return nil, fmt.Errorf("io_uring_setup: %w", errno)
+	}
+	r := &uring{io: io, fd: fd}
+	if err := r.init(&p, entries); err != nil {
+		r.release()
+		return nil, err
+	}
+	return r, nil
+}
+
+func uringSetup(entries uint32, p *uringParams) (int, unix.Errno) {
+	fd, _, errno := unix.Syscall(sysIoUringSetup, uintptr(entries), uintptr(unsafe.Pointer(p)), 0)
+	return int(fd), errno
+}
+
+func (r *uring) init(p *uringParams, entries int) error {
+	if p.features&ioringFeatNodrop == 0 || p.features&ioringFeatExtArg == 0 {
+		return fmt.Errorf("kernel io_uring lacks IORING_FEAT_NODROP or IORING_FEAT_EXT_ARG (need Linux >= 5.11), features %#x", p.features)
+	}
+	if p.sqEntries < uint32(entries) || p.cqEntries < p.sqEntries {
+		return fmt.Errorf("io_uring rings too small: sq %d cq %d for %d entries", p.sqEntries, p.cqEntries, entries)
+	}
+	if err := r.probe(); err != nil {
+		return err
+	}
+	sqSize := int(p.sqOff.array + p.sqEntries*4)
+	cqSize := int(p.cqOff.cqes + p.cqEntries*uint32(unsafe.Sizeof(cqe{})))
+	single := p.features&ioringFeatSingleMmap != 0
+	if single {
+		sqSize = max(sqSize, cqSize)
+	}
+	var err error
+	prot, flags := unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE
+	if r.sqRing, err = unix.Mmap(r.fd, ioringOffSqRing, sqSize, prot, flags); err != nil {
+		return fmt.Errorf("mmap io_uring SQ ring: %w", err)
+	}
+	if single {
+		r.cqRing = r.sqRing
+	} else if r.cqRing, err = unix.Mmap(r.fd, ioringOffCqRing, cqSize, prot, flags); err != nil {
+		return fmt.Errorf("mmap io_uring CQ ring: %w", err)
+	}
+	if r.sqesMem, err = unix.Mmap(r.fd, ioringOffSqes, int(p.sqEntries)*int(unsafe.Sizeof(sqe{})), prot, flags); err != nil {
+		return fmt.Errorf("mmap io_uring SQEs: %w", err)
+	}
+
+	r.sqHead = u32At(r.sqRing, p.sqOff.head)
+	r.sqTail = u32At(r.sqRing, p.sqOff.tail)
+	r.sqFlags = u32At(r.sqRing, p.sqOff.flags)
+	r.sqMask = *u32At(r.sqRing, p.sqOff.ringMask)
+	r.sqEntries = *u32At(r.sqRing, p.sqOff.ringEntries)
+	r.sqes = unsafe.Slice((*sqe)(unsafe.Pointer(&r.sqesMem[0])), r.sqEntries)
+	// The SQ array maps ring positions to SQE indices; keep it the identity.
+	array := unsafe.Slice(u32At(r.sqRing, p.sqOff.array), r.sqEntries)
+	for i := range array {
+		array[i] = uint32(i)
+	}
+	r.sqeTail = atomic.LoadUint32(r.sqTail)
+
+	r.cqHead = u32At(r.cqRing, p.cqOff.head)
+	r.cqTail = u32At(r.cqRing, p.cqOff.tail)
+	r.cqMask = *u32At(r.cqRing, p.cqOff.ringMask)
+	r.cqes = unsafe.Slice((*cqe)(unsafe.Pointer(&r.cqRing[p.cqOff.cqes])), *u32At(r.cqRing, p.cqOff.ringEntries))
+
+	r.arg.ts = uint64(uintptr(unsafe.Pointer(&r.ts)))
+	return nil
+}
+
+// probe checks that the kernel supports every opcode this engine issues.
+func (r *uring) probe() error {
+	pr := new(probe)
+	_, _, errno := unix.Syscall6(sysIoUringRegister, uintptr(r.fd), ioringRegisterProbe,
+		uintptr(unsafe.Pointer(pr)), ioringProbeOpsCapacity, 0, 0)
+	if errno != 0 {
+		return fmt.Errorf("io_uring_register(PROBE) (need Linux >= 5.6): %w", errno)
+	}
+	for _, op := range [...]uint8{ioringOpRead, ioringOpWrite, ioringOpFsync, ioringOpAccept,
+		ioringOpConnect, ioringOpRecv, ioringOpSend, ioringOpClose, ioringOpTimeout, ioringOpAsyncCancel} {
+		if op > pr.lastOp || pr.ops[op].flags&ioUringOpSupported == 0 {
+			return fmt.Errorf("io_uring opcode %d not supported by this kernel", op)
+		}
+	}
+	return nil
+}
+
+func u32At(b []byte, off uint32) *uint32 { return (*uint32)(unsafe.Pointer(&b[off])) }
+
+// getSQE returns a zeroed SQE to fill, or nil if the SQ ring is full even after
+// submitting what it holds. The caller fills it and calls publish.
+func (r *uring) getSQE() *sqe {
+	if r.sqeTail-atomic.LoadUint32(r.sqHead) >= r.sqEntries {
+		r.enter(r.pending(), 0, 0)
+		if r.sqeTail-atomic.LoadUint32(r.sqHead) >= r.sqEntries {
+			return nil
+		}
+	}
+	s := &r.sqes[r.sqeTail&r.sqMask]
+	*s = sqe{}
+	r.sqeTail++
+	return s
+}
+
+// publish makes the SQEs filled so far visible to the kernel (store-release).
+func (r *uring) publish() { atomic.StoreUint32(r.sqTail, r.sqeTail) }
+
+// pending is the number of published SQEs the kernel has not consumed yet.
+func (r *uring) pending() uint32 { return r.sqeTail - atomic.LoadUint32(r.sqHead) }
+
+// enter calls io_uring_enter; with IORING_ENTER_EXT_ARG, r.arg points at r.ts.
+func (r *uring) enter(toSubmit, minComplete, flags uint32) (int, unix.Errno) {
+	var arg, argSize uintptr
+	if flags&ioringEnterExtArg != 0 {
+		arg, argSize = uintptr(unsafe.Pointer(&r.arg)), unsafe.Sizeof(r.arg)
+	}
+	n, _, errno := unix.Syscall6(sysIoUringEnter, uintptr(r.fd), uintptr(toSubmit), uintptr(minComplete), uintptr(flags), arg, argSize)
+	return int(n), errno
+}
+
+// poll submits every published SQE and, if timeoutNs > 0 and no CQE is ready,
+// waits in the same io_uring_enter for one CQE or the timeout. Then it reaps.
+func (r *uring) poll(timeoutNs int64) error {
+	wait := timeoutNs > 0 && atomic.LoadUint32(r.cqTail) == atomic.LoadUint32(r.cqHead)
+	overflow := atomic.LoadUint32(r.sqFlags)&ioringSqCqOverflow != 0
+	toSubmit := r.pending()
+	var err error
+	if toSubmit > 0 || wait || overflow {
+		var minComplete, flags uint32
+		if wait || overflow {
+			flags |= ioringEnterGetevents
+		}
+		if wait {
+			minComplete = 1
+			flags |= ioringEnterExtArg
+			r.ts[0], r.ts[1] = timeoutNs/1e9, timeoutNs%1e9
+		}
+		_, errno := r.enter(toSubmit, minComplete, flags)
+		switch errno {
+		case 0, unix.ETIME, unix.EINTR:
+		case unix.EAGAIN, unix.EBUSY:
+			// Out of kernel resources or CQ backlog: reap, retry on the next poll.
+		default:
+			err = fmt.Errorf("io: io_uring_enter: %w", errno)
+		}
+	}
+	r.reap()
+	return err
+}
+
+// reap moves every CQE to the IO's done queue.
+func (r *uring) reap() {
+	head := atomic.LoadUint32(r.cqHead)
+	tail := atomic.LoadUint32(r.cqTail) // load-acquire: CQEs up to tail are written
+	for ; head != tail; head++ {
+		e := &r.cqes[head&r.cqMask]
+		userData, res := e.userData, e.res
+		if userData == cancelUserData {
+			continue
+		}
+		slot, gen := uint32(userData), uint32(userData>>32)
+		if int(slot) >= len(r.io.slots) {
+			panic(fmt.Sprintf("io: io_uring CQE with slot %d out of range", slot))
+		}
+		c := r.io.slots[slot]
+		if c == nil || c.gen != gen {
+			panic(fmt.Sprintf("io: io_uring CQE for slot %d gen %d does not match an operation in flight", slot, gen))
+		}
+		r.complete(c, res)
+	}
+	atomic.StoreUint32(r.cqHead, head) // store-release: the kernel may reuse the CQEs
+}
+
+func (r *uring) complete(c *Completion, res int32) {
+	switch {
+	case c.op == OpTimeout && (res >= 0 || res == -int32(unix.ETIME)):
+		r.io.finish(c, 0, nil)
+	case res >= 0:
+		r.io.finish(c, int(res), nil)
+	default:
+		r.io.finish(c, 0, errnoOf(res))
+	}
+}
+
+// shutdown cancels every operation in flight and reaps until the kernel gave
+// them all back (or a generous deadline passed: then they are abandoned).
+func (r *uring) shutdown() {
+	deadline := monotonic() + 5e9
+	for r.io.InFlight() > 0 {
+		for _, c := range r.io.slots {
+			if c != nil && !c.cancel {
+				r.cancel(c)
+			}
+		}
+		if monotonic() > deadline {
+			abandoned.Lock()
+			for _, c := range r.io.slots {
+				if c != nil {
+					abandoned.list = append(abandoned.list, c)
+				}
+			}
+			abandoned.Unlock()
+			return
+		}
+		if err := r.poll(100e6); err != nil && !errors.Is(err, unix.EINTR) {
+			deadline = 0 // the ring is broken: abandon what is left on the next round
+
+		}
+	}
+}
+
+func (r *uring) release() error {
+	var errs []error
+	if r.sqesMem != nil {
+		errs = append(errs, unix.Munmap(r.sqesMem))
+	}
+	if r.cqRing != nil && len(r.sqRing) > 0 && &r.cqRing[0] != &r.sqRing[0] {
+		errs = append(errs, unix.Munmap(r.cqRing))
+	}
+	if r.sqRing != nil {
+		errs = append(errs, unix.Munmap(r.sqRing))
+	}
+	errs = append(errs, unix.Close(r.fd))
+	r.sqRing, r.cqRing, r.sqesMem, r.sqes, r.cqes = nil, nil, nil, nil, nil
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("io: release io_uring: %w", err)
+	}
+	return nil
+}
+
+func (r *uring) openSocket(family, sotype, proto int) (int, error) {
+	return unix.Socket(family, sotype|unix.SOCK_CLOEXEC, proto)
+}

@@ -1,0 +1,9 @@
+//go:build !linux
+
+package io
+
+import "errors"
+
+func newURing(*IO, int) (engine, error) {
+	return nil, errors.New("io_uring exists only on Linux")
+}
