@@ -1,5 +1,7 @@
 package wire
 
+import "math/bits"
+
 // field names a header field that command rules constrain.
 type field uint8
 
@@ -51,41 +53,58 @@ func set(fs ...field) fields {
 
 func (s fields) has(f field) bool { return s&(1<<f) != 0 }
 
-// isZero reports whether f is zero in h (for fieldBody: whether the body is
-// empty).
-func (h *Header) isZero(f field) bool {
-	switch f {
-	case fieldParent:
-		return h.Parent.IsZero()
-	case fieldClient:
-		return h.Client.IsZero()
-	case fieldContext:
-		return h.Context.IsZero()
-	case fieldOp:
-		return h.Op == 0
-	case fieldCommit:
-		return h.Commit == 0
-	case fieldTimestamp:
-		return h.Timestamp == 0
-	case fieldSession:
-		return h.Session == 0
-	case fieldOpMin:
-		return h.OpMin == 0
-	case fieldLogView:
-		return h.LogView == 0
-	case fieldRequest:
-		return h.Request == 0
-	case fieldReplica:
-		return h.Replica == 0
-	case fieldOperation:
-		return h.Operation == OperationNone
-	case fieldReason:
-		return h.Reason == 0
-	case fieldBody:
-		return h.Size == HeaderSize
+// nonZero returns the set of constrained fields that are non-zero in h (for
+// fieldBody: a non-empty body). Straight-line code: this runs for every
+// message received.
+func (h *Header) nonZero() fields {
+	var s fields
+	if !h.Parent.IsZero() {
+		s |= 1 << fieldParent
 	}
-	panic("wire: unknown field")
+	if !h.Client.IsZero() {
+		s |= 1 << fieldClient
+	}
+	if !h.Context.IsZero() {
+		s |= 1 << fieldContext
+	}
+	if h.Op != 0 {
+		s |= 1 << fieldOp
+	}
+	if h.Commit != 0 {
+		s |= 1 << fieldCommit
+	}
+	if h.Timestamp != 0 {
+		s |= 1 << fieldTimestamp
+	}
+	if h.Session != 0 {
+		s |= 1 << fieldSession
+	}
+	if h.OpMin != 0 {
+		s |= 1 << fieldOpMin
+	}
+	if h.LogView != 0 {
+		s |= 1 << fieldLogView
+	}
+	if h.Request != 0 {
+		s |= 1 << fieldRequest
+	}
+	if h.Replica != 0 {
+		s |= 1 << fieldReplica
+	}
+	if h.Operation != OperationNone {
+		s |= 1 << fieldOperation
+	}
+	if h.Reason != 0 {
+		s |= 1 << fieldReason
+	}
+	if h.Size != HeaderSize {
+		s |= 1 << fieldBody
+	}
+	return s
 }
+
+// first returns the lowest field in a non-empty set.
+func (s fields) first() field { return field(bits.TrailingZeros16(uint16(s))) }
 
 // commandSpec is the shape of one command's header: which fields it uses,
 // which of those must be set, and any further rules.
@@ -261,23 +280,19 @@ func (h *Header) Validate(cfg *Config) error {
 	if !h.Command.Valid() {
 		return errCommand
 	}
-	for _, b := range h.Reserved {
-		if b != 0 {
-			return errReserved
-		}
+	if h.Reserved != ([ReservedSize]byte{}) {
+		return errReserved
 	}
 	spec := &commandSpecs[h.Command]
 	if spec.uses.has(fieldReplica) && h.Replica >= cfg.ReplicaCount {
 		return errReplica[h.Command]
 	}
-	for f := field(0); f < fieldCount; f++ {
-		zero := h.isZero(f)
-		if !zero && !spec.uses.has(f) {
-			return errMustBeZero[h.Command][f]
-		}
-		if zero && spec.requires.has(f) {
-			return errMustBeNonZero[h.Command][f]
-		}
+	nonZero := h.nonZero()
+	if unused := nonZero &^ spec.uses; unused != 0 {
+		return errMustBeZero[h.Command][unused.first()]
+	}
+	if missing := spec.requires &^ nonZero; missing != 0 {
+		return errMustBeNonZero[h.Command][missing.first()]
 	}
 	if spec.check != nil {
 		return spec.check(h)
