@@ -10,12 +10,17 @@ import (
 // system refuses O_DIRECT and allowDsync is set.
 func openFile(path string, allowDsync bool) (fd int, direct, created bool, err error) {
 	base := unix.O_RDWR | unix.O_CLOEXEC
+	var st unix.Stat_t
+	existed := unix.Stat(path, &st) == nil
 	fd, created, err = openOrCreate(path, base|unix.O_DIRECT)
 	if err == nil {
 		return fd, true, created, nil
 	}
 	if !directIORefused(err) {
 		return -1, false, false, fmt.Errorf("io: open %s: %w", path, err)
+	}
+	if !existed {
+		unix.Unlink(path) // some file systems create the file, then refuse O_DIRECT
 	}
 	if !allowDsync {
 		return -1, false, false, fmt.Errorf("%w: open %s: %w", ErrDirectIOUnsupported, path, err)
