@@ -1,0 +1,64 @@
+// Package statemachine defines the interface between Chronon's replica and
+// the deterministic state machines it replicates (the ledger, the KV store,
+// user-defined ones).
+//
+// The replica calls a state machine only from its single event-loop
+// goroutine, in commit order, with the same inputs on every replica. A state
+// machine must therefore be deterministic: no wall clock, no randomness, no
+// goroutines, no dependence on Go map iteration order, no I/O. The commit
+// timestamp in Context is the only notion of time it may use.
+package statemachine
+
+import (
+	"errors"
+
+	"github.com/chronon-db/chronon/wire"
+)
+
+// Context describes the committed event being applied. It is the same on
+// every replica.
+type Context struct {
+	// Op is the log position of the prepare that carries the event.
+	Op uint64
+	// Timestamp is the event's commit timestamp in nanoseconds: assigned by
+	// the primary, strictly increasing across all events of the log.
+	Timestamp uint64
+	// Client is the id of the client whose request this is.
+	Client wire.Uint128
+	// Request is the client's request number.
+	Request uint32
+}
+
+// StateMachine is a deterministic state machine driven by committed requests.
+type StateMachine interface {
+	// Validate checks a request body before the primary prepares it. It
+	// must not change state. A body it rejects is answered with an error
+	// reply instead of being prepared. Validate only looks at the bytes:
+	// state-dependent checks belong in Apply, which reports them in the reply.
+	Validate(operation wire.Operation, input []byte) error
+
+	// Apply executes one committed request and writes its reply into
+	// reply, returning the number of bytes written. len(reply) is at least
+	// ReplySizeMax(operation, len(input)). Apply must not retain input or
+	// reply, must not fail (errors are part of the reply's contents), and
+	// should not allocate on its hot path.
+	Apply(ctx *Context, operation wire.Operation, input []byte, reply []byte) int
+
+	// ReplySizeMax bounds the reply of an operation whose input has the
+	// given size, so the replica can size buffers and batches.
+	ReplySizeMax(operation wire.Operation, inputSize int) int
+
+	// Digest returns a checksum of the whole state, equal on replicas that
+	// applied the same log. It is cheap (maintained incrementally).
+	Digest() wire.Uint128
+
+	// Snapshot appends a deterministic encoding of the state to dst and
+	// returns it; Restore replaces the state with a snapshot's contents.
+	// Checkpoints store snapshots in grid blocks.
+	Snapshot(dst []byte) []byte
+	Restore(snapshot []byte) error
+}
+
+// ErrInvalidInput is wrapped by Validate and Restore errors for malformed
+// bytes.
+var ErrInvalidInput = errors.New("statemachine: invalid input")
