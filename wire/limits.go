@@ -63,7 +63,8 @@ var (
 //     the primary they are the pipeline's buffers, counted once more to keep
 //     the bound simple) and JournalReadsMax buffers for repair reads;
 //   - peers: for each other replica one receive buffer plus its send queue;
-//   - clients: for each client one receive buffer plus its send queue;
+//   - clients: for each client one receive buffer plus its send queue, and
+//     its last reply, kept in the client table so a retry gets it again;
 //   - ScratchMax for the replica's own short-lived messages.
 //
 // A replica that ever needs more has a bug: the pool panics only on misuse,
@@ -74,6 +75,6 @@ func (l Limits) MessagesMax() int {
 		l.ClientsMax +
 		l.JournalWritesMax + l.JournalReadsMax +
 		peers*(1+l.PeerSendQueueMax) +
-		l.ClientsMax*(1+l.ClientSendQueueMax) +
+		l.ClientsMax*(1+l.ClientSendQueueMax+1) +
 		l.ScratchMax
 }

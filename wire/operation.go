@@ -20,6 +20,9 @@ const (
 	OperationNoop Operation = 3
 	// OperationOutboxAck records the outcome of dispatched effects.
 	OperationOutboxAck Operation = 4
+	// OperationBatch marks a prepare whose body is a sequence of sealed
+	// client requests packed by the primary (see docs/protocol.md).
+	OperationBatch Operation = 5
 
 	// OperationUserMin is the first operation a state machine may define.
 	OperationUserMin Operation = 128
@@ -38,6 +41,8 @@ func (o Operation) String() string {
 		return "noop"
 	case OperationOutboxAck:
 		return "outbox_ack"
+	case OperationBatch:
+		return "batch"
 	}
 	if o >= OperationUserMin {
 		return "user(" + itoa(uint64(o)) + ")"
@@ -47,5 +52,5 @@ func (o Operation) String() string {
 
 // valid reports whether o is reserved-and-known or a user operation.
 func (o Operation) valid() bool {
-	return o <= OperationOutboxAck || o >= OperationUserMin
+	return o <= OperationBatch || o >= OperationUserMin
 }

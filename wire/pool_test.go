@@ -94,10 +94,11 @@ func TestPoolGetUnrefDoesNotAllocate(t *testing.T) {
 
 func TestLimitsMessagesMax(t *testing.T) {
 	// The derivation in docs/protocol.md: pipeline + request queue + journal
-	// I/O + peers (receive + send queue) + clients (receive + send queue) +
+	// I/O + peers (receive + send queue) + clients (receive + send queue +
+	// stored reply) +
 	// scratch.
 	l := LimitsProduction
-	want := 8 + 64 + (8 + 8) + 5*(1+4) + 64*(1+2) + 4
+	want := 8 + 64 + (8 + 8) + 5*(1+4) + 64*(1+2+1) + 4
 	if got := l.MessagesMax(); got != want {
 		t.Fatalf("production MessagesMax %d, want %d", got, want)
 	}

@@ -243,8 +243,8 @@ var (
 	errEvictionReason        = newFieldError(ErrField, CommandEviction, "reason", "is unknown")
 	errRequestBlocksBody     = newFieldError(ErrSize, CommandRequestBlocks, "body", "must be a whole number of block references")
 	errRequestBlocksTooMany  = newFieldError(ErrSize, CommandRequestBlocks, "body", "lists more blocks than allowed in one request")
-	errRequestOperationNoop  = newFieldError(ErrField, CommandRequest, "operation", "noop and root are the replica's own")
-	errReplyOperationReserve = newFieldError(ErrField, CommandReply, "operation", "noop and root are never replied")
+	errRequestOperationNoop  = newFieldError(ErrField, CommandRequest, "operation", "root, noop and batch are the replica's own")
+	errReplyOperationReserve = newFieldError(ErrField, CommandReply, "operation", "root, noop and batch are never replied")
 )
 
 func init() {
@@ -302,7 +302,7 @@ func (h *Header) Validate(cfg *Config) error {
 
 func checkRequest(h *Header) error {
 	switch h.Operation {
-	case OperationRoot, OperationNoop:
+	case OperationRoot, OperationNoop, OperationBatch:
 		return errRequestOperationNoop
 	case OperationRegister:
 		switch {
@@ -358,7 +358,7 @@ func checkPrepare(h *Header) error {
 }
 
 func checkReply(h *Header) error {
-	if h.Operation == OperationRoot || h.Operation == OperationNoop {
+	if h.Operation == OperationRoot || h.Operation == OperationNoop || h.Operation == OperationBatch {
 		return errReplyOperationReserve
 	}
 	if !h.Operation.valid() {

@@ -44,6 +44,7 @@ func TestValidateRejects(t *testing.T) {
 		{"request no client", CommandRequest, func(h *Header) { h.Client = Uint128{} }, ErrField, errMustBeNonZero[CommandRequest][fieldClient]},
 		{"request no operation", CommandRequest, func(h *Header) { h.Operation = OperationNone }, ErrField, errMustBeNonZero[CommandRequest][fieldOperation]},
 		{"request root", CommandRequest, func(h *Header) { h.Operation = OperationRoot }, ErrField, errRequestOperationNoop},
+		{"request batch", CommandRequest, func(h *Header) { h.Operation = OperationBatch }, ErrField, errRequestOperationNoop},
 		{"request noop", CommandRequest, func(h *Header) { h.Operation = OperationNoop }, ErrField, errRequestOperationNoop},
 		{"request unknown operation", CommandRequest, func(h *Header) { h.Operation = 64 }, ErrField, errRequestOperation},
 		{"request no session", CommandRequest, func(h *Header) { h.Session = 0 }, ErrField, errRequestSession},
@@ -85,6 +86,7 @@ func TestValidateRejects(t *testing.T) {
 		// reply
 		{"reply no client", CommandReply, func(h *Header) { h.Client = Uint128{} }, ErrField, errMustBeNonZero[CommandReply][fieldClient]},
 		{"reply commit below op", CommandReply, func(h *Header) { h.Commit = h.Op - 1 }, ErrField, errReplyCommit},
+		{"reply batch", CommandReply, func(h *Header) { h.Operation = OperationBatch }, ErrField, errReplyOperationReserve},
 		{"reply noop", CommandReply, func(h *Header) { h.Operation = OperationNoop }, ErrField, errReplyOperationReserve},
 		{"reply unknown operation", CommandReply, func(h *Header) { h.Operation = 99 }, ErrField, errReplyOperation},
 		{"reply no timestamp", CommandReply, func(h *Header) { h.Timestamp = 0 }, ErrField, errMustBeNonZero[CommandReply][fieldTimestamp]},
