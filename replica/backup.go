@@ -1,0 +1,116 @@
+package replica
+
+import "github.com/chronon-db/chronon/wire"
+
+// onPrepare journals the next op of the hash chain (VR Revisited §4.1 step
+// 3) and learns the primary's commit number.
+//
+// A prepare of an earlier view is accepted only as repair: when it extends
+// this replica's hash chain, its checksum proves it is the op that follows.
+func (r *Replica) onPrepare(m *wire.Message, h *wire.Header) {
+	if r.status != StatusNormal || h.View > r.view || r.IsPrimary() ||
+		(h.View == r.view && h.Replica != r.primaryIndex()) {
+		r.Counters.DropWrongView++
+		return
+	}
+	if h.View == r.view && h.Op > r.knownOp {
+		r.knownOp = h.Op
+	}
+	if h.Operation == wire.OperationRoot {
+		r.Counters.DropUnexpected++
+		return
+	}
+	switch {
+	case h.Op <= r.op:
+		// A retransmission: acknowledge again if we hold it durably.
+		if e := r.ring.get(h.Op); e != nil && e.header.Checksum == h.Checksum && e.written {
+			r.sendPrepareOK(&e.header)
+		}
+	case h.Op > r.op+1:
+		// A gap: requestMissingPrepares fetches the ops in between.
+		r.Counters.DropGap++
+	case h.Parent != r.head:
+		r.Counters.DropBrokenChain++
+	case r.ring.full():
+		r.Counters.DropRingFull++
+	default:
+		r.appendPrepare(m.Ref(), h)
+	}
+	r.learnCommit(h.Commit)
+}
+
+// OnPrepareWritten is the journal's completion for WritePrepare(m): the
+// prepare is durable in this replica's WAL. A backup acknowledges it to the
+// primary; the primary counts its own write towards the quorum.
+func (r *Replica) OnPrepareWritten(m *wire.Message) {
+	var h wire.Header
+	h.Decode(m.Buffer[:wire.HeaderSize])
+	e := r.ring.get(h.Op)
+	if e == nil || e.header.Checksum != h.Checksum {
+		// Committed (the quorum did not need us) or no longer in the log.
+		return
+	}
+	e.written = true
+	if r.status != StatusNormal || h.View != r.view {
+		return
+	}
+	if r.IsPrimary() {
+		e.oks |= 1 << r.cfg.Replica
+		r.commitPipeline()
+		return
+	}
+	r.sendPrepareOK(&e.header)
+	r.commitBackup()
+}
+
+func (r *Replica) sendPrepareOK(prepare *wire.Header) {
+	h := wire.Header{
+		Cluster:  r.cfg.Cluster,
+		Size:     wire.HeaderSize,
+		View:     r.view,
+		Protocol: wire.ProtocolVersion,
+		Command:  wire.CommandPrepareOK,
+		Replica:  r.cfg.Replica,
+		Op:       prepare.Op,
+		Commit:   r.commitMin,
+		Parent:   prepare.Parent,
+		Context:  prepare.Checksum,
+	}
+	r.sendHeaderOnly(r.primaryIndex(), &h)
+}
+
+// onCommit learns commit_max and the primary's op from its heartbeat.
+func (r *Replica) onCommit(h *wire.Header) {
+	if r.status != StatusNormal || h.View != r.view || r.IsPrimary() || h.Replica != r.primaryIndex() {
+		r.Counters.DropWrongView++
+		return
+	}
+	if h.Op > r.knownOp {
+		r.knownOp = h.Op
+	}
+	r.learnCommit(h.Commit)
+}
+
+func (r *Replica) learnCommit(commit uint64) {
+	if commit > r.commitMax {
+		r.commitMax = commit
+	}
+	if commit > r.knownOp {
+		r.knownOp = commit
+	}
+	r.commitBackup()
+}
+
+// commitBackup applies, in order, the ops the primary reported committed
+// that this backup holds.
+func (r *Replica) commitBackup() {
+	for r.commitMin < r.commitMax {
+		e := r.ring.get(r.commitMin + 1)
+		if e == nil {
+			// Not received yet; the primary retransmits it. (Repair from
+			// peers and the journal is part of the view-change work.)
+			return
+		}
+		r.commitOne(e)
+	}
+}

@@ -1,0 +1,126 @@
+package replica
+
+import (
+	"github.com/chronon-db/chronon/statemachine"
+	"github.com/chronon-db/chronon/wire"
+)
+
+// commitOne applies the oldest uncommitted prepare, e (op commitMin+1), to the
+// client table and the state machine, stores each client's reply, sends the
+// replies if this replica is the primary, and drops e from the ring.
+func (r *Replica) commitOne(e *ringEntry) {
+	h := &e.header
+	if h.Op != r.commitMin+1 {
+		panic("replica: commit out of order")
+	}
+	if h.Operation == wire.OperationBatch {
+		r.applyBatch(h, e.msg.Buffer[wire.HeaderSize:h.Size])
+	}
+	r.commitMin = h.Op
+	r.committed = h.Checksum
+	if r.commitMin > r.commitMax {
+		r.commitMax = r.commitMin
+	}
+	r.ring.pop()
+	r.Counters.OpsCommitted++
+}
+
+// applyBatch applies the requests packed in a prepare body, in order. Each
+// entry was validated by the primary before it was queued; decoding it again
+// here costs one header checksum and keeps a corrupt body from ever reaching
+// the state machine. Whatever happens is a function of the bytes alone, so
+// every replica does the same.
+func (r *Replica) applyBatch(prepare *wire.Header, body []byte) {
+	timestamp := prepare.Timestamp
+	var req wire.Header
+	for len(body) > 0 {
+		if err := wire.DecodeHeader(body, &req, &r.wcfg); err != nil || req.Command != wire.CommandRequest || int(req.Size) > len(body) {
+			r.Counters.DropBadBatchEntry++
+			return
+		}
+		input := body[wire.HeaderSize:req.Size]
+		r.applyRequest(prepare, &req, input, timestamp)
+		timestamp += uint64(len(input)) + 1
+		body = body[req.Size:]
+	}
+}
+
+func (r *Replica) applyRequest(prepare, req *wire.Header, input []byte, timestamp uint64) {
+	if req.Operation == wire.OperationRegister {
+		r.clients.doneRegistering(req.Client)
+		evicted, didEvict := r.clients.register(req.Client, prepare.Op)
+		if didEvict {
+			r.Counters.Evictions++
+			if r.IsPrimary() {
+				r.sendEviction(evicted, wire.EvictionTableFull)
+			}
+		}
+		e := r.clients.get(req.Client)
+		r.reply(e, prepare, req, timestamp, 0, nil)
+		return
+	}
+	e := r.clients.get(req.Client)
+	if e == nil || e.session != req.Session || req.Request != e.request+1 {
+		// Evicted or superseded between prepare and commit: not applied, the
+		// same decision on every replica. The client learns on its retry.
+		if e != nil && e.session == req.Session {
+			e.inflight = false
+		}
+		r.Counters.DropBadBatchEntry++
+		return
+	}
+	m := r.replyMessage()
+	ctx := statemachine.Context{Op: prepare.Op, Timestamp: timestamp, Client: req.Client, Request: req.Request}
+	n := r.sm.Apply(&ctx, req.Operation, input, m.Buffer[wire.HeaderSize:])
+	if n < 0 || n > len(m.Buffer)-wire.HeaderSize {
+		panic("replica: state machine reply length out of bounds")
+	}
+	e.request = req.Request
+	r.reply(e, prepare, req, timestamp, n, m)
+	r.Counters.RequestsApplied++
+}
+
+// replyMessage returns a buffer for a reply. Replies are replicated state
+// (the client table keeps the last one per client), and the pool is sized
+// for one per client, so running out here is a sizing bug.
+func (r *Replica) replyMessage() *wire.Message {
+	m, err := r.pool.Get()
+	if err != nil {
+		panic("replica: message pool exhausted while committing; the pool is smaller than Limits.MessagesMax")
+	}
+	return m
+}
+
+// reply seals the reply to req (body already in m, n bytes; m nil for an
+// empty reply), stores it in the client table and, on the primary, sends it.
+// The reply's header depends only on the prepare and the request (its view
+// and replica are the prepare's), so every replica stores the same bytes and
+// any later primary can resend them.
+func (r *Replica) reply(e *clientEntry, prepare, req *wire.Header, timestamp uint64, n int, m *wire.Message) {
+	if m == nil {
+		m = r.replyMessage()
+	}
+	h := wire.Header{
+		Cluster:   r.cfg.Cluster,
+		Size:      uint32(wire.HeaderSize + n),
+		View:      prepare.View,
+		Protocol:  wire.ProtocolVersion,
+		Command:   wire.CommandReply,
+		Replica:   prepare.Replica,
+		Client:    req.Client,
+		Context:   req.Checksum,
+		Op:        prepare.Op,
+		Commit:    prepare.Op,
+		Timestamp: timestamp,
+		Session:   e.session,
+		Request:   req.Request,
+		Operation: req.Operation,
+	}
+	wire.Seal(&h, m.Bytes(h.Size))
+	e.lastOp = prepare.Op
+	e.inflight = false
+	r.clients.setReply(e, m, &h)
+	if r.IsPrimary() {
+		r.bus.SendToClient(req.Client, m)
+	}
+}

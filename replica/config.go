@@ -1,0 +1,66 @@
+package replica
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/chronon-db/chronon/wire"
+)
+
+// ErrConfig means a replica Config is unusable.
+var ErrConfig = errors.New("replica: invalid config")
+
+// Config holds the static parameters of one replica. All bounds are fixed
+// for the replica's life; memory is sized from them at New.
+type Config struct {
+	// Cluster is the cluster id.
+	Cluster wire.Uint128
+	// ReplicaCount is the number of replicas (1, 3 or 5 in practice).
+	ReplicaCount uint8
+	// Replica is this replica's index, below ReplicaCount.
+	Replica uint8
+	// Limits are the message and queue bounds (wire.LimitsProduction or
+	// wire.LimitsTest, or a variation).
+	Limits wire.Limits
+	// PrepareTimeoutTicks is how long the primary waits for prepare_oks
+	// before it sends an uncommitted prepare again.
+	PrepareTimeoutTicks uint64
+	// CommitTimeoutTicks is the interval of the primary's commit heartbeat.
+	CommitTimeoutTicks uint64
+}
+
+// DefaultTimeouts sets the timeouts to values suited to a 10 ms tick:
+// prepares are resent after 50 ms, commit heartbeats every 100 ms.
+func (c *Config) DefaultTimeouts() {
+	c.PrepareTimeoutTicks = 5
+	c.CommitTimeoutTicks = 10
+}
+
+// check returns an error wrapping ErrConfig when c is unusable.
+func (c *Config) check() error {
+	wc := c.wireConfig()
+	if err := wc.Check(); err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	if c.Replica >= c.ReplicaCount {
+		return fmt.Errorf("%w: replica %d not below replica count %d", ErrConfig, c.Replica, c.ReplicaCount)
+	}
+	l := c.Limits
+	if l.PipelinePrepareMax < 1 || l.PipelinePrepareMax > 64 {
+		return fmt.Errorf("%w: pipeline prepare max %d not in [1, 64]", ErrConfig, l.PipelinePrepareMax)
+	}
+	if l.ClientsMax < 1 {
+		return fmt.Errorf("%w: clients max %d must be positive", ErrConfig, l.ClientsMax)
+	}
+	if c.PrepareTimeoutTicks == 0 || c.CommitTimeoutTicks == 0 {
+		return fmt.Errorf("%w: timeouts must be positive", ErrConfig)
+	}
+	return nil
+}
+
+func (c *Config) wireConfig() wire.Config {
+	return wire.Config{Cluster: c.Cluster, ReplicaCount: c.ReplicaCount, MessageSizeMax: c.Limits.MessageSizeMax}
+}
+
+// quorum is the replication quorum: a majority, f+1 of 2f+1.
+func (c *Config) quorum() int { return int(c.ReplicaCount)/2 + 1 }

@@ -1,0 +1,30 @@
+package replica
+
+// Counters are the replica's metrics: plain numbers an exporter can read
+// between event-loop turns. Drops are counted by reason so that a flood or a
+// misbehaving peer is visible rather than silent.
+type Counters struct {
+	RequestsReceived   uint64 // requests accepted into the queue
+	RequestsBatched    uint64 // requests packed into prepares
+	PreparesSent       uint64 // prepares created by this primary
+	PreparesResent     uint64 // prepare retransmissions after a timeout
+	OpsCommitted       uint64 // ops applied locally
+	RequestsApplied    uint64 // client requests applied to the state machine
+	RepliesResent      uint64 // stored replies sent again for a retried request
+	Evictions          uint64 // sessions evicted to make room
+	CommitHeartbeats   uint64 // commit messages sent
+	DropNotPrimary     uint64 // requests sent to a backup
+	DropWrongView      uint64 // messages from another view
+	DropStaleRequest   uint64 // requests older than the session's last
+	DropDuplicate      uint64 // requests already queued or being prepared
+	DropQueueFull      uint64 // requests that found the request queue full
+	DropNoSession      uint64 // requests without a valid session (eviction sent)
+	DropBadRequest     uint64 // requests a state machine cannot serve (reply too large, bad number)
+	DropPoolExhausted  uint64 // messages not built for lack of a buffer
+	DropGap            uint64 // prepares beyond op+1 (await retransmission)
+	DropBrokenChain    uint64 // prepares whose parent is not our head
+	DropRingFull       uint64 // prepares refused while uncommitted ops fill the ring
+	DropUnexpected     uint64 // messages this replica's role does not take
+	DropBadBatchEntry  uint64 // entries of a committed batch that do not decode
+	DropStalePrepareOK uint64 // prepare_oks for ops no longer in flight
+}

@@ -1,0 +1,441 @@
+package replica
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/chronon-db/chronon/statemachine"
+	"github.com/chronon-db/chronon/wire"
+)
+
+// This file is a small deterministic in-memory cluster for normal-path tests:
+// replicas, a lossy reordering network, journals that complete writes after a
+// delay, and clients that retry. The full fault simulator lives elsewhere.
+
+const opAdd = wire.OperationUserMin
+
+// counterMachine is a test state machine: opAdd adds a u64 to a per-client
+// total and replies with the new total. It records every application so
+// tests can check exactly-once execution.
+type counterMachine struct {
+	totals  map[wire.Uint128]uint64
+	applied map[[2]uint64]int // (client.Lo, request) -> times applied
+	digest  wire.Uint128
+}
+
+func newCounterMachine() *counterMachine {
+	return &counterMachine{totals: map[wire.Uint128]uint64{}, applied: map[[2]uint64]int{}}
+}
+
+func (c *counterMachine) Validate(op wire.Operation, input []byte) error {
+	if op != opAdd || len(input) != 8 {
+		return statemachine.ErrInvalidInput
+	}
+	return nil
+}
+
+func (c *counterMachine) Apply(ctx *statemachine.Context, op wire.Operation, input, reply []byte) int {
+	if c.Validate(op, input) != nil {
+		return 0
+	}
+	c.applied[[2]uint64{ctx.Client.Lo, uint64(ctx.Request)}]++
+	c.totals[ctx.Client] += binary.LittleEndian.Uint64(input)
+	var b [40]byte
+	binary.LittleEndian.PutUint64(b[0:], ctx.Client.Lo)
+	binary.LittleEndian.PutUint64(b[8:], uint64(ctx.Request))
+	binary.LittleEndian.PutUint64(b[16:], binary.LittleEndian.Uint64(input))
+	binary.LittleEndian.PutUint64(b[24:], ctx.Timestamp)
+	binary.LittleEndian.PutUint64(b[32:], ctx.Op)
+	c.digest = addUint128(c.digest, wire.Checksum(b[:]))
+	binary.LittleEndian.PutUint64(reply, c.totals[ctx.Client])
+	return 8
+}
+
+func (c *counterMachine) ReplySizeMax(wire.Operation, int) int { return 8 }
+func (c *counterMachine) Digest() wire.Uint128                 { return c.digest }
+func (c *counterMachine) Snapshot(dst []byte) []byte           { return dst }
+func (c *counterMachine) Restore([]byte) error                 { return nil }
+
+// packet is a message in flight: bytes copied at send time, as over TCP.
+type packet struct {
+	toReplica int // -1: to a client
+	toClient  wire.Uint128
+	data      []byte
+	due       uint64
+}
+
+type network struct {
+	rng       *rand.Rand
+	packets   []packet
+	now       uint64
+	lossPct   int
+	dupPct    int
+	delayMax  uint64
+	delivered int
+}
+
+func (n *network) send(p packet) {
+	if n.rng.IntN(100) < n.lossPct {
+		return
+	}
+	copies := 1
+	if n.rng.IntN(100) < n.dupPct {
+		copies = 2
+	}
+	for range copies {
+		p.due = n.now + 1 + n.rng.Uint64N(n.delayMax+1)
+		n.packets = append(n.packets, p)
+	}
+}
+
+type replicaBus struct {
+	net  *network
+	from uint8
+}
+
+func (b *replicaBus) SendToReplica(to uint8, m *wire.Message) {
+	if to == b.from {
+		panic("replica sent a message to itself")
+	}
+	b.net.send(packet{toReplica: int(to), data: append([]byte(nil), messageBytes(m)...)})
+}
+
+func (b *replicaBus) SendToClient(client wire.Uint128, m *wire.Message) {
+	b.net.send(packet{toReplica: -1, toClient: client, data: append([]byte(nil), messageBytes(m)...)})
+}
+
+func messageBytes(m *wire.Message) []byte {
+	var h wire.Header
+	h.Decode(m.Buffer)
+	return m.Bytes(h.Size)
+}
+
+// memJournal completes each write after a random number of steps and keeps
+// every durable prepare for reads.
+type memJournal struct {
+	rng     *rand.Rand
+	pending []*wire.Message
+	due     []uint64
+	now     *uint64
+	written map[uint64]wire.Uint128 // op -> checksum of the durable prepare
+	stored  map[uint64][]byte       // op -> prepare bytes
+	reads   []journalRead
+}
+
+type journalRead struct {
+	op  uint64
+	msg *wire.Message
+	due uint64
+}
+
+func (j *memJournal) ReadPrepare(op uint64, m *wire.Message) {
+	j.reads = append(j.reads, journalRead{op: op, msg: m.Ref(), due: *j.now + 1})
+}
+
+func (j *memJournal) WritePrepare(m *wire.Message) {
+	j.pending = append(j.pending, m.Ref())
+	j.due = append(j.due, *j.now+j.rng.Uint64N(3))
+}
+
+type testClock struct{ now *uint64 }
+
+func (c testClock) Realtime() uint64 { return 1_700_000_000_000_000_000 + *c.now*1000 }
+
+// testClient registers, then sends count adds of 1 one at a time, retrying
+// the same bytes on a timeout.
+type testClient struct {
+	id        wire.Uint128
+	session   uint64
+	request   uint32
+	count     uint32
+	lastReply wire.Uint128
+	pending   []byte
+	sentAt    uint64
+	replies   uint32
+	total     uint64
+	done      bool
+}
+
+type cluster struct {
+	t        testing.TB
+	cfg      Config
+	net      *network
+	replicas []*Replica
+	pools    []*wire.Pool
+	journals []*memJournal
+	machines []*counterMachine
+	clients  []*testClient
+	rng      *rand.Rand
+	// retryTicks is how long a client waits before resending.
+	retryTicks uint64
+}
+
+func newCluster(t testing.TB, seed uint64, replicaCount uint8, clients int, requests uint32) *cluster {
+	rng := rand.New(rand.NewPCG(seed, seed^0x9E3779B97F4A7C15))
+	c := &cluster{
+		t:          t,
+		net:        &network{rng: rng, delayMax: 2},
+		rng:        rng,
+		retryTicks: 40,
+	}
+	for i := uint8(0); i < replicaCount; i++ {
+		cfg := Config{Cluster: wire.Uint128{Lo: 77}, ReplicaCount: replicaCount, Replica: i, Limits: wire.LimitsTest}
+		cfg.Limits.ReplicaCount = int(replicaCount)
+		cfg.Limits.ClientsMax = clients
+		cfg.DefaultTimeouts()
+		c.cfg = cfg
+		pool, err := wire.NewPool(cfg.Limits.MessagesMax(), cfg.Limits.MessageSizeMax)
+		if err != nil {
+			t.Fatal(err)
+		}
+		j := &memJournal{rng: rng, now: &c.net.now, written: map[uint64]wire.Uint128{}, stored: map[uint64][]byte{}}
+		sm := newCounterMachine()
+		r, err := New(cfg, pool, &replicaBus{net: c.net, from: i}, j, testClock{&c.net.now}, sm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.replicas = append(c.replicas, r)
+		c.pools = append(c.pools, pool)
+		c.journals = append(c.journals, j)
+		c.machines = append(c.machines, sm)
+	}
+	for i := 0; i < clients; i++ {
+		c.clients = append(c.clients, &testClient{id: wire.Uint128{Lo: uint64(1000 + i), Hi: 5}, count: requests})
+	}
+	return c
+}
+
+func (c *cluster) primary() *Replica { return c.replicas[0] }
+
+// step advances the cluster by one tick: writes complete, packets are
+// delivered, replicas flush and tick, clients send or retry.
+func (c *cluster) step() {
+	c.net.now++
+	now := c.net.now
+	for i, j := range c.journals {
+		keep := 0
+		for k, m := range j.pending {
+			if j.due[k] <= now {
+				var h wire.Header
+				h.Decode(m.Buffer)
+				j.written[h.Op] = h.Checksum
+				j.stored[h.Op] = append([]byte(nil), m.Bytes(h.Size)...)
+				c.replicas[i].OnPrepareWritten(m)
+				m.Unref()
+				continue
+			}
+			j.pending[keep], j.due[keep] = m, j.due[k]
+			keep++
+		}
+		j.pending, j.due = j.pending[:keep], j.due[:keep]
+		reads := j.reads
+		j.reads = nil
+		for _, rd := range reads {
+			if rd.due > now {
+				j.reads = append(j.reads, rd)
+				continue
+			}
+			data, ok := j.stored[rd.op]
+			copy(rd.msg.Buffer, data)
+			c.replicas[i].OnPrepareRead(rd.msg, ok)
+			rd.msg.Unref()
+		}
+	}
+	// Deliver due packets in a seeded random order.
+	var due []packet
+	keep := 0
+	for _, p := range c.net.packets {
+		if p.due <= now {
+			due = append(due, p)
+		} else {
+			c.net.packets[keep] = p
+			keep++
+		}
+	}
+	c.net.packets = c.net.packets[:keep]
+	c.rng.Shuffle(len(due), func(a, b int) { due[a], due[b] = due[b], due[a] })
+	for _, p := range due {
+		c.net.delivered++
+		if p.toReplica < 0 {
+			c.deliverToClient(p)
+			continue
+		}
+		c.deliverToReplica(p.toReplica, p.data)
+	}
+	for _, r := range c.replicas {
+		r.Flush()
+		r.Tick()
+	}
+	for _, cl := range c.clients {
+		c.driveClient(cl)
+	}
+}
+
+func (c *cluster) deliverToReplica(i int, data []byte) {
+	r := c.replicas[i]
+	m, err := c.pools[i].Get()
+	if err != nil {
+		return // a real bus would stop reading from the connection
+	}
+	defer m.Unref()
+	copy(m.Buffer, data)
+	var h wire.Header
+	if err := wire.DecodeHeader(m.Buffer, &h, &r.wcfg); err != nil {
+		c.t.Fatalf("replica %d got an invalid header: %v", i, err)
+	}
+	if err := wire.VerifyBody(&h, m.Buffer[wire.HeaderSize:h.Size]); err != nil {
+		c.t.Fatalf("replica %d got an invalid body: %v", i, err)
+	}
+	r.OnMessage(m, &h)
+}
+
+func (c *cluster) deliverToClient(p packet) {
+	var cl *testClient
+	for _, x := range c.clients {
+		if x.id == p.toClient {
+			cl = x
+		}
+	}
+	if cl == nil {
+		c.t.Fatalf("reply to unknown client %v", p.toClient)
+	}
+	var h wire.Header
+	if err := wire.DecodeHeader(p.data, &h, &c.replicas[0].wcfg); err != nil {
+		c.t.Fatalf("client got an invalid header: %v", err)
+	}
+	if h.Command == wire.CommandEviction {
+		c.t.Fatalf("client %v evicted (reason %d)", cl.id, h.Reason)
+	}
+	if h.Command != wire.CommandReply || cl.pending == nil {
+		return
+	}
+	var req wire.Header
+	req.Decode(cl.pending)
+	if h.Context != req.Checksum {
+		return // a duplicate reply to an earlier request
+	}
+	if req.Operation == wire.OperationRegister {
+		cl.session = h.Session
+	} else {
+		cl.replies++
+		total := binary.LittleEndian.Uint64(p.data[wire.HeaderSize:])
+		if total != cl.total+1 {
+			c.t.Fatalf("client %v request %d: total %d, want %d (executed twice or lost)", cl.id, req.Request, total, cl.total+1)
+		}
+		cl.total = total
+	}
+	cl.lastReply = h.Checksum
+	cl.pending = nil
+}
+
+func (c *cluster) driveClient(cl *testClient) {
+	now := c.net.now
+	if cl.pending != nil {
+		if now-cl.sentAt >= c.retryTicks {
+			cl.sentAt = now
+			c.net.send(packet{toReplica: 0, data: cl.pending})
+		}
+		return
+	}
+	if cl.session != 0 && cl.request == cl.count {
+		cl.done = true
+		return
+	}
+	h := wire.Header{
+		Cluster:  c.cfg.Cluster,
+		Size:     wire.HeaderSize,
+		Protocol: wire.ProtocolVersion,
+		Command:  wire.CommandRequest,
+		Client:   cl.id,
+	}
+	var body []byte
+	if cl.session == 0 {
+		h.Operation = wire.OperationRegister
+	} else {
+		cl.request++
+		h.Operation = opAdd
+		h.Session = cl.session
+		h.Request = cl.request
+		h.Parent = cl.lastReply
+		body = binary.LittleEndian.AppendUint64(nil, 1)
+		h.Size += uint32(len(body))
+	}
+	msg := make([]byte, h.Size)
+	copy(msg[wire.HeaderSize:], body)
+	wire.Seal(&h, msg)
+	cl.pending, cl.sentAt = msg, now
+	c.net.send(packet{toReplica: 0, data: msg})
+}
+
+// run steps until every client is done and every replica has applied
+// everything, or fails after maxSteps.
+func (c *cluster) run(maxSteps int) {
+	for s := 0; s < maxSteps; s++ {
+		c.step()
+		if c.settled() {
+			return
+		}
+	}
+	c.t.Fatalf("cluster did not settle in %d steps: %s", maxSteps, c.describe())
+}
+
+func (c *cluster) settled() bool {
+	for _, cl := range c.clients {
+		if !cl.done {
+			return false
+		}
+	}
+	p := c.primary()
+	for _, r := range c.replicas {
+		if r.CommitMin() != p.CommitMin() || r.Op() != p.Op() {
+			return false
+		}
+	}
+	return true
+}
+
+func (c *cluster) describe() string {
+	s := ""
+	for _, r := range c.replicas {
+		s += fmt.Sprintf("[replica %d op %d commit %d/%d] ", r.Index(), r.Op(), r.CommitMin(), r.CommitMax())
+	}
+	done := 0
+	for _, cl := range c.clients {
+		if cl.done {
+			done++
+		}
+	}
+	return s + fmt.Sprintf("clients done %d/%d", done, len(c.clients))
+}
+
+// checkConverged asserts the normal-path safety properties at the end of a
+// run: one hash chain, one state, each request executed exactly once.
+func (c *cluster) checkConverged() {
+	c.t.Helper()
+	p := c.primary()
+	for i, r := range c.replicas {
+		if r.CommitChecksum() != p.CommitChecksum() || r.CommitMin() != p.CommitMin() {
+			c.t.Fatalf("replica %d committed chain differs: op %d %v vs %d %v", i, r.CommitMin(), r.CommitChecksum(), p.CommitMin(), p.CommitChecksum())
+		}
+		if r.StateDigest() != p.StateDigest() {
+			c.t.Fatalf("replica %d state digest %v differs from primary's %v", i, r.StateDigest(), p.StateDigest())
+		}
+		for op, sum := range c.journals[i].written {
+			if other, ok := c.journals[0].written[op]; ok && other != sum {
+				c.t.Fatalf("replica %d journaled op %d with checksum %v, primary %v", i, op, sum, other)
+			}
+		}
+		for key, n := range c.machines[i].applied {
+			if n != 1 {
+				c.t.Fatalf("replica %d applied client %d request %d %d times", i, key[0], key[1], n)
+			}
+		}
+		for _, cl := range c.clients {
+			if got := c.machines[i].totals[cl.id]; got != uint64(cl.count) {
+				c.t.Fatalf("replica %d total of client %v is %d, want %d", i, cl.id, got, cl.count)
+			}
+		}
+	}
+}

@@ -1,0 +1,37 @@
+package replica
+
+import "github.com/chronon-db/chronon/wire"
+
+// Bus delivers the replica's outgoing messages. The replica keeps its own
+// reference to every message it sends; a Bus that queues a message takes
+// another with m.Ref() and drops it with m.Unref() once sent (or dropped).
+// Send must not call back into the replica.
+type Bus interface {
+	// SendToReplica sends m to replica r (never to the sender itself).
+	SendToReplica(r uint8, m *wire.Message)
+	// SendToClient sends m to the client with the given id, if connected.
+	SendToClient(client wire.Uint128, m *wire.Message)
+}
+
+// Journal persists prepares and reads them back. Completions are delivered
+// by the event loop, never from inside the call that started the operation.
+type Journal interface {
+	// WritePrepare takes a reference to m and, once the prepare is durable
+	// in its WAL slot, the event loop calls Replica.OnPrepareWritten(m) and
+	// the journal drops its reference.
+	WritePrepare(m *wire.Message)
+	// ReadPrepare reads the prepare of op into m (the journal takes a
+	// reference until done); the event loop then calls
+	// Replica.OnPrepareRead(m, found), found being false when the slot does
+	// not hold a valid prepare of that op.
+	ReadPrepare(op uint64, m *wire.Message)
+}
+
+// Clock is the primary's source of wall-clock time for prepare timestamps.
+// In production it reads the system clock; in the simulator it is driven by
+// ticks. The replica makes timestamps strictly increasing whatever the clock
+// does.
+type Clock interface {
+	// Realtime returns nanoseconds since the Unix epoch.
+	Realtime() uint64
+}

@@ -1,0 +1,268 @@
+package replica
+
+import (
+	"github.com/chronon-db/chronon/wire"
+)
+
+// onRequest applies the session rules (VR Revisited §4.1 step 1, with
+// TigerBeetle's session numbers) and queues a new request for the next
+// prepare.
+func (r *Replica) onRequest(m *wire.Message, h *wire.Header) {
+	if r.status != StatusNormal || !r.IsPrimary() {
+		r.Counters.DropNotPrimary++
+		return
+	}
+	if h.Operation == wire.OperationRegister {
+		r.onRegister(m, h)
+		return
+	}
+	e := r.clients.get(h.Client)
+	if e == nil {
+		r.Counters.DropNoSession++
+		r.sendEviction(h.Client, wire.EvictionNoSession)
+		return
+	}
+	if h.Session != e.session {
+		r.Counters.DropNoSession++
+		reason := wire.EvictionNoSession
+		if h.Session < e.session {
+			reason = wire.EvictionSessionTooLow
+		}
+		r.sendEviction(h.Client, reason)
+		return
+	}
+	switch {
+	case h.Request < e.request:
+		r.Counters.DropStaleRequest++
+	case h.Request == e.request:
+		// A retry of the last committed request: the stored reply answers
+		// it if it is the same request (same checksum), without re-execution.
+		if e.reply != nil && e.replyHeader.Context == h.Checksum {
+			r.resendReply(e)
+		} else {
+			r.Counters.DropStaleRequest++
+		}
+	case h.Request > e.request+1:
+		r.Counters.DropBadRequest++
+	case e.inflight:
+		r.Counters.DropDuplicate++
+	default:
+		if !r.fitsReply(h) {
+			r.Counters.DropBadRequest++
+			return
+		}
+		if !r.enqueue(m, h) {
+			return
+		}
+		e.inflight = true
+	}
+}
+
+func (r *Replica) onRegister(m *wire.Message, h *wire.Header) {
+	if e := r.clients.get(h.Client); e != nil && e.request == 0 && e.reply != nil && !e.inflight {
+		// Already registered and nothing since: answer with the stored reply.
+		r.resendReply(e)
+		return
+	}
+	if r.clients.isRegistering(h.Client) {
+		r.Counters.DropDuplicate++
+		return
+	}
+	if !r.enqueue(m, h) {
+		return
+	}
+	if !r.clients.addRegistering(h.Client) {
+		panic("replica: registering list overflow despite the request queue bound")
+	}
+}
+
+func (r *Replica) enqueue(m *wire.Message, h *wire.Header) bool {
+	if r.requests.full() {
+		r.Counters.DropQueueFull++
+		return false
+	}
+	r.requests.push(m.Ref(), h.Size)
+	r.Counters.RequestsReceived++
+	return true
+}
+
+// fitsReply reports whether the state machine's reply to h fits a message.
+func (r *Replica) fitsReply(h *wire.Header) bool {
+	return r.sm.ReplySizeMax(h.Operation, h.BodySize()) <= int(r.cfg.Limits.MessageSizeMax)-wire.HeaderSize
+}
+
+func (r *Replica) pipelineHasRoom() bool {
+	return r.op-r.commitMin < uint64(r.cfg.Limits.PipelinePrepareMax) && !r.ring.full()
+}
+
+// prepareBatch packs queued requests, oldest first, into one prepare up to
+// message_size_max, assigns it the next op, a timestamp and the parent
+// checksum, hands it to the journal and sends it to every backup. It returns
+// false when no buffer was available.
+func (r *Replica) prepareBatch() bool {
+	m := r.newMessage()
+	if m == nil {
+		return false
+	}
+	limit := int(r.cfg.Limits.MessageSizeMax)
+	size := wire.HeaderSize
+	// Each request reserves len(body)+1 nanoseconds of timestamps (see
+	// statemachine.Context), so every event of the batch gets its own.
+	var reserve uint64
+	for !r.requests.empty() {
+		q := r.requests.front()
+		if size+int(q.size) > limit {
+			break
+		}
+		copy(m.Buffer[size:], q.msg.Bytes(q.size))
+		size += int(q.size)
+		reserve += uint64(q.size) - wire.HeaderSize + 1
+		q.msg.Unref()
+		r.requests.pop()
+		r.Counters.RequestsBatched++
+	}
+	if size == wire.HeaderSize {
+		panic("replica: a queued request does not fit an empty prepare")
+	}
+	timestamp := r.clock.Realtime()
+	if timestamp <= r.timestamp {
+		timestamp = r.timestamp + 1
+	}
+	r.timestamp = timestamp + reserve
+	h := wire.Header{
+		Cluster:   r.cfg.Cluster,
+		Size:      uint32(size),
+		View:      r.view,
+		Protocol:  wire.ProtocolVersion,
+		Command:   wire.CommandPrepare,
+		Replica:   r.cfg.Replica,
+		Op:        r.op + 1,
+		Commit:    r.commitMax,
+		Timestamp: timestamp,
+		Parent:    r.head,
+		Operation: wire.OperationBatch,
+	}
+	wire.Seal(&h, m.Bytes(h.Size))
+	r.appendPrepare(m, &h)
+	r.Counters.PreparesSent++
+	for i := uint8(0); i < r.cfg.ReplicaCount; i++ {
+		if i != r.cfg.Replica {
+			r.bus.SendToReplica(i, m)
+		}
+	}
+	return true
+}
+
+// appendPrepare adds prepare m (reference taken over) at op+1 and starts
+// its journal write.
+func (r *Replica) appendPrepare(m *wire.Message, h *wire.Header) {
+	if h.Op != r.op+1 || h.Parent != r.head {
+		panic("replica: appended prepare does not extend the hash chain")
+	}
+	r.ring.push(m, h, r.tick)
+	r.op = h.Op
+	r.head = h.Checksum
+	if h.Timestamp > r.timestamp {
+		r.timestamp = h.Timestamp
+	}
+	r.journal.WritePrepare(m)
+}
+
+// onPrepareOK counts a backup's ack and commits what reached a quorum.
+func (r *Replica) onPrepareOK(h *wire.Header) {
+	if r.status != StatusNormal || !r.IsPrimary() || h.View != r.view {
+		r.Counters.DropWrongView++
+		return
+	}
+	e := r.ring.get(h.Op)
+	if e == nil || e.header.Checksum != h.Context {
+		r.Counters.DropStalePrepareOK++
+		return
+	}
+	e.oks |= 1 << h.Replica
+	r.commitPipeline()
+}
+
+// commitPipeline commits, in op order, every prepare that a quorum holds
+// durably (VR Revisited §4.1 step 5), then refills the pipeline.
+func (r *Replica) commitPipeline() {
+	quorum := r.cfg.quorum()
+	for {
+		e := r.ring.get(r.commitMin + 1)
+		if e == nil || e.okCount() < quorum || !e.written {
+			break
+		}
+		r.commitMax = r.commitMin + 1
+		r.commitOne(e)
+	}
+	r.Flush()
+}
+
+// resendTimedOutPrepares sends uncommitted prepares again to the backups
+// that have not acknowledged them.
+func (r *Replica) resendTimedOutPrepares() {
+	for op := r.commitMin + 1; op <= r.op; op++ {
+		e := r.ring.get(op)
+		if e == nil || r.tick-e.sentTick < r.cfg.PrepareTimeoutTicks {
+			continue
+		}
+		e.sentTick = r.tick
+		for i := uint8(0); i < r.cfg.ReplicaCount; i++ {
+			if i != r.cfg.Replica && e.oks&(1<<i) == 0 {
+				r.bus.SendToReplica(i, e.msg)
+				r.Counters.PreparesResent++
+			}
+		}
+	}
+}
+
+// sendCommitHeartbeat tells backups the commit number when no prepare has
+// carried it recently.
+func (r *Replica) sendCommitHeartbeat() {
+	r.lastCommitSent = r.tick
+	for i := uint8(0); i < r.cfg.ReplicaCount; i++ {
+		if i == r.cfg.Replica {
+			continue
+		}
+		h := wire.Header{
+			Cluster:  r.cfg.Cluster,
+			Size:     wire.HeaderSize,
+			View:     r.view,
+			Protocol: wire.ProtocolVersion,
+			Command:  wire.CommandCommit,
+			Replica:  r.cfg.Replica,
+			Commit:   r.commitMax,
+			Op:       r.op,
+		}
+		if r.commitMax > 0 {
+			h.Context = r.committed
+		}
+		r.sendHeaderOnly(i, &h)
+		r.Counters.CommitHeartbeats++
+	}
+}
+
+func (r *Replica) resendReply(e *clientEntry) {
+	r.bus.SendToClient(e.id, e.reply)
+	r.Counters.RepliesResent++
+}
+
+func (r *Replica) sendEviction(client wire.Uint128, reason wire.EvictionReason) {
+	m := r.newMessage()
+	if m == nil {
+		return
+	}
+	h := wire.Header{
+		Cluster:  r.cfg.Cluster,
+		Size:     wire.HeaderSize,
+		View:     r.view,
+		Protocol: wire.ProtocolVersion,
+		Command:  wire.CommandEviction,
+		Replica:  r.cfg.Replica,
+		Client:   client,
+		Reason:   uint8(reason),
+	}
+	wire.Seal(&h, m.Bytes(wire.HeaderSize))
+	r.bus.SendToClient(client, m)
+	m.Unref()
+}

@@ -1,0 +1,216 @@
+package replica
+
+import (
+	"fmt"
+
+	"github.com/chronon-db/chronon/statemachine"
+	"github.com/chronon-db/chronon/wire"
+)
+
+// Status is a replica's VSR status.
+type Status uint8
+
+// Statuses of VR Revisited §4.
+const (
+	StatusNormal Status = iota
+	StatusViewChange
+	StatusRecovering
+)
+
+// Replica is one VSR replica. Create it with New; drive it with OnMessage,
+// OnPrepareWritten, Tick and Flush from a single event loop.
+type Replica struct {
+	cfg     Config
+	wcfg    wire.Config
+	pool    *wire.Pool
+	bus     Bus
+	journal Journal
+	clock   Clock
+	sm      statemachine.StateMachine
+
+	status    Status
+	view      uint32
+	op        uint64       // highest op in the log
+	commitMin uint64       // highest op applied here
+	commitMax uint64       // highest op known committed
+	head      wire.Uint128 // checksum of prepare op
+	// committed is the checksum of prepare commitMin (commit heartbeats
+	// carry it so backups can check they committed the same op).
+	committed wire.Uint128
+	// timestamp is the highest timestamp assigned or seen; every event
+	// gets a larger one.
+	timestamp uint64
+
+	ring     prepareRing
+	requests requestQueue
+	clients  clientTable
+
+	tick           uint64
+	lastCommitSent uint64
+
+	// knownOp is the highest op this backup knows the primary has: a
+	// backup whose log is shorter asks for the missing prepares.
+	knownOp uint64
+	// reads are the journal reads in flight to answer request_prepare.
+	reads []pendingRead
+
+	// Counters are the replica's metrics.
+	Counters Counters
+}
+
+// New returns a replica at the root of an empty log (op 0), status normal in
+// view 0. The pool must hold at least cfg.Limits.MessagesMax() messages of
+// cfg.Limits.MessageSizeMax bytes; the replica never allocates after New.
+func New(cfg Config, pool *wire.Pool, bus Bus, journal Journal, clock Clock, sm statemachine.StateMachine) (*Replica, error) {
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	if pool == nil || bus == nil || journal == nil || clock == nil || sm == nil {
+		return nil, fmt.Errorf("%w: pool, bus, journal, clock and state machine are required", ErrConfig)
+	}
+	if pool.MessageSizeMax() != int(cfg.Limits.MessageSizeMax) {
+		return nil, fmt.Errorf("%w: pool buffers of %d bytes, config wants %d", ErrConfig, pool.MessageSizeMax(), cfg.Limits.MessageSizeMax)
+	}
+	root := RootPrepare(cfg.Cluster)
+	r := &Replica{
+		cfg:       cfg,
+		wcfg:      cfg.wireConfig(),
+		pool:      pool,
+		bus:       bus,
+		journal:   journal,
+		clock:     clock,
+		sm:        sm,
+		status:    StatusNormal,
+		head:      root.Checksum,
+		committed: root.Checksum,
+		ring:      newPrepareRing(2 * cfg.Limits.PipelinePrepareMax),
+		requests:  newRequestQueue(cfg.Limits.ClientsMax),
+		clients:   newClientTable(cfg.Limits.ClientsMax),
+		reads:     make([]pendingRead, 0, max(cfg.Limits.JournalReadsMax, 1)),
+	}
+	return r, nil
+}
+
+// RootPrepare returns the header of op 0, the same on every replica of a
+// cluster: the first link of the hash chain.
+func RootPrepare(cluster wire.Uint128) wire.Header {
+	h := wire.Header{
+		Cluster:   cluster,
+		Size:      wire.HeaderSize,
+		Protocol:  wire.ProtocolVersion,
+		Command:   wire.CommandPrepare,
+		Operation: wire.OperationRoot,
+	}
+	wire.SealHeader(&h, nil)
+	return h
+}
+
+// Index returns this replica's index.
+func (r *Replica) Index() uint8 { return r.cfg.Replica }
+
+// View returns the current view.
+func (r *Replica) View() uint32 { return r.view }
+
+// Status returns the current status.
+func (r *Replica) Status() Status { return r.status }
+
+// Op returns the highest op in this replica's log.
+func (r *Replica) Op() uint64 { return r.op }
+
+// CommitMin returns the highest op applied to the state machine here.
+func (r *Replica) CommitMin() uint64 { return r.commitMin }
+
+// CommitMax returns the highest op known to be committed.
+func (r *Replica) CommitMax() uint64 { return r.commitMax }
+
+// CommitChecksum returns the checksum of prepare CommitMin: equal on two
+// replicas exactly when they committed the same hash chain up to that op.
+func (r *Replica) CommitChecksum() wire.Uint128 { return r.committed }
+
+// IsPrimary reports whether this replica is the primary of its view.
+func (r *Replica) IsPrimary() bool { return r.primaryIndex() == r.cfg.Replica }
+
+func (r *Replica) primaryIndex() uint8 { return uint8(r.view % uint32(r.cfg.ReplicaCount)) }
+
+// StateDigest returns a checksum of the replicated state: the state
+// machine's digest combined with the client table's. Replicas that applied
+// the same ops have the same StateDigest.
+func (r *Replica) StateDigest() wire.Uint128 {
+	return addUint128(r.sm.Digest(), r.clients.digest())
+}
+
+// OnMessage handles one message from a peer or a client. Precondition: the
+// bus produced h with wire.DecodeHeader from m's bytes for this cluster and
+// verified the body with wire.VerifyBody. The replica takes its own
+// references to whatever it keeps; the caller keeps (and later drops) its own.
+func (r *Replica) OnMessage(m *wire.Message, h *wire.Header) {
+	switch h.Command {
+	case wire.CommandRequest:
+		r.onRequest(m, h)
+	case wire.CommandPrepare:
+		r.onPrepare(m, h)
+	case wire.CommandPrepareOK:
+		r.onPrepareOK(h)
+	case wire.CommandCommit:
+		r.onCommit(h)
+	case wire.CommandRequestPrepare:
+		r.onRequestPrepare(h)
+	default:
+		// Ping, view change, repair and sync commands are handled by later
+		// protocol parts; until then they are counted and dropped.
+		r.Counters.DropUnexpected++
+	}
+}
+
+// Tick advances the replica's logical time by one tick: retransmissions and
+// heartbeats are driven from here.
+func (r *Replica) Tick() {
+	r.tick++
+	if r.status != StatusNormal {
+		return
+	}
+	if !r.IsPrimary() {
+		r.requestMissingPrepares()
+		return
+	}
+	r.resendTimedOutPrepares()
+	if r.tick-r.lastCommitSent >= r.cfg.CommitTimeoutTicks {
+		r.sendCommitHeartbeat()
+	}
+}
+
+// Flush turns queued requests into prepares while the pipeline has room.
+// The event loop calls it after delivering a round of messages, so requests
+// that arrived together share one prepare.
+func (r *Replica) Flush() {
+	if r.status != StatusNormal || !r.IsPrimary() {
+		return
+	}
+	for !r.requests.empty() && r.pipelineHasRoom() {
+		if !r.prepareBatch() {
+			return
+		}
+	}
+}
+
+// newMessage gets a pool buffer, counting exhaustion as a drop.
+func (r *Replica) newMessage() *wire.Message {
+	m, err := r.pool.Get()
+	if err != nil {
+		r.Counters.DropPoolExhausted++
+		return nil
+	}
+	return m
+}
+
+// sendHeaderOnly seals h (which must announce no body) into a fresh message
+// and sends it to replica to.
+func (r *Replica) sendHeaderOnly(to uint8, h *wire.Header) {
+	m := r.newMessage()
+	if m == nil {
+		return
+	}
+	wire.Seal(h, m.Bytes(wire.HeaderSize))
+	r.bus.SendToReplica(to, m)
+	m.Unref()
+}
