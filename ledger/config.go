@@ -1,0 +1,58 @@
+package ledger
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sizes of the fixed records on the wire and in snapshots.
+const (
+	// AccountSize is the size of an encoded Account.
+	AccountSize = 128
+	// TransferSize is the size of an encoded Transfer.
+	TransferSize = 128
+	// IDSize is the size of an id in a lookup body.
+	IDSize = 16
+	// EventResultSize is the size of one (index, result) pair in a create
+	// reply.
+	EventResultSize = 8
+)
+
+// BatchMaxDefault is the number of events that fit the body of a
+// production-sized (1 MiB) message: (1 MiB - 256 B header) / 128 B.
+const BatchMaxDefault = (1<<20 - 256) / AccountSize
+
+// capacityMax bounds AccountsMax and TransfersMax so that slot indexes fit
+// in a uint32 and counts fit the snapshot header.
+const capacityMax = 1 << 31
+
+// Config fixes the capacity of a Ledger. All memory is allocated by New.
+type Config struct {
+	// AccountsMax is the number of accounts the ledger can hold.
+	AccountsMax int
+	// TransfersMax is the number of transfers the ledger can hold.
+	TransfersMax int
+	// BatchMax is the number of events (records or ids) a request body may
+	// hold. Zero means BatchMaxDefault. It bounds lookup replies to
+	// BatchMax×128 bytes.
+	BatchMax int
+}
+
+// ErrConfig is wrapped by New for an unusable Config.
+var ErrConfig = errors.New("ledger: invalid config")
+
+func (c *Config) normalize() error {
+	if c.BatchMax == 0 {
+		c.BatchMax = BatchMaxDefault
+	}
+	if c.AccountsMax <= 0 || c.AccountsMax > capacityMax {
+		return fmt.Errorf("AccountsMax %d not in [1, %d]: %w", c.AccountsMax, capacityMax, ErrConfig)
+	}
+	if c.TransfersMax <= 0 || c.TransfersMax > capacityMax {
+		return fmt.Errorf("TransfersMax %d not in [1, %d]: %w", c.TransfersMax, capacityMax, ErrConfig)
+	}
+	if c.BatchMax < 0 || c.BatchMax > capacityMax/AccountSize {
+		return fmt.Errorf("BatchMax %d not in [1, %d]: %w", c.BatchMax, capacityMax/AccountSize, ErrConfig)
+	}
+	return nil
+}

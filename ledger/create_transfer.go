@@ -1,0 +1,134 @@
+package ledger
+
+// createTransfers applies a create_transfers body of whole events; event i
+// is stamped timestamp+i.
+func (l *Ledger) createTransfers(timestamp uint64, input, reply []byte) int {
+	w := 0
+	var t Transfer
+	for i := 0; i < len(input)/TransferSize; i++ {
+		t.Decode(input[i*TransferSize:])
+		w = putResult(reply, w, i, l.createTransfer(timestamp+uint64(i), &t))
+	}
+	return w
+}
+
+// createTransfer checks one transfer, in TigerBeetle's order of checks, and
+// posts it: the debit account's debits_posted and the credit account's
+// credits_posted grow by the amount.
+func (l *Ledger) createTransfer(timestamp uint64, t *Transfer) Result {
+	if r := checkTransfer(t); r != ResultOK {
+		return r
+	}
+	di, ok := l.accountIndex[t.DebitAccountID]
+	if !ok {
+		return ResultDebitAccountNotFound
+	}
+	ci, ok := l.accountIndex[t.CreditAccountID]
+	if !ok {
+		return ResultCreditAccountNotFound
+	}
+	dr, cr := &l.accounts[di], &l.accounts[ci]
+	if dr.Ledger != cr.Ledger {
+		return ResultAccountsMustHaveTheSameLedger
+	}
+	if t.Ledger != dr.Ledger {
+		return ResultTransferMustHaveTheSameLedgerAsAccounts
+	}
+	if i, ok := l.transferIndex[t.ID]; ok {
+		return transferExists(t, &l.transfers[i])
+	}
+	if len(l.transfers) == l.cfg.TransfersMax {
+		return ResultFull
+	}
+	debitsPosted, overflow := add128(dr.DebitsPosted, t.Amount)
+	if overflow {
+		return ResultOverflowsDebitsPosted
+	}
+	creditsPosted, overflow := add128(cr.CreditsPosted, t.Amount)
+	if overflow {
+		return ResultOverflowsCreditsPosted
+	}
+	debits, overflow := add128(dr.DebitsPending, debitsPosted)
+	if overflow {
+		return ResultOverflowsDebits
+	}
+	credits, overflow := add128(cr.CreditsPending, creditsPosted)
+	if overflow {
+		return ResultOverflowsCredits
+	}
+	if dr.Flags&AccountDebitsMustNotExceedCredits != 0 && less128(dr.CreditsPosted, debits) {
+		return ResultExceedsCredits
+	}
+	if cr.Flags&AccountCreditsMustNotExceedDebits != 0 && less128(cr.DebitsPosted, credits) {
+		return ResultExceedsDebits
+	}
+
+	t.Timestamp = timestamp
+	l.insertTransfer(t)
+	dr.DebitsPosted = debitsPosted
+	l.rehashAccount(di)
+	cr.CreditsPosted = creditsPosted
+	l.rehashAccount(ci)
+	return ResultOK
+}
+
+// checkTransfer runs the checks that need no state.
+func checkTransfer(t *Transfer) Result {
+	switch {
+	case t.Timestamp != 0:
+		return ResultTimestampMustBeZero
+	case t.Flags&^transferFlagsKnown != 0:
+		return ResultReservedFlag
+	case t.Flags != 0:
+		return ResultFlagNotSupported
+	case t.ID.IsZero():
+		return ResultIDMustNotBeZero
+	case t.ID == maxUint128:
+		return ResultIDMustNotBeIntMax
+	case t.DebitAccountID.IsZero():
+		return ResultDebitAccountIDMustNotBeZero
+	case t.DebitAccountID == maxUint128:
+		return ResultDebitAccountIDMustNotBeIntMax
+	case t.CreditAccountID.IsZero():
+		return ResultCreditAccountIDMustNotBeZero
+	case t.CreditAccountID == maxUint128:
+		return ResultCreditAccountIDMustNotBeIntMax
+	case t.CreditAccountID == t.DebitAccountID:
+		return ResultAccountsMustBeDifferent
+	case !t.PendingID.IsZero():
+		return ResultPendingIDMustBeZero
+	case t.Timeout != 0:
+		return ResultTimeoutReservedForPendingTransfer
+	case t.Ledger == 0:
+		return ResultLedgerMustNotBeZero
+	case t.Code == 0:
+		return ResultCodeMustNotBeZero
+	case t.Amount.IsZero():
+		return ResultAmountMustNotBeZero
+	}
+	return ResultOK
+}
+
+// transferExists compares a new transfer with the existing one of the same
+// id. The ledger was already checked against the accounts.
+func transferExists(t, e *Transfer) Result {
+	switch {
+	case t.Flags != e.Flags:
+		return ResultExistsWithDifferentFlags
+	case t.DebitAccountID != e.DebitAccountID:
+		return ResultExistsWithDifferentDebitAccountID
+	case t.CreditAccountID != e.CreditAccountID:
+		return ResultExistsWithDifferentCreditAccountID
+	case t.Amount != e.Amount:
+		return ResultExistsWithDifferentAmount
+	case t.UserData128 != e.UserData128:
+		return ResultExistsWithDifferentUserData128
+	case t.UserData64 != e.UserData64:
+		return ResultExistsWithDifferentUserData64
+	case t.UserData32 != e.UserData32:
+		return ResultExistsWithDifferentUserData32
+	case t.Code != e.Code:
+		return ResultExistsWithDifferentCode
+	}
+	return ResultExists
+}

@@ -1,0 +1,182 @@
+package ledger
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/chronon-db/chronon/statemachine"
+	"github.com/chronon-db/chronon/wire"
+)
+
+// Snapshot layout (little-endian):
+//
+//	 0  8 magic "chrnldg1"
+//	 8  4 version (1)
+//	12  4 reserved (0)
+//	16  8 commit_timestamp
+//	24  4 accounts_count
+//	28  4 transfers_count
+//	32    accounts_count × 128-byte Account, ascending timestamp
+//	      transfers_count × 128-byte Transfer, ascending timestamp
+//	end-16 16 checksum: xxh3-128 of all preceding bytes
+const (
+	snapshotMagic      = "chrnldg1"
+	snapshotVersion    = 1
+	snapshotHeaderSize = 32
+	snapshotTrailer    = 16
+)
+
+// ErrSnapshot is wrapped by every Restore error, together with
+// statemachine.ErrInvalidInput.
+var ErrSnapshot = errors.New("ledger: invalid snapshot")
+
+// Snapshot appends the state to dst: a header, the accounts and the
+// transfers in creation order (which is ascending timestamp order, the same
+// on every replica), and a checksum.
+func (l *Ledger) Snapshot(dst []byte) []byte {
+	start := len(dst)
+	size := snapshotHeaderSize + AccountSize*len(l.accounts) + TransferSize*len(l.transfers) + snapshotTrailer
+	dst = slices.Grow(dst, size)[:start+size]
+	b := dst[start:]
+	copy(b, snapshotMagic)
+	binary.LittleEndian.PutUint32(b[8:], snapshotVersion)
+	binary.LittleEndian.PutUint32(b[12:], 0)
+	binary.LittleEndian.PutUint64(b[16:], l.commitTimestamp)
+	binary.LittleEndian.PutUint32(b[24:], uint32(len(l.accounts)))
+	binary.LittleEndian.PutUint32(b[28:], uint32(len(l.transfers)))
+	w := snapshotHeaderSize
+	for i := range l.accounts {
+		l.accounts[i].Encode(b[w:])
+		w += AccountSize
+	}
+	for i := range l.transfers {
+		l.transfers[i].Encode(b[w:])
+		w += TransferSize
+	}
+	putUint128(b[w:], wire.Checksum(b[:w]))
+	return dst
+}
+
+// Restore replaces the state with a snapshot's. It checks every byte: the
+// checksum, the header, every record's fields, unique ids, strictly
+// ascending and unique timestamps, that transfers reference earlier accounts
+// of their ledger, and that every account's balances equal the sums of its
+// transfers. On error the ledger is left empty and the error wraps
+// ErrSnapshot and statemachine.ErrInvalidInput.
+func (l *Ledger) Restore(snapshot []byte) error {
+	l.Reset()
+	if err := l.restore(snapshot); err != nil {
+		l.Reset()
+		return fmt.Errorf("%w: %w: %w", ErrSnapshot, err, statemachine.ErrInvalidInput)
+	}
+	return nil
+}
+
+func (l *Ledger) restore(b []byte) error {
+	if len(b) < snapshotHeaderSize+snapshotTrailer {
+		return fmt.Errorf("size %d below minimum %d", len(b), snapshotHeaderSize+snapshotTrailer)
+	}
+	body := b[:len(b)-snapshotTrailer]
+	if getUint128(b[len(body):]) != wire.Checksum(body) {
+		return errors.New("checksum mismatch")
+	}
+	if string(b[0:8]) != snapshotMagic {
+		return errors.New("bad magic")
+	}
+	if v := binary.LittleEndian.Uint32(b[8:]); v != snapshotVersion {
+		return fmt.Errorf("version %d, want %d", v, snapshotVersion)
+	}
+	if binary.LittleEndian.Uint32(b[12:]) != 0 {
+		return errors.New("reserved header bytes not zero")
+	}
+	commit := binary.LittleEndian.Uint64(b[16:])
+	na := uint64(binary.LittleEndian.Uint32(b[24:]))
+	nt := uint64(binary.LittleEndian.Uint32(b[28:]))
+	if na > uint64(l.cfg.AccountsMax) || nt > uint64(l.cfg.TransfersMax) {
+		return fmt.Errorf("%d accounts, %d transfers exceed capacity %d, %d", na, nt, l.cfg.AccountsMax, l.cfg.TransfersMax)
+	}
+	if uint64(len(body)) != snapshotHeaderSize+AccountSize*na+TransferSize*nt {
+		return fmt.Errorf("size %d does not match %d accounts and %d transfers", len(b), na, nt)
+	}
+	accounts := body[snapshotHeaderSize : snapshotHeaderSize+AccountSize*na]
+	transfers := body[len(body)-int(TransferSize*nt):]
+	if err := l.restoreAccounts(accounts, commit); err != nil {
+		return err
+	}
+	if err := l.restoreTransfers(transfers, commit); err != nil {
+		return err
+	}
+	if err := l.checkBalances(accounts); err != nil {
+		return err
+	}
+	l.commitTimestamp = commit
+	return nil
+}
+
+// restoreAccounts inserts the accounts with zero balances; checkBalances
+// compares the snapshot's balances with the ones the transfers produce.
+func (l *Ledger) restoreAccounts(b []byte, commit uint64) error {
+	var prev uint64
+	var a Account
+	for i := 0; i < len(b)/AccountSize; i++ {
+		a.Decode(b[i*AccountSize:])
+		ts := a.Timestamp
+		a.Timestamp = 0
+		a.DebitsPosted, a.CreditsPosted = wire.Uint128{}, wire.Uint128{}
+		if r := l.createAccount(0, &a); r != ResultOK {
+			return fmt.Errorf("account %d: %s", i, r)
+		}
+		if ts <= prev || ts > commit {
+			return fmt.Errorf("account %d: timestamp %d not in (%d, %d]", i, ts, prev, commit)
+		}
+		l.accounts[i].Timestamp = ts
+		prev = ts
+	}
+	return nil
+}
+
+// restoreTransfers inserts and posts the transfers.
+func (l *Ledger) restoreTransfers(b []byte, commit uint64) error {
+	var prev uint64
+	var t Transfer
+	a := 0 // accounts[:a] have timestamps below prev
+	for i := 0; i < len(b)/TransferSize; i++ {
+		t.Decode(b[i*TransferSize:])
+		ts := t.Timestamp
+		if ts <= prev || ts > commit {
+			return fmt.Errorf("transfer %d: timestamp %d not in (%d, %d]", i, ts, prev, commit)
+		}
+		for a < len(l.accounts) && l.accounts[a].Timestamp < ts {
+			a++
+		}
+		if a < len(l.accounts) && l.accounts[a].Timestamp == ts {
+			return fmt.Errorf("transfer %d: timestamp %d is an account's", i, ts)
+		}
+		t.Timestamp = 0
+		n := len(l.transfers)
+		if r := l.createTransfer(ts, &t); r != ResultOK {
+			return fmt.Errorf("transfer %d: %s", i, r)
+		}
+		tr := &l.transfers[n]
+		if l.accounts[l.accountIndex[tr.DebitAccountID]].Timestamp > ts ||
+			l.accounts[l.accountIndex[tr.CreditAccountID]].Timestamp > ts {
+			return fmt.Errorf("transfer %d: older than its accounts", i)
+		}
+		prev = ts
+	}
+	return nil
+}
+
+// checkBalances compares the balances in the snapshot's account records
+// with the ones the restored transfers produced.
+func (l *Ledger) checkBalances(b []byte) error {
+	for i := range l.accounts {
+		r := b[i*AccountSize:]
+		if getUint128(r[32:]) != l.accounts[i].DebitsPosted || getUint128(r[64:]) != l.accounts[i].CreditsPosted {
+			return fmt.Errorf("account %d: posted balances do not match its transfers", i)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,59 @@
+package ledger
+
+import (
+	"fmt"
+
+	"github.com/chronon-db/chronon/statemachine"
+	"github.com/chronon-db/chronon/wire"
+)
+
+// Errors returned by Validate. Each wraps statemachine.ErrInvalidInput. They
+// are built once so that Validate does not allocate.
+var (
+	ErrOperation = fmt.Errorf("ledger: unknown operation: %w", statemachine.ErrInvalidInput)
+	ErrBodySize  = fmt.Errorf("ledger: body size is not a multiple of the event size: %w", statemachine.ErrInvalidInput)
+	ErrBatchMax  = fmt.Errorf("ledger: body holds more than BatchMax events: %w", statemachine.ErrInvalidInput)
+)
+
+// Validate checks the framing of a request body: a known operation, a body
+// size that is a multiple of the event size, and at most Config.BatchMax
+// events. An empty body is valid (and answered with an empty reply). The
+// fields of each event are checked by Apply and reported per event.
+func (l *Ledger) Validate(operation wire.Operation, input []byte) error {
+	_, err := l.events(operation, input)
+	return err
+}
+
+// events returns the number of events in input, or an error if Validate
+// rejects the body.
+func (l *Ledger) events(operation wire.Operation, input []byte) (int, error) {
+	size := eventSize(operation)
+	if size == 0 {
+		return 0, ErrOperation
+	}
+	if len(input)%size != 0 {
+		return 0, ErrBodySize
+	}
+	n := len(input) / size
+	if n > l.cfg.BatchMax {
+		return 0, ErrBatchMax
+	}
+	return n, nil
+}
+
+// ReplySizeMax bounds the reply: for creates, one EventResult per event
+// (at least one, for ResultBatchInvalid); for lookups, one record per id,
+// at most BatchMax records; 0 for unknown operations.
+func (l *Ledger) ReplySizeMax(operation wire.Operation, inputSize int) int {
+	size := eventSize(operation)
+	if size == 0 || inputSize < 0 {
+		return 0
+	}
+	n := min(inputSize/size, l.cfg.BatchMax)
+	switch operation {
+	case OperationCreateAccounts, OperationCreateTransfers:
+		return max(1, n) * EventResultSize
+	default:
+		return n * AccountSize
+	}
+}
