@@ -1,0 +1,102 @@
+package journal
+
+import (
+	"fmt"
+
+	"github.com/chronon-db/chronon/wire"
+)
+
+// CheckpointData is what the replica checkpoints: opaque blobs produced by
+// the state machine, the client table and the outbox. Any may be empty.
+type CheckpointData struct {
+	State    []byte
+	Sessions []byte
+	Outbox   []byte
+}
+
+// Checkpoint durably records a checkpoint at op (whose prepare has the given
+// checksum): it writes the blobs and a new free set into grid blocks that
+// the current checkpoint does not use, syncs, then writes the superblock
+// that references them. Only after that superblock is durable do the
+// previous checkpoint's blocks become free (for the next checkpoint), so a
+// crash at any point leaves either the old or the new checkpoint intact.
+// commit_min and commit_max are raised to op when below it. Errors wrap
+// ErrGridFull when the blobs do not fit next to the current checkpoint.
+func (j *Journal) Checkpoint(op uint64, checksum wire.Uint128, data CheckpointData) error {
+	j.checkWritable()
+	prev := &j.sb.VSR
+	if op < prev.CheckpointOp || (op == prev.CheckpointOp && checksum != prev.CheckpointChecksum) {
+		panic(fmt.Sprintf("journal: checkpoint at op %d after checkpoint %d", op, prev.CheckpointOp))
+	}
+	blobs := [refCount][]byte{RefState: data.State, RefSessions: data.Sessions, RefOutbox: data.Outbox}
+	j.staging.reset()
+	next := *prev
+	next.CheckpointOp, next.CheckpointChecksum = op, checksum
+	next.CommitMin, next.CommitMax = max(next.CommitMin, op), max(next.CommitMax, op)
+
+	var addresses []uint64
+	alloc := func(n int) ([]uint64, error) {
+		addresses = addresses[:0]
+		for a := uint64(1); a <= uint64(j.layout.Config.GridBlockCount) && len(addresses) < n; a++ {
+			if !j.acquired.isAcquired(a) && !j.staging.isAcquired(a) {
+				addresses = append(addresses, a)
+			}
+		}
+		if len(addresses) < n {
+			return nil, fmt.Errorf("%w: need %d more blocks, %d free beside the current checkpoint", ErrGridFull, n, len(addresses))
+		}
+		for _, a := range addresses {
+			j.staging.acquire(a)
+		}
+		return addresses, nil
+	}
+	for _, i := range [...]int{RefSessions, RefState, RefOutbox} {
+		a, err := alloc(j.blocksFor(len(blobs[i])))
+		if err != nil {
+			return err
+		}
+		ref, err := j.writeBlob(BlockType(i+1), blobs[i], a, op)
+		if err != nil {
+			return err
+		}
+		next.Refs[i] = ref
+	}
+	// The free set's own blocks are acquired before it is encoded, so it
+	// records itself.
+	a, err := alloc(j.blocksFor(j.staging.encodedSize()))
+	if err != nil {
+		return err
+	}
+	j.blobBuf = j.staging.encode(j.blobBuf[:0])
+	ref, err := j.writeBlob(BlockFreeSet, j.blobBuf, a, op)
+	if err != nil {
+		return err
+	}
+	next.Refs[RefFreeSet] = ref
+	if err := j.io.sync(); err != nil {
+		return err
+	}
+	if err := j.writeSuperblock(next); err != nil {
+		return err
+	}
+	j.acquired.copyFrom(&j.staging)
+	return nil
+}
+
+// ReadCheckpoint reads the current checkpoint's blobs, appending each to
+// the matching slice of dst (callers pass buffers with capacity to avoid
+// allocation). Every block is verified by (address, checksum).
+func (j *Journal) ReadCheckpoint(dst CheckpointData) (CheckpointData, error) {
+	refs := &j.sb.VSR.Refs
+	var err error
+	if dst.Sessions, err = j.ReadBlob(refs[RefSessions], BlockSessions, dst.Sessions); err != nil {
+		return dst, fmt.Errorf("client sessions: %w", err)
+	}
+	if dst.State, err = j.ReadBlob(refs[RefState], BlockState, dst.State); err != nil {
+		return dst, fmt.Errorf("state: %w", err)
+	}
+	if dst.Outbox, err = j.ReadBlob(refs[RefOutbox], BlockOutbox, dst.Outbox); err != nil {
+		return dst, fmt.Errorf("outbox: %w", err)
+	}
+	return dst, nil
+}

@@ -1,0 +1,193 @@
+package journal
+
+import (
+	"fmt"
+
+	"github.com/chronon-db/chronon/wire"
+)
+
+// SectorSize is the I/O granularity of the data file (wire.SectorSize).
+const SectorSize = wire.SectorSize
+
+// SuperblockCopies is the number of superblock copies at the start of the
+// file. An update writes all of them; open needs SuperblockQuorum agreeing.
+const SuperblockCopies = 4
+
+// SuperblockQuorum is the number of byte-identical valid copies open needs.
+const SuperblockQuorum = 2
+
+// Config holds the static sizes of a data file. They are stored in the
+// superblock, so a file describes itself; Layout derives zone offsets.
+type Config struct {
+	// MessageSizeMax is message_size_max: the size of a WAL prepare slot and
+	// of a client reply slot. A multiple of SectorSize.
+	MessageSizeMax uint32
+	// SlotCount is the number of WAL slots (slot = op mod SlotCount).
+	SlotCount uint32
+	// ClientsMax is the number of client sessions (client reply slots).
+	ClientsMax uint32
+	// GridBlockSize is the size of one grid block, header included. A
+	// multiple of SectorSize.
+	GridBlockSize uint32
+	// GridBlockCount is the number of grid blocks (addresses 1..count).
+	GridBlockCount uint32
+}
+
+// Presets. Production follows TigerBeetle's published defaults (1 MiB
+// messages, 1024 slots, 64 sessions, 512 KiB blocks); Test is small so tests
+// and the simulator exercise full zones cheaply.
+var (
+	ConfigProduction = Config{
+		MessageSizeMax: wire.MessageSizeMaxProduction,
+		SlotCount:      1024,
+		ClientsMax:     64,
+		GridBlockSize:  512 << 10,
+		GridBlockCount: 1024,
+	}
+	ConfigTest = Config{
+		MessageSizeMax: wire.MessageSizeMaxTest,
+		SlotCount:      64,
+		ClientsMax:     16,
+		GridBlockSize:  8 << 10,
+		GridBlockCount: 256,
+	}
+)
+
+// Limits on Config fields, so that sizes cannot overflow and buffers stay
+// bounded.
+const (
+	slotCountMax      = 1 << 16
+	clientsMax        = 1 << 12
+	gridBlockCountMax = 1 << 24
+	gridBlockSizeMax  = 16 << 20
+	messageSizeMaxMax = 64 << 20
+)
+
+// Preset returns the Config named "production" or "test".
+func Preset(name string) (Config, error) {
+	switch name {
+	case "production":
+		return ConfigProduction, nil
+	case "test":
+		return ConfigTest, nil
+	}
+	return Config{}, fmt.Errorf("%w: unknown preset %q (want production or test)", ErrConfig, name)
+}
+
+// Check returns an error wrapping ErrConfig when c cannot describe a file.
+func (c Config) Check() error {
+	switch {
+	case c.MessageSizeMax < SectorSize || c.MessageSizeMax%SectorSize != 0 || c.MessageSizeMax > messageSizeMaxMax:
+		return fmt.Errorf("%w: message size max %d", ErrConfig, c.MessageSizeMax)
+	case c.SlotCount < 2 || c.SlotCount > slotCountMax || c.SlotCount%(SectorSize/wire.HeaderSize) != 0:
+		return fmt.Errorf("%w: slot count %d (must be a multiple of %d, at most %d)", ErrConfig, c.SlotCount, SectorSize/wire.HeaderSize, slotCountMax)
+	case c.ClientsMax == 0 || c.ClientsMax > clientsMax:
+		return fmt.Errorf("%w: clients max %d", ErrConfig, c.ClientsMax)
+	case c.GridBlockSize < SectorSize || c.GridBlockSize%SectorSize != 0 || c.GridBlockSize > gridBlockSizeMax:
+		return fmt.Errorf("%w: grid block size %d", ErrConfig, c.GridBlockSize)
+	case c.GridBlockCount < 8 || c.GridBlockCount > gridBlockCountMax:
+		return fmt.Errorf("%w: grid block count %d", ErrConfig, c.GridBlockCount)
+	}
+	return nil
+}
+
+// Zone is one region of the data file.
+type Zone struct {
+	// Name is the zone's name in docs/data-file.md and chronon inspect.
+	Name string
+	// Offset and Size are in bytes; both are multiples of SectorSize.
+	Offset uint64
+	Size   uint64
+	// SlotSize is the size of one slot (copy, header sector, prepare, reply,
+	// block) of the zone.
+	SlotSize uint64
+}
+
+// End returns the first byte after the zone.
+func (z Zone) End() uint64 { return z.Offset + z.Size }
+
+// Layout is the position of every zone of a data file with a given Config.
+type Layout struct {
+	Config     Config
+	Superblock Zone
+	WALHeaders Zone
+	WALPrepare Zone
+	Replies    Zone
+	Grid       Zone
+	// Size is the file size in bytes.
+	Size uint64
+}
+
+// NewLayout computes the layout of c. It returns an error wrapping ErrConfig
+// when c is unusable.
+func NewLayout(c Config) (Layout, error) {
+	if err := c.Check(); err != nil {
+		return Layout{}, err
+	}
+	l := Layout{Config: c}
+	off := uint64(0)
+	next := func(name string, slot, count uint64) Zone {
+		z := Zone{Name: name, Offset: off, Size: slot * count, SlotSize: slot}
+		off = z.End()
+		return z
+	}
+	l.Superblock = next("superblock", SectorSize, SuperblockCopies)
+	l.WALHeaders = next("wal_headers", SectorSize, uint64(c.SlotCount)*wire.HeaderSize/SectorSize)
+	l.WALPrepare = next("wal_prepares", uint64(c.MessageSizeMax), uint64(c.SlotCount))
+	l.Replies = next("client_replies", uint64(c.MessageSizeMax), uint64(c.ClientsMax))
+	l.Grid = next("grid", uint64(c.GridBlockSize), uint64(c.GridBlockCount))
+	l.Size = off
+	return l, nil
+}
+
+// Zones returns the zones in file order.
+func (l *Layout) Zones() []Zone {
+	return []Zone{l.Superblock, l.WALHeaders, l.WALPrepare, l.Replies, l.Grid}
+}
+
+// SuperblockOffset returns the offset of superblock copy i.
+func (l *Layout) SuperblockOffset(i int) uint64 {
+	if i < 0 || i >= SuperblockCopies {
+		panic(fmt.Sprintf("journal: superblock copy %d out of range", i))
+	}
+	return l.Superblock.Offset + uint64(i)*SectorSize
+}
+
+// PrepareOffset returns the offset of WAL prepare slot slot.
+func (l *Layout) PrepareOffset(slot uint32) uint64 {
+	if slot >= l.Config.SlotCount {
+		panic(fmt.Sprintf("journal: slot %d out of range", slot))
+	}
+	return l.WALPrepare.Offset + uint64(slot)*uint64(l.Config.MessageSizeMax)
+}
+
+// HeaderSectorOffset returns the offset of the headers-ring sector that
+// holds slot's redundant header.
+func (l *Layout) HeaderSectorOffset(slot uint32) uint64 {
+	if slot >= l.Config.SlotCount {
+		panic(fmt.Sprintf("journal: slot %d out of range", slot))
+	}
+	return l.WALHeaders.Offset + uint64(slot)*wire.HeaderSize/SectorSize*SectorSize
+}
+
+// ReplyOffset returns the offset of client reply slot i.
+func (l *Layout) ReplyOffset(i uint32) uint64 {
+	if i >= l.Config.ClientsMax {
+		panic(fmt.Sprintf("journal: reply slot %d out of range", i))
+	}
+	return l.Replies.Offset + uint64(i)*uint64(l.Config.MessageSizeMax)
+}
+
+// BlockOffset returns the offset of grid block address (1-based).
+func (l *Layout) BlockOffset(address uint64) uint64 {
+	if address == 0 || address > uint64(l.Config.GridBlockCount) {
+		panic(fmt.Sprintf("journal: grid address %d out of range", address))
+	}
+	return l.Grid.Offset + (address-1)*uint64(l.Config.GridBlockSize)
+}
+
+// SlotOf returns the WAL slot of op.
+func (l *Layout) SlotOf(op uint64) uint32 { return uint32(op % uint64(l.Config.SlotCount)) }
+
+// sectorRound rounds n up to a multiple of SectorSize.
+func sectorRound(n uint64) uint64 { return (n + SectorSize - 1) / SectorSize * SectorSize }

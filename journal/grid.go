@@ -1,0 +1,151 @@
+package journal
+
+import (
+	"fmt"
+
+	"github.com/chronon-db/chronon/wire"
+)
+
+// BlockType says what a grid block holds. Stored in the block header's
+// Reason byte.
+type BlockType uint8
+
+// Block types: one per checkpoint blob (Ref* index + 1).
+const (
+	BlockFreeSet  BlockType = RefFreeSet + 1
+	BlockSessions BlockType = RefSessions + 1
+	BlockState    BlockType = RefState + 1
+	BlockOutbox   BlockType = RefOutbox + 1
+)
+
+// A grid block starts with a wire.Header used as follows: Command block,
+// Cluster, Op = the block's own address, Commit = the checkpoint op that
+// wrote it, Reason = BlockType, Size = 256 + payload length, OpMin and
+// Parent = address and checksum of the next block of the blob (0 at the
+// end), ChecksumBody over the payload, Checksum over header bytes [16, 256).
+// The checksum is what references store, so a stale or misdirected block
+// never verifies.
+
+// blockPayloadMax returns the payload bytes one block carries.
+func (j *Journal) blockPayloadMax() int { return int(j.layout.Config.GridBlockSize) - wire.HeaderSize }
+
+// blocksFor returns the number of blocks a blob of n bytes needs.
+func (j *Journal) blocksFor(n int) int { return (n + j.blockPayloadMax() - 1) / j.blockPayloadMax() }
+
+// writeBlob writes data into the blocks at addresses (one per block, all
+// acquired by the caller) and returns the blob's reference. It writes the
+// last block first, since each block names its successor's checksum. The
+// caller syncs.
+func (j *Journal) writeBlob(t BlockType, data []byte, addresses []uint64, checkpointOp uint64) (BlobRef, error) {
+	if len(addresses) != j.blocksFor(len(data)) {
+		panic(fmt.Sprintf("journal: blob of %d bytes given %d blocks", len(data), len(addresses)))
+	}
+	if len(data) == 0 {
+		return BlobRef{}, nil
+	}
+	pm := j.blockPayloadMax()
+	var next wire.Header
+	for i := len(addresses) - 1; i >= 0; i-- {
+		payload := data[i*pm : min(len(data), (i+1)*pm)]
+		h := wire.Header{
+			Cluster:  j.sb.Cluster,
+			Op:       addresses[i],
+			Commit:   checkpointOp,
+			Size:     uint32(wire.HeaderSize + len(payload)),
+			Protocol: wire.ProtocolVersion,
+			Command:  wire.CommandBlock,
+			Reason:   uint8(t),
+		}
+		if i+1 < len(addresses) {
+			h.OpMin, h.Parent = next.Op, next.Checksum
+		}
+		clear(j.blockBuf)
+		copy(j.blockBuf[wire.HeaderSize:], payload)
+		wire.Seal(&h, j.blockBuf[:h.Size])
+		n := sectorRound(uint64(h.Size))
+		if err := j.io.write(j.blockBuf[:n], j.layout.BlockOffset(h.Op)); err != nil {
+			return BlobRef{}, err
+		}
+		next = h
+	}
+	return BlobRef{Address: next.Op, Size: uint64(len(data)), Checksum: next.Checksum}, nil
+}
+
+// readBlock reads block address into j.blockBuf and verifies it against
+// the expected checksum. It returns the decoded header.
+func (j *Journal) readBlock(address uint64, checksum wire.Uint128, t BlockType) (wire.Header, error) {
+	var h wire.Header
+	if address == 0 || address > uint64(j.layout.Config.GridBlockCount) {
+		return h, fmt.Errorf("%w: grid address %d out of range", ErrCorrupt, address)
+	}
+	if err := j.io.read(j.blockBuf, j.layout.BlockOffset(address)); err != nil {
+		return h, err
+	}
+	if err := verifyBlock(j.blockBuf, address, checksum, t, j.sb.Cluster); err != nil {
+		return h, err
+	}
+	h.Decode(j.blockBuf)
+	return h, nil
+}
+
+// verifyBlock checks a grid block read from address against its reference
+// checksum. It never panics.
+func verifyBlock(raw []byte, address uint64, checksum wire.Uint128, t BlockType, cluster wire.Uint128) error {
+	if len(raw) < wire.HeaderSize {
+		return fmt.Errorf("%w: short grid block", ErrCorrupt)
+	}
+	sum := wire.Checksum(raw[16:wire.HeaderSize])
+	if sum != getU128(raw) {
+		return fmt.Errorf("%w: grid block %d: header checksum mismatch", ErrCorrupt, address)
+	}
+	if sum != checksum {
+		return fmt.Errorf("%w: grid block %d: checksum %s, reference wants %s (stale or misdirected)", ErrCorrupt, address, sum, checksum)
+	}
+	var h wire.Header
+	h.Decode(raw)
+	switch {
+	case h.Command != wire.CommandBlock || h.Cluster != cluster || h.Protocol != wire.ProtocolVersion:
+		return fmt.Errorf("%w: grid block %d: not a block of this cluster", ErrCorrupt, address)
+	case h.Op != address:
+		return fmt.Errorf("%w: grid block at %d claims address %d (misdirected)", ErrCorrupt, address, h.Op)
+	case BlockType(h.Reason) != t:
+		return fmt.Errorf("%w: grid block %d has type %d, want %d", ErrCorrupt, address, h.Reason, t)
+	case h.Size < wire.HeaderSize || int(h.Size) > len(raw):
+		return fmt.Errorf("%w: grid block %d: size %d", ErrCorrupt, address, h.Size)
+	}
+	if wire.VerifyBody(&h, raw[wire.HeaderSize:h.Size]) != nil {
+		return fmt.Errorf("%w: grid block %d: body checksum mismatch", ErrCorrupt, address)
+	}
+	return nil
+}
+
+// ReadBlob appends the blob referenced by ref to dst, verifying every block
+// by (address, checksum) and the blob's length. Errors wrap ErrCorrupt.
+func (j *Journal) ReadBlob(ref BlobRef, t BlockType, dst []byte) ([]byte, error) {
+	if ref.IsZero() {
+		return dst, nil
+	}
+	start := len(dst)
+	address, sum := ref.Address, ref.Checksum
+	for i := uint32(0); ; i++ {
+		if i == j.layout.Config.GridBlockCount {
+			return dst, fmt.Errorf("%w: blob chain longer than the grid", ErrCorrupt)
+		}
+		h, err := j.readBlock(address, sum, t)
+		if err != nil {
+			return dst, err
+		}
+		if uint64(len(dst)-start)+uint64(h.BodySize()) > ref.Size {
+			return dst, fmt.Errorf("%w: blob longer than its reference's %d bytes", ErrCorrupt, ref.Size)
+		}
+		dst = append(dst, j.blockBuf[wire.HeaderSize:h.Size]...)
+		if h.OpMin == 0 {
+			break
+		}
+		address, sum = h.OpMin, h.Parent
+	}
+	if uint64(len(dst)-start) != ref.Size {
+		return dst, fmt.Errorf("%w: blob is %d bytes, reference says %d", ErrCorrupt, len(dst)-start, ref.Size)
+	}
+	return dst, nil
+}

@@ -1,0 +1,244 @@
+package journal
+
+import (
+	"fmt"
+
+	"github.com/chronon-db/chronon/wire"
+)
+
+// Journal is an open data file. It is not safe for concurrent use; the
+// replica drives it from its single event loop.
+type Journal struct {
+	storage  Storage
+	io       *syncIO
+	layout   Layout
+	wcfg     wire.Config
+	sb       Superblock // the durable superblock
+	readOnly bool
+
+	sbBuf      []byte // one sector
+	headers    []byte // the headers ring, slot_count × 256 bytes
+	prepareBuf []byte // message_size_max
+	replyBuf   []byte // message_size_max
+	blockBuf   []byte // grid_block_size
+	blobBuf    []byte // scratch for the free set encoding
+
+	acquired freeSet // blocks of the durable checkpoint
+	staging  freeSet // blocks of the checkpoint being written
+
+	report  Report
+	trusted []wire.Header // per slot, valid when report.Slots[slot].Known
+	copies  [SuperblockCopies]CopyStatus
+}
+
+// FormatOptions are the parameters of a new data file.
+type FormatOptions struct {
+	Config       Config
+	Cluster      wire.Uint128
+	Replica      uint8
+	ReplicaCount uint8
+}
+
+// Check returns an error wrapping ErrConfig when o is unusable.
+func (o *FormatOptions) Check() error {
+	if err := o.Config.Check(); err != nil {
+		return err
+	}
+	if o.ReplicaCount == 0 || o.ReplicaCount > wire.ReplicaCountMax {
+		return fmt.Errorf("%w: replica count %d not in [1, %d]", ErrConfig, o.ReplicaCount, wire.ReplicaCountMax)
+	}
+	if o.Replica >= o.ReplicaCount {
+		return fmt.Errorf("%w: replica %d not below replica count %d", ErrConfig, o.Replica, o.ReplicaCount)
+	}
+	return nil
+}
+
+// Format writes an empty data file to s (which must be at least the
+// layout's size and read as zeros outside what Format writes): the WAL with
+// the root prepare at op 0 in slot 0 and the reserved header in every other
+// slot (both rings), empty client reply slots, and finally the superblock
+// copies (sequence 1). Until the superblock is written the file is not a
+// Chronon file, so a crash during Format leaves nothing that opens.
+func Format(s Storage, o FormatOptions) error {
+	if err := o.Check(); err != nil {
+		return err
+	}
+	layout, err := NewLayout(o.Config)
+	if err != nil {
+		return err
+	}
+	if s.Size() < layout.Size {
+		return fmt.Errorf("%w: storage of %d bytes, layout needs %d", ErrConfig, s.Size(), layout.Size)
+	}
+	io := newSyncIO(s)
+	c := o.Config
+	root := RootPrepare(o.Cluster)
+	ring := alignedBuffer(int(layout.WALHeaders.Size))
+	sector := alignedBuffer(SectorSize)
+	for slot := uint32(0); slot < c.SlotCount; slot++ {
+		h := reservedHeader(o.Cluster, slot)
+		if slot == 0 {
+			h = root
+		}
+		h.Encode(ring[slot*wire.HeaderSize:])
+		clear(sector)
+		h.Encode(sector)
+		if err := io.write(sector, layout.PrepareOffset(slot)); err != nil {
+			return err
+		}
+	}
+	if err := io.write(ring, layout.WALHeaders.Offset); err != nil {
+		return err
+	}
+	clear(sector)
+	for i := uint32(0); i < c.ClientsMax; i++ {
+		if err := io.write(sector, layout.ReplyOffset(i)); err != nil {
+			return err
+		}
+	}
+	if err := io.sync(); err != nil {
+		return err
+	}
+	sb := Superblock{
+		Sequence:     1,
+		Cluster:      o.Cluster,
+		Replica:      o.Replica,
+		ReplicaCount: o.ReplicaCount,
+		Config:       c,
+		VSR:          VSRState{CheckpointChecksum: root.Checksum},
+	}
+	sb.Encode(sector)
+	for i := 0; i < SuperblockCopies; i++ {
+		if err := io.write(sector, layout.SuperblockOffset(i)); err != nil {
+			return err
+		}
+		if err := io.sync(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Open opens the data file on s: it picks the superblock (ReadSuperblock),
+// rewrites copies that disagree with it, recovers the WAL (see Report), and
+// writes back the redundant headers it could fix locally. Prepares are
+// never rewritten by Open. The report is available from Report.
+func Open(s Storage) (*Journal, error) { return open(s, false) }
+
+// OpenReadOnly is Open without any write: for chronon inspect.
+func OpenReadOnly(s Storage) (*Journal, error) { return open(s, true) }
+
+func open(s Storage, readOnly bool) (*Journal, error) {
+	sb, copies, err := ReadSuperblock(s)
+	if err != nil {
+		return nil, err
+	}
+	layout, err := NewLayout(sb.Config)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	if s.Size() < layout.Size {
+		return nil, fmt.Errorf("%w: file has %d bytes, its layout needs %d (truncated?)", ErrCorrupt, s.Size(), layout.Size)
+	}
+	c := sb.Config
+	j := &Journal{
+		storage:    s,
+		io:         newSyncIO(s),
+		layout:     layout,
+		wcfg:       wire.Config{Cluster: sb.Cluster, ReplicaCount: sb.ReplicaCount, MessageSizeMax: c.MessageSizeMax},
+		sb:         sb,
+		readOnly:   readOnly,
+		copies:     copies,
+		sbBuf:      alignedBuffer(SectorSize),
+		headers:    alignedBuffer(int(layout.WALHeaders.Size)),
+		prepareBuf: alignedBuffer(int(c.MessageSizeMax)),
+		replyBuf:   alignedBuffer(int(c.MessageSizeMax)),
+		blockBuf:   alignedBuffer(int(c.GridBlockSize)),
+		acquired:   newFreeSet(c.GridBlockCount),
+		staging:    newFreeSet(c.GridBlockCount),
+		trusted:    make([]wire.Header, c.SlotCount),
+	}
+	j.blobBuf = make([]byte, 0, j.acquired.encodedSize())
+	if !readOnly {
+		if err := j.repairSuperblock(); err != nil {
+			return nil, err
+		}
+	}
+	if err := j.recoverWAL(); err != nil {
+		return nil, err
+	}
+	if err := j.loadFreeSet(); err != nil {
+		return nil, err
+	}
+	return j, nil
+}
+
+// repairSuperblock rewrites the copies that differ from the chosen one, so
+// that a later update cannot leave an older quorum behind.
+func (j *Journal) repairSuperblock() error {
+	all := true
+	for i := range j.copies {
+		all = all && j.copies[i].Chosen
+	}
+	if all {
+		return nil
+	}
+	sb := j.sb
+	sb.Encode(j.sbBuf)
+	if sb.Checksum != j.sb.Checksum {
+		panic("journal: superblock re-encoding changed its checksum")
+	}
+	if err := j.writeSuperblockCopies(func(i int) bool { return !j.copies[i].Chosen }); err != nil {
+		return err
+	}
+	for i := range j.copies {
+		j.copies[i] = CopyStatus{Sequence: sb.Sequence, Checksum: sb.Checksum, Chosen: true}
+	}
+	return nil
+}
+
+func (j *Journal) loadFreeSet() error {
+	ref := j.sb.VSR.Refs[RefFreeSet]
+	b, err := j.ReadBlob(ref, BlockFreeSet, j.blobBuf[:0])
+	if err != nil {
+		return fmt.Errorf("free set: %w", err)
+	}
+	if ref.IsZero() {
+		j.acquired.reset()
+		return nil
+	}
+	return j.acquired.decode(b)
+}
+
+// Layout returns the file's layout.
+func (j *Journal) Layout() Layout { return j.layout }
+
+// Superblock returns the durable superblock.
+func (j *Journal) Superblock() Superblock { return j.sb }
+
+// Copies returns the state of each superblock copy as read at open (after
+// a read-write open, all copies agree).
+func (j *Journal) Copies() [SuperblockCopies]CopyStatus { return j.copies }
+
+// Report returns the WAL recovery report of Open.
+func (j *Journal) Report() *Report { return &j.report }
+
+// GridUsage returns the number of acquired grid blocks and the total.
+func (j *Journal) GridUsage() (acquired, total int) {
+	return j.acquired.acquired(), int(j.layout.Config.GridBlockCount)
+}
+
+// SetVSR durably records view, log_view and the commit numbers. They only
+// move forward (panics otherwise); the checkpoint is changed by Checkpoint.
+func (j *Journal) SetVSR(view, logView uint32, commitMin, commitMax uint64) error {
+	j.checkWritable()
+	next := j.sb.VSR
+	next.View, next.LogView, next.CommitMin, next.CommitMax = view, logView, commitMin, commitMax
+	return j.writeSuperblock(next)
+}
+
+func (j *Journal) checkWritable() {
+	if j.readOnly {
+		panic("journal: write on a read-only journal")
+	}
+}

@@ -1,0 +1,151 @@
+package journal
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+
+	"github.com/chronon-db/chronon/wire"
+)
+
+func TestFormatOpenEmpty(t *testing.T) {
+	s := newFormatted(t, 1, MemoryFaults{})
+	j := mustOpen(t, s)
+	sb := j.Superblock()
+	if sb.Sequence != 1 || sb.Cluster != testCluster || sb.Replica != 1 || sb.ReplicaCount != 3 || sb.Config != ConfigTest {
+		t.Fatalf("superblock %+v", sb)
+	}
+	r := j.Report()
+	if r.OpMax != 0 || len(r.Repair) != 0 || len(r.Faulty) != 0 || !r.TruncateSafe() {
+		t.Fatalf("report %+v", r)
+	}
+	if r.Slots[0].Class != ClassOK || r.Count(ClassReserved) != int(ConfigTest.SlotCount)-1 {
+		t.Fatalf("slot 0 %+v, reserved %d", r.Slots[0], r.Count(ClassReserved))
+	}
+	if h, ok := j.Header(0); !ok || h.Checksum != RootPrepare(testCluster).Checksum {
+		t.Fatalf("root header %v %+v", ok, h)
+	}
+	if a, total := j.GridUsage(); a != 0 || total != int(ConfigTest.GridBlockCount) {
+		t.Fatalf("grid usage %d/%d", a, total)
+	}
+}
+
+func TestFormatRejectsBadOptions(t *testing.T) {
+	o := testFormatOptions()
+	o.Replica = 3
+	s := NewMemoryStorage(1<<20, 1, MemoryFaults{})
+	if err := Format(s, o); !errors.Is(err, ErrConfig) {
+		t.Fatalf("replica >= count: %v", err)
+	}
+	o = testFormatOptions()
+	if err := Format(s, o); !errors.Is(err, ErrConfig) {
+		t.Fatalf("storage too small: %v", err)
+	}
+}
+
+func TestOpenForeignAndBlank(t *testing.T) {
+	s := NewMemoryStorage(1<<20, 1, MemoryFaults{})
+	if _, err := Open(s); !errors.Is(err, ErrForeign) {
+		t.Fatalf("zeroed file: %v", err)
+	}
+	copy(s.Data(), bytes.Repeat([]byte("not chronon "), 1000))
+	if _, err := Open(s); !errors.Is(err, ErrForeign) {
+		t.Fatalf("text file: %v", err)
+	}
+}
+
+func TestWriteReadPrepareReopen(t *testing.T) {
+	s := newFormatted(t, 2, MemoryFaults{LatencyMin: 0, LatencyMax: 3})
+	j := mustOpen(t, s)
+	c := newChain(ConfigTest, 40, bodyVaried)
+	for op := 1; op <= 40; op++ {
+		if err := j.WritePrepare(c.msgs[op]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	j = mustOpen(t, s)
+	r := j.Report()
+	if r.OpMax != 40 || len(r.Repair) != 0 || r.ChainBreak != 0 || r.Count(ClassOK) != 41 {
+		t.Fatalf("report: opmax %d repair %v break %d ok %d", r.OpMax, r.Repair, r.ChainBreak, r.Count(ClassOK))
+	}
+	for op := uint64(1); op <= 40; op++ {
+		msg, err := j.ReadPrepare(op, c.sums[op])
+		if err != nil {
+			t.Fatalf("op %d: %v", op, err)
+		}
+		if !bytes.Equal(msg, c.msgs[op][:len(msg)]) {
+			t.Fatalf("op %d: bytes differ", op)
+		}
+	}
+	if _, err := j.ReadPrepare(41, wire.Uint128{}); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("op 41: %v", err)
+	}
+	if _, err := j.ReadPrepare(1, c.sums[2]); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("op 1 with wrong checksum: %v", err)
+	}
+}
+
+func TestWritePrepareOutsideWindowPanics(t *testing.T) {
+	j := mustOpen(t, newFormatted(t, 3, MemoryFaults{}))
+	msg, _ := makePrepare(ConfigTest, uint64(ConfigTest.SlotCount)+1, 0, wire.Uint128{Lo: 1}, 10)
+	defer func() {
+		if recover() == nil {
+			t.Fatal("no panic")
+		}
+	}()
+	j.WritePrepare(msg)
+}
+
+func TestSetVSRMonotonic(t *testing.T) {
+	s := newFormatted(t, 4, MemoryFaults{})
+	j := mustOpen(t, s)
+	if err := j.SetVSR(3, 2, 0, 5); err != nil {
+		t.Fatal(err)
+	}
+	j = mustOpen(t, s)
+	v := j.Superblock().VSR
+	if v.View != 3 || v.LogView != 2 || v.CommitMax != 5 || j.Superblock().Sequence != 2 {
+		t.Fatalf("vsr %+v", v)
+	}
+	for _, f := range []func(){
+		func() { j.SetVSR(2, 2, 0, 5) },
+		func() { j.SetVSR(3, 1, 0, 5) },
+		func() { j.SetVSR(3, 2, 0, 4) },
+		func() { j.SetVSR(3, 4, 0, 5) },
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Error("regression did not panic")
+				}
+			}()
+			f()
+		}()
+	}
+}
+
+func TestReplies(t *testing.T) {
+	j := mustOpen(t, newFormatted(t, 5, MemoryFaults{}))
+	if _, err := j.ReadReply(3); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("empty slot: %v", err)
+	}
+	msg := wire.AlignedSlice(int(ConfigTest.MessageSizeMax))
+	h := wire.Header{Cluster: testCluster, Client: wire.Uint128{Lo: 9}, Context: wire.Uint128{Lo: 1},
+		Op: 7, Commit: 7, Timestamp: 5, Session: 2, Request: 1, Size: wire.HeaderSize + 5000,
+		Protocol: wire.ProtocolVersion, Command: wire.CommandReply, Operation: wire.OperationUserMin}
+	copy(msg[wire.HeaderSize:], bytes.Repeat([]byte{7}, 5000))
+	h.Encode(msg)
+	wire.Seal(&h, msg[:h.Size])
+	if err := j.WriteReply(3, msg); err != nil {
+		t.Fatal(err)
+	}
+	got, err := j.ReadReply(3)
+	if err != nil || !bytes.Equal(got, msg[:h.Size]) {
+		t.Fatalf("read back: %v", err)
+	}
+	s := j.storage.(*MemoryStorage)
+	s.FlipBit(j.layout.ReplyOffset(3)+wire.HeaderSize+4500, 2)
+	if _, err := j.ReadReply(3); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("flipped body: %v", err)
+	}
+}

@@ -1,0 +1,117 @@
+package journal
+
+import (
+	"fmt"
+
+	"github.com/chronon-db/chronon/wire"
+)
+
+// SlotReport is the recovery verdict for one WAL slot.
+type SlotReport struct {
+	Slot     uint32
+	Header   HeaderState
+	Prepare  PrepareState
+	Class    Class
+	Decision Decision
+	// Op, View and Checksum identify the trusted header of the slot: the
+	// prepare's for eql/fix, the redundant header's for vsr. Known is false
+	// for nil, cut and faulty slots.
+	Known    bool
+	Op       uint64
+	View     uint32
+	Checksum wire.Uint128
+}
+
+// Repair names one op that recovery could not restore from the local disk
+// and that must come from a peer.
+type Repair struct {
+	Op uint64
+	// Checksum is the expected prepare checksum when ChecksumKnown (a valid
+	// redundant header names it); otherwise the op's header must be
+	// requested first (request_headers).
+	Checksum      wire.Uint128
+	ChecksumKnown bool
+}
+
+// Report is the result of WAL recovery.
+type Report struct {
+	Slots []SlotReport
+	// OpCheckpoint is the superblock's checkpoint op: ops at or below it are
+	// in the checkpoint and not needed for replay.
+	OpCheckpoint uint64
+	// OpMax is the highest op named by a trusted header (at least
+	// OpCheckpoint). Every op in (OpCheckpoint, OpMax] is either intact on
+	// disk or listed in Repair.
+	OpMax uint64
+	// Repair lists, in op order, the ops in (OpCheckpoint, OpMax] that are
+	// missing or corrupt locally and must be repaired from peers.
+	Repair []Repair
+	// ChainBreak is the first op in (OpCheckpoint, OpMax] whose parent does
+	// not match the previous op's checksum (0: the chain is whole). Ops from
+	// there on may belong to an abandoned view and need their headers
+	// confirmed by the cluster.
+	ChainBreak uint64
+	// Faulty lists slots whose op is unknown. While it is not empty, ops
+	// above OpMax cannot be declared never-prepared by this replica (no
+	// nack); when it is empty, nothing above OpMax was ever acknowledged
+	// and the log may be truncated after OpMax.
+	Faulty []uint32
+}
+
+// TruncateSafe reports whether the log may be cut after OpMax on this
+// replica's own authority.
+func (r *Report) TruncateSafe() bool { return len(r.Faulty) == 0 }
+
+// Count returns how many slots have class c.
+func (r *Report) Count(c Class) int {
+	n := 0
+	for i := range r.Slots {
+		if r.Slots[i].Class == c {
+			n++
+		}
+	}
+	return n
+}
+
+// recoverSlots builds the report from the classified slots. headers holds,
+// per slot, the trusted header (valid when Slots[i].Known).
+func buildReport(slots []SlotReport, headers []wire.Header, checkpointOp uint64, checkpointSum wire.Uint128) (Report, error) {
+	n := uint64(len(slots))
+	r := Report{Slots: slots, OpCheckpoint: checkpointOp, OpMax: checkpointOp}
+	for i := range slots {
+		s := &slots[i]
+		if s.Decision == DecisionVSR && s.Op <= checkpointOp {
+			// A lost or torn prepare write over an op that the checkpoint
+			// already covers: the slot was being reused for a newer op
+			// whose write never completed. Nothing acknowledged is lost.
+			s.Decision, s.Known = DecisionCut, false
+		}
+		if s.Decision == DecisionFaulty {
+			r.Faulty = append(r.Faulty, s.Slot)
+		}
+		if s.Known && s.Op > r.OpMax {
+			r.OpMax = s.Op
+		}
+	}
+	if r.OpMax-checkpointOp > n {
+		return r, fmt.Errorf("%w: wal holds op %d, more than %d slots past checkpoint %d", ErrCorrupt, r.OpMax, n, checkpointOp)
+	}
+	parent, parentKnown := checkpointSum, true
+	for op := checkpointOp + 1; op <= r.OpMax; op++ {
+		s := &slots[op%n]
+		h := &headers[op%n]
+		if !s.Known || s.Op != op {
+			r.Repair = append(r.Repair, Repair{Op: op})
+			parentKnown = false
+			continue
+		}
+		if s.Decision == DecisionVSR {
+			r.Repair = append(r.Repair, Repair{Op: op, Checksum: s.Checksum, ChecksumKnown: true})
+		}
+		if parentKnown && h.Parent != parent && r.ChainBreak == 0 {
+			r.ChainBreak = op
+		}
+		parent, parentKnown = h.Checksum, true
+	}
+	return r, nil
+}

@@ -1,0 +1,55 @@
+package journal
+
+import (
+	"fmt"
+
+	"github.com/chronon-db/chronon/wire"
+)
+
+// WriteReply stores a sealed reply in client reply slot i and syncs. msg
+// must be sector-aligned and at least the reply's size rounded up to
+// SectorSize. An invalid reply or slot panics (caller bug).
+func (j *Journal) WriteReply(i uint32, msg []byte) error {
+	j.checkWritable()
+	var h wire.Header
+	if err := wire.DecodeHeader(msg, &h, &j.wcfg); err != nil || h.Command != wire.CommandReply {
+		panic(fmt.Sprintf("journal: WriteReply of an invalid reply: %v", err))
+	}
+	if int(h.Size) > len(msg) || wire.VerifyBody(&h, msg[wire.HeaderSize:h.Size]) != nil {
+		panic("journal: WriteReply: body does not match header")
+	}
+	if err := j.io.write(msg[:sectorRound(uint64(h.Size))], j.layout.ReplyOffset(i)); err != nil {
+		return err
+	}
+	return j.io.sync()
+}
+
+// ReadReply reads and verifies client reply slot i. The returned message
+// aliases an internal buffer valid until the next ReadReply. Errors wrap
+// ErrNotFound (the slot was never written) or ErrCorrupt.
+func (j *Journal) ReadReply(i uint32) ([]byte, error) {
+	off := j.layout.ReplyOffset(i)
+	if err := j.io.read(j.replyBuf[:SectorSize], off); err != nil {
+		return nil, err
+	}
+	empty := true
+	for _, b := range j.replyBuf[:wire.HeaderSize] {
+		empty = empty && b == 0
+	}
+	if empty {
+		return nil, fmt.Errorf("%w: client reply slot %d is empty", ErrNotFound, i)
+	}
+	var h wire.Header
+	if err := wire.DecodeHeader(j.replyBuf, &h, &j.wcfg); err != nil || h.Command != wire.CommandReply {
+		return nil, fmt.Errorf("%w: client reply slot %d: header: %v", ErrCorrupt, i, err)
+	}
+	if n := sectorRound(uint64(h.Size)); n > SectorSize {
+		if err := j.io.read(j.replyBuf[SectorSize:n], off+SectorSize); err != nil {
+			return nil, err
+		}
+	}
+	if err := wire.VerifyBody(&h, j.replyBuf[wire.HeaderSize:h.Size]); err != nil {
+		return nil, fmt.Errorf("%w: client reply slot %d: %v", ErrCorrupt, i, err)
+	}
+	return j.replyBuf[:h.Size], nil
+}

@@ -1,0 +1,100 @@
+package journal
+
+import (
+	"fmt"
+	"unsafe"
+)
+
+// Storage is the narrow interface between the journal and the data file.
+// Buffers, offsets and lengths must be multiples of SectorSize and buffers
+// must start at a SectorSize-aligned address (O_DIRECT rules; both
+// implementations panic on a violation, which is a caller bug).
+//
+// Operations complete asynchronously: the callback runs later, from Tick,
+// never inline from Read/Write/Sync, so it fits a single-threaded event loop.
+// A Write is durable only after a Sync submitted after the write's
+// completion has itself completed.
+type Storage interface {
+	// Read fills buf from offset and then calls cb.
+	Read(buf []byte, offset uint64, cb func(error))
+	// Write stores buf at offset and then calls cb.
+	Write(buf []byte, offset uint64, cb func(error))
+	// Sync makes completed writes durable and then calls cb.
+	Sync(cb func(error))
+	// Tick advances the storage by one tick and runs the callbacks of the
+	// operations that are complete.
+	Tick()
+	// Size returns the size of the storage in bytes.
+	Size() uint64
+}
+
+// waitTicksMax bounds how long the journal's synchronous helpers wait for
+// one operation; a storage that never completes is a bug in the storage.
+const waitTicksMax = 1 << 20
+
+// syncIO runs storage operations one at a time and waits for each (by
+// ticking the storage). The journal's multi-step protocols (superblock
+// update, checkpoint, recovery) are sequences of dependent writes and syncs,
+// so they are written as straight-line code over these helpers; the
+// callback-style Storage keeps the door open for an event-loop driver.
+type syncIO struct {
+	s    Storage
+	done bool
+	err  error
+	cb   func(error)
+}
+
+func newSyncIO(s Storage) *syncIO {
+	io := &syncIO{s: s}
+	io.cb = func(err error) { io.done, io.err = true, err }
+	return io
+}
+
+func (io *syncIO) wait(what string) error {
+	for i := 0; !io.done; i++ {
+		if i == waitTicksMax {
+			panic("journal: storage did not complete " + what)
+		}
+		io.s.Tick()
+	}
+	io.done = false
+	return io.err
+}
+
+func (io *syncIO) read(buf []byte, off uint64) error {
+	io.s.Read(buf, off, io.cb)
+	if err := io.wait("read"); err != nil {
+		return fmt.Errorf("%w: read %d bytes at %d: %v", ErrIO, len(buf), off, err)
+	}
+	return nil
+}
+
+func (io *syncIO) write(buf []byte, off uint64) error {
+	io.s.Write(buf, off, io.cb)
+	if err := io.wait("write"); err != nil {
+		return fmt.Errorf("%w: write %d bytes at %d: %v", ErrIO, len(buf), off, err)
+	}
+	return nil
+}
+
+func (io *syncIO) sync() error {
+	io.s.Sync(io.cb)
+	if err := io.wait("sync"); err != nil {
+		return fmt.Errorf("%w: sync: %v", ErrIO, err)
+	}
+	return nil
+}
+
+// checkAligned panics unless buf, offset and the length follow the O_DIRECT
+// rules and the access lies inside a storage of size bytes.
+func checkAligned(buf []byte, offset, size uint64) {
+	if len(buf) == 0 || len(buf)%SectorSize != 0 || offset%SectorSize != 0 {
+		panic(fmt.Sprintf("journal: unaligned storage access: %d bytes at %d", len(buf), offset))
+	}
+	if uintptr(unsafe.Pointer(unsafe.SliceData(buf)))%SectorSize != 0 {
+		panic("journal: storage buffer not sector-aligned in memory")
+	}
+	if offset+uint64(len(buf)) > size || offset+uint64(len(buf)) < offset {
+		panic(fmt.Sprintf("journal: storage access %d bytes at %d beyond size %d", len(buf), offset, size))
+	}
+}

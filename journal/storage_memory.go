@@ -1,0 +1,262 @@
+package journal
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+
+	"github.com/chronon-db/chronon/wire"
+)
+
+// ErrCrashed is returned by a MemoryStorage whose write budget is exhausted
+// (see MemoryStorage.CrashAfterWrites): the simulated machine is down.
+var ErrCrashed = errors.New("journal: storage crashed")
+
+// MemoryFaults configures the random faults of a MemoryStorage. All
+// randomness comes from the seeded PRNG, so a seed reproduces a run exactly.
+type MemoryFaults struct {
+	// LatencyMin and LatencyMax bound each operation's latency in ticks.
+	LatencyMin, LatencyMax int
+	// MisdirectWrite and MisdirectRead are the probabilities that a write
+	// lands at, or a read comes from, another slot of the same zone.
+	MisdirectWrite, MisdirectRead float64
+	// Zones limits misdirection to these zones (usually Layout.Zones()).
+	Zones []Zone
+}
+
+// MemoryStorage is an in-memory Storage that injects faults: writes not yet
+// synced are lost or torn per sector on Crash, bits flip on request,
+// reads and writes are misdirected at random, and operations complete after
+// a random latency in ticks. It uses no clock and no goroutines.
+type MemoryStorage struct {
+	data   []byte
+	rng    *rand.Rand
+	faults MemoryFaults
+	tick   uint64
+	seq    uint64
+	queue  []memCompletion
+
+	// dirty lists the sectors written since the last sync, in first-write
+	// order, with their contents before that write (for Crash).
+	dirty      []dirtySector
+	dirtyIndex map[uint64]int
+
+	writes    int
+	writesMax int // -1: unlimited
+	crashed   bool
+}
+
+type memCompletion struct {
+	due, seq uint64
+	cb       func(error)
+	err      error
+}
+
+type dirtySector struct {
+	sector uint64
+	old    []byte
+}
+
+// NewMemoryStorage returns a zeroed storage of size bytes (a multiple of
+// SectorSize) whose faults are driven by seed.
+func NewMemoryStorage(size uint64, seed uint64, faults MemoryFaults) *MemoryStorage {
+	if size == 0 || size%SectorSize != 0 {
+		panic(fmt.Sprintf("journal: memory storage size %d not sector-aligned", size))
+	}
+	if faults.LatencyMax < faults.LatencyMin || faults.LatencyMin < 0 {
+		panic("journal: memory storage latency bounds inverted")
+	}
+	return &MemoryStorage{
+		data:       make([]byte, size),
+		rng:        rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		faults:     faults,
+		dirtyIndex: make(map[uint64]int),
+		writesMax:  -1,
+	}
+}
+
+// Size implements Storage.
+func (m *MemoryStorage) Size() uint64 { return uint64(len(m.data)) }
+
+// Data returns the storage's bytes (as they would be read now). Tests use it
+// to copy or inspect a state; writing to it bypasses fault bookkeeping.
+func (m *MemoryStorage) Data() []byte { return m.data }
+
+// Writes returns the number of writes submitted so far.
+func (m *MemoryStorage) Writes() int { return m.writes }
+
+// CrashAfterWrites makes the storage accept n more writes; after that every
+// write and sync fails with ErrCrashed and changes nothing, as if the
+// machine stopped. Crash ends the outage. n < 0 removes the limit.
+func (m *MemoryStorage) CrashAfterWrites(n int) {
+	if n < 0 {
+		m.writesMax = -1
+		return
+	}
+	m.writesMax = m.writes + n
+}
+
+func (m *MemoryStorage) complete(cb func(error), err error) {
+	lat := m.faults.LatencyMin
+	if m.faults.LatencyMax > m.faults.LatencyMin {
+		lat += m.rng.IntN(m.faults.LatencyMax - m.faults.LatencyMin + 1)
+	}
+	m.seq++
+	m.queue = append(m.queue, memCompletion{due: m.tick + uint64(lat), seq: m.seq, cb: cb, err: err})
+}
+
+// misdirect returns offset moved to another slot of the zone that holds the
+// whole access, with probability p; otherwise offset.
+func (m *MemoryStorage) misdirect(offset uint64, n int, p float64) uint64 {
+	if p <= 0 || m.rng.Float64() >= p {
+		return offset
+	}
+	for _, z := range m.faults.Zones {
+		if offset < z.Offset || offset+uint64(n) > z.End() || z.SlotSize == 0 {
+			continue
+		}
+		slots := z.Size / z.SlotSize
+		slot := (offset - z.Offset) / z.SlotSize
+		within := offset - z.Offset - slot*z.SlotSize
+		if slots < 2 || within+uint64(n) > z.SlotSize {
+			return offset
+		}
+		other := (slot + 1 + m.rng.Uint64N(slots-1)) % slots
+		return z.Offset + other*z.SlotSize + within
+	}
+	return offset
+}
+
+// Read implements Storage.
+func (m *MemoryStorage) Read(buf []byte, offset uint64, cb func(error)) {
+	checkAligned(buf, offset, m.Size())
+	from := m.misdirect(offset, len(buf), m.faults.MisdirectRead)
+	copy(buf, m.data[from:from+uint64(len(buf))])
+	m.complete(cb, nil)
+}
+
+// Write implements Storage.
+func (m *MemoryStorage) Write(buf []byte, offset uint64, cb func(error)) {
+	checkAligned(buf, offset, m.Size())
+	if m.writesMax >= 0 && m.writes >= m.writesMax {
+		m.crashed = true
+	}
+	if m.crashed {
+		m.complete(cb, ErrCrashed)
+		return
+	}
+	m.writes++
+	to := m.misdirect(offset, len(buf), m.faults.MisdirectWrite)
+	for s := to / SectorSize; s < (to+uint64(len(buf)))/SectorSize; s++ {
+		if _, ok := m.dirtyIndex[s]; ok {
+			continue
+		}
+		old := make([]byte, SectorSize)
+		copy(old, m.data[s*SectorSize:])
+		m.dirtyIndex[s] = len(m.dirty)
+		m.dirty = append(m.dirty, dirtySector{sector: s, old: old})
+	}
+	copy(m.data[to:], buf)
+	m.complete(cb, nil)
+}
+
+// Sync implements Storage. Writes are applied when submitted, so a sync
+// makes every write submitted before it durable.
+func (m *MemoryStorage) Sync(cb func(error)) {
+	if m.writesMax >= 0 && m.writes >= m.writesMax {
+		// A sync after the last allowed write may not make it durable:
+		// the crash happens before the sync.
+		m.crashed = true
+	}
+	if m.crashed {
+		m.complete(cb, ErrCrashed)
+		return
+	}
+	m.dirty = m.dirty[:0]
+	clear(m.dirtyIndex)
+	m.complete(cb, nil)
+}
+
+// Tick implements Storage: it advances time by one tick and runs the
+// callbacks that are due, in submission order.
+func (m *MemoryStorage) Tick() {
+	m.tick++
+	for {
+		best := -1
+		for i := range m.queue {
+			c := &m.queue[i]
+			if c.due <= m.tick && (best < 0 || c.seq < m.queue[best].seq) {
+				best = i
+			}
+		}
+		if best < 0 {
+			return
+		}
+		c := m.queue[best]
+		m.queue = append(m.queue[:best], m.queue[best+1:]...)
+		c.cb(c.err)
+	}
+}
+
+// CrashMode says what happens to each sector written since the last sync
+// when the storage crashes.
+type CrashMode uint8
+
+// Crash modes.
+const (
+	// CrashLoseAll drops every unsynced write.
+	CrashLoseAll CrashMode = iota
+	// CrashKeepAll keeps every unsynced write.
+	CrashKeepAll
+	// CrashRandom keeps, drops or tears (a prefix of 512-byte pieces kept)
+	// each unsynced sector at random.
+	CrashRandom
+)
+
+// Crash simulates power loss: pending completions are dropped, unsynced
+// sectors are resolved per mode, and the storage accepts I/O again.
+func (m *MemoryStorage) Crash(mode CrashMode) {
+	m.queue = m.queue[:0]
+	for _, d := range m.dirty {
+		at := m.data[d.sector*SectorSize : (d.sector+1)*SectorSize]
+		switch mode {
+		case CrashLoseAll:
+			copy(at, d.old)
+		case CrashKeepAll:
+		case CrashRandom:
+			switch m.rng.IntN(3) {
+			case 0:
+				copy(at, d.old)
+			case 1:
+			case 2:
+				keep := (1 + m.rng.IntN(SectorSize/512-1)) * 512
+				copy(at[keep:], d.old[keep:])
+			}
+		}
+	}
+	m.dirty = m.dirty[:0]
+	clear(m.dirtyIndex)
+	m.crashed = false
+	m.writesMax = -1
+}
+
+// FlipBit inverts one bit of the stored bytes (bit rot).
+func (m *MemoryStorage) FlipBit(offset uint64, bit uint) {
+	m.data[offset] ^= 1 << (bit % 8)
+}
+
+// FlipRandomBit flips a random bit inside z and returns its offset.
+func (m *MemoryStorage) FlipRandomBit(z Zone) uint64 {
+	off := z.Offset + m.rng.Uint64N(z.Size)
+	m.FlipBit(off, uint(m.rng.IntN(8)))
+	return off
+}
+
+// Random returns the storage's PRNG, for tests that want reproducible
+// choices tied to the same seed.
+func (m *MemoryStorage) Random() *rand.Rand { return m.rng }
+
+var _ Storage = (*MemoryStorage)(nil)
+
+// alignedBuffer returns a zeroed, sector-aligned buffer of n bytes.
+func alignedBuffer(n int) []byte { return wire.AlignedSlice(n) }

@@ -1,0 +1,239 @@
+package journal
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/chronon-db/chronon/wire"
+)
+
+// SuperblockMagic identifies a Chronon data file ("CHRONON" + format byte 0).
+const SuperblockMagic uint64 = 0x004e4f4e4f524843
+
+// errBadMagic marks ErrForeign errors caused by a missing magic (as opposed
+// to a known magic with another format version).
+var errBadMagic = errors.New("bad magic")
+
+// FormatVersion is the data file format version this build reads and writes.
+const FormatVersion uint32 = 1
+
+// Byte offsets inside one superblock copy (one sector). The checksum covers
+// bytes [16, SectorSize); bytes from superblockUsed on must be zero.
+const (
+	sbChecksum       = 0   // u128
+	sbMagic          = 16  // u64
+	sbVersion        = 24  // u32
+	sbCluster        = 32  // u128
+	sbParent         = 48  // u128: checksum of the previous superblock
+	sbSequence       = 64  // u64
+	sbReplica        = 72  // u8
+	sbReplicaCount   = 73  // u8
+	sbMessageSizeMax = 80  // u32
+	sbSlotCount      = 84  // u32
+	sbClientsMax     = 88  // u32
+	sbGridBlockSize  = 92  // u32
+	sbGridBlockCount = 96  // u32
+	sbView           = 104 // u32
+	sbLogView        = 108 // u32
+	sbCommitMin      = 112 // u64
+	sbCommitMax      = 120 // u64
+	sbCheckpointOp   = 128 // u64
+	sbCheckpointSum  = 144 // u128: checksum of the checkpoint's prepare
+	sbRefs           = 160 // refCount × BlobRef (32 bytes each)
+	blobRefSize      = 32
+	superblockUsed   = sbRefs + refCount*blobRefSize
+)
+
+// Indexes of the checkpoint blobs referenced by the superblock.
+const (
+	RefFreeSet = iota
+	RefSessions
+	RefState
+	RefOutbox
+	refCount
+)
+
+// RefNames names the checkpoint blobs, by Ref* index.
+var RefNames = [refCount]string{"free_set", "client_sessions", "state", "outbox"}
+
+// BlobRef references a blob stored in a chain of grid blocks: the first
+// block's address and checksum, and the blob's length. The zero BlobRef is
+// the empty blob.
+type BlobRef struct {
+	Address  uint64
+	Size     uint64
+	Checksum wire.Uint128
+}
+
+// IsZero reports whether r is the empty blob.
+func (r BlobRef) IsZero() bool { return r == BlobRef{} }
+
+// VSRState is the part of the superblock that the replica changes: it only
+// moves forward (View, LogView, CommitMax and CheckpointOp never decrease).
+type VSRState struct {
+	View      uint32
+	LogView   uint32
+	CommitMin uint64
+	CommitMax uint64
+	// CheckpointOp is the op of the latest checkpoint and CheckpointChecksum
+	// the checksum of its prepare (0 and the root prepare after format).
+	CheckpointOp       uint64
+	CheckpointChecksum wire.Uint128
+	// Refs are the checkpoint's blobs, by Ref* index.
+	Refs [refCount]BlobRef
+}
+
+// Superblock is one decoded superblock copy.
+type Superblock struct {
+	Checksum     wire.Uint128
+	Parent       wire.Uint128
+	Sequence     uint64
+	Cluster      wire.Uint128
+	Replica      uint8
+	ReplicaCount uint8
+	Config       Config
+	VSR          VSRState
+}
+
+func putU128(b []byte, u wire.Uint128) {
+	binary.LittleEndian.PutUint64(b, u.Lo)
+	binary.LittleEndian.PutUint64(b[8:], u.Hi)
+}
+
+func getU128(b []byte) wire.Uint128 {
+	return wire.Uint128{Lo: binary.LittleEndian.Uint64(b), Hi: binary.LittleEndian.Uint64(b[8:])}
+}
+
+// Encode writes sb into b[0:SectorSize] and sets sb.Checksum (and the
+// checksum field in b).
+func (sb *Superblock) Encode(b []byte) {
+	b = b[:SectorSize]
+	clear(b)
+	le := binary.LittleEndian
+	le.PutUint64(b[sbMagic:], SuperblockMagic)
+	le.PutUint32(b[sbVersion:], FormatVersion)
+	putU128(b[sbCluster:], sb.Cluster)
+	putU128(b[sbParent:], sb.Parent)
+	le.PutUint64(b[sbSequence:], sb.Sequence)
+	b[sbReplica] = sb.Replica
+	b[sbReplicaCount] = sb.ReplicaCount
+	le.PutUint32(b[sbMessageSizeMax:], sb.Config.MessageSizeMax)
+	le.PutUint32(b[sbSlotCount:], sb.Config.SlotCount)
+	le.PutUint32(b[sbClientsMax:], sb.Config.ClientsMax)
+	le.PutUint32(b[sbGridBlockSize:], sb.Config.GridBlockSize)
+	le.PutUint32(b[sbGridBlockCount:], sb.Config.GridBlockCount)
+	le.PutUint32(b[sbView:], sb.VSR.View)
+	le.PutUint32(b[sbLogView:], sb.VSR.LogView)
+	le.PutUint64(b[sbCommitMin:], sb.VSR.CommitMin)
+	le.PutUint64(b[sbCommitMax:], sb.VSR.CommitMax)
+	le.PutUint64(b[sbCheckpointOp:], sb.VSR.CheckpointOp)
+	putU128(b[sbCheckpointSum:], sb.VSR.CheckpointChecksum)
+	for i, r := range sb.VSR.Refs {
+		at := b[sbRefs+i*blobRefSize:]
+		le.PutUint64(at, r.Address)
+		le.PutUint64(at[8:], r.Size)
+		putU128(at[16:], r.Checksum)
+	}
+	sb.Checksum = wire.Checksum(b[16:])
+	putU128(b[sbChecksum:], sb.Checksum)
+}
+
+// DecodeSuperblock verifies and decodes one superblock copy. It never
+// panics; errors wrap ErrForeign (wrong magic or version: not ours) or
+// ErrCorrupt (checksum or field checks fail).
+func DecodeSuperblock(b []byte, sb *Superblock) error {
+	if len(b) < SectorSize {
+		return fmt.Errorf("%w: superblock copy is %d bytes", ErrCorrupt, len(b))
+	}
+	b = b[:SectorSize]
+	le := binary.LittleEndian
+	sum := wire.Checksum(b[16:])
+	if sum != getU128(b[sbChecksum:]) {
+		if le.Uint64(b[sbMagic:]) != SuperblockMagic {
+			return fmt.Errorf("%w: %w %#x", ErrForeign, errBadMagic, le.Uint64(b[sbMagic:]))
+		}
+		return fmt.Errorf("%w: superblock checksum mismatch", ErrCorrupt)
+	}
+	if m := le.Uint64(b[sbMagic:]); m != SuperblockMagic {
+		return fmt.Errorf("%w: %w %#x", ErrForeign, errBadMagic, m)
+	}
+	if v := le.Uint32(b[sbVersion:]); v != FormatVersion {
+		return fmt.Errorf("%w: format version %d, this build reads %d", ErrForeign, v, FormatVersion)
+	}
+	for _, x := range b[superblockUsed:] {
+		if x != 0 {
+			return fmt.Errorf("%w: superblock padding not zero", ErrCorrupt)
+		}
+	}
+	*sb = Superblock{
+		Checksum:     sum,
+		Cluster:      getU128(b[sbCluster:]),
+		Parent:       getU128(b[sbParent:]),
+		Sequence:     le.Uint64(b[sbSequence:]),
+		Replica:      b[sbReplica],
+		ReplicaCount: b[sbReplicaCount],
+		Config: Config{
+			MessageSizeMax: le.Uint32(b[sbMessageSizeMax:]),
+			SlotCount:      le.Uint32(b[sbSlotCount:]),
+			ClientsMax:     le.Uint32(b[sbClientsMax:]),
+			GridBlockSize:  le.Uint32(b[sbGridBlockSize:]),
+			GridBlockCount: le.Uint32(b[sbGridBlockCount:]),
+		},
+		VSR: VSRState{
+			View:               le.Uint32(b[sbView:]),
+			LogView:            le.Uint32(b[sbLogView:]),
+			CommitMin:          le.Uint64(b[sbCommitMin:]),
+			CommitMax:          le.Uint64(b[sbCommitMax:]),
+			CheckpointOp:       le.Uint64(b[sbCheckpointOp:]),
+			CheckpointChecksum: getU128(b[sbCheckpointSum:]),
+		},
+	}
+	for i := range sb.VSR.Refs {
+		at := b[sbRefs+i*blobRefSize:]
+		sb.VSR.Refs[i] = BlobRef{Address: le.Uint64(at), Size: le.Uint64(at[8:]), Checksum: getU128(at[16:])}
+	}
+	return sb.check()
+}
+
+// check validates the decoded fields against each other.
+func (sb *Superblock) check() error {
+	if err := sb.Config.Check(); err != nil {
+		return fmt.Errorf("%w: superblock config: %v", ErrCorrupt, err)
+	}
+	if sb.ReplicaCount == 0 || sb.ReplicaCount > wire.ReplicaCountMax || sb.Replica >= sb.ReplicaCount {
+		return fmt.Errorf("%w: replica %d of %d", ErrCorrupt, sb.Replica, sb.ReplicaCount)
+	}
+	v := &sb.VSR
+	if v.LogView > v.View {
+		return fmt.Errorf("%w: log_view %d > view %d", ErrCorrupt, v.LogView, v.View)
+	}
+	if v.CommitMin > v.CommitMax || v.CheckpointOp > v.CommitMin {
+		return fmt.Errorf("%w: checkpoint %d, commit_min %d, commit_max %d out of order", ErrCorrupt, v.CheckpointOp, v.CommitMin, v.CommitMax)
+	}
+	for i, r := range v.Refs {
+		if r.Address > uint64(sb.Config.GridBlockCount) || (r.Address == 0) != (r.Size == 0) || (r.Address == 0 && !r.Checksum.IsZero()) {
+			return fmt.Errorf("%w: %s reference (address %d, size %d)", ErrCorrupt, RefNames[i], r.Address, r.Size)
+		}
+	}
+	return nil
+}
+
+// checkAdvance panics unless next is a legal successor of prev: view,
+// log_view, commit_max and the checkpoint op only move forward.
+func checkAdvance(prev, next *VSRState) {
+	switch {
+	case next.View < prev.View:
+		panic(fmt.Sprintf("journal: view goes back %d -> %d", prev.View, next.View))
+	case next.LogView < prev.LogView:
+		panic(fmt.Sprintf("journal: log_view goes back %d -> %d", prev.LogView, next.LogView))
+	case next.LogView > next.View:
+		panic(fmt.Sprintf("journal: log_view %d > view %d", next.LogView, next.View))
+	case next.CommitMax < prev.CommitMax:
+		panic(fmt.Sprintf("journal: commit_max goes back %d -> %d", prev.CommitMax, next.CommitMax))
+	case next.CheckpointOp < prev.CheckpointOp:
+		panic(fmt.Sprintf("journal: checkpoint goes back %d -> %d", prev.CheckpointOp, next.CheckpointOp))
+	case next.CommitMin > next.CommitMax || next.CheckpointOp > next.CommitMin:
+		panic(fmt.Sprintf("journal: checkpoint %d, commit_min %d, commit_max %d out of order", next.CheckpointOp, next.CommitMin, next.CommitMax))
+	}
+}

@@ -1,0 +1,171 @@
+package journal
+
+import (
+	"fmt"
+
+	"github.com/chronon-db/chronon/wire"
+)
+
+// recoverWAL reads both rings, classifies every slot, builds the report and
+// (unless read-only) writes back the redundant headers it fixed.
+func (j *Journal) recoverWAL() error {
+	c := j.layout.Config
+	if err := j.io.read(j.headers, j.layout.WALHeaders.Offset); err != nil {
+		return err
+	}
+	slots := make([]SlotReport, c.SlotCount)
+	dirty := make([]bool, j.layout.WALHeaders.Size/SectorSize)
+	var hh, ph wire.Header
+	for slot := uint32(0); slot < c.SlotCount; slot++ {
+		raw := j.headers[slot*wire.HeaderSize : (slot+1)*wire.HeaderSize]
+		hs := ClassifyHeader(raw, slot, c.SlotCount, &j.wcfg, &hh)
+		ps, err := j.readPrepareSlot(slot, &ph)
+		if err != nil {
+			return err
+		}
+		class, decision := ClassifySlot(hs, &hh, ps, &ph)
+		s := SlotReport{Slot: slot, Header: hs, Prepare: ps, Class: class, Decision: decision}
+		switch decision {
+		case DecisionEql, DecisionFix:
+			j.trusted[slot] = ph
+		case DecisionVSR:
+			j.trusted[slot] = hh
+		}
+		if decision == DecisionEql || decision == DecisionFix || decision == DecisionVSR {
+			t := &j.trusted[slot]
+			s.Known, s.Op, s.View, s.Checksum = true, t.Op, t.View, t.Checksum
+		}
+		switch decision {
+		case DecisionFix:
+			ph.Encode(raw)
+			dirty[slot*wire.HeaderSize/SectorSize] = true
+		case DecisionNil:
+			if hs != HeaderReserved {
+				r := reservedHeader(j.sb.Cluster, slot)
+				r.Encode(raw)
+				dirty[slot*wire.HeaderSize/SectorSize] = true
+			}
+		}
+		slots[slot] = s
+	}
+	report, err := buildReport(slots, j.trusted, j.sb.VSR.CheckpointOp, j.sb.VSR.CheckpointChecksum)
+	if err != nil {
+		return err
+	}
+	j.report = report
+	if j.readOnly {
+		return nil
+	}
+	wrote := false
+	for i, d := range dirty {
+		if d {
+			off := uint64(i) * SectorSize
+			if err := j.io.write(j.headers[off:off+SectorSize], j.layout.WALHeaders.Offset+off); err != nil {
+				return err
+			}
+			wrote = true
+		}
+	}
+	if wrote {
+		return j.io.sync()
+	}
+	return nil
+}
+
+// readPrepareSlot reads slot's prepare into j.prepareBuf (only as many
+// sectors as its header announces) and classifies it.
+func (j *Journal) readPrepareSlot(slot uint32, h *wire.Header) (PrepareState, error) {
+	off := j.layout.PrepareOffset(slot)
+	if err := j.io.read(j.prepareBuf[:SectorSize], off); err != nil {
+		return PrepareCorrupt, err
+	}
+	n := uint64(SectorSize)
+	var probe wire.Header
+	if st := ClassifyHeader(j.prepareBuf, slot, j.layout.Config.SlotCount, &j.wcfg, &probe); st == HeaderPrepare || st == HeaderMisdirected {
+		// Validate bounded Size by message_size_max, so n fits prepareBuf.
+		n = sectorRound(uint64(probe.Size))
+		if n > SectorSize {
+			if err := j.io.read(j.prepareBuf[SectorSize:n], off+SectorSize); err != nil {
+				return PrepareCorrupt, err
+			}
+		}
+	}
+	return ClassifyPrepare(j.prepareBuf[:n], slot, j.layout.Config.SlotCount, &j.wcfg, h), nil
+}
+
+// WritePrepare writes a sealed prepare to its slot and then its redundant
+// header, syncing after each, and returns once both are durable (only then
+// may the replica send prepare_ok). msg must be sector-aligned and at least
+// the prepare's size rounded up to SectorSize; the op must be above the
+// checkpoint and within slot_count of it (so no op the checkpoint does not
+// cover is overwritten). Violations panic: they are caller bugs.
+func (j *Journal) WritePrepare(msg []byte) error {
+	j.checkWritable()
+	var h wire.Header
+	if err := wire.DecodeHeader(msg, &h, &j.wcfg); err != nil || h.Command != wire.CommandPrepare {
+		panic(fmt.Sprintf("journal: WritePrepare of an invalid prepare: %v", err))
+	}
+	if int(h.Size) > len(msg) || wire.VerifyBody(&h, msg[wire.HeaderSize:h.Size]) != nil {
+		panic("journal: WritePrepare: body does not match header")
+	}
+	cp := j.sb.VSR.CheckpointOp
+	if h.Op <= cp || h.Op > cp+uint64(j.layout.Config.SlotCount) {
+		panic(fmt.Sprintf("journal: WritePrepare of op %d outside (checkpoint %d, +%d]", h.Op, cp, j.layout.Config.SlotCount))
+	}
+	slot := j.layout.SlotOf(h.Op)
+	n := sectorRound(uint64(h.Size))
+	if err := j.io.write(msg[:n], j.layout.PrepareOffset(slot)); err != nil {
+		return err
+	}
+	if err := j.io.sync(); err != nil {
+		return err
+	}
+	at := slot * wire.HeaderSize
+	copy(j.headers[at:at+wire.HeaderSize], msg[:wire.HeaderSize])
+	sector := uint64(at) / SectorSize * SectorSize
+	if err := j.io.write(j.headers[sector:sector+SectorSize], j.layout.HeaderSectorOffset(slot)); err != nil {
+		return err
+	}
+	if err := j.io.sync(); err != nil {
+		return err
+	}
+	j.trusted[slot] = h
+	rs := &j.report.Slots[slot]
+	*rs = SlotReport{Slot: slot, Header: HeaderPrepare, Prepare: PreparePrepare, Class: ClassOK, Decision: DecisionEql,
+		Known: true, Op: h.Op, View: h.View, Checksum: h.Checksum}
+	return nil
+}
+
+// Header returns the trusted header of op, if the journal holds one (the
+// prepare itself may still need repair: see Report).
+func (j *Journal) Header(op uint64) (wire.Header, bool) {
+	slot := j.layout.SlotOf(op)
+	if s := &j.report.Slots[slot]; s.Known && s.Op == op {
+		return j.trusted[slot], true
+	}
+	return wire.Header{}, false
+}
+
+// ReadPrepare reads op's prepare and verifies it against checksum. The
+// returned message aliases an internal buffer, valid until the next
+// ReadPrepare. Errors wrap ErrNotFound (the slot holds another op) or
+// ErrCorrupt.
+func (j *Journal) ReadPrepare(op uint64, checksum wire.Uint128) ([]byte, error) {
+	slot := j.layout.SlotOf(op)
+	var h wire.Header
+	st, err := j.readPrepareSlot(slot, &h)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case st == PrepareReserved:
+		return nil, fmt.Errorf("%w: op %d (slot %d is reserved)", ErrNotFound, op, slot)
+	case st != PreparePrepare:
+		return nil, fmt.Errorf("%w: op %d: slot %d prepare is %s", ErrCorrupt, op, slot, st)
+	case h.Op != op:
+		return nil, fmt.Errorf("%w: op %d (slot %d holds op %d)", ErrNotFound, op, slot, h.Op)
+	case h.Checksum != checksum:
+		return nil, fmt.Errorf("%w: op %d has checksum %s, want %s", ErrNotFound, op, h.Checksum, checksum)
+	}
+	return j.prepareBuf[:h.Size], nil
+}
