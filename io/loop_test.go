@@ -4,6 +4,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestTimeoutsFireInOrder(t *testing.T) {
@@ -107,8 +109,11 @@ func TestInvalidSubmissions(t *testing.T) {
 		if err := io.Timeout(c, -1); !errors.Is(err, ErrInvalid) {
 			t.Errorf("negative timeout: %v", err)
 		}
-		if err := io.Connect(c, 0, nil); !errors.Is(err, ErrInvalid) {
-			t.Errorf("nil address: %v", err)
+		for _, sa := range []unix.Sockaddr{nil, (*unix.SockaddrInet4)(nil), &unix.SockaddrInet4{Port: 1 << 16},
+			&unix.SockaddrUnix{}, &unix.SockaddrUnix{Name: string(make([]byte, 200))}} {
+			if err := io.Connect(c, 0, sa); !errors.Is(err, ErrInvalid) {
+				t.Errorf("Connect to %#v: %v, want ErrInvalid", sa, err)
+			}
 		}
 		if io.InFlight() != 0 {
 			t.Errorf("in flight %d after refused submissions", io.InFlight())

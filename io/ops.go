@@ -52,7 +52,7 @@ func (io *IO) Accept(c *Completion, fd int) error {
 // Connect connects the socket fd to sa (*unix.SockaddrInet4, *unix.SockaddrInet6
 // or *unix.SockaddrUnix). The IO keeps the address until the callback ran.
 func (io *IO) Connect(c *Completion, fd int, sa unix.Sockaddr) error {
-	if sa == nil {
+	if !validSockaddr(sa) {
 		return ErrInvalid
 	}
 	if err := io.start(c, OpConnect, fd, nil, 0); err != nil {
@@ -102,4 +102,17 @@ func (io *IO) Timeout(c *Completion, ns int64) error {
 	}
 	c.deadline = ns
 	return io.submit(c)
+}
+
+// validSockaddr accepts the address types both backends can connect to.
+func validSockaddr(sa unix.Sockaddr) bool {
+	switch a := sa.(type) {
+	case *unix.SockaddrInet4:
+		return a != nil && a.Port >= 0 && a.Port <= 0xffff
+	case *unix.SockaddrInet6:
+		return a != nil && a.Port >= 0 && a.Port <= 0xffff
+	case *unix.SockaddrUnix:
+		return a != nil && a.Name != "" && len(a.Name) < len(unix.RawSockaddrUnix{}.Path)
+	}
+	return false
 }
