@@ -70,8 +70,10 @@ func (r *Replica) applyRequest(prepare, req *wire.Header, input []byte, timestam
 		return
 	}
 	m := r.replyMessage()
-	ctx := statemachine.Context{Op: prepare.Op, Timestamp: timestamp, Client: req.Client, Request: req.Request}
-	n := r.sm.Apply(&ctx, req.Operation, input, m.Buffer[wire.HeaderSize:])
+	// applyContext lives in the Replica: a local passed to an interface
+	// method would escape to the heap on every request.
+	r.applyContext = statemachine.Context{Op: prepare.Op, Timestamp: timestamp, Client: req.Client, Request: req.Request}
+	n := r.sm.Apply(&r.applyContext, req.Operation, input, m.Buffer[wire.HeaderSize:])
 	if n < 0 || n > len(m.Buffer)-wire.HeaderSize {
 		panic("replica: state machine reply length out of bounds")
 	}

@@ -53,6 +53,8 @@ type Replica struct {
 	knownOp uint64
 	// reads are the journal reads in flight to answer request_prepare.
 	reads []pendingRead
+	// applyContext is handed to the state machine for each request.
+	applyContext statemachine.Context
 
 	// Counters are the replica's metrics.
 	Counters Counters

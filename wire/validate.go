@@ -109,9 +109,8 @@ func (s fields) first() field { return field(bits.TrailingZeros16(uint16(s))) }
 // commandSpec is the shape of one command's header: which fields it uses,
 // which of those must be set, and any further rules.
 type commandSpec struct {
-	uses     fields              // fields the command may set; the rest must be zero
-	requires fields              // fields that must be non-zero
-	check    func(*Header) error // further rules, or nil; returns a prebuilt error
+	uses     fields // fields the command may set; the rest must be zero
+	requires fields // fields that must be non-zero
 }
 
 // Fields every command may use and that the generic checks cover: checksums,
@@ -128,13 +127,11 @@ var commandSpecs = [commandCount]commandSpec{
 	CommandRequest: {
 		uses:     set(fieldParent, fieldClient, fieldSession, fieldRequest, fieldOperation, fieldBody),
 		requires: set(fieldClient, fieldOperation),
-		check:    checkRequest,
 	},
 	CommandPrepare: {
 		uses: set(fieldReplica, fieldParent, fieldClient, fieldContext, fieldOp, fieldCommit,
 			fieldTimestamp, fieldSession, fieldRequest, fieldOperation, fieldBody),
 		requires: set(fieldOperation),
-		check:    checkPrepare,
 	},
 	CommandPrepareOK: {
 		uses:     set(fieldReplica, fieldParent, fieldClient, fieldContext, fieldOp, fieldCommit, fieldRequest),
@@ -144,41 +141,34 @@ var commandSpecs = [commandCount]commandSpec{
 		uses: set(fieldReplica, fieldParent, fieldClient, fieldContext, fieldOp, fieldCommit,
 			fieldTimestamp, fieldSession, fieldRequest, fieldOperation, fieldBody),
 		requires: set(fieldClient, fieldContext, fieldOp, fieldCommit, fieldTimestamp, fieldOperation),
-		check:    checkReply,
 	},
 	CommandCommit: {
-		uses:  set(fieldReplica, fieldContext, fieldOp, fieldCommit, fieldTimestamp),
-		check: checkCommit,
+		uses: set(fieldReplica, fieldContext, fieldOp, fieldCommit, fieldTimestamp),
 	},
 	CommandStartViewChange: {
 		uses: set(fieldReplica),
 	},
 	CommandDoViewChange: {
-		uses:  set(fieldReplica, fieldContext, fieldOp, fieldCommit, fieldLogView, fieldBody),
-		check: checkDoViewChange,
+		uses: set(fieldReplica, fieldContext, fieldOp, fieldCommit, fieldLogView, fieldBody),
 	},
 	CommandStartView: {
-		uses:  set(fieldReplica, fieldContext, fieldOp, fieldCommit, fieldBody),
-		check: checkStartView,
+		uses: set(fieldReplica, fieldContext, fieldOp, fieldCommit, fieldBody),
 	},
 	CommandRequestStartView: {
 		uses: set(fieldReplica, fieldContext),
 	},
 	CommandRequestHeaders: {
-		uses:  set(fieldReplica, fieldOp, fieldOpMin),
-		check: checkRequestHeaders,
+		uses: set(fieldReplica, fieldOp, fieldOpMin),
 	},
 	CommandRequestPrepare: {
 		uses: set(fieldReplica, fieldOp, fieldContext),
 	},
 	CommandHeaders: {
-		uses:  set(fieldReplica, fieldContext, fieldBody),
-		check: checkHeadersBody,
+		uses: set(fieldReplica, fieldContext, fieldBody),
 	},
 	CommandEviction: {
 		uses:     set(fieldReplica, fieldClient, fieldSession, fieldReason),
 		requires: set(fieldClient, fieldReason),
-		check:    checkEviction,
 	},
 	CommandRequestReply: {
 		uses:     set(fieldReplica, fieldClient, fieldContext, fieldOp),
@@ -187,7 +177,6 @@ var commandSpecs = [commandCount]commandSpec{
 	CommandRequestBlocks: {
 		uses:     set(fieldReplica, fieldBody),
 		requires: set(fieldBody),
-		check:    checkRequestBlocks,
 	},
 	CommandBlock: {
 		uses:     set(fieldReplica, fieldOp, fieldContext, fieldBody),
@@ -294,8 +283,33 @@ func (h *Header) Validate(cfg *Config) error {
 	if missing := spec.requires &^ nonZero; missing != 0 {
 		return errMustBeNonZero[h.Command][missing.first()]
 	}
-	if spec.check != nil {
-		return spec.check(h)
+	return h.checkCommand()
+}
+
+// checkCommand applies the rules beyond used/required fields. A switch, not
+// a table of funcs: an indirect call would make h escape to the heap.
+func (h *Header) checkCommand() error {
+	switch h.Command {
+	case CommandRequest:
+		return checkRequest(h)
+	case CommandPrepare:
+		return checkPrepare(h)
+	case CommandReply:
+		return checkReply(h)
+	case CommandCommit:
+		return checkCommit(h)
+	case CommandDoViewChange:
+		return checkDoViewChange(h)
+	case CommandStartView:
+		return checkStartView(h)
+	case CommandRequestHeaders:
+		return checkRequestHeaders(h)
+	case CommandHeaders:
+		return checkHeadersBody(h)
+	case CommandEviction:
+		return checkEviction(h)
+	case CommandRequestBlocks:
+		return checkRequestBlocks(h)
 	}
 	return nil
 }
