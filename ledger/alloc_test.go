@@ -1,0 +1,108 @@
+package ledger
+
+import (
+	"runtime"
+	"testing"
+
+	"github.com/chronon-db/chronon/statemachine"
+	"github.com/chronon-db/chronon/wire"
+)
+
+// transferBatch encodes n transfers with ids from first, alternating
+// between accounts 1 → 2 and 2 → 1.
+func transferBatch(first uint64, n int) []byte {
+	body := make([]byte, 0, n*TransferSize)
+	for i := range uint64(n) {
+		tr := transfer(first+i, 1+i%2, 2-i%2, 1)
+		body = AppendTransfer(body, &tr)
+	}
+	return body
+}
+
+func TestApplyDoesNotAllocate(t *testing.T) {
+	const batch, runs = 64, 50
+	h := newHarness(t, Config{AccountsMax: 8, TransfersMax: batch * (runs + 2)})
+	h.createAccounts(account(1), account(2))
+	bodies := make([][]byte, runs+2)
+	for i := range bodies {
+		bodies[i] = transferBatch(uint64(i*batch+1), batch)
+	}
+	reply := make([]byte, h.l.ReplySizeMax(OperationCreateTransfers, batch*TransferSize))
+	ctx := statemachine.Context{Timestamp: h.ctx.Timestamp}
+	run := 0
+	allocs := testing.AllocsPerRun(runs, func() {
+		ctx.Timestamp += batch
+		if n := h.l.Apply(&ctx, OperationCreateTransfers, bodies[run], reply); n != 0 {
+			t.Fatalf("create_transfers failed: %v", decodeResults(t, reply[:n]))
+		}
+		run++
+	})
+	if allocs != 0 {
+		t.Fatalf("create_transfers: %v allocs per batch", allocs)
+	}
+
+	ids := make([]byte, 0, 4*IDSize)
+	ids = AppendID(ids, id(1))
+	ids = AppendID(ids, id(2))
+	ids = AppendID(ids, id(3))
+	lookup := make([]byte, h.l.ReplySizeMax(OperationLookupTransfers, len(ids)))
+	for _, op := range []OperationPair{
+		{OperationLookupAccounts, 2 * AccountSize},
+		{OperationLookupTransfers, 3 * TransferSize},
+	} {
+		allocs = testing.AllocsPerRun(100, func() {
+			if n := h.l.Apply(&ctx, op.op, ids, lookup); n != op.want {
+				t.Fatalf("%s: reply %d bytes, want %d", OperationName(op.op), n, op.want)
+			}
+		})
+		if allocs != 0 {
+			t.Fatalf("%s: %v allocs", OperationName(op.op), allocs)
+		}
+	}
+	var accounts []byte
+	for i := range uint64(4) {
+		a := account(10 + i)
+		accounts = AppendAccount(accounts, &a)
+	}
+	allocs = testing.AllocsPerRun(1, func() {
+		ctx.Timestamp += 4
+		h.l.Apply(&ctx, OperationCreateAccounts, accounts, reply)
+	})
+	if allocs != 0 || h.l.AccountsCount() != 6 {
+		t.Fatalf("create_accounts: %v allocs, %d accounts", allocs, h.l.AccountsCount())
+	}
+}
+
+// OperationPair is an operation with its expected reply size.
+type OperationPair struct {
+	op   wire.Operation
+	want int
+}
+
+// TestFillToCapacityDoesNotAllocate checks that the preallocated index maps
+// do not grow while the ledger fills up to exactly its capacity (the first
+// fill, which AllocsPerRun's warm-up run would hide).
+func TestFillToCapacityDoesNotAllocate(t *testing.T) {
+	const accounts, transfers = 1000, 5000
+	h := newHarness(t, Config{AccountsMax: accounts, TransfersMax: transfers})
+	var as []byte
+	for i := range uint64(accounts) {
+		a := account(i + 1)
+		as = AppendAccount(as, &a)
+	}
+	ts := transferBatch(1, transfers)
+	reply := make([]byte, h.l.ReplySizeMax(OperationCreateTransfers, len(ts)))
+	ctx := statemachine.Context{Timestamp: 1 << 40}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	n := h.l.Apply(&ctx, OperationCreateAccounts, as, reply)
+	ctx.Timestamp += transfers
+	n += h.l.Apply(&ctx, OperationCreateTransfers, ts, reply)
+	runtime.ReadMemStats(&after)
+	if n != 0 || h.l.AccountsCount() != accounts || h.l.TransfersCount() != transfers {
+		t.Fatalf("fill failed: reply %d, %d accounts, %d transfers", n, h.l.AccountsCount(), h.l.TransfersCount())
+	}
+	if d := after.Mallocs - before.Mallocs; d != 0 {
+		t.Fatalf("%d allocations while filling to capacity", d)
+	}
+}

@@ -1,0 +1,97 @@
+package ledger
+
+import (
+	"testing"
+
+	"github.com/chronon-db/chronon/statemachine"
+)
+
+// BenchmarkCreateTransfers applies batches of BatchMaxDefault (8190)
+// transfers between 10,000 accounts; ns/transfer is reported per event.
+func BenchmarkCreateTransfers(b *testing.B) {
+	const accounts = 10_000
+	const batch = BatchMaxDefault
+	const batches = 32
+	l, err := New(Config{AccountsMax: accounts, TransfersMax: batch * batches})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var as []byte
+	for i := range uint64(accounts) {
+		a := account(i + 1)
+		as = AppendAccount(as, &a)
+	}
+	bodies := make([][]byte, batches)
+	for k := range bodies {
+		body := make([]byte, 0, batch*TransferSize)
+		for i := range uint64(batch) {
+			n := uint64(k*batch) + i
+			tr := transfer(n+1, n%accounts+1, (n*7+3)%accounts+1, 1+n%100)
+			if tr.DebitAccountID == tr.CreditAccountID {
+				tr.CreditAccountID.Lo = tr.CreditAccountID.Lo%accounts + 1
+			}
+			body = AppendTransfer(body, &tr)
+		}
+		bodies[k] = body
+	}
+	reply := make([]byte, l.ReplySizeMax(OperationCreateTransfers, batch*TransferSize))
+	ctx := statemachine.Context{Timestamp: 1 << 40}
+	load := func() {
+		l.Reset()
+		loadAccounts(b, l, &ctx, as)
+	}
+	load()
+	b.SetBytes(batch * TransferSize)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		if i%batches == 0 && i > 0 {
+			b.StopTimer()
+			load()
+			b.StartTimer()
+		}
+		ctx.Timestamp += batch
+		if n := l.Apply(&ctx, OperationCreateTransfers, bodies[i%batches], reply); n != 0 {
+			b.Fatalf("batch %d: %d failures, first %v", i, n/EventResultSize, DecodeEventResult(reply))
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch), "ns/transfer")
+}
+
+// BenchmarkLookupAccounts looks up batches of BatchMaxDefault ids.
+func BenchmarkLookupAccounts(b *testing.B) {
+	const accounts = 10_000
+	l, _ := New(Config{AccountsMax: accounts, TransfersMax: 1})
+	var as, ids []byte
+	for i := range uint64(accounts) {
+		a := account(i + 1)
+		as = AppendAccount(as, &a)
+	}
+	for i := range uint64(BatchMaxDefault) {
+		ids = AppendID(ids, id(i*13%accounts+1))
+	}
+	reply := make([]byte, l.ReplySizeMax(OperationLookupAccounts, len(ids)))
+	ctx := statemachine.Context{Timestamp: 1 << 40}
+	loadAccounts(b, l, &ctx, as)
+	b.ReportAllocs()
+	for b.Loop() {
+		if n := l.Apply(&ctx, OperationLookupAccounts, ids, reply); n != len(reply) {
+			b.Fatalf("lookup found %d of %d", n/AccountSize, BatchMaxDefault)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*BatchMaxDefault), "ns/lookup")
+}
+
+// loadAccounts creates the encoded accounts in batches of at most
+// BatchMaxDefault.
+func loadAccounts(b *testing.B, l *Ledger, ctx *statemachine.Context, as []byte) {
+	reply := make([]byte, l.ReplySizeMax(OperationCreateAccounts, BatchMaxDefault*AccountSize))
+	for len(as) > 0 {
+		n := min(len(as), BatchMaxDefault*AccountSize)
+		ctx.Timestamp += BatchMaxDefault
+		if w := l.Apply(ctx, OperationCreateAccounts, as[:n], reply); w != 0 {
+			b.Fatalf("create_accounts: %d failures, first %v", w/EventResultSize, DecodeEventResult(reply))
+		}
+		as = as[n:]
+	}
+}
