@@ -1,0 +1,294 @@
+package bus
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+
+	cio "github.com/chronon-db/chronon/io"
+	"github.com/chronon-db/chronon/wire"
+	"golang.org/x/sys/unix"
+)
+
+// Handler receives every valid message. h was decoded from m's bytes and the
+// body verified; the handler takes its own reference to m if it keeps it.
+type Handler interface {
+	OnMessage(m *wire.Message, h *wire.Header)
+}
+
+// Config describes the bus of one replica.
+type Config struct {
+	// Wire is the cluster's validation config.
+	Wire wire.Config
+	// Replica is this replica's index.
+	Replica uint8
+	// Addresses holds "host:port" for every replica, by index. This replica
+	// listens on its own entry (port 0 picks a free port; see Port).
+	Addresses []string
+	// Limits bound send queues and the number of client connections.
+	Limits wire.Limits
+	// DialBackoffMinTicks and DialBackoffMaxTicks bound the delay between
+	// dial attempts to a peer (doubling, with seeded jitter).
+	DialBackoffMinTicks uint64
+	DialBackoffMaxTicks uint64
+	// Seed seeds the jitter.
+	Seed uint64
+}
+
+// ErrConfig means a bus Config is unusable.
+var ErrConfig = errors.New("bus: invalid config")
+
+type dialState struct {
+	next    uint64 // tick of the next attempt
+	backoff uint64 // current backoff in ticks
+	active  bool   // a dial is in flight
+}
+
+// Bus connects one replica to its peers and its clients.
+type Bus struct {
+	cfg      Config
+	io       *cio.IO
+	pool     *wire.Pool
+	handler  Handler
+	listenFd int
+	accept   cio.Completion
+	addrs    []unix.Sockaddr
+	families []int
+	conns    []connection
+	peers    []*connection
+	clients  map[wire.Uint128]*connection
+	dials    []dialState
+	tick     uint64
+	rng      *rand.Rand
+	closed   bool
+
+	// Counters are the bus's metrics.
+	Counters Counters
+}
+
+// New listens on this replica's address and prepares connection slots for
+// every peer and cfg.Limits.ClientsMax clients. Call SetHandler before the
+// IO runs.
+func New(cfg Config, io *cio.IO, pool *wire.Pool) (*Bus, error) {
+	if int(cfg.Wire.ReplicaCount) != len(cfg.Addresses) || cfg.Replica >= cfg.Wire.ReplicaCount {
+		return nil, fmt.Errorf("%w: %d addresses for %d replicas, replica %d", ErrConfig, len(cfg.Addresses), cfg.Wire.ReplicaCount, cfg.Replica)
+	}
+	if cfg.DialBackoffMinTicks == 0 {
+		cfg.DialBackoffMinTicks = 10
+	}
+	if cfg.DialBackoffMaxTicks < cfg.DialBackoffMinTicks {
+		cfg.DialBackoffMaxTicks = 100 * cfg.DialBackoffMinTicks
+	}
+	b := &Bus{
+		cfg:      cfg,
+		io:       io,
+		pool:     pool,
+		listenFd: -1,
+		peers:    make([]*connection, cfg.Wire.ReplicaCount),
+		clients:  make(map[wire.Uint128]*connection, cfg.Limits.ClientsMax),
+		dials:    make([]dialState, cfg.Wire.ReplicaCount),
+		rng:      rand.New(rand.NewPCG(cfg.Seed, uint64(cfg.Replica))),
+	}
+	for i, a := range cfg.Addresses {
+		sa, family, err := resolveTCP(a)
+		if err != nil {
+			return nil, fmt.Errorf("%w: replica %d: %w", ErrConfig, i, err)
+		}
+		b.addrs = append(b.addrs, sa)
+		b.families = append(b.families, family)
+	}
+	slots := int(cfg.Wire.ReplicaCount) - 1 + cfg.Limits.ClientsMax
+	b.conns = make([]connection, slots)
+	for i := range b.conns {
+		b.conns[i].init(b)
+	}
+	fd, err := listenTCP(cfg.Addresses[cfg.Replica])
+	if err != nil {
+		return nil, err
+	}
+	b.listenFd = fd
+	b.accept.Callback = onAccept
+	b.accept.Context = b
+	if err := b.io.Accept(&b.accept, b.listenFd); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("bus: accept: %w", err)
+	}
+	for j := range b.dials {
+		b.dials[j].backoff = cfg.DialBackoffMinTicks
+	}
+	return b, nil
+}
+
+// IOEntriesNeeded is the io.Options.Entries a bus with these limits may use:
+// per connection a receive, a send, a connect or close; plus the listener.
+func IOEntriesNeeded(replicaCount int, limits wire.Limits) int {
+	return 3*(replicaCount-1+limits.ClientsMax) + 1
+}
+
+// SetHandler sets the receiver of incoming messages.
+func (b *Bus) SetHandler(h Handler) { b.handler = h }
+
+// Port returns the TCP port this bus listens on.
+func (b *Bus) Port() int { return localPort(b.listenFd) }
+
+// Connected reports whether a connection to replica r is established.
+func (b *Bus) Connected(r uint8) bool { return b.peers[r] != nil }
+
+// SendToReplica queues m for replica r. It never blocks: with no connection
+// or a full send queue the message is dropped and counted.
+func (b *Bus) SendToReplica(r uint8, m *wire.Message) {
+	if r == b.cfg.Replica {
+		panic("bus: replica sending to itself")
+	}
+	c := b.peers[r]
+	if c == nil {
+		b.Counters.DropNoRoute++
+		return
+	}
+	c.enqueue(m, b.cfg.Limits.PeerSendQueueMax)
+}
+
+// SendToClient queues m for the client id's connection, if it has one here.
+func (b *Bus) SendToClient(id wire.Uint128, m *wire.Message) {
+	c := b.clients[id]
+	if c == nil {
+		b.Counters.DropNoRoute++
+		return
+	}
+	c.enqueue(m, b.cfg.Limits.ClientSendQueueMax)
+}
+
+// Tick dials missing peers whose backoff expired and restarts sends that
+// the IO could not take earlier.
+func (b *Bus) Tick() {
+	if b.closed {
+		return
+	}
+	b.tick++
+	for j := 0; j < int(b.cfg.Replica); j++ {
+		d := &b.dials[j]
+		if b.peers[j] == nil && !d.active && b.tick >= d.next {
+			b.dial(uint8(j))
+		}
+	}
+	for i := range b.conns {
+		c := &b.conns[i]
+		if c.state == stateConnected && c.count > 0 && !c.sendC.InFlight() {
+			c.startSend()
+		}
+		if c.state == stateConnected && !c.recvC.InFlight() {
+			c.startRecv()
+		}
+	}
+}
+
+// Close closes every connection and the listener. In-flight operations
+// complete with io.ErrCanceled when the IO runs or closes.
+func (b *Bus) Close() {
+	if b.closed {
+		return
+	}
+	b.closed = true
+	for i := range b.conns {
+		b.conns[i].close()
+	}
+	if b.listenFd >= 0 {
+		_ = b.io.Cancel(&b.accept)
+		unix.Close(b.listenFd)
+		b.listenFd = -1
+	}
+}
+
+func (b *Bus) freeConnection() *connection {
+	for i := range b.conns {
+		if b.conns[i].state == stateFree {
+			return &b.conns[i]
+		}
+	}
+	return nil
+}
+
+func (b *Bus) dial(peer uint8) {
+	c := b.freeConnection()
+	if c == nil {
+		return
+	}
+	fd, err := b.io.OpenSocket(b.families[peer], unix.SOCK_STREAM, 0)
+	if err != nil {
+		b.dialFailed(peer)
+		return
+	}
+	c.state = stateConnecting
+	c.fd = fd
+	c.dialPeer = int(peer)
+	b.dials[peer].active = true
+	if err := b.io.Connect(&c.connectC, fd, b.addrs[peer]); err != nil {
+		b.dials[peer].active = false
+		unix.Close(fd)
+		c.reset()
+		b.dialFailed(peer)
+	}
+}
+
+func (b *Bus) dialFailed(peer uint8) {
+	b.Counters.DialFailures++
+	d := &b.dials[peer]
+	d.active = false
+	jitter := b.rng.Uint64N(d.backoff/2 + 1)
+	d.next = b.tick + d.backoff + jitter
+	d.backoff = min(2*d.backoff, b.cfg.DialBackoffMaxTicks)
+}
+
+func onAccept(c *cio.Completion) {
+	b := c.Context.(*Bus)
+	if b.closed {
+		return
+	}
+	if c.Err == nil {
+		fd := c.Result
+		conn := b.freeConnection()
+		if conn == nil {
+			b.Counters.DropNoSlot++
+			unix.Close(fd)
+		} else {
+			b.Counters.Accepted++
+			conn.fd = fd
+			conn.dialPeer = -1
+			conn.connected()
+		}
+	}
+	if err := b.io.Accept(&b.accept, b.listenFd); err != nil && !errors.Is(err, cio.ErrClosed) {
+		panic(fmt.Sprintf("bus: cannot re-arm accept: %v", err))
+	}
+}
+
+func onConnect(c *cio.Completion) {
+	conn := c.Context.(*connection)
+	b := conn.bus
+	peer := uint8(conn.dialPeer)
+	b.dials[peer].active = false
+	if conn.state != stateConnecting {
+		conn.maybeFree()
+		return
+	}
+	if c.Err != nil || b.closed {
+		unix.Close(conn.fd)
+		conn.reset()
+		b.dialFailed(peer)
+		return
+	}
+	b.Counters.Dialled++
+	b.dials[peer].backoff = b.cfg.DialBackoffMinTicks
+	conn.connected()
+	if conn.state != stateConnected {
+		return
+	}
+	conn.bind(kindReplica, peer, wire.Uint128{})
+	conn.sendHello()
+}
+
+// messageSize reads the size field of an encoded header.
+func messageSize(m *wire.Message) uint32 {
+	return binary.LittleEndian.Uint32(m.Buffer[wire.OffsetSize:])
+}

@@ -1,0 +1,19 @@
+package bus
+
+// Counters are the bus's metrics.
+type Counters struct {
+	Accepted        uint64 // connections accepted
+	Dialled         uint64 // connections established by dialling
+	DialFailures    uint64 // dial attempts that failed
+	Closed          uint64 // connections closed
+	MessagesIn      uint64 // messages delivered to the handler
+	MessagesOut     uint64 // messages fully sent
+	BytesIn         uint64
+	BytesOut        uint64
+	DropInvalid     uint64 // connections closed for an invalid header or body
+	DropQueueFull   uint64 // outgoing messages dropped: send queue full
+	DropNoRoute     uint64 // outgoing messages with no connection to send on
+	DropNoBuffer    uint64 // receives paused or connections refused: pool empty
+	DropNoSlot      uint64 // accepted connections closed: all slots in use
+	DropWrongSender uint64 // connections closed for claiming another identity
+}
