@@ -157,6 +157,8 @@ func (r *Replica) OnMessage(m *wire.Message, h *wire.Header) {
 		r.onCommit(h)
 	case wire.CommandRequestPrepare:
 		r.onRequestPrepare(h)
+	case wire.CommandPing, wire.CommandPong:
+		// The bus's connection hello; clock synchronisation will use them.
 	default:
 		// Ping, view change, repair and sync commands are handled by later
 		// protocol parts; until then they are counted and dropped.
