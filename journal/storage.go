@@ -64,7 +64,7 @@ func (io *syncIO) wait(what string) error {
 func (io *syncIO) read(buf []byte, off uint64) error {
 	io.s.Read(buf, off, io.cb)
 	if err := io.wait("read"); err != nil {
-		return fmt.Errorf("%w: read %d bytes at %d: %v", ErrIO, len(buf), off, err)
+		return fmt.Errorf("%w: read %d bytes at %d: %w", ErrIO, len(buf), off, err)
 	}
 	return nil
 }
@@ -72,7 +72,7 @@ func (io *syncIO) read(buf []byte, off uint64) error {
 func (io *syncIO) write(buf []byte, off uint64) error {
 	io.s.Write(buf, off, io.cb)
 	if err := io.wait("write"); err != nil {
-		return fmt.Errorf("%w: write %d bytes at %d: %v", ErrIO, len(buf), off, err)
+		return fmt.Errorf("%w: write %d bytes at %d: %w", ErrIO, len(buf), off, err)
 	}
 	return nil
 }
@@ -80,7 +80,7 @@ func (io *syncIO) write(buf []byte, off uint64) error {
 func (io *syncIO) sync() error {
 	io.s.Sync(io.cb)
 	if err := io.wait("sync"); err != nil {
-		return fmt.Errorf("%w: sync: %v", ErrIO, err)
+		return fmt.Errorf("%w: sync: %w", ErrIO, err)
 	}
 	return nil
 }

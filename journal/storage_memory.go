@@ -31,6 +31,7 @@ type MemoryFaults struct {
 type MemoryStorage struct {
 	data   []byte
 	rng    *rand.Rand
+	src    *rand.PCG
 	faults MemoryFaults
 	tick   uint64
 	seq    uint64
@@ -66,9 +67,11 @@ func NewMemoryStorage(size uint64, seed uint64, faults MemoryFaults) *MemoryStor
 	if faults.LatencyMax < faults.LatencyMin || faults.LatencyMin < 0 {
 		panic("journal: memory storage latency bounds inverted")
 	}
+	src := rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)
 	return &MemoryStorage{
 		data:       make([]byte, size),
-		rng:        rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		src:        src,
+		rng:        rand.New(src),
 		faults:     faults,
 		dirtyIndex: make(map[uint64]int),
 		writesMax:  -1,
@@ -251,6 +254,9 @@ func (m *MemoryStorage) FlipRandomBit(z Zone) uint64 {
 	m.FlipBit(off, uint(m.rng.IntN(8)))
 	return off
 }
+
+// Reseed restarts the fault PRNG from seed.
+func (m *MemoryStorage) Reseed(seed uint64) { m.src.Seed(seed, seed^0x9e3779b97f4a7c15) }
 
 // Random returns the storage's PRNG, for tests that want reproducible
 // choices tied to the same seed.

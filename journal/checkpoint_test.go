@@ -1,0 +1,142 @@
+package journal
+
+import (
+	"bytes"
+	"errors"
+	"math/rand/v2"
+	"testing"
+)
+
+func blob(seed uint64, n int) []byte {
+	r := rand.New(rand.NewPCG(seed, 1))
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	return b
+}
+
+func TestCheckpointRoundTrip(t *testing.T) {
+	s := newFormatted(t, 20, MemoryFaults{LatencyMax: 2})
+	j := mustOpen(t, s)
+	c := newChain(ConfigTest, 10, bodyVaried)
+	for op := 1; op <= 10; op++ {
+		if err := j.WritePrepare(c.msgs[op]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	data := CheckpointData{State: blob(1, 50000), Sessions: blob(2, 300), Outbox: nil}
+	if err := j.Checkpoint(8, c.sums[8], data); err != nil {
+		t.Fatal(err)
+	}
+	j = mustOpen(t, s)
+	v := j.Superblock().VSR
+	if v.CheckpointOp != 8 || v.CheckpointChecksum != c.sums[8] || v.CommitMin != 8 || v.CommitMax != 8 {
+		t.Fatalf("vsr %+v", v)
+	}
+	got, err := j.ReadCheckpoint(CheckpointData{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got.State, data.State) || !bytes.Equal(got.Sessions, data.Sessions) || len(got.Outbox) != 0 {
+		t.Fatal("checkpoint blobs differ")
+	}
+	// 50000 bytes need 7 blocks of 8 KiB - 256, sessions 1, free set 1.
+	if a, _ := j.GridUsage(); a != 9 {
+		t.Fatalf("acquired %d blocks", a)
+	}
+	if r := j.Report(); r.OpCheckpoint != 8 || r.OpMax != 10 || len(r.Repair) != 0 || r.ChainBreak != 0 {
+		t.Fatalf("report %+v", r)
+	}
+}
+
+// TestCheckpointDoesNotReuseLiveBlocks checks that checkpoint N+1 never
+// writes over blocks of checkpoint N, and that N's blocks are reused only
+// once N+1 is durable.
+func TestCheckpointDoesNotReuseLiveBlocks(t *testing.T) {
+	s := newFormatted(t, 21, MemoryFaults{})
+	j := mustOpen(t, s)
+	root := j.Superblock().VSR.CheckpointChecksum
+	used := func() map[uint64]bool {
+		m := map[uint64]bool{}
+		for a := uint64(1); a <= uint64(ConfigTest.GridBlockCount); a++ {
+			if j.acquired.isAcquired(a) {
+				m[a] = true
+			}
+		}
+		return m
+	}
+	if err := j.Checkpoint(0, root, CheckpointData{State: blob(3, 20000)}); err != nil {
+		t.Fatal(err)
+	}
+	first := used()
+	if err := j.Checkpoint(0, root, CheckpointData{State: blob(4, 20000)}); err != nil {
+		t.Fatal(err)
+	}
+	second := used()
+	for a := range second {
+		if first[a] {
+			t.Fatalf("checkpoint 2 reused live block %d", a)
+		}
+	}
+	if err := j.Checkpoint(0, root, CheckpointData{State: blob(5, 20000)}); err != nil {
+		t.Fatal(err)
+	}
+	third := used()
+	reused := false
+	for a := range third {
+		if second[a] {
+			t.Fatalf("checkpoint 3 reused live block %d", a)
+		}
+		reused = reused || first[a]
+	}
+	if !reused {
+		t.Fatal("blocks of checkpoint 1 were never reused")
+	}
+}
+
+func TestCheckpointGridFull(t *testing.T) {
+	j := mustOpen(t, newFormatted(t, 22, MemoryFaults{}))
+	root := j.Superblock().VSR.CheckpointChecksum
+	big := blob(6, 300*int(ConfigTest.GridBlockSize-256))
+	if err := j.Checkpoint(0, root, CheckpointData{State: big}); !errors.Is(err, ErrGridFull) {
+		t.Fatalf("300 blocks of 256: %v", err)
+	}
+	// A failed checkpoint leaves the durable one (none) untouched.
+	if a, _ := j.GridUsage(); a != 0 {
+		t.Fatalf("acquired %d", a)
+	}
+	if err := j.Checkpoint(0, root, CheckpointData{State: blob(7, 100*int(ConfigTest.GridBlockSize-256))}); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Checkpoint(0, root, CheckpointData{State: blob(7, 160*int(ConfigTest.GridBlockSize-256))}); !errors.Is(err, ErrGridFull) {
+		t.Fatalf("160 blocks beside 101 live ones: %v", err)
+	}
+}
+
+func TestCheckpointCorruptBlockDetected(t *testing.T) {
+	s := newFormatted(t, 23, MemoryFaults{})
+	j := mustOpen(t, s)
+	root := j.Superblock().VSR.CheckpointChecksum
+	if err := j.Checkpoint(0, root, CheckpointData{State: blob(8, 30000)}); err != nil {
+		t.Fatal(err)
+	}
+	ref := j.Superblock().VSR.Refs[RefState]
+	l := j.layout
+	// Misdirected: block 2's bytes at the head block's address.
+	saved := append([]byte(nil), s.Data()[l.BlockOffset(ref.Address):l.BlockOffset(ref.Address)+uint64(l.Config.GridBlockSize)]...)
+	next := ref.Address + 1
+	copy(s.Data()[l.BlockOffset(ref.Address):], s.Data()[l.BlockOffset(next):l.BlockOffset(next)+uint64(l.Config.GridBlockSize)])
+	if _, err := j.ReadCheckpoint(CheckpointData{}); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("misdirected block: %v", err)
+	}
+	copy(s.Data()[l.BlockOffset(ref.Address):], saved)
+	if _, err := j.ReadCheckpoint(CheckpointData{}); err != nil {
+		t.Fatalf("restored: %v", err)
+	}
+	// Bit rot in the last block's payload.
+	s.FlipBit(l.BlockOffset(ref.Address+3)+1000, 5)
+	if _, err := j.ReadCheckpoint(CheckpointData{}); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("flipped block: %v", err)
+	}
+}

@@ -1,0 +1,171 @@
+package journal
+
+import (
+	"testing"
+
+	"github.com/chronon-db/chronon/wire"
+)
+
+// TestClassifySlotTable pins the recovery case table of docs/data-file.md.
+func TestClassifySlotTable(t *testing.T) {
+	old := wire.Header{Op: 5, View: 1, Checksum: wire.Uint128{Lo: 1}}
+	cur := wire.Header{Op: 5 + 64, View: 1, Checksum: wire.Uint128{Lo: 2}}
+	sameOpNewView := wire.Header{Op: 5, View: 2, Checksum: wire.Uint128{Lo: 3}}
+	badH := []HeaderState{HeaderCorrupt, HeaderMisdirected}
+	badP := []PrepareState{PrepareCorrupt, PrepareTorn, PrepareMisdirected}
+	type tc struct {
+		hs       HeaderState
+		hh       wire.Header
+		ps       PrepareState
+		ph       wire.Header
+		class    Class
+		decision Decision
+	}
+	cases := []tc{
+		{HeaderPrepare, cur, PreparePrepare, cur, ClassOK, DecisionEql},
+		{HeaderReserved, wire.Header{}, PrepareReserved, wire.Header{}, ClassReserved, DecisionNil},
+		{HeaderPrepare, old, PreparePrepare, cur, ClassHeaderStale, DecisionFix},
+		{HeaderPrepare, old, PreparePrepare, sameOpNewView, ClassHeaderStale, DecisionFix},
+		{HeaderReserved, wire.Header{}, PreparePrepare, cur, ClassHeaderStale, DecisionFix},
+		{HeaderPrepare, cur, PreparePrepare, old, ClassPrepareStale, DecisionVSR},
+		{HeaderPrepare, sameOpNewView, PreparePrepare, old, ClassPrepareStale, DecisionVSR},
+		{HeaderPrepare, cur, PrepareReserved, wire.Header{}, ClassPrepareStale, DecisionVSR},
+	}
+	for _, h := range badH {
+		cases = append(cases,
+			tc{h, wire.Header{}, PreparePrepare, cur, ClassHeaderCorrupt, DecisionFix},
+			tc{h, wire.Header{}, PrepareReserved, wire.Header{}, ClassHeaderCorrupt, DecisionNil})
+		for _, p := range badP {
+			cases = append(cases, tc{h, wire.Header{}, p, wire.Header{}, ClassFaulty, DecisionFaulty})
+		}
+	}
+	for _, p := range badP {
+		cases = append(cases,
+			tc{HeaderPrepare, cur, p, wire.Header{}, ClassPrepareCorrupt, DecisionVSR},
+			tc{HeaderReserved, wire.Header{}, p, wire.Header{}, ClassTorn, DecisionCut})
+	}
+	for i, c := range cases {
+		class, d := ClassifySlot(c.hs, &c.hh, c.ps, &c.ph)
+		if class != c.class || d != c.decision {
+			t.Errorf("case %d (%s/%s): got %s/%s, want %s/%s", i, c.hs, c.ps, class, d, c.class, c.decision)
+		}
+	}
+}
+
+// writeOps formats, opens and writes ops 1..n of c.
+func writeOps(t *testing.T, seed uint64, c *chain, n int) (*MemoryStorage, *Journal) {
+	t.Helper()
+	s := newFormatted(t, seed, MemoryFaults{})
+	j := mustOpen(t, s)
+	for op := 1; op <= n; op++ {
+		if err := j.WritePrepare(c.msgs[op]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return s, j
+}
+
+func TestRecoveryCorruptPrepareInMiddleNeedsRepair(t *testing.T) {
+	c := newChain(ConfigTest, 20, bodyVaried)
+	s, j := writeOps(t, 10, c, 20)
+	s.FlipBit(j.layout.PrepareOffset(7)+wire.HeaderSize+100, 3) // body of op 7
+	s.FlipBit(j.layout.PrepareOffset(9)+40, 1)                  // header of op 9
+	j = mustOpen(t, s)
+	r := j.Report()
+	if r.Slots[7].Class != ClassPrepareCorrupt || r.Slots[7].Prepare != PrepareTorn || r.Slots[9].Class != ClassPrepareCorrupt {
+		t.Fatalf("slots 7/9: %+v %+v", r.Slots[7], r.Slots[9])
+	}
+	if r.OpMax != 20 || len(r.Repair) != 2 || r.Repair[0] != (Repair{Op: 7, Checksum: c.sums[7], ChecksumKnown: true}) ||
+		r.Repair[1].Op != 9 || !r.TruncateSafe() {
+		t.Fatalf("report: opmax %d repair %+v", r.OpMax, r.Repair)
+	}
+}
+
+func TestRecoveryCorruptHeaderIsFixed(t *testing.T) {
+	c := newChain(ConfigTest, 20, bodyVaried)
+	s, j := writeOps(t, 11, c, 20)
+	s.FlipBit(j.layout.WALHeaders.Offset+5*wire.HeaderSize+100, 0)
+	j = mustOpen(t, s)
+	if got := j.Report().Slots[5]; got.Class != ClassHeaderCorrupt || got.Decision != DecisionFix || !got.Known {
+		t.Fatalf("slot 5: %+v", got)
+	}
+	j = mustOpen(t, s) // Open wrote the fixed header back.
+	if got := j.Report().Slots[5]; got.Class != ClassOK {
+		t.Fatalf("after fix: %+v", got)
+	}
+}
+
+func TestRecoveryBothCorruptIsFaulty(t *testing.T) {
+	c := newChain(ConfigTest, 20, bodyVaried)
+	s, j := writeOps(t, 12, c, 20)
+	s.FlipBit(j.layout.WALHeaders.Offset+20*wire.HeaderSize+100, 0)
+	s.FlipBit(j.layout.PrepareOffset(20)+100, 0)
+	j = mustOpen(t, s)
+	r := j.Report()
+	if r.Slots[20].Class != ClassFaulty || r.TruncateSafe() || len(r.Faulty) != 1 || r.Faulty[0] != 20 {
+		t.Fatalf("report %+v / slot %+v", r.Faulty, r.Slots[20])
+	}
+	// Op 20 was the head: its loss is invisible to OpMax, but the faulty
+	// slot forbids truncation on our own authority.
+	if r.OpMax != 19 {
+		t.Fatalf("opmax %d", r.OpMax)
+	}
+}
+
+func TestRecoveryMisdirectedPrepare(t *testing.T) {
+	c := newChain(ConfigTest, 20, bodyVaried)
+	s, j := writeOps(t, 13, c, 20)
+	// Copy slot 3's prepare over slot 4's (a misdirected write).
+	l := j.layout
+	copy(s.Data()[l.PrepareOffset(4):l.PrepareOffset(5)], s.Data()[l.PrepareOffset(3):l.PrepareOffset(4)])
+	j = mustOpen(t, s)
+	got := j.Report().Slots[4]
+	if got.Prepare != PrepareMisdirected || got.Decision != DecisionVSR || got.Checksum != c.sums[4] {
+		t.Fatalf("slot 4: %+v", got)
+	}
+}
+
+func TestRecoveryStaleHeaderAfterCrashBetweenWrites(t *testing.T) {
+	c := newChain(ConfigTest, 5, bodyVaried)
+	s, j := writeOps(t, 14, c, 4)
+	s.CrashAfterWrites(1) // the prepare lands, its header write does not
+	if err := j.WritePrepare(c.msgs[5]); err == nil {
+		t.Fatal("write after crash succeeded")
+	}
+	s.Crash(CrashKeepAll)
+	j = mustOpen(t, s)
+	r := j.Report()
+	if r.Slots[5].Class != ClassHeaderStale || r.Slots[5].Decision != DecisionFix || r.OpMax != 5 {
+		t.Fatalf("slot 5 %+v opmax %d", r.Slots[5], r.OpMax)
+	}
+}
+
+func TestRecoveryTornHeadIsCut(t *testing.T) {
+	c := newChain(ConfigTest, 5, func(uint64) int { return 30000 })
+	s, j := writeOps(t, 15, c, 4)
+	s.CrashAfterWrites(1)
+	j.WritePrepare(c.msgs[5])
+	// Tear the prepare: keep only its first sector.
+	l := j.layout
+	clear(s.Data()[l.PrepareOffset(5)+SectorSize : l.PrepareOffset(6)])
+	s.Crash(CrashKeepAll)
+	j = mustOpen(t, s)
+	r := j.Report()
+	if r.Slots[5].Class != ClassTorn || r.Slots[5].Decision != DecisionCut || r.OpMax != 4 || !r.TruncateSafe() {
+		t.Fatalf("slot 5 %+v opmax %d", r.Slots[5], r.OpMax)
+	}
+}
+
+func TestRecoveryChainBreak(t *testing.T) {
+	c := newChain(ConfigTest, 6, bodyVaried)
+	s, j := writeOps(t, 16, c, 6)
+	// Op 4 re-prepared in view 1 with another parent: ops 5, 6 no longer chain.
+	msg, _ := makePrepare(ConfigTest, 4, 1, c.sums[3], 10)
+	if err := j.WritePrepare(msg); err != nil {
+		t.Fatal(err)
+	}
+	j = mustOpen(t, s)
+	if r := j.Report(); r.ChainBreak != 5 || r.OpMax != 6 {
+		t.Fatalf("break %d opmax %d", r.ChainBreak, r.OpMax)
+	}
+}
