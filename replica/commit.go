@@ -31,7 +31,9 @@ func (r *Replica) commitOne(e *ringEntry) {
 // the state machine. Whatever happens is a function of the bytes alone, so
 // every replica does the same.
 func (r *Replica) applyBatch(prepare *wire.Header, body []byte) {
-	timestamp := prepare.Timestamp
+	// Request i owns the timestamps (end of request i-1, end of request i],
+	// len(input)+1 of them; see statemachine.Context.
+	timestamp := prepare.Timestamp - 1
 	var req wire.Header
 	for len(body) > 0 {
 		if err := wire.DecodeHeader(body, &req, &r.wcfg); err != nil || req.Command != wire.CommandRequest || int(req.Size) > len(body) {
@@ -39,8 +41,8 @@ func (r *Replica) applyBatch(prepare *wire.Header, body []byte) {
 			return
 		}
 		input := body[wire.HeaderSize:req.Size]
-		r.applyRequest(prepare, &req, input, timestamp)
 		timestamp += uint64(len(input)) + 1
+		r.applyRequest(prepare, &req, input, timestamp)
 		body = body[req.Size:]
 	}
 }

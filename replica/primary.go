@@ -107,7 +107,8 @@ func (r *Replica) prepareBatch() bool {
 	limit := int(r.cfg.Limits.MessageSizeMax)
 	size := wire.HeaderSize
 	// Each request reserves len(body)+1 nanoseconds of timestamps (see
-	// statemachine.Context), so every event of the batch gets its own.
+	// statemachine.Context), so every event of the batch gets its own:
+	// the batch owns [timestamp, timestamp+reserve).
 	var reserve uint64
 	for !r.requests.empty() {
 		q := r.requests.front()
@@ -128,7 +129,7 @@ func (r *Replica) prepareBatch() bool {
 	if timestamp <= r.timestamp {
 		timestamp = r.timestamp + 1
 	}
-	r.timestamp = timestamp + reserve
+	r.timestamp = timestamp + reserve - 1
 	h := wire.Header{
 		Cluster:   r.cfg.Cluster,
 		Size:      uint32(size),

@@ -20,8 +20,13 @@ import (
 type Context struct {
 	// Op is the log position of the prepare that carries the event.
 	Op uint64
-	// Timestamp is the event's commit timestamp in nanoseconds: assigned by
-	// the primary, strictly increasing across all events of the log.
+	// Timestamp is the request's commit timestamp in nanoseconds, derived
+	// from the primary's clock and strictly increasing along the log. Each
+	// request owns a window of timestamps that no other request shares:
+	// (Timestamp of the previous request, Timestamp], at least
+	// len(input)+1 nanoseconds wide. A state machine that stamps n events
+	// of one request (n <= len(input)+1) gives them Timestamp-n+1 through
+	// Timestamp.
 	Timestamp uint64
 	// Client is the id of the client whose request this is.
 	Client wire.Uint128
@@ -31,10 +36,10 @@ type Context struct {
 
 // StateMachine is a deterministic state machine driven by committed requests.
 type StateMachine interface {
-	// Validate checks a request body before the primary prepares it. It
-	// must not change state. A body it rejects is answered with an error
-	// reply instead of being prepared. Validate only looks at the bytes:
-	// state-dependent checks belong in Apply, which reports them in the reply.
+	// Validate checks a request body without changing state; it only looks
+	// at the bytes. Clients call it before sending. The replica does not
+	// filter on it: a committed request is always applied, so Apply must
+	// answer a body Validate rejects with an error result, never a panic.
 	Validate(operation wire.Operation, input []byte) error
 
 	// Apply executes one committed request and writes its reply into
