@@ -1,0 +1,18 @@
+package client
+
+import "errors"
+
+var (
+	// ErrClosed is returned by calls on a closed Client.
+	ErrClosed = errors.New("client: closed")
+	// ErrEvicted means the cluster evicted this client's session (for
+	// example because more clients registered than the cluster keeps
+	// sessions for). The Client cannot continue; create a new one.
+	ErrEvicted = errors.New("client: session evicted")
+	// ErrTooLarge means a call's body does not fit one request.
+	ErrTooLarge = errors.New("client: request body too large")
+	// ErrInvalidReply means the cluster's reply could not be split or decoded.
+	ErrInvalidReply = errors.New("client: invalid reply")
+	// ErrConfig means the Config is unusable.
+	ErrConfig = errors.New("client: invalid config")
+)
