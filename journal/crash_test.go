@@ -160,7 +160,7 @@ func TestCrashAtEveryWrite(t *testing.T) {
 	if err := full.check(mustOpen(t, s)); err != nil {
 		t.Fatalf("no crash: %v", err)
 	}
-	modes := []CrashMode{CrashLoseAll, CrashKeepAll, CrashRandom, CrashRandom, CrashRandom, CrashRandom, CrashRandom, CrashRandom, CrashRandom, CrashRandom}
+	modes := []CrashMode{CrashLoseAll, CrashKeepAll, CrashRandom, CrashRandom, CrashRandom, CrashRandom}
 	if testing.Short() {
 		modes = modes[:3]
 	}

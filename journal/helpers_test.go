@@ -1,6 +1,7 @@
 package journal
 
 import (
+	"errors"
 	"testing"
 
 	"github.com/chronon-db/chronon/wire"
@@ -77,3 +78,5 @@ func newChain(cfg Config, n int, bodyLen func(op uint64) int) *chain {
 }
 
 func bodyVaried(op uint64) int { return int(op*977) % (wire.MessageSizeMaxTest - wire.HeaderSize) }
+
+func errorsIs(err, target error) bool { return errors.Is(err, target) }

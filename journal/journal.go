@@ -1,6 +1,7 @@
 package journal
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/chronon-db/chronon/wire"
@@ -26,7 +27,8 @@ type Journal struct {
 	acquired freeSet // blocks of the durable checkpoint
 	staging  freeSet // blocks of the checkpoint being written
 
-	report  Report
+	report    Report
+	gridFault error // why the free set could not be loaded, if it could not
 	trusted []wire.Header // per slot, valid when report.Slots[slot].Known
 	copies  [SuperblockCopies]CopyStatus
 }
@@ -197,18 +199,38 @@ func (j *Journal) repairSuperblock() error {
 	return nil
 }
 
+// loadFreeSet reads the checkpoint's free set. A corrupt free set does not
+// fail Open (the WAL may still be recovered and the checkpoint repaired by
+// state sync): it is recorded as GridFault, and until then every block
+// counts as acquired so nothing of the checkpoint can be overwritten.
 func (j *Journal) loadFreeSet() error {
 	ref := j.sb.VSR.Refs[RefFreeSet]
 	b, err := j.ReadBlob(ref, BlockFreeSet, j.blobBuf[:0])
-	if err != nil {
-		return fmt.Errorf("free set: %w", err)
-	}
-	if ref.IsZero() {
+	if err == nil && ref.IsZero() {
 		j.acquired.reset()
 		return nil
 	}
-	return j.acquired.decode(b)
+	if err == nil {
+		err = j.acquired.decode(b)
+	}
+	if err != nil {
+		if !errors.Is(err, ErrCorrupt) {
+			return fmt.Errorf("free set: %w", err)
+		}
+		j.gridFault = fmt.Errorf("free set: %w", err)
+		for a := uint64(1); a <= uint64(j.layout.Config.GridBlockCount); a++ {
+			if !j.acquired.isAcquired(a) {
+				j.acquired.acquire(a)
+			}
+		}
+	}
+	return nil
 }
+
+// GridFault returns the error that kept Open from loading the free set
+// (wrapping ErrCorrupt), or nil. While it is set, Checkpoint fails: the
+// replica has to obtain the checkpoint from a peer (state sync).
+func (j *Journal) GridFault() error { return j.gridFault }
 
 // Layout returns the file's layout.
 func (j *Journal) Layout() Layout { return j.layout }
