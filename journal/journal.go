@@ -28,9 +28,9 @@ type Journal struct {
 	staging  freeSet // blocks of the checkpoint being written
 
 	report    Report
-	gridFault error // why the free set could not be loaded, if it could not
-	trusted []wire.Header // per slot, valid when report.Slots[slot].Known
-	copies  [SuperblockCopies]CopyStatus
+	gridFault error         // why the free set could not be loaded, if it could not
+	trusted   []wire.Header // per slot, valid when report.Slots[slot].Known
+	copies    [SuperblockCopies]CopyStatus
 }
 
 // FormatOptions are the parameters of a new data file.
