@@ -13,7 +13,7 @@ import (
 // ResultInvalid (nothing for an unknown operation). Apply does not
 // allocate.
 func (s *Store) Apply(_ *statemachine.Context, operation wire.Operation, input []byte, reply []byte) int {
-	if _, err := s.records(operation, input); err != nil {
+	if _, err := records(&s.cfg, operation, input); err != nil {
 		if err == ErrOperation {
 			return 0
 		}

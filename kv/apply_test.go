@@ -92,6 +92,9 @@ func TestValidate(t *testing.T) {
 		if err != tt.want {
 			t.Errorf("%s: got %v, want %v", tt.name, err, tt.want)
 		}
+		if err := Validate(Config{ValueSizeMax: 8, ReplySizeLimit: 22}, tt.op, tt.body); err != tt.want {
+			t.Errorf("%s: package Validate got %v, want %v", tt.name, err, tt.want)
+		}
 		if err != nil && !errors.Is(err, statemachine.ErrInvalidInput) {
 			t.Errorf("%s: %v does not wrap ErrInvalidInput", tt.name, err)
 		}

@@ -55,7 +55,7 @@ func FuzzApply(f *testing.F) {
 				}
 				return
 			}
-			n, _ := h.s.records(op, body)
+			n, _ := records(&h.s.cfg, op, body)
 			if op == OperationGet {
 				for range n {
 					_, _, size, err := DecodeGet(reply)

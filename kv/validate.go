@@ -7,12 +7,27 @@ import "github.com/chronon-db/chronon/wire"
 // flags, and for get a worst-case reply within ReplySizeLimit. An empty body
 // is valid (and answered with an empty reply). Validate does not allocate.
 func (s *Store) Validate(operation wire.Operation, input []byte) error {
-	_, err := s.records(operation, input)
+	_, err := records(&s.cfg, operation, input)
+	return err
+}
+
+// Validate checks a request body as Store.Validate does for a store with
+// cfg's ValueSizeMax and ReplySizeLimit (zero fields take their defaults;
+// KeysMax is ignored). Clients use it to check a body before sending
+// without building a Store.
+func Validate(cfg Config, operation wire.Operation, input []byte) error {
+	if cfg.ValueSizeMax <= 0 || cfg.ValueSizeMax > ValueSizeLimit {
+		cfg.ValueSizeMax = ValueSizeMaxDefault
+	}
+	if cfg.ReplySizeLimit <= 0 {
+		cfg.ReplySizeLimit = ReplySizeLimitDefault
+	}
+	_, err := records(&cfg, operation, input)
 	return err
 }
 
 // records returns the number of records in input, or Validate's error.
-func (s *Store) records(operation wire.Operation, input []byte) (int, error) {
+func records(cfg *Config, operation wire.Operation, input []byte) (int, error) {
 	if operation < OperationPut || operation > OperationCompareAndSet {
 		return 0, ErrOperation
 	}
@@ -22,13 +37,13 @@ func (s *Store) records(operation wire.Operation, input []byte) (int, error) {
 		if err != nil {
 			return 0, err
 		}
-		if len(r.value) > s.cfg.ValueSizeMax || len(r.expected) > s.cfg.ValueSizeMax {
+		if len(r.value) > cfg.ValueSizeMax || len(r.expected) > cfg.ValueSizeMax {
 			return 0, ErrValueSize
 		}
 		input = input[size:]
 		n++
 	}
-	if operation == OperationGet && n > s.cfg.ReplySizeLimit/(getReplyHeaderSize+s.cfg.ValueSizeMax) {
+	if operation == OperationGet && n > cfg.ReplySizeLimit/(getReplyHeaderSize+cfg.ValueSizeMax) {
 		return 0, ErrReplySize
 	}
 	return n, nil

@@ -10,7 +10,7 @@ import (
 // it with a single EventResult{0, ResultBatchInvalid}, lookups and unknown
 // operations with an empty reply. Apply does not allocate.
 func (l *Ledger) Apply(ctx *statemachine.Context, operation wire.Operation, input []byte, reply []byte) int {
-	n, err := l.events(operation, input)
+	n, err := events(l.cfg.BatchMax, operation, input)
 	if err != nil {
 		if operation == OperationCreateAccounts || operation == OperationCreateTransfers {
 			EventResult{Index: 0, Result: ResultBatchInvalid}.Encode(reply)

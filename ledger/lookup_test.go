@@ -50,6 +50,9 @@ func TestValidate(t *testing.T) {
 		if err != tt.want {
 			t.Errorf("%s: got %v, want %v", tt.name, err, tt.want)
 		}
+		if err := Validate(2, tt.op, make([]byte, tt.size)); err != tt.want {
+			t.Errorf("%s: package Validate got %v, want %v", tt.name, err, tt.want)
+		}
 	}
 }
 

@@ -20,13 +20,24 @@ var (
 // events. An empty body is valid (and answered with an empty reply). The
 // fields of each event are checked by Apply and reported per event.
 func (l *Ledger) Validate(operation wire.Operation, input []byte) error {
-	_, err := l.events(operation, input)
+	_, err := events(l.cfg.BatchMax, operation, input)
+	return err
+}
+
+// Validate checks a request body as Ledger.Validate does for a ledger with
+// the given batchMax (0 means BatchMaxDefault). Clients use it to check a
+// body before sending without building a Ledger.
+func Validate(batchMax int, operation wire.Operation, input []byte) error {
+	if batchMax <= 0 {
+		batchMax = BatchMaxDefault
+	}
+	_, err := events(batchMax, operation, input)
 	return err
 }
 
 // events returns the number of events in input, or an error if Validate
 // rejects the body.
-func (l *Ledger) events(operation wire.Operation, input []byte) (int, error) {
+func events(batchMax int, operation wire.Operation, input []byte) (int, error) {
 	size := eventSize(operation)
 	if size == 0 {
 		return 0, ErrOperation
@@ -35,7 +46,7 @@ func (l *Ledger) events(operation wire.Operation, input []byte) (int, error) {
 		return 0, ErrBodySize
 	}
 	n := len(input) / size
-	if n > l.cfg.BatchMax {
+	if n > batchMax {
 		return 0, ErrBatchMax
 	}
 	return n, nil
