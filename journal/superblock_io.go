@@ -27,7 +27,11 @@ func ReadSuperblock(s Storage) (Superblock, [SuperblockCopies]CopyStatus, error)
 	var copies [SuperblockCopies]CopyStatus
 	var decoded [SuperblockCopies]Superblock
 	if s.Size() < SuperblockCopies*SectorSize {
-		return Superblock{}, copies, fmt.Errorf("%w: file of %d bytes is too small", ErrForeign, s.Size())
+		err := fmt.Errorf("%w: file of %d bytes is too small", ErrForeign, s.Size())
+		for i := range copies {
+			copies[i].Err = err
+		}
+		return Superblock{}, copies, err
 	}
 	buf := alignedBuffer(SectorSize)
 	io := newSyncIO(s)

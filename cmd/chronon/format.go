@@ -1,0 +1,134 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/big"
+	"os"
+	"strings"
+
+	"github.com/chronon-db/chronon/journal"
+	"github.com/chronon-db/chronon/wire"
+)
+
+func init() {
+	register(command{name: "format", summary: "create a replica's data file", run: runFormat})
+}
+
+const formatUsage = "usage: chronon format --cluster=<id> --replica=<i> --replica-count=<n> [--preset=production|test] <path>"
+
+// parseFlags parses fs from args, allowing flags after positional
+// arguments, and returns the positional arguments.
+func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
+	var rest []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return rest, nil
+		}
+		rest = append(rest, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}
+
+func runFormat(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("format", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, formatUsage)
+		fs.PrintDefaults()
+	}
+	cluster := fs.String("cluster", "", "cluster id: a u128 in decimal or 0x-hex (required)")
+	replica := fs.Int("replica", -1, "this replica's index, 0-based (required)")
+	replicaCount := fs.Int("replica-count", 0, "number of replicas in the cluster (required)")
+	preset := fs.String("preset", "production", "configuration preset: production or test")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return 2
+	}
+	if len(pos) != 1 || *cluster == "" || *replica < 0 || *replicaCount <= 0 {
+		fmt.Fprintln(stderr, formatUsage)
+		return 2
+	}
+	id, err := parseUint128(*cluster)
+	if err != nil {
+		fmt.Fprintf(stderr, "chronon format: --cluster: %v\n", err)
+		return 2
+	}
+	cfg, err := journal.Preset(*preset)
+	if err != nil {
+		fmt.Fprintf(stderr, "chronon format: %v\n", err)
+		return 2
+	}
+	if *replica > 255 || *replicaCount > 255 {
+		fmt.Fprintf(stderr, "chronon format: replica %d of %d out of range\n", *replica, *replicaCount)
+		return 2
+	}
+	opts := journal.FormatOptions{Config: cfg, Cluster: id, Replica: uint8(*replica), ReplicaCount: uint8(*replicaCount)}
+	if err := opts.Check(); err != nil {
+		fmt.Fprintf(stderr, "chronon format: %v\n", err)
+		return 2
+	}
+	path := pos[0]
+	if err := formatFile(path, opts); err != nil {
+		fmt.Fprintf(stderr, "chronon format: %v\n", err)
+		return 1
+	}
+	layout, _ := journal.NewLayout(cfg)
+	fmt.Fprintf(stdout, "formatted %s: cluster %s, replica %d of %d, preset %s, %d bytes\n",
+		path, formatUint128(id), opts.Replica, opts.ReplicaCount, *preset, layout.Size)
+	return 0
+}
+
+// formatFile creates path at its full size and formats it. A file that
+// could not be formatted completely is removed (it has no superblock yet,
+// so it would not open anyway).
+func formatFile(path string, opts journal.FormatOptions) error {
+	layout, err := journal.NewLayout(opts.Config)
+	if err != nil {
+		return err
+	}
+	f, err := journal.CreateFile(path, layout.Size)
+	if err != nil {
+		return err
+	}
+	if err := journal.Format(f, opts); err != nil {
+		f.Close()
+		os.Remove(path)
+		return err
+	}
+	return f.Close()
+}
+
+var errUint128 = errors.New("not a u128 (decimal or 0x-hex)")
+
+// parseUint128 parses a decimal or 0x-prefixed hexadecimal u128.
+func parseUint128(s string) (wire.Uint128, error) {
+	n := new(big.Int)
+	ok := false
+	if h, found := strings.CutPrefix(strings.ToLower(s), "0x"); found {
+		if h != "" && !strings.HasPrefix(h, "+") && !strings.HasPrefix(h, "-") {
+			_, ok = n.SetString(h, 16)
+		}
+	} else if s != "" && s[0] >= '0' && s[0] <= '9' {
+		_, ok = n.SetString(s, 10)
+	}
+	if !ok || n.Sign() < 0 || n.BitLen() > 128 {
+		return wire.Uint128{}, fmt.Errorf("%q: %w", s, errUint128)
+	}
+	lo := new(big.Int).And(n, new(big.Int).SetUint64(^uint64(0))).Uint64()
+	hi := new(big.Int).Rsh(n, 64).Uint64()
+	return wire.Uint128{Lo: lo, Hi: hi}, nil
+}
+
+// formatUint128 prints u as 0x-hex without leading zeros.
+func formatUint128(u wire.Uint128) string {
+	if u.Hi == 0 {
+		return fmt.Sprintf("%#x", u.Lo)
+	}
+	return fmt.Sprintf("0x%x%016x", u.Hi, u.Lo)
+}

@@ -1,0 +1,75 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/chronon-db/chronon/wire"
+)
+
+func TestFormatCreatesAndRefusesOverwrite(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "0_0.chronon")
+	var out, errOut bytes.Buffer
+	args := []string{"format", "--cluster=0xC1", "--replica=0", "--replica-count=3", "--preset=test", path}
+	if code := run(args, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	if !strings.Contains(out.String(), "formatted "+path) {
+		t.Fatalf("stdout: %s", out.String())
+	}
+	st, err := os.Stat(path)
+	if err != nil || st.Size() != 7372800 {
+		t.Fatalf("file: %v %v", st, err)
+	}
+	out.Reset()
+	errOut.Reset()
+	if code := run(args, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "file exists") {
+		t.Fatalf("second format: exit %d, stderr %q", code, errOut.String())
+	}
+	if st2, _ := os.Stat(path); st2.ModTime() != st.ModTime() {
+		t.Fatal("existing file was modified")
+	}
+}
+
+func TestFormatUsageErrors(t *testing.T) {
+	dir := t.TempDir()
+	for _, args := range [][]string{
+		{"format"},
+		{"format", filepath.Join(dir, "a")},
+		{"format", "--cluster=1", "--replica=3", "--replica-count=3", filepath.Join(dir, "b")},
+		{"format", "--cluster=-1", "--replica=0", "--replica-count=1", filepath.Join(dir, "c")},
+		{"format", "--cluster=0x1" + strings.Repeat("0", 32), "--replica=0", "--replica-count=1", filepath.Join(dir, "d")},
+		{"format", "--cluster=1", "--replica=0", "--replica-count=1", "--preset=huge", filepath.Join(dir, "e")},
+	} {
+		var out, errOut bytes.Buffer
+		if code := run(args, &out, &errOut); code != 2 {
+			t.Errorf("%v: exit %d, stderr %s", args, code, errOut.String())
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Fatalf("usage errors created files: %v", entries)
+	}
+}
+
+func TestParseUint128(t *testing.T) {
+	for in, want := range map[string]wire.Uint128{
+		"0":    {},
+		"42":   {Lo: 42},
+		"0x2A": {Lo: 42},
+		"340282366920938463463374607431768211455": {Lo: ^uint64(0), Hi: ^uint64(0)},
+		"0x10000000000000000":                     {Hi: 1},
+	} {
+		got, err := parseUint128(in)
+		if err != nil || got != want {
+			t.Errorf("%s: %v %v", in, got, err)
+		}
+	}
+	for _, in := range []string{"", "0x", "x1", "-1", "+1", "0x-1", "1e3", "340282366920938463463374607431768211456"} {
+		if _, err := parseUint128(in); err == nil {
+			t.Errorf("%q accepted", in)
+		}
+	}
+}
