@@ -109,3 +109,5 @@ func BenchmarkPrimaryRequestPath(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n), "ns/request")
 	b.ReportMetric(float64(r.Counters.RequestsBatched)/float64(r.Counters.PreparesSent), "requests/prepare")
 }
+
+func (j *queueJournal) Checkpoint(uint64, wire.Uint128, []byte, []byte) error { return nil }

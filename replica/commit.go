@@ -23,6 +23,9 @@ func (r *Replica) commitOne(e *ringEntry) {
 	}
 	r.ring.pop()
 	r.Counters.OpsCommitted++
+	if r.cfg.CheckpointInterval > 0 && r.commitMin%r.cfg.CheckpointInterval == 0 {
+		r.checkpoint()
+	}
 }
 
 // applyBatch applies the requests packed in a prepare body, in order. Each
@@ -45,6 +48,7 @@ func (r *Replica) applyBatch(prepare *wire.Header, body []byte) {
 		r.applyRequest(prepare, &req, input, timestamp)
 		body = body[req.Size:]
 	}
+	r.commitTimestamp = timestamp
 }
 
 func (r *Replica) applyRequest(prepare, req *wire.Header, input []byte, timestamp uint64) {
@@ -53,7 +57,7 @@ func (r *Replica) applyRequest(prepare, req *wire.Header, input []byte, timestam
 		evicted, didEvict := r.clients.register(req.Client, prepare.Op)
 		if didEvict {
 			r.Counters.Evictions++
-			if r.IsPrimary() {
+			if r.IsPrimary() && !r.replaying {
 				r.sendEviction(evicted, wire.EvictionTableFull)
 			}
 		}
@@ -124,7 +128,7 @@ func (r *Replica) reply(e *clientEntry, prepare, req *wire.Header, timestamp uin
 	e.lastOp = prepare.Op
 	e.inflight = false
 	r.clients.setReply(e, m, &h)
-	if r.IsPrimary() {
+	if r.IsPrimary() && !r.replaying {
 		r.bus.SendToClient(req.Client, m)
 	}
 }

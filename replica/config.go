@@ -27,6 +27,15 @@ type Config struct {
 	PrepareTimeoutTicks uint64
 	// CommitTimeoutTicks is the interval of the primary's commit heartbeat.
 	CommitTimeoutTicks uint64
+	// CheckpointInterval is the number of ops between checkpoints; every
+	// replica checkpoints after committing each multiple of it. It must
+	// leave room for the pipeline in the WAL: at most
+	// WALSlotCount - 2*PipelinePrepareMax. Zero never checkpoints (the log
+	// then cannot outgrow the WAL).
+	CheckpointInterval uint64
+	// WALSlotCount is the number of WAL slots of the journal (0: unbounded,
+	// for in-memory journals).
+	WALSlotCount uint64
 }
 
 // DefaultTimeouts sets the timeouts to values suited to a 10 ms tick:
@@ -54,6 +63,12 @@ func (c *Config) check() error {
 	}
 	if c.PrepareTimeoutTicks == 0 || c.CommitTimeoutTicks == 0 {
 		return fmt.Errorf("%w: timeouts must be positive", ErrConfig)
+	}
+	if c.WALSlotCount > 0 {
+		room := c.WALSlotCount - min(c.WALSlotCount, uint64(2*l.PipelinePrepareMax))
+		if c.CheckpointInterval == 0 || c.CheckpointInterval > room {
+			return fmt.Errorf("%w: checkpoint interval %d must be in [1, %d] for %d WAL slots", ErrConfig, c.CheckpointInterval, room, c.WALSlotCount)
+		}
 	}
 	return nil
 }

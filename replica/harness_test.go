@@ -1,9 +1,11 @@
 package replica
 
 import (
+	"cmp"
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/chronon-db/chronon/statemachine"
@@ -55,8 +57,55 @@ func (c *counterMachine) Apply(ctx *statemachine.Context, op wire.Operation, inp
 
 func (c *counterMachine) ReplySizeMax(wire.Operation, int) int { return 8 }
 func (c *counterMachine) Digest() wire.Uint128                 { return c.digest }
-func (c *counterMachine) Snapshot(dst []byte) []byte           { return dst }
-func (c *counterMachine) Restore([]byte) error                 { return nil }
+
+// Snapshot encodes digest, totals and application counts, sorted by key.
+func (c *counterMachine) Snapshot(dst []byte) []byte {
+	dst = binary.LittleEndian.AppendUint64(dst, c.digest.Lo)
+	dst = binary.LittleEndian.AppendUint64(dst, c.digest.Hi)
+	ids := make([]wire.Uint128, 0, len(c.totals))
+	for id := range c.totals {
+		ids = append(ids, id)
+	}
+	slices.SortFunc(ids, func(a, b wire.Uint128) int { return cmp.Or(cmp.Compare(a.Hi, b.Hi), cmp.Compare(a.Lo, b.Lo)) })
+	dst = binary.LittleEndian.AppendUint64(dst, uint64(len(ids)))
+	for _, id := range ids {
+		dst = binary.LittleEndian.AppendUint64(dst, id.Lo)
+		dst = binary.LittleEndian.AppendUint64(dst, id.Hi)
+		dst = binary.LittleEndian.AppendUint64(dst, c.totals[id])
+	}
+	keys := make([][2]uint64, 0, len(c.applied))
+	for k := range c.applied {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b [2]uint64) int { return cmp.Or(cmp.Compare(a[0], b[0]), cmp.Compare(a[1], b[1])) })
+	dst = binary.LittleEndian.AppendUint64(dst, uint64(len(keys)))
+	for _, k := range keys {
+		dst = binary.LittleEndian.AppendUint64(dst, k[0])
+		dst = binary.LittleEndian.AppendUint64(dst, k[1])
+		dst = binary.LittleEndian.AppendUint64(dst, uint64(c.applied[k]))
+	}
+	return dst
+}
+
+func (c *counterMachine) Restore(b []byte) error {
+	le := binary.LittleEndian
+	next := func() uint64 { v := le.Uint64(b); b = b[8:]; return v }
+	c.totals, c.applied = map[wire.Uint128]uint64{}, map[[2]uint64]int{}
+	if len(b) == 0 {
+		c.digest = wire.Uint128{}
+		return nil
+	}
+	c.digest = wire.Uint128{Lo: next(), Hi: next()}
+	for n := next(); n > 0; n-- {
+		id := wire.Uint128{Lo: next(), Hi: next()}
+		c.totals[id] = next()
+	}
+	for n := next(); n > 0; n-- {
+		k := [2]uint64{next(), next()}
+		c.applied[k] = int(next())
+	}
+	return nil
+}
 
 // packet is a message in flight: bytes copied at send time, as over TCP.
 type packet struct {
@@ -122,12 +171,27 @@ type memJournal struct {
 	written map[uint64]wire.Uint128 // op -> checksum of the durable prepare
 	stored  map[uint64][]byte       // op -> prepare bytes
 	reads   []journalRead
+	// checkpoints are every checkpoint taken, oldest first.
+	checkpoints []memCheckpoint
 }
 
 type journalRead struct {
 	op  uint64
 	msg *wire.Message
 	due uint64
+}
+
+// memCheckpoint is a checkpoint the in-memory journal keeps.
+type memCheckpoint struct {
+	op       uint64
+	checksum wire.Uint128
+	state    []byte
+	sessions []byte
+}
+
+func (j *memJournal) Checkpoint(op uint64, checksum wire.Uint128, state, sessions []byte) error {
+	j.checkpoints = append(j.checkpoints, memCheckpoint{op, checksum, append([]byte(nil), state...), append([]byte(nil), sessions...)})
+	return nil
 }
 
 func (j *memJournal) ReadPrepare(op uint64, m *wire.Message) {
@@ -172,6 +236,8 @@ type cluster struct {
 	retryTicks uint64
 	// captured holds messages to clients the harness does not drive.
 	captured []packet
+	// down marks crashed replicas: they receive nothing and do not run.
+	down map[int]bool
 }
 
 func newCluster(t testing.TB, seed uint64, replicaCount uint8, clients int, requests uint32) *cluster {
@@ -181,6 +247,7 @@ func newCluster(t testing.TB, seed uint64, replicaCount uint8, clients int, requ
 		net:        &network{rng: rng, delayMax: 2},
 		rng:        rng,
 		retryTicks: 40,
+		down:       map[int]bool{},
 	}
 	for i := uint8(0); i < replicaCount; i++ {
 		cfg := Config{Cluster: wire.Uint128{Lo: 77}, ReplicaCount: replicaCount, Replica: i, Limits: wire.LimitsTest}
@@ -217,6 +284,9 @@ func (c *cluster) step() {
 	c.net.now++
 	now := c.net.now
 	for i, j := range c.journals {
+		if c.down[i] {
+			continue
+		}
 		keep := 0
 		for k, m := range j.pending {
 			if j.due[k] <= now {
@@ -266,7 +336,10 @@ func (c *cluster) step() {
 		}
 		c.deliverToReplica(p.toReplica, p.data)
 	}
-	for _, r := range c.replicas {
+	for i, r := range c.replicas {
+		if c.down[i] {
+			continue
+		}
 		r.Flush()
 		r.Tick()
 	}
@@ -276,6 +349,9 @@ func (c *cluster) step() {
 }
 
 func (c *cluster) deliverToReplica(i int, data []byte) {
+	if c.down[i] {
+		return
+	}
 	r := c.replicas[i]
 	m, err := c.pools[i].Get()
 	if err != nil {
@@ -391,7 +467,10 @@ func (c *cluster) settled() bool {
 		}
 	}
 	p := c.primary()
-	for _, r := range c.replicas {
+	for i, r := range c.replicas {
+		if c.down[i] {
+			continue
+		}
 		if r.CommitMin() != p.CommitMin() || r.Op() != p.Op() {
 			return false
 		}

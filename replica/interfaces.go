@@ -25,6 +25,11 @@ type Journal interface {
 	// Replica.OnPrepareRead(m, found), found being false when the slot does
 	// not hold a valid prepare of that op.
 	ReadPrepare(op uint64, m *wire.Message)
+	// Checkpoint durably records the state after op (whose prepare has the
+	// given checksum): the state machine's snapshot and the encoded client
+	// table. It is synchronous; an error means the disk failed, and the
+	// replica stops (crash-only).
+	Checkpoint(op uint64, checksum wire.Uint128, state, sessions []byte) error
 }
 
 // Clock is the primary's source of wall-clock time for prepare timestamps.

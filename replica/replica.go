@@ -40,6 +40,9 @@ type Replica struct {
 	// timestamp is the highest timestamp assigned or seen; every event
 	// gets a larger one.
 	timestamp uint64
+	// commitTimestamp is the last timestamp owned by the committed log (the
+	// end of the last committed request's window): replicated state.
+	commitTimestamp uint64
 
 	ring     prepareRing
 	requests requestQueue
@@ -55,6 +58,12 @@ type Replica struct {
 	reads []pendingRead
 	// applyContext is handed to the state machine for each request.
 	applyContext statemachine.Context
+	// replaying suppresses replies while ReplayCommitted re-applies the log.
+	replaying bool
+	// snapshot and sessions are scratch buffers for checkpoints, grown on
+	// demand (checkpoints are rare; requests never allocate).
+	snapshot []byte
+	sessions []byte
 
 	// Counters are the replica's metrics.
 	Counters Counters

@@ -1,0 +1,185 @@
+package replica
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/chronon-db/chronon/wire"
+)
+
+// ErrCheckpoint means checkpoint bytes read back from disk do not decode.
+var ErrCheckpoint = errors.New("replica: invalid checkpoint")
+
+// sessionsMagic starts an encoded client table ("CHRNSESS").
+const sessionsMagic uint64 = 0x5353455334524843
+
+// checkpoint snapshots the state machine and the client table after
+// commitMin and hands them to the journal. Every replica checkpoints at the
+// same ops, so their checkpoints are byte-identical.
+func (r *Replica) checkpoint() {
+	r.snapshot = r.sm.Snapshot(r.snapshot[:0])
+	r.sessions = r.encodeSessions(r.sessions[:0])
+	if err := r.journal.Checkpoint(r.commitMin, r.committed, r.snapshot, r.sessions); err != nil {
+		panic(fmt.Sprintf("replica: checkpoint at op %d failed: %v", r.commitMin, err))
+	}
+}
+
+// encodeSessions appends the replicated client table, sorted by client id:
+//
+//	magic u64, commit timestamp u64, count u32, then per client:
+//	id u128, session u64, request u32, last_op u64, reply_size u32, reply.
+func (r *Replica) encodeSessions(dst []byte) []byte {
+	t := &r.clients
+	order := make([]int, 0, t.used)
+	for i := 0; i < t.used; i++ {
+		order = append(order, i)
+	}
+	// Insertion sort: the table is small and this keeps the order
+	// independent of slot layout.
+	for i := 1; i < len(order); i++ {
+		for j := i; j > 0 && lessUint128(t.entries[order[j]].id, t.entries[order[j-1]].id); j-- {
+			order[j], order[j-1] = order[j-1], order[j]
+		}
+	}
+	le := binary.LittleEndian
+	dst = le.AppendUint64(dst, sessionsMagic)
+	dst = le.AppendUint64(dst, r.commitTimestamp)
+	dst = le.AppendUint32(dst, uint32(len(order)))
+	for _, i := range order {
+		e := &t.entries[i]
+		dst = le.AppendUint64(dst, e.id.Lo)
+		dst = le.AppendUint64(dst, e.id.Hi)
+		dst = le.AppendUint64(dst, e.session)
+		dst = le.AppendUint32(dst, e.request)
+		dst = le.AppendUint64(dst, e.lastOp)
+		var reply []byte
+		if e.reply != nil {
+			reply = e.reply.Bytes(e.replyHeader.Size)
+		}
+		dst = le.AppendUint32(dst, uint32(len(reply)))
+		dst = append(dst, reply...)
+	}
+	return dst
+}
+
+// Restore starts the replica from a checkpoint instead of the root: the
+// state after op (whose prepare checksum is checksum), from the blobs that
+// Journal.Checkpoint stored. Call it once, before any other input. Bytes
+// that do not decode return an error wrapping ErrCheckpoint (or the state
+// machine's error) and leave the replica unusable.
+func (r *Replica) Restore(op uint64, checksum wire.Uint128, state, sessions []byte) error {
+	if r.op != 0 || r.commitMin != 0 {
+		panic("replica: Restore after the log started")
+	}
+	if err := r.sm.Restore(state); err != nil {
+		return fmt.Errorf("replica: restore state at op %d: %w", op, err)
+	}
+	if err := r.decodeSessions(sessions); err != nil {
+		return err
+	}
+	r.op, r.commitMin, r.commitMax, r.knownOp = op, op, op, op
+	r.head, r.committed = checksum, checksum
+	r.ring.first = op + 1
+	return nil
+}
+
+func (r *Replica) decodeSessions(b []byte) error {
+	bad := func(what string) error { return fmt.Errorf("%w: sessions: %s", ErrCheckpoint, what) }
+	if len(b) == 0 {
+		return nil // a checkpoint without sessions: the format's empty state
+	}
+	le := binary.LittleEndian
+	if len(b) < 20 || le.Uint64(b) != sessionsMagic {
+		return bad("bad magic or short header")
+	}
+	r.commitTimestamp = le.Uint64(b[8:])
+	r.timestamp = r.commitTimestamp
+	count := int(le.Uint32(b[16:]))
+	if count > len(r.clients.entries) {
+		return bad(fmt.Sprintf("%d sessions, table holds %d", count, len(r.clients.entries)))
+	}
+	b = b[20:]
+	for i := 0; i < count; i++ {
+		if len(b) < 48 {
+			return bad("truncated entry")
+		}
+		id := wire.Uint128{Lo: le.Uint64(b), Hi: le.Uint64(b[8:])}
+		session, request, lastOp := le.Uint64(b[16:]), le.Uint32(b[24:]), le.Uint64(b[28:])
+		size := int(le.Uint32(b[36:]))
+		b = b[40:]
+		if len(b) < size || size > int(r.cfg.Limits.MessageSizeMax) {
+			return bad("truncated reply")
+		}
+		if r.clients.get(id) != nil || id.IsZero() {
+			return bad("duplicate or zero client id")
+		}
+		r.clients.register(id, session)
+		e := r.clients.get(id)
+		e.request, e.lastOp = request, lastOp
+		if size > 0 {
+			var h wire.Header
+			if err := wire.DecodeHeader(b[:size], &h, &r.wcfg); err != nil || h.Command != wire.CommandReply || int(h.Size) != size {
+				return bad("invalid stored reply")
+			}
+			if err := wire.VerifyBody(&h, b[wire.HeaderSize:size]); err != nil {
+				return bad("stored reply body does not verify")
+			}
+			m := r.newMessage()
+			if m == nil {
+				return bad("message pool too small for stored replies")
+			}
+			copy(m.Buffer, b[:size])
+			r.clients.setReply(e, m, &h)
+		}
+		b = b[size:]
+	}
+	if len(b) != 0 {
+		return bad("trailing bytes")
+	}
+	return nil
+}
+
+// ReplayCommitted re-applies one committed op read back from this replica's
+// journal after a restart: ops are replayed in order from CommitMin()+1 and
+// must extend the hash chain. Replies are rebuilt but not sent. The caller
+// replays only ops it knows committed (up to the commit_max its superblock
+// recorded). It returns an error, and changes nothing, for a prepare that
+// does not extend the chain.
+func (r *Replica) ReplayCommitted(m *wire.Message, h *wire.Header) error {
+	if h.Op != r.op+1 || h.Parent != r.head || r.commitMin != r.op {
+		return fmt.Errorf("replica: replay of op %d does not extend the log at op %d", h.Op, r.op)
+	}
+	r.replaying = true
+	defer func() { r.replaying = false }()
+	e := r.ring.push(m.Ref(), h, r.tick)
+	e.written = true
+	r.op, r.head = h.Op, h.Checksum
+	if h.Timestamp > r.timestamp {
+		r.timestamp = h.Timestamp
+	}
+	r.commitMax = max(r.commitMax, h.Op)
+	r.knownOp = max(r.knownOp, h.Op)
+	r.commitOne(e)
+	return nil
+}
+
+// ErrRestartedPrimary is returned by StartAfterRestart when this replica is
+// the primary of its view in a multi-replica cluster: without a view change
+// it cannot know which ops the backups prepared, so it must not prepare new
+// ones.
+var ErrRestartedPrimary = errors.New("replica: restarted primary must wait for a view change")
+
+// StartAfterRestart ends recovery. A backup joins the view and repairs
+// what it lacks from the primary. A restarted primary of a multi-replica
+// cluster stays in StatusRecovering (the view change that would let it
+// rejoin safely is separate work) and the error says so; a single replica
+// resumes, since every op it journaled is committed.
+func (r *Replica) StartAfterRestart() error {
+	if r.IsPrimary() && r.cfg.ReplicaCount > 1 {
+		r.status = StatusRecovering
+		return ErrRestartedPrimary
+	}
+	r.status = StatusNormal
+	return nil
+}
