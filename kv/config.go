@@ -3,6 +3,8 @@ package kv
 import (
 	"errors"
 	"fmt"
+
+	"github.com/chronon-db/chronon/wire"
 )
 
 // Static limits of the encoding.
@@ -16,8 +18,14 @@ const (
 	ValueSizeMaxDefault = 1024
 	// ReplySizeLimitDefault is the ReplySizeLimit of a Config that leaves
 	// it 0: the body of a production-sized (1 MiB) message.
-	ReplySizeLimitDefault = 1<<20 - 256
+	ReplySizeLimitDefault = 1<<20 - wire.HeaderSize
 )
+
+// ReplySizeLimitFor returns the ReplySizeLimit for messages of at most
+// messageSizeMax bytes (wire.Limits.MessageSizeMax): the body of a reply.
+func ReplySizeLimitFor(messageSizeMax uint32) int {
+	return int(messageSizeMax) - wire.HeaderSize
+}
 
 // Config fixes the capacity of a Store. All memory is allocated by New.
 type Config struct {
@@ -28,7 +36,8 @@ type Config struct {
 	ValueSizeMax int
 	// ReplySizeLimit bounds a reply in bytes. Validate rejects a get batch
 	// whose reply could exceed it, counting ValueSizeMax per key. Zero means
-	// ReplySizeLimitDefault.
+	// ReplySizeLimitDefault; use ReplySizeLimitFor(limits.MessageSizeMax) so
+	// that replies fit a reply message.
 	ReplySizeLimit int
 	// HashSeed seeds the index's key hash. It must be the same on every
 	// replica (e.g. derived from the cluster id); a secret-ish seed makes

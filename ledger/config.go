@@ -3,6 +3,8 @@ package ledger
 import (
 	"errors"
 	"fmt"
+
+	"github.com/chronon-db/chronon/wire"
 )
 
 // Sizes of the fixed records on the wire and in snapshots.
@@ -20,7 +22,14 @@ const (
 
 // BatchMaxDefault is the number of events that fit the body of a
 // production-sized (1 MiB) message: (1 MiB - 256 B header) / 128 B.
-const BatchMaxDefault = (1<<20 - 256) / AccountSize
+const BatchMaxDefault = (1<<20 - wire.HeaderSize) / AccountSize
+
+// BatchMaxFor returns the BatchMax for messages of at most messageSizeMax
+// bytes (wire.Limits.MessageSizeMax): the number of 128-byte records that
+// fit a body, so that lookup replies fit a reply message.
+func BatchMaxFor(messageSizeMax uint32) int {
+	return (int(messageSizeMax) - wire.HeaderSize) / AccountSize
+}
 
 // capacityMax bounds AccountsMax and TransfersMax so that slot indexes fit
 // in a uint32 and counts fit the snapshot header.
@@ -34,7 +43,8 @@ type Config struct {
 	TransfersMax int
 	// BatchMax is the number of events (records or ids) a request body may
 	// hold. Zero means BatchMaxDefault. It bounds lookup replies to
-	// BatchMax×128 bytes.
+	// BatchMax×128 bytes; use BatchMaxFor(limits.MessageSizeMax) so that
+	// they fit a reply message.
 	BatchMax int
 }
 
