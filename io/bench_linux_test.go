@@ -181,14 +181,8 @@ func newPinger(b *testing.B, io *IO, addr *net.TCPAddr) *pinger {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { unix.Close(fd) })
-	p := &pinger{io: io, fd: fd}
-	p.sc.Callback = func(c *Completion) { p.sent += c.Result; p.failed = c.Err }
-	p.rc.Callback = func(c *Completion) {
-		p.received += c.Result
-		if c.Err != nil || c.Result == 0 {
-			p.failed = stdio.ErrUnexpectedEOF
-		}
-	}
+	p := newExchanger(io)
+	p.fd = fd
 	var ip [4]byte
 	copy(ip[:], addr.IP.To4())
 	must(b, io.Connect(&p.sc, fd, &unix.SockaddrInet4{Port: addr.Port, Addr: ip}))
@@ -200,12 +194,29 @@ func newPinger(b *testing.B, io *IO, addr *net.TCPAddr) *pinger {
 	return p
 }
 
+func newExchanger(io *IO) *pinger {
+	p := &pinger{io: io, fd: -1}
+	p.sc.Callback = func(c *Completion) { p.sent += c.Result; p.failed = c.Err }
+	p.rc.Callback = func(c *Completion) {
+		p.received += c.Result
+		if c.Err != nil || c.Result == 0 {
+			p.failed = stdio.ErrUnexpectedEOF
+		}
+	}
+	return p
+}
+
 // roundTrip sends out and receives len(in) bytes back, running the loop (and
 // whatever else is in flight on it) meanwhile.
 func (p *pinger) roundTrip(b *testing.B, out, in []byte) {
+	p.exchange(b, p.fd, p.fd, out, in)
+}
+
+// exchange sends out on sendFd and receives len(in) bytes on recvFd.
+func (p *pinger) exchange(b *testing.B, sendFd, recvFd int, out, in []byte) {
 	p.sent, p.received = 0, 0
-	must(b, p.io.Send(&p.sc, p.fd, out))
-	must(b, p.io.Recv(&p.rc, p.fd, in))
+	must(b, p.io.Send(&p.sc, sendFd, out))
+	must(b, p.io.Recv(&p.rc, recvFd, in))
 	for p.received < len(in) || p.sent < len(out) {
 		if _, err := p.io.Wait(int64(1e9)); err != nil {
 			b.Fatal(err)
@@ -214,10 +225,10 @@ func (p *pinger) roundTrip(b *testing.B, out, in []byte) {
 			b.Fatal(p.failed)
 		}
 		if !p.sc.InFlight() && p.sent < len(out) {
-			must(b, p.io.Send(&p.sc, p.fd, out[p.sent:]))
+			must(b, p.io.Send(&p.sc, sendFd, out[p.sent:]))
 		}
 		if !p.rc.InFlight() && p.received < len(in) {
-			must(b, p.io.Recv(&p.rc, p.fd, in[p.received:]))
+			must(b, p.io.Recv(&p.rc, recvFd, in[p.received:]))
 		}
 	}
 }
@@ -261,6 +272,62 @@ func BenchmarkPingPongDuringSync(b *testing.B) {
 			b.ReportMetric(float64(syncs)/float64(b.N), "syncs/op")
 			stop = true
 			runUntil(b, io, func() bool { return !w.InFlight() && !s.InFlight() })
+		})
+	}
+}
+
+// BenchmarkPingPongSameLoop256: both ends of one loopback connection on the
+// same goroutine (one IO, or two net.Conns used in turn): a 256-byte message one
+// way and back. No thread wake-ups are involved, so this isolates the cost of
+// the event loop itself (syscalls, ring operations, bookkeeping).
+func BenchmarkPingPongSameLoop256(b *testing.B) {
+	for _, mode := range benchModes {
+		b.Run(mode, func(b *testing.B) {
+			out, mid, in := make([]byte, 256), make([]byte, 256), make([]byte, 256)
+			b.SetBytes(int64(2 * len(out)))
+			b.ReportAllocs()
+			if mode == "blocking" {
+				ln, err := net.Listen("tcp", "127.0.0.1:0")
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer ln.Close()
+				client, err := net.Dial("tcp", ln.Addr().String())
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer client.Close()
+				server, err := ln.Accept()
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer server.Close()
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					if _, err := client.Write(out); err != nil {
+						b.Fatal(err)
+					}
+					if _, err := stdio.ReadFull(server, mid); err != nil {
+						b.Fatal(err)
+					}
+					if _, err := server.Write(mid); err != nil {
+						b.Fatal(err)
+					}
+					if _, err := stdio.ReadFull(client, in); err != nil {
+						b.Fatal(err)
+					}
+				}
+				return
+			}
+			io := benchIO(b, mode)
+			client, server := connectPair(b, io, true)
+			must(b, unix.SetsockoptInt(server, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1))
+			p := newExchanger(io)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				p.exchange(b, client, server, out, mid)
+				p.exchange(b, server, client, mid, in)
+			}
 		})
 	}
 }
