@@ -38,7 +38,7 @@ func BenchmarkCreateTransfers(b *testing.B) {
 	ctx := statemachine.Context{Timestamp: 1 << 40}
 	load := func() {
 		l.Reset()
-		loadAccounts(b, l, &ctx, as)
+		loadAccounts(b, l, &ctx, as, reply)
 	}
 	load()
 	b.SetBytes(batch * TransferSize)
@@ -72,7 +72,7 @@ func BenchmarkLookupAccounts(b *testing.B) {
 	}
 	reply := make([]byte, l.ReplySizeMax(OperationLookupAccounts, len(ids)))
 	ctx := statemachine.Context{Timestamp: 1 << 40}
-	loadAccounts(b, l, &ctx, as)
+	loadAccounts(b, l, &ctx, as, reply)
 	b.ReportAllocs()
 	for b.Loop() {
 		if n := l.Apply(&ctx, OperationLookupAccounts, ids, reply); n != len(reply) {
@@ -84,8 +84,7 @@ func BenchmarkLookupAccounts(b *testing.B) {
 
 // loadAccounts creates the encoded accounts in batches of at most
 // BatchMaxDefault.
-func loadAccounts(b *testing.B, l *Ledger, ctx *statemachine.Context, as []byte) {
-	reply := make([]byte, l.ReplySizeMax(OperationCreateAccounts, BatchMaxDefault*AccountSize))
+func loadAccounts(b *testing.B, l *Ledger, ctx *statemachine.Context, as []byte, reply []byte) {
 	for len(as) > 0 {
 		n := min(len(as), BatchMaxDefault*AccountSize)
 		ctx.Timestamp += BatchMaxDefault

@@ -46,6 +46,11 @@ type Config struct {
 	// BatchMax×128 bytes; use BatchMaxFor(limits.MessageSizeMax) so that
 	// they fit a reply message.
 	BatchMax int
+	// HashSeed seeds the id indexes' hash. It only affects speed, never
+	// results, but it should be the same on every replica (e.g. derived from
+	// the cluster id) so that replicas perform alike; an unguessable seed
+	// keeps clients from choosing ids that collide in the index.
+	HashSeed uint64
 }
 
 // ErrConfig is wrapped by New for an unusable Config.

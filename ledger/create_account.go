@@ -54,14 +54,15 @@ func (l *Ledger) createAccount(timestamp uint64, a *Account) Result {
 	if a.Code == 0 {
 		return ResultCodeMustNotBeZero
 	}
-	if i, ok := l.accountIndex[a.ID]; ok {
+	pos, i, ok := l.accountIndex.find(a.ID)
+	if ok {
 		return accountExists(a, &l.accounts[i])
 	}
 	if len(l.accounts) == l.cfg.AccountsMax {
 		return ResultFull
 	}
 	a.Timestamp = timestamp
-	l.insertAccount(a)
+	l.insertAccount(pos, a)
 	return ResultOK
 }
 

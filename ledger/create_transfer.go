@@ -19,11 +19,11 @@ func (l *Ledger) createTransfer(timestamp uint64, t *Transfer) Result {
 	if r := checkTransfer(t); r != ResultOK {
 		return r
 	}
-	di, ok := l.accountIndex[t.DebitAccountID]
+	di, ok := l.accountIndex.get(t.DebitAccountID)
 	if !ok {
 		return ResultDebitAccountNotFound
 	}
-	ci, ok := l.accountIndex[t.CreditAccountID]
+	ci, ok := l.accountIndex.get(t.CreditAccountID)
 	if !ok {
 		return ResultCreditAccountNotFound
 	}
@@ -34,7 +34,8 @@ func (l *Ledger) createTransfer(timestamp uint64, t *Transfer) Result {
 	if t.Ledger != dr.Ledger {
 		return ResultTransferMustHaveTheSameLedgerAsAccounts
 	}
-	if i, ok := l.transferIndex[t.ID]; ok {
+	pos, i, ok := l.transferIndex.find(t.ID)
+	if ok {
 		return transferExists(t, &l.transfers[i])
 	}
 	if len(l.transfers) == l.cfg.TransfersMax {
@@ -64,7 +65,7 @@ func (l *Ledger) createTransfer(timestamp uint64, t *Transfer) Result {
 	}
 
 	t.Timestamp = timestamp
-	l.insertTransfer(t)
+	l.insertTransfer(pos, t)
 	dr.DebitsPosted = debitsPosted
 	l.rehashAccount(di)
 	cr.CreditsPosted = creditsPosted

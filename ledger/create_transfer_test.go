@@ -110,8 +110,8 @@ func TestCreateTransferOverflowsWithPending(t *testing.T) {
 		want  Result
 	}{{true, ResultOverflowsDebits}, {false, ResultOverflowsCredits}} {
 		h := transferSetup(t)
-		i := h.l.accountIndex[id(1)]
-		j := h.l.accountIndex[id(2)]
+		i := h.l.accountSlot(id(1))
+		j := h.l.accountSlot(id(2))
 		if tc.debit {
 			h.l.accounts[i].DebitsPending = maxUint128
 		} else {

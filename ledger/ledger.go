@@ -22,14 +22,14 @@ type Ledger struct {
 	cfg Config
 
 	// accounts and transfers hold the records in creation (= timestamp)
-	// order; the index maps hold id → slot. Both are allocated with their
-	// full capacity by New, so inserts never grow them.
+	// order; the indexes map id → slot. All are allocated with their full
+	// capacity by New, so inserts never grow them.
 	accounts       []Account
 	accountHashes  []wire.Uint128
-	accountIndex   map[wire.Uint128]uint32
+	accountIndex   index
 	transfers      []Transfer
 	transferHashes []wire.Uint128
-	transferIndex  map[wire.Uint128]uint32
+	transferIndex  index
 
 	// sum is the sum modulo 2^128 of all record hashes.
 	sum wire.Uint128
@@ -48,10 +48,10 @@ func New(cfg Config) (*Ledger, error) {
 		cfg:            cfg,
 		accounts:       make([]Account, 0, cfg.AccountsMax),
 		accountHashes:  make([]wire.Uint128, 0, cfg.AccountsMax),
-		accountIndex:   make(map[wire.Uint128]uint32, cfg.AccountsMax),
+		accountIndex:   newIndex(cfg.AccountsMax, cfg.HashSeed),
 		transfers:      make([]Transfer, 0, cfg.TransfersMax),
 		transferHashes: make([]wire.Uint128, 0, cfg.TransfersMax),
-		transferIndex:  make(map[wire.Uint128]uint32, cfg.TransfersMax),
+		transferIndex:  newIndex(cfg.TransfersMax, cfg.HashSeed^0x9e3779b97f4a7c15),
 	}, nil
 }
 
@@ -63,10 +63,10 @@ func (l *Ledger) Config() Config { return l.cfg }
 func (l *Ledger) Reset() {
 	l.accounts = l.accounts[:0]
 	l.accountHashes = l.accountHashes[:0]
-	clear(l.accountIndex)
+	l.accountIndex.reset()
 	l.transfers = l.transfers[:0]
 	l.transferHashes = l.transferHashes[:0]
-	clear(l.transferIndex)
+	l.transferIndex.reset()
 	l.sum = wire.Uint128{}
 	l.commitTimestamp = 0
 }
@@ -82,7 +82,7 @@ func (l *Ledger) CommitTimestamp() uint64 { return l.commitTimestamp }
 
 // Account returns the account with the given id.
 func (l *Ledger) Account(id wire.Uint128) (Account, bool) {
-	i, ok := l.accountIndex[id]
+	i, ok := l.accountIndex.get(id)
 	if !ok {
 		return Account{}, false
 	}
@@ -91,7 +91,7 @@ func (l *Ledger) Account(id wire.Uint128) (Account, bool) {
 
 // Transfer returns the transfer with the given id.
 func (l *Ledger) Transfer(id wire.Uint128) (Transfer, bool) {
-	i, ok := l.transferIndex[id]
+	i, ok := l.transferIndex.get(id)
 	if !ok {
 		return Transfer{}, false
 	}
@@ -127,11 +127,11 @@ func hashTransfer(t *Transfer) wire.Uint128 {
 	return wire.Uint128{Lo: h.Lo, Hi: h.Hi}
 }
 
-// insertAccount appends a (whose id is new) and adds it to the digest.
-// The caller checked capacity.
-func (l *Ledger) insertAccount(a *Account) {
+// insertAccount appends a, whose id is new and goes at index position pos,
+// and adds it to the digest. The caller checked capacity.
+func (l *Ledger) insertAccount(pos uint64, a *Account) {
 	h := hashAccount(a)
-	l.accountIndex[a.ID] = uint32(len(l.accounts))
+	l.accountIndex.insert(pos, a.ID, uint32(len(l.accounts)))
 	l.accounts = append(l.accounts, *a)
 	l.accountHashes = append(l.accountHashes, h)
 	l.sum = wrapAdd128(l.sum, h)
@@ -144,11 +144,11 @@ func (l *Ledger) rehashAccount(i uint32) {
 	l.accountHashes[i] = h
 }
 
-// insertTransfer appends t (whose id is new) and adds it to the digest.
-// The caller checked capacity.
-func (l *Ledger) insertTransfer(t *Transfer) {
+// insertTransfer appends t, whose id is new and goes at index position pos,
+// and adds it to the digest. The caller checked capacity.
+func (l *Ledger) insertTransfer(pos uint64, t *Transfer) {
 	h := hashTransfer(t)
-	l.transferIndex[t.ID] = uint32(len(l.transfers))
+	l.transferIndex.insert(pos, t.ID, uint32(len(l.transfers)))
 	l.transfers = append(l.transfers, *t)
 	l.transferHashes = append(l.transferHashes, h)
 	l.sum = wrapAdd128(l.sum, h)

@@ -5,7 +5,7 @@ package ledger
 func (l *Ledger) lookupAccounts(input, reply []byte) int {
 	w := 0
 	for i := 0; i+IDSize <= len(input); i += IDSize {
-		if j, ok := l.accountIndex[getUint128(input[i:])]; ok {
+		if j, ok := l.accountIndex.get(getUint128(input[i:])); ok {
 			l.accounts[j].Encode(reply[w:])
 			w += AccountSize
 		}
@@ -18,7 +18,7 @@ func (l *Ledger) lookupAccounts(input, reply []byte) int {
 func (l *Ledger) lookupTransfers(input, reply []byte) int {
 	w := 0
 	for i := 0; i+IDSize <= len(input); i += IDSize {
-		if j, ok := l.transferIndex[getUint128(input[i:])]; ok {
+		if j, ok := l.transferIndex.get(getUint128(input[i:])); ok {
 			l.transfers[j].Encode(reply[w:])
 			w += TransferSize
 		}

@@ -160,8 +160,8 @@ func (l *Ledger) restoreTransfers(b []byte, commit uint64) error {
 			return fmt.Errorf("transfer %d: %s", i, r)
 		}
 		tr := &l.transfers[n]
-		if l.accounts[l.accountIndex[tr.DebitAccountID]].Timestamp > ts ||
-			l.accounts[l.accountIndex[tr.CreditAccountID]].Timestamp > ts {
+		if l.accounts[l.accountSlot(tr.DebitAccountID)].Timestamp > ts ||
+			l.accounts[l.accountSlot(tr.CreditAccountID)].Timestamp > ts {
 			return fmt.Errorf("transfer %d: older than its accounts", i)
 		}
 		prev = ts
@@ -179,4 +179,10 @@ func (l *Ledger) checkBalances(b []byte) error {
 		}
 	}
 	return nil
+}
+
+// accountSlot returns the slot of an account known to exist.
+func (l *Ledger) accountSlot(id wire.Uint128) uint32 {
+	i, _ := l.accountIndex.get(id)
+	return i
 }
