@@ -132,6 +132,7 @@ func (l *Ledger) restoreAccounts(b []byte, commit uint64) error {
 			return fmt.Errorf("account %d: timestamp %d not in (%d, %d]", i, ts, prev, commit)
 		}
 		l.accounts[i].Timestamp = ts
+		l.rehashAccount(uint32(i))
 		prev = ts
 	}
 	return nil

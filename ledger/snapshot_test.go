@@ -72,6 +72,21 @@ func TestSnapshotRestore(t *testing.T) {
 	}
 }
 
+// TestSnapshotUntouchedAccounts restores accounts that no transfer touched,
+// so their digest contribution comes from the restore alone.
+func TestSnapshotUntouchedAccounts(t *testing.T) {
+	for _, transfers := range []int{1, 3} {
+		h := randomLedger(t, 3, 40, transfers)
+		r := newHarness(t, h.l.Config())
+		if err := r.l.Restore(h.l.Snapshot(nil)); err != nil {
+			t.Fatal(err)
+		}
+		if r.l.Digest() != h.l.Digest() || r.l.sum != sumOf(r.l) {
+			t.Fatalf("%d transfers: restored digest differs", transfers)
+		}
+	}
+}
+
 func TestSnapshotEmpty(t *testing.T) {
 	h := newHarness(t, testConfig)
 	r := newHarness(t, testConfig)
