@@ -27,6 +27,12 @@ type Journal struct {
 	acquired freeSet // blocks of the durable checkpoint
 	staging  freeSet // blocks of the checkpoint being written
 
+	// pendingHeader is the redundant header of the newest durable
+	// prepare, not yet in the ring (see WritePrepare).
+	headerMode    HeaderMode
+	pending       bool
+	pendingHeader wire.Header
+
 	report    Report
 	gridFault error         // why the free set could not be loaded, if it could not
 	trusted   []wire.Header // per slot, valid when report.Slots[slot].Known

@@ -57,7 +57,7 @@ func TestOpenForeignAndBlank(t *testing.T) {
 func TestWriteReadPrepareReopen(t *testing.T) {
 	s := newFormatted(t, 2, MemoryFaults{LatencyMin: 0, LatencyMax: 3})
 	j := mustOpen(t, s)
-	c := newChain(ConfigTest, 40, bodyVaried)
+	c := newChain(ConfigTest, 42, bodyVaried)
 	for op := 1; op <= 40; op++ {
 		if err := j.WritePrepare(c.msgs[op]); err != nil {
 			t.Fatal(err)
@@ -66,6 +66,21 @@ func TestWriteReadPrepareReopen(t *testing.T) {
 	j = mustOpen(t, s)
 	r := j.Report()
 	if r.OpMax != 40 || len(r.Repair) != 0 || r.ChainBreak != 0 || r.Count(ClassOK) != 41 {
+		t.Fatalf("report: opmax %d repair %v break %d ok %d", r.OpMax, r.Repair, r.ChainBreak, r.Count(ClassOK))
+	}
+	// Deferred headers: the newest prepare's header is not yet written.
+	j.SetHeaderMode(HeaderDeferred)
+	for op := 41; op <= 42; op++ {
+		if err := j.WritePrepare(c.msgs[op]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	j = mustOpen(t, s)
+	r = j.Report()
+	if r.OpMax != 42 || r.Slots[41].Class != ClassOK || r.Slots[42].Class != ClassHeaderStale || r.Slots[42].Decision != DecisionFix {
+		t.Fatalf("deferred: opmax %d slot 41 %+v slot 42 %+v", r.OpMax, r.Slots[41], r.Slots[42])
+	}
+	if r = mustOpen(t, s).Report(); r.Count(ClassOK) != 43 {
 		t.Fatalf("report: opmax %d repair %v break %d ok %d", r.OpMax, r.Repair, r.ChainBreak, r.Count(ClassOK))
 	}
 	for op := uint64(1); op <= 40; op++ {

@@ -93,12 +93,51 @@ func (j *Journal) readPrepareSlot(slot uint32, h *wire.Header) (PrepareState, er
 	return ClassifyPrepare(j.prepareBuf[:n], slot, j.layout.Config.SlotCount, &j.wcfg, h), nil
 }
 
-// WritePrepare writes a sealed prepare to its slot and then its redundant
-// header, syncing after each, and returns once both are durable (only then
-// may the replica send prepare_ok). msg must be sector-aligned and at least
-// the prepare's size rounded up to SectorSize; the op must be above the
-// checkpoint and within slot_count of it (so no op the checkpoint does not
-// cover is overwritten). Violations panic: they are caller bugs.
+// HeaderMode says when WritePrepare writes a prepare's redundant header.
+// Both modes write a redundant header only after its prepare is durable,
+// which is what the recovery table relies on; they differ in cost and in
+// what protects the newest prepare.
+type HeaderMode uint8
+
+const (
+	// HeaderOrdered (the default): write the prepare, sync, write its
+	// header sector, sync; WritePrepare returns with both durable. Two syncs
+	// per prepare; every acknowledged prepare has its redundant header, so
+	// a later lost or corrupted prepare write is always detected (vsr).
+	HeaderOrdered HeaderMode = iota
+	// HeaderDeferred: write the prepare together with the previous
+	// prepare's header sector, one sync. The newest prepare's header
+	// follows with the next WritePrepare or Flush, so until then a lost
+	// (misdirected) or rotten write of that one prepare is not detectable
+	// locally. One sync per prepare.
+	HeaderDeferred
+)
+
+// SetHeaderMode switches the header mode; leaving HeaderDeferred flushes
+// the pending header first.
+func (j *Journal) SetHeaderMode(m HeaderMode) error {
+	if m != HeaderOrdered && m != HeaderDeferred {
+		panic(fmt.Sprintf("journal: unknown header mode %d", m))
+	}
+	if m == HeaderOrdered {
+		if err := j.Flush(); err != nil {
+			return err
+		}
+	}
+	j.headerMode = m
+	return nil
+}
+
+// WritePrepare writes a sealed prepare to its slot and its redundant header
+// to the headers ring as HeaderMode says, and returns once the prepare is
+// durable (only then may the replica send prepare_ok). Bytes of other slots
+// in the header's sector are rewritten unchanged, so a torn sector write
+// can only damage the entry that changed.
+//
+// msg must be sector-aligned and at least the prepare's size rounded up to
+// SectorSize; the op must be above the checkpoint and within slot_count of
+// it (so no op the checkpoint does not cover is overwritten). Violations
+// panic: they are caller bugs.
 func (j *Journal) WritePrepare(msg []byte) error {
 	j.checkWritable()
 	var h wire.Header
@@ -113,27 +152,60 @@ func (j *Journal) WritePrepare(msg []byte) error {
 		panic(fmt.Sprintf("journal: WritePrepare of op %d outside (checkpoint %d, +%d]", h.Op, cp, j.layout.Config.SlotCount))
 	}
 	slot := j.layout.SlotOf(h.Op)
+	if j.pending && j.pendingHeader.Op%uint64(j.layout.Config.SlotCount) == uint64(slot) {
+		// This prepare replaces the pending one in the same slot: its
+		// header must never reach the ring.
+		j.pending = false
+	}
 	n := sectorRound(uint64(h.Size))
 	if err := j.io.write(msg[:n], j.layout.PrepareOffset(slot)); err != nil {
 		return err
 	}
-	if err := j.io.sync(); err != nil {
-		return err
-	}
-	at := slot * wire.HeaderSize
-	copy(j.headers[at:at+wire.HeaderSize], msg[:wire.HeaderSize])
-	sector := uint64(at) / SectorSize * SectorSize
-	if err := j.io.write(j.headers[sector:sector+SectorSize], j.layout.HeaderSectorOffset(slot)); err != nil {
+	if err := j.writePendingHeader(); err != nil {
 		return err
 	}
 	if err := j.io.sync(); err != nil {
 		return err
+	}
+	j.pending, j.pendingHeader = true, h
+	if j.headerMode == HeaderOrdered {
+		if err := j.Flush(); err != nil {
+			return err
+		}
 	}
 	j.trusted[slot] = h
 	rs := &j.report.Slots[slot]
 	*rs = SlotReport{Slot: slot, Header: HeaderPrepare, Prepare: PreparePrepare, Class: ClassOK, Decision: DecisionEql,
 		Known: true, Op: h.Op, View: h.View, Checksum: h.Checksum}
 	return nil
+}
+
+// writePendingHeader copies the pending redundant header (whose prepare is
+// durable) into the ring and writes its sector; the caller syncs.
+func (j *Journal) writePendingHeader() error {
+	if !j.pending {
+		return nil
+	}
+	slot := j.layout.SlotOf(j.pendingHeader.Op)
+	at := slot * wire.HeaderSize
+	j.pendingHeader.Encode(j.headers[at : at+wire.HeaderSize])
+	j.pending = false
+	sector := uint64(at) / SectorSize * SectorSize
+	return j.io.write(j.headers[sector:sector+SectorSize], j.layout.HeaderSectorOffset(slot))
+}
+
+// Flush writes the pending redundant header (HeaderDeferred) and syncs. The
+// replica calls it when idle; until then a crash recovers that slot from
+// the prepare alone (recovery case fix).
+func (j *Journal) Flush() error {
+	j.checkWritable()
+	if !j.pending {
+		return nil
+	}
+	if err := j.writePendingHeader(); err != nil {
+		return err
+	}
+	return j.io.sync()
 }
 
 // Header returns the trusted header of op, if the journal holds one (the
