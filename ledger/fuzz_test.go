@@ -13,14 +13,14 @@ import (
 	"github.com/chronon-db/chronon/wire"
 )
 
-// fuzzLedger returns a small ledger with accounts 1..4 (ledger 1; 3 limits
-// debits, 4 limits credits) and a few transfers.
+// fuzzLedger returns a small ledger with accounts 1..5 (ledger 1; 3 limits
+// debits, 4 limits credits, 5 untouched) and a few transfers.
 func fuzzLedger(t testing.TB) *harness {
 	h := newHarness(t, Config{AccountsMax: 8, TransfersMax: 64, BatchMax: 16})
 	a3, a4 := account(3), account(4)
 	a3.Flags = AccountDebitsMustNotExceedCredits
 	a4.Flags = AccountCreditsMustNotExceedDebits
-	h.createAccounts(account(1), account(2), a3, a4)
+	h.createAccounts(account(1), account(2), a3, a4, account(5)) // 5 stays untouched
 	h.createTransfers(transfer(1, 1, 2, 10), transfer(2, 4, 3, 5))
 	return h
 }
