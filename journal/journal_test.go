@@ -164,3 +164,24 @@ func TestReplies(t *testing.T) {
 		t.Fatalf("flipped body: %v", err)
 	}
 }
+
+// A pooled message sliced to its size (len not sector-rounded) is accepted:
+// the capacity reaches the sector-rounded size.
+func TestWritePrepareExactLength(t *testing.T) {
+	s := newFormatted(t, 6, MemoryFaults{})
+	j := mustOpen(t, s)
+	c := newChain(ConfigTest, 1, func(uint64) int { return 1000 })
+	if err := j.WritePrepare(c.msgs[1][:wire.HeaderSize+1000]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mustOpen(t, s).ReadPrepare(1, c.sums[1]); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if recover() == nil {
+			t.Fatal("short capacity did not panic")
+		}
+	}()
+	msg := c.msgs[1]
+	j.WritePrepare(msg[: wire.HeaderSize+1000 : wire.HeaderSize+1000])
+}

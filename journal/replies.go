@@ -7,8 +7,8 @@ import (
 )
 
 // WriteReply stores a sealed reply in client reply slot i and syncs. msg
-// must be sector-aligned and at least the reply's size rounded up to
-// SectorSize. An invalid reply or slot panics (caller bug).
+// follows the buffer rules of WritePrepare (sector-aligned, capacity up to
+// the sector-rounded size). An invalid reply or slot panics (caller bug).
 func (j *Journal) WriteReply(i uint32, msg []byte) error {
 	j.checkWritable()
 	var h wire.Header
@@ -18,7 +18,11 @@ func (j *Journal) WriteReply(i uint32, msg []byte) error {
 	if int(h.Size) > len(msg) || wire.VerifyBody(&h, msg[wire.HeaderSize:h.Size]) != nil {
 		panic("journal: WriteReply: body does not match header")
 	}
-	if err := j.io.write(msg[:sectorRound(uint64(h.Size))], j.layout.ReplyOffset(i)); err != nil {
+	n := sectorRound(uint64(h.Size))
+	if uint64(cap(msg)) < n {
+		panic(fmt.Sprintf("journal: WriteReply: buffer capacity %d below the sector-rounded size %d", cap(msg), n))
+	}
+	if err := j.io.write(msg[:n], j.layout.ReplyOffset(i)); err != nil {
 		return err
 	}
 	return j.io.sync()

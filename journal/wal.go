@@ -134,10 +134,12 @@ func (j *Journal) SetHeaderMode(m HeaderMode) error {
 // in the header's sector are rewritten unchanged, so a torn sector write
 // can only damage the entry that changed.
 //
-// msg must be sector-aligned and at least the prepare's size rounded up to
-// SectorSize; the op must be above the checkpoint and within slot_count of
-// it (so no op the checkpoint does not cover is overwritten). Violations
-// panic: they are caller bugs.
+// msg holds the sealed prepare (len(msg) ≥ its size), starts sector-aligned,
+// and its capacity reaches the size rounded up to SectorSize (a pooled
+// wire.Message buffer does); the bytes after the size are written as they
+// are. The op must be above the checkpoint and within slot_count of it (so
+// no op the checkpoint does not cover is overwritten). Violations panic:
+// they are caller bugs.
 func (j *Journal) WritePrepare(msg []byte) error {
 	j.checkWritable()
 	var h wire.Header
@@ -152,12 +154,15 @@ func (j *Journal) WritePrepare(msg []byte) error {
 		panic(fmt.Sprintf("journal: WritePrepare of op %d outside (checkpoint %d, +%d]", h.Op, cp, j.layout.Config.SlotCount))
 	}
 	slot := j.layout.SlotOf(h.Op)
+	n := sectorRound(uint64(h.Size))
+	if uint64(cap(msg)) < n {
+		panic(fmt.Sprintf("journal: WritePrepare: buffer capacity %d below the sector-rounded size %d", cap(msg), n))
+	}
 	if j.pending && j.pendingHeader.Op%uint64(j.layout.Config.SlotCount) == uint64(slot) {
 		// This prepare replaces the pending one in the same slot: its
 		// header must never reach the ring.
 		j.pending = false
 	}
-	n := sectorRound(uint64(h.Size))
 	if err := j.io.write(msg[:n], j.layout.PrepareOffset(slot)); err != nil {
 		return err
 	}
