@@ -27,11 +27,14 @@ type Journal struct {
 	acquired freeSet // blocks of the durable checkpoint
 	staging  freeSet // blocks of the checkpoint being written
 
-	// pendingHeader is the redundant header of the newest durable
-	// prepare, not yet in the ring (see WritePrepare).
-	headerMode    HeaderMode
-	pending       bool
-	pendingHeader wire.Header
+	// pending holds the redundant headers of durable prepares not yet in
+	// the ring (HeaderDeferred; see WritePrepares), batch the headers of
+	// the batch being written, dirtySectors the ring sectors to write.
+	headerMode   HeaderMode
+	pending      []wire.Header
+	batch        []wire.Header
+	batchSlots   []bool
+	dirtySectors []bool
 
 	report    Report
 	gridFault error         // why the free set could not be loaded, if it could not
@@ -150,21 +153,25 @@ func open(s Storage, readOnly bool) (*Journal, error) {
 	}
 	c := sb.Config
 	j := &Journal{
-		storage:    s,
-		io:         newSyncIO(s),
-		layout:     layout,
-		wcfg:       wire.Config{Cluster: sb.Cluster, ReplicaCount: sb.ReplicaCount, MessageSizeMax: c.MessageSizeMax},
-		sb:         sb,
-		readOnly:   readOnly,
-		copies:     copies,
-		sbBuf:      alignedBuffer(SectorSize),
-		headers:    alignedBuffer(int(layout.WALHeaders.Size)),
-		prepareBuf: alignedBuffer(int(c.MessageSizeMax)),
-		replyBuf:   alignedBuffer(int(c.MessageSizeMax)),
-		blockBuf:   alignedBuffer(int(c.GridBlockSize)),
-		acquired:   newFreeSet(c.GridBlockCount),
-		staging:    newFreeSet(c.GridBlockCount),
-		trusted:    make([]wire.Header, c.SlotCount),
+		storage:      s,
+		io:           newSyncIO(s),
+		layout:       layout,
+		wcfg:         wire.Config{Cluster: sb.Cluster, ReplicaCount: sb.ReplicaCount, MessageSizeMax: c.MessageSizeMax},
+		sb:           sb,
+		readOnly:     readOnly,
+		copies:       copies,
+		sbBuf:        alignedBuffer(SectorSize),
+		headers:      alignedBuffer(int(layout.WALHeaders.Size)),
+		prepareBuf:   alignedBuffer(int(c.MessageSizeMax)),
+		replyBuf:     alignedBuffer(int(c.MessageSizeMax)),
+		blockBuf:     alignedBuffer(int(c.GridBlockSize)),
+		acquired:     newFreeSet(c.GridBlockCount),
+		staging:      newFreeSet(c.GridBlockCount),
+		trusted:      make([]wire.Header, c.SlotCount),
+		pending:      make([]wire.Header, 0, c.SlotCount),
+		batch:        make([]wire.Header, 0, c.SlotCount),
+		batchSlots:   make([]bool, c.SlotCount),
+		dirtySectors: make([]bool, layout.WALHeaders.Size/SectorSize),
 	}
 	j.blobBuf = make([]byte, 0, j.acquired.encodedSize())
 	if !readOnly {

@@ -51,6 +51,11 @@ type Report struct {
 	// there on may belong to an abandoned view and need their headers
 	// confirmed by the cluster.
 	ChainBreak uint64
+	// Truncated lists the ops (valid prepares, never acknowledged) that were
+	// cut because they lie beyond a hole above OpHeaderMax; see buildReport.
+	Truncated []uint64
+	// OpHeaderMax is the highest op named by a valid redundant header.
+	OpHeaderMax uint64
 	// Faulty lists slots whose op is unknown. While it is not empty, ops
 	// above OpMax cannot be declared never-prepared by this replica (no
 	// nack); when it is empty, nothing above OpMax was ever acknowledged
@@ -73,11 +78,12 @@ func (r *Report) Count(c Class) int {
 	return n
 }
 
-// recoverSlots builds the report from the classified slots. headers holds,
-// per slot, the trusted header (valid when Slots[i].Known).
-func buildReport(slots []SlotReport, headers []wire.Header, checkpointOp uint64, checkpointSum wire.Uint128) (Report, error) {
+// buildReport builds the report from the classified slots. headers holds,
+// per slot, the trusted header (valid when Slots[i].Known); opHeaderMax is
+// the highest op a valid redundant header names (eql and vsr slots).
+func buildReport(slots []SlotReport, headers []wire.Header, checkpointOp uint64, checkpointSum wire.Uint128, opHeaderMax uint64) (Report, error) {
 	n := uint64(len(slots))
-	r := Report{Slots: slots, OpCheckpoint: checkpointOp, OpMax: checkpointOp}
+	r := Report{Slots: slots, OpCheckpoint: checkpointOp, OpMax: checkpointOp, OpHeaderMax: opHeaderMax}
 	for i := range slots {
 		s := &slots[i]
 		if s.Decision == DecisionVSR && s.Op <= checkpointOp {
@@ -95,6 +101,9 @@ func buildReport(slots []SlotReport, headers []wire.Header, checkpointOp uint64,
 	}
 	if r.OpMax-checkpointOp > n {
 		return r, fmt.Errorf("%w: wal holds op %d, more than %d slots past checkpoint %d", ErrCorrupt, r.OpMax, n, checkpointOp)
+	}
+	if len(r.Faulty) == 0 {
+		r.cutHead()
 	}
 	parent, parentKnown := checkpointSum, true
 	for op := checkpointOp + 1; op <= r.OpMax; op++ {
@@ -114,4 +123,35 @@ func buildReport(slots []SlotReport, headers []wire.Header, checkpointOp uint64,
 		parent, parentKnown = h.Checksum, true
 	}
 	return r, nil
+}
+
+// cutHead applies the head rule: a prepare is acknowledged only once durable
+// and, in ordered mode, once its redundant header is durable too; prepares
+// written in one batch can land in any order. So a hole (an op missing from
+// its slot) above every op a valid redundant header names is a batch that
+// never completed: it and everything after it were never acknowledged, and
+// the log is cut before it instead of asking peers for ops that may exist
+// nowhere. Holes at or below OpHeaderMax stay in Repair. With a faulty slot
+// the rule does not apply (that slot's lost header may have named a higher
+// op).
+func (r *Report) cutHead() {
+	n := uint64(len(r.Slots))
+	for op := r.OpCheckpoint + 1; op <= r.OpMax; op++ {
+		s := &r.Slots[op%n]
+		if s.Known && s.Op == op {
+			continue
+		}
+		if op <= r.OpHeaderMax {
+			continue
+		}
+		for o := op + 1; o <= r.OpMax; o++ {
+			s := &r.Slots[o%n]
+			if s.Known && s.Op == o {
+				s.Decision, s.Known = DecisionCut, false
+				r.Truncated = append(r.Truncated, o)
+			}
+		}
+		r.OpMax = op - 1
+		return
+	}
 }

@@ -1,6 +1,7 @@
 package journal
 
 import (
+	"errors"
 	"testing"
 
 	"github.com/chronon-db/chronon/wire"
@@ -167,5 +168,42 @@ func TestRecoveryChainBreak(t *testing.T) {
 	j = mustOpen(t, s)
 	if r := j.Report(); r.ChainBreak != 5 || r.OpMax != 6 {
 		t.Fatalf("break %d opmax %d", r.ChainBreak, r.OpMax)
+	}
+}
+
+// TestRecoveryCutsTornBatchAtHead: a batch whose prepares landed out of
+// order (12 lost, 11 and 13..16 kept) when the crash came before its sync.
+// None was acknowledged, so the log is cut after 11 instead of asking
+// peers for op 12.
+func TestRecoveryCutsTornBatchAtHead(t *testing.T) {
+	c := newChain(ConfigTest, 16, bodyVaried)
+	s, j := writeOps(t, 17, c, 10)
+	l := j.layout
+	saved := append([]byte(nil), s.Data()[l.PrepareOffset(12):l.PrepareOffset(13)]...)
+	s.CrashAfterWrites(6)
+	if err := j.WritePrepares(c.msgs[11:17]...); !errors.Is(err, ErrCrashed) {
+		t.Fatal(err)
+	}
+	s.Crash(CrashKeepAll)
+	copy(s.Data()[l.PrepareOffset(12):], saved)
+	j = mustOpen(t, s)
+	r := j.Report()
+	if r.OpMax != 11 || len(r.Repair) != 0 || len(r.Truncated) != 4 || r.Truncated[0] != 13 || r.OpHeaderMax != 10 {
+		t.Fatalf("opmax %d repair %v truncated %v header max %d", r.OpMax, r.Repair, r.Truncated, r.OpHeaderMax)
+	}
+	if _, ok := j.Header(13); ok {
+		t.Fatal("cut op 13 still has a header")
+	}
+	// The cut is durable: the next open sees empty slots.
+	r = mustOpen(t, s).Report()
+	if r.OpMax != 11 || len(r.Truncated) != 0 || r.Slots[13].Class != ClassReserved {
+		t.Fatalf("reopen: opmax %d truncated %v slot 13 %+v", r.OpMax, r.Truncated, r.Slots[13])
+	}
+	// A hole below an op that a redundant header names is repaired, not cut.
+	s2, j2 := writeOps(t, 18, c, 16)
+	clear(s2.Data()[j2.layout.PrepareOffset(12) : j2.layout.PrepareOffset(12)+SectorSize])
+	r = mustOpen(t, s2).Report()
+	if r.OpMax != 16 || len(r.Repair) != 1 || r.Repair[0].Op != 12 || !r.Repair[0].ChecksumKnown || len(r.Truncated) != 0 {
+		t.Fatalf("middle hole: opmax %d repair %+v truncated %v", r.OpMax, r.Repair, r.Truncated)
 	}
 }

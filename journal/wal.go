@@ -6,15 +6,18 @@ import (
 	"github.com/chronon-db/chronon/wire"
 )
 
-// recoverWAL reads both rings, classifies every slot, builds the report and
-// (unless read-only) writes back the redundant headers it fixed.
+// recoverWAL reads both rings, classifies every slot, builds the report
+// and (unless read-only) writes back what it can repair locally: redundant
+// headers of fix slots, reserved headers of damaged empty slots, and the
+// reserved header over the prepares it cut at the head (so the cut is as
+// durable as the decision).
 func (j *Journal) recoverWAL() error {
 	c := j.layout.Config
 	if err := j.io.read(j.headers, j.layout.WALHeaders.Offset); err != nil {
 		return err
 	}
 	slots := make([]SlotReport, c.SlotCount)
-	dirty := make([]bool, j.layout.WALHeaders.Size/SectorSize)
+	opHeaderMax := uint64(0)
 	var hh, ph wire.Header
 	for slot := uint32(0); slot < c.SlotCount; slot++ {
 		raw := j.headers[slot*wire.HeaderSize : (slot+1)*wire.HeaderSize]
@@ -35,20 +38,12 @@ func (j *Journal) recoverWAL() error {
 			t := &j.trusted[slot]
 			s.Known, s.Op, s.View, s.Checksum = true, t.Op, t.View, t.Checksum
 		}
-		switch decision {
-		case DecisionFix:
-			ph.Encode(raw)
-			dirty[slot*wire.HeaderSize/SectorSize] = true
-		case DecisionNil:
-			if hs != HeaderReserved {
-				r := reservedHeader(j.sb.Cluster, slot)
-				r.Encode(raw)
-				dirty[slot*wire.HeaderSize/SectorSize] = true
-			}
+		if (decision == DecisionEql || decision == DecisionVSR) && hh.Op > opHeaderMax {
+			opHeaderMax = hh.Op
 		}
 		slots[slot] = s
 	}
-	report, err := buildReport(slots, j.trusted, j.sb.VSR.CheckpointOp, j.sb.VSR.CheckpointChecksum)
+	report, err := buildReport(slots, j.trusted, j.sb.VSR.CheckpointOp, j.sb.VSR.CheckpointChecksum, opHeaderMax)
 	if err != nil {
 		return err
 	}
@@ -56,8 +51,23 @@ func (j *Journal) recoverWAL() error {
 	if j.readOnly {
 		return nil
 	}
+	clear(j.dirtySectors)
+	for slot := uint32(0); slot < c.SlotCount; slot++ {
+		s := &slots[slot]
+		raw := j.headers[slot*wire.HeaderSize : (slot+1)*wire.HeaderSize]
+		switch {
+		case s.Decision == DecisionFix:
+			j.trusted[slot].Encode(raw)
+		case s.Decision == DecisionNil && s.Header != HeaderReserved:
+			r := reservedHeader(j.sb.Cluster, slot)
+			r.Encode(raw)
+		default:
+			continue
+		}
+		j.dirtySectors[slot*wire.HeaderSize/SectorSize] = true
+	}
 	wrote := false
-	for i, d := range dirty {
+	for i, d := range j.dirtySectors {
 		if d {
 			off := uint64(i) * SectorSize
 			if err := j.io.write(j.headers[off:off+SectorSize], j.layout.WALHeaders.Offset+off); err != nil {
@@ -65,6 +75,17 @@ func (j *Journal) recoverWAL() error {
 			}
 			wrote = true
 		}
+	}
+	for _, op := range report.Truncated {
+		slot := j.layout.SlotOf(op)
+		sector := j.prepareBuf[:SectorSize]
+		clear(sector)
+		r := reservedHeader(j.sb.Cluster, slot)
+		r.Encode(sector)
+		if err := j.io.write(sector, j.layout.PrepareOffset(slot)); err != nil {
+			return err
+		}
+		wrote = true
 	}
 	if wrote {
 		return j.io.sync()
@@ -91,126 +112,6 @@ func (j *Journal) readPrepareSlot(slot uint32, h *wire.Header) (PrepareState, er
 		}
 	}
 	return ClassifyPrepare(j.prepareBuf[:n], slot, j.layout.Config.SlotCount, &j.wcfg, h), nil
-}
-
-// HeaderMode says when WritePrepare writes a prepare's redundant header.
-// Both modes write a redundant header only after its prepare is durable,
-// which is what the recovery table relies on; they differ in cost and in
-// what protects the newest prepare.
-type HeaderMode uint8
-
-const (
-	// HeaderOrdered (the default): write the prepare, sync, write its
-	// header sector, sync; WritePrepare returns with both durable. Two syncs
-	// per prepare; every acknowledged prepare has its redundant header, so
-	// a later lost or corrupted prepare write is always detected (vsr).
-	HeaderOrdered HeaderMode = iota
-	// HeaderDeferred: write the prepare together with the previous
-	// prepare's header sector, one sync. The newest prepare's header
-	// follows with the next WritePrepare or Flush, so until then a lost
-	// (misdirected) or rotten write of that one prepare is not detectable
-	// locally. One sync per prepare.
-	HeaderDeferred
-)
-
-// SetHeaderMode switches the header mode; leaving HeaderDeferred flushes
-// the pending header first.
-func (j *Journal) SetHeaderMode(m HeaderMode) error {
-	if m != HeaderOrdered && m != HeaderDeferred {
-		panic(fmt.Sprintf("journal: unknown header mode %d", m))
-	}
-	if m == HeaderOrdered {
-		if err := j.Flush(); err != nil {
-			return err
-		}
-	}
-	j.headerMode = m
-	return nil
-}
-
-// WritePrepare writes a sealed prepare to its slot and its redundant header
-// to the headers ring as HeaderMode says, and returns once the prepare is
-// durable (only then may the replica send prepare_ok). Bytes of other slots
-// in the header's sector are rewritten unchanged, so a torn sector write
-// can only damage the entry that changed.
-//
-// msg holds the sealed prepare (len(msg) ≥ its size), starts sector-aligned,
-// and its capacity reaches the size rounded up to SectorSize (a pooled
-// wire.Message buffer does); the bytes after the size are written as they
-// are. The op must be above the checkpoint and within slot_count of it (so
-// no op the checkpoint does not cover is overwritten). Violations panic:
-// they are caller bugs.
-func (j *Journal) WritePrepare(msg []byte) error {
-	j.checkWritable()
-	var h wire.Header
-	if err := wire.DecodeHeader(msg, &h, &j.wcfg); err != nil || h.Command != wire.CommandPrepare {
-		panic(fmt.Sprintf("journal: WritePrepare of an invalid prepare: %v", err))
-	}
-	if int(h.Size) > len(msg) || wire.VerifyBody(&h, msg[wire.HeaderSize:h.Size]) != nil {
-		panic("journal: WritePrepare: body does not match header")
-	}
-	cp := j.sb.VSR.CheckpointOp
-	if h.Op <= cp || h.Op > cp+uint64(j.layout.Config.SlotCount) {
-		panic(fmt.Sprintf("journal: WritePrepare of op %d outside (checkpoint %d, +%d]", h.Op, cp, j.layout.Config.SlotCount))
-	}
-	slot := j.layout.SlotOf(h.Op)
-	n := sectorRound(uint64(h.Size))
-	if uint64(cap(msg)) < n {
-		panic(fmt.Sprintf("journal: WritePrepare: buffer capacity %d below the sector-rounded size %d", cap(msg), n))
-	}
-	if j.pending && j.pendingHeader.Op%uint64(j.layout.Config.SlotCount) == uint64(slot) {
-		// This prepare replaces the pending one in the same slot: its
-		// header must never reach the ring.
-		j.pending = false
-	}
-	if err := j.io.write(msg[:n], j.layout.PrepareOffset(slot)); err != nil {
-		return err
-	}
-	if err := j.writePendingHeader(); err != nil {
-		return err
-	}
-	if err := j.io.sync(); err != nil {
-		return err
-	}
-	j.pending, j.pendingHeader = true, h
-	if j.headerMode == HeaderOrdered {
-		if err := j.Flush(); err != nil {
-			return err
-		}
-	}
-	j.trusted[slot] = h
-	rs := &j.report.Slots[slot]
-	*rs = SlotReport{Slot: slot, Header: HeaderPrepare, Prepare: PreparePrepare, Class: ClassOK, Decision: DecisionEql,
-		Known: true, Op: h.Op, View: h.View, Checksum: h.Checksum}
-	return nil
-}
-
-// writePendingHeader copies the pending redundant header (whose prepare is
-// durable) into the ring and writes its sector; the caller syncs.
-func (j *Journal) writePendingHeader() error {
-	if !j.pending {
-		return nil
-	}
-	slot := j.layout.SlotOf(j.pendingHeader.Op)
-	at := slot * wire.HeaderSize
-	j.pendingHeader.Encode(j.headers[at : at+wire.HeaderSize])
-	j.pending = false
-	sector := uint64(at) / SectorSize * SectorSize
-	return j.io.write(j.headers[sector:sector+SectorSize], j.layout.HeaderSectorOffset(slot))
-}
-
-// Flush writes the pending redundant header (HeaderDeferred) and syncs. The
-// replica calls it when idle; until then a crash recovers that slot from
-// the prepare alone (recovery case fix).
-func (j *Journal) Flush() error {
-	j.checkWritable()
-	if !j.pending {
-		return nil
-	}
-	if err := j.writePendingHeader(); err != nil {
-		return err
-	}
-	return j.io.sync()
 }
 
 // Header returns the trusted header of op, if the journal holds one (the
