@@ -207,3 +207,67 @@ func benchAppendVsRaw(b *testing.B, mode HeaderMode) {
 	b.ReportMetric(float64(rawNs)/float64(b.N), "raw-ns/op")
 	b.ReportMetric(float64(rawNs)/float64(journalNs), "ratio")
 }
+
+// BenchmarkWritePrepares8x1MiB writes batches of 8 full-size prepares (a
+// full pipeline) per WritePrepares call; ns/op is per prepare.
+func BenchmarkWritePrepares8x1MiB(b *testing.B) {
+	b.Run("ordered", func(b *testing.B) { benchWriteBatch(b, HeaderOrdered) })
+	b.Run("deferred", func(b *testing.B) { benchWriteBatch(b, HeaderDeferred) })
+}
+
+func benchWriteBatch(b *testing.B, mode HeaderMode) {
+	const batch = 8
+	l, _ := NewLayout(benchConfig)
+	f, err := CreateFile(filepath.Join(b.TempDir(), "bench.chronon"), l.Size)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	if err := Format(f, FormatOptions{Config: benchConfig, Cluster: testCluster, ReplicaCount: 1}); err != nil {
+		b.Fatal(err)
+	}
+	j, err := Open(f)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := j.SetHeaderMode(mode); err != nil {
+		b.Fatal(err)
+	}
+	var msgs [batch][]byte
+	var hs [batch]wire.Header
+	for i := range msgs {
+		msgs[i], hs[i] = makePrepare(benchConfig, 1, 0, RootPrepare(testCluster).Checksum, 1<<20-wire.HeaderSize)
+	}
+	op := uint64(0)
+	parent := RootPrepare(testCluster).Checksum
+	next := func() {
+		if op+batch > j.Superblock().VSR.CheckpointOp+uint64(benchConfig.SlotCount) {
+			b.StopTimer()
+			if err := j.Checkpoint(op, parent, CheckpointData{}); err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+		}
+		for i := range msgs {
+			op++
+			h := &hs[i]
+			h.Op, h.Commit, h.Timestamp, h.Parent = op, op-1, 1000+op, parent
+			h.Encode(msgs[i])
+			h.Checksum = wire.Checksum(msgs[i][16:wire.HeaderSize])
+			putU128(msgs[i], h.Checksum)
+			parent = h.Checksum
+		}
+		if err := j.WritePrepares(msgs[:]...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for i := uint32(0); i < benchConfig.SlotCount/batch; i++ {
+		next()
+	}
+	b.SetBytes(batch << 20)
+	b.ResetTimer()
+	for b.Loop() {
+		next()
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch), "ns/prepare")
+}

@@ -100,8 +100,12 @@ func printWAL(w io.Writer, j *journal.Journal, which string) {
 	r := j.Report()
 	fmt.Fprintf(w, "wal: checkpoint op %d, op_max %d, %d ops to repair, %d faulty slots, truncate after op_max: %v\n",
 		r.OpCheckpoint, r.OpMax, len(r.Repair), len(r.Faulty), r.TruncateSafe())
+	fmt.Fprintf(w, "  highest op named by a redundant header: %d\n", r.OpHeaderMax)
 	if r.ChainBreak != 0 {
 		fmt.Fprintf(w, "  hash chain breaks at op %d\n", r.ChainBreak)
+	}
+	if len(r.Truncated) > 0 {
+		fmt.Fprintf(w, "  cut at the head (never acknowledged): ops %v\n", r.Truncated)
 	}
 	for _, rp := range r.Repair {
 		if rp.ChecksumKnown {
