@@ -8,7 +8,10 @@ import (
 )
 
 // Journal is an open data file. It is not safe for concurrent use; the
-// replica drives it from its single event loop.
+// replica drives it from its single event loop. Failure is crash-only: after
+// any error from a write path (WritePrepares, Flush, SetVSR, Checkpoint,
+// WriteReply) the Journal must be dropped and the file reopened, which
+// recovers a consistent state.
 type Journal struct {
 	storage  Storage
 	io       *syncIO
