@@ -34,6 +34,10 @@ type Journal struct {
 	// the ring (HeaderDeferred; see WritePrepares), batch the headers of
 	// the batch being written, dirtySectors the ring sectors to write.
 	headerMode   HeaderMode
+	append       appendState
+	waitDone     bool
+	waitErr      error
+	waitCB       func(error)
 	pending      []wire.Header
 	batch        []wire.Header
 	batchSlots   []bool
@@ -177,6 +181,7 @@ func open(s Storage, readOnly bool) (*Journal, error) {
 		dirtySectors: make([]bool, layout.WALHeaders.Size/SectorSize),
 	}
 	j.blobBuf = make([]byte, 0, j.acquired.encodedSize())
+	j.initAppend()
 	if !readOnly {
 		if err := j.repairSuperblock(); err != nil {
 			return nil, err
@@ -278,5 +283,8 @@ func (j *Journal) SetVSR(view, logView uint32, commitMin, commitMax uint64) erro
 func (j *Journal) checkWritable() {
 	if j.readOnly {
 		panic("journal: write on a read-only journal")
+	}
+	if j.append.active {
+		panic("journal: operation while SubmitPrepares is in flight")
 	}
 }

@@ -46,66 +46,23 @@ func (j *Journal) WritePrepare(msg []byte) error { return j.WritePrepares(msg) }
 
 // WritePrepares writes sealed prepares to their slots and their redundant
 // headers to the headers ring as the HeaderMode says, and returns once the
-// prepares are durable (only then may the replica send prepare_ok). A batch
-// (the pipeline's prepares written in one loop turn) shares its syncs and
-// header sectors. Bytes of other slots in a header sector are rewritten
-// unchanged, so a torn sector write can only damage entries that changed.
-//
-// Each msg holds a sealed prepare (len(msg) ≥ its size), starts
-// sector-aligned, and its capacity reaches the size rounded up to
-// SectorSize (a pooled wire.Message buffer does); the bytes after the size
-// are written as they are. Every op must be above the checkpoint and within
-// slot_count of it (so no op the checkpoint does not cover is overwritten),
-// and no two prepares of a batch may share a slot. Violations panic: they
-// are caller bugs.
+// prepares are durable (only then may the replica send prepare_ok). It is
+// SubmitPrepares followed by ticking the storage until the callback ran;
+// see SubmitPrepares for the rules on msgs.
 func (j *Journal) WritePrepares(msgs ...[]byte) error {
-	j.checkWritable()
 	if len(msgs) == 0 {
+		j.checkWritable()
 		return nil
 	}
-	j.batch = j.batch[:0]
-	clear(j.batchSlots)
-	for _, msg := range msgs {
-		j.batch = append(j.batch, j.checkPrepare(msg))
-	}
-	// A prepare replacing a pending one in the same slot: the pending
-	// header must never reach the ring.
-	kept := j.pending[:0]
-	for _, p := range j.pending {
-		if !j.batchSlots[j.layout.SlotOf(p.Op)] {
-			kept = append(kept, p)
+	j.waitDone = false
+	j.SubmitPrepares(msgs, j.waitCB)
+	for i := 0; !j.waitDone; i++ {
+		if i == waitTicksMax {
+			panic("journal: storage did not complete a prepare write")
 		}
+		j.storage.Tick()
 	}
-	j.pending = kept
-	for i, msg := range msgs {
-		h := &j.batch[i]
-		n := sectorRound(uint64(h.Size))
-		if err := j.io.write(msg[:n], j.layout.PrepareOffset(j.layout.SlotOf(h.Op))); err != nil {
-			return err
-		}
-	}
-	if j.headerMode == HeaderDeferred {
-		if err := j.writePendingHeaders(); err != nil {
-			return err
-		}
-	}
-	if err := j.io.sync(); err != nil {
-		return err
-	}
-	j.pending = append(j.pending, j.batch...)
-	if j.headerMode == HeaderOrdered {
-		if err := j.Flush(); err != nil {
-			return err
-		}
-	}
-	for i := range j.batch {
-		h := &j.batch[i]
-		slot := j.layout.SlotOf(h.Op)
-		j.trusted[slot] = *h
-		j.report.Slots[slot] = SlotReport{Slot: slot, Header: HeaderPrepare, Prepare: PreparePrepare, Class: ClassOK,
-			Decision: DecisionEql, Known: true, Op: h.Op, View: h.View, Checksum: h.Checksum}
-	}
-	return nil
+	return j.waitErr
 }
 
 // checkPrepare decodes and checks one prepare handed to WritePrepares and
@@ -137,13 +94,7 @@ func (j *Journal) checkPrepare(msg []byte) wire.Header {
 // are durable) into the ring and writes each changed sector once; the
 // caller syncs.
 func (j *Journal) writePendingHeaders() error {
-	clear(j.dirtySectors)
-	for i := range j.pending {
-		at := j.layout.SlotOf(j.pending[i].Op) * wire.HeaderSize
-		j.pending[i].Encode(j.headers[at : at+wire.HeaderSize])
-		j.dirtySectors[at/SectorSize] = true
-	}
-	j.pending = j.pending[:0]
+	j.stagePendingHeaders()
 	for i, d := range j.dirtySectors {
 		if !d {
 			continue
@@ -156,7 +107,8 @@ func (j *Journal) writePendingHeaders() error {
 	return nil
 }
 
-// Flush writes the pending redundant headers (HeaderDeferred) and syncs. The
+// Flush writes the pending redundant headers (HeaderDeferred) and syncs
+// (synchronously; not while SubmitPrepares is in flight). The
 // replica calls it when idle; until then a crash recovers those slots from
 // the prepares alone (recovery case fix).
 func (j *Journal) Flush() error {
@@ -168,4 +120,16 @@ func (j *Journal) Flush() error {
 		return err
 	}
 	return j.io.sync()
+}
+
+// stagePendingHeaders encodes the pending headers into the in-memory ring
+// and marks their sectors in dirtySectors.
+func (j *Journal) stagePendingHeaders() {
+	clear(j.dirtySectors)
+	for i := range j.pending {
+		at := j.layout.SlotOf(j.pending[i].Op) * wire.HeaderSize
+		j.pending[i].Encode(j.headers[at : at+wire.HeaderSize])
+		j.dirtySectors[at/SectorSize] = true
+	}
+	j.pending = j.pending[:0]
 }

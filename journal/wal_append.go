@@ -1,0 +1,167 @@
+package journal
+
+import "fmt"
+
+// appendState is the one SubmitPrepares in flight. Its callbacks are bound
+// once at open so submitting does not allocate.
+type appendState struct {
+	active      bool
+	msgs        [][]byte // the caller's buffers, held until the callback
+	outstanding int      // writes submitted and not yet completed
+	err         error    // first error of the current stage
+	cb          func(error)
+
+	onWrite, onSync1, onHeaderWrite, onSync2 func(error)
+}
+
+func (j *Journal) initAppend() {
+	a := &j.append
+	a.msgs = make([][]byte, 0, j.layout.Config.SlotCount)
+	a.onWrite = j.appendWritten
+	a.onSync1 = j.appendSynced
+	a.onHeaderWrite = j.appendHeaderWritten
+	a.onSync2 = j.appendFinish
+	j.waitCB = func(err error) { j.waitDone, j.waitErr = true, err }
+}
+
+// SubmitPrepares starts writing sealed prepares to their slots and their
+// redundant headers to the headers ring as the HeaderMode says, and calls
+// cb (from the storage's Tick, never inline) once the prepares are durable
+// or an error stopped the writes; only then may the replica send
+// prepare_ok. A batch (the pipeline's prepares of one loop turn) shares its
+// syncs and header sectors. Bytes of other slots in a header sector are
+// rewritten unchanged, so a torn sector write can only damage entries that
+// changed.
+//
+// One SubmitPrepares may be in flight at a time, and no other journal
+// operation may run meanwhile (both panic). The buffers belong to the
+// journal until cb runs. Each msg holds a sealed prepare (len(msg) ≥ its
+// size), starts sector-aligned, and its capacity reaches the size rounded
+// up to SectorSize (a pooled wire.Message buffer does); the bytes after the
+// size are written as they are. Every op must be above the checkpoint and
+// within slot_count of it (so no op the checkpoint does not cover is
+// overwritten), and no two prepares of a batch may share a slot. Violations
+// panic: they are caller bugs.
+func (j *Journal) SubmitPrepares(msgs [][]byte, cb func(error)) {
+	j.checkWritable()
+	if len(msgs) == 0 || cb == nil {
+		panic("journal: SubmitPrepares needs prepares and a callback")
+	}
+	j.batch = j.batch[:0]
+	clear(j.batchSlots)
+	for _, msg := range msgs {
+		j.batch = append(j.batch, j.checkPrepare(msg))
+	}
+	// A prepare replacing a pending one in the same slot: the pending
+	// header must never reach the ring.
+	kept := j.pending[:0]
+	for _, p := range j.pending {
+		if !j.batchSlots[j.layout.SlotOf(p.Op)] {
+			kept = append(kept, p)
+		}
+	}
+	j.pending = kept
+	a := &j.append
+	a.active, a.cb, a.err, a.outstanding = true, cb, nil, 0
+	a.msgs = append(a.msgs[:0], msgs...)
+	for i, msg := range a.msgs {
+		h := &j.batch[i]
+		a.outstanding++
+		j.storage.Write(msg[:sectorRound(uint64(h.Size))], j.layout.PrepareOffset(j.layout.SlotOf(h.Op)), a.onWrite)
+	}
+	if j.headerMode == HeaderDeferred {
+		j.submitPendingHeaders()
+	}
+}
+
+// submitPendingHeaders copies the pending headers (whose prepares are
+// durable) into the ring and submits each changed sector once.
+func (j *Journal) submitPendingHeaders() {
+	j.stagePendingHeaders()
+	for i, d := range j.dirtySectors {
+		if d {
+			off := uint64(i) * SectorSize
+			j.append.outstanding++
+			j.storage.Write(j.headers[off:off+SectorSize], j.layout.WALHeaders.Offset+off, j.append.onHeaderWrite)
+		}
+	}
+}
+
+func (a *appendState) done(err error) bool {
+	if err != nil && a.err == nil {
+		a.err = err
+	}
+	a.outstanding--
+	if a.outstanding < 0 {
+		panic("journal: append completion without a submission")
+	}
+	return a.outstanding == 0
+}
+
+// appendWritten: prepares (and, deferred, the previous headers) written.
+func (j *Journal) appendWritten(err error) {
+	a := &j.append
+	if !a.done(err) {
+		return
+	}
+	if a.err != nil {
+		j.appendFinish(a.err)
+		return
+	}
+	j.storage.Sync(a.onSync1)
+}
+
+// appendSynced: the prepares are durable; in ordered mode their headers
+// go out next, in deferred mode they wait for the next batch.
+func (j *Journal) appendSynced(err error) {
+	if err != nil {
+		j.appendFinish(err)
+		return
+	}
+	j.pending = append(j.pending, j.batch...)
+	if j.headerMode == HeaderDeferred {
+		j.appendFinish(nil)
+		return
+	}
+	j.submitPendingHeaders()
+}
+
+// appendHeaderWritten: in ordered mode, the header sectors are written (in
+// deferred mode header writes share appendWritten's stage).
+func (j *Journal) appendHeaderWritten(err error) {
+	a := &j.append
+	if j.headerMode == HeaderDeferred {
+		j.appendWritten(err)
+		return
+	}
+	if !a.done(err) {
+		return
+	}
+	if a.err != nil {
+		j.appendFinish(a.err)
+		return
+	}
+	j.storage.Sync(a.onSync2)
+}
+
+func (j *Journal) appendFinish(err error) {
+	a := &j.append
+	if !a.active {
+		panic("journal: append finished twice")
+	}
+	if err == nil {
+		for i := range j.batch {
+			h := &j.batch[i]
+			slot := j.layout.SlotOf(h.Op)
+			j.trusted[slot] = *h
+			j.report.Slots[slot] = SlotReport{Slot: slot, Header: HeaderPrepare, Prepare: PreparePrepare, Class: ClassOK,
+				Decision: DecisionEql, Known: true, Op: h.Op, View: h.View, Checksum: h.Checksum}
+		}
+	} else {
+		err = fmt.Errorf("%w: prepare write: %w", ErrIO, err)
+	}
+	cb := a.cb
+	clear(a.msgs)
+	a.active, a.cb, a.msgs = false, nil, a.msgs[:0]
+	cb(err)
+}
