@@ -45,6 +45,9 @@ type uring struct {
 
 	arg getEventsArg // IORING_ENTER_EXT_ARG, points at ts
 	ts  [2]int64     // wait timeout (struct __kernel_timespec)
+
+	inlineOps int  // operations run by syncInline (for tests)
+	noInline  bool // tests: always go through the ring
 }
 
 // abandoned keeps Completions (and their buffers) reachable when Close could
@@ -187,6 +190,9 @@ func (r *uring) enter(toSubmit, minComplete, flags uint32) (int, unix.Errno) {
 // poll submits every published SQE and, if timeoutNs > 0 and no CQE is ready,
 // waits in the same io_uring_enter for one CQE or the timeout. Then it reaps.
 func (r *uring) poll(timeoutNs int64) error {
+	if timeoutNs > 0 && r.syncInline() {
+		return nil
+	}
 	wait := timeoutNs > 0 && atomic.LoadUint32(r.cqTail) == atomic.LoadUint32(r.cqHead)
 	overflow := atomic.LoadUint32(r.sqFlags)&ioringSqCqOverflow != 0
 	toSubmit := r.pending()
@@ -212,6 +218,80 @@ func (r *uring) poll(timeoutNs int64) error {
 	}
 	r.reap()
 	return err
+}
+
+// syncInline handles the case where the loop is about to sleep and its only
+// operations are file operations (read, write, fsync on regular files or block
+// devices) that have not reached the kernel yet. Through the ring each of them
+// costs extra thread hops: IORING_OP_FSYNC always runs on an io-wq worker, and
+// an async O_DIRECT write on ext4 completes through the dio workqueue before
+// io_uring can post it. With nothing else in flight nothing could complete
+// meanwhile, so the loop would only sleep; instead the operations run here as
+// plain syscalls, in submission order, and their SQEs are taken back (safe:
+// without SQPOLL the kernel reads the SQ only inside io_uring_enter). The only
+// visible difference is that Wait may return after its timeout, as with the
+// fallback. It reports whether it did so.
+func (r *uring) syncInline() bool {
+	head := atomic.LoadUint32(r.sqHead)
+	n := r.sqeTail - head
+	if r.noInline || n == 0 || int(n) != r.io.InFlight() || atomic.LoadUint32(r.cqTail) != atomic.LoadUint32(r.cqHead) {
+		return false
+	}
+	for i := head; i != r.sqeTail; i++ {
+		s := &r.sqes[i&r.sqMask]
+		switch s.opcode {
+		case ioringOpFsync, ioringOpRead, ioringOpWrite:
+		default:
+			return false
+		}
+		if s.userData == cancelUserData || !isFileOrDevice(int(s.fd)) {
+			return false
+		}
+	}
+	for i := head; i != r.sqeTail; i++ {
+		s := &r.sqes[i&r.sqMask]
+		slot, gen := uint32(s.userData), uint32(s.userData>>32)
+		c := r.io.slots[slot]
+		if c == nil || c.gen != gen {
+			panic("io: pending SQE does not match an operation in flight")
+		}
+		var res int
+		var err error
+		for {
+			switch {
+			case s.opcode == ioringOpRead:
+				res, err = unix.Pread(c.fd, c.buf, c.offset)
+			case s.opcode == ioringOpWrite:
+				res, err = unix.Pwrite(c.fd, c.buf, c.offset)
+			case s.opFlags&ioringFsyncDatasync != 0:
+				err = unix.Fdatasync(c.fd)
+			default:
+				err = unix.Fsync(c.fd)
+			}
+			if err != unix.EINTR {
+				break
+			}
+		}
+		if err != nil {
+			res = 0
+		}
+		r.io.finish(c, res, err)
+	}
+	r.sqeTail = head
+	r.publish()
+	r.inlineOps += int(n)
+	return true
+}
+
+// isFileOrDevice reports whether fd is a regular file or a block device, whose
+// syscalls block only for bounded disk I/O (never waiting for a peer).
+func isFileOrDevice(fd int) bool {
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) != nil {
+		return false
+	}
+	mode := st.Mode & unix.S_IFMT
+	return mode == unix.S_IFREG || mode == unix.S_IFBLK
 }
 
 // reap moves every CQE to the IO's done queue.

@@ -1,0 +1,94 @@
+package io
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+func newURingIO(t *testing.T) (*IO, *uring) {
+	io := newTestIO(t, BackendIOUring, 16)
+	return io, io.eng.(*uring)
+}
+
+// File operations the loop is about to sleep on run inline when nothing else is
+// in flight; otherwise they go through the ring.
+func TestURingInlineFileOps(t *testing.T) {
+	io, r := newURingIO(t)
+	f := openTestFile(t, 1<<16)
+
+	c, o := newOp()
+	must(t, io.Fdatasync(c, f.Fd))
+	runUntil(t, io, func() bool { return o.done })
+	if o.err != nil || r.inlineOps != 1 {
+		t.Fatalf("lone fdatasync: err %v, inline %d", o.err, r.inlineOps)
+	}
+
+	// With a timeout in flight the fsync must go to the kernel.
+	tc, to := newOp()
+	must(t, io.Timeout(tc, int64(time.Hour)))
+	for _, sync := range []func(*Completion, int) error{io.Fsync, io.Fdatasync} {
+		c, o := newOp()
+		must(t, sync(c, f.Fd))
+		runUntil(t, io, func() bool { return o.done })
+		if o.err != nil {
+			t.Fatalf("ring fsync: %v", o.err)
+		}
+	}
+	if r.inlineOps != 1 {
+		t.Fatalf("fsync with other work in flight ran inline")
+	}
+	must(t, io.Cancel(tc))
+	runUntil(t, io, func() bool { return to.done })
+
+	// Tick never blocks, so it hands a lone fsync to the ring.
+	c, o = newOp()
+	must(t, io.Fsync(c, f.Fd))
+	must(t, io.Tick())
+	runUntil(t, io, func() bool { return o.done })
+	if o.err != nil || r.inlineOps != 1 {
+		t.Fatalf("fsync submitted by Tick: err %v, inline %d", o.err, r.inlineOps)
+	}
+
+	// A lone write and read run inline too, with the same results.
+	buf := AlignedBuffer(SectorSize)
+	copy(buf, "inline")
+	c, o = newOp()
+	must(t, io.Write(c, f.Fd, buf, SectorSize))
+	runUntil(t, io, func() bool { return o.done })
+	back := AlignedBuffer(2 * SectorSize)
+	rc, ro := newOp()
+	must(t, io.Read(rc, f.Fd, back, 1<<16-SectorSize)) // short read at the end
+	runUntil(t, io, func() bool { return ro.done })
+	if o.err != nil || o.n != SectorSize || ro.err != nil || ro.n != SectorSize || r.inlineOps != 3 {
+		t.Fatalf("inline write %+v, read %+v, inline ops %d", *o, *ro, r.inlineOps)
+	}
+
+	// Sockets never run inline: a recv could wait for its peer forever.
+	client, server := connectPair(t, io, true)
+	rc, ro = newOp()
+	must(t, io.Recv(rc, server, make([]byte, 8)))
+	must(t, io.Tick())
+	unix.Write(client, []byte("x"))
+	runUntil(t, io, func() bool { return ro.done })
+	if r.inlineOps != 3 {
+		t.Fatalf("socket op ran inline")
+	}
+
+	// Errors are reported the same way on both paths.
+	for _, inline := range []bool{true, false} {
+		r.noInline = !inline
+		before := r.inlineOps
+		c, o := newOp()
+		must(t, io.Write(c, f.Fd, buf[:100], 0)) // O_DIRECT needs aligned lengths
+		runUntil(t, io, func() bool { return o.done })
+		if !errors.Is(o.err, unix.EINVAL) || o.n != 0 {
+			t.Errorf("inline=%v: misaligned write: %d %v", inline, o.n, o.err)
+		}
+		if (r.inlineOps > before) != inline {
+			t.Errorf("inline=%v: inline ops %d -> %d", inline, before, r.inlineOps)
+		}
+	}
+}
