@@ -9,9 +9,12 @@ import (
 // CheckpointData is what the replica checkpoints: opaque blobs produced by
 // the state machine, the client table and the outbox. Any may be empty.
 type CheckpointData struct {
-	State    []byte
+	// State is the state machine's snapshot.
+	State []byte
+	// Sessions is the client table.
 	Sessions []byte
-	Outbox   []byte
+	// Outbox is the durable outbox.
+	Outbox []byte
 }
 
 // Checkpoint durably records a checkpoint at op (whose prepare has the given

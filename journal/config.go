@@ -108,7 +108,9 @@ func (z Zone) End() uint64 { return z.Offset + z.Size }
 
 // Layout is the position of every zone of a data file with a given Config.
 type Layout struct {
-	Config     Config
+	// Config is the configuration the layout was computed from.
+	Config Config
+	// The zones, in file order (docs/data-file.md, "Zones").
 	Superblock Zone
 	WALHeaders Zone
 	WALPrepare Zone

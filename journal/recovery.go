@@ -8,9 +8,13 @@ import (
 
 // SlotReport is the recovery verdict for one WAL slot.
 type SlotReport struct {
-	Slot     uint32
-	Header   HeaderState
-	Prepare  PrepareState
+	// Slot is the WAL slot index.
+	Slot uint32
+	// Header and Prepare are the states of the redundant header and of the
+	// prepare as read.
+	Header  HeaderState
+	Prepare PrepareState
+	// Class and Decision are the recovery case and what to do about it.
 	Class    Class
 	Decision Decision
 	// Op, View and Checksum identify the trusted header of the slot: the

@@ -61,8 +61,11 @@ var RefNames = [refCount]string{"free_set", "client_sessions", "state", "outbox"
 // block's address and checksum, and the blob's length. The zero BlobRef is
 // the empty blob.
 type BlobRef struct {
-	Address  uint64
-	Size     uint64
+	// Address is the grid address of the blob's first block (0: empty).
+	Address uint64
+	// Size is the blob's length in bytes.
+	Size uint64
+	// Checksum is the first block's header checksum.
 	Checksum wire.Uint128
 }
 
@@ -72,8 +75,12 @@ func (r BlobRef) IsZero() bool { return r == BlobRef{} }
 // VSRState is the part of the superblock that the replica changes: it only
 // moves forward (View, LogView, CommitMax and CheckpointOp never decrease).
 type VSRState struct {
-	View      uint32
-	LogView   uint32
+	// View is the replica's current view; LogView the last view in which
+	// its status was normal.
+	View    uint32
+	LogView uint32
+	// CommitMin is the highest op executed locally (at least the
+	// checkpoint); CommitMax the highest op known committed.
 	CommitMin uint64
 	CommitMax uint64
 	// CheckpointOp is the op of the latest checkpoint and CheckpointChecksum
@@ -86,14 +93,20 @@ type VSRState struct {
 
 // Superblock is one decoded superblock copy.
 type Superblock struct {
-	Checksum     wire.Uint128
-	Parent       wire.Uint128
-	Sequence     uint64
+	// Checksum covers bytes [16, 4096) of the encoded copy.
+	Checksum wire.Uint128
+	// Parent is the checksum of the superblock this one replaced.
+	Parent wire.Uint128
+	// Sequence grows by one per update (format writes 1).
+	Sequence uint64
+	// Cluster, Replica and ReplicaCount identify the replica.
 	Cluster      wire.Uint128
 	Replica      uint8
 	ReplicaCount uint8
-	Config       Config
-	VSR          VSRState
+	// Config is the file's static configuration (the layout follows).
+	Config Config
+	// VSR is the durable replica state.
+	VSR VSRState
 }
 
 func putU128(b []byte, u wire.Uint128) {

@@ -10,7 +10,8 @@ import (
 // CopyStatus describes one superblock copy as read.
 type CopyStatus struct {
 	// Err is nil for a copy that decodes and verifies.
-	Err      error
+	Err error
+	// Sequence and Checksum are the copy's, when it verifies.
 	Sequence uint64
 	Checksum wire.Uint128
 	// Chosen is true when the copy equals the superblock that was picked.
