@@ -239,12 +239,16 @@ func (r *uring) syncInline() bool {
 	}
 	for i := head; i != r.sqeTail; i++ {
 		s := &r.sqes[i&r.sqMask]
-		switch s.opcode {
-		case ioringOpFsync, ioringOpRead, ioringOpWrite:
-		default:
+		if s.userData == cancelUserData {
 			return false
 		}
-		if s.userData == cancelUserData || !isFileOrDevice(int(s.fd)) {
+		switch s.opcode {
+		case ioringOpFsync: // never waits for a peer, whatever the descriptor
+		case ioringOpRead, ioringOpWrite:
+			if !isFileOrDevice(int(s.fd)) {
+				return false
+			}
+		default:
 			return false
 		}
 	}
