@@ -181,6 +181,8 @@ func (f *FileStorage) Sync(cb func(error)) {
 	f.queue = append(f.queue, fileCompletion{cb: cb, err: err})
 }
 
+var _ Storage = (*FileStorage)(nil)
+
 // Tick implements Storage: it runs the callbacks queued before this call.
 func (f *FileStorage) Tick() {
 	f.running, f.queue = f.queue, f.running[:0]

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/chronon-db/chronon/journal"
+	"github.com/chronon-db/chronon/wire"
 )
 
 func formatTestFile(t *testing.T) string {
@@ -92,5 +93,46 @@ func TestInspectRejectsForeignAndCorrupt(t *testing.T) {
 	}
 	if code := run([]string{"inspect"}, &out, &errOut); code != 2 {
 		t.Fatalf("no path: exit %d", code)
+	}
+}
+
+func TestInspectShowsOpsAndCheckpoint(t *testing.T) {
+	path := formatTestFile(t)
+	f, err := journal.OpenFile(path, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := journal.Open(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parent := journal.RootPrepare(wire.Uint128{Lo: 12345}).Checksum
+	var sums [4]wire.Uint128
+	for op := uint64(1); op <= 3; op++ {
+		msg := wire.AlignedSlice(wire.MessageSizeMaxTest)
+		h := wire.Header{Cluster: wire.Uint128{Lo: 12345}, Parent: parent, Op: op, Commit: op - 1, Timestamp: op,
+			Size: wire.HeaderSize + 100, View: 2, Protocol: wire.ProtocolVersion, Command: wire.CommandPrepare,
+			Operation: wire.OperationUserMin}
+		h.Encode(msg)
+		wire.Seal(&h, msg[:h.Size])
+		if err := j.WritePrepare(msg); err != nil {
+			t.Fatal(err)
+		}
+		parent, sums[op] = h.Checksum, h.Checksum
+	}
+	if err := j.Checkpoint(2, sums[2], journal.CheckpointData{State: bytes.Repeat([]byte{1}, 20000)}); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	var out, errOut bytes.Buffer
+	if code := run([]string{"inspect", path}, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	for _, want := range []string{"op_max 3", "ok=4", "reserved=60", "4-63 reserved (60 slots)",
+		"checkpoint: op 2, prepare checksum " + sums[2].String(), "state            address", "20000 bytes",
+		"grid: 4 of 256 blocks acquired", "all blocks verify", "view 0"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
 	}
 }
