@@ -13,11 +13,16 @@ type Limits struct {
 	// PipelinePrepareMax is the number of prepares in flight (prepared but
 	// not yet committed) on the primary.
 	PipelinePrepareMax int
-	// JournalWritesMax and JournalReadsMax bound concurrent WAL I/O.
+	// JournalWritesMax and JournalReadsMax bound concurrent WAL I/O. Reads
+	// answer peers' repair requests: a lagging backup asks for up to 16
+	// prepares per tick.
 	JournalWritesMax int
 	JournalReadsMax  int
 	// PeerSendQueueMax is the number of messages queued per replica peer
-	// connection before further sends are dropped (VSR retries them).
+	// connection before further sends are dropped (VSR retries them). It
+	// holds a full pipeline of prepares plus heartbeats and repair answers
+	// (twice the pipeline); a smaller queue drops prepares under load and
+	// makes backups fall behind.
 	PeerSendQueueMax int
 	// ClientSendQueueMax is the number of messages queued per client
 	// connection (a reply and an eviction at most).
@@ -36,8 +41,8 @@ var (
 		ClientsMax:         64,
 		PipelinePrepareMax: 8,
 		JournalWritesMax:   8,
-		JournalReadsMax:    8,
-		PeerSendQueueMax:   4,
+		JournalReadsMax:    16,
+		PeerSendQueueMax:   16,
 		ClientSendQueueMax: 2,
 		ScratchMax:         4,
 	}
@@ -47,8 +52,8 @@ var (
 		ClientsMax:         16,
 		PipelinePrepareMax: 4,
 		JournalWritesMax:   4,
-		JournalReadsMax:    4,
-		PeerSendQueueMax:   4,
+		JournalReadsMax:    16,
+		PeerSendQueueMax:   8,
 		ClientSendQueueMax: 2,
 		ScratchMax:         4,
 	}

@@ -98,7 +98,7 @@ func TestLimitsMessagesMax(t *testing.T) {
 	// stored reply) +
 	// scratch.
 	l := LimitsProduction
-	want := 8 + 64 + (8 + 8) + 5*(1+4) + 64*(1+2+1) + 4
+	want := 8 + 64 + (8 + 16) + 5*(1+16) + 64*(1+2+1) + 4
 	if got := l.MessagesMax(); got != want {
 		t.Fatalf("production MessagesMax %d, want %d", got, want)
 	}
