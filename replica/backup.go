@@ -27,16 +27,31 @@ func (r *Replica) onPrepare(m *wire.Message, h *wire.Header) {
 			r.sendPrepareOK(&e.header)
 		}
 	case h.Op > r.op+1:
-		// A gap: requestMissingPrepares fetches the ops in between.
-		r.Counters.DropGap++
+		// A gap: requestMissingPrepares fetches the ops in between; this
+		// one waits, if it fits, until its parent arrives.
+		if !r.future.put(m, h, r.commitMin) {
+			r.Counters.DropGap++
+		}
 	case h.Parent != r.head:
 		r.Counters.DropBrokenChain++
 	case r.ring.full():
 		r.Counters.DropRingFull++
 	default:
 		r.appendPrepare(m.Ref(), h)
+		r.appendFuture()
 	}
 	r.learnCommit(h.Commit)
+}
+
+// appendFuture appends the buffered prepares that now extend the log.
+func (r *Replica) appendFuture() {
+	for !r.ring.full() {
+		m, h := r.future.take(r.op+1, r.head)
+		if m == nil {
+			return
+		}
+		r.appendPrepare(m, h)
+	}
 }
 
 // OnPrepareWritten is the journal's completion for WritePrepare(m): the

@@ -13,6 +13,9 @@ type Counters struct {
 	RepliesResent      uint64 // stored replies sent again for a retried request
 	Evictions          uint64 // sessions evicted to make room
 	CommitHeartbeats   uint64 // commit messages sent
+	RepairRequested    uint64 // request_prepare messages sent by this backup
+	RepairAnswered     uint64 // prepares sent to answer a peer's request_prepare
+	RepairNotFound     uint64 // request_prepare for ops the journal no longer holds
 	DropNotPrimary     uint64 // requests sent to a backup
 	DropWrongView      uint64 // messages from another view
 	DropStaleRequest   uint64 // requests older than the session's last

@@ -47,7 +47,7 @@ func (r *Replica) onRequest(m *wire.Message, h *wire.Header) {
 	case e.inflight:
 		r.Counters.DropDuplicate++
 	default:
-		if !r.fitsReply(h) {
+		if !r.fits(h) {
 			r.Counters.DropBadRequest++
 			return
 		}
@@ -86,10 +86,17 @@ func (r *Replica) enqueue(m *wire.Message, h *wire.Header) bool {
 	return true
 }
 
-// fitsReply reports whether the state machine's reply to h fits a message.
-func (r *Replica) fitsReply(h *wire.Header) bool {
-	return r.sm.ReplySizeMax(h.Operation, h.BodySize()) <= int(r.cfg.Limits.MessageSizeMax)-wire.HeaderSize
+// fits reports whether the request fits a prepare (behind the
+// prepare's own header) and the state machine's reply to it fits a message.
+func (r *Replica) fits(h *wire.Header) bool {
+	return h.Size <= RequestSizeMax(r.cfg.Limits.MessageSizeMax) &&
+		r.sm.ReplySizeMax(h.Operation, h.BodySize()) <= int(r.cfg.Limits.MessageSizeMax)-wire.HeaderSize
 }
+
+// RequestSizeMax is the largest request (header and body) a cluster with
+// this message_size_max accepts: a request travels inside a prepare, behind
+// the prepare's header.
+func RequestSizeMax(messageSizeMax uint32) uint32 { return messageSizeMax - wire.HeaderSize }
 
 func (r *Replica) pipelineHasRoom() bool {
 	return r.op-r.commitMin < uint64(r.cfg.Limits.PipelinePrepareMax) && !r.ring.full()

@@ -3,8 +3,8 @@ package replica
 import "github.com/chronon-db/chronon/wire"
 
 // repairRequestsPerTick bounds how many request_prepare messages a lagging
-// backup sends per tick.
-const repairRequestsPerTick = 4
+// backup sends per tick (at most what its ring can take).
+const repairRequestsPerTick = 16
 
 // pendingRead is a journal read started to answer a peer's request_prepare.
 type pendingRead struct {
@@ -21,6 +21,9 @@ func (r *Replica) requestMissingPrepares() {
 	}
 	last := min(r.knownOp, r.op+repairRequestsPerTick, r.commitMin+uint64(len(r.ring.entries)))
 	for op := r.op + 1; op <= last; op++ {
+		if r.future.has(op) {
+			continue
+		}
 		h := wire.Header{
 			Cluster:  r.cfg.Cluster,
 			Size:     wire.HeaderSize,
@@ -31,6 +34,7 @@ func (r *Replica) requestMissingPrepares() {
 			Op:       op,
 		}
 		r.sendHeaderOnly(r.primaryIndex(), &h)
+		r.Counters.RepairRequested++
 	}
 }
 
@@ -44,6 +48,7 @@ func (r *Replica) onRequestPrepare(h *wire.Header) {
 	if e := r.ring.get(h.Op); e != nil {
 		if h.Context.IsZero() || h.Context == e.header.Checksum {
 			r.bus.SendToReplica(h.Replica, e.msg)
+			r.Counters.RepairAnswered++
 		}
 		return
 	}
@@ -71,6 +76,9 @@ func (r *Replica) OnPrepareRead(m *wire.Message, found bool) {
 		r.reads = r.reads[:last]
 		if found {
 			r.bus.SendToReplica(to, m)
+			r.Counters.RepairAnswered++
+		} else {
+			r.Counters.RepairNotFound++
 		}
 		m.Unref()
 		return

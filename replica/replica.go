@@ -45,6 +45,7 @@ type Replica struct {
 	commitTimestamp uint64
 
 	ring     prepareRing
+	future   futureRing
 	requests requestQueue
 	clients  clientTable
 
@@ -95,6 +96,7 @@ func New(cfg Config, pool *wire.Pool, bus Bus, journal Journal, clock Clock, sm 
 		head:      root.Checksum,
 		committed: root.Checksum,
 		ring:      newPrepareRing(2 * cfg.Limits.PipelinePrepareMax),
+		future:    newFutureRing(2 * cfg.Limits.PipelinePrepareMax),
 		requests:  newRequestQueue(cfg.Limits.ClientsMax),
 		clients:   newClientTable(cfg.Limits.ClientsMax),
 		reads:     make([]pendingRead, 0, max(cfg.Limits.JournalReadsMax, 1)),

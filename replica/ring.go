@@ -68,3 +68,56 @@ func (r *prepareRing) pop() {
 }
 
 func (e *ringEntry) okCount() int { return bits.OnesCount64(e.oks) }
+
+// futureRing holds prepares that arrived ahead of a gap on a backup, at most
+// one per op within the ring's window, until the ops before them arrive.
+type futureRing struct {
+	msgs    []*wire.Message
+	headers []wire.Header
+}
+
+func newFutureRing(capacity int) futureRing {
+	return futureRing{msgs: make([]*wire.Message, capacity), headers: make([]wire.Header, capacity)}
+}
+
+// put keeps a reference to prepare m if its op is within the window after
+// commitMin; it returns false (keeping nothing) otherwise.
+func (f *futureRing) put(m *wire.Message, h *wire.Header, commitMin uint64) bool {
+	n := uint64(len(f.msgs))
+	if h.Op > commitMin+n {
+		return false
+	}
+	i := h.Op % n
+	if f.msgs[i] != nil {
+		if f.headers[i].Op == h.Op && f.headers[i].Checksum == h.Checksum {
+			return true // a duplicate
+		}
+		f.msgs[i].Unref()
+	}
+	f.msgs[i], f.headers[i] = m.Ref(), *h
+	return true
+}
+
+// take returns (handing over its reference) the buffered prepare of op if
+// it chains from parent; stale entries for op's slot are dropped.
+func (f *futureRing) take(op uint64, parent wire.Uint128) (*wire.Message, *wire.Header) {
+	i := op % uint64(len(f.msgs))
+	m := f.msgs[i]
+	if m == nil {
+		return nil, nil
+	}
+	h := f.headers[i]
+	f.msgs[i] = nil
+	if h.Op != op || h.Parent != parent {
+		m.Unref()
+		return nil, nil
+	}
+	f.headers[i] = h
+	return m, &f.headers[i]
+}
+
+// has reports whether a prepare of op is buffered.
+func (f *futureRing) has(op uint64) bool {
+	i := op % uint64(len(f.msgs))
+	return f.msgs[i] != nil && f.headers[i].Op == op
+}

@@ -174,3 +174,32 @@ func TestSessionEvictionIsDeterministicAndBounded(t *testing.T) {
 		t.Fatalf("evicted client's request: %+v", got)
 	}
 }
+
+// TestOversizedRequestIsDroppedNotPanicking sends a request that is a valid
+// message but cannot fit inside a prepare.
+func TestOversizedRequestIsDroppedNotPanicking(t *testing.T) {
+	c := newCluster(t, 14, 1, 0, 0)
+	cfg := c.replicas[0].cfg
+	client := wire.Uint128{Lo: 21}
+	out := c.deliver(rawRequest(cfg, client, 0, 0, wire.Uint128{}, 0))
+	h := wire.Header{
+		Cluster: cfg.Cluster, Protocol: wire.ProtocolVersion, Command: wire.CommandRequest, Client: client,
+		Operation: opAdd, Session: out[0].Session, Request: 1, Parent: out[0].Checksum,
+		Size: cfg.Limits.MessageSizeMax, // a whole message: one header too many for a prepare
+	}
+	msg := make([]byte, h.Size)
+	wire.Seal(&h, msg)
+	if got := c.deliver(msg); len(got) != 0 {
+		t.Fatalf("oversized request answered: %+v", got)
+	}
+	if c.replicas[0].Counters.DropBadRequest != 1 {
+		t.Fatalf("counters %+v", c.replicas[0].Counters)
+	}
+	// The largest request that fits is served.
+	h.Size = RequestSizeMax(cfg.Limits.MessageSizeMax)
+	msg = make([]byte, h.Size)
+	wire.Seal(&h, msg)
+	if got := c.deliver(msg); len(got) != 1 || got[0].Command != wire.CommandReply {
+		t.Fatalf("largest request: %+v", got)
+	}
+}
