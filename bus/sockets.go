@@ -39,10 +39,11 @@ func listenTCP(address string) (int, error) {
 	if err != nil {
 		return -1, err
 	}
-	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	fd, err := unix.Socket(family, unix.SOCK_STREAM, 0)
 	if err != nil {
 		return -1, fmt.Errorf("bus: socket: %w", err)
 	}
+	unix.CloseOnExec(fd)
 	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
 		unix.Close(fd)
 		return -1, fmt.Errorf("bus: SO_REUSEADDR: %w", err)

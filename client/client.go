@@ -130,8 +130,9 @@ func (c *Client) Submit(ctx context.Context, operation wire.Operation, body []by
 	return c.submit(ctx, operation, body, split)
 }
 
-// BodySizeMax is the largest body one call may carry.
-func (c *Client) BodySizeMax() int { return int(c.cfg.MessageSizeMax) - wire.HeaderSize }
+// BodySizeMax is the largest body one call may carry: a request travels
+// inside a prepare, so it has message_size_max minus two headers.
+func (c *Client) BodySizeMax() int { return int(c.cfg.MessageSizeMax) - 2*wire.HeaderSize }
 
 func (c *Client) submit(ctx context.Context, operation wire.Operation, body []byte, split Splitter) ([]byte, error) {
 	if len(body) > c.BodySizeMax() {
