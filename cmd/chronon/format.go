@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"io"
 	"math/big"
-	"os"
 	"strings"
 
 	"github.com/chronon-db/chronon/journal"
+	"github.com/chronon-db/chronon/node"
 	"github.com/chronon-db/chronon/wire"
 )
 
@@ -74,7 +74,7 @@ func runFormat(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	path := pos[0]
-	if err := formatFile(path, opts); err != nil {
+	if err := node.FormatDataFile(path, opts); err != nil {
 		fmt.Fprintf(stderr, "chronon format: %v\n", err)
 		return 1
 	}
@@ -82,26 +82,6 @@ func runFormat(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "formatted %s: cluster %s, replica %d of %d, preset %s, %d bytes\n",
 		path, formatUint128(id), opts.Replica, opts.ReplicaCount, *preset, layout.Size)
 	return 0
-}
-
-// formatFile creates path at its full size and formats it. A file that
-// could not be formatted completely is removed (it has no superblock yet,
-// so it would not open anyway).
-func formatFile(path string, opts journal.FormatOptions) error {
-	layout, err := journal.NewLayout(opts.Config)
-	if err != nil {
-		return err
-	}
-	f, err := journal.CreateFile(path, layout.Size)
-	if err != nil {
-		return err
-	}
-	if err := journal.Format(f, opts); err != nil {
-		f.Close()
-		os.Remove(path)
-		return err
-	}
-	return f.Close()
 }
 
 var errUint128 = errors.New("not a u128 (decimal or 0x-hex)")

@@ -1,0 +1,316 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/chronon-db/chronon/bus"
+	cio "github.com/chronon-db/chronon/io"
+	"github.com/chronon-db/chronon/journal"
+	"github.com/chronon-db/chronon/replica"
+	"github.com/chronon-db/chronon/statemachine"
+	"github.com/chronon-db/chronon/wire"
+)
+
+// Config configures a Node.
+type Config struct {
+	// DataFile is the path of the replica's data file (made by
+	// `chronon format` or journal.Format). The cluster id, the replica
+	// index and the replica count come from it.
+	DataFile string
+	// Addresses are every replica's "host:port", by index; this replica
+	// listens on its own (port 0 picks a free one, see Node.Port).
+	Addresses []string
+	// StateMachine is the replicated state machine (e.g. a ledger).
+	StateMachine statemachine.StateMachine
+	// TickInterval is the replica's tick (default 10 ms).
+	TickInterval time.Duration
+	// IOBackend forces an io backend (default: automatic).
+	IOBackend cio.Backend
+	// Logger receives the node's logs (default slog.Default()).
+	Logger *slog.Logger
+}
+
+// ErrConfig means the Config does not match the data file or is unusable.
+var ErrConfig = errors.New("node: invalid config")
+
+// Node is one running replica.
+type Node struct {
+	cfg     Config
+	log     *slog.Logger
+	storage *journal.FileStorage
+	journal *journal.Journal
+	io      *cio.IO
+	pool    *wire.Pool
+	bus     *bus.Bus
+	wal     *wal
+	replica *replica.Replica
+
+	lastPersisted uint64
+	recovered     RecoveryInfo
+	closed        bool
+	status        status
+}
+
+// status is the replica's progress, published by the event loop every tick
+// for readers on other goroutines.
+type status struct {
+	op, commitMin, commitMax atomic.Uint64
+	view, peers              atomic.Uint32
+}
+
+// Status is a snapshot of a running replica's progress.
+type Status struct {
+	View      uint32
+	Op        uint64
+	CommitMin uint64
+	CommitMax uint64
+	// Peers is the number of other replicas this one is connected to.
+	Peers int
+}
+
+// Status returns the replica's progress as of its last tick. Safe to call
+// from any goroutine.
+func (n *Node) Status() Status {
+	return Status{
+		View:      n.status.view.Load(),
+		Op:        n.status.op.Load(),
+		CommitMin: n.status.commitMin.Load(),
+		CommitMax: n.status.commitMax.Load(),
+		Peers:     int(n.status.peers.Load()),
+	}
+}
+
+func (n *Node) publishStatus() {
+	n.status.view.Store(n.replica.View())
+	n.status.op.Store(n.replica.Op())
+	n.status.commitMin.Store(n.replica.CommitMin())
+	n.status.commitMax.Store(n.replica.CommitMax())
+	peers := uint32(0)
+	for i := range n.cfg.Addresses {
+		if i != int(n.replica.Index()) && n.bus.Connected(uint8(i)) {
+			peers++
+		}
+	}
+	n.status.peers.Store(peers)
+}
+
+// RecoveryInfo says what a node found in its data file at start.
+type RecoveryInfo struct {
+	CheckpointOp uint64 // op of the checkpoint restored (0: none)
+	Replayed     uint64 // committed ops replayed from the WAL after it
+	WALOpMax     uint64 // highest op the WAL holds
+	Restarted    bool   // the data file had been used before
+	Err          error  // non-nil when the replica cannot act normally yet
+}
+
+// Start opens the data file, recovers the replica's state from it, and binds
+// the replica's address. Call Run to serve.
+func Start(cfg Config) (*Node, error) {
+	if cfg.TickInterval <= 0 {
+		cfg.TickInterval = 10 * time.Millisecond
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.StateMachine == nil {
+		return nil, fmt.Errorf("%w: a state machine is required", ErrConfig)
+	}
+	n := &Node{cfg: cfg, log: cfg.Logger}
+	if err := n.open(); err != nil {
+		n.Close()
+		return nil, err
+	}
+	return n, nil
+}
+
+func (n *Node) open() error {
+	var err error
+	if n.storage, err = journal.OpenFile(n.cfg.DataFile, false); err != nil {
+		return fmt.Errorf("node: %w", err)
+	}
+	if n.journal, err = journal.Open(n.storage); err != nil {
+		return fmt.Errorf("node: %s: %w", n.cfg.DataFile, err)
+	}
+	sb := n.journal.Superblock()
+	if int(sb.ReplicaCount) != len(n.cfg.Addresses) {
+		return fmt.Errorf("%w: data file is for %d replicas, %d addresses given", ErrConfig, sb.ReplicaCount, len(n.cfg.Addresses))
+	}
+	limits := Limits(sb.Config, int(sb.ReplicaCount))
+	if n.pool, err = wire.NewPool(limits.MessagesMax(), limits.MessageSizeMax); err != nil {
+		return fmt.Errorf("node: %w", err)
+	}
+	entries := bus.IOEntriesNeeded(int(sb.ReplicaCount), limits) + 8
+	if n.io, err = cio.New(cio.Options{Entries: entries, Backend: n.cfg.IOBackend, Logger: n.log}); err != nil {
+		return fmt.Errorf("node: %w", err)
+	}
+	wcfg := wire.Config{Cluster: sb.Cluster, ReplicaCount: sb.ReplicaCount, MessageSizeMax: limits.MessageSizeMax}
+	n.bus, err = bus.New(bus.Config{
+		Wire:      wcfg,
+		Replica:   sb.Replica,
+		Addresses: n.cfg.Addresses,
+		Limits:    limits,
+		Seed:      uint64(sb.Replica) + 1,
+	}, n.io, n.pool)
+	if err != nil {
+		return fmt.Errorf("node: %w", err)
+	}
+	// One fdatasync per prepare: its redundant header goes out with the next
+	// prepare, or with the Flush at the next tick (docs/data-file.md).
+	if err := n.journal.SetHeaderMode(journal.HeaderDeferred); err != nil {
+		return fmt.Errorf("node: %w", err)
+	}
+	n.wal = newWAL(n.journal, limits.PipelinePrepareMax*2+limits.JournalReadsMax)
+	rcfg := replica.Config{
+		Cluster:            sb.Cluster,
+		ReplicaCount:       sb.ReplicaCount,
+		Replica:            sb.Replica,
+		Limits:             limits,
+		WALSlotCount:       uint64(sb.Config.SlotCount),
+		CheckpointInterval: CheckpointInterval(sb.Config, limits),
+	}
+	rcfg.DefaultTimeouts()
+	n.replica, err = replica.New(rcfg, n.pool, n.bus, n.wal, systemClock{}, n.cfg.StateMachine)
+	if err != nil {
+		return fmt.Errorf("node: %w", err)
+	}
+	n.bus.SetHandler(n.replica)
+	if err := n.recover(); err != nil {
+		return err
+	}
+	n.publishStatus()
+	n.log.Info("node: replica started", "replica", sb.Replica, "replicas", sb.ReplicaCount,
+		"port", n.bus.Port(), "io", n.io.Backend().String(), "checkpoint_op", n.recovered.CheckpointOp,
+		"replayed", n.recovered.Replayed, "commit", n.replica.CommitMin())
+	return nil
+}
+
+// Limits are the replica limits that match a data file's configuration.
+func Limits(c journal.Config, replicaCount int) wire.Limits {
+	l := wire.LimitsProduction
+	if c.MessageSizeMax < wire.MessageSizeMaxProduction {
+		l = wire.LimitsTest
+	}
+	l.MessageSizeMax = c.MessageSizeMax
+	l.ClientsMax = int(c.ClientsMax)
+	l.ReplicaCount = replicaCount
+	return l
+}
+
+// CheckpointInterval is the checkpoint interval for a data file: as many
+// ops as the WAL holds beyond two pipelines, so a checkpoint is durable
+// before the WAL wraps over ops it does not cover.
+func CheckpointInterval(c journal.Config, l wire.Limits) uint64 {
+	return uint64(c.SlotCount) - uint64(2*l.PipelinePrepareMax)
+}
+
+// Port returns the TCP port the replica listens on.
+func (n *Node) Port() int { return n.bus.Port() }
+
+// Replica exposes the replica for status and metrics. Only read it from the
+// goroutine running Run, or after Run returned.
+func (n *Node) Replica() *replica.Replica { return n.replica }
+
+// Bus exposes the bus's counters (same rule as Replica).
+func (n *Node) Bus() *bus.Bus { return n.bus }
+
+// Recovery describes what Start found in the data file.
+func (n *Node) Recovery() RecoveryInfo { return n.recovered }
+
+// Run serves until ctx ends, then closes the node.
+func (n *Node) Run(ctx context.Context) error {
+	defer n.Close()
+	tick := n.cfg.TickInterval
+	next := time.Now().Add(tick)
+	ticks := uint64(0)
+	for ctx.Err() == nil {
+		wait := time.Until(next)
+		if wait > 0 {
+			if _, err := n.io.Wait(int64(wait)); err != nil {
+				return fmt.Errorf("node: io: %w", err)
+			}
+		} else if err := n.io.Tick(); err != nil {
+			return fmt.Errorf("node: io: %w", err)
+		}
+		n.settle()
+		if !time.Now().Before(next) {
+			next = next.Add(tick)
+			if time.Until(next) < -10*tick {
+				next = time.Now().Add(tick) // fell far behind: do not burst
+			}
+			ticks++
+			n.replica.Tick()
+			n.bus.Tick()
+			n.settle()
+			if err := n.journal.Flush(); err != nil {
+				panic(fmt.Sprintf("node: WAL flush failed: %v", err))
+			}
+			n.publishStatus()
+			if ticks%10 == 0 {
+				n.persistVSR()
+			}
+		}
+	}
+	n.persistVSR()
+	n.publishStatus()
+	return nil
+}
+
+// settle lets the replica batch what arrived, then reports journal
+// completions until none are left.
+func (n *Node) settle() {
+	for {
+		n.replica.Flush()
+		if !n.wal.deliver(n.replica) {
+			return
+		}
+	}
+}
+
+// persistVSR records the commit number in the superblock so a restart knows
+// which journaled ops are committed.
+func (n *Node) persistVSR() {
+	if n.closed || n.journal == nil || n.replica == nil {
+		return
+	}
+	commitMax := n.replica.CommitMax()
+	if commitMax <= n.lastPersisted {
+		return
+	}
+	sb := n.journal.Superblock()
+	if commitMax <= sb.VSR.CommitMax {
+		n.lastPersisted = sb.VSR.CommitMax
+		return
+	}
+	if err := n.journal.SetVSR(n.replica.View(), max(sb.VSR.LogView, n.replica.View()), max(sb.VSR.CommitMin, n.replica.CommitMin()), commitMax); err != nil {
+		panic(fmt.Sprintf("node: superblock write failed: %v", err))
+	}
+	n.lastPersisted = commitMax
+}
+
+// Close releases the node's resources. Run calls it on return.
+// Counters and the replica stay readable after Close.
+func (n *Node) Close() {
+	if n.closed {
+		return
+	}
+	n.closed = true
+	if n.bus != nil {
+		n.bus.Close()
+	}
+	if n.io != nil {
+		_ = n.io.Close()
+	}
+	if n.storage != nil {
+		_ = n.storage.Close()
+	}
+}
+
+type systemClock struct{}
+
+// Realtime implements replica.Clock.
+func (systemClock) Realtime() uint64 { return uint64(time.Now().UnixNano()) }

@@ -1,0 +1,95 @@
+package node
+
+import (
+	"fmt"
+
+	"github.com/chronon-db/chronon/journal"
+	"github.com/chronon-db/chronon/wire"
+)
+
+// wal adapts journal.Journal to replica.Journal. The journal's writes are
+// synchronous (they return when the prepare is durable); the adapter queues
+// the completion so the replica hears of it on the next loop turn, never
+// from inside its own call.
+type wal struct {
+	j       *journal.Journal
+	written []*wire.Message
+	read    []readResult
+	// spare* are the other halves of double buffers, so delivering
+	// completions never allocates.
+	spareWritten []*wire.Message
+	spareRead    []readResult
+}
+
+type readResult struct {
+	msg   *wire.Message
+	found bool
+}
+
+func newWAL(j *journal.Journal, queue int) *wal {
+	return &wal{
+		j:            j,
+		written:      make([]*wire.Message, 0, queue),
+		read:         make([]readResult, 0, queue),
+		spareWritten: make([]*wire.Message, 0, queue),
+		spareRead:    make([]readResult, 0, queue),
+	}
+}
+
+// WritePrepare implements replica.Journal.
+func (w *wal) WritePrepare(m *wire.Message) {
+	var h wire.Header
+	h.Decode(m.Buffer[:wire.HeaderSize])
+	if err := w.j.WritePrepare(m.Bytes(h.Size)); err != nil {
+		// Crash-only: a replica that cannot write its WAL must stop; it
+		// recovers from the data file when restarted.
+		panic(fmt.Sprintf("node: WAL write of op %d failed: %v", h.Op, err))
+	}
+	w.written = append(w.written, m.Ref())
+}
+
+// ReadPrepare implements replica.Journal.
+func (w *wal) ReadPrepare(op uint64, m *wire.Message) {
+	found := false
+	if h, ok := w.j.Header(op); ok {
+		if data, err := w.j.ReadPrepare(op, h.Checksum); err == nil {
+			copy(m.Buffer, data)
+			found = true
+		}
+	}
+	w.read = append(w.read, readResult{msg: m.Ref(), found: found})
+}
+
+// Checkpoint implements replica.Journal.
+func (w *wal) Checkpoint(op uint64, checksum wire.Uint128, state, sessions []byte) error {
+	return w.j.Checkpoint(op, checksum, journal.CheckpointData{State: state, Sessions: sessions})
+}
+
+// completions is the part of the replica the WAL reports to.
+type completions interface {
+	OnPrepareWritten(m *wire.Message)
+	OnPrepareRead(m *wire.Message, found bool)
+}
+
+// deliver reports finished operations; it returns whether there were any.
+// Completions may start new operations; those are delivered in the same call.
+func (w *wal) deliver(r completions) bool {
+	any := false
+	for len(w.written) > 0 || len(w.read) > 0 {
+		any = true
+		written, read := w.written, w.read
+		w.written, w.read = w.spareWritten[:0], w.spareRead[:0]
+		for _, m := range written {
+			r.OnPrepareWritten(m)
+			m.Unref()
+		}
+		for _, rr := range read {
+			r.OnPrepareRead(rr.msg, rr.found)
+			rr.msg.Unref()
+		}
+		clear(written)
+		clear(read)
+		w.spareWritten, w.spareRead = written[:0], read[:0]
+	}
+	return any
+}
