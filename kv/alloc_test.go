@@ -73,6 +73,20 @@ func TestApplyDoesNotAllocate(t *testing.T) {
 // everything and fills it again, counting allocations directly (AllocsPerRun
 // would hide the first run).
 func TestFillAndDrainDoNotAllocate(t *testing.T) {
+	// MemStats counts every goroutine's allocations, so a stray one from the
+	// runtime can show up in one run; a real allocation shows up in all.
+	var mallocs []uint64
+	for range 3 {
+		d := fillAndDrainMallocs(t)
+		if d == 0 {
+			return
+		}
+		mallocs = append(mallocs, d)
+	}
+	t.Fatalf("allocations per attempt: %v", mallocs)
+}
+
+func fillAndDrainMallocs(t *testing.T) uint64 {
 	const keys = 2000
 	s, _ := New(Config{KeysMax: keys, ValueSizeMax: 8})
 	var ctx statemachine.Context
@@ -95,7 +109,5 @@ func TestFillAndDrainDoNotAllocate(t *testing.T) {
 	if full != keys || empty != 0 || s.Len() != keys {
 		t.Fatalf("lengths %d, %d, %d", full, empty, s.Len())
 	}
-	if d := after.Mallocs - before.Mallocs; d != 0 {
-		t.Fatalf("%d allocations", d)
-	}
+	return after.Mallocs - before.Mallocs
 }
