@@ -282,3 +282,29 @@ func waitCaughtUp(t *testing.T, c *Cluster) {
 		t.Fatal(err)
 	}
 }
+
+// TestSingleReplicaRestartKeepsEverything restarts the only replica of a
+// cluster: every journaled op is committed, so all of them are replayed and
+// the ledger answers as before.
+func TestSingleReplicaRestartKeepsEverything(t *testing.T) {
+	c := startCluster(t, 1)
+	cl := dial(t, c)
+	createAccounts(t, cl)
+	transferLoad(t, c, 3, 40, 0)
+	checkBalances(t, cl, 120)
+	cl.Close()
+	if _, err := c.StopReplica(0); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.StartReplica(0); err != nil {
+		t.Fatal(err)
+	}
+	rec := c.Node(0).Recovery()
+	if !rec.Restarted || rec.Err != nil || rec.CheckpointOp+rec.Replayed != rec.WALOpMax || rec.WALOpMax == 0 {
+		t.Fatalf("recovery: %+v", rec)
+	}
+	cl = dial(t, c)
+	checkBalances(t, cl, 120)
+	transferLoad(t, c, 2, 10, 1_000_000)
+	checkBalances(t, cl, 140)
+}

@@ -50,9 +50,9 @@ func benchWritePrepare(b *testing.B, mode HeaderMode) {
 	if err := j.SetHeaderMode(mode); err != nil {
 		b.Fatal(err)
 	}
-	msg, h := makePrepare(benchConfig, 1, 0, RootPrepare(testCluster).Checksum, int(benchConfig.MessageSizeMax)-wire.HeaderSize)
+	msg, h := makePrepare(benchConfig, 1, 0, wire.RootPrepare(testCluster).Checksum, int(benchConfig.MessageSizeMax)-wire.HeaderSize)
 	op := uint64(0)
-	parent := RootPrepare(testCluster).Checksum
+	parent := wire.RootPrepare(testCluster).Checksum
 	next := func() {
 		op++
 		if op > j.Superblock().VSR.CheckpointOp+uint64(benchConfig.SlotCount) {
@@ -168,9 +168,9 @@ func benchAppendVsRaw(b *testing.B, mode HeaderMode) {
 		}
 		rawOff = (rawOff + size) % region
 	}
-	msg, h := makePrepare(benchConfig, 1, 0, RootPrepare(testCluster).Checksum, size-wire.HeaderSize)
+	msg, h := makePrepare(benchConfig, 1, 0, wire.RootPrepare(testCluster).Checksum, size-wire.HeaderSize)
 	op := uint64(0)
-	parent := RootPrepare(testCluster).Checksum
+	parent := wire.RootPrepare(testCluster).Checksum
 	appendOp := func() {
 		op++
 		if op > j.Superblock().VSR.CheckpointOp+uint64(benchConfig.SlotCount) {
@@ -236,10 +236,10 @@ func benchWriteBatch(b *testing.B, mode HeaderMode) {
 	var msgs [batch][]byte
 	var hs [batch]wire.Header
 	for i := range msgs {
-		msgs[i], hs[i] = makePrepare(benchConfig, 1, 0, RootPrepare(testCluster).Checksum, 1<<20-wire.HeaderSize)
+		msgs[i], hs[i] = makePrepare(benchConfig, 1, 0, wire.RootPrepare(testCluster).Checksum, 1<<20-wire.HeaderSize)
 	}
 	op := uint64(0)
-	parent := RootPrepare(testCluster).Checksum
+	parent := wire.RootPrepare(testCluster).Checksum
 	next := func() {
 		if op+batch > j.Superblock().VSR.CheckpointOp+uint64(benchConfig.SlotCount) {
 			b.StopTimer()

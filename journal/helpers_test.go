@@ -68,7 +68,7 @@ type chain struct {
 }
 
 func newChain(cfg Config, n int, bodyLen func(op uint64) int) *chain {
-	c := &chain{cfg: cfg, sums: []wire.Uint128{RootPrepare(testCluster).Checksum}, msgs: [][]byte{nil}}
+	c := &chain{cfg: cfg, sums: []wire.Uint128{wire.RootPrepare(testCluster).Checksum}, msgs: [][]byte{nil}}
 	for op := uint64(1); op <= uint64(n); op++ {
 		msg, h := makePrepare(cfg, op, 0, c.sums[op-1], bodyLen(op))
 		c.sums = append(c.sums, h.Checksum)

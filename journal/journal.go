@@ -90,7 +90,7 @@ func Format(s Storage, o FormatOptions) error {
 	}
 	io := newSyncIO(s)
 	c := o.Config
-	root := RootPrepare(o.Cluster)
+	root := wire.RootPrepare(o.Cluster)
 	ring := alignedBuffer(int(layout.WALHeaders.Size))
 	sector := alignedBuffer(SectorSize)
 	for slot := uint32(0); slot < c.SlotCount; slot++ {

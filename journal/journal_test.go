@@ -22,7 +22,7 @@ func TestFormatOpenEmpty(t *testing.T) {
 	if r.Slots[0].Class != ClassOK || r.Count(ClassReserved) != int(ConfigTest.SlotCount)-1 {
 		t.Fatalf("slot 0 %+v, reserved %d", r.Slots[0], r.Count(ClassReserved))
 	}
-	if h, ok := j.Header(0); !ok || h.Checksum != RootPrepare(testCluster).Checksum {
+	if h, ok := j.Header(0); !ok || h.Checksum != wire.RootPrepare(testCluster).Checksum {
 		t.Fatalf("root header %v %+v", ok, h)
 	}
 	if a, total := j.GridUsage(); a != 0 || total != int(ConfigTest.GridBlockCount) {

@@ -49,20 +49,6 @@ func reservedHeader(cluster wire.Uint128, slot uint32) wire.Header {
 	return h
 }
 
-// RootPrepare returns the root prepare at op 0 that starts every log.
-func RootPrepare(cluster wire.Uint128) wire.Header {
-	h := wire.Header{
-		Cluster:   cluster,
-		Op:        0,
-		Size:      wire.HeaderSize,
-		Protocol:  wire.ProtocolVersion,
-		Command:   wire.CommandPrepare,
-		Operation: wire.OperationRoot,
-	}
-	wire.SealHeader(&h, nil)
-	return h
-}
-
 // ClassifyHeader decodes the WAL header raw[0:256] read from slot of a ring
 // with slotCount slots. It never panics: anything that does not verify is
 // HeaderCorrupt. h is filled for HeaderPrepare, HeaderReserved and

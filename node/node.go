@@ -103,6 +103,7 @@ func (n *Node) publishStatus() {
 type RecoveryInfo struct {
 	CheckpointOp uint64 // op of the checkpoint restored (0: none)
 	Replayed     uint64 // committed ops replayed from the WAL after it
+	Prepared     uint64 // journaled ops after those, loaded as prepared
 	WALOpMax     uint64 // highest op the WAL holds
 	Restarted    bool   // the data file had been used before
 	Err          error  // non-nil when the replica cannot act normally yet
@@ -185,7 +186,7 @@ func (n *Node) open() error {
 	n.publishStatus()
 	n.log.Info("node: replica started", "replica", sb.Replica, "replicas", sb.ReplicaCount,
 		"port", n.bus.Port(), "io", n.io.Backend().String(), "checkpoint_op", n.recovered.CheckpointOp,
-		"replayed", n.recovered.Replayed, "commit", n.replica.CommitMin())
+		"replayed", n.recovered.Replayed, "prepared", n.recovered.Prepared, "commit", n.replica.CommitMin())
 	return nil
 }
 

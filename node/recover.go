@@ -36,7 +36,7 @@ func (n *Node) recover() error {
 		limit = report.ChainBreak - 1
 	}
 	for op := n.replica.CommitMin() + 1; op <= limit; op++ {
-		ok, err := n.replayOne(op)
+		ok, err := n.replayOne(op, true)
 		if err != nil {
 			return err
 		}
@@ -44,6 +44,25 @@ func (n *Node) recover() error {
 			break
 		}
 		info.Replayed++
+	}
+	// Journaled ops beyond the known commit number: prepared here, maybe
+	// committed by the cluster. Load what extends the chain; the primary's
+	// commit number decides.
+	if n.replica.CommitMin() == limit {
+		chainEnd := report.OpMax
+		if report.ChainBreak != 0 {
+			chainEnd = min(chainEnd, report.ChainBreak-1)
+		}
+		for op := limit + 1; op <= chainEnd; op++ {
+			ok, err := n.replayOne(op, false)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				break
+			}
+			info.Prepared++
+		}
 	}
 	if info.Restarted {
 		info.Err = n.replica.StartAfterRestart()
@@ -55,9 +74,10 @@ func (n *Node) recover() error {
 	return nil
 }
 
-// replayOne replays op from the WAL. It returns false when the WAL does not
-// hold op intact (the replica then repairs it from the primary).
-func (n *Node) replayOne(op uint64) (bool, error) {
+// replayOne replays op from the WAL, as committed or as prepared only. It
+// returns false when the WAL does not hold op intact or the replica cannot
+// take it (the replica then repairs it from the primary).
+func (n *Node) replayOne(op uint64, committed bool) (bool, error) {
 	h, ok := n.journal.Header(op)
 	if !ok {
 		return false, nil
@@ -77,8 +97,12 @@ func (n *Node) replayOne(op uint64) (bool, error) {
 	if err := wire.DecodeHeader(m.Buffer, &got, &wcfg); err != nil {
 		return false, nil
 	}
-	if err := n.replica.ReplayCommitted(m, &got); err != nil {
-		n.log.Warn("node: replay stopped", "op", op, "err", err)
+	replay := n.replica.ReplayPrepared
+	if committed {
+		replay = n.replica.ReplayCommitted
+	}
+	if err := replay(m, &got); err != nil {
+		n.log.Info("node: replay stopped", "op", op, "err", err)
 		return false, nil
 	}
 	return true, nil

@@ -164,6 +164,31 @@ func (r *Replica) ReplayCommitted(m *wire.Message, h *wire.Header) error {
 	return nil
 }
 
+// ReplayPrepared loads one journaled op beyond the known commit number into
+// the log as prepared (durable here, not known committed) after a restart,
+// in order after the committed replay. The backup then commits it when the
+// primary's commit number covers it instead of fetching it again. It
+// returns an error, and changes nothing, when the op does not extend the
+// chain or the log has no room.
+func (r *Replica) ReplayPrepared(m *wire.Message, h *wire.Header) error {
+	if h.Op != r.op+1 || h.Parent != r.head {
+		return fmt.Errorf("replica: replay of op %d does not extend the log at op %d", h.Op, r.op)
+	}
+	if r.ring.full() {
+		return fmt.Errorf("replica: replay of op %d: %w", h.Op, errRingFull)
+	}
+	e := r.ring.push(m.Ref(), h, r.tick)
+	e.written = true
+	r.op, r.head = h.Op, h.Checksum
+	if h.Timestamp > r.timestamp {
+		r.timestamp = h.Timestamp
+	}
+	r.knownOp = max(r.knownOp, h.Op)
+	return nil
+}
+
+var errRingFull = errors.New("no room for more uncommitted ops")
+
 // ErrRestartedPrimary is returned by StartAfterRestart when this replica is
 // the primary of its view in a multi-replica cluster: without a view change
 // it cannot know which ops the backups prepared, so it must not prepare new

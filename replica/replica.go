@@ -83,7 +83,7 @@ func New(cfg Config, pool *wire.Pool, bus Bus, journal Journal, clock Clock, sm 
 	if pool.MessageSizeMax() != int(cfg.Limits.MessageSizeMax) {
 		return nil, fmt.Errorf("%w: pool buffers of %d bytes, config wants %d", ErrConfig, pool.MessageSizeMax(), cfg.Limits.MessageSizeMax)
 	}
-	root := RootPrepare(cfg.Cluster)
+	root := wire.RootPrepare(cfg.Cluster)
 	r := &Replica{
 		cfg:       cfg,
 		wcfg:      cfg.wireConfig(),
@@ -102,20 +102,6 @@ func New(cfg Config, pool *wire.Pool, bus Bus, journal Journal, clock Clock, sm 
 		reads:     make([]pendingRead, 0, max(cfg.Limits.JournalReadsMax, 1)),
 	}
 	return r, nil
-}
-
-// RootPrepare returns the header of op 0, the same on every replica of a
-// cluster: the first link of the hash chain.
-func RootPrepare(cluster wire.Uint128) wire.Header {
-	h := wire.Header{
-		Cluster:   cluster,
-		Size:      wire.HeaderSize,
-		Protocol:  wire.ProtocolVersion,
-		Command:   wire.CommandPrepare,
-		Operation: wire.OperationRoot,
-	}
-	wire.SealHeader(&h, nil)
-	return h
 }
 
 // Index returns this replica's index.

@@ -131,3 +131,18 @@ func (h *Header) BodySize() int {
 	}
 	return int(h.Size) - HeaderSize
 }
+
+// RootPrepare returns the header of op 0, the same on every replica of a
+// cluster: the first link of the log's hash chain, written by format and
+// assumed by every replica at start.
+func RootPrepare(cluster Uint128) Header {
+	h := Header{
+		Cluster:   cluster,
+		Size:      HeaderSize,
+		Protocol:  ProtocolVersion,
+		Command:   CommandPrepare,
+		Operation: OperationRoot,
+	}
+	SealHeader(&h, nil)
+	return h
+}

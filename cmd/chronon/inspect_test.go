@@ -106,7 +106,7 @@ func TestInspectShowsOpsAndCheckpoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	parent := journal.RootPrepare(wire.Uint128{Lo: 12345}).Checksum
+	parent := wire.RootPrepare(wire.Uint128{Lo: 12345}).Checksum
 	var sums [4]wire.Uint128
 	for op := uint64(1); op <= 3; op++ {
 		msg := wire.AlignedSlice(wire.MessageSizeMaxTest)

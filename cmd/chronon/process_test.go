@@ -1,0 +1,187 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/chronon-db/chronon/client"
+	"github.com/chronon-db/chronon/ledger"
+	"github.com/chronon-db/chronon/wire"
+)
+
+// process is one `chronon start` child process.
+type process struct {
+	cmd *exec.Cmd
+	out *syncBuffer
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "chronon")
+	cmd := exec.Command("go", "build", "-o", bin, ".")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func startProcess(t *testing.T, bin, addresses, file string) *process {
+	t.Helper()
+	p := &process{out: &syncBuffer{}}
+	p.cmd = exec.Command(bin, "start", "--addresses="+addresses, file)
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if p.cmd.ProcessState == nil {
+			_ = p.cmd.Process.Kill()
+			_ = p.cmd.Wait()
+		}
+	})
+	return p
+}
+
+func freeAddresses(t *testing.T, n int) string {
+	t.Helper()
+	var addrs []string
+	var ls []net.Listener
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ls = append(ls, l)
+		addrs = append(addrs, l.Addr().String())
+	}
+	for _, l := range ls {
+		l.Close()
+	}
+	return strings.Join(addrs, ",")
+}
+
+// TestProcessesSurviveKillOfABackup runs three `chronon start` processes,
+// drives a ledger workload through the Go client, kills a backup with
+// SIGKILL in the middle, restarts it from its data file, and checks that the
+// ledger stays exact and the restarted replica recovered from its journal.
+func TestProcessesSurviveKillOfABackup(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and runs processes")
+	}
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	addresses := freeAddresses(t, 3)
+	files := make([]string, 3)
+	for i := range files {
+		files[i] = filepath.Join(dir, fmt.Sprintf("r%d.chronon", i))
+		out, err := exec.Command(bin, "format", "--cluster=0x5eed", fmt.Sprintf("--replica=%d", i), "--replica-count=3", "--preset=test", files[i]).CombinedOutput()
+		if err != nil {
+			t.Fatalf("format: %v\n%s", err, out)
+		}
+	}
+	procs := make([]*process, 3)
+	for i := range procs {
+		procs[i] = startProcess(t, bin, addresses, files[i])
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cl, err := client.Dial(ctx, client.Config{
+		Cluster: wire.Uint128{Lo: 0x5eed}, Addresses: strings.Split(addresses, ","), MessageSizeMax: wire.MessageSizeMaxTest,
+	})
+	if err != nil {
+		t.Fatalf("dial: %v\n%s", err, procs[0].out.String())
+	}
+	defer cl.Close()
+	const accounts = 10
+	var batch []ledger.Account
+	for i := 1; i <= accounts; i++ {
+		batch = append(batch, ledger.Account{ID: wire.Uint128{Lo: uint64(i)}, Ledger: 1, Code: 1})
+	}
+	if failed, err := cl.CreateAccounts(ctx, batch); err != nil || len(failed) != 0 {
+		t.Fatalf("create accounts: %v %v", failed, err)
+	}
+	next := uint64(0)
+	transfer := func(n int) {
+		t.Helper()
+		for range n {
+			next++
+			tr := ledger.Transfer{ID: wire.Uint128{Lo: next}, DebitAccountID: wire.Uint128{Lo: next%accounts + 1},
+				CreditAccountID: wire.Uint128{Lo: (next+1)%accounts + 1}, Amount: wire.Uint128{Lo: 1}, Ledger: 1, Code: 1}
+			if failed, err := cl.CreateTransfers(ctx, []ledger.Transfer{tr}); err != nil || len(failed) != 0 {
+				t.Fatalf("transfer %d: %v %v", next, failed, err)
+			}
+		}
+	}
+	transfer(30)
+	// SIGKILL a backup: no shutdown, no final superblock write.
+	if err := procs[2].cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = procs[2].cmd.Wait()
+	transfer(10)
+	procs[2] = startProcess(t, bin, addresses, files[2])
+	transfer(30)
+	ids := make([]wire.Uint128, accounts)
+	for i := range ids {
+		ids[i] = wire.Uint128{Lo: uint64(i + 1)}
+	}
+	got, err := cl.LookupAccounts(ctx, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var debits, credits uint64
+	for _, a := range got {
+		debits += a.DebitsPosted.Lo
+		credits += a.CreditsPosted.Lo
+	}
+	if debits != next || credits != next {
+		t.Fatalf("debits %d credits %d after %d transfers", debits, credits, next)
+	}
+	// Clean shutdown of all three.
+	for _, p := range procs {
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	}
+	for i, p := range procs {
+		if err := p.cmd.Wait(); err != nil {
+			t.Fatalf("replica %d exit: %v\n%s", i, err, p.out.String())
+		}
+	}
+	log := procs[2].out.String()
+	if !strings.Contains(log, "node: replica started") || strings.Contains(log, "replayed=0 prepared=0") {
+		t.Fatalf("restarted replica did not recover from its journal:\n%s", log)
+	}
+	for _, f := range files {
+		out, err := exec.Command(bin, "inspect", f).CombinedOutput()
+		if err != nil {
+			t.Fatalf("inspect %s: %v\n%s", f, err, out)
+		}
+	}
+	_ = os.RemoveAll(dir)
+}
