@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync/atomic"
 	"time"
 
@@ -42,9 +43,11 @@ var ErrConfig = errors.New("node: invalid config")
 type Node struct {
 	cfg     Config
 	log     *slog.Logger
-	storage *journal.FileStorage
+	file    *cio.File
+	diskIO  *cio.IO // the data file's own ring: the journal waits on it
+	storage *journal.IOStorage
 	journal *journal.Journal
-	io      *cio.IO
+	io      *cio.IO // sockets
 	pool    *wire.Pool
 	bus     *bus.Bus
 	wal     *wal
@@ -130,10 +133,21 @@ func Start(cfg Config) (*Node, error) {
 }
 
 func (n *Node) open() error {
+	if _, err := os.Stat(n.cfg.DataFile); err != nil {
+		return fmt.Errorf("node: data file: %w (create it with chronon format)", err)
+	}
 	var err error
-	if n.storage, err = journal.OpenFile(n.cfg.DataFile, false); err != nil {
+	if n.file, err = cio.OpenDataFile(n.cfg.DataFile, cio.FileOptions{}); err != nil {
 		return fmt.Errorf("node: %w", err)
 	}
+	size, err := n.file.Size()
+	if err != nil {
+		return fmt.Errorf("node: %w", err)
+	}
+	if n.diskIO, err = cio.New(cio.Options{Entries: diskIOEntries, Backend: n.cfg.IOBackend, Logger: n.log}); err != nil {
+		return fmt.Errorf("node: %w", err)
+	}
+	n.storage = journal.NewIOStorage(n.diskIO, n.file.Fd, uint64(size), diskIOEntries)
 	if n.journal, err = journal.Open(n.storage); err != nil {
 		return fmt.Errorf("node: %s: %w", n.cfg.DataFile, err)
 	}
@@ -306,10 +320,16 @@ func (n *Node) Close() {
 	if n.io != nil {
 		_ = n.io.Close()
 	}
-	if n.storage != nil {
-		_ = n.storage.Close()
+	if n.diskIO != nil {
+		_ = n.diskIO.Close()
+	}
+	if n.file != nil {
+		_ = n.file.Close()
 	}
 }
+
+// diskIOEntries bounds the journal's operations in flight on its ring.
+const diskIOEntries = 16
 
 type systemClock struct{}
 

@@ -1,0 +1,165 @@
+package journal
+
+import (
+	"fmt"
+	"time"
+
+	cio "github.com/chronon-db/chronon/io"
+)
+
+// IOStorage is Storage over a data file driven by an io.IO event loop:
+// io_uring on Linux, the portable fallback elsewhere. Give it an IO of its
+// own (not the one running the message bus): the journal waits for its
+// operations by calling Tick, which runs that IO, and an IO must not be run
+// from inside one of its own callbacks.
+//
+// Operation records come from a fixed pool sized at construction; Tick
+// blocks until at least one operation completes (or 10 ms pass), so the
+// journal's synchronous steps sleep in the kernel instead of spinning.
+type IOStorage struct {
+	io   *cio.IO
+	fd   int
+	size uint64
+	ops  []ioStorageOp
+	free []*ioStorageOp
+	// failed holds submissions the IO refused; their callbacks run on the
+	// next Tick with the error.
+	failed []ioStorageOp
+}
+
+type ioStorageOp struct {
+	c      cio.Completion
+	s      *IOStorage
+	cb     func(error)
+	buf    []byte
+	offset uint64
+	done   int
+	write  bool
+	err    error
+}
+
+// NewIOStorage drives the open file fd of size bytes (a data file opened
+// with O_DIRECT, e.g. by io.OpenDataFile) through ioq, with at most inflight
+// operations at once.
+func NewIOStorage(ioq *cio.IO, fd int, size uint64, inflight int) *IOStorage {
+	s := &IOStorage{io: ioq, fd: fd, size: size, ops: make([]ioStorageOp, inflight)}
+	for i := range s.ops {
+		op := &s.ops[i]
+		op.s = s
+		op.c.Callback = onIOStorageDone
+		op.c.Context = op
+		s.free = append(s.free, op)
+	}
+	return s
+}
+
+var _ Storage = (*IOStorage)(nil)
+
+// Size implements Storage.
+func (s *IOStorage) Size() uint64 { return s.size }
+
+// Read implements Storage.
+func (s *IOStorage) Read(buf []byte, offset uint64, cb func(error)) {
+	checkAligned(buf, offset, s.size)
+	s.start(buf, offset, false, cb)
+}
+
+// Write implements Storage.
+func (s *IOStorage) Write(buf []byte, offset uint64, cb func(error)) {
+	checkAligned(buf, offset, s.size)
+	s.start(buf, offset, true, cb)
+}
+
+// Sync implements Storage with fdatasync (the file is preallocated).
+func (s *IOStorage) Sync(cb func(error)) {
+	op := s.take(cb)
+	if op == nil {
+		return
+	}
+	if err := s.io.Fdatasync(&op.c, s.fd); err != nil {
+		s.refuse(op, err)
+	}
+}
+
+// Tick implements Storage: it runs the IO until at least one operation
+// completed (at most 10 ms) and runs the callbacks of finished operations.
+func (s *IOStorage) Tick() {
+	if len(s.failed) > 0 {
+		failed := s.failed
+		s.failed = nil
+		for _, f := range failed {
+			f.cb(f.err)
+		}
+		return
+	}
+	if _, err := s.io.Wait(int64(10 * time.Millisecond)); err != nil {
+		panic(fmt.Sprintf("journal: storage event loop: %v", err))
+	}
+}
+
+func (s *IOStorage) start(buf []byte, offset uint64, write bool, cb func(error)) {
+	op := s.take(cb)
+	if op == nil {
+		return
+	}
+	op.buf, op.offset, op.write, op.done = buf, offset, write, 0
+	s.submit(op)
+}
+
+// take returns a free operation record, or reports an error to cb (on the
+// next Tick) when all are in flight.
+func (s *IOStorage) take(cb func(error)) *ioStorageOp {
+	if len(s.free) == 0 {
+		s.failed = append(s.failed, ioStorageOp{cb: cb, err: fmt.Errorf("%w: %d storage operations in flight", ErrIO, len(s.ops))})
+		return nil
+	}
+	op := s.free[len(s.free)-1]
+	s.free = s.free[:len(s.free)-1]
+	op.cb, op.err = cb, nil
+	return op
+}
+
+func (s *IOStorage) submit(op *ioStorageOp) {
+	rest := op.buf[op.done:]
+	off := int64(op.offset) + int64(op.done)
+	var err error
+	if op.write {
+		err = s.io.Write(&op.c, s.fd, rest, off)
+	} else {
+		err = s.io.Read(&op.c, s.fd, rest, off)
+	}
+	if err != nil {
+		s.refuse(op, err)
+	}
+}
+
+func (s *IOStorage) refuse(op *ioStorageOp, err error) {
+	s.failed = append(s.failed, ioStorageOp{cb: op.cb, err: fmt.Errorf("%w: %w", ErrIO, err)})
+	s.release(op)
+}
+
+func (s *IOStorage) release(op *ioStorageOp) {
+	op.cb, op.buf = nil, nil
+	s.free = append(s.free, op)
+}
+
+func onIOStorageDone(c *cio.Completion) {
+	op := c.Context.(*ioStorageOp)
+	s := op.s
+	var err error
+	switch {
+	case c.Err != nil:
+		err = fmt.Errorf("%w: %w", ErrIO, c.Err)
+	case op.buf != nil && c.Result == 0:
+		err = fmt.Errorf("%w: no progress at offset %d (end of file)", ErrIO, op.offset+uint64(op.done))
+	case op.buf != nil:
+		op.done += c.Result
+		if op.done < len(op.buf) {
+			s.submit(op) // a short transfer: continue where it stopped
+			return
+		}
+	}
+	cb := op.cb
+	s.release(op)
+	cb(err)
+}
