@@ -12,6 +12,7 @@ import (
 	"github.com/chronon-db/chronon/bus"
 	cio "github.com/chronon-db/chronon/io"
 	"github.com/chronon-db/chronon/journal"
+	"github.com/chronon-db/chronon/persist"
 	"github.com/chronon-db/chronon/replica"
 	"github.com/chronon-db/chronon/statemachine"
 	"github.com/chronon-db/chronon/wire"
@@ -50,11 +51,11 @@ type Node struct {
 	io      *cio.IO // sockets
 	pool    *wire.Pool
 	bus     *bus.Bus
-	wal     *wal
+	wal     *persist.WAL
 	replica *replica.Replica
 
 	lastPersisted uint64
-	recovered     RecoveryInfo
+	recovered     persist.RecoveryInfo
 	closed        bool
 	status        status
 }
@@ -102,16 +103,6 @@ func (n *Node) publishStatus() {
 	n.status.peers.Store(peers)
 }
 
-// RecoveryInfo says what a node found in its data file at start.
-type RecoveryInfo struct {
-	CheckpointOp uint64 // op of the checkpoint restored (0: none)
-	Replayed     uint64 // committed ops replayed from the WAL after it
-	Prepared     uint64 // journaled ops after those, loaded as prepared
-	WALOpMax     uint64 // highest op the WAL holds
-	Restarted    bool   // the data file had been used before
-	Err          error  // non-nil when the replica cannot act normally yet
-}
-
 // Start opens the data file, recovers the replica's state from it, and binds
 // the replica's address. Call Run to serve.
 func Start(cfg Config) (*Node, error) {
@@ -155,7 +146,7 @@ func (n *Node) open() error {
 	if int(sb.ReplicaCount) != len(n.cfg.Addresses) {
 		return fmt.Errorf("%w: data file is for %d replicas, %d addresses given", ErrConfig, sb.ReplicaCount, len(n.cfg.Addresses))
 	}
-	limits := Limits(sb.Config, int(sb.ReplicaCount))
+	limits := persist.Limits(sb.Config, int(sb.ReplicaCount))
 	if n.pool, err = wire.NewPool(limits.MessagesMax(), limits.MessageSizeMax); err != nil {
 		return fmt.Errorf("node: %w", err)
 	}
@@ -179,14 +170,14 @@ func (n *Node) open() error {
 	if err := n.journal.SetHeaderMode(journal.HeaderDeferred); err != nil {
 		return fmt.Errorf("node: %w", err)
 	}
-	n.wal = newWAL(n.journal, limits.PipelinePrepareMax*2+limits.JournalReadsMax)
+	n.wal = persist.NewWAL(n.journal, limits.PipelinePrepareMax*2+limits.JournalReadsMax)
 	rcfg := replica.Config{
 		Cluster:            sb.Cluster,
 		ReplicaCount:       sb.ReplicaCount,
 		Replica:            sb.Replica,
 		Limits:             limits,
 		WALSlotCount:       uint64(sb.Config.SlotCount),
-		CheckpointInterval: CheckpointInterval(sb.Config, limits),
+		CheckpointInterval: persist.CheckpointInterval(sb.Config, limits),
 	}
 	rcfg.DefaultTimeouts()
 	n.replica, err = replica.New(rcfg, n.pool, n.bus, n.wal, systemClock{}, n.cfg.StateMachine)
@@ -194,33 +185,14 @@ func (n *Node) open() error {
 		return fmt.Errorf("node: %w", err)
 	}
 	n.bus.SetHandler(n.replica)
-	if err := n.recover(); err != nil {
-		return err
+	if n.recovered, err = persist.Recover(n.journal, n.replica, n.pool, n.log); err != nil {
+		return fmt.Errorf("node: %w", err)
 	}
 	n.publishStatus()
 	n.log.Info("node: replica started", "replica", sb.Replica, "replicas", sb.ReplicaCount,
 		"port", n.bus.Port(), "io", n.io.Backend().String(), "checkpoint_op", n.recovered.CheckpointOp,
 		"replayed", n.recovered.Replayed, "prepared", n.recovered.Prepared, "commit", n.replica.CommitMin())
 	return nil
-}
-
-// Limits are the replica limits that match a data file's configuration.
-func Limits(c journal.Config, replicaCount int) wire.Limits {
-	l := wire.LimitsProduction
-	if c.MessageSizeMax < wire.MessageSizeMaxProduction {
-		l = wire.LimitsTest
-	}
-	l.MessageSizeMax = c.MessageSizeMax
-	l.ClientsMax = int(c.ClientsMax)
-	l.ReplicaCount = replicaCount
-	return l
-}
-
-// CheckpointInterval is the checkpoint interval for a data file: as many
-// ops as the WAL holds beyond two pipelines, so a checkpoint is durable
-// before the WAL wraps over ops it does not cover.
-func CheckpointInterval(c journal.Config, l wire.Limits) uint64 {
-	return uint64(c.SlotCount) - uint64(2*l.PipelinePrepareMax)
 }
 
 // Port returns the TCP port the replica listens on.
@@ -234,7 +206,7 @@ func (n *Node) Replica() *replica.Replica { return n.replica }
 func (n *Node) Bus() *bus.Bus { return n.bus }
 
 // Recovery describes what Start found in the data file.
-func (n *Node) Recovery() RecoveryInfo { return n.recovered }
+func (n *Node) Recovery() persist.RecoveryInfo { return n.recovered }
 
 // Run serves until ctx ends, then closes the node.
 func (n *Node) Run(ctx context.Context) error {
@@ -280,7 +252,7 @@ func (n *Node) Run(ctx context.Context) error {
 func (n *Node) settle() {
 	for {
 		n.replica.Flush()
-		if !n.wal.deliver(n.replica) {
+		if !n.wal.Deliver(n.replica) {
 			return
 		}
 	}

@@ -1,4 +1,4 @@
-package node
+package persist
 
 import (
 	"fmt"
@@ -7,11 +7,11 @@ import (
 	"github.com/chronon-db/chronon/wire"
 )
 
-// wal adapts journal.Journal to replica.Journal. The journal's writes are
+// WAL adapts journal.Journal to replica.Journal. The journal's writes are
 // synchronous (they return when the prepare is durable); the adapter queues
 // the completion so the replica hears of it on the next loop turn, never
 // from inside its own call.
-type wal struct {
+type WAL struct {
 	j       *journal.Journal
 	written []*wire.Message
 	read    []readResult
@@ -26,8 +26,9 @@ type readResult struct {
 	found bool
 }
 
-func newWAL(j *journal.Journal, queue int) *wal {
-	return &wal{
+// NewWAL wraps j; queue bounds the completions held between deliveries.
+func NewWAL(j *journal.Journal, queue int) *WAL {
+	return &WAL{
 		j:            j,
 		written:      make([]*wire.Message, 0, queue),
 		read:         make([]readResult, 0, queue),
@@ -37,7 +38,7 @@ func newWAL(j *journal.Journal, queue int) *wal {
 }
 
 // WritePrepare implements replica.Journal.
-func (w *wal) WritePrepare(m *wire.Message) {
+func (w *WAL) WritePrepare(m *wire.Message) {
 	var h wire.Header
 	h.Decode(m.Buffer[:wire.HeaderSize])
 	if err := w.j.WritePrepare(m.Bytes(h.Size)); err != nil {
@@ -49,7 +50,7 @@ func (w *wal) WritePrepare(m *wire.Message) {
 }
 
 // ReadPrepare implements replica.Journal.
-func (w *wal) ReadPrepare(op uint64, m *wire.Message) {
+func (w *WAL) ReadPrepare(op uint64, m *wire.Message) {
 	found := false
 	if h, ok := w.j.Header(op); ok {
 		if data, err := w.j.ReadPrepare(op, h.Checksum); err == nil {
@@ -61,19 +62,20 @@ func (w *wal) ReadPrepare(op uint64, m *wire.Message) {
 }
 
 // Checkpoint implements replica.Journal.
-func (w *wal) Checkpoint(op uint64, checksum wire.Uint128, state, sessions []byte) error {
+func (w *WAL) Checkpoint(op uint64, checksum wire.Uint128, state, sessions []byte) error {
 	return w.j.Checkpoint(op, checksum, journal.CheckpointData{State: state, Sessions: sessions})
 }
 
-// completions is the part of the replica the WAL reports to.
-type completions interface {
+// Completions is the part of the replica the WAL reports to.
+type Completions interface {
 	OnPrepareWritten(m *wire.Message)
 	OnPrepareRead(m *wire.Message, found bool)
 }
 
-// deliver reports finished operations; it returns whether there were any.
-// Completions may start new operations; those are delivered in the same call.
-func (w *wal) deliver(r completions) bool {
+// Deliver reports finished operations to r; it returns whether there were
+// any. Completions may start new operations; those are delivered in the
+// same call. Call it from the event loop after the replica ran.
+func (w *WAL) Deliver(r Completions) bool {
 	any := false
 	for len(w.written) > 0 || len(w.read) > 0 {
 		any = true

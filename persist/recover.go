@@ -1,0 +1,132 @@
+package persist
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/chronon-db/chronon/journal"
+	"github.com/chronon-db/chronon/replica"
+	"github.com/chronon-db/chronon/wire"
+)
+
+// RecoveryInfo says what Recover found in a data file.
+type RecoveryInfo struct {
+	CheckpointOp uint64 // op of the checkpoint restored (0: none)
+	Replayed     uint64 // committed ops replayed from the WAL after it
+	Prepared     uint64 // journaled ops after those, loaded as prepared
+	WALOpMax     uint64 // highest op the WAL holds
+	Restarted    bool   // the data file had been used before
+	Err          error  // non-nil when the replica cannot act normally yet
+}
+
+// Recover rebuilds a new replica r from its journal j: the latest
+// checkpoint, then the journaled ops known to be committed. A single
+// replica's every journaled op is committed (quorum of one); a replica of a
+// larger cluster replays up to the commit number its superblock recorded,
+// loads the following intact ops as prepared, and fetches the rest from the
+// primary. pool lends buffers for reading prepares.
+func Recover(j *journal.Journal, r *replica.Replica, pool *wire.Pool, log *slog.Logger) (RecoveryInfo, error) {
+	rec := recovery{j: j, r: r, pool: pool, log: log}
+	return rec.run()
+}
+
+type recovery struct {
+	j    *journal.Journal
+	r    *replica.Replica
+	pool *wire.Pool
+	log  *slog.Logger
+}
+
+func (n *recovery) run() (RecoveryInfo, error) {
+	sb := n.j.Superblock()
+	report := n.j.Report()
+	info := RecoveryInfo{CheckpointOp: sb.VSR.CheckpointOp, WALOpMax: report.OpMax}
+	info.Restarted = sb.VSR.CheckpointOp > 0 || report.OpMax > 0 || sb.VSR.CommitMax > 0
+	if sb.VSR.CheckpointOp > 0 {
+		data, err := n.j.ReadCheckpoint(journal.CheckpointData{})
+		if err != nil {
+			return info, fmt.Errorf("persist: read checkpoint at op %d: %w", sb.VSR.CheckpointOp, err)
+		}
+		if err := n.r.Restore(sb.VSR.CheckpointOp, sb.VSR.CheckpointChecksum, data.State, data.Sessions); err != nil {
+			return info, fmt.Errorf("persist: %w", err)
+		}
+	}
+	limit := sb.VSR.CommitMax
+	if sb.ReplicaCount == 1 {
+		limit = report.OpMax
+	}
+	if report.ChainBreak != 0 && report.ChainBreak <= limit {
+		limit = report.ChainBreak - 1
+	}
+	for op := n.r.CommitMin() + 1; op <= limit; op++ {
+		ok, err := n.replayOne(op, true)
+		if err != nil {
+			return info, err
+		}
+		if !ok {
+			break
+		}
+		info.Replayed++
+	}
+	// Journaled ops beyond the known commit number: prepared here, maybe
+	// committed by the cluster. Load what extends the chain; the primary's
+	// commit number decides.
+	if n.r.CommitMin() == limit {
+		chainEnd := report.OpMax
+		if report.ChainBreak != 0 {
+			chainEnd = min(chainEnd, report.ChainBreak-1)
+		}
+		for op := limit + 1; op <= chainEnd; op++ {
+			ok, err := n.replayOne(op, false)
+			if err != nil {
+				return info, err
+			}
+			if !ok {
+				break
+			}
+			info.Prepared++
+		}
+	}
+	if info.Restarted {
+		info.Err = n.r.StartAfterRestart()
+		if errors.Is(info.Err, replica.ErrRestartedPrimary) {
+			n.log.Warn("persist: this replica is the restarted primary; it waits for a view change (not implemented yet) and serves no requests")
+		}
+	}
+	return info, nil
+}
+
+// replayOne replays op from the WAL, as committed or as prepared only. It
+// returns false when the WAL does not hold op intact or the replica cannot
+// take it (the replica then repairs it from the primary).
+func (n *recovery) replayOne(op uint64, committed bool) (bool, error) {
+	h, ok := n.j.Header(op)
+	if !ok {
+		return false, nil
+	}
+	data, err := n.j.ReadPrepare(op, h.Checksum)
+	if err != nil {
+		return false, nil
+	}
+	m, err := n.pool.Get()
+	if err != nil {
+		return false, fmt.Errorf("persist: replay: %w", err)
+	}
+	defer m.Unref()
+	copy(m.Buffer, data)
+	var got wire.Header
+	wcfg := wire.Config{Cluster: h.Cluster, ReplicaCount: n.j.Superblock().ReplicaCount, MessageSizeMax: uint32(n.pool.MessageSizeMax())}
+	if err := wire.DecodeHeader(m.Buffer, &got, &wcfg); err != nil {
+		return false, nil
+	}
+	replay := n.r.ReplayPrepared
+	if committed {
+		replay = n.r.ReplayCommitted
+	}
+	if err := replay(m, &got); err != nil {
+		n.log.Info("persist: replay stopped", "op", op, "err", err)
+		return false, nil
+	}
+	return true, nil
+}
