@@ -54,7 +54,6 @@ type Node struct {
 	wal     *persist.WAL
 	replica *replica.Replica
 
-	lastPersisted uint64
 	recovered     persist.RecoveryInfo
 	closed        bool
 	status        status
@@ -261,22 +260,12 @@ func (n *Node) settle() {
 // persistVSR records the commit number in the superblock so a restart knows
 // which journaled ops are committed.
 func (n *Node) persistVSR() {
-	if n.closed || n.journal == nil || n.replica == nil {
+	if n.closed || n.wal == nil {
 		return
 	}
-	commitMax := n.replica.CommitMax()
-	if commitMax <= n.lastPersisted {
-		return
-	}
-	sb := n.journal.Superblock()
-	if commitMax <= sb.VSR.CommitMax {
-		n.lastPersisted = sb.VSR.CommitMax
-		return
-	}
-	if err := n.journal.SetVSR(n.replica.View(), max(sb.VSR.LogView, n.replica.View()), max(sb.VSR.CommitMin, n.replica.CommitMin()), commitMax); err != nil {
+	if err := n.wal.RecordVSR(n.replica); err != nil {
 		panic(fmt.Sprintf("node: superblock write failed: %v", err))
 	}
-	n.lastPersisted = commitMax
 }
 
 // Close releases the node's resources. Run calls it on return.

@@ -95,3 +95,23 @@ func (w *WAL) Deliver(r Completions) bool {
 	}
 	return any
 }
+
+// VSRState is what RecordVSR reads from the replica.
+type VSRState interface {
+	View() uint32
+	CommitMin() uint64
+	CommitMax() uint64
+}
+
+// RecordVSR writes the replica's view and commit numbers to the superblock
+// when commit_max moved since the last call, so a restart knows which
+// journaled ops are committed. It costs a superblock write (four copies,
+// each synced): call it every few ticks and at shutdown, not per op.
+func (w *WAL) RecordVSR(r VSRState) error {
+	commitMax := r.CommitMax()
+	sb := w.j.Superblock()
+	if commitMax <= sb.VSR.CommitMax {
+		return nil
+	}
+	return w.j.SetVSR(max(sb.VSR.View, r.View()), max(sb.VSR.LogView, r.View()), max(sb.VSR.CommitMin, r.CommitMin()), commitMax)
+}
