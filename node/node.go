@@ -54,9 +54,9 @@ type Node struct {
 	wal     *persist.WAL
 	replica *replica.Replica
 
-	recovered     persist.RecoveryInfo
-	closed        bool
-	status        status
+	recovered persist.RecoveryInfo
+	closed    bool
+	status    status
 }
 
 // status is the replica's progress, published by the event loop every tick
