@@ -36,6 +36,11 @@ type Config struct {
 	// WALSlotCount is the number of WAL slots of the journal (0: unbounded,
 	// for in-memory journals).
 	WALSlotCount uint64
+	// QuorumOverride, when non-zero, replaces the majority quorum. It exists
+	// only so the simulator can prove its checkers catch a broken protocol
+	// (e.g. committing with a quorum of 1 in a 3-replica cluster); never set
+	// it in production.
+	QuorumOverride int
 }
 
 // DefaultTimeouts sets the timeouts to values suited to a 10 ms tick:
@@ -78,4 +83,9 @@ func (c *Config) wireConfig() wire.Config {
 }
 
 // quorum is the replication quorum: a majority, f+1 of 2f+1.
-func (c *Config) quorum() int { return int(c.ReplicaCount)/2 + 1 }
+func (c *Config) quorum() int {
+	if c.QuorumOverride > 0 {
+		return c.QuorumOverride
+	}
+	return int(c.ReplicaCount)/2 + 1
+}
