@@ -1,5 +1,38 @@
-// Package outbox will hold Chronon's durable side-effect outbox: effects
-// emitted deterministically by the state machine, stored with the state,
-// dispatched only by the primary of the current view with an idempotency key
-// and a fencing token, and marked done through consensus.
+// Package outbox is Chronon's durable side-effect outbox: the machinery that
+// turns "business logic wants to send an email, call a webhook, charge a
+// card" into an effect that happens exactly once across crashes and
+// failovers.
+//
+// The pieces, each in its own file:
+//
+//   - Effect (effect.go): one side effect. Its ID is derived from the
+//     cluster, the op that emitted it and its index within that op, so every
+//     replica computes the same ID; it doubles as the idempotency key.
+//   - Table (table.go, emit.go, ack_apply.go, due.go, digest.go,
+//     snapshot.go): the deterministic, bounded outbox that is part of the
+//     replicated state. State machines add effects through an Emitter while
+//     the replica applies a committed request, so effects commit atomically
+//     with the state change that caused them. Outcomes come back as an
+//     OperationOutboxAck request that goes through consensus and is applied
+//     with Table.ApplyAck. The table is in every checkpoint
+//     (journal.CheckpointData.Outbox) via Snapshot and Restore.
+//   - Ack (ack.go): the outcome of one attempt and its fixed little-endian
+//     encoding in the body of an OperationOutboxAck request.
+//   - Dispatcher (dispatcher.go): runs beside the primary, outside the
+//     deterministic core. The node loop offers it due effects with the
+//     current view; it hands them to a Sink with the idempotency key, the
+//     view as fencing token and the attempt number, and hands back acks to
+//     submit. StepDown fences off everything of older views.
+//   - Sinks (sink.go, sink_http.go): FuncSink, KindSink, HTTPSink.
+//   - Receiver (receiver.go, receiver_store.go): an http.Handler wrapper for
+//     endpoints the user controls that rejects stale fencing tokens and
+//     deduplicates by key durably, so an at-least-once delivery is applied
+//     exactly once.
+//
+// The Table follows the rules of the replica's core: no goroutines, no wall
+// clock, no dependence on map order, no allocation on Emit and ApplyAck.
+// The Dispatcher, sinks and Receiver use goroutines, time and I/O.
+//
+// docs/outbox.md states the guarantee precisely and lists how the replica,
+// the node and state machines integrate the package.
 package outbox
