@@ -1,7 +1,6 @@
 package persist
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 
@@ -17,7 +16,6 @@ type RecoveryInfo struct {
 	Prepared     uint64 // journaled ops after those, loaded as prepared
 	WALOpMax     uint64 // highest op the WAL holds
 	Restarted    bool   // the data file had been used before
-	Err          error  // non-nil when the replica cannot act normally yet
 }
 
 // Recover rebuilds a new replica r from its journal j: the latest
@@ -41,6 +39,7 @@ type recovery struct {
 func (n *recovery) run() (RecoveryInfo, error) {
 	sb := n.j.Superblock()
 	report := n.j.Report()
+	n.r.RestoreView(sb.VSR.View, sb.VSR.LogView)
 	info := RecoveryInfo{CheckpointOp: sb.VSR.CheckpointOp, WALOpMax: report.OpMax}
 	info.Restarted = sb.VSR.CheckpointOp > 0 || report.OpMax > 0 || sb.VSR.CommitMax > 0
 	if sb.VSR.CheckpointOp > 0 {
@@ -89,10 +88,7 @@ func (n *recovery) run() (RecoveryInfo, error) {
 		}
 	}
 	if info.Restarted {
-		info.Err = n.r.StartAfterRestart()
-		if errors.Is(info.Err, replica.ErrRestartedPrimary) {
-			n.log.Warn("persist: this replica is the restarted primary; it waits for a view change (not implemented yet) and serves no requests")
-		}
+		n.r.StartAfterRestart()
 	}
 	return info, nil
 }

@@ -96,9 +96,20 @@ func (w *WAL) Deliver(r Completions) bool {
 	return any
 }
 
+// PersistView implements replica.Journal: the superblock records view,
+// log_view and the commit numbers (never moving any of them back).
+func (w *WAL) PersistView(view, logView uint32, commitMin, commitMax uint64) error {
+	sb := w.j.Superblock().VSR
+	return w.j.SetVSR(max(sb.View, view), max(sb.LogView, logView), max(sb.CommitMin, commitMin), max(sb.CommitMax, commitMax))
+}
+
+// Truncate implements replica.Journal.
+func (w *WAL) Truncate(afterOp uint64) error { return w.j.Truncate(afterOp) }
+
 // VSRState is what RecordVSR reads from the replica.
 type VSRState interface {
 	View() uint32
+	LogView() uint32
 	CommitMin() uint64
 	CommitMax() uint64
 }
@@ -113,5 +124,5 @@ func (w *WAL) RecordVSR(r VSRState) error {
 	if commitMax <= sb.VSR.CommitMax {
 		return nil
 	}
-	return w.j.SetVSR(max(sb.VSR.View, r.View()), max(sb.VSR.LogView, r.View()), max(sb.VSR.CommitMin, r.CommitMin()), commitMax)
+	return w.j.SetVSR(max(sb.VSR.View, r.View()), max(sb.VSR.LogView, r.LogView()), max(sb.VSR.CommitMin, r.CommitMin()), commitMax)
 }

@@ -8,13 +8,25 @@ import "github.com/chronon-db/chronon/wire"
 // A prepare of an earlier view is accepted only as repair: when it extends
 // this replica's hash chain, its checksum proves it is the op that follows.
 func (r *Replica) onPrepare(m *wire.Message, h *wire.Header) {
+	if r.status == StatusViewChange && r.vc.installing {
+		r.onInstallPrepare(m, h)
+		return
+	}
 	if r.status != StatusNormal || h.View > r.view || r.IsPrimary() ||
 		(h.View == r.view && h.Replica != r.primaryIndex()) {
 		r.Counters.DropWrongView++
 		return
 	}
-	if h.View == r.view && h.Op > r.knownOp {
-		r.knownOp = h.Op
+	if h.View == r.view {
+		r.lastPrimaryTick = r.tick
+		if h.Op > r.knownOp {
+			r.knownOp = h.Op
+		}
+	} else if !r.canonical(h) {
+		// A prepare of an older view is only taken as the op its canonical
+		// header names (repair), never on its chain alone.
+		r.Counters.DropWrongView++
+		return
 	}
 	if h.Operation == wire.OperationRoot {
 		r.Counters.DropUnexpected++
@@ -100,10 +112,27 @@ func (r *Replica) onCommit(h *wire.Header) {
 		r.Counters.DropWrongView++
 		return
 	}
+	r.lastPrimaryTick = r.tick
 	if h.Op > r.knownOp {
 		r.knownOp = h.Op
 	}
 	r.learnCommit(h.Commit)
+}
+
+// onInstallPrepare takes a repaired prepare on the new primary while it
+// installs the log it chose.
+func (r *Replica) onInstallPrepare(m *wire.Message, h *wire.Header) {
+	if h.Op != r.op+1 || h.Parent != r.head || r.ring.full() {
+		r.Counters.DropGap++
+		return
+	}
+	if !r.canonical(h) {
+		r.Counters.DropBrokenChain++
+		return
+	}
+	r.appendPrepare(m.Ref(), h)
+	r.vc.started = r.tick // progress: the view change is not stuck
+	r.continueInstall()
 }
 
 func (r *Replica) learnCommit(commit uint64) {

@@ -154,6 +154,7 @@ func (r *Replica) ReplayCommitted(m *wire.Message, h *wire.Header) error {
 	defer func() { r.replaying = false }()
 	e := r.ring.push(m.Ref(), h, r.tick)
 	e.written = true
+	r.putLog(h)
 	r.op, r.head = h.Op, h.Checksum
 	if h.Timestamp > r.timestamp {
 		r.timestamp = h.Timestamp
@@ -179,6 +180,7 @@ func (r *Replica) ReplayPrepared(m *wire.Message, h *wire.Header) error {
 	}
 	e := r.ring.push(m.Ref(), h, r.tick)
 	e.written = true
+	r.putLog(h)
 	r.op, r.head = h.Op, h.Checksum
 	if h.Timestamp > r.timestamp {
 		r.timestamp = h.Timestamp
@@ -189,22 +191,32 @@ func (r *Replica) ReplayPrepared(m *wire.Message, h *wire.Header) error {
 
 var errRingFull = errors.New("no room for more uncommitted ops")
 
-// ErrRestartedPrimary is returned by StartAfterRestart when this replica is
-// the primary of its view in a multi-replica cluster: without a view change
-// it cannot know which ops the backups prepared, so it must not prepare new
-// ones.
-var ErrRestartedPrimary = errors.New("replica: restarted primary must wait for a view change")
-
-// StartAfterRestart ends recovery. A backup joins the view and repairs
-// what it lacks from the primary. A restarted primary of a multi-replica
-// cluster stays in StatusRecovering (the view change that would let it
-// rejoin safely is separate work) and the error says so; a single replica
-// resumes, since every op it journaled is committed.
-func (r *Replica) StartAfterRestart() error {
-	if r.IsPrimary() && r.cfg.ReplicaCount > 1 {
-		r.status = StatusRecovering
-		return ErrRestartedPrimary
+// RestoreView sets the view and log_view recorded in the superblock, at a
+// restart before anything else reaches the replica.
+func (r *Replica) RestoreView(view, logView uint32) {
+	if logView > view {
+		panic(fmt.Sprintf("replica: restored log_view %d above view %d", logView, view))
 	}
+	r.view, r.logView = view, logView
+}
+
+// StartAfterRestart ends recovery. A single replica resumes (every op it
+// journaled is committed). In a larger cluster a restarted backup rejoins
+// its view and repairs what it missed; a replica that was in a view change,
+// or that was the primary (it cannot know what the backups prepared after
+// it crashed), starts a view change, in which its durable log votes like
+// any other: every op it ever acknowledged is in its journal.
+func (r *Replica) StartAfterRestart() {
 	r.status = StatusNormal
-	return nil
+	r.lastPrimaryTick = r.tick
+	if r.cfg.ReplicaCount == 1 {
+		r.logView = r.view
+		return
+	}
+	switch {
+	case r.view != r.logView:
+		r.startViewChange(r.view)
+	case r.IsPrimary():
+		r.startViewChange(r.view + 1)
+	}
 }

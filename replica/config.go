@@ -36,6 +36,17 @@ type Config struct {
 	// WALSlotCount is the number of WAL slots of the journal (0: unbounded,
 	// for in-memory journals).
 	WALSlotCount uint64
+	// NormalTimeoutTicks is how long a backup waits without hearing from the
+	// primary before it starts a view change (randomised up to twice as
+	// long, from Seed, so backups do not start together).
+	NormalTimeoutTicks uint64
+	// ViewChangeTimeoutTicks is how long a view change may take before the
+	// replica moves on to the next view (doubling with each attempt, up to
+	// 16 times, plus seeded jitter).
+	ViewChangeTimeoutTicks uint64
+	// Seed seeds the replica's PRNG (timeout jitter). Replicas of a cluster
+	// should get different seeds.
+	Seed uint64
 	// QuorumOverride, when non-zero, replaces the majority quorum. It exists
 	// only so the simulator can prove its checkers catch a broken protocol
 	// (e.g. committing with a quorum of 1 in a 3-replica cluster); never set
@@ -44,10 +55,13 @@ type Config struct {
 }
 
 // DefaultTimeouts sets the timeouts to values suited to a 10 ms tick:
-// prepares are resent after 50 ms, commit heartbeats every 100 ms.
+// prepares are resent after 50 ms, commit heartbeats every 100 ms, a silent
+// primary is suspected after 0.5–1 s, and a view change gets 0.5–1 s.
 func (c *Config) DefaultTimeouts() {
 	c.PrepareTimeoutTicks = 5
 	c.CommitTimeoutTicks = 10
+	c.NormalTimeoutTicks = 50
+	c.ViewChangeTimeoutTicks = 50
 }
 
 // check returns an error wrapping ErrConfig when c is unusable.
@@ -66,7 +80,7 @@ func (c *Config) check() error {
 	if l.ClientsMax < 1 {
 		return fmt.Errorf("%w: clients max %d must be positive", ErrConfig, l.ClientsMax)
 	}
-	if c.PrepareTimeoutTicks == 0 || c.CommitTimeoutTicks == 0 {
+	if c.PrepareTimeoutTicks == 0 || c.CommitTimeoutTicks == 0 || c.NormalTimeoutTicks == 0 || c.ViewChangeTimeoutTicks == 0 {
 		return fmt.Errorf("%w: timeouts must be positive", ErrConfig)
 	}
 	if c.WALSlotCount > 0 {

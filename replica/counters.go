@@ -13,6 +13,9 @@ type Counters struct {
 	RepliesResent      uint64 // stored replies sent again for a retried request
 	Evictions          uint64 // sessions evicted to make room
 	CommitHeartbeats   uint64 // commit messages sent
+	ViewChanges        uint64 // view changes started (including retries)
+	ViewsStarted       uint64 // views this replica installed as primary
+	OpsTruncated       uint64 // truncations of divergent uncommitted ops
 	RepairRequested    uint64 // request_prepare messages sent by this backup
 	RepairAnswered     uint64 // prepares sent to answer a peer's request_prepare
 	RepairNotFound     uint64 // request_prepare for ops the journal no longer holds

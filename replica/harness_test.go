@@ -109,6 +109,7 @@ func (c *counterMachine) Restore(b []byte) error {
 
 // packet is a message in flight: bytes copied at send time, as over TCP.
 type packet struct {
+	from      int // replica index, -1 for a client
 	toReplica int // -1: to a client
 	toClient  wire.Uint128
 	data      []byte
@@ -123,11 +124,16 @@ type network struct {
 	dupPct    int
 	delayMax  uint64
 	delivered int
+	// isolated is a replica partitioned from the other replicas (-1: none).
+	isolated int
 }
 
 func (n *network) send(p packet) {
 	if n.rng.IntN(100) < n.lossPct {
 		return
+	}
+	if n.isolated >= 0 && p.from >= 0 && p.toReplica >= 0 && (p.from == n.isolated) != (p.toReplica == n.isolated) {
+		return // the isolated replica is cut off from the other replicas
 	}
 	copies := 1
 	if n.rng.IntN(100) < n.dupPct {
@@ -148,11 +154,11 @@ func (b *replicaBus) SendToReplica(to uint8, m *wire.Message) {
 	if to == b.from {
 		panic("replica sent a message to itself")
 	}
-	b.net.send(packet{toReplica: int(to), data: append([]byte(nil), messageBytes(m)...)})
+	b.net.send(packet{from: int(b.from), toReplica: int(to), data: append([]byte(nil), messageBytes(m)...)})
 }
 
 func (b *replicaBus) SendToClient(client wire.Uint128, m *wire.Message) {
-	b.net.send(packet{toReplica: -1, toClient: client, data: append([]byte(nil), messageBytes(m)...)})
+	b.net.send(packet{from: int(b.from), toReplica: -1, toClient: client, data: append([]byte(nil), messageBytes(m)...)})
 }
 
 func messageBytes(m *wire.Message) []byte {
@@ -173,6 +179,9 @@ type memJournal struct {
 	reads   []journalRead
 	// checkpoints are every checkpoint taken, oldest first.
 	checkpoints []memCheckpoint
+	// view, logView and commitMax are the durable VSR state.
+	view, logView uint32
+	commitMax     uint64
 }
 
 type journalRead struct {
@@ -191,6 +200,24 @@ type memCheckpoint struct {
 
 func (j *memJournal) Checkpoint(op uint64, checksum wire.Uint128, state, sessions []byte) error {
 	j.checkpoints = append(j.checkpoints, memCheckpoint{op, checksum, append([]byte(nil), state...), append([]byte(nil), sessions...)})
+	return nil
+}
+
+func (j *memJournal) PersistView(view, logView uint32, commitMin, commitMax uint64) error {
+	if view < j.view || logView < j.logView {
+		panic("memJournal: view moved back")
+	}
+	j.view, j.logView, j.commitMax = view, logView, max(j.commitMax, commitMax)
+	return nil
+}
+
+func (j *memJournal) Truncate(afterOp uint64) error {
+	for op := range j.stored {
+		if op > afterOp {
+			delete(j.stored, op)
+			delete(j.written, op)
+		}
+	}
 	return nil
 }
 
@@ -220,6 +247,7 @@ type testClient struct {
 	replies   uint32
 	total     uint64
 	done      bool
+	view      uint32
 }
 
 type cluster struct {
@@ -244,13 +272,13 @@ func newCluster(t testing.TB, seed uint64, replicaCount uint8, clients int, requ
 	rng := rand.New(rand.NewPCG(seed, seed^0x9E3779B97F4A7C15))
 	c := &cluster{
 		t:          t,
-		net:        &network{rng: rng, delayMax: 2},
+		net:        &network{rng: rng, delayMax: 2, isolated: -1},
 		rng:        rng,
 		retryTicks: 40,
 		down:       map[int]bool{},
 	}
 	for i := uint8(0); i < replicaCount; i++ {
-		cfg := Config{Cluster: wire.Uint128{Lo: 77}, ReplicaCount: replicaCount, Replica: i, Limits: wire.LimitsTest}
+		cfg := Config{Cluster: wire.Uint128{Lo: 77}, ReplicaCount: replicaCount, Replica: i, Limits: wire.LimitsTest, Seed: seed}
 		cfg.Limits.ReplicaCount = int(replicaCount)
 		cfg.Limits.ClientsMax = max(clients, 4)
 		cfg.DefaultTimeouts()
@@ -390,6 +418,7 @@ func (c *cluster) deliverToClient(p packet) {
 	if h.Command != wire.CommandReply || cl.pending == nil {
 		return
 	}
+	cl.view = max(cl.view, h.View)
 	var req wire.Header
 	req.Decode(cl.pending)
 	if h.Context != req.Checksum {
@@ -413,8 +442,11 @@ func (c *cluster) driveClient(cl *testClient) {
 	now := c.net.now
 	if cl.pending != nil {
 		if now-cl.sentAt >= c.retryTicks {
+			// After a timeout the client does not know the primary: all.
 			cl.sentAt = now
-			c.net.send(packet{toReplica: 0, data: cl.pending})
+			for i := range c.replicas {
+				c.net.send(packet{from: -1, toReplica: i, data: cl.pending})
+			}
 		}
 		return
 	}
@@ -445,7 +477,7 @@ func (c *cluster) driveClient(cl *testClient) {
 	copy(msg[wire.HeaderSize:], body)
 	wire.Seal(&h, msg)
 	cl.pending, cl.sentAt = msg, now
-	c.net.send(packet{toReplica: 0, data: msg})
+	c.net.send(packet{from: -1, toReplica: int(cl.view) % len(c.replicas), data: msg})
 }
 
 // run steps until every client is done and every replica has applied
@@ -466,10 +498,13 @@ func (c *cluster) settled() bool {
 			return false
 		}
 	}
-	p := c.primary()
+	var p *Replica
 	for i, r := range c.replicas {
 		if c.down[i] {
 			continue
+		}
+		if p == nil {
+			p = r
 		}
 		if r.CommitMin() != p.CommitMin() || r.Op() != p.Op() {
 			return false
@@ -481,7 +516,7 @@ func (c *cluster) settled() bool {
 func (c *cluster) describe() string {
 	s := ""
 	for _, r := range c.replicas {
-		s += fmt.Sprintf("[replica %d op %d commit %d/%d] ", r.Index(), r.Op(), r.CommitMin(), r.CommitMax())
+		s += fmt.Sprintf("[replica %d view %d/%d status %d op %d commit %d/%d %+v]\n", r.Index(), r.View(), r.LogView(), r.Status(), r.Op(), r.CommitMin(), r.CommitMax(), r.Counters)
 	}
 	done := 0
 	for _, cl := range c.clients {

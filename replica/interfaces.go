@@ -30,6 +30,12 @@ type Journal interface {
 	// table. It is synchronous; an error means the disk failed, and the
 	// replica stops (crash-only).
 	Checkpoint(op uint64, checksum wire.Uint128, state, sessions []byte) error
+	// PersistView durably records view, log_view and the commit numbers
+	// (the superblock) before the replica votes in or acts on a view.
+	PersistView(view, logView uint32, commitMin, commitMax uint64) error
+	// Truncate durably removes every journaled op above afterOp (ops a view
+	// change discarded), so a restart cannot bring them back.
+	Truncate(afterOp uint64) error
 }
 
 // Clock is the primary's source of wall-clock time for prepare timestamps.

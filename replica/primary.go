@@ -168,6 +168,7 @@ func (r *Replica) appendPrepare(m *wire.Message, h *wire.Header) {
 		panic("replica: appended prepare does not extend the hash chain")
 	}
 	r.ring.push(m, h, r.tick)
+	r.putLog(h)
 	r.op = h.Op
 	r.head = h.Checksum
 	if h.Timestamp > r.timestamp {

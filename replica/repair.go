@@ -8,8 +8,9 @@ const repairRequestsPerTick = 16
 
 // pendingRead is a journal read started to answer a peer's request_prepare.
 type pendingRead struct {
-	msg *wire.Message
-	to  uint8
+	msg  *wire.Message
+	to   uint8
+	want wire.Uint128 // expected checksum, or zero for any
 }
 
 // requestMissingPrepares asks the primary for the ops this backup lacks
@@ -19,29 +20,139 @@ func (r *Replica) requestMissingPrepares() {
 	if r.knownOp <= r.op {
 		return
 	}
-	last := min(r.knownOp, r.op+repairRequestsPerTick, r.commitMin+uint64(len(r.ring.entries)))
+	r.requestPrepares(r.primaryIndex(), r.knownOp)
+}
+
+// requestPrepares repairs the ops after this replica's head up to upTo, as
+// many as the ring can take: each by its canonical checksum, from the
+// replicas in turn (any of them may hold it; the checksum proves it). Where
+// the canonical header is not known yet, it first asks replica from (the
+// primary, or the replica whose log a view change chose) for headers.
+func (r *Replica) requestPrepares(from uint8, upTo uint64) {
+	last := min(upTo, r.op+repairRequestsPerTick, r.commitMin+uint64(len(r.ring.entries)))
 	for op := r.op + 1; op <= last; op++ {
 		if r.future.has(op) {
 			continue
 		}
-		h := wire.Header{
-			Cluster:  r.cfg.Cluster,
-			Size:     wire.HeaderSize,
-			View:     r.view,
-			Protocol: wire.ProtocolVersion,
-			Command:  wire.CommandRequestPrepare,
-			Replica:  r.cfg.Replica,
-			Op:       op,
+		c, ok := r.log.get(op)
+		if !ok {
+			if r.status == StatusNormal && r.view == r.logView {
+				// The primary's own prepares of this view need no header.
+				r.sendRequestPrepare(from, op, wire.Uint128{})
+			}
+			r.requestHeaders(from, op, upTo)
+			return
 		}
-		r.sendHeaderOnly(r.primaryIndex(), &h)
-		r.Counters.RepairRequested++
+		to := from
+		if r.status == StatusViewChange {
+			to = r.repairPeer(op)
+		}
+		r.sendRequestPrepare(to, op, c.Checksum)
+	}
+}
+
+// repairPeer picks the replica to ask for op during a view change: they take
+// turns, so a missing prepare on one does not stall the repair.
+func (r *Replica) repairPeer(op uint64) uint8 {
+	n := uint64(r.cfg.ReplicaCount)
+	to := uint8((op + r.tick) % n)
+	if to == r.cfg.Replica {
+		to = uint8((uint64(to) + 1) % n)
+	}
+	return to
+}
+
+func (r *Replica) sendRequestPrepare(to uint8, op uint64, checksum wire.Uint128) {
+	if to == r.cfg.Replica {
+		return
+	}
+	h := r.header(wire.CommandRequestPrepare)
+	h.Op, h.Context = op, checksum
+	r.sendHeaderOnly(to, &h)
+	r.Counters.RepairRequested++
+}
+
+// headersPerRequest bounds a headers answer.
+const headersPerRequest = 64
+
+func (r *Replica) requestHeaders(from uint8, op, upTo uint64) {
+	if from == r.cfg.Replica {
+		return
+	}
+	h := r.header(wire.CommandRequestHeaders)
+	h.OpMin, h.Op = op, min(upTo, op+headersPerRequest-1)
+	r.sendHeaderOnly(from, &h)
+}
+
+// onRequestHeaders answers with the canonical headers this replica knows in
+// the requested range (a contiguous run from op_min).
+func (r *Replica) onRequestHeaders(h *wire.Header) {
+	if h.Replica == r.cfg.Replica {
+		return
+	}
+	last := h.OpMin - 1
+	for op := h.OpMin; op <= h.Op && op <= r.logOp && op-h.OpMin < headersPerRequest; op++ {
+		if _, ok := r.log.get(op); !ok {
+			break
+		}
+		last = op
+	}
+	if last < h.OpMin {
+		return
+	}
+	reply := r.header(wire.CommandHeaders)
+	r.vc.body = r.vc.body[:0]
+	for op := h.OpMin; op <= last; op++ {
+		c, _ := r.log.get(op)
+		var b [wire.HeaderSize]byte
+		c.Encode(b[:])
+		r.vc.body = append(r.vc.body, b[:]...)
+	}
+	reply.Size = uint32(wire.HeaderSize + len(r.vc.body))
+	r.sendWithBody(h.Replica, &reply, r.vc.body)
+}
+
+// onHeaders takes canonical headers from the replica whose log is
+// authoritative: the primary of this view, or during a view change the
+// replica whose log the new primary chose.
+func (r *Replica) onHeaders(h *wire.Header, body []byte) {
+	trusted := h.View == r.view && ((r.status == StatusNormal && !r.IsPrimary() && h.Replica == r.primaryIndex()) ||
+		(r.status == StatusViewChange && r.vc.installing && h.Replica == r.vc.repairFrom))
+	if !trusted || len(body) == 0 {
+		r.Counters.DropUnexpected++
+		return
+	}
+	var last wire.Header
+	last.Decode(body[len(body)-wire.HeaderSize:])
+	headers, ok := decodeHeaders(body, last.Op, &r.wcfg, r.vc.scratch)
+	if !ok {
+		r.Counters.DropUnexpected++
+		return
+	}
+	r.vc.scratch = headers
+	// They must continue this replica's physical log.
+	if first := headers[0].Op; first <= r.op+1 && first > 0 {
+		if first == r.op+1 && headers[0].Parent != r.head {
+			r.Counters.DropBrokenChain++
+			return
+		}
+	}
+	for i := range headers {
+		if headers[i].Op > r.op {
+			r.putLog(&headers[i])
+		}
+	}
+	if r.vc.installing {
+		r.continueInstall()
+	} else {
+		r.requestMissingPrepares()
 	}
 }
 
 // onRequestPrepare answers a peer with the prepare of the requested op, from
 // the pipeline if it is there, otherwise from the journal.
 func (r *Replica) onRequestPrepare(h *wire.Header) {
-	if r.status != StatusNormal || h.Replica == r.cfg.Replica || h.Op == 0 || h.Op > r.op {
+	if h.Replica == r.cfg.Replica || h.Op == 0 || h.Op > r.op {
 		r.Counters.DropUnexpected++
 		return
 	}
@@ -60,7 +171,7 @@ func (r *Replica) onRequestPrepare(h *wire.Header) {
 	if m == nil {
 		return
 	}
-	r.reads = append(r.reads, pendingRead{msg: m, to: h.Replica})
+	r.reads = append(r.reads, pendingRead{msg: m, to: h.Replica, want: h.Context})
 	r.journal.ReadPrepare(h.Op, m)
 }
 
@@ -70,7 +181,12 @@ func (r *Replica) OnPrepareRead(m *wire.Message, found bool) {
 		if r.reads[i].msg != m {
 			continue
 		}
-		to := r.reads[i].to
+		to, want := r.reads[i].to, r.reads[i].want
+		if found && !want.IsZero() {
+			var h wire.Header
+			h.Decode(m.Buffer[:wire.HeaderSize])
+			found = h.Checksum == want
+		}
 		last := len(r.reads) - 1
 		r.reads[i] = r.reads[last]
 		r.reads = r.reads[:last]

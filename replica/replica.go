@@ -2,6 +2,7 @@ package replica
 
 import (
 	"fmt"
+	"math/rand/v2"
 
 	"github.com/chronon-db/chronon/statemachine"
 	"github.com/chronon-db/chronon/wire"
@@ -28,8 +29,10 @@ type Replica struct {
 	clock   Clock
 	sm      statemachine.StateMachine
 
-	status    Status
-	view      uint32
+	status Status
+	view   uint32
+	// logView is the last view in which this replica was normal (durable).
+	logView   uint32
 	op        uint64       // highest op in the log
 	commitMin uint64       // highest op applied here
 	commitMax uint64       // highest op known committed
@@ -51,6 +54,20 @@ type Replica struct {
 
 	tick           uint64
 	lastCommitSent uint64
+
+	// log holds the canonical headers of the log, as far as this replica
+	// knows them, up to logOp (≥ op: a backup may know headers whose
+	// prepares it still has to repair). A prepare is accepted only if it is
+	// the op its header names, or comes from the primary of the view.
+	log   headerRing
+	logOp uint64
+	vc    viewChange
+	rng   *rand.Rand
+	// lastPrimaryTick is when a backup last heard from its primary;
+	// normalTimeout how long it waits before suspecting it.
+	lastPrimaryTick      uint64
+	normalTimeout        uint64
+	lastStartViewRequest uint64
 
 	// knownOp is the highest op this backup knows the primary has: a
 	// backup whose log is shorter asks for the missing prepares.
@@ -100,15 +117,37 @@ func New(cfg Config, pool *wire.Pool, bus Bus, journal Journal, clock Clock, sm 
 		requests:  newRequestQueue(cfg.Limits.ClientsMax),
 		clients:   newClientTable(cfg.Limits.ClientsMax),
 		reads:     make([]pendingRead, 0, max(cfg.Limits.JournalReadsMax, 1)),
+		rng:       rand.New(rand.NewPCG(cfg.Seed, uint64(cfg.Replica)+1)),
 	}
+	headersMax := 4 * cfg.Limits.PipelinePrepareMax
+	logHeaders := int(cfg.WALSlotCount)
+	if logHeaders == 0 {
+		logHeaders = logHeadersDefault
+	}
+	r.log = newHeaderRing(max(logHeaders, headersMax))
+	r.log.put(&root)
+	r.vc.dvcs = make([]dvcVote, cfg.ReplicaCount)
+	for i := range r.vc.dvcs {
+		r.vc.dvcs[i].headers = make([]wire.Header, 0, headersMax)
+	}
+	r.vc.scratch = make([]wire.Header, 0, max(headersMax, headersPerRequest))
+	r.vc.body = make([]byte, 0, max(headersMax, headersPerRequest)*wire.HeaderSize)
+	r.normalTimeout = r.randomNormalTimeout()
 	return r, nil
 }
+
+// logHeadersDefault is the number of log headers kept when the journal has
+// no fixed WAL size (in-memory journals).
+const logHeadersDefault = 1024
 
 // Index returns this replica's index.
 func (r *Replica) Index() uint8 { return r.cfg.Replica }
 
 // View returns the current view.
 func (r *Replica) View() uint32 { return r.view }
+
+// LogView returns the last view in which this replica's status was normal.
+func (r *Replica) LogView() uint32 { return r.logView }
 
 // Status returns the current status.
 func (r *Replica) Status() Status { return r.status }
@@ -143,6 +182,14 @@ func (r *Replica) StateDigest() wire.Uint128 {
 // verified the body with wire.VerifyBody. The replica takes its own
 // references to whatever it keeps; the caller keeps (and later drops) its own.
 func (r *Replica) OnMessage(m *wire.Message, h *wire.Header) {
+	if h.View > r.view && r.cfg.ReplicaCount > 1 {
+		switch h.Command {
+		case wire.CommandPrepare, wire.CommandPrepareOK, wire.CommandCommit:
+			// Others moved to a view this replica missed.
+			r.requestStartView(h.View)
+			return
+		}
+	}
 	switch h.Command {
 	case wire.CommandRequest:
 		r.onRequest(m, h)
@@ -154,6 +201,18 @@ func (r *Replica) OnMessage(m *wire.Message, h *wire.Header) {
 		r.onCommit(h)
 	case wire.CommandRequestPrepare:
 		r.onRequestPrepare(h)
+	case wire.CommandStartViewChange:
+		r.onStartViewChange(h)
+	case wire.CommandDoViewChange:
+		r.onDoViewChange(h, m.Buffer[wire.HeaderSize:h.Size])
+	case wire.CommandStartView:
+		r.onStartView(h, m.Buffer[wire.HeaderSize:h.Size])
+	case wire.CommandRequestStartView:
+		r.onRequestStartView(h)
+	case wire.CommandRequestHeaders:
+		r.onRequestHeaders(h)
+	case wire.CommandHeaders:
+		r.onHeaders(h, m.Buffer[wire.HeaderSize:h.Size])
 	case wire.CommandPing, wire.CommandPong:
 		// The bus's connection hello; clock synchronisation will use them.
 	default:
@@ -167,11 +226,18 @@ func (r *Replica) OnMessage(m *wire.Message, h *wire.Header) {
 // heartbeats are driven from here.
 func (r *Replica) Tick() {
 	r.tick++
-	if r.status != StatusNormal {
+	switch r.status {
+	case StatusViewChange:
+		r.tickViewChange()
+		return
+	case StatusRecovering:
 		return
 	}
 	if !r.IsPrimary() {
 		r.requestMissingPrepares()
+		if r.cfg.ReplicaCount > 1 && r.tick-r.lastPrimaryTick >= r.normalTimeout {
+			r.startViewChange(r.view + 1)
+		}
 		return
 	}
 	r.resendTimedOutPrepares()

@@ -1,7 +1,6 @@
 package replica
 
 import (
-	"errors"
 	"testing"
 
 	"github.com/chronon-db/chronon/wire"
@@ -23,6 +22,7 @@ func (c *cluster) restartReplica(i int, commitMax uint64) error {
 	if err != nil {
 		return err
 	}
+	r.RestoreView(j.view, j.logView)
 	if n := len(j.checkpoints); n > 0 {
 		cp := j.checkpoints[n-1]
 		if err := r.Restore(cp.op, cp.checksum, cp.state, cp.sessions); err != nil {
@@ -47,7 +47,8 @@ func (c *cluster) restartReplica(i int, commitMax uint64) error {
 		}
 	}
 	c.replicas[i], c.pools[i], c.machines[i] = r, pool, sm
-	return r.StartAfterRestart()
+	r.StartAfterRestart()
+	return nil
 }
 
 // TestBackupRestartRecoversFromCheckpointAndRejoins crashes a backup after
@@ -94,20 +95,29 @@ func TestBackupRestartRecoversFromCheckpointAndRejoins(t *testing.T) {
 	c.checkConverged()
 }
 
-func TestRestartedPrimaryWaitsForViewChange(t *testing.T) {
-	c := newCluster(t, 12, 3, 2, 5)
-	c.run(10_000)
-	if err := c.restartReplica(0, c.replicas[0].CommitMax()); !errors.Is(err, ErrRestartedPrimary) {
-		t.Fatalf("restart of the primary: %v", err)
+// TestRestartedPrimaryStartsViewChange restarts the primary: it must not
+// lead again in its old view (it cannot know what the backups prepared), so
+// it starts a view change; the cluster elects a new primary and serves the
+// clients, and everyone converges.
+func TestRestartedPrimaryStartsViewChange(t *testing.T) {
+	c := newCluster(t, 12, 3, 4, 10)
+	c.run(20_000)
+	if err := c.restartReplica(0, c.replicas[0].CommitMax()); err != nil {
+		t.Fatal(err)
 	}
-	if c.replicas[0].Status() != StatusRecovering {
-		t.Fatalf("status %d", c.replicas[0].Status())
+	if c.replicas[0].Status() != StatusViewChange || c.replicas[0].View() != 1 {
+		t.Fatalf("restarted primary: status %d view %d", c.replicas[0].Status(), c.replicas[0].View())
 	}
-	// A recovering primary prepares nothing.
-	before := c.replicas[0].Op()
-	c.replicas[0].Flush()
-	if c.replicas[0].Op() != before {
-		t.Fatal("recovering primary prepared")
+	for _, cl := range c.clients {
+		cl.count += 10
+		cl.done = false
+	}
+	c.run(50_000)
+	c.checkConverged()
+	for i, r := range c.replicas {
+		if r.View() == 0 || r.Status() != StatusNormal {
+			t.Fatalf("replica %d in view %d status %d", i, r.View(), r.Status())
+		}
 	}
 }
 

@@ -67,6 +67,18 @@ func (r *prepareRing) pop() {
 	r.count--
 }
 
+// truncateLast removes the newest entry (an uncommitted op a view change
+// discarded) and drops its message reference.
+func (r *prepareRing) truncateLast() {
+	if r.count == 0 {
+		panic("replica: truncate of an empty prepare ring")
+	}
+	e := &r.entries[(r.first+uint64(r.count)-1)%uint64(len(r.entries))]
+	e.msg.Unref()
+	*e = ringEntry{}
+	r.count--
+}
+
 func (e *ringEntry) okCount() int { return bits.OnesCount64(e.oks) }
 
 // futureRing holds prepares that arrived ahead of a gap on a backup, at most
@@ -120,4 +132,14 @@ func (f *futureRing) take(op uint64, parent wire.Uint128) (*wire.Message, *wire.
 func (f *futureRing) has(op uint64) bool {
 	i := op % uint64(len(f.msgs))
 	return f.msgs[i] != nil && f.headers[i].Op == op
+}
+
+// clear drops every buffered prepare.
+func (f *futureRing) clear() {
+	for i, m := range f.msgs {
+		if m != nil {
+			m.Unref()
+			f.msgs[i] = nil
+		}
+	}
 }

@@ -223,7 +223,6 @@ var (
 	errReplyCommit           = newFieldError(ErrField, CommandReply, "commit", "must be at least op")
 	errCommitContext         = newFieldError(ErrField, CommandCommit, "context", "must be non-zero when commit is non-zero")
 	errDoViewChangeLogView   = newFieldError(ErrField, CommandDoViewChange, "log_view", "must not exceed view")
-	errDoViewChangeCommit    = newFieldError(ErrField, CommandDoViewChange, "commit", "must not exceed op")
 	errDoViewChangeBody      = newFieldError(ErrSize, CommandDoViewChange, "body", "must be a whole number of headers")
 	errStartViewCommit       = newFieldError(ErrField, CommandStartView, "commit", "must not exceed op")
 	errStartViewBody         = newFieldError(ErrSize, CommandStartView, "body", "must be a whole number of headers")
@@ -394,9 +393,6 @@ func checkCommit(h *Header) error {
 func checkDoViewChange(h *Header) error {
 	if h.LogView > h.View {
 		return errDoViewChangeLogView
-	}
-	if h.Commit > h.Op {
-		return errDoViewChangeCommit
 	}
 	if h.BodySize()%HeaderSize != 0 {
 		return errDoViewChangeBody

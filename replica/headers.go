@@ -1,0 +1,92 @@
+package replica
+
+import "github.com/chronon-db/chronon/wire"
+
+// headerRing keeps the headers of the last len(h) ops by op: the replica's
+// recent log, sent in do_view_change and start_view, and (as the canonical
+// ring) the headers a view change decided on.
+type headerRing struct {
+	h []wire.Header
+}
+
+func newHeaderRing(capacity int) headerRing { return headerRing{h: make([]wire.Header, capacity)} }
+
+func (r *headerRing) put(h *wire.Header) { r.h[h.Op%uint64(len(r.h))] = *h }
+
+// get returns the header of op if the ring holds it.
+func (r *headerRing) get(op uint64) (*wire.Header, bool) {
+	h := &r.h[op%uint64(len(r.h))]
+	if h.Op != op || h.Command != wire.CommandPrepare {
+		return nil, false
+	}
+	return h, true
+}
+
+// forget drops every header above op.
+func (r *headerRing) forget(above uint64) {
+	for i := range r.h {
+		if r.h[i].Op > above {
+			r.h[i] = wire.Header{}
+		}
+	}
+}
+
+func (r *headerRing) reset() { clear(r.h) }
+
+// encode appends the headers of the contiguous run of ops ending at op
+// (at most max of them, oldest first) to dst.
+func (r *headerRing) encode(dst []byte, op uint64, max int) []byte {
+	first := op + 1
+	for first > 1 && int(op-first+1) < max {
+		if _, ok := r.get(first - 1); !ok {
+			break
+		}
+		first--
+	}
+	for o := first; o <= op; o++ {
+		h, _ := r.get(o)
+		var b [wire.HeaderSize]byte
+		h.Encode(b[:])
+		dst = append(dst, b[:]...)
+	}
+	return dst
+}
+
+// decodeHeaders parses a do_view_change or start_view body: prepare headers
+// with ascending, contiguous ops that chain by parent checksum, the last
+// one being op. It returns false for anything else (a body from a faulty
+// peer is dropped, never trusted).
+func decodeHeaders(body []byte, op uint64, cfg *wire.Config, out []wire.Header) ([]wire.Header, bool) {
+	out = out[:0]
+	if len(body)%wire.HeaderSize != 0 || len(body)/wire.HeaderSize > cap(out) {
+		return out, false
+	}
+	for off := 0; off < len(body); off += wire.HeaderSize {
+		var h wire.Header
+		if err := wire.DecodeHeader(body[off:off+wire.HeaderSize], &h, cfg); err != nil || h.Command != wire.CommandPrepare {
+			return out, false
+		}
+		if n := len(out); n > 0 && (h.Op != out[n-1].Op+1 || h.Parent != out[n-1].Checksum) {
+			return out, false
+		}
+		out = append(out, h)
+	}
+	if len(out) > 0 && out[len(out)-1].Op != op {
+		return out, false
+	}
+	return out, true
+}
+
+// putLog records h as the canonical header of its op.
+func (r *Replica) putLog(h *wire.Header) {
+	r.log.put(h)
+	if h.Op > r.logOp {
+		r.logOp = h.Op
+	}
+}
+
+// canonical reports whether h is the op the log names at its position.
+func (r *Replica) canonical(h *wire.Header) bool {
+	c, ok := r.log.get(h.Op)
+	return ok && c.Checksum == h.Checksum
+}

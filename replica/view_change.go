@@ -1,0 +1,438 @@
+package replica
+
+import (
+	"fmt"
+	"math/bits"
+
+	"github.com/chronon-db/chronon/wire"
+)
+
+// View change, as in VR Revisited §4.2 with TigerBeetle's refinements:
+//
+//  1. A backup that hears nothing from the primary for a (randomised)
+//     timeout, or any replica that hears of a higher view, moves to
+//     view_change for view v and broadcasts start_view_change(v).
+//  2. On start_view_change(v) from a quorum (itself included) it makes v
+//     durable and sends do_view_change(v) to the primary of v: its log_view
+//     (last view in which it was normal), op, commit number and the headers
+//     of its latest ops.
+//  3. The new primary, on do_view_change from a quorum, picks the log with
+//     the highest (log_view, op), truncates its own divergent uncommitted
+//     ops, repairs what it lacks from the replica that sent the chosen log,
+//     commits what any of them knew committed, makes log_view = v durable,
+//     and broadcasts start_view(v) with the headers of the new log's tail.
+//  4. A replica receiving start_view(v) truncates what disagrees with it,
+//     makes v durable, becomes normal, acknowledges the uncommitted ops it
+//     holds and repairs the others.
+//
+// A view change that does not finish in time moves on to the next view.
+
+// dvcVote is one do_view_change received by the primary of the new view.
+type dvcVote struct {
+	received bool
+	logView  uint32
+	op       uint64
+	commit   uint64
+	headers  []wire.Header
+}
+
+// viewChange is the state of the view change in progress.
+type viewChange struct {
+	svcVotes   uint64 // replicas that sent start_view_change for the view
+	dvcSent    bool
+	dvcs       []dvcVote // by replica, on the new primary
+	installing bool      // new primary: repairing towards installOp
+	installOp  uint64
+	repairFrom uint8
+	started    uint64 // tick the view change started
+	timeout    uint64 // ticks until it moves on to the next view
+	attempts   uint32
+	lastResend uint64
+	scratch    []wire.Header
+	body       []byte
+}
+
+// viewChangeHeadersMax is how many of its latest headers a replica sends in
+// do_view_change and start_view: more than the uncommitted ops any replica
+// can hold (twice the pipeline).
+func (r *Replica) viewChangeHeadersMax() int { return 4 * r.cfg.Limits.PipelinePrepareMax }
+
+// startViewChange moves to view_change for view v (VR Revisited §4.2 step 1).
+func (r *Replica) startViewChange(v uint32) {
+	if v <= r.view && r.status == StatusViewChange {
+		return
+	}
+	if v < r.view {
+		panic(fmt.Sprintf("replica: view change to view %d from view %d", v, r.view))
+	}
+	if r.status == StatusNormal {
+		r.vc.attempts = 0
+	} else {
+		r.vc.attempts++
+	}
+	r.view = v
+	r.status = StatusViewChange
+	r.vc.svcVotes = 1 << r.cfg.Replica
+	r.vc.dvcSent = false
+	r.vc.installing = false
+	for i := range r.vc.dvcs {
+		r.vc.dvcs[i].received = false
+	}
+	r.vc.started = r.tick
+	r.vc.lastResend = r.tick
+	backoff := min(r.vc.attempts, 4)
+	r.vc.timeout = r.cfg.ViewChangeTimeoutTicks<<backoff + r.rng.Uint64N(r.cfg.ViewChangeTimeoutTicks)
+	r.dropPrimaryWork()
+	r.Counters.ViewChanges++
+	r.broadcastStartViewChange()
+	r.maybeSendDoViewChange()
+}
+
+// dropPrimaryWork forgets what only a primary of the old view tracked:
+// queued requests and in-flight markers (clients retry).
+func (r *Replica) dropPrimaryWork() {
+	for !r.requests.empty() {
+		r.requests.front().msg.Unref()
+		r.requests.pop()
+	}
+	for i := 0; i < r.clients.used; i++ {
+		r.clients.entries[i].inflight = false
+	}
+	r.clients.registering = r.clients.registering[:0]
+}
+
+func (r *Replica) broadcastStartViewChange() {
+	for i := uint8(0); i < r.cfg.ReplicaCount; i++ {
+		if i == r.cfg.Replica {
+			continue
+		}
+		h := r.header(wire.CommandStartViewChange)
+		r.sendHeaderOnly(i, &h)
+	}
+}
+
+// header returns a header of command c from this replica in its view.
+func (r *Replica) header(c wire.Command) wire.Header {
+	return wire.Header{
+		Cluster:  r.cfg.Cluster,
+		Size:     wire.HeaderSize,
+		View:     r.view,
+		Protocol: wire.ProtocolVersion,
+		Command:  c,
+		Replica:  r.cfg.Replica,
+	}
+}
+
+func (r *Replica) onStartViewChange(h *wire.Header) {
+	switch {
+	case h.View < r.view:
+		r.Counters.DropWrongView++
+		return
+	case h.View > r.view:
+		r.startViewChange(h.View)
+	case r.status == StatusNormal:
+		// A replica behind us: the primary tells it the view.
+		if r.IsPrimary() {
+			r.sendStartView(h.Replica)
+		}
+		return
+	}
+	if r.status != StatusViewChange {
+		return
+	}
+	r.vc.svcVotes |= 1 << h.Replica
+	r.maybeSendDoViewChange()
+}
+
+// maybeSendDoViewChange sends do_view_change once a quorum started the
+// view change (VR Revisited §4.2 step 2), after making the view durable so
+// a restart cannot forget the vote.
+func (r *Replica) maybeSendDoViewChange() {
+	if r.vc.dvcSent || bits.OnesCount64(r.vc.svcVotes) < r.cfg.quorum() {
+		return
+	}
+	r.persistView()
+	r.vc.dvcSent = true
+	r.sendDoViewChange()
+}
+
+func (r *Replica) persistView() {
+	if err := r.journal.PersistView(r.view, r.logView, r.commitMin, r.commitMax); err != nil {
+		panic(fmt.Sprintf("replica: persisting view %d failed: %v", r.view, err))
+	}
+}
+
+func (r *Replica) sendDoViewChange() {
+	h := r.header(wire.CommandDoViewChange)
+	h.LogView, h.Op, h.Commit = r.logView, r.logOp, r.commitMax
+	r.vc.body = r.log.encode(r.vc.body[:0], r.logOp, r.viewChangeHeadersMax())
+	h.Size = uint32(wire.HeaderSize + len(r.vc.body))
+	primary := r.primaryIndex()
+	if primary == r.cfg.Replica {
+		r.recordDoViewChange(&h, r.vc.body)
+		return
+	}
+	r.sendWithBody(primary, &h, r.vc.body)
+}
+
+// sendWithBody seals h and body into a fresh message and sends it.
+func (r *Replica) sendWithBody(to uint8, h *wire.Header, body []byte) {
+	m := r.newMessage()
+	if m == nil {
+		return
+	}
+	copy(m.Buffer[wire.HeaderSize:], body)
+	wire.Seal(h, m.Bytes(h.Size))
+	r.bus.SendToReplica(to, m)
+	m.Unref()
+}
+
+func (r *Replica) onDoViewChange(h *wire.Header, body []byte) {
+	if h.View < r.view {
+		r.Counters.DropWrongView++
+		return
+	}
+	if h.View > r.view {
+		r.startViewChange(h.View)
+	}
+	if r.primaryIndex() != r.cfg.Replica {
+		r.Counters.DropUnexpected++
+		return
+	}
+	if r.status == StatusNormal {
+		r.sendStartView(h.Replica) // it missed our start_view
+		return
+	}
+	if r.status != StatusViewChange {
+		return
+	}
+	r.vc.svcVotes |= 1 << h.Replica
+	r.recordDoViewChange(h, body)
+	r.maybeSendDoViewChange()
+}
+
+func (r *Replica) recordDoViewChange(h *wire.Header, body []byte) {
+	v := &r.vc.dvcs[h.Replica]
+	headers, ok := decodeHeaders(body, h.Op, &r.wcfg, v.headers)
+	if !ok {
+		r.Counters.DropUnexpected++
+		return
+	}
+	v.received, v.logView, v.op, v.commit, v.headers = true, h.LogView, h.Op, h.Commit, headers
+	if r.vc.installing {
+		return
+	}
+	n := 0
+	for i := range r.vc.dvcs {
+		if r.vc.dvcs[i].received {
+			n++
+		}
+	}
+	if n >= r.cfg.quorum() && r.vc.dvcs[r.cfg.Replica].received {
+		r.beginInstall()
+	}
+}
+
+// beginInstall starts installing the new log on the new primary (VR
+// Revisited §4.2 step 3): the log with the highest (log_view, op) wins.
+func (r *Replica) beginInstall() {
+	best := -1
+	var commit uint64
+	for i := range r.vc.dvcs {
+		d := &r.vc.dvcs[i]
+		if !d.received {
+			continue
+		}
+		commit = max(commit, d.commit)
+		if best < 0 || d.logView > r.vc.dvcs[best].logView ||
+			(d.logView == r.vc.dvcs[best].logView && d.op > r.vc.dvcs[best].op) {
+			best = i
+		}
+	}
+	b := &r.vc.dvcs[best]
+	r.vc.installing = true
+	r.vc.installOp = b.op
+	r.vc.repairFrom = uint8(best)
+	r.commitMax = max(r.commitMax, commit)
+	r.installLog(b.headers, b.op)
+	r.knownOp = b.op
+	r.continueInstall()
+}
+
+// installLog makes headers (the tail of the new view's log, ending at
+// headOp) this replica's log: physical uncommitted ops that the headers do
+// not confirm are truncated, here and durably in the journal; the headers
+// become canonical. Ops below the headers' window cannot be confirmed and
+// are truncated too (they are fetched again with their headers).
+func (r *Replica) installLog(headers []wire.Header, headOp uint64) {
+	first := headOp + 1
+	if len(headers) > 0 {
+		first = headers[0].Op
+	}
+	keep := r.commitMin
+	for op := r.commitMin + 1; op <= r.op && op <= headOp && op >= first; op++ {
+		if headers[op-first].Checksum != r.ring.get(op).header.Checksum {
+			break
+		}
+		keep = op
+	}
+	for _, h := range headers {
+		if h.Op <= r.commitMin {
+			if c, ok := r.log.get(h.Op); ok && c.Checksum != h.Checksum {
+				panic(fmt.Sprintf("replica: committed op %d differs from the new view's log", h.Op))
+			}
+		}
+	}
+	if keep < r.op {
+		for r.op > keep {
+			r.ring.truncateLast()
+			r.op--
+		}
+		r.future.clear()
+		if e := r.ring.get(keep); e != nil {
+			r.head = e.header.Checksum
+		} else {
+			r.head = r.committed
+		}
+		if err := r.journal.Truncate(keep); err != nil {
+			panic(fmt.Sprintf("replica: truncating the log after op %d failed: %v", keep, err))
+		}
+		r.Counters.OpsTruncated++
+	}
+	r.log.forget(keep)
+	r.logOp = keep
+	for i := range headers {
+		if headers[i].Op > keep {
+			r.putLog(&headers[i])
+		}
+	}
+}
+
+// continueInstall repairs the new primary's log up to the chosen op and
+// then finishes the view change.
+func (r *Replica) continueInstall() {
+	r.commitBackup() // ops known committed apply as they arrive
+	if r.op < r.vc.installOp {
+		r.requestPrepares(r.vc.repairFrom, r.vc.installOp)
+		return
+	}
+	r.finishInstall()
+}
+
+// finishInstall makes the new primary normal in its view and tells the
+// backups (start_view).
+func (r *Replica) finishInstall() {
+	r.vc.installing = false
+	r.logView = r.view
+	r.persistView()
+	r.status = StatusNormal
+	r.knownOp = r.op
+	for op := r.commitMin + 1; op <= r.op; op++ {
+		e := r.ring.get(op)
+		e.oks = 0
+		if e.written {
+			e.oks = 1 << r.cfg.Replica
+		}
+		e.sentTick = r.tick - r.cfg.PrepareTimeoutTicks // resend at once
+	}
+	for i := uint8(0); i < r.cfg.ReplicaCount; i++ {
+		if i != r.cfg.Replica {
+			r.sendStartView(i)
+		}
+	}
+	r.lastCommitSent = r.tick
+	r.Counters.ViewsStarted++
+	r.resendTimedOutPrepares()
+	r.commitPipeline()
+}
+
+// sendStartView sends this primary's start_view to replica to.
+func (r *Replica) sendStartView(to uint8) {
+	h := r.header(wire.CommandStartView)
+	h.Op, h.Commit = r.op, min(r.commitMax, r.op)
+	r.vc.body = r.log.encode(r.vc.body[:0], r.op, r.viewChangeHeadersMax())
+	h.Size = uint32(wire.HeaderSize + len(r.vc.body))
+	r.sendWithBody(to, &h, r.vc.body)
+}
+
+// onStartView installs the new view's log on a backup (VR Revisited §4.2
+// step 4).
+func (r *Replica) onStartView(h *wire.Header, body []byte) {
+	if h.View < r.view || (h.View == r.view && r.status == StatusNormal) || h.Replica != uint8(h.View%uint32(r.cfg.ReplicaCount)) || h.Replica == r.cfg.Replica {
+		r.Counters.DropWrongView++
+		return
+	}
+	headers, ok := decodeHeaders(body, h.Op, &r.wcfg, r.vc.scratch)
+	if !ok {
+		r.Counters.DropUnexpected++
+		return
+	}
+	r.vc.scratch = headers
+	if h.View > r.view {
+		r.dropPrimaryWork()
+	}
+	r.view = h.View
+	r.logView = h.View
+	r.installLog(headers, h.Op)
+	r.persistView()
+	r.status = StatusNormal
+	r.vc.installing = false
+	r.knownOp = max(r.knownOp, h.Op)
+	r.commitMax = max(r.commitMax, h.Commit)
+	r.lastPrimaryTick = r.tick
+	r.normalTimeout = r.randomNormalTimeout()
+	for op := r.commitMin + 1; op <= r.op; op++ {
+		if e := r.ring.get(op); e != nil && e.written {
+			r.sendPrepareOK(&e.header)
+		}
+	}
+	r.commitBackup()
+	r.requestMissingPrepares()
+}
+
+// requestStartView asks the primary of view v for its start_view, when a
+// message shows this replica missed view v.
+func (r *Replica) requestStartView(v uint32) {
+	if r.tick == r.lastStartViewRequest {
+		return
+	}
+	r.lastStartViewRequest = r.tick
+	primary := uint8(v % uint32(r.cfg.ReplicaCount))
+	if primary == r.cfg.Replica {
+		r.startViewChange(v)
+		return
+	}
+	h := r.header(wire.CommandRequestStartView)
+	h.View = v
+	r.sendHeaderOnly(primary, &h)
+}
+
+func (r *Replica) onRequestStartView(h *wire.Header) {
+	if h.View == r.view && r.status == StatusNormal && r.IsPrimary() {
+		r.sendStartView(h.Replica)
+	}
+}
+
+// tickViewChange retries a view change that did not finish in time (in
+// the next view) and resends what may have been lost.
+func (r *Replica) tickViewChange() {
+	if r.tick-r.vc.started >= r.vc.timeout {
+		r.startViewChange(r.view + 1)
+		return
+	}
+	if r.tick-r.vc.lastResend < r.cfg.CommitTimeoutTicks {
+		return
+	}
+	r.vc.lastResend = r.tick
+	r.broadcastStartViewChange()
+	if r.vc.dvcSent && !r.IsPrimary() {
+		r.sendDoViewChange()
+	}
+	if r.vc.installing {
+		r.continueInstall()
+	}
+}
+
+func (r *Replica) randomNormalTimeout() uint64 {
+	return r.cfg.NormalTimeoutTicks + r.rng.Uint64N(r.cfg.NormalTimeoutTicks)
+}
