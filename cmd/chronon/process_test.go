@@ -91,7 +91,14 @@ func freeAddresses(t *testing.T, n int) string {
 // drives a ledger workload through the Go client, kills a backup with
 // SIGKILL in the middle, restarts it from its data file, and checks that the
 // ledger stays exact and the restarted replica recovered from its journal.
-func TestProcessesSurviveKillOfABackup(t *testing.T) {
+func TestProcessesSurviveKillOfABackup(t *testing.T) { killScenario(t, 2) }
+
+// TestProcessesSurviveKillOfThePrimary does the same to the primary: the
+// backups elect a new primary (view change), the client finds it, and the
+// old primary rejoins from its data file.
+func TestProcessesSurviveKillOfThePrimary(t *testing.T) { killScenario(t, 0) }
+
+func killScenario(t *testing.T, victim int) {
 	if testing.Short() {
 		t.Skip("builds the binary and runs processes")
 	}
@@ -140,13 +147,13 @@ func TestProcessesSurviveKillOfABackup(t *testing.T) {
 		}
 	}
 	transfer(30)
-	// SIGKILL a backup: no shutdown, no final superblock write.
-	if err := procs[2].cmd.Process.Signal(syscall.SIGKILL); err != nil {
+	// SIGKILL: no shutdown, no final superblock write.
+	if err := procs[victim].cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	_ = procs[2].cmd.Wait()
+	_ = procs[victim].cmd.Wait()
 	transfer(10)
-	procs[2] = startProcess(t, bin, addresses, files[2])
+	procs[victim] = startProcess(t, bin, addresses, files[victim])
 	transfer(30)
 	ids := make([]wire.Uint128, accounts)
 	for i := range ids {
@@ -173,7 +180,7 @@ func TestProcessesSurviveKillOfABackup(t *testing.T) {
 			t.Fatalf("replica %d exit: %v\n%s", i, err, p.out.String())
 		}
 	}
-	log := procs[2].out.String()
+	log := procs[victim].out.String()
 	if !strings.Contains(log, "node: replica started") || strings.Contains(log, "replayed=0 prepared=0") {
 		t.Fatalf("restarted replica did not recover from its journal:\n%s", log)
 	}
