@@ -256,7 +256,7 @@ func TestClusterBackupRestartRejoins(t *testing.T) {
 	}
 	rec := c.Node(2).Recovery()
 	t.Logf("recovery of replica 2: %+v, status %+v", rec, c.Node(2).Status())
-	if !rec.Restarted || rec.Replayed == 0 {
+	if !rec.Restarted || rec.CheckpointOp+rec.Replayed+rec.Prepared == 0 {
 		t.Fatalf("recovery: %+v", rec)
 	}
 	// The restarted backup repairs the ops it missed from the primary.
