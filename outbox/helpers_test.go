@@ -1,6 +1,7 @@
 package outbox
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/chronon-db/chronon/statemachine"
@@ -60,3 +61,5 @@ func (o *recordingObserver) EffectFinished(_ *statemachine.Context, e *Effect) {
 	c.Result = append([]byte(nil), e.Result...)
 	o.finished = append(o.finished, c)
 }
+
+func stringsReader(s string) *strings.Reader { return strings.NewReader(s) }
