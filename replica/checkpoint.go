@@ -18,9 +18,16 @@ const sessionsMagic uint64 = 0x5353455334524843
 // commitMin and hands them to the journal. Every replica checkpoints at the
 // same ops, so their checkpoints are byte-identical.
 func (r *Replica) checkpoint() {
-	r.snapshot = r.sm.Snapshot(r.snapshot[:0])
-	r.sessions = r.encodeSessions(r.sessions[:0])
-	if err := r.journal.Checkpoint(r.commitMin, r.committed, r.snapshot, r.sessions); err != nil {
+	// One buffer holds the checkpoint as state sync serves it:
+	// state length u64, state, sessions.
+	b := append(r.cp.blob[:0], 0, 0, 0, 0, 0, 0, 0, 0)
+	b = r.sm.Snapshot(b)
+	stateLen := len(b) - 8
+	binary.LittleEndian.PutUint64(b, uint64(stateLen))
+	b = r.encodeSessions(b)
+	r.cp.blob = b
+	r.cp.op, r.cp.prepare, r.cp.id = r.commitMin, r.committed, wire.Checksum(b)
+	if err := r.journal.Checkpoint(r.commitMin, r.committed, b[8:8+stateLen], b[8+stateLen:]); err != nil {
 		panic(fmt.Sprintf("replica: checkpoint at op %d failed: %v", r.commitMin, err))
 	}
 }
@@ -78,9 +85,12 @@ func (r *Replica) Restore(op uint64, checksum wire.Uint128, state, sessions []by
 	if err := r.decodeSessions(sessions); err != nil {
 		return err
 	}
-	r.op, r.commitMin, r.commitMax, r.knownOp = op, op, op, op
+	r.op, r.commitMin, r.commitMax, r.knownOp, r.logOp = op, op, op, op, op
 	r.head, r.committed = checksum, checksum
 	r.ring.first = op + 1
+	b := binary.LittleEndian.AppendUint64(make([]byte, 0, 8+len(state)+len(sessions)), uint64(len(state)))
+	b = append(append(b, state...), sessions...)
+	r.cp.blob, r.cp.op, r.cp.prepare, r.cp.id = b, op, checksum, wire.Checksum(b)
 	return nil
 }
 

@@ -19,6 +19,10 @@ type Counters struct {
 	RepairRequested    uint64 // request_prepare messages sent by this backup
 	RepairAnswered     uint64 // prepares sent to answer a peer's request_prepare
 	RepairNotFound     uint64 // request_prepare for ops the journal no longer holds
+	SyncOffers         uint64 // checkpoints offered to replicas beyond the WAL
+	SyncsStarted       uint64 // state syncs begun by this replica
+	SyncsDone          uint64 // state syncs completed
+	SyncsFailed        uint64 // state syncs whose copy did not verify
 	DropNotPrimary     uint64 // requests sent to a backup
 	DropWrongView      uint64 // messages from another view
 	DropStaleRequest   uint64 // requests older than the session's last

@@ -182,6 +182,9 @@ type memJournal struct {
 	// view, logView and commitMax are the durable VSR state.
 	view, logView uint32
 	commitMax     uint64
+	// window, when non-zero, is the number of WAL slots: only the latest
+	// window ops can be read back.
+	window uint64
 }
 
 type journalRead struct {
@@ -322,6 +325,10 @@ func (c *cluster) step() {
 				h.Decode(m.Buffer)
 				j.written[h.Op] = h.Checksum
 				j.stored[h.Op] = append([]byte(nil), m.Bytes(h.Size)...)
+				if j.window > 0 && h.Op > j.window {
+					// A WAL of window slots: older ops are overwritten.
+					delete(j.stored, h.Op-j.window)
+				}
 				c.replicas[i].OnPrepareWritten(m)
 				m.Unref()
 				continue

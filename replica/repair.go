@@ -11,6 +11,7 @@ type pendingRead struct {
 	msg  *wire.Message
 	to   uint8
 	want wire.Uint128 // expected checksum, or zero for any
+	op   uint64
 }
 
 // requestMissingPrepares asks the primary for the ops this backup lacks
@@ -171,7 +172,7 @@ func (r *Replica) onRequestPrepare(h *wire.Header) {
 	if m == nil {
 		return
 	}
-	r.reads = append(r.reads, pendingRead{msg: m, to: h.Replica, want: h.Context})
+	r.reads = append(r.reads, pendingRead{msg: m, to: h.Replica, want: h.Context, op: h.Op})
 	r.journal.ReadPrepare(h.Op, m)
 }
 
@@ -181,7 +182,7 @@ func (r *Replica) OnPrepareRead(m *wire.Message, found bool) {
 		if r.reads[i].msg != m {
 			continue
 		}
-		to, want := r.reads[i].to, r.reads[i].want
+		to, want, op := r.reads[i].to, r.reads[i].want, r.reads[i].op
 		if found && !want.IsZero() {
 			var h wire.Header
 			h.Decode(m.Buffer[:wire.HeaderSize])
@@ -195,6 +196,10 @@ func (r *Replica) OnPrepareRead(m *wire.Message, found bool) {
 			r.Counters.RepairAnswered++
 		} else {
 			r.Counters.RepairNotFound++
+			if op <= r.cp.op {
+				// Gone from the WAL but in the checkpoint: the peer syncs.
+				r.offerCheckpoint(to)
+			}
 		}
 		m.Unref()
 		return

@@ -74,6 +74,10 @@ type Replica struct {
 	knownOp uint64
 	// reads are the journal reads in flight to answer request_prepare.
 	reads []pendingRead
+	// cp is the latest checkpoint (served to peers by state sync), sync a
+	// state sync this replica is receiving.
+	cp   checkpointCopy
+	sync syncState
 	// applyContext is handed to the state machine for each request.
 	applyContext statemachine.Context
 	// replaying suppresses replies while ReplayCommitted re-applies the log.
@@ -211,6 +215,10 @@ func (r *Replica) OnMessage(m *wire.Message, h *wire.Header) {
 		r.onRequestStartView(h)
 	case wire.CommandRequestHeaders:
 		r.onRequestHeaders(h)
+	case wire.CommandRequestSyncCheckpoint:
+		r.onRequestSyncCheckpoint(h)
+	case wire.CommandSyncCheckpoint:
+		r.onSyncCheckpoint(h, m.Buffer[wire.HeaderSize:h.Size])
 	case wire.CommandHeaders:
 		r.onHeaders(h, m.Buffer[wire.HeaderSize:h.Size])
 	case wire.CommandPing, wire.CommandPong:
@@ -234,6 +242,7 @@ func (r *Replica) Tick() {
 		return
 	}
 	if !r.IsPrimary() {
+		r.tickSync()
 		r.requestMissingPrepares()
 		if r.cfg.ReplicaCount > 1 && r.tick-r.lastPrimaryTick >= r.normalTimeout {
 			r.startViewChange(r.view + 1)

@@ -92,9 +92,13 @@ func validHeader(c Command) Header {
 		h.Size = HeaderSize + 4096
 	case CommandRequestSyncCheckpoint:
 		h.Op = 960
+		h.OpMin = 4096
 	case CommandSyncCheckpoint:
 		h.Op = 960
 		h.Context = sum
+		h.Parent = sum
+		h.OpMin = 4096
+		h.Commit = 100_000
 		h.Size = HeaderSize + 256
 	}
 	return h

@@ -183,11 +183,12 @@ var commandSpecs = [commandCount]commandSpec{
 		requires: set(fieldOp, fieldContext, fieldBody),
 	},
 	CommandRequestSyncCheckpoint: {
-		uses: set(fieldReplica, fieldOp),
+		uses:     set(fieldReplica, fieldOp, fieldOpMin),
+		requires: set(fieldOp),
 	},
 	CommandSyncCheckpoint: {
-		uses:     set(fieldReplica, fieldOp, fieldCommit, fieldContext, fieldBody),
-		requires: set(fieldOp, fieldContext, fieldBody),
+		uses:     set(fieldReplica, fieldOp, fieldOpMin, fieldCommit, fieldParent, fieldContext, fieldBody),
+		requires: set(fieldOp, fieldParent, fieldContext),
 	},
 }
 
@@ -231,6 +232,7 @@ var (
 	errEvictionReason        = newFieldError(ErrField, CommandEviction, "reason", "is unknown")
 	errRequestBlocksBody     = newFieldError(ErrSize, CommandRequestBlocks, "body", "must be a whole number of block references")
 	errRequestBlocksTooMany  = newFieldError(ErrSize, CommandRequestBlocks, "body", "lists more blocks than allowed in one request")
+	errSyncCheckpointChunk   = newFieldError(ErrField, CommandSyncCheckpoint, "op_min", "plus the chunk runs past the checkpoint size (commit)")
 	errRequestOperationNoop  = newFieldError(ErrField, CommandRequest, "operation", "root, noop and batch are the replica's own")
 	errReplyOperationReserve = newFieldError(ErrField, CommandReply, "operation", "root, noop and batch are never replied")
 )
@@ -309,6 +311,15 @@ func (h *Header) checkCommand() error {
 		return checkEviction(h)
 	case CommandRequestBlocks:
 		return checkRequestBlocks(h)
+	case CommandSyncCheckpoint:
+		return checkSyncCheckpoint(h)
+	}
+	return nil
+}
+
+func checkSyncCheckpoint(h *Header) error {
+	if h.OpMin+uint64(h.BodySize()) > h.Commit {
+		return errSyncCheckpointChunk
 	}
 	return nil
 }

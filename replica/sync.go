@@ -1,0 +1,166 @@
+package replica
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/chronon-db/chronon/wire"
+)
+
+// State sync: a replica that fell further behind than its peers' WALs
+// cannot repair op by op; it copies the latest checkpoint of the primary
+// instead (state machine snapshot and client table, verified by one
+// checksum and by the checksum of the checkpoint op's prepare, which the
+// primary vouches for), makes it its own durable checkpoint, and repairs
+// the ops after it.
+
+// checkpointCopy is this replica's latest checkpoint, as state sync serves
+// it: state length u64, state, sessions.
+type checkpointCopy struct {
+	op      uint64
+	prepare wire.Uint128 // checksum of prepare op
+	id      wire.Uint128 // checksum of blob
+	blob    []byte
+}
+
+// syncState is a state sync in progress on the receiving replica.
+type syncState struct {
+	active   bool
+	from     uint8
+	op       uint64
+	prepare  wire.Uint128
+	id       wire.Uint128
+	size     uint64
+	received uint64
+	buf      []byte
+	lastSent uint64
+}
+
+// syncChunkMax is the chunk of checkpoint bytes one message carries.
+func (r *Replica) syncChunkMax() uint64 {
+	return uint64(r.cfg.Limits.MessageSizeMax) - wire.HeaderSize
+}
+
+// offerCheckpoint tells replica to, which asked for an op this replica no
+// longer has, about its latest checkpoint.
+func (r *Replica) offerCheckpoint(to uint8) {
+	if r.cp.op == 0 || r.status != StatusNormal || !r.IsPrimary() {
+		return
+	}
+	r.sendCheckpointChunk(to, 0, 0)
+	r.Counters.SyncOffers++
+}
+
+func (r *Replica) sendCheckpointChunk(to uint8, offset, n uint64) {
+	h := r.header(wire.CommandSyncCheckpoint)
+	h.Op, h.Parent, h.Context = r.cp.op, r.cp.prepare, r.cp.id
+	h.Commit, h.OpMin = uint64(len(r.cp.blob)), offset
+	h.Size = uint32(wire.HeaderSize + n)
+	r.sendWithBody(to, &h, r.cp.blob[offset:offset+n])
+}
+
+func (r *Replica) onRequestSyncCheckpoint(h *wire.Header) {
+	if h.Op != r.cp.op || h.OpMin >= uint64(len(r.cp.blob)) || h.Replica == r.cfg.Replica {
+		r.Counters.DropUnexpected++
+		return
+	}
+	n := min(r.syncChunkMax(), uint64(len(r.cp.blob))-h.OpMin)
+	r.sendCheckpointChunk(h.Replica, h.OpMin, n)
+}
+
+// onSyncCheckpoint takes an offer or a chunk of a checkpoint from the
+// primary of this view.
+func (r *Replica) onSyncCheckpoint(h *wire.Header, body []byte) {
+	if r.status != StatusNormal || h.View != r.view || h.Replica != r.primaryIndex() || r.IsPrimary() {
+		r.Counters.DropWrongView++
+		return
+	}
+	s := &r.sync
+	if !s.active || s.op != h.Op || s.id != h.Context {
+		if h.Op <= r.commitMin || (s.active && h.Op < s.op) {
+			return // not ahead of what we have
+		}
+		*s = syncState{active: true, from: h.Replica, op: h.Op, prepare: h.Parent, id: h.Context,
+			size: h.Commit, buf: make([]byte, h.Commit)}
+		r.Counters.SyncsStarted++
+	}
+	if len(body) > 0 && h.OpMin == s.received {
+		copy(s.buf[s.received:], body)
+		s.received += uint64(len(body))
+	}
+	if s.received == s.size {
+		r.finishSync()
+		return
+	}
+	r.requestSyncChunk()
+}
+
+func (r *Replica) requestSyncChunk() {
+	s := &r.sync
+	s.lastSent = r.tick
+	h := r.header(wire.CommandRequestSyncCheckpoint)
+	h.Op, h.OpMin = s.op, s.received
+	r.sendHeaderOnly(s.from, &h)
+}
+
+// finishSync verifies the copied checkpoint, makes it durable as this
+// replica's own, and restarts the replica's log from it.
+func (r *Replica) finishSync() {
+	s := &r.sync
+	s.active = false
+	if wire.Checksum(s.buf) != s.id || len(s.buf) < 8 {
+		r.Counters.SyncsFailed++
+		return
+	}
+	stateLen := binary.LittleEndian.Uint64(s.buf)
+	if stateLen > uint64(len(s.buf))-8 {
+		r.Counters.SyncsFailed++
+		return
+	}
+	state, sessions := s.buf[8:8+stateLen], s.buf[8+stateLen:]
+	if err := r.journal.Checkpoint(s.op, s.prepare, state, sessions); err != nil {
+		panic(fmt.Sprintf("replica: writing the synced checkpoint at op %d failed: %v", s.op, err))
+	}
+	r.resetLog()
+	if err := r.sm.Restore(state); err != nil {
+		panic(fmt.Sprintf("replica: a checkpoint with a valid checksum does not restore: %v", err))
+	}
+	if err := r.decodeSessions(sessions); err != nil {
+		panic(fmt.Sprintf("replica: a checkpoint with a valid checksum has bad sessions: %v", err))
+	}
+	r.op, r.commitMin, r.logOp = s.op, s.op, s.op
+	r.commitMax = max(r.commitMax, s.op)
+	r.head, r.committed = s.prepare, s.prepare
+	r.ring.first = s.op + 1
+	r.cp = checkpointCopy{op: s.op, prepare: s.prepare, id: s.id, blob: s.buf}
+	s.buf = nil
+	r.Counters.SyncsDone++
+	r.requestMissingPrepares()
+}
+
+// resetLog forgets the uncommitted log and the client table before a
+// checkpoint replaces the state.
+func (r *Replica) resetLog() {
+	for r.ring.count > 0 {
+		r.ring.truncateLast()
+	}
+	r.future.clear()
+	r.log.forget(0)
+	t := &r.clients
+	for i := 0; i < t.used; i++ {
+		if t.entries[i].reply != nil {
+			t.entries[i].reply.Unref()
+		}
+		t.entries[i] = clientEntry{}
+	}
+	t.used = 0
+	clear(t.index)
+	t.registering = t.registering[:0]
+}
+
+// tickSync re-requests a chunk that did not arrive.
+func (r *Replica) tickSync() {
+	if r.sync.active && r.tick-r.sync.lastSent >= r.cfg.PrepareTimeoutTicks*4 {
+		r.requestSyncChunk()
+	}
+}
