@@ -136,7 +136,10 @@ func demo(cfg demoConfig, w io.Writer) error {
 	for i, n := range nodes {
 		r := n.Replica()
 		batched := float64(r.Counters.RequestsBatched) / max(float64(r.Counters.PreparesSent), 1)
-		line := fmt.Sprintf("replica %d: commit op %d, state digest %s", i, r.CommitMin(), r.StateDigest())
+		line := fmt.Sprintf("replica %d: view %d, commit op %d, state digest %s", i, r.View(), r.CommitMin(), r.StateDigest())
+		if r.Counters.ViewChanges > 0 || r.Counters.SyncsDone > 0 {
+			line += fmt.Sprintf(", %d view changes, %d state syncs", r.Counters.ViewChanges, r.Counters.SyncsDone)
+		}
 		if r.IsPrimary() {
 			line += fmt.Sprintf(", primary: %d prepares, %.1f requests per prepare", r.Counters.PreparesSent, batched)
 		}
