@@ -7,4 +7,7 @@ require (
 	golang.org/x/sys v0.50.0
 )
 
-require github.com/klauspost/cpuid/v2 v2.2.10 // indirect
+require (
+	github.com/anishathalye/porcupine v1.3.1 // indirect
+	github.com/klauspost/cpuid/v2 v2.2.10 // indirect
+)

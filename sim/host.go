@@ -1,0 +1,277 @@
+package sim
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/chronon-db/chronon/journal"
+	"github.com/chronon-db/chronon/kv"
+	"github.com/chronon-db/chronon/ledger"
+	"github.com/chronon-db/chronon/persist"
+	"github.com/chronon-db/chronon/replica"
+	"github.com/chronon-db/chronon/statemachine"
+	"github.com/chronon-db/chronon/wire"
+)
+
+// host runs one replica the way node/ does — format, open, New, Recover —
+// over simulated storage and network, and survives its crashes: the
+// Replica, its pool, its WAL adapter and its in-flight I/O are dropped and
+// rebuilt from the storage on restart.
+type host struct {
+	sim     *Sim
+	index   uint8
+	storage *storage
+	layout  journal.Layout
+
+	up      bool
+	journal *journal.Journal
+	wal     *persist.WAL
+	pool    *wire.Pool
+	replica *replica.Replica
+	machine *machine
+	kv      *kv.Store
+	ledger  *ledger.Ledger
+	wcfg    wire.Config
+
+	// completions are finished journal operations waiting for their
+	// simulated storage latency.
+	completions []completion
+	seq         uint64
+
+	// crashWrites >= 0 arms a crash inside a write: once the storage has
+	// taken that many writes, the next write or sync fails and the replica
+	// dies mid-operation.
+	crashWrites int
+	armedAt     uint64
+	downUntil   uint64
+	// crashOp is the lowest op this replica may need from its peers after
+	// its restart (its commit at the crash, or a corrupted op).
+	crashOp uint64
+	// catchUp is the primary's op at the restart: until this replica
+	// committed it, it counts as faulty.
+	catchUp uint64
+	// protected replicas get no storage faults (the primary, unless
+	// Options.PrimaryFaults).
+	protected bool
+	// superblockHit limits superblock corruption to one copy per downtime.
+	superblockHit bool
+}
+
+type completion struct {
+	due, seq uint64
+	msg      *wire.Message
+	read     bool
+	found    bool
+}
+
+var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// format creates the data file.
+func (h *host) format() error {
+	s := h.sim
+	cfg := simJournalConfig()
+	layout, err := journal.NewLayout(cfg)
+	if err != nil {
+		return err
+	}
+	h.layout = layout
+	ms := journal.NewMemoryStorage(layout.Size, s.rng.Uint64(), journal.MemoryFaults{})
+	h.storage = &storage{MemoryStorage: ms, rng: ms.Random(), stats: &s.stats, zones: []journal.Zone{layout.WALPrepare, layout.WALHeaders}}
+	h.crashWrites = -1
+	return journal.Format(h.storage, journal.FormatOptions{Config: cfg, Cluster: s.cluster, Replica: h.index, ReplicaCount: uint8(s.sc.Replicas)})
+}
+
+// start opens the data file and recovers the replica, as node.Start does.
+func (h *host) start() error {
+	s := h.sim
+	j, err := journal.Open(h.storage)
+	if err != nil {
+		return fmt.Errorf("replica %d: open: %w", h.index, err)
+	}
+	sb := j.Superblock()
+	limits := persist.Limits(sb.Config, int(sb.ReplicaCount))
+	pool, err := wire.NewPool(limits.MessagesMax(), limits.MessageSizeMax)
+	if err != nil {
+		return err
+	}
+	if err := j.SetHeaderMode(journal.HeaderDeferred); err != nil {
+		return fmt.Errorf("replica %d: %w", h.index, err)
+	}
+	wal := persist.NewWAL(j, limits.PipelinePrepareMax*2+limits.JournalReadsMax)
+	var sm statemachine.StateMachine
+	switch s.sc.workload {
+	case WorkloadLedger:
+		l, err := ledger.New(ledger.Config{AccountsMax: 64, TransfersMax: 16384, BatchMax: ledger.BatchMaxFor(limits.MessageSizeMax), HashSeed: 7})
+		if err != nil {
+			return err
+		}
+		h.ledger, h.kv, sm = l, nil, l
+	default:
+		st, err := kv.New(kv.Config{KeysMax: 64, ValueSizeMax: 64, ReplySizeLimit: kv.ReplySizeLimitFor(limits.MessageSizeMax), HashSeed: 7})
+		if err != nil {
+			return err
+		}
+		h.kv, h.ledger, sm = st, nil, st
+	}
+	h.machine = newMachine(sm)
+	rcfg := replica.Config{
+		Cluster:            sb.Cluster,
+		ReplicaCount:       sb.ReplicaCount,
+		Replica:            sb.Replica,
+		Limits:             limits,
+		WALSlotCount:       uint64(sb.Config.SlotCount),
+		CheckpointInterval: persist.CheckpointInterval(sb.Config, limits),
+		QuorumOverride:     s.sc.QuorumOverride,
+	}
+	rcfg.DefaultTimeouts()
+	r, err := replica.New(rcfg, pool, (*hostBus)(h), (*hostJournal)(h), simClock{&s.now}, h.machine)
+	if err != nil {
+		return fmt.Errorf("replica %d: %w", h.index, err)
+	}
+	h.journal, h.wal, h.pool, h.replica = j, wal, pool, r
+	h.wcfg = wire.Config{Cluster: sb.Cluster, ReplicaCount: sb.ReplicaCount, MessageSizeMax: limits.MessageSizeMax}
+	h.up = true
+	info, err := persist.Recover(j, r, pool, discard)
+	if err != nil {
+		h.up = false
+		return fmt.Errorf("replica %d: recover: %w", h.index, err)
+	}
+	s.trace.logf("replica %d started: checkpoint %d replayed %d prepared %d commit %d status %d",
+		h.index, info.CheckpointOp, info.Replayed, info.Prepared, r.CommitMin(), r.Status())
+	h.after()
+	return nil
+}
+
+// crash kills the replica: its object, pool and in-flight I/O and messages
+// are dropped; the storage loses, keeps or tears its unsynced writes.
+func (h *host) crash(mode journal.CrashMode, why string) {
+	s := h.sim
+	if h.replica != nil {
+		h.crashOp = h.replica.CommitMin()
+	}
+	h.up = false
+	h.replica, h.journal, h.wal, h.pool, h.machine, h.kv, h.ledger = nil, nil, nil, nil, nil, nil, nil
+	clear(h.completions)
+	h.completions = h.completions[:0]
+	h.crashWrites = -1
+	h.superblockHit = false
+	h.storage.Crash(mode)
+	s.net.dropEndpoint(int(h.index))
+	s.trace.logf("replica %d crashed (%s, mode %d) at commit %d", h.index, why, mode, h.crashOp)
+}
+
+// call runs f against the live replica, then delivers what it produced to
+// the checkers. A panic caused by the armed mid-write crash is the crash;
+// any other panic is a bug and propagates.
+func (h *host) call(f func(r *replica.Replica)) {
+	if !h.up {
+		return
+	}
+	armed := h.crashWrites >= 0
+	defer func() {
+		if p := recover(); p != nil {
+			if armed && h.storage.Writes() >= h.crashWrites {
+				h.sim.stats.Faults[FaultCrashMidWrite]++
+				h.crash(journal.CrashRandom, fmt.Sprintf("inside a write: %v", p))
+				return
+			}
+			panic(p)
+		}
+	}()
+	f(h.replica)
+	h.after()
+}
+
+// after hands finished journal operations to the latency queue and lets
+// the checkers see the replica's commit progress.
+func (h *host) after() {
+	if !h.up {
+		return
+	}
+	h.wal.Deliver(h)
+	h.sim.observe(h)
+}
+
+// OnPrepareWritten queues a write completion for its simulated latency.
+func (h *host) OnPrepareWritten(m *wire.Message) { h.queue(m, false, false) }
+
+// OnPrepareRead queues a read completion for its simulated latency.
+func (h *host) OnPrepareRead(m *wire.Message, found bool) { h.queue(m, true, found) }
+
+func (h *host) queue(m *wire.Message, read, found bool) {
+	s := h.sim
+	lat := uint64(0)
+	if s.sc.storageLatencyMax > 0 {
+		lat = s.rng.Uint64N(s.sc.storageLatencyMax + 1)
+	}
+	h.seq++
+	h.completions = append(h.completions, completion{due: s.now + lat, seq: h.seq, msg: m.Ref(), read: read, found: found})
+}
+
+// deliverCompletions hands due journal completions to the replica, oldest
+// first (a write completes only after the ones submitted before it).
+func (h *host) deliverCompletions() {
+	for h.up && len(h.completions) > 0 {
+		c := h.completions[0]
+		if c.due > h.sim.now {
+			// Completions are kept in submission order; a later one waits for
+			// an earlier slow one, as a sequential device would.
+			return
+		}
+		h.completions = h.completions[1:]
+		h.call(func(r *replica.Replica) {
+			if c.read {
+				r.OnPrepareRead(c.msg, c.found)
+			} else {
+				r.OnPrepareWritten(c.msg)
+			}
+		})
+		c.msg.Unref()
+	}
+}
+
+// hostBus is the replica's Bus: messages are copied into the network.
+type hostBus host
+
+func (b *hostBus) SendToReplica(to uint8, m *wire.Message) {
+	h := (*host)(b)
+	if to == h.index {
+		panic("sim: replica sent a message to itself")
+	}
+	h.sim.sendFromReplica(h, int(to), messageBytes(m))
+}
+
+func (b *hostBus) SendToClient(client wire.Uint128, m *wire.Message) {
+	h := (*host)(b)
+	if c := h.sim.clientByID(client); c >= 0 {
+		h.sim.net.send(int(h.index), clientBase+c, messageBytes(m))
+	}
+}
+
+// hostJournal is the replica's Journal: persist.WAL, with every prepare
+// written recorded for the checkers.
+type hostJournal host
+
+func (j *hostJournal) WritePrepare(m *wire.Message) {
+	h := (*host)(j)
+	h.sim.chain.recordPrepare(messageBytes(m))
+	h.wal.WritePrepare(m)
+}
+
+func (j *hostJournal) ReadPrepare(op uint64, m *wire.Message) { (*host)(j).wal.ReadPrepare(op, m) }
+
+func (j *hostJournal) Checkpoint(op uint64, checksum wire.Uint128, state, sessions []byte) error {
+	return (*host)(j).wal.Checkpoint(op, checksum, state, sessions)
+}
+
+func (j *hostJournal) PersistView(view, logView uint32, commitMin, commitMax uint64) error {
+	return (*host)(j).wal.PersistView(view, logView, commitMin, commitMax)
+}
+
+func (j *hostJournal) Truncate(afterOp uint64) error { return (*host)(j).wal.Truncate(afterOp) }
+
+// simClock is the primary's wall clock: simulated ticks of 10 ms.
+type simClock struct{ now *uint64 }
+
+func (c simClock) Realtime() uint64 { return 1_700_000_000_000_000_000 + *c.now*10_000_000 }

@@ -1,0 +1,93 @@
+package sim
+
+import (
+	"cmp"
+	"encoding/binary"
+	"fmt"
+	"slices"
+
+	"github.com/chronon-db/chronon/statemachine"
+	"github.com/chronon-db/chronon/wire"
+)
+
+// machine wraps a real state machine (kv or ledger) and records, per
+// client, the last request number applied, so that a request applied twice
+// (or out of order) is caught on the replica where it happens. The record
+// is part of the machine's snapshot, so it survives checkpoints and
+// restarts exactly like the state it guards.
+type machine struct {
+	inner statemachine.StateMachine
+	last  map[wire.Uint128]uint32
+	// violation describes the first request applied twice, if any.
+	violation string
+}
+
+func newMachine(inner statemachine.StateMachine) *machine {
+	return &machine{inner: inner, last: map[wire.Uint128]uint32{}}
+}
+
+func (m *machine) Validate(op wire.Operation, input []byte) error {
+	return m.inner.Validate(op, input)
+}
+
+func (m *machine) Apply(ctx *statemachine.Context, op wire.Operation, input, reply []byte) int {
+	if last, ok := m.last[ctx.Client]; ok && ctx.Request <= last && m.violation == "" {
+		m.violation = fmt.Sprintf("client %x request %d applied at op %d after request %d was applied", ctx.Client.Lo, ctx.Request, ctx.Op, last)
+	}
+	m.last[ctx.Client] = max(m.last[ctx.Client], ctx.Request)
+	return m.inner.Apply(ctx, op, input, reply)
+}
+
+func (m *machine) ReplySizeMax(op wire.Operation, n int) int { return m.inner.ReplySizeMax(op, n) }
+func (m *machine) Digest() wire.Uint128                      { return m.inner.Digest() }
+
+// Snapshot appends: inner size u64 | inner | count u64 | (id u128, last u32)*
+// sorted by id.
+func (m *machine) Snapshot(dst []byte) []byte {
+	at := len(dst)
+	dst = binary.LittleEndian.AppendUint64(dst, 0)
+	dst = m.inner.Snapshot(dst)
+	binary.LittleEndian.PutUint64(dst[at:], uint64(len(dst)-at-8))
+	ids := make([]wire.Uint128, 0, len(m.last))
+	for id := range m.last {
+		ids = append(ids, id)
+	}
+	slices.SortFunc(ids, func(a, b wire.Uint128) int { return cmp.Or(cmp.Compare(a.Hi, b.Hi), cmp.Compare(a.Lo, b.Lo)) })
+	dst = binary.LittleEndian.AppendUint64(dst, uint64(len(ids)))
+	for _, id := range ids {
+		dst = binary.LittleEndian.AppendUint64(dst, id.Lo)
+		dst = binary.LittleEndian.AppendUint64(dst, id.Hi)
+		dst = binary.LittleEndian.AppendUint32(dst, m.last[id])
+	}
+	return dst
+}
+
+func (m *machine) Restore(b []byte) error {
+	clear(m.last)
+	if len(b) == 0 {
+		return m.inner.Restore(nil)
+	}
+	if len(b) < 8 {
+		return statemachine.ErrInvalidInput
+	}
+	n := binary.LittleEndian.Uint64(b)
+	b = b[8:]
+	if uint64(len(b)) < n+8 {
+		return statemachine.ErrInvalidInput
+	}
+	if err := m.inner.Restore(b[:n]); err != nil {
+		return err
+	}
+	b = b[n:]
+	count := binary.LittleEndian.Uint64(b)
+	b = b[8:]
+	if uint64(len(b)) != count*20 {
+		return statemachine.ErrInvalidInput
+	}
+	for ; count > 0; count-- {
+		id := wire.Uint128{Lo: binary.LittleEndian.Uint64(b), Hi: binary.LittleEndian.Uint64(b[8:])}
+		m.last[id] = binary.LittleEndian.Uint32(b[16:])
+		b = b[20:]
+	}
+	return nil
+}

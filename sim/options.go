@@ -1,0 +1,169 @@
+package sim
+
+import (
+	"fmt"
+	"math/rand/v2"
+)
+
+// Workload selects the state machine and the clients' operations.
+type Workload uint8
+
+// Workloads.
+const (
+	// WorkloadRandom picks kv or ledger from the seed.
+	WorkloadRandom Workload = iota
+	// WorkloadKV runs kv.Store with put/get/delete/compare_and_set on a
+	// small key space.
+	WorkloadKV
+	// WorkloadLedger runs ledger.Ledger with account creation, transfers
+	// and lookups.
+	WorkloadLedger
+)
+
+func (w Workload) String() string {
+	switch w {
+	case WorkloadKV:
+		return "kv"
+	case WorkloadLedger:
+		return "ledger"
+	}
+	return "random"
+}
+
+// Options configure one simulation run. The zero value of every field but
+// Seed means "choose from the seed".
+type Options struct {
+	// Seed drives every random choice of the run.
+	Seed uint64
+	// Replicas is the replica count (1, 3 or 5; 0: from the seed).
+	Replicas int
+	// Clients is the number of simulated clients (0: 1..6 from the seed).
+	Clients int
+	// Ticks is the length of the fault phase (0: DefaultTicks).
+	Ticks int
+	// LivenessTicks bounds the fault-free phase at the end in which the
+	// cluster must commit again and converge (0: DefaultLivenessTicks).
+	LivenessTicks int
+	// Workload selects the state machine (WorkloadRandom: from the seed).
+	Workload Workload
+	// PrimaryFaults forces faults that hit the primary (crash, storage
+	// faults, partitions cutting it off) even when
+	// enablePrimaryFaultsByDefault is false.
+	PrimaryFaults bool
+	// NoPrimaryFaults keeps faults away from the primary (a cluster without
+	// view change would stall by design when it loses its primary).
+	NoPrimaryFaults bool
+	// NoFaults disables every fault (a clean run).
+	NoFaults bool
+	// QuorumOverride is passed to replica.Config (0: majority). Only for
+	// tests proving the checkers catch a broken protocol.
+	QuorumOverride int
+	// Lie injects a broken environment the checkers must catch (tests).
+	Lie Lie
+	// TraceTail is the number of trace lines kept for failure reports
+	// (0: 40).
+	TraceTail int
+}
+
+// Lie is a deliberately broken piece of the environment, used to prove the
+// checkers catch what VSR cannot tolerate.
+type Lie uint8
+
+// Lies.
+const (
+	// LieNone: an honest environment.
+	LieNone Lie = iota
+	// LieResealPrepare: the network changes a byte of a prepare's body
+	// (a client request inside the batch) and reseals its checksums, so a
+	// backup journals and commits a forged op.
+	LieResealPrepare
+)
+
+// Defaults for Options.
+const (
+	DefaultTicks         = 2500
+	DefaultLivenessTicks = 2500
+)
+
+// enablePrimaryFaultsByDefault is the one-line switch for primary faults.
+// It was false until view change landed (a lost primary stalled the
+// cluster); Options.NoPrimaryFaults turns them off per run.
+const enablePrimaryFaultsByDefault = true
+
+// scenario is the fully resolved configuration of a run.
+type scenario struct {
+	Options
+	workload Workload
+
+	// network
+	latencyMin, latencyMax uint64
+	lossPct, dupPct        float64
+	partitionPct           float64 // per-tick chance of starting a partition
+	partitionTicksMax      uint64
+
+	// storage
+	storageLatencyMax  uint64
+	misdirectWrite     float64
+	misdirectRead      float64
+	crashPct           float64 // per-tick chance of crashing a replica
+	crashMidWritePct   float64 // share of crashes armed to happen inside a write
+	downTicksMax       uint64
+	corruptPct         float64 // per-tick chance of a bit-rot fault
+	clientRestartPct   float64
+	clientRetryTicks   uint64
+	requestsPerClient  int // in the liveness phase
+	thinkTicksMax      uint64
+	primaryFaultsFinal bool
+}
+
+func newScenario(o Options) (*scenario, *rand.Rand) {
+	rng := rand.New(rand.NewPCG(o.Seed, o.Seed^0x5eed5eed5eed5eed))
+	s := &scenario{Options: o}
+	if s.Replicas == 0 {
+		s.Replicas = []int{1, 3, 3, 3, 5, 5}[rng.IntN(6)]
+	}
+	if s.Clients == 0 {
+		s.Clients = 1 + rng.IntN(6)
+	}
+	if s.Ticks == 0 {
+		s.Ticks = DefaultTicks
+	}
+	if s.LivenessTicks == 0 {
+		s.LivenessTicks = DefaultLivenessTicks
+	}
+	if s.TraceTail == 0 {
+		s.TraceTail = 40
+	}
+	s.workload = o.Workload
+	if s.workload == WorkloadRandom {
+		s.workload = WorkloadKV + Workload(rng.IntN(2))
+	}
+	s.primaryFaultsFinal = o.PrimaryFaults || (enablePrimaryFaultsByDefault && !o.NoPrimaryFaults)
+	s.latencyMin = 1 + rng.Uint64N(2)
+	s.latencyMax = s.latencyMin + rng.Uint64N(8)
+	s.clientRetryTicks = 4*s.latencyMax + 10 + rng.Uint64N(20)
+	s.requestsPerClient = 3
+	s.thinkTicksMax = rng.Uint64N(6)
+	if o.NoFaults {
+		return s, rng
+	}
+	s.lossPct = []float64{0, 0.01, 0.05, 0.15, 0.30}[rng.IntN(5)]
+	s.dupPct = []float64{0, 0.02, 0.10, 0.30}[rng.IntN(4)]
+	s.partitionPct = []float64{0, 0.002, 0.01}[rng.IntN(3)]
+	s.partitionTicksMax = 50 + rng.Uint64N(200)
+	s.storageLatencyMax = rng.Uint64N(6)
+	s.misdirectWrite = []float64{0, 0, 0.002, 0.01}[rng.IntN(4)]
+	s.misdirectRead = []float64{0, 0, 0.002, 0.01}[rng.IntN(4)]
+	s.crashPct = []float64{0, 0.002, 0.005}[rng.IntN(3)]
+	s.crashMidWritePct = 0.5
+	s.downTicksMax = 20 + rng.Uint64N(150)
+	s.corruptPct = []float64{0, 0.002, 0.01}[rng.IntN(3)]
+	s.clientRestartPct = []float64{0, 0.0005, 0.002}[rng.IntN(3)]
+	return s, rng
+}
+
+func (s *scenario) String() string {
+	return fmt.Sprintf("replicas=%d clients=%d workload=%s ticks=%d+%d latency=[%d,%d] loss=%.2f dup=%.2f partition=%.3f misdirect=%.3f/%.3f crash=%.3f corrupt=%.3f primary_faults=%v",
+		s.Replicas, s.Clients, s.workload, s.Ticks, s.LivenessTicks, s.latencyMin, s.latencyMax, s.lossPct, s.dupPct,
+		s.partitionPct, s.misdirectWrite, s.misdirectRead, s.crashPct, s.corruptPct, s.primaryFaultsFinal)
+}

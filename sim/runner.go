@@ -1,0 +1,199 @@
+package sim
+
+import (
+	"fmt"
+	"runtime/debug"
+	"strings"
+
+	"github.com/chronon-db/chronon/replica"
+	"github.com/chronon-db/chronon/wire"
+)
+
+// InvariantPanic names a panic inside the replica or the simulator (a
+// broken assertion is a failure like any other).
+const InvariantPanic = "panic"
+
+// Result is the outcome of one run.
+type Result struct {
+	Seed     uint64
+	Scenario string
+	// Err is nil when every invariant held; otherwise a *Violation.
+	Err error
+	// Stats counts what the run did and which faults it injected.
+	Stats Stats
+	// Fingerprint hashes every event of the run: equal for equal Options.
+	Fingerprint wire.Uint128
+	// Digests are the replicas' final StateDigests (zero for a replica
+	// that is down).
+	Digests []wire.Uint128
+	// Trace is the tail of notable events, oldest first.
+	Trace []string
+}
+
+// Failed reports whether an invariant was violated.
+func (r *Result) Failed() bool { return r.Err != nil }
+
+// Invariant returns the violated invariant's name ("" when none).
+func (r *Result) Invariant() string {
+	if v, ok := r.Err.(*Violation); ok {
+		return v.Invariant
+	}
+	if r.Err != nil {
+		return "error"
+	}
+	return ""
+}
+
+// Report formats a failure for humans: seed, invariant, scenario and the
+// trace tail.
+func (r *Result) Report() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "seed %d FAILED: %v\n", r.Seed, r.Err)
+	fmt.Fprintf(&b, "scenario: %s\n", r.Scenario)
+	fmt.Fprintf(&b, "reproduce: go run ./cmd/chronon vopr --seed %d\n", r.Seed)
+	fmt.Fprintf(&b, "trace tail:\n")
+	for _, l := range r.Trace {
+		fmt.Fprintf(&b, "  %s\n", l)
+	}
+	return b.String()
+}
+
+// Run simulates one seed: a fault phase of o.Ticks ticks, then a liveness
+// phase without faults in which the cluster must commit the clients' last
+// requests and converge, then the final checks.
+func Run(o Options) (res Result) {
+	res.Seed = o.Seed
+	s, err := New(o)
+	if err != nil {
+		res.Err = violation(InvariantRestart, "setup: %v", err)
+		return res
+	}
+	res.Scenario = s.sc.String()
+	defer func() {
+		if p := recover(); p != nil {
+			stack := string(debug.Stack())
+			if i := strings.Index(stack, "panic("); i >= 0 {
+				stack = stack[i:]
+			}
+			if len(stack) > 3000 {
+				stack = stack[:3000]
+			}
+			s.fail(violation(InvariantPanic, "%v\n%s", p, stack))
+		}
+		res.Err = s.err
+		res.Stats = s.stats
+		res.Fingerprint = s.trace.hash
+		res.Trace = s.trace.tail()
+		res.Digests = make([]wire.Uint128, len(s.hosts))
+		for i, h := range s.hosts {
+			if h.up {
+				res.Digests[i] = h.replica.StateDigest()
+			}
+		}
+	}()
+	for t := 0; t < s.sc.Ticks && s.err == nil; t++ {
+		s.Step()
+	}
+	if s.err == nil {
+		s.liveness()
+	}
+	if s.err == nil {
+		s.finalChecks()
+	}
+	return res
+}
+
+// heal ends every fault: partitions, loss, duplication, misdirection,
+// armed crashes; down replicas restart.
+func (s *Sim) heal() {
+	s.faultPhase = false
+	s.net.heal()
+	s.partition.active = false
+	s.net.faulty = false
+	for _, h := range s.hosts {
+		h.storage.misdirectRead, h.storage.misdirectWrite = 0, 0
+		if h.crashWrites >= 0 {
+			h.crashWrites = -1
+			h.storage.CrashAfterWrites(-1)
+		}
+		if !h.up && s.err == nil {
+			s.restart(h)
+		}
+	}
+	for _, c := range s.clients {
+		c.budget = s.sc.requestsPerClient
+	}
+	s.trace.logf("faults healed; liveness phase")
+}
+
+// liveness runs the fault-free phase until the cluster converged.
+func (s *Sim) liveness() {
+	s.heal()
+	start := s.now
+	commitAtHeal := s.chain.highest()
+	for t := 0; t < s.sc.LivenessTicks && s.err == nil; t++ {
+		s.Step()
+		if s.converged() && s.chain.highest() > commitAtHeal {
+			s.stats.LivenessTicks = s.now - start
+			s.stats.OpsCommitted = s.chain.highest()
+			return
+		}
+	}
+	s.stats.OpsCommitted = s.chain.highest()
+	if s.err == nil {
+		why := ""
+		slots := uint64(simJournalConfig().SlotCount)
+		for _, h := range s.hosts {
+			if h.up && h.replica.CommitMin()+slots < s.chain.highest() {
+				why = fmt.Sprintf(" (replica %d is behind by more than the WAL: needs state sync, not implemented)", h.index)
+			}
+		}
+		s.fail(violation(InvariantLiveness, "no convergence %d ticks after faults healed (commit at heal %d)%s: %s", s.sc.LivenessTicks, commitAtHeal, why, s.describe()))
+	}
+}
+
+// converged reports whether every replica is up and normal in one view,
+// with the same commit and state, and every client is idle.
+func (s *Sim) converged() bool {
+	first := s.hosts[0]
+	if !first.up {
+		return false
+	}
+	r0 := first.replica
+	for _, h := range s.hosts {
+		if !h.up {
+			return false
+		}
+		r := h.replica
+		if r.Status() != replica.StatusNormal || r.View() != r0.View() || r.CommitMin() != r0.CommitMin() ||
+			r.Op() != r.CommitMin() || r.StateDigest() != r0.StateDigest() {
+			return false
+		}
+	}
+	for _, c := range s.clients {
+		if !c.idle() {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Sim) describe() string {
+	var b strings.Builder
+	for _, h := range s.hosts {
+		if !h.up {
+			fmt.Fprintf(&b, "[replica %d down] ", h.index)
+			continue
+		}
+		r := h.replica
+		fmt.Fprintf(&b, "[replica %d view %d status %d op %d commit %d/%d digest %x] ", h.index, r.View(), r.Status(), r.Op(), r.CommitMin(), r.CommitMax(), r.StateDigest().Lo)
+	}
+	idle := 0
+	for _, c := range s.clients {
+		if c.idle() {
+			idle++
+		}
+	}
+	fmt.Fprintf(&b, "clients idle %d/%d", idle, len(s.clients))
+	return b.String()
+}

@@ -1,0 +1,242 @@
+package sim
+
+import (
+	"fmt"
+	"math/rand/v2"
+
+	"github.com/chronon-db/chronon/replica"
+	"github.com/chronon-db/chronon/wire"
+)
+
+// Sim is one simulated cluster. Build it with New, drive it with Step or
+// Run. Everything happens on the caller's goroutine.
+type Sim struct {
+	sc      *scenario
+	rng     *rand.Rand
+	now     uint64
+	cluster wire.Uint128
+	wcfg    wire.Config
+
+	net     *network
+	hosts   []*host
+	clients []*client
+	stats   Stats
+	trace   *trace
+
+	chain   *chainChecker
+	replies *replyChecker
+	history history
+	ledger  ledgerAudit
+
+	// faultPhase is true until the liveness phase starts.
+	faultPhase bool
+	partition  partitionState
+	err        error
+	// forged maps genuine prepare checksums to the forged ones a lying
+	// network delivered instead (Options.Lie).
+	forged  map[wire.Uint128]wire.Uint128
+	scratch []packet
+}
+
+// New builds the cluster of o: formats and starts every replica and
+// creates the clients.
+func New(o Options) (*Sim, error) {
+	sc, rng := newScenario(o)
+	if sc.Replicas < 1 || sc.Replicas > 6 || sc.Clients < 1 {
+		return nil, fmt.Errorf("sim: %d replicas and %d clients not supported", sc.Replicas, sc.Clients)
+	}
+	s := &Sim{sc: sc, rng: rng, cluster: wire.Uint128{Lo: 0xC1A0 + o.Seed%1000, Hi: 1}, faultPhase: true}
+	s.trace = newTrace(sc.TraceTail, &s.now)
+	s.history.now = &s.now
+	s.net = newNetwork(sc, rng, &s.stats, &s.now)
+	s.chain = newChainChecker(s.cluster)
+	s.replies = newReplyChecker(s.chain)
+	s.trace.logf("scenario seed %d: %s", o.Seed, sc)
+	// Storage faults (bit rot, misdirection) hit at most f replicas, chosen
+	// for the whole run, so every op keeps intact copies on a quorum. The
+	// initial primary is among the candidates only with primary faults.
+	faultyStorage := make([]bool, sc.Replicas)
+	first := 1
+	if sc.primaryFaultsFinal {
+		first = 0
+	}
+	if sc.Replicas > 1 {
+		for _, i := range rng.Perm(sc.Replicas - first)[:(sc.Replicas-1)/2] {
+			faultyStorage[first+i] = true
+		}
+	}
+	for i := 0; i < sc.Replicas; i++ {
+		h := &host{sim: s, index: uint8(i), protected: !faultyStorage[i]}
+		if err := h.format(); err != nil {
+			return nil, err
+		}
+		if !h.protected && sc.Replicas > 1 {
+			h.storage.misdirectWrite, h.storage.misdirectRead = sc.misdirectWrite, sc.misdirectRead
+		}
+		s.hosts = append(s.hosts, h)
+	}
+	for _, h := range s.hosts {
+		if err := h.start(); err != nil {
+			return nil, err
+		}
+	}
+	s.wcfg = s.hosts[0].wcfg
+	for i := 0; i < sc.Clients; i++ {
+		c := &client{sim: s, index: i, id: clientID(i, 0), op: -1, budget: -1}
+		if sc.workload == WorkloadLedger {
+			c.state = &ledgerClient{audit: &s.ledger}
+		} else {
+			c.state = &kvClient{seen: map[string]string{}}
+		}
+		s.clients = append(s.clients, c)
+	}
+	return s, nil
+}
+
+func (s *Sim) fail(err error) {
+	if s.err == nil && err != nil {
+		s.err = err
+		s.trace.logf("FAIL %v", err)
+	}
+}
+
+// primary returns the index of the replica that is primary in the highest
+// view any live replica is in (view % n), and whether it is up.
+func (s *Sim) primary() (int, bool) {
+	view := uint32(0)
+	for _, h := range s.hosts {
+		if h.up {
+			view = max(view, h.replica.View())
+		}
+	}
+	p := int(view % uint32(len(s.hosts)))
+	return p, s.hosts[p].up
+}
+
+func (s *Sim) clientByID(id wire.Uint128) int {
+	for i, c := range s.clients {
+		if c.id == id {
+			return i
+		}
+	}
+	return -1
+}
+
+// sendFromReplica puts a replica's message on the network (where a lying
+// network may forge it).
+func (s *Sim) sendFromReplica(h *host, to int, data []byte) {
+	if s.sc.Lie == LieResealPrepare && to == 1 && s.now > 100 {
+		data = s.forge(data)
+	}
+	s.net.send(int(h.index), to, data)
+}
+
+// observe lets the checkers see a replica after it ran.
+func (s *Sim) observe(h *host) {
+	r := h.replica
+	s.trace.event(uint64(h.index), r.CommitMin(), r.Op(), r.CommitChecksum().Lo)
+	if r.CommitMin() > 0 {
+		if err := s.chain.commit(int(h.index), r.CommitMin(), r.CommitChecksum()); err != nil {
+			s.fail(err)
+		}
+	}
+	if h.machine.violation != "" {
+		s.fail(violation(InvariantExactlyOnce, "replica %d: %s", h.index, h.machine.violation))
+	}
+}
+
+// deliver hands a packet to a replica (through its own pool buffers and
+// the bus's validation) or to a client.
+func (s *Sim) deliver(p packet) {
+	s.stats.Messages++
+	if p.to >= clientBase {
+		c := s.clients[p.to-clientBase]
+		s.trace.event(uint64(p.to), uint64(len(p.data)))
+		s.fail(c.onMessage(p.data))
+		return
+	}
+	h := s.hosts[p.to]
+	if !h.up {
+		return
+	}
+	m, err := h.pool.Get()
+	if err != nil {
+		return // a real bus stops reading until buffers free up
+	}
+	defer m.Unref()
+	copy(m.Buffer, p.data)
+	var hd wire.Header
+	if err := wire.DecodeHeader(m.Buffer, &hd, &h.wcfg); err != nil {
+		s.fail(violation(InvariantWorkload, "replica %d got an invalid header from %d: %v", p.to, p.from, err))
+		return
+	}
+	if err := wire.VerifyBody(&hd, m.Buffer[wire.HeaderSize:hd.Size]); err != nil {
+		s.fail(violation(InvariantWorkload, "replica %d got an invalid body from %d: %v", p.to, p.from, err))
+		return
+	}
+	s.trace.event(uint64(p.to), uint64(hd.Command), hd.Op, hd.Checksum.Lo)
+	h.call(func(r *replica.Replica) { r.OnMessage(m, &hd) })
+}
+
+// Step advances the simulation by one tick.
+func (s *Sim) Step() {
+	s.now++
+	for _, h := range s.hosts {
+		h.deliverCompletions()
+	}
+	s.scratch = s.net.due(s.scratch[:0])
+	for _, p := range s.scratch {
+		s.deliver(p)
+	}
+	clear(s.scratch)
+	for _, h := range s.hosts {
+		h.call(func(r *replica.Replica) {
+			r.Flush()
+			r.Tick()
+		})
+		if h.up {
+			if err := h.journal.Flush(); err != nil {
+				h.crashOnError(err)
+			}
+		}
+		if h.up && s.now%10 == 0 {
+			if err := h.wal.RecordVSR(h.replica); err != nil {
+				h.crashOnError(err)
+			}
+		}
+	}
+	for _, c := range s.clients {
+		c.tick()
+	}
+	if s.faultPhase {
+		s.injectFaults()
+	}
+	s.stats.Ticks = s.now
+}
+
+// Err returns the first invariant violation, if any.
+func (s *Sim) Err() error { return s.err }
+
+// forge rewrites a prepare into a consistent forged chain: a changed
+// timestamp, the parent replaced by its forgery, checksums resealed.
+func (s *Sim) forge(data []byte) []byte {
+	var hd wire.Header
+	hd.Decode(data)
+	if hd.Command != wire.CommandPrepare || hd.Op == 0 {
+		return data
+	}
+	if s.forged == nil {
+		s.forged = map[wire.Uint128]wire.Uint128{}
+		s.trace.logf("LIE: prepares to replica 1 are forged from op %d on", hd.Op)
+	}
+	genuine := hd.Checksum
+	if p, ok := s.forged[hd.Parent]; ok {
+		hd.Parent = p
+	}
+	hd.Timestamp++
+	out := append([]byte(nil), data...)
+	wire.Seal(&hd, out)
+	s.forged[genuine] = hd.Checksum
+	s.chain.recordPrepare(out)
+	return out
+}

@@ -1,0 +1,76 @@
+package sim
+
+// FaultKind names one kind of injected fault.
+type FaultKind uint8
+
+// Fault kinds, in report order.
+const (
+	FaultLoss FaultKind = iota
+	FaultDuplicate
+	FaultPartitionSymmetric
+	FaultPartitionAsymmetric
+	FaultPartitionPrimary
+	FaultCrash
+	FaultCrashMidWrite
+	FaultCrashPrimary
+	FaultMisdirectWrite
+	FaultMisdirectRead
+	FaultCorruptWALPrepare
+	FaultCorruptWALHeader
+	FaultCorruptSuperblock
+	FaultCorruptGrid
+	FaultClientRestart
+	faultKindCount
+)
+
+var faultNames = [faultKindCount]string{
+	"network_loss", "network_duplicate", "partition_symmetric", "partition_asymmetric", "partition_primary",
+	"crash", "crash_mid_write", "crash_primary", "misdirect_write", "misdirect_read",
+	"corrupt_wal_prepare", "corrupt_wal_header", "corrupt_superblock", "corrupt_grid", "client_restart",
+}
+
+func (k FaultKind) String() string { return faultNames[k] }
+
+// FaultKinds returns every fault kind in report order.
+func FaultKinds() []FaultKind {
+	ks := make([]FaultKind, faultKindCount)
+	for i := range ks {
+		ks[i] = FaultKind(i)
+	}
+	return ks
+}
+
+// PrimaryFaultKinds are the kinds only injected with Options.PrimaryFaults.
+func PrimaryFaultKinds() []FaultKind {
+	return []FaultKind{FaultPartitionPrimary, FaultCrashPrimary}
+}
+
+// Stats counts what a run did.
+type Stats struct {
+	Ticks         uint64
+	OpsCommitted  uint64 // highest op committed in the cluster
+	Requests      uint64 // client requests sent (first attempts)
+	Replies       uint64 // replies received by clients
+	Retries       uint64 // request resends after a timeout
+	Evictions     uint64 // eviction messages received by clients
+	Restarts      uint64 // replica restarts
+	Messages      uint64 // messages delivered
+	Faults        [faultKindCount]uint64
+	LivenessTicks uint64 // ticks the final phase took to converge
+}
+
+// Add adds o into s.
+func (s *Stats) Add(o *Stats) {
+	s.Ticks += o.Ticks
+	s.OpsCommitted += o.OpsCommitted
+	s.Requests += o.Requests
+	s.Replies += o.Replies
+	s.Retries += o.Retries
+	s.Evictions += o.Evictions
+	s.Restarts += o.Restarts
+	s.Messages += o.Messages
+	s.LivenessTicks += o.LivenessTicks
+	for i := range s.Faults {
+		s.Faults[i] += o.Faults[i]
+	}
+}
