@@ -11,15 +11,26 @@ import (
 // fuzzConfig is small so that random bytes reach the limits.
 var fuzzConfig = Config{EffectsMax: 6, TargetSizeMax: 16, PayloadSizeMax: 16, ResultSizeMax: 8, AttemptsMax: 4}
 
-// FuzzRestore feeds arbitrary snapshots to Restore. It must not panic; a
-// rejected snapshot leaves the table empty with an error wrapping
-// ErrSnapshot; an accepted one must snapshot back to the same bytes and
-// keep the digest and Due consistent.
+// FuzzRestore feeds arbitrary snapshots to Restore, each both as given and
+// with its trailing checksum recomputed (so the fuzzer reaches the record
+// checks behind the checksum). It must not panic; a rejected snapshot
+// leaves the table empty with an error wrapping ErrSnapshot; an accepted
+// one must snapshot back to the same bytes and keep the digest and Due
+// consistent.
 func FuzzRestore(f *testing.F) {
 	f.Add(fuzzTable(f).Snapshot(nil))
 	f.Add(newTestTable(f, fuzzConfig).Snapshot(nil))
 	f.Add([]byte("chrnob01"))
 	f.Fuzz(func(t *testing.T, data []byte) {
+		fuzzRestoreOne(t, data)
+		if len(data) >= snapshotHeaderSize+snapshotTrailer {
+			fuzzRestoreOne(t, reseal(bytes.Clone(data)))
+		}
+	})
+}
+
+func fuzzRestoreOne(t *testing.T, data []byte) {
+	{
 		tb := newTestTable(t, fuzzConfig)
 		err := tb.Restore(data)
 		if err != nil {
@@ -45,7 +56,7 @@ func FuzzRestore(f *testing.F) {
 		if len(due) != tb.Len() {
 			t.Fatalf("Due returned %d of %d", len(due), tb.Len())
 		}
-	})
+	}
 }
 
 // FuzzApplyAck feeds arbitrary ack bodies to DecodeAcks and ApplyAck on a

@@ -129,7 +129,10 @@ func TestReceiverFencing(t *testing.T) {
 	ctx := context.Background()
 	calls := 0
 	fail := func(context.Context) (Response, error) { calls++; return Response{Status: 500}, nil }
-	ok := func(context.Context) (Response, error) { calls++; return Response{Status: 201, Body: []byte("ok")}, nil }
+	ok := func(context.Context) (Response, error) {
+		calls++
+		return Response{Status: 201, Body: []byte("ok")}, nil
+	}
 	// The new primary's attempt (token 5) fails transiently...
 	if resp, err := r.Do(ctx, "k", 5, fail); err != nil || resp.Status != 500 {
 		t.Fatal(resp, err)
@@ -213,7 +216,10 @@ func TestReceiverTornTail(t *testing.T) {
 			t.Fatalf("cut %d: a lost: %+v %v", cut, resp, err)
 		}
 		// b's done record was torn: b runs again and the log stays usable.
-		resp, err = r3.Do(ctx, "b", 1, func(context.Context) (Response, error) { calls++; return Response{Status: 200, Body: []byte("again")}, nil })
+		resp, err = r3.Do(ctx, "b", 1, func(context.Context) (Response, error) {
+			calls++
+			return Response{Status: 200, Body: []byte("again")}, nil
+		})
 		if err != nil || calls != 1 {
 			t.Fatalf("cut %d: b: %+v %v", cut, resp, err)
 		}
