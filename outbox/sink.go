@@ -53,6 +53,7 @@ func Permanent(reason Reason, err error) error {
 	return &PermanentError{Reason: reason, Err: err}
 }
 
+// Error describes the failure and its reason.
 func (e *PermanentError) Error() string {
 	return fmt.Sprintf("outbox: permanent failure (reason %d): %v", e.Reason, e.Err)
 }
@@ -66,6 +67,7 @@ type RetryError struct {
 	Err   error
 }
 
+// Error describes the failure and the hint.
 func (e *RetryError) Error() string {
 	return fmt.Sprintf("outbox: transient failure (retry after %v): %v", e.After, e.Err)
 }
