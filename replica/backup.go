@@ -62,6 +62,10 @@ func (r *Replica) appendFuture() {
 		if m == nil {
 			return
 		}
+		if h.View != r.view && !r.canonical(h) {
+			m.Unref() // buffered in another view: not proven part of this log
+			return
+		}
 		r.appendPrepare(m, h)
 	}
 }

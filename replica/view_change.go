@@ -83,6 +83,7 @@ func (r *Replica) startViewChange(v uint32) {
 	backoff := min(r.vc.attempts, 4)
 	r.vc.timeout = r.cfg.ViewChangeTimeoutTicks<<backoff + r.rng.Uint64N(r.cfg.ViewChangeTimeoutTicks)
 	r.dropPrimaryWork()
+	r.future.clear()
 	r.Counters.ViewChanges++
 	r.broadcastStartViewChange()
 	r.maybeSendDoViewChange()
@@ -283,12 +284,13 @@ func (r *Replica) installLog(headers []wire.Header, headOp uint64) {
 			}
 		}
 	}
+	// Prepares buffered ahead of a gap belong to the old view's log.
+	r.future.clear()
 	if keep < r.op {
 		for r.op > keep {
 			r.ring.truncateLast()
 			r.op--
 		}
-		r.future.clear()
 		if e := r.ring.get(keep); e != nil {
 			r.head = e.header.Checksum
 		} else {
