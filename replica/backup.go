@@ -34,9 +34,12 @@ func (r *Replica) onPrepare(m *wire.Message, h *wire.Header) {
 	}
 	switch {
 	case h.Op <= r.op:
-		// A retransmission: acknowledge again if we hold it durably.
+		// A retransmission: acknowledge again if we hold it durably, or if
+		// it is committed here already (then a quorum holds it anyway).
 		if e := r.ring.get(h.Op); e != nil && e.header.Checksum == h.Checksum && e.written {
 			r.sendPrepareOK(&e.header)
+		} else if e == nil && h.Op <= r.commitMin && r.canonical(h) {
+			r.sendPrepareOK(h)
 		}
 	case h.Op > r.op+1:
 		// A gap: requestMissingPrepares fetches the ops in between; this
@@ -82,8 +85,8 @@ func (r *Replica) OnPrepareWritten(m *wire.Message) {
 		return
 	}
 	e.written = true
-	if r.status != StatusNormal || h.View != r.view {
-		return
+	if r.status != StatusNormal {
+		return // a view change counts it when it installs the log
 	}
 	if r.IsPrimary() {
 		e.oks |= 1 << r.cfg.Replica
