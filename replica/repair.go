@@ -30,6 +30,11 @@ func (r *Replica) requestMissingPrepares() {
 // the canonical header is not known yet, it first asks replica from (the
 // primary, or the replica whose log a view change chose) for headers.
 func (r *Replica) requestPrepares(from uint8, upTo uint64) {
+	// A buffered prepare that can extend the log now is used; one that
+	// cannot (stale, from another view) is dropped rather than waited for.
+	if !r.vc.installing {
+		r.appendFuture()
+	}
 	last := min(upTo, r.op+repairRequestsPerTick, r.commitMin+uint64(len(r.ring.entries)))
 	for op := r.op + 1; op <= last; op++ {
 		if r.future.has(op) {
