@@ -49,16 +49,15 @@ func (r *Replica) requestPrepares(from uint8, upTo uint64) {
 			r.requestHeaders(from, op, upTo)
 			return
 		}
-		to := from
-		if r.status == StatusViewChange {
-			to = r.repairPeer(op)
-		}
-		r.sendRequestPrepare(to, op, c.Checksum)
+		// Any replica holding the exact checksum may answer; asking them in
+		// turn gets past one whose copy is missing or damaged.
+		r.sendRequestPrepare(r.repairPeer(op), op, c.Checksum)
 	}
 }
 
-// repairPeer picks the replica to ask for op during a view change: they take
-// turns, so a missing prepare on one does not stall the repair.
+// repairPeer picks the replica to ask for op: they take turns (changing
+// every tick), so a missing or damaged prepare on one does not stall the
+// repair.
 func (r *Replica) repairPeer(op uint64) uint8 {
 	n := uint64(r.cfg.ReplicaCount)
 	to := uint8((op + r.tick) % n)
