@@ -4,8 +4,13 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/chronon-db/chronon/outbox"
 	"github.com/chronon-db/chronon/wire"
 )
+
+// EffectTransferCreated is the kind of the effect a created transfer emits
+// when Config.Effects is set.
+const EffectTransferCreated outbox.Kind = 1
 
 // Sizes of the fixed records on the wire and in snapshots.
 const (
@@ -51,6 +56,13 @@ type Config struct {
 	// the cluster id) so that replicas perform alike; an unguessable seed
 	// keeps clients from choosing ids that collide in the index.
 	HashSeed uint64
+	// Effects, when set, makes every created transfer emit one outbox
+	// effect (kind EffectTransferCreated, payload the 128-byte transfer as
+	// stored, target EffectsTarget): for example a webhook per transfer,
+	// delivered exactly once to an idempotent sink. A transfer is refused
+	// with ResultOutboxFull rather than created without its effect.
+	Effects       *outbox.Emitter
+	EffectsTarget []byte
 }
 
 // ErrConfig is wrapped by New for an unusable Config.

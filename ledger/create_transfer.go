@@ -1,5 +1,7 @@
 package ledger
 
+import "fmt"
+
 // createTransfers applies a create_transfers body of whole events; event i
 // is stamped timestamp+i.
 func (l *Ledger) createTransfers(timestamp uint64, input, reply []byte) int {
@@ -41,6 +43,9 @@ func (l *Ledger) createTransfer(timestamp uint64, t *Transfer) Result {
 	if len(l.transfers) == l.cfg.TransfersMax {
 		return ResultFull
 	}
+	if l.cfg.Effects != nil && l.cfg.Effects.Room() == 0 {
+		return ResultOutboxFull
+	}
 	debitsPosted, overflow := add128(dr.DebitsPosted, t.Amount)
 	if overflow {
 		return ResultOverflowsDebitsPosted
@@ -70,6 +75,13 @@ func (l *Ledger) createTransfer(timestamp uint64, t *Transfer) Result {
 	l.rehashAccount(di)
 	cr.CreditsPosted = creditsPosted
 	l.rehashAccount(ci)
+	if l.cfg.Effects != nil {
+		t.Encode(l.effectPayload[:])
+		if _, err := l.cfg.Effects.Emit(EffectTransferCreated, l.cfg.EffectsTarget, l.effectPayload[:]); err != nil {
+			// Room was checked and sizes at New: only a replica bug gets here.
+			panic(fmt.Sprintf("ledger: emitting the effect of transfer %v: %v", t.ID, err))
+		}
+	}
 	return ResultOK
 }
 

@@ -19,6 +19,8 @@ const (
 // Ledger is the ledger state machine. It is not safe for concurrent use: the
 // replica calls it from its event loop only.
 type Ledger struct {
+	// effectPayload holds a transfer's encoding for its effect.
+	effectPayload [TransferSize]byte
 	cfg Config
 
 	// accounts and transfers hold the records in creation (= timestamp)

@@ -124,8 +124,11 @@ const (
 	ResultExceedsDebits Result = 42
 	// ResultFull: the table (accounts or transfers) is at capacity. Both.
 	ResultFull Result = 43
+	// ResultOutboxFull: the transfer would emit an effect and the outbox
+	// is at capacity (until the dispatcher's acks free it). Transfers.
+	ResultOutboxFull Result = 44
 
-	resultCount = 44
+	resultCount = 45
 )
 
 var resultNames = [resultCount]string{
@@ -173,6 +176,7 @@ var resultNames = [resultCount]string{
 	"exceeds_credits",
 	"exceeds_debits",
 	"full",
+	"outbox_full",
 }
 
 // String returns the snake_case name of r, or "result(N)" for an unknown

@@ -1,0 +1,49 @@
+package ledger
+
+import (
+	"testing"
+
+	"github.com/chronon-db/chronon/outbox"
+	"github.com/chronon-db/chronon/wire"
+)
+
+// TestCreatedTransfersEmitEffects: with an emitter, each created transfer
+// emits one effect carrying the stored transfer; failed transfers emit
+// nothing; a full outbox refuses the transfer instead of dropping its effect.
+func TestCreatedTransfersEmitEffects(t *testing.T) {
+	tbl, err := outbox.NewTable(outbox.Config{Cluster: wire.Uint128{Lo: 9}, EffectsMax: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig
+	cfg.Effects, cfg.EffectsTarget = tbl.Emitter(), []byte("https://example.invalid/hook")
+	h := newHarness(t, cfg)
+	h.createAccounts(account(1), account(2))
+	em := tbl.Emitter()
+	apply := func(ts ...Transfer) []EventResult {
+		em.Begin(&h.ctx)
+		defer em.End()
+		return h.createTransfers(ts...)
+	}
+	rs := apply(transfer(10, 1, 2, 5), transfer(11, 1, 1, 5), transfer(12, 2, 1, 7))
+	if len(rs) != 1 || rs[0].Index != 1 || rs[0].Result != ResultAccountsMustBeDifferent {
+		t.Fatalf("results %+v", rs)
+	}
+	if tbl.Len() != 2 {
+		t.Fatalf("%d effects, want 2 (one per created transfer)", tbl.Len())
+	}
+	var due []outbox.Effect
+	due = tbl.Due(due, ^uint64(0), 10, nil)
+	var got Transfer
+	got.Decode(due[0].Payload)
+	if got.ID != id(10) || got.Timestamp == 0 || string(due[0].Target) != "https://example.invalid/hook" || due[0].Kind != EffectTransferCreated {
+		t.Fatalf("effect %+v carries transfer %+v", due[0], got)
+	}
+	rs = apply(transfer(13, 1, 2, 1), transfer(14, 1, 2, 1))
+	if len(rs) != 1 || rs[0].Index != 1 || rs[0].Result != ResultOutboxFull {
+		t.Fatalf("with one slot left: %+v", rs)
+	}
+	if _, ok := h.l.Transfer(id(14)); ok {
+		t.Fatal("a transfer refused for a full outbox was created")
+	}
+}
