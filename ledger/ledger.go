@@ -21,7 +21,7 @@ const (
 type Ledger struct {
 	// effectPayload holds a transfer's encoding for its effect.
 	effectPayload [TransferSize]byte
-	cfg Config
+	cfg           Config
 
 	// accounts and transfers hold the records in creation (= timestamp)
 	// order; the indexes map id → slot. All are allocated with their full
