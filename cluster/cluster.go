@@ -19,6 +19,7 @@ import (
 	cio "github.com/chronon-db/chronon/io"
 	"github.com/chronon-db/chronon/journal"
 	"github.com/chronon-db/chronon/node"
+	"github.com/chronon-db/chronon/outbox"
 	"github.com/chronon-db/chronon/statemachine"
 	"github.com/chronon-db/chronon/wire"
 )
@@ -34,8 +35,13 @@ type Config struct {
 	Preset string
 	// Cluster is the cluster id (default 1).
 	Cluster wire.Uint128
-	// NewStateMachine makes each replica's state machine.
-	NewStateMachine func() statemachine.StateMachine
+	// NewStateMachine makes each replica's state machine; effects is the
+	// replica's outbox emitter, nil without an outbox.
+	NewStateMachine func(effects *outbox.Emitter) statemachine.StateMachine
+	// Outbox, when set, gives every replica an outbox table with this
+	// config; Sink delivers its effects from whichever replica leads.
+	Outbox *outbox.Config
+	Sink   outbox.Sink
 	// TickInterval is the replicas' tick (default 10 ms).
 	TickInterval time.Duration
 	// IOBackend forces an io backend (default automatic).
@@ -199,10 +205,21 @@ func (c *Cluster) StartReplica(i int) error {
 	if c.replicas[i] != nil {
 		return fmt.Errorf("cluster: replica %d is running", i)
 	}
+	var tbl *outbox.Table
+	var effects *outbox.Emitter
+	if c.cfg.Outbox != nil {
+		t, err := outbox.NewTable(*c.cfg.Outbox)
+		if err != nil {
+			return fmt.Errorf("cluster: replica %d: %w", i, err)
+		}
+		tbl, effects = t, t.Emitter()
+	}
 	n, err := node.Start(node.Config{
 		DataFile:     c.DataFile(i),
 		Addresses:    c.addresses,
-		StateMachine: c.cfg.NewStateMachine(),
+		Outbox:       tbl,
+		Sink:         c.cfg.Sink,
+		StateMachine: c.cfg.NewStateMachine(effects),
 		TickInterval: c.cfg.TickInterval,
 		IOBackend:    c.cfg.IOBackend,
 		Logger:       c.cfg.Logger.With("replica", i),

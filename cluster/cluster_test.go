@@ -12,11 +12,12 @@ import (
 	"github.com/chronon-db/chronon/client"
 	"github.com/chronon-db/chronon/ledger"
 	"github.com/chronon-db/chronon/node"
+	"github.com/chronon-db/chronon/outbox"
 	"github.com/chronon-db/chronon/statemachine"
 	"github.com/chronon-db/chronon/wire"
 )
 
-func newLedger() statemachine.StateMachine {
+func newLedger(*outbox.Emitter) statemachine.StateMachine {
 	l, err := ledger.New(ledger.Config{AccountsMax: 256, TransfersMax: 20_000})
 	if err != nil {
 		panic(err)

@@ -47,3 +47,31 @@ func TestCreatedTransfersEmitEffects(t *testing.T) {
 		t.Fatal("a transfer refused for a full outbox was created")
 	}
 }
+
+// TestRestoreEmitsNothing: restoring a snapshot re-creates transfers
+// without emitting their effects again (those live in the outbox's own
+// checkpoint).
+func TestRestoreEmitsNothing(t *testing.T) {
+	tbl, err := outbox.NewTable(outbox.Config{Cluster: wire.Uint128{Lo: 9}, EffectsMax: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig
+	cfg.Effects, cfg.EffectsTarget = tbl.Emitter(), []byte("sink")
+	h := newHarness(t, cfg)
+	h.createAccounts(account(1), account(2))
+	em := tbl.Emitter()
+	em.Begin(&h.ctx)
+	h.createTransfers(transfer(10, 1, 2, 5), transfer(11, 2, 1, 3))
+	em.End()
+	snap := h.l.Snapshot(nil)
+	if err := h.l.Restore(snap); err != nil {
+		t.Fatal(err)
+	}
+	if tbl.Len() != 2 {
+		t.Fatalf("%d effects after restore, want the 2 emitted before", tbl.Len())
+	}
+	if h.l.Config().Effects == nil {
+		t.Fatal("restore dropped the emitter")
+	}
+}

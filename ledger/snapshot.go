@@ -67,6 +67,11 @@ func (l *Ledger) Snapshot(dst []byte) []byte {
 // ErrSnapshot and statemachine.ErrInvalidInput.
 func (l *Ledger) Restore(snapshot []byte) error {
 	l.Reset()
+	// Restoring re-creates transfers; their effects were emitted when they
+	// were first created and are in the outbox's own checkpoint.
+	effects := l.cfg.Effects
+	l.cfg.Effects = nil
+	defer func() { l.cfg.Effects = effects }()
 	if err := l.restore(snapshot); err != nil {
 		l.Reset()
 		return fmt.Errorf("%w: %w: %w", ErrSnapshot, err, statemachine.ErrInvalidInput)

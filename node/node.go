@@ -12,6 +12,7 @@ import (
 	"github.com/chronon-db/chronon/bus"
 	cio "github.com/chronon-db/chronon/io"
 	"github.com/chronon-db/chronon/journal"
+	"github.com/chronon-db/chronon/outbox"
 	"github.com/chronon-db/chronon/persist"
 	"github.com/chronon-db/chronon/replica"
 	"github.com/chronon-db/chronon/statemachine"
@@ -35,6 +36,13 @@ type Config struct {
 	IOBackend cio.Backend
 	// Logger receives the node's logs (default slog.Default()).
 	Logger *slog.Logger
+	// Outbox is the replica's outbox table (the state machine was built
+	// with its Emitter), or nil. Every replica gets one with the same
+	// config.
+	Outbox *outbox.Table
+	// Sink delivers the outbox's effects while this replica is the primary
+	// (nil: effects accumulate until a replica with a sink leads).
+	Sink outbox.Sink
 }
 
 // ErrConfig means the Config does not match the data file or is unusable.
@@ -57,6 +65,13 @@ type Node struct {
 	recovered persist.RecoveryInfo
 	closed    bool
 	status    status
+
+	// disp dispatches effects while this replica leads; dispView is the
+	// view it dispatches for, due and ackBody are scratch space.
+	disp     *outbox.Dispatcher
+	dispView uint32
+	due      []outbox.Effect
+	ackBody  []byte
 }
 
 // status is the replica's progress, published by the event loop every tick
@@ -179,9 +194,24 @@ func (n *Node) open() error {
 		CheckpointInterval: persist.CheckpointInterval(sb.Config, limits),
 	}
 	rcfg.DefaultTimeouts()
+	rcfg.Seed = uint64(sb.Replica)*0x9E3779B97F4A7C15 + uint64(time.Now().UnixNano())
+	rcfg.Outbox = n.cfg.Outbox
 	n.replica, err = replica.New(rcfg, n.pool, n.bus, n.wal, systemClock{}, n.cfg.StateMachine)
 	if err != nil {
 		return fmt.Errorf("node: %w", err)
+	}
+	if n.cfg.Outbox != nil && n.cfg.Sink != nil {
+		n.disp, err = outbox.NewDispatcher(outbox.DispatcherConfig{
+			Sink:          n.cfg.Sink,
+			AckTimeout:    2 * time.Second,
+			ResultSizeMax: n.cfg.Outbox.Config().ResultSizeMax,
+			Logger:        n.log,
+		})
+		if err != nil {
+			return fmt.Errorf("node: %w", err)
+		}
+		n.replica.AcksCommitted = n.disp.Committed
+		n.due = make([]outbox.Effect, 0, dispatchBatchMax)
 	}
 	n.bus.SetHandler(n.replica)
 	if n.recovered, err = persist.Recover(n.journal, n.replica, n.pool, n.log); err != nil {
@@ -235,6 +265,7 @@ func (n *Node) Run(ctx context.Context) error {
 			if err := n.journal.Flush(); err != nil {
 				panic(fmt.Sprintf("node: WAL flush failed: %v", err))
 			}
+			n.dispatch()
 			n.publishStatus()
 			if ticks%10 == 0 {
 				n.persistVSR()
@@ -268,6 +299,35 @@ func (n *Node) persistVSR() {
 	}
 }
 
+// dispatchBatchMax is how many due effects one tick offers the dispatcher.
+const dispatchBatchMax = 64
+
+// dispatch runs the outbox's side of the loop: while this replica is the
+// primary with status normal it offers due effects to the dispatcher and
+// submits the acks it has ready; otherwise, or when the view moved on, it
+// makes the dispatcher step down so no attempt of an old view is acked.
+func (n *Node) dispatch() {
+	if n.disp == nil {
+		return
+	}
+	r := n.replica
+	v := r.View()
+	if v > n.dispView {
+		n.disp.StepDown(v)
+		n.dispView = v
+	}
+	if r.Status() != replica.StatusNormal || !r.IsPrimary() {
+		return
+	}
+	n.due = n.cfg.Outbox.Due(n.due[:0], uint64(time.Now().UnixNano()), dispatchBatchMax, n.disp.Busy)
+	n.disp.Offer(v, n.due)
+	bodyMax := int(replica.RequestSizeMax(uint32(n.pool.MessageSizeMax()))) - wire.HeaderSize
+	if acks := n.disp.Acks(v, bodyMax); len(acks) > 0 {
+		n.ackBody = outbox.AppendAckBody(n.ackBody[:0], acks)
+		r.SubmitAcks(n.ackBody)
+	}
+}
+
 // Close releases the node's resources. Run calls it on return.
 // Counters and the replica stay readable after Close.
 func (n *Node) Close() {
@@ -275,6 +335,11 @@ func (n *Node) Close() {
 		return
 	}
 	n.closed = true
+	if n.disp != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = n.disp.Close(ctx)
+		cancel()
+	}
 	if n.bus != nil {
 		n.bus.Close()
 	}

@@ -47,7 +47,7 @@ func (n *recovery) run() (RecoveryInfo, error) {
 		if err != nil {
 			return info, fmt.Errorf("persist: read checkpoint at op %d: %w", sb.VSR.CheckpointOp, err)
 		}
-		if err := n.r.Restore(sb.VSR.CheckpointOp, sb.VSR.CheckpointChecksum, data.State, data.Sessions); err != nil {
+		if err := n.r.Restore(sb.VSR.CheckpointOp, sb.VSR.CheckpointChecksum, replica.CheckpointBlobs{State: data.State, Sessions: data.Sessions, Outbox: data.Outbox}); err != nil {
 			return info, fmt.Errorf("persist: %w", err)
 		}
 	}

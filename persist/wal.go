@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/chronon-db/chronon/journal"
+	"github.com/chronon-db/chronon/replica"
 	"github.com/chronon-db/chronon/wire"
 )
 
@@ -62,8 +63,8 @@ func (w *WAL) ReadPrepare(op uint64, m *wire.Message) {
 }
 
 // Checkpoint implements replica.Journal.
-func (w *WAL) Checkpoint(op uint64, checksum wire.Uint128, state, sessions []byte) error {
-	return w.j.Checkpoint(op, checksum, journal.CheckpointData{State: state, Sessions: sessions})
+func (w *WAL) Checkpoint(op uint64, checksum wire.Uint128, b replica.CheckpointBlobs) error {
+	return w.j.Checkpoint(op, checksum, journal.CheckpointData{State: b.State, Sessions: b.Sessions, Outbox: b.Outbox})
 }
 
 // Completions is the part of the replica the WAL reports to.

@@ -18,18 +18,48 @@ const sessionsMagic uint64 = 0x5353455334524843
 // commitMin and hands them to the journal. Every replica checkpoints at the
 // same ops, so their checkpoints are byte-identical.
 func (r *Replica) checkpoint() {
-	// One buffer holds the checkpoint as state sync serves it:
-	// state length u64, state, sessions.
-	b := append(r.cp.blob[:0], 0, 0, 0, 0, 0, 0, 0, 0)
+	// One buffer holds the checkpoint as state sync serves it: state length
+	// u64, sessions length u64, state, sessions, outbox.
+	b := append(r.cp.blob[:0], make([]byte, 16)...)
 	b = r.sm.Snapshot(b)
-	stateLen := len(b) - 8
-	binary.LittleEndian.PutUint64(b, uint64(stateLen))
+	stateEnd := len(b)
 	b = r.encodeSessions(b)
+	sessionsEnd := len(b)
+	if r.cfg.Outbox != nil {
+		b = r.cfg.Outbox.Snapshot(b)
+	}
+	binary.LittleEndian.PutUint64(b[0:], uint64(stateEnd-16))
+	binary.LittleEndian.PutUint64(b[8:], uint64(sessionsEnd-stateEnd))
 	r.cp.blob = b
 	r.cp.op, r.cp.prepare, r.cp.id = r.commitMin, r.committed, wire.Checksum(b)
-	if err := r.journal.Checkpoint(r.commitMin, r.committed, b[8:8+stateLen], b[8+stateLen:]); err != nil {
+	blobs, _ := splitCheckpointBlob(b)
+	if err := r.journal.Checkpoint(r.commitMin, r.committed, blobs); err != nil {
 		panic(fmt.Sprintf("replica: checkpoint at op %d failed: %v", r.commitMin, err))
 	}
+}
+
+// splitCheckpointBlob splits a checkpoint as state sync carries it; ok is
+// false for bytes that do not have that shape.
+func splitCheckpointBlob(b []byte) (CheckpointBlobs, bool) {
+	if len(b) < 16 {
+		return CheckpointBlobs{}, false
+	}
+	stateLen, sessionsLen := binary.LittleEndian.Uint64(b), binary.LittleEndian.Uint64(b[8:])
+	rest := uint64(len(b) - 16)
+	if stateLen > rest || sessionsLen > rest-stateLen {
+		return CheckpointBlobs{}, false
+	}
+	state := b[16 : 16+stateLen]
+	sessions := b[16+stateLen : 16+stateLen+sessionsLen]
+	return CheckpointBlobs{State: state, Sessions: sessions, Outbox: b[16+stateLen+sessionsLen:]}, true
+}
+
+// joinCheckpointBlob is the inverse of splitCheckpointBlob.
+func joinCheckpointBlob(c CheckpointBlobs) []byte {
+	b := make([]byte, 16, 16+len(c.State)+len(c.Sessions)+len(c.Outbox))
+	binary.LittleEndian.PutUint64(b, uint64(len(c.State)))
+	binary.LittleEndian.PutUint64(b[8:], uint64(len(c.Sessions)))
+	return append(append(append(b, c.State...), c.Sessions...), c.Outbox...)
 }
 
 // encodeSessions appends the replicated client table, sorted by client id:
@@ -75,22 +105,35 @@ func (r *Replica) encodeSessions(dst []byte) []byte {
 // Journal.Checkpoint stored. Call it once, before any other input. Bytes
 // that do not decode return an error wrapping ErrCheckpoint (or the state
 // machine's error) and leave the replica unusable.
-func (r *Replica) Restore(op uint64, checksum wire.Uint128, state, sessions []byte) error {
+func (r *Replica) Restore(op uint64, checksum wire.Uint128, blobs CheckpointBlobs) error {
 	if r.op != 0 || r.commitMin != 0 {
 		panic("replica: Restore after the log started")
 	}
-	if err := r.sm.Restore(state); err != nil {
-		return fmt.Errorf("replica: restore state at op %d: %w", op, err)
-	}
-	if err := r.decodeSessions(sessions); err != nil {
-		return err
+	if err := r.restoreBlobs(blobs); err != nil {
+		return fmt.Errorf("replica: restore checkpoint at op %d: %w", op, err)
 	}
 	r.op, r.commitMin, r.commitMax, r.knownOp, r.logOp = op, op, op, op, op
 	r.head, r.committed = checksum, checksum
 	r.ring.first = op + 1
-	b := binary.LittleEndian.AppendUint64(make([]byte, 0, 8+len(state)+len(sessions)), uint64(len(state)))
-	b = append(append(b, state...), sessions...)
+	b := joinCheckpointBlob(blobs)
 	r.cp.blob, r.cp.op, r.cp.prepare, r.cp.id = b, op, checksum, wire.Checksum(b)
+	return nil
+}
+
+// restoreBlobs replaces the state machine, the client table and the outbox
+// with a checkpoint's.
+func (r *Replica) restoreBlobs(blobs CheckpointBlobs) error {
+	if err := r.sm.Restore(blobs.State); err != nil {
+		return fmt.Errorf("state: %w", err)
+	}
+	if err := r.decodeSessions(blobs.Sessions); err != nil {
+		return err
+	}
+	if r.cfg.Outbox != nil {
+		if err := r.cfg.Outbox.Restore(blobs.Outbox); err != nil {
+			return fmt.Errorf("outbox: %w", err)
+		}
+	}
 	return nil
 }
 

@@ -52,6 +52,10 @@ func (r *Replica) applyBatch(prepare *wire.Header, body []byte) {
 }
 
 func (r *Replica) applyRequest(prepare, req *wire.Header, input []byte, timestamp uint64) {
+	if req.Operation == wire.OperationOutboxAck {
+		r.applyAcks(prepare, req, input, timestamp)
+		return
+	}
 	if req.Operation == wire.OperationRegister {
 		r.clients.doneRegistering(req.Client)
 		evicted, didEvict := r.clients.register(req.Client, prepare.Op)
@@ -79,7 +83,14 @@ func (r *Replica) applyRequest(prepare, req *wire.Header, input []byte, timestam
 	// applyContext lives in the Replica: a local passed to an interface
 	// method would escape to the heap on every request.
 	r.applyContext = statemachine.Context{Op: prepare.Op, Timestamp: timestamp, Client: req.Client, Request: req.Request}
+	if r.cfg.Outbox != nil {
+		// Effects the state machine emits now commit with this request.
+		r.cfg.Outbox.Emitter().Begin(&r.applyContext)
+	}
 	n := r.sm.Apply(&r.applyContext, req.Operation, input, m.Buffer[wire.HeaderSize:])
+	if r.cfg.Outbox != nil {
+		r.cfg.Outbox.Emitter().End()
+	}
 	if n < 0 || n > len(m.Buffer)-wire.HeaderSize {
 		panic("replica: state machine reply length out of bounds")
 	}
@@ -130,5 +141,25 @@ func (r *Replica) reply(e *clientEntry, prepare, req *wire.Header, timestamp uin
 	r.clients.setReply(e, m, &h)
 	if r.IsPrimary() && !r.replaying {
 		r.bus.SendToClient(req.Client, m)
+	}
+}
+
+// applyAcks applies a committed outbox_ack request: outcomes of effects the
+// primary's dispatcher delivered. Acks carry no session (applying a body
+// twice changes nothing), get no stored reply, and only the primary's own
+// internal client may submit them.
+func (r *Replica) applyAcks(prepare, req *wire.Header, input []byte, timestamp uint64) {
+	if r.cfg.Outbox == nil || req.Client != OutboxClient {
+		r.Counters.DropBadBatchEntry++
+		return
+	}
+	r.applyContext = statemachine.Context{Op: prepare.Op, Timestamp: timestamp, Client: req.Client, Request: req.Request}
+	tbl := r.cfg.Outbox
+	tbl.Emitter().Begin(&r.applyContext)
+	tbl.ApplyAck(&r.applyContext, input, r.ackReply[:])
+	tbl.Emitter().End()
+	r.Counters.AcksApplied++
+	if r.AcksCommitted != nil {
+		r.AcksCommitted(input)
 	}
 }

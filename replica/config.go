@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/chronon-db/chronon/outbox"
 	"github.com/chronon-db/chronon/wire"
 )
 
@@ -47,6 +48,11 @@ type Config struct {
 	// Seed seeds the replica's PRNG (timeout jitter). Replicas of a cluster
 	// should get different seeds.
 	Seed uint64
+	// Outbox, when set, is the replicated outbox table: effects the state
+	// machine emits while a request applies, acks applied through
+	// consensus, kept in checkpoints and in the state digest. The state
+	// machine gets Outbox.Emitter() when it is built.
+	Outbox *outbox.Table
 	// QuorumOverride, when non-zero, replaces the majority quorum. It exists
 	// only so the simulator can prove its checkers catch a broken protocol
 	// (e.g. committing with a quorum of 1 in a 3-replica cluster); never set

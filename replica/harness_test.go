@@ -201,8 +201,8 @@ type memCheckpoint struct {
 	sessions []byte
 }
 
-func (j *memJournal) Checkpoint(op uint64, checksum wire.Uint128, state, sessions []byte) error {
-	j.checkpoints = append(j.checkpoints, memCheckpoint{op, checksum, append([]byte(nil), state...), append([]byte(nil), sessions...)})
+func (j *memJournal) Checkpoint(op uint64, checksum wire.Uint128, b CheckpointBlobs) error {
+	j.checkpoints = append(j.checkpoints, memCheckpoint{op, checksum, append([]byte(nil), b.State...), append([]byte(nil), b.Sessions...)})
 	return nil
 }
 

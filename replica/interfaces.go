@@ -26,10 +26,9 @@ type Journal interface {
 	// not hold a valid prepare of that op.
 	ReadPrepare(op uint64, m *wire.Message)
 	// Checkpoint durably records the state after op (whose prepare has the
-	// given checksum): the state machine's snapshot and the encoded client
-	// table. It is synchronous; an error means the disk failed, and the
-	// replica stops (crash-only).
-	Checkpoint(op uint64, checksum wire.Uint128, state, sessions []byte) error
+	// given checksum). It is synchronous; an error means the disk failed,
+	// and the replica stops (crash-only).
+	Checkpoint(op uint64, checksum wire.Uint128, blobs CheckpointBlobs) error
 	// PersistView durably records view, log_view and the commit numbers
 	// (the superblock) before the replica votes in or acts on a view.
 	PersistView(view, logView uint32, commitMin, commitMax uint64) error
@@ -45,4 +44,12 @@ type Journal interface {
 type Clock interface {
 	// Realtime returns nanoseconds since the Unix epoch.
 	Realtime() uint64
+}
+
+// CheckpointBlobs are the parts of a checkpoint: the state machine's
+// snapshot, the encoded client table and the outbox table's snapshot.
+type CheckpointBlobs struct {
+	State    []byte
+	Sessions []byte
+	Outbox   []byte
 }

@@ -12,8 +12,18 @@ func (r *Replica) onRequest(m *wire.Message, h *wire.Header) {
 		r.Counters.DropNotPrimary++
 		return
 	}
+	if h.Client == OutboxClient {
+		r.Counters.DropBadRequest++
+		return
+	}
 	if h.Operation == wire.OperationRegister {
 		r.onRegister(m, h)
+		return
+	}
+	if h.Operation == wire.OperationOutboxAck {
+		// Only this primary's dispatcher acknowledges effects (SubmitAcks);
+		// from the network an ack could be forged.
+		r.Counters.DropBadRequest++
 		return
 	}
 	e := r.clients.get(h.Client)
@@ -274,4 +284,43 @@ func (r *Replica) sendEviction(client wire.Uint128, reason wire.EvictionReason) 
 	wire.Seal(&h, m.Bytes(wire.HeaderSize))
 	r.bus.SendToClient(client, m)
 	m.Unref()
+}
+
+// OutboxClient is the client id under which a primary submits outbox acks.
+// It is reserved: requests from the network that claim it as their client
+// are refused (see onRequest), and its acks skip the client table.
+var OutboxClient = wire.Uint128{Lo: 0x6b63615f786f6274, Hi: 0xffffffffffffffff}
+
+// SubmitAcks queues an outbox_ack request with body (outbox.AppendAckBody)
+// for the next prepare. Only a primary with status normal takes it; it
+// returns false otherwise, or when the queue or the pool is full (the
+// dispatcher hands the acks out again after its ack timeout).
+func (r *Replica) SubmitAcks(body []byte) bool {
+	if r.cfg.Outbox == nil || r.status != StatusNormal || !r.IsPrimary() || r.requests.full() {
+		return false
+	}
+	if wire.HeaderSize+len(body) > int(RequestSizeMax(r.cfg.Limits.MessageSizeMax)) {
+		return false
+	}
+	m := r.newMessage()
+	if m == nil {
+		return false
+	}
+	r.ackRequest++
+	h := wire.Header{
+		Cluster:   r.cfg.Cluster,
+		Size:      uint32(wire.HeaderSize + len(body)),
+		View:      r.view,
+		Protocol:  wire.ProtocolVersion,
+		Command:   wire.CommandRequest,
+		Client:    OutboxClient,
+		Session:   1,
+		Request:   r.ackRequest,
+		Operation: wire.OperationOutboxAck,
+	}
+	copy(m.Buffer[wire.HeaderSize:], body)
+	wire.Seal(&h, m.Bytes(h.Size))
+	r.requests.push(m, h.Size)
+	r.Counters.AcksSubmitted++
+	return true
 }

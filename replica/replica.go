@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 
+	"github.com/chronon-db/chronon/outbox"
 	"github.com/chronon-db/chronon/statemachine"
 	"github.com/chronon-db/chronon/wire"
 )
@@ -86,6 +87,15 @@ type Replica struct {
 	// demand (checkpoints are rare; requests never allocate).
 	snapshot []byte
 	sessions []byte
+
+	// ackRequest numbers this primary's outbox_ack requests; ackReply
+	// receives their (unstored) replies.
+	ackRequest uint32
+	ackReply   [outbox.AckReplySize]byte
+	// AcksCommitted, if set, is called with the body of every committed
+	// outbox_ack request (on every replica, in commit order), so the
+	// node's dispatcher stops waiting for those acks.
+	AcksCommitted func(body []byte)
 
 	// Counters are the replica's metrics.
 	Counters Counters
@@ -178,7 +188,11 @@ func (r *Replica) primaryIndex() uint8 { return uint8(r.view % uint32(r.cfg.Repl
 // machine's digest combined with the client table's. Replicas that applied
 // the same ops have the same StateDigest.
 func (r *Replica) StateDigest() wire.Uint128 {
-	return addUint128(r.sm.Digest(), r.clients.digest())
+	d := addUint128(r.sm.Digest(), r.clients.digest())
+	if r.cfg.Outbox != nil {
+		d = addUint128(d, r.cfg.Outbox.Digest())
+	}
+	return d
 }
 
 // OnMessage handles one message from a peer or a client. Precondition: the

@@ -25,7 +25,7 @@ func (c *cluster) restartReplica(i int, commitMax uint64) error {
 	r.RestoreView(j.view, j.logView)
 	if n := len(j.checkpoints); n > 0 {
 		cp := j.checkpoints[n-1]
-		if err := r.Restore(cp.op, cp.checksum, cp.state, cp.sessions); err != nil {
+		if err := r.Restore(cp.op, cp.checksum, CheckpointBlobs{State: cp.state, Sessions: cp.sessions}); err != nil {
 			return err
 		}
 	}

@@ -1,7 +1,6 @@
 package replica
 
 import (
-	"encoding/binary"
 	"fmt"
 
 	"github.com/chronon-db/chronon/wire"
@@ -15,7 +14,7 @@ import (
 // the ops after it.
 
 // checkpointCopy is this replica's latest checkpoint, as state sync serves
-// it: state length u64, state, sessions.
+// it (see splitCheckpointBlob).
 type checkpointCopy struct {
 	op      uint64
 	prepare wire.Uint128 // checksum of prepare op
@@ -108,25 +107,17 @@ func (r *Replica) requestSyncChunk() {
 func (r *Replica) finishSync() {
 	s := &r.sync
 	s.active = false
-	if wire.Checksum(s.buf) != s.id || len(s.buf) < 8 {
+	blobs, ok := splitCheckpointBlob(s.buf)
+	if wire.Checksum(s.buf) != s.id || !ok {
 		r.Counters.SyncsFailed++
 		return
 	}
-	stateLen := binary.LittleEndian.Uint64(s.buf)
-	if stateLen > uint64(len(s.buf))-8 {
-		r.Counters.SyncsFailed++
-		return
-	}
-	state, sessions := s.buf[8:8+stateLen], s.buf[8+stateLen:]
-	if err := r.journal.Checkpoint(s.op, s.prepare, state, sessions); err != nil {
+	if err := r.journal.Checkpoint(s.op, s.prepare, blobs); err != nil {
 		panic(fmt.Sprintf("replica: writing the synced checkpoint at op %d failed: %v", s.op, err))
 	}
 	r.resetLog()
-	if err := r.sm.Restore(state); err != nil {
+	if err := r.restoreBlobs(blobs); err != nil {
 		panic(fmt.Sprintf("replica: a checkpoint with a valid checksum does not restore: %v", err))
-	}
-	if err := r.decodeSessions(sessions); err != nil {
-		panic(fmt.Sprintf("replica: a checkpoint with a valid checksum has bad sessions: %v", err))
 	}
 	r.op, r.commitMin, r.logOp = s.op, s.op, s.op
 	r.commitMax = max(r.commitMax, s.op)

@@ -261,8 +261,8 @@ func (j *hostJournal) WritePrepare(m *wire.Message) {
 
 func (j *hostJournal) ReadPrepare(op uint64, m *wire.Message) { (*host)(j).wal.ReadPrepare(op, m) }
 
-func (j *hostJournal) Checkpoint(op uint64, checksum wire.Uint128, state, sessions []byte) error {
-	return (*host)(j).wal.Checkpoint(op, checksum, state, sessions)
+func (j *hostJournal) Checkpoint(op uint64, checksum wire.Uint128, b replica.CheckpointBlobs) error {
+	return (*host)(j).wal.Checkpoint(op, checksum, b)
 }
 
 func (j *hostJournal) PersistView(view, logView uint32, commitMin, commitMax uint64) error {

@@ -14,6 +14,7 @@ import (
 	"github.com/chronon-db/chronon/client"
 	"github.com/chronon-db/chronon/cluster"
 	"github.com/chronon-db/chronon/ledger"
+	"github.com/chronon-db/chronon/outbox"
 	"github.com/chronon-db/chronon/statemachine"
 	"github.com/chronon-db/chronon/wire"
 )
@@ -77,7 +78,7 @@ func demo(cfg demoConfig, w io.Writer) error {
 		Replicas: cfg.replicas,
 		Dir:      dir,
 		Preset:   cfg.preset,
-		NewStateMachine: func() statemachine.StateMachine {
+		NewStateMachine: func(*outbox.Emitter) statemachine.StateMachine {
 			l, err := ledger.New(ledger.Config{AccountsMax: ledgerAccountsMax, TransfersMax: ledgerTransfersMax})
 			if err != nil {
 				panic(err)
