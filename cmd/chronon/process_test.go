@@ -52,10 +52,11 @@ func buildBinary(t *testing.T) string {
 	return bin
 }
 
-func startProcess(t *testing.T, bin, addresses, file string) *process {
+func startProcess(t *testing.T, bin, addresses, file string, extra ...string) *process {
 	t.Helper()
 	p := &process{out: &syncBuffer{}}
-	p.cmd = exec.Command(bin, "start", "--addresses="+addresses, file)
+	args := append([]string{"start", "--addresses=" + addresses}, extra...)
+	p.cmd = exec.Command(bin, append(args, file)...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)

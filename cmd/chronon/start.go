@@ -11,12 +11,16 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	cio "github.com/chronon-db/chronon/io"
+	"github.com/chronon-db/chronon/journal"
 	"github.com/chronon-db/chronon/kv"
 	"github.com/chronon-db/chronon/ledger"
 	"github.com/chronon-db/chronon/node"
+	"github.com/chronon-db/chronon/outbox"
 	"github.com/chronon-db/chronon/statemachine"
+	"github.com/chronon-db/chronon/wire"
 )
 
 func init() {
@@ -30,6 +34,7 @@ func runStart(args []string, stdout, stderr io.Writer) int {
 	replica := fs.Int("replica", -1, "this replica's index (checked against the data file; optional)")
 	machine := fs.String("state-machine", "ledger", "state machine: ledger or kv")
 	backend := fs.String("io", "", "io backend: io_uring, fallback or auto (default: $"+cio.EnvBackend+" or auto)")
+	effectsURL := fs.String("effects-url", "", "ledger only: POST every created transfer to this URL exactly once (outbox effect with an Idempotency-Key)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: chronon start --addresses=a:p,b:p,c:p [--replica=i] [--state-machine=ledger|kv] <data file>")
 		fs.PrintDefaults()
@@ -46,7 +51,25 @@ func runStart(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "chronon start: %v\n", err)
 		return 2
 	}
-	sm, err := newStateMachine(*machine)
+	var tbl *outbox.Table
+	var sink outbox.Sink
+	if *effectsURL != "" {
+		if *machine != "ledger" {
+			fmt.Fprintln(stderr, "chronon start: --effects-url needs --state-machine=ledger")
+			return 2
+		}
+		cluster, err := dataFileCluster(fs.Arg(0))
+		if err != nil {
+			fmt.Fprintf(stderr, "chronon start: %v\n", err)
+			return 1
+		}
+		if tbl, err = outbox.NewTable(outbox.Config{Cluster: cluster, EffectsMax: outboxEffectsMax}); err != nil {
+			fmt.Fprintf(stderr, "chronon start: %v\n", err)
+			return 2
+		}
+		sink = &outbox.HTTPSink{Timeout: 5 * time.Second}
+	}
+	sm, err := newStateMachine(*machine, tbl, *effectsURL)
 	if err != nil {
 		fmt.Fprintf(stderr, "chronon start: %v\n", err)
 		return 2
@@ -58,6 +81,8 @@ func runStart(args []string, stdout, stderr io.Writer) int {
 		StateMachine: sm,
 		IOBackend:    b,
 		Logger:       logger,
+		Outbox:       tbl,
+		Sink:         sink,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "chronon start: %v\n", err)
@@ -86,12 +111,35 @@ const (
 	kvValueSizeMax     = 256
 )
 
-func newStateMachine(name string) (statemachine.StateMachine, error) {
+// outboxEffectsMax is the outbox capacity of replicas started by the CLI.
+const outboxEffectsMax = 16384
+
+// newStateMachine builds the named state machine; with tbl (ledger only)
+// every created transfer emits an effect to effectsURL.
+func newStateMachine(name string, tbl *outbox.Table, effectsURL string) (statemachine.StateMachine, error) {
 	switch name {
 	case "ledger":
-		return ledger.New(ledger.Config{AccountsMax: ledgerAccountsMax, TransfersMax: ledgerTransfersMax})
+		cfg := ledger.Config{AccountsMax: ledgerAccountsMax, TransfersMax: ledgerTransfersMax}
+		if tbl != nil {
+			cfg.Effects, cfg.EffectsTarget = tbl.Emitter(), []byte(effectsURL)
+		}
+		return ledger.New(cfg)
 	case "kv":
 		return kv.New(kv.Config{KeysMax: kvKeysMax, ValueSizeMax: kvValueSizeMax, HashSeed: 0x43485230})
 	}
 	return nil, fmt.Errorf("unknown state machine %q (want ledger or kv)", name)
+}
+
+// dataFileCluster reads the cluster id from a data file's superblock.
+func dataFileCluster(path string) (wire.Uint128, error) {
+	f, err := journal.OpenFile(path, true)
+	if err != nil {
+		return wire.Uint128{}, err
+	}
+	defer f.Close()
+	sb, _, err := journal.ReadSuperblock(f)
+	if err != nil {
+		return wire.Uint128{}, err
+	}
+	return sb.Cluster, nil
 }
