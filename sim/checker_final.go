@@ -52,6 +52,9 @@ func (s *Sim) finalChecks() {
 	if s.sc.workload == WorkloadKV {
 		s.fail(checkLinearizable(s.history.ops))
 	}
+	if s.err == nil {
+		s.checkOutbox()
+	}
 }
 
 // checkLedger checks one replica's ledger against what clients learned:

@@ -29,12 +29,14 @@ type partitionState struct {
 	cut    []int // replicas cut off (symmetric) or the sending side (asymmetric)
 }
 
-// faultyCount counts replicas that are down, cut off, or still catching up
-// after a restart: at most f of them at any time.
+// faultyCount counts replicas that are down, armed to crash, cut off, or
+// still catching up after a restart: at most f of them at any time.
 func (s *Sim) faultyCount() int {
 	n := 0
 	for i, h := range s.hosts {
-		if !h.up || s.net.isolated(i) || (h.catchUp > 0 && h.replica.CommitMin() < h.catchUp) {
+		// A replica armed to crash inside a write counts already: it will
+		// go down at its next write, whatever happens meanwhile.
+		if !h.up || h.crashWrites >= 0 || s.net.isolated(i) || (h.catchUp > 0 && h.replica.CommitMin() < h.catchUp) {
 			n++
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/chronon-db/chronon/journal"
 	"github.com/chronon-db/chronon/kv"
 	"github.com/chronon-db/chronon/ledger"
+	"github.com/chronon-db/chronon/outbox"
 	"github.com/chronon-db/chronon/persist"
 	"github.com/chronon-db/chronon/replica"
 	"github.com/chronon-db/chronon/statemachine"
@@ -33,6 +34,11 @@ type host struct {
 	kv      *kv.Store
 	ledger  *ledger.Ledger
 	wcfg    wire.Config
+
+	// outbox is the replica's outbox table (new at every start, restored
+	// by recovery); disp is its simulated dispatcher (outbox_dispatch.go).
+	outbox *outbox.Table
+	disp   dispatcher
 
 	// completions are finished journal operations waiting for their
 	// simulated storage latency.
@@ -99,10 +105,15 @@ func (h *host) start() error {
 		return fmt.Errorf("replica %d: %w", h.index, err)
 	}
 	wal := persist.NewWAL(j, limits.PipelinePrepareMax*2+limits.JournalReadsMax)
+	tbl, err := outbox.NewTable(s.outboxConfig())
+	if err != nil {
+		return err
+	}
 	var sm statemachine.StateMachine
 	switch s.sc.workload {
 	case WorkloadLedger:
-		l, err := ledger.New(ledger.Config{AccountsMax: 64, TransfersMax: 16384, BatchMax: ledger.BatchMaxFor(limits.MessageSizeMax), HashSeed: 7})
+		l, err := ledger.New(ledger.Config{AccountsMax: 64, TransfersMax: 16384, BatchMax: ledger.BatchMaxFor(limits.MessageSizeMax), HashSeed: 7,
+			Effects: tbl.Emitter(), EffectsTarget: outboxTarget})
 		if err != nil {
 			return err
 		}
@@ -124,12 +135,16 @@ func (h *host) start() error {
 		CheckpointInterval: persist.CheckpointInterval(sb.Config, limits),
 		QuorumOverride:     s.sc.QuorumOverride,
 	}
+	if s.sc.workload == WorkloadLedger || s.sc.OutboxKV {
+		rcfg.Outbox = tbl
+	}
 	rcfg.DefaultTimeouts()
 	r, err := replica.New(rcfg, pool, (*hostBus)(h), (*hostJournal)(h), simClock{&s.now}, h.machine)
 	if err != nil {
 		return fmt.Errorf("replica %d: %w", h.index, err)
 	}
-	h.journal, h.wal, h.pool, h.replica = j, wal, pool, r
+	r.AcksCommitted = h.acksCommitted
+	h.journal, h.wal, h.pool, h.replica, h.outbox = j, wal, pool, r, tbl
 	h.wcfg = wire.Config{Cluster: sb.Cluster, ReplicaCount: sb.ReplicaCount, MessageSizeMax: limits.MessageSizeMax}
 	h.up = true
 	info, err := persist.Recover(j, r, pool, discard)
@@ -151,6 +166,7 @@ func (h *host) crash(mode journal.CrashMode, why string) {
 		h.crashOp = h.replica.CommitMin()
 	}
 	h.up = false
+	h.crashedDispatcher()
 	h.replica, h.journal, h.wal, h.pool, h.machine, h.kv, h.ledger = nil, nil, nil, nil, nil, nil, nil
 	clear(h.completions)
 	h.completions = h.completions[:0]

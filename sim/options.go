@@ -60,6 +60,11 @@ type Options struct {
 	QuorumOverride int
 	// Lie injects a broken environment the checkers must catch (tests).
 	Lie Lie
+	// OutboxKV gives kv replicas an (always empty) outbox table too. Off
+	// by default so kv runs stay as they were: the table changes
+	// checkpoint sizes and with them the run (seed 106 with OutboxKV
+	// stalls in an endless view change; see docs/simulator.md).
+	OutboxKV bool
 	// TraceTail is the number of trace lines kept for failure reports
 	// (0: 40).
 	TraceTail int

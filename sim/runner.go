@@ -110,6 +110,7 @@ func (s *Sim) heal() {
 	s.net.heal()
 	s.partition.active = false
 	s.net.faulty = false
+	s.outbox.heal()
 	for _, h := range s.hosts {
 		h.storage.misdirectRead, h.storage.misdirectWrite = 0, 0
 		if h.crashWrites >= 0 {
@@ -133,7 +134,7 @@ func (s *Sim) liveness() {
 	commitAtHeal := s.chain.highest()
 	for t := 0; t < s.sc.LivenessTicks && s.err == nil; t++ {
 		s.Step()
-		if s.converged() && s.chain.highest() > commitAtHeal {
+		if s.converged() && s.chain.highest() > commitAtHeal && s.outboxDrained() {
 			s.stats.LivenessTicks = s.now - start
 			s.stats.OpsCommitted = s.chain.highest()
 			return
@@ -195,5 +196,6 @@ func (s *Sim) describe() string {
 		}
 	}
 	fmt.Fprintf(&b, "clients idle %d/%d", idle, len(s.clients))
+	s.describeOutbox(&b)
 	return b.String()
 }

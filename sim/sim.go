@@ -27,6 +27,7 @@ type Sim struct {
 	replies *replyChecker
 	history history
 	ledger  ledgerAudit
+	outbox  *outboxSim
 
 	// faultPhase is true until the liveness phase starts.
 	faultPhase bool
@@ -51,6 +52,10 @@ func New(o Options) (*Sim, error) {
 	s.net = newNetwork(sc, rng, &s.stats, &s.now)
 	s.chain = newChainChecker(s.cluster)
 	s.replies = newReplyChecker(s.chain)
+	s.outbox = newOutboxSim(o.Seed)
+	if o.NoFaults {
+		s.outbox.heal()
+	}
 	s.trace.logf("scenario seed %d: %s", o.Seed, sc)
 	// Storage faults (bit rot, misdirection) hit at most f replicas, chosen
 	// for the whole run, so every op keeps intact copies on a quorum. The
@@ -67,6 +72,7 @@ func New(o Options) (*Sim, error) {
 	}
 	for i := 0; i < sc.Replicas; i++ {
 		h := &host{sim: s, index: uint8(i), protected: !faultyStorage[i]}
+		h.disp.init()
 		if err := h.format(); err != nil {
 			return nil, err
 		}
@@ -204,6 +210,9 @@ func (s *Sim) Step() {
 				h.crashOnError(err)
 			}
 		}
+	}
+	if s.err == nil {
+		s.outboxStep()
 	}
 	for _, c := range s.clients {
 		c.tick()

@@ -20,6 +20,10 @@ const (
 	FaultCorruptSuperblock
 	FaultCorruptGrid
 	FaultClientRestart
+	FaultSinkTransientFailure
+	FaultSinkLostReply
+	FaultAckLost
+	FaultCrashPrimaryMidDispatch
 	faultKindCount
 )
 
@@ -27,6 +31,7 @@ var faultNames = [faultKindCount]string{
 	"network_loss", "network_duplicate", "partition_symmetric", "partition_asymmetric", "partition_primary",
 	"crash", "crash_mid_write", "crash_primary", "misdirect_write", "misdirect_read",
 	"corrupt_wal_prepare", "corrupt_wal_header", "corrupt_superblock", "corrupt_grid", "client_restart",
+	"sink_transient_failure", "sink_lost_reply", "ack_lost", "crash_primary_mid_dispatch",
 }
 
 func (k FaultKind) String() string { return faultNames[k] }
@@ -42,7 +47,7 @@ func FaultKinds() []FaultKind {
 
 // PrimaryFaultKinds are the kinds only injected with Options.PrimaryFaults.
 func PrimaryFaultKinds() []FaultKind {
-	return []FaultKind{FaultPartitionPrimary, FaultCrashPrimary}
+	return []FaultKind{FaultPartitionPrimary, FaultCrashPrimary, FaultCrashPrimaryMidDispatch}
 }
 
 // Stats counts what a run did.
@@ -57,6 +62,7 @@ type Stats struct {
 	Messages      uint64 // messages delivered
 	Faults        [faultKindCount]uint64
 	LivenessTicks uint64 // ticks the final phase took to converge
+	Outbox        OutboxStats
 }
 
 // Add adds o into s.
@@ -70,6 +76,7 @@ func (s *Stats) Add(o *Stats) {
 	s.Restarts += o.Restarts
 	s.Messages += o.Messages
 	s.LivenessTicks += o.LivenessTicks
+	s.Outbox.add(&o.Outbox)
 	for i := range s.Faults {
 		s.Faults[i] += o.Faults[i]
 	}
