@@ -18,6 +18,7 @@ type Counters struct {
 	ViewChanges        uint64 // view changes started (including retries)
 	ViewsStarted       uint64 // views this replica installed as primary
 	OpsTruncated       uint64 // truncations of divergent uncommitted ops
+	OpsNacked          uint64 // uncommitted ops a view change dropped: no quorum member held them
 	RepairRequested    uint64 // request_prepare messages sent by this backup
 	RepairAnswered     uint64 // prepares sent to answer a peer's request_prepare
 	RepairNotFound     uint64 // request_prepare for ops the journal no longer holds

@@ -33,13 +33,20 @@ func (r *headerRing) forget(above uint64) {
 
 func (r *headerRing) reset() { clear(r.h) }
 
-// encode appends the headers of the contiguous run of ops ending at op
-// (at most max of them, oldest first) to dst.
+// encode appends the headers of the contiguous, hash-chained run of ops
+// ending at op (at most max of them, oldest first) to dst: a receiver
+// rejects a run that does not chain, so a stale entry ends the run.
 func (r *headerRing) encode(dst []byte, op uint64, max int) []byte {
 	first := op + 1
 	for first > 1 && int(op-first+1) < max {
-		if _, ok := r.get(first - 1); !ok {
+		prev, ok := r.get(first - 1)
+		if !ok {
 			break
+		}
+		if first <= op {
+			if next, _ := r.get(first); next.Parent != prev.Checksum {
+				break
+			}
 		}
 		first--
 	}

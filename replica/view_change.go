@@ -31,9 +31,18 @@ import (
 type dvcVote struct {
 	received bool
 	logView  uint32
-	op       uint64
+	op       uint64 // the log's head: headers known up to here
+	held     uint64 // the replica holds the prepares up to here
 	commit   uint64
 	headers  []wire.Header
+}
+
+// header returns the header of op among the vote's headers.
+func (d *dvcVote) header(op uint64) *wire.Header {
+	if len(d.headers) == 0 || op < d.headers[0].Op || op > d.headers[len(d.headers)-1].Op {
+		return nil
+	}
+	return &d.headers[op-d.headers[0].Op]
 }
 
 // viewChange is the state of the view change in progress.
@@ -165,7 +174,7 @@ func (r *Replica) persistView() {
 
 func (r *Replica) sendDoViewChange() {
 	h := r.header(wire.CommandDoViewChange)
-	h.LogView, h.Op, h.Commit = r.logView, r.logOp, r.commitMax
+	h.LogView, h.Op, h.Commit, h.OpMin = r.logView, r.logOp, r.commitMax, r.op
 	r.vc.body = r.log.encode(r.vc.body[:0], r.logOp, r.viewChangeHeadersMax())
 	h.Size = uint32(wire.HeaderSize + len(r.vc.body))
 	primary := r.primaryIndex()
@@ -219,7 +228,7 @@ func (r *Replica) recordDoViewChange(h *wire.Header, body []byte) {
 		r.Counters.DropUnexpected++
 		return
 	}
-	v.received, v.logView, v.op, v.commit, v.headers = true, h.LogView, h.Op, h.Commit, headers
+	v.received, v.logView, v.op, v.held, v.commit, v.headers = true, h.LogView, h.Op, min(h.OpMin, h.Op), h.Commit, headers
 	if r.vc.installing {
 		return
 	}
@@ -251,13 +260,48 @@ func (r *Replica) beginInstall() {
 		}
 	}
 	b := &r.vc.dvcs[best]
+	installOp := r.availableHead(b, commit)
+	headers := b.headers
+	for len(headers) > 0 && headers[len(headers)-1].Op > installOp {
+		headers = headers[:len(headers)-1]
+	}
 	r.vc.installing = true
-	r.vc.installOp = b.op
+	r.vc.installOp = installOp
 	r.vc.repairFrom = uint8(best)
 	r.commitMax = max(r.commitMax, commit)
-	r.installLog(b.headers, b.op)
-	r.knownOp = b.op
+	r.installLog(headers, installOp)
+	r.knownOp = installOp
 	r.continueInstall()
+}
+
+// availableHead is how far the chosen log can be installed: up to the first
+// uncommitted op whose prepare no replica of the quorum holds. Such an op
+// was never committed (a commit needs a quorum holding it durably, and any
+// two quorums share a replica), so truncating it loses nothing — and
+// waiting for it would stall every view change.
+func (r *Replica) availableHead(b *dvcVote, commit uint64) uint64 {
+	for op := commit + 1; op <= b.op; op++ {
+		want := b.header(op)
+		if want == nil {
+			continue // below the chosen log's window: committed
+		}
+		held := false
+		for i := range r.vc.dvcs {
+			d := &r.vc.dvcs[i]
+			if !d.received || d.held < op {
+				continue
+			}
+			if h := d.header(op); h != nil && h.Checksum == want.Checksum {
+				held = true
+				break
+			}
+		}
+		if !held {
+			r.Counters.OpsNacked += b.op - op + 1
+			return op - 1
+		}
+	}
+	return b.op
 }
 
 // installLog makes headers (the tail of the new view's log, ending at

@@ -149,7 +149,7 @@ var commandSpecs = [commandCount]commandSpec{
 		uses: set(fieldReplica),
 	},
 	CommandDoViewChange: {
-		uses: set(fieldReplica, fieldContext, fieldOp, fieldCommit, fieldLogView, fieldBody),
+		uses: set(fieldReplica, fieldContext, fieldOp, fieldOpMin, fieldCommit, fieldLogView, fieldBody),
 	},
 	CommandStartView: {
 		uses: set(fieldReplica, fieldContext, fieldOp, fieldCommit, fieldBody),
