@@ -6,7 +6,7 @@ import (
 	"github.com/chronon-db/chronon/statemachine"
 )
 
-// BenchmarkCreateTransfers applies batches of BatchMaxDefault (8190)
+// BenchmarkCreateTransfers applies batches of BatchMaxDefault (8188)
 // transfers between 10,000 accounts; ns/transfer is reported per event.
 func BenchmarkCreateTransfers(b *testing.B) {
 	const accounts = 10_000

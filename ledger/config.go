@@ -25,15 +25,16 @@ const (
 	EventResultSize = 8
 )
 
-// BatchMaxDefault is the number of events that fit the body of a
-// production-sized (1 MiB) message: (1 MiB - 256 B header) / 128 B.
-const BatchMaxDefault = (1<<20 - wire.HeaderSize) / AccountSize
+// BatchMaxDefault is the number of events that fit one request of a
+// production-sized (1 MiB) cluster: a request travels inside a prepare, so
+// its body is 1 MiB minus two headers; (1 MiB - 512 B) / 128 B = 8188.
+const BatchMaxDefault = (1<<20 - 2*wire.HeaderSize) / AccountSize
 
 // BatchMaxFor returns the BatchMax for messages of at most messageSizeMax
 // bytes (wire.Limits.MessageSizeMax): the number of 128-byte records that
 // fit a body, so that lookup replies fit a reply message.
 func BatchMaxFor(messageSizeMax uint32) int {
-	return (int(messageSizeMax) - wire.HeaderSize) / AccountSize
+	return (int(messageSizeMax) - 2*wire.HeaderSize) / AccountSize
 }
 
 // capacityMax bounds AccountsMax and TransfersMax so that slot indexes fit

@@ -63,7 +63,9 @@ func TestTransferLayout(t *testing.T) {
 	if binary.LittleEndian.Uint64(b[:]) != 0x0706050403020100 || DecodeEventResult(b[:]) != r {
 		t.Fatal("EventResult layout")
 	}
-	if BatchMaxFor(wire.MessageSizeMaxProduction) != BatchMaxDefault || BatchMaxDefault != 8190 {
+	// A request body is message_size_max minus two headers (the request's
+	// and the prepare's that carries it): 8188 records of 128 bytes.
+	if BatchMaxFor(wire.MessageSizeMaxProduction) != BatchMaxDefault || BatchMaxDefault != 8188 {
 		t.Fatal("BatchMaxDefault")
 	}
 }
