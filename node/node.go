@@ -196,6 +196,7 @@ func (n *Node) open() error {
 	rcfg.DefaultTimeouts()
 	rcfg.Seed = uint64(sb.Replica)*0x9E3779B97F4A7C15 + uint64(time.Now().UnixNano())
 	rcfg.Outbox = n.cfg.Outbox
+	rcfg.CheckpointSizeMax = uint64(sb.Config.GridBlockSize) * uint64(sb.Config.GridBlockCount)
 	n.replica, err = replica.New(rcfg, n.pool, n.bus, n.wal, systemClock{}, n.cfg.StateMachine)
 	if err != nil {
 		return fmt.Errorf("node: %w", err)

@@ -48,6 +48,10 @@ type Config struct {
 	// Seed seeds the replica's PRNG (timeout jitter). Replicas of a cluster
 	// should get different seeds.
 	Seed uint64
+	// CheckpointSizeMax bounds the checkpoint a state sync may copy from a
+	// peer (its buffer is allocated from the announced size): the grid's
+	// capacity for a real journal. Zero means 1 GiB.
+	CheckpointSizeMax uint64
 	// Outbox, when set, is the replicated outbox table: effects the state
 	// machine emits while a request applies, acks applied through
 	// consensus, kept in checkpoints and in the state digest. The state

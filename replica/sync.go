@@ -79,9 +79,17 @@ func (r *Replica) onSyncCheckpoint(h *wire.Header, body []byte) {
 		if h.Op <= r.commitMin || (s.active && h.Op < s.op) {
 			return // not ahead of what we have
 		}
+		if h.Commit < 16 || h.Commit > r.checkpointSizeMax() {
+			r.Counters.SyncsFailed++ // a size no checkpoint of ours can have
+			return
+		}
 		*s = syncState{active: true, from: h.Replica, op: h.Op, prepare: h.Parent, id: h.Context,
 			size: h.Commit, buf: make([]byte, h.Commit)}
 		r.Counters.SyncsStarted++
+	}
+	if h.Commit != s.size {
+		r.Counters.DropUnexpected++
+		return
 	}
 	if len(body) > 0 && h.OpMin == s.received {
 		copy(s.buf[s.received:], body)
@@ -154,4 +162,17 @@ func (r *Replica) tickSync() {
 	if r.sync.active && r.tick-r.sync.lastSent >= r.cfg.PrepareTimeoutTicks*4 {
 		r.requestSyncChunk()
 	}
+}
+
+// checkpointSizeMaxDefault bounds a synced checkpoint when the config does
+// not say (in-memory journals).
+const checkpointSizeMaxDefault = 1 << 30
+
+// checkpointSizeMax is the largest checkpoint this replica accepts from a
+// peer: the buffer is allocated from the size the offer announces.
+func (r *Replica) checkpointSizeMax() uint64 {
+	if r.cfg.CheckpointSizeMax > 0 {
+		return r.cfg.CheckpointSizeMax
+	}
+	return checkpointSizeMaxDefault
 }

@@ -1,6 +1,10 @@
 package replica
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/chronon-db/chronon/wire"
+)
 
 // TestStateSyncAfterFallingBehindTheWAL cuts a backup off while the others
 // run on for more ops than the WAL keeps: when it is back, the primary no
@@ -32,5 +36,35 @@ func TestStateSyncAfterFallingBehindTheWAL(t *testing.T) {
 		if c.replicas[2].Counters.SyncsDone == 0 {
 			t.Fatalf("seed %d: caught up without state sync: %+v", seed, c.replicas[2].Counters)
 		}
+	}
+}
+
+// TestStateSyncRefusesImpossibleSizes: an offer announcing a checkpoint
+// larger than the bound (or chunks that change the size mid-way) is refused
+// instead of allocating or indexing past the buffer.
+func TestStateSyncRefusesImpossibleSizes(t *testing.T) {
+	c := newCluster(t, 3, 3, 0, 0)
+	b := c.replicas[1]
+	b.cfg.CheckpointSizeMax = 1 << 20
+	offer := func(size, offset uint64, body []byte) {
+		h := wire.Header{Cluster: b.cfg.Cluster, Protocol: wire.ProtocolVersion, Command: wire.CommandSyncCheckpoint,
+			Replica: 0, Op: 50, Parent: wire.Uint128{Lo: 1}, Context: wire.Uint128{Lo: 2}, Commit: size, OpMin: offset,
+			Size: uint32(wire.HeaderSize + len(body))}
+		msg := make([]byte, h.Size)
+		copy(msg[wire.HeaderSize:], body)
+		wire.Seal(&h, msg)
+		c.deliverToReplica(1, msg)
+	}
+	offer(1<<40, 0, nil)
+	if b.sync.active || b.Counters.SyncsFailed != 1 {
+		t.Fatalf("huge offer taken: active %v counters %+v", b.sync.active, b.Counters)
+	}
+	offer(4096, 0, nil)
+	if !b.sync.active {
+		t.Fatal("a valid offer was refused")
+	}
+	offer(8192, 0, make([]byte, 8000)) // same checkpoint, another size
+	if b.sync.received != 0 {
+		t.Fatalf("chunk of a different size taken: received %d", b.sync.received)
 	}
 }
