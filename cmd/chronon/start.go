@@ -74,6 +74,11 @@ func runStart(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "chronon start: %v\n", err)
 		return 2
 	}
+	// Catch SIGTERM before recovery starts: a stop requested while the data
+	// file is being recovered ends the process cleanly once it is open,
+	// instead of killing it mid-write with the default action.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 	n, err := node.Start(node.Config{
 		DataFile:     fs.Arg(0),
@@ -93,8 +98,6 @@ func runStart(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "chronon start: data file belongs to replica %d, not %d\n", n.Replica().Index(), *replica)
 		return 2
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	fmt.Fprintf(stdout, "replica %d listening on port %d\n", n.Replica().Index(), n.Port())
 	if err := n.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		fmt.Fprintf(stderr, "chronon start: %v\n", err)
