@@ -29,7 +29,9 @@ type Config struct {
 	// Limits bound send queues and the number of client connections.
 	Limits wire.Limits
 	// DialBackoffMinTicks and DialBackoffMaxTicks bound the delay between
-	// dial attempts to a peer (doubling, with seeded jitter).
+	// dial attempts to a peer (doubling, with seeded jitter). The defaults
+	// are 10 and 10*min ticks: a peer that comes back is found within about
+	// 1.5 s at 10 ms ticks, and a down peer costs one dial per second.
 	DialBackoffMinTicks uint64
 	DialBackoffMaxTicks uint64
 	// Seed seeds the jitter.
@@ -78,7 +80,7 @@ func New(cfg Config, io *cio.IO, pool *wire.Pool) (*Bus, error) {
 		cfg.DialBackoffMinTicks = 10
 	}
 	if cfg.DialBackoffMaxTicks < cfg.DialBackoffMinTicks {
-		cfg.DialBackoffMaxTicks = 100 * cfg.DialBackoffMinTicks
+		cfg.DialBackoffMaxTicks = 10 * cfg.DialBackoffMinTicks
 	}
 	b := &Bus{
 		cfg:      cfg,

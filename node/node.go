@@ -43,6 +43,9 @@ type Config struct {
 	// Sink delivers the outbox's effects while this replica is the primary
 	// (nil: effects accumulate until a replica with a sink leads).
 	Sink outbox.Sink
+	// StatusLogInterval, when positive, logs a "node: status" line (view,
+	// status, op, commits, connected peers) at that interval.
+	StatusLogInterval time.Duration
 }
 
 // ErrConfig means the Config does not match the data file or is unusable.
@@ -244,6 +247,7 @@ func (n *Node) Run(ctx context.Context) error {
 	tick := n.cfg.TickInterval
 	next := time.Now().Add(tick)
 	ticks := uint64(0)
+	nextStatusLog := time.Now()
 	for ctx.Err() == nil {
 		wait := time.Until(next)
 		if wait > 0 {
@@ -271,11 +275,23 @@ func (n *Node) Run(ctx context.Context) error {
 			if ticks%10 == 0 {
 				n.persistVSR()
 			}
+			if n.cfg.StatusLogInterval > 0 && !time.Now().Before(nextStatusLog) {
+				nextStatusLog = time.Now().Add(n.cfg.StatusLogInterval)
+				n.logStatus()
+			}
 		}
 	}
 	n.persistVSR()
 	n.publishStatus()
 	return nil
+}
+
+// logStatus logs the replica's progress as one line.
+func (n *Node) logStatus() {
+	s := n.Status()
+	n.log.Info("node: status", "replica", n.replica.Index(), "view", s.View,
+		"status", n.replica.Status().String(), "primary", n.replica.IsPrimary(),
+		"op", s.Op, "commit_min", s.CommitMin, "commit_max", s.CommitMax, "peers", s.Peers)
 }
 
 // settle lets the replica batch what arrived, then reports journal

@@ -19,6 +19,19 @@ const (
 	StatusRecovering
 )
 
+// String names the status as logs print it.
+func (s Status) String() string {
+	switch s {
+	case StatusNormal:
+		return "normal"
+	case StatusViewChange:
+		return "view_change"
+	case StatusRecovering:
+		return "recovering"
+	}
+	return fmt.Sprintf("status(%d)", uint8(s))
+}
+
 // Replica is one VSR replica. Create it with New; drive it with OnMessage,
 // OnPrepareWritten, Tick and Flush from a single event loop.
 type Replica struct {

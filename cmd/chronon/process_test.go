@@ -55,7 +55,7 @@ func buildBinary(t *testing.T) string {
 func startProcess(t *testing.T, bin, addresses, file string, extra ...string) *process {
 	t.Helper()
 	p := &process{out: &syncBuffer{}}
-	args := append([]string{"start", "--addresses=" + addresses}, extra...)
+	args := append([]string{"start", "--addresses=" + addresses, "--status-interval=50ms"}, extra...)
 	p.cmd = exec.Command(bin, append(args, file)...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
@@ -68,6 +68,40 @@ func startProcess(t *testing.T, bin, addresses, file string, extra ...string) *p
 		}
 	})
 	return p
+}
+
+// waitStatus waits until the process logs a "node: status" line with at
+// least the given commit number and number of connected peers.
+func waitStatus(t *testing.T, p *process, commitMin uint64, peers int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if c, n, ok := lastStatus(p.out.String()); ok && c >= commitMin && n >= peers {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("no status with commit_min >= %d and peers >= %d:\n%s", commitMin, peers, p.out.String())
+}
+
+// lastStatus parses commit_min and peers from the last status line of a log.
+func lastStatus(log string) (commitMin uint64, peers int, ok bool) {
+	lines := strings.Split(log, "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if !strings.Contains(lines[i], `msg="node: status"`) {
+			continue
+		}
+		for _, field := range strings.Fields(lines[i]) {
+			if v, found := strings.CutPrefix(field, "commit_min="); found {
+				_, _ = fmt.Sscan(v, &commitMin)
+			}
+			if v, found := strings.CutPrefix(field, "peers="); found {
+				_, _ = fmt.Sscan(v, &peers)
+			}
+		}
+		return commitMin, peers, true
+	}
+	return 0, 0, false
 }
 
 func freeAddresses(t *testing.T, n int) string {
@@ -148,6 +182,10 @@ func killScenario(t *testing.T, victim int) {
 		}
 	}
 	transfer(30)
+	// The victim must hold most of those ops in its journal before it dies
+	// (at start-up it may still have been dialling its peers): register,
+	// accounts and 30 transfers are 32 ops.
+	waitStatus(t, procs[victim], 30, 2)
 	// SIGKILL: no shutdown, no final superblock write.
 	if err := procs[victim].cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -156,6 +194,7 @@ func killScenario(t *testing.T, victim int) {
 	transfer(10)
 	procs[victim] = startProcess(t, bin, addresses, files[victim])
 	transfer(30)
+	waitStatus(t, procs[victim], 70, 2)
 	ids := make([]wire.Uint128, accounts)
 	for i := range ids {
 		ids[i] = wire.Uint128{Lo: uint64(i + 1)}

@@ -34,6 +34,7 @@ func runStart(args []string, stdout, stderr io.Writer) int {
 	replica := fs.Int("replica", -1, "this replica's index (checked against the data file; optional)")
 	machine := fs.String("state-machine", "ledger", "state machine: ledger or kv")
 	backend := fs.String("io", "", "io backend: io_uring, fallback or auto (default: $"+cio.EnvBackend+" or auto)")
+	statusInterval := fs.Duration("status-interval", 10*time.Second, "log the replica's view, op, commits and peers at this interval (0: never)")
 	effectsURL := fs.String("effects-url", "", "ledger only: POST every created transfer to this URL exactly once (outbox effect with an Idempotency-Key)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: chronon start --addresses=a:p,b:p,c:p [--replica=i] [--state-machine=ledger|kv] <data file>")
@@ -88,6 +89,8 @@ func runStart(args []string, stdout, stderr io.Writer) int {
 		Logger:       logger,
 		Outbox:       tbl,
 		Sink:         sink,
+
+		StatusLogInterval: *statusInterval,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "chronon start: %v\n", err)
