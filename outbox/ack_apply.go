@@ -172,8 +172,8 @@ func (t *Table) applyOne(ctx *statemachine.Context, a *Ack) ackEffect {
 	}
 }
 
-// finish moves slot i to a terminal state, tells the observer and removes
-// it.
+// finish moves slot i to a terminal state, tells the observer, keeps a copy
+// if it failed, and removes it.
 func (t *Table) finish(ctx *statemachine.Context, i uint32, state State, reason Reason) {
 	s := &t.slots[i]
 	s.state, s.reason = state, reason
@@ -185,6 +185,9 @@ func (t *Table) finish(ctx *statemachine.Context, i uint32, state State, reason 
 	if t.observer != nil {
 		e := t.effect(i)
 		t.observer.EffectFinished(ctx, &e)
+	}
+	if state == StateFailed {
+		t.keepFailure(i)
 	}
 	t.remove(i)
 }

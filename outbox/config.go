@@ -21,6 +21,7 @@ const (
 	DefaultPayloadSizeMax = 4096
 	DefaultResultSizeMax  = 256
 	DefaultAttemptsMax    = 16
+	DefaultFailedKeep     = 64
 	DefaultBackoffMin     = 100_000_000     // 100 ms in ns
 	DefaultBackoffMax     = 600_000_000_000 // 10 min in ns
 )
@@ -49,6 +50,11 @@ type Config struct {
 	// BackoffMax, or the sink's hint if that is longer (also capped).
 	BackoffMin uint64
 	BackoffMax uint64
+	// FailedKeep is the number of permanently failed effects the table
+	// keeps, the most recent ones, so operators can list them and see why
+	// they failed (Table.Failed, Table.Query). 0 means DefaultFailedKeep;
+	// a negative value keeps none.
+	FailedKeep int
 }
 
 // normalize fills defaults and checks ranges.
@@ -64,6 +70,14 @@ func (c *Config) normalize() error {
 	def(&c.ResultSizeMax, DefaultResultSizeMax)
 	if c.AttemptsMax == 0 {
 		c.AttemptsMax = DefaultAttemptsMax
+	}
+	switch {
+	case c.FailedKeep == 0:
+		c.FailedKeep = DefaultFailedKeep
+	case c.FailedKeep < 0:
+		c.FailedKeep = 0
+	case c.FailedKeep > EffectsLimit:
+		return fmt.Errorf("%w: FailedKeep %d above %d", ErrConfig, c.FailedKeep, EffectsLimit)
 	}
 	if c.BackoffMin == 0 {
 		c.BackoffMin = DefaultBackoffMin

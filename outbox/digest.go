@@ -26,15 +26,18 @@ func (t *Table) rehash(i uint32) {
 
 // Digest returns a checksum of the table's replicated state: the sum
 // modulo 2^128 of every effect's record hash (so it does not depend on slot
-// placement or history) and the counters. It is O(1).
+// placement or history), the counters, and the sum of the kept failures'
+// record hashes. It is O(1).
 func (t *Table) Digest() wire.Uint128 {
-	var b [40]byte
+	var b [56]byte
 	le := binary.LittleEndian
 	le.PutUint64(b[0:], t.sum.Lo)
 	le.PutUint64(b[8:], t.sum.Hi)
 	le.PutUint64(b[16:], t.emitted)
 	le.PutUint64(b[24:], t.done)
 	le.PutUint64(b[32:], t.failed)
+	le.PutUint64(b[40:], t.failures.sum.Lo)
+	le.PutUint64(b[48:], t.failures.sum.Hi)
 	h := xxh3.Hash128Seed(b[:], seedDigest)
 	return wire.Uint128{Lo: h.Lo, Hi: h.Hi}
 }

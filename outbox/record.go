@@ -13,9 +13,10 @@ import (
 //	16  8 op
 //	24  4 index
 //	28  2 kind
-//	30  1 state (pending 0 | retry 1)
+//	30  1 state (pending 0 | retry 1 | failed 3, the last only among the
+//	      kept failures)
 //	31  1 reserved (0)
-//	32  2 reason (0 while in the table)
+//	32  2 reason (0 unless failed)
 //	34  2 target_size (1..TargetSizeMax)
 //	36  2 payload_size (0..PayloadSizeMax)
 //	38  2 result_size (0..ResultSizeMax)
@@ -28,7 +29,12 @@ const recordHeaderSize = 64
 
 // appendRecord appends slot i's record to dst.
 func (t *Table) appendRecord(dst []byte, i uint32) []byte {
-	s := &t.slots[i]
+	target, payload, result := t.bytesOf(i)
+	return appendSlotRecord(dst, &t.slots[i], target, payload, result)
+}
+
+// appendSlotRecord appends the record of s with the given bytes to dst.
+func appendSlotRecord(dst []byte, s *slot, target, payload, result []byte) []byte {
 	le := binary.LittleEndian
 	dst = le.AppendUint64(dst, s.id.Lo)
 	dst = le.AppendUint64(dst, s.id.Hi)
@@ -44,7 +50,6 @@ func (t *Table) appendRecord(dst []byte, i uint32) []byte {
 	dst = le.AppendUint32(dst, s.view)
 	dst = le.AppendUint64(dst, s.created)
 	dst = le.AppendUint64(dst, s.next)
-	target, payload, result := t.bytesOf(i)
 	dst = append(dst, target...)
 	dst = append(dst, payload...)
 	return append(dst, result...)
@@ -63,8 +68,9 @@ type decodedRecord struct {
 }
 
 // decodeRecord reads one record from b, checking sizes against cfg and
-// reserved bytes; it returns the record and its size.
-func decodeRecord(cfg *Config, b []byte) (decodedRecord, int, string) {
+// reserved bytes; it returns the record and its size. failed says whether
+// b holds a kept failure (state failed) or an open effect.
+func decodeRecord(cfg *Config, b []byte, failed bool) (decodedRecord, int, string) {
 	var r decodedRecord
 	if len(b) < recordHeaderSize {
 		return r, 0, "truncated record header"
@@ -95,6 +101,14 @@ func decodeRecord(cfg *Config, b []byte) (decodedRecord, int, string) {
 		return r, 0, "payload size out of range"
 	case int(s.resultSize) > cfg.ResultSizeMax:
 		return r, 0, "result size out of range"
+	case s.id != EffectID(cfg.Cluster, s.op, s.index):
+		return r, 0, "id does not derive from (cluster, op, index)"
+	case failed && s.state != StateFailed:
+		return r, 0, "kept failure not in state failed"
+	case failed && (s.attempts > cfg.AttemptsMax || s.next < s.created):
+		return r, 0, "kept failure with bad attempt bookkeeping"
+	case failed:
+		// A kept failure may carry any reason and any result.
 	case s.reason != ReasonNone:
 		return r, 0, "reason set on an open effect"
 	case s.state == StatePending && (s.attempts != 0 || s.view != 0 || s.resultSize != 0 || s.next != s.created):
@@ -103,8 +117,6 @@ func decodeRecord(cfg *Config, b []byte) (decodedRecord, int, string) {
 		return r, 0, "retry effect with bad attempt bookkeeping"
 	case s.state != StatePending && s.state != StateRetry:
 		return r, 0, "state not open"
-	case s.id != EffectID(cfg.Cluster, s.op, s.index):
-		return r, 0, "id does not derive from (cluster, op, index)"
 	}
 	n := recordHeaderSize + int(s.targetSize) + int(s.payloadSize) + int(s.resultSize)
 	if len(b) < n {

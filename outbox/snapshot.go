@@ -18,14 +18,17 @@ import (
 //	16  8 emitted
 //	24  8 done
 //	32  8 failed
-//	40    count × record (see record.go), ids strictly ascending by (Hi, Lo)
+//	40  4 kept (failed effects kept for inspection)
+//	44  4 reserved (0)
+//	48    count × record (see record.go), ids strictly ascending by (Hi, Lo)
+//	      kept × record of a failed effect, oldest failure first
 //	end-16 16 checksum: xxh3-128 (wire.Checksum) of all preceding bytes
 //
-// count = emitted - done - failed.
+// count = emitted - done - failed; kept ≤ min(failed, Config.FailedKeep).
 const (
 	snapshotMagic      = "chrnob01"
-	snapshotVersion    = 1
-	snapshotHeaderSize = 40
+	snapshotVersion    = 2
+	snapshotHeaderSize = 48
 	snapshotTrailer    = 16
 )
 
@@ -40,6 +43,10 @@ func (t *Table) Snapshot(dst []byte) []byte {
 			t.order = append(t.order, uint32(i))
 			size += t.recordSize(uint32(i))
 		}
+	}
+	for k := range t.failures.n {
+		e := &t.failures.entries[t.failures.at(k)]
+		size += recordHeaderSize + int(e.targetSize) + int(e.payloadSize) + int(e.resultSize)
 	}
 	slices.SortFunc(t.order, func(a, b uint32) int {
 		x, y := t.slots[a].id, t.slots[b].id
@@ -57,8 +64,15 @@ func (t *Table) Snapshot(dst []byte) []byte {
 	dst = le.AppendUint64(dst, t.emitted)
 	dst = le.AppendUint64(dst, t.done)
 	dst = le.AppendUint64(dst, t.failed)
+	dst = le.AppendUint32(dst, uint32(t.failures.n))
+	dst = le.AppendUint32(dst, 0)
 	for _, i := range t.order {
 		dst = t.appendRecord(dst, i)
+	}
+	for k := range t.failures.n {
+		p := t.failures.at(k)
+		target, payload, result := t.failureBytes(p)
+		dst = appendSlotRecord(dst, &t.failures.entries[p], target, payload, result)
 	}
 	sum := wire.Checksum(dst[start:])
 	dst = le.AppendUint64(dst, sum.Lo)
@@ -108,10 +122,17 @@ func (t *Table) restore(b []byte) error {
 	if uint64(count) > uint64(len(t.slots)) {
 		return fmt.Errorf("%d effects exceed capacity %d", count, len(t.slots))
 	}
+	kept := le.Uint32(b[40:])
+	if uint64(kept) > failed || int64(kept) > int64(len(t.failures.entries)) {
+		return fmt.Errorf("%d kept failures exceed %d failed or capacity %d", kept, failed, len(t.failures.entries))
+	}
+	if le.Uint32(b[44:]) != 0 {
+		return errors.New("reserved header bytes not zero")
+	}
 	rest := body[snapshotHeaderSize:]
 	var prev wire.Uint128
 	for n := range count {
-		r, size, p := decodeRecord(&t.cfg, rest)
+		r, size, p := decodeRecord(&t.cfg, rest, false)
 		if p != "" {
 			return fmt.Errorf("record %d: %s", n, p)
 		}
@@ -124,6 +145,14 @@ func (t *Table) restore(b []byte) error {
 		t.setResult(i, r.result)
 		t.rehash(i)
 		prev = r.s.id
+		rest = rest[size:]
+	}
+	for n := range kept {
+		r, size, p := decodeRecord(&t.cfg, rest, true)
+		if p != "" {
+			return fmt.Errorf("kept failure %d: %s", n, p)
+		}
+		t.putFailure(&r.s, r.target, r.payload, r.result)
 		rest = rest[size:]
 	}
 	if len(rest) != 0 {

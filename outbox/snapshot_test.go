@@ -94,13 +94,15 @@ func TestRestoreRejectsCorruption(t *testing.T) {
 		"bitflip":   func() []byte { b := bytes.Clone(snap); b[50] ^= 1; return b }(),
 		"truncated": reseal(bytes.Clone(snap[:len(snap)-1])),
 		"magic":     func() []byte { b := bytes.Clone(snap); b[0] = 'x'; return reseal(b) }(),
-		"version":   func() []byte { b := bytes.Clone(snap); b[8] = 2; return reseal(b) }(),
+		"version":   func() []byte { b := bytes.Clone(snap); b[8] = 1; return reseal(b) }(),
 		"count":     func() []byte { b := bytes.Clone(snap); b[12]++; return reseal(b) }(),
 		"counters":  func() []byte { b := bytes.Clone(snap); b[24]++; return reseal(b) }(),
 		"id":        func() []byte { b := bytes.Clone(snap); b[rec]++; return reseal(b) }(),
 		"state":     func() []byte { b := bytes.Clone(snap); b[rec+30] = 2; return reseal(b) }(),
 		"reserved":  func() []byte { b := bytes.Clone(snap); b[rec+31] = 1; return reseal(b) }(),
 		"target":    func() []byte { b := bytes.Clone(snap); b[rec+34] = 0; b[rec+35] = 0; return reseal(b) }(),
+		"kept":      func() []byte { b := bytes.Clone(snap); b[40] = 200; return reseal(b) }(),
+		"reserved2": func() []byte { b := bytes.Clone(snap); b[44] = 1; return reseal(b) }(),
 		"trailing":  reseal(append(bytes.Clone(snap[:len(snap)-16]), make([]byte, 17)...)),
 	}
 	for name, b := range cases {

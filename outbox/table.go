@@ -52,6 +52,8 @@ type Table struct {
 
 	// sum is the sum modulo 2^128 of the record hashes of all effects.
 	sum wire.Uint128
+	// failures keeps the most recent permanently failed effects.
+	failures failures
 
 	scratch  []byte   // one encoded record, for hashing
 	order    []uint32 // scratch list of slots for Due and Snapshot
@@ -73,7 +75,9 @@ func NewTable(cfg Config) (*Table, error) {
 		free:    make([]uint32, 0, cfg.EffectsMax),
 		index:   newIndex(cfg.EffectsMax),
 		scratch: make([]byte, recordHeaderSize+stride),
-		order:   make([]uint32, 0, cfg.EffectsMax),
+		order:   make([]uint32, 0, cfg.EffectsMax+cfg.FailedKeep),
+
+		failures: newFailures(cfg.FailedKeep, stride),
 	}
 	t.emitter.t = t
 	t.Reset()
@@ -94,6 +98,7 @@ func (t *Table) Reset() {
 	t.count = 0
 	t.emitted, t.done, t.failed = 0, 0, 0
 	t.sum = wire.Uint128{}
+	t.failures.reset()
 	t.emitter.reset()
 }
 
@@ -113,11 +118,14 @@ type Stats struct {
 	Emitted, Done, Failed uint64
 	// Open is the number of effects in the table (pending or retry).
 	Open int
+	// Kept is the number of failed effects kept for inspection (at most
+	// Config.FailedKeep, the most recent ones).
+	Kept int
 }
 
 // Stats returns the table's counters.
 func (t *Table) Stats() Stats {
-	return Stats{Emitted: t.emitted, Done: t.done, Failed: t.failed, Open: t.count}
+	return Stats{Emitted: t.emitted, Done: t.done, Failed: t.failed, Open: t.count, Kept: t.failures.n}
 }
 
 // Get returns the effect with the given id. The effect's slices alias the

@@ -188,8 +188,13 @@ func TestApplyAck(t *testing.T) {
 	if r.Applied != 1 {
 		t.Fatalf("late done %+v", r)
 	}
-	if s := tb.Stats(); s != (Stats{Emitted: 4, Done: 2, Failed: 2}) {
+	if s := tb.Stats(); s != (Stats{Emitted: 4, Done: 2, Failed: 2, Kept: 2}) {
 		t.Fatalf("stats %+v", s)
+	}
+	// Both failures are kept, oldest first, with their reasons.
+	kept := tb.Failed(nil)
+	if len(kept) != 2 || kept[1].ID != c || kept[1].Reason != ReasonAttemptsExhausted || kept[1].State != StateFailed {
+		t.Fatalf("kept failures %+v", kept)
 	}
 }
 
