@@ -15,4 +15,6 @@ var (
 	ErrInvalidReply = errors.New("client: invalid reply")
 	// ErrConfig means the Config is unusable.
 	ErrConfig = errors.New("client: invalid config")
+	// ErrNoOutbox means the cluster runs without an outbox.
+	ErrNoOutbox = errors.New("client: the cluster has no outbox")
 )

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -175,6 +176,12 @@ func TestClusterLedgerOverTCP(t *testing.T) {
 	}
 	transferLoad(t, c, clients, perClient, 0)
 	checkBalances(t, admin, clients*perClient)
+	// This cluster has no outbox: a query says so.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := admin.OutboxEffects(ctx, outbox.Query{Filter: outbox.QueryOpen}); !errors.Is(err, client.ErrNoOutbox) {
+		t.Fatalf("outbox query without an outbox: %v", err)
+	}
 	checkReplicasAgree(t, c)
 }
 

@@ -83,13 +83,21 @@ func (r *Replica) applyRequest(prepare, req *wire.Header, input []byte, timestam
 	// applyContext lives in the Replica: a local passed to an interface
 	// method would escape to the heap on every request.
 	r.applyContext = statemachine.Context{Op: prepare.Op, Timestamp: timestamp, Client: req.Client, Request: req.Request}
-	if r.cfg.Outbox != nil {
+	var n int
+	switch {
+	case req.Operation == wire.OperationOutboxQuery:
+		// Read-only, answered by the outbox; an empty reply means this
+		// cluster runs without one.
+		if r.cfg.Outbox != nil {
+			n = r.cfg.Outbox.Query(input, m.Buffer[wire.HeaderSize:])
+		}
+	case r.cfg.Outbox != nil:
 		// Effects the state machine emits now commit with this request.
 		r.cfg.Outbox.Emitter().Begin(&r.applyContext)
-	}
-	n := r.sm.Apply(&r.applyContext, req.Operation, input, m.Buffer[wire.HeaderSize:])
-	if r.cfg.Outbox != nil {
+		n = r.sm.Apply(&r.applyContext, req.Operation, input, m.Buffer[wire.HeaderSize:])
 		r.cfg.Outbox.Emitter().End()
+	default:
+		n = r.sm.Apply(&r.applyContext, req.Operation, input, m.Buffer[wire.HeaderSize:])
 	}
 	if n < 0 || n > len(m.Buffer)-wire.HeaderSize {
 		panic("replica: state machine reply length out of bounds")

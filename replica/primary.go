@@ -99,6 +99,10 @@ func (r *Replica) enqueue(m *wire.Message, h *wire.Header) bool {
 // fits reports whether the request fits a prepare (behind the
 // prepare's own header) and the state machine's reply to it fits a message.
 func (r *Replica) fits(h *wire.Header) bool {
+	if h.Operation == wire.OperationOutboxQuery {
+		// Answered by the outbox into whatever room the reply has.
+		return h.Size <= RequestSizeMax(r.cfg.Limits.MessageSizeMax)
+	}
 	return h.Size <= RequestSizeMax(r.cfg.Limits.MessageSizeMax) &&
 		r.sm.ReplySizeMax(h.Operation, h.BodySize()) <= int(r.cfg.Limits.MessageSizeMax)-wire.HeaderSize
 }

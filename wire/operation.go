@@ -23,6 +23,10 @@ const (
 	// OperationBatch marks a prepare whose body is a sequence of sealed
 	// client requests packed by the primary (see docs/protocol.md).
 	OperationBatch Operation = 5
+	// OperationOutboxQuery lists effects of the replica's outbox (a
+	// read-only request answered by the replica, not the state machine;
+	// see outbox.Query).
+	OperationOutboxQuery Operation = 6
 
 	// OperationUserMin is the first operation a state machine may define.
 	OperationUserMin Operation = 128
@@ -43,6 +47,8 @@ func (o Operation) String() string {
 		return "outbox_ack"
 	case OperationBatch:
 		return "batch"
+	case OperationOutboxQuery:
+		return "outbox_query"
 	}
 	if o >= OperationUserMin {
 		return "user(" + itoa(uint64(o)) + ")"
@@ -52,5 +58,5 @@ func (o Operation) String() string {
 
 // valid reports whether o is reserved-and-known or a user operation.
 func (o Operation) valid() bool {
-	return o <= OperationBatch || o >= OperationUserMin
+	return o <= OperationOutboxQuery || o >= OperationUserMin
 }
