@@ -68,6 +68,28 @@ const (
 	ReasonUserMin           Reason = 2000
 )
 
+// String names the reason as tools print it: "attempts_exhausted",
+// "http_404", "user_2001", ...
+func (r Reason) String() string {
+	switch {
+	case r == ReasonNone:
+		return "none"
+	case r == ReasonAttemptsExhausted:
+		return "attempts_exhausted"
+	case r == ReasonBadTarget:
+		return "bad_target"
+	case r == ReasonNoSink:
+		return "no_sink"
+	case r == ReasonRejected:
+		return "rejected"
+	case r >= ReasonUserMin:
+		return "user_" + strconv.Itoa(int(r))
+	case r >= ReasonHTTP:
+		return "http_" + strconv.Itoa(int(r-ReasonHTTP))
+	}
+	return "reason_" + strconv.Itoa(int(r))
+}
+
 // Effect is one side effect as the table holds it. Target, Payload and
 // Result alias the table's memory when returned by Table methods: they are
 // valid until the table next changes, and must be copied to be kept.

@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/chronon-db/chronon/client"
+	"github.com/chronon-db/chronon/ledger"
+	"github.com/chronon-db/chronon/wire"
+)
+
+// TestProcessesClientListsEffects runs three `chronon start --effects-url`
+// processes against an endpoint that declines some transfers for good (422)
+// and is unavailable for others (503), then lists the outbox with
+// `chronon client effects`: the declined transfers show as failed with
+// reason http_422, the others as open and retrying.
+func TestProcessesClientListsEffects(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and runs processes")
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		var tr ledger.Transfer
+		if len(body) == ledger.TransferSize {
+			tr.Decode(body)
+		}
+		switch tr.ID.Lo % 5 {
+		case 0:
+			w.WriteHeader(http.StatusUnprocessableEntity)
+		case 1:
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	defer srv.Close()
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	addresses := freeAddresses(t, 3)
+	procs := make([]*process, 3)
+	for i := range procs {
+		file := filepath.Join(dir, fmt.Sprintf("r%d.chronon", i))
+		if out, err := exec.Command(bin, "format", "--cluster=0xc11", fmt.Sprintf("--replica=%d", i), "--replica-count=3", "--preset=test", file).CombinedOutput(); err != nil {
+			t.Fatalf("format: %v\n%s", err, out)
+		}
+		procs[i] = startProcess(t, bin, addresses, file, "--effects-url="+srv.URL)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cl, err := client.Dial(ctx, client.Config{Cluster: wire.Uint128{Lo: 0xc11}, Addresses: strings.Split(addresses, ","), MessageSizeMax: wire.MessageSizeMaxTest})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if failed, err := cl.CreateAccounts(ctx, []ledger.Account{{ID: wire.Uint128{Lo: 1}, Ledger: 1, Code: 1}, {ID: wire.Uint128{Lo: 2}, Ledger: 1, Code: 1}}); err != nil || len(failed) != 0 {
+		t.Fatalf("create accounts: %v %v", failed, err)
+	}
+	const transfers = 20
+	var batch []ledger.Transfer
+	for id := uint64(1); id <= transfers; id++ {
+		batch = append(batch, ledger.Transfer{ID: wire.Uint128{Lo: id}, DebitAccountID: wire.Uint128{Lo: 1},
+			CreditAccountID: wire.Uint128{Lo: 2}, Amount: wire.Uint128{Lo: 1}, Ledger: 1, Code: 1})
+	}
+	if failed, err := cl.CreateTransfers(ctx, batch); err != nil || len(failed) != 0 {
+		t.Fatalf("transfers: %v %v", failed, err)
+	}
+	list := func(state string) string {
+		t.Helper()
+		out, err := exec.Command(bin, "client", "--addresses="+addresses, "--cluster=0xc11", "effects", "--state="+state).CombinedOutput()
+		if err != nil {
+			t.Fatalf("chronon client effects --state=%s: %v\n%s", state, err, out)
+		}
+		return string(out)
+	}
+	count := func(out, word string) int {
+		n := 0
+		for _, line := range strings.Split(out, "\n")[2:] {
+			if strings.Contains(line, word) {
+				n++
+			}
+		}
+		return n
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		failed, open := list("failed"), list("open")
+		// 4 transfers declined (ids 5, 10, 15, 20) and 4 retrying (1, 6, 11, 16).
+		if count(failed, "http_422") == 4 && count(open, " retry ") == 4 &&
+			strings.Contains(failed, "emitted 20, done 12, failed 4 (4 kept), open 4") {
+			t.Logf("failed:\n%s\nopen:\n%s", failed, open)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("outbox listing did not settle:\nfailed:\n%s\nopen:\n%s", failed, open)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for _, p := range procs {
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	}
+	for i, p := range procs {
+		if err := p.cmd.Wait(); err != nil {
+			t.Fatalf("replica %d exit: %v\n%s", i, err, p.out.String())
+		}
+	}
+}
