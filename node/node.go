@@ -68,6 +68,7 @@ type Node struct {
 	recovered persist.RecoveryInfo
 	closed    bool
 	status    status
+	metrics   metricsBox
 
 	// disp dispatches effects while this replica leads; dispView is the
 	// view it dispatches for, due and ackBody are scratch space.
@@ -118,6 +119,7 @@ func (n *Node) publishStatus() {
 		}
 	}
 	n.status.peers.Store(peers)
+	n.publishMetrics()
 }
 
 // Start opens the data file, recovers the replica's state from it, and binds

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -23,6 +24,40 @@ import (
 // and is unavailable for others (503), then lists the outbox with
 // `chronon client effects`: the declined transfers show as failed with
 // reason http_422, the others as open and retrying.
+// scrapeMetrics reads the metrics URL a process logged and returns its
+// samples by name and labels (the replica label left out).
+func scrapeMetrics(t *testing.T, p *process) map[string]int {
+	t.Helper()
+	var url string
+	for _, f := range strings.Fields(p.out.String()) {
+		if u, ok := strings.CutPrefix(f, "url="); ok {
+			url = u
+		}
+	}
+	if url == "" {
+		t.Fatalf("no metrics url logged:\n%s", p.out.String())
+	}
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	samples := map[string]int{}
+	for _, line := range strings.Split(string(body), "\n") {
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		name, value, _ := strings.Cut(line, " ")
+		name = regexp.MustCompile(`replica="[0-9]+",?`).ReplaceAllString(name, "")
+		name = strings.TrimSuffix(name, "{}")
+		var v int
+		_, _ = fmt.Sscan(value, &v)
+		samples[name] = v
+	}
+	return samples
+}
+
 func TestProcessesClientListsEffects(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and runs processes")
@@ -50,7 +85,7 @@ func TestProcessesClientListsEffects(t *testing.T) {
 		if out, err := exec.Command(bin, "format", "--cluster=0xc11", fmt.Sprintf("--replica=%d", i), "--replica-count=3", "--preset=test", file).CombinedOutput(); err != nil {
 			t.Fatalf("format: %v\n%s", err, out)
 		}
-		procs[i] = startProcess(t, bin, addresses, file, "--effects-url="+srv.URL)
+		procs[i] = startProcess(t, bin, addresses, file, "--effects-url="+srv.URL, "--metrics=127.0.0.1:0")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -101,6 +136,19 @@ func TestProcessesClientListsEffects(t *testing.T) {
 			t.Fatalf("outbox listing did not settle:\nfailed:\n%s\nopen:\n%s", failed, open)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+	// The primary's metrics count the deliveries and their outcomes.
+	var dispatched, failed int
+	for _, p := range procs {
+		m := scrapeMetrics(t, p)
+		dispatched += m[`chronon_outbox_dispatched_total`]
+		failed += m[`chronon_outbox_outcomes_total{outcome="failed"}`]
+		if m[`chronon_outbox_failed_total`] != 4 || m[`chronon_outbox_emitted_total`] != transfers {
+			t.Fatalf("replicated outbox counters: %v", m)
+		}
+	}
+	if dispatched < transfers+4 || failed != 4 {
+		t.Fatalf("dispatched %d, failed outcomes %d", dispatched, failed)
 	}
 	for _, p := range procs {
 		_ = p.cmd.Process.Signal(syscall.SIGTERM)

@@ -34,6 +34,7 @@ func runStart(args []string, stdout, stderr io.Writer) int {
 	replica := fs.Int("replica", -1, "this replica's index (checked against the data file; optional)")
 	machine := fs.String("state-machine", "ledger", "state machine: ledger or kv")
 	backend := fs.String("io", "", "io backend: io_uring, fallback or auto (default: $"+cio.EnvBackend+" or auto)")
+	metricsAddr := fs.String("metrics", "", "serve Prometheus metrics at http://<host:port>/metrics (e.g. 127.0.0.1:9464; empty: off)")
 	statusInterval := fs.Duration("status-interval", 10*time.Second, "log the replica's view, op, commits and peers at this interval (0: never)")
 	effectsURL := fs.String("effects-url", "", "ledger only: POST every created transfer to this URL exactly once (outbox effect with an Idempotency-Key)")
 	fs.Usage = func() {
@@ -100,6 +101,16 @@ func runStart(args []string, stdout, stderr io.Writer) int {
 		n.Close()
 		fmt.Fprintf(stderr, "chronon start: data file belongs to replica %d, not %d\n", n.Replica().Index(), *replica)
 		return 2
+	}
+	if *metricsAddr != "" {
+		addr, stopMetrics, err := serveMetrics(*metricsAddr, n)
+		if err != nil {
+			n.Close()
+			fmt.Fprintf(stderr, "chronon start: --metrics: %v\n", err)
+			return 1
+		}
+		defer stopMetrics()
+		logger.Info("node: metrics served", "url", "http://"+addr+"/metrics")
 	}
 	fmt.Fprintf(stdout, "replica %d listening on port %d\n", n.Replica().Index(), n.Port())
 	if err := n.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {

@@ -1,0 +1,157 @@
+package node
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"reflect"
+	"strings"
+	"sync"
+	"unicode"
+
+	"github.com/chronon-db/chronon/bus"
+	"github.com/chronon-db/chronon/outbox"
+	"github.com/chronon-db/chronon/replica"
+)
+
+// Metrics is a snapshot of a node's counters and gauges for monitoring.
+type Metrics struct {
+	Replica       uint8
+	Status        Status
+	ReplicaStatus replica.Status
+	Primary       bool
+	// Protocol counts what the replica did and dropped (replica.Counters).
+	Protocol replica.Counters
+	// Bus counts connections and messages.
+	Bus bus.Counters
+	// HasOutbox says whether Outbox and Dispatcher are meaningful.
+	HasOutbox bool
+	// Outbox is the replicated table's counters: the same on every replica
+	// that has applied the same ops.
+	Outbox outbox.Stats
+	// Dispatcher counts this replica's own deliveries (it dispatches only
+	// while it is the primary).
+	Dispatcher outbox.DispatcherStats
+}
+
+// metricsBox holds the snapshot the event loop publishes for other
+// goroutines.
+type metricsBox struct {
+	mu sync.Mutex
+	m  Metrics
+}
+
+// publishMetrics copies the loop's counters for Metrics. Called by the
+// event loop every tick.
+func (n *Node) publishMetrics() {
+	r := n.replica
+	n.metrics.mu.Lock()
+	m := &n.metrics.m
+	m.Replica = r.Index()
+	m.ReplicaStatus = r.Status()
+	m.Primary = r.IsPrimary()
+	m.Protocol = r.Counters
+	m.Bus = n.bus.Counters
+	if n.cfg.Outbox != nil {
+		m.HasOutbox = true
+		m.Outbox = n.cfg.Outbox.Stats()
+	}
+	n.metrics.mu.Unlock()
+}
+
+// Metrics returns the node's counters as of its last tick. Safe to call
+// from any goroutine.
+func (n *Node) Metrics() Metrics {
+	n.metrics.mu.Lock()
+	m := n.metrics.m
+	n.metrics.mu.Unlock()
+	m.Status = n.Status()
+	if n.disp != nil {
+		m.Dispatcher = n.disp.Stats()
+	}
+	return m
+}
+
+// WritePrometheus writes m in the Prometheus text exposition format
+// (version 0.0.4). Every series carries a replica label.
+func (m *Metrics) WritePrometheus(w io.Writer) error {
+	b := bufio.NewWriter(w)
+	label := fmt.Sprintf(`replica="%d"`, m.Replica)
+	gauge := func(name, help string, v any) {
+		fmt.Fprintf(b, "# HELP %s %s\n# TYPE %s gauge\n%s{%s} %v\n", name, help, name, name, label, v)
+	}
+	counter := func(name, help string, v uint64) {
+		fmt.Fprintf(b, "# HELP %s %s\n# TYPE %s counter\n%s{%s} %d\n", name, help, name, name, label, v)
+	}
+	gauge("chronon_view", "Current view.", m.Status.View)
+	gauge("chronon_op", "Highest op in the replica's log.", m.Status.Op)
+	gauge("chronon_commit_min", "Highest op applied to the state machine.", m.Status.CommitMin)
+	gauge("chronon_commit_max", "Highest op known to be committed.", m.Status.CommitMax)
+	gauge("chronon_peers_connected", "Other replicas this one is connected to.", m.Status.Peers)
+	gauge("chronon_primary", "1 if this replica is the primary of its view.", boolToInt(m.Primary))
+	fmt.Fprintf(b, "# HELP chronon_status The replica's VSR status (1 for the current one).\n# TYPE chronon_status gauge\n")
+	for _, s := range []replica.Status{replica.StatusNormal, replica.StatusViewChange, replica.StatusRecovering} {
+		fmt.Fprintf(b, "chronon_status{%s,status=%q} %d\n", label, s.String(), boolToInt(s == m.ReplicaStatus))
+	}
+	writeCounterStruct(b, label, "chronon_replica_", "Replica protocol counter", &m.Protocol)
+	writeCounterStruct(b, label, "chronon_bus_", "Message bus counter", &m.Bus)
+	if m.HasOutbox {
+		o, d := &m.Outbox, &m.Dispatcher
+		counter("chronon_outbox_emitted_total", "Effects committed to the outbox (replicated).", o.Emitted)
+		counter("chronon_outbox_done_total", "Effects acknowledged as done through consensus (replicated).", o.Done)
+		counter("chronon_outbox_failed_total", "Effects that failed permanently (replicated).", o.Failed)
+		gauge("chronon_outbox_open", "Effects pending or retrying (replicated).", o.Open)
+		gauge("chronon_outbox_failed_kept", "Failed effects kept for inspection (replicated).", o.Kept)
+		counter("chronon_outbox_dispatched_total", "Deliveries this replica started as primary.", d.Dispatched)
+		fmt.Fprintf(b, "# HELP chronon_outbox_outcomes_total Outcomes of this replica's deliveries: done, retry and failed become acks; fenced and dropped do not.\n# TYPE chronon_outbox_outcomes_total counter\n")
+		for _, o := range []struct {
+			name string
+			v    uint64
+		}{{"done", d.Done}, {"retry", d.Retry}, {"failed", d.Failed}, {"fenced", d.Fenced}, {"dropped", d.Dropped}} {
+			fmt.Fprintf(b, "chronon_outbox_outcomes_total{%s,outcome=%q} %d\n", label, o.name, o.v)
+		}
+		gauge("chronon_outbox_in_flight", "Deliveries running now.", d.InFlight)
+		gauge("chronon_outbox_awaiting_ack", "Outcomes waiting to be submitted or committed as acks.", d.Awaiting)
+	}
+	return b.Flush()
+}
+
+// writeCounterStruct writes every uint64 field of the struct at p as a
+// counter named prefix + snake_case(field) + "_total". Reflection keeps the
+// exposition in step with the counter structs; it runs only when metrics
+// are scraped, never on the event loop.
+func writeCounterStruct(b *bufio.Writer, label, prefix, help string, p any) {
+	v := reflect.ValueOf(p).Elem()
+	t := v.Type()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if f.Type.Kind() != reflect.Uint64 || !f.IsExported() {
+			continue
+		}
+		name := prefix + snakeCase(f.Name) + "_total"
+		fmt.Fprintf(b, "# HELP %s %s %s.\n# TYPE %s counter\n%s{%s} %d\n", name, help, f.Name, name, name, label, v.Field(i).Uint())
+	}
+}
+
+// snakeCase turns "OpsCommitted" into "ops_committed".
+func snakeCase(s string) string {
+	var b strings.Builder
+	runes := []rune(s)
+	for i, r := range runes {
+		if unicode.IsUpper(r) {
+			if i > 0 && (unicode.IsLower(runes[i-1]) || (i+1 < len(runes) && unicode.IsLower(runes[i+1]))) {
+				b.WriteByte('_')
+			}
+			r = unicode.ToLower(r)
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func boolToInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
