@@ -55,7 +55,11 @@ type Config struct {
 	// Outbox, when set, is the replicated outbox table: effects the state
 	// machine emits while a request applies, acks applied through
 	// consensus, kept in checkpoints and in the state digest. The state
-	// machine gets Outbox.Emitter() when it is built.
+	// machine gets Outbox.Emitter() when it is built. If the state machine
+	// implements outbox.Observer, New installs it on the table: it then
+	// learns each effect's outcome (done or failed, with the sink's result)
+	// while the ack that carries it applies, the same on every replica, and
+	// may change its state or emit new effects in response.
 	Outbox *outbox.Table
 	// QuorumOverride, when non-zero, replaces the majority quorum. It exists
 	// only so the simulator can prove its checkers catch a broken protocol

@@ -160,6 +160,9 @@ func New(cfg Config, pool *wire.Pool, bus Bus, journal Journal, clock Clock, sm 
 	r.vc.scratch = make([]wire.Header, 0, max(headersMax, headersPerRequest))
 	r.vc.body = make([]byte, 0, max(headersMax, headersPerRequest)*wire.HeaderSize)
 	r.normalTimeout = r.randomNormalTimeout()
+	if o, ok := sm.(outbox.Observer); ok && cfg.Outbox != nil {
+		cfg.Outbox.SetObserver(o)
+	}
 	return r, nil
 }
 
