@@ -22,8 +22,8 @@ func TestNoAllocations(t *testing.T) {
 			}
 			done++
 		}
-		var w, s, sc, rc, tc Completion
-		for _, c := range []*Completion{&w, &s, &sc, &rc, &tc} {
+		var w, s, d, sc, rc, tc Completion
+		for _, c := range []*Completion{&w, &s, &d, &sc, &rc, &tc} {
 			c.Callback = count
 		}
 		cases := []struct {
@@ -32,11 +32,21 @@ func TestNoAllocations(t *testing.T) {
 			ops  int
 		}{
 			{"write+fdatasync", func() {
-				must(t, io.Write(&w, f.Fd, buf, 0))
+				must(t, io.WriteFile(&w, f, buf, 0))
 				waitFor(t, io, &done, 1)
 				must(t, io.Fdatasync(&s, f.Fd))
 				waitFor(t, io, &done, 2)
 			}, 2},
+			{"raw write+read", func() {
+				must(t, io.Write(&w, f.Fd, buf, 0))
+				waitFor(t, io, &done, 1)
+				must(t, io.Read(&s, f.Fd, buf, 0))
+				waitFor(t, io, &done, 2)
+			}, 2},
+			{"durable write", func() {
+				must(t, io.WriteDurable(&d, f, buf, 0))
+				waitFor(t, io, &done, 1)
+			}, 1},
 			{"send+recv", func() {
 				must(t, io.Send(&sc, client, msg))
 				must(t, io.Recv(&rc, server, in))

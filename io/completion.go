@@ -18,12 +18,14 @@ const (
 	OpSend
 	OpClose
 	OpTimeout
+	OpWriteDurable // a write that completes once durable (IO.WriteDurable)
 )
 
 var opNames = [...]string{
 	OpNone: "none", OpRead: "read", OpWrite: "write", OpFsync: "fsync",
 	OpFdatasync: "fdatasync", OpAccept: "accept", OpConnect: "connect",
 	OpRecv: "recv", OpSend: "send", OpClose: "close", OpTimeout: "timeout",
+	OpWriteDurable: "write_durable",
 }
 
 // String returns the operation's lower-case name.
@@ -70,6 +72,7 @@ type Completion struct {
 	op     Operation
 	state  state
 	cancel bool // a cancellation was requested (io_uring: the cancel SQE is out)
+	file   bool // submitted on a *File (ReadFile, WriteFile, WriteDurable): may run inline
 	fd     int
 	buf    []byte
 	offset int64
@@ -94,7 +97,7 @@ func (c *Completion) Operation() Operation { return c.op }
 // Fd returns the file descriptor of the last operation submitted with c.
 func (c *Completion) Fd() int { return c.fd }
 
-// Buffer returns the buffer of the last Read, Write, Recv or Send submitted with c.
+// Buffer returns the buffer of the last read, write, Recv or Send submitted with c.
 func (c *Completion) Buffer() []byte { return c.buf }
 
 // InFlight reports whether c was submitted and its callback has not run yet.

@@ -8,10 +8,12 @@
 // # Model
 //
 // The caller owns a [Completion] per operation, sets its Callback (and optionally
-// Context), and submits it with one of the operation methods of [IO] (Read, Write,
-// Fsync, Fdatasync, Accept, Connect, Recv, Send, CloseFd, Timeout). Submission never
-// runs the callback; callbacks run later, on the caller's goroutine, from [IO.Tick],
-// [IO.Wait], [IO.RunFor] or [IO.Close], one after the other and never recursively.
+// Context), and submits it with one of the operation methods of [IO]: ReadFile,
+// WriteFile and WriteDurable on a [File] from [OpenDataFile]; Read, Write, Fsync,
+// Fdatasync, Accept, Connect, Recv, Send, CloseFd and Timeout on a file
+// descriptor. Submission never runs the callback; callbacks run later, on the
+// caller's goroutine, from [IO.Tick], [IO.Wait], [IO.RunFor] or [IO.Close], one
+// after the other and never recursively.
 // A callback may submit new operations (including reusing its own Completion).
 //
 // Buffers passed to an operation belong to the kernel until the callback runs: the

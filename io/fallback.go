@@ -37,6 +37,9 @@ func (f *fallback) submit(c *Completion) error {
 	case OpWrite:
 		n, err := retryEINTR(func() (int, error) { return unix.Pwrite(c.fd, c.buf, c.offset) })
 		f.finish(c, n, err)
+	case OpWriteDurable:
+		n, err := retryEINTR(func() (int, error) { return pwriteDurable(c.fd, c.buf, c.offset) })
+		f.finish(c, n, err)
 	case OpFsync:
 		f.finish(c, 0, unix.Fsync(c.fd))
 	case OpFdatasync:
@@ -261,4 +264,23 @@ func retryEINTR(op func() (int, error)) (int, error) {
 			return n, err
 		}
 	}
+}
+
+// pwriteThenSync is a durable write as two syscalls: pwrite, then fdatasync
+// (fsync where fdatasync does not exist).
+func pwriteThenSync(fd int, b []byte, off int64) (int, error) {
+	n, err := retryEINTR(func() (int, error) { return unix.Pwrite(fd, b, off) })
+	if err != nil {
+		return 0, err
+	}
+	for {
+		err = fdatasync(fd)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
 }

@@ -29,6 +29,9 @@ func sysAccept(fd int) (int, error) {
 // fdatasync: not every Unix has fdatasync(2); fsync is the portable superset.
 func fdatasync(fd int) error { return unix.Fsync(fd) }
 
+// pwriteDurable: no pwritev2 outside Linux; data files there use O_SYNC anyway.
+func pwriteDurable(fd int, b []byte, off int64) (int, error) { return pwriteThenSync(fd, b, off) }
+
 func openNonblockingSocket(family, sotype, proto int) (int, error) {
 	fd, err := unix.Socket(family, sotype, proto)
 	if err != nil {

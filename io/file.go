@@ -18,9 +18,12 @@ type FileOptions struct {
 	AllowDsync bool
 }
 
-// File is an open, exclusively locked data file.
+// File is an open, exclusively locked data file: a regular file or a block
+// device. Pass it to IO.ReadFile, IO.WriteFile and IO.WriteDurable.
 type File struct {
-	// Fd is the file descriptor for the IO operations.
+	// Fd is the file descriptor (-1 after Close). Do not close it directly:
+	// use Close, so that a File never names a descriptor number that was
+	// closed and possibly reused (by a socket, say).
 	Fd int
 	// Path is the path the file was opened with.
 	Path string
@@ -55,6 +58,15 @@ func OpenDataFile(path string, opts FileOptions) (*File, error) {
 }
 
 func (f *File) setUp(opts FileOptions) error {
+	// IO.ReadFile/WriteFile rely on this: pread/pwrite on a regular file or a
+	// block device never wait for a peer, so they may block the loop briefly.
+	var st unix.Stat_t
+	if err := unix.Fstat(f.Fd, &st); err != nil {
+		return fmt.Errorf("io: fstat %s: %w", f.Path, err)
+	}
+	if mode := uint32(st.Mode) & unix.S_IFMT; mode != unix.S_IFREG && mode != unix.S_IFBLK {
+		return fmt.Errorf("%w: %s is not a regular file or block device (mode %#o)", ErrInvalid, f.Path, mode)
+	}
 	if err := unix.Flock(f.Fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		if err == unix.EWOULDBLOCK {
 			return fmt.Errorf("%w: %s", ErrLocked, f.Path)

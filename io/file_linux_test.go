@@ -101,3 +101,23 @@ func TestDirectIORefusedClassification(t *testing.T) {
 		t.Error("only EINVAL from open(O_DIRECT) means O_DIRECT is refused")
 	}
 }
+
+// OpenDataFile accepts only regular files and block devices: IO.ReadFile and
+// IO.WriteFile may block the loop on them, which on a FIFO could hang it.
+func TestOpenDataFileRefusesFIFO(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "fifo")
+	if err := unix.Mkfifo(path, 0o600); err != nil {
+		t.Skip(err)
+	}
+	f, err := OpenDataFile(path, FileOptions{AllowDsync: true})
+	if err == nil {
+		f.Close()
+		t.Fatal("OpenDataFile opened a FIFO")
+	}
+	if !errors.Is(err, ErrInvalid) && !errors.Is(err, ErrDirectIOUnsupported) {
+		t.Fatalf("FIFO: %v, want ErrInvalid", err)
+	}
+	if _, statErr := os.Stat(path); statErr != nil {
+		t.Errorf("refused open removed the FIFO: %v", statErr)
+	}
+}

@@ -32,11 +32,11 @@ func TestFileWriteSyncRead(t *testing.T) {
 			w[i] = byte(i*7 + 1)
 		}
 		wc, wo := newOp()
-		if err := io.Write(wc, f.Fd, w, 3*SectorSize); err != nil {
+		if err := io.WriteFile(wc, f, w, 3*SectorSize); err != nil {
 			t.Fatal(err)
 		}
 		if wo.done {
-			t.Fatal("callback ran inline from Write")
+			t.Fatal("callback ran inline from WriteFile")
 		}
 		runUntil(t, io, func() bool { return wo.done })
 		if wo.err != nil || wo.n != len(w) {
@@ -54,7 +54,7 @@ func TestFileWriteSyncRead(t *testing.T) {
 		}
 		r := AlignedBuffer(2 * SectorSize)
 		rc, ro := newOp()
-		if err := io.Read(rc, f.Fd, r, 3*SectorSize); err != nil {
+		if err := io.ReadFile(rc, f, r, 3*SectorSize); err != nil {
 			t.Fatal(err)
 		}
 		runUntil(t, io, func() bool { return ro.done })
@@ -62,19 +62,50 @@ func TestFileWriteSyncRead(t *testing.T) {
 			t.Fatalf("read back: n=%d err=%v equal=%v", ro.n, ro.err, bytes.Equal(r, w))
 		}
 
-		// Short read at the end of the file, then 0 at and past the end.
+		// Short read at the end of the file, then 0 at and past the end,
+		// through ReadFile and through Read on the raw descriptor.
 		for _, c := range []struct {
 			off  int64
 			want int
 		}{{size - SectorSize, SectorSize}, {size, 0}, {size + 4*SectorSize, 0}} {
-			rc, ro := newOp()
-			if err := io.Read(rc, f.Fd, r, c.off); err != nil {
-				t.Fatal(err)
+			for _, raw := range []bool{false, true} {
+				rc, ro := newOp()
+				var err error
+				if raw {
+					err = io.Read(rc, f.Fd, r, c.off)
+				} else {
+					err = io.ReadFile(rc, f, r, c.off)
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				runUntil(t, io, func() bool { return ro.done })
+				if ro.err != nil || ro.n != c.want {
+					t.Errorf("read (raw %v) at %d: n=%d err=%v, want n=%d", raw, c.off, ro.n, ro.err, c.want)
+				}
 			}
-			runUntil(t, io, func() bool { return ro.done })
-			if ro.err != nil || ro.n != c.want {
-				t.Errorf("read at %d: n=%d err=%v, want n=%d", c.off, ro.n, ro.err, c.want)
-			}
+		}
+
+		// A durable write, and Write on the raw descriptor, read back.
+		for i := range w {
+			w[i] = byte(i*3 + 5)
+		}
+		dc, do := newOp()
+		must(t, io.WriteDurable(dc, f, w[:SectorSize], 5*SectorSize))
+		wc, wo = newOp()
+		must(t, io.Write(wc, f.Fd, w[SectorSize:], 6*SectorSize))
+		runUntil(t, io, func() bool { return do.done && wo.done })
+		if do.err != nil || do.n != SectorSize || wo.err != nil || wo.n != SectorSize {
+			t.Fatalf("durable write: n=%d err=%v; write: n=%d err=%v", do.n, do.err, wo.n, wo.err)
+		}
+		if got, err := dc.Operation(), OpWriteDurable; got != err {
+			t.Errorf("Operation() = %v, want %v", got, err)
+		}
+		rc, ro = newOp()
+		must(t, io.ReadFile(rc, f, r, 5*SectorSize))
+		runUntil(t, io, func() bool { return ro.done })
+		if ro.err != nil || ro.n != len(r) || !bytes.Equal(r, w) {
+			t.Fatalf("read back durable write: n=%d err=%v equal=%v", ro.n, ro.err, bytes.Equal(r, w))
 		}
 	})
 }
@@ -85,7 +116,11 @@ func TestFileErrors(t *testing.T) {
 		// Misaligned O_DIRECT buffer: the kernel says EINVAL.
 		buf := AlignedBuffer(2 * SectorSize)
 		wc, wo := newOp()
-		if err := io.Write(wc, f.Fd, buf[1:SectorSize+1], 0); err != nil {
+		if err := io.WriteFile(wc, f, buf[1:SectorSize+1], 0); err != nil {
+			t.Fatal(err)
+		}
+		dc, do := newOp()
+		if err := io.WriteDurable(dc, f, buf[1:SectorSize+1], 0); err != nil {
 			t.Fatal(err)
 		}
 		// A descriptor that is not open.
@@ -98,9 +133,12 @@ func TestFileErrors(t *testing.T) {
 		if err := io.Fsync(sc, fd); err != nil {
 			t.Fatal(err)
 		}
-		runUntil(t, io, func() bool { return wo.done && so.done })
+		runUntil(t, io, func() bool { return wo.done && do.done && so.done })
 		if !errors.Is(wo.err, unix.EINVAL) {
 			t.Errorf("misaligned write: %v, want EINVAL", wo.err)
+		}
+		if !errors.Is(do.err, unix.EINVAL) || do.n != 0 {
+			t.Errorf("misaligned durable write: n=%d %v, want EINVAL", do.n, do.err)
 		}
 		if !errors.Is(so.err, unix.EBADF) {
 			t.Errorf("fsync of closed fd: %v, want EBADF", so.err)
@@ -128,7 +166,7 @@ func TestManyConcurrentFileOps(t *testing.T) {
 				b[j] = byte(i + j)
 			}
 			ops[i] = Completion{Callback: record, Context: &outs[i]}
-			if err := io.Write(&ops[i], f.Fd, b, int64(i)*SectorSize); err != nil {
+			if err := io.WriteFile(&ops[i], f, b, int64(i)*SectorSize); err != nil {
 				t.Fatalf("write %d: %v", i, err)
 			}
 		}
@@ -153,7 +191,7 @@ func TestManyConcurrentFileOps(t *testing.T) {
 		}
 		got := AlignedBuffer(n * SectorSize)
 		for i := range n {
-			if err := io.Read(&ops[i], f.Fd, got[i*SectorSize:(i+1)*SectorSize], int64(i)*SectorSize); err != nil {
+			if err := io.ReadFile(&ops[i], f, got[i*SectorSize:(i+1)*SectorSize], int64(i)*SectorSize); err != nil {
 				t.Fatalf("read %d: %v", i, err)
 			}
 		}

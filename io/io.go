@@ -224,7 +224,7 @@ func (io *IO) start(c *Completion, op Operation, fd int, buf []byte, offset int6
 	}
 	io.slots[slot] = c
 	c.op, c.fd, c.buf, c.offset = op, fd, buf, offset
-	c.state, c.cancel, c.slot, c.next = stateInFlight, false, slot, nil
+	c.state, c.cancel, c.file, c.slot, c.next = stateInFlight, false, false, slot, nil
 	c.gen++
 	c.Result, c.Err = 0, nil
 	return nil

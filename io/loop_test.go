@@ -100,6 +100,12 @@ func TestInvalidSubmissions(t *testing.T) {
 			t.Errorf("nil callback: %v", err)
 		}
 		c, _ := newOp()
+		if err := io.ReadFile(c, nil, nil, 0); !errors.Is(err, ErrInvalid) {
+			t.Errorf("nil file: %v", err)
+		}
+		if err := io.WriteDurable(c, &File{Fd: -1}, nil, 0); !errors.Is(err, ErrInvalid) {
+			t.Errorf("closed file: %v", err)
+		}
 		if err := io.Read(c, -1, nil, 0); !errors.Is(err, ErrInvalid) {
 			t.Errorf("negative fd: %v", err)
 		}

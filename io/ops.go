@@ -22,6 +22,47 @@ func (io *IO) Write(c *Completion, fd int, buf []byte, offset int64) error {
 	return io.submit(c)
 }
 
+// ReadFile is Read on a data file opened with OpenDataFile. Such a descriptor
+// is known to be a regular file or block device, so the io_uring backend may
+// run a lone ReadFile inline (see WriteFile) without checking the descriptor
+// first. f must stay open until the callback ran; close it only with f.Close.
+func (io *IO) ReadFile(c *Completion, f *File, buf []byte, offset int64) error {
+	return io.fileOp(c, OpRead, f, buf, offset)
+}
+
+// WriteFile is Write on a data file opened with OpenDataFile. When the loop is
+// about to sleep with nothing but file operations in flight, the io_uring
+// backend performs them as plain syscalls instead of through the ring (see
+// docs/io.md, "Lone file operations run inline"); operations submitted with
+// ReadFile, WriteFile and WriteDurable qualify without any check, while Read
+// and Write on a raw descriptor cost one lseek(2) to prove the descriptor is
+// not a socket or pipe, on which a blocking call could hang the loop. f must
+// stay open until the callback ran; close it only with f.Close, which sets
+// f.Fd to -1 (closing f.Fd some other way could let a socket reuse the number
+// while f still names it).
+func (io *IO) WriteFile(c *Completion, f *File, buf []byte, offset int64) error {
+	return io.fileOp(c, OpWrite, f, buf, offset)
+}
+
+// WriteDurable is WriteFile followed by Fdatasync in one operation: the
+// callback runs once the data written is on stable storage (the write carries
+// RWF_DSYNC; on systems without pwritev2 it is pwrite then fdatasync). Result
+// is the number of bytes written and made durable, which may be short.
+func (io *IO) WriteDurable(c *Completion, f *File, buf []byte, offset int64) error {
+	return io.fileOp(c, OpWriteDurable, f, buf, offset)
+}
+
+func (io *IO) fileOp(c *Completion, op Operation, f *File, buf []byte, offset int64) error {
+	if f == nil {
+		return ErrInvalid
+	}
+	if err := io.start(c, op, f.Fd, buf, offset); err != nil {
+		return err
+	}
+	c.file = true
+	return io.submit(c)
+}
+
 // Fsync flushes fd's data and metadata to stable storage. It is not ordered
 // with operations still in flight: submit it after the writes it must cover
 // completed.

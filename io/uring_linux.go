@@ -221,16 +221,16 @@ func (r *uring) poll(timeoutNs int64) error {
 }
 
 // syncInline handles the case where the loop is about to sleep and its only
-// operations are file operations (read or write on a seekable descriptor, fsync
-// on any) that have not reached the kernel yet. Through the ring each of them
-// costs extra thread hops: IORING_OP_FSYNC always runs on an io-wq worker, and
-// an async O_DIRECT write on ext4 completes through the dio workqueue before
-// io_uring can post it. With nothing else in flight nothing could complete
-// meanwhile, so the loop would only sleep; instead the operations run here as
-// plain syscalls, in submission order, and their SQEs are taken back (safe:
-// without SQPOLL the kernel reads the SQ only inside io_uring_enter). The only
-// visible difference is that Wait may return after its timeout, as with the
-// fallback. It reports whether it did so.
+// operations are file operations (read or write on a *File or on a seekable
+// descriptor, fsync on any) that have not reached the kernel yet. Through the
+// ring each of them costs extra thread hops: IORING_OP_FSYNC always runs on an
+// io-wq worker, and an async O_DIRECT write on ext4 completes through the dio
+// workqueue before io_uring can post it. With nothing else in flight nothing
+// could complete meanwhile, so the loop would only sleep; instead the
+// operations run here as plain syscalls, in submission order, and their SQEs
+// are taken back (safe: without SQPOLL the kernel reads the SQ only inside
+// io_uring_enter). The only visible difference is that Wait may return after
+// its timeout, as with the fallback. It reports whether it did so.
 func (r *uring) syncInline() bool {
 	head := atomic.LoadUint32(r.sqHead)
 	n := r.sqeTail - head
@@ -245,7 +245,10 @@ func (r *uring) syncInline() bool {
 		switch s.opcode {
 		case ioringOpFsync: // never waits for a peer, whatever the descriptor
 		case ioringOpRead, ioringOpWrite:
-			if !seekable(int(s.fd)) {
+			// ReadFile/WriteFile/WriteDurable name a *File, a regular file
+			// or block device (OpenDataFile checked); a raw descriptor
+			// costs one lseek to prove it is not a socket or pipe.
+			if c := r.io.slots[uint32(s.userData)]; c == nil || !c.file && !seekable(int(s.fd)) {
 				return false
 			}
 		default:
@@ -265,6 +268,8 @@ func (r *uring) syncInline() bool {
 			switch {
 			case s.opcode == ioringOpRead:
 				res, err = unix.Pread(c.fd, c.buf, c.offset)
+			case s.opcode == ioringOpWrite && s.opFlags&unix.RWF_DSYNC != 0:
+				res, err = pwriteDurable(c.fd, c.buf, c.offset)
 			case s.opcode == ioringOpWrite:
 				res, err = unix.Pwrite(c.fd, c.buf, c.offset)
 			case s.opFlags&ioringFsyncDatasync != 0:

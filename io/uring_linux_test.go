@@ -52,18 +52,44 @@ func TestURingInlineFileOps(t *testing.T) {
 		t.Fatalf("fsync submitted by Tick: err %v, inline %d", o.err, r.inlineOps)
 	}
 
-	// A lone write and read run inline too, with the same results.
+	// A lone write and read run inline too, with the same results: on a
+	// *File without a check, on a raw descriptor after an lseek.
 	buf := AlignedBuffer(SectorSize)
 	copy(buf, "inline")
 	c, o = newOp()
-	must(t, io.Write(c, f.Fd, buf, SectorSize))
+	must(t, io.WriteFile(c, f, buf, SectorSize))
 	runUntil(t, io, func() bool { return o.done })
 	back := AlignedBuffer(2 * SectorSize)
 	rc, ro := newOp()
-	must(t, io.Read(rc, f.Fd, back, 1<<16-SectorSize)) // short read at the end
+	must(t, io.ReadFile(rc, f, back, 1<<16-SectorSize)) // short read at the end
 	runUntil(t, io, func() bool { return ro.done })
 	if o.err != nil || o.n != SectorSize || ro.err != nil || ro.n != SectorSize || r.inlineOps != 3 {
 		t.Fatalf("inline write %+v, read %+v, inline ops %d", *o, *ro, r.inlineOps)
+	}
+	c, o = newOp()
+	must(t, io.Write(c, f.Fd, buf, 2*SectorSize))
+	runUntil(t, io, func() bool { return o.done })
+	rc, ro = newOp()
+	must(t, io.Read(rc, f.Fd, back[:SectorSize], 2*SectorSize))
+	runUntil(t, io, func() bool { return ro.done })
+	if o.err != nil || o.n != SectorSize || ro.err != nil || ro.n != SectorSize || string(back[:6]) != "inline" || r.inlineOps != 5 {
+		t.Fatalf("raw inline write %+v, read %+v, inline ops %d", *o, *ro, r.inlineOps)
+	}
+	// A durable write runs inline as pwritev2(RWF_DSYNC), or through the
+	// ring as IORING_OP_WRITE with RWF_DSYNC.
+	for _, inline := range []bool{true, false} {
+		r.noInline = !inline
+		before := r.inlineOps
+		c, o = newOp()
+		must(t, io.WriteDurable(c, f, buf, 3*SectorSize))
+		runUntil(t, io, func() bool { return o.done })
+		if o.err != nil || o.n != SectorSize || (r.inlineOps > before) != inline {
+			t.Fatalf("durable write (inline %v): %+v, inline ops %d -> %d", inline, *o, before, r.inlineOps)
+		}
+	}
+	r.noInline = false
+	if r.inlineOps != 6 {
+		t.Fatalf("inline ops %d, want 6", r.inlineOps)
 	}
 
 	// Sockets never run inline: a recv could wait for its peer forever.
@@ -73,8 +99,19 @@ func TestURingInlineFileOps(t *testing.T) {
 	must(t, io.Tick())
 	unix.Write(client, []byte("x"))
 	runUntil(t, io, func() bool { return ro.done })
-	if r.inlineOps != 3 {
+	if r.inlineOps != 6 {
 		t.Fatalf("socket op ran inline")
+	}
+	// Nor does Write on a raw descriptor that is not seekable (a pipe).
+	var p [2]int
+	must(t, unix.Pipe2(p[:], unix.O_CLOEXEC))
+	defer unix.Close(p[0])
+	defer unix.Close(p[1])
+	c, o = newOp()
+	must(t, io.Write(c, p[1], []byte("x"), 0))
+	runUntil(t, io, func() bool { return o.done })
+	if r.inlineOps != 6 || o.err != nil || o.n != 1 {
+		t.Fatalf("pipe write: %+v, inline ops %d", *o, r.inlineOps)
 	}
 
 	// Errors are reported the same way on both paths.
@@ -82,7 +119,7 @@ func TestURingInlineFileOps(t *testing.T) {
 		r.noInline = !inline
 		before := r.inlineOps
 		c, o := newOp()
-		must(t, io.Write(c, f.Fd, buf[:100], 0)) // O_DIRECT needs aligned lengths
+		must(t, io.WriteFile(c, f, buf[:100], 0)) // O_DIRECT needs aligned lengths
 		runUntil(t, io, func() bool { return o.done })
 		if !errors.Is(o.err, unix.EINVAL) || o.n != 0 {
 			t.Errorf("inline=%v: misaligned write: %d %v", inline, o.n, o.err)

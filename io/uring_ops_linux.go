@@ -46,10 +46,13 @@ func (r *uring) submit(c *Completion) error {
 	s.fd = int32(c.fd)
 	s.userData = userData(c)
 	switch c.op {
-	case OpRead, OpWrite:
+	case OpRead, OpWrite, OpWriteDurable:
 		s.opcode = ioringOpRead
-		if c.op == OpWrite {
+		if c.op != OpRead {
 			s.opcode = ioringOpWrite
+		}
+		if c.op == OpWriteDurable {
+			s.opFlags = unix.RWF_DSYNC // rw_flags
 		}
 		s.addr, s.len, s.off = bufAddr(c.buf), uint32(len(c.buf)), uint64(c.offset)
 	case OpFsync:
