@@ -38,7 +38,9 @@ func BenchmarkWriteFdatasync(b *testing.B) {
 		b.Run(sz.name, func(b *testing.B) {
 			// io_uring_ring: io_uring with the inline path for lone file
 			// operations disabled, i.e. the cost when the loop has other work.
-			for _, mode := range append(benchModes, "io_uring_ring") {
+			// io_uring_raw: Write on the raw descriptor instead of WriteFile
+			// (inline after an lseek proving the descriptor is seekable).
+			for _, mode := range append(benchModes, "io_uring_ring", "io_uring_raw") {
 				b.Run(mode, func(b *testing.B) { benchWriteFdatasync(b, mode, sz.size, sz.region) })
 			}
 		})
@@ -65,8 +67,11 @@ func benchWriteFdatasync(b *testing.B, mode string, size, region int) {
 	benchWriteFdatasyncIn(b, b.TempDir(), mode, size, region)
 }
 
-func benchWriteFdatasyncIn(b *testing.B, dir, mode string, size, region int) {
-	path := filepath.Join(dir, "bench.data")
+// benchDataFile creates a data file of region bytes in dir, written once and
+// synced (so the benchmark measures steady-state overwrites), and a buffer of
+// size bytes.
+func benchDataFile(b *testing.B, dir string, size, region int) (path string, f *File, buf []byte) {
+	path = filepath.Join(dir, "bench.data")
 	f, err := OpenDataFile(path, FileOptions{Size: int64(region)})
 	if errors.Is(err, ErrDirectIOUnsupported) {
 		b.Skip(err)
@@ -83,13 +88,18 @@ func benchWriteFdatasyncIn(b *testing.B, dir, mode string, size, region int) {
 	if err := unix.Fdatasync(f.Fd); err != nil {
 		b.Fatal(err)
 	}
-	buf := AlignedBuffer(size)
+	buf = AlignedBuffer(size)
 	for i := range buf {
 		buf[i] = byte(i)
 	}
-	offset := func(i int) int64 { return int64(i*size) % int64(region) }
 	b.SetBytes(int64(size))
 	b.ReportAllocs()
+	return path, f, buf
+}
+
+func benchWriteFdatasyncIn(b *testing.B, dir, mode string, size, region int) {
+	path, f, buf := benchDataFile(b, dir, size, region)
+	offset := func(i int) int64 { return int64(i*size) % int64(region) }
 
 	if mode == "blocking" {
 		f.Close()
@@ -123,10 +133,65 @@ func benchWriteFdatasyncIn(b *testing.B, dir, mode string, size, region int) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		done = 0
-		must(b, io.Write(&w, f.Fd, buf, offset(i)))
+		if mode == "io_uring_raw" {
+			must(b, io.Write(&w, f.Fd, buf, offset(i)))
+		} else {
+			must(b, io.WriteFile(&w, f, buf, offset(i)))
+		}
 		waitFor(b, io, &done, 1)
 		must(b, io.Fdatasync(&s, f.Fd))
 		waitFor(b, io, &done, 2)
+	}
+	if r, ok := io.eng.(*uring); ok {
+		b.ReportMetric(float64(r.inlineOps)/float64(b.N), "inline/op")
+	}
+}
+
+// BenchmarkWriteDurable: the same steady-state overwrite as
+// BenchmarkWriteFdatasync, as one durable operation: IO.WriteDurable, i.e.
+// IORING_OP_WRITE with RWF_DSYNC through the ring (io_uring_ring), inline
+// pwritev2(RWF_DSYNC) (io_uring), pwritev2(RWF_DSYNC) at submission (fallback),
+// or unix.Pwritev2 called directly (blocking).
+func BenchmarkWriteDurable(b *testing.B) {
+	for _, sz := range []struct {
+		name         string
+		size, region int
+	}{{"4KiB", 4 << 10, 16 << 20}, {"1MiB", 1 << 20, 64 << 20}} {
+		b.Run(sz.name, func(b *testing.B) {
+			for _, mode := range append(benchModes, "io_uring_ring") {
+				b.Run(mode, func(b *testing.B) { benchWriteDurable(b, mode, sz.size, sz.region) })
+			}
+		})
+	}
+}
+
+func benchWriteDurable(b *testing.B, mode string, size, region int) {
+	_, f, buf := benchDataFile(b, b.TempDir(), size, region)
+	defer f.Close()
+	offset := func(i int) int64 { return int64(i*size) % int64(region) }
+	if mode == "blocking" {
+		iovs := [][]byte{buf}
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if n, err := unix.Pwritev2(f.Fd, iovs, offset(i), unix.RWF_DSYNC); err != nil || n != size {
+				b.Fatalf("pwritev2: %d %v", n, err)
+			}
+		}
+		return
+	}
+	io := benchIO(b, mode)
+	var done int
+	w := Completion{Callback: func(c *Completion) {
+		if c.Err != nil || c.Result != size {
+			b.Errorf("%v: n=%d err=%v", c.Operation(), c.Result, c.Err)
+		}
+		done++
+	}}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		done = 0
+		must(b, io.WriteDurable(&w, f, buf, offset(i)))
+		waitFor(b, io, &done, 1)
 	}
 	if r, ok := io.eng.(*uring); ok {
 		b.ReportMetric(float64(r.inlineOps)/float64(b.N), "inline/op")
@@ -291,13 +356,13 @@ func BenchmarkPingPongDuringSync(b *testing.B) {
 			s.Callback = func(c *Completion) {
 				syncs++
 				if c.Err == nil && !stop {
-					must(b, io.Write(&w, f.Fd, buf, int64(syncs%4096)*4096))
+					must(b, io.WriteFile(&w, f, buf, int64(syncs%4096)*4096))
 				}
 			}
 			out, in := make([]byte, 256), make([]byte, 256)
 			b.ReportAllocs()
 			b.ResetTimer()
-			must(b, io.Write(&w, f.Fd, buf, 0))
+			must(b, io.WriteFile(&w, f, buf, 0))
 			for i := 0; i < b.N; i++ {
 				p.roundTrip(b, out, in)
 			}

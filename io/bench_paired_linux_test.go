@@ -1,0 +1,204 @@
+package io
+
+import (
+	stdio "io"
+	"net"
+	"slices"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// Paired benchmarks: every iteration performs the operation once in each mode,
+// in a rotating order, in one process, and times each one. On a shared, noisy
+// machine the disturbance (other jobs' disk flushes, CPU steal) then hits all
+// modes alike, while separate runs can land in quiet and busy periods. They
+// report, per mode, the median time of one operation (med-µs/<mode>) and, per
+// mode against the fallback, the median of the per-iteration ratios
+// (ratio/<mode>:fallback). ns/op is the time of one iteration (all modes).
+
+// pairedMode is one contestant: op performs one operation; i counts operations
+// across all modes (so disk writes rotate through the file).
+type pairedMode struct {
+	name string
+	op   func(i int)
+}
+
+func runPaired(b *testing.B, modes []pairedMode) {
+	times := make([][]float64, len(modes))
+	for k := range times {
+		times[k] = make([]float64, b.N)
+	}
+	b.ResetTimer()
+	seq := 0
+	for i := 0; i < b.N; i++ {
+		for j := range modes {
+			k := (i + j) % len(modes)
+			start := monotonic()
+			modes[k].op(seq)
+			times[k][i] = float64(monotonic() - start)
+			seq++
+		}
+	}
+	b.StopTimer()
+	fb := -1
+	for k, m := range modes {
+		if m.name == "fallback" {
+			fb = k
+		}
+	}
+	for k, m := range modes {
+		b.ReportMetric(median(times[k])/1e3, "med-µs/"+m.name)
+		if fb >= 0 && k != fb {
+			ratios := make([]float64, b.N)
+			for i := range ratios {
+				ratios[i] = times[k][i] / times[fb][i]
+			}
+			b.ReportMetric(median(ratios), "ratio/"+m.name+":fallback")
+		}
+	}
+}
+
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s) == 0 {
+		return 0
+	}
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// BenchmarkPairedDisk: write+fdatasync (WriteFile then Fdatasync) and the
+// durable write (WriteDurable), 4 KiB and 1 MiB, on io_uring (inline),
+// io_uring_ring (inline path off), fallback and blocking (unix.Pwrite +
+// unix.Fdatasync, or unix.Pwritev2 with RWF_DSYNC), all on one data file.
+func BenchmarkPairedDisk(b *testing.B) {
+	for _, kind := range []string{"WriteFdatasync", "WriteDurable"} {
+		for _, sz := range []struct {
+			name         string
+			size, region int
+		}{{"4KiB", 4 << 10, 16 << 20}, {"1MiB", 1 << 20, 64 << 20}} {
+			b.Run(kind+"/"+sz.name, func(b *testing.B) {
+				_, f, buf := benchDataFile(b, b.TempDir(), sz.size, sz.region)
+				defer f.Close()
+				offset := func(i int) int64 { return int64(i*sz.size) % int64(sz.region) }
+				durable := kind == "WriteDurable"
+				var modes []pairedMode
+				for _, mode := range []string{"io_uring", "io_uring_ring", "fallback"} {
+					io := benchIO(b, mode)
+					var done int
+					cb := func(c *Completion) {
+						if c.Err != nil || c.Operation() != OpFdatasync && c.Result != sz.size {
+							b.Errorf("%s %v: n=%d err=%v", mode, c.Operation(), c.Result, c.Err)
+						}
+						done++
+					}
+					w, s := Completion{Callback: cb}, Completion{Callback: cb}
+					modes = append(modes, pairedMode{mode, func(i int) {
+						done = 0
+						if durable {
+							must(b, io.WriteDurable(&w, f, buf, offset(i)))
+							waitFor(b, io, &done, 1)
+							return
+						}
+						must(b, io.WriteFile(&w, f, buf, offset(i)))
+						waitFor(b, io, &done, 1)
+						must(b, io.Fdatasync(&s, f.Fd))
+						waitFor(b, io, &done, 2)
+					}})
+				}
+				iovs := [][]byte{buf}
+				modes = append(modes, pairedMode{"blocking", func(i int) {
+					var n int
+					var err error
+					if durable {
+						n, err = unix.Pwritev2(f.Fd, iovs, offset(i), unix.RWF_DSYNC)
+					} else if n, err = unix.Pwrite(f.Fd, buf, offset(i)); err == nil {
+						err = unix.Fdatasync(f.Fd)
+					}
+					if err != nil || n != sz.size {
+						b.Fatalf("blocking: %d %v", n, err)
+					}
+				}})
+				b.SetBytes(int64(len(modes) * sz.size))
+				runPaired(b, modes)
+			})
+		}
+	}
+}
+
+// BenchmarkPairedPingPong: the 256-byte round trip of BenchmarkPingPong256
+// (Go echo goroutine, one per mode) and of BenchmarkPingPongSameLoop256 (both
+// ends on one IO, or two net.Conns), the modes alternating in one process.
+func BenchmarkPairedPingPong(b *testing.B) {
+	b.Run("echo", func(b *testing.B) {
+		var modes []pairedMode
+		out, in := make([]byte, 256), make([]byte, 256)
+		for _, mode := range []string{"io_uring", "fallback"} {
+			p := newPinger(b, benchIO(b, mode), echoServer(b))
+			modes = append(modes, pairedMode{mode, func(int) { p.roundTrip(b, out, in) }})
+		}
+		conn, err := net.DialTCP("tcp", nil, echoServer(b))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer conn.Close()
+		conn.SetNoDelay(true)
+		modes = append(modes, pairedMode{"blocking", func(int) {
+			if _, err := conn.Write(out); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := stdio.ReadFull(conn, in); err != nil {
+				b.Fatal(err)
+			}
+		}})
+		runPaired(b, modes)
+	})
+	b.Run("sameloop", func(b *testing.B) {
+		var modes []pairedMode
+		out, mid, in := make([]byte, 256), make([]byte, 256), make([]byte, 256)
+		for _, mode := range []string{"io_uring", "fallback"} {
+			io := benchIO(b, mode)
+			client, server := connectPair(b, io, true)
+			must(b, unix.SetsockoptInt(server, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1))
+			p := newExchanger(io)
+			modes = append(modes, pairedMode{mode, func(int) {
+				p.exchange(b, client, server, out, mid)
+				p.exchange(b, server, client, mid, in)
+			}})
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer ln.Close()
+		client, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer client.Close()
+		server, err := ln.Accept()
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer server.Close()
+		modes = append(modes, pairedMode{"blocking", func(int) {
+			if _, err := client.Write(out); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := stdio.ReadFull(server, mid); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := server.Write(mid); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := stdio.ReadFull(client, in); err != nil {
+				b.Fatal(err)
+			}
+		}})
+		runPaired(b, modes)
+	})
+}
