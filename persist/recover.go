@@ -50,6 +50,7 @@ func (n *recovery) run() (RecoveryInfo, error) {
 		if err := n.r.Restore(sb.VSR.CheckpointOp, sb.VSR.CheckpointChecksum, replica.CheckpointBlobs{State: data.State, Sessions: data.Sessions, Outbox: data.Outbox}); err != nil {
 			return info, fmt.Errorf("persist: %w", err)
 		}
+		n.restoreCommittedHeaders(sb.VSR.CheckpointOp)
 	}
 	limit := sb.VSR.CommitMax
 	if sb.ReplicaCount == 1 {
@@ -91,6 +92,20 @@ func (n *recovery) run() (RecoveryInfo, error) {
 		n.r.StartAfterRestart()
 	}
 	return info, nil
+}
+
+// restoreCommittedHeaders gives the replica the headers of the committed
+// ops at and below the checkpoint that the WAL still holds, newest first,
+// as long as they form the checkpoint's hash chain (the replica checks each
+// link). A slot already reused for a newer op, torn or corrupt ends the
+// walk: those ops are simply not named by this replica.
+func (n *recovery) restoreCommittedHeaders(checkpointOp uint64) {
+	for op := checkpointOp; op > 0; op-- {
+		h, ok := n.j.Header(op)
+		if !ok || n.r.RestoreCommittedHeader(&h) != nil {
+			return
+		}
+	}
 }
 
 // replayOne replays op from the WAL, as committed or as prepared only. It

@@ -120,6 +120,36 @@ func (r *Replica) Restore(op uint64, checksum wire.Uint128, blobs CheckpointBlob
 	return nil
 }
 
+// RestoreCommittedHeader adds, at a restart after Restore and before any
+// replay, the header of a committed op the checkpoint covers and the WAL
+// still holds, walking back from the checkpoint's op: first the
+// checkpoint's op itself, then each op whose checksum is the parent of the
+// one restored before. With these headers the replica can name those ops
+// when peers repair from it (request_headers, a view change choosing its
+// log); without them a peer that lags behind its checkpoint could never
+// learn which prepare is the committed one. It returns an error, and
+// changes nothing, for a header that does not link.
+func (r *Replica) RestoreCommittedHeader(h *wire.Header) error {
+	if r.op != r.commitMin || r.ring.count != 0 {
+		panic("replica: RestoreCommittedHeader after replay started")
+	}
+	switch {
+	case h.Command != wire.CommandPrepare || h.Op == 0 || h.Op > r.commitMin:
+		return fmt.Errorf("replica: restored header of op %d is not a committed prepare", h.Op)
+	case h.Op == r.commitMin:
+		if h.Checksum != r.committed {
+			return fmt.Errorf("replica: restored header of op %d is not the checkpoint's", h.Op)
+		}
+	default:
+		next, ok := r.log.get(h.Op + 1)
+		if !ok || next.Parent != h.Checksum {
+			return fmt.Errorf("replica: restored header of op %d does not link to op %d", h.Op, h.Op+1)
+		}
+	}
+	r.putLog(h)
+	return nil
+}
+
 // restoreBlobs replaces the state machine, the client table and the outbox
 // with a checkpoint's.
 func (r *Replica) restoreBlobs(blobs CheckpointBlobs) error {

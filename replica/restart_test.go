@@ -139,3 +139,61 @@ func TestSingleReplicaRestartResumes(t *testing.T) {
 	c.run(10_000)
 	c.checkConverged()
 }
+
+// TestRestoreCommittedHeaderChecksLinks restores, on a fresh replica, the
+// headers of the ops its checkpoint covers: accepted only newest first,
+// each linking to the one before, starting at the checkpoint's op.
+func TestRestoreCommittedHeaderChecksLinks(t *testing.T) {
+	c := newCluster(t, 12, 3, 4, 20)
+	for _, r := range c.replicas {
+		r.cfg.CheckpointInterval = 8
+	}
+	c.run(50_000)
+	c.checkConverged()
+	j := c.journals[2]
+	if len(j.checkpoints) == 0 {
+		t.Fatal("no checkpoint")
+	}
+	cp := j.checkpoints[len(j.checkpoints)-1]
+	old := c.replicas[2]
+	pool, err := wire.NewPool(old.cfg.Limits.MessagesMax(), old.cfg.Limits.MessageSizeMax)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := New(old.cfg, pool, &replicaBus{net: c.net, from: 2}, j, testClock{&c.net.now}, newCounterMachine())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Restore(cp.op, cp.checksum, CheckpointBlobs{State: cp.state, Sessions: cp.sessions}); err != nil {
+		t.Fatal(err)
+	}
+	header := func(op uint64) wire.Header {
+		var h wire.Header
+		if err := wire.DecodeHeader(j.stored[op], &h, &r.wcfg); err != nil {
+			t.Fatalf("op %d: %v", op, err)
+		}
+		return h
+	}
+	below := header(cp.op - 1)
+	if err := r.RestoreCommittedHeader(&below); err == nil {
+		t.Fatal("a header below the checkpoint was accepted before the checkpoint's own")
+	}
+	forged := header(cp.op)
+	forged.Checksum.Lo++
+	if err := r.RestoreCommittedHeader(&forged); err == nil {
+		t.Fatal("a header with the wrong checksum was accepted")
+	}
+	for op := cp.op; op > cp.op-4; op-- {
+		h := header(op)
+		if err := r.RestoreCommittedHeader(&h); err != nil {
+			t.Fatalf("op %d: %v", op, err)
+		}
+		if !r.canonical(&h) {
+			t.Fatalf("op %d not in the log after restoring it", op)
+		}
+	}
+	above := header(cp.op + 1)
+	if err := r.RestoreCommittedHeader(&above); err == nil {
+		t.Fatal("an op above the checkpoint was accepted")
+	}
+}

@@ -18,6 +18,21 @@ func TestSeeds(t *testing.T) {
 			t.Errorf("%s", r.Report())
 		}
 	}
+	for _, seed := range regressionSeeds {
+		if r := Run(Options{Seed: seed}); r.Failed() {
+			t.Errorf("regression seed %d: %s", seed, r.Report())
+		}
+	}
+}
+
+// regressionSeeds are seeds beyond the CI range that once failed, each
+// with the fix it needed.
+var regressionSeeds = []uint64{
+	// A restarted primary did not know the headers of the committed ops
+	// its checkpoint covered, so backups lagging behind that checkpoint
+	// could never learn which prepares to repair (liveness). Fixed by
+	// persist restoring those headers from the WAL.
+	635,
 }
 
 // TestBrokenQuorumIsCaught proves the checkers catch a broken protocol: with
