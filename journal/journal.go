@@ -55,6 +55,11 @@ type FormatOptions struct {
 	Cluster      wire.Uint128
 	Replica      uint8
 	ReplicaCount uint8
+	// Rejoin formats a replacement for a replica whose data file was lost
+	// while its cluster runs: the file is marked (VSRState.Rejoining) so
+	// the replica stays out of view-change votes until it has caught up.
+	// See docs/replica.md.
+	Rejoin bool
 }
 
 // Check returns an error wrapping ErrConfig when o is unusable.
@@ -67,6 +72,9 @@ func (o *FormatOptions) Check() error {
 	}
 	if o.Replica >= o.ReplicaCount {
 		return fmt.Errorf("%w: replica %d not below replica count %d", ErrConfig, o.Replica, o.ReplicaCount)
+	}
+	if o.Rejoin && o.ReplicaCount == 1 {
+		return fmt.Errorf("%w: a single replica has no peers to rejoin", ErrConfig)
 	}
 	return nil
 }
@@ -123,7 +131,7 @@ func Format(s Storage, o FormatOptions) error {
 		Replica:      o.Replica,
 		ReplicaCount: o.ReplicaCount,
 		Config:       c,
-		VSR:          VSRState{CheckpointChecksum: root.Checksum},
+		VSR:          VSRState{CheckpointChecksum: root.Checksum, Rejoining: o.Rejoin},
 	}
 	sb.Encode(sector)
 	for i := 0; i < SuperblockCopies; i++ {
@@ -277,6 +285,15 @@ func (j *Journal) SetVSR(view, logView uint32, commitMin, commitMax uint64) erro
 	j.checkWritable()
 	next := j.sb.VSR
 	next.View, next.LogView, next.CommitMin, next.CommitMax = view, logView, commitMin, commitMax
+	return j.writeSuperblock(next)
+}
+
+// SetRejoined durably clears VSRState.Rejoining: the replica has caught up
+// with its cluster and votes in view changes from now on.
+func (j *Journal) SetRejoined() error {
+	j.checkWritable()
+	next := j.sb.VSR
+	next.Rejoining = false
 	return j.writeSuperblock(next)
 }
 

@@ -29,6 +29,7 @@ const (
 	sbSequence       = 64  // u64
 	sbReplica        = 72  // u8
 	sbReplicaCount   = 73  // u8
+	sbFlags          = 74  // u8: sbFlagRejoining; bytes 75..79 zero
 	sbMessageSizeMax = 80  // u32
 	sbSlotCount      = 84  // u32
 	sbClientsMax     = 88  // u32
@@ -43,6 +44,8 @@ const (
 	sbRefs           = 160 // refCount × BlobRef (32 bytes each)
 	blobRefSize      = 32
 	superblockUsed   = sbRefs + refCount*blobRefSize
+
+	sbFlagRejoining = 1 << 0
 )
 
 // Indexes of the checkpoint blobs referenced by the superblock.
@@ -89,6 +92,10 @@ type VSRState struct {
 	CheckpointChecksum wire.Uint128
 	// Refs are the checkpoint's blobs, by Ref* index.
 	Refs [refCount]BlobRef
+	// Rejoining marks a data file formatted to replace a lost one
+	// (FormatOptions.Rejoin): the replica must not vote in a view change
+	// until it has caught up. It only goes from true to false.
+	Rejoining bool
 }
 
 // Superblock is one decoded superblock copy.
@@ -131,6 +138,9 @@ func (sb *Superblock) Encode(b []byte) {
 	le.PutUint64(b[sbSequence:], sb.Sequence)
 	b[sbReplica] = sb.Replica
 	b[sbReplicaCount] = sb.ReplicaCount
+	if sb.VSR.Rejoining {
+		b[sbFlags] = sbFlagRejoining
+	}
 	le.PutUint32(b[sbMessageSizeMax:], sb.Config.MessageSizeMax)
 	le.PutUint32(b[sbSlotCount:], sb.Config.SlotCount)
 	le.PutUint32(b[sbClientsMax:], sb.Config.ClientsMax)
@@ -179,6 +189,9 @@ func DecodeSuperblock(b []byte, sb *Superblock) error {
 			return fmt.Errorf("%w: superblock padding not zero", ErrCorrupt)
 		}
 	}
+	if b[sbFlags]&^sbFlagRejoining != 0 || b[75]|b[76]|b[77]|b[78]|b[79] != 0 {
+		return fmt.Errorf("%w: unknown superblock flags %#x", ErrCorrupt, b[sbFlags])
+	}
 	*sb = Superblock{
 		Checksum:     sum,
 		Cluster:      getU128(b[sbCluster:]),
@@ -200,6 +213,7 @@ func DecodeSuperblock(b []byte, sb *Superblock) error {
 			CommitMax:          le.Uint64(b[sbCommitMax:]),
 			CheckpointOp:       le.Uint64(b[sbCheckpointOp:]),
 			CheckpointChecksum: getU128(b[sbCheckpointSum:]),
+			Rejoining:          b[sbFlags]&sbFlagRejoining != 0,
 		},
 	}
 	for i := range sb.VSR.Refs {
@@ -246,6 +260,8 @@ func checkAdvance(prev, next *VSRState) {
 		panic(fmt.Sprintf("journal: commit_max goes back %d -> %d", prev.CommitMax, next.CommitMax))
 	case next.CheckpointOp < prev.CheckpointOp:
 		panic(fmt.Sprintf("journal: checkpoint goes back %d -> %d", prev.CheckpointOp, next.CheckpointOp))
+	case next.Rejoining && !prev.Rejoining:
+		panic("journal: rejoining set again after the replica rejoined")
 	case next.CommitMin > next.CommitMax || next.CheckpointOp > next.CommitMin:
 		panic(fmt.Sprintf("journal: checkpoint %d, commit_min %d, commit_max %d out of order", next.CheckpointOp, next.CommitMin, next.CommitMax))
 	}

@@ -103,3 +103,50 @@ func TestSuperblockQuorumRules(t *testing.T) {
 		t.Fatalf("two rotten copies: %v", err)
 	}
 }
+
+// TestRejoiningFlag: a file formatted with Rejoin opens rejoining, keeps
+// the flag across other superblock updates and checkpoints, and loses it
+// only through SetRejoined, durably. Unknown flag bits are corruption.
+func TestRejoiningFlag(t *testing.T) {
+	l, err := NewLayout(ConfigTest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewMemoryStorage(l.Size, 1, MemoryFaults{})
+	o := testFormatOptions()
+	o.Rejoin = true
+	if err := Format(s, o); err != nil {
+		t.Fatal(err)
+	}
+	j := mustOpen(t, s)
+	if !j.Superblock().VSR.Rejoining {
+		t.Fatal("a file formatted to rejoin does not say so")
+	}
+	if err := j.SetVSR(1, 0, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	if j = mustOpen(t, s); !j.Superblock().VSR.Rejoining {
+		t.Fatal("a view update cleared the flag")
+	}
+	if err := j.SetRejoined(); err != nil {
+		t.Fatal(err)
+	}
+	if j = mustOpen(t, s); j.Superblock().VSR.Rejoining || j.Superblock().VSR.View != 1 {
+		t.Fatalf("after SetRejoined: %+v", j.Superblock().VSR)
+	}
+	// Unknown flags.
+	b := wire.AlignedSlice(SectorSize)
+	sb := testSuperblock()
+	sb.Encode(b)
+	b[sbFlags] |= 0x80
+	putU128(b, wire.Checksum(b[16:]))
+	var got Superblock
+	if err := DecodeSuperblock(b, &got); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("unknown flag: %v", err)
+	}
+	// A single replica cannot rejoin anyone.
+	o.ReplicaCount, o.Replica = 1, 0
+	if err := Format(NewMemoryStorage(l.Size, 1, MemoryFaults{}), o); !errors.Is(err, ErrConfig) {
+		t.Fatalf("single replica rejoin: %v", err)
+	}
+}

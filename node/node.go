@@ -226,7 +226,8 @@ func (n *Node) open() error {
 	n.publishStatus()
 	n.log.Info("node: replica started", "replica", sb.Replica, "replicas", sb.ReplicaCount,
 		"port", n.bus.Port(), "io", n.io.Backend().String(), "checkpoint_op", n.recovered.CheckpointOp,
-		"replayed", n.recovered.Replayed, "prepared", n.recovered.Prepared, "commit", n.replica.CommitMin())
+		"replayed", n.recovered.Replayed, "prepared", n.recovered.Prepared, "commit", n.replica.CommitMin(),
+		"rejoining", n.recovered.Rejoining)
 	return nil
 }
 
@@ -293,7 +294,8 @@ func (n *Node) logStatus() {
 	s := n.Status()
 	n.log.Info("node: status", "replica", n.replica.Index(), "view", s.View,
 		"status", n.replica.Status().String(), "primary", n.replica.IsPrimary(),
-		"op", s.Op, "commit_min", s.CommitMin, "commit_max", s.CommitMax, "peers", s.Peers)
+		"op", s.Op, "commit_min", s.CommitMin, "commit_max", s.CommitMax, "peers", s.Peers,
+		"rejoining", n.replica.Rejoining())
 }
 
 // settle lets the replica batch what arrived, then reports journal

@@ -16,6 +16,7 @@ type RecoveryInfo struct {
 	Prepared     uint64 // journaled ops after those, loaded as prepared
 	WALOpMax     uint64 // highest op the WAL holds
 	Restarted    bool   // the data file had been used before
+	Rejoining    bool   // the data file replaces a lost one (see replica.StartRejoining)
 }
 
 // Recover rebuilds a new replica r from its journal j: the latest
@@ -90,6 +91,12 @@ func (n *recovery) run() (RecoveryInfo, error) {
 	}
 	if info.Restarted {
 		n.r.StartAfterRestart()
+	}
+	if sb.VSR.Rejoining {
+		info.Rejoining = true
+		if err := n.r.StartRejoining(); err != nil {
+			return info, fmt.Errorf("persist: %w", err)
+		}
 	}
 	return info, nil
 }

@@ -107,6 +107,10 @@ func (w *WAL) PersistView(view, logView uint32, commitMin, commitMax uint64) err
 // Truncate implements replica.Journal.
 func (w *WAL) Truncate(afterOp uint64) error { return w.j.Truncate(afterOp) }
 
+// PersistRejoined implements replica.Journal: the superblock stops marking
+// the data file as rejoining.
+func (w *WAL) PersistRejoined() error { return w.j.SetRejoined() }
+
 // VSRState is what RecordVSR reads from the replica.
 type VSRState interface {
 	View() uint32

@@ -123,6 +123,7 @@ func (r *Replica) onCommit(h *wire.Header) {
 	if h.Op > r.knownOp {
 		r.knownOp = h.Op
 	}
+	r.learnRejoinTarget(h.Op)
 	r.learnCommit(h.Commit)
 }
 

@@ -113,3 +113,4 @@ func BenchmarkPrimaryRequestPath(b *testing.B) {
 func (j *queueJournal) Checkpoint(uint64, wire.Uint128, CheckpointBlobs) error { return nil }
 func (j *queueJournal) PersistView(uint32, uint32, uint64, uint64) error       { return nil }
 func (j *queueJournal) Truncate(uint64) error                                  { return nil }
+func (j *queueJournal) PersistRejoined() error                                 { return nil }

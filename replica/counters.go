@@ -26,6 +26,8 @@ type Counters struct {
 	SyncsStarted       uint64 // state syncs begun by this replica
 	SyncsDone          uint64 // state syncs completed
 	SyncsFailed        uint64 // state syncs whose copy did not verify
+	VotesWithheld      uint64 // do_view_change not sent while rejoining
+	Rejoined           uint64 // ends of rejoining (caught up, votes again)
 	DropNotPrimary     uint64 // requests sent to a backup
 	DropWrongView      uint64 // messages from another view
 	DropStaleRequest   uint64 // requests older than the session's last

@@ -185,6 +185,8 @@ type memJournal struct {
 	// window, when non-zero, is the number of WAL slots: only the latest
 	// window ops can be read back.
 	window uint64
+	// rejoined counts PersistRejoined calls.
+	rejoined int
 }
 
 type journalRead struct {
@@ -211,6 +213,11 @@ func (j *memJournal) PersistView(view, logView uint32, commitMin, commitMax uint
 		panic("memJournal: view moved back")
 	}
 	j.view, j.logView, j.commitMax = view, logView, max(j.commitMax, commitMax)
+	return nil
+}
+
+func (j *memJournal) PersistRejoined() error {
+	j.rejoined++
 	return nil
 }
 

@@ -35,6 +35,9 @@ type Journal interface {
 	// Truncate durably removes every journaled op above afterOp (ops a view
 	// change discarded), so a restart cannot bring them back.
 	Truncate(afterOp uint64) error
+	// PersistRejoined durably records that a rejoining replica caught up
+	// (see Replica.StartRejoining), before it votes again.
+	PersistRejoined() error
 }
 
 // Clock is the primary's source of wall-clock time for prepare timestamps.

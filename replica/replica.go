@@ -92,6 +92,8 @@ type Replica struct {
 	// state sync this replica is receiving.
 	cp   checkpointCopy
 	sync syncState
+	// rejoin holds a replacement replica back from view-change votes.
+	rejoin rejoinState
 	// applyContext is handed to the state machine for each request.
 	applyContext statemachine.Context
 	// replaying suppresses replies while ReplayCommitted re-applies the log.
@@ -274,6 +276,7 @@ func (r *Replica) Tick() {
 	if !r.IsPrimary() {
 		r.tickSync()
 		r.requestMissingPrepares()
+		r.tickRejoin()
 		if r.cfg.ReplicaCount > 1 && r.tick-r.lastPrimaryTick >= r.normalTimeout {
 			r.startViewChange(r.view + 1)
 		}

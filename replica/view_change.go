@@ -173,6 +173,11 @@ func (r *Replica) persistView() {
 }
 
 func (r *Replica) sendDoViewChange() {
+	if r.rejoin.active {
+		// Its log may lack ops its lost data file acknowledged.
+		r.Counters.VotesWithheld++
+		return
+	}
 	h := r.header(wire.CommandDoViewChange)
 	h.LogView, h.Op, h.Commit, h.OpMin = r.logView, r.logOp, r.commitMax, r.op
 	r.vc.body = r.log.encode(r.vc.body[:0], r.logOp, r.viewChangeHeadersMax())
@@ -425,6 +430,7 @@ func (r *Replica) onStartView(h *wire.Header, body []byte) {
 	r.vc.installing = false
 	r.knownOp = max(r.knownOp, h.Op)
 	r.commitMax = max(r.commitMax, h.Commit)
+	r.learnRejoinTarget(h.Op)
 	r.lastPrimaryTick = r.tick
 	r.normalTimeout = r.randomNormalTimeout()
 	for op := r.commitMin + 1; op <= r.op; op++ {

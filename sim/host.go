@@ -287,6 +287,8 @@ func (j *hostJournal) PersistView(view, logView uint32, commitMin, commitMax uin
 
 func (j *hostJournal) Truncate(afterOp uint64) error { return (*host)(j).wal.Truncate(afterOp) }
 
+func (j *hostJournal) PersistRejoined() error { return (*host)(j).wal.PersistRejoined() }
+
 // simClock is the primary's wall clock: simulated ticks of 10 ms.
 type simClock struct{ now *uint64 }
 

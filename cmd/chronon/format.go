@@ -17,7 +17,7 @@ func init() {
 	register(command{name: "format", summary: "create a replica's data file", run: runFormat})
 }
 
-const formatUsage = "usage: chronon format --cluster=<id> --replica=<i> --replica-count=<n> [--preset=production|test] <path>"
+const formatUsage = "usage: chronon format --cluster=<id> --replica=<i> --replica-count=<n> [--preset=production|test] [--rejoin] <path>"
 
 // parseFlags parses fs from args, allowing flags after positional
 // arguments, and returns the positional arguments.
@@ -46,6 +46,7 @@ func runFormat(args []string, stdout, stderr io.Writer) int {
 	replica := fs.Int("replica", -1, "this replica's index, 0-based (required)")
 	replicaCount := fs.Int("replica-count", 0, "number of replicas in the cluster (required)")
 	preset := fs.String("preset", "production", "configuration preset: production or test")
+	rejoin := fs.Bool("rejoin", false, "format a replacement for a replica whose data file was lost while the cluster runs: it stays out of view-change votes until it has caught up (docs/replica.md)")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return 2
@@ -68,7 +69,7 @@ func runFormat(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "chronon format: replica %d of %d out of range\n", *replica, *replicaCount)
 		return 2
 	}
-	opts := journal.FormatOptions{Config: cfg, Cluster: id, Replica: uint8(*replica), ReplicaCount: uint8(*replicaCount)}
+	opts := journal.FormatOptions{Config: cfg, Cluster: id, Replica: uint8(*replica), ReplicaCount: uint8(*replicaCount), Rejoin: *rejoin}
 	if err := opts.Check(); err != nil {
 		fmt.Fprintf(stderr, "chronon format: %v\n", err)
 		return 2
@@ -81,6 +82,9 @@ func runFormat(args []string, stdout, stderr io.Writer) int {
 	layout, _ := journal.NewLayout(cfg)
 	fmt.Fprintf(stdout, "formatted %s: cluster %s, replica %d of %d, preset %s, %d bytes\n",
 		path, formatUint128(id), opts.Replica, opts.ReplicaCount, *preset, layout.Size)
+	if *rejoin {
+		fmt.Fprintln(stdout, "marked rejoining: this replica will not vote in a view change until it has caught up with its cluster")
+	}
 	return 0
 }
 

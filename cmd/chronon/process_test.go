@@ -232,3 +232,101 @@ func killScenario(t *testing.T, victim int) {
 	}
 	_ = os.RemoveAll(dir)
 }
+
+// TestProcessesReplaceALostDataFile: a backup's data file is lost (SIGKILL,
+// file deleted); the operator formats a replacement with --rejoin and
+// starts it. It catches up, stops rejoining (durably: inspect no longer
+// says so), and the ledger stays exact.
+func TestProcessesReplaceALostDataFile(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and runs processes")
+	}
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	addresses := freeAddresses(t, 3)
+	format := func(i int, extra ...string) string {
+		file := filepath.Join(dir, fmt.Sprintf("r%d.chronon", i))
+		args := append([]string{"format", "--cluster=0x5eee", fmt.Sprintf("--replica=%d", i), "--replica-count=3", "--preset=test"}, extra...)
+		out, err := exec.Command(bin, append(args, file)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("format: %v\n%s", err, out)
+		}
+		return string(out)
+	}
+	procs := make([]*process, 3)
+	for i := range procs {
+		format(i)
+		procs[i] = startProcess(t, bin, addresses, filepath.Join(dir, fmt.Sprintf("r%d.chronon", i)))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cl, err := client.Dial(ctx, client.Config{Cluster: wire.Uint128{Lo: 0x5eee}, Addresses: strings.Split(addresses, ","), MessageSizeMax: wire.MessageSizeMaxTest})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if failed, err := cl.CreateAccounts(ctx, []ledger.Account{{ID: wire.Uint128{Lo: 1}, Ledger: 1, Code: 1}, {ID: wire.Uint128{Lo: 2}, Ledger: 1, Code: 1}}); err != nil || len(failed) != 0 {
+		t.Fatalf("create accounts: %v %v", failed, err)
+	}
+	next := uint64(0)
+	transfer := func(n int) {
+		t.Helper()
+		for range n {
+			next++
+			tr := ledger.Transfer{ID: wire.Uint128{Lo: next}, DebitAccountID: wire.Uint128{Lo: 1}, CreditAccountID: wire.Uint128{Lo: 2},
+				Amount: wire.Uint128{Lo: 1}, Ledger: 1, Code: 1}
+			if failed, err := cl.CreateTransfers(ctx, []ledger.Transfer{tr}); err != nil || len(failed) != 0 {
+				t.Fatalf("transfer %d: %v %v", next, failed, err)
+			}
+		}
+	}
+	transfer(80) // beyond the test preset's WAL: the replacement needs state sync
+	_ = procs[2].cmd.Process.Signal(syscall.SIGKILL)
+	_ = procs[2].cmd.Wait()
+	if err := os.Remove(filepath.Join(dir, "r2.chronon")); err != nil {
+		t.Fatal(err)
+	}
+	if out := format(2, "--rejoin"); !strings.Contains(out, "marked rejoining") {
+		t.Fatalf("format --rejoin said: %s", out)
+	}
+	procs[2] = startProcess(t, bin, addresses, filepath.Join(dir, "r2.chronon"))
+	transfer(20)
+	waitStatus(t, procs[2], next, 2)
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(lastStatusLine(procs[2].out.String()), "rejoining=false") {
+		if time.Now().After(deadline) {
+			t.Fatalf("replacement still rejoining:\n%s", procs[2].out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	got, err := cl.LookupAccounts(ctx, []wire.Uint128{{Lo: 1}, {Lo: 2}})
+	if err != nil || len(got) != 2 || got[0].DebitsPosted.Lo != next || got[1].CreditsPosted.Lo != next {
+		t.Fatalf("accounts after %d transfers: %+v %v", next, got, err)
+	}
+	for _, p := range procs {
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	}
+	for i, p := range procs {
+		if err := p.cmd.Wait(); err != nil {
+			t.Fatalf("replica %d exit: %v\n%s", i, err, p.out.String())
+		}
+	}
+	if !strings.Contains(procs[2].out.String(), "rejoining=true") {
+		t.Fatalf("the replacement never said it was rejoining:\n%s", procs[2].out.String())
+	}
+	out, err := exec.Command(bin, "inspect", filepath.Join(dir, "r2.chronon")).CombinedOutput()
+	if err != nil || strings.Contains(string(out), "rejoining") {
+		t.Fatalf("inspect after rejoining: %v\n%s", err, out)
+	}
+}
+
+// lastStatusLine returns the last "node: status" line of a log.
+func lastStatusLine(log string) string {
+	lines := strings.Split(log, "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if strings.Contains(lines[i], `msg="node: status"`) {
+			return lines[i]
+		}
+	}
+	return ""
+}
