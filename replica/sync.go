@@ -91,6 +91,9 @@ func (r *Replica) onSyncCheckpoint(h *wire.Header, body []byte) {
 		r.Counters.DropUnexpected++
 		return
 	}
+	// The same checkpoint offered by a later primary: ask it for the rest
+	// (chunks are only taken from the primary of this view).
+	s.from = h.Replica
 	if len(body) > 0 && h.OpMin == s.received {
 		copy(s.buf[s.received:], body)
 		s.received += uint64(len(body))

@@ -36,7 +36,7 @@ func (s *Sim) faultyCount() int {
 	for i, h := range s.hosts {
 		// A replica armed to crash inside a write counts already: it will
 		// go down at its next write, whatever happens meanwhile.
-		if !h.up || h.crashWrites >= 0 || s.net.isolated(i) || (h.catchUp > 0 && h.replica.CommitMin() < h.catchUp) {
+		if !h.up || h.crashWrites >= 0 || s.net.isolated(i) || (h.catchUp > 0 && h.replica.CommitMin() < h.catchUp) || h.replica.Rejoining() {
 			n++
 		}
 	}
@@ -135,6 +135,11 @@ func (s *Sim) crashRandom() {
 	}
 	s.stats.Faults[FaultCrash]++
 	h.crash(journal.CrashMode(s.rng.IntN(3)), "crash")
+	if !h.protected && len(s.hosts) > 1 && s.rng.Float64() < s.sc.reformatPct {
+		// The disk is gone: the replica comes back on a new data file.
+		h.reformat = true
+		return
+	}
 	// Bit rot is found at restart: often hit the storage of a replica just
 	// after it went down.
 	if !h.protected && s.rng.IntN(2) == 0 {
@@ -155,6 +160,17 @@ func (h *host) crashOnError(err error) {
 
 func (s *Sim) restart(h *host) {
 	s.stats.Restarts++
+	if h.reformat {
+		h.reformat = false
+		old := h.storage
+		if err := h.format(true); err != nil {
+			s.fail(violation(InvariantRestart, "replica %d: reformat: %v", h.index, err))
+			return
+		}
+		h.storage.misdirectWrite, h.storage.misdirectRead = old.misdirectWrite, old.misdirectRead
+		s.stats.Faults[FaultReformat]++
+		s.trace.logf("replica %d lost its data file: new one formatted to rejoin", h.index)
+	}
 	if err := h.start(); err != nil {
 		s.fail(violation(InvariantRestart, "%v", err))
 		return

@@ -62,6 +62,9 @@ type host struct {
 	protected bool
 	// superblockHit limits superblock corruption to one copy per downtime.
 	superblockHit bool
+	// reformat: the replica lost its data file while down; it restarts
+	// from a new one formatted to rejoin.
+	reformat bool
 }
 
 type completion struct {
@@ -73,8 +76,9 @@ type completion struct {
 
 var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-// format creates the data file.
-func (h *host) format() error {
+// format creates the data file (marked rejoining when it replaces a lost
+// one).
+func (h *host) format(rejoin bool) error {
 	s := h.sim
 	cfg := simJournalConfig()
 	layout, err := journal.NewLayout(cfg)
@@ -85,7 +89,7 @@ func (h *host) format() error {
 	ms := journal.NewMemoryStorage(layout.Size, s.rng.Uint64(), journal.MemoryFaults{})
 	h.storage = &storage{MemoryStorage: ms, rng: ms.Random(), stats: &s.stats, zones: []journal.Zone{layout.WALPrepare, layout.WALHeaders}}
 	h.crashWrites = -1
-	return journal.Format(h.storage, journal.FormatOptions{Config: cfg, Cluster: s.cluster, Replica: h.index, ReplicaCount: uint8(s.sc.Replicas)})
+	return journal.Format(h.storage, journal.FormatOptions{Config: cfg, Cluster: s.cluster, Replica: h.index, ReplicaCount: uint8(s.sc.Replicas), Rejoin: rejoin})
 }
 
 // start opens the data file and recovers the replica, as node.Start does.

@@ -112,6 +112,7 @@ type scenario struct {
 	misdirectRead      float64
 	crashPct           float64 // per-tick chance of crashing a replica
 	crashMidWritePct   float64 // share of crashes armed to happen inside a write
+	reformatPct        float64 // share of other crashes that lose the data file (replaced with format --rejoin)
 	downTicksMax       uint64
 	corruptPct         float64 // per-tick chance of a bit-rot fault
 	clientRestartPct   float64
@@ -161,6 +162,7 @@ func newScenario(o Options) (*scenario, *rand.Rand) {
 	s.misdirectRead = []float64{0, 0, 0.002, 0.01}[rng.IntN(4)]
 	s.crashPct = []float64{0, 0.002, 0.005}[rng.IntN(3)]
 	s.crashMidWritePct = 0.5
+	s.reformatPct = 0.15
 	s.downTicksMax = 20 + rng.Uint64N(150)
 	s.corruptPct = []float64{0, 0.002, 0.01}[rng.IntN(3)]
 	s.clientRestartPct = []float64{0, 0.0005, 0.002}[rng.IntN(3)]

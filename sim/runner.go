@@ -166,7 +166,7 @@ func (s *Sim) converged() bool {
 			return false
 		}
 		r := h.replica
-		if r.Status() != replica.StatusNormal || r.View() != r0.View() || r.CommitMin() != r0.CommitMin() ||
+		if r.Status() != replica.StatusNormal || r.Rejoining() || r.View() != r0.View() || r.CommitMin() != r0.CommitMin() ||
 			r.Op() != r.CommitMin() || r.StateDigest() != r0.StateDigest() {
 			return false
 		}
@@ -187,7 +187,7 @@ func (s *Sim) describe() string {
 			continue
 		}
 		r := h.replica
-		fmt.Fprintf(&b, "[replica %d view %d status %d op %d commit %d/%d digest %x] ", h.index, r.View(), r.Status(), r.Op(), r.CommitMin(), r.CommitMax(), r.StateDigest().Lo)
+		fmt.Fprintf(&b, "[replica %d view %d status %d op %d commit %d/%d digest %x rejoining %v] ", h.index, r.View(), r.Status(), r.Op(), r.CommitMin(), r.CommitMax(), r.StateDigest().Lo, r.Rejoining())
 	}
 	idle := 0
 	for _, c := range s.clients {

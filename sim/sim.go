@@ -73,7 +73,7 @@ func New(o Options) (*Sim, error) {
 	for i := 0; i < sc.Replicas; i++ {
 		h := &host{sim: s, index: uint8(i), protected: !faultyStorage[i]}
 		h.disp.init()
-		if err := h.format(); err != nil {
+		if err := h.format(false); err != nil {
 			return nil, err
 		}
 		if !h.protected && sc.Replicas > 1 {

@@ -33,6 +33,11 @@ var regressionSeeds = []uint64{
 	// could never learn which prepares to repair (liveness). Fixed by
 	// persist restoring those headers from the WAL.
 	635,
+	// A replica that lost its data file began a state sync from the
+	// primary of view 5 and kept asking that replica for chunks after view
+	// 7 started, while taking chunks only from the primary of its view
+	// (liveness). Fixed: an offer from the current primary redirects it.
+	668,
 }
 
 // TestBrokenQuorumIsCaught proves the checkers catch a broken protocol: with
