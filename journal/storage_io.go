@@ -18,7 +18,7 @@ import (
 // journal's synchronous steps sleep in the kernel instead of spinning.
 type IOStorage struct {
 	io   *cio.IO
-	fd   int
+	file *cio.File
 	size uint64
 	ops  []ioStorageOp
 	free []*ioStorageOp
@@ -38,11 +38,11 @@ type ioStorageOp struct {
 	err    error
 }
 
-// NewIOStorage drives the open file fd of size bytes (a data file opened
-// with O_DIRECT, e.g. by io.OpenDataFile) through ioq, with at most inflight
-// operations at once.
-func NewIOStorage(ioq *cio.IO, fd int, size uint64, inflight int) *IOStorage {
-	s := &IOStorage{io: ioq, fd: fd, size: size, ops: make([]ioStorageOp, inflight)}
+// NewIOStorage drives the data file f of size bytes (opened by
+// io.OpenDataFile, with O_DIRECT) through ioq, with at most inflight
+// operations at once. f must stay open while the storage is used.
+func NewIOStorage(ioq *cio.IO, f *cio.File, size uint64, inflight int) *IOStorage {
+	s := &IOStorage{io: ioq, file: f, size: size, ops: make([]ioStorageOp, inflight)}
 	for i := range s.ops {
 		op := &s.ops[i]
 		op.s = s
@@ -76,7 +76,7 @@ func (s *IOStorage) Sync(cb func(error)) {
 	if op == nil {
 		return
 	}
-	if err := s.io.Fdatasync(&op.c, s.fd); err != nil {
+	if err := s.io.Fdatasync(&op.c, s.file.Fd); err != nil {
 		s.refuse(op, err)
 	}
 }
@@ -124,9 +124,9 @@ func (s *IOStorage) submit(op *ioStorageOp) {
 	off := int64(op.offset) + int64(op.done)
 	var err error
 	if op.write {
-		err = s.io.Write(&op.c, s.fd, rest, off)
+		err = s.io.WriteFile(&op.c, s.file, rest, off)
 	} else {
-		err = s.io.Read(&op.c, s.fd, rest, off)
+		err = s.io.ReadFile(&op.c, s.file, rest, off)
 	}
 	if err != nil {
 		s.refuse(op, err)

@@ -30,7 +30,7 @@ func TestIOStorageFormatWriteCheckpointReopen(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				return f, NewIOStorage(ioq, f.Fd, l.Size, 8)
+				return f, NewIOStorage(ioq, f, l.Size, 8)
 			}
 			f, s := open()
 			if err := Format(s, testFormatOptions()); err != nil {
@@ -88,7 +88,7 @@ func TestIOStorageReportsErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	s := NewIOStorage(ioq, f.Fd, 4*SectorSize, 2)
+	s := NewIOStorage(ioq, f, 4*SectorSize, 2)
 	buf := alignedBuffer(SectorSize)
 	var got []error
 	for i := 0; i < 3; i++ { // the third finds no free operation record

@@ -157,7 +157,7 @@ func (n *Node) open() error {
 	if n.diskIO, err = cio.New(cio.Options{Entries: diskIOEntries, Backend: n.cfg.IOBackend, Logger: n.log}); err != nil {
 		return fmt.Errorf("node: %w", err)
 	}
-	n.storage = journal.NewIOStorage(n.diskIO, n.file.Fd, uint64(size), diskIOEntries)
+	n.storage = journal.NewIOStorage(n.diskIO, n.file, uint64(size), diskIOEntries)
 	if n.journal, err = journal.Open(n.storage); err != nil {
 		return fmt.Errorf("node: %s: %w", n.cfg.DataFile, err)
 	}
