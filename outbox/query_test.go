@@ -158,3 +158,45 @@ func FuzzDecodeQueryReply(f *testing.F) {
 		}
 	})
 }
+
+// FuzzTableQuery answers arbitrary query bodies into replies of arbitrary
+// room: Query must not panic, and its reply must decode with the table's
+// counters and only effects after the cursor, in order.
+func FuzzTableQuery(f *testing.F) {
+	f.Add(AppendQuery(nil, Query{Filter: QueryOpen}), uint16(4096))
+	f.Add(AppendQuery(nil, Query{Filter: QueryFailed, Limit: 1}), uint16(QueryReplyHeaderSize+70))
+	f.Add([]byte{1, 0, 0, 0}, uint16(QueryReplyHeaderSize))
+	tb := populated(&testing.T{})
+	f.Fuzz(func(t *testing.T, body []byte, room uint16) {
+		reply := make([]byte, QueryReplyHeaderSize+int(room))
+		n := tb.Query(body, reply)
+		filter := QueryOpen
+		if len(body) > 0 && QueryFilter(body[0]) == QueryFailed {
+			filter = QueryFailed
+		}
+		r, err := DecodeQueryReply(nil, testCluster, filter, reply[:n])
+		if err != nil {
+			t.Fatalf("the table's own reply does not decode: %v", err)
+		}
+		if r.Stats != tb.Stats() {
+			t.Fatalf("stats %+v, table %+v", r.Stats, tb.Stats())
+		}
+		q, ok := decodeQuery(body)
+		if !ok {
+			if r.Status != QueryInvalid || len(r.Effects) != 0 {
+				t.Fatalf("malformed body answered with status %d and %d effects", r.Status, len(r.Effects))
+			}
+			return
+		}
+		prevOp, prevIndex := q.AfterOp, q.AfterIndex
+		for k, e := range r.Effects {
+			if e.Op < prevOp || (e.Op == prevOp && e.Index <= prevIndex) {
+				t.Fatalf("effect %d (%d,%d) not after (%d,%d)", k, e.Op, e.Index, prevOp, prevIndex)
+			}
+			prevOp, prevIndex = e.Op, e.Index
+		}
+		if q.Limit > 0 && uint32(len(r.Effects)) > q.Limit {
+			t.Fatalf("%d effects for limit %d", len(r.Effects), q.Limit)
+		}
+	})
+}
