@@ -85,14 +85,8 @@ func (t *Table) failureBytes(p int) (target, payload, result []byte) {
 // failureEffect returns the kept failure at ring position p as an Effect
 // aliasing the table's memory.
 func (t *Table) failureEffect(p int) Effect {
-	e := &t.failures.entries[p]
 	target, payload, result := t.failureBytes(p)
-	return Effect{
-		ID: e.id, Op: e.op, Index: e.index, Kind: e.kind, State: e.state,
-		Reason: e.reason, Attempts: e.attempts, View: e.view,
-		Created: e.created, NextAttempt: e.next,
-		Target: target, Payload: payload, Result: result,
-	}
+	return slotEffect(&t.failures.entries[p], target, payload, result)
 }
 
 // Failed appends to dst the kept failures, oldest first, and returns it.

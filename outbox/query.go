@@ -217,13 +217,7 @@ func DecodeQueryReply(dst []Effect, cluster wire.Uint128, filter QueryFilter, b 
 		if p != "" {
 			return r, fmt.Errorf("%w: record %d: %s", ErrQueryReply, k, p)
 		}
-		s := &rec.s
-		dst = append(dst, Effect{
-			ID: s.id, Op: s.op, Index: s.index, Kind: s.kind, State: s.state,
-			Reason: s.reason, Attempts: s.attempts, View: s.view,
-			Created: s.created, NextAttempt: s.next,
-			Target: rec.target, Payload: rec.payload, Result: rec.result,
-		})
+		dst = append(dst, slotEffect(&rec.s, rec.target, rec.payload, rec.result))
 		rest = rest[size:]
 	}
 	if len(rest) != 0 {

@@ -152,8 +152,12 @@ func (t *Table) bytesOf(i uint32) (target, payload, result []byte) {
 
 // effect returns slot i as an Effect aliasing the arena.
 func (t *Table) effect(i uint32) Effect {
-	s := &t.slots[i]
 	target, payload, result := t.bytesOf(i)
+	return slotEffect(&t.slots[i], target, payload, result)
+}
+
+// slotEffect returns s with the given bytes as an Effect.
+func slotEffect(s *slot, target, payload, result []byte) Effect {
 	return Effect{
 		ID: s.id, Op: s.op, Index: s.index, Kind: s.kind, State: s.state,
 		Reason: s.reason, Attempts: s.attempts, View: s.view,

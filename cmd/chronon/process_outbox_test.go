@@ -2,12 +2,10 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -61,13 +59,7 @@ func TestProcessesOutboxSurvivesKillOfThePrimary(t *testing.T) {
 	bin := buildBinary(t)
 	dir := t.TempDir()
 	addresses := freeAddresses(t, 3)
-	files := make([]string, 3)
-	for i := range files {
-		files[i] = filepath.Join(dir, fmt.Sprintf("r%d.chronon", i))
-		if out, err := exec.Command(bin, "format", "--cluster=0xfeed", fmt.Sprintf("--replica=%d", i), "--replica-count=3", "--preset=test", files[i]).CombinedOutput(); err != nil {
-			t.Fatalf("format: %v\n%s", err, out)
-		}
-	}
+	files := formatFiles(t, bin, dir, "0xfeed", 3)
 	effects := "--effects-url=" + srv.URL
 	procs := make([]*process, 3)
 	for i := range procs {
@@ -139,12 +131,5 @@ func TestProcessesOutboxSurvivesKillOfThePrimary(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	for _, p := range procs {
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	}
-	for i, p := range procs {
-		if err := p.cmd.Wait(); err != nil {
-			t.Fatalf("replica %d exit: %v\n%s", i, err, p.out.String())
-		}
-	}
+	stopAll(t, procs)
 }

@@ -70,6 +70,35 @@ func startProcess(t *testing.T, bin, addresses, file string, extra ...string) *p
 	return p
 }
 
+// stopAll stops every process with SIGTERM and checks that each exits
+// cleanly.
+func stopAll(t *testing.T, procs []*process) {
+	t.Helper()
+	for _, p := range procs {
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	}
+	for i, p := range procs {
+		if err := p.cmd.Wait(); err != nil {
+			t.Fatalf("replica %d exit: %v\n%s", i, err, p.out.String())
+		}
+	}
+}
+
+// formatFiles formats n data files of a test-preset cluster in dir and
+// returns their paths.
+func formatFiles(t *testing.T, bin, dir, cluster string, n int) []string {
+	t.Helper()
+	files := make([]string, n)
+	for i := range files {
+		files[i] = filepath.Join(dir, fmt.Sprintf("r%d.chronon", i))
+		out, err := exec.Command(bin, "format", "--cluster="+cluster, fmt.Sprintf("--replica=%d", i), fmt.Sprintf("--replica-count=%d", n), "--preset=test", files[i]).CombinedOutput()
+		if err != nil {
+			t.Fatalf("format: %v\n%s", err, out)
+		}
+	}
+	return files
+}
+
 // waitStatus waits until the process logs a "node: status" line with at
 // least the given commit number and number of connected peers.
 func waitStatus(t *testing.T, p *process, commitMin uint64, peers int) {
@@ -140,14 +169,7 @@ func killScenario(t *testing.T, victim int) {
 	bin := buildBinary(t)
 	dir := t.TempDir()
 	addresses := freeAddresses(t, 3)
-	files := make([]string, 3)
-	for i := range files {
-		files[i] = filepath.Join(dir, fmt.Sprintf("r%d.chronon", i))
-		out, err := exec.Command(bin, "format", "--cluster=0x5eed", fmt.Sprintf("--replica=%d", i), "--replica-count=3", "--preset=test", files[i]).CombinedOutput()
-		if err != nil {
-			t.Fatalf("format: %v\n%s", err, out)
-		}
-	}
+	files := formatFiles(t, bin, dir, "0x5eed", 3)
 	procs := make([]*process, 3)
 	for i := range procs {
 		procs[i] = startProcess(t, bin, addresses, files[i])
@@ -212,14 +234,7 @@ func killScenario(t *testing.T, victim int) {
 		t.Fatalf("debits %d credits %d after %d transfers", debits, credits, next)
 	}
 	// Clean shutdown of all three.
-	for _, p := range procs {
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	}
-	for i, p := range procs {
-		if err := p.cmd.Wait(); err != nil {
-			t.Fatalf("replica %d exit: %v\n%s", i, err, p.out.String())
-		}
-	}
+	stopAll(t, procs)
 	log := procs[victim].out.String()
 	if !strings.Contains(log, "node: replica started") || strings.Contains(log, "replayed=0 prepared=0") {
 		t.Fatalf("restarted replica did not recover from its journal:\n%s", log)
@@ -244,19 +259,10 @@ func TestProcessesReplaceALostDataFile(t *testing.T) {
 	bin := buildBinary(t)
 	dir := t.TempDir()
 	addresses := freeAddresses(t, 3)
-	format := func(i int, extra ...string) string {
-		file := filepath.Join(dir, fmt.Sprintf("r%d.chronon", i))
-		args := append([]string{"format", "--cluster=0x5eee", fmt.Sprintf("--replica=%d", i), "--replica-count=3", "--preset=test"}, extra...)
-		out, err := exec.Command(bin, append(args, file)...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("format: %v\n%s", err, out)
-		}
-		return string(out)
-	}
+	files := formatFiles(t, bin, dir, "0x5eee", 3)
 	procs := make([]*process, 3)
-	for i := range procs {
-		format(i)
-		procs[i] = startProcess(t, bin, addresses, filepath.Join(dir, fmt.Sprintf("r%d.chronon", i)))
+	for i, file := range files {
+		procs[i] = startProcess(t, bin, addresses, file)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -283,13 +289,14 @@ func TestProcessesReplaceALostDataFile(t *testing.T) {
 	transfer(80) // beyond the test preset's WAL: the replacement needs state sync
 	_ = procs[2].cmd.Process.Signal(syscall.SIGKILL)
 	_ = procs[2].cmd.Wait()
-	if err := os.Remove(filepath.Join(dir, "r2.chronon")); err != nil {
+	if err := os.Remove(files[2]); err != nil {
 		t.Fatal(err)
 	}
-	if out := format(2, "--rejoin"); !strings.Contains(out, "marked rejoining") {
-		t.Fatalf("format --rejoin said: %s", out)
+	out, err := exec.Command(bin, "format", "--cluster=0x5eee", "--replica=2", "--replica-count=3", "--preset=test", "--rejoin", files[2]).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "marked rejoining") {
+		t.Fatalf("format --rejoin: %v\n%s", err, out)
 	}
-	procs[2] = startProcess(t, bin, addresses, filepath.Join(dir, "r2.chronon"))
+	procs[2] = startProcess(t, bin, addresses, files[2])
 	transfer(20)
 	waitStatus(t, procs[2], next, 2)
 	deadline := time.Now().Add(30 * time.Second)
@@ -303,18 +310,11 @@ func TestProcessesReplaceALostDataFile(t *testing.T) {
 	if err != nil || len(got) != 2 || got[0].DebitsPosted.Lo != next || got[1].CreditsPosted.Lo != next {
 		t.Fatalf("accounts after %d transfers: %+v %v", next, got, err)
 	}
-	for _, p := range procs {
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	}
-	for i, p := range procs {
-		if err := p.cmd.Wait(); err != nil {
-			t.Fatalf("replica %d exit: %v\n%s", i, err, p.out.String())
-		}
-	}
+	stopAll(t, procs)
 	if !strings.Contains(procs[2].out.String(), "rejoining=true") {
 		t.Fatalf("the replacement never said it was rejoining:\n%s", procs[2].out.String())
 	}
-	out, err := exec.Command(bin, "inspect", filepath.Join(dir, "r2.chronon")).CombinedOutput()
+	out, err = exec.Command(bin, "inspect", files[2]).CombinedOutput()
 	if err != nil || strings.Contains(string(out), "rejoining") {
 		t.Fatalf("inspect after rejoining: %v\n%s", err, out)
 	}
