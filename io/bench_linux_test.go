@@ -22,8 +22,10 @@ func benchIO(b *testing.B, mode string) *IO {
 		backend = BackendFallback
 	}
 	io := newTestIO(b, backend, 64)
-	if mode == "io_uring_ring" {
-		io.eng.(*uring).noInline = true
+	switch mode {
+	case "io_uring_ring": // every operation through the ring
+		r := io.eng.(*uring)
+		r.noInline, r.noInlineSock = true, true
 	}
 	return io
 }

@@ -46,9 +46,34 @@ type uring struct {
 	arg getEventsArg // IORING_ENTER_EXT_ARG, points at ts
 	ts  [2]int64     // wait timeout (struct __kernel_timespec)
 
-	inlineOps int  // operations run by syncInline (for tests)
-	noInline  bool // tests: always go through the ring
+	// Sends and receives through the ring (SQE published or request in the
+	// kernel), counted per descriptor bucket (fd % socketBuckets). A Send or
+	// Recv is tried inline only while its bucket counts none of its kind, so
+	// it cannot overtake an earlier one on the same socket. Counts are
+	// bounded by Entries (<= EntriesMax < 1<<16).
+	sendsInRing, recvsInRing [socketBuckets]uint16
+	// A Recv tried inline that found no data cost a syscall for nothing
+	// (typical when the peer is another thread or machine that has not
+	// answered yet). After such a miss the bucket skips the inline attempt
+	// for the next 2^recvBackoff-1 receives (recvBackoff grows by one per
+	// miss, up to recvBackoffMax); a hit resets it.
+	recvSkip, recvBackoff [socketBuckets]uint8
+
+	inlineOps    int  // operations run by syncInline (for tests)
+	inlineSocket int  // sends and receives completed by trySocket (for tests)
+	noInline     bool // tests: lone file operations always go through the ring
+	noInlineSock bool // tests: Send and Recv always go through the ring
 }
+
+// socketBuckets is the number of per-descriptor counters of sends and
+// receives in the ring (a power of two). Descriptors sharing a bucket only
+// lose the inline attempt while the other one has an operation in the ring.
+const socketBuckets = 128
+
+// recvBackoffMax bounds the skips after inline receive misses: at most one
+// wasted recvfrom per 2^recvBackoffMax receives on a socket that never has
+// data ready when its Recv is submitted.
+const recvBackoffMax = 4
 
 // abandoned keeps Completions (and their buffers) reachable when Close could
 // not get them back from the kernel, so their memory is never reused under it.
@@ -322,6 +347,7 @@ func (r *uring) reap() {
 		if c == nil || c.gen != gen {
 			panic(fmt.Sprintf("io: io_uring CQE for slot %d gen %d does not match an operation in flight", slot, gen))
 		}
+		r.leftRing(c)
 		r.complete(c, res)
 	}
 	atomic.StoreUint32(r.cqHead, head) // store-release: the kernel may reuse the CQEs

@@ -129,3 +129,98 @@ func TestURingInlineFileOps(t *testing.T) {
 		}
 	}
 }
+
+// Send and Recv are tried once without blocking at submission; the callback
+// still runs only from the loop. A Recv that finds no data, and any Send or
+// Recv behind one already in the ring on the same socket, go through the ring
+// and keep their order.
+func TestURingInlineSocketOps(t *testing.T) {
+	io, r := newURingIO(t)
+	client, server := connectPair(t, io, true)
+
+	sc, so := newOp()
+	must(t, io.Send(sc, client, []byte("ping")))
+	if r.inlineSocket != 1 || so.done {
+		t.Fatalf("send: inline %d, callback ran %v (want inline, callback not yet)", r.inlineSocket, so.done)
+	}
+	runUntil(t, io, func() bool { return so.done })
+	if so.err != nil || so.n != 4 {
+		t.Fatalf("inline send: n %d err %v", so.n, so.err)
+	}
+	// The data is there by now (loopback): the Recv runs inline.
+	in := make([]byte, 16)
+	rc, ro := newOp()
+	must(t, io.Recv(rc, server, in))
+	if r.inlineSocket != 2 || ro.done {
+		t.Fatalf("recv: inline %d, callback ran %v", r.inlineSocket, ro.done)
+	}
+	runUntil(t, io, func() bool { return ro.done })
+	if ro.err != nil || string(in[:ro.n]) != "ping" {
+		t.Fatalf("inline recv: %q err %v", in[:ro.n], ro.err)
+	}
+
+	// Nothing to read: the first Recv misses and goes to the ring; the second
+	// must not go inline past it, even once data arrived. (Two operations of
+	// one kind in the ring on one socket are not ordered by the kernel; only
+	// the inline attempt is restricted, so it never makes this worse.)
+	in1, in2 := make([]byte, 1), make([]byte, 1)
+	r1, o1 := newOp()
+	r2, o2 := newOp()
+	must(t, io.Recv(r1, server, in1))
+	if _, err := unix.Write(client, []byte("ab")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(10 * time.Millisecond) // let loopback deliver
+	must(t, io.Recv(r2, server, in2))
+	if r.inlineSocket != 2 {
+		t.Fatalf("recv behind a recv in the ring ran inline")
+	}
+	runUntil(t, io, func() bool { return o1.done && o2.done })
+	if got := string(in1[:o1.n]) + string(in2[:o2.n]); o1.err != nil || o2.err != nil || got != "ab" && got != "ba" {
+		t.Fatalf("recvs: %q, %q (errs %v, %v)", in1[:o1.n], in2[:o2.n], o1.err, o2.err)
+	}
+
+	// Fill the client's send path, so the next Send would block and goes to
+	// the ring; the Send after it must not go inline past it.
+	chunk := make([]byte, 64<<10)
+	filled := 0
+	for {
+		n, err := sysSend(client, chunk)
+		if err == unix.EAGAIN {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		filled += n
+	}
+	a, b := make([]byte, 8<<10), make([]byte, 8<<10)
+	inline := r.inlineSocket
+	ac, ao := newOp()
+	bc, bo := newOp()
+	must(t, io.Send(ac, client, a))
+	must(t, io.Send(bc, client, b))
+	if r.inlineSocket != inline {
+		t.Fatalf("send on a full socket, or behind a send in the ring, ran inline")
+	}
+	buf := make([]byte, 64<<10)
+	got := 0
+	deadline := time.Now().Add(5 * time.Second)
+	for !ao.done || !bo.done || got < filled+ao.n+bo.n {
+		if time.Now().After(deadline) {
+			t.Fatalf("stuck: got %d bytes, sends done %v %v", got, ao.done, bo.done)
+		}
+		if n, err := sysRecv(server, buf); err == nil {
+			got += n
+		} else if err != unix.EAGAIN {
+			t.Fatal(err)
+		}
+		must(t, io.Tick())
+	}
+	if ao.err != nil || bo.err != nil || ao.n == 0 || bo.n == 0 || got != filled+ao.n+bo.n {
+		t.Fatalf("sends: %d %v, %d %v; received %d of %d", ao.n, ao.err, bo.n, bo.err, got, filled+ao.n+bo.n)
+	}
+	if r.sendsInRing != [socketBuckets]uint16{} || r.recvsInRing != [socketBuckets]uint16{} {
+		t.Fatalf("ring counts not back to zero: sends %v recvs %v", r.sendsInRing, r.recvsInRing)
+	}
+}

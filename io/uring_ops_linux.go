@@ -28,6 +28,9 @@ func (r *uring) submit(c *Completion) error {
 		}
 		c.saLen = n
 	}
+	if (c.op == OpSend || c.op == OpRecv) && r.trySocket(c) {
+		return nil
+	}
 	if c.op == OpClose {
 		// Cancel this IO's operations on the fd first: closing a file
 		// descriptor does not end io_uring requests that hold the file.
@@ -70,10 +73,12 @@ func (r *uring) submit(c *Completion) error {
 	case OpRecv:
 		s.opcode = ioringOpRecv
 		s.addr, s.len = bufAddr(c.buf), uint32(len(c.buf))
+		r.recvsInRing[c.fd&(socketBuckets-1)]++
 	case OpSend:
 		s.opcode = ioringOpSend
 		s.addr, s.len = bufAddr(c.buf), uint32(len(c.buf))
 		s.opFlags = unix.MSG_NOSIGNAL
+		r.sendsInRing[c.fd&(socketBuckets-1)]++
 	case OpClose:
 		s.opcode = ioringOpClose
 	case OpTimeout:
@@ -87,6 +92,63 @@ func (r *uring) submit(c *Completion) error {
 	}
 	r.publish()
 	return nil
+}
+
+// trySocket performs a Send or Recv at once as one non-blocking syscall
+// (sendto/recvfrom with MSG_DONTWAIT, the fallback's raw path: no allocation)
+// and reports whether that finished c; the callback still runs only from the
+// loop. It is skipped while an operation of the same kind on a descriptor of
+// the same bucket is in the ring, so it never overtakes an earlier Send (or
+// Recv) on the socket. If the socket would block, c goes through the ring. A
+// Recv that found no data makes the next receives on that bucket skip the
+// attempt for a while (see recvBackoff).
+func (r *uring) trySocket(c *Completion) bool {
+	var n int
+	var err error
+	bucket := c.fd & (socketBuckets - 1)
+	if r.noInlineSock {
+		return false
+	}
+	if c.op == OpSend {
+		if r.sendsInRing[bucket] != 0 {
+			return false
+		}
+		n, err = sysSend(c.fd, c.buf)
+	} else {
+		if r.recvsInRing[bucket] != 0 {
+			return false
+		}
+		if r.recvSkip[bucket] > 0 {
+			r.recvSkip[bucket]--
+			return false
+		}
+		n, err = sysRecv(c.fd, c.buf)
+		if err == unix.EAGAIN {
+			b := min(r.recvBackoff[bucket]+1, recvBackoffMax)
+			r.recvBackoff[bucket], r.recvSkip[bucket] = b, 1<<b-1
+		} else {
+			r.recvBackoff[bucket] = 0
+		}
+	}
+	if err == unix.EAGAIN || err == unix.EINTR {
+		return false
+	}
+	if err != nil {
+		n = 0
+	}
+	r.inlineSocket++
+	r.io.finish(c, n, err)
+	return true
+}
+
+// leftRing updates the send/recv counts when c's CQE arrived.
+func (r *uring) leftRing(c *Completion) {
+	switch c.op {
+	case OpSend:
+		r.sendsInRing[c.fd&(socketBuckets-1)]--
+	case OpRecv:
+		r.recvsInRing[c.fd&(socketBuckets-1)]--
+	}
 }
 
 // cancel submits an IORING_OP_ASYNC_CANCEL for c. If the SQ ring is full the
