@@ -16,10 +16,25 @@ import (
 // syscalls through the standard library (os.File, net.Conn).
 var benchModes = []string{"io_uring", "fallback", "blocking"}
 
+// lockedModes are io_uring with Options.LockedOSThread (the benchmark's
+// goroutine is locked to its thread and closes these IOs on it).
+var lockedModes = map[string]bool{"io_uring_locked": true, "io_uring_ring_locked": true}
+
 func benchIO(b *testing.B, mode string) *IO {
 	backend := BackendIOUring
 	if mode == "fallback" {
 		backend = BackendFallback
+	}
+	if lockedModes[mode] {
+		io, err := New(Options{Entries: 64, Backend: BackendIOUring, Logger: quietLogger, LockedOSThread: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if mode == "io_uring_ring_locked" {
+			r := io.eng.(*uring)
+			r.noInline, r.noInlineSock = true, true
+		}
+		return io
 	}
 	io := newTestIO(b, backend, 64)
 	switch mode {

@@ -4,6 +4,7 @@ import (
 	stdio "io"
 	"math/rand/v2"
 	"net"
+	"runtime"
 	"slices"
 	"testing"
 
@@ -142,18 +143,42 @@ func BenchmarkPairedDisk(b *testing.B) {
 
 // pingPongModes are the event-loop modes of BenchmarkPairedPingPong:
 // io_uring (Send and Recv tried inline first), io_uring_ring (everything
-// through the ring) and fallback.
-var pingPongModes = []string{"io_uring", "io_uring_ring", "fallback"}
+// through the ring), both with Options.LockedOSThread (_locked: registered
+// ring fd, SINGLE_ISSUER|DEFER_TASKRUN) and fallback. The benchmark's
+// goroutine stays locked to its thread for every mode.
+var pingPongModes = []string{"io_uring", "io_uring_locked", "io_uring_ring", "io_uring_ring_locked", "fallback"}
+
+// pairedIO is benchIO for a paired benchmark whose goroutine is locked to its
+// thread; IOs of the locked modes are closed on it by closeAll.
+func pairedIO(b *testing.B, mode string, closers *[]*IO) *IO {
+	io := benchIO(b, mode)
+	if lockedModes[mode] {
+		*closers = append(*closers, io)
+	}
+	return io
+}
+
+func closeAll(b *testing.B, ios []*IO) {
+	for _, io := range ios {
+		if err := io.Close(); err != nil {
+			b.Error(err)
+		}
+	}
+}
 
 // BenchmarkPairedPingPong: the 256-byte round trip of BenchmarkPingPong256
 // (Go echo goroutine, one per mode) and of BenchmarkPingPongSameLoop256 (both
 // ends on one IO, or two net.Conns), the modes alternating in one process.
 func BenchmarkPairedPingPong(b *testing.B) {
 	b.Run("echo", func(b *testing.B) {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		var closers []*IO
+		defer func() { closeAll(b, closers) }()
 		var modes []pairedMode
 		out, in := make([]byte, 256), make([]byte, 256)
 		for _, mode := range pingPongModes {
-			p := newPinger(b, benchIO(b, mode), echoServer(b))
+			p := newPinger(b, pairedIO(b, mode, &closers), echoServer(b))
 			modes = append(modes, pairedMode{mode, func(int) { p.roundTrip(b, out, in) }})
 		}
 		conn, err := net.DialTCP("tcp", nil, echoServer(b))
@@ -173,10 +198,14 @@ func BenchmarkPairedPingPong(b *testing.B) {
 		runPaired(b, modes)
 	})
 	b.Run("sameloop", func(b *testing.B) {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		var closers []*IO
+		defer func() { closeAll(b, closers) }()
 		var modes []pairedMode
 		out, mid, in := make([]byte, 256), make([]byte, 256), make([]byte, 256)
 		for _, mode := range pingPongModes {
-			io := benchIO(b, mode)
+			io := pairedIO(b, mode, &closers)
 			client, server := connectPair(b, io, true)
 			must(b, unix.SetsockoptInt(server, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1))
 			p := newExchanger(io)

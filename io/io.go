@@ -70,6 +70,15 @@ type Options struct {
 	Backend Backend
 	// Logger receives the backend selection line (default slog.Default()).
 	Logger *slog.Logger
+	// LockedOSThread promises that New and every later call on the IO
+	// (submissions, Tick, Wait, RunFor, Close) run on one OS thread: the
+	// owning goroutine called runtime.LockOSThread before New and keeps it
+	// locked until Close returned. The io_uring backend then registers its
+	// ring with that thread (IORING_REGISTER_RING_FDS, Linux >= 5.18) and
+	// sets it up with IORING_SETUP_SINGLE_ISSUER|DEFER_TASKRUN (Linux >=
+	// 6.1), each only where the kernel accepts it. Breaking the promise
+	// makes io_uring_enter fail, or enter another IO's registered ring.
+	LockedOSThread bool
 }
 
 // engine is what a backend implements. The IO does the bookkeeping common to
@@ -141,7 +150,7 @@ func New(opts Options) (*IO, error) {
 		io.free[i] = uint32(entries - 1 - i)
 	}
 	if want == BackendAuto || want == BackendIOUring {
-		eng, err := newURing(io, entries)
+		eng, err := newURing(io, entries, opts.LockedOSThread)
 		if err == nil && uringUnavailable != nil {
 			eng.release()
 			err = uringUnavailable

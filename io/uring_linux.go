@@ -30,6 +30,14 @@ type uring struct {
 	io *IO
 	fd int
 
+	// enterFd and enterFlags are what io_uring_enter gets: the ring fd, or
+	// its index among the thread's registered rings with
+	// IORING_ENTER_REGISTERED_RING (Options.LockedOSThread).
+	enterFd    int
+	enterFlags uint32
+	registered bool // the ring fd is registered with the thread
+	deferRun   bool // IORING_SETUP_DEFER_TASKRUN: completions need GETEVENTS
+
 	sqRing  []byte // mmap of the SQ ring (also the CQ ring with IORING_FEAT_SINGLE_MMAP)
 	cqRing  []byte // mmap of the CQ ring (aliases sqRing when single-mmap)
 	sqesMem []byte // mmap of the SQE array
@@ -82,14 +90,25 @@ var abandoned struct {
 	list []*Completion
 }
 
-func newURing(io *IO, entries int) (engine, error) {
+func newURing(io *IO, entries int, lockedThread bool) (engine, error) {
 	if b, err := os.ReadFile("/proc/sys/kernel/io_uring_disabled"); err == nil && strings.TrimSpace(string(b)) == "2" {
 		return nil, errors.New("disabled by sysctl kernel.io_uring_disabled=2")
 	}
 	var p uringParams
-	p.flags = ioringSetupCqsize | ioringSetupClamp
-	p.cqEntries = 2 * uint32(entries)
-	fd, errno := uringSetup(uint32(entries), &p)
+	fd, errno := -1, unix.EINVAL
+	deferRun := false
+	if lockedThread { // Linux >= 6.1; every enter must come from this thread
+		p.flags = ioringSetupCqsize | ioringSetupClamp | ioringSetupSingleIssuer | ioringSetupDeferTaskrun | ioringSetupTaskrunFlag
+		p.cqEntries = 2 * uint32(entries)
+		fd, errno = uringSetup(uint32(entries), &p)
+		deferRun = errno == 0
+	}
+	if errno == unix.EINVAL {
+		p = uringParams{}
+		p.flags = ioringSetupCqsize | ioringSetupClamp
+		p.cqEntries = 2 * uint32(entries)
+		fd, errno = uringSetup(uint32(entries), &p)
+	}
 	if errno == unix.EINVAL { // kernels before 5.5 know neither flag
 		p = uringParams{}
 		fd, errno = uringSetup(uint32(entries), &p)
@@ -97,12 +116,27 @@ func newURing(io *IO, entries int) (engine, error) {
 	if errno != 0 {
 		return nil, fmt.Errorf("io_uring_setup: %w", errno)
 	}
-	r := &uring{io: io, fd: fd}
+	r := &uring{io: io, fd: fd, enterFd: fd, deferRun: deferRun}
 	if err := r.init(&p, entries); err != nil {
 		r.release()
 		return nil, err
 	}
+	if lockedThread {
+		r.registerRing()
+	}
 	return r, nil
+}
+
+// registerRing registers the ring fd with the calling thread (Linux >= 5.18),
+// so io_uring_enter skips the file lookup; refused silently.
+func (r *uring) registerRing() {
+	up := rsrcUpdate{offset: ^uint32(0), data: uint64(r.fd)} // any free index
+	n, _, errno := unix.Syscall6(sysIoUringRegister, uintptr(r.fd), ioringRegisterRingFds,
+		uintptr(unsafe.Pointer(&up)), 1, 0, 0)
+	if errno != 0 || n != 1 {
+		return
+	}
+	r.enterFd, r.enterFlags, r.registered = int(up.offset), ioringEnterRegisteredRing, true
 }
 
 func uringSetup(entries uint32, p *uringParams) (int, unix.Errno) {
@@ -208,7 +242,7 @@ func (r *uring) enter(toSubmit, minComplete, flags uint32) (int, unix.Errno) {
 	if flags&ioringEnterExtArg != 0 {
 		arg, argSize = uintptr(unsafe.Pointer(&r.arg)), unsafe.Sizeof(r.arg)
 	}
-	n, _, errno := unix.Syscall6(sysIoUringEnter, uintptr(r.fd), uintptr(toSubmit), uintptr(minComplete), uintptr(flags), arg, argSize)
+	n, _, errno := unix.Syscall6(sysIoUringEnter, uintptr(r.enterFd), uintptr(toSubmit), uintptr(minComplete), uintptr(flags|r.enterFlags), arg, argSize)
 	return int(n), errno
 }
 
@@ -219,7 +253,10 @@ func (r *uring) poll(timeoutNs int64) error {
 		return nil
 	}
 	wait := timeoutNs > 0 && atomic.LoadUint32(r.cqTail) == atomic.LoadUint32(r.cqHead)
-	overflow := atomic.LoadUint32(r.sqFlags)&ioringSqCqOverflow != 0
+	// With DEFER_TASKRUN finished requests wait as task work until we enter
+	// with GETEVENTS; the kernel flags that with IORING_SQ_TASKRUN.
+	sqFlags := atomic.LoadUint32(r.sqFlags)
+	overflow := sqFlags&ioringSqCqOverflow != 0 || r.deferRun && sqFlags&ioringSqTaskrun != 0
 	toSubmit := r.pending()
 	var err error
 	if toSubmit > 0 || wait || overflow {
@@ -401,6 +438,11 @@ func (r *uring) release() error {
 	}
 	if r.sqRing != nil {
 		errs = append(errs, unix.Munmap(r.sqRing))
+	}
+	if r.registered {
+		up := rsrcUpdate{offset: uint32(r.enterFd)}
+		unix.Syscall6(sysIoUringRegister, uintptr(r.fd), ioringUnregisterRingFds, uintptr(unsafe.Pointer(&up)), 1, 0, 0)
+		r.enterFd, r.enterFlags, r.registered = r.fd, 0, false
 	}
 	errs = append(errs, unix.Close(r.fd))
 	r.sqRing, r.cqRing, r.sqesMem, r.sqes, r.cqes = nil, nil, nil, nil, nil

@@ -4,6 +4,6 @@ package io
 
 import "errors"
 
-func newURing(*IO, int) (engine, error) {
+func newURing(*IO, int, bool) (engine, error) {
 	return nil, errors.New("io_uring exists only on Linux")
 }
