@@ -26,7 +26,9 @@ const clientUsage = `usage: chronon client --addresses=a:p,b:p,c:p --cluster=<id
 commands:
   effects [--state=open|failed] [--limit=N]
       list the outbox: its counters, then the open (pending or retrying)
-      effects or the kept permanently failed ones, oldest op first`
+      effects or the kept permanently failed ones, oldest op first
+  accounts <id>...     look up ledger accounts (ids decimal or 0x-hex)
+  transfers <id>...    look up ledger transfers`
 
 func runClient(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("client", flag.ContinueOnError)
@@ -55,6 +57,10 @@ func runClient(args []string, stdout, stderr io.Writer) int {
 	switch fs.Arg(0) {
 	case "effects":
 		sub = clientEffects
+	case "accounts":
+		sub = clientAccounts
+	case "transfers":
+		sub = clientTransfers
 	default:
 		fmt.Fprintf(stderr, "chronon client: unknown command %q\n", fs.Arg(0))
 		fs.Usage()

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -131,6 +132,16 @@ func TestProcessesClientListsEffects(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	// Ledger lookups through the CLI.
+	out, err := exec.Command(bin, "client", "--addresses="+addresses, "--cluster=0xc11", "accounts", "1", "2", "3").CombinedOutput()
+	if code := exitCode(err); code != 1 || !strings.Contains(string(out), "account 3: not found") ||
+		!regexp.MustCompile(`(?m)^1 +1 +1 +20 +0 `).Match(out) || !regexp.MustCompile(`(?m)^2 +1 +1 +0 +20 `).Match(out) {
+		t.Fatalf("chronon client accounts (exit %d):\n%s", code, out)
+	}
+	out, err = exec.Command(bin, "client", "--addresses="+addresses, "--cluster=0xc11", "transfers", "0x5").CombinedOutput()
+	if err != nil || !regexp.MustCompile(`(?m)^5 +1 +2 +1 +1 +1 +20`).Match(out) {
+		t.Fatalf("chronon client transfers: %v\n%s", err, out)
+	}
 	// The primary's metrics count the deliveries and their outcomes.
 	var dispatched, failed, retried int
 	for _, p := range procs {
@@ -149,4 +160,16 @@ func TestProcessesClientListsEffects(t *testing.T) {
 		t.Fatalf("dispatched %d, retry outcomes %d, failed outcomes %d", dispatched, retried, failed)
 	}
 	stopAll(t, procs)
+}
+
+// exitCode returns a command's exit status from its error (0 for nil).
+func exitCode(err error) int {
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		return exit.ExitCode()
+	}
+	if err != nil {
+		return -1
+	}
+	return 0
 }
