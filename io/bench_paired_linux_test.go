@@ -143,10 +143,15 @@ func BenchmarkPairedDisk(b *testing.B) {
 
 // pingPongModes are the event-loop modes of BenchmarkPairedPingPong:
 // io_uring (Send and Recv tried inline first), io_uring_ring (everything
-// through the ring), both with Options.LockedOSThread (_locked: registered
-// ring fd, SINGLE_ISSUER|DEFER_TASKRUN) and fallback. The benchmark's
-// goroutine stays locked to its thread for every mode.
-var pingPongModes = []string{"io_uring", "io_uring_locked", "io_uring_ring", "io_uring_ring_locked", "fallback"}
+// through the ring) and fallback; the _locked variants of the benchmark lock
+// the goroutine to its thread for every mode and add both io_uring modes with
+// Options.LockedOSThread (registered ring fd, SINGLE_ISSUER|DEFER_TASKRUN).
+func pingPongModes(locked bool) []string {
+	if locked {
+		return []string{"io_uring", "io_uring_locked", "io_uring_ring", "io_uring_ring_locked", "fallback"}
+	}
+	return []string{"io_uring", "io_uring_ring", "fallback"}
+}
 
 // pairedIO is benchIO for a paired benchmark whose goroutine is locked to its
 // thread; IOs of the locked modes are closed on it by closeAll.
@@ -168,81 +173,97 @@ func closeAll(b *testing.B, ios []*IO) {
 
 // BenchmarkPairedPingPong: the 256-byte round trip of BenchmarkPingPong256
 // (Go echo goroutine, one per mode) and of BenchmarkPingPongSameLoop256 (both
-// ends on one IO, or two net.Conns), the modes alternating in one process.
+// ends on one IO, or two net.Conns), the modes alternating in one process;
+// echo_locked and sameloop_locked run on a goroutine locked to its thread and
+// add the io_uring modes with Options.LockedOSThread.
 func BenchmarkPairedPingPong(b *testing.B) {
-	b.Run("echo", func(b *testing.B) {
+	for _, locked := range []bool{false, true} {
+		suffix := ""
+		if locked {
+			suffix = "_locked"
+		}
+		b.Run("echo"+suffix, func(b *testing.B) { pairedEcho(b, locked) })
+		b.Run("sameloop"+suffix, func(b *testing.B) { pairedSameLoop(b, locked) })
+	}
+}
+
+func pairedEcho(b *testing.B, locked bool) {
+	if locked {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
-		var closers []*IO
-		defer func() { closeAll(b, closers) }()
-		var modes []pairedMode
-		out, in := make([]byte, 256), make([]byte, 256)
-		for _, mode := range pingPongModes {
-			p := newPinger(b, pairedIO(b, mode, &closers), echoServer(b))
-			modes = append(modes, pairedMode{mode, func(int) { p.roundTrip(b, out, in) }})
-		}
-		conn, err := net.DialTCP("tcp", nil, echoServer(b))
-		if err != nil {
+	}
+	var closers []*IO
+	defer func() { closeAll(b, closers) }()
+	var modes []pairedMode
+	out, in := make([]byte, 256), make([]byte, 256)
+	for _, mode := range pingPongModes(locked) {
+		p := newPinger(b, pairedIO(b, mode, &closers), echoServer(b))
+		modes = append(modes, pairedMode{mode, func(int) { p.roundTrip(b, out, in) }})
+	}
+	conn, err := net.DialTCP("tcp", nil, echoServer(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetNoDelay(true)
+	modes = append(modes, pairedMode{"blocking", func(int) {
+		if _, err := conn.Write(out); err != nil {
 			b.Fatal(err)
 		}
-		defer conn.Close()
-		conn.SetNoDelay(true)
-		modes = append(modes, pairedMode{"blocking", func(int) {
-			if _, err := conn.Write(out); err != nil {
-				b.Fatal(err)
-			}
-			if _, err := stdio.ReadFull(conn, in); err != nil {
-				b.Fatal(err)
-			}
-		}})
-		runPaired(b, modes)
-	})
-	b.Run("sameloop", func(b *testing.B) {
+		if _, err := stdio.ReadFull(conn, in); err != nil {
+			b.Fatal(err)
+		}
+	}})
+	runPaired(b, modes)
+}
+
+func pairedSameLoop(b *testing.B, locked bool) {
+	if locked {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
-		var closers []*IO
-		defer func() { closeAll(b, closers) }()
-		var modes []pairedMode
-		out, mid, in := make([]byte, 256), make([]byte, 256), make([]byte, 256)
-		for _, mode := range pingPongModes {
-			io := pairedIO(b, mode, &closers)
-			client, server := connectPair(b, io, true)
-			must(b, unix.SetsockoptInt(server, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1))
-			p := newExchanger(io)
-			modes = append(modes, pairedMode{mode, func(int) {
-				p.exchange(b, client, server, out, mid)
-				p.exchange(b, server, client, mid, in)
-			}})
-		}
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer ln.Close()
-		client, err := net.Dial("tcp", ln.Addr().String())
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer client.Close()
-		server, err := ln.Accept()
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer server.Close()
-		modes = append(modes, pairedMode{"blocking", func(int) {
-			if _, err := client.Write(out); err != nil {
-				b.Fatal(err)
-			}
-			if _, err := stdio.ReadFull(server, mid); err != nil {
-				b.Fatal(err)
-			}
-			if _, err := server.Write(mid); err != nil {
-				b.Fatal(err)
-			}
-			if _, err := stdio.ReadFull(client, in); err != nil {
-				b.Fatal(err)
-			}
+	}
+	var closers []*IO
+	defer func() { closeAll(b, closers) }()
+	var modes []pairedMode
+	out, mid, in := make([]byte, 256), make([]byte, 256), make([]byte, 256)
+	for _, mode := range pingPongModes(locked) {
+		io := pairedIO(b, mode, &closers)
+		client, server := connectPair(b, io, true)
+		must(b, unix.SetsockoptInt(server, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1))
+		p := newExchanger(io)
+		modes = append(modes, pairedMode{mode, func(int) {
+			p.exchange(b, client, server, out, mid)
+			p.exchange(b, server, client, mid, in)
 		}})
-		runPaired(b, modes)
-	})
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer client.Close()
+	server, err := ln.Accept()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer server.Close()
+	modes = append(modes, pairedMode{"blocking", func(int) {
+		if _, err := client.Write(out); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := stdio.ReadFull(server, mid); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := server.Write(mid); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := stdio.ReadFull(client, in); err != nil {
+			b.Fatal(err)
+		}
+	}})
+	runPaired(b, modes)
 }
