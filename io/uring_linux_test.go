@@ -224,6 +224,26 @@ func TestURingInlineSocketOps(t *testing.T) {
 	if r.sendsInRing != [socketBuckets]uint16{} || r.recvsInRing != [socketBuckets]uint16{} {
 		t.Fatalf("ring counts not back to zero: sends %v recvs %v", r.sendsInRing, r.recvsInRing)
 	}
+
+	// A Send after CloseFd (before the loop ran) must not go out inline
+	// ahead of the close.
+	c2, s2 := connectPair(t, io, false)
+	closeFdLater(t, s2)
+	inline = r.inlineSocket
+	cc, co := newOp()
+	must(t, io.CloseFd(cc, c2))
+	lc, lo := newOp()
+	must(t, io.Send(lc, c2, []byte("late")))
+	if r.inlineSocket != inline {
+		t.Fatalf("send after CloseFd ran inline")
+	}
+	runUntil(t, io, func() bool { return co.done && lo.done })
+	if co.err != nil || lo.err == nil {
+		t.Fatalf("close %v, send after close %v (want an error)", co.err, lo.err)
+	}
+	if r.sendsInRing != [socketBuckets]uint16{} || r.recvsInRing != [socketBuckets]uint16{} {
+		t.Fatalf("ring counts not back to zero after close: sends %v recvs %v", r.sendsInRing, r.recvsInRing)
+	}
 }
 
 // With Options.LockedOSThread the ring is registered with the thread and set

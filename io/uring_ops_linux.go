@@ -81,6 +81,10 @@ func (r *uring) submit(c *Completion) error {
 		r.sendsInRing[c.fd&(socketBuckets-1)]++
 	case OpClose:
 		s.opcode = ioringOpClose
+		// A Send or Recv submitted after CloseFd must not run before the
+		// close: it goes through the ring behind it, as before.
+		r.sendsInRing[c.fd&(socketBuckets-1)]++
+		r.recvsInRing[c.fd&(socketBuckets-1)]++
 	case OpTimeout:
 		s.opcode = ioringOpTimeout
 		s.fd = -1
@@ -147,6 +151,9 @@ func (r *uring) leftRing(c *Completion) {
 	case OpSend:
 		r.sendsInRing[c.fd&(socketBuckets-1)]--
 	case OpRecv:
+		r.recvsInRing[c.fd&(socketBuckets-1)]--
+	case OpClose:
+		r.sendsInRing[c.fd&(socketBuckets-1)]--
 		r.recvsInRing[c.fd&(socketBuckets-1)]--
 	}
 }
