@@ -42,7 +42,9 @@ func (n *recovery) run() (RecoveryInfo, error) {
 	report := n.j.Report()
 	n.r.RestoreView(sb.VSR.View, sb.VSR.LogView)
 	info := RecoveryInfo{CheckpointOp: sb.VSR.CheckpointOp, WALOpMax: report.OpMax}
-	info.Restarted = sb.VSR.CheckpointOp > 0 || report.OpMax > 0 || sb.VSR.CommitMax > 0
+	// A durable view counts: a replica that voted in a view change and
+	// crashed before holding any op must not start normal in that view.
+	info.Restarted = sb.VSR.CheckpointOp > 0 || report.OpMax > 0 || sb.VSR.CommitMax > 0 || sb.VSR.View > 0
 	if sb.VSR.CheckpointOp > 0 {
 		data, err := n.j.ReadCheckpoint(journal.CheckpointData{})
 		if err != nil {

@@ -123,7 +123,7 @@ func (r *Replica) onCommit(h *wire.Header) {
 	if h.Op > r.knownOp {
 		r.knownOp = h.Op
 	}
-	r.learnRejoinTarget(h.Op)
+	r.learnRejoinTarget(h.Op, false)
 	r.learnCommit(h.Commit)
 }
 

@@ -28,6 +28,7 @@ type Counters struct {
 	SyncsFailed        uint64 // state syncs whose copy did not verify
 	VotesWithheld      uint64 // do_view_change not sent while rejoining
 	Rejoined           uint64 // ends of rejoining (caught up, votes again)
+	DropRejoining      uint64 // messages ignored while probing peers after a lost data file
 	DropNotPrimary     uint64 // requests sent to a backup
 	DropWrongView      uint64 // messages from another view
 	DropStaleRequest   uint64 // requests older than the session's last

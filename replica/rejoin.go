@@ -3,34 +3,51 @@ package replica
 import (
 	"errors"
 	"fmt"
+	"math/bits"
+
+	"github.com/chronon-db/chronon/wire"
 )
 
 // A replica whose data file was lost and replaced by a freshly formatted
 // one (`chronon format --rejoin`) knows nothing of what its previous
-// incarnation acknowledged. If it voted in a view change with its empty
-// log, a committed op held only by it and a replica that is down could be
-// left out of the new view: the classic VSR recovery hazard. So a rejoining
-// replica
+// incarnation did: which ops it acknowledged, which views it voted for and
+// so promised not to act in older ones. Acting as if it had not — voting
+// in a view change with an empty log, or acknowledging the prepares of a
+// primary of a view its previous incarnation had left — can lose committed
+// ops (the classic VSR recovery hazard). So a rejoining replica, as in the
+// recovery protocol of VR Revisited (§4.3):
 //
-//   - never sends do_view_change (it can still start and join view
-//     changes, and as the new view's primary it cannot install a log, since
-//     that needs its own vote: the view change times out and moves on);
-//   - does not lead its stale view after a restart;
-//   - acknowledges prepares as usual: a prepare_ok is a promise about what
-//     this replica holds now, which is true;
-//   - stops rejoining once it has committed up to the op the primary of its
-//     current view had when it first heard from it (from a commit heartbeat
-//     or a start_view). Every op its previous incarnation could have
-//     acknowledged is at or below that op: either that view started after
-//     the loss, from a quorum of votes that did not include this replica
-//     (so it holds every op that could have committed), or it is the view
-//     in which the previous incarnation acknowledged, whose primary
-//     prepared those ops. Then it records the end of rejoining durably
-//     (Journal.PersistRejoined) and votes again.
+//  1. Probes. It sends a ping carrying a random nonce to every peer and
+//     handles nothing but the pongs that echo it, until it has heard from
+//     N − quorum + 1 distinct peers. Any view its previous incarnation took
+//     part in was started by a quorum that made the view durable, so at
+//     least one of those peers is in that view or a later one: the highest
+//     view heard, v*, is at least every view the previous incarnation knew.
+//  2. Joins view v* or later only: it starts a view change to v* (the
+//     primary of v*, if normal, answers with start_view), never votes
+//     (do_view_change is withheld; as a primary-elect it cannot install a
+//     log, so that view change times out and moves on), does not answer
+//     request_headers, and acknowledges prepares of its views as usual
+//     (a promise about what it holds now, in a view its previous
+//     incarnation never left for a later one).
+//  3. Catches up. Its target is the op of the primary of its view, from the
+//     start_view it installs (reset by the start_view of every later view,
+//     each started without its vote and so holding every op that could
+//     have committed) or, failing that, the first commit heartbeat. Once
+//     it has committed the target (state sync included) it records the end
+//     of rejoining durably (Journal.PersistRejoined) and votes again.
 type rejoinState struct {
-	active    bool
-	targetSet bool
-	target    uint64 // commit up to here before voting again
+	active  bool
+	probing bool
+	nonce   wire.Uint128
+	heard   uint64 // peers whose pong echoed the nonce
+	viewMax uint32 // highest view among them
+	probed  uint64 // tick of the last probe
+	// withheldView is the last view whose vote was withheld (counted once).
+	withheldView uint32
+	targetSet    bool
+	targetView   uint32
+	target       uint64 // commit up to here before voting again
 }
 
 // ErrRejoin means a replica cannot rejoin: a single replica has no peers.
@@ -38,16 +55,17 @@ var ErrRejoin = errors.New("replica: cannot rejoin")
 
 // StartRejoining marks the replica as replacing one whose data file was
 // lost (the data file says so). Call it at start-up after recovery from
-// the journal, before serving. A replica that would lead its current view
-// starts a view change instead.
+// the journal, before serving: the replica probes its peers before taking
+// part in anything.
 func (r *Replica) StartRejoining() error {
 	if r.cfg.ReplicaCount == 1 {
 		return fmt.Errorf("%w: a single replica has no peers to catch up from", ErrRejoin)
 	}
-	r.rejoin = rejoinState{active: true}
-	if r.status == StatusNormal && r.IsPrimary() {
-		r.startViewChange(r.view + 1)
-	}
+	r.dropPrimaryWork()
+	r.rejoin = rejoinState{active: true, probing: true,
+		nonce: wire.Uint128{Lo: r.rng.Uint64() | 1, Hi: r.rng.Uint64()}}
+	r.status = StatusRecovering
+	r.probe()
 	return nil
 }
 
@@ -55,18 +73,85 @@ func (r *Replica) StartRejoining() error {
 // StartRejoining): it does not vote in view changes yet.
 func (r *Replica) Rejoining() bool { return r.rejoin.active }
 
-// learnRejoinTarget records, the first time a rejoining replica hears the
-// primary of its view say how far its log goes, the op it must commit up
-// to before voting again.
-func (r *Replica) learnRejoinTarget(primaryOp uint64) {
-	if r.rejoin.active && !r.rejoin.targetSet {
-		r.rejoin.target, r.rejoin.targetSet = primaryOp, true
+// probesNeeded is how many distinct peers must answer the probe:
+// N − quorum + 1, so that the answers intersect every quorum that started
+// a view.
+func (r *Replica) probesNeeded() int {
+	return int(r.cfg.ReplicaCount) - r.cfg.quorum() + 1
+}
+
+// probe pings every peer with the rejoin nonce.
+func (r *Replica) probe() {
+	r.rejoin.probed = r.tick
+	for i := uint8(0); i < r.cfg.ReplicaCount; i++ {
+		if i == r.cfg.Replica || r.rejoin.heard&(1<<i) != 0 {
+			continue
+		}
+		h := r.header(wire.CommandPing)
+		h.Context = r.rejoin.nonce
+		h.Timestamp = r.tick + 1
+		r.sendHeaderOnly(i, &h)
+	}
+}
+
+// tickProbe resends the probe to peers that have not answered.
+func (r *Replica) tickProbe() {
+	if r.rejoin.probing && r.tick-r.rejoin.probed >= r.cfg.CommitTimeoutTicks {
+		r.probe()
+	}
+}
+
+// onMessageProbing is OnMessage while probing: only pongs to the probe.
+func (r *Replica) onMessageProbing(h *wire.Header) {
+	if h.Command != wire.CommandPong || h.Context != r.rejoin.nonce || h.Replica == r.cfg.Replica || h.Replica >= r.cfg.ReplicaCount {
+		r.Counters.DropRejoining++
+		return
+	}
+	r.rejoin.heard |= 1 << h.Replica
+	r.rejoin.viewMax = max(r.rejoin.viewMax, h.View)
+	if bits.OnesCount64(r.rejoin.heard) < r.probesNeeded() {
+		return
+	}
+	r.rejoin.probing = false
+	r.startViewChange(max(r.view, r.rejoin.viewMax))
+}
+
+// onPing answers a peer's probe with this replica's view. A replica that
+// is probing itself does not answer: its view says nothing yet.
+func (r *Replica) onPing(h *wire.Header) {
+	if h.Context.IsZero() || h.Replica == r.cfg.Replica {
+		return // the bus's connection hello
+	}
+	p := r.header(wire.CommandPong)
+	p.Context, p.Timestamp = h.Context, h.Timestamp
+	r.sendHeaderOnly(h.Replica, &p)
+}
+
+// withholdVote counts a do_view_change not sent while rejoining, once per
+// view.
+func (r *Replica) withholdVote() {
+	if r.rejoin.withheldView != r.view || r.Counters.VotesWithheld == 0 {
+		r.rejoin.withheldView = r.view
+		r.Counters.VotesWithheld++
+	}
+}
+
+// learnRejoinTarget records the op a rejoining replica must commit before
+// voting again: from every start_view (a view started without its vote)
+// and, when none told it yet, from the first commit heartbeat of its view.
+func (r *Replica) learnRejoinTarget(primaryOp uint64, fromStartView bool) {
+	j := &r.rejoin
+	if !j.active || j.probing {
+		return
+	}
+	if fromStartView || !j.targetSet || r.view > j.targetView {
+		j.target, j.targetSet, j.targetView = primaryOp, true, r.view
 	}
 }
 
 // tickRejoin ends rejoining once the target is committed, durably first.
 func (r *Replica) tickRejoin() {
-	if !r.rejoin.active || !r.rejoin.targetSet || r.status != StatusNormal || r.commitMin < r.rejoin.target {
+	if !r.rejoin.active || r.rejoin.probing || !r.rejoin.targetSet || r.status != StatusNormal || r.commitMin < r.rejoin.target {
 		return
 	}
 	if err := r.journal.PersistRejoined(); err != nil {

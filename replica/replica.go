@@ -218,6 +218,10 @@ func (r *Replica) StateDigest() wire.Uint128 {
 // verified the body with wire.VerifyBody. The replica takes its own
 // references to whatever it keeps; the caller keeps (and later drops) its own.
 func (r *Replica) OnMessage(m *wire.Message, h *wire.Header) {
+	if r.rejoin.probing {
+		r.onMessageProbing(h)
+		return
+	}
 	if h.View > r.view && r.cfg.ReplicaCount > 1 {
 		switch h.Command {
 		case wire.CommandPrepare, wire.CommandPrepareOK, wire.CommandCommit:
@@ -253,11 +257,11 @@ func (r *Replica) OnMessage(m *wire.Message, h *wire.Header) {
 		r.onSyncCheckpoint(h, m.Buffer[wire.HeaderSize:h.Size])
 	case wire.CommandHeaders:
 		r.onHeaders(h, m.Buffer[wire.HeaderSize:h.Size])
-	case wire.CommandPing, wire.CommandPong:
-		// The bus's connection hello; clock synchronisation will use them.
+	case wire.CommandPing:
+		r.onPing(h)
+	case wire.CommandPong:
+		// Answers to a rejoin probe that came late.
 	default:
-		// Ping, view change, repair and sync commands are handled by later
-		// protocol parts; until then they are counted and dropped.
 		r.Counters.DropUnexpected++
 	}
 }
@@ -271,6 +275,7 @@ func (r *Replica) Tick() {
 		r.tickViewChange()
 		return
 	case StatusRecovering:
+		r.tickProbe()
 		return
 	}
 	if !r.IsPrimary() {

@@ -76,8 +76,10 @@ func (r *Replica) onSyncCheckpoint(h *wire.Header, body []byte) {
 	}
 	s := &r.sync
 	if !s.active || s.op != h.Op || s.id != h.Context {
-		if h.Op <= r.commitMin || (s.active && h.Op < s.op) {
-			return // not ahead of what we have
+		if h.Op <= r.op || (s.active && h.Op < s.op) {
+			// Not ahead of this replica's log: syncing would drop prepares
+			// it may have acknowledged (an offer answering an old request).
+			return
 		}
 		if h.Commit < 16 || h.Commit > r.checkpointSizeMax() {
 			r.Counters.SyncsFailed++ // a size no checkpoint of ours can have
@@ -118,6 +120,12 @@ func (r *Replica) requestSyncChunk() {
 func (r *Replica) finishSync() {
 	s := &r.sync
 	s.active = false
+	if s.op <= r.op {
+		// The log caught up meanwhile (repair from other replicas): the
+		// checkpoint would drop acknowledged prepares above it.
+		s.buf = nil
+		return
+	}
 	blobs, ok := splitCheckpointBlob(s.buf)
 	if wire.Checksum(s.buf) != s.id || !ok {
 		r.Counters.SyncsFailed++

@@ -175,7 +175,7 @@ func (r *Replica) persistView() {
 func (r *Replica) sendDoViewChange() {
 	if r.rejoin.active {
 		// Its log may lack ops its lost data file acknowledged.
-		r.Counters.VotesWithheld++
+		r.withholdVote()
 		return
 	}
 	h := r.header(wire.CommandDoViewChange)
@@ -428,9 +428,9 @@ func (r *Replica) onStartView(h *wire.Header, body []byte) {
 	r.persistView()
 	r.status = StatusNormal
 	r.vc.installing = false
-	r.knownOp = max(r.knownOp, h.Op)
+	r.knownOp = h.Op // what the primary of this view has; older hopes are gone
 	r.commitMax = max(r.commitMax, h.Commit)
-	r.learnRejoinTarget(h.Op)
+	r.learnRejoinTarget(h.Op, true)
 	r.lastPrimaryTick = r.tick
 	r.normalTimeout = r.randomNormalTimeout()
 	for op := r.commitMin + 1; op <= r.op; op++ {

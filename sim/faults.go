@@ -29,14 +29,23 @@ type partitionState struct {
 	cut    []int // replicas cut off (symmetric) or the sending side (asymmetric)
 }
 
-// faultyCount counts replicas that are down, armed to crash, cut off, or
-// still catching up after a restart: at most f of them at any time.
-func (s *Sim) faultyCount() int {
+// faultyCount counts replicas that are down, armed to crash, cut off,
+// still catching up after a restart, or rejoining after a lost data file:
+// at most f of them at any time.
+func (s *Sim) faultyCount() int { return s.countFaulty(true) }
+
+// countFaulty is faultyCount; rejoining replicas count only if
+// withRejoining. Partitions ignore them: a partition while a replica
+// rejoins may stall the cluster until it heals, but must never break
+// safety, and that is exactly where a rejoiner could be misled (a stale
+// primary of an old view reaching it first).
+func (s *Sim) countFaulty(withRejoining bool) int {
 	n := 0
 	for i, h := range s.hosts {
 		// A replica armed to crash inside a write counts already: it will
 		// go down at its next write, whatever happens meanwhile.
-		if !h.up || h.crashWrites >= 0 || s.net.isolated(i) || (h.catchUp > 0 && h.replica.CommitMin() < h.catchUp) || h.replica.Rejoining() {
+		if !h.up || h.crashWrites >= 0 || s.net.isolated(i) || (h.catchUp > 0 && h.replica.CommitMin() < h.catchUp) ||
+			(withRejoining && h.replica.Rejoining()) {
 			n++
 		}
 	}
@@ -202,7 +211,7 @@ func (s *Sim) partitionRandom() {
 		// One direction of one link of a backup.
 		a := s.rng.IntN(n)
 		b := (a + 1 + s.rng.IntN(n-1)) % n
-		if (!s.mayFault(a) && !s.mayFault(b)) || s.faultyCount()+1 > s.f() {
+		if (!s.mayFault(a) && !s.mayFault(b)) || s.countFaulty(false)+1 > s.f() {
 			return
 		}
 		s.net.cut[a][b] = true
@@ -217,7 +226,7 @@ func (s *Sim) partitionRandom() {
 				group = append(group, i)
 			}
 		}
-		if len(group) == 0 || s.faultyCount()+len(group) > s.f() {
+		if len(group) == 0 || s.countFaulty(false)+len(group) > s.f() {
 			return
 		}
 		in := make([]bool, n)

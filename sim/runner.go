@@ -146,7 +146,7 @@ func (s *Sim) liveness() {
 		slots := uint64(simJournalConfig().SlotCount)
 		for _, h := range s.hosts {
 			if h.up && h.replica.CommitMin()+slots < s.chain.highest() {
-				why = fmt.Sprintf(" (replica %d is behind by more than the WAL: needs state sync, not implemented)", h.index)
+				why = fmt.Sprintf(" (replica %d is behind by more than the WAL: state sync did not bring it back)", h.index)
 			}
 		}
 		s.fail(violation(InvariantLiveness, "no convergence %d ticks after faults healed (commit at heal %d)%s: %s", s.sc.LivenessTicks, commitAtHeal, why, s.describe()))

@@ -1,0 +1,278 @@
+package replica
+
+import (
+	"testing"
+
+	"github.com/chronon-db/chronon/wire"
+)
+
+// TestRejoinerDoesNotHelpAStalePrimary (found in review): a replacement
+// data file starts the replica in view 0, so without the probe it would
+// forget its previous incarnation's promise not to act in views it had
+// left. A primary of an old view, cut off while the others moved on and
+// committed ops, reaches the rejoiner first: had the rejoiner acknowledged
+// its prepares, the two would form a commit quorum of the old view and
+// commit ops the new view committed differently. Only one replica failed
+// (the lost disk); the rest are partitions.
+func TestRejoinerDoesNotHelpAStalePrimary(t *testing.T) {
+	c := newCluster(t, 31, 3, 4, 10)
+	c.run(50_000)
+	base := c.replicas[0].CommitMin()
+	// Replica 0 (primary of view 0) is cut off; 1 and 2 elect view >= 1
+	// and commit more ops.
+	c.net.isolated = 0
+	for _, cl := range c.clients {
+		cl.count += 10
+		cl.done = false
+	}
+	for s := 0; s < 100_000 && !c.clientsDone(); s++ {
+		c.step()
+	}
+	if !c.clientsDone() {
+		t.Fatalf("clients did not finish with replica 0 cut off: %s", c.describe())
+	}
+	r0 := c.replicas[0]
+	committed := c.replicas[1].CommitMin()
+	t.Logf("after the view change: %s", c.describe())
+	if r0.View() != 0 || r0.Status() != StatusNormal || r0.CommitMin() != base || committed <= base {
+		t.Fatalf("setup: replica 0 is not a stale primary of view 0: %s", c.describe())
+	}
+	// Replica 2 loses its disk and comes back with --rejoin; replica 1 is
+	// now the one cut off (a partition, not a failure); replica 0 is
+	// reachable again.
+	c.replaceDataFile(t, 2, true)
+	c.net.isolated = 1
+	for range 5_000 {
+		c.step()
+	}
+	t.Logf("after the rejoin: %s", c.describe())
+	// Any op replica 0 committed beyond base must be the op view >= 1
+	// committed there.
+	for op := base + 1; op <= min(r0.CommitMin(), committed); op++ {
+		want, ok := c.journals[1].written[op]
+		got, ok0 := c.journals[0].written[op]
+		if ok && ok0 && want != got {
+			t.Fatalf("divergent commit: op %d committed by replica 1 (view %d) as %v and by replica 0 in view %d (with rejoining replica 2, rejoining=%v) as %v",
+				op, c.replicas[1].View(), want, r0.View(), c.replicas[2].Rejoining(), got)
+		}
+	}
+}
+
+// TestRejoinerNeedsToHearFromEnoughPeers (found in review): a stale
+// primary of view 0 that never learned of the newer views is the only peer
+// the rejoiner reaches. Taking its view and op as the target, the rejoiner
+// would catch up to it, stop rejoining, and with it elect a view missing
+// ops its lost incarnation helped commit. The probe needs answers from
+// N − quorum + 1 peers, so it waits instead.
+func TestRejoinerNeedsToHearFromEnoughPeers(t *testing.T) {
+	c := newCluster(t, 32, 3, 4, 10)
+	c.run(50_000)
+	base := c.replicas[0].CommitMin()
+	// Replica 0, the primary of view 0, is cut off while idle; 1 and 2 time
+	// out and elect view 1, then commit ops (clients go straight to 1).
+	c.net.isolated = 0
+	for s := 0; s < 10_000 && !(c.replicas[1].Status() == StatusNormal && c.replicas[1].View() > 0 && c.replicas[2].View() == c.replicas[1].View() && c.replicas[2].Status() == StatusNormal); s++ {
+		c.step()
+	}
+	v := c.replicas[1].View()
+	for _, cl := range c.clients {
+		cl.count += 10
+		cl.done = false
+		cl.view = v
+	}
+	for s := 0; s < 100_000 && !c.clientsDone(); s++ {
+		c.step()
+	}
+	r0 := c.replicas[0]
+	committed := c.replicas[1].CommitMin()
+	if !c.clientsDone() || r0.View() != 0 || r0.Op() != base || committed <= base {
+		t.Fatalf("setup: %s", c.describe())
+	}
+	// Replica 2's disk is replaced (--rejoin); replica 1 is cut off.
+	r2 := c.replaceDataFile(t, 2, true)
+	c.net.isolated = 1
+	for s := 0; s < 5_000 && r2.Rejoining(); s++ {
+		c.step()
+	}
+	// Hearing only from the stale primary, it cannot finish its probe.
+	if !r2.Rejoining() || r2.Op() != 0 {
+		t.Fatalf("replica 2 rejoined (op %d) hearing from replica 0 alone: %s", r2.Op(), c.describe())
+	}
+	// Replica 0 pauses; replica 2 times out; replica 0 comes back and the
+	// two elect a view.
+	c.down[0] = true
+	for range 300 {
+		c.step()
+	}
+	c.down[0] = false
+	for s := 0; s < 20_000; s++ {
+		c.step()
+		for _, i := range []int{0, 2} {
+			if r := c.replicas[i]; r.Status() == StatusNormal && r.View() > v && r.IsPrimary() {
+				if r.Op() < committed {
+					t.Fatalf("view %d started by replica %d with log up to op %d; ops %d..%d were committed in view %d: %s",
+						r.View(), i, r.Op(), r.Op()+1, committed, v, c.describe())
+				}
+				return
+			}
+		}
+	}
+	t.Logf("no view started: %s", c.describe())
+}
+
+// TestRejoinTargetFollowsNewerViews (liveness, found in review): the first
+// commit heartbeat's op may include ops only that primary prepared; when it
+// then fails for good, the next view drops them. The start_view of that
+// view (started without the rejoiner's vote) resets the target, so the
+// rejoiner does not wait forever for ops that will never commit.
+func TestRejoinTargetFollowsNewerViews(t *testing.T) {
+	c := newCluster(t, 33, 5, 4, 10)
+	c.run(50_000)
+	base := c.replicas[0].CommitMin()
+	dropPrepares := func() {
+		keep := c.net.packets[:0]
+		for _, p := range c.net.packets {
+			if p.from == 0 && p.toReplica >= 0 {
+				var h wire.Header
+				h.Decode(p.data)
+				if h.Command == wire.CommandPrepare {
+					continue
+				}
+			}
+			keep = append(keep, p)
+		}
+		c.net.packets = keep
+	}
+	for _, cl := range c.clients {
+		cl.count++
+		cl.done = false
+	}
+	for s := 0; s < 300; s++ {
+		c.step()
+		dropPrepares()
+	}
+	r0 := c.replicas[0]
+	if r0.Op() <= base || r0.CommitMin() != base {
+		t.Fatalf("setup: %s", c.describe())
+	}
+	// The clients give up; replica 4 is replaced and hears replica 0's
+	// heartbeat (op above its commit).
+	for _, cl := range c.clients {
+		cl.pending, cl.done = nil, true
+	}
+	r4 := c.replaceDataFile(t, 4, true)
+	for s := 0; s < 200; s++ {
+		c.step()
+		dropPrepares()
+	}
+	c.down[0] = true
+	for range 20_000 {
+		c.step()
+	}
+	r1 := c.replicas[1]
+	t.Logf("%s", c.describe())
+	if r1.Status() != StatusNormal || r1.View() == 0 || r4.View() != r1.View() || r4.CommitMin() != r1.CommitMin() || r4.Status() != StatusNormal {
+		t.Fatalf("setup: the others did not elect a view that replica 4 caught up with: %s", c.describe())
+	}
+	if r4.Rejoining() {
+		t.Fatalf("replica 4 caught up with view %d (commit %d, which holds every op that could have committed) but still rejoins (target %d from the old primary): it withholds its vote indefinitely", r1.View(), r1.CommitMin(), r4.rejoin.target)
+	}
+}
+
+// TestRejoinerRestartedWithOnlyAView (liveness, found in review): a
+// rejoiner that crashed after persisting a view (a view change it joined,
+// vote withheld) but before holding any op restarts from a superblock with
+// view v > 0, log_view 0 and nothing else. It must not end up normal in v
+// with log_view 0 (it would drop v's start_view and never ask for the ops
+// it lacks); it must rejoin (VOPR --replicas 5 --seed 502 before the fix).
+func TestRejoinerRestartedWithOnlyAView(t *testing.T) {
+	c := newCluster(t, 34, 3, 4, 10)
+	c.run(50_000)
+	c.net.isolated = 0
+	for s := 0; s < 10_000 && !(c.replicas[1].Status() == StatusNormal && c.replicas[1].View() > 0); s++ {
+		c.step()
+	}
+	c.net.isolated = -1
+	c.run(50_000)
+	v := c.replicas[1].View()
+	// Replica 2's replacement file, after a crash that left only the view
+	// in its superblock: what persist.Recover does with it.
+	old := c.replicas[2]
+	pool, _ := wire.NewPool(old.cfg.Limits.MessagesMax(), old.cfg.Limits.MessageSizeMax)
+	j := &memJournal{rng: c.rng, now: &c.net.now, written: map[uint64]wire.Uint128{}, stored: map[uint64][]byte{}, view: v}
+	sm := newCounterMachine()
+	r, err := New(old.cfg, pool, &replicaBus{net: c.net, from: 2}, j, testClock{&c.net.now}, sm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.RestoreView(v, 0)
+	// info.Restarted is false: no StartAfterRestart.
+	if err := r.StartRejoining(); err != nil {
+		t.Fatal(err)
+	}
+	c.replicas[2], c.pools[2], c.journals[2], c.machines[2] = r, pool, j, sm
+	for range 2_000 {
+		c.step()
+	}
+	t.Logf("view %d: %s", v, c.describe())
+	if r.Status() == StatusNormal && r.View() == v && r.LogView() == 0 {
+		t.Errorf("replica 2 is normal in view %d with log_view 0 (it never installed view %d's start_view)", v, v)
+	}
+	if r.Rejoining() {
+		t.Errorf("replica 2 still rejoining at op %d commit %d", r.Op(), r.CommitMin())
+	}
+}
+
+// TestSyncOfferBelowOpIsRefused (safety, found in review): an offer whose
+// checkpoint op is above the backup's commit number but at or below its op
+// (an offer answering an old request_prepare while the backup caught up
+// from others) must be refused: taking it would drop prepares the backup
+// acknowledged, and a later view change could lose ops committed with its
+// acks.
+func TestSyncOfferBelowOpIsRefused(t *testing.T) {
+	c := newCluster(t, 35, 3, 4, 200)
+	for _, r := range c.replicas {
+		r.cfg.CheckpointInterval = 8
+	}
+	c.net.isolated = 2 // commits need replica 1's acks
+	p, x := c.replicas[0], c.replicas[1]
+	offered := false
+	for s := 0; s < 50_000 && !offered; s++ {
+		c.step()
+		if p.cp.op > 16 && x.CommitMin() < p.cp.op && x.Op() > p.cp.op+2 && x.Status() == StatusNormal {
+			p.offerCheckpoint(1)
+			offered = true
+		}
+	}
+	if !offered {
+		t.Fatalf("setup: no moment to offer: %s", c.describe())
+	}
+	before := x.Counters.SyncsDone
+	acked := uint64(0)
+	for s := 0; s < 1_000 && x.Counters.SyncsDone == before; s++ {
+		acked = max(acked, x.Op())
+		c.step()
+	}
+	if x.Counters.SyncsDone == before {
+		return // refused: the offer is not ahead of the backup's log
+	}
+	committed := p.CommitMin()
+	t.Logf("replica 1 synced to op %d after acknowledging up to op %d; the primary committed up to %d", x.Op(), acked, committed)
+	if x.Op() >= acked {
+		return
+	}
+	// The primary fails for good; replica 2 reconnects.
+	c.down[0] = true
+	c.net.isolated = -1
+	for s := 0; s < 20_000; s++ {
+		c.step()
+		for _, i := range []int{1, 2} {
+			if r := c.replicas[i]; r.Status() == StatusNormal && r.View() > 0 && r.IsPrimary() {
+				if r.Op() < committed {
+					t.Fatalf("view %d started by replica %d with log up to op %d; the old primary committed up to %d: %s", r.View(), i, r.Op(), committed, c.describe())
+				}
+				return
+			}
+		}
+	}
+}
