@@ -198,6 +198,15 @@ func open(s Storage, readOnly bool) (*Journal, error) {
 	if err := j.recoverWAL(); err != nil {
 		return nil, err
 	}
+	if j.sb.VSR.Truncating {
+		// A crash interrupted a truncation: finish it before anyone reads
+		// the WAL (read-only: only in memory).
+		if readOnly {
+			j.forgetAbove(j.sb.VSR.TruncateAfter)
+		} else if err := j.finishTruncate(); err != nil {
+			return nil, err
+		}
+	}
 	if err := j.loadFreeSet(); err != nil {
 		return nil, err
 	}

@@ -29,7 +29,7 @@ const (
 	sbSequence       = 64  // u64
 	sbReplica        = 72  // u8
 	sbReplicaCount   = 73  // u8
-	sbFlags          = 74  // u8: sbFlagRejoining; bytes 75..79 zero
+	sbFlags          = 74  // u8: sbFlagRejoining | sbFlagTruncating; bytes 75..79 zero
 	sbMessageSizeMax = 80  // u32
 	sbSlotCount      = 84  // u32
 	sbClientsMax     = 88  // u32
@@ -40,12 +40,15 @@ const (
 	sbCommitMin      = 112 // u64
 	sbCommitMax      = 120 // u64
 	sbCheckpointOp   = 128 // u64
+	sbTruncateAfter  = 136 // u64: with sbFlagTruncating, the op a WAL truncation keeps
 	sbCheckpointSum  = 144 // u128: checksum of the checkpoint's prepare
 	sbRefs           = 160 // refCount × BlobRef (32 bytes each)
 	blobRefSize      = 32
 	superblockUsed   = sbRefs + refCount*blobRefSize
 
-	sbFlagRejoining = 1 << 0
+	sbFlagRejoining  = 1 << 0
+	sbFlagTruncating = 1 << 1
+	sbFlagsKnown     = sbFlagRejoining | sbFlagTruncating
 )
 
 // Indexes of the checkpoint blobs referenced by the superblock.
@@ -96,6 +99,13 @@ type VSRState struct {
 	// (FormatOptions.Rejoin): the replica must not vote in a view change
 	// until it has caught up. It only goes from true to false.
 	Rejoining bool
+	// Truncating says a WAL truncation keeping ops up to TruncateAfter is
+	// under way: set before its first write, cleared after its last sync.
+	// Open finishes one that a crash interrupted, so ops it discarded can
+	// never come back (they may chain from a kept op like the ops that
+	// replaced them).
+	Truncating    bool
+	TruncateAfter uint64
 }
 
 // Superblock is one decoded superblock copy.
@@ -139,7 +149,11 @@ func (sb *Superblock) Encode(b []byte) {
 	b[sbReplica] = sb.Replica
 	b[sbReplicaCount] = sb.ReplicaCount
 	if sb.VSR.Rejoining {
-		b[sbFlags] = sbFlagRejoining
+		b[sbFlags] |= sbFlagRejoining
+	}
+	if sb.VSR.Truncating {
+		b[sbFlags] |= sbFlagTruncating
+		le.PutUint64(b[sbTruncateAfter:], sb.VSR.TruncateAfter)
 	}
 	le.PutUint32(b[sbMessageSizeMax:], sb.Config.MessageSizeMax)
 	le.PutUint32(b[sbSlotCount:], sb.Config.SlotCount)
@@ -189,8 +203,11 @@ func DecodeSuperblock(b []byte, sb *Superblock) error {
 			return fmt.Errorf("%w: superblock padding not zero", ErrCorrupt)
 		}
 	}
-	if b[sbFlags]&^sbFlagRejoining != 0 || b[75]|b[76]|b[77]|b[78]|b[79] != 0 {
+	if b[sbFlags]&^sbFlagsKnown != 0 || b[75]|b[76]|b[77]|b[78]|b[79] != 0 {
 		return fmt.Errorf("%w: unknown superblock flags %#x", ErrCorrupt, b[sbFlags])
+	}
+	if b[sbFlags]&sbFlagTruncating == 0 && le.Uint64(b[sbTruncateAfter:]) != 0 {
+		return fmt.Errorf("%w: truncation op set without a truncation", ErrCorrupt)
 	}
 	*sb = Superblock{
 		Checksum:     sum,
@@ -214,6 +231,8 @@ func DecodeSuperblock(b []byte, sb *Superblock) error {
 			CheckpointOp:       le.Uint64(b[sbCheckpointOp:]),
 			CheckpointChecksum: getU128(b[sbCheckpointSum:]),
 			Rejoining:          b[sbFlags]&sbFlagRejoining != 0,
+			Truncating:         b[sbFlags]&sbFlagTruncating != 0,
+			TruncateAfter:      le.Uint64(b[sbTruncateAfter:]),
 		},
 	}
 	for i := range sb.VSR.Refs {

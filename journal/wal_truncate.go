@@ -9,14 +9,67 @@ import (
 // Truncate durably removes every op above afterOp from the WAL: their slots
 // become reserved (the prepare's first sector and the redundant header), so
 // recovery never brings back ops that a view change discarded. It is
-// synchronous (two syncs when anything changed) and must not run while
-// SubmitPrepares is in flight. Ops at or below the checkpoint are never
-// above afterOp in a correct replica (asserted).
+// synchronous and must not run while SubmitPrepares is in flight. Ops at or
+// below the checkpoint are never above afterOp in a correct replica
+// (asserted).
+//
+// A crash in the middle could leave some discarded ops in place, and one
+// of them may chain from a kept op exactly like the op that later replaced
+// it in the cluster: recovery would trust it. So when anything changes, the
+// superblock first records the truncation (VSRState.Truncating), and only
+// after the slots are durable is the record cleared; Open finishes a
+// recorded truncation before anything reads the WAL.
 func (j *Journal) Truncate(afterOp uint64) error {
 	j.checkWritable()
 	if afterOp < j.sb.VSR.CheckpointOp {
 		panic(fmt.Sprintf("journal: truncate after op %d, below the checkpoint at op %d", afterOp, j.sb.VSR.CheckpointOp))
 	}
+	if !j.holdsAbove(afterOp) {
+		j.dropPendingAbove(afterOp)
+		return nil
+	}
+	next := j.sb.VSR
+	next.Truncating, next.TruncateAfter = true, afterOp
+	if err := j.writeSuperblock(next); err != nil {
+		return err
+	}
+	return j.finishTruncate()
+}
+
+// holdsAbove reports whether the WAL holds any op above afterOp.
+func (j *Journal) holdsAbove(afterOp uint64) bool {
+	for slot := range j.report.Slots {
+		if rs := &j.report.Slots[slot]; rs.Known && rs.Op > afterOp {
+			return true
+		}
+	}
+	return false
+}
+
+// finishTruncate performs the truncation the superblock records, then
+// clears the record.
+func (j *Journal) finishTruncate() error {
+	if err := j.truncateSlots(j.sb.VSR.TruncateAfter); err != nil {
+		return err
+	}
+	next := j.sb.VSR
+	next.Truncating, next.TruncateAfter = false, 0
+	return j.writeSuperblock(next)
+}
+
+// dropPendingAbove forgets deferred redundant headers of ops above afterOp.
+func (j *Journal) dropPendingAbove(afterOp uint64) {
+	kept := j.pending[:0]
+	for _, p := range j.pending {
+		if p.Op <= afterOp {
+			kept = append(kept, p)
+		}
+	}
+	j.pending = kept
+}
+
+// truncateSlots makes every slot holding an op above afterOp reserved.
+func (j *Journal) truncateSlots(afterOp uint64) error {
 	kept := j.pending[:0]
 	for _, p := range j.pending {
 		if p.Op <= afterOp {
@@ -67,6 +120,21 @@ func (j *Journal) Truncate(afterOp uint64) error {
 		j.report.OpMax = afterOp
 	}
 	return j.io.sync()
+}
+
+// forgetAbove drops ops above afterOp from the recovery report without
+// writing (a read-only open of a file whose truncation was interrupted).
+func (j *Journal) forgetAbove(afterOp uint64) {
+	for slot := range j.report.Slots {
+		rs := &j.report.Slots[slot]
+		if rs.Known && rs.Op > afterOp {
+			*rs = SlotReport{Slot: uint32(slot), Header: HeaderReserved, Prepare: PrepareReserved, Class: ClassReserved, Decision: DecisionNil}
+			j.trusted[slot] = wire.Header{}
+		}
+	}
+	if j.report.OpMax > afterOp {
+		j.report.OpMax = afterOp
+	}
 }
 
 // truncateSector returns a sector-aligned scratch buffer (the reply buffer

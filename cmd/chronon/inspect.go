@@ -74,6 +74,9 @@ func printSuperblock(w io.Writer, j *journal.Journal) {
 	printCopies(w, j.Copies())
 	fmt.Fprintf(w, "  format version %d, cluster %s, replica %d of %d\n", journal.FormatVersion, formatUint128(sb.Cluster), sb.Replica, sb.ReplicaCount)
 	fmt.Fprintf(w, "  view %d, log_view %d, commit_min %d, commit_max %d\n", v.View, v.LogView, v.CommitMin, v.CommitMax)
+	if v.Truncating {
+		fmt.Fprintf(w, "  truncating: a WAL truncation after op %d was interrupted (the next open finishes it)\n", v.TruncateAfter)
+	}
 	if v.Rejoining {
 		fmt.Fprintln(w, "  rejoining: replaces a lost data file; does not vote in view changes until caught up")
 	}
