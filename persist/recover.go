@@ -17,6 +17,7 @@ type RecoveryInfo struct {
 	WALOpMax     uint64 // highest op the WAL holds
 	Restarted    bool   // the data file had been used before
 	Rejoining    bool   // the data file replaces a lost one (see replica.StartRejoining)
+	Incomplete   bool   // the journal may hold less than was acknowledged (see replica.WithholdVotesUntilCaughtUp)
 }
 
 // Recover rebuilds a new replica r from its journal j: the latest
@@ -93,6 +94,13 @@ func (n *recovery) run() (RecoveryInfo, error) {
 	}
 	if info.Restarted {
 		n.r.StartAfterRestart()
+	}
+	// A hole, a broken chain, an unknown slot or ops left unloaded: the
+	// journal may hold less than this replica acknowledged, so it must not
+	// vote with its shorter log until it has caught up.
+	if n.r.Op() < report.OpMax || !report.TruncateSafe() {
+		info.Incomplete = true
+		n.r.WithholdVotesUntilCaughtUp()
 	}
 	if sb.VSR.Rejoining {
 		info.Rejoining = true

@@ -38,6 +38,7 @@ import (
 //     of rejoining durably (Journal.PersistRejoined) and votes again.
 type rejoinState struct {
 	active  bool
+	durable bool // the data file says so (format --rejoin): clear it at the end
 	probing bool
 	nonce   wire.Uint128
 	heard   uint64 // peers whose pong echoed the nonce
@@ -62,11 +63,26 @@ func (r *Replica) StartRejoining() error {
 		return fmt.Errorf("%w: a single replica has no peers to catch up from", ErrRejoin)
 	}
 	r.dropPrimaryWork()
-	r.rejoin = rejoinState{active: true, probing: true,
+	r.rejoin = rejoinState{active: true, durable: true, probing: true,
 		nonce: wire.Uint128{Lo: r.rng.Uint64() | 1, Hi: r.rng.Uint64()}}
 	r.status = StatusRecovering
 	r.probe()
 	return nil
+}
+
+// WithholdVotesUntilCaughtUp is for a replica whose journal, at restart,
+// holds less than it may have acknowledged: a slot that is corrupt, torn
+// or misdirected below ops it holds, a broken chain, or ops it could not
+// load. Voting with the shorter log could drop ops committed with its
+// acks. Its superblock is intact, so it knows its views: it skips the
+// probe but otherwise behaves as a rejoining replica (steps 2 and 3 of
+// StartRejoining) until it has caught up. Nothing is persisted: after
+// another restart the journal says again whether it is whole.
+func (r *Replica) WithholdVotesUntilCaughtUp() {
+	if r.cfg.ReplicaCount == 1 || r.rejoin.active {
+		return
+	}
+	r.rejoin = rejoinState{active: true}
 }
 
 // Rejoining reports whether the replica is still rejoining (see
@@ -154,8 +170,10 @@ func (r *Replica) tickRejoin() {
 	if !r.rejoin.active || r.rejoin.probing || !r.rejoin.targetSet || r.status != StatusNormal || r.commitMin < r.rejoin.target {
 		return
 	}
-	if err := r.journal.PersistRejoined(); err != nil {
-		panic(fmt.Sprintf("replica: persisting the end of rejoining failed: %v", err))
+	if r.rejoin.durable {
+		if err := r.journal.PersistRejoined(); err != nil {
+			panic(fmt.Sprintf("replica: persisting the end of rejoining failed: %v", err))
+		}
 	}
 	r.rejoin = rejoinState{}
 	r.Counters.Rejoined++
