@@ -95,6 +95,13 @@ func (r *Replica) onRequestHeaders(h *wire.Header) {
 	if h.Replica == r.cfg.Replica {
 		return
 	}
+	if r.rejoin.active {
+		// A primary installing a log may ask the replica whose vote it
+		// chose; that vote may be the lost incarnation's, whose log this
+		// replica does not have.
+		r.Counters.DropRejoining++
+		return
+	}
 	last := h.OpMin - 1
 	for op := h.OpMin; op <= h.Op && op <= r.logOp && op-h.OpMin < headersPerRequest; op++ {
 		if _, ok := r.log.get(op); !ok {
