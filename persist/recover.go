@@ -36,6 +36,9 @@ type recovery struct {
 	r    *replica.Replica
 	pool *wire.Pool
 	log  *slog.Logger
+	// lost is set when replay stopped at an op the journal names but could
+	// not provide (as opposed to one the replica had no room for).
+	lost bool
 }
 
 func (n *recovery) run() (RecoveryInfo, error) {
@@ -95,10 +98,13 @@ func (n *recovery) run() (RecoveryInfo, error) {
 	if info.Restarted {
 		n.r.StartAfterRestart()
 	}
-	// A hole, a broken chain, an unknown slot or ops left unloaded: the
-	// journal may hold less than this replica acknowledged, so it must not
-	// vote with its shorter log until it has caught up.
-	if n.r.Op() < report.OpMax || !report.TruncateSafe() {
+	// A hole, a broken chain, an unknown slot, ops cut as never
+	// acknowledged (HeaderDeferred can cut acknowledged ones after a lost
+	// write) or an op named but unreadable: the journal may hold less than
+	// this replica acknowledged, so it must not vote with its shorter log
+	// until it has caught up. Intact ops it merely had no room to load do
+	// not count (every replica may have some after a power loss).
+	if n.lost || len(report.Repair) > 0 || report.ChainBreak != 0 || !report.TruncateSafe() || len(report.Truncated) > 0 {
 		info.Incomplete = true
 		n.r.WithholdVotesUntilCaughtUp()
 	}
@@ -131,10 +137,12 @@ func (n *recovery) restoreCommittedHeaders(checkpointOp uint64) {
 func (n *recovery) replayOne(op uint64, committed bool) (bool, error) {
 	h, ok := n.j.Header(op)
 	if !ok {
+		n.lost = true
 		return false, nil
 	}
 	data, err := n.j.ReadPrepare(op, h.Checksum)
 	if err != nil {
+		n.lost = true
 		return false, nil
 	}
 	m, err := n.pool.Get()
@@ -146,6 +154,7 @@ func (n *recovery) replayOne(op uint64, committed bool) (bool, error) {
 	var got wire.Header
 	wcfg := wire.Config{Cluster: h.Cluster, ReplicaCount: n.j.Superblock().ReplicaCount, MessageSizeMax: uint32(n.pool.MessageSizeMax())}
 	if err := wire.DecodeHeader(m.Buffer, &got, &wcfg); err != nil {
+		n.lost = true
 		return false, nil
 	}
 	replay := n.r.ReplayPrepared

@@ -345,10 +345,15 @@ func (r *Replica) installLog(headers []wire.Header, headOp uint64) {
 		} else {
 			r.head = r.committed
 		}
-		if err := r.journal.Truncate(keep); err != nil {
-			panic(fmt.Sprintf("replica: truncating the log after op %d failed: %v", keep, err))
-		}
 		r.Counters.OpsTruncated++
+	}
+	// Durably too, even when nothing above keep is in memory: a restarted
+	// replica may journal ops it could not load (above a hole, or beyond
+	// its prepare ring), and a later restart must not find them again
+	// (they chain from kept ops like the ops this view puts there).
+	// Truncate does nothing when the journal holds nothing above keep.
+	if err := r.journal.Truncate(keep); err != nil {
+		panic(fmt.Sprintf("replica: truncating the log after op %d failed: %v", keep, err))
 	}
 	r.log.forget(keep)
 	r.logOp = keep
