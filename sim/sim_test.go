@@ -23,6 +23,25 @@ func TestSeeds(t *testing.T) {
 			t.Errorf("regression seed %d: %s", seed, r.Report())
 		}
 	}
+	for _, o := range regressionRuns {
+		if r := Run(o); r.Failed() {
+			t.Errorf("regression seed %d with %d replicas: %s", o.Seed, o.Replicas, r.Report())
+		}
+	}
+}
+
+// regressionRuns are failures found with options other than the seed's
+// defaults. Seeds found before a fix may stop reproducing once other fixes
+// change the run; they stay as cheap coverage of what once broke.
+var regressionRuns = []Options{
+	// A view change left unloaded journal ops (above a hole, beyond the
+	// prepare ring) in the WAL; they came back as committed (hash_chain).
+	{Seed: 20093, Replicas: 5},
+	{Seed: 41167, Replicas: 5},
+	// A crash inside a WAL truncation (hash_chain).
+	{Seed: 776, Replicas: 5},
+	// A rejoiner restarted with only a view persisted (liveness).
+	{Seed: 502, Replicas: 5},
 }
 
 // regressionSeeds are seeds beyond the CI range that once failed, each
@@ -38,6 +57,10 @@ var regressionSeeds = []uint64{
 	// 7 started, while taking chunks only from the primary of its view
 	// (liveness). Fixed: an offer from the current primary redirects it.
 	668,
+	// A replica with a WAL hole voted with its shorter log (hash_chain).
+	6660,
+	// Unloaded journal ops left behind by a view change (hash_chain).
+	30593,
 }
 
 // TestBrokenQuorumIsCaught proves the checkers catch a broken protocol: with
