@@ -297,6 +297,21 @@ func (j *Journal) SetVSR(view, logView uint32, commitMin, commitMax uint64) erro
 	return j.writeSuperblock(next)
 }
 
+// SetVSRLog is SetVSR that also records the head op of the log the
+// replica claims at this log_view (VSRState.LogOp): replaced when log_view
+// grows, never lowered within one log_view.
+func (j *Journal) SetVSRLog(view, logView uint32, logOp, commitMin, commitMax uint64) error {
+	j.checkWritable()
+	next := j.sb.VSR
+	if logView > next.LogView {
+		next.LogOp = logOp
+	} else {
+		next.LogOp = max(next.LogOp, logOp)
+	}
+	next.View, next.LogView, next.CommitMin, next.CommitMax = view, logView, commitMin, commitMax
+	return j.writeSuperblock(next)
+}
+
 // SetRejoined durably clears VSRState.Rejoining: the replica has caught up
 // with its cluster and votes in view changes from now on.
 func (j *Journal) SetRejoined() error {

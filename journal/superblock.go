@@ -44,7 +44,8 @@ const (
 	sbCheckpointSum  = 144 // u128: checksum of the checkpoint's prepare
 	sbRefs           = 160 // refCount × BlobRef (32 bytes each)
 	blobRefSize      = 32
-	superblockUsed   = sbRefs + refCount*blobRefSize
+	sbLogOp          = sbRefs + refCount*blobRefSize // u64: head op of the log claimed at log_view
+	superblockUsed   = sbLogOp + 8
 
 	sbFlagRejoining  = 1 << 0
 	sbFlagTruncating = 1 << 1
@@ -106,6 +107,11 @@ type VSRState struct {
 	// replaced them).
 	Truncating    bool
 	TruncateAfter uint64
+	// LogOp is the head op of the log this replica claimed when it made
+	// LogView durable (a start_view it installed, a view it started, the
+	// log it voted with). Recovery compares it with the journal: a journal
+	// that ends below it lacks ops the replica stood for.
+	LogOp uint64
 }
 
 // Superblock is one decoded superblock copy.
@@ -166,6 +172,7 @@ func (sb *Superblock) Encode(b []byte) {
 	le.PutUint64(b[sbCommitMax:], sb.VSR.CommitMax)
 	le.PutUint64(b[sbCheckpointOp:], sb.VSR.CheckpointOp)
 	putU128(b[sbCheckpointSum:], sb.VSR.CheckpointChecksum)
+	le.PutUint64(b[sbLogOp:], sb.VSR.LogOp)
 	for i, r := range sb.VSR.Refs {
 		at := b[sbRefs+i*blobRefSize:]
 		le.PutUint64(at, r.Address)
@@ -233,6 +240,7 @@ func DecodeSuperblock(b []byte, sb *Superblock) error {
 			Rejoining:          b[sbFlags]&sbFlagRejoining != 0,
 			Truncating:         b[sbFlags]&sbFlagTruncating != 0,
 			TruncateAfter:      le.Uint64(b[sbTruncateAfter:]),
+			LogOp:              le.Uint64(b[sbLogOp:]),
 		},
 	}
 	for i := range sb.VSR.Refs {

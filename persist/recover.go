@@ -63,6 +63,21 @@ func (n *recovery) run() (RecoveryInfo, error) {
 	if sb.ReplicaCount == 1 {
 		limit = report.OpMax
 	}
+	chainEnd := report.OpMax
+	if report.ChainBreak != 0 {
+		chainEnd = min(chainEnd, report.ChainBreak-1)
+	}
+	// The superblock's commit number is recorded every 100 ms; the
+	// journal knows better. Each prepare carries the commit number of its
+	// primary, and the intact chain that leads to it holds those committed
+	// ops: replay them as committed. What remains beyond is at most a
+	// pipeline of ops, which fits the prepare ring (a replica that could
+	// load only part of its journal would vote without the rest).
+	for op := n.r.CommitMin() + 1; op <= chainEnd; op++ {
+		if h, ok := n.j.Header(op); ok {
+			limit = max(limit, min(h.Commit, chainEnd))
+		}
+	}
 	if report.ChainBreak != 0 && report.ChainBreak <= limit {
 		limit = report.ChainBreak - 1
 	}
@@ -80,10 +95,6 @@ func (n *recovery) run() (RecoveryInfo, error) {
 	// committed by the cluster. Load what extends the chain; the primary's
 	// commit number decides.
 	if n.r.CommitMin() == limit {
-		chainEnd := report.OpMax
-		if report.ChainBreak != 0 {
-			chainEnd = min(chainEnd, report.ChainBreak-1)
-		}
 		for op := limit + 1; op <= chainEnd; op++ {
 			ok, err := n.replayOne(op, false)
 			if err != nil {
@@ -104,7 +115,12 @@ func (n *recovery) run() (RecoveryInfo, error) {
 	// this replica acknowledged, so it must not vote with its shorter log
 	// until it has caught up. Intact ops it merely had no room to load do
 	// not count (every replica may have some after a power loss).
-	if n.lost || len(report.Repair) > 0 || report.ChainBreak != 0 || !report.TruncateSafe() || len(report.Truncated) > 0 {
+	// The same holds when the journal ends below the log head recorded
+	// with log_view: it installed a start_view and crashed before holding
+	// that log, or truncated ops it had acknowledged and crashed before
+	// the new view's log was whole.
+	if n.lost || len(report.Repair) > 0 || report.ChainBreak != 0 || !report.TruncateSafe() || len(report.Truncated) > 0 ||
+		report.OpMax < sb.VSR.LogOp {
 		info.Incomplete = true
 		n.r.WithholdVotesUntilCaughtUp()
 	}

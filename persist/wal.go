@@ -99,9 +99,9 @@ func (w *WAL) Deliver(r Completions) bool {
 
 // PersistView implements replica.Journal: the superblock records view,
 // log_view and the commit numbers (never moving any of them back).
-func (w *WAL) PersistView(view, logView uint32, commitMin, commitMax uint64) error {
+func (w *WAL) PersistView(view, logView uint32, logOp, commitMin, commitMax uint64) error {
 	sb := w.j.Superblock().VSR
-	return w.j.SetVSR(max(sb.View, view), max(sb.LogView, logView), max(sb.CommitMin, commitMin), max(sb.CommitMax, commitMax))
+	return w.j.SetVSRLog(max(sb.View, view), max(sb.LogView, logView), logOp, max(sb.CommitMin, commitMin), max(sb.CommitMax, commitMax))
 }
 
 // Truncate implements replica.Journal.

@@ -187,6 +187,8 @@ type memJournal struct {
 	window uint64
 	// rejoined counts PersistRejoined calls.
 	rejoined int
+	// logOp is the log head recorded with logView (see PersistView).
+	logOp uint64
 }
 
 type journalRead struct {
@@ -208,9 +210,14 @@ func (j *memJournal) Checkpoint(op uint64, checksum wire.Uint128, b CheckpointBl
 	return nil
 }
 
-func (j *memJournal) PersistView(view, logView uint32, commitMin, commitMax uint64) error {
+func (j *memJournal) PersistView(view, logView uint32, logOp, commitMin, commitMax uint64) error {
 	if view < j.view || logView < j.logView {
 		panic("memJournal: view moved back")
+	}
+	if logView > j.logView {
+		j.logOp = logOp
+	} else {
+		j.logOp = max(j.logOp, logOp)
 	}
 	j.view, j.logView, j.commitMax = view, logView, max(j.commitMax, commitMax)
 	return nil

@@ -29,9 +29,12 @@ type Journal interface {
 	// given checksum). It is synchronous; an error means the disk failed,
 	// and the replica stops (crash-only).
 	Checkpoint(op uint64, checksum wire.Uint128, blobs CheckpointBlobs) error
-	// PersistView durably records view, log_view and the commit numbers
-	// (the superblock) before the replica votes in or acts on a view.
-	PersistView(view, logView uint32, commitMin, commitMax uint64) error
+	// PersistView durably records view, log_view, the head op of the log
+	// the replica claims at that log_view, and the commit numbers (the
+	// superblock) before the replica votes in or acts on a view. At a
+	// restart, a journal that ends below the recorded log head lacks ops
+	// the replica stood for, and the replica withholds its vote.
+	PersistView(view, logView uint32, logOp, commitMin, commitMax uint64) error
 	// Truncate durably removes every journaled op above afterOp (ops a view
 	// change discarded), so a restart cannot bring them back.
 	Truncate(afterOp uint64) error

@@ -48,6 +48,15 @@ func (c *cluster) restartReplica(i int, commitMax uint64) error {
 	}
 	c.replicas[i], c.pools[i], c.machines[i] = r, pool, sm
 	r.StartAfterRestart()
+	// As persist.Recover: a journal that ends below the log head recorded
+	// with log_view lacks ops the replica stood for.
+	var opMax uint64
+	for op := range j.stored {
+		opMax = max(opMax, op)
+	}
+	if opMax < j.logOp {
+		r.WithholdVotesUntilCaughtUp()
+	}
 	return nil
 }
 

@@ -167,7 +167,7 @@ func (r *Replica) maybeSendDoViewChange() {
 }
 
 func (r *Replica) persistView() {
-	if err := r.journal.PersistView(r.view, r.logView, r.commitMin, r.commitMax); err != nil {
+	if err := r.journal.PersistView(r.view, r.logView, r.logOp, r.commitMin, r.commitMax); err != nil {
 		panic(fmt.Sprintf("replica: persisting view %d failed: %v", r.view, err))
 	}
 }

@@ -73,7 +73,7 @@ func printSuperblock(w io.Writer, j *journal.Journal) {
 	fmt.Fprintf(w, "superblock: sequence %d, checksum %s, parent %s\n", sb.Sequence, sb.Checksum, sb.Parent)
 	printCopies(w, j.Copies())
 	fmt.Fprintf(w, "  format version %d, cluster %s, replica %d of %d\n", journal.FormatVersion, formatUint128(sb.Cluster), sb.Replica, sb.ReplicaCount)
-	fmt.Fprintf(w, "  view %d, log_view %d, commit_min %d, commit_max %d\n", v.View, v.LogView, v.CommitMin, v.CommitMax)
+	fmt.Fprintf(w, "  view %d, log_view %d (log head op %d), commit_min %d, commit_max %d\n", v.View, v.LogView, v.LogOp, v.CommitMin, v.CommitMax)
 	if v.Truncating {
 		fmt.Fprintf(w, "  truncating: a WAL truncation after op %d was interrupted (the next open finishes it)\n", v.TruncateAfter)
 	}
