@@ -31,7 +31,7 @@ func TestInspectFormattedFile(t *testing.T) {
 		"superblock: sequence 1",
 		"copy 3: valid, sequence 1",
 		"cluster 0x3039, replica 1 of 3",
-		"view 0, log_view 0, commit_min 0, commit_max 0",
+		"view 0, log_view 0 (log head op 0), commit_min 0, commit_max 0",
 		"checkpoint: op 0",
 		"wal_prepares",
 		"grid                   5275648",
