@@ -74,13 +74,16 @@ func (n *recovery) run() (RecoveryInfo, error) {
 	// pipeline of ops, which fits the prepare ring (a replica that could
 	// load only part of its journal would vote without the rest).
 	for op := n.r.CommitMin() + 1; op <= chainEnd; op++ {
-		if h, ok := n.j.Header(op); ok {
-			limit = max(limit, min(h.Commit, chainEnd))
+		h, ok := n.j.Header(op)
+		if !ok {
+			break // links across an unknown slot are not checked
 		}
+		limit = max(limit, min(h.Commit, chainEnd))
 	}
-	if report.ChainBreak != 0 && report.ChainBreak <= limit {
-		limit = report.ChainBreak - 1
-	}
+	// A recorded commit number above the journal's chain (learned from a
+	// heartbeat while ops were still missing here) replays what the chain
+	// holds; the rest is fetched, and is no sign of damage.
+	limit = min(limit, chainEnd)
 	for op := n.r.CommitMin() + 1; op <= limit; op++ {
 		ok, err := n.replayOne(op, true)
 		if err != nil {

@@ -94,6 +94,9 @@ type Replica struct {
 	sync syncState
 	// rejoin holds a replacement replica back from view-change votes.
 	rejoin rejoinState
+	// viewStartOp is the op the current view started at (the log its
+	// primary installed), sent in start_view.
+	viewStartOp uint64
 	// applyContext is handed to the state machine for each request.
 	applyContext statemachine.Context
 	// replaying suppresses replies while ReplayCommitted re-applies the log.

@@ -161,13 +161,17 @@ func (r *Replica) maybeSendDoViewChange() {
 	if r.vc.dvcSent || bits.OnesCount64(r.vc.svcVotes) < r.cfg.quorum() {
 		return
 	}
-	r.persistView()
+	// The vote stands for the ops this replica holds.
+	r.persistView(r.op)
 	r.vc.dvcSent = true
 	r.sendDoViewChange()
 }
 
-func (r *Replica) persistView() {
-	if err := r.journal.PersistView(r.view, r.logView, r.logOp, r.commitMin, r.commitMax); err != nil {
+// persistView makes the view durable with logOp, the head of the log this
+// replica stands for at its log_view (see Journal.PersistView): the ops it
+// holds when it votes, the op its view started at when it installs one.
+func (r *Replica) persistView(logOp uint64) {
+	if err := r.journal.PersistView(r.view, r.logView, logOp, r.commitMin, r.commitMax); err != nil {
 		panic(fmt.Sprintf("replica: persisting view %d failed: %v", r.view, err))
 	}
 }
@@ -380,7 +384,8 @@ func (r *Replica) continueInstall() {
 func (r *Replica) finishInstall() {
 	r.vc.installing = false
 	r.logView = r.view
-	r.persistView()
+	r.viewStartOp = r.op
+	r.persistView(r.op)
 	r.status = StatusNormal
 	r.knownOp = r.op
 	for op := r.commitMin + 1; op <= r.op; op++ {
@@ -405,7 +410,7 @@ func (r *Replica) finishInstall() {
 // sendStartView sends this primary's start_view to replica to.
 func (r *Replica) sendStartView(to uint8) {
 	h := r.header(wire.CommandStartView)
-	h.Op, h.Commit = r.op, min(r.commitMax, r.op)
+	h.Op, h.Commit, h.OpMin = r.op, min(r.commitMax, r.op), min(r.viewStartOp, r.op)
 	r.vc.body = r.log.encode(r.vc.body[:0], r.op, r.viewChangeHeadersMax())
 	h.Size = uint32(wire.HeaderSize + len(r.vc.body))
 	r.sendWithBody(to, &h, r.vc.body)
@@ -430,7 +435,11 @@ func (r *Replica) onStartView(h *wire.Header, body []byte) {
 	r.view = h.View
 	r.logView = h.View
 	r.installLog(headers, h.Op)
-	r.persistView()
+	// What this replica must hold before it may vote with log_view v: the
+	// log view v started with (ops the primary prepared since can only
+	// commit with acks from replicas that would outrank this one).
+	r.viewStartOp = h.OpMin
+	r.persistView(h.OpMin)
 	r.status = StatusNormal
 	r.vc.installing = false
 	r.knownOp = h.Op // what the primary of this view has; older hopes are gone

@@ -152,7 +152,9 @@ var commandSpecs = [commandCount]commandSpec{
 		uses: set(fieldReplica, fieldContext, fieldOp, fieldOpMin, fieldCommit, fieldLogView, fieldBody),
 	},
 	CommandStartView: {
-		uses: set(fieldReplica, fieldContext, fieldOp, fieldCommit, fieldBody),
+		// op_min: the op the view started at (the log its primary
+		// installed), at most op.
+		uses: set(fieldReplica, fieldContext, fieldOp, fieldOpMin, fieldCommit, fieldBody),
 	},
 	CommandRequestStartView: {
 		uses: set(fieldReplica, fieldContext),
@@ -226,6 +228,7 @@ var (
 	errDoViewChangeLogView   = newFieldError(ErrField, CommandDoViewChange, "log_view", "must not exceed view")
 	errDoViewChangeBody      = newFieldError(ErrSize, CommandDoViewChange, "body", "must be a whole number of headers")
 	errStartViewCommit       = newFieldError(ErrField, CommandStartView, "commit", "must not exceed op")
+	errStartViewOpMin        = newFieldError(ErrField, CommandStartView, "op_min", "must not exceed op")
 	errStartViewBody         = newFieldError(ErrSize, CommandStartView, "body", "must be a whole number of headers")
 	errRequestHeadersRange   = newFieldError(ErrField, CommandRequestHeaders, "op_min", "must not exceed op")
 	errHeadersBody           = newFieldError(ErrSize, CommandHeaders, "body", "must be a whole number of headers")
@@ -414,6 +417,9 @@ func checkDoViewChange(h *Header) error {
 func checkStartView(h *Header) error {
 	if h.Commit > h.Op {
 		return errStartViewCommit
+	}
+	if h.OpMin > h.Op {
+		return errStartViewOpMin
 	}
 	if h.BodySize()%HeaderSize != 0 {
 		return errStartViewBody

@@ -101,6 +101,7 @@ func TestValidateRejects(t *testing.T) {
 		{"do_view_change log_view above view", CommandDoViewChange, func(h *Header) { h.LogView = h.View + 1 }, ErrField, errDoViewChangeLogView},
 		{"do_view_change partial header", CommandDoViewChange, func(h *Header) { h.Size = HeaderSize + 100 }, ErrSize, errDoViewChangeBody},
 		{"start_view commit above op", CommandStartView, func(h *Header) { h.Commit = h.Op + 1 }, ErrField, errStartViewCommit},
+		{"start_view op_min above op", CommandStartView, func(h *Header) { h.OpMin = h.Op + 1 }, ErrField, errStartViewOpMin},
 		{"start_view partial header", CommandStartView, func(h *Header) { h.Size = HeaderSize + 300 }, ErrSize, errStartViewBody},
 		{"start_view log_view", CommandStartView, func(h *Header) { h.LogView = 1 }, ErrField, errMustBeZero[CommandStartView][fieldLogView]},
 		{"request_start_view op", CommandRequestStartView, func(h *Header) { h.Op = 1 }, ErrField, errMustBeZero[CommandRequestStartView][fieldOp]},
