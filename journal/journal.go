@@ -33,14 +33,16 @@ type Journal struct {
 	// pending holds the redundant headers of durable prepares not yet in
 	// the ring (HeaderDeferred; see WritePrepares), batch the headers of
 	// the batch being written, dirtySectors the ring sectors to write.
-	headerMode   HeaderMode
-	append       appendState
-	waitDone     bool
-	waitErr      error
-	waitCB       func(error)
-	pending      []wire.Header
-	batch        []wire.Header
-	batchSlots   []bool
+	headerMode HeaderMode
+	append     appendState
+	waitDone   bool
+	waitErr    error
+	waitCB     func(error)
+	pending    []wire.Header
+	batch      []wire.Header
+	batchSlots []bool
+	// truncSlots marks the slots a truncation reserved, for read-back.
+	truncSlots   []bool
 	dirtySectors []bool
 
 	report    Report
@@ -186,6 +188,7 @@ func open(s Storage, readOnly bool) (*Journal, error) {
 		pending:      make([]wire.Header, 0, c.SlotCount),
 		batch:        make([]wire.Header, 0, c.SlotCount),
 		batchSlots:   make([]bool, c.SlotCount),
+		truncSlots:   make([]bool, c.SlotCount),
 		dirtySectors: make([]bool, layout.WALHeaders.Size/SectorSize),
 	}
 	j.blobBuf = make([]byte, 0, j.acquired.encodedSize())

@@ -1,6 +1,7 @@
 package journal
 
 import (
+	"bytes"
 	"fmt"
 
 	"github.com/chronon-db/chronon/wire"
@@ -96,6 +97,7 @@ func (j *Journal) truncateSlots(afterOp uint64) error {
 		j.dirtySectors[at/SectorSize] = true
 		*rs = SlotReport{Slot: uint32(slot), Header: HeaderReserved, Prepare: PrepareReserved, Class: ClassReserved, Decision: DecisionNil}
 		j.trusted[slot] = wire.Header{}
+		j.truncSlots[slot] = true
 		changed = true
 	}
 	if !changed {
@@ -105,6 +107,9 @@ func (j *Journal) truncateSlots(afterOp uint64) error {
 	// name ops whose prepares are reserved (vsr: repaired or nacked by the
 	// cluster), never a prepare that recovery would trust on its own.
 	if err := j.io.sync(); err != nil {
+		return err
+	}
+	if err := j.verifyTruncatedSlots(); err != nil {
 		return err
 	}
 	for i, d := range j.dirtySectors {
@@ -120,6 +125,55 @@ func (j *Journal) truncateSlots(afterOp uint64) error {
 		j.report.OpMax = afterOp
 	}
 	return j.io.sync()
+}
+
+// truncateVerifyAttempts bounds the rewrites of a truncated slot whose
+// read-back does not show the reserved header.
+const truncateVerifyAttempts = 4
+
+// verifyTruncatedSlots reads back every prepare slot the truncation
+// reserved and rewrites those that do not hold the reserved sector. A
+// misdirected write would otherwise leave the discarded prepare under a
+// reserved redundant header, which recovery reads as an unflushed write
+// and trusts: the discarded op, chaining from the kept op like the op the
+// new view put there, would come back. A misdirected read only causes a
+// needless rewrite (the reserved sector names its own slot).
+func (j *Journal) verifyTruncatedSlots() error {
+	want := j.truncateSector()
+	got := j.replyBuf[SectorSize : 2*SectorSize]
+	defer clear(j.truncSlots)
+	for attempt := 1; ; attempt++ {
+		rewritten := false
+		for slot, t := range j.truncSlots {
+			if !t {
+				continue
+			}
+			h := reservedHeader(j.sb.Cluster, uint32(slot))
+			clear(want)
+			h.Encode(want)
+			off := j.layout.PrepareOffset(uint32(slot))
+			if err := j.io.read(got, off); err != nil {
+				return err
+			}
+			if bytes.Equal(got, want) {
+				j.truncSlots[slot] = false
+				continue
+			}
+			if attempt == truncateVerifyAttempts {
+				return fmt.Errorf("%w: slot %d still holds its discarded prepare after %d truncation writes", ErrCorrupt, slot, attempt)
+			}
+			if err := j.io.write(want, off); err != nil {
+				return err
+			}
+			rewritten = true
+		}
+		if !rewritten {
+			return nil
+		}
+		if err := j.io.sync(); err != nil {
+			return err
+		}
+	}
 }
 
 // forgetAbove drops ops above afterOp from the recovery report without
