@@ -16,25 +16,8 @@ import (
 // the replica withhold its vote.
 func TestLogViewPersistedWithoutItsLog(t *testing.T) {
 	c := newCluster(t, 41, 3, 4, 10)
-	c.run(50_000)
-	base := c.replicas[2].CommitMin()
 	// Replica 2 is down while 0 (primary of view 0) and 1 commit more.
-	c.down[2] = true
-	c.dropPackets(func(p *packet, h *wire.Header) bool { return p.toReplica == 2 || p.from == 2 })
-	for _, cl := range c.clients {
-		cl.count += 10
-		cl.done = false
-	}
-	for s := 0; s < 100_000 && !c.clientsDone(); s++ {
-		c.step()
-	}
-	for range 50 {
-		c.step()
-	}
-	committed := c.replicas[0].CommitMin()
-	if !c.clientsDone() || committed <= base || c.replicas[1].CommitMin() != committed {
-		t.Fatalf("setup: %s", c.describe())
-	}
+	_, committed := lagBackup2(t, c)
 	// View change to view 1 (primary 1); replica 0 never gets start_view(1).
 	noStartViewTo0 := func(p *packet, h *wire.Header) bool {
 		return p.toReplica == 0 && h.Command == wire.CommandStartView
@@ -248,4 +231,30 @@ func TestNewPrimaryTruncatesAckedOpsBelowTheWindow(t *testing.T) {
 		}
 	}
 	t.Logf("replica 1 never truncated acknowledged ops: %s", c.describe())
+}
+
+// lagBackup2 runs cluster c (seed 41, 3 replicas) with replica 2 down while
+// replicas 0 and 1 commit more, and returns the commit number before and
+// after.
+func lagBackup2(t *testing.T, c *cluster) (base, committed uint64) {
+	t.Helper()
+	c.run(50_000)
+	base = c.replicas[2].CommitMin()
+	c.down[2] = true
+	c.dropPackets(func(p *packet, h *wire.Header) bool { return p.toReplica == 2 || p.from == 2 })
+	for _, cl := range c.clients {
+		cl.count += 10
+		cl.done = false
+	}
+	for s := 0; s < 100_000 && !c.clientsDone(); s++ {
+		c.step()
+	}
+	for range 50 {
+		c.step()
+	}
+	committed = c.replicas[0].CommitMin()
+	if !c.clientsDone() || committed <= base || c.replicas[1].CommitMin() != committed {
+		t.Fatalf("setup: %s", c.describe())
+	}
+	return base, committed
 }

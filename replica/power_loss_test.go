@@ -25,24 +25,7 @@ import (
 // simulator cannot find this: it never crashes more than f replicas.
 func TestPowerLossAfterViewChangeElects(t *testing.T) {
 	c := newCluster(t, 41, 3, 4, 10)
-	c.run(50_000)
-	base := c.replicas[2].CommitMin()
-	c.down[2] = true
-	c.dropPackets(func(p *packet, h *wire.Header) bool { return p.toReplica == 2 || p.from == 2 })
-	for _, cl := range c.clients {
-		cl.count += 10
-		cl.done = false
-	}
-	for s := 0; s < 100_000 && !c.clientsDone(); s++ {
-		c.step()
-	}
-	for range 50 {
-		c.step()
-	}
-	committed := c.replicas[0].CommitMin()
-	if !c.clientsDone() || committed <= base || c.replicas[1].CommitMin() != committed {
-		t.Fatalf("setup: %s", c.describe())
-	}
+	_, committed := lagBackup2(t, c)
 	// View change to view 1 (primary 1); replica 0 does not get start_view(1) yet.
 	noStartViewTo0 := func(p *packet, h *wire.Header) bool {
 		return p.toReplica == 0 && (h.Command == wire.CommandStartView || h.Command == wire.CommandPrepare)
