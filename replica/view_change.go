@@ -52,6 +52,9 @@ type viewChange struct {
 	dvcs       []dvcVote // by replica, on the new primary
 	installing bool      // new primary: repairing towards installOp
 	installOp  uint64
+	// startOp is the op the view starts at for backups' purposes: the head
+	// of the ops that may have committed (see possiblyCommittedHead).
+	startOp    uint64
 	repairFrom uint8
 	started    uint64 // tick the view change started
 	timeout    uint64 // ticks until it moves on to the next view
@@ -276,6 +279,7 @@ func (r *Replica) beginInstall() {
 	}
 	r.vc.installing = true
 	r.vc.installOp = installOp
+	r.vc.startOp = r.possiblyCommittedHead(b, commit, installOp)
 	r.vc.repairFrom = uint8(best)
 	r.commitMax = max(r.commitMax, commit)
 	r.installLog(headers, installOp)
@@ -311,6 +315,47 @@ func (r *Replica) availableHead(b *dvcVote, commit uint64) uint64 {
 		}
 	}
 	return b.op
+}
+
+// possiblyCommittedHead is the highest op of the chosen log up to which
+// every op may have committed: an op held by fewer than
+// quorum − (replicas that did not vote) of the voters was held by less than
+// a quorum, so neither it nor any later op (commits are in order) was
+// committed. Backups of the new view must hold the log up to this op before
+// they may vote with it (start_view's op_min); the ops after it can only
+// commit in the new view, with acks of replicas that would then outrank
+// them.
+func (r *Replica) possiblyCommittedHead(b *dvcVote, commit, installOp uint64) uint64 {
+	voters := 0
+	for i := range r.vc.dvcs {
+		if r.vc.dvcs[i].received {
+			voters++
+		}
+	}
+	need := r.cfg.quorum() - (int(r.cfg.ReplicaCount) - voters)
+	if need < 1 {
+		need = 1
+	}
+	for op := commit + 1; op <= installOp; op++ {
+		want := b.header(op)
+		if want == nil {
+			continue // below the chosen log's window: committed
+		}
+		holders := 0
+		for i := range r.vc.dvcs {
+			d := &r.vc.dvcs[i]
+			if !d.received || d.held < op {
+				continue
+			}
+			if h := d.header(op); h != nil && h.Checksum == want.Checksum {
+				holders++
+			}
+		}
+		if holders < need {
+			return op - 1
+		}
+	}
+	return installOp
 }
 
 // installLog makes headers (the tail of the new view's log, ending at
@@ -384,7 +429,7 @@ func (r *Replica) continueInstall() {
 func (r *Replica) finishInstall() {
 	r.vc.installing = false
 	r.logView = r.view
-	r.viewStartOp = r.op
+	r.viewStartOp = min(r.vc.startOp, r.op)
 	r.persistView(r.op)
 	r.status = StatusNormal
 	r.knownOp = r.op
