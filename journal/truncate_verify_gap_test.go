@@ -7,7 +7,7 @@ import "testing"
 // write and the verification's read-back).
 type misdirectWriteThenRead struct {
 	*MemoryStorage
-	from, to          uint64
+	from, to           uint64
 	armed, wrote, read bool
 }
 
