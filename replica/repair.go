@@ -110,6 +110,12 @@ func (r *Replica) onRequestHeaders(h *wire.Header) {
 		last = op
 	}
 	if last < h.OpMin {
+		if h.OpMin <= r.cp.op && r.status == StatusNormal && r.IsPrimary() {
+			// Covered by the checkpoint but not named here (the restart's
+			// walk back through the WAL stopped at a damaged slot): the
+			// peer can start from the checkpoint instead.
+			r.offerCheckpoint(h.Replica)
+		}
 		return
 	}
 	reply := r.header(wire.CommandHeaders)

@@ -42,6 +42,10 @@ var regressionRuns = []Options{
 	{Seed: 776, Replicas: 5},
 	// A rejoiner restarted with only a view persisted (liveness).
 	{Seed: 502, Replicas: 5},
+	// A restarted primary could not name ops below its checkpoint (its walk
+	// back through the WAL stopped at a damaged slot) and backups behind
+	// them waited forever; it now offers its checkpoint (liveness).
+	{Seed: 21580, Replicas: 5},
 }
 
 // regressionSeeds are seeds beyond the CI range that once failed, each
