@@ -293,50 +293,16 @@ func (r *Replica) beginInstall() {
 // two quorums share a replica), so truncating it loses nothing — and
 // waiting for it would stall every view change.
 func (r *Replica) availableHead(b *dvcVote, commit uint64) uint64 {
-	for op := commit + 1; op <= b.op; op++ {
-		want := b.header(op)
-		if want == nil {
-			continue // below the chosen log's window: committed
-		}
-		held := false
-		for i := range r.vc.dvcs {
-			d := &r.vc.dvcs[i]
-			if !d.received || d.held < op {
-				continue
-			}
-			if h := d.header(op); h != nil && h.Checksum == want.Checksum {
-				held = true
-				break
-			}
-		}
-		if !held {
-			r.Counters.OpsNacked += b.op - op + 1
-			return op - 1
-		}
-	}
-	return b.op
+	head := r.headHeldBy(b, commit, b.op, 1)
+	r.Counters.OpsNacked += b.op - head
+	return head
 }
 
-// possiblyCommittedHead is the highest op of the chosen log up to which
-// every op may have committed: an op held by fewer than
-// quorum − (replicas that did not vote) of the voters was held by less than
-// a quorum, so neither it nor any later op (commits are in order) was
-// committed. Backups of the new view must hold the log up to this op before
-// they may vote with it (start_view's op_min); the ops after it can only
-// commit in the new view, with acks of replicas that would then outrank
-// them.
-func (r *Replica) possiblyCommittedHead(b *dvcVote, commit, installOp uint64) uint64 {
-	voters := 0
-	for i := range r.vc.dvcs {
-		if r.vc.dvcs[i].received {
-			voters++
-		}
-	}
-	need := r.cfg.quorum() - (int(r.cfg.ReplicaCount) - voters)
-	if need < 1 {
-		need = 1
-	}
-	for op := commit + 1; op <= installOp; op++ {
+// headHeldBy returns the highest op up to upTo such that every op of the
+// chosen log b in (commit, op] is held, with b's checksum, by at least need
+// of the voters (ops below b's header window count as committed).
+func (r *Replica) headHeldBy(b *dvcVote, commit, upTo uint64, need int) uint64 {
+	for op := commit + 1; op <= upTo; op++ {
 		want := b.header(op)
 		if want == nil {
 			continue // below the chosen log's window: committed
@@ -355,7 +321,26 @@ func (r *Replica) possiblyCommittedHead(b *dvcVote, commit, installOp uint64) ui
 			return op - 1
 		}
 	}
-	return installOp
+	return upTo
+}
+
+// possiblyCommittedHead is the highest op of the chosen log up to which
+// every op may have committed: an op held by fewer than
+// quorum − (replicas that did not vote) of the voters was held by less than
+// a quorum, so neither it nor any later op (commits are in order) was
+// committed. Backups of the new view must hold the log up to this op before
+// they may vote with it (start_view's op_min); the ops after it can only
+// commit in the new view, with acks of replicas that would then outrank
+// them.
+func (r *Replica) possiblyCommittedHead(b *dvcVote, commit, installOp uint64) uint64 {
+	voters := 0
+	for i := range r.vc.dvcs {
+		if r.vc.dvcs[i].received {
+			voters++
+		}
+	}
+	need := max(r.cfg.quorum()-(int(r.cfg.ReplicaCount)-voters), 1)
+	return r.headHeldBy(b, commit, installOp, need)
 }
 
 // installLog makes headers (the tail of the new view's log, ending at
