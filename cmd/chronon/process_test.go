@@ -115,22 +115,19 @@ func waitStatus(t *testing.T, p *process, commitMin uint64, peers int) {
 
 // lastStatus parses commit_min and peers from the last status line of a log.
 func lastStatus(log string) (commitMin uint64, peers int, ok bool) {
-	lines := strings.Split(log, "\n")
-	for i := len(lines) - 1; i >= 0; i-- {
-		if !strings.Contains(lines[i], `msg="node: status"`) {
-			continue
-		}
-		for _, field := range strings.Fields(lines[i]) {
-			if v, found := strings.CutPrefix(field, "commit_min="); found {
-				_, _ = fmt.Sscan(v, &commitMin)
-			}
-			if v, found := strings.CutPrefix(field, "peers="); found {
-				_, _ = fmt.Sscan(v, &peers)
-			}
-		}
-		return commitMin, peers, true
+	line := lastStatusLine(log)
+	if line == "" {
+		return 0, 0, false
 	}
-	return 0, 0, false
+	for _, field := range strings.Fields(line) {
+		if v, found := strings.CutPrefix(field, "commit_min="); found {
+			_, _ = fmt.Sscan(v, &commitMin)
+		}
+		if v, found := strings.CutPrefix(field, "peers="); found {
+			_, _ = fmt.Sscan(v, &peers)
+		}
+	}
+	return commitMin, peers, true
 }
 
 func freeAddresses(t *testing.T, n int) string {
