@@ -72,14 +72,7 @@ func (t *Table) putFailure(s *slot, target, payload, result []byte) {
 // failureBytes returns the target, payload and result of the kept failure
 // at position p of the ring.
 func (t *Table) failureBytes(p int) (target, payload, result []byte) {
-	base := p * t.stride
-	e := &t.failures.entries[p]
-	target = t.failures.arena[base : base+int(e.targetSize)]
-	base += t.cfg.TargetSizeMax
-	payload = t.failures.arena[base : base+int(e.payloadSize)]
-	base += t.cfg.PayloadSizeMax
-	result = t.failures.arena[base : base+int(e.resultSize)]
-	return target, payload, result
+	return t.regions(t.failures.arena, p, &t.failures.entries[p])
 }
 
 // failureEffect returns the kept failure at ring position p as an Effect

@@ -140,13 +140,18 @@ func (t *Table) Get(id wire.Uint128) (Effect, bool) {
 
 // bytesOf returns slot i's target, payload and result arena regions.
 func (t *Table) bytesOf(i uint32) (target, payload, result []byte) {
-	base := int(i) * t.stride
-	s := &t.slots[i]
-	target = t.arena[base : base+int(s.targetSize)]
+	return t.regions(t.arena, int(i), &t.slots[i])
+}
+
+// regions returns the target, payload and result of entry i of arena (one
+// stride per entry), sized as s says.
+func (t *Table) regions(arena []byte, i int, s *slot) (target, payload, result []byte) {
+	base := i * t.stride
+	target = arena[base : base+int(s.targetSize)]
 	base += t.cfg.TargetSizeMax
-	payload = t.arena[base : base+int(s.payloadSize)]
+	payload = arena[base : base+int(s.payloadSize)]
 	base += t.cfg.PayloadSizeMax
-	result = t.arena[base : base+int(s.resultSize)]
+	result = arena[base : base+int(s.resultSize)]
 	return target, payload, result
 }
 
