@@ -32,7 +32,7 @@ func benchIO(b *testing.B, mode string) *IO {
 		}
 		if mode == "io_uring_ring_locked" {
 			r := io.eng.(*uring)
-			r.noInline, r.noInlineSock = true, true
+			r.noInline, r.noInlineSock, r.noKeepRecvs = true, true, true
 		}
 		return io
 	}
@@ -40,7 +40,9 @@ func benchIO(b *testing.B, mode string) *IO {
 	switch mode {
 	case "io_uring_ring": // every operation through the ring
 		r := io.eng.(*uring)
-		r.noInline, r.noInlineSock = true, true
+		r.noInline, r.noInlineSock, r.noKeepRecvs = true, true, true
+	case "io_uring_nokeep": // receives never kept back for the next poll
+		io.eng.(*uring).noKeepRecvs = true
 	}
 	return io
 }

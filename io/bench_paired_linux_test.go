@@ -150,7 +150,7 @@ func pingPongModes(locked bool) []string {
 	if locked {
 		return []string{"io_uring", "io_uring_locked", "io_uring_ring", "io_uring_ring_locked", "fallback"}
 	}
-	return []string{"io_uring", "io_uring_ring", "fallback"}
+	return []string{"io_uring", "io_uring_nokeep", "io_uring_ring", "fallback"}
 }
 
 // pairedIO is benchIO for a paired benchmark whose goroutine is locked to its

@@ -137,7 +137,7 @@ func (f *fallback) addTimer(c *Completion) {
 	f.timers[i] = c
 }
 
-func (f *fallback) poll(timeoutNs int64) error {
+func (f *fallback) poll(timeoutNs int64, _ bool) error {
 	if f.io.done.n > 0 {
 		timeoutNs = 0
 	}

@@ -91,8 +91,10 @@ type engine interface {
 	// cancel asks for c (in flight) to finish with ErrCanceled.
 	cancel(c *Completion)
 	// poll submits pending work and collects completions, waiting up to
-	// timeoutNs (0: do not wait) for at least one.
-	poll(timeoutNs int64) error
+	// timeoutNs (0: do not wait) for at least one. ready says that Wait has
+	// callbacks to run and will not block: an engine may then keep pending
+	// receives for the next poll (see uring.poll).
+	poll(timeoutNs int64, ready bool) error
 	// shutdown cancels everything in flight and collects it.
 	shutdown()
 	// release frees the engine's kernel resources.
@@ -310,7 +312,7 @@ func (io *IO) Tick() error {
 	if err := io.enter(); err != nil {
 		return err
 	}
-	err := io.eng.poll(0)
+	err := io.eng.poll(0, false)
 	io.dispatch()
 	return err
 }
@@ -323,10 +325,11 @@ func (io *IO) Wait(timeoutNs int64) (int, error) {
 	if err := io.enter(); err != nil {
 		return 0, err
 	}
-	if timeoutNs < 0 || io.done.n > 0 {
+	ready := io.done.n > 0
+	if timeoutNs < 0 || ready {
 		timeoutNs = 0
 	}
-	err := io.eng.poll(timeoutNs)
+	err := io.eng.poll(timeoutNs, ready)
 	return io.dispatch(), err
 }
 

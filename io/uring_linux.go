@@ -67,10 +67,18 @@ type uring struct {
 	// miss, up to recvBackoffMax); a hit resets it.
 	recvSkip, recvBackoff [socketBuckets]uint8
 
+	// othersPending counts the published SQEs other than receives since the
+	// SQ was last empty after an enter (an upper bound: never too low);
+	// keptRecvs says the last poll kept receives back (see poll).
+	othersPending uint32
+	keptRecvs     bool
+
+	enters       int  // io_uring_enter calls (for tests)
 	inlineOps    int  // operations run by syncInline (for tests)
 	inlineSocket int  // sends and receives completed by trySocket (for tests)
 	noInline     bool // tests: lone file operations always go through the ring
 	noInlineSock bool // tests: Send and Recv always go through the ring
+	noKeepRecvs  bool // tests and benchmarks: poll never keeps receives back
 }
 
 // socketBuckets is the number of per-descriptor counters of sends and
@@ -242,13 +250,26 @@ func (r *uring) enter(toSubmit, minComplete, flags uint32) (int, unix.Errno) {
 	if flags&ioringEnterExtArg != 0 {
 		arg, argSize = uintptr(unsafe.Pointer(&r.arg)), unsafe.Sizeof(r.arg)
 	}
+	r.enters++
 	n, _, errno := unix.Syscall6(sysIoUringEnter, uintptr(r.enterFd), uintptr(toSubmit), uintptr(minComplete), uintptr(flags|r.enterFlags), arg, argSize)
 	return int(n), errno
 }
 
 // poll submits every published SQE and, if timeoutNs > 0 and no CQE is ready,
 // waits in the same io_uring_enter for one CQE or the timeout. Then it reaps.
-func (r *uring) poll(timeoutNs int64) error {
+//
+// One exception: when Wait has callbacks to run (ready) and the SQEs waiting
+// are only receives, they are kept for the next poll instead of entering the
+// kernel just to hand them over. This is the usual shape of a loop: a
+// callback's Send finished inline, the Recv after it found no data, and the
+// next Wait runs the send's callback without blocking; the Wait after that
+// submits the receive and sleeps in one io_uring_enter instead of two. A
+// receive gains nothing from reaching the kernel earlier: it only copies data
+// the socket keeps meanwhile. Sends, file operations, timeouts and cancels are
+// never kept (a device or a peer would wait for them), and receives are kept
+// at most one poll in a row, so a loop that always has callbacks ready still
+// submits them on every second Wait.
+func (r *uring) poll(timeoutNs int64, ready bool) error {
 	if timeoutNs > 0 && r.syncInline() {
 		return nil
 	}
@@ -258,6 +279,12 @@ func (r *uring) poll(timeoutNs int64) error {
 	sqFlags := atomic.LoadUint32(r.sqFlags)
 	overflow := sqFlags&ioringSqCqOverflow != 0 || r.deferRun && sqFlags&ioringSqTaskrun != 0
 	toSubmit := r.pending()
+	if ready && !wait && !overflow && toSubmit > 0 && r.othersPending == 0 && !r.keptRecvs && !r.noKeepRecvs {
+		r.keptRecvs = true
+		r.reap()
+		return nil
+	}
+	r.keptRecvs = false
 	var err error
 	if toSubmit > 0 || wait || overflow {
 		var minComplete, flags uint32
@@ -276,6 +303,9 @@ func (r *uring) poll(timeoutNs int64) error {
 			// Out of kernel resources or CQ backlog: reap, retry on the next poll.
 		default:
 			err = fmt.Errorf("io: io_uring_enter: %w", errno)
+		}
+		if r.pending() == 0 {
+			r.othersPending = 0
 		}
 	}
 	r.reap()
@@ -349,6 +379,7 @@ func (r *uring) syncInline() bool {
 		r.io.finish(c, res, err)
 	}
 	r.sqeTail = head
+	r.othersPending = 0
 	r.publish()
 	r.inlineOps += int(n)
 	return true
@@ -421,7 +452,7 @@ func (r *uring) shutdown() {
 			abandoned.Unlock()
 			return
 		}
-		if err := r.poll(100e6); err != nil && !errors.Is(err, unix.EINTR) {
+		if err := r.poll(100e6, false); err != nil && !errors.Is(err, unix.EINTR) {
 			deadline = 0 // the ring is broken: abandon what is left on the next round
 
 		}

@@ -287,3 +287,90 @@ func TestURingLockedOSThread(t *testing.T) {
 		t.Fatalf("pending recv at Close: %v", po.err)
 	}
 }
+
+// TestURingKeepsReceivesForTheNextWait: a Wait that has callbacks to run does
+// not enter the kernel only to hand over a Recv; the next Wait submits it and
+// sleeps in one io_uring_enter. Anything else pending is submitted at once,
+// and receives are kept at most one Wait in a row.
+func TestURingKeepsReceivesForTheNextWait(t *testing.T) {
+	io, r := newURingIO(t)
+	client, server := connectPair(t, io, true)
+	in := make([]byte, 8)
+
+	// A Send that finishes inline, then a Recv with no data: the Recv waits
+	// in the SQ while the first Wait runs the send's callback.
+	sc, so := newOp()
+	must(t, io.Send(sc, client, []byte("ping")))
+	rc, ro := newOp()
+	r.recvSkip[client&(socketBuckets-1)] = 0
+	must(t, io.Recv(rc, client, in))
+	if r.pending() != 1 {
+		t.Fatalf("recv did not go to the SQ (pending %d)", r.pending())
+	}
+	enters := r.enters
+	if n, err := io.Wait(1e9); err != nil || n != 1 || !so.done {
+		t.Fatalf("first Wait: ran %d callbacks, err %v, send done %v", n, err, so.done)
+	}
+	if r.enters != enters || r.pending() != 1 {
+		t.Fatalf("first Wait entered the kernel %d times, %d SQEs left (want 0 and 1)", r.enters-enters, r.pending())
+	}
+	// The peer answers; the next Wait submits the Recv and gets it back.
+	var got []byte
+	go func() {
+		buf := make([]byte, 8)
+		n, _ := unix.Read(server, buf)
+		got = buf[:n]
+		unix.Write(server, []byte("pong"))
+	}()
+	runUntil(t, io, func() bool { return ro.done })
+	if ro.err != nil || string(in[:ro.n]) != "pong" || string(got) != "ping" {
+		t.Fatalf("recv %q err %v, peer got %q", in[:ro.n], ro.err, got)
+	}
+
+	// A Timeout pending beside the Recv is never kept back.
+	tc, to := newOp()
+	sc2, so2 := newOp()
+	rc2, ro2 := newOp()
+	must(t, io.Send(sc2, client, []byte("x")))
+	r.recvSkip[client&(socketBuckets-1)] = 0
+	must(t, io.Recv(rc2, client, in))
+	must(t, io.Timeout(tc, 1e6))
+	if _, err := io.Wait(1e9); err != nil || !so2.done {
+		t.Fatalf("Wait: err %v, send done %v", err, so2.done)
+	}
+	if r.pending() != 0 {
+		t.Fatalf("%d SQEs kept beside a timeout", r.pending())
+	}
+	runUntil(t, io, func() bool { return to.done })
+	if ro2.done {
+		t.Fatal("recv finished without data")
+	}
+	must(t, io.Cancel(rc2))
+	runUntil(t, io, func() bool { return ro2.done })
+
+	// Callbacks ready on every Wait: a receive is still submitted by the
+	// second one.
+	rc3, ro3 := newOp()
+	r.recvSkip[client&(socketBuckets-1)] = 0
+	must(t, io.Recv(rc3, client, in))
+	for i := range 2 {
+		sc, _ := newOp()
+		must(t, io.Send(sc, client, []byte("y"))) // inline: a callback to run
+		if _, err := io.Wait(1e9); err != nil {
+			t.Fatal(err)
+		}
+		if want := uint32(1 - i); r.pending() != want {
+			t.Fatalf("Wait %d: %d SQEs pending, want %d", i, r.pending(), want)
+		}
+	}
+	if ro3.done {
+		t.Fatal("recv finished without data")
+	}
+	if _, err := unix.Write(server, []byte("z")); err != nil {
+		t.Fatal(err)
+	}
+	runUntil(t, io, func() bool { return ro3.done })
+	if ro3.err != nil || string(in[:ro3.n]) != "z" {
+		t.Fatalf("recv %q err %v", in[:ro3.n], ro3.err)
+	}
+}

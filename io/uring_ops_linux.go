@@ -94,6 +94,9 @@ func (r *uring) submit(c *Completion) error {
 	default:
 		panic("io: io_uring submit of unknown operation " + c.op.String())
 	}
+	if c.op != OpRecv {
+		r.othersPending++
+	}
 	r.publish()
 	return nil
 }
@@ -169,6 +172,7 @@ func (r *uring) cancel(c *Completion) {
 	s.fd = -1
 	s.addr = userData(c)
 	s.userData = cancelUserData
+	r.othersPending++
 	r.publish()
 	c.cancel = true
 }
