@@ -16,33 +16,23 @@ import (
 // syscalls through the standard library (os.File, net.Conn).
 var benchModes = []string{"io_uring", "fallback", "blocking"}
 
-// lockedModes are io_uring with Options.LockedOSThread (the benchmark's
-// goroutine is locked to its thread and closes these IOs on it).
-var lockedModes = map[string]bool{"io_uring_locked": true, "io_uring_ring_locked": true}
-
 func benchIO(b *testing.B, mode string) *IO {
 	backend := BackendIOUring
 	if mode == "fallback" {
 		backend = BackendFallback
 	}
-	if lockedModes[mode] {
-		io, err := New(Options{Entries: 64, Backend: BackendIOUring, Logger: quietLogger, LockedOSThread: true})
+	if mode == "io_uring_shared" { // Options.SharedThread: no thread of its own
+		io, err := New(Options{Entries: 64, Backend: BackendIOUring, Logger: quietLogger, SharedThread: true})
 		if err != nil {
 			b.Fatal(err)
 		}
-		if mode == "io_uring_ring_locked" {
-			r := io.eng.(*uring)
-			r.noInline, r.noInlineSock, r.noKeepRecvs = true, true, true
-		}
+		b.Cleanup(func() { io.Close() })
 		return io
 	}
 	io := newTestIO(b, backend, 64)
-	switch mode {
-	case "io_uring_ring": // every operation through the ring
+	if mode == "io_uring_ring" { // every operation through the ring
 		r := io.eng.(*uring)
 		r.noInline, r.noInlineSock, r.noKeepRecvs = true, true, true
-	case "io_uring_nokeep": // receives never kept back for the next poll
-		io.eng.(*uring).noKeepRecvs = true
 	}
 	return io
 }
@@ -221,7 +211,7 @@ func benchWriteDurable(b *testing.B, mode string, size, region int) {
 // 256-byte answer back. The echo server is the same Go net.Conn goroutine for
 // every mode; only the client side changes.
 func BenchmarkPingPong256(b *testing.B) {
-	for _, mode := range benchModes {
+	for _, mode := range append(benchModes, "io_uring_shared") {
 		b.Run(mode, func(b *testing.B) { benchPingPong(b, mode) })
 	}
 }
