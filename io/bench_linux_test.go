@@ -16,23 +16,33 @@ import (
 // syscalls through the standard library (os.File, net.Conn).
 var benchModes = []string{"io_uring", "fallback", "blocking"}
 
+// lockedModes are io_uring with Options.LockedOSThread (the benchmark's
+// goroutine is locked to its thread and closes these IOs on it).
+var lockedModes = map[string]bool{"io_uring_locked": true, "io_uring_ring_locked": true}
+
 func benchIO(b *testing.B, mode string) *IO {
 	backend := BackendIOUring
 	if mode == "fallback" {
 		backend = BackendFallback
 	}
-	if mode == "io_uring_shared" { // Options.SharedThread: no thread of its own
-		io, err := New(Options{Entries: 64, Backend: BackendIOUring, Logger: quietLogger, SharedThread: true})
+	if lockedModes[mode] {
+		io, err := New(Options{Entries: 64, Backend: BackendIOUring, Logger: quietLogger, LockedOSThread: true})
 		if err != nil {
 			b.Fatal(err)
 		}
-		b.Cleanup(func() { io.Close() })
+		if mode == "io_uring_ring_locked" {
+			r := io.eng.(*uring)
+			r.noInline, r.noInlineSock, r.noKeepRecvs = true, true, true
+		}
 		return io
 	}
 	io := newTestIO(b, backend, 64)
-	if mode == "io_uring_ring" { // every operation through the ring
+	switch mode {
+	case "io_uring_ring": // every operation through the ring
 		r := io.eng.(*uring)
 		r.noInline, r.noInlineSock, r.noKeepRecvs = true, true, true
+	case "io_uring_nokeep": // receives never kept back for the next poll
+		io.eng.(*uring).noKeepRecvs = true
 	}
 	return io
 }
@@ -211,7 +221,7 @@ func benchWriteDurable(b *testing.B, mode string, size, region int) {
 // 256-byte answer back. The echo server is the same Go net.Conn goroutine for
 // every mode; only the client side changes.
 func BenchmarkPingPong256(b *testing.B) {
-	for _, mode := range append(benchModes, "io_uring_shared") {
+	for _, mode := range benchModes {
 		b.Run(mode, func(b *testing.B) { benchPingPong(b, mode) })
 	}
 }

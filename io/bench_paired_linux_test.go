@@ -4,6 +4,7 @@ import (
 	stdio "io"
 	"math/rand/v2"
 	"net"
+	"runtime"
 	"slices"
 	"testing"
 
@@ -141,26 +142,62 @@ func BenchmarkPairedDisk(b *testing.B) {
 }
 
 // pingPongModes are the event-loop modes of BenchmarkPairedPingPong:
-// io_uring (the default: the IO owns its thread; Send and Recv tried inline
-// first), io_uring_shared (Options.SharedThread), io_uring_ring (the default
-// with everything through the ring) and fallback. Creating the default
-// io_uring IO locks the benchmark's goroutine to its thread, so every mode of
-// one run, the fallback included, runs on that one thread.
-var pingPongModes = []string{"io_uring", "io_uring_shared", "io_uring_ring", "fallback"}
+// io_uring (Send and Recv tried inline first), io_uring_ring (everything
+// through the ring) and fallback; the _locked variants of the benchmark lock
+// the goroutine to its thread for every mode and add both io_uring modes with
+// Options.LockedOSThread (registered ring fd, SINGLE_ISSUER|DEFER_TASKRUN).
+func pingPongModes(locked bool) []string {
+	if locked {
+		return []string{"io_uring", "io_uring_locked", "io_uring_ring", "io_uring_ring_locked", "fallback"}
+	}
+	return []string{"io_uring", "io_uring_nokeep", "io_uring_ring", "fallback"}
+}
+
+// pairedIO is benchIO for a paired benchmark whose goroutine is locked to its
+// thread; IOs of the locked modes are closed on it by closeAll.
+func pairedIO(b *testing.B, mode string, closers *[]*IO) *IO {
+	io := benchIO(b, mode)
+	if lockedModes[mode] {
+		*closers = append(*closers, io)
+	}
+	return io
+}
+
+func closeAll(b *testing.B, ios []*IO) {
+	for _, io := range ios {
+		if err := io.Close(); err != nil {
+			b.Error(err)
+		}
+	}
+}
 
 // BenchmarkPairedPingPong: the 256-byte round trip of BenchmarkPingPong256
 // (Go echo goroutine, one per mode) and of BenchmarkPingPongSameLoop256 (both
-// ends on one IO, or two net.Conns), the modes alternating in one process.
+// ends on one IO, or two net.Conns), the modes alternating in one process;
+// echo_locked and sameloop_locked run on a goroutine locked to its thread and
+// add the io_uring modes with Options.LockedOSThread.
 func BenchmarkPairedPingPong(b *testing.B) {
-	b.Run("echo", pairedEcho)
-	b.Run("sameloop", pairedSameLoop)
+	for _, locked := range []bool{false, true} {
+		suffix := ""
+		if locked {
+			suffix = "_locked"
+		}
+		b.Run("echo"+suffix, func(b *testing.B) { pairedEcho(b, locked) })
+		b.Run("sameloop"+suffix, func(b *testing.B) { pairedSameLoop(b, locked) })
+	}
 }
 
-func pairedEcho(b *testing.B) {
+func pairedEcho(b *testing.B, locked bool) {
+	if locked {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+	}
+	var closers []*IO
+	defer func() { closeAll(b, closers) }()
 	var modes []pairedMode
 	out, in := make([]byte, 256), make([]byte, 256)
-	for _, mode := range pingPongModes {
-		p := newPinger(b, benchIO(b, mode), echoServer(b))
+	for _, mode := range pingPongModes(locked) {
+		p := newPinger(b, pairedIO(b, mode, &closers), echoServer(b))
 		modes = append(modes, pairedMode{mode, func(int) { p.roundTrip(b, out, in) }})
 	}
 	conn, err := net.DialTCP("tcp", nil, echoServer(b))
@@ -180,11 +217,17 @@ func pairedEcho(b *testing.B) {
 	runPaired(b, modes)
 }
 
-func pairedSameLoop(b *testing.B) {
+func pairedSameLoop(b *testing.B, locked bool) {
+	if locked {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+	}
+	var closers []*IO
+	defer func() { closeAll(b, closers) }()
 	var modes []pairedMode
 	out, mid, in := make([]byte, 256), make([]byte, 256), make([]byte, 256)
-	for _, mode := range pingPongModes {
-		io := benchIO(b, mode)
+	for _, mode := range pingPongModes(locked) {
+		io := pairedIO(b, mode, &closers)
 		client, server := connectPair(b, io, true)
 		must(b, unix.SetsockoptInt(server, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1))
 		p := newExchanger(io)

@@ -35,10 +35,6 @@ var (
 	// ErrLocked is returned by OpenDataFile when another open file description
 	// (this process or another) holds the exclusive lock on the data file.
 	ErrLocked = errors.New("io: data file is locked by another user")
-	// ErrWrongThread is returned by Tick, Wait and RunFor when an io_uring IO
-	// that owns its thread (the default, see Options.SharedThread) is run
-	// from a goroutine other than the one that created it.
-	ErrWrongThread = errors.New("io: IO run from a goroutine that does not own it")
 )
 
 // OpError is the error a Completion carries when its operation failed. It is

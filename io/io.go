@@ -70,17 +70,15 @@ type Options struct {
 	Backend Backend
 	// Logger receives the backend selection line (default slog.Default()).
 	Logger *slog.Logger
-	// SharedThread lets an io_uring IO be driven from any goroutine, one at
-	// a time. By default the goroutine that calls New owns the IO: New
-	// locks it to its OS thread (runtime.LockOSThread; Close, called by the
-	// same goroutine, unlocks it again) and sets the ring up with
-	// IORING_SETUP_SINGLE_ISSUER|DEFER_TASKRUN (Linux >= 6.1, else the
-	// normal setup), so the kernel completes requests on that thread when
-	// it next waits instead of interrupting it. Every later call (submissions,
-	// Tick, Wait, RunFor, Close) must then come from that goroutine; a wait
-	// from another thread fails with ErrWrongThread. The fallback backend
-	// never locks.
-	SharedThread bool
+	// LockedOSThread promises that New and every later call on the IO
+	// (submissions, Tick, Wait, RunFor, Close) run on one OS thread: the
+	// owning goroutine called runtime.LockOSThread before New and keeps it
+	// locked until Close returned. The io_uring backend then registers its
+	// ring with that thread (IORING_REGISTER_RING_FDS, Linux >= 5.18) and
+	// sets it up with IORING_SETUP_SINGLE_ISSUER|DEFER_TASKRUN (Linux >=
+	// 6.1), each only where the kernel accepts it. Breaking the promise
+	// makes io_uring_enter fail, or enter another IO's registered ring.
+	LockedOSThread bool
 }
 
 // engine is what a backend implements. The IO does the bookkeeping common to
@@ -154,7 +152,7 @@ func New(opts Options) (*IO, error) {
 		io.free[i] = uint32(entries - 1 - i)
 	}
 	if want == BackendAuto || want == BackendIOUring {
-		eng, err := newURing(io, entries, !opts.SharedThread)
+		eng, err := newURing(io, entries, opts.LockedOSThread)
 		if err == nil && uringUnavailable != nil {
 			eng.release()
 			err = uringUnavailable

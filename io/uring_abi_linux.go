@@ -26,16 +26,19 @@ const (
 	ioringFeatExtArg     = 1 << 8
 
 	// io_uring_enter flags
-	ioringEnterGetevents = 1 << 0
-	ioringEnterExtArg    = 1 << 3
+	ioringEnterGetevents      = 1 << 0
+	ioringEnterExtArg         = 1 << 3
+	ioringEnterRegisteredRing = 1 << 4
 
 	// sq_ring flags
 	ioringSqCqOverflow = 1 << 1
 	ioringSqTaskrun    = 1 << 2
 
 	// io_uring_register opcodes
-	ioringRegisterProbe = 8
-	ioUringOpSupported  = 1 << 0
+	ioringRegisterProbe     = 8
+	ioringRegisterRingFds   = 20
+	ioringUnregisterRingFds = 21
+	ioUringOpSupported      = 1 << 0
 
 	// opcodes
 	ioringOpFsync       = 3
@@ -123,4 +126,11 @@ type probe struct {
 	resv   uint16
 	resv2  [3]uint32
 	ops    [ioringProbeOpsCapacity]probeOp
+}
+
+// rsrcUpdate is struct io_uring_rsrc_update (IORING_REGISTER_RING_FDS).
+type rsrcUpdate struct {
+	offset uint32
+	resv   uint32
+	data   uint64
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -31,10 +30,13 @@ type uring struct {
 	io *IO
 	fd int
 
-	// ownerTid is the thread New locked the owning goroutine to (0 with
-	// Options.SharedThread); Close unlocks it only on that thread.
-	ownerTid int
-	deferRun bool // IORING_SETUP_DEFER_TASKRUN: completions need GETEVENTS
+	// enterFd and enterFlags are what io_uring_enter gets: the ring fd, or
+	// its index among the thread's registered rings with
+	// IORING_ENTER_REGISTERED_RING (Options.LockedOSThread).
+	enterFd    int
+	enterFlags uint32
+	registered bool // the ring fd is registered with the thread
+	deferRun   bool // IORING_SETUP_DEFER_TASKRUN: completions need GETEVENTS
 
 	sqRing  []byte // mmap of the SQ ring (also the CQ ring with IORING_FEAT_SINGLE_MMAP)
 	cqRing  []byte // mmap of the CQ ring (aliases sqRing when single-mmap)
@@ -96,28 +98,14 @@ var abandoned struct {
 	list []*Completion
 }
 
-// newURing sets up a ring. With ownThread it locks the calling goroutine to
-// its thread first (undone if setup fails) and asks for a single-issuer ring
-// whose task work waits for the owner's next wait (see Options.SharedThread).
-func newURing(io *IO, entries int, ownThread bool) (engine, error) {
+func newURing(io *IO, entries int, lockedThread bool) (engine, error) {
 	if b, err := os.ReadFile("/proc/sys/kernel/io_uring_disabled"); err == nil && strings.TrimSpace(string(b)) == "2" {
 		return nil, errors.New("disabled by sysctl kernel.io_uring_disabled=2")
 	}
-	if ownThread {
-		runtime.LockOSThread()
-	}
-	eng, err := setupURing(io, entries, ownThread)
-	if err != nil && ownThread {
-		runtime.UnlockOSThread()
-	}
-	return eng, err
-}
-
-func setupURing(io *IO, entries int, ownThread bool) (*uring, error) {
 	var p uringParams
 	fd, errno := -1, unix.EINVAL
 	deferRun := false
-	if ownThread { // Linux >= 6.1; every enter must come from this thread
+	if lockedThread { // Linux >= 6.1; every enter must come from this thread
 		p.flags = ioringSetupCqsize | ioringSetupClamp | ioringSetupSingleIssuer | ioringSetupDeferTaskrun | ioringSetupTaskrunFlag
 		p.cqEntries = 2 * uint32(entries)
 		fd, errno = uringSetup(uint32(entries), &p)
@@ -136,15 +124,27 @@ func setupURing(io *IO, entries int, ownThread bool) (*uring, error) {
 	if errno != 0 {
 		return nil, fmt.Errorf("io_uring_setup: %w", errno)
 	}
-	r := &uring{io: io, fd: fd, deferRun: deferRun}
+	r := &uring{io: io, fd: fd, enterFd: fd, deferRun: deferRun}
 	if err := r.init(&p, entries); err != nil {
 		r.release()
 		return nil, err
 	}
-	if ownThread {
-		r.ownerTid = unix.Gettid()
+	if lockedThread {
+		r.registerRing()
 	}
 	return r, nil
+}
+
+// registerRing registers the ring fd with the calling thread (Linux >= 5.18),
+// so io_uring_enter skips the file lookup; refused silently.
+func (r *uring) registerRing() {
+	up := rsrcUpdate{offset: ^uint32(0), data: uint64(r.fd)} // any free index
+	n, _, errno := unix.Syscall6(sysIoUringRegister, uintptr(r.fd), ioringRegisterRingFds,
+		uintptr(unsafe.Pointer(&up)), 1, 0, 0)
+	if errno != 0 || n != 1 {
+		return
+	}
+	r.enterFd, r.enterFlags, r.registered = int(up.offset), ioringEnterRegisteredRing, true
 }
 
 func uringSetup(entries uint32, p *uringParams) (int, unix.Errno) {
@@ -251,7 +251,7 @@ func (r *uring) enter(toSubmit, minComplete, flags uint32) (int, unix.Errno) {
 		arg, argSize = uintptr(unsafe.Pointer(&r.arg)), unsafe.Sizeof(r.arg)
 	}
 	r.enters++
-	n, _, errno := unix.Syscall6(sysIoUringEnter, uintptr(r.fd), uintptr(toSubmit), uintptr(minComplete), uintptr(flags), arg, argSize)
+	n, _, errno := unix.Syscall6(sysIoUringEnter, uintptr(r.enterFd), uintptr(toSubmit), uintptr(minComplete), uintptr(flags|r.enterFlags), arg, argSize)
 	return int(n), errno
 }
 
@@ -301,9 +301,6 @@ func (r *uring) poll(timeoutNs int64, ready bool) error {
 		case 0, unix.ETIME, unix.EINTR:
 		case unix.EAGAIN, unix.EBUSY:
 			// Out of kernel resources or CQ backlog: reap, retry on the next poll.
-		case unix.EEXIST:
-			// A single-issuer ring entered from a thread that is not its owner.
-			err = fmt.Errorf("%w: io_uring_enter: %w", ErrWrongThread, errno)
 		default:
 			err = fmt.Errorf("io: io_uring_enter: %w", errno)
 		}
@@ -473,13 +470,12 @@ func (r *uring) release() error {
 	if r.sqRing != nil {
 		errs = append(errs, unix.Munmap(r.sqRing))
 	}
-	errs = append(errs, unix.Close(r.fd))
-	if r.ownerTid != 0 && unix.Gettid() == r.ownerTid {
-		// The goroutine New locked is the one closing (any other goroutine
-		// on this thread would be locked itself): undo New's lock.
-		runtime.UnlockOSThread()
+	if r.registered {
+		up := rsrcUpdate{offset: uint32(r.enterFd)}
+		unix.Syscall6(sysIoUringRegister, uintptr(r.fd), ioringUnregisterRingFds, uintptr(unsafe.Pointer(&up)), 1, 0, 0)
+		r.enterFd, r.enterFlags, r.registered = r.fd, 0, false
 	}
-	r.ownerTid = 0
+	errs = append(errs, unix.Close(r.fd))
 	r.sqRing, r.cqRing, r.sqesMem, r.sqes, r.cqes = nil, nil, nil, nil, nil
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("io: release io_uring: %w", err)

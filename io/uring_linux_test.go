@@ -2,6 +2,7 @@ package io
 
 import (
 	"errors"
+	"runtime"
 	"testing"
 	"time"
 
@@ -245,97 +246,45 @@ func TestURingInlineSocketOps(t *testing.T) {
 	}
 }
 
-// By default the goroutine that calls New owns the IO: it is locked to its
-// thread and the ring is single-issuer with deferred task work (on kernels
-// that accept it); the loop works as before, including completions collected
-// by Tick alone, and a wait from another thread is refused with
-// ErrWrongThread. With Options.SharedThread any goroutine may drive it.
-func TestURingOwnsItsThread(t *testing.T) {
-	done := make(chan struct{})
-	var unavailable error
-	go func() { // a goroutine of its own: New locks it
-		defer close(done)
-		io, err := New(Options{Entries: 16, Backend: BackendIOUring, Logger: quietLogger})
-		if err != nil {
-			unavailable = err
-			return
-		}
-		defer io.Close()
-		r := io.eng.(*uring)
-		if r.ownerTid != unix.Gettid() {
-			t.Errorf("owner thread %d, running on %d", r.ownerTid, unix.Gettid())
-			return
-		}
-		t.Logf("defer taskrun %v", r.deferRun)
-		client, server := connectPair(t, io, true)
-		in := make([]byte, 8)
-		rc, ro := newOp()
-		must(t, io.Recv(rc, server, in)) // nothing yet: through the ring
-		tc, to := newOp()
-		must(t, io.Timeout(tc, int64(time.Millisecond)))
-		must(t, io.Tick())
-		if _, err := unix.Write(client, []byte("hi")); err != nil {
-			t.Error(err)
-			return
-		}
-		deadline := time.Now().Add(5 * time.Second)
-		for !ro.done || !to.done {
-			if time.Now().After(deadline) {
-				t.Errorf("Tick never collected the completions: recv %v timeout %v", ro.done, to.done)
-				return
-			}
-			must(t, io.Tick())
-		}
-		if ro.err != nil || string(in[:ro.n]) != "hi" || to.err != nil {
-			t.Errorf("recv %q %v, timeout %v", in[:ro.n], ro.err, to.err)
-		}
-
-		if r.deferRun {
-			// Another goroutine (so another thread) waits on the ring.
-			var waitErr error
-			other := make(chan struct{})
-			go func() {
-				defer close(other)
-				_, waitErr = io.Wait(int64(time.Millisecond))
-			}()
-			<-other
-			if !errors.Is(waitErr, ErrWrongThread) {
-				t.Errorf("Wait from another thread: %v, want ErrWrongThread", waitErr)
-			}
-		}
-		pc, po := newOp()
-		must(t, io.Recv(pc, server, in))
-		if err := io.Close(); err != nil {
-			t.Error(err)
-		}
-		if !errors.Is(po.err, ErrCanceled) || r.ownerTid != 0 {
-			t.Errorf("pending recv at Close: %v, owner after Close %d", po.err, r.ownerTid)
-		}
-	}()
-	<-done
-	if unavailable != nil {
-		t.Skip(unavailable)
-	}
-
-	// SharedThread: created here, driven from another goroutine.
-	io, err := New(Options{Entries: 16, Backend: BackendIOUring, Logger: quietLogger, SharedThread: true})
+// With Options.LockedOSThread the ring is registered with the thread and set
+// up with SINGLE_ISSUER|DEFER_TASKRUN (on kernels that accept them); the loop
+// works as before, including completions collected by Tick alone.
+func TestURingLockedOSThread(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	io, err := New(Options{Entries: 16, Backend: BackendIOUring, Logger: quietLogger, LockedOSThread: true})
 	if err != nil {
 		t.Skip(err)
 	}
-	defer io.Close()
-	if io.eng.(*uring).ownerTid != 0 || io.eng.(*uring).deferRun {
-		t.Fatal("a shared IO has an owner thread")
-	}
+	r := io.eng.(*uring)
+	t.Logf("registered ring %v (index %d), defer taskrun %v", r.registered, r.enterFd, r.deferRun)
+	client, server := connectPair(t, io, true)
+	in := make([]byte, 8)
+	rc, ro := newOp()
+	must(t, io.Recv(rc, server, in)) // nothing yet: through the ring
 	tc, to := newOp()
 	must(t, io.Timeout(tc, int64(time.Millisecond)))
-	other := make(chan struct{})
-	go func() {
-		defer close(other)
-		runUntil(t, io, func() bool { return to.done })
-	}()
-	<-other
-	if to.err != nil {
-		t.Fatal(to.err)
+	must(t, io.Tick())
+	if _, err := unix.Write(client, []byte("hi")); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !ro.done || !to.done {
+		if time.Now().After(deadline) {
+			t.Fatalf("Tick never collected the completions: recv %v timeout %v", ro.done, to.done)
+		}
+		must(t, io.Tick())
+	}
+	if ro.err != nil || string(in[:ro.n]) != "hi" || to.err != nil {
+		t.Fatalf("recv %q %v, timeout %v", in[:ro.n], ro.err, to.err)
+	}
+	pc, po := newOp()
+	must(t, io.Recv(pc, server, in))
+	if err := io.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !errors.Is(po.err, ErrCanceled) {
+		t.Fatalf("pending recv at Close: %v", po.err)
 	}
 }
 

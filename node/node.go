@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"runtime"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -53,23 +51,10 @@ type Config struct {
 // ErrConfig means the Config does not match the data file or is unusable.
 var ErrConfig = errors.New("node: invalid config")
 
-// ErrClosed is returned by Run on a node that was closed (or already ran).
-var ErrClosed = errors.New("node: closed")
-
-// Node is one running replica. Everything it owns (data file, io loops,
-// journal, bus, replica) is opened, run and released by one goroutine of its
-// own, locked to its OS thread, as each io_uring loop requires (see
-// cio.Options.SharedThread); Start, Run and Close talk to that goroutine.
+// Node is one running replica.
 type Node struct {
-	cfg Config
-	log *slog.Logger
-
-	runCh     chan context.Context // Run hands its context to the node's goroutine
-	closeCh   chan struct{}        // closed by Close: stop the loop, or do not start it
-	closeOnce sync.Once
-	finished  chan struct{} // closed once the node's goroutine released everything
-	runErr    error         // what the loop returned (read after finished)
-
+	cfg     Config
+	log     *slog.Logger
 	file    *cio.File
 	diskIO  *cio.IO // the data file's own ring: the journal waits on it
 	storage *journal.IOStorage
@@ -149,40 +134,12 @@ func Start(cfg Config) (*Node, error) {
 	if cfg.StateMachine == nil {
 		return nil, fmt.Errorf("%w: a state machine is required", ErrConfig)
 	}
-	n := &Node{
-		cfg:      cfg,
-		log:      cfg.Logger,
-		runCh:    make(chan context.Context),
-		closeCh:  make(chan struct{}),
-		finished: make(chan struct{}),
-	}
-	opened := make(chan error, 1)
-	go n.own(opened)
-	if err := <-opened; err != nil {
-		<-n.finished
+	n := &Node{cfg: cfg, log: cfg.Logger}
+	if err := n.open(); err != nil {
+		n.Close()
 		return nil, err
 	}
 	return n, nil
-}
-
-// own is the node's goroutine: it opens everything, runs the loop once Run
-// handed it a context, and releases everything, all on one OS thread.
-func (n *Node) own(opened chan<- error) {
-	defer close(n.finished)
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	if err := n.open(); err != nil {
-		n.release()
-		opened <- err
-		return
-	}
-	opened <- nil
-	select {
-	case ctx := <-n.runCh:
-		n.runErr = n.loop(ctx)
-	case <-n.closeCh:
-	}
-	n.release()
 }
 
 func (n *Node) open() error {
@@ -277,8 +234,8 @@ func (n *Node) open() error {
 // Port returns the TCP port the replica listens on.
 func (n *Node) Port() int { return n.bus.Port() }
 
-// Replica exposes the replica for status and metrics. Only read it before Run
-// was called, or after Run returned.
+// Replica exposes the replica for status and metrics. Only read it from the
+// goroutine running Run, or after Run returned.
 func (n *Node) Replica() *replica.Replica { return n.replica }
 
 // Bus exposes the bus's counters (same rule as Replica).
@@ -287,35 +244,14 @@ func (n *Node) Bus() *bus.Bus { return n.bus }
 // Recovery describes what Start found in the data file.
 func (n *Node) Recovery() persist.RecoveryInfo { return n.recovered }
 
-// Run serves until ctx ends or Close is called, then closes the node and
-// returns. A node runs once: a second Run returns ErrClosed.
+// Run serves until ctx ends, then closes the node.
 func (n *Node) Run(ctx context.Context) error {
-	select {
-	case n.runCh <- ctx:
-	case <-n.finished:
-		return ErrClosed
-	}
-	<-n.finished
-	return n.runErr
-}
-
-// closing reports whether Close was called.
-func (n *Node) closing() bool {
-	select {
-	case <-n.closeCh:
-		return true
-	default:
-		return false
-	}
-}
-
-// loop is the event loop, on the node's goroutine.
-func (n *Node) loop(ctx context.Context) error {
+	defer n.Close()
 	tick := n.cfg.TickInterval
 	next := time.Now().Add(tick)
 	ticks := uint64(0)
 	nextStatusLog := time.Now()
-	for ctx.Err() == nil && !n.closing() {
+	for ctx.Err() == nil {
 		wait := time.Until(next)
 		if wait > 0 {
 			if _, err := n.io.Wait(int64(wait)); err != nil {
@@ -413,16 +349,9 @@ func (n *Node) dispatch() {
 	}
 }
 
-// Close stops the loop if it runs and waits until the node's resources are
-// released; Run returns then too. Safe from any goroutine, and more than
-// once. Counters and the replica stay readable after Close.
+// Close releases the node's resources. Run calls it on return.
+// Counters and the replica stay readable after Close.
 func (n *Node) Close() {
-	n.closeOnce.Do(func() { close(n.closeCh) })
-	<-n.finished
-}
-
-// release frees everything open, on the node's goroutine.
-func (n *Node) release() {
 	if n.closed {
 		return
 	}
