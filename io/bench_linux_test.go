@@ -263,24 +263,37 @@ func benchPingPong(b *testing.B, mode string) {
 		}
 		defer conn.Close()
 		conn.SetNoDelay(true)
-		b.ResetTimer()
-		for i := 0; i < b.N; i++ {
+		timeEach(b, func() {
 			if _, err := conn.Write(out); err != nil {
 				b.Fatal(err)
 			}
 			if _, err := stdio.ReadFull(conn, in); err != nil {
 				b.Fatal(err)
 			}
-		}
+		})
 		return
 	}
 
 	io := benchIO(b, mode)
 	p := newPinger(b, io, addr)
+	timeEach(b, func() { p.roundTrip(b, out, in) })
+}
+
+// timeEach runs op b.N times and, besides ns/op (the mean), reports the
+// median and the 99th percentile of one op: a round trip through a Go echo
+// goroutine now and then waits ~10-15 ms for the Go scheduler (see
+// docs/io.md), which the mean mixes with the common case.
+func timeEach(b *testing.B, op func()) {
+	times := make([]float64, b.N)
 	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		p.roundTrip(b, out, in)
+	for i := range times {
+		start := monotonic()
+		op()
+		times[i] = float64(monotonic() - start)
 	}
+	b.StopTimer()
+	b.ReportMetric(median(times)/1e3, "med-µs")
+	b.ReportMetric(quantile(times, 0.99)/1e3, "p99-µs")
 }
 
 // pinger is the client side of the ping-pong on an IO.

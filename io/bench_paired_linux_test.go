@@ -17,7 +17,8 @@ import (
 // modes alike, while separate runs can land in quiet and busy periods. They
 // report, per mode, the median time of one operation (med-µs/<mode>) and, per
 // mode against the fallback, the median of the per-iteration ratios
-// (ratio/<mode>:fallback). ns/op is the time of one iteration (all modes).
+// (ratio/<mode>:fallback), with the 99th percentile (p99-µs/<mode>) and the
+// mean (mean-µs/<mode>). ns/op is the time of one iteration (all modes).
 
 // pairedMode is one contestant: op performs one operation; i counts operations
 // across all modes (so disk writes rotate through the file).
@@ -60,6 +61,8 @@ func runPaired(b *testing.B, modes []pairedMode) {
 	}
 	for k, m := range modes {
 		b.ReportMetric(median(times[k])/1e3, "med-µs/"+m.name)
+		b.ReportMetric(quantile(times[k], 0.99)/1e3, "p99-µs/"+m.name)
+		b.ReportMetric(mean(times[k])/1e3, "mean-µs/"+m.name)
 		if fb >= 0 && k != fb {
 			ratios := make([]float64, b.N)
 			for i := range ratios {
@@ -68,6 +71,24 @@ func runPaired(b *testing.B, modes []pairedMode) {
 			b.ReportMetric(median(ratios), "ratio/"+m.name+":fallback")
 		}
 	}
+}
+
+// quantile is the q-quantile of v (nearest rank).
+func quantile(v []float64, q float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return s[min(len(s)-1, int(q*float64(len(s))))]
+}
+
+func mean(v []float64) float64 {
+	sum := 0.0
+	for _, x := range v {
+		sum += x
+	}
+	return sum / float64(max(len(v), 1))
 }
 
 func median(v []float64) float64 {
