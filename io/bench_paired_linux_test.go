@@ -163,8 +163,9 @@ func BenchmarkPairedDisk(b *testing.B) {
 }
 
 // pingPongModes are the event-loop modes of BenchmarkPairedPingPong:
-// io_uring (Send and Recv tried inline first), io_uring_ring (everything
-// through the ring) and fallback; the _locked variants of the benchmark lock
+// io_uring (Send and Recv tried inline first, receives kept for the next
+// sleep), io_uring_nokeep (the same without kept receives), io_uring_ring
+// (everything through the ring) and fallback; the _locked variants of the benchmark lock
 // the goroutine to its thread for every mode and add both io_uring modes with
 // Options.LockedOSThread (registered ring fd, SINGLE_ISSUER|DEFER_TASKRUN).
 func pingPongModes(locked bool) []string {

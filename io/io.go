@@ -78,6 +78,9 @@ type Options struct {
 	// sets it up with IORING_SETUP_SINGLE_ISSUER|DEFER_TASKRUN (Linux >=
 	// 6.1), each only where the kernel accepts it. Breaking the promise
 	// makes io_uring_enter fail, or enter another IO's registered ring.
+	// Measure before using it: on the development VM the thread lock cost
+	// more latency talking to another process than the ring features saved
+	// (docs/io.md, "Locking the loop's thread").
 	LockedOSThread bool
 }
 
@@ -319,7 +322,9 @@ func (io *IO) Tick() error {
 
 // Wait submits pending operations, waits up to timeoutNs for at least one
 // completion (not at all if some are already finished) and runs the callbacks of
-// the finished ones. It returns the number of callbacks run, which may be 0 on
+// the finished ones. On io_uring, a Wait that does not block because callbacks
+// are ready leaves pending receives for the next Tick or Wait to submit (with
+// its own wait, in one system call); everything else is submitted at once. It returns the number of callbacks run, which may be 0 on
 // timeout or a spurious wake-up.
 func (io *IO) Wait(timeoutNs int64) (int, error) {
 	if err := io.enter(); err != nil {
