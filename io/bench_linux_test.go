@@ -406,6 +406,42 @@ func BenchmarkPingPongDuringSync(b *testing.B) {
 	}
 }
 
+// netConnPair returns both ends of a loopback TCP connection as net.Conns,
+// closed when b ends.
+func netConnPair(b *testing.B) (client, server net.Conn) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	if client, err = net.Dial("tcp", ln.Addr().String()); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { client.Close() })
+	if server, err = ln.Accept(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { server.Close() })
+	return client, server
+}
+
+// netExchange sends out from client to server and it back (through mid),
+// with blocking net.Conn calls.
+func netExchange(b *testing.B, client, server net.Conn, out, mid, in []byte) {
+	if _, err := client.Write(out); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := stdio.ReadFull(server, mid); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := server.Write(mid); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := stdio.ReadFull(client, in); err != nil {
+		b.Fatal(err)
+	}
+}
+
 // BenchmarkPingPongSameLoop256: both ends of one loopback connection on the
 // same goroutine (one IO, or two net.Conns used in turn): a 256-byte message one
 // way and back. No thread wake-ups are involved, so this isolates the cost of
@@ -417,35 +453,10 @@ func BenchmarkPingPongSameLoop256(b *testing.B) {
 			b.SetBytes(int64(2 * len(out)))
 			b.ReportAllocs()
 			if mode == "blocking" {
-				ln, err := net.Listen("tcp", "127.0.0.1:0")
-				if err != nil {
-					b.Fatal(err)
-				}
-				defer ln.Close()
-				client, err := net.Dial("tcp", ln.Addr().String())
-				if err != nil {
-					b.Fatal(err)
-				}
-				defer client.Close()
-				server, err := ln.Accept()
-				if err != nil {
-					b.Fatal(err)
-				}
-				defer server.Close()
+				client, server := netConnPair(b)
 				b.ResetTimer()
 				for i := 0; i < b.N; i++ {
-					if _, err := client.Write(out); err != nil {
-						b.Fatal(err)
-					}
-					if _, err := stdio.ReadFull(server, mid); err != nil {
-						b.Fatal(err)
-					}
-					if _, err := server.Write(mid); err != nil {
-						b.Fatal(err)
-					}
-					if _, err := stdio.ReadFull(client, in); err != nil {
-						b.Fatal(err)
-					}
+					netExchange(b, client, server, out, mid, in)
 				}
 				return
 			}

@@ -258,34 +258,7 @@ func pairedSameLoop(b *testing.B, locked bool) {
 			p.exchange(b, server, client, mid, in)
 		}})
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	client, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer client.Close()
-	server, err := ln.Accept()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer server.Close()
-	modes = append(modes, pairedMode{"blocking", func(int) {
-		if _, err := client.Write(out); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := stdio.ReadFull(server, mid); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := server.Write(mid); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := stdio.ReadFull(client, in); err != nil {
-			b.Fatal(err)
-		}
-	}})
+	client, server := netConnPair(b)
+	modes = append(modes, pairedMode{"blocking", func(int) { netExchange(b, client, server, out, mid, in) }})
 	runPaired(b, modes)
 }
