@@ -31,16 +31,16 @@ func BenchmarkWritePrepare1MiB(b *testing.B) {
 	b.Run("deferred", func(b *testing.B) { benchWritePrepare(b, HeaderDeferred) })
 }
 
-func benchWritePrepare(b *testing.B, mode HeaderMode) {
-	path := filepath.Join(b.TempDir(), "bench.chronon")
+// benchJournal formats and opens a benchConfig journal at path in the given
+// header mode; the file is closed when b ends.
+func benchJournal(b *testing.B, path string, mode HeaderMode) *Journal {
 	l, _ := NewLayout(benchConfig)
 	f, err := CreateFile(path, l.Size)
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer f.Close()
-	o := FormatOptions{Config: benchConfig, Cluster: testCluster, ReplicaCount: 1}
-	if err := Format(f, o); err != nil {
+	b.Cleanup(func() { f.Close() })
+	if err := Format(f, FormatOptions{Config: benchConfig, Cluster: testCluster, ReplicaCount: 1}); err != nil {
 		b.Fatal(err)
 	}
 	j, err := Open(f)
@@ -50,27 +50,86 @@ func benchWritePrepare(b *testing.B, mode HeaderMode) {
 	if err := j.SetHeaderMode(mode); err != nil {
 		b.Fatal(err)
 	}
-	msg, h := makePrepare(benchConfig, 1, 0, wire.RootPrepare(testCluster).Checksum, int(benchConfig.MessageSizeMax)-wire.HeaderSize)
-	op := uint64(0)
-	parent := wire.RootPrepare(testCluster).Checksum
-	next := func() {
-		op++
-		if op > j.Superblock().VSR.CheckpointOp+uint64(benchConfig.SlotCount) {
-			b.StopTimer()
-			if err := j.Checkpoint(op-1, parent, CheckpointData{}); err != nil {
-				b.Fatal(err)
-			}
-			b.StartTimer()
+	return j
+}
+
+// prepareChain makes the next prepares of one chain by re-sealing headers
+// over reused bodies, checkpointing (off the clock) whenever the ring would
+// wrap over an uncheckpointed op.
+type prepareChain struct {
+	j      *Journal
+	op     uint64
+	parent wire.Uint128
+}
+
+func newPrepareChain(j *Journal) *prepareChain {
+	return &prepareChain{j: j, parent: wire.RootPrepare(testCluster).Checksum}
+}
+
+// makeRoom checkpoints at the chain's head if n more ops would wrap the ring.
+func (c *prepareChain) makeRoom(b *testing.B, n uint64) {
+	if c.op+n > c.j.Superblock().VSR.CheckpointOp+uint64(benchConfig.SlotCount) {
+		b.StopTimer()
+		if err := c.j.Checkpoint(c.op, c.parent, CheckpointData{}); err != nil {
+			b.Fatal(err)
 		}
-		// Re-seal only the header: the body (and its checksum) is reused.
-		h.Op, h.Commit, h.Timestamp, h.Parent = op, op-1, 1000+op, parent
-		h.Encode(msg)
-		h.Checksum = wire.Checksum(msg[16:wire.HeaderSize])
-		putU128(msg, h.Checksum)
+		b.StartTimer()
+	}
+}
+
+// seal turns msg (with header h) into the chain's next op. Only the header
+// is re-sealed: the body, and its checksum, are reused.
+func (c *prepareChain) seal(msg []byte, h *wire.Header) {
+	c.op++
+	h.Op, h.Commit, h.Timestamp, h.Parent = c.op, c.op-1, 1000+c.op, c.parent
+	h.Encode(msg)
+	h.Checksum = wire.Checksum(msg[16:wire.HeaderSize])
+	putU128(msg, h.Checksum)
+	c.parent = h.Checksum
+}
+
+// rawWriter writes one buffer with pwrite + fdatasync at a rotating offset
+// of a region the size of the journal's prepares ring.
+type rawWriter struct {
+	f           *FileStorage
+	buf         []byte
+	off, region uint64
+}
+
+func newRawWriter(b *testing.B, path string, size int) *rawWriter {
+	region := uint64(benchConfig.SlotCount) * uint64(size)
+	f, err := CreateFile(path, region)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { f.Close() })
+	w := &rawWriter{f: f, buf: alignedBuffer(size), region: region}
+	for i := range w.buf {
+		w.buf[i] = byte(i * 7)
+	}
+	return w
+}
+
+func (w *rawWriter) write(b *testing.B) {
+	if _, err := unix.Pwrite(w.f.fd, w.buf, int64(w.off)); err != nil {
+		b.Fatal(err)
+	}
+	if err := unix.Fdatasync(w.f.fd); err != nil {
+		b.Fatal(err)
+	}
+	w.off = (w.off + uint64(len(w.buf))) % w.region
+}
+
+func benchWritePrepare(b *testing.B, mode HeaderMode) {
+	j := benchJournal(b, filepath.Join(b.TempDir(), "bench.chronon"), mode)
+	msg, h := makePrepare(benchConfig, 1, 0, wire.RootPrepare(testCluster).Checksum, int(benchConfig.MessageSizeMax)-wire.HeaderSize)
+	c := newPrepareChain(j)
+	next := func() {
+		c.makeRoom(b, 1)
+		c.seal(msg, &h)
 		if err := j.WritePrepare(msg); err != nil {
 			b.Fatal(err)
 		}
-		parent = h.Checksum
 	}
 	for i := uint32(0); i < benchConfig.SlotCount; i++ { // warm-up: one pass over the ring
 		next()
@@ -86,35 +145,14 @@ func benchWritePrepare(b *testing.B, mode HeaderMode) {
 // fdatasync on an O_DIRECT, fallocated file in the same directory, over a
 // region of the same size as the journal's prepares ring.
 func BenchmarkRawDirectWrite1MiB(b *testing.B) {
-	path := filepath.Join(b.TempDir(), "raw")
-	const size = 1 << 20
-	region := uint64(benchConfig.SlotCount) * size
-	f, err := CreateFile(path, region)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer f.Close()
-	buf := alignedBuffer(size)
-	for i := range buf {
-		buf[i] = byte(i * 7)
-	}
-	off := uint64(0)
-	write := func() {
-		if _, err := unix.Pwrite(f.fd, buf, int64(off)); err != nil {
-			b.Fatal(err)
-		}
-		if err := unix.Fdatasync(f.fd); err != nil {
-			b.Fatal(err)
-		}
-		off = (off + size) % region
-	}
+	w := newRawWriter(b, filepath.Join(b.TempDir(), "raw"), 1<<20)
 	for i := uint32(0); i < benchConfig.SlotCount; i++ {
-		write()
+		w.write(b)
 	}
-	b.SetBytes(size)
+	b.SetBytes(1 << 20)
 	b.ResetTimer()
 	for b.Loop() {
-		write()
+		w.write(b)
 	}
 }
 
@@ -131,62 +169,19 @@ func BenchmarkAppendVsRaw1MiB(b *testing.B) {
 
 func benchAppendVsRaw(b *testing.B, mode HeaderMode) {
 	dir := b.TempDir()
-	l, _ := NewLayout(benchConfig)
-	f, err := CreateFile(filepath.Join(dir, "bench.chronon"), l.Size)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer f.Close()
-	if err := Format(f, FormatOptions{Config: benchConfig, Cluster: testCluster, ReplicaCount: 1}); err != nil {
-		b.Fatal(err)
-	}
-	j, err := Open(f)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := j.SetHeaderMode(mode); err != nil {
-		b.Fatal(err)
-	}
+	j := benchJournal(b, filepath.Join(dir, "bench.chronon"), mode)
 	const size = 1 << 20
-	region := uint64(benchConfig.SlotCount) * size
-	raw, err := CreateFile(filepath.Join(dir, "raw"), region)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer raw.Close()
-	rawBuf := alignedBuffer(size)
-	for i := range rawBuf {
-		rawBuf[i] = byte(i * 7)
-	}
-	rawOff := uint64(0)
-	rawWrite := func() {
-		if _, err := unix.Pwrite(raw.fd, rawBuf, int64(rawOff)); err != nil {
-			b.Fatal(err)
-		}
-		if err := unix.Fdatasync(raw.fd); err != nil {
-			b.Fatal(err)
-		}
-		rawOff = (rawOff + size) % region
-	}
+	raw := newRawWriter(b, filepath.Join(dir, "raw"), size)
 	msg, h := makePrepare(benchConfig, 1, 0, wire.RootPrepare(testCluster).Checksum, size-wire.HeaderSize)
-	op := uint64(0)
-	parent := wire.RootPrepare(testCluster).Checksum
+	c := newPrepareChain(j)
 	appendOp := func() {
-		op++
-		if op > j.Superblock().VSR.CheckpointOp+uint64(benchConfig.SlotCount) {
-			if err := j.Checkpoint(op-1, parent, CheckpointData{}); err != nil {
-				b.Fatal(err)
-			}
-		}
-		h.Op, h.Commit, h.Timestamp, h.Parent = op, op-1, 1000+op, parent
-		h.Encode(msg)
-		h.Checksum = wire.Checksum(msg[16:wire.HeaderSize])
-		putU128(msg, h.Checksum)
+		c.makeRoom(b, 1)
+		c.seal(msg, &h)
 		if err := j.WritePrepare(msg); err != nil {
 			b.Fatal(err)
 		}
-		parent = h.Checksum
 	}
+	rawWrite := func() { raw.write(b) }
 	for i := uint32(0); i < benchConfig.SlotCount; i++ { // warm-up pass over both regions
 		appendOp()
 		rawWrite()
@@ -217,45 +212,17 @@ func BenchmarkWritePrepares8x1MiB(b *testing.B) {
 
 func benchWriteBatch(b *testing.B, mode HeaderMode) {
 	const batch = 8
-	l, _ := NewLayout(benchConfig)
-	f, err := CreateFile(filepath.Join(b.TempDir(), "bench.chronon"), l.Size)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer f.Close()
-	if err := Format(f, FormatOptions{Config: benchConfig, Cluster: testCluster, ReplicaCount: 1}); err != nil {
-		b.Fatal(err)
-	}
-	j, err := Open(f)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := j.SetHeaderMode(mode); err != nil {
-		b.Fatal(err)
-	}
+	j := benchJournal(b, filepath.Join(b.TempDir(), "bench.chronon"), mode)
 	var msgs [batch][]byte
 	var hs [batch]wire.Header
 	for i := range msgs {
 		msgs[i], hs[i] = makePrepare(benchConfig, 1, 0, wire.RootPrepare(testCluster).Checksum, 1<<20-wire.HeaderSize)
 	}
-	op := uint64(0)
-	parent := wire.RootPrepare(testCluster).Checksum
+	c := newPrepareChain(j)
 	next := func() {
-		if op+batch > j.Superblock().VSR.CheckpointOp+uint64(benchConfig.SlotCount) {
-			b.StopTimer()
-			if err := j.Checkpoint(op, parent, CheckpointData{}); err != nil {
-				b.Fatal(err)
-			}
-			b.StartTimer()
-		}
+		c.makeRoom(b, batch)
 		for i := range msgs {
-			op++
-			h := &hs[i]
-			h.Op, h.Commit, h.Timestamp, h.Parent = op, op-1, 1000+op, parent
-			h.Encode(msgs[i])
-			h.Checksum = wire.Checksum(msgs[i][16:wire.HeaderSize])
-			putU128(msgs[i], h.Checksum)
-			parent = h.Checksum
+			c.seal(msgs[i], &hs[i])
 		}
 		if err := j.WritePrepares(msgs[:]...); err != nil {
 			b.Fatal(err)
