@@ -315,14 +315,15 @@ func TestURingKeepsReceivesForTheNextWait(t *testing.T) {
 		t.Fatalf("first Wait entered the kernel %d times, %d SQEs left (want 0 and 1)", r.enters-enters, r.pending())
 	}
 	// The peer answers; the next Wait submits the Recv and gets it back.
-	var got []byte
+	peer := make(chan []byte, 1)
 	go func() {
 		buf := make([]byte, 8)
 		n, _ := unix.Read(server, buf)
-		got = buf[:n]
 		unix.Write(server, []byte("pong"))
+		peer <- buf[:max(n, 0)]
 	}()
 	runUntil(t, io, func() bool { return ro.done })
+	got := <-peer
 	if ro.err != nil || string(in[:ro.n]) != "pong" || string(got) != "ping" {
 		t.Fatalf("recv %q err %v, peer got %q", in[:ro.n], ro.err, got)
 	}
@@ -372,5 +373,31 @@ func TestURingKeepsReceivesForTheNextWait(t *testing.T) {
 	runUntil(t, io, func() bool { return ro3.done })
 	if ro3.err != nil || string(in[:ro3.n]) != "z" {
 		t.Fatalf("recv %q err %v", in[:ro3.n], ro3.err)
+	}
+
+	// Tick always submits, even with callbacks ready.
+	rc4, ro4 := newOp()
+	r.recvSkip[client&(socketBuckets-1)] = 0
+	must(t, io.Recv(rc4, client, in))
+	sc4, _ := newOp()
+	must(t, io.Send(sc4, client, []byte("w")))
+	must(t, io.Tick())
+	if r.pending() != 0 {
+		t.Fatalf("Tick left %d SQEs", r.pending())
+	}
+	// A Cancel beside ready callbacks is submitted at once (with the Recv
+	// it follows).
+	sc5, _ := newOp()
+	must(t, io.Send(sc5, client, []byte("v")))
+	must(t, io.Cancel(rc4))
+	if _, err := io.Wait(1e9); err != nil {
+		t.Fatal(err)
+	}
+	if r.pending() != 0 {
+		t.Fatalf("a cancel was kept back with %d SQEs", r.pending())
+	}
+	runUntil(t, io, func() bool { return ro4.done })
+	if !errors.Is(ro4.err, ErrCanceled) {
+		t.Fatalf("canceled recv: %v", ro4.err)
 	}
 }

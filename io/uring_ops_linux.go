@@ -39,6 +39,7 @@ func (r *uring) submit(c *Completion) error {
 			s.fd = int32(c.fd)
 			s.opFlags = ioringAsyncCancelAll | ioringAsyncCancelFd
 			s.userData = cancelUserData
+			r.othersPending++
 		}
 	}
 	s := r.getSQE()
