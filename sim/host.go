@@ -156,8 +156,11 @@ func (h *host) start() error {
 		h.up = false
 		return fmt.Errorf("replica %d: recover: %w", h.index, err)
 	}
-	s.trace.logf("replica %d started: checkpoint %d replayed %d prepared %d commit %d status %d",
-		h.index, info.CheckpointOp, info.Replayed, info.Prepared, r.CommitMin(), r.Status())
+	s.trace.logf("replica %d started: checkpoint %d replayed %d prepared %d commit %d status %d withholding %v",
+		h.index, info.CheckpointOp, info.Replayed, info.Prepared, r.CommitMin(), r.Status(), info.Incomplete)
+	if info.Incomplete {
+		s.stats.RestartsWithholding++
+	}
 	h.after()
 	return nil
 }

@@ -54,17 +54,20 @@ func PrimaryFaultKinds() []FaultKind {
 
 // Stats counts what a run did.
 type Stats struct {
-	Ticks         uint64
-	OpsCommitted  uint64 // highest op committed in the cluster
-	Requests      uint64 // client requests sent (first attempts)
-	Replies       uint64 // replies received by clients
-	Retries       uint64 // request resends after a timeout
-	Evictions     uint64 // eviction messages received by clients
-	Restarts      uint64 // replica restarts
-	Messages      uint64 // messages delivered
-	Faults        [faultKindCount]uint64
-	LivenessTicks uint64 // ticks the final phase took to converge
-	Outbox        OutboxStats
+	Ticks        uint64
+	OpsCommitted uint64 // highest op committed in the cluster
+	Requests     uint64 // client requests sent (first attempts)
+	Replies      uint64 // replies received by clients
+	Retries      uint64 // request resends after a timeout
+	Evictions    uint64 // eviction messages received by clients
+	Restarts     uint64 // replica restarts
+	// RestartsWithholding counts restarts whose recovery withheld the
+	// replica's vote (persist.RecoveryInfo.Incomplete).
+	RestartsWithholding uint64
+	Messages            uint64 // messages delivered
+	Faults              [faultKindCount]uint64
+	LivenessTicks       uint64 // ticks the final phase took to converge
+	Outbox              OutboxStats
 }
 
 // Add adds o into s.
@@ -76,6 +79,7 @@ func (s *Stats) Add(o *Stats) {
 	s.Retries += o.Retries
 	s.Evictions += o.Evictions
 	s.Restarts += o.Restarts
+	s.RestartsWithholding += o.RestartsWithholding
 	s.Messages += o.Messages
 	s.LivenessTicks += o.LivenessTicks
 	s.Outbox.add(&o.Outbox)
