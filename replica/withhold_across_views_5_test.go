@@ -25,16 +25,6 @@ func TestWithholdingReplicaStaysWithholdingFiveReplicas(t *testing.T) {
 	k := committed + 1
 	c.clients[0].count += 2
 	c.clients[0].done = false
-	noPreparesTo := func(who ...int) func(p *packet, h *wire.Header) bool {
-		return func(p *packet, h *wire.Header) bool {
-			for _, w := range who {
-				if p.toReplica == w && h.Command == wire.CommandPrepare {
-					return true
-				}
-			}
-			return false
-		}
-	}
 	for s := 0; s < 5_000 && !(rA.CommitMin() >= k+1 && c.journals[2].stored[k+1] != nil && c.journals[3].stored[k+1] != nil); s++ {
 		c.step()
 		c.dropPackets(noPreparesTo(1, 4))
@@ -42,13 +32,8 @@ func TestWithholdingReplicaStaysWithholdingFiveReplicas(t *testing.T) {
 	if rA.CommitMin() < k+1 || c.replicas[1].Op() >= k || c.replicas[4].Op() >= k {
 		t.Fatalf("setup ops %d,%d: %s", k, k+1, c.describe())
 	}
-	var hk wire.Header
-	hk.Decode(c.journals[2].stored[k])
-	jW := c.journals[2]
-	delete(jW.stored, k)
-	delete(jW.written, k)
-	c.restartLikeRecover(t, 2, jW.commitMax)
-	c.replicas[2].WithholdVotesUntilCaughtUp()
+	// W restarts with prepare k rotted: it withholds its vote.
+	hk := c.restartWithRottedPrepare(t, 2, k)
 	c.down[0] = true
 	cut0 := func(p *packet, h *wire.Header) bool { return p.toReplica == 0 || p.from == 0 }
 	c.dropPackets(cut0)

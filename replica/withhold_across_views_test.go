@@ -29,16 +29,6 @@ func TestWithholdingReplicaStaysWithholdingAcrossViews(t *testing.T) {
 	k := committed + 1
 	c.clients[0].count += 2
 	c.clients[0].done = false
-	noPreparesTo := func(who ...int) func(p *packet, h *wire.Header) bool {
-		return func(p *packet, h *wire.Header) bool {
-			for _, w := range who {
-				if p.toReplica == w && h.Command == wire.CommandPrepare {
-					return true
-				}
-			}
-			return false
-		}
-	}
 	for s := 0; s < 5_000 && !(rA.CommitMin() >= k+1 && c.journals[2].stored[k+1] != nil); s++ {
 		c.step()
 		c.dropPackets(noPreparesTo(1))
@@ -46,15 +36,8 @@ func TestWithholdingReplicaStaysWithholdingAcrossViews(t *testing.T) {
 	if rA.CommitMin() < k+1 || c.replicas[1].Op() >= k {
 		t.Fatalf("setup ops %d,%d: %s", k, k+1, c.describe())
 	}
-	var hk wire.Header
-	hk.Decode(c.journals[2].stored[k])
-	// W restarts with prepare k rotted: persist.Recover withholds (Repair
-	// [k] below op k+1).
-	jW := c.journals[2]
-	delete(jW.stored, k)
-	delete(jW.written, k)
-	c.restartLikeRecover(t, 2, jW.commitMax)
-	c.replicas[2].WithholdVotesUntilCaughtUp()
+	// W restarts with prepare k rotted: it withholds its vote.
+	hk := c.restartWithRottedPrepare(t, 2, k)
 	t.Logf("W restarted: op %d commit %d withholding %v", c.replicas[2].Op(), c.replicas[2].CommitMin(), c.replicas[2].Rejoining())
 	// View 3, primary A.
 	rA.startViewChange(3)
@@ -77,7 +60,7 @@ func TestWithholdingReplicaStaysWithholdingAcrossViews(t *testing.T) {
 	t.Logf("view 3: B op %d, W op %d (log head %d), W withholding %v", c.replicas[1].Op(), c.replicas[2].Op(), c.journals[2].logOp, c.replicas[2].Rejoining())
 	// Power loss: W and B restart (A fails for good).
 	c.net.packets = nil
-	c.restartLikeRecover(t, 2, jW.commitMax)
+	c.restartLikeRecover(t, 2, c.journals[2].commitMax)
 	c.restartLikeRecover(t, 1, c.journals[1].commitMax)
 	t.Logf("B restarted: op %d commit_max %d withholding %v", c.replicas[1].Op(), c.replicas[1].CommitMax(), c.replicas[1].Rejoining())
 	t.Logf("W restarted again: op %d, withholding %v", c.replicas[2].Op(), c.replicas[2].Rejoining())
