@@ -97,6 +97,9 @@ func (s *Sim) injectFaults() {
 	if sc.crashPct > 0 && s.rng.Float64() < sc.crashPct {
 		s.crashRandom()
 	}
+	if sc.powerLossPct > 0 && s.rng.Float64() < sc.powerLossPct {
+		s.powerLoss()
+	}
 	if sc.partitionPct > 0 && !s.partition.active && s.rng.Float64() < sc.partitionPct {
 		s.partitionRandom()
 	}
@@ -153,6 +156,24 @@ func (s *Sim) crashRandom() {
 	// after it went down.
 	if !h.protected && s.rng.IntN(2) == 0 {
 		s.corruptDown(h)
+	}
+}
+
+// powerLoss crashes every replica at once, as a power failure of the whole
+// cluster: writes not yet synced are lost or torn (journal.CrashRandom),
+// nothing else is damaged, and each comes back after its own delay. Only
+// while every replica is up and not armed to crash, so it adds no storage
+// fault to one that already has its share.
+func (s *Sim) powerLoss() {
+	for _, h := range s.hosts {
+		if !h.up || h.crashWrites >= 0 {
+			return
+		}
+	}
+	s.stats.Faults[FaultPowerLoss]++
+	for _, h := range s.hosts {
+		h.downUntil = s.now + 1 + s.rng.Uint64N(s.sc.downTicksMax)
+		h.crash(journal.CrashRandom, "power loss")
 	}
 }
 

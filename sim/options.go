@@ -55,6 +55,12 @@ type Options struct {
 	NoPrimaryFaults bool
 	// NoFaults disables every fault (a clean run).
 	NoFaults bool
+	// PowerLoss adds whole-cluster power losses to the fault mix: every
+	// replica crashes at once (unsynced writes lost or torn), beyond the f
+	// faults the other kinds respect, and all restart from their data
+	// files. Off by default so the default mix (and its regression seeds)
+	// stay as they are.
+	PowerLoss bool
 	// QuorumOverride is passed to replica.Config (0: majority). Only for
 	// tests proving the checkers catch a broken protocol.
 	QuorumOverride int
@@ -115,6 +121,7 @@ type scenario struct {
 	reformatPct        float64 // share of other crashes that lose the data file (replaced with format --rejoin)
 	downTicksMax       uint64
 	corruptPct         float64 // per-tick chance of a bit-rot fault
+	powerLossPct       float64 // per-tick chance of a whole-cluster power loss (Options.PowerLoss)
 	clientRestartPct   float64
 	clientRetryTicks   uint64
 	requestsPerClient  int // in the liveness phase
@@ -166,6 +173,11 @@ func newScenario(o Options) (*scenario, *rand.Rand) {
 	s.downTicksMax = 20 + rng.Uint64N(150)
 	s.corruptPct = []float64{0, 0.002, 0.01}[rng.IntN(3)]
 	s.clientRestartPct = []float64{0, 0.0005, 0.002}[rng.IntN(3)]
+	if o.PowerLoss && s.Replicas > 1 {
+		// About one per run of DefaultTicks; drawn only in these runs, so
+		// the random streams of the default mix do not change.
+		s.powerLossPct = 0.0005
+	}
 	return s, rng
 }
 

@@ -151,3 +151,25 @@ func TestLyingNetworkIsCaught(t *testing.T) {
 		t.Fatalf("the hash chain checker never caught the forged prepare")
 	}
 }
+
+// TestSeedsPowerLoss runs seeds with whole-cluster power losses added
+// (Options.PowerLoss): every replica crashes at once and recovers from its
+// data file; no committed op may be lost and the cluster must converge.
+func TestSeedsPowerLoss(t *testing.T) {
+	n := uint64(40)
+	if testing.Short() {
+		n = 10
+	}
+	losses := uint64(0)
+	for seed := uint64(1); seed <= n; seed++ {
+		r := Run(Options{Seed: seed, PowerLoss: true})
+		if r.Failed() {
+			t.Fatalf("seed %d with power losses: %v (rerun: chronon vopr --seed %d --power-loss)", seed, r.Err, seed)
+		}
+		losses += r.Stats.Faults[FaultPowerLoss]
+	}
+	if losses == 0 {
+		t.Fatal("no power loss was injected")
+	}
+	t.Logf("%d seeds, %d power losses", n, losses)
+}

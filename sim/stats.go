@@ -25,6 +25,7 @@ const (
 	FaultAckLost
 	FaultCrashPrimaryMidDispatch
 	FaultReformat
+	FaultPowerLoss
 	faultKindCount
 )
 
@@ -33,7 +34,7 @@ var faultNames = [faultKindCount]string{
 	"crash", "crash_mid_write", "crash_primary", "misdirect_write", "misdirect_read",
 	"corrupt_wal_prepare", "corrupt_wal_header", "corrupt_superblock", "corrupt_grid", "client_restart",
 	"sink_transient_failure", "sink_lost_reply", "ack_lost", "crash_primary_mid_dispatch",
-	"reformat",
+	"reformat", "power_loss",
 }
 
 func (k FaultKind) String() string { return faultNames[k] }
