@@ -18,6 +18,11 @@ type RecoveryInfo struct {
 	Restarted    bool   // the data file had been used before
 	Rejoining    bool   // the data file replaces a lost one (see replica.StartRejoining)
 	Incomplete   bool   // the journal may hold less than was acknowledged (see replica.WithholdVotesUntilCaughtUp)
+	// Withheld says why Incomplete is set: unreadable_op, repair,
+	// chain_break, faulty_slot, cut (ops cut as never acknowledged) or
+	// below_log_head (the journal ends below the log head recorded with
+	// log_view); empty when the replica votes.
+	Withheld string
 }
 
 // Recover rebuilds a new replica r from its journal j: the latest
@@ -122,8 +127,21 @@ func (n *recovery) run() (RecoveryInfo, error) {
 	// with log_view: it installed a start_view and crashed before holding
 	// that log, or truncated ops it had acknowledged and crashed before
 	// the new view's log was whole.
-	if n.lost || len(report.Repair) > 0 || report.ChainBreak != 0 || !report.TruncateSafe() || len(report.Truncated) > 0 ||
-		report.OpMax < sb.VSR.LogOp {
+	switch {
+	case n.lost:
+		info.Withheld = "unreadable_op"
+	case len(report.Repair) > 0:
+		info.Withheld = "repair"
+	case report.ChainBreak != 0:
+		info.Withheld = "chain_break"
+	case !report.TruncateSafe():
+		info.Withheld = "faulty_slot"
+	case len(report.Truncated) > 0:
+		info.Withheld = "cut"
+	case report.OpMax < sb.VSR.LogOp:
+		info.Withheld = "below_log_head"
+	}
+	if info.Withheld != "" {
 		info.Incomplete = true
 		n.r.WithholdVotesUntilCaughtUp()
 	}

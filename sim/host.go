@@ -156,8 +156,8 @@ func (h *host) start() error {
 		h.up = false
 		return fmt.Errorf("replica %d: recover: %w", h.index, err)
 	}
-	s.trace.logf("replica %d started: checkpoint %d replayed %d prepared %d commit %d status %d withholding %v",
-		h.index, info.CheckpointOp, info.Replayed, info.Prepared, r.CommitMin(), r.Status(), info.Incomplete)
+	s.trace.logf("replica %d started: checkpoint %d replayed %d prepared %d commit %d status %d withholding %q",
+		h.index, info.CheckpointOp, info.Replayed, info.Prepared, r.CommitMin(), r.Status(), info.Withheld)
 	if info.Incomplete {
 		s.stats.RestartsWithholding++
 	}
