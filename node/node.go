@@ -227,7 +227,7 @@ func (n *Node) open() error {
 	n.log.Info("node: replica started", "replica", sb.Replica, "replicas", sb.ReplicaCount,
 		"port", n.bus.Port(), "io", n.io.Backend().String(), "checkpoint_op", n.recovered.CheckpointOp,
 		"replayed", n.recovered.Replayed, "prepared", n.recovered.Prepared, "commit", n.replica.CommitMin(),
-		"rejoining", n.recovered.Rejoining)
+		"rejoining", n.recovered.Rejoining, "withholding_vote", n.recovered.Withheld)
 	return nil
 }
 
