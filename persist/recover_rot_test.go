@@ -15,23 +15,7 @@ import (
 // it (a new primary counting holders could drop a committed op); it
 // withholds until caught up.
 func TestRottedTailPrepareWithholds(t *testing.T) {
-	base := r3Format(t)
-	j, err := journal.Open(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	parent := wire.RootPrepare(r3Cluster).Checksum
-	for op := uint64(1); op <= 10; op++ {
-		commit := uint64(0)
-		if op > 2 {
-			commit = op - 2
-		}
-		msg, h := r3Prepare(op, 0, commit, parent)
-		parent = h.Checksum
-		if err := j.WritePrepare(msg); err != nil {
-			t.Fatal(err)
-		}
-	}
+	base, j := r3Journal(t, 10, 2)
 	if err := j.SetVSRLog(0, 0, 10, 8, 8); err != nil {
 		t.Fatal(err)
 	}

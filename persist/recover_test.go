@@ -85,6 +85,26 @@ func r3Recover(t *testing.T, s journal.Storage) (*replica.Replica, RecoveryInfo,
 	return r, info, j
 }
 
+// r3Journal formats a data file and journals ops 1..n of view 0, each
+// prepared while the ops lag behind it were committed.
+func r3Journal(t *testing.T, n, lag uint64) (*journal.MemoryStorage, *journal.Journal) {
+	t.Helper()
+	base := r3Format(t)
+	j, err := journal.Open(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parent := wire.RootPrepare(r3Cluster).Checksum
+	for op := uint64(1); op <= n; op++ {
+		msg, h := r3Prepare(op, 0, op-min(op, lag), parent)
+		if err := j.WritePrepare(msg); err != nil {
+			t.Fatal(err)
+		}
+		parent = h.Checksum
+	}
+	return base, j
+}
+
 func r3Format(t *testing.T) *journal.MemoryStorage {
 	t.Helper()
 	l, err := journal.NewLayout(journal.ConfigTest)
@@ -173,23 +193,7 @@ func TestMisdirectedTruncationDoesNotReplayDiscardedOp(t *testing.T) {
 // replicas) no view can start: the withholding replicas wait for a primary
 // that needs their votes.
 func TestRecordedCommitAboveJournalDoesNotWithhold(t *testing.T) {
-	base := r3Format(t)
-	j, err := journal.Open(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	parent := wire.RootPrepare(r3Cluster).Checksum
-	for op := uint64(1); op <= 10; op++ {
-		commit := uint64(0)
-		if op > 4 {
-			commit = op - 4
-		}
-		msg, h := r3Prepare(op, 0, commit, parent)
-		if err := j.WritePrepare(msg); err != nil {
-			t.Fatal(err)
-		}
-		parent = h.Checksum
-	}
+	base, j := r3Journal(t, 10, 4)
 	if err := j.SetVSR(0, 0, 6, 14); err != nil {
 		t.Fatal(err)
 	}
