@@ -257,20 +257,8 @@ func benchPingPong(b *testing.B, mode string) {
 	b.SetBytes(int64(2 * len(out)))
 	b.ReportAllocs()
 	if mode == "blocking" {
-		conn, err := net.DialTCP("tcp", nil, addr)
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer conn.Close()
-		conn.SetNoDelay(true)
-		timeEach(b, func() {
-			if _, err := conn.Write(out); err != nil {
-				b.Fatal(err)
-			}
-			if _, err := stdio.ReadFull(conn, in); err != nil {
-				b.Fatal(err)
-			}
-		})
+		conn := dialEcho(b, addr)
+		timeEach(b, func() { netRoundTrip(b, conn, out, in) })
 		return
 	}
 
@@ -403,6 +391,28 @@ func BenchmarkPingPongDuringSync(b *testing.B) {
 			stop = true
 			runUntil(b, io, func() bool { return !w.InFlight() && !s.InFlight() })
 		})
+	}
+}
+
+// dialEcho connects a net.Conn (TCP_NODELAY) to the echo server at addr,
+// closed when b ends.
+func dialEcho(b *testing.B, addr *net.TCPAddr) *net.TCPConn {
+	conn, err := net.DialTCP("tcp", nil, addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { conn.Close() })
+	conn.SetNoDelay(true)
+	return conn
+}
+
+// netRoundTrip sends out on conn and reads len(in) bytes back.
+func netRoundTrip(b *testing.B, conn net.Conn, out, in []byte) {
+	if _, err := conn.Write(out); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := stdio.ReadFull(conn, in); err != nil {
+		b.Fatal(err)
 	}
 }
 

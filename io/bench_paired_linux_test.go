@@ -1,9 +1,7 @@
 package io
 
 import (
-	stdio "io"
 	"math/rand/v2"
-	"net"
 	"runtime"
 	"slices"
 	"testing"
@@ -209,47 +207,44 @@ func BenchmarkPairedPingPong(b *testing.B) {
 	}
 }
 
-func pairedEcho(b *testing.B, locked bool) {
+// onPairedGoroutine runs body on this benchmark's goroutine, locked to its
+// thread when locked; open gives the IO of a mode, and the IOs of the
+// locked modes are closed on that thread when body returns.
+func onPairedGoroutine(b *testing.B, locked bool, body func(open func(mode string) *IO)) {
 	if locked {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
 	}
 	var closers []*IO
 	defer func() { closeAll(b, closers) }()
-	var modes []pairedMode
-	out, in := make([]byte, 256), make([]byte, 256)
-	for _, mode := range pingPongModes(locked) {
-		p := newPinger(b, pairedIO(b, mode, &closers), echoServer(b))
-		modes = append(modes, pairedMode{mode, func(int) { p.roundTrip(b, out, in) }})
-	}
-	conn, err := net.DialTCP("tcp", nil, echoServer(b))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer conn.Close()
-	conn.SetNoDelay(true)
-	modes = append(modes, pairedMode{"blocking", func(int) {
-		if _, err := conn.Write(out); err != nil {
-			b.Fatal(err)
+	body(func(mode string) *IO { return pairedIO(b, mode, &closers) })
+}
+
+func pairedEcho(b *testing.B, locked bool) {
+	onPairedGoroutine(b, locked, func(open func(string) *IO) {
+		var modes []pairedMode
+		out, in := make([]byte, 256), make([]byte, 256)
+		for _, mode := range pingPongModes(locked) {
+			p := newPinger(b, open(mode), echoServer(b))
+			modes = append(modes, pairedMode{mode, func(int) { p.roundTrip(b, out, in) }})
 		}
-		if _, err := stdio.ReadFull(conn, in); err != nil {
-			b.Fatal(err)
-		}
-	}})
-	runPaired(b, modes)
+		conn := dialEcho(b, echoServer(b))
+		modes = append(modes, pairedMode{"blocking", func(int) { netRoundTrip(b, conn, out, in) }})
+		runPaired(b, modes)
+	})
 }
 
 func pairedSameLoop(b *testing.B, locked bool) {
-	if locked {
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-	}
-	var closers []*IO
-	defer func() { closeAll(b, closers) }()
+	onPairedGoroutine(b, locked, func(open func(string) *IO) {
+		pairedSameLoopModes(b, locked, open)
+	})
+}
+
+func pairedSameLoopModes(b *testing.B, locked bool, open func(string) *IO) {
 	var modes []pairedMode
 	out, mid, in := make([]byte, 256), make([]byte, 256), make([]byte, 256)
 	for _, mode := range pingPongModes(locked) {
-		io := pairedIO(b, mode, &closers)
+		io := open(mode)
 		client, server := connectPair(b, io, true)
 		must(b, unix.SetsockoptInt(server, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1))
 		p := newExchanger(io)

@@ -322,10 +322,11 @@ func (io *IO) Tick() error {
 
 // Wait submits pending operations, waits up to timeoutNs for at least one
 // completion (not at all if some are already finished) and runs the callbacks of
-// the finished ones. On io_uring, a Wait that does not block because callbacks
-// are ready and finds only receives pending leaves them for the next Tick or
-// Wait to submit (a Wait then submits and sleeps in one system call). It returns the number of callbacks run, which may be 0 on
-// timeout or a spurious wake-up.
+// the finished ones. It returns the number of callbacks run, which may be 0
+// on timeout or a spurious wake-up. On io_uring, a Wait that does not block
+// because callbacks are ready and finds only receives pending leaves them for
+// the next Tick or Wait to submit (a Wait then submits and sleeps in one
+// system call).
 func (io *IO) Wait(timeoutNs int64) (int, error) {
 	if err := io.enter(); err != nil {
 		return 0, err
