@@ -77,6 +77,19 @@ func newChain(cfg Config, n int, bodyLen func(op uint64) int) *chain {
 	return c
 }
 
+// writeTo journals every op of the chain and flushes the redundant headers.
+func (c *chain) writeTo(t testing.TB, j *Journal) {
+	t.Helper()
+	for op := 1; op < len(c.msgs); op++ {
+		if err := j.WritePrepare(c.msgs[op]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := j.Flush(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func bodyVaried(op uint64) int { return int(op*977) % (wire.MessageSizeMaxTest - wire.HeaderSize) }
 
 func errorsIs(err, target error) bool { return errors.Is(err, target) }

@@ -43,14 +43,7 @@ func TestTruncateMisdirectedWriteIsRewritten(t *testing.T) {
 	s := &misdirectOneWrite{MemoryStorage: base, from: l.PrepareOffset(keep + 1), to: l.PrepareOffset(40)}
 	s.done = true // not during the ops' own writes
 	j := mustOpen(t, s)
-	for op := 1; op <= ops; op++ {
-		if err := j.WritePrepare(c.msgs[op]); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := j.Flush(); err != nil {
-		t.Fatal(err)
-	}
+	c.writeTo(t, j)
 	s.done = false
 	if err := j.Truncate(keep); err != nil {
 		t.Fatal(err)

@@ -45,14 +45,7 @@ func TestKnownGapTruncateVerifyFooledByMisdirectedRead(t *testing.T) {
 	}
 	s := &misdirectWriteThenRead{MemoryStorage: base, from: l.PrepareOffset(keep + 1), to: l.PrepareOffset(40)}
 	j := mustOpen(t, s)
-	for op := 1; op <= ops; op++ {
-		if err := j.WritePrepare(c.msgs[op]); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := j.Flush(); err != nil {
-		t.Fatal(err)
-	}
+	c.writeTo(t, j)
 	s.armed = true
 	if err := j.Truncate(keep); err != nil {
 		t.Fatal(err)

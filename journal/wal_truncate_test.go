@@ -50,14 +50,7 @@ func TestTruncateCrashAtEveryWrite(t *testing.T) {
 		for crashAt := 0; ; crashAt++ {
 			s := newFormatted(t, uint64(crashAt)+1, MemoryFaults{})
 			j := mustOpen(t, s)
-			for op := 1; op <= ops; op++ {
-				if err := j.WritePrepare(c.msgs[op]); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if err := j.Flush(); err != nil {
-				t.Fatal(err)
-			}
+			c.writeTo(t, j)
 			s.CrashAfterWrites(crashAt)
 			err := j.Truncate(keep)
 			s.Crash(mode)
