@@ -12,27 +12,10 @@ func BenchmarkCreateTransfers(b *testing.B) {
 	const accounts = 10_000
 	const batch = BatchMaxDefault
 	const batches = 32
-	l, err := New(Config{AccountsMax: accounts, TransfersMax: batch * batches})
-	if err != nil {
-		b.Fatal(err)
-	}
-	var as []byte
-	for i := range uint64(accounts) {
-		a := account(i + 1)
-		as = AppendAccount(as, &a)
-	}
+	l, as := benchLedger(b, accounts, batches)
 	bodies := make([][]byte, batches)
 	for k := range bodies {
-		body := make([]byte, 0, batch*TransferSize)
-		for i := range uint64(batch) {
-			n := uint64(k*batch) + i
-			tr := transfer(n+1, n%accounts+1, (n*7+3)%accounts+1, 1+n%100)
-			if tr.DebitAccountID == tr.CreditAccountID {
-				tr.CreditAccountID.Lo = tr.CreditAccountID.Lo%accounts + 1
-			}
-			body = AppendTransfer(body, &tr)
-		}
-		bodies[k] = body
+		bodies[k] = appendBenchTransfers(make([]byte, 0, batch*TransferSize), k, accounts, func(n uint64) uint64 { return 1 + n%100 })
 	}
 	reply := make([]byte, l.ReplySizeMax(OperationCreateTransfers, batch*TransferSize))
 	ctx := statemachine.Context{Timestamp: 1 << 40}
@@ -84,6 +67,36 @@ func BenchmarkLookupAccounts(b *testing.B) {
 
 // loadAccounts creates the encoded accounts in batches of at most
 // BatchMaxDefault.
+// benchLedger returns an empty ledger with room for accounts accounts and
+// batches batches of BatchMaxDefault transfers, and those accounts encoded
+// (ids 1..accounts) for loadAccounts.
+func benchLedger(b *testing.B, accounts uint64, batches int) (*Ledger, []byte) {
+	l, err := New(Config{AccountsMax: int(accounts), TransfersMax: BatchMaxDefault * batches})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var as []byte
+	for i := range accounts {
+		a := account(i + 1)
+		as = AppendAccount(as, &a)
+	}
+	return l, as
+}
+
+// appendBenchTransfers appends batch k of BatchMaxDefault transfers between
+// distinct accounts of 1..accounts, transfer n moving amount(n).
+func appendBenchTransfers(dst []byte, k int, accounts uint64, amount func(n uint64) uint64) []byte {
+	for i := range uint64(BatchMaxDefault) {
+		n := uint64(k*BatchMaxDefault) + i
+		tr := transfer(n+1, n%accounts+1, (n*7+3)%accounts+1, amount(n))
+		if tr.DebitAccountID == tr.CreditAccountID {
+			tr.CreditAccountID.Lo = tr.CreditAccountID.Lo%accounts + 1
+		}
+		dst = AppendTransfer(dst, &tr)
+	}
+	return dst
+}
+
 func loadAccounts(b *testing.B, l *Ledger, ctx *statemachine.Context, as []byte, reply []byte) {
 	for len(as) > 0 {
 		n := min(len(as), BatchMaxDefault*AccountSize)

@@ -13,29 +13,13 @@ func BenchmarkSnapshot(b *testing.B) {
 	const accounts = 10_000
 	const batch = BatchMaxDefault
 	const batches = 160
-	l, err := New(Config{AccountsMax: accounts, TransfersMax: batch * batches})
-	if err != nil {
-		b.Fatal(err)
-	}
-	var as []byte
-	for i := range uint64(accounts) {
-		a := account(i + 1)
-		as = AppendAccount(as, &a)
-	}
+	l, as := benchLedger(b, accounts, batches)
 	reply := make([]byte, l.ReplySizeMax(OperationCreateTransfers, batch*TransferSize))
 	ctx := statemachine.Context{Timestamp: 1 << 40}
 	loadAccounts(b, l, &ctx, as, reply)
 	body := make([]byte, 0, batch*TransferSize)
 	for k := range batches {
-		body = body[:0]
-		for i := range uint64(batch) {
-			n := uint64(k*batch) + i
-			tr := transfer(n+1, n%accounts+1, (n*7+3)%accounts+1, 1)
-			if tr.DebitAccountID == tr.CreditAccountID {
-				tr.CreditAccountID.Lo = tr.CreditAccountID.Lo%accounts + 1
-			}
-			body = AppendTransfer(body, &tr)
-		}
+		body = appendBenchTransfers(body[:0], k, accounts, func(uint64) uint64 { return 1 })
 		ctx.Timestamp += batch
 		if n := l.Apply(&ctx, OperationCreateTransfers, body, reply); n != 0 {
 			b.Fatalf("batch %d failed", k)
