@@ -173,10 +173,7 @@ func TestNewPrimaryTruncatesAckedOpsBelowTheWindow(t *testing.T) {
 	}
 	// More requests; replica 1 is paused as soon as it has acknowledged
 	// ops whose commit it has not learned.
-	for _, cl := range c.clients {
-		cl.count += 40
-		cl.done = false
-	}
+	c.moreRequests(40)
 	r1 := c.replicas[1]
 	for s := 0; s < 10_000 && !(acked > r1.CommitMin() && r1.Op() > r1.CommitMin()); s++ {
 		c.step()
@@ -232,10 +229,7 @@ func lagBackup2(t *testing.T, c *cluster) (base, committed uint64) {
 	base = c.replicas[2].CommitMin()
 	c.down[2] = true
 	c.dropPackets(func(p *packet, h *wire.Header) bool { return p.toReplica == 2 || p.from == 2 })
-	for _, cl := range c.clients {
-		cl.count += 10
-		cl.done = false
-	}
+	c.moreRequests(10)
 	for s := 0; s < 100_000 && !c.clientsDone(); s++ {
 		c.step()
 	}

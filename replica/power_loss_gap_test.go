@@ -28,10 +28,7 @@ func TestKnownGapPowerLossAfterViewChangeUncommittedTail(t *testing.T) {
 	onlyTo1 := func(p *packet, h *wire.Header) bool {
 		return p.toReplica >= 2 && h.Command == wire.CommandPrepare
 	}
-	for _, cl := range c.clients {
-		cl.count += 5
-		cl.done = false
-	}
+	c.moreRequests(5)
 	r0, r1 := c.replicas[0], c.replicas[1]
 	for s := 0; s < 200 && r1.Op() < committed+2; s++ {
 		c.step()

@@ -54,10 +54,7 @@ func TestPowerLossAfterViewChangeElects(t *testing.T) {
 	cut2 := func(p *packet, h *wire.Header) bool { return p.toReplica == 2 || p.from == 2 }
 	c.dropPackets(cut2)
 	// Replica 1 prepares new ops in view 1; nobody receives them.
-	for _, cl := range c.clients {
-		cl.count += 5
-		cl.done = false
-	}
+	c.moreRequests(5)
 	r1 := c.replicas[1]
 	for s := 0; s < 60 && r1.Op() < committed+2; s++ {
 		c.step()

@@ -21,10 +21,7 @@ func TestRejoinerDoesNotHelpAStalePrimary(t *testing.T) {
 	// Replica 0 (primary of view 0) is cut off; 1 and 2 elect view >= 1
 	// and commit more ops.
 	c.net.isolated = 0
-	for _, cl := range c.clients {
-		cl.count += 10
-		cl.done = false
-	}
+	c.moreRequests(10)
 	for s := 0; s < 100_000 && !c.clientsDone(); s++ {
 		c.step()
 	}

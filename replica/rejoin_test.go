@@ -31,6 +31,14 @@ func (c *cluster) replaceDataFile(t *testing.T, i int, rejoin bool) *Replica {
 	return r
 }
 
+// moreRequests gives every client n more requests to send.
+func (c *cluster) moreRequests(n uint32) {
+	for _, cl := range c.clients {
+		cl.count += n
+		cl.done = false
+	}
+}
+
 func (c *cluster) clientsDone() bool {
 	for _, cl := range c.clients {
 		if !cl.done {
@@ -47,10 +55,7 @@ func TestRejoiningReplicaCatchesUpThenVotes(t *testing.T) {
 	c := newCluster(t, 21, 3, 4, 20)
 	c.run(50_000)
 	r := c.replaceDataFile(t, 2, true)
-	for _, cl := range c.clients {
-		cl.count += 20
-		cl.done = false
-	}
+	c.moreRequests(20)
 	c.run(100_000)
 	for range 200 {
 		c.step()
@@ -62,10 +67,7 @@ func TestRejoiningReplicaCatchesUpThenVotes(t *testing.T) {
 	// It votes again: with the primary down, it and replica 1 elect a
 	// new primary.
 	c.down[0] = true
-	for _, cl := range c.clients {
-		cl.count += 10
-		cl.done = false
-	}
+	c.moreRequests(10)
 	for s := 0; s < 100_000 && (c.replicas[1].Status() != StatusNormal || c.replicas[1].View() == 0); s++ {
 		c.step()
 	}
@@ -84,10 +86,7 @@ func TestRejoiningReplicaDoesNotLoseCommittedOps(t *testing.T) {
 		c := newCluster(t, 22, 3, 4, 10)
 		c.run(50_000)
 		c.net.isolated = 2
-		for _, cl := range c.clients {
-			cl.count += 10
-			cl.done = false
-		}
+		c.moreRequests(10)
 		for s := 0; s < 100_000 && !c.clientsDone(); s++ {
 			c.step()
 		}
@@ -128,10 +127,7 @@ func TestRejoiningReplicaDoesNotLoseCommittedOps(t *testing.T) {
 		if err := c.restartReplica(0, committed); err != nil {
 			t.Fatal(err)
 		}
-		for _, cl := range c.clients {
-			cl.count += 5
-			cl.done = false
-		}
+		c.moreRequests(5)
 		c.run(200_000)
 		c.checkConverged()
 		if c.replicas[2].CommitMin() < committed {

@@ -84,10 +84,7 @@ func TestBackupRestartRecoversFromCheckpointAndRejoins(t *testing.T) {
 	// Crash replica 2 with its superblock knowing less than everything, then
 	// run more requests while it is down.
 	persisted := c.replicas[2].CommitMax() - 3
-	for _, cl := range c.clients {
-		cl.count += 20
-		cl.done = false
-	}
+	c.moreRequests(20)
 	c.down[2] = true
 	for range 200 {
 		c.step()
@@ -117,10 +114,7 @@ func TestRestartedPrimaryStartsViewChange(t *testing.T) {
 	if c.replicas[0].Status() != StatusViewChange || c.replicas[0].View() != 1 {
 		t.Fatalf("restarted primary: status %d view %d", c.replicas[0].Status(), c.replicas[0].View())
 	}
-	for _, cl := range c.clients {
-		cl.count += 10
-		cl.done = false
-	}
+	c.moreRequests(10)
 	c.run(50_000)
 	c.checkConverged()
 	for i, r := range c.replicas {
@@ -141,10 +135,7 @@ func TestSingleReplicaRestartResumes(t *testing.T) {
 	if c.replicas[0].StateDigest() != digest {
 		t.Fatalf("state after restart differs")
 	}
-	for _, cl := range c.clients {
-		cl.count += 5
-		cl.done = false
-	}
+	c.moreRequests(5)
 	c.run(10_000)
 	c.checkConverged()
 }
