@@ -2,9 +2,10 @@ package kv
 
 import (
 	"encoding/binary"
-	"runtime"
+	"strings"
 	"testing"
 
+	"github.com/chronon-db/chronon/internal/allocs"
 	"github.com/chronon-db/chronon/statemachine"
 	"github.com/chronon-db/chronon/wire"
 )
@@ -70,23 +71,10 @@ func TestApplyDoesNotAllocate(t *testing.T) {
 }
 
 // TestFillAndDrainDoNotAllocate fills the store to capacity, deletes
-// everything and fills it again, counting allocations directly (AllocsPerRun
-// would hide the first run).
+// everything and fills it again, counting the store's own allocations
+// (AllocsPerRun would hide the first run, and MemStats counts the runtime's
+// allocations too: internal/allocs).
 func TestFillAndDrainDoNotAllocate(t *testing.T) {
-	// MemStats counts every goroutine's allocations, so a stray one from the
-	// runtime can show up in one run; a real allocation shows up in all.
-	var mallocs []uint64
-	for range 3 {
-		d := fillAndDrainMallocs(t)
-		if d == 0 {
-			return
-		}
-		mallocs = append(mallocs, d)
-	}
-	t.Fatalf("allocations per attempt: %v", mallocs)
-}
-
-func fillAndDrainMallocs(t *testing.T) uint64 {
 	const keys = 2000
 	s, _ := New(Config{KeysMax: keys, ValueSizeMax: 8})
 	var ctx statemachine.Context
@@ -98,16 +86,18 @@ func fillAndDrainMallocs(t *testing.T) uint64 {
 		del, _ = AppendDelete(del, keyOf(&k, i))
 	}
 	reply := make([]byte, s.ReplySizeMax(OperationPut, len(puts)))
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	s.Apply(&ctx, OperationPut, puts, reply)
-	full := s.Len()
-	s.Apply(&ctx, OperationDelete, del, reply)
-	empty := s.Len()
-	s.Apply(&ctx, OperationPut, puts2, reply)
-	runtime.ReadMemStats(&after)
+	var full, empty int
+	n, stacks := allocs.Count("github.com/chronon-db/chronon/kv", func() {
+		s.Apply(&ctx, OperationPut, puts, reply)
+		full = s.Len()
+		s.Apply(&ctx, OperationDelete, del, reply)
+		empty = s.Len()
+		s.Apply(&ctx, OperationPut, puts2, reply)
+	})
 	if full != keys || empty != 0 || s.Len() != keys {
 		t.Fatalf("lengths %d, %d, %d", full, empty, s.Len())
 	}
-	return after.Mallocs - before.Mallocs
+	if n != 0 {
+		t.Fatalf("%d allocations while filling, draining and refilling:\n%s", n, strings.Join(stacks, "\n"))
+	}
 }

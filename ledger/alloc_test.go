@@ -1,9 +1,10 @@
 package ledger
 
 import (
-	"runtime"
+	"strings"
 	"testing"
 
+	"github.com/chronon-db/chronon/internal/allocs"
 	"github.com/chronon-db/chronon/statemachine"
 	"github.com/chronon-db/chronon/wire"
 )
@@ -30,15 +31,15 @@ func TestApplyDoesNotAllocate(t *testing.T) {
 	reply := make([]byte, h.l.ReplySizeMax(OperationCreateTransfers, batch*TransferSize))
 	ctx := statemachine.Context{Timestamp: h.ctx.Timestamp}
 	run := 0
-	allocs := testing.AllocsPerRun(runs, func() {
+	per := testing.AllocsPerRun(runs, func() {
 		ctx.Timestamp += batch
 		if n := h.l.Apply(&ctx, OperationCreateTransfers, bodies[run], reply); n != 0 {
 			t.Fatalf("create_transfers failed: %v", decodeResults(t, reply[:n]))
 		}
 		run++
 	})
-	if allocs != 0 {
-		t.Fatalf("create_transfers: %v allocs per batch", allocs)
+	if per != 0 {
+		t.Fatalf("create_transfers: %v allocs per batch", per)
 	}
 
 	ids := make([]byte, 0, 4*IDSize)
@@ -50,13 +51,13 @@ func TestApplyDoesNotAllocate(t *testing.T) {
 		{OperationLookupAccounts, 2 * AccountSize},
 		{OperationLookupTransfers, 3 * TransferSize},
 	} {
-		allocs = testing.AllocsPerRun(100, func() {
+		per = testing.AllocsPerRun(100, func() {
 			if n := h.l.Apply(&ctx, op.op, ids, lookup); n != op.want {
 				t.Fatalf("%s: reply %d bytes, want %d", OperationName(op.op), n, op.want)
 			}
 		})
-		if allocs != 0 {
-			t.Fatalf("%s: %v allocs", OperationName(op.op), allocs)
+		if per != 0 {
+			t.Fatalf("%s: %v allocs", OperationName(op.op), per)
 		}
 	}
 	var accounts []byte
@@ -64,12 +65,12 @@ func TestApplyDoesNotAllocate(t *testing.T) {
 		a := account(10 + i)
 		accounts = AppendAccount(accounts, &a)
 	}
-	allocs = testing.AllocsPerRun(1, func() {
+	n, stacks := allocs.Count("github.com/chronon-db/chronon/ledger", func() {
 		ctx.Timestamp += 4
 		h.l.Apply(&ctx, OperationCreateAccounts, accounts, reply)
 	})
-	if allocs != 0 || h.l.AccountsCount() != 6 {
-		t.Fatalf("create_accounts: %v allocs, %d accounts", allocs, h.l.AccountsCount())
+	if n != 0 || h.l.AccountsCount() != 6 {
+		t.Fatalf("create_accounts: %d allocs, %d accounts:\n%s", n, h.l.AccountsCount(), strings.Join(stacks, "\n"))
 	}
 }
 
@@ -79,25 +80,11 @@ type OperationPair struct {
 	want int
 }
 
-// TestFillToCapacityDoesNotAllocate checks that the preallocated index maps
-// do not grow while the ledger fills up to exactly its capacity (the first
-// fill, which AllocsPerRun's warm-up run would hide).
+// TestFillToCapacityDoesNotAllocate checks that the preallocated indexes do
+// not grow while the ledger fills up to exactly its capacity (the first fill,
+// which AllocsPerRun's warm-up run would hide), counting the ledger's own
+// allocations (MemStats counts the runtime's too: internal/allocs).
 func TestFillToCapacityDoesNotAllocate(t *testing.T) {
-	// MemStats counts every goroutine's allocations (the runtime's and the
-	// test framework's too), so a stray one can show up in a run: a real
-	// allocation in Apply shows up in every attempt.
-	var mallocs []uint64
-	for range 3 {
-		d := fillToCapacityMallocs(t)
-		if d == 0 {
-			return
-		}
-		mallocs = append(mallocs, d)
-	}
-	t.Fatalf("allocations while filling to capacity, per attempt: %v", mallocs)
-}
-
-func fillToCapacityMallocs(t *testing.T) uint64 {
 	const accounts, transfers = 1000, 5000
 	h := newHarness(t, Config{AccountsMax: accounts, TransfersMax: transfers})
 	var as []byte
@@ -108,14 +95,16 @@ func fillToCapacityMallocs(t *testing.T) uint64 {
 	ts := transferBatch(1, transfers)
 	reply := make([]byte, h.l.ReplySizeMax(OperationCreateTransfers, len(ts)))
 	ctx := statemachine.Context{Timestamp: 1 << 40}
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	n := h.l.Apply(&ctx, OperationCreateAccounts, as, reply)
-	ctx.Timestamp += transfers
-	n += h.l.Apply(&ctx, OperationCreateTransfers, ts, reply)
-	runtime.ReadMemStats(&after)
-	if n != 0 || h.l.AccountsCount() != accounts || h.l.TransfersCount() != transfers {
-		t.Fatalf("fill failed: reply %d, %d accounts, %d transfers", n, h.l.AccountsCount(), h.l.TransfersCount())
+	var failed int
+	n, stacks := allocs.Count("github.com/chronon-db/chronon/ledger", func() {
+		failed = h.l.Apply(&ctx, OperationCreateAccounts, as, reply)
+		ctx.Timestamp += transfers
+		failed += h.l.Apply(&ctx, OperationCreateTransfers, ts, reply)
+	})
+	if failed != 0 || h.l.AccountsCount() != accounts || h.l.TransfersCount() != transfers {
+		t.Fatalf("fill failed: reply %d, %d accounts, %d transfers", failed, h.l.AccountsCount(), h.l.TransfersCount())
 	}
-	return after.Mallocs - before.Mallocs
+	if n != 0 {
+		t.Fatalf("%d allocations while filling to capacity:\n%s", n, strings.Join(stacks, "\n"))
+	}
 }
