@@ -15,12 +15,14 @@ import (
 //  2. On start_view_change(v) from a quorum (itself included) it makes v
 //     durable and sends do_view_change(v) to the primary of v: its log_view
 //     (last view in which it was normal), op, commit number and the headers
-//     of its latest ops.
+//     of its latest ops — only if its log reaches the head of the log its
+//     log_view stands for (standsForLogView).
 //  3. The new primary, on do_view_change from a quorum, picks the log with
-//     the highest (log_view, op), truncates its own divergent uncommitted
-//     ops, repairs what it lacks from the replica that sent the chosen log,
-//     commits what any of them knew committed, makes log_view = v durable,
-//     and broadcasts start_view(v) with the headers of the new log's tail.
+//     the highest (log_view, op) (never one ending below a voter's commit
+//     number), truncates its own divergent uncommitted ops, repairs what it
+//     lacks from the replica that sent the chosen log, commits what any of
+//     them knew committed, makes log_view = v durable, and broadcasts
+//     start_view(v) with the headers of the new log's tail.
 //  4. A replica receiving start_view(v) truncates what disagrees with it,
 //     makes v durable, becomes normal, acknowledges the uncommitted ops it
 //     holds and repairs the others.
