@@ -50,6 +50,7 @@ func (n *recovery) run() (RecoveryInfo, error) {
 	sb := n.j.Superblock()
 	report := n.j.Report()
 	n.r.RestoreView(sb.VSR.View, sb.VSR.LogView)
+	n.r.RestoreLogHead(sb.VSR.LogOp)
 	info := RecoveryInfo{CheckpointOp: sb.VSR.CheckpointOp, WALOpMax: report.OpMax}
 	// A durable view counts: a replica that voted in a view change and
 	// crashed before holding any op must not start normal in that view.

@@ -26,7 +26,8 @@ type Counters struct {
 	SyncsStarted       uint64 // state syncs begun by this replica
 	SyncsDone          uint64 // state syncs completed
 	SyncsFailed        uint64 // state syncs whose copy did not verify
-	VotesWithheld      uint64 // do_view_change not sent while rejoining
+	VotesWithheld      uint64 // do_view_change not sent: rejoining, or the log does not reach its log_view's head
+	InstallsRefused    uint64 // view changes whose best-ranked log ended below a voter's commit number (not installed)
 	Rejoined           uint64 // ends of rejoining (caught up, votes again)
 	DropRejoining      uint64 // messages ignored while probing peers after a lost data file
 	DropNotPrimary     uint64 // requests sent to a backup

@@ -97,6 +97,13 @@ type Replica struct {
 	// viewStartOp is the op the current view started at (the log its
 	// primary installed), sent in start_view.
 	viewStartOp uint64
+	// logHead is the head op of the log this replica stands for at its
+	// log_view, as made durable with it (VSRState.LogOp, see persistView):
+	// set when log_view grows, never lowered within one log_view. A
+	// replica whose log no longer reaches it (a state sync restarted the
+	// log from a checkpoint below it) must not vote with that log_view.
+	logHead     uint64
+	logHeadView uint32
 	// applyContext is handed to the state machine for each request.
 	applyContext statemachine.Context
 	// replaying suppresses replies while ReplayCommitted re-applies the log.

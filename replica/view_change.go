@@ -15,12 +15,14 @@ import (
 //  2. On start_view_change(v) from a quorum (itself included) it makes v
 //     durable and sends do_view_change(v) to the primary of v: its log_view
 //     (last view in which it was normal), op, commit number and the headers
-//     of its latest ops.
+//     of its latest ops — only if its log reaches the head of the log its
+//     log_view stands for (standsForLogView).
 //  3. The new primary, on do_view_change from a quorum, picks the log with
-//     the highest (log_view, op), truncates its own divergent uncommitted
-//     ops, repairs what it lacks from the replica that sent the chosen log,
-//     commits what any of them knew committed, makes log_view = v durable,
-//     and broadcasts start_view(v) with the headers of the new log's tail.
+//     the highest (log_view, op) (never one ending below a voter's commit
+//     number), truncates its own divergent uncommitted ops, repairs what it
+//     lacks from the replica that sent the chosen log, commits what any of
+//     them knew committed, makes log_view = v durable, and broadcasts
+//     start_view(v) with the headers of the new log's tail.
 //  4. A replica receiving start_view(v) truncates what disagrees with it,
 //     makes v durable, becomes normal, acknowledges the uncommitted ops it
 //     holds and repairs the others.
@@ -51,6 +53,7 @@ type viewChange struct {
 	dvcSent    bool
 	dvcs       []dvcVote // by replica, on the new primary
 	installing bool      // new primary: repairing towards installOp
+	refused    bool      // new primary: a quorum's best log ended below its commit number
 	installOp  uint64
 	// startOp is the op the view starts at for backups' purposes: the head
 	// of the ops that may have committed (see possiblyCommittedHead).
@@ -87,6 +90,7 @@ func (r *Replica) startViewChange(v uint32) {
 	r.vc.svcVotes = 1 << r.cfg.Replica
 	r.vc.dvcSent = false
 	r.vc.installing = false
+	r.vc.refused = false
 	for i := range r.vc.dvcs {
 		r.vc.dvcs[i].received = false
 	}
@@ -177,6 +181,37 @@ func (r *Replica) persistView(logOp uint64) {
 	if err := r.journal.PersistView(r.view, r.logView, logOp, r.commitMin, r.commitMax); err != nil {
 		panic(fmt.Sprintf("replica: persisting view %d failed: %v", r.view, err))
 	}
+	r.setLogHead(logOp)
+}
+
+// setLogHead records logOp as (part of) the head of the log this replica
+// stands for at its log_view, as the journal records VSRState.LogOp:
+// replaced when log_view grows, never lowered within one log_view.
+func (r *Replica) setLogHead(logOp uint64) {
+	if r.logView != r.logHeadView {
+		r.logHead, r.logHeadView = logOp, r.logView
+		return
+	}
+	r.logHead = max(r.logHead, logOp)
+}
+
+// RestoreLogHead sets, at a restart after RestoreView, the head op of the
+// log the replica stood for at its log_view (VSRState.LogOp).
+func (r *Replica) RestoreLogHead(logOp uint64) {
+	r.logHead, r.logHeadView = logOp, r.logView
+}
+
+// standsForLogView reports whether this replica's log reaches the head of
+// the log it stands for at its log_view, so that it may vote with that
+// log_view. After a state sync restarted its log from a checkpoint below
+// that head, it does not: its log_view still claims the log its view
+// started with (every op that may have committed before it), and a vote
+// with the shorter log would outrank a complete log of an older log_view
+// (issue 11: the new view started below the cluster's commit number). It
+// stands for its log_view again once it has learned that log's headers
+// (repair), or when a start_view gives it a new log_view.
+func (r *Replica) standsForLogView() bool {
+	return r.logHeadView != r.logView || r.logOp >= r.logHead
 }
 
 func (r *Replica) sendDoViewChange() {
@@ -184,6 +219,13 @@ func (r *Replica) sendDoViewChange() {
 		// Its log may lack ops its lost data file acknowledged.
 		r.withholdVote()
 		return
+	}
+	if !r.standsForLogView() {
+		r.withholdVote()
+		return
+	}
+	if r.logOp < r.op || r.logOp < r.commitMin {
+		panic(fmt.Sprintf("replica: log head %d below op %d or commit_min %d", r.logOp, r.op, r.commitMin))
 	}
 	h := r.header(wire.CommandDoViewChange)
 	h.LogView, h.Op, h.Commit, h.OpMin = r.logView, r.logOp, r.commitMax, r.op
@@ -272,7 +314,24 @@ func (r *Replica) beginInstall() {
 		}
 	}
 	b := &r.vc.dvcs[best]
+	if b.op < commit {
+		// The log that ranks highest lacks ops a voter knows committed: a
+		// vote stood for a log_view whose log it did not hold (see
+		// standsForLogView). Installing it would truncate committed ops
+		// and prepare over them; no other log of this quorum can be
+		// trusted either (the ranking is what proves a log complete). Wait:
+		// more votes may come, or the view change moves on to the next
+		// view.
+		if !r.vc.refused {
+			r.vc.refused = true
+			r.Counters.InstallsRefused++
+		}
+		return
+	}
 	installOp := r.availableHead(b, commit)
+	if installOp < commit {
+		panic(fmt.Sprintf("replica: view %d would install a log ending at op %d below commit number %d", r.view, installOp, commit))
+	}
 	headers := b.headers
 	for len(headers) > 0 && headers[len(headers)-1].Op > installOp {
 		headers = headers[:len(headers)-1]
@@ -412,6 +471,9 @@ func (r *Replica) continueInstall() {
 // finishInstall makes the new primary normal in its view and tells the
 // backups (start_view).
 func (r *Replica) finishInstall() {
+	if r.op < r.commitMax {
+		panic(fmt.Sprintf("replica: view %d installed with its log ending at op %d below commit_max %d", r.view, r.op, r.commitMax))
+	}
 	r.vc.installing = false
 	r.logView = r.view
 	r.viewStartOp = min(r.vc.startOp, r.op)
