@@ -40,6 +40,7 @@ type Counters struct {
 	DropGap            uint64 // prepares beyond op+1 (await retransmission)
 	DropBrokenChain    uint64 // prepares whose parent is not our head
 	DropRingFull       uint64 // prepares refused while uncommitted ops fill the ring
+	DropJournalBusy    uint64 // prepares refused while JournalWritesMax writes are in flight (and the future buffer could not keep them)
 	DropUnexpected     uint64 // messages this replica's role does not take
 	DropBadBatchEntry  uint64 // entries of a committed batch that do not decode
 	DropStalePrepareOK uint64 // prepare_oks for ops no longer in flight

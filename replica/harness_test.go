@@ -338,9 +338,15 @@ func (c *cluster) step() {
 		if c.down[i] || c.frozen[i] {
 			continue
 		}
-		keep := 0
-		for k, m := range j.pending {
-			if j.due[k] <= now {
+		// A completion may start new writes (a primary's next prepare, a
+		// backup's buffered one): they go to fresh slices, after the writes
+		// still waiting.
+		pending, due := j.pending, j.due
+		j.pending, j.due = nil, nil
+		var keepPending []*wire.Message
+		var keepDue []uint64
+		for k, m := range pending {
+			if due[k] <= now {
 				var h wire.Header
 				h.Decode(m.Buffer)
 				j.written[h.Op] = h.Checksum
@@ -353,10 +359,9 @@ func (c *cluster) step() {
 				m.Unref()
 				continue
 			}
-			j.pending[keep], j.due[keep] = m, j.due[k]
-			keep++
+			keepPending, keepDue = append(keepPending, m), append(keepDue, due[k])
 		}
-		j.pending, j.due = j.pending[:keep], j.due[:keep]
+		j.pending, j.due = append(keepPending, j.pending...), append(keepDue, j.due...)
 		reads := j.reads
 		j.reads = nil
 		for _, rd := range reads {
