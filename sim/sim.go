@@ -32,6 +32,7 @@ type Sim struct {
 	// faultPhase is true until the liveness phase starts.
 	faultPhase bool
 	partition  partitionState
+	pause      pauseState
 	err        error
 	// forged maps genuine prepare checksums to the forged ones a lying
 	// network delivered instead (Options.Lie).
@@ -162,7 +163,7 @@ func (s *Sim) deliver(p packet) {
 		return
 	}
 	h := s.hosts[p.to]
-	if !h.up {
+	if !h.up || s.holdForPause(p) {
 		return
 	}
 	m, err := h.pool.Get()
@@ -187,15 +188,20 @@ func (s *Sim) deliver(p packet) {
 // Step advances the simulation by one tick.
 func (s *Sim) Step() {
 	s.now++
-	for _, h := range s.hosts {
-		h.deliverCompletions()
+	for i, h := range s.hosts {
+		if !s.paused(i) {
+			h.deliverCompletions()
+		}
 	}
 	s.scratch = s.net.due(s.scratch[:0])
 	for _, p := range s.scratch {
 		s.deliver(p)
 	}
 	clear(s.scratch)
-	for _, h := range s.hosts {
+	for i, h := range s.hosts {
+		if s.paused(i) {
+			continue
+		}
 		h.call(func(r *replica.Replica) {
 			r.Flush()
 			r.Tick()
@@ -219,6 +225,7 @@ func (s *Sim) Step() {
 	}
 	if s.faultPhase {
 		s.injectFaults()
+		s.injectPause()
 	}
 	s.stats.Ticks = s.now
 }
