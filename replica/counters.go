@@ -33,7 +33,7 @@ type Counters struct {
 	DropWrongView      uint64 // messages from another view
 	DropStaleRequest   uint64 // requests older than the session's last
 	DropDuplicate      uint64 // requests already queued or being prepared
-	DropQueueFull      uint64 // requests that found the request queue full
+	DropQueueFull      uint64 // requests that found the request queue full (registers: ClientsMax registers already in flight)
 	DropNoSession      uint64 // requests without a valid session (eviction sent)
 	DropBadRequest     uint64 // requests a state machine cannot serve (reply too large, bad number)
 	DropPoolExhausted  uint64 // messages not built for lack of a buffer

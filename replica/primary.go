@@ -80,11 +80,19 @@ func (r *Replica) onRegister(m *wire.Message, h *wire.Header) {
 		r.Counters.DropDuplicate++
 		return
 	}
+	if r.clients.registeringFull() {
+		// ClientsMax registers are queued or prepared and not committed:
+		// the queue may have room again (they left it for a prepare), but
+		// the table could not take more sessions at once. The client
+		// retries.
+		r.Counters.DropQueueFull++
+		return
+	}
 	if !r.enqueue(m, h) {
 		return
 	}
 	if !r.clients.addRegistering(h.Client) {
-		panic("replica: registering list overflow despite the request queue bound")
+		panic("replica: registering list overflow despite its check")
 	}
 }
 
