@@ -31,6 +31,9 @@ func (c *cluster) resume(i int) (starved int) {
 			continue
 		}
 		c.deliverToReplica(i, p.data)
+		if used, held := c.pools[i].Count()-c.pools[i].Free(), c.replicas[i].MessagesHeld(); used > held {
+			c.t.Fatalf("replica %d has %d pool buffers in use but holds at most %d", i, used, held)
+		}
 	}
 	return starved
 }

@@ -141,6 +141,11 @@ func (s *Sim) sendFromReplica(h *host, to int, data []byte) {
 // observe lets the checkers see a replica after it ran.
 func (s *Sim) observe(h *host) {
 	r := h.replica
+	// The replica's pool: what the replica holds, plus the message being
+	// delivered (the simulator's stand-in for a bus receive buffer).
+	if used := h.pool.Count() - h.pool.Free(); used > r.MessagesHeld()+1 {
+		panic(fmt.Sprintf("sim: replica %d has %d pool buffers in use, holds at most %d: a leak", h.index, used, r.MessagesHeld()))
+	}
 	s.trace.event(uint64(h.index), r.CommitMin(), r.Op(), r.CommitChecksum().Lo)
 	if r.CommitMin() > 0 {
 		if err := s.chain.commit(int(h.index), r.CommitMin(), r.CommitChecksum()); err != nil {
