@@ -47,10 +47,19 @@ func (r *Replica) onPrepare(m *wire.Message, h *wire.Header) {
 		if !r.future.put(m, h, r.commitMin) {
 			r.Counters.DropGap++
 		}
+		r.assertPinned()
 	case h.Parent != r.head:
 		r.Counters.DropBrokenChain++
 	case r.ring.full():
 		r.Counters.DropRingFull++
+	case !r.canWrite():
+		// The journal has JournalWritesMax writes in flight (a burst of
+		// prepares, e.g. after the process was paused): the prepare waits
+		// in the future buffer until a write completes (appendFuture).
+		if !r.future.put(m, h, r.commitMin) {
+			r.Counters.DropJournalBusy++
+		}
+		r.assertPinned()
 	default:
 		r.appendPrepare(m.Ref(), h)
 		r.appendFuture()
@@ -58,9 +67,10 @@ func (r *Replica) onPrepare(m *wire.Message, h *wire.Header) {
 	r.learnCommit(h.Commit)
 }
 
-// appendFuture appends the buffered prepares that now extend the log.
+// appendFuture appends the buffered prepares that now extend the log, as
+// far as the ring and the journal's write slots allow.
 func (r *Replica) appendFuture() {
-	for !r.ring.full() {
+	for !r.ring.full() && r.canWrite() {
 		m, h := r.future.take(r.op+1, r.head)
 		if m == nil {
 			return
@@ -77,24 +87,30 @@ func (r *Replica) appendFuture() {
 // prepare is durable in this replica's WAL. A backup acknowledges it to the
 // primary; the primary counts its own write towards the quorum.
 func (r *Replica) OnPrepareWritten(m *wire.Message) {
+	if r.writes == 0 {
+		panic("replica: completion of a journal write that was not started")
+	}
+	r.writes--
 	var h wire.Header
 	h.Decode(m.Buffer[:wire.HeaderSize])
-	e := r.ring.get(h.Op)
-	if e == nil || e.header.Checksum != h.Checksum {
-		// Committed (the quorum did not need us) or no longer in the log.
-		return
+	if e := r.ring.get(h.Op); e != nil && e.header.Checksum == h.Checksum {
+		e.written = true
+		if r.status != StatusNormal {
+			return // a view change counts it when it installs the log
+		}
+		if r.IsPrimary() {
+			e.oks |= 1 << r.cfg.Replica
+			r.commitPipeline()
+			return
+		}
+		r.sendPrepareOK(&e.header)
+		r.commitBackup()
 	}
-	e.written = true
-	if r.status != StatusNormal {
-		return // a view change counts it when it installs the log
+	// Otherwise committed (the quorum did not need us) or no longer in the
+	// log. Either way a write slot is free: a backup appends what waited.
+	if r.status == StatusNormal && !r.IsPrimary() {
+		r.appendFuture()
 	}
-	if r.IsPrimary() {
-		e.oks |= 1 << r.cfg.Replica
-		r.commitPipeline()
-		return
-	}
-	r.sendPrepareOK(&e.header)
-	r.commitBackup()
 }
 
 func (r *Replica) sendPrepareOK(prepare *wire.Header) {
@@ -132,6 +148,10 @@ func (r *Replica) onCommit(h *wire.Header) {
 func (r *Replica) onInstallPrepare(m *wire.Message, h *wire.Header) {
 	if h.Op != r.op+1 || h.Parent != r.head || r.ring.full() {
 		r.Counters.DropGap++
+		return
+	}
+	if !r.canWrite() {
+		r.Counters.DropJournalBusy++ // repair asks again
 		return
 	}
 	if !r.canonical(h) {

@@ -103,6 +103,8 @@ func (t *clientTable) isRegistering(id wire.Uint128) bool {
 	return false
 }
 
+func (t *clientTable) registeringFull() bool { return len(t.registering) == cap(t.registering) }
+
 func (t *clientTable) addRegistering(id wire.Uint128) bool {
 	if len(t.registering) == cap(t.registering) {
 		return false

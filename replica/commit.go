@@ -1,6 +1,8 @@
 package replica
 
 import (
+	"fmt"
+
 	"github.com/chronon-db/chronon/statemachine"
 	"github.com/chronon-db/chronon/wire"
 )
@@ -108,12 +110,16 @@ func (r *Replica) applyRequest(prepare, req *wire.Header, input []byte, timestam
 }
 
 // replyMessage returns a buffer for a reply. Replies are replicated state
-// (the client table keeps the last one per client), and the pool is sized
-// for one per client, so running out here is a sizing bug.
+// (the client table keeps the last one per client): a commit cannot skip
+// one, so its buffer must exist. The pool's share for them is one per
+// client plus the one being built (ScratchMax), and every other holder is
+// capped by its own limit (wire.Limits.MessagesMax), so running out here
+// means some holder exceeded its share: a bug, not an input.
 func (r *Replica) replyMessage() *wire.Message {
 	m, err := r.pool.Get()
 	if err != nil {
-		panic("replica: message pool exhausted while committing; the pool is smaller than Limits.MessagesMax")
+		panic(fmt.Sprintf("replica: message pool exhausted while committing op %d (%d buffers, ring %d, future %d, journal writes %d, reads %d, queued requests %d, sessions %d): a holder exceeded its share of Limits.MessagesMax",
+			r.commitMin+1, r.pool.Count(), r.ring.count, r.future.count, r.writes, len(r.reads), r.requests.count, r.clients.used))
 	}
 	return m
 }

@@ -91,6 +91,9 @@ func (c *Config) check() error {
 	if l.PipelinePrepareMax < 1 || l.PipelinePrepareMax > 64 {
 		return fmt.Errorf("%w: pipeline prepare max %d not in [1, 64]", ErrConfig, l.PipelinePrepareMax)
 	}
+	if l.JournalWritesMax < 1 {
+		return fmt.Errorf("%w: journal writes max %d must be positive", ErrConfig, l.JournalWritesMax)
+	}
 	if l.ClientsMax < 1 {
 		return fmt.Errorf("%w: clients max %d must be positive", ErrConfig, l.ClientsMax)
 	}

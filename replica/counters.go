@@ -34,13 +34,14 @@ type Counters struct {
 	DropWrongView      uint64 // messages from another view
 	DropStaleRequest   uint64 // requests older than the session's last
 	DropDuplicate      uint64 // requests already queued or being prepared
-	DropQueueFull      uint64 // requests that found the request queue full
+	DropQueueFull      uint64 // requests that found the request queue full (registers: ClientsMax registers already in flight)
 	DropNoSession      uint64 // requests without a valid session (eviction sent)
 	DropBadRequest     uint64 // requests a state machine cannot serve (reply too large, bad number)
 	DropPoolExhausted  uint64 // messages not built for lack of a buffer
 	DropGap            uint64 // prepares beyond op+1 (await retransmission)
 	DropBrokenChain    uint64 // prepares whose parent is not our head
 	DropRingFull       uint64 // prepares refused while uncommitted ops fill the ring
+	DropJournalBusy    uint64 // prepares refused while JournalWritesMax writes are in flight (and the future buffer could not keep them)
 	DropUnexpected     uint64 // messages this replica's role does not take
 	DropBadBatchEntry  uint64 // entries of a committed batch that do not decode
 	DropStalePrepareOK uint64 // prepare_oks for ops no longer in flight

@@ -283,6 +283,11 @@ type cluster struct {
 	captured []packet
 	// down marks crashed replicas: they receive nothing and do not run.
 	down map[int]bool
+	// frozen marks paused replicas (pause_test.go): they do not run and
+	// their journal does not report, and packets due to them are held (in
+	// held) until resume delivers them at once.
+	frozen map[int]bool
+	held   []packet
 }
 
 func newCluster(t testing.TB, seed uint64, replicaCount uint8, clients int, requests uint32) *cluster {
@@ -293,6 +298,7 @@ func newCluster(t testing.TB, seed uint64, replicaCount uint8, clients int, requ
 		rng:        rng,
 		retryTicks: 40,
 		down:       map[int]bool{},
+		frozen:     map[int]bool{},
 	}
 	for i := uint8(0); i < replicaCount; i++ {
 		cfg := Config{Cluster: wire.Uint128{Lo: 77}, ReplicaCount: replicaCount, Replica: i, Limits: wire.LimitsTest, Seed: seed}
@@ -329,12 +335,18 @@ func (c *cluster) step() {
 	c.net.now++
 	now := c.net.now
 	for i, j := range c.journals {
-		if c.down[i] {
+		if c.down[i] || c.frozen[i] {
 			continue
 		}
-		keep := 0
-		for k, m := range j.pending {
-			if j.due[k] <= now {
+		// A completion may start new writes (a primary's next prepare, a
+		// backup's buffered one): they go to fresh slices, after the writes
+		// still waiting.
+		pending, due := j.pending, j.due
+		j.pending, j.due = nil, nil
+		var keepPending []*wire.Message
+		var keepDue []uint64
+		for k, m := range pending {
+			if due[k] <= now {
 				var h wire.Header
 				h.Decode(m.Buffer)
 				j.written[h.Op] = h.Checksum
@@ -347,10 +359,9 @@ func (c *cluster) step() {
 				m.Unref()
 				continue
 			}
-			j.pending[keep], j.due[keep] = m, j.due[k]
-			keep++
+			keepPending, keepDue = append(keepPending, m), append(keepDue, due[k])
 		}
-		j.pending, j.due = j.pending[:keep], j.due[:keep]
+		j.pending, j.due = append(keepPending, j.pending...), append(keepDue, j.due...)
 		reads := j.reads
 		j.reads = nil
 		for _, rd := range reads {
@@ -383,10 +394,14 @@ func (c *cluster) step() {
 			c.deliverToClient(p)
 			continue
 		}
+		if c.frozen[p.toReplica] {
+			c.held = append(c.held, p)
+			continue
+		}
 		c.deliverToReplica(p.toReplica, p.data)
 	}
 	for i, r := range c.replicas {
-		if c.down[i] {
+		if c.down[i] || c.frozen[i] {
 			continue
 		}
 		r.Flush()

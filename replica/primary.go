@@ -1,6 +1,8 @@
 package replica
 
 import (
+	"fmt"
+
 	"github.com/chronon-db/chronon/wire"
 )
 
@@ -78,11 +80,19 @@ func (r *Replica) onRegister(m *wire.Message, h *wire.Header) {
 		r.Counters.DropDuplicate++
 		return
 	}
+	if r.clients.registeringFull() {
+		// ClientsMax registers are queued or prepared and not committed:
+		// the queue may have room again (they left it for a prepare), but
+		// the table could not take more sessions at once. The client
+		// retries.
+		r.Counters.DropQueueFull++
+		return
+	}
 	if !r.enqueue(m, h) {
 		return
 	}
 	if !r.clients.addRegistering(h.Client) {
-		panic("replica: registering list overflow despite the request queue bound")
+		panic("replica: registering list overflow despite its check")
 	}
 }
 
@@ -113,8 +123,13 @@ func (r *Replica) fits(h *wire.Header) bool {
 func RequestSizeMax(messageSizeMax uint32) uint32 { return messageSizeMax - wire.HeaderSize }
 
 func (r *Replica) pipelineHasRoom() bool {
-	return r.op-r.commitMin < uint64(r.cfg.Limits.PipelinePrepareMax) && !r.ring.full()
+	return r.op-r.commitMin < uint64(r.cfg.Limits.PipelinePrepareMax) && !r.ring.full() && r.canWrite()
 }
+
+// canWrite reports whether the journal may take one more write: the
+// replica never has more than Limits.JournalWritesMax in flight, so the
+// buffers the journal holds stay within the pool's share for them.
+func (r *Replica) canWrite() bool { return r.writes < r.cfg.Limits.JournalWritesMax }
 
 // prepareBatch packs queued requests, oldest first, into one prepare up to
 // message_size_max, assigns it the next op, a timestamp and the parent
@@ -176,11 +191,16 @@ func (r *Replica) prepareBatch() bool {
 }
 
 // appendPrepare adds prepare m (reference taken over) at op+1 and starts
-// its journal write.
+// its journal write. The caller checked that the ring has room and the
+// journal a write slot (canWrite).
 func (r *Replica) appendPrepare(m *wire.Message, h *wire.Header) {
 	if h.Op != r.op+1 || h.Parent != r.head {
 		panic("replica: appended prepare does not extend the hash chain")
 	}
+	if !r.canWrite() {
+		panic(fmt.Sprintf("replica: append of op %d with %d journal writes in flight (max %d)", h.Op, r.writes, r.cfg.Limits.JournalWritesMax))
+	}
+	r.future.drop(h.Op)
 	r.ring.push(m, h, r.tick)
 	r.putLog(h)
 	r.op = h.Op
@@ -188,6 +208,8 @@ func (r *Replica) appendPrepare(m *wire.Message, h *wire.Header) {
 	if h.Timestamp > r.timestamp {
 		r.timestamp = h.Timestamp
 	}
+	r.writes++
+	r.assertPinned()
 	r.journal.WritePrepare(m)
 }
 

@@ -88,6 +88,11 @@ type Replica struct {
 	knownOp uint64
 	// reads are the journal reads in flight to answer request_prepare.
 	reads []pendingRead
+	// writes counts the journal writes in flight (WritePrepare called,
+	// OnPrepareWritten not yet): at most Limits.JournalWritesMax. The
+	// journal holds their buffers, which may have left the prepare ring
+	// already (committed or truncated before the write finished).
+	writes int
 	// cp is the latest checkpoint (served to peers by state sync), sync a
 	// state sync this replica is receiving.
 	cp   checkpointCopy
@@ -315,6 +320,36 @@ func (r *Replica) Flush() {
 			return
 		}
 	}
+}
+
+// assertPinned checks the shares of the message pool that the replica's
+// prepare buffers may use (wire.Limits.MessagesMax, docs/replica.md
+// "Bounds"): the prepare ring and the future buffer together hold at most
+// one buffer per slot of the ring's window, and the journal at most
+// JournalWritesMax writes and JournalReadsMax reads.
+func (r *Replica) assertPinned() {
+	if n := len(r.ring.entries); r.ring.count+r.future.count > n {
+		panic(fmt.Sprintf("replica: prepare ring (%d) and future buffer (%d) hold more than the %d buffers of their window", r.ring.count, r.future.count, n))
+	}
+	if r.writes > r.cfg.Limits.JournalWritesMax || len(r.reads) > max(r.cfg.Limits.JournalReadsMax, 1) {
+		panic(fmt.Sprintf("replica: %d journal writes and %d reads in flight (max %d and %d)", r.writes, len(r.reads), r.cfg.Limits.JournalWritesMax, r.cfg.Limits.JournalReadsMax))
+	}
+}
+
+// MessagesHeld returns how many pool buffers the replica holds references
+// to right now, at most: its prepare ring and future buffer, the journal's
+// writes and reads it started, its queued requests and the client table's
+// stored replies. Between calls into the replica nothing else of its own
+// holds a buffer, so a pool with more in use than this plus what the bus
+// holds leaks; the simulator checks that after every call.
+func (r *Replica) MessagesHeld() int {
+	n := r.ring.count + r.future.count + r.writes + len(r.reads) + r.requests.count
+	for i := 0; i < r.clients.used; i++ {
+		if r.clients.entries[i].reply != nil {
+			n++
+		}
+	}
+	return n
 }
 
 // newMessage gets a pool buffer, counting exhaustion as a drop.

@@ -81,11 +81,17 @@ func (r *prepareRing) truncateLast() {
 
 func (e *ringEntry) okCount() int { return bits.OnesCount64(e.oks) }
 
-// futureRing holds prepares that arrived ahead of a gap on a backup, at most
-// one per op within the ring's window, until the ops before them arrive.
+// futureRing holds prepares that arrived ahead of a gap on a backup (or
+// that wait for a journal write slot), at most one per op within the ring's
+// window, until the ops before them arrive. It has as many slots as the
+// prepare ring and an op uses slot op % len in both; a slot holds a buffer
+// in one of them at most (appendPrepare drops the future's copy of the op
+// it appends, and put never keeps an op the ring holds), so together they
+// pin at most len buffers.
 type futureRing struct {
 	msgs    []*wire.Message
 	headers []wire.Header
+	count   int // slots holding a message
 }
 
 func newFutureRing(capacity int) futureRing {
@@ -105,8 +111,10 @@ func (f *futureRing) put(m *wire.Message, h *wire.Header, commitMin uint64) bool
 			return true // a duplicate
 		}
 		f.msgs[i].Unref()
+		f.count--
 	}
 	f.msgs[i], f.headers[i] = m.Ref(), *h
+	f.count++
 	return true
 }
 
@@ -120,6 +128,7 @@ func (f *futureRing) take(op uint64, parent wire.Uint128) (*wire.Message, *wire.
 	}
 	h := f.headers[i]
 	f.msgs[i] = nil
+	f.count--
 	if h.Op != op || h.Parent != parent {
 		m.Unref()
 		return nil, nil
@@ -134,6 +143,18 @@ func (f *futureRing) has(op uint64) bool {
 	return f.msgs[i] != nil && f.headers[i].Op == op
 }
 
+// drop releases whatever op's slot holds: a copy of op itself, or a stale
+// op a whole window below it. The prepare ring is about to hold op in that
+// slot.
+func (f *futureRing) drop(op uint64) {
+	i := op % uint64(len(f.msgs))
+	if f.msgs[i] != nil {
+		f.msgs[i].Unref()
+		f.msgs[i] = nil
+		f.count--
+	}
+}
+
 // clear drops every buffered prepare.
 func (f *futureRing) clear() {
 	for i, m := range f.msgs {
@@ -142,4 +163,5 @@ func (f *futureRing) clear() {
 			f.msgs[i] = nil
 		}
 	}
+	f.count = 0
 }

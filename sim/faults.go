@@ -44,7 +44,7 @@ func (s *Sim) countFaulty(withRejoining bool) int {
 	for i, h := range s.hosts {
 		// A replica armed to crash inside a write counts already: it will
 		// go down at its next write, whatever happens meanwhile.
-		if !h.up || h.crashWrites >= 0 || s.net.isolated(i) || (h.catchUp > 0 && h.replica.CommitMin() < h.catchUp) ||
+		if !h.up || h.crashWrites >= 0 || s.net.isolated(i) || s.paused(i) || (h.catchUp > 0 && h.replica.CommitMin() < h.catchUp) ||
 			(withRejoining && h.replica.Rejoining()) {
 			n++
 		}

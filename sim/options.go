@@ -61,6 +61,13 @@ type Options struct {
 	// files. Off by default so the default mix (and its regression seeds)
 	// stay as they are.
 	PowerLoss bool
+	// Pause adds pauses to the fault mix: a replica (usually the primary)
+	// is stopped as with SIGSTOP — no ticks, no journal completions,
+	// everything sent to it held — for 60..400 ticks while the others move
+	// on, then gets all it missed in one burst (sim/pause.go). Off by
+	// default so the default mix (and its regression seeds) stay as they
+	// are.
+	Pause bool
 	// QuorumOverride is passed to replica.Config (0: majority). Only for
 	// tests proving the checkers catch a broken protocol.
 	QuorumOverride int
@@ -122,6 +129,7 @@ type scenario struct {
 	downTicksMax       uint64
 	corruptPct         float64 // per-tick chance of a bit-rot fault
 	powerLossPct       float64 // per-tick chance of a whole-cluster power loss (Options.PowerLoss)
+	pausePct           float64 // per-tick chance of pausing a replica (Options.Pause)
 	clientRestartPct   float64
 	clientRetryTicks   uint64
 	requestsPerClient  int // in the liveness phase
@@ -178,11 +186,19 @@ func newScenario(o Options) (*scenario, *rand.Rand) {
 		// the random streams of the default mix do not change.
 		s.powerLossPct = 0.0005
 	}
+	if o.Pause && s.Replicas > 1 {
+		// About two per run of DefaultTicks; drawn only in these runs.
+		s.pausePct = 0.001
+	}
 	return s, rng
 }
 
 func (s *scenario) String() string {
-	return fmt.Sprintf("replicas=%d clients=%d workload=%s ticks=%d+%d latency=[%d,%d] loss=%.2f dup=%.2f partition=%.3f misdirect=%.3f/%.3f crash=%.3f corrupt=%.3f primary_faults=%v",
+	str := fmt.Sprintf("replicas=%d clients=%d workload=%s ticks=%d+%d latency=[%d,%d] loss=%.2f dup=%.2f partition=%.3f misdirect=%.3f/%.3f crash=%.3f corrupt=%.3f primary_faults=%v",
 		s.Replicas, s.Clients, s.workload, s.Ticks, s.LivenessTicks, s.latencyMin, s.latencyMax, s.lossPct, s.dupPct,
 		s.partitionPct, s.misdirectWrite, s.misdirectRead, s.crashPct, s.corruptPct, s.primaryFaultsFinal)
+	if s.Pause {
+		str += " pause=true"
+	}
+	return str
 }

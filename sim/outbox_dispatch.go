@@ -90,7 +90,7 @@ func (h *host) acksCommitted(body []byte) {
 // only on the normal primary, submit ready acks and deliver due effects.
 func (h *host) dispatch() {
 	s, d := h.sim, &h.disp
-	if !h.up {
+	if !h.up || s.paused(int(h.index)) {
 		return
 	}
 	r := h.replica

@@ -107,6 +107,9 @@ func Run(o Options) (res Result) {
 // armed crashes; down replicas restart.
 func (s *Sim) heal() {
 	s.faultPhase = false
+	if s.pause.active {
+		s.endPause(s.paused(s.pause.index))
+	}
 	s.net.heal()
 	s.partition.active = false
 	s.net.faulty = false

@@ -32,6 +32,7 @@ type Sim struct {
 	// faultPhase is true until the liveness phase starts.
 	faultPhase bool
 	partition  partitionState
+	pause      pauseState
 	err        error
 	// forged maps genuine prepare checksums to the forged ones a lying
 	// network delivered instead (Options.Lie).
@@ -140,6 +141,11 @@ func (s *Sim) sendFromReplica(h *host, to int, data []byte) {
 // observe lets the checkers see a replica after it ran.
 func (s *Sim) observe(h *host) {
 	r := h.replica
+	// The replica's pool: what the replica holds, plus the message being
+	// delivered (the simulator's stand-in for a bus receive buffer).
+	if used := h.pool.Count() - h.pool.Free(); used > r.MessagesHeld()+1 {
+		panic(fmt.Sprintf("sim: replica %d has %d pool buffers in use, holds at most %d: a leak", h.index, used, r.MessagesHeld()))
+	}
 	s.trace.event(uint64(h.index), r.CommitMin(), r.Op(), r.CommitChecksum().Lo)
 	if r.CommitMin() > 0 {
 		if err := s.chain.commit(int(h.index), r.CommitMin(), r.CommitChecksum()); err != nil {
@@ -162,7 +168,7 @@ func (s *Sim) deliver(p packet) {
 		return
 	}
 	h := s.hosts[p.to]
-	if !h.up {
+	if !h.up || s.holdForPause(p) {
 		return
 	}
 	m, err := h.pool.Get()
@@ -187,15 +193,20 @@ func (s *Sim) deliver(p packet) {
 // Step advances the simulation by one tick.
 func (s *Sim) Step() {
 	s.now++
-	for _, h := range s.hosts {
-		h.deliverCompletions()
+	for i, h := range s.hosts {
+		if !s.paused(i) {
+			h.deliverCompletions()
+		}
 	}
 	s.scratch = s.net.due(s.scratch[:0])
 	for _, p := range s.scratch {
 		s.deliver(p)
 	}
 	clear(s.scratch)
-	for _, h := range s.hosts {
+	for i, h := range s.hosts {
+		if s.paused(i) {
+			continue
+		}
 		h.call(func(r *replica.Replica) {
 			r.Flush()
 			r.Tick()
@@ -219,6 +230,7 @@ func (s *Sim) Step() {
 	}
 	if s.faultPhase {
 		s.injectFaults()
+		s.injectPause()
 	}
 	s.stats.Ticks = s.now
 }

@@ -173,3 +173,28 @@ func TestSeedsPowerLoss(t *testing.T) {
 	}
 	t.Logf("%d seeds, %d power losses", n, losses)
 }
+
+// TestSeedsPause runs seeds with pauses in the fault mix (Options.Pause): a
+// replica, mostly the primary, stopped as with SIGSTOP and then handed all
+// it missed in one burst. Seeds 2 and 19 exhausted the resumed replica's
+// message pool (a panic while it committed as a backup) before journal
+// writes in flight were capped.
+func TestSeedsPause(t *testing.T) {
+	seeds := []uint64{2, 19}
+	if !testing.Short() {
+		for seed := uint64(1); seed <= 40; seed++ {
+			if seed != 2 && seed != 19 {
+				seeds = append(seeds, seed)
+			}
+		}
+	}
+	for _, seed := range seeds {
+		r := Run(Options{Seed: seed, Pause: true})
+		if r.Failed() {
+			t.Errorf("%s", r.Report())
+		}
+		if (seed == 2 || seed == 19) && r.Stats.Faults[FaultPause] == 0 {
+			t.Errorf("seed %d: no pause injected", seed)
+		}
+	}
+}

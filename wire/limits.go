@@ -11,9 +11,14 @@ type Limits struct {
 	// each client has at most one request in flight.
 	ClientsMax int
 	// PipelinePrepareMax is the number of prepares in flight (prepared but
-	// not yet committed) on the primary.
+	// not yet committed) on the primary. A replica's window of uncommitted
+	// ops (its prepare ring, and the future buffer sharing its slots) is
+	// twice as long, so a backup can hold a full pipeline while it still
+	// applies the previous one.
 	PipelinePrepareMax int
-	// JournalWritesMax and JournalReadsMax bound concurrent WAL I/O. Reads
+	// JournalWritesMax and JournalReadsMax bound concurrent WAL I/O; the
+	// replica never starts more (a prepare that finds every write slot
+	// busy waits in the future buffer or is dropped and repaired). Reads
 	// answer peers' repair requests: a lagging backup asks for up to 16
 	// prepares per tick.
 	JournalWritesMax int
@@ -60,23 +65,31 @@ var (
 )
 
 // MessagesMax returns how many pooled messages a replica with these limits
-// can hold at once, each term being one owner of references:
+// can hold at once, each term being one owner of references whose count
+// the owner itself caps (docs/replica.md, "Bounds"):
 //
-//   - the pipeline: PipelinePrepareMax prepares held until they commit;
+//   - the window of uncommitted ops: 2*PipelinePrepareMax prepares, held
+//     by the prepare ring or, ahead of a gap, by the future buffer (they
+//     share one slot per op, so together they never hold more);
 //   - the request queue: one queued request per client (ClientsMax);
-//   - journal I/O: JournalWritesMax prepares being written on a backup (on
-//     the primary they are the pipeline's buffers, counted once more to keep
-//     the bound simple) and JournalReadsMax buffers for repair reads;
+//   - journal I/O: JournalWritesMax prepares being written (usually also
+//     in the ring, counted again because a write may outlive its ring
+//     entry: committed or truncated before it completes) and
+//     JournalReadsMax buffers for repair reads;
 //   - peers: for each other replica one receive buffer plus its send queue;
 //   - clients: for each client one receive buffer plus its send queue, and
 //     its last reply, kept in the client table so a retry gets it again;
-//   - ScratchMax for the replica's own short-lived messages.
+//   - ScratchMax for the replica's own short-lived messages (the reply
+//     being built before it replaces the stored one, a message between
+//     Get and its send queue).
 //
-// A replica that ever needs more has a bug: the pool panics only on misuse,
-// and Get returns ErrPoolExhausted, which callers treat as a dropped message.
+// Nothing an input does can make a replica hold more: every owner drops
+// (and counts) what exceeds its own cap. Running out anyway is a bug; Get
+// returns ErrPoolExhausted, which senders treat as a dropped message and a
+// commit, which cannot skip its reply, as a broken invariant.
 func (l Limits) MessagesMax() int {
 	peers := l.ReplicaCount - 1
-	return l.PipelinePrepareMax +
+	return 2*l.PipelinePrepareMax +
 		l.ClientsMax +
 		l.JournalWritesMax + l.JournalReadsMax +
 		peers*(1+l.PeerSendQueueMax) +

@@ -93,12 +93,11 @@ func TestPoolGetUnrefDoesNotAllocate(t *testing.T) {
 }
 
 func TestLimitsMessagesMax(t *testing.T) {
-	// The derivation in docs/protocol.md: pipeline + request queue + journal
-	// I/O + peers (receive + send queue) + clients (receive + send queue +
-	// stored reply) +
-	// scratch.
+	// The derivation in docs/protocol.md: window of uncommitted ops (two
+	// pipelines) + request queue + journal I/O + peers (receive + send
+	// queue) + clients (receive + send queue + stored reply) + scratch.
 	l := LimitsProduction
-	want := 8 + 64 + (8 + 16) + 5*(1+16) + 64*(1+2+1) + 4
+	want := 2*8 + 64 + (8 + 16) + 5*(1+16) + 64*(1+2+1) + 4
 	if got := l.MessagesMax(); got != want {
 		t.Fatalf("production MessagesMax %d, want %d", got, want)
 	}
