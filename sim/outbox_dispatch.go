@@ -18,6 +18,8 @@ import (
 type dispatcher struct {
 	d *outbox.Dispatcher
 	t *simTransport
+	// decoded is scratch space of checkAcks.
+	decoded []outbox.Ack
 }
 
 func (d *dispatcher) init() {}
@@ -81,6 +83,10 @@ func (r *simReplica) Normal() bool    { return r.replica.Normal() }
 func (r *simReplica) SubmitAcks(body []byte) bool {
 	h := (*host)(r)
 	s := h.sim
+	if err := h.checkAcks(body); err != nil {
+		s.fail(err)
+		return false
+	}
 	if o := s.outbox; o.ackLostPct > 0 && o.rng.Float64() < o.ackLostPct {
 		s.stats.Faults[FaultAckLost] += uint64(binary.LittleEndian.Uint32(body))
 		return true
@@ -91,6 +97,25 @@ func (r *simReplica) SubmitAcks(body []byte) bool {
 		s.stats.Outbox.AcksSubmitted += uint64(binary.LittleEndian.Uint32(body))
 	}
 	return ok
+}
+
+// checkAcks is asserted for every ack body a dispatcher submits: the
+// replica is the normal primary of its view and every ack carries that
+// view (an outcome of an older view is never acknowledged in a newer one).
+func (h *host) checkAcks(body []byte) error {
+	r := h.replica
+	var err error
+	h.disp.decoded, err = outbox.DecodeAcks(h.disp.decoded[:0], body, h.outbox.Config().ResultSizeMax)
+	if err != nil {
+		return violation(InvariantDispatchNotPrimary, "replica %d submitted an invalid ack body: %v", h.index, err)
+	}
+	for _, a := range h.disp.decoded {
+		if !r.Normal() || !r.IsPrimary() || a.View != r.View() {
+			return violation(InvariantDispatchNotPrimary, "replica %d submitted an ack of effect %x with view %d while in view %d, status %d, primary %v",
+				h.index, a.ID.Lo, a.View, r.View(), r.Status(), r.IsPrimary())
+		}
+	}
+	return nil
 }
 
 // newDispatcher makes the dispatcher of the host's current life. Its clock
@@ -113,7 +138,7 @@ func (h *host) newDispatcher() {
 		panic("sim: " + err.Error())
 	}
 	t.d = d
-	h.disp = dispatcher{d: d, t: t}
+	h.disp.d, h.disp.t = d, t
 }
 
 // crashedDispatcher is called when the host's replica dies: the
@@ -130,7 +155,7 @@ func (h *host) crashedDispatcher() {
 		h.sim.trace.logf("outbox: primary %d crashed with %d attempts in flight, %d awaiting their ack", h.index, st.InFlight, st.Awaiting)
 	}
 	_ = d.Close(context.Background())
-	h.disp = dispatcher{}
+	h.disp.d, h.disp.t = nil, nil
 }
 
 // acksCommitted is the replica's AcksCommitted hook: the dispatcher stops
