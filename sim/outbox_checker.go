@@ -31,7 +31,7 @@ const (
 // cluster-wide) with the id derived from it.
 func checkDispatch(replicaIndex int, status replica.Status, primary bool, view, token uint32, e *outbox.Effect, cluster wire.Uint128, committed uint64) error {
 	if status != replica.StatusNormal || !primary || token != view {
-		return violation(InvariantDispatchNotPrimary, "replica %d dispatched effect %x with token %d while in view %d, status %d, primary %v",
+		return violation(InvariantDispatchNotPrimary, "replica %d dispatched effect %x with token %d while in view %d, status %v, primary %v",
 			replicaIndex, e.ID.Lo, token, view, status, primary)
 	}
 	if e.Op == 0 || e.Op > committed || e.ID != outbox.EffectID(cluster, e.Op, e.Index) {

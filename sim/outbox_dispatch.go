@@ -111,7 +111,7 @@ func (h *host) checkAcks(body []byte) error {
 	}
 	for _, a := range h.disp.decoded {
 		if !r.Normal() || !r.IsPrimary() || a.View != r.View() {
-			return violation(InvariantDispatchNotPrimary, "replica %d submitted an ack of effect %x with view %d while in view %d, status %d, primary %v",
+			return violation(InvariantDispatchNotPrimary, "replica %d submitted an ack of effect %x with view %d while in view %d, status %v, primary %v",
 				h.index, a.ID.Lo, a.View, r.View(), r.Status(), r.IsPrimary())
 		}
 	}
