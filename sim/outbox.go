@@ -114,7 +114,7 @@ type outboxSim struct {
 	seq    uint64
 
 	// Fault rates of the run (0 in the liveness phase).
-	transientPct, lostReplyPct, ackLostPct float64
+	transientPct, lostReplyPct, ackLostPct, receiverCrashPct float64
 }
 
 func newOutboxSim(seed uint64) *outboxSim {
@@ -123,11 +123,15 @@ func newOutboxSim(seed uint64) *outboxSim {
 	o.transientPct = []float64{0, 0.05, 0.2}[o.rng.IntN(3)]
 	o.lostReplyPct = []float64{0, 0.05, 0.2}[o.rng.IntN(3)]
 	o.ackLostPct = []float64{0, 0.05, 0.2}[o.rng.IntN(3)]
+	o.receiverCrashPct = []float64{0, 0.005, 0.02}[o.rng.IntN(3)]
 	return o
 }
 
-// heal stops the sink and ack faults (liveness phase).
-func (o *outboxSim) heal() { o.transientPct, o.lostReplyPct, o.ackLostPct = 0, 0, 0 }
+// heal stops the sink, ack and receiver faults (liveness phase).
+func (o *outboxSim) heal() {
+	o.transientPct, o.lostReplyPct, o.ackLostPct, o.receiverCrashPct = 0, 0, 0, 0
+	o.sink.file.armed = false
+}
 
 func (o *outboxSim) latency() uint64 { return 1 + o.rng.Uint64N(outboxLatencyMax) }
 
@@ -181,7 +185,17 @@ func (s *Sim) outboxStep() {
 func (s *Sim) sinkReceive(e sinkEvent) {
 	o := s.outbox
 	s.stats.Outbox.Delivered++
+	if o.receiverCrashPct > 0 && o.rng.Float64() < o.receiverCrashPct {
+		if o.rng.IntN(2) == 0 {
+			s.restartReceiver("between requests")
+		} else {
+			o.sink.file.armed = true
+		}
+	}
 	result, err := o.sink.deliver(e.attempt.Delivery, &s.stats)
+	if o.sink.file.crashed {
+		s.restartReceiver("inside the fsync of a fence record")
+	}
 	if err := o.sink.check(e.attempt.ID); err != nil {
 		s.stats.Outbox.DuplicateApplications++
 		s.fail(err)
@@ -197,6 +211,19 @@ func (s *Sim) sinkReceive(e sinkEvent) {
 	}
 	e.answer, e.result, e.err, e.due = true, result, err, s.now+o.latency()
 	o.schedule(e)
+}
+
+// restartReceiver crashes the receiver and opens a new one on its store,
+// which keeps what was synced and a random prefix of the rest (a torn
+// tail, which recovery must drop).
+func (s *Sim) restartReceiver(why string) {
+	o := s.outbox
+	s.stats.Faults[FaultReceiverCrash]++
+	torn := o.sink.file.crash(o.rng)
+	s.trace.logf("outbox: receiver crashed %s (%d torn bytes)", why, torn)
+	if err := o.sink.reopen(); err != nil {
+		s.fail(violation(InvariantEffectsLost, "receiver did not recover its store: %v", err))
+	}
 }
 
 // outboxDrained reports whether every effect was acknowledged on every

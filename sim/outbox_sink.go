@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"time"
@@ -47,15 +48,24 @@ type sink struct {
 
 func newSink(transient func() bool) *sink {
 	k := &sink{file: &memFile{}, transient: transient, keys: map[wire.Uint128]*sinkEntry{}, transfers: map[wire.Uint128]int{}}
-	recv, err := outbox.NewReceiver(k.file, http.HandlerFunc(k.apply), discard)
-	if err != nil {
+	if err := k.reopen(); err != nil {
 		panic(fmt.Sprintf("sim: receiver on an empty in-memory store: %v", err))
 	}
-	k.recv = recv
 	// Timeout: the round trip is synchronous and in memory; the bound is
 	// only there so that the HTTPSink's timer never fires.
 	k.http = &outbox.HTTPSink{Client: &http.Client{Transport: k}, Timeout: time.Hour, ResultSizeMax: 16}
 	return k
+}
+
+// reopen starts a new receiver on the store (recovering its records), as
+// a restarted receiver process would; the old one is dropped.
+func (k *sink) reopen() error {
+	recv, err := outbox.NewReceiver(k.file, http.HandlerFunc(k.apply), discard)
+	if err != nil {
+		return err
+	}
+	k.recv = recv
+	return nil
 }
 
 // deliver sends d to the receiver as the node's HTTPSink would and returns
@@ -167,12 +177,24 @@ func (w *memResponse) Write(b []byte) (int, error) {
 	return w.body.Write(b)
 }
 
-// memFile is the receiver's store in memory (outbox.ReceiverFile): it
-// outlives nothing but the run, and every write is durable at once.
+// memFile is the receiver's store in memory (outbox.ReceiverFile). Bytes
+// written are durable once synced; a crash keeps the synced bytes and a
+// random prefix of the rest. Armed, it fails the fsync of the next fence
+// record written (the receiver answers 503 and the simulator crashes it):
+// never the fsync of a done record, whose loss after the handler ran would
+// run the handler again — a limit of the Receiver (docs/outbox.md, "Known
+// limits"), not a bug for the simulator to report.
 type memFile struct {
-	data  []byte
-	syncs uint64
+	data   []byte
+	synced int
+	syncs  uint64
+	// armed: fail the fsync after the next fence record; fencing: that
+	// record was written; crashed: the fsync failed, a crash is due.
+	armed, fencing, crashed bool
 }
+
+// errSimCrash is the failed fsync of an armed memFile.
+var errSimCrash = errors.New("sim: receiver crashed inside fsync")
 
 func (f *memFile) ReadAt(p []byte, off int64) (int, error) {
 	if off >= int64(len(f.data)) {
@@ -186,6 +208,9 @@ func (f *memFile) ReadAt(p []byte, off int64) (int, error) {
 }
 
 func (f *memFile) WriteAt(p []byte, off int64) (int, error) {
+	if f.armed && len(p) > 4 && p[4] == 1 { // a fence record (store format)
+		f.fencing = true
+	}
 	if end := int(off) + len(p); end > len(f.data) {
 		f.data = append(f.data, make([]byte, end-len(f.data))...)
 	}
@@ -197,11 +222,34 @@ func (f *memFile) Size() (int64, error) { return int64(len(f.data)), nil }
 func (f *memFile) Truncate(size int64) error {
 	if int(size) <= len(f.data) {
 		f.data = f.data[:size]
-		return nil
+	} else {
+		f.data = append(f.data, make([]byte, int(size)-len(f.data))...)
 	}
-	f.data = append(f.data, make([]byte, int(size)-len(f.data))...)
+	f.synced = min(f.synced, len(f.data))
 	return nil
 }
 
-func (f *memFile) Sync() error  { f.syncs++; return nil }
+func (f *memFile) Sync() error {
+	if f.fencing {
+		f.armed, f.fencing, f.crashed = false, false, true
+		return errSimCrash
+	}
+	f.syncs++
+	f.synced = len(f.data)
+	return nil
+}
+
 func (f *memFile) Close() error { return nil }
+
+// crash keeps the synced bytes and a random prefix of the others, and
+// returns how many of those it kept.
+func (f *memFile) crash(rng *rand.Rand) int {
+	torn := 0
+	if unsynced := len(f.data) - f.synced; unsynced > 0 {
+		torn = rng.IntN(unsynced + 1)
+	}
+	f.data = f.data[:f.synced+torn]
+	f.synced = len(f.data)
+	f.armed, f.fencing, f.crashed = false, false, false
+	return torn
+}

@@ -3,6 +3,7 @@ package sim
 import (
 	"encoding/binary"
 	"errors"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/chronon-db/chronon/outbox"
@@ -135,5 +136,41 @@ func TestOutboxDeterminism(t *testing.T) {
 	}
 	if a.Stats.Outbox.Applied == 0 {
 		t.Fatalf("no effect applied: %+v", a.Stats.Outbox)
+	}
+}
+
+// TestReceiverCrash: a receiver crashed inside the fsync of a fence record
+// answers 503 without applying; reopened on the torn store it has dropped
+// the torn record and kept the rest: an applied key is replayed, not
+// applied again, and the other key is applied once.
+func TestReceiverCrash(t *testing.T) {
+	no := false
+	k, st := newTestSink(&no), &Stats{}
+	a, b, tr := wire.Uint128{Lo: 1}, wire.Uint128{Lo: 2}, wire.Uint128{Lo: 7}
+	if _, err := k.deliver(delivery(a, 1, tr), st); err != nil {
+		t.Fatal(err)
+	}
+	k.file.armed = true
+	if _, err := k.deliver(delivery(b, 1, wire.Uint128{Lo: 8}), st); err == nil || !k.file.crashed || st.Outbox.Applied != 1 {
+		t.Fatalf("armed fsync: %v, crashed %v, %+v", err, k.file.crashed, st.Outbox)
+	}
+	// A crash that keeps part of the fence record: a torn tail.
+	data, synced := append([]byte(nil), k.file.data...), k.file.synced
+	for seed := uint64(0); ; seed++ {
+		k.file.data, k.file.synced = append(k.file.data[:0], data...), synced
+		if torn := k.file.crash(rand.New(rand.NewPCG(seed, 1))); torn > 0 && torn < len(data)-synced {
+			break
+		}
+	}
+	if err := k.reopen(); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []outbox.Delivery{delivery(a, 1, tr), delivery(b, 1, wire.Uint128{Lo: 8})} {
+		if _, err := k.deliver(d, st); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st.Outbox.Applied != 2 || st.Outbox.Deduplicated != 1 || k.check(a) != nil || k.check(b) != nil {
+		t.Fatalf("after the restart: %+v", st.Outbox)
 	}
 }
