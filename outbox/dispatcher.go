@@ -217,9 +217,6 @@ func NewDispatcher(cfg DispatcherConfig) (*Dispatcher, error) {
 	return d, nil
 }
 
-// AttemptTimeout is the configured bound of one attempt (for transports).
-func (d *Dispatcher) AttemptTimeout() time.Duration { return d.cfg.AttemptTimeout }
-
 // Step runs the dispatch policy once; the loop that owns r and tbl calls
 // it every tick and after Notify:
 //   - a view of r above the one the dispatcher works in steps it down
