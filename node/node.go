@@ -70,12 +70,9 @@ type Node struct {
 	status    status
 	metrics   metricsBox
 
-	// disp dispatches effects while this replica leads; dispView is the
-	// view it dispatches for, due and ackBody are scratch space.
-	disp     *outbox.Dispatcher
-	dispView uint32
-	due      []outbox.Effect
-	ackBody  []byte
+	// disp dispatches effects while this replica leads (its Step is the
+	// dispatch policy, the same code the simulator runs).
+	disp *outbox.Dispatcher
 }
 
 // status is the replica's progress, published by the event loop every tick
@@ -208,16 +205,17 @@ func (n *Node) open() error {
 	}
 	if n.cfg.Outbox != nil && n.cfg.Sink != nil {
 		n.disp, err = outbox.NewDispatcher(outbox.DispatcherConfig{
-			Sink:          n.cfg.Sink,
-			AckTimeout:    2 * time.Second,
-			ResultSizeMax: n.cfg.Outbox.Config().ResultSizeMax,
-			Logger:        n.log,
+			Sink:           n.cfg.Sink,
+			AckTimeout:     2 * time.Second,
+			ResultSizeMax:  n.cfg.Outbox.Config().ResultSizeMax,
+			DueMax:         dispatchBatchMax,
+			AckBodySizeMax: int(replica.RequestSizeMax(uint32(n.pool.MessageSizeMax()))) - wire.HeaderSize,
+			Logger:         n.log,
 		})
 		if err != nil {
 			return fmt.Errorf("node: %w", err)
 		}
 		n.replica.AcksCommitted = n.disp.Committed
-		n.due = make([]outbox.Effect, 0, dispatchBatchMax)
 	}
 	n.bus.SetHandler(n.replica)
 	if n.recovered, err = persist.Recover(n.journal, n.replica, n.pool, n.log); err != nil {
@@ -323,29 +321,12 @@ func (n *Node) persistVSR() {
 // dispatchBatchMax is how many due effects one tick offers the dispatcher.
 const dispatchBatchMax = 64
 
-// dispatch runs the outbox's side of the loop: while this replica is the
-// primary with status normal it offers due effects to the dispatcher and
-// submits the acks it has ready; otherwise, or when the view moved on, it
-// makes the dispatcher step down so no attempt of an old view is acked.
+// dispatch runs the outbox's dispatch policy once (outbox.Dispatcher.Step):
+// it steps down on a new view and, only while this replica is the normal
+// primary, offers due effects and submits the acks it has ready.
 func (n *Node) dispatch() {
-	if n.disp == nil {
-		return
-	}
-	r := n.replica
-	v := r.View()
-	if v > n.dispView {
-		n.disp.StepDown(v)
-		n.dispView = v
-	}
-	if r.Status() != replica.StatusNormal || !r.IsPrimary() {
-		return
-	}
-	n.due = n.cfg.Outbox.Due(n.due[:0], uint64(time.Now().UnixNano()), dispatchBatchMax, n.disp.Busy)
-	n.disp.Offer(v, n.due)
-	bodyMax := int(replica.RequestSizeMax(uint32(n.pool.MessageSizeMax()))) - wire.HeaderSize
-	if acks := n.disp.Acks(v, bodyMax); len(acks) > 0 {
-		n.ackBody = outbox.AppendAckBody(n.ackBody[:0], acks)
-		r.SubmitAcks(n.ackBody)
+	if n.disp != nil {
+		n.disp.Step(n.replica, n.cfg.Outbox)
 	}
 }
 

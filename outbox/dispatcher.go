@@ -12,9 +12,15 @@ import (
 
 // DispatcherConfig configures a Dispatcher.
 type DispatcherConfig struct {
-	// Sink receives every delivery (use KindSink to route by kind).
+	// Sink receives every delivery (use KindSink to route by kind) when
+	// Transport is nil.
 	Sink Sink
-	// Workers is the number of delivery goroutines; 0 means 4.
+	// Transport carries the attempts to the sink; nil means Workers
+	// goroutines calling Sink (the node). The simulator passes its own,
+	// deterministic one.
+	Transport Transport
+	// Workers is the number of delivery goroutines of the default
+	// transport; 0 means 4.
 	Workers int
 	// InFlightMax bounds deliveries handed out and not yet finished; 0
 	// means 64. Offer accepts no more beyond it.
@@ -22,7 +28,8 @@ type DispatcherConfig struct {
 	// AwaitingMax bounds attempts whose ack is ready or submitted but not
 	// yet seen committed; 0 means 1024. Offer accepts nothing while full.
 	AwaitingMax int
-	// AttemptTimeout bounds one Deliver call; 0 means 30 s.
+	// AttemptTimeout bounds one attempt (one Deliver call of the default
+	// transport); 0 means 30 s.
 	AttemptTimeout time.Duration
 	// AckTimeout is how long an attempt whose ack was handed to the loop
 	// keeps its effect busy without the ack being seen committed (the ack
@@ -32,25 +39,74 @@ type DispatcherConfig struct {
 	// ResultSizeMax truncates sink results; it must not exceed the
 	// table's ResultSizeMax. 0 means DefaultResultSizeMax.
 	ResultSizeMax int
+	// DueMax bounds the effects one Step takes from the table; 0 means 64.
+	DueMax int
+	// AckBodySizeMax bounds the ack body one Step submits; it must not
+	// exceed what Replica.SubmitAcks takes. 0 means 64 KiB.
+	AckBodySizeMax int
 	// Notify, if set, is called (from a worker goroutine, without locks
 	// held) when acks become ready, so the node can wake its loop.
 	Notify func()
 	// Logger receives dispatch logs; nil means slog.Default().
 	Logger *slog.Logger
-	// Now is the clock for AckTimeout; nil means time.Now.
+	// Now is the dispatcher's clock: for AckTimeout and, in Step, for
+	// Table.Due (it must be the clock of the replica's prepare timestamps).
+	// nil means time.Now.
 	Now func() time.Time
 }
 
+// Transport carries a Dispatcher's attempts to the sink: the goroutines
+// and I/O of dispatching live behind it, every decision (when, what, with
+// which token, what becomes an ack) in the Dispatcher.
+type Transport interface {
+	// Start begins delivering a and returns without waiting (it is called
+	// with the dispatcher's lock held: it must not call back into the
+	// dispatcher). The outcome must come back exactly once through
+	// Dispatcher.Complete, from any goroutine, at the latest about
+	// AttemptTimeout after Start (with a context error then); a transport
+	// that is closed may drop it.
+	Start(a *Attempt)
+	// Close stops the transport, waiting for ctx at most.
+	Close(ctx context.Context) error
+}
+
+// Attempt is one delivery handed to a Transport.
+type Attempt struct {
+	Delivery
+	// Ctx is cancelled when the attempt's view is superseded or the
+	// dispatcher closes; a transport passes it to the sink.
+	Ctx context.Context
+	tr  *track
+}
+
+// Replica is what Step needs from the replica the dispatcher runs beside;
+// *replica.Replica implements it.
+type Replica interface {
+	// View is the replica's current view.
+	View() uint32
+	// IsPrimary reports whether the replica is the primary of View.
+	IsPrimary() bool
+	// Normal reports whether the replica's status is normal.
+	Normal() bool
+	// SubmitAcks queues an outbox_ack request with body; false if refused.
+	SubmitAcks(body []byte) bool
+}
+
 // Dispatcher delivers due effects on the primary. It runs beside the
-// replica, outside its deterministic core: the node loop feeds it with
-// Offer and drains it with Acks; workers call the Sink.
+// replica, outside its deterministic core: the loop that owns the replica
+// calls Step (the dispatch policy: Offer, Acks, SubmitAcks, StepDown); a
+// Transport carries the attempts to the sink and hands their outcomes back
+// with Complete. The node and the simulator run this same code; only the
+// transport and the clock differ.
 //
 // Fencing: every delivery and ack carries the view it was offered in. The
 // dispatcher remembers the highest view it has seen (from Offer, Acks or
 // StepDown); whatever belongs to an older view is cancelled and dropped,
 // so a result of view v never becomes an ack handed out in a view above v.
 //
-// All methods are safe for concurrent use and never block on a sink.
+// All methods but Step are safe for concurrent use and never block on a
+// sink; Step must be called from the goroutine that owns the replica and
+// the table.
 type Dispatcher struct {
 	cfg DispatcherConfig
 	log *slog.Logger
@@ -66,10 +122,14 @@ type Dispatcher struct {
 	ready      []Ack
 	stats      DispatcherStats
 
-	jobs       chan *job
+	transport  Transport
 	rootCtx    context.Context
 	rootCancel context.CancelFunc
-	wg         sync.WaitGroup
+
+	// Step's scratch space (Step runs on one goroutine).
+	due  []Effect
+	acks []Ack
+	body []byte
 }
 
 // track is the dispatcher's memory of one effect it owns: in flight, or
@@ -79,12 +139,6 @@ type track struct {
 	attempt  uint32
 	awaiting bool
 	deadline time.Time
-}
-
-type job struct {
-	d   Delivery
-	tr  *track
-	ctx context.Context
 }
 
 // DispatcherStats are counters since the dispatcher started.
@@ -97,15 +151,23 @@ type DispatcherStats struct {
 	Fenced uint64
 	// Dropped counts results discarded because their view was superseded.
 	Dropped uint64
+	// AcksSubmitted counts acks Step handed to Replica.SubmitAcks and the
+	// replica took; AcksRefused those it refused (their effects are
+	// dispatched again after AckTimeout).
+	AcksSubmitted, AcksRefused uint64
+	// AcksCommitted counts attempts released by a committed ack
+	// (Committed).
+	AcksCommitted uint64
 	// InFlight and Awaiting are current gauges; View is the fence.
 	InFlight, Awaiting int
 	View               uint32
 }
 
-// NewDispatcher starts a dispatcher's workers. Close stops them.
+// NewDispatcher makes a dispatcher and starts its transport's workers.
+// Close stops them.
 func NewDispatcher(cfg DispatcherConfig) (*Dispatcher, error) {
-	if cfg.Sink == nil {
-		return nil, fmt.Errorf("%w: dispatcher needs a Sink", ErrConfig)
+	if cfg.Sink == nil && cfg.Transport == nil {
+		return nil, fmt.Errorf("%w: dispatcher needs a Sink or a Transport", ErrConfig)
 	}
 	if cfg.Workers <= 0 {
 		cfg.Workers = 4
@@ -128,6 +190,12 @@ func NewDispatcher(cfg DispatcherConfig) (*Dispatcher, error) {
 	if cfg.ResultSizeMax > SizeLimit {
 		return nil, fmt.Errorf("%w: ResultSizeMax %d above %d", ErrConfig, cfg.ResultSizeMax, SizeLimit)
 	}
+	if cfg.DueMax <= 0 {
+		cfg.DueMax = 64
+	}
+	if cfg.AckBodySizeMax <= 0 {
+		cfg.AckBodySizeMax = 64 << 10
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -135,18 +203,59 @@ func NewDispatcher(cfg DispatcherConfig) (*Dispatcher, error) {
 		cfg:    cfg,
 		log:    cfg.Logger,
 		tracks: make(map[wire.Uint128]*track),
-		jobs:   make(chan *job, cfg.InFlightMax),
+		due:    make([]Effect, 0, cfg.DueMax),
 	}
 	if d.log == nil {
 		d.log = slog.Default()
 	}
 	d.rootCtx, d.rootCancel = context.WithCancel(context.Background())
 	d.viewCtx, d.viewCancel = context.WithCancel(d.rootCtx)
-	for range cfg.Workers {
-		d.wg.Add(1)
-		go d.worker()
+	d.transport = cfg.Transport
+	if d.transport == nil {
+		d.transport = startWorkers(d, cfg.Sink, cfg.Workers, cfg.InFlightMax, cfg.AttemptTimeout)
 	}
 	return d, nil
+}
+
+// Step runs the dispatch policy once; the loop that owns r and tbl calls
+// it every tick and after Notify:
+//   - a view of r above the one the dispatcher works in steps it down
+//     first (StepDown), so nothing of an older view is acknowledged;
+//   - only while r is the primary of its view with status normal: it takes
+//     up to DueMax due effects (Table.Due at Now, skipping Busy ones) and
+//     offers them with r's view as the fencing token (Offer), then submits
+//     the ready acks of that view, as many as fit in AckBodySizeMax, as one
+//     outbox_ack request (Replica.SubmitAcks). Acks the replica refuses
+//     are dropped: their effects are dispatched again after AckTimeout.
+func (d *Dispatcher) Step(r Replica, tbl *Table) {
+	v := r.View()
+	d.mu.Lock()
+	if v > d.view {
+		d.stepDownLocked(v)
+	}
+	d.mu.Unlock()
+	if !r.Normal() || !r.IsPrimary() {
+		return
+	}
+	d.due = tbl.Due(d.due[:0], uint64(d.cfg.Now().UnixNano()), d.cfg.DueMax, d.Busy)
+	d.Offer(v, d.due)
+	clear(d.due) // drop references to the table's bytes
+	d.mu.Lock()
+	d.acks = d.takeAcksLocked(d.acks[:0], v, d.cfg.AckBodySizeMax)
+	d.mu.Unlock()
+	if len(d.acks) == 0 {
+		return
+	}
+	d.body = AppendAckBody(d.body[:0], d.acks)
+	ok := r.SubmitAcks(d.body)
+	d.mu.Lock()
+	if ok {
+		d.stats.AcksSubmitted += uint64(len(d.acks))
+	} else {
+		d.stats.AcksRefused += uint64(len(d.acks))
+	}
+	d.mu.Unlock()
+	clear(d.acks)
 }
 
 // Offer hands the dispatcher due effects (from Table.Due) while this
@@ -183,11 +292,11 @@ func (d *Dispatcher) Offer(view uint32, effects []Effect) int {
 		d.tracks[e.ID] = tr
 		d.inflight++
 		d.stats.Dispatched++
-		d.jobs <- &job{tr: tr, ctx: d.viewCtx, d: Delivery{
+		d.transport.Start(&Attempt{tr: tr, Ctx: d.viewCtx, Delivery: Delivery{
 			ID: e.ID, Key: e.ID.String(), Token: view, Attempt: tr.attempt, Kind: e.Kind,
 			Target:  append([]byte(nil), e.Target...),
 			Payload: append([]byte(nil), e.Payload...),
-		}}
+		}})
 		started++
 	}
 	return started
@@ -215,21 +324,29 @@ func (d *Dispatcher) Acks(view uint32, bodySizeMax int) []Ack {
 	if view > d.view {
 		d.stepDownLocked(view)
 	}
-	if view < d.view || len(d.ready) == 0 {
+	out := d.takeAcksLocked(nil, view, bodySizeMax)
+	if len(out) == 0 {
 		return nil
+	}
+	return out
+}
+
+// takeAcksLocked moves the ready acks of view that fit in bodySizeMax to
+// dst.
+func (d *Dispatcher) takeAcksLocked(dst []Ack, view uint32, bodySizeMax int) []Ack {
+	if view < d.view || len(d.ready) == 0 {
+		return dst
 	}
 	size, n := ackBodyHeaderSize, 0
 	for n < len(d.ready) && size+AckSize(&d.ready[n]) <= bodySizeMax {
 		size += AckSize(&d.ready[n])
 		n++
 	}
-	if n == 0 {
-		return nil
-	}
-	out := make([]Ack, n)
-	copy(out, d.ready)
-	d.ready = append(d.ready[:0], d.ready[n:]...)
-	return out
+	dst = append(dst, d.ready[:n]...)
+	m := copy(d.ready, d.ready[n:])
+	clear(d.ready[m:])
+	d.ready = d.ready[:m]
+	return dst
 }
 
 // Committed tells the dispatcher that an OperationOutboxAck body has been
@@ -246,6 +363,7 @@ func (d *Dispatcher) Committed(body []byte) {
 	for i := range acks {
 		if tr, ok := d.tracks[acks[i].ID]; ok && tr.awaiting && acks[i].Attempt >= tr.attempt {
 			d.forgetLocked(acks[i].ID, tr)
+			d.stats.AcksCommitted++
 		}
 	}
 }
@@ -316,22 +434,17 @@ func (d *Dispatcher) Stats() DispatcherStats {
 	return s
 }
 
-// Close cancels deliveries in flight and waits for the workers to return,
-// or for ctx.
+// Close cancels deliveries in flight (their results are dropped) and
+// closes the transport, waiting for its workers to return, or for ctx.
 func (d *Dispatcher) Close(ctx context.Context) error {
 	d.mu.Lock()
 	if !d.closed {
 		d.closed = true
 		d.rootCancel()
-		close(d.jobs)
 	}
 	d.mu.Unlock()
-	done := make(chan struct{})
-	go func() { d.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("outbox: closing dispatcher: %w", ctx.Err())
+	if err := d.transport.Close(ctx); err != nil {
+		return fmt.Errorf("outbox: closing dispatcher: %w", err)
 	}
+	return nil
 }

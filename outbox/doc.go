@@ -18,20 +18,26 @@
 //     (journal.CheckpointData.Outbox) via Snapshot and Restore.
 //   - Ack (ack.go): the outcome of one attempt and its fixed little-endian
 //     encoding in the body of an OperationOutboxAck request.
-//   - Dispatcher (dispatcher.go): runs beside the primary, outside the
-//     deterministic core. The node loop offers it due effects with the
-//     current view; it hands them to a Sink with the idempotency key, the
-//     view as fencing token and the attempt number, and hands back acks to
-//     submit. StepDown fences off everything of older views.
+//   - Dispatcher (dispatcher.go, dispatcher_worker.go): runs beside every
+//     replica, outside the deterministic core. The loop that owns the
+//     replica calls Step: only while the replica is the normal primary it
+//     takes due effects, starts attempts with the idempotency key, the view
+//     as fencing token and the attempt number, and submits the acks of that
+//     view; a higher view fences off everything older. A Transport carries
+//     the attempts (default: goroutines calling a Sink) and hands their
+//     outcomes back with Complete; the simulator injects its own transport
+//     and clock.
 //   - Sinks (sink.go, sink_http.go): FuncSink, KindSink, HTTPSink.
 //   - Receiver (receiver.go, receiver_store.go): an http.Handler wrapper for
 //     endpoints the user controls that rejects stale fencing tokens and
-//     deduplicates by key durably, so an at-least-once delivery is applied
-//     exactly once.
+//     deduplicates by key durably (a store on a file, or on any
+//     ReceiverFile), so an at-least-once delivery is applied exactly once.
 //
 // The Table follows the rules of the replica's core: no goroutines, no wall
 // clock, no dependence on map order, no allocation on Emit and ApplyAck.
-// The Dispatcher, sinks and Receiver use goroutines, time and I/O.
+// The Dispatcher's default transport, the sinks and the Receiver's file use
+// goroutines, time and I/O; the Dispatcher's decisions take their clock and
+// transport as parameters.
 //
 // docs/outbox.md states the guarantee precisely and lists how the replica,
 // the node and state machines integrate the package.

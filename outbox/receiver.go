@@ -57,7 +57,20 @@ func OpenReceiver(path string, next http.Handler, log *slog.Logger) (*Receiver, 
 	if log == nil {
 		log = slog.Default()
 	}
-	st, err := openStore(path, log)
+	st, err := openStoreFile(path, log)
+	if err != nil {
+		return nil, err
+	}
+	return &Receiver{next: next, log: log, st: st, keys: make(map[string]*keyLock)}, nil
+}
+
+// NewReceiver is OpenReceiver over a ReceiverFile (the simulator's
+// in-memory one): the same store, recovery and rules. Close closes f.
+func NewReceiver(f ReceiverFile, next http.Handler, log *slog.Logger) (*Receiver, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	st, err := openStore(f, log)
 	if err != nil {
 		return nil, err
 	}

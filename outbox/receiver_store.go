@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -52,70 +53,104 @@ type storeEntry struct {
 	body   []byte
 }
 
+// ReceiverFile is the medium under a Receiver's store: a file (OpenReceiver
+// opens one) or a simulated one (NewReceiver). Writes are durable once
+// Sync returned.
+type ReceiverFile interface {
+	io.ReaderAt
+	io.WriterAt
+	// Size is the file's current size in bytes.
+	Size() (int64, error)
+	Truncate(size int64) error
+	Sync() error
+	Close() error
+}
+
+// osFile is an *os.File as a ReceiverFile.
+type osFile struct{ *os.File }
+
+func (f osFile) Size() (int64, error) {
+	st, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	return st.Size(), nil
+}
+
 // store is the receiver's append-only, fsynced dedup log.
 type store struct {
-	f       *os.File
+	f       ReceiverFile
+	size    int64 // where the next record goes
 	broken  error // set by a failed append: the tail may hold garbage
 	entries map[string]*storeEntry
 	buf     []byte
 }
 
-// openStore opens or creates the file at path and recovers its entries.
-func openStore(path string, log *slog.Logger) (*store, error) {
-	data, err := os.ReadFile(path)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("%w: %w", ErrStore, err)
-	}
-	s := &store{entries: make(map[string]*storeEntry)}
-	valid := 0
-	if len(data) >= len(storeMagic) {
-		if string(data[:len(storeMagic)]) != storeMagic {
-			return nil, fmt.Errorf("%w: %s: bad magic", ErrStore, path)
-		}
-		valid = len(storeMagic) + s.recover(data[len(storeMagic):])
-	}
+// openStoreFile opens or creates the file at path and recovers its entries;
+// the directory entry of a new file is made durable.
+func openStoreFile(path string, log *slog.Logger) (*store, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrStore, err)
 	}
-	if valid < len(data) {
-		log.Warn("outbox: receiver store: ignoring torn tail", "path", path, "offset", valid, "bytes", len(data)-valid)
-	}
-	if err := s.init(f, data, valid); err != nil {
+	s, err := openStore(osFile{f}, log)
+	if err != nil {
 		f.Close()
-		return nil, fmt.Errorf("%w: %w", ErrStore, err)
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	s.f = f
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
 	return s, nil
 }
 
-// init truncates f to its valid prefix, writes the magic to a new file and
-// makes both durable, including the directory entry.
-func (s *store) init(f *os.File, data []byte, valid int) error {
+// openStore recovers the entries of f, truncates a torn tail and writes
+// the magic to an empty file, durably.
+func openStore(f ReceiverFile, log *slog.Logger) (*store, error) {
+	size, err := f.Size()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrStore, err)
+	}
+	data := make([]byte, size)
+	if _, err := f.ReadAt(data, 0); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("%w: %w", ErrStore, err)
+	}
+	s := &store{f: f, entries: make(map[string]*storeEntry)}
+	valid := 0
+	if len(data) >= len(storeMagic) {
+		if string(data[:len(storeMagic)]) != storeMagic {
+			return nil, fmt.Errorf("%w: bad magic", ErrStore)
+		}
+		valid = len(storeMagic) + s.recover(data[len(storeMagic):])
+	}
+	if valid < len(data) {
+		log.Warn("outbox: receiver store: ignoring torn tail", "offset", valid, "bytes", len(data)-valid)
+	}
+	if err := s.init(data, valid); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrStore, err)
+	}
+	return s, nil
+}
+
+// init truncates the file to its valid prefix, writes the magic to a new
+// file and makes it durable.
+func (s *store) init(data []byte, valid int) error {
 	if valid == 0 {
-		if err := f.Truncate(0); err != nil {
+		if err := s.f.Truncate(0); err != nil {
 			return err
 		}
-		if _, err := f.WriteAt([]byte(storeMagic), 0); err != nil {
+		if _, err := s.f.WriteAt([]byte(storeMagic), 0); err != nil {
 			return err
 		}
 		valid = len(storeMagic)
 	} else if valid < len(data) {
-		if err := f.Truncate(int64(valid)); err != nil {
+		if err := s.f.Truncate(int64(valid)); err != nil {
 			return err
 		}
 	}
-	if _, err := f.Seek(int64(valid), 0); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if d, err := os.Open(filepath.Dir(f.Name())); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
-	return nil
+	s.size = int64(valid)
+	return s.f.Sync()
 }
 
 // recover applies the valid records of b and returns their total size.
@@ -193,7 +228,7 @@ func (s *store) append(typ byte, key string, token uint32, status int, body []by
 	if s.broken != nil {
 		return s.broken
 	}
-	if _, err := s.f.Write(b); err != nil {
+	if _, err := s.f.WriteAt(b, s.size); err != nil {
 		s.broken = fmt.Errorf("%w: append: %w", ErrStore, err)
 		return s.broken
 	}
@@ -203,6 +238,7 @@ func (s *store) append(typ byte, key string, token uint32, status int, body []by
 		s.broken = fmt.Errorf("%w: fsync: %w", ErrStore, err)
 		return s.broken
 	}
+	s.size += int64(len(b))
 	s.apply(typ, key, token, status, body)
 	return nil
 }

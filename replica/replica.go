@@ -215,6 +215,9 @@ func (r *Replica) CommitChecksum() wire.Uint128 { return r.committed }
 // IsPrimary reports whether this replica is the primary of its view.
 func (r *Replica) IsPrimary() bool { return r.primaryIndex() == r.cfg.Replica }
 
+// Normal reports whether the replica's status is normal (outbox.Replica).
+func (r *Replica) Normal() bool { return r.status == StatusNormal }
+
 func (r *Replica) primaryIndex() uint8 { return uint8(r.view % uint32(r.cfg.ReplicaCount)) }
 
 // StateDigest returns a checksum of the replicated state: the state

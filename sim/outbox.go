@@ -2,6 +2,7 @@ package sim
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -9,15 +10,15 @@ import (
 
 	"github.com/chronon-db/chronon/ledger"
 	"github.com/chronon-db/chronon/outbox"
-	"github.com/chronon-db/chronon/wire"
 )
 
 // The outbox simulation: every replica holds an outbox.Table, the ledger
-// emits one effect per created transfer, a deterministic dispatcher per
-// replica (outbox_dispatch.go) delivers the due effects of a normal primary
-// to one idempotent sink per cluster (outbox_sink.go), and the sink's
-// answers come back as acks committed through consensus. See
-// docs/simulator.md, "The outbox".
+// emits one effect per created transfer, every replica runs the product's
+// outbox.Dispatcher (its Step is the dispatch policy node runs) over a
+// simulated transport (outbox_dispatch.go) that carries each attempt
+// through the product's HTTPSink to the product's outbox.Receiver on an
+// in-memory store (outbox_sink.go), and the answers come back as acks
+// committed through consensus. See docs/simulator.md, "The outbox".
 
 // Outbox simulation parameters (in ticks of 10 ms unless noted).
 const (
@@ -25,17 +26,19 @@ const (
 	outboxEffectsMax = 2048
 	// outboxDueMax bounds the effects one dispatcher takes per tick.
 	outboxDueMax = 16
-	// outboxAcksMax bounds the acks of one outbox_ack request.
-	outboxAcksMax = 32
 	// outboxAckTimeout is how long a delivered effect stays busy without a
 	// committed ack before it is dispatched again.
 	outboxAckTimeout = 60
+	// outboxAttemptTimeout bounds one attempt: an answer lost on the way
+	// back completes the attempt with a timeout after it.
+	outboxAttemptTimeout = 20
 	// outboxLatencyMax bounds the one-way latency to and from the sink.
 	outboxLatencyMax = 5
 )
 
-// outboxTarget is the target of the ledger's effects.
-var outboxTarget = []byte("sim://sink")
+// outboxTarget is the target of the ledger's effects: the receiver's URL
+// (the simulated HTTP client never leaves the process).
+var outboxTarget = []byte("http://receiver.sim/effects")
 
 // outboxConfig is the table configuration of every replica of s (the same
 // everywhere: it shapes replicated state). Backoffs are short so that
@@ -55,17 +58,26 @@ func (s *Sim) outboxConfig() outbox.Config {
 
 // OutboxStats counts what the outbox simulation did.
 type OutboxStats struct {
-	Dispatched    uint64 // deliveries started by a primary's dispatcher
-	Delivered     uint64 // deliveries that reached the sink (raw requests)
-	Applied       uint64 // effects the sink applied (once per key)
-	Deduplicated  uint64 // deliveries of an applied key answered without applying
-	Fenced        uint64 // deliveries rejected for a stale token
-	Dropped       uint64 // answers dropped by fencing (crash or view change of the dispatcher)
-	AcksSubmitted uint64 // acks handed to SubmitAcks
-	AcksCommitted uint64 // acks seen committed by a dispatching primary
+	Emitted       uint64 // effects committed (the highest emitted count of any replica's table)
+	Dispatched    uint64 // attempts started by a primary's dispatcher
+	Delivered     uint64 // attempts that reached the receiver (requests)
+	Applied       uint64 // effects the receiver's handler applied
+	Deduplicated  uint64 // requests the receiver answered from its store (Chronon-Replayed)
+	Fenced        uint64 // requests the receiver rejected for a stale token (409)
+	Dropped       uint64 // outcomes the dispatcher dropped (view superseded, dispatcher closed by a crash)
+	AcksSubmitted uint64 // acks the dispatchers handed to SubmitAcks and the replica took
+	AcksCommitted uint64 // attempts released by a committed ack
+	// DuplicateApplications counts applications of a key (or transfer)
+	// beyond its first: an effects_duplicate violation, 0 in a passing run.
+	DuplicateApplications uint64
+	// NonPrimaryDeliveries counts attempts started by a replica that was
+	// not the normal primary of its view, or with a token other than that
+	// view: a dispatch_not_primary violation, 0 in a passing run.
+	NonPrimaryDeliveries uint64
 }
 
 func (o *OutboxStats) add(p *OutboxStats) {
+	o.Emitted += p.Emitted
 	o.Dispatched += p.Dispatched
 	o.Delivered += p.Delivered
 	o.Applied += p.Applied
@@ -74,48 +86,52 @@ func (o *OutboxStats) add(p *OutboxStats) {
 	o.Dropped += p.Dropped
 	o.AcksSubmitted += p.AcksSubmitted
 	o.AcksCommitted += p.AcksCommitted
+	o.DuplicateApplications += p.DuplicateApplications
+	o.NonPrimaryDeliveries += p.NonPrimaryDeliveries
 }
 
-// sinkEvent is a delivery on its way to the sink or an answer on its way
-// back to the dispatcher that sent it.
+// sinkEvent is an attempt on its way to the receiver or its outcome on its
+// way back to the dispatcher that started it.
 type sinkEvent struct {
 	due, seq uint64
 	answer   bool
-	host     int
-	epoch    uint64 // the dispatcher's epoch (a crash starts a new one)
-	id       wire.Uint128
-	view     uint32 // fencing token
-	attempt  uint32
-	transfer wire.Uint128 // the payload's transfer id
-	outcome  outbox.Outcome
+	// start is the tick the attempt started (for the attempt timeout).
+	start   uint64
+	attempt *outbox.Attempt
+	via     *simTransport
+	result  []byte
+	err     error
 }
 
-// outboxSim is the cluster-wide part of the outbox simulation: the sink,
-// the deliveries and answers in flight, and its own PRNG (so the outbox's
-// random choices do not shift the rest of the run's).
+// outboxSim is the cluster-wide part of the outbox simulation: the
+// receiver, the attempts and outcomes in flight, and its own PRNG (so the
+// outbox's random choices do not shift the rest of the run's).
 type outboxSim struct {
 	rng    *rand.Rand
-	sink   sink
+	sink   *sink
 	events []sinkEvent
 	ready  []sinkEvent
 	seq    uint64
 
 	// Fault rates of the run (0 in the liveness phase).
-	transientPct, lostReplyPct, ackLostPct float64
+	transientPct, lostReplyPct, ackLostPct, receiverCrashPct float64
 }
 
 func newOutboxSim(seed uint64) *outboxSim {
 	o := &outboxSim{rng: rand.New(rand.NewPCG(seed^0x0b0b0b0b, seed+0x5151))}
-	o.sink.keys = map[wire.Uint128]*sinkEntry{}
-	o.sink.transfers = map[wire.Uint128]int{}
+	o.sink = newSink(func() bool { return o.transientPct > 0 && o.rng.Float64() < o.transientPct })
 	o.transientPct = []float64{0, 0.05, 0.2}[o.rng.IntN(3)]
 	o.lostReplyPct = []float64{0, 0.05, 0.2}[o.rng.IntN(3)]
 	o.ackLostPct = []float64{0, 0.05, 0.2}[o.rng.IntN(3)]
+	o.receiverCrashPct = []float64{0, 0.005, 0.02}[o.rng.IntN(3)]
 	return o
 }
 
-// heal stops the sink and ack faults (liveness phase).
-func (o *outboxSim) heal() { o.transientPct, o.lostReplyPct, o.ackLostPct = 0, 0, 0 }
+// heal stops the sink, ack and receiver faults (liveness phase).
+func (o *outboxSim) heal() {
+	o.transientPct, o.lostReplyPct, o.ackLostPct, o.receiverCrashPct = 0, 0, 0, 0
+	o.sink.file.armed = false
+}
 
 func (o *outboxSim) latency() uint64 { return 1 + o.rng.Uint64N(outboxLatencyMax) }
 
@@ -125,8 +141,8 @@ func (o *outboxSim) schedule(e sinkEvent) {
 	o.events = append(o.events, e)
 }
 
-// outboxStep runs once per tick after the replicas ticked: deliveries and
-// answers that are due, then every replica's dispatcher.
+// outboxStep runs once per tick after the replicas ticked: attempts and
+// outcomes that are due, then every replica's dispatcher (Step).
 func (s *Sim) outboxStep() {
 	o := s.outbox
 	o.ready = o.ready[:0]
@@ -138,12 +154,12 @@ func (s *Sim) outboxStep() {
 			kept = append(kept, e)
 		}
 	}
+	clear(o.events[len(kept):])
 	o.events = kept
 	slices.SortFunc(o.ready, func(a, b sinkEvent) int { return cmp.Or(cmp.Compare(a.due, b.due), cmp.Compare(a.seq, b.seq)) })
 	for _, e := range o.ready {
 		if e.answer {
-			h := s.hosts[e.host]
-			h.disp.answer(h, e)
+			e.via.complete(e)
 		} else {
 			s.sinkReceive(e)
 		}
@@ -151,7 +167,11 @@ func (s *Sim) outboxStep() {
 			return
 		}
 	}
+	clear(o.ready)
 	for _, h := range s.hosts {
+		if h.up {
+			s.stats.Outbox.Emitted = max(s.stats.Outbox.Emitted, h.outbox.Stats().Emitted)
+		}
 		h.dispatch()
 		if s.err != nil {
 			return
@@ -159,34 +179,55 @@ func (s *Sim) outboxStep() {
 	}
 }
 
-// sinkReceive hands a delivery to the sink and sends its answer back,
-// unless a fault loses it.
+// sinkReceive delivers an attempt to the receiver through the product's
+// HTTPSink and sends the outcome back, unless a fault loses it: then the
+// attempt times out.
 func (s *Sim) sinkReceive(e sinkEvent) {
 	o := s.outbox
 	s.stats.Outbox.Delivered++
-	transient := o.transientPct > 0 && o.rng.Float64() < o.transientPct
-	out, ok := o.sink.deliver(e.id, e.view, e.transfer, transient, &s.stats.Outbox)
-	if transient {
-		s.stats.Faults[FaultSinkTransientFailure]++
+	if o.receiverCrashPct > 0 && o.rng.Float64() < o.receiverCrashPct {
+		if o.rng.IntN(2) == 0 {
+			s.restartReceiver("between requests")
+		} else {
+			o.sink.file.armed = true
+		}
 	}
-	if err := o.sink.check(e.id, e.transfer); err != nil {
+	result, err := o.sink.deliver(e.attempt.Delivery, &s.stats)
+	if o.sink.file.crashed {
+		s.restartReceiver("inside the fsync of a fence record")
+	}
+	if err := o.sink.check(e.attempt.ID); err != nil {
+		s.stats.Outbox.DuplicateApplications++
 		s.fail(err)
 		return
 	}
-	if !ok {
-		return // fenced: a newer primary owns the effect; no answer
-	}
 	if o.lostReplyPct > 0 && o.rng.Float64() < o.lostReplyPct {
 		s.stats.Faults[FaultSinkLostReply]++
-		s.trace.logf("outbox: answer to replica %d for %x (view %d attempt %d) lost", e.host, e.id.Lo, e.view, e.attempt)
+		s.trace.logf("outbox: answer to replica %d for %x (token %d attempt %d) lost", e.via.h.index, e.attempt.ID.Lo, e.attempt.Token, e.attempt.Attempt)
+		e.answer, e.result, e.err = true, nil, context.DeadlineExceeded
+		e.due = max(e.start+outboxAttemptTimeout, s.now+1)
+		o.schedule(e)
 		return
 	}
-	e.answer, e.outcome, e.due = true, out, s.now+o.latency()
+	e.answer, e.result, e.err, e.due = true, result, err, s.now+o.latency()
 	o.schedule(e)
 }
 
+// restartReceiver crashes the receiver and opens a new one on its store,
+// which keeps what was synced and a random prefix of the rest (a torn
+// tail, which recovery must drop).
+func (s *Sim) restartReceiver(why string) {
+	o := s.outbox
+	s.stats.Faults[FaultReceiverCrash]++
+	torn := o.sink.file.crash(o.rng)
+	s.trace.logf("outbox: receiver crashed %s (%d torn bytes)", why, torn)
+	if err := o.sink.reopen(); err != nil {
+		s.fail(violation(InvariantEffectsLost, "receiver did not recover its store: %v", err))
+	}
+}
+
 // outboxDrained reports whether every effect was acknowledged on every
-// replica and nothing is in flight to or from the sink.
+// replica and nothing is in flight to or from the receiver.
 func (s *Sim) outboxDrained() bool {
 	if len(s.outbox.events) > 0 {
 		return false
@@ -201,12 +242,16 @@ func (s *Sim) outboxDrained() bool {
 
 // describeOutbox appends the outbox's state to a liveness report.
 func (s *Sim) describeOutbox(b *strings.Builder) {
-	fmt.Fprintf(b, "; outbox: %d in flight to/from the sink, open effects per replica:", len(s.outbox.events))
+	fmt.Fprintf(b, "; outbox: %d in flight to/from the receiver, open effects per replica:", len(s.outbox.events))
 	for _, h := range s.hosts {
-		if h.up {
-			fmt.Fprintf(b, " %d (busy %d, acks %d)", h.outbox.Len(), len(h.disp.busy), len(h.disp.acks))
-		} else {
+		switch {
+		case !h.up:
 			fmt.Fprintf(b, " down")
+		case h.disp.d == nil:
+			fmt.Fprintf(b, " %d (no dispatcher)", h.outbox.Len())
+		default:
+			st := h.disp.d.Stats()
+			fmt.Fprintf(b, " %d (view %d in flight %d awaiting %d)", h.outbox.Len(), st.View, st.InFlight, st.Awaiting)
 		}
 	}
 }

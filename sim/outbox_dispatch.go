@@ -1,168 +1,182 @@
 package sim
 
 import (
+	"context"
+	"encoding/binary"
+	"time"
+
 	"github.com/chronon-db/chronon/outbox"
 	"github.com/chronon-db/chronon/replica"
 	"github.com/chronon-db/chronon/wire"
 )
 
-// dispatcher is the simulator's deterministic stand-in for
-// outbox.Dispatcher (which uses goroutines and wall time): it lives in the
-// host, so it outlives the replica object, but a crash resets it (its
-// memory is volatile, like the real one's). It dispatches only while its
-// replica is the normal primary, carries the replica's view as the fencing
-// token, and hands an answer back as an ack only in that same view.
+// dispatcher is a host's outbox dispatcher: the product's
+// outbox.Dispatcher, whose Step (the dispatch policy node runs) the
+// simulator calls every tick, over a simulated transport. A crash closes it
+// (its memory is volatile, like a node process's); the next Step after the
+// restart makes a new one, as a new node process would.
 type dispatcher struct {
-	// epoch counts the replica's lives: answers addressed to an earlier
-	// life are dropped.
-	epoch uint64
-	// view is the view the dispatcher works in; a different replica view
-	// steps it down (busy effects and ready acks forgotten).
-	view uint32
-	// active is true while the replica is the normal primary of view.
-	active bool
-	// busy maps effects delivered and not yet acknowledged to the tick at
-	// which they are dispatched again (the ack timeout).
-	busy map[wire.Uint128]uint64
-	// acks are answers waiting to be submitted, all of view.
-	acks    []outbox.Ack
-	due     []outbox.Effect
-	body    []byte
+	d *outbox.Dispatcher
+	t *simTransport
+	// decoded is scratch space of checkAcks.
 	decoded []outbox.Ack
-	skip    func(wire.Uint128) bool
 }
 
-func (d *dispatcher) init() {
-	d.busy = map[wire.Uint128]uint64{}
-	d.skip = func(id wire.Uint128) bool { _, ok := d.busy[id]; return ok }
+func (d *dispatcher) init() {}
+
+// simTransport is the outbox.Transport of one dispatcher: it puts each
+// attempt on the simulated wire to the receiver (1–5 ticks), and hands the
+// outcome back to the dispatcher that started it with Complete.
+type simTransport struct {
+	h *host
+	d *outbox.Dispatcher
 }
 
-// stepDown forgets everything of the previous view.
-func (d *dispatcher) stepDown(view uint32) {
-	d.view = view
-	d.active = false
-	clear(d.busy)
-	d.acks = d.acks[:0]
-}
-
-// crashed is called when the host's replica dies: a dispatching primary
-// with deliveries outstanding counts as crash_primary_mid_dispatch.
-func (h *host) crashedDispatcher() {
-	d := &h.disp
-	if d.active && len(d.busy) > 0 {
-		h.sim.stats.Faults[FaultCrashPrimaryMidDispatch]++
-		h.sim.trace.logf("outbox: primary %d crashed with %d deliveries outstanding", h.index, len(d.busy))
-	}
-	d.epoch++
-	d.stepDown(0)
-}
-
-// answer takes the sink's answer to a delivery of this dispatcher: it
-// becomes an ack if the dispatcher is still in the same life and view.
-func (d *dispatcher) answer(h *host, e sinkEvent) {
-	if !h.up || e.epoch != d.epoch || e.view != d.view || !d.active {
-		h.sim.stats.Outbox.Dropped++
-		return
-	}
-	d.acks = append(d.acks, outbox.Ack{ID: e.id, View: e.view, Attempt: e.attempt, Outcome: e.outcome})
-}
-
-// acksCommitted is the replica's AcksCommitted hook: effects acknowledged
-// in the dispatcher's view are no longer busy.
-func (h *host) acksCommitted(body []byte) {
-	d := &h.disp
-	var err error
-	d.decoded, err = outbox.DecodeAcks(d.decoded[:0], body, h.outbox.Config().ResultSizeMax)
-	if err != nil {
-		h.sim.fail(violation(InvariantWorkload, "replica %d committed an invalid ack body: %v", h.index, err))
-		return
-	}
-	for _, a := range d.decoded {
-		if _, ok := d.busy[a.ID]; ok && a.View == d.view {
-			delete(d.busy, a.ID)
-			h.sim.stats.Outbox.AcksCommitted++
-		}
-	}
-}
-
-// dispatch runs the host's dispatcher for one tick, as node.dispatch does
-// for a real node: step down on a view change, expire ack timeouts, and,
-// only on the normal primary, submit ready acks and deliver due effects.
-func (h *host) dispatch() {
-	s, d := h.sim, &h.disp
-	if !h.up || s.paused(int(h.index)) {
+// Start checks the dispatch invariants, then sends a to the receiver.
+func (t *simTransport) Start(a *outbox.Attempt) {
+	h := t.h
+	s := h.sim
+	if !h.up {
+		s.stats.Outbox.NonPrimaryDeliveries++
+		s.fail(violation(InvariantDispatchNotPrimary, "replica %d dispatched effect %x while down", h.index, a.ID.Lo))
 		return
 	}
 	r := h.replica
-	if v := r.View(); v != d.view {
-		d.stepDown(v)
+	e, ok := h.outbox.Get(a.ID)
+	if !ok {
+		s.fail(violation(InvariantDispatchUncommitted, "replica %d dispatched effect %x, which its table does not hold", h.index, a.ID.Lo))
+		return
 	}
-	for id, until := range d.busy {
-		if until <= s.now {
-			delete(d.busy, id) // the set removed does not depend on the order
+	if err := checkDispatch(int(h.index), r.Status(), r.IsPrimary(), r.View(), a.Token, &e, s.cluster, s.chain.highest()); err != nil {
+		if violated(err) == InvariantDispatchNotPrimary {
+			s.stats.Outbox.NonPrimaryDeliveries++
 		}
-	}
-	d.active = r.Status() == replica.StatusNormal && r.IsPrimary()
-	if !d.active {
-		d.acks = d.acks[:0]
+		s.fail(err)
 		return
 	}
-	h.submitAcks()
-	if !h.up {
-		return
-	}
+	s.stats.Outbox.Dispatched++
 	o := s.outbox
-	now := simClock{&s.now}.Realtime()
-	d.due = h.outbox.Due(d.due[:0], now, outboxDueMax, d.skip)
-	for i := range d.due {
-		e := &d.due[i]
-		if err := checkDispatch(int(h.index), r.Status(), r.IsPrimary(), r.View(), d.view, e, s.cluster, s.chain.highest()); err != nil {
-			s.fail(err)
-			return
-		}
-		var transfer wire.Uint128
-		if len(e.Payload) >= 16 {
-			transfer = wire.Uint128{Lo: le64(e.Payload[0:]), Hi: le64(e.Payload[8:])}
-		}
-		d.busy[e.ID] = s.now + outboxAckTimeout
-		s.stats.Outbox.Dispatched++
-		o.schedule(sinkEvent{due: s.now + o.latency(), host: int(h.index), epoch: d.epoch, id: e.ID, view: d.view, attempt: e.Attempts + 1, transfer: transfer})
-	}
+	o.schedule(sinkEvent{due: s.now + o.latency(), start: s.now, attempt: a, via: t})
 }
 
-// submitAcks queues up to outboxAcksMax ready acks as one outbox_ack
-// request; ack_lost drops some of them first (their effects stay busy
-// until the ack timeout, then are dispatched again).
-func (h *host) submitAcks() {
-	s, d := h.sim, &h.disp
-	if len(d.acks) == 0 {
-		return
+// Close has nothing to stop: attempts on the wire still arrive, and their
+// outcomes reach a closed dispatcher, which drops them.
+func (t *simTransport) Close(context.Context) error { return nil }
+
+// complete hands an outcome back to the dispatcher that started the
+// attempt, counting what the dispatcher dropped.
+func (t *simTransport) complete(e sinkEvent) {
+	before := t.d.Stats().Dropped
+	t.d.Complete(e.attempt, e.result, e.err)
+	t.h.sim.stats.Outbox.Dropped += t.d.Stats().Dropped - before
+}
+
+// simReplica is the host's replica as the dispatcher's Step sees it.
+// SubmitAcks goes through host.call (a crash inside it is the crash), and
+// ack_lost loses the request after the replica would have taken it.
+type simReplica host
+
+func (r *simReplica) View() uint32    { return r.replica.View() }
+func (r *simReplica) IsPrimary() bool { return r.replica.IsPrimary() }
+func (r *simReplica) Normal() bool    { return r.replica.Normal() }
+
+func (r *simReplica) SubmitAcks(body []byte) bool {
+	h := (*host)(r)
+	s := h.sim
+	if err := h.checkAcks(body); err != nil {
+		s.fail(err)
+		return false
 	}
-	o := s.outbox
-	n := min(len(d.acks), outboxAcksMax)
-	kept := d.acks[:0]
-	for i, a := range d.acks {
-		if i < n && o.ackLostPct > 0 && o.rng.Float64() < o.ackLostPct {
-			s.stats.Faults[FaultAckLost]++
-			continue
-		}
-		kept = append(kept, a)
+	if o := s.outbox; o.ackLostPct > 0 && o.rng.Float64() < o.ackLostPct {
+		s.stats.Faults[FaultAckLost] += uint64(binary.LittleEndian.Uint32(body))
+		return true
 	}
-	d.acks = kept
-	n = min(len(d.acks), outboxAcksMax)
-	if n == 0 {
-		return
-	}
-	d.body = outbox.AppendAckBody(d.body[:0], d.acks[:n])
 	ok := false
-	h.call(func(r *replica.Replica) { ok = r.SubmitAcks(d.body) })
+	h.call(func(r *replica.Replica) { ok = r.SubmitAcks(body) })
 	if ok {
-		s.stats.Outbox.AcksSubmitted += uint64(n)
-		d.acks = append(d.acks[:0], d.acks[n:]...)
+		s.stats.Outbox.AcksSubmitted += uint64(binary.LittleEndian.Uint32(body))
+	}
+	return ok
+}
+
+// checkAcks is asserted for every ack body a dispatcher submits: the
+// replica is the normal primary of its view and every ack carries that
+// view (an outcome of an older view is never acknowledged in a newer one).
+func (h *host) checkAcks(body []byte) error {
+	r := h.replica
+	var err error
+	h.disp.decoded, err = outbox.DecodeAcks(h.disp.decoded[:0], body, h.outbox.Config().ResultSizeMax)
+	if err != nil {
+		return violation(InvariantDispatchNotPrimary, "replica %d submitted an invalid ack body: %v", h.index, err)
+	}
+	for _, a := range h.disp.decoded {
+		if !r.Normal() || !r.IsPrimary() || a.View != r.View() {
+			return violation(InvariantDispatchNotPrimary, "replica %d submitted an ack of effect %x with view %d while in view %d, status %v, primary %v",
+				h.index, a.ID.Lo, a.View, r.View(), r.Status(), r.IsPrimary())
+		}
+	}
+	return nil
+}
+
+// newDispatcher makes the dispatcher of the host's current life. Its clock
+// is the sim clock in the prepare-timestamp domain.
+func (h *host) newDispatcher() {
+	s := h.sim
+	t := &simTransport{h: h}
+	d, err := outbox.NewDispatcher(outbox.DispatcherConfig{
+		Transport:      t,
+		InFlightMax:    64,
+		AttemptTimeout: outboxAttemptTimeout * 10 * time.Millisecond,
+		AckTimeout:     outboxAckTimeout * 10 * time.Millisecond,
+		ResultSizeMax:  s.outboxConfig().ResultSizeMax,
+		DueMax:         outboxDueMax,
+		AckBodySizeMax: int(replica.RequestSizeMax(h.wcfg.MessageSizeMax)) - wire.HeaderSize,
+		Logger:         discard,
+		Now:            func() time.Time { return time.Unix(0, int64(simClock{&s.now}.Realtime())) },
+	})
+	if err != nil {
+		panic("sim: " + err.Error())
+	}
+	t.d = d
+	h.disp.d, h.disp.t = d, t
+}
+
+// crashedDispatcher is called when the host's replica dies: the
+// dispatcher is closed (its outcomes still on the wire are dropped by it).
+// A dispatching primary with attempts outstanding counts as
+// crash_primary_mid_dispatch.
+func (h *host) crashedDispatcher() {
+	d := h.disp.d
+	if d == nil {
+		return
+	}
+	if st := d.Stats(); st.InFlight+st.Awaiting > 0 {
+		h.sim.stats.Faults[FaultCrashPrimaryMidDispatch]++
+		h.sim.trace.logf("outbox: primary %d crashed with %d attempts in flight, %d awaiting their ack", h.index, st.InFlight, st.Awaiting)
+	}
+	_ = d.Close(context.Background())
+	h.disp.d, h.disp.t = nil, nil
+}
+
+// acksCommitted is the replica's AcksCommitted hook: the dispatcher stops
+// tracking the attempts a committed ack acknowledged. (During recovery's
+// replay there is no dispatcher yet.)
+func (h *host) acksCommitted(body []byte) {
+	if d := h.disp.d; d != nil {
+		before := d.Stats().AcksCommitted
+		d.Committed(body)
+		h.sim.stats.Outbox.AcksCommitted += d.Stats().AcksCommitted - before
 	}
 }
 
-func le64(b []byte) uint64 {
-	return uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
-		uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
+// dispatch runs the host's dispatcher for one tick: outbox.Dispatcher.Step
+// with the host's replica and table, exactly as node runs it.
+func (h *host) dispatch() {
+	if !h.up || h.sim.paused(int(h.index)) || (h.sim.sc.workload != WorkloadLedger && !h.sim.sc.OutboxKV) {
+		return
+	}
+	if h.disp.d == nil {
+		h.newDispatcher()
+	}
+	h.disp.d.Step((*simReplica)(h), h.outbox)
 }

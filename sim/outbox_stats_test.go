@@ -19,7 +19,7 @@ func TestOutboxSeeds(t *testing.T) {
 		total.Add(&r.Stats)
 	}
 	t.Logf("outbox: %+v", total.Outbox)
-	for _, k := range []FaultKind{FaultSinkTransientFailure, FaultSinkLostReply, FaultAckLost, FaultCrashPrimaryMidDispatch} {
+	for _, k := range []FaultKind{FaultSinkTransientFailure, FaultSinkLostReply, FaultAckLost, FaultCrashPrimaryMidDispatch, FaultReceiverCrash} {
 		t.Logf("%s: %d", k, total.Faults[k])
 		if total.Faults[k] == 0 && !testing.Short() {
 			t.Errorf("fault %s never injected", k)

@@ -1,6 +1,9 @@
 package sim
 
 import (
+	"encoding/binary"
+	"errors"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/chronon-db/chronon/outbox"
@@ -8,47 +11,63 @@ import (
 	"github.com/chronon-db/chronon/wire"
 )
 
-func newTestSink() *sink {
-	return &sink{keys: map[wire.Uint128]*sinkEntry{}, transfers: map[wire.Uint128]int{}}
+// newTestSink returns a sink whose handler fails transiently while *fail.
+func newTestSink(fail *bool) *sink {
+	return newSink(func() bool { return *fail })
 }
 
-// TestSinkIsIdempotentAndFenced: a duplicate is answered done without
-// applying, a stale token is fenced, a transient failure applies nothing.
+// delivery is an attempt of key with token carrying transfer as payload.
+func delivery(key wire.Uint128, token uint32, transfer wire.Uint128) outbox.Delivery {
+	payload := make([]byte, 16)
+	binary.LittleEndian.PutUint64(payload, transfer.Lo)
+	binary.LittleEndian.PutUint64(payload[8:], transfer.Hi)
+	return outbox.Delivery{ID: key, Key: key.String(), Token: token, Attempt: 1, Target: outboxTarget, Payload: payload}
+}
+
+// TestSinkIsIdempotentAndFenced: through the HTTPSink and the Receiver, a
+// duplicate is answered from the store without applying, a stale token is
+// fenced, a transient failure applies nothing.
 func TestSinkIsIdempotentAndFenced(t *testing.T) {
-	k, st := newTestSink(), &OutboxStats{}
-	key, tr := wire.Uint128{Lo: 1}, wire.Uint128{Lo: 7}
-	if out, ok := k.deliver(key, 2, tr, true, st); !ok || out != outbox.OutcomeRetry || st.Applied != 0 {
-		t.Fatalf("transient: %v %v %+v", out, ok, st)
+	transient := true
+	k, st := newTestSink(&transient), &Stats{}
+	key, tr := wire.Uint128{Lo: 1, Hi: 3}, wire.Uint128{Lo: 7}
+	if _, err := k.deliver(delivery(key, 2, tr), st); err == nil || errors.Is(err, outbox.ErrFenced) || st.Outbox.Applied != 0 {
+		t.Fatalf("transient: %v %+v", err, st.Outbox)
 	}
-	if out, ok := k.deliver(key, 2, tr, false, st); !ok || out != outbox.OutcomeDone || st.Applied != 1 {
-		t.Fatalf("first: %v %v %+v", out, ok, st)
+	transient = false
+	if res, err := k.deliver(delivery(key, 2, tr), st); err != nil || string(res) != "applied" || st.Outbox.Applied != 1 {
+		t.Fatalf("first: %q %v %+v", res, err, st.Outbox)
 	}
-	if out, ok := k.deliver(key, 3, tr, false, st); !ok || out != outbox.OutcomeDone || st.Applied != 1 || st.Deduplicated != 1 {
-		t.Fatalf("duplicate: %v %v %+v", out, ok, st)
+	if res, err := k.deliver(delivery(key, 3, tr), st); err != nil || string(res) != "applied" || st.Outbox.Applied != 1 || st.Outbox.Deduplicated != 1 {
+		t.Fatalf("duplicate: %q %v %+v", res, err, st.Outbox)
 	}
-	if _, ok := k.deliver(key, 2, tr, false, st); ok || st.Fenced != 1 {
-		t.Fatalf("stale token not fenced: %+v", st)
+	if _, err := k.deliver(delivery(key, 2, tr), st); !errors.Is(err, outbox.ErrFenced) || st.Outbox.Fenced != 1 {
+		t.Fatalf("stale token not fenced: %v %+v", err, st.Outbox)
 	}
-	if err := k.check(key, tr); err != nil {
+	if err := k.check(key); err != nil {
 		t.Fatal(err)
+	}
+	if st.Faults[FaultSinkTransientFailure] != 1 || k.file.syncs == 0 {
+		t.Fatalf("transient failures %d, store syncs %d", st.Faults[FaultSinkTransientFailure], k.file.syncs)
 	}
 }
 
 // TestEffectsDuplicateIsCaught feeds a sink that applied a key twice, and
 // one transfer under two keys.
 func TestEffectsDuplicateIsCaught(t *testing.T) {
-	k := newTestSink()
+	no := false
+	k := newTestSink(&no)
 	key, tr := wire.Uint128{Lo: 1}, wire.Uint128{Lo: 7}
-	k.keys[key] = &sinkEntry{token: 1, applied: true, applications: 2, transfer: tr}
+	k.keys[key] = &sinkEntry{applications: 2, transfer: tr}
 	k.transfers[tr] = 1
-	if err := k.check(key, tr); invariantOf(err) != InvariantEffectsDuplicate {
+	if err := k.check(key); invariantOf(err) != InvariantEffectsDuplicate {
 		t.Fatalf("key applied twice not caught: %v", err)
 	}
-	k = newTestSink()
-	st := &OutboxStats{}
-	k.deliver(wire.Uint128{Lo: 1}, 1, tr, false, st)
-	k.deliver(wire.Uint128{Lo: 2}, 1, tr, false, st)
-	if err := k.check(wire.Uint128{Lo: 2}, tr); invariantOf(err) != InvariantEffectsDuplicate {
+	k = newTestSink(&no)
+	st := &Stats{}
+	k.deliver(delivery(wire.Uint128{Lo: 1}, 1, tr), st)
+	k.deliver(delivery(wire.Uint128{Lo: 2}, 1, tr), st)
+	if err := k.check(wire.Uint128{Lo: 2}); invariantOf(err) != InvariantEffectsDuplicate {
 		t.Fatalf("transfer applied under two keys not caught: %v", err)
 	}
 	if err := checkEffects(k, []outbox.Stats{{Emitted: 2, Done: 2}}, nil, -1); invariantOf(err) != InvariantEffectsDuplicate {
@@ -56,12 +75,14 @@ func TestEffectsDuplicateIsCaught(t *testing.T) {
 	}
 }
 
-// TestEffectsLostIsCaught: an effect left open in a table, a transfer
-// never applied at the sink, or an applied transfer the ledger lacks.
+// TestEffectsLostIsCaught: an effect left open in a table, an effect
+// acknowledged done that the receiver never applied, or an applied
+// transfer the ledger lacks.
 func TestEffectsLostIsCaught(t *testing.T) {
-	k, st := newTestSink(), &OutboxStats{}
+	no := false
+	k, st := newTestSink(&no), &Stats{}
 	tr := wire.Uint128{Lo: 7}
-	k.deliver(wire.Uint128{Lo: 1}, 1, tr, false, st)
+	k.deliver(delivery(wire.Uint128{Lo: 1}, 1, tr), st)
 	has := func(id wire.Uint128) bool { return id == tr }
 	if err := checkEffects(k, []outbox.Stats{{Emitted: 1, Done: 1}}, has, 1); err != nil {
 		t.Fatalf("clean state flagged: %v", err)
@@ -74,10 +95,6 @@ func TestEffectsLostIsCaught(t *testing.T) {
 	}
 	if err := checkEffects(k, []outbox.Stats{{Emitted: 1, Done: 1}}, func(wire.Uint128) bool { return false }, 1); invariantOf(err) != InvariantDispatchUncommitted {
 		t.Fatalf("applied transfer the ledger lacks not caught: %v", err)
-	}
-	k.keys[wire.Uint128{Lo: 9}] = &sinkEntry{token: 1, transfer: wire.Uint128{Lo: 9}}
-	if err := checkEffects(k, []outbox.Stats{{Emitted: 1, Done: 1}}, nil, -1); invariantOf(err) != InvariantEffectsLost {
-		t.Fatalf("delivered, never applied not caught: %v", err)
 	}
 }
 
@@ -119,5 +136,41 @@ func TestOutboxDeterminism(t *testing.T) {
 	}
 	if a.Stats.Outbox.Applied == 0 {
 		t.Fatalf("no effect applied: %+v", a.Stats.Outbox)
+	}
+}
+
+// TestReceiverCrash: a receiver crashed inside the fsync of a fence record
+// answers 503 without applying; reopened on the torn store it has dropped
+// the torn record and kept the rest: an applied key is replayed, not
+// applied again, and the other key is applied once.
+func TestReceiverCrash(t *testing.T) {
+	no := false
+	k, st := newTestSink(&no), &Stats{}
+	a, b, tr := wire.Uint128{Lo: 1}, wire.Uint128{Lo: 2}, wire.Uint128{Lo: 7}
+	if _, err := k.deliver(delivery(a, 1, tr), st); err != nil {
+		t.Fatal(err)
+	}
+	k.file.armed = true
+	if _, err := k.deliver(delivery(b, 1, wire.Uint128{Lo: 8}), st); err == nil || !k.file.crashed || st.Outbox.Applied != 1 {
+		t.Fatalf("armed fsync: %v, crashed %v, %+v", err, k.file.crashed, st.Outbox)
+	}
+	// A crash that keeps part of the fence record: a torn tail.
+	data, synced := append([]byte(nil), k.file.data...), k.file.synced
+	for seed := uint64(0); ; seed++ {
+		k.file.data, k.file.synced = append(k.file.data[:0], data...), synced
+		if torn := k.file.crash(rand.New(rand.NewPCG(seed, 1))); torn > 0 && torn < len(data)-synced {
+			break
+		}
+	}
+	if err := k.reopen(); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []outbox.Delivery{delivery(a, 1, tr), delivery(b, 1, wire.Uint128{Lo: 8})} {
+		if _, err := k.deliver(d, st); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st.Outbox.Applied != 2 || st.Outbox.Deduplicated != 1 || k.check(a) != nil || k.check(b) != nil {
+		t.Fatalf("after the restart: %+v", st.Outbox)
 	}
 }

@@ -88,6 +88,11 @@ func voprSeeds(o sim.Options, start uint64, count int, stdout io.Writer) int {
 	fmt.Fprintf(stdout, "ticks %d, ops committed %d, requests %d, replies %d, retries %d, evictions %d, restarts %d, messages %d\n",
 		total.Ticks, total.OpsCommitted, total.Requests, total.Replies, total.Retries, total.Evictions, total.Restarts, total.Messages)
 	fmt.Fprintf(stdout, "restarts withholding their vote %d\n", total.RestartsWithholding)
+	ob := &total.Outbox
+	fmt.Fprintf(stdout, "effects: emitted %d, dispatched %d, delivered %d, applied at the receiver %d (replayed %d, fenced %d), acks committed %d\n",
+		ob.Emitted, ob.Dispatched, ob.Delivered, ob.Applied, ob.Deduplicated, ob.Fenced, ob.AcksCommitted)
+	fmt.Fprintf(stdout, "effects: duplicate applications %d (must be 0), deliveries from a non-primary %d (must be 0)\n",
+		ob.DuplicateApplications, ob.NonPrimaryDeliveries)
 	fmt.Fprintf(stdout, "faults injected:\n")
 	for _, k := range sim.FaultKinds() {
 		fmt.Fprintf(stdout, "  %-22s %d\n", k, total.Faults[k])
