@@ -27,9 +27,6 @@ type CheckpointData struct {
 // ErrGridFull when the blobs do not fit next to the current checkpoint.
 func (j *Journal) Checkpoint(op uint64, checksum wire.Uint128, data CheckpointData) error {
 	j.checkWritable()
-	if j.gridFault != nil {
-		return fmt.Errorf("checkpoint needs a sound free set: %w", j.gridFault)
-	}
 	prev := &j.sb.VSR
 	if op < prev.CheckpointOp || (op == prev.CheckpointOp && checksum != prev.CheckpointChecksum) {
 		panic(fmt.Sprintf("journal: checkpoint at op %d after checkpoint %d", op, prev.CheckpointOp))
@@ -86,6 +83,7 @@ func (j *Journal) Checkpoint(op uint64, checksum wire.Uint128, data CheckpointDa
 		return err
 	}
 	j.acquired.copyFrom(&j.staging)
+	j.gridFault = nil
 	return nil
 }
 
