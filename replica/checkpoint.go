@@ -25,6 +25,9 @@ func SessionsSizeMax(l wire.Limits) uint64 {
 // commitMin and hands them to the journal. Every replica checkpoints at the
 // same ops, so their checkpoints are byte-identical.
 func (r *Replica) checkpoint() {
+	if r.needsCheckpoint() {
+		return // below the durable checkpoint this replica could not read
+	}
 	// One buffer holds the checkpoint as state sync serves it: state length
 	// u64, sessions length u64, state, sessions, outbox.
 	b := append(r.cp.blob[:0], make([]byte, 16)...)

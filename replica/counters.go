@@ -26,6 +26,7 @@ type Counters struct {
 	SyncsStarted       uint64 // state syncs begun by this replica
 	SyncsDone          uint64 // state syncs completed
 	SyncsFailed        uint64 // state syncs whose copy did not verify
+	SyncsRequested     uint64 // checkpoints asked of the primary to replace this replica's damaged one
 	VotesWithheld      uint64 // do_view_change not sent while rejoining
 	Rejoined           uint64 // ends of rejoining (caught up, votes again)
 	DropRejoining      uint64 // messages ignored while probing peers after a lost data file

@@ -1,0 +1,144 @@
+package cluster
+
+import (
+	"os"
+	"testing"
+	"time"
+
+	"github.com/chronon-db/chronon/journal"
+)
+
+// damageCheckpointBlock flips a bit in the first grid block of the blob
+// ref (journal.Ref*) of the durable checkpoint in a stopped replica's data
+// file, and returns the checkpoint's op.
+func damageCheckpointBlock(t *testing.T, path string, ref int) uint64 {
+	t.Helper()
+	fs, err := journal.OpenFile(path, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb, _, err := journal.ReadSuperblock(fs)
+	fs.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sb.VSR.CheckpointOp == 0 || sb.VSR.Refs[ref].IsZero() {
+		t.Fatalf("no checkpoint blob %d to damage: %+v", ref, sb.VSR)
+	}
+	layout, err := journal.NewLayout(sb.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	off := int64(layout.BlockOffset(sb.VSR.Refs[ref].Address)) + 300
+	b := make([]byte, 1)
+	if _, err := f.ReadAt(b, off); err != nil {
+		t.Fatal(err)
+	}
+	b[0] ^= 0x10
+	if _, err := f.WriteAt(b, off); err != nil {
+		t.Fatal(err)
+	}
+	return sb.VSR.CheckpointOp
+}
+
+// TestClusterReplicaWithACorruptFreeSetKeepsCheckpointing: bit rot in the
+// free-set block of a backup's durable checkpoint (while it is down). At
+// restart the free set is rebuilt from the checkpoint's references; the
+// replica goes on taking checkpoints (it used to panic at the next one,
+// and at every restart after) and agrees with its peers.
+func TestClusterReplicaWithACorruptFreeSetKeepsCheckpointing(t *testing.T) {
+	c := startCluster(t, 3)
+	admin := dial(t, c)
+	createAccounts(t, admin)
+	transferLoad(t, c, 2, 40, 0) // beyond one checkpoint interval (56 ops)
+	waitCaughtUp(t, c)
+	if _, err := c.StopReplica(2); err != nil {
+		t.Fatal(err)
+	}
+	op := damageCheckpointBlock(t, c.DataFile(2), journal.RefFreeSet)
+	if err := c.StartReplica(2); err != nil {
+		t.Fatal(err)
+	}
+	transferLoad(t, c, 2, 70, 1_000_000) // two more checkpoints
+	waitCaughtUp(t, c)
+	checkBalances(t, admin, 2*110)
+	nodes := checkReplicasAgree(t, c)
+	if got := nodes[2].Recovery().CheckpointOp; got != op {
+		t.Fatalf("replica 2 restored the checkpoint at op %d, want %d", got, op)
+	}
+	j := reopen(t, c.DataFile(2))
+	if j.GridFault() != nil || j.Superblock().VSR.CheckpointOp <= op {
+		t.Fatalf("after restart: grid fault %v, checkpoint at op %d (was %d)", j.GridFault(), j.Superblock().VSR.CheckpointOp, op)
+	}
+}
+
+// TestClusterReplicaWithADamagedCheckpointCopiesOneFromThePrimary: bit rot
+// in a state block of a backup's durable checkpoint (while it is down).
+// It used to refuse to start for good; now it starts without the
+// checkpoint, withholds its vote, copies the primary's checkpoint (state
+// sync), catches up and votes again, and a further restart is clean.
+func TestClusterReplicaWithADamagedCheckpointCopiesOneFromThePrimary(t *testing.T) {
+	c := startCluster(t, 3)
+	admin := dial(t, c)
+	createAccounts(t, admin)
+	transferLoad(t, c, 2, 40, 0)
+	waitCaughtUp(t, c)
+	if _, err := c.StopReplica(2); err != nil {
+		t.Fatal(err)
+	}
+	op := damageCheckpointBlock(t, c.DataFile(2), journal.RefState)
+	if err := c.StartReplica(2); err != nil {
+		t.Fatal(err)
+	}
+	rec := c.Node(2).Recovery()
+	if rec.CheckpointDamaged == nil || rec.Withheld != "checkpoint_damaged" {
+		t.Fatalf("recovery of a damaged checkpoint at op %d: %+v", op, rec)
+	}
+	t.Logf("recovery: %v", rec.CheckpointDamaged)
+	transferLoad(t, c, 2, 20, 1_000_000)
+	waitCaughtUp(t, c)
+	deadline := time.Now().Add(10 * time.Second)
+	for c.Node(2).Metrics().Protocol.Rejoined == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("replica 2 caught up but still withholds its vote: %+v", c.Node(2).Metrics().Protocol)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if m := c.Node(2).Metrics().Protocol; m.SyncsDone == 0 {
+		t.Fatalf("replica 2 caught up without state sync: %+v", m)
+	}
+	checkBalances(t, admin, 2*60)
+	if _, err := c.StopReplica(2); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.StartReplica(2); err != nil {
+		t.Fatal(err)
+	}
+	if rec := c.Node(2).Recovery(); rec.CheckpointDamaged != nil || rec.CheckpointOp < op {
+		t.Fatalf("second restart: %+v", rec)
+	}
+	transferLoad(t, c, 2, 10, 2_000_000)
+	waitCaughtUp(t, c)
+	checkBalances(t, admin, 2*70)
+	checkReplicasAgree(t, c)
+}
+
+// reopen opens a stopped replica's data file read-only.
+func reopen(t *testing.T, path string) *journal.Journal {
+	t.Helper()
+	f, err := journal.OpenFile(path, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	j, err := journal.OpenReadOnly(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return j
+}
