@@ -55,7 +55,7 @@ func TestClusterReplicaWithACorruptFreeSetKeepsCheckpointing(t *testing.T) {
 	c := startCluster(t, 3)
 	admin := dial(t, c)
 	createAccounts(t, admin)
-	transferLoad(t, c, 2, 40, 0) // beyond one checkpoint interval (56 ops)
+	transferLoad(t, c, 1, 80, 0) // one op per transfer: beyond one checkpoint interval (56 ops)
 	waitCaughtUp(t, c)
 	if _, err := c.StopReplica(2); err != nil {
 		t.Fatal(err)
@@ -64,9 +64,9 @@ func TestClusterReplicaWithACorruptFreeSetKeepsCheckpointing(t *testing.T) {
 	if err := c.StartReplica(2); err != nil {
 		t.Fatal(err)
 	}
-	transferLoad(t, c, 2, 70, 1_000_000) // two more checkpoints
+	transferLoad(t, c, 1, 120, 1_000_000) // two more checkpoints
 	waitCaughtUp(t, c)
-	checkBalances(t, admin, 2*110)
+	checkBalances(t, admin, 200)
 	nodes := checkReplicasAgree(t, c)
 	if got := nodes[2].Recovery().CheckpointOp; got != op {
 		t.Fatalf("replica 2 restored the checkpoint at op %d, want %d", got, op)
@@ -86,10 +86,14 @@ func TestClusterReplicaWithADamagedCheckpointCopiesOneFromThePrimary(t *testing.
 	c := startCluster(t, 3)
 	admin := dial(t, c)
 	createAccounts(t, admin)
-	transferLoad(t, c, 2, 40, 0)
+	transferLoad(t, c, 1, 80, 0) // one client: one op per transfer
 	waitCaughtUp(t, c)
-	if _, err := c.StopReplica(2); err != nil {
+	stopped, err := c.StopReplica(2)
+	if err != nil {
 		t.Fatal(err)
+	}
+	if op := stopped.Replica().Op(); op <= 64 {
+		t.Fatalf("%d ops: the WAL (64 slots) still holds op 1", op)
 	}
 	op := damageCheckpointBlock(t, c.DataFile(2), journal.RefState)
 	if err := c.StartReplica(2); err != nil {
@@ -112,7 +116,7 @@ func TestClusterReplicaWithADamagedCheckpointCopiesOneFromThePrimary(t *testing.
 	if m := c.Node(2).Metrics().Protocol; m.SyncsDone == 0 {
 		t.Fatalf("replica 2 caught up without state sync: %+v", m)
 	}
-	checkBalances(t, admin, 2*60)
+	checkBalances(t, admin, 80+2*20)
 	if _, err := c.StopReplica(2); err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +128,7 @@ func TestClusterReplicaWithADamagedCheckpointCopiesOneFromThePrimary(t *testing.
 	}
 	transferLoad(t, c, 2, 10, 2_000_000)
 	waitCaughtUp(t, c)
-	checkBalances(t, admin, 2*70)
+	checkBalances(t, admin, 80+2*30)
 	checkReplicasAgree(t, c)
 }
 
@@ -141,4 +145,40 @@ func reopen(t *testing.T, path string) *journal.Journal {
 		t.Fatal(err)
 	}
 	return j
+}
+
+// TestClusterReplicaWithADamagedFirstCheckpointReplaysItsWAL: the damaged
+// checkpoint is the first one (op 56) and every op since the root is still
+// in the WAL (64 slots): the replica rebuilds the state from its own WAL,
+// re-takes the checkpoint at the same op, and catches up.
+func TestClusterReplicaWithADamagedFirstCheckpointReplaysItsWAL(t *testing.T) {
+	c := startCluster(t, 3)
+	admin := dial(t, c)
+	createAccounts(t, admin)
+	transferLoad(t, c, 1, 55, 0) // 2 registrations, accounts, 55 transfers: 58 ops
+	waitCaughtUp(t, c)
+	stopped, err := c.StopReplica(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if op := stopped.Replica().Op(); op >= 64 {
+		t.Fatalf("%d ops: the WAL wrapped", op)
+	}
+	op := damageCheckpointBlock(t, c.DataFile(2), journal.RefState)
+	if err := c.StartReplica(2); err != nil {
+		t.Fatal(err)
+	}
+	rec := c.Node(2).Recovery()
+	if rec.CheckpointDamaged == nil || rec.Replayed < op {
+		t.Fatalf("recovery of a damaged first checkpoint at op %d: %+v", op, rec)
+	}
+	transferLoad(t, c, 2, 20, 1_000_000)
+	waitCaughtUp(t, c)
+	checkBalances(t, admin, 55+40)
+	checkReplicasAgree(t, c)
+	if j := reopen(t, c.DataFile(2)); j.Superblock().VSR.CheckpointOp < op {
+		t.Fatalf("checkpoint at op %d after recovery from a damaged one at %d", j.Superblock().VSR.CheckpointOp, op)
+	} else if _, err := j.ReadCheckpoint(journal.CheckpointData{}); err != nil {
+		t.Fatalf("checkpoint after recovery: %v", err)
+	}
 }
