@@ -1,11 +1,14 @@
 package cluster
 
 import (
+	"errors"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/chronon-db/chronon/journal"
+	"github.com/chronon-db/chronon/replica"
 )
 
 // damageCheckpointBlock flips a bit in the first grid block of the blob
@@ -181,4 +184,23 @@ func TestClusterReplicaWithADamagedFirstCheckpointReplaysItsWAL(t *testing.T) {
 	} else if _, err := j.ReadCheckpoint(journal.CheckpointData{}); err != nil {
 		t.Fatalf("checkpoint after recovery: %v", err)
 	}
+}
+
+// TestSingleReplicaWithADamagedCheckpointRefusesToStart: a single replica
+// has no peer to copy a checkpoint from, so it refuses to start, naming
+// the damaged block, rather than start with a state it lost.
+func TestSingleReplicaWithADamagedCheckpointRefusesToStart(t *testing.T) {
+	c := startCluster(t, 1)
+	admin := dial(t, c)
+	createAccounts(t, admin)
+	transferLoad(t, c, 1, 60, 0)
+	if _, err := c.StopReplica(0); err != nil {
+		t.Fatal(err)
+	}
+	damageCheckpointBlock(t, c.DataFile(0), journal.RefState)
+	err := c.StartReplica(0)
+	if !errors.Is(err, replica.ErrCheckpoint) || !errors.Is(err, journal.ErrCorrupt) || !strings.Contains(err.Error(), "no peer") {
+		t.Fatalf("start of a single replica with a damaged checkpoint: %v", err)
+	}
+	t.Log(err)
 }
