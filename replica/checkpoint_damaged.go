@@ -12,19 +12,22 @@ import (
 // wait for an operator while the cluster holds good copies. Recovery
 // starts it from the root state instead (StartWithoutCheckpoint): it
 // withholds its vote (it may have acknowledged ops it can no longer
-// replay), journals no op at or below the lost checkpoint (the journal's
-// WAL starts after it), asks the primary for a checkpoint at or after it
-// (request_sync_checkpoint naming the lost checkpoint's op: the primary
-// offers its latest one), copies it by state sync, makes it its own
-// durable checkpoint, and repairs the ops after it as any lagging backup.
+// replay) and replays what its own WAL still holds from the root (a WAL
+// that has not wrapped since rebuilds the state and takes the checkpoint
+// again). Short of that, it journals no op at or below the lost checkpoint
+// (the journal's WAL starts after it), asks the primary for a checkpoint
+// at or after it (request_sync_checkpoint naming the lost checkpoint's op:
+// the primary offers its latest one), copies it by state sync, makes it
+// its own durable checkpoint, and repairs the ops after it as any lagging
+// backup.
 
 // StartWithoutCheckpoint is for a replica of a cluster whose durable
 // checkpoint at op could not be read at restart. Call it at start-up
 // instead of Restore, before any replay: the replica stays at the root
 // state until it copies a checkpoint at op or later from the primary. The
 // caller also makes it withhold its vote until it has caught up
-// (WithholdVotesUntilCaughtUp, after StartAfterRestart). A single replica has no peers to copy from: it returns an error
-// wrapping ErrCheckpoint.
+// (WithholdVotesUntilCaughtUp, after StartAfterRestart). A single replica
+// has no peers to copy from: it returns an error wrapping ErrCheckpoint.
 func (r *Replica) StartWithoutCheckpoint(op uint64) error {
 	if r.cfg.ReplicaCount == 1 {
 		return fmt.Errorf("%w: the checkpoint at op %d is damaged and a single replica has no peer to copy it from", ErrCheckpoint, op)
