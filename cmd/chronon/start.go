@@ -53,6 +53,11 @@ func runStart(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "chronon start: %v\n", err)
 		return 2
 	}
+	if _, err := os.Stat(fs.Arg(0)); err != nil {
+		fmt.Fprintf(stderr, "chronon start: data file: %v (create it with chronon format)\n", err)
+		return 1
+	}
+	// The data file's preset fixes the state machine's capacity.
 	sb, err := dataFileSuperblock(fs.Arg(0))
 	if err != nil {
 		fmt.Fprintf(stderr, "chronon start: %v\n", err)
