@@ -88,6 +88,8 @@ func (o *orders) EffectFinished(_ *statemachine.Context, e *outbox.Effect) {
 
 func (o *orders) ReplySizeMax(wire.Operation, int) int { return 17 }
 
+func (o *orders) SnapshotSizeMax() int { return len(o.status) * 17 }
+
 func (o *orders) Snapshot(dst []byte) []byte {
 	dst = append(dst, o.status[:]...)
 	for i := range o.result {

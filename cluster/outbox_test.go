@@ -76,10 +76,10 @@ func TestClusterOutboxExactlyOnceAcrossFailover(t *testing.T) {
 		Replicas: 3,
 		Dir:      t.TempDir(),
 		Cluster:  clusterID,
-		Outbox:   &outbox.Config{Cluster: clusterID, EffectsMax: 4096},
+		Outbox:   &outbox.Config{Cluster: clusterID, EffectsMax: 1024, PayloadSizeMax: ledger.TransferSize},
 		Sink:     &outbox.HTTPSink{Timeout: 2 * time.Second},
 		NewStateMachine: func(em *outbox.Emitter) statemachine.StateMachine {
-			l, err := ledger.New(ledger.Config{AccountsMax: 256, TransfersMax: 20_000, Effects: em, EffectsTarget: []byte(srv.URL)})
+			l, err := ledger.New(ledger.Config{AccountsMax: 256, TransfersMax: 4096, Effects: em, EffectsTarget: []byte(srv.URL)})
 			if err != nil {
 				panic(err)
 			}

@@ -27,9 +27,6 @@ type CheckpointData struct {
 // ErrGridFull when the blobs do not fit next to the current checkpoint.
 func (j *Journal) Checkpoint(op uint64, checksum wire.Uint128, data CheckpointData) error {
 	j.checkWritable()
-	if j.gridFault != nil {
-		return fmt.Errorf("checkpoint needs a sound free set: %w", j.gridFault)
-	}
 	prev := &j.sb.VSR
 	if op < prev.CheckpointOp || (op == prev.CheckpointOp && checksum != prev.CheckpointChecksum) {
 		panic(fmt.Sprintf("journal: checkpoint at op %d after checkpoint %d", op, prev.CheckpointOp))
@@ -86,6 +83,7 @@ func (j *Journal) Checkpoint(op uint64, checksum wire.Uint128, data CheckpointDa
 		return err
 	}
 	j.acquired.copyFrom(&j.staging)
+	j.gridFault = nil
 	return nil
 }
 
@@ -105,4 +103,34 @@ func (j *Journal) ReadCheckpoint(dst CheckpointData) (CheckpointData, error) {
 		return dst, fmt.Errorf("outbox: %w", err)
 	}
 	return dst, nil
+}
+
+// CheckpointSizes are the largest blobs a checkpoint may hold: each
+// producer's bound for its fullest state (statemachine.StateMachine's
+// SnapshotSizeMax, the client table's, the outbox's).
+type CheckpointSizes struct {
+	State, Sessions, Outbox uint64
+}
+
+// CheckpointBlocksMax returns the grid blocks one checkpoint of at most s
+// uses: its blobs and the free set that records them.
+func (c Config) CheckpointBlocksMax(s CheckpointSizes) uint64 {
+	pm := uint64(c.GridBlockSize) - wire.HeaderSize
+	blocks := func(n uint64) uint64 { return (n + pm - 1) / pm }
+	freeSet := (uint64(c.GridBlockCount) + 7) / 8
+	return blocks(s.State) + blocks(s.Sessions) + blocks(s.Outbox) + blocks(freeSet)
+}
+
+// CheckGrid returns an error wrapping ErrGridFull when the grid of c cannot
+// hold two checkpoints of at most s: a checkpoint is written next to the
+// current one, whose blocks stay until the new one is durable. A replica
+// checks this before it starts, so that a checkpoint never finds the grid
+// full: the state machine refuses work when it reaches its capacity.
+func (c Config) CheckGrid(s CheckpointSizes) error {
+	need := 2 * c.CheckpointBlocksMax(s)
+	if need > uint64(c.GridBlockCount) {
+		return fmt.Errorf("%w: two checkpoints of the largest state (state %d, client sessions %d, outbox %d bytes) need %d grid blocks of %d bytes, the data file has %d; format it with a larger grid or configure a smaller state machine",
+			ErrGridFull, s.State, s.Sessions, s.Outbox, need, c.GridBlockSize, c.GridBlockCount)
+	}
+	return nil
 }

@@ -98,19 +98,20 @@ func TestCheckpointDoesNotReuseLiveBlocks(t *testing.T) {
 func TestCheckpointGridFull(t *testing.T) {
 	j := mustOpen(t, newFormatted(t, 22, MemoryFaults{}))
 	root := j.Superblock().VSR.CheckpointChecksum
-	big := blob(6, 300*int(ConfigTest.GridBlockSize-256))
+	n, pm := int(ConfigTest.GridBlockCount), int(ConfigTest.GridBlockSize-256)
+	big := blob(6, (n+44)*pm)
 	if err := j.Checkpoint(0, root, CheckpointData{State: big}); !errors.Is(err, ErrGridFull) {
-		t.Fatalf("300 blocks of 256: %v", err)
+		t.Fatalf("%d blocks of %d: %v", n+44, n, err)
 	}
 	// A failed checkpoint leaves the durable one (none) untouched.
 	if a, _ := j.GridUsage(); a != 0 {
 		t.Fatalf("acquired %d", a)
 	}
-	if err := j.Checkpoint(0, root, CheckpointData{State: blob(7, 100*int(ConfigTest.GridBlockSize-256))}); err != nil {
+	if err := j.Checkpoint(0, root, CheckpointData{State: blob(7, n*2/5*pm)}); err != nil {
 		t.Fatal(err)
 	}
-	if err := j.Checkpoint(0, root, CheckpointData{State: blob(7, 160*int(ConfigTest.GridBlockSize-256))}); !errors.Is(err, ErrGridFull) {
-		t.Fatalf("160 blocks beside 101 live ones: %v", err)
+	if err := j.Checkpoint(0, root, CheckpointData{State: blob(7, n*5/8*pm)}); !errors.Is(err, ErrGridFull) {
+		t.Fatalf("%d blocks beside %d live ones: %v", n*5/8, n*2/5+1, err)
 	}
 }
 
@@ -138,5 +139,91 @@ func TestCheckpointCorruptBlockDetected(t *testing.T) {
 	s.FlipBit(l.BlockOffset(ref.Address+3)+1000, 5)
 	if _, err := j.ReadCheckpoint(CheckpointData{}); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("flipped block: %v", err)
+	}
+}
+
+// TestCheckpointBlocksMaxMatchesCheckpoint: the bound CheckGrid uses is
+// what a checkpoint of exactly those sizes acquires, and a grid of twice
+// that many blocks takes a second such checkpoint beside the first.
+func TestCheckpointBlocksMaxMatchesCheckpoint(t *testing.T) {
+	pm := int(ConfigTest.GridBlockSize - 256)
+	sizes := CheckpointSizes{State: uint64(37*pm + 1), Sessions: uint64(3 * pm), Outbox: 5}
+	cfg := ConfigTest
+	cfg.GridBlockCount = uint32(2 * cfg.CheckpointBlocksMax(sizes))
+	if err := cfg.CheckGrid(sizes); err != nil {
+		t.Fatal(err)
+	}
+	cfg.GridBlockCount--
+	if err := cfg.CheckGrid(sizes); !errors.Is(err, ErrGridFull) {
+		t.Fatalf("one block short: %v", err)
+	}
+	cfg.GridBlockCount++
+	l, err := NewLayout(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewMemoryStorage(l.Size, 24, MemoryFaults{})
+	if err := Format(s, FormatOptions{Config: cfg, Cluster: testCluster, ReplicaCount: 1}); err != nil {
+		t.Fatal(err)
+	}
+	j := mustOpen(t, s)
+	root := j.Superblock().VSR.CheckpointChecksum
+	data := CheckpointData{State: blob(1, int(sizes.State)), Sessions: blob(2, int(sizes.Sessions)), Outbox: blob(3, int(sizes.Outbox))}
+	for i := range 3 {
+		if err := j.Checkpoint(0, root, data); err != nil {
+			t.Fatalf("checkpoint %d: %v", i, err)
+		}
+		if a, _ := j.GridUsage(); uint64(a) != cfg.CheckpointBlocksMax(sizes) {
+			t.Fatalf("checkpoint %d acquired %d blocks, CheckpointBlocksMax %d", i, a, cfg.CheckpointBlocksMax(sizes))
+		}
+	}
+}
+
+// TestCorruptFreeSetIsRebuilt: a free set that fails to verify at open is
+// rebuilt from the checkpoint's block references (GridFault reports what
+// happened), so the next checkpoint goes through, never over a block the
+// durable checkpoint uses, and the free set it writes is sound again.
+func TestCorruptFreeSetIsRebuilt(t *testing.T) {
+	s := newFormatted(t, 25, MemoryFaults{})
+	j := mustOpen(t, s)
+	root := j.Superblock().VSR.CheckpointChecksum
+	data := CheckpointData{State: blob(1, 50000), Sessions: blob(2, 300), Outbox: blob(3, 9000)}
+	if err := j.Checkpoint(0, root, data); err != nil {
+		t.Fatal(err)
+	}
+	live := map[uint64]bool{}
+	refs := j.Superblock().VSR.Refs
+	for i, ref := range refs {
+		if err := j.walkBlob(ref, BlockType(i+1), func(a uint64) { live[a] = true }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	acquired, _ := j.GridUsage()
+	s.FlipBit(j.layout.BlockOffset(refs[RefFreeSet].Address)+300, 2)
+	j = mustOpen(t, s)
+	if err := j.GridFault(); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("grid fault %v", err)
+	}
+	if a, _ := j.GridUsage(); a != acquired {
+		t.Fatalf("rebuilt free set acquires %d blocks, the checkpoint uses %d", a, acquired)
+	}
+	if err := j.Checkpoint(0, root, CheckpointData{State: blob(4, 70000)}); err != nil {
+		t.Fatalf("checkpoint after a corrupt free set: %v", err)
+	}
+	for i, ref := range j.Superblock().VSR.Refs {
+		if err := j.walkBlob(ref, BlockType(i+1), func(a uint64) {
+			if live[a] {
+				t.Fatalf("new checkpoint wrote over block %d of the previous one", a)
+			}
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	j = mustOpen(t, s)
+	if err := j.GridFault(); err != nil {
+		t.Fatalf("grid fault after a new checkpoint: %v", err)
+	}
+	if got, err := j.ReadCheckpoint(CheckpointData{}); err != nil || !bytes.Equal(got.State, blob(4, 70000)) {
+		t.Fatalf("checkpoint after rebuild: %v", err)
 	}
 }

@@ -35,21 +35,24 @@ type Config struct {
 
 // Presets. Production follows TigerBeetle's published defaults (1 MiB
 // messages, 1024 slots, 64 sessions, 512 KiB blocks); Test is small so tests
-// and the simulator exercise full zones cheaply.
+// and the simulator exercise full zones cheaply. Each grid holds two
+// checkpoints of the largest state `chronon start` admits with that preset
+// (cmd/chronon: the ledger with its outbox; Config.CheckGrid): production
+// 1332 of 1344 blocks, test 760 of 1024.
 var (
 	ConfigProduction = Config{
 		MessageSizeMax: wire.MessageSizeMaxProduction,
 		SlotCount:      1024,
 		ClientsMax:     64,
 		GridBlockSize:  512 << 10,
-		GridBlockCount: 1024,
+		GridBlockCount: 1344,
 	}
 	ConfigTest = Config{
 		MessageSizeMax: wire.MessageSizeMaxTest,
 		SlotCount:      64,
 		ClientsMax:     16,
 		GridBlockSize:  8 << 10,
-		GridBlockCount: 256,
+		GridBlockCount: 1024,
 	}
 )
 
@@ -72,6 +75,17 @@ func Preset(name string) (Config, error) {
 		return ConfigTest, nil
 	}
 	return Config{}, fmt.Errorf("%w: unknown preset %q (want production or test)", ErrConfig, name)
+}
+
+// PresetName returns the name of the preset c is, or "" when it is none.
+func PresetName(c Config) string {
+	switch c {
+	case ConfigProduction:
+		return "production"
+	case ConfigTest:
+		return "test"
+	}
+	return ""
 }
 
 // Check returns an error wrapping ErrConfig when c cannot describe a file.

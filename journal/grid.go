@@ -122,30 +122,49 @@ func verifyBlock(raw []byte, address uint64, checksum wire.Uint128, t BlockType,
 // ReadBlob appends the blob referenced by ref to dst, verifying every block
 // by (address, checksum) and the blob's length. Errors wrap ErrCorrupt.
 func (j *Journal) ReadBlob(ref BlobRef, t BlockType, dst []byte) ([]byte, error) {
+	return j.readBlob(ref, t, dst, true, nil)
+}
+
+// walkBlob verifies the blob referenced by ref like ReadBlob without
+// keeping its bytes, and calls visit with the address of every block the
+// chain names, before reading it (so the address of a block that fails is
+// visited too).
+func (j *Journal) walkBlob(ref BlobRef, t BlockType, visit func(address uint64)) error {
+	_, err := j.readBlob(ref, t, nil, false, visit)
+	return err
+}
+
+func (j *Journal) readBlob(ref BlobRef, t BlockType, dst []byte, keep bool, visit func(uint64)) ([]byte, error) {
 	if ref.IsZero() {
 		return dst, nil
 	}
-	start := len(dst)
+	read := uint64(0)
 	address, sum := ref.Address, ref.Checksum
 	for i := uint32(0); ; i++ {
 		if i == j.layout.Config.GridBlockCount {
 			return dst, fmt.Errorf("%w: blob chain longer than the grid", ErrCorrupt)
 		}
+		if visit != nil && address != 0 && address <= uint64(j.layout.Config.GridBlockCount) {
+			visit(address)
+		}
 		h, err := j.readBlock(address, sum, t)
 		if err != nil {
 			return dst, err
 		}
-		if uint64(len(dst)-start)+uint64(h.BodySize()) > ref.Size {
+		if read+uint64(h.BodySize()) > ref.Size {
 			return dst, fmt.Errorf("%w: blob longer than its reference's %d bytes", ErrCorrupt, ref.Size)
 		}
-		dst = append(dst, j.blockBuf[wire.HeaderSize:h.Size]...)
+		read += uint64(h.BodySize())
+		if keep {
+			dst = append(dst, j.blockBuf[wire.HeaderSize:h.Size]...)
+		}
 		if h.OpMin == 0 {
 			break
 		}
 		address, sum = h.OpMin, h.Parent
 	}
-	if uint64(len(dst)-start) != ref.Size {
-		return dst, fmt.Errorf("%w: blob is %d bytes, reference says %d", ErrCorrupt, len(dst)-start, ref.Size)
+	if read != ref.Size {
+		return dst, fmt.Errorf("%w: blob is %d bytes, reference says %d", ErrCorrupt, read, ref.Size)
 	}
 	return dst, nil
 }

@@ -241,9 +241,14 @@ func (j *Journal) repairSuperblock() error {
 }
 
 // loadFreeSet reads the checkpoint's free set. A corrupt free set does not
-// fail Open (the WAL may still be recovered and the checkpoint repaired by
-// state sync): it is recorded as GridFault, and until then every block
-// counts as acquired so nothing of the checkpoint can be overwritten.
+// fail Open: it is rebuilt from the checkpoint's block references (the
+// blocks every referenced blob chain names, as far as each chain reads,
+// and the free set's own first block), and GridFault reports the damage.
+// The rebuilt set holds every block of the checkpoint that is still of use,
+// so the next checkpoint, which writes a sound free set, overwrites none of
+// them; the blocks it may reuse belong to the unreadable free set itself or
+// to a blob that is already damaged (a checkpoint that then has to come
+// from a peer, by state sync).
 func (j *Journal) loadFreeSet() error {
 	ref := j.sb.VSR.Refs[RefFreeSet]
 	b, err := j.ReadBlob(ref, BlockFreeSet, j.blobBuf[:0])
@@ -258,19 +263,31 @@ func (j *Journal) loadFreeSet() error {
 		if !errors.Is(err, ErrCorrupt) {
 			return fmt.Errorf("free set: %w", err)
 		}
-		j.gridFault = fmt.Errorf("free set: %w", err)
-		for a := uint64(1); a <= uint64(j.layout.Config.GridBlockCount); a++ {
-			if !j.acquired.isAcquired(a) {
-				j.acquired.acquire(a)
-			}
-		}
+		j.gridFault = fmt.Errorf("free set: %w (rebuilt from the checkpoint's references)", err)
+		j.rebuildFreeSet()
 	}
 	return nil
 }
 
+// rebuildFreeSet recomputes the acquired blocks from the superblock's
+// references: every block a blob chain names, as far as the chain verifies
+// (the address of the first block that does not verify included).
+func (j *Journal) rebuildFreeSet() {
+	j.acquired.reset()
+	visit := func(a uint64) {
+		if !j.acquired.isAcquired(a) {
+			j.acquired.acquire(a)
+		}
+	}
+	for i, ref := range j.sb.VSR.Refs {
+		_ = j.walkBlob(ref, BlockType(i+1), visit)
+	}
+}
+
 // GridFault returns the error that kept Open from loading the free set
-// (wrapping ErrCorrupt), or nil. While it is set, Checkpoint fails: the
-// replica has to obtain the checkpoint from a peer (state sync).
+// (wrapping ErrCorrupt), or nil. The free set was rebuilt from the
+// checkpoint's references (see loadFreeSet); the next checkpoint writes a
+// sound one.
 func (j *Journal) GridFault() error { return j.gridFault }
 
 // Layout returns the file's layout.

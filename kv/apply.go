@@ -49,6 +49,7 @@ func (s *Store) put(key, value []byte) Result {
 		return ResultOK
 	}
 	if s.count == len(s.slots) {
+		s.refusedFull++
 		return ResultFull
 	}
 	s.insert(pos, key, home, value)
@@ -86,6 +87,7 @@ func (s *Store) compareAndSet(r *record) Result {
 			return ResultCASMismatch
 		}
 		if s.count == len(s.slots) {
+			s.refusedFull++
 			return ResultFull
 		}
 		s.insert(pos, r.key, home, r.value)

@@ -42,6 +42,9 @@ type Store struct {
 	scratch []byte
 	// order is Snapshot's scratch list of live slots.
 	order []uint32
+	// refusedFull counts writes refused with ResultFull (not state: it is
+	// neither snapshotted nor reset).
+	refusedFull uint64
 }
 
 var _ statemachine.StateMachine = (*Store)(nil)
@@ -70,6 +73,18 @@ func (s *Store) Config() Config { return s.cfg }
 
 // Len returns the number of keys.
 func (s *Store) Len() int { return s.count }
+
+// SnapshotSizeMax returns the length of the snapshot of a store holding
+// KeysMax keys of KeySizeMax bytes with values of ValueSizeMax bytes.
+func (s *Store) SnapshotSizeMax() int {
+	return snapshotHeaderSize + s.cfg.KeysMax*(putHeaderSize+KeySizeMax+s.cfg.ValueSizeMax) + snapshotTrailer
+}
+
+// Capacity reports the keys held, KeysMax and the writes refused with
+// ResultFull since this store was made.
+func (s *Store) Capacity() statemachine.Capacity {
+	return statemachine.Capacity{Records: uint64(s.count), RecordsMax: uint64(len(s.slots)), RefusedFull: s.refusedFull}
+}
 
 // Reset empties the store without releasing memory.
 func (s *Store) Reset() {

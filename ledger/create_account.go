@@ -59,6 +59,7 @@ func (l *Ledger) createAccount(timestamp uint64, a *Account) Result {
 		return accountExists(a, &l.accounts[i])
 	}
 	if len(l.accounts) == l.cfg.AccountsMax {
+		l.refusedFull++
 		return ResultFull
 	}
 	a.Timestamp = timestamp

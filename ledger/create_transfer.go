@@ -41,6 +41,7 @@ func (l *Ledger) createTransfer(timestamp uint64, t *Transfer) Result {
 		return transferExists(t, &l.transfers[i])
 	}
 	if len(l.transfers) == l.cfg.TransfersMax {
+		l.refusedFull++
 		return ResultFull
 	}
 	if l.cfg.Effects != nil && l.cfg.Effects.Room() == 0 {

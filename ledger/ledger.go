@@ -37,6 +37,9 @@ type Ledger struct {
 	sum wire.Uint128
 	// commitTimestamp is the timestamp of the last applied create batch.
 	commitTimestamp uint64
+	// refusedFull counts events refused with ResultFull (not state: it is
+	// neither snapshotted nor reset).
+	refusedFull uint64
 }
 
 var _ statemachine.StateMachine = (*Ledger)(nil)
@@ -71,6 +74,28 @@ func (l *Ledger) Reset() {
 	l.transferIndex.reset()
 	l.sum = wire.Uint128{}
 	l.commitTimestamp = 0
+}
+
+// SnapshotSizeMax returns the length of the snapshot of a ledger holding
+// AccountsMax accounts and TransfersMax transfers.
+func (l *Ledger) SnapshotSizeMax() int {
+	return SnapshotSizeMax(l.cfg.AccountsMax, l.cfg.TransfersMax)
+}
+
+// SnapshotSizeMax returns the length of the snapshot of a ledger holding
+// the given numbers of accounts and transfers.
+func SnapshotSizeMax(accounts, transfers int) int {
+	return snapshotHeaderSize + AccountSize*accounts + TransferSize*transfers + snapshotTrailer
+}
+
+// Capacity reports the records held, the most the ledger can hold and the
+// events refused with ResultFull since this ledger was made.
+func (l *Ledger) Capacity() statemachine.Capacity {
+	return statemachine.Capacity{
+		Records:     uint64(len(l.accounts) + len(l.transfers)),
+		RecordsMax:  uint64(l.cfg.AccountsMax + l.cfg.TransfersMax),
+		RefusedFull: l.refusedFull,
+	}
 }
 
 // AccountsCount returns the number of accounts.

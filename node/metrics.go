@@ -12,6 +12,7 @@ import (
 	"github.com/chronon-db/chronon/bus"
 	"github.com/chronon-db/chronon/outbox"
 	"github.com/chronon-db/chronon/replica"
+	"github.com/chronon-db/chronon/statemachine"
 )
 
 // Metrics is a snapshot of a node's counters and gauges for monitoring.
@@ -32,6 +33,12 @@ type Metrics struct {
 	// Dispatcher counts this replica's own deliveries (it dispatches only
 	// while it is the primary).
 	Dispatcher outbox.DispatcherStats
+	// HasCapacity says whether Capacity is meaningful (the state machine
+	// is a statemachine.CapacityReporter).
+	HasCapacity bool
+	// Capacity is the state machine's fill level and the events it refused
+	// because it was full.
+	Capacity statemachine.Capacity
 }
 
 // metricsBox holds the snapshot the event loop publishes for other
@@ -55,6 +62,10 @@ func (n *Node) publishMetrics() {
 	if n.cfg.Outbox != nil {
 		m.HasOutbox = true
 		m.Outbox = n.cfg.Outbox.Stats()
+	}
+	if c, ok := n.cfg.StateMachine.(statemachine.CapacityReporter); ok {
+		m.HasCapacity = true
+		m.Capacity = c.Capacity()
 	}
 	n.metrics.mu.Unlock()
 }
@@ -92,6 +103,11 @@ func (m *Metrics) WritePrometheus(w io.Writer) error {
 	fmt.Fprintf(b, "# HELP chronon_status The replica's VSR status (1 for the current one).\n# TYPE chronon_status gauge\n")
 	for _, s := range []replica.Status{replica.StatusNormal, replica.StatusViewChange, replica.StatusRecovering} {
 		fmt.Fprintf(b, "chronon_status{%s,status=%q} %d\n", label, s.String(), boolToInt(s == m.ReplicaStatus))
+	}
+	if m.HasCapacity {
+		gauge("chronon_state_machine_records", "Records the state machine holds (accounts and transfers, keys).", m.Capacity.Records)
+		gauge("chronon_state_machine_records_max", "Records the state machine can hold; at this level it refuses new ones.", m.Capacity.RecordsMax)
+		counter("chronon_state_machine_refused_full_total", "Events refused because the state machine was full (result full).", m.Capacity.RefusedFull)
 	}
 	writeCounterStruct(b, label, "chronon_replica_", "Replica protocol counter", &m.Protocol)
 	writeCounterStruct(b, label, "chronon_bus_", "Message bus counter", &m.Bus)

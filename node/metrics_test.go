@@ -8,6 +8,7 @@ import (
 
 	"github.com/chronon-db/chronon/outbox"
 	"github.com/chronon-db/chronon/replica"
+	"github.com/chronon-db/chronon/statemachine"
 )
 
 func TestSnakeCase(t *testing.T) {
@@ -31,8 +32,9 @@ func TestSnakeCase(t *testing.T) {
 func TestWritePrometheus(t *testing.T) {
 	m := Metrics{Replica: 2, Status: Status{View: 3, Op: 10, CommitMin: 9, CommitMax: 10, Peers: 2},
 		ReplicaStatus: replica.StatusViewChange, HasOutbox: true,
-		Outbox:     outbox.Stats{Emitted: 5, Done: 3, Failed: 1, Open: 1, Kept: 1},
-		Dispatcher: outbox.DispatcherStats{Dispatched: 7, Done: 3, Retry: 2, Failed: 1}}
+		Outbox:      outbox.Stats{Emitted: 5, Done: 3, Failed: 1, Open: 1, Kept: 1},
+		Dispatcher:  outbox.DispatcherStats{Dispatched: 7, Done: 3, Retry: 2, Failed: 1},
+		HasCapacity: true, Capacity: statemachine.Capacity{Records: 40, RecordsMax: 40, RefusedFull: 6}}
 	m.Protocol.OpsCommitted = 9
 	var b bytes.Buffer
 	if err := m.WritePrometheus(&b); err != nil {
@@ -64,6 +66,8 @@ func TestWritePrometheus(t *testing.T) {
 		`chronon_outbox_dispatched_total{replica="2"} 7`,
 		`chronon_outbox_outcomes_total{replica="2",outcome="retry"} 2`,
 		`chronon_outbox_failed_kept{replica="2"} 1`,
+		`chronon_state_machine_records_max{replica="2"} 40`,
+		`chronon_state_machine_refused_full_total{replica="2"} 6`,
 	} {
 		if !strings.Contains(b.String(), want+"\n") {
 			t.Errorf("missing %q", want)

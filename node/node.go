@@ -163,6 +163,16 @@ func (n *Node) open() error {
 		return fmt.Errorf("%w: data file is for %d replicas, %d addresses given", ErrConfig, sb.ReplicaCount, len(n.cfg.Addresses))
 	}
 	limits := persist.Limits(sb.Config, int(sb.ReplicaCount))
+	// A checkpoint must never find the grid full: the state machine and
+	// the outbox refuse work at their capacity, which two checkpoints must
+	// fit.
+	sizes := journal.CheckpointSizes{State: uint64(n.cfg.StateMachine.SnapshotSizeMax()), Sessions: replica.SessionsSizeMax(limits)}
+	if n.cfg.Outbox != nil {
+		sizes.Outbox = uint64(n.cfg.Outbox.SnapshotSizeMax())
+	}
+	if err := sb.Config.CheckGrid(sizes); err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrConfig, n.cfg.DataFile, err)
+	}
 	if n.pool, err = wire.NewPool(limits.MessagesMax(), limits.MessageSizeMax); err != nil {
 		return fmt.Errorf("node: %w", err)
 	}

@@ -113,6 +113,13 @@ func (t *Table) Len() int { return t.count }
 // Cap returns EffectsMax.
 func (t *Table) Cap() int { return len(t.slots) }
 
+// SnapshotSizeMax bounds the length of what Snapshot appends: EffectsMax
+// open and FailedKeep failed effects, each of the largest target, payload
+// and result the config allows.
+func (t *Table) SnapshotSizeMax() int {
+	return snapshotHeaderSize + (len(t.slots)+t.cfg.FailedKeep)*(recordHeaderSize+t.stride) + snapshotTrailer
+}
+
 // Stats are the table's counters since its beginning.
 type Stats struct {
 	Emitted, Done, Failed uint64

@@ -1,6 +1,7 @@
 package persist
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 
@@ -18,7 +19,11 @@ type RecoveryInfo struct {
 	Restarted    bool   // the data file had been used before
 	Rejoining    bool   // the data file replaces a lost one (see replica.StartRejoining)
 	Incomplete   bool   // the journal may hold less than was acknowledged (see replica.WithholdVotesUntilCaughtUp)
-	// Withheld says why Incomplete is set: unreadable_op, repair,
+	// CheckpointDamaged is why the durable checkpoint could not be read
+	// (nil when it could): the replica starts without it and copies one
+	// from the primary (replica.StartWithoutCheckpoint).
+	CheckpointDamaged error
+	// Withheld says why Incomplete is set: checkpoint_damaged, unreadable_op, repair,
 	// chain_break, faulty_slot, cut (ops cut as never acknowledged) or
 	// below_log_head (the journal ends below the log head recorded with
 	// log_view); empty when the replica votes.
@@ -57,13 +62,23 @@ func (n *recovery) run() (RecoveryInfo, error) {
 	info.Restarted = sb.VSR.CheckpointOp > 0 || report.OpMax > 0 || sb.VSR.CommitMax > 0 || sb.VSR.View > 0
 	if sb.VSR.CheckpointOp > 0 {
 		data, err := n.j.ReadCheckpoint(journal.CheckpointData{})
-		if err != nil {
+		switch {
+		case errors.Is(err, journal.ErrCorrupt):
+			// A grid block of the checkpoint fails its checksum: start
+			// without it and copy one from the primary (state sync).
+			info.CheckpointDamaged = fmt.Errorf("checkpoint at op %d: %w", sb.VSR.CheckpointOp, err)
+			if err := n.r.StartWithoutCheckpoint(sb.VSR.CheckpointOp); err != nil {
+				return info, fmt.Errorf("persist: %w: %w", info.CheckpointDamaged, err)
+			}
+			n.log.Warn("persist: checkpoint damaged; starting without it to copy one from the primary", "err", info.CheckpointDamaged)
+		case err != nil:
 			return info, fmt.Errorf("persist: read checkpoint at op %d: %w", sb.VSR.CheckpointOp, err)
+		default:
+			if err := n.r.Restore(sb.VSR.CheckpointOp, sb.VSR.CheckpointChecksum, replica.CheckpointBlobs{State: data.State, Sessions: data.Sessions, Outbox: data.Outbox}); err != nil {
+				return info, fmt.Errorf("persist: %w", err)
+			}
+			n.restoreCommittedHeaders(sb.VSR.CheckpointOp)
 		}
-		if err := n.r.Restore(sb.VSR.CheckpointOp, sb.VSR.CheckpointChecksum, replica.CheckpointBlobs{State: data.State, Sessions: data.Sessions, Outbox: data.Outbox}); err != nil {
-			return info, fmt.Errorf("persist: %w", err)
-		}
-		n.restoreCommittedHeaders(sb.VSR.CheckpointOp)
 	}
 	limit := sb.VSR.CommitMax
 	if sb.ReplicaCount == 1 {
@@ -129,6 +144,8 @@ func (n *recovery) run() (RecoveryInfo, error) {
 	// that log, or truncated ops it had acknowledged and crashed before
 	// the new view's log was whole.
 	switch {
+	case info.CheckpointDamaged != nil:
+		info.Withheld = "checkpoint_damaged"
 	case n.lost:
 		info.Withheld = "unreadable_op"
 	case len(report.Repair) > 0:

@@ -32,6 +32,13 @@ func (r *Replica) onPrepare(m *wire.Message, h *wire.Header) {
 		r.Counters.DropUnexpected++
 		return
 	}
+	if r.needsCheckpoint() {
+		// Ops at or below the checkpoint it lost cannot be journaled;
+		// the checkpoint comes first (state sync).
+		r.Counters.DropUnexpected++
+		r.learnCommit(h.Commit)
+		return
+	}
 	switch {
 	case h.Op <= r.op:
 		// A retransmission: acknowledge again if we hold it durably, or if
@@ -70,7 +77,7 @@ func (r *Replica) onPrepare(m *wire.Message, h *wire.Header) {
 // appendFuture appends the buffered prepares that now extend the log, as
 // far as the ring and the journal's write slots allow.
 func (r *Replica) appendFuture() {
-	for !r.ring.full() && r.canWrite() {
+	for !r.ring.full() && r.canWrite() && !r.needsCheckpoint() {
 		m, h := r.future.take(r.op+1, r.head)
 		if m == nil {
 			return
@@ -146,7 +153,7 @@ func (r *Replica) onCommit(h *wire.Header) {
 // onInstallPrepare takes a repaired prepare on the new primary while it
 // installs the log it chose.
 func (r *Replica) onInstallPrepare(m *wire.Message, h *wire.Header) {
-	if h.Op != r.op+1 || h.Parent != r.head || r.ring.full() {
+	if h.Op != r.op+1 || h.Parent != r.head || r.ring.full() || r.needsCheckpoint() {
 		r.Counters.DropGap++
 		return
 	}

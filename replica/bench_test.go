@@ -23,6 +23,7 @@ func (s *sumMachine) ReplySizeMax(wire.Operation, int) int { return 8 }
 func (s *sumMachine) Digest() wire.Uint128                 { return wire.Uint128{Lo: s.sum} }
 func (s *sumMachine) Snapshot(dst []byte) []byte           { return dst }
 func (s *sumMachine) Restore([]byte) error                 { return nil }
+func (s *sumMachine) SnapshotSizeMax() int                 { return 0 }
 
 type discardBus struct{ sent int }
 

@@ -14,15 +14,30 @@ var ErrCheckpoint = errors.New("replica: invalid checkpoint")
 // sessionsMagic starts an encoded client table ("CHRNSESS").
 const sessionsMagic uint64 = 0x5353455334524843
 
+// SessionsSizeMax bounds the encoded client table of a replica with limits
+// l: ClientsMax sessions, each holding a reply of up to MessageSizeMax
+// bytes (encodeSessions).
+func SessionsSizeMax(l wire.Limits) uint64 {
+	return 20 + uint64(l.ClientsMax)*(40+uint64(l.MessageSizeMax))
+}
+
 // checkpoint snapshots the state machine and the client table after
 // commitMin and hands them to the journal. Every replica checkpoints at the
 // same ops, so their checkpoints are byte-identical.
 func (r *Replica) checkpoint() {
+	if r.needsCheckpoint() {
+		return // below the durable checkpoint this replica could not read
+	}
 	// One buffer holds the checkpoint as state sync serves it: state length
 	// u64, sessions length u64, state, sessions, outbox.
 	b := append(r.cp.blob[:0], make([]byte, 16)...)
 	b = r.sm.Snapshot(b)
 	stateEnd := len(b)
+	if n := stateEnd - 16; n > r.sm.SnapshotSizeMax() {
+		// The grid was checked against SnapshotSizeMax at start: a larger
+		// snapshot could find it full.
+		panic(fmt.Sprintf("replica: state machine snapshot of %d bytes exceeds its SnapshotSizeMax %d", n, r.sm.SnapshotSizeMax()))
+	}
 	b = r.encodeSessions(b)
 	sessionsEnd := len(b)
 	if r.cfg.Outbox != nil {

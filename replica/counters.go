@@ -26,6 +26,7 @@ type Counters struct {
 	SyncsStarted       uint64 // state syncs begun by this replica
 	SyncsDone          uint64 // state syncs completed
 	SyncsFailed        uint64 // state syncs whose copy did not verify
+	SyncsRequested     uint64 // checkpoints asked of the primary to replace this replica's damaged one
 	VotesWithheld      uint64 // do_view_change not sent: rejoining, or the log does not reach its log_view's head
 	InstallsRefused    uint64 // view changes whose best-ranked log ended below a voter's commit number (not installed)
 	Rejoined           uint64 // ends of rejoining (caught up, votes again)

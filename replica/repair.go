@@ -18,6 +18,10 @@ type pendingRead struct {
 // between its head and the highest op it knows of. Each answer must extend
 // the hash chain, so a wrong or stale prepare is never accepted.
 func (r *Replica) requestMissingPrepares() {
+	if r.needsCheckpoint() {
+		r.requestCheckpointFloor()
+		return
+	}
 	if r.knownOp <= r.op {
 		return
 	}
@@ -30,6 +34,9 @@ func (r *Replica) requestMissingPrepares() {
 // the canonical header is not known yet, it first asks replica from (the
 // primary, or the replica whose log a view change chose) for headers.
 func (r *Replica) requestPrepares(from uint8, upTo uint64) {
+	if r.needsCheckpoint() {
+		return
+	}
 	// A buffered prepare that can extend the log now is used; one that
 	// cannot (stale, from another view) is dropped rather than waited for.
 	if !r.vc.installing {

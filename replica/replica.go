@@ -97,6 +97,11 @@ type Replica struct {
 	// state sync this replica is receiving.
 	cp   checkpointCopy
 	sync syncState
+	// syncFloor is the op of this replica's own checkpoint when it could
+	// not be read at restart (StartWithoutCheckpoint): until it has
+	// committed that far it takes no ops from the log, only a checkpoint
+	// at or after it from the primary.
+	syncFloor uint64
 	// rejoin holds a replacement replica back from view-change votes.
 	rejoin rejoinState
 	// viewStartOp is the op the current view started at (the log its

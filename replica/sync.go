@@ -59,6 +59,13 @@ func (r *Replica) sendCheckpointChunk(to uint8, offset, n uint64) {
 }
 
 func (r *Replica) onRequestSyncCheckpoint(h *wire.Header) {
+	if h.Op < r.cp.op && h.Replica != r.cfg.Replica {
+		// A checkpoint at or after h.Op is asked for (a peer whose own
+		// checkpoint is damaged, or one whose sync outlived the offer):
+		// offer the latest.
+		r.offerCheckpoint(h.Replica)
+		return
+	}
 	if h.Op != r.cp.op || h.OpMin >= uint64(len(r.cp.blob)) || h.Replica == r.cfg.Replica {
 		r.Counters.DropUnexpected++
 		return
@@ -76,7 +83,7 @@ func (r *Replica) onSyncCheckpoint(h *wire.Header, body []byte) {
 	}
 	s := &r.sync
 	if !s.active || s.op != h.Op || s.id != h.Context {
-		if h.Op <= r.op || (s.active && h.Op < s.op) {
+		if h.Op <= r.op || (s.active && h.Op < s.op) || h.Op < r.syncFloor {
 			// Not ahead of this replica's log: syncing would drop prepares
 			// it may have acknowledged (an offer answering an old request).
 			return

@@ -445,7 +445,9 @@ func (r *Replica) installLog(headers []wire.Header, headOp uint64) {
 	// its prepare ring), and a later restart must not find them again
 	// (they chain from kept ops like the ops this view puts there).
 	// Truncate does nothing when the journal holds nothing above keep.
-	if err := r.journal.Truncate(keep); err != nil {
+	// A replica without its checkpoint (StartWithoutCheckpoint) journals
+	// only above it: the ops at or below it are committed.
+	if err := r.journal.Truncate(max(keep, r.syncFloor)); err != nil {
 		panic(fmt.Sprintf("replica: truncating the log after op %d failed: %v", keep, err))
 	}
 	r.log.forget(keep)

@@ -290,6 +290,9 @@ func (s *Sim) corruptRandom() {
 // corruptDown flips a bit in the WAL or a superblock copy of a replica
 // that is down.
 func (s *Sim) corruptDown(h *host) {
+	if s.sc.CheckpointRot && s.rng.IntN(2) == 0 && s.corruptCheckpoint(h) {
+		return
+	}
 	l := &h.layout
 	pop := s.primaryOp()
 	op := pop - min(pop, s.rng.Uint64N(corruptWindow))

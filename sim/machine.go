@@ -41,6 +41,17 @@ func (m *machine) Apply(ctx *statemachine.Context, op wire.Operation, input, rep
 func (m *machine) ReplySizeMax(op wire.Operation, n int) int { return m.inner.ReplySizeMax(op, n) }
 func (m *machine) Digest() wire.Uint128                      { return m.inner.Digest() }
 
+// machineClientsMax bounds the client ids a machine's record holds, for
+// SnapshotSizeMax only (the simulator checks no grid against it):
+// simulated clients are a handful.
+const machineClientsMax = 1 << 16
+
+// SnapshotSizeMax bounds Snapshot: the inner machine's, its length, and
+// the per-client record.
+func (m *machine) SnapshotSizeMax() int {
+	return 8 + m.inner.SnapshotSizeMax() + 8 + machineClientsMax*20
+}
+
 // Snapshot appends: inner size u64 | inner | count u64 | (id u128, last u32)*
 // sorted by id.
 func (m *machine) Snapshot(dst []byte) []byte {

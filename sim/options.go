@@ -68,6 +68,13 @@ type Options struct {
 	// default so the default mix (and its regression seeds) stay as they
 	// are.
 	Pause bool
+	// CheckpointRot adds bit rot in a grid block the durable checkpoint
+	// uses (state, client sessions, outbox or free set) of a replica with
+	// storage faults while it is down: at restart it must rebuild its free
+	// set, or start without its checkpoint and copy one from the primary.
+	// Off by default so the default mix (and its regression seeds) stay as
+	// they are.
+	CheckpointRot bool
 	// QuorumOverride is passed to replica.Config (0: majority). Only for
 	// tests proving the checkers catch a broken protocol.
 	QuorumOverride int

@@ -28,6 +28,7 @@ const (
 	FaultPowerLoss
 	FaultPause
 	FaultReceiverCrash
+	FaultCorruptCheckpoint
 	faultKindCount
 )
 
@@ -36,7 +37,7 @@ var faultNames = [faultKindCount]string{
 	"crash", "crash_mid_write", "crash_primary", "misdirect_write", "misdirect_read",
 	"corrupt_wal_prepare", "corrupt_wal_header", "corrupt_superblock", "corrupt_grid", "client_restart",
 	"sink_transient_failure", "sink_lost_reply", "ack_lost", "crash_primary_mid_dispatch",
-	"reformat", "power_loss", "pause", "receiver_crash",
+	"reformat", "power_loss", "pause", "receiver_crash", "corrupt_checkpoint",
 }
 
 func (k FaultKind) String() string { return faultNames[k] }

@@ -62,6 +62,31 @@ type StateMachine interface {
 	// Checkpoints store snapshots in grid blocks.
 	Snapshot(dst []byte) []byte
 	Restore(snapshot []byte) error
+
+	// SnapshotSizeMax bounds the length of what Snapshot appends, for the
+	// fullest state the machine admits. It is fixed by the machine's
+	// configuration: a replica refuses to start on a data file whose grid
+	// cannot hold two checkpoints of that size, so a full state machine
+	// refuses work (with a named result) instead of outgrowing the grid.
+	SnapshotSizeMax() int
+}
+
+// Capacity is how full a state machine is, for monitoring.
+type Capacity struct {
+	// Records is the number of records held (accounts and transfers,
+	// keys ...); RecordsMax is the most it can hold.
+	Records, RecordsMax uint64
+	// RefusedFull counts the events this process's state machine refused
+	// because it was full (the same on every replica that applied the
+	// same ops since it started).
+	RefusedFull uint64
+}
+
+// CapacityReporter is implemented by state machines that report their
+// fill level (the ledger and the KV store do). Replicas export it as
+// metrics.
+type CapacityReporter interface {
+	Capacity() Capacity
 }
 
 // ErrInvalidInput is wrapped by Validate and Restore errors for malformed

@@ -13,6 +13,7 @@ import (
 
 	"github.com/chronon-db/chronon/client"
 	"github.com/chronon-db/chronon/cluster"
+	"github.com/chronon-db/chronon/journal"
 	"github.com/chronon-db/chronon/ledger"
 	"github.com/chronon-db/chronon/outbox"
 	"github.com/chronon-db/chronon/statemachine"
@@ -48,7 +49,7 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&cfg.callers, "callers", 8, "concurrent callers per client (their calls are coalesced)")
 	fs.IntVar(&cfg.batch, "batch", 64, "transfers per call")
 	fs.DurationVar(&cfg.duration, "duration", 5*time.Second, "how long to run the workload")
-	fs.IntVar(&cfg.transfers, "transfers", 1_500_000, "stop after this many transfers (the ledger holds 2M)")
+	fs.IntVar(&cfg.transfers, "transfers", 1_500_000, "stop after this many transfers (at most the ledger's capacity: 2M, 8192 with --preset=test)")
 	fs.IntVar(&cfg.accounts, "accounts", 10_000, "accounts to create")
 	fs.StringVar(&cfg.preset, "preset", "production", "data file preset: production (1 MiB messages) or test")
 	fs.StringVar(&cfg.dir, "dir", "", "directory for the data files (default: a temporary directory, removed at the end)")
@@ -64,6 +65,15 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 }
 
 func demo(cfg demoConfig, w io.Writer) error {
+	jcfg, err := journal.Preset(cfg.preset)
+	if err != nil {
+		return err
+	}
+	caps := capacityFor(jcfg)
+	if cfg.accounts > caps.ledgerAccounts {
+		return fmt.Errorf("--accounts=%d: the %s preset's ledger holds %d accounts", cfg.accounts, cfg.preset, caps.ledgerAccounts)
+	}
+	cfg.transfers = min(cfg.transfers, caps.ledgerTransfers)
 	dir := cfg.dir
 	if dir == "" {
 		tmp, err := os.MkdirTemp("", "chronon-demo-")
@@ -79,7 +89,7 @@ func demo(cfg demoConfig, w io.Writer) error {
 		Dir:      dir,
 		Preset:   cfg.preset,
 		NewStateMachine: func(*outbox.Emitter) statemachine.StateMachine {
-			l, err := ledger.New(ledger.Config{AccountsMax: ledgerAccountsMax, TransfersMax: ledgerTransfersMax})
+			l, err := ledger.New(ledger.Config{AccountsMax: caps.ledgerAccounts, TransfersMax: caps.ledgerTransfers})
 			if err != nil {
 				panic(err)
 			}

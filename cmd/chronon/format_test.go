@@ -21,7 +21,7 @@ func TestFormatCreatesAndRefusesOverwrite(t *testing.T) {
 		t.Fatalf("stdout: %s", out.String())
 	}
 	st, err := os.Stat(path)
-	if err != nil || st.Size() != 7372800 {
+	if err != nil || st.Size() != 13664256 {
 		t.Fatalf("file: %v %v", st, err)
 	}
 	out.Reset()

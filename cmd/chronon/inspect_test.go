@@ -37,7 +37,7 @@ func TestInspectFormattedFile(t *testing.T) {
 		"grid                   5275648",
 		"op_max 0, 0 ops to repair",
 		"1-63 reserved (63 slots)",
-		"grid: 0 of 256 blocks acquired",
+		"grid: 0 of 1024 blocks acquired",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
@@ -130,7 +130,7 @@ func TestInspectShowsOpsAndCheckpoint(t *testing.T) {
 	}
 	for _, want := range []string{"op_max 3", "ok=4", "reserved=60", "4-63 reserved (60 slots)",
 		"checkpoint: op 2, prepare checksum " + sums[2].String(), "state            address", "20000 bytes",
-		"grid: 4 of 256 blocks acquired", "all blocks verify", "view 0"} {
+		"grid: 4 of 1024 blocks acquired", "all blocks verify", "view 0"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}

@@ -53,6 +53,17 @@ func runStart(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "chronon start: %v\n", err)
 		return 2
 	}
+	if _, err := os.Stat(fs.Arg(0)); err != nil {
+		fmt.Fprintf(stderr, "chronon start: data file: %v (create it with chronon format)\n", err)
+		return 1
+	}
+	// The data file's preset fixes the state machine's capacity.
+	sb, err := dataFileSuperblock(fs.Arg(0))
+	if err != nil {
+		fmt.Fprintf(stderr, "chronon start: %v\n", err)
+		return 1
+	}
+	caps := capacityFor(sb.Config)
 	var tbl *outbox.Table
 	var sink outbox.Sink
 	if *effectsURL != "" {
@@ -60,18 +71,13 @@ func runStart(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "chronon start: --effects-url needs --state-machine=ledger")
 			return 2
 		}
-		cluster, err := dataFileCluster(fs.Arg(0))
-		if err != nil {
-			fmt.Fprintf(stderr, "chronon start: %v\n", err)
-			return 1
-		}
-		if tbl, err = outbox.NewTable(outbox.Config{Cluster: cluster, EffectsMax: outboxEffectsMax}); err != nil {
+		if tbl, err = outbox.NewTable(outboxConfig(sb.Cluster, caps)); err != nil {
 			fmt.Fprintf(stderr, "chronon start: %v\n", err)
 			return 2
 		}
 		sink = &outbox.HTTPSink{Timeout: 5 * time.Second}
 	}
-	sm, err := newStateMachine(*machine, tbl, *effectsURL)
+	sm, err := newStateMachine(*machine, caps, tbl, *effectsURL)
 	if err != nil {
 		fmt.Fprintf(stderr, "chronon start: %v\n", err)
 		return 2
@@ -120,43 +126,66 @@ func runStart(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// Capacities of the state machines started by the CLI and the demo.
-const (
-	ledgerAccountsMax  = 100_000
-	ledgerTransfersMax = 2_000_000
-	kvKeysMax          = 100_000
-	kvValueSizeMax     = 256
+// capacity is what the state machines started by the CLI and the demo
+// hold. It is fixed by the data file's preset, whose grid holds two
+// checkpoints of the fullest state (journal.Config.CheckGrid, checked by
+// node.Start); at capacity the state machine answers result full.
+type capacity struct {
+	ledgerAccounts, ledgerTransfers int
+	kvKeys                          int
+	outboxEffects                   int
+}
+
+// kvValueSizeMax is the largest value of the CLI's KV store.
+const kvValueSizeMax = 256
+
+var (
+	capacityProduction = capacity{ledgerAccounts: 100_000, ledgerTransfers: 2_000_000, kvKeys: 100_000, outboxEffects: 16384}
+	capacityTest       = capacity{ledgerAccounts: 1024, ledgerTransfers: 8192, kvKeys: 1024, outboxEffects: 1024}
 )
 
-// outboxEffectsMax is the outbox capacity of replicas started by the CLI.
-const outboxEffectsMax = 16384
+// capacityFor returns the capacity for a data file's configuration: the
+// test preset's, or the production preset's for any other file (node.Start
+// refuses a file whose grid cannot hold it).
+func capacityFor(c journal.Config) capacity {
+	if journal.PresetName(c) == "test" {
+		return capacityTest
+	}
+	return capacityProduction
+}
+
+// outboxConfig is the outbox of a ledger started with --effects-url: one
+// effect per transfer, its payload the 128-byte transfer.
+func outboxConfig(cluster wire.Uint128, caps capacity) outbox.Config {
+	return outbox.Config{Cluster: cluster, EffectsMax: caps.outboxEffects, PayloadSizeMax: ledger.TransferSize}
+}
 
 // newStateMachine builds the named state machine; with tbl (ledger only)
 // every created transfer emits an effect to effectsURL.
-func newStateMachine(name string, tbl *outbox.Table, effectsURL string) (statemachine.StateMachine, error) {
+func newStateMachine(name string, caps capacity, tbl *outbox.Table, effectsURL string) (statemachine.StateMachine, error) {
 	switch name {
 	case "ledger":
-		cfg := ledger.Config{AccountsMax: ledgerAccountsMax, TransfersMax: ledgerTransfersMax}
+		cfg := ledger.Config{AccountsMax: caps.ledgerAccounts, TransfersMax: caps.ledgerTransfers}
 		if tbl != nil {
 			cfg.Effects, cfg.EffectsTarget = tbl.Emitter(), []byte(effectsURL)
 		}
 		return ledger.New(cfg)
 	case "kv":
-		return kv.New(kv.Config{KeysMax: kvKeysMax, ValueSizeMax: kvValueSizeMax, HashSeed: 0x43485230})
+		return kv.New(kv.Config{KeysMax: caps.kvKeys, ValueSizeMax: kvValueSizeMax, HashSeed: 0x43485230})
 	}
 	return nil, fmt.Errorf("unknown state machine %q (want ledger or kv)", name)
 }
 
-// dataFileCluster reads the cluster id from a data file's superblock.
-func dataFileCluster(path string) (wire.Uint128, error) {
+// dataFileSuperblock reads a data file's superblock.
+func dataFileSuperblock(path string) (journal.Superblock, error) {
 	f, err := journal.OpenFile(path, true)
 	if err != nil {
-		return wire.Uint128{}, err
+		return journal.Superblock{}, err
 	}
 	defer f.Close()
 	sb, _, err := journal.ReadSuperblock(f)
 	if err != nil {
-		return wire.Uint128{}, err
+		return journal.Superblock{}, err
 	}
-	return sb.Cluster, nil
+	return sb, nil
 }

@@ -28,11 +28,13 @@ func runVOPR(args []string, stdout, stderr io.Writer) int {
 	noFaults := fs.Bool("no-faults", false, "inject no faults")
 	powerLoss := fs.Bool("power-loss", false, "add whole-cluster power losses to the fault mix")
 	pause := fs.Bool("pause", false, "add pauses (SIGSTOP, then everything missed in one burst) to the fault mix")
+	checkpointRot := fs.Bool("checkpoint-rot", false, "add bit rot in grid blocks the durable checkpoint uses (replicas that are down)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	o := sim.Options{Replicas: *replicas, Clients: *clients, Ticks: *ticks, LivenessTicks: *liveness,
-		NoPrimaryFaults: *noPrimary, NoFaults: *noFaults, PowerLoss: *powerLoss, Pause: *pause}
+		NoPrimaryFaults: *noPrimary, NoFaults: *noFaults, PowerLoss: *powerLoss, Pause: *pause,
+		CheckpointRot: *checkpointRot}
 	switch *workload {
 	case "kv":
 		o.Workload = sim.WorkloadKV

@@ -1,0 +1,52 @@
+package main
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/chronon-db/chronon/journal"
+	"github.com/chronon-db/chronon/ledger"
+	"github.com/chronon-db/chronon/outbox"
+	"github.com/chronon-db/chronon/persist"
+	"github.com/chronon-db/chronon/replica"
+	"github.com/chronon-db/chronon/wire"
+)
+
+// TestPresetGridsHoldTheCLIStateMachines checks that each preset's grid
+// holds two checkpoints of the fullest state `chronon start` admits with
+// it (node.Start refuses to start otherwise), and that one block fewer
+// fails the check.
+func TestPresetGridsHoldTheCLIStateMachines(t *testing.T) {
+	for _, name := range []string{"production", "test"} {
+		cfg, err := journal.Preset(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		caps := capacityFor(cfg)
+		limits := persist.Limits(cfg, 3)
+		tbl, err := outbox.NewTable(outboxConfig(wire.Uint128{Lo: 1}, caps))
+		if err != nil {
+			t.Fatal(err)
+		}
+		store, err := newStateMachine("kv", caps, nil, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		sessions := replica.SessionsSizeMax(limits)
+		ledgerWithEffects := journal.CheckpointSizes{State: uint64(ledger.SnapshotSizeMax(caps.ledgerAccounts, caps.ledgerTransfers)), Sessions: sessions, Outbox: uint64(tbl.SnapshotSizeMax())}
+		for what, sizes := range map[string]journal.CheckpointSizes{
+			"ledger with effects": ledgerWithEffects,
+			"kv":                  {State: uint64(store.SnapshotSizeMax()), Sessions: sessions},
+		} {
+			if err := cfg.CheckGrid(sizes); err != nil {
+				t.Errorf("%s preset, %s: %v", name, what, err)
+			}
+			t.Logf("%s preset, %s: two checkpoints need %d of %d blocks", name, what, 2*cfg.CheckpointBlocksMax(sizes), cfg.GridBlockCount)
+		}
+		small := cfg
+		small.GridBlockCount = uint32(2*cfg.CheckpointBlocksMax(ledgerWithEffects)) - 1
+		if err := small.CheckGrid(ledgerWithEffects); !errors.Is(err, journal.ErrGridFull) {
+			t.Errorf("%s preset with %d blocks: %v, want grid full", name, small.GridBlockCount, err)
+		}
+	}
+}

@@ -1,0 +1,45 @@
+package node
+
+import (
+	"errors"
+	"path/filepath"
+	"testing"
+
+	"github.com/chronon-db/chronon/journal"
+	"github.com/chronon-db/chronon/ledger"
+	"github.com/chronon-db/chronon/wire"
+)
+
+// TestStartRefusesAGridTooSmallForTheStateMachine: a data file whose grid
+// cannot hold two checkpoints of the state machine's fullest state is
+// refused at start with an error naming the sizes, rather than panicking
+// at the checkpoint that would find the grid full. The same file starts
+// with a ledger that fits.
+func TestStartRefusesAGridTooSmallForTheStateMachine(t *testing.T) {
+	cfg := journal.ConfigTest
+	cfg.GridBlockCount = 512
+	path := filepath.Join(t.TempDir(), "r0.chronon")
+	if err := FormatDataFile(path, journal.FormatOptions{Config: cfg, Cluster: wire.Uint128{Lo: 9}, ReplicaCount: 1}); err != nil {
+		t.Fatal(err)
+	}
+	start := func(transfers int) (*Node, error) {
+		l, err := ledger.New(ledger.Config{AccountsMax: 16, TransfersMax: transfers})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return Start(Config{DataFile: path, Addresses: []string{"127.0.0.1:0"}, StateMachine: l})
+	}
+	if n, err := start(8192); !errors.Is(err, ErrConfig) || !errors.Is(err, journal.ErrGridFull) {
+		if n != nil {
+			n.Close()
+		}
+		t.Fatalf("start with a ledger of 8192 transfers on a grid of 512 blocks: %v, want a grid-full config error", err)
+	} else {
+		t.Log(err)
+	}
+	n, err := start(1024)
+	if err != nil {
+		t.Fatalf("start with a ledger of 1024 transfers: %v", err)
+	}
+	n.Close()
+}
