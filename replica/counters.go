@@ -27,6 +27,7 @@ type Counters struct {
 	SyncsDone          uint64 // state syncs completed
 	SyncsFailed        uint64 // state syncs whose copy did not verify
 	VotesWithheld      uint64 // do_view_change not sent while rejoining
+	VotesDamaged       uint64 // damaged do_view_change votes sent (see VoteDamagedUntilCaughtUp)
 	Rejoined           uint64 // ends of rejoining (caught up, votes again)
 	DropRejoining      uint64 // messages ignored while probing peers after a lost data file
 	DropNotPrimary     uint64 // requests sent to a backup
