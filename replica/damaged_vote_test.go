@@ -150,3 +150,67 @@ func TestDamagedTailVoteKeepsCommittedOps(t *testing.T) {
 		t.Logf("rotted op %d: no view started (safe)", hs[0].Op)
 	}
 }
+
+// TestDamagedVoteBlocksTruncation: an op of the new log that no whole
+// journal holds is not truncated while a damaged vote may have
+// acknowledged it. 3 replicas: A=0 prepares op x alone; view 3 (primary A)
+// starts with A's log, W=2 fetches x and acknowledges it in view 3, so x
+// commits (A and W); B=1 installs view 3's headers up to x but gets neither
+// prepares nor commit heartbeats. W restarts with x rotted (a damaged vote
+// bounded by x, commit number below x); A fails for good. B's whole vote
+// does not hold x and W's does not either: truncating x would lose a
+// committed op, so no view may start without it (stalling is safe).
+func TestDamagedVoteBlocksTruncation(t *testing.T) {
+	c := newCluster(t, 23, 3, 1, 10)
+	c.run(50_000)
+	rA, rB := c.replicas[0], c.replicas[1]
+	committed := rA.CommitMin()
+	x := committed + 1
+	c.clients[0].count++
+	c.clients[0].done = false
+	for s := 0; s < 5_000 && c.journals[0].stored[x] == nil; s++ {
+		c.step()
+		c.dropPackets(noPreparesTo(1, 2))
+	}
+	if c.journals[0].stored[x] == nil || rA.CommitMin() != committed {
+		t.Fatalf("setup op %d: %s", x, c.describe())
+	}
+	toB := func(p *packet, h *wire.Header) bool {
+		return p.toReplica == 1 && (h.Command == wire.CommandPrepare || h.Command == wire.CommandCommit)
+	}
+	rA.startViewChange(3)
+	ready := func() bool {
+		for _, r := range c.replicas {
+			if r.View() != 3 || r.LogView() != 3 || r.Status() != StatusNormal {
+				return false
+			}
+		}
+		return rA.CommitMin() >= x && c.journals[2].stored[x] != nil
+	}
+	for s := 0; s < 5_000 && !ready(); s++ {
+		c.step()
+		c.dropPackets(toB)
+	}
+	if !ready() || rB.Op() >= x || rB.logOp < x || rB.CommitMax() >= x {
+		t.Fatalf("setup view 3: B op %d log head %d commit %d: %s", rB.Op(), rB.logOp, rB.CommitMax(), c.describe())
+	}
+	c.net.packets = nil
+	hs := c.restartDamaged(t, 2, x)
+	if w := c.replicas[2]; w.CommitMax() >= x {
+		t.Fatalf("setup: W knows op %d committed (%d)", x, w.CommitMax())
+	}
+	c.down[0] = true
+	cut0 := func(p *packet, h *wire.Header) bool { return p.toReplica == 0 || p.from == 0 }
+	if i := c.primaryAbove(3, 50_000, cut0); i >= 0 {
+		r := c.replicas[i]
+		e := r.ring.get(x)
+		if r.Op() < x || e == nil || e.header.Checksum != hs[0].Checksum {
+			t.Fatalf("view %d started by replica %d at op %d: committed op %d lost: %s", r.View(), i, r.Op(), x, c.describe())
+		}
+		return
+	}
+	if c.replicas[2].Counters.VotesDamaged == 0 {
+		t.Fatalf("W sent no damaged vote: %s", c.describe())
+	}
+	t.Logf("no view started (safe): %s", c.describe())
+}
