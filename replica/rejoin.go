@@ -110,7 +110,7 @@ func (r *Replica) VoteDamagedUntilCaughtUp(maybeAcked, commitMax uint64) {
 	if r.cfg.ReplicaCount == 1 || r.rejoin.active {
 		return
 	}
-	if maybeAcked < r.op || maybeAcked < r.logOp {
+	if maybeAcked == 0 || maybeAcked < r.op || maybeAcked < r.logOp {
 		panic(fmt.Sprintf("replica: damaged journal bound %d below the log it loaded (op %d, log head %d)", maybeAcked, r.op, r.logOp))
 	}
 	r.rejoin = rejoinState{active: true, damaged: true, maybeAcked: maybeAcked}

@@ -323,7 +323,10 @@ func (r *Replica) bestLog() int {
 			best = i
 		}
 	}
-	b := &r.vc.dvcs[best] // the primary-elect's own vote is whole
+	if best < 0 {
+		panic(fmt.Sprintf("replica %d: no whole vote in view %d", r.cfg.Replica, r.view)) // its own is whole
+	}
+	b := &r.vc.dvcs[best]
 	for i := range r.vc.dvcs {
 		d := &r.vc.dvcs[i]
 		if !d.received || !d.damaged() {
