@@ -89,3 +89,39 @@ func TestFaultySlotWithholds(t *testing.T) {
 		t.Fatalf("a journal with a slot of unknown op sends damaged votes bounded by %d", info.DamagedBound)
 	}
 }
+
+// TestLostTailPrepareDamagedBound (the second review's finding 2 against
+// damaged votes): the prepare write of the acknowledged tail op 10 was
+// lost, or misdirected to slot 30, so slot 10 still holds what formatting
+// put there while its redundant header names op 10. The replica must never
+// vote as if it had not acknowledged op 10: it withholds, or its damaged
+// votes cover op 10.
+func TestLostTailPrepareDamagedBound(t *testing.T) {
+	for _, misdirected := range []bool{false, true} {
+		base, j := r3Journal(t, 10, 2)
+		if err := j.SetVSRLog(0, 0, 10, 8, 8); err != nil {
+			t.Fatal(err)
+		}
+		l, err := journal.NewLayout(journal.ConfigTest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		base.Crash(journal.CrashLoseAll)
+		fresh := r3Format(t).Data()
+		size := uint64(l.Config.MessageSizeMax)
+		at, to := l.PrepareOffset(l.SlotOf(10)), l.PrepareOffset(l.SlotOf(30))
+		data := base.Data()
+		if misdirected {
+			copy(data[to:to+size], data[at:at+size])
+		}
+		copy(data[at:at+size], fresh[at:at+size])
+		r, info, j2 := r3Recover(t, base)
+		t.Logf("misdirected %v: repair %+v faulty %v; %+v; op %d", misdirected, j2.Report().Repair, j2.Report().Faulty, info, r.Op())
+		if !info.Incomplete || !r.Rejoining() {
+			t.Fatalf("misdirected %v: a replica whose acknowledged prepare 10 was lost votes whole (op %d)", misdirected, r.Op())
+		}
+		if info.DamagedBound != 0 && info.DamagedBound < 10 {
+			t.Fatalf("misdirected %v: damaged bound %d does not cover acknowledged op 10", misdirected, info.DamagedBound)
+		}
+	}
+}
