@@ -28,6 +28,11 @@ type RecoveryInfo struct {
 	// below_log_head (the journal ends below the log head recorded with
 	// log_view); empty when the replica votes.
 	Withheld string
+	// DamagedBound is, when the damage is bounded, the highest op the
+	// replica may have acknowledged: it sends damaged votes (see
+	// replica.VoteDamagedUntilCaughtUp) instead of withholding them. Zero
+	// when it withholds or votes normally.
+	DamagedBound uint64
 }
 
 // Recover rebuilds a new replica r from its journal j: the latest
@@ -161,7 +166,18 @@ func (n *recovery) run() (RecoveryInfo, error) {
 	}
 	if info.Withheld != "" {
 		info.Incomplete = true
-		n.r.WithholdVotesUntilCaughtUp()
+		// Damage that leaves every acknowledged op named — no slot of
+		// unknown op (ops above OpMax were never acknowledged) and no op
+		// cut as never acknowledged — is bounded: the replica sends
+		// damaged votes that block the truncation of any op up to the
+		// bound (docs/replica.md, "Damaged journals vote"). Otherwise it
+		// withholds.
+		if report.TruncateSafe() && len(report.Truncated) == 0 {
+			info.DamagedBound = max(report.OpMax, sb.VSR.LogOp, n.r.Op())
+			n.r.VoteDamagedUntilCaughtUp(info.DamagedBound, max(sb.VSR.CommitMax, limit))
+		} else {
+			n.r.WithholdVotesUntilCaughtUp()
+		}
 	}
 	if sb.VSR.Rejoining {
 		info.Rejoining = true

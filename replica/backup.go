@@ -121,6 +121,10 @@ func (r *Replica) OnPrepareWritten(m *wire.Message) {
 }
 
 func (r *Replica) sendPrepareOK(prepare *wire.Header) {
+	if r.rejoin.damaged {
+		// Its damaged votes must cover what it acknowledges.
+		r.rejoin.maybeAcked = max(r.rejoin.maybeAcked, prepare.Op)
+	}
 	h := wire.Header{
 		Cluster:  r.cfg.Cluster,
 		Size:     wire.HeaderSize,

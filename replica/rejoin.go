@@ -49,6 +49,12 @@ type rejoinState struct {
 	targetSet    bool
 	targetView   uint32
 	target       uint64 // commit up to here before voting again
+	// damaged: the replica's own journal is damaged but bounded (see
+	// VoteDamagedUntilCaughtUp): it sends damaged votes instead of none.
+	damaged bool
+	// maybeAcked is, while damaged, the highest op this replica may have
+	// acknowledged (a running maximum).
+	maybeAcked uint64
 }
 
 // ErrRejoin means a replica cannot rejoin: a single replica has no peers.
@@ -79,10 +85,51 @@ func (r *Replica) StartRejoining() error {
 // StartRejoining) until it has caught up. Nothing is persisted: after
 // another restart the journal says again whether it is whole.
 func (r *Replica) WithholdVotesUntilCaughtUp() {
-	if r.cfg.ReplicaCount == 1 || r.rejoin.active {
+	if r.cfg.ReplicaCount == 1 {
+		return
+	}
+	if r.rejoin.active {
+		r.rejoin.damaged = false // withholding is the stronger of the two
 		return
 	}
 	r.rejoin = rejoinState{active: true}
+}
+
+// VoteDamagedUntilCaughtUp is WithholdVotesUntilCaughtUp for a journal
+// whose damage is bounded: every op this replica may have acknowledged is
+// at most maybeAcked (the highest op its journal names, or the log head
+// recorded with log_view if higher; no slot of unknown op, no op cut as
+// never acknowledged). Until it has caught up it sends damaged votes
+// (docs/replica.md, "Damaged journals vote"): they count toward a view
+// change's quorum and block the truncation of every op up to maybeAcked
+// that it does not hold, but never supply the new log, and a damaged
+// primary-elect does not install one. commitMax is the commit number the
+// journal's prepares carry (at most maybeAcked). A replica already
+// withholding keeps withholding.
+func (r *Replica) VoteDamagedUntilCaughtUp(maybeAcked, commitMax uint64) {
+	if r.cfg.ReplicaCount == 1 || r.rejoin.active {
+		return
+	}
+	if maybeAcked == 0 || maybeAcked < r.op || maybeAcked < r.logOp {
+		panic(fmt.Sprintf("replica: damaged journal bound %d below the log it loaded (op %d, log head %d)", maybeAcked, r.op, r.logOp))
+	}
+	r.rejoin = rejoinState{active: true, damaged: true, maybeAcked: maybeAcked}
+	r.commitMax = max(r.commitMax, min(commitMax, maybeAcked))
+	r.knownOp = max(r.knownOp, r.commitMax)
+}
+
+// damagedBound returns, while the replica sends damaged votes, the highest
+// op it may have acknowledged: what its journal named at restart and every
+// op it has held or stood for since (ops acknowledged after the restart
+// are in its log until a view change truncates them).
+func (r *Replica) damagedBound() uint64 {
+	r.rejoin.maybeAcked = max(r.rejoin.maybeAcked, r.op, r.logOp)
+	if r.logHeadView == r.logView {
+		// The head of the log it stands for at its log_view, even when a
+		// state sync cut its log below it (standsForLogView).
+		r.rejoin.maybeAcked = max(r.rejoin.maybeAcked, r.logHead)
+	}
+	return r.rejoin.maybeAcked
 }
 
 // Rejoining reports whether the replica is still rejoining (see

@@ -50,13 +50,14 @@ func (c *cluster) restartReplica(i int, commitMax uint64) error {
 	c.replicas[i], c.pools[i], c.machines[i] = r, pool, sm
 	r.StartAfterRestart()
 	// As persist.Recover: a journal that ends below the log head recorded
-	// with log_view lacks ops the replica stood for.
+	// with log_view lacks ops the replica stood for; that damage is
+	// bounded by the log head (damaged votes).
 	var opMax uint64
 	for op := range j.stored {
 		opMax = max(opMax, op)
 	}
 	if opMax < j.logOp {
-		r.WithholdVotesUntilCaughtUp()
+		r.VoteDamagedUntilCaughtUp(j.logOp, commitMax)
 	}
 	return nil
 }

@@ -37,6 +37,27 @@ type dvcVote struct {
 	held     uint64 // the replica holds the prepares up to here
 	commit   uint64
 	headers  []wire.Header
+	// maybeAcked is 0 for a whole journal; for a damaged one (a damaged
+	// vote, see VoteDamagedUntilCaughtUp) the highest op the replica may
+	// have acknowledged: every op up to it that the replica does not hold
+	// may still have been acknowledged by it.
+	maybeAcked uint64
+}
+
+// damaged reports whether the vote is a damaged one.
+func (d *dvcVote) damaged() bool { return d.maybeAcked != 0 }
+
+// mayHold reports whether the voter may hold op with checksum sum durably
+// (or may have acknowledged it): it holds it, or its vote is damaged and op
+// is within what it may have acknowledged. A whole journal holds exactly
+// the ops up to held, with its own headers.
+func (d *dvcVote) mayHold(op uint64, sum wire.Uint128) bool {
+	if d.held >= op {
+		if h := d.header(op); h != nil && h.Checksum == sum {
+			return true
+		}
+	}
+	return d.damaged() && op <= d.maybeAcked
 }
 
 // header returns the header of op among the vote's headers.
@@ -215,12 +236,17 @@ func (r *Replica) standsForLogView() bool {
 }
 
 func (r *Replica) sendDoViewChange() {
-	if r.rejoin.active {
-		// Its log may lack ops its lost data file acknowledged.
+	primary := r.primaryIndex()
+	if r.rejoin.active && (!r.rejoin.damaged || primary == r.cfg.Replica) {
+		// Its log may lack ops its lost data file acknowledged; a damaged
+		// primary-elect does not install a log (its own vote cannot
+		// supply one).
 		r.withholdVote()
 		return
 	}
-	if !r.standsForLogView() {
+	if !r.standsForLogView() && !r.rejoin.damaged {
+		// A damaged vote may still go: it never supplies the new log, and
+		// its bound covers the log head it stands for (damagedBound).
 		r.withholdVote()
 		return
 	}
@@ -229,9 +255,12 @@ func (r *Replica) sendDoViewChange() {
 	}
 	h := r.header(wire.CommandDoViewChange)
 	h.LogView, h.Op, h.Commit, h.OpMin = r.logView, r.logOp, r.commitMax, r.op
+	if r.rejoin.active {
+		h.Timestamp = r.damagedBound()
+		r.Counters.VotesDamaged++
+	}
 	r.vc.body = r.log.encode(r.vc.body[:0], r.logOp, r.viewChangeHeadersMax())
 	h.Size = uint32(wire.HeaderSize + len(r.vc.body))
-	primary := r.primaryIndex()
 	if primary == r.cfg.Replica {
 		r.recordDoViewChange(&h, r.vc.body)
 		return
@@ -283,37 +312,90 @@ func (r *Replica) recordDoViewChange(h *wire.Header, body []byte) {
 		return
 	}
 	v.received, v.logView, v.op, v.held, v.commit, v.headers = true, h.LogView, h.Op, min(h.OpMin, h.Op), h.Commit, headers
+	v.maybeAcked = h.Timestamp
 	if r.vc.installing {
 		return
 	}
-	n := 0
+	if !r.vc.dvcs[r.cfg.Replica].received {
+		return
+	}
+	if r.vc.dvcs[r.cfg.Replica].damaged() {
+		panic(fmt.Sprintf("replica %d: damaged primary-elect recorded its own vote in view %d", r.cfg.Replica, r.view))
+	}
+	n, whole := 0, 0
 	for i := range r.vc.dvcs {
-		if r.vc.dvcs[i].received {
+		if d := &r.vc.dvcs[i]; d.received {
 			n++
+			if !d.damaged() {
+				whole++
+			}
 		}
 	}
-	if n >= r.cfg.quorum() && r.vc.dvcs[r.cfg.Replica].received {
-		r.beginInstall()
+	if n < r.cfg.quorum() {
+		return
+	}
+	if whole >= r.cfg.quorum() {
+		// A quorum of whole journals decides alone, as without damaged
+		// votes: waiting on a damaged vote's maybe-acknowledged ops could
+		// stall a view change that needs none of them.
+		for i := range r.vc.dvcs {
+			if d := &r.vc.dvcs[i]; d.received && d.damaged() {
+				d.received = false
+			}
+		}
+	}
+	if best := r.bestLog(); best >= 0 {
+		r.beginInstall(best)
 	}
 }
 
-// beginInstall starts installing the new log on the new primary (VR
-// Revisited §4.2 step 3): the log with the highest (log_view, op) wins.
-func (r *Replica) beginInstall() {
+// bestLog returns the voter whose log the new view installs: the whole
+// journal with the highest (log_view, op). It returns -1 while a damaged
+// vote may stand for a log that this one does not cover — a higher
+// log_view, the same log_view with ops it may have acknowledged above the
+// log's head, or a commit number above it — so the install waits for more
+// votes (or the view change times out).
+func (r *Replica) bestLog() int {
 	best := -1
-	var commit uint64
 	for i := range r.vc.dvcs {
 		d := &r.vc.dvcs[i]
-		if !d.received {
+		if !d.received || d.damaged() {
 			continue
 		}
-		commit = max(commit, d.commit)
 		if best < 0 || d.logView > r.vc.dvcs[best].logView ||
 			(d.logView == r.vc.dvcs[best].logView && d.op > r.vc.dvcs[best].op) {
 			best = i
 		}
 	}
+	if best < 0 {
+		panic(fmt.Sprintf("replica %d: no whole vote in view %d", r.cfg.Replica, r.view)) // its own is whole
+	}
 	b := &r.vc.dvcs[best]
+	for i := range r.vc.dvcs {
+		d := &r.vc.dvcs[i]
+		if !d.received || !d.damaged() {
+			continue
+		}
+		if d.logView > b.logView || (d.logView == b.logView && d.maybeAcked > b.op) || d.commit > b.op {
+			return -1
+		}
+	}
+	return best
+}
+
+// beginInstall starts installing the new log on the new primary (VR
+// Revisited §4.2 step 3): the log with the highest (log_view, op) wins.
+func (r *Replica) beginInstall(best int) {
+	var commit uint64
+	for i := range r.vc.dvcs {
+		if d := &r.vc.dvcs[i]; d.received {
+			commit = max(commit, d.commit)
+		}
+	}
+	b := &r.vc.dvcs[best]
+	if b.damaged() {
+		panic(fmt.Sprintf("replica %d: view %d would install a damaged vote's log", r.cfg.Replica, r.view))
+	}
 	if b.op < commit {
 		// The log that ranks highest lacks ops a voter knows committed: a
 		// vote stood for a log_view whose log it did not hold (see
@@ -358,8 +440,10 @@ func (r *Replica) availableHead(b *dvcVote, commit uint64) uint64 {
 }
 
 // headHeldBy returns the highest op up to upTo such that every op of the
-// chosen log b in (commit, op] is held, with b's checksum, by at least need
-// of the voters (ops below b's header window count as committed).
+// chosen log b in (commit, op] may be held, with b's checksum, by at least
+// need of the voters (ops below b's header window count as committed). A
+// damaged vote may hold every op up to what it may have acknowledged
+// (dvcVote.mayHold): it never helps to truncate one.
 func (r *Replica) headHeldBy(b *dvcVote, commit, upTo uint64, need int) uint64 {
 	for op := commit + 1; op <= upTo; op++ {
 		want := b.header(op)
@@ -368,11 +452,7 @@ func (r *Replica) headHeldBy(b *dvcVote, commit, upTo uint64, need int) uint64 {
 		}
 		holders := 0
 		for i := range r.vc.dvcs {
-			d := &r.vc.dvcs[i]
-			if !d.received || d.held < op {
-				continue
-			}
-			if h := d.header(op); h != nil && h.Checksum == want.Checksum {
+			if d := &r.vc.dvcs[i]; d.received && d.mayHold(op, want.Checksum) {
 				holders++
 			}
 		}

@@ -46,6 +46,13 @@ var regressionRuns = []Options{
 	// back through the WAL stopped at a damaged slot) and backups behind
 	// them waited forever; it now offers its checkpoint (liveness).
 	{Seed: 21580, Replicas: 5},
+	// After a whole-cluster power loss more than f replicas found their
+	// journals damaged (rotted prepares, or ending below the log head
+	// recorded with log_view) and withheld their votes: no view could
+	// start (liveness). Fixed: bounded damage sends damaged votes.
+	{Seed: 1211, PowerLoss: true},
+	{Seed: 329, PowerLoss: true},
+	{Seed: 30001, Replicas: 5, PowerLoss: true},
 }
 
 // regressionSeeds are seeds beyond the CI range that once failed, each

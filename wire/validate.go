@@ -149,7 +149,9 @@ var commandSpecs = [commandCount]commandSpec{
 		uses: set(fieldReplica),
 	},
 	CommandDoViewChange: {
-		uses: set(fieldReplica, fieldContext, fieldOp, fieldOpMin, fieldCommit, fieldLogView, fieldBody),
+		// timestamp: 0 for a whole journal; for a damaged one the highest
+		// op the sender may have acknowledged (at least op).
+		uses: set(fieldReplica, fieldContext, fieldOp, fieldOpMin, fieldCommit, fieldLogView, fieldTimestamp, fieldBody),
 	},
 	CommandStartView: {
 		// op_min: the op the view started at (the log its primary
@@ -227,6 +229,7 @@ var (
 	errCommitContext         = newFieldError(ErrField, CommandCommit, "context", "must be non-zero when commit is non-zero")
 	errDoViewChangeLogView   = newFieldError(ErrField, CommandDoViewChange, "log_view", "must not exceed view")
 	errDoViewChangeBody      = newFieldError(ErrSize, CommandDoViewChange, "body", "must be a whole number of headers")
+	errDoViewChangeDamaged   = newFieldError(ErrField, CommandDoViewChange, "timestamp", "must be zero or at least op")
 	errStartViewCommit       = newFieldError(ErrField, CommandStartView, "commit", "must not exceed op")
 	errStartViewOpMin        = newFieldError(ErrField, CommandStartView, "op_min", "must not exceed op")
 	errStartViewBody         = newFieldError(ErrSize, CommandStartView, "body", "must be a whole number of headers")
@@ -410,6 +413,9 @@ func checkDoViewChange(h *Header) error {
 	}
 	if h.BodySize()%HeaderSize != 0 {
 		return errDoViewChangeBody
+	}
+	if h.Timestamp != 0 && h.Timestamp < h.Op {
+		return errDoViewChangeDamaged
 	}
 	return nil
 }

@@ -1,0 +1,216 @@
+package replica
+
+import (
+	"testing"
+
+	"github.com/chronon-db/chronon/wire"
+)
+
+// damagedVoteLogs builds, on c's replica 0, the do_view_change votes of a
+// view change: chain is a hash chain of headers for ops 1..len(chain); each
+// vote holds the prefix up to held and knows headers up to op.
+type voteSpec struct {
+	logView    uint32
+	op, held   uint64
+	commit     uint64
+	maybeAcked uint64 // 0: whole journal
+}
+
+func setVotes(r *Replica, chain []wire.Header, votes map[int]voteSpec) {
+	for i := range r.vc.dvcs {
+		r.vc.dvcs[i].received = false
+	}
+	for i, v := range votes {
+		d := &r.vc.dvcs[i]
+		d.received, d.logView, d.op, d.held, d.commit, d.maybeAcked = true, v.logView, v.op, v.held, v.commit, v.maybeAcked
+		d.headers = append(d.headers[:0], chain[:v.op]...)
+	}
+}
+
+func testChain(n int) []wire.Header {
+	chain := make([]wire.Header, n)
+	for i := range chain {
+		chain[i].Op = uint64(i + 1)
+		chain[i].Checksum = wire.Uint128{Lo: uint64(1000 + i), Hi: 7}
+		if i > 0 {
+			chain[i].Parent = chain[i-1].Checksum
+		}
+	}
+	return chain
+}
+
+// TestDamagedVoteNeverTruncates: an op of the chosen log that no whole
+// journal holds is truncated only when no damaged vote may have
+// acknowledged it (the safety rule of damaged votes: a committed op was
+// held durably by a quorum, one of which voted, and a damaged voter names
+// every op it may have acknowledged).
+func TestDamagedVoteNeverTruncates(t *testing.T) {
+	c := newCluster(t, 5, 3, 1, 1)
+	r := c.replicas[0]
+	chain := testChain(12)
+	// Primary-elect 0 knows ops up to 12 but holds only up to 9 (a backup
+	// that installed a start_view); replica 2 voted whole up to 8.
+	setVotes(r, chain, map[int]voteSpec{0: {logView: 2, op: 12, held: 9, commit: 5}, 2: {logView: 1, op: 8, held: 8, commit: 5}})
+	if got := r.availableHead(&r.vc.dvcs[0], 5); got != 9 {
+		t.Fatalf("whole votes: available head %d, want 9", got)
+	}
+	// Replica 2 instead damaged, may have acknowledged up to 11: 10 and 11
+	// stay (the install waits for them), 12 goes.
+	setVotes(r, chain, map[int]voteSpec{0: {logView: 2, op: 12, held: 9, commit: 5}, 2: {logView: 1, op: 4, held: 4, commit: 5, maybeAcked: 11}})
+	if got := r.availableHead(&r.vc.dvcs[0], 5); got != 11 {
+		t.Fatalf("damaged vote up to 11: available head %d, want 11", got)
+	}
+	// The ops a damaged vote may hold count for start_view's op_min too.
+	setVotes(r, chain, map[int]voteSpec{0: {logView: 2, op: 12, held: 12, commit: 5}, 1: {logView: 2, op: 6, held: 6, commit: 5}, 2: {logView: 1, op: 4, held: 4, commit: 5, maybeAcked: 10}})
+	if got := r.possiblyCommittedHead(&r.vc.dvcs[0], 5, 12); got != 10 {
+		t.Fatalf("op_min with a damaged vote up to 10: %d, want 10", got)
+	}
+	// A damaged voter holding a different op at a position (an op of an
+	// abandoned log) may still have acknowledged the chosen one there.
+	other := testChain(12)
+	for i := range other {
+		other[i].Checksum.Hi = 8
+	}
+	setVotes(r, chain, map[int]voteSpec{0: {logView: 2, op: 12, held: 9, commit: 5}, 2: {logView: 1, op: 11, held: 11, commit: 5, maybeAcked: 11}})
+	r.vc.dvcs[2].headers = append(r.vc.dvcs[2].headers[:0], other[:11]...)
+	if got := r.availableHead(&r.vc.dvcs[0], 5); got != 11 {
+		t.Fatalf("damaged vote holding other ops: available head %d, want 11", got)
+	}
+}
+
+// TestDamagedVoteNeverSuppliesTheLog: the new log comes from a whole
+// journal that covers every damaged vote: a damaged vote of a higher
+// log_view, or of the same log_view with ops it may have acknowledged (or
+// a commit number) above the whole log's head, makes the install wait.
+func TestDamagedVoteNeverSuppliesTheLog(t *testing.T) {
+	c := newCluster(t, 5, 3, 1, 1)
+	r := c.replicas[0]
+	chain := testChain(12)
+	for _, tc := range []struct {
+		name string
+		d    voteSpec
+		want int
+	}{
+		{"lower log_view", voteSpec{logView: 1, op: 4, held: 4, commit: 3, maybeAcked: 12}, 0},
+		{"same log_view, covered", voteSpec{logView: 2, op: 4, held: 4, commit: 3, maybeAcked: 10}, 0},
+		{"same log_view, acknowledged above", voteSpec{logView: 2, op: 4, held: 4, commit: 3, maybeAcked: 11}, -1},
+		{"higher log_view", voteSpec{logView: 3, op: 4, held: 4, commit: 3, maybeAcked: 4}, -1},
+		{"commit above", voteSpec{logView: 1, op: 4, held: 4, commit: 11, maybeAcked: 11}, -1},
+	} {
+		setVotes(r, chain, map[int]voteSpec{0: {logView: 2, op: 10, held: 10, commit: 3}, 1: tc.d})
+		if got := r.bestLog(); got != tc.want {
+			t.Errorf("%s: best log %d, want %d", tc.name, got, tc.want)
+		}
+	}
+	// The longest whole log of the highest log_view wins, as without
+	// damaged votes.
+	setVotes(r, chain, map[int]voteSpec{0: {logView: 2, op: 10, held: 10, commit: 3}, 1: {logView: 2, op: 4, held: 4, commit: 3, maybeAcked: 11}, 2: {logView: 2, op: 11, held: 11, commit: 3}})
+	if got := r.bestLog(); got != 2 {
+		t.Errorf("whole log 2 covers the damaged vote: best %d, want 2", got)
+	}
+}
+
+// TestDamagedTailVoteKeepsCommittedOps (the shape of the second review's
+// finding 2 against damaged votes): ops k, k+1 commit with acks of A=0
+// and W=2 only; W restarts with its acknowledged tail prepare k+1 rotted
+// (its journal still names it), or with k rotted below an intact k+1. A
+// fails for good. W's damaged vote with B's whole but shorter log must not
+// start a view without k and k+1 (stalling is safe).
+func TestDamagedTailVoteKeepsCommittedOps(t *testing.T) {
+	for _, rot := range []uint64{1, 0} {
+		c := newCluster(t, 13, 3, 1, 10)
+		c.run(50_000)
+		rA := c.replicas[0]
+		committed := rA.CommitMin()
+		k := committed + 1
+		c.clients[0].count += 2
+		c.clients[0].done = false
+		for s := 0; s < 5_000 && !(rA.CommitMin() >= k+1 && c.journals[2].stored[k+1] != nil); s++ {
+			c.step()
+			c.dropPackets(noPreparesTo(1))
+		}
+		if rA.CommitMin() < k+1 || c.replicas[1].Op() >= k {
+			t.Fatalf("setup ops %d,%d: %s", k, k+1, c.describe())
+		}
+		hs := c.restartDamaged(t, 2, k+rot)
+		c.net.packets = nil
+		c.down[0] = true
+		cut0 := func(p *packet, h *wire.Header) bool { return p.toReplica == 0 || p.from == 0 }
+		if i := c.primaryAbove(0, 50_000, cut0); i >= 0 {
+			r := c.replicas[i]
+			e := r.ring.get(hs[0].Op)
+			if r.Op() < k+1 || e == nil || e.header.Checksum != hs[0].Checksum {
+				t.Fatalf("rotted op %d: view %d started by replica %d at op %d: committed ops %d..%d lost: %s", hs[0].Op, r.View(), i, r.Op(), k, k+1, c.describe())
+			}
+			continue
+		}
+		if c.replicas[2].Counters.VotesDamaged == 0 {
+			t.Fatalf("rotted op %d: W sent no damaged vote: %s", hs[0].Op, c.describe())
+		}
+		t.Logf("rotted op %d: no view started (safe)", hs[0].Op)
+	}
+}
+
+// TestDamagedVoteBlocksTruncation: an op of the new log that no whole
+// journal holds is not truncated while a damaged vote may have
+// acknowledged it. 3 replicas: A=0 prepares op x alone; view 3 (primary A)
+// starts with A's log, W=2 fetches x and acknowledges it in view 3, so x
+// commits (A and W); B=1 installs view 3's headers up to x but gets neither
+// prepares nor commit heartbeats. W restarts with x rotted (a damaged vote
+// bounded by x, commit number below x); A fails for good. B's whole vote
+// does not hold x and W's does not either: truncating x would lose a
+// committed op, so no view may start without it (stalling is safe).
+func TestDamagedVoteBlocksTruncation(t *testing.T) {
+	c := newCluster(t, 23, 3, 1, 10)
+	c.run(50_000)
+	rA, rB := c.replicas[0], c.replicas[1]
+	committed := rA.CommitMin()
+	x := committed + 1
+	c.clients[0].count++
+	c.clients[0].done = false
+	for s := 0; s < 5_000 && c.journals[0].stored[x] == nil; s++ {
+		c.step()
+		c.dropPackets(noPreparesTo(1, 2))
+	}
+	if c.journals[0].stored[x] == nil || rA.CommitMin() != committed {
+		t.Fatalf("setup op %d: %s", x, c.describe())
+	}
+	toB := func(p *packet, h *wire.Header) bool {
+		return p.toReplica == 1 && (h.Command == wire.CommandPrepare || h.Command == wire.CommandCommit)
+	}
+	rA.startViewChange(3)
+	ready := func() bool {
+		for _, r := range c.replicas {
+			if r.View() != 3 || r.LogView() != 3 || r.Status() != StatusNormal {
+				return false
+			}
+		}
+		return rA.CommitMin() >= x && c.journals[2].stored[x] != nil
+	}
+	for s := 0; s < 5_000 && !ready(); s++ {
+		c.step()
+		c.dropPackets(toB)
+	}
+	if !ready() || rB.Op() >= x || rB.logOp < x || rB.CommitMax() >= x {
+		t.Fatalf("setup view 3: B op %d log head %d commit %d: %s", rB.Op(), rB.logOp, rB.CommitMax(), c.describe())
+	}
+	c.net.packets = nil
+	hs := c.restartDamaged(t, 2, x)
+	if w := c.replicas[2]; w.CommitMax() >= x {
+		t.Fatalf("setup: W knows op %d committed (%d)", x, w.CommitMax())
+	}
+	c.down[0] = true
+	cut0 := func(p *packet, h *wire.Header) bool { return p.toReplica == 0 || p.from == 0 }
+	if i := c.primaryAbove(3, 50_000, cut0); i >= 0 {
+		r := c.replicas[i]
+		e := r.ring.get(x)
+		if r.Op() < x || e == nil || e.header.Checksum != hs[0].Checksum {
+			t.Fatalf("view %d started by replica %d at op %d: committed op %d lost: %s", r.View(), i, r.Op(), x, c.describe())
+		}
+		return
+	}
+	if c.replicas[2].Counters.VotesDamaged == 0 {
+		t.Fatalf("W sent no damaged vote: %s", c.describe())
+	}
+	t.Logf("no view started (safe): %s", c.describe())
+}
