@@ -44,7 +44,8 @@ type Config struct {
 	// (nil: effects accumulate until a replica with a sink leads).
 	Sink outbox.Sink
 	// StatusLogInterval, when positive, logs a "node: status" line (view,
-	// status, op, commits, connected peers) at that interval.
+	// status, op, commits, connected peers, the commit checksum and the
+	// state digest) at that interval.
 	StatusLogInterval time.Duration
 }
 
@@ -295,7 +296,8 @@ func (n *Node) logStatus() {
 	n.log.Info("node: status", "replica", n.replica.Index(), "view", s.View,
 		"status", n.replica.Status().String(), "primary", n.replica.IsPrimary(),
 		"op", s.Op, "commit_min", s.CommitMin, "commit_max", s.CommitMax, "peers", s.Peers,
-		"rejoining", n.replica.Rejoining())
+		"rejoining", n.replica.Rejoining(), "commit_checksum", n.replica.CommitChecksum().String(),
+		"digest", n.replica.StateDigest().String())
 }
 
 // settle lets the replica batch what arrived, then reports journal
