@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"syscall"
 	"time"
@@ -21,10 +22,20 @@ type cluster struct {
 }
 
 func (c *cluster) start(i int) error {
-	p, err := StartProcess(c.bin, c.addresses, c.files[i], c.extra...)
+	// Every incarnation's output also goes to a file beside the data file.
+	f, err := os.Create(fmt.Sprintf("%s.%d.log", c.files[i], len(c.logs[i])))
 	if err != nil {
+		return fmt.Errorf("chaos: %w", err)
+	}
+	p, err := StartProcessTo(f, c.bin, c.addresses, c.files[i], c.extra...)
+	if err != nil {
+		f.Close()
 		return err
 	}
+	go func() {
+		<-p.done
+		f.Close()
+	}()
 	c.procs[i] = p
 	c.logs[i] = append(c.logs[i], p.Out)
 	return nil

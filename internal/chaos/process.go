@@ -3,6 +3,7 @@ package chaos
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"net"
 	"os/exec"
 	"path/filepath"
@@ -48,10 +49,20 @@ func (s *SyncBuffer) String() string {
 // StartProcess runs `bin start --addresses=… --status-interval=50ms
 // extra… file` and collects its output. Reap it with Wait (or Kill).
 func StartProcess(bin, addresses, file string, extra ...string) (*Process, error) {
+	return StartProcessTo(nil, bin, addresses, file, extra...)
+}
+
+// StartProcessTo is StartProcess that also copies the output to w (if not
+// nil).
+func StartProcessTo(w io.Writer, bin, addresses, file string, extra ...string) (*Process, error) {
 	p := &Process{Out: &SyncBuffer{}, done: make(chan struct{})}
 	args := append([]string{"start", "--addresses=" + addresses, "--status-interval=50ms"}, extra...)
 	p.Cmd = exec.Command(bin, append(args, file)...)
-	p.Cmd.Stdout, p.Cmd.Stderr = p.Out, p.Out
+	var out io.Writer = p.Out
+	if w != nil {
+		out = io.MultiWriter(p.Out, w)
+	}
+	p.Cmd.Stdout, p.Cmd.Stderr = out, out
 	if err := p.Cmd.Start(); err != nil {
 		return nil, fmt.Errorf("chaos: start %s: %w", file, err)
 	}
