@@ -68,6 +68,9 @@ type Node struct {
 
 	recovered persist.RecoveryInfo
 	closed    bool
+	// linked holds, per peer, whether the bus was connected to it at the
+	// last tick: a connection that went away is reported to the replica.
+	linked []bool
 	status    status
 	metrics   metricsBox
 
@@ -135,7 +138,7 @@ func Start(cfg Config) (*Node, error) {
 	if cfg.StateMachine == nil {
 		return nil, fmt.Errorf("%w: a state machine is required", ErrConfig)
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger}
+	n := &Node{cfg: cfg, log: cfg.Logger, linked: make([]bool, len(cfg.Addresses))}
 	if err := n.open(); err != nil {
 		n.Close()
 		return nil, err
@@ -268,6 +271,7 @@ func (n *Node) Run(ctx context.Context) error {
 				next = time.Now().Add(tick) // fell far behind: do not burst
 			}
 			ticks++
+			n.reportLostPeers()
 			n.replica.Tick()
 			n.bus.Tick()
 			n.settle()
@@ -288,6 +292,22 @@ func (n *Node) Run(ctx context.Context) error {
 	n.persistVSR()
 	n.publishStatus()
 	return nil
+}
+
+// reportLostPeers tells the replica about every peer connection that went
+// away since the last tick (a killed peer's sockets close at once), so a
+// backup suspects a dead primary sooner than its normal timeout.
+func (n *Node) reportLostPeers() {
+	for i := range n.linked {
+		if i == int(n.replica.Index()) {
+			continue
+		}
+		up := n.bus.Connected(uint8(i))
+		if n.linked[i] && !up {
+			n.replica.OnPeerLost(uint8(i))
+		}
+		n.linked[i] = up
+	}
 }
 
 // logStatus logs the replica's progress as one line.
