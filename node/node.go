@@ -70,9 +70,9 @@ type Node struct {
 	closed    bool
 	// linked holds, per peer, whether the bus was connected to it at the
 	// last tick: a connection that went away is reported to the replica.
-	linked []bool
-	status    status
-	metrics   metricsBox
+	linked  []bool
+	status  status
+	metrics metricsBox
 
 	// disp dispatches effects while this replica leads; dispView is the
 	// view it dispatches for, due and ackBody are scratch space.
