@@ -31,6 +31,7 @@ func runChaos(args []string, stdout, stderr io.Writer) int {
 	preset := fs.String("preset", "production", "data file preset: production or test (test files hold only a few thousand transfers)")
 	clients := fs.Int("clients", 4, "client sessions making calls")
 	batch := fs.Int("batch", 4, "transfers per call")
+	callPause := fs.Duration("call-pause", 20*time.Millisecond, "pause of each client session after each acknowledged call")
 	pauseFor := fs.Duration("pause", 5*time.Second, "how long pause-primary stops the primary (SIGSTOP … SIGCONT)")
 	verbose := fs.Bool("v", false, "log each fault as it happens")
 	fs.Usage = func() {
@@ -71,7 +72,7 @@ func runChaos(args []string, stdout, stderr io.Writer) int {
 	report, err := chaos.Run(ctx, chaos.Config{
 		Binary: bin, Dir: *dir, Replicas: *replicas, Preset: *preset, Seed: *seed,
 		Faults: kinds, Duration: *duration, Effects: *effects,
-		Clients: *clients, Batch: *batch, PauseFor: *pauseFor,
+		Clients: *clients, Batch: *batch, CallPause: *callPause, PauseFor: *pauseFor,
 		Log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
 	})
 	if report != nil {

@@ -3,6 +3,7 @@ package chaos
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -22,7 +23,11 @@ func (r *run) check(admin *client.Client) {
 	log := r.cfg.Log
 	rep := r.report
 	rep.Calls = r.load.ackCount()
-	rep.ErrorResults = r.load.failedResults
+	for res, n := range r.load.failedResults {
+		rep.ErrorResults += n
+		rep.ResultCounts = append(rep.ResultCounts, fmt.Sprintf("%v %d", res, n))
+	}
+	slices.Sort(rep.ResultCounts)
 	if !r.waitHealthy() {
 		r.panicScan()
 		return
@@ -66,6 +71,15 @@ func (r *run) check(admin *client.Client) {
 			if !created[id] {
 				r.violation("effect applied for transfer %d, which does not exist", id)
 			}
+		}
+		missing := 0
+		for id := range created {
+			if r.rcv.applied[id] == 0 {
+				missing++
+			}
+		}
+		if missing > 0 {
+			r.violation("%d created transfers' effects never applied", missing)
 		}
 		if r.rcv.bad > 0 {
 			r.violation("%d malformed effect deliveries", r.rcv.bad)

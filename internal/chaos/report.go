@@ -28,8 +28,9 @@ type Report struct {
 	// plus those whose calls were abandoned when the load stopped).
 	Calls, Acked, Created int
 	// ErrorResults counts transfers the ledger refused with an error
-	// result.
+	// result; ResultCounts says which ("outbox_full 12", …).
 	ErrorResults int
+	ResultCounts []string
 	// Effects counts effects applied at the receiver and Deliveries the
 	// HTTP deliveries it served (duplicates included).
 	Effects, Deliveries int
@@ -74,7 +75,7 @@ func (r *Report) Write(w io.Writer) {
 			fmt.Fprintf(w, "  %-13s %3d  %v / %v / %v\n", kind, n, lo.Round(time.Millisecond), med.Round(time.Millisecond), hi.Round(time.Millisecond))
 		}
 	}
-	fmt.Fprintf(w, "calls %d, transfers acknowledged %d, created %d, error results %d\n", r.Calls, r.Acked, r.Created, r.ErrorResults)
+	fmt.Fprintf(w, "calls %d, transfers acknowledged %d, created %d, error results %d %v\n", r.Calls, r.Acked, r.Created, r.ErrorResults, r.ResultCounts)
 	fmt.Fprintf(w, "effects applied %d, HTTP deliveries %d\n", r.Effects, r.Deliveries)
 	fmt.Fprintf(w, "converged: view %d (view changes), commit %d\n", r.FinalView, r.FinalCommit)
 	for _, k := range r.KnownIssues {

@@ -53,7 +53,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	r := &run{
 		cfg:    cfg,
 		rng:    rand.New(rand.NewPCG(cfg.Seed, 0x63686173)),
-		load:   &workload{accounts: accounts, batch: cfg.Batch, pause: cfg.CallPause},
+		load:   &workload{accounts: accounts, batch: cfg.Batch, pause: cfg.CallPause, failedResults: map[ledger.Result]int{}},
 		report: &Report{Replicas: cfg.Replicas, Seed: cfg.Seed},
 	}
 	r.msgSize = wire.MessageSizeMaxTest
@@ -78,7 +78,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 
 func (r *run) violation(format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
-	r.cfg.Log.Error("chaos: violation", "what", msg)
+	first, _, _ := strings.Cut(msg, "\n")
+	r.cfg.Log.Error("chaos: violation", "what", first)
 	r.report.Violations = append(r.report.Violations, msg)
 }
 

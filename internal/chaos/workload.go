@@ -25,8 +25,8 @@ type workload struct {
 	mu    sync.Mutex
 	acked []idRange // acknowledged as created
 	// failedResults counts transfers the ledger answered with an error
-	// result (not created).
-	failedResults int
+	// result (not created), by result.
+	failedResults map[ledger.Result]int
 	// acks holds, for each acknowledged call, the time it was made and the
 	// time its reply came, in order of replies.
 	acks []ack
@@ -61,7 +61,9 @@ func (w *workload) run(ctx context.Context, c *client.Client) {
 		}
 		w.mu.Lock()
 		w.acks = append(w.acks, ack{sent: sent, replied: replied})
-		w.failedResults += len(failed)
+		for _, f := range failed {
+			w.failedResults[f.Result]++
+		}
 		// The ids that did not fail are created; record them as ranges.
 		start := first
 		for _, f := range failed {
