@@ -33,7 +33,7 @@ func TestProcessesChaos(t *testing.T) {
 		// A light load (at most ~80 transfers/s): the test preset's grid
 		// holds the checkpoint of a few thousand transfers only.
 		Clients: 2, Batch: 2, CallPause: 50 * time.Millisecond,
-		PauseFor: 3 * time.Second, DownFor: time.Second, Calm: 500 * time.Millisecond,
+		PauseFor: 5 * time.Second, DownFor: time.Second, Calm: 500 * time.Millisecond,
 		KnownIssues: knownIssues,
 	})
 	if report != nil {
