@@ -75,13 +75,13 @@ type Config struct {
 
 // DefaultTimeouts sets the timeouts to values suited to a 10 ms tick:
 // prepares are resent after 50 ms, commit heartbeats every 100 ms, a silent
-// primary is suspected after 0.5–1 s (200 ms after the connection to it was
+// primary is suspected after 0.5–1 s (300 ms after the connection to it was
 // lost, if it stays silent), and a view change gets 0.5–1 s.
 func (c *Config) DefaultTimeouts() {
 	c.PrepareTimeoutTicks = 5
 	c.CommitTimeoutTicks = 10
 	c.NormalTimeoutTicks = 50
-	c.PrimaryLostTimeoutTicks = 20
+	c.PrimaryLostTimeoutTicks = 30
 	c.ViewChangeTimeoutTicks = 50
 }
 

@@ -41,9 +41,15 @@ func (c *cluster) start(i int) error {
 	return nil
 }
 
-func (c *cluster) kill(i int) {
-	c.killed[c.procs[i]] = true
-	c.procs[i].Kill()
+// kill sends SIGKILL to every victim at once, then waits for them all.
+func (c *cluster) kill(victims ...int) {
+	for _, i := range victims {
+		c.killed[c.procs[i]] = true
+		_ = c.procs[i].Signal(syscall.SIGKILL)
+	}
+	for _, i := range victims {
+		c.procs[i].Kill()
+	}
 }
 
 func (c *cluster) signal(i int, sig syscall.Signal) error {

@@ -288,9 +288,7 @@ func (r *run) inject(kind Fault) {
 			r.violation("%v", err)
 		}
 	} else {
-		for _, v := range victims {
-			r.c.kill(v)
-		}
+		r.c.kill(victims...)
 		down := r.between(r.cfg.DownFor/4, r.cfg.DownFor)
 		if n-len(victims) >= n/2+1 {
 			// A quorum is left: measure the window with the victims down.
