@@ -170,9 +170,11 @@ func (r *run) exercise(ctx context.Context) error {
 		r.panicScan()
 		return nil
 	}
-	// A little load after the last fault, so the cluster shows it serves.
+	// A call made after the last fault must be acknowledged: the cluster
+	// serves again.
+	end := time.Now()
 	if why := waitFor(r.cfg.Deadline, func() string {
-		if _, ok := r.load.firstAckAfter(time.Now().Add(-100 * time.Millisecond)); !ok {
+		if _, ok := r.load.firstAckAfter(end); !ok {
 			return "no acknowledged call after the faults"
 		}
 		return ""
