@@ -28,7 +28,7 @@ func (r *run) check(admin *client.Client) {
 		rep.ResultCounts = append(rep.ResultCounts, fmt.Sprintf("%v %d", res, n))
 	}
 	slices.Sort(rep.ResultCounts)
-	if !r.waitHealthy() {
+	if _, ok := r.waitHealthy(); !ok {
 		r.panicScan()
 		return
 	}

@@ -204,15 +204,21 @@ func (r *run) faults(ctx context.Context) {
 			r.checkUnexpectedExits()
 			continue
 		}
-		if !r.waitHealthy() {
+		if _, ok := r.waitHealthy(); !ok {
 			return
 		}
-		time.Sleep(r.between(r.cfg.Calm/2, r.cfg.Calm))
 		kind := r.cfg.Faults[i%len(r.cfg.Faults)]
 		if r.cfg.Rounds == 0 {
 			kind = r.cfg.Faults[r.rng.IntN(len(r.cfg.Faults))]
 		}
-		r.inject(kind)
+		time.Sleep(r.between(r.cfg.Calm/2, r.cfg.Calm))
+		// Healthy again right before the fault (a view change may have
+		// happened in the calm), and who the primary is now.
+		primary, ok := r.waitHealthy()
+		if !ok {
+			return
+		}
+		r.inject(kind, primary)
 	}
 }
 
@@ -221,22 +227,23 @@ func (r *run) between(lo, hi time.Duration) time.Duration {
 	return lo + time.Duration(r.rng.Int64N(int64(hi-lo)+1))
 }
 
-// waitHealthy waits until the cluster is healthy; false if it does not get
-// there before the deadline (a violation).
-func (r *run) waitHealthy() bool {
+// waitHealthy waits until the cluster is healthy and returns its primary;
+// false if it does not get there before the deadline (a violation).
+func (r *run) waitHealthy() (primary int, ok bool) {
 	why := waitFor(r.cfg.Deadline, func() string {
 		r.checkUnexpectedExits()
 		if r.aborted {
 			return "a replica exited on its own"
 		}
-		_, why := r.c.healthy()
+		var why string
+		primary, why = r.c.healthy()
 		return why
 	})
 	if why != "" {
 		r.violation("cluster not healthy %v after the last fault: %s", r.cfg.Deadline, why)
-		return false
+		return -1, false
 	}
-	return true
+	return primary, true
 }
 
 // checkUnexpectedExits reports and restarts replicas that exited on their
@@ -260,8 +267,7 @@ func (r *run) checkUnexpectedExits() {
 }
 
 // inject runs one fault and records its no-ack window.
-func (r *run) inject(kind Fault) {
-	primary, _ := r.c.healthy()
+func (r *run) inject(kind Fault, primary int) {
 	n := r.cfg.Replicas
 	var victims []int
 	switch kind {
