@@ -304,6 +304,8 @@ func (n *Node) reportLostPeers() {
 		}
 		up := n.bus.Connected(uint8(i))
 		if n.linked[i] && !up {
+			n.log.Info("node: peer connection lost", "replica", n.replica.Index(), "peer", i,
+				"view", n.replica.View(), "primary", n.replica.IsPrimary())
 			n.replica.OnPeerLost(uint8(i))
 		}
 		n.linked[i] = up
