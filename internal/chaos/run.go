@@ -233,12 +233,15 @@ func (r *run) waitHealthy() (primary int, ok bool) {
 	why := waitFor(r.cfg.Deadline, func() string {
 		r.checkUnexpectedExits()
 		if r.aborted {
-			return "a replica exited on its own"
+			return "" // reported already; stop waiting
 		}
 		var why string
 		primary, why = r.c.healthy()
 		return why
 	})
+	if r.aborted {
+		return -1, false
+	}
 	if why != "" {
 		r.violation("cluster not healthy %v after the last fault: %s", r.cfg.Deadline, why)
 		return -1, false
