@@ -27,7 +27,7 @@ func runChaos(args []string, stdout, stderr io.Writer) int {
 	duration := fs.Duration("duration", time.Minute, "how long to inject faults (with --faults=none: how long to run the load)")
 	faults := fs.String("faults", "all", "fault kinds to draw from: all, none, or a comma-separated list of kill-primary, kill-backup, kill-two, pause-primary")
 	effects := fs.Bool("effects", true, "run replicas with --effects-url pointing at a deduplicating receiver in this process")
-	dir := fs.String("dir", "", "directory for the data files and the receiver's store (default: a temporary directory, removed afterwards)")
+	dir := fs.String("dir", "", "directory for the data files, replica logs and the receiver's store (default: a temporary directory, removed after a run without violations)")
 	preset := fs.String("preset", "production", "data file preset: production or test (test files hold only a few thousand transfers)")
 	clients := fs.Int("clients", 4, "client sessions making calls")
 	batch := fs.Int("batch", 4, "transfers per call")
@@ -51,13 +51,13 @@ func runChaos(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "chronon chaos: %v\n", err)
 		return 1
 	}
-	if *dir == "" {
+	temporary := *dir == ""
+	if temporary {
 		d, err := os.MkdirTemp("", "chronon-chaos-")
 		if err != nil {
 			fmt.Fprintf(stderr, "chronon chaos: %v\n", err)
 			return 1
 		}
-		defer os.RemoveAll(d)
 		*dir = d
 	} else if err := os.MkdirAll(*dir, 0o755); err != nil {
 		fmt.Fprintf(stderr, "chronon chaos: %v\n", err)
@@ -77,6 +77,11 @@ func runChaos(args []string, stdout, stderr io.Writer) int {
 	})
 	if report != nil {
 		report.Write(stdout)
+	}
+	if temporary && err == nil {
+		os.RemoveAll(*dir)
+	} else {
+		fmt.Fprintf(stdout, "data files and replica logs (<data file>.<incarnation>.log): %s\n", *dir)
 	}
 	switch {
 	case errors.Is(err, chaos.ErrViolation):
