@@ -10,8 +10,8 @@ type primaryLoss struct {
 	tick   uint64
 }
 
-// OnPeerLost tells the replica that the connection to replica peer closed
-// or could not be made (the node learns it from the bus). It is an input
+// OnPeerLost tells the replica that its connection to replica peer closed
+// (the node learns it from the bus). It is an input
 // like a message: the replica stays a deterministic function of its inputs
 // and ticks. A backup in status normal that loses its primary suspects it
 // after Config.PrimaryLostTimeoutTicks unless it hears from it again in
