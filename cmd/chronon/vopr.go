@@ -27,11 +27,12 @@ func runVOPR(args []string, stdout, stderr io.Writer) int {
 	noPrimary := fs.Bool("no-primary-faults", false, "keep faults away from the primary")
 	noFaults := fs.Bool("no-faults", false, "inject no faults")
 	powerLoss := fs.Bool("power-loss", false, "add whole-cluster power losses to the fault mix")
+	peerLoss := fs.Bool("peer-loss", false, "tell a crashed replica's peers that their connections to it closed (early suspicion of a dead primary)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	o := sim.Options{Replicas: *replicas, Clients: *clients, Ticks: *ticks, LivenessTicks: *liveness,
-		NoPrimaryFaults: *noPrimary, NoFaults: *noFaults, PowerLoss: *powerLoss}
+		NoPrimaryFaults: *noPrimary, NoFaults: *noFaults, PowerLoss: *powerLoss, PeerLoss: *peerLoss}
 	switch *workload {
 	case "kv":
 		o.Workload = sim.WorkloadKV
@@ -87,6 +88,9 @@ func voprSeeds(o sim.Options, start uint64, count int, stdout io.Writer) int {
 	fmt.Fprintf(stdout, "ticks %d, ops committed %d, requests %d, replies %d, retries %d, evictions %d, restarts %d, messages %d\n",
 		total.Ticks, total.OpsCommitted, total.Requests, total.Replies, total.Retries, total.Evictions, total.Restarts, total.Messages)
 	fmt.Fprintf(stdout, "restarts withholding their vote %d\n", total.RestartsWithholding)
+	if o.PeerLoss {
+		fmt.Fprintf(stdout, "lost connections reported to peers %d\n", total.PeerLossSignals)
+	}
 	fmt.Fprintf(stdout, "faults injected:\n")
 	for _, k := range sim.FaultKinds() {
 		fmt.Fprintf(stdout, "  %-22s %d\n", k, total.Faults[k])
