@@ -235,7 +235,12 @@ func (c *Client) sendNext() {
 	}
 	wire.Seal(&h, msg)
 	c.requestID, c.message, c.sentAt = h.Checksum, msg, time.Now()
-	c.transport.send(int(c.view)%len(c.cfg.Addresses), msg)
+	if !c.transport.send(int(c.view)%len(c.cfg.Addresses), msg) {
+		// The primary of the last view the client knows cannot be reached
+		// (it died, most likely): ask every replica at once rather than
+		// after RetryInterval; the new primary answers.
+		c.transport.broadcast(msg)
+	}
 }
 
 func (c *Client) onReply(r reply) {

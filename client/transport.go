@@ -37,17 +37,20 @@ func newTransport(cfg Config, wcfg wire.Config) *transport {
 	}
 }
 
-// send writes msg to replica i, dialling if needed. Errors are not
-// returned: the driver's retry resends.
-func (t *transport) send(i int, msg []byte) {
+// send writes msg to replica i, dialling if needed, and reports whether it
+// was written. A failure is otherwise not returned: the driver's retry
+// resends.
+func (t *transport) send(i int, msg []byte) bool {
 	conn := t.conn(i)
 	if conn == nil {
-		return
+		return false
 	}
 	_ = conn.SetWriteDeadline(time.Now().Add(t.cfg.RetryInterval * 10))
 	if _, err := conn.Write(msg); err != nil {
 		t.drop(i, conn)
+		return false
 	}
+	return true
 }
 
 // broadcast sends msg to every replica: after a timeout the client does not

@@ -44,7 +44,8 @@ type Config struct {
 	// (nil: effects accumulate until a replica with a sink leads).
 	Sink outbox.Sink
 	// StatusLogInterval, when positive, logs a "node: status" line (view,
-	// status, op, commits, connected peers) at that interval.
+	// status, op, commits, connected peers, the commit checksum and the
+	// state digest) at that interval.
 	StatusLogInterval time.Duration
 }
 
@@ -67,8 +68,11 @@ type Node struct {
 
 	recovered persist.RecoveryInfo
 	closed    bool
-	status    status
-	metrics   metricsBox
+	// linked holds, per peer, whether the bus was connected to it at the
+	// last tick: a connection that went away is reported to the replica.
+	linked  []bool
+	status  status
+	metrics metricsBox
 
 	// disp dispatches effects while this replica leads (its Step is the
 	// dispatch policy, the same code the simulator runs).
@@ -131,7 +135,7 @@ func Start(cfg Config) (*Node, error) {
 	if cfg.StateMachine == nil {
 		return nil, fmt.Errorf("%w: a state machine is required", ErrConfig)
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger}
+	n := &Node{cfg: cfg, log: cfg.Logger, linked: make([]bool, len(cfg.Addresses))}
 	if err := n.open(); err != nil {
 		n.Close()
 		return nil, err
@@ -275,6 +279,7 @@ func (n *Node) Run(ctx context.Context) error {
 				next = time.Now().Add(tick) // fell far behind: do not burst
 			}
 			ticks++
+			n.reportLostPeers()
 			n.replica.Tick()
 			n.bus.Tick()
 			n.settle()
@@ -297,13 +302,32 @@ func (n *Node) Run(ctx context.Context) error {
 	return nil
 }
 
+// reportLostPeers tells the replica about every peer connection that went
+// away since the last tick (a killed peer's sockets close at once), so a
+// backup suspects a dead primary sooner than its normal timeout.
+func (n *Node) reportLostPeers() {
+	for i := range n.linked {
+		if i == int(n.replica.Index()) {
+			continue
+		}
+		up := n.bus.Connected(uint8(i))
+		if n.linked[i] && !up {
+			n.log.Info("node: peer connection lost", "replica", n.replica.Index(), "peer", i,
+				"view", n.replica.View(), "primary", n.replica.IsPrimary())
+			n.replica.OnPeerLost(uint8(i))
+		}
+		n.linked[i] = up
+	}
+}
+
 // logStatus logs the replica's progress as one line.
 func (n *Node) logStatus() {
 	s := n.Status()
 	n.log.Info("node: status", "replica", n.replica.Index(), "view", s.View,
 		"status", n.replica.Status().String(), "primary", n.replica.IsPrimary(),
 		"op", s.Op, "commit_min", s.CommitMin, "commit_max", s.CommitMax, "peers", s.Peers,
-		"rejoining", n.replica.Rejoining())
+		"rejoining", n.replica.Rejoining(), "commit_checksum", n.replica.CommitChecksum().String(),
+		"digest", n.replica.StateDigest().String())
 }
 
 // settle lets the replica batch what arrived, then reports journal

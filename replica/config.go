@@ -41,6 +41,11 @@ type Config struct {
 	// primary before it starts a view change (randomised up to twice as
 	// long, from Seed, so backups do not start together).
 	NormalTimeoutTicks uint64
+	// PrimaryLostTimeoutTicks is how long a backup whose connection to the
+	// primary was lost (OnPeerLost) waits to hear from it again before it
+	// starts a view change; 0 ignores lost connections (only
+	// NormalTimeoutTicks applies).
+	PrimaryLostTimeoutTicks uint64
 	// ViewChangeTimeoutTicks is how long a view change may take before the
 	// replica moves on to the next view (doubling with each attempt, up to
 	// 16 times, plus seeded jitter).
@@ -70,11 +75,13 @@ type Config struct {
 
 // DefaultTimeouts sets the timeouts to values suited to a 10 ms tick:
 // prepares are resent after 50 ms, commit heartbeats every 100 ms, a silent
-// primary is suspected after 0.5–1 s, and a view change gets 0.5–1 s.
+// primary is suspected after 0.5–1 s (300 ms after the connection to it was
+// lost, if it stays silent), and a view change gets 0.5–1 s.
 func (c *Config) DefaultTimeouts() {
 	c.PrepareTimeoutTicks = 5
 	c.CommitTimeoutTicks = 10
 	c.NormalTimeoutTicks = 50
+	c.PrimaryLostTimeoutTicks = 30
 	c.ViewChangeTimeoutTicks = 50
 }
 

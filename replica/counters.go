@@ -16,6 +16,7 @@ type Counters struct {
 	AcksSubmitted      uint64 // outbox_ack requests queued by this primary
 	AcksApplied        uint64 // outbox_ack requests applied
 	ViewChanges        uint64 // view changes started (including retries)
+	PrimaryLost        uint64 // connections to the primary lost (OnPeerLost), each a suspicion
 	ViewsStarted       uint64 // views this replica installed as primary
 	OpsTruncated       uint64 // truncations of divergent uncommitted ops
 	OpsNacked          uint64 // uncommitted ops a view change dropped: no quorum member held them

@@ -82,6 +82,8 @@ type Replica struct {
 	lastPrimaryTick      uint64
 	normalTimeout        uint64
 	lastStartViewRequest uint64
+	// lost is set when the connection to the primary was lost (OnPeerLost).
+	lost primaryLoss
 
 	// knownOp is the highest op this backup knows the primary has: a
 	// backup whose log is shorter asks for the missing prepares.
@@ -305,7 +307,7 @@ func (r *Replica) Tick() {
 		r.tickSync()
 		r.requestMissingPrepares()
 		r.tickRejoin()
-		if r.cfg.ReplicaCount > 1 && r.tick-r.lastPrimaryTick >= r.normalTimeout {
+		if r.cfg.ReplicaCount > 1 && (r.tick-r.lastPrimaryTick >= r.normalTimeout || r.primaryLostTimedOut()) {
 			r.startViewChange(r.view + 1)
 		}
 		return

@@ -182,6 +182,16 @@ func (h *host) crash(mode journal.CrashMode, why string) {
 	h.storage.Crash(mode)
 	s.net.dropEndpoint(int(h.index))
 	s.trace.logf("replica %d crashed (%s, mode %d) at commit %d", h.index, why, mode, h.crashOp)
+	if s.sc.PeerLoss {
+		// The crashed process's connections close: every live peer learns
+		// it (an input without output: nothing to deliver).
+		for _, o := range s.hosts {
+			if o != h && o.up && o.replica != nil {
+				o.replica.OnPeerLost(h.index)
+				s.stats.PeerLossSignals++
+			}
+		}
+	}
 }
 
 // call runs f against the live replica, then delivers what it produced to

@@ -75,6 +75,12 @@ type Options struct {
 	// Off by default so the default mix (and its regression seeds) stay as
 	// they are.
 	CheckpointRot bool
+	// PeerLoss tells the peers of a replica that crashes that their
+	// connections to it closed (replica.OnPeerLost), as the node does when
+	// a process dies, so the backups of a crashed primary suspect it after
+	// PrimaryLostTimeoutTicks instead of the normal timeout. Off by default
+	// so the default mix (and its regression seeds) stay as they are.
+	PeerLoss bool
 	// QuorumOverride is passed to replica.Config (0: majority). Only for
 	// tests proving the checkers catch a broken protocol.
 	QuorumOverride int

@@ -205,3 +205,26 @@ func TestSeedsPause(t *testing.T) {
 		}
 	}
 }
+
+// TestSeedsPeerLoss runs seeds whose crashed replicas' peers learn that
+// their connections closed (Options.PeerLoss): backups of a crashed primary
+// start the view change early. Safety and convergence must hold as in the
+// default mix.
+func TestSeedsPeerLoss(t *testing.T) {
+	n := uint64(40)
+	if testing.Short() {
+		n = 10
+	}
+	signals := uint64(0)
+	for seed := uint64(1); seed <= n; seed++ {
+		r := Run(Options{Seed: seed, PeerLoss: true})
+		if r.Failed() {
+			t.Fatalf("seed %d with peer loss: %v (rerun: chronon vopr --seed %d --peer-loss)", seed, r.Err, seed)
+		}
+		signals += r.Stats.PeerLossSignals
+	}
+	if signals == 0 {
+		t.Fatal("no lost connection was reported")
+	}
+	t.Logf("%d seeds, %d lost connections reported", n, signals)
+}

@@ -69,9 +69,12 @@ type Stats struct {
 	// replica's vote (persist.RecoveryInfo.Incomplete).
 	RestartsWithholding uint64
 	Messages            uint64 // messages delivered
-	Faults              [faultKindCount]uint64
-	LivenessTicks       uint64 // ticks the final phase took to converge
-	Outbox              OutboxStats
+	// PeerLossSignals counts lost connections reported to replicas
+	// (Options.PeerLoss).
+	PeerLossSignals uint64
+	Faults          [faultKindCount]uint64
+	LivenessTicks   uint64 // ticks the final phase took to converge
+	Outbox          OutboxStats
 }
 
 // Add adds o into s.
@@ -85,6 +88,7 @@ func (s *Stats) Add(o *Stats) {
 	s.Restarts += o.Restarts
 	s.RestartsWithholding += o.RestartsWithholding
 	s.Messages += o.Messages
+	s.PeerLossSignals += o.PeerLossSignals
 	s.LivenessTicks += o.LivenessTicks
 	s.Outbox.add(&o.Outbox)
 	for i := range s.Faults {

@@ -28,13 +28,13 @@ import (
 func scrapeMetrics(t *testing.T, p *process) map[string]int {
 	t.Helper()
 	var url string
-	for _, f := range strings.Fields(p.out.String()) {
+	for _, f := range strings.Fields(p.Out.String()) {
 		if u, ok := strings.CutPrefix(f, "url="); ok {
 			url = u
 		}
 	}
 	if url == "" {
-		t.Fatalf("no metrics url logged:\n%s", p.out.String())
+		t.Fatalf("no metrics url logged:\n%s", p.Out.String())
 	}
 	resp, err := http.Get(url)
 	if err != nil {

@@ -41,8 +41,8 @@ func TestProcessesLedgerFullKeepsServing(t *testing.T) {
 	alive := func() {
 		t.Helper()
 		for i, p := range procs {
-			if p.cmd.ProcessState != nil || strings.Contains(p.out.String(), "panic") {
-				t.Fatalf("replica %d died:\n%s", i, p.out.String())
+			if !p.Running() || strings.Contains(p.Out.String(), "panic") {
+				t.Fatalf("replica %d died:\n%s", i, p.Out.String())
 			}
 		}
 	}

@@ -96,10 +96,10 @@ func TestProcessesOutboxSurvivesKillOfThePrimary(t *testing.T) {
 		transfer(20)
 	}
 	// Kill the primary while its dispatcher is (most likely) mid-flight.
-	if err := procs[0].cmd.Process.Signal(syscall.SIGKILL); err != nil {
+	if err := procs[0].Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	_ = procs[0].cmd.Wait()
+	_ = procs[0].Wait()
 	for range 5 {
 		transfer(20)
 	}
@@ -127,7 +127,7 @@ func TestProcessesOutboxSurvivesKillOfThePrimary(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d effects applied after 30 s\nreplica 1 log:\n%s", distinct, want, procs[1].out.String())
+			t.Fatalf("%d of %d effects applied after 30 s\nreplica 1 log:\n%s", distinct, want, procs[1].Out.String())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -1,46 +1,23 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/chronon-db/chronon/client"
+	"github.com/chronon-db/chronon/internal/chaos"
 	"github.com/chronon-db/chronon/ledger"
 	"github.com/chronon-db/chronon/wire"
 )
 
 // process is one `chronon start` child process.
-type process struct {
-	cmd *exec.Cmd
-	out *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type process = chaos.Process
 
 func buildBinary(t *testing.T) string {
 	t.Helper()
@@ -52,21 +29,15 @@ func buildBinary(t *testing.T) string {
 	return bin
 }
 
+// startProcess starts `chronon start` on file; the test's cleanup kills it
+// if it still runs.
 func startProcess(t *testing.T, bin, addresses, file string, extra ...string) *process {
 	t.Helper()
-	p := &process{out: &syncBuffer{}}
-	args := append([]string{"start", "--addresses=" + addresses, "--status-interval=50ms"}, extra...)
-	p.cmd = exec.Command(bin, append(args, file)...)
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	if err := p.cmd.Start(); err != nil {
+	p, err := chaos.StartProcess(bin, addresses, file, extra...)
+	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		if p.cmd.ProcessState == nil {
-			_ = p.cmd.Process.Kill()
-			_ = p.cmd.Wait()
-		}
-	})
+	t.Cleanup(p.Kill)
 	return p
 }
 
@@ -75,11 +46,11 @@ func startProcess(t *testing.T, bin, addresses, file string, extra ...string) *p
 func stopAll(t *testing.T, procs []*process) {
 	t.Helper()
 	for _, p := range procs {
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		_ = p.Signal(syscall.SIGTERM)
 	}
 	for i, p := range procs {
-		if err := p.cmd.Wait(); err != nil {
-			t.Fatalf("replica %d exit: %v\n%s", i, err, p.out.String())
+		if err := p.Wait(); err != nil {
+			t.Fatalf("replica %d exit: %v\n%s", i, err, p.Out.String())
 		}
 	}
 }
@@ -88,13 +59,9 @@ func stopAll(t *testing.T, procs []*process) {
 // returns their paths.
 func formatFiles(t *testing.T, bin, dir, cluster string, n int) []string {
 	t.Helper()
-	files := make([]string, n)
-	for i := range files {
-		files[i] = filepath.Join(dir, fmt.Sprintf("r%d.chronon", i))
-		out, err := exec.Command(bin, "format", "--cluster="+cluster, fmt.Sprintf("--replica=%d", i), fmt.Sprintf("--replica-count=%d", n), "--preset=test", files[i]).CombinedOutput()
-		if err != nil {
-			t.Fatalf("format: %v\n%s", err, out)
-		}
+	files, err := chaos.FormatFiles(bin, dir, cluster, "test", n)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return files
 }
@@ -105,47 +72,21 @@ func waitStatus(t *testing.T, p *process, commitMin uint64, peers int) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
-		if c, n, ok := lastStatus(p.out.String()); ok && c >= commitMin && n >= peers {
+		if s, ok := chaos.LastStatus(p.Out.String()); ok && s.CommitMin >= commitMin && s.Peers >= peers {
 			return
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	t.Fatalf("no status with commit_min >= %d and peers >= %d:\n%s", commitMin, peers, p.out.String())
-}
-
-// lastStatus parses commit_min and peers from the last status line of a log.
-func lastStatus(log string) (commitMin uint64, peers int, ok bool) {
-	line := lastStatusLine(log)
-	if line == "" {
-		return 0, 0, false
-	}
-	for _, field := range strings.Fields(line) {
-		if v, found := strings.CutPrefix(field, "commit_min="); found {
-			_, _ = fmt.Sscan(v, &commitMin)
-		}
-		if v, found := strings.CutPrefix(field, "peers="); found {
-			_, _ = fmt.Sscan(v, &peers)
-		}
-	}
-	return commitMin, peers, true
+	t.Fatalf("no status with commit_min >= %d and peers >= %d:\n%s", commitMin, peers, p.Out.String())
 }
 
 func freeAddresses(t *testing.T, n int) string {
 	t.Helper()
-	var addrs []string
-	var ls []net.Listener
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ls = append(ls, l)
-		addrs = append(addrs, l.Addr().String())
+	addrs, err := chaos.FreeAddresses(n)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, l := range ls {
-		l.Close()
-	}
-	return strings.Join(addrs, ",")
+	return addrs
 }
 
 // TestProcessesSurviveKillOfABackup runs three `chronon start` processes,
@@ -177,7 +118,7 @@ func killScenario(t *testing.T, victim int) {
 		Cluster: wire.Uint128{Lo: 0x5eed}, Addresses: strings.Split(addresses, ","), MessageSizeMax: wire.MessageSizeMaxTest,
 	})
 	if err != nil {
-		t.Fatalf("dial: %v\n%s", err, procs[0].out.String())
+		t.Fatalf("dial: %v\n%s", err, procs[0].Out.String())
 	}
 	defer cl.Close()
 	const accounts = 10
@@ -206,10 +147,10 @@ func killScenario(t *testing.T, victim int) {
 	// accounts and 30 transfers are 32 ops.
 	waitStatus(t, procs[victim], 30, 2)
 	// SIGKILL: no shutdown, no final superblock write.
-	if err := procs[victim].cmd.Process.Signal(syscall.SIGKILL); err != nil {
+	if err := procs[victim].Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	_ = procs[victim].cmd.Wait()
+	_ = procs[victim].Wait()
 	transfer(10)
 	procs[victim] = startProcess(t, bin, addresses, files[victim])
 	transfer(30)
@@ -232,7 +173,7 @@ func killScenario(t *testing.T, victim int) {
 	}
 	// Clean shutdown of all three.
 	stopAll(t, procs)
-	log := procs[victim].out.String()
+	log := procs[victim].Out.String()
 	if !strings.Contains(log, "node: replica started") || strings.Contains(log, "replayed=0 prepared=0") {
 		t.Fatalf("restarted replica did not recover from its journal:\n%s", log)
 	}
@@ -284,8 +225,8 @@ func TestProcessesReplaceALostDataFile(t *testing.T) {
 		}
 	}
 	transfer(80) // beyond the test preset's WAL: the replacement needs state sync
-	_ = procs[2].cmd.Process.Signal(syscall.SIGKILL)
-	_ = procs[2].cmd.Wait()
+	_ = procs[2].Signal(syscall.SIGKILL)
+	_ = procs[2].Wait()
 	if err := os.Remove(files[2]); err != nil {
 		t.Fatal(err)
 	}
@@ -297,9 +238,9 @@ func TestProcessesReplaceALostDataFile(t *testing.T) {
 	transfer(20)
 	waitStatus(t, procs[2], next, 2)
 	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(lastStatusLine(procs[2].out.String()), "rejoining=false") {
+	for !strings.Contains(chaos.LastStatusLine(procs[2].Out.String()), "rejoining=false") {
 		if time.Now().After(deadline) {
-			t.Fatalf("replacement still rejoining:\n%s", procs[2].out.String())
+			t.Fatalf("replacement still rejoining:\n%s", procs[2].Out.String())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -308,22 +249,11 @@ func TestProcessesReplaceALostDataFile(t *testing.T) {
 		t.Fatalf("accounts after %d transfers: %+v %v", next, got, err)
 	}
 	stopAll(t, procs)
-	if !strings.Contains(procs[2].out.String(), "rejoining=true") {
-		t.Fatalf("the replacement never said it was rejoining:\n%s", procs[2].out.String())
+	if !strings.Contains(procs[2].Out.String(), "rejoining=true") {
+		t.Fatalf("the replacement never said it was rejoining:\n%s", procs[2].Out.String())
 	}
 	out, err = exec.Command(bin, "inspect", files[2]).CombinedOutput()
 	if err != nil || strings.Contains(string(out), "rejoining") {
 		t.Fatalf("inspect after rejoining: %v\n%s", err, out)
 	}
-}
-
-// lastStatusLine returns the last "node: status" line of a log.
-func lastStatusLine(log string) string {
-	lines := strings.Split(log, "\n")
-	for i := len(lines) - 1; i >= 0; i-- {
-		if strings.Contains(lines[i], `msg="node: status"`) {
-			return lines[i]
-		}
-	}
-	return ""
 }

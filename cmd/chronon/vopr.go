@@ -29,12 +29,13 @@ func runVOPR(args []string, stdout, stderr io.Writer) int {
 	powerLoss := fs.Bool("power-loss", false, "add whole-cluster power losses to the fault mix")
 	pause := fs.Bool("pause", false, "add pauses (SIGSTOP, then everything missed in one burst) to the fault mix")
 	checkpointRot := fs.Bool("checkpoint-rot", false, "add bit rot in grid blocks the durable checkpoint uses (replicas that are down)")
+	peerLoss := fs.Bool("peer-loss", false, "tell a crashed replica's peers that their connections to it closed (early suspicion of a dead primary)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	o := sim.Options{Replicas: *replicas, Clients: *clients, Ticks: *ticks, LivenessTicks: *liveness,
 		NoPrimaryFaults: *noPrimary, NoFaults: *noFaults, PowerLoss: *powerLoss, Pause: *pause,
-		CheckpointRot: *checkpointRot}
+		CheckpointRot: *checkpointRot, PeerLoss: *peerLoss}
 	switch *workload {
 	case "kv":
 		o.Workload = sim.WorkloadKV
@@ -95,6 +96,9 @@ func voprSeeds(o sim.Options, start uint64, count int, stdout io.Writer) int {
 		ob.Emitted, ob.Dispatched, ob.Delivered, ob.Applied, ob.Deduplicated, ob.Fenced, ob.AcksCommitted)
 	fmt.Fprintf(stdout, "effects: duplicate applications %d (must be 0), deliveries from a non-primary %d (must be 0)\n",
 		ob.DuplicateApplications, ob.NonPrimaryDeliveries)
+	if o.PeerLoss {
+		fmt.Fprintf(stdout, "lost connections reported to peers %d\n", total.PeerLossSignals)
+	}
 	fmt.Fprintf(stdout, "faults injected:\n")
 	for _, k := range sim.FaultKinds() {
 		fmt.Fprintf(stdout, "  %-22s %d\n", k, total.Faults[k])
