@@ -44,6 +44,9 @@ type host struct {
 	// simulated storage latency.
 	completions []completion
 	seq         uint64
+	// inflight are the prepare writes whose completions are not delivered
+	// yet, in submission order (the order their completions arrive in).
+	inflight []inflightWrite
 
 	// crashWrites >= 0 arms a crash inside a write: once the storage has
 	// taken that many writes, the next write or sync fails and the replica
@@ -180,8 +183,17 @@ func (h *host) crash(mode journal.CrashMode, why string) {
 	h.crashWrites = -1
 	h.superblockHit = false
 	h.storage.Crash(mode)
-	s.net.dropEndpoint(int(h.index))
-	s.trace.logf("replica %d crashed (%s, mode %d) at commit %d", h.index, why, mode, h.crashOp)
+	h.storage.capture = nil
+	lost := h.storage.resolveInflight(h.inflight, mode)
+	inflight := len(h.inflight)
+	clear(h.inflight)
+	h.inflight = h.inflight[:0]
+	if lost > 0 {
+		h.crashOp = min(h.crashOp, lost-1)
+	}
+	s.net.crashReplica(int(h.index))
+	s.trace.logf("replica %d crashed (%s, mode %d) at commit %d with %d prepare writes in flight (lowest lost or torn: op %d)",
+		h.index, why, mode, h.crashOp, inflight, lost)
 }
 
 // call runs f against the live replica, then delivers what it produced to
@@ -195,6 +207,9 @@ func (h *host) call(f func(r *replica.Replica)) {
 	defer func() {
 		if p := recover(); p != nil {
 			if armed && h.storage.Writes() >= h.crashWrites {
+				// What the replica committed (and replied) before it died
+				// is seen by the checkers: its messages are still delivered.
+				h.sim.observe(h)
 				h.sim.stats.Faults[FaultCrashMidWrite]++
 				h.crash(journal.CrashRandom, fmt.Sprintf("inside a write: %v", p))
 				return
@@ -243,6 +258,11 @@ func (h *host) deliverCompletions() {
 			return
 		}
 		h.completions = h.completions[1:]
+		if !c.read {
+			// The write is durable from now on.
+			h.inflight[0] = inflightWrite{}
+			h.inflight = h.inflight[1:]
+		}
 		h.call(func(r *replica.Replica) {
 			if c.read {
 				r.OnPrepareRead(c.msg, c.found)
@@ -278,8 +298,16 @@ type hostJournal host
 
 func (j *hostJournal) WritePrepare(m *wire.Message) {
 	h := (*host)(j)
-	h.sim.chain.recordPrepare(messageBytes(m))
+	data := messageBytes(m)
+	h.sim.chain.recordPrepare(data)
+	var hd wire.Header
+	hd.Decode(data)
+	entry := h.layout.WALHeaders.Offset + uint64(h.layout.SlotOf(hd.Op))*wire.HeaderSize
+	w := inflightWrite{op: hd.Op, header: entry, oldHeader: append([]byte(nil), h.storage.Data()[entry:entry+wire.HeaderSize]...)}
+	h.storage.capture = &w
 	h.wal.WritePrepare(m)
+	h.storage.capture = nil
+	h.inflight = append(h.inflight, w)
 }
 
 func (j *hostJournal) ReadPrepare(op uint64, m *wire.Message) { (*host)(j).wal.ReadPrepare(op, m) }
@@ -292,7 +320,15 @@ func (j *hostJournal) PersistView(view, logView uint32, logOp, commitMin, commit
 	return (*host)(j).wal.PersistView(view, logView, logOp, commitMin, commitMax)
 }
 
-func (j *hostJournal) Truncate(afterOp uint64) error { return (*host)(j).wal.Truncate(afterOp) }
+func (j *hostJournal) Truncate(afterOp uint64) error {
+	h := (*host)(j)
+	for i := range h.inflight {
+		if h.inflight[i].op > afterOp {
+			h.inflight[i].superseded = true
+		}
+	}
+	return h.wal.Truncate(afterOp)
+}
 
 func (j *hostJournal) PersistRejoined() error { return (*host)(j).wal.PersistRejoined() }
 

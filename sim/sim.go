@@ -155,7 +155,14 @@ func (s *Sim) observe(h *host) {
 // the bus's validation) or to a client.
 func (s *Sim) deliver(p packet) {
 	s.stats.Messages++
+	if p.orphan && (p.to >= clientBase || s.hosts[p.to].up) {
+		s.stats.Faults[FaultDeliveredAfterCrash]++
+	}
 	if p.to >= clientBase {
+		if p.corrupt {
+			s.corruptChecked(p, validMessage(p.data, &s.wcfg))
+			return
+		}
 		c := s.clients[p.to-clientBase]
 		s.trace.event(uint64(p.to), uint64(len(p.data)))
 		s.fail(c.onMessage(p.data))
@@ -172,12 +179,15 @@ func (s *Sim) deliver(p packet) {
 	defer m.Unref()
 	copy(m.Buffer, p.data)
 	var hd wire.Header
-	if err := wire.DecodeHeader(m.Buffer, &hd, &h.wcfg); err != nil {
-		s.fail(violation(InvariantWorkload, "replica %d got an invalid header from %d: %v", p.to, p.from, err))
+	err = wire.DecodeHeader(m.Buffer, &hd, &h.wcfg)
+	if err == nil {
+		err = wire.VerifyBody(&hd, m.Buffer[wire.HeaderSize:hd.Size])
+	}
+	if s.corruptChecked(p, err) {
 		return
 	}
-	if err := wire.VerifyBody(&hd, m.Buffer[wire.HeaderSize:hd.Size]); err != nil {
-		s.fail(violation(InvariantWorkload, "replica %d got an invalid body from %d: %v", p.to, p.from, err))
+	if err != nil {
+		s.fail(violation(InvariantWorkload, "replica %d got an invalid message from %d: %v", p.to, p.from, err))
 		return
 	}
 	s.trace.event(uint64(p.to), uint64(hd.Command), hd.Op, hd.Checksum.Lo)

@@ -26,6 +26,10 @@ const (
 	FaultCrashPrimaryMidDispatch
 	FaultReformat
 	FaultPowerLoss
+	FaultCorruptMessage
+	FaultDeliveredAfterCrash
+	FaultWriteLostInFlight
+	FaultWriteTornInFlight
 	faultKindCount
 )
 
@@ -35,6 +39,7 @@ var faultNames = [faultKindCount]string{
 	"corrupt_wal_prepare", "corrupt_wal_header", "corrupt_superblock", "corrupt_grid", "client_restart",
 	"sink_transient_failure", "sink_lost_reply", "ack_lost", "crash_primary_mid_dispatch",
 	"reformat", "power_loss",
+	"corrupt_message", "delivered_after_crash", "write_lost_in_flight", "write_torn_in_flight",
 }
 
 func (k FaultKind) String() string { return faultNames[k] }
@@ -66,9 +71,12 @@ type Stats struct {
 	// replica's vote (persist.RecoveryInfo.Incomplete).
 	RestartsWithholding uint64
 	Messages            uint64 // messages delivered
-	Faults              [faultKindCount]uint64
-	LivenessTicks       uint64 // ticks the final phase took to converge
-	Outbox              OutboxStats
+	// CorruptDropped counts messages corrupted in flight that their
+	// receiver's checksum validation dropped.
+	CorruptDropped uint64
+	Faults         [faultKindCount]uint64
+	LivenessTicks  uint64 // ticks the final phase took to converge
+	Outbox         OutboxStats
 }
 
 // Add adds o into s.
@@ -82,6 +90,7 @@ func (s *Stats) Add(o *Stats) {
 	s.Restarts += o.Restarts
 	s.RestartsWithholding += o.RestartsWithholding
 	s.Messages += o.Messages
+	s.CorruptDropped += o.CorruptDropped
 	s.LivenessTicks += o.LivenessTicks
 	s.Outbox.add(&o.Outbox)
 	for i := range s.Faults {
