@@ -126,6 +126,16 @@ func (s *Sim) partitionLagging() bool {
 
 func (s *Sim) crashRandom() {
 	i := s.rng.IntN(len(s.hosts))
+	if s.rng.IntN(2) == 0 {
+		// Half the crashes land on a replica with prepare writes in flight
+		// (submitted, completion not delivered), if there is one.
+		for k := range len(s.hosts) {
+			if j := (i + k) % len(s.hosts); s.hosts[j].up && len(s.hosts[j].inflight) > 0 {
+				i = j
+				break
+			}
+		}
+	}
 	h := s.hosts[i]
 	if !h.up || !s.mayFault(i) || h.crashWrites >= 0 {
 		return
@@ -150,6 +160,7 @@ func (s *Sim) crashRandom() {
 	if !h.protected && len(s.hosts) > 1 && s.rng.Float64() < s.sc.reformatPct {
 		// The disk is gone: the replica comes back on a new data file.
 		h.reformat = true
+		h.damaged = true
 		return
 	}
 	// Bit rot is found at restart: often hit the storage of a replica just
@@ -205,7 +216,14 @@ func (s *Sim) restart(h *host) {
 		s.fail(violation(InvariantRestart, "%v", err))
 		return
 	}
-	h.catchUp = s.primaryOp()
+	// A replica that came back with its data intact is a correct replica
+	// again; one whose storage was damaged (bit rot while down, a lost data
+	// file) or that withholds its vote counts as faulty until it caught up.
+	h.catchUp = 0
+	if h.damaged || h.withheld || s.sc.catchUpFaulty {
+		h.catchUp = s.primaryOp()
+	}
+	h.damaged = false
 	if err := s.replies.checkAcked(); err != nil {
 		s.fail(err)
 	}
@@ -313,6 +331,7 @@ func (s *Sim) corruptDown(h *host) {
 			return
 		}
 		h.superblockHit = true
+		h.damaged = true
 		off := l.SuperblockOffset(s.rng.IntN(journal.SuperblockCopies)) + s.rng.Uint64N(512)
 		h.storage.FlipBit(off, uint(s.rng.IntN(8)))
 		s.stats.Faults[FaultCorruptSuperblock]++
@@ -320,6 +339,7 @@ func (s *Sim) corruptDown(h *host) {
 		return
 	}
 	h.crashOp = min(h.crashOp, op-1)
+	h.damaged = true
 }
 
 // corruptGrid flips a bit in the grid of a running replica, and undoes it

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 
 	"github.com/chronon-db/chronon/journal"
 	"github.com/chronon-db/chronon/kv"
@@ -47,6 +48,10 @@ type host struct {
 	// inflight are the prepare writes whose completions are not delivered
 	// yet, in submission order (the order their completions arrive in).
 	inflight []inflightWrite
+	// written are the checksums of the latest prepare writes whose
+	// completions the replica got (a ring; see checkAck).
+	written     [64]wire.Uint128
+	writtenNext int
 
 	// crashWrites >= 0 arms a crash inside a write: once the storage has
 	// taken that many writes, the next write or sync fails and the replica
@@ -60,6 +65,10 @@ type host struct {
 	// catchUp is the primary's op at the restart: until this replica
 	// committed it, it counts as faulty.
 	catchUp uint64
+	// damaged: its storage was hit while it was down (bit rot, a lost data
+	// file); withheld: its last recovery withheld its vote. Either makes a
+	// restarted replica count as faulty until it caught up.
+	damaged, withheld bool
 	// protected replicas get no storage faults (the primary, unless
 	// Options.PrimaryFaults).
 	protected bool
@@ -161,6 +170,7 @@ func (h *host) start() error {
 	}
 	s.trace.logf("replica %d started: checkpoint %d replayed %d prepared %d commit %d status %d withholding %q",
 		h.index, info.CheckpointOp, info.Replayed, info.Prepared, r.CommitMin(), r.Status(), info.Withheld)
+	h.withheld = info.Incomplete
 	if info.Incomplete {
 		s.stats.RestartsWithholding++
 	}
@@ -188,6 +198,7 @@ func (h *host) crash(mode journal.CrashMode, why string) {
 	inflight := len(h.inflight)
 	clear(h.inflight)
 	h.inflight = h.inflight[:0]
+	clear(h.written[:])
 	if lost > 0 {
 		h.crashOp = min(h.crashOp, lost-1)
 	}
@@ -260,6 +271,8 @@ func (h *host) deliverCompletions() {
 		h.completions = h.completions[1:]
 		if !c.read {
 			// The write is durable from now on.
+			h.written[h.writtenNext%len(h.written)] = h.inflight[0].checksum
+			h.writtenNext++
 			h.inflight[0] = inflightWrite{}
 			h.inflight = h.inflight[1:]
 		}
@@ -282,7 +295,31 @@ func (b *hostBus) SendToReplica(to uint8, m *wire.Message) {
 	if to == h.index {
 		panic("sim: replica sent a message to itself")
 	}
-	h.sim.sendFromReplica(h, int(to), messageBytes(m))
+	data := messageBytes(m)
+	h.checkAck(data)
+	h.sim.sendFromReplica(h, int(to), data)
+}
+
+// InvariantAckNotDurable names a prepare_ok sent for a prepare whose
+// journal write the replica had not been told was complete
+// (replica.Journal: durable only at OnPrepareWritten).
+const InvariantAckNotDurable = "ack_not_durable"
+
+// checkAck fails the run when data is a prepare_ok for a prepare this
+// replica is still writing and has neither written before nor committed.
+func (h *host) checkAck(data []byte) {
+	var hd wire.Header
+	hd.Decode(data)
+	if hd.Command != wire.CommandPrepareOK || hd.Op <= h.replica.CommitMin() || slices.Contains(h.written[:], hd.Context) {
+		return
+	}
+	for i := range h.inflight {
+		if h.inflight[i].checksum == hd.Context {
+			h.sim.fail(violation(InvariantAckNotDurable, "replica %d acknowledged op %d (prepare %x) while its write was in flight",
+				h.index, hd.Op, hd.Context.Lo))
+			return
+		}
+	}
 }
 
 func (b *hostBus) SendToClient(client wire.Uint128, m *wire.Message) {
@@ -303,7 +340,7 @@ func (j *hostJournal) WritePrepare(m *wire.Message) {
 	var hd wire.Header
 	hd.Decode(data)
 	entry := h.layout.WALHeaders.Offset + uint64(h.layout.SlotOf(hd.Op))*wire.HeaderSize
-	w := inflightWrite{op: hd.Op, header: entry, oldHeader: append([]byte(nil), h.storage.Data()[entry:entry+wire.HeaderSize]...)}
+	w := inflightWrite{op: hd.Op, checksum: hd.Checksum, header: entry, oldHeader: append([]byte(nil), h.storage.Data()[entry:entry+wire.HeaderSize]...)}
 	h.storage.capture = &w
 	h.wal.WritePrepare(m)
 	h.storage.capture = nil

@@ -128,6 +128,7 @@ type scenario struct {
 	requestsPerClient  int // in the liveness phase
 	thinkTicksMax      uint64
 	primaryFaultsFinal bool
+	catchUpFaulty      bool // every restarted replica counts as faulty until caught up
 }
 
 func newScenario(o Options) (*scenario, *rand.Rand) {

@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/chronon-db/chronon/journal"
+	"github.com/chronon-db/chronon/wire"
 )
 
 // storage is a replica's data file: a journal.MemoryStorage (crash and
@@ -34,6 +35,7 @@ type storage struct {
 // after the prepare is durable).
 type inflightWrite struct {
 	op         uint64
+	checksum   wire.Uint128
 	at         uint64 // where the prepare's bytes went
 	old        []byte // the bytes they replaced (nil: nothing written)
 	header     uint64 // offset of the slot's redundant header entry
