@@ -30,6 +30,7 @@ type host struct {
 	journal *journal.Journal
 	wal     *persist.WAL
 	pool    *wire.Pool
+	spare   *wire.Pool // the pool of the last life, reused at the restart
 	replica *replica.Replica
 	machine *machine
 	kv      *kv.Store
@@ -113,10 +114,15 @@ func (h *host) start() error {
 	}
 	sb := j.Superblock()
 	limits := persist.Limits(sb.Config, int(sb.ReplicaCount))
-	pool, err := wire.NewPool(limits.MessagesMax(), limits.MessageSizeMax)
-	if err != nil {
+	pool := h.spare
+	if pool != nil && pool.Count() == limits.MessagesMax() && pool.MessageSizeMax() == int(limits.MessageSizeMax) {
+		// The crashed life's pool: everything that held its messages died
+		// with it (allocating a new one dominated the cost of a restart).
+		pool.Reset()
+	} else if pool, err = wire.NewPool(limits.MessagesMax(), limits.MessageSizeMax); err != nil {
 		return err
 	}
+	h.spare = nil
 	if err := j.SetHeaderMode(journal.HeaderDeferred); err != nil {
 		return fmt.Errorf("replica %d: %w", h.index, err)
 	}
@@ -187,6 +193,7 @@ func (h *host) crash(mode journal.CrashMode, why string) {
 	}
 	h.up = false
 	h.crashedDispatcher()
+	h.spare = h.pool
 	h.replica, h.journal, h.wal, h.pool, h.machine, h.kv, h.ledger = nil, nil, nil, nil, nil, nil, nil
 	clear(h.completions)
 	h.completions = h.completions[:0]

@@ -175,7 +175,7 @@ func newScenario(o Options) (*scenario, *rand.Rand) {
 	}
 	s.misdirectWrite = pick(rng, 0, 0, 0, 0.002, 0.01, 0.03)
 	s.misdirectRead = pick(rng, 0, 0, 0, 0.002, 0.01, 0.03)
-	s.crashPct = pick(rng, 0, 0.002, 0.005, 0.005, 0.02)
+	s.crashPct = pick(rng, 0, 0.002, 0.005, 0.005, 0.01)
 	s.crashMidWritePct = pick(rng, 0.5, 0.5, 0, 0.9)
 	s.reformatPct = pick(rng, 0.15, 0.15, 0, 0.4)
 	s.downTicksMax = 20 + rng.Uint64N(150)
@@ -183,7 +183,7 @@ func newScenario(o Options) (*scenario, *rand.Rand) {
 	s.clientRestartPct = pick(rng, 0, 0.0005, 0.002)
 	s.corruptMsgPct = pick(rng, 0, 0, 0.001, 0.01)
 	if o.Ticks == 0 && rng.IntN(10) == 0 {
-		s.Ticks = DefaultTicks * (2 + rng.IntN(3)) // a long run
+		s.Ticks = DefaultTicks * (2 + rng.IntN(2)) // a long run
 	}
 	if o.PowerLoss && s.Replicas > 1 {
 		// About one per run of DefaultTicks; drawn only in these runs, so
