@@ -182,10 +182,12 @@ func (s *Sim) powerLoss() {
 		}
 	}
 	s.stats.Faults[FaultPowerLoss]++
+	s.keepInflight = !s.sc.PowerLossInFlight
 	for _, h := range s.hosts {
 		h.downUntil = s.now + 1 + s.rng.Uint64N(s.sc.downTicksMax)
 		h.crash(journal.CrashRandom, "power loss")
 	}
+	s.keepInflight = false
 }
 
 // crashOnError handles a storage error outside the replica (journal Flush,

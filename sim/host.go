@@ -201,7 +201,11 @@ func (h *host) crash(mode journal.CrashMode, why string) {
 	h.superblockHit = false
 	h.storage.Crash(mode)
 	h.storage.capture = nil
-	lost := h.storage.resolveInflight(h.inflight, mode)
+	inflightMode := mode
+	if s.keepInflight {
+		inflightMode = journal.CrashKeepAll
+	}
+	lost := h.storage.resolveInflight(h.inflight, inflightMode)
 	inflight := len(h.inflight)
 	clear(h.inflight)
 	h.inflight = h.inflight[:0]

@@ -192,3 +192,32 @@ func validMessage(data []byte, cfg *wire.Config) error {
 	}
 	return wire.VerifyBody(&h, data[wire.HeaderSize:h.Size])
 }
+
+// forgeSyncChunk changes bytes of state sync chunks and
+// reseals it (Options.Lie = LieResealSyncChunk): the wire checksums pass,
+// only the receiver's check of the whole checkpoint can catch it.
+func (s *Sim) forgeSyncChunk(to int, data []byte) []byte {
+	var hd wire.Header
+	hd.Decode(data)
+	if hd.Command != wire.CommandSyncCheckpoint || hd.Size <= wire.HeaderSize {
+		return data
+	}
+	// The first copy of each chunk to each replica is forged, later ones
+	// (answers to its retries) half the time.
+	key := [3]uint64{uint64(to), hd.Op, hd.OpMin}
+	if s.forgedChunks == nil {
+		s.forgedChunks = map[[3]uint64]bool{}
+	}
+	if s.forgedChunks[key] && s.rng.IntN(2) == 0 {
+		return data
+	}
+	s.forgedChunks[key] = true
+	out := append([]byte(nil), data[:hd.Size]...)
+	for i := wire.HeaderSize + s.rng.IntN(61); i < len(out); i += 61 {
+		out[i] ^= 0x40 // many bytes, so the forgery shows in any state it reaches
+	}
+	wire.Seal(&hd, out)
+	s.stats.LiesTold++
+	s.trace.logf("LIE: sync chunk at offset %d of checkpoint %d forged", hd.OpMin, hd.Op)
+	return out
+}

@@ -61,6 +61,12 @@ type Options struct {
 	// files. Off by default so the default mix (and its regression seeds)
 	// stay as they are.
 	PowerLoss bool
+	// PowerLossInFlight makes power losses (PowerLoss) also lose or tear
+	// the prepare writes in flight on every replica, as plain crashes do.
+	// Off by default: more than f replicas then come back withholding
+	// their votes (a torn head op cannot be told from bit rot of an
+	// acknowledged one) and no view can start; see docs/simulator.md.
+	PowerLossInFlight bool
 	// QuorumOverride is passed to replica.Config (0: majority). Only for
 	// tests proving the checkers catch a broken protocol.
 	QuorumOverride int
@@ -88,6 +94,11 @@ const (
 	// (a client request inside the batch) and reseals its checksums, so a
 	// backup journals and commits a forged op.
 	LieResealPrepare
+	// LieResealSyncChunk: the network changes bytes in state sync chunks
+	// (checkpoint bytes: the first copy of each, then half) and reseals
+	// their checksums; the
+	// receiver must verify the whole checkpoint and never install it.
+	LieResealSyncChunk
 )
 
 // Defaults for Options.

@@ -31,12 +31,17 @@ type Sim struct {
 
 	// faultPhase is true until the liveness phase starts.
 	faultPhase bool
-	partition  partitionState
-	err        error
+	// keepInflight: the crash being injected keeps prepare writes in
+	// flight (a power loss without Options.PowerLossInFlight).
+	keepInflight bool
+	partition    partitionState
+	err          error
 	// forged maps genuine prepare checksums to the forged ones a lying
 	// network delivered instead (Options.Lie).
-	forged  map[wire.Uint128]wire.Uint128
-	scratch []packet
+	forged map[wire.Uint128]wire.Uint128
+	// forgedChunks marks the state sync chunks forged once (LieResealSyncChunk).
+	forgedChunks map[[3]uint64]bool
+	scratch      []packet
 }
 
 // New builds the cluster of o: formats and starts every replica and
@@ -133,6 +138,9 @@ func (s *Sim) clientByID(id wire.Uint128) int {
 func (s *Sim) sendFromReplica(h *host, to int, data []byte) {
 	if s.sc.Lie == LieResealPrepare && to == 1 && s.now > 100 {
 		data = s.forge(data)
+	}
+	if s.sc.Lie == LieResealSyncChunk {
+		data = s.forgeSyncChunk(to, data)
 	}
 	s.net.send(int(h.index), to, data)
 }

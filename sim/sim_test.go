@@ -173,3 +173,27 @@ func TestSeedsPowerLoss(t *testing.T) {
 	}
 	t.Logf("%d seeds, %d power losses", n, losses)
 }
+
+// TestLyingSyncChunkIsNotInstalled: a network that changes bytes of state
+// sync chunks and reseals them gets past the wire checksums; the receiving
+// replica must check the whole checkpoint against the checksum its offer
+// named and never install a forged one (which would leave its state
+// digest apart from the others' and fail liveness, or break a checker).
+func TestLyingSyncChunkIsNotInstalled(t *testing.T) {
+	n := uint64(40)
+	if testing.Short() {
+		n = 12
+	}
+	lies := uint64(0)
+	for seed := uint64(1); seed <= n; seed++ {
+		r := Run(Options{Seed: seed, Replicas: 3, Lie: LieResealSyncChunk})
+		if r.Failed() {
+			t.Errorf("seed %d with forged sync chunks: %s", seed, r.Report())
+		}
+		lies += r.Stats.LiesTold
+	}
+	if lies == 0 {
+		t.Fatal("no sync chunk was forged: no seed ran a state sync")
+	}
+	t.Logf("%d seeds, %d sync chunks forged", n, lies)
+}

@@ -74,9 +74,11 @@ type Stats struct {
 	// CorruptDropped counts messages corrupted in flight that their
 	// receiver's checksum validation dropped.
 	CorruptDropped uint64
-	Faults         [faultKindCount]uint64
-	LivenessTicks  uint64 // ticks the final phase took to converge
-	Outbox         OutboxStats
+	// LiesTold counts messages a lying network forged (Options.Lie).
+	LiesTold      uint64
+	Faults        [faultKindCount]uint64
+	LivenessTicks uint64 // ticks the final phase took to converge
+	Outbox        OutboxStats
 }
 
 // Add adds o into s.
@@ -91,6 +93,7 @@ func (s *Stats) Add(o *Stats) {
 	s.RestartsWithholding += o.RestartsWithholding
 	s.Messages += o.Messages
 	s.CorruptDropped += o.CorruptDropped
+	s.LiesTold += o.LiesTold
 	s.LivenessTicks += o.LivenessTicks
 	s.Outbox.add(&o.Outbox)
 	for i := range s.Faults {

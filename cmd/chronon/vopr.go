@@ -27,11 +27,12 @@ func runVOPR(args []string, stdout, stderr io.Writer) int {
 	noPrimary := fs.Bool("no-primary-faults", false, "keep faults away from the primary")
 	noFaults := fs.Bool("no-faults", false, "inject no faults")
 	powerLoss := fs.Bool("power-loss", false, "add whole-cluster power losses to the fault mix")
+	powerLossInFlight := fs.Bool("power-loss-in-flight", false, "power losses also lose or tear prepare writes in flight")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	o := sim.Options{Replicas: *replicas, Clients: *clients, Ticks: *ticks, LivenessTicks: *liveness,
-		NoPrimaryFaults: *noPrimary, NoFaults: *noFaults, PowerLoss: *powerLoss}
+		NoPrimaryFaults: *noPrimary, NoFaults: *noFaults, PowerLoss: *powerLoss, PowerLossInFlight: *powerLossInFlight}
 	switch *workload {
 	case "kv":
 		o.Workload = sim.WorkloadKV
