@@ -222,7 +222,7 @@ func (s *Sim) restart(h *host) {
 	// again; one whose storage was damaged (bit rot while down, a lost data
 	// file) or that withholds its vote counts as faulty until it caught up.
 	h.catchUp = 0
-	if h.damaged || h.withheld || s.sc.catchUpFaulty {
+	if h.damaged || h.withheld {
 		h.catchUp = s.primaryOp()
 	}
 	h.damaged = false

@@ -96,8 +96,8 @@ const (
 	LieResealPrepare
 	// LieResealSyncChunk: the network changes bytes in state sync chunks
 	// (checkpoint bytes: the first copy of each, then half) and reseals
-	// their checksums; the
-	// receiver must verify the whole checkpoint and never install it.
+	// their checksums; the receiver must verify the whole checkpoint and
+	// never install it.
 	LieResealSyncChunk
 )
 
@@ -139,7 +139,6 @@ type scenario struct {
 	requestsPerClient  int // in the liveness phase
 	thinkTicksMax      uint64
 	primaryFaultsFinal bool
-	catchUpFaulty      bool // every restarted replica counts as faulty until caught up
 }
 
 func newScenario(o Options) (*scenario, *rand.Rand) {

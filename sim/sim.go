@@ -31,17 +31,19 @@ type Sim struct {
 
 	// faultPhase is true until the liveness phase starts.
 	faultPhase bool
+	partition  partitionState
+	err        error
+	// forged maps genuine prepare checksums to the forged ones a lying
+	// network delivered instead (Options.Lie).
+	forged  map[wire.Uint128]wire.Uint128
+	scratch []packet
+
 	// keepInflight: the crash being injected keeps prepare writes in
 	// flight (a power loss without Options.PowerLossInFlight).
 	keepInflight bool
-	partition    partitionState
-	err          error
-	// forged maps genuine prepare checksums to the forged ones a lying
-	// network delivered instead (Options.Lie).
-	forged map[wire.Uint128]wire.Uint128
-	// forgedChunks marks the state sync chunks forged once (LieResealSyncChunk).
+	// forgedChunks marks the state sync chunks forged once
+	// (LieResealSyncChunk).
 	forgedChunks map[[3]uint64]bool
-	scratch      []packet
 }
 
 // New builds the cluster of o: formats and starts every replica and

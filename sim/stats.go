@@ -71,14 +71,15 @@ type Stats struct {
 	// replica's vote (persist.RecoveryInfo.Incomplete).
 	RestartsWithholding uint64
 	Messages            uint64 // messages delivered
+	Faults              [faultKindCount]uint64
+	LivenessTicks       uint64 // ticks the final phase took to converge
+	Outbox              OutboxStats
+
 	// CorruptDropped counts messages corrupted in flight that their
 	// receiver's checksum validation dropped.
 	CorruptDropped uint64
 	// LiesTold counts messages a lying network forged (Options.Lie).
-	LiesTold      uint64
-	Faults        [faultKindCount]uint64
-	LivenessTicks uint64 // ticks the final phase took to converge
-	Outbox        OutboxStats
+	LiesTold uint64
 }
 
 // Add adds o into s.

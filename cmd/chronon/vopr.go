@@ -87,7 +87,7 @@ func voprSeeds(o sim.Options, start uint64, count int, stdout io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "ticks %d, ops committed %d, requests %d, replies %d, retries %d, evictions %d, restarts %d, messages %d\n",
 		total.Ticks, total.OpsCommitted, total.Requests, total.Replies, total.Retries, total.Evictions, total.Restarts, total.Messages)
-	fmt.Fprintf(stdout, "restarts withholding their vote %d\n", total.RestartsWithholding)
+	fmt.Fprintf(stdout, "restarts withholding their vote %d, corrupted messages dropped by their receivers %d\n", total.RestartsWithholding, total.CorruptDropped)
 	fmt.Fprintf(stdout, "faults injected:\n")
 	for _, k := range sim.FaultKinds() {
 		fmt.Fprintf(stdout, "  %-22s %d\n", k, total.Faults[k])
