@@ -157,6 +157,9 @@ func (s *Sim) crashRandom() {
 	}
 	s.stats.Faults[FaultCrash]++
 	h.crash(journal.CrashMode(s.rng.IntN(3)), "crash")
+	if h.lostInFlight > 0 && s.sc.crashCutPct > 0 && s.rng.Float64() < s.sc.crashCutPct {
+		s.cutPrimaryAfterCrash(i)
+	}
 	if !h.protected && len(s.hosts) > 1 && s.rng.Float64() < s.sc.reformatPct {
 		// The disk is gone: the replica comes back on a new data file.
 		h.reformat = true
@@ -168,6 +171,30 @@ func (s *Sim) crashRandom() {
 	if !h.protected && s.rng.IntN(2) == 0 {
 		s.corruptDown(h)
 	}
+}
+
+// cutPrimaryAfterCrash cuts the primary off right after backup i crashed
+// and lost or tore prepare writes in flight: a correlated failure (the
+// backup's rack loses power and the primary's network at once). The
+// remaining backups and i, once back, may start a view without the
+// primary; an op committed with i's acknowledgment must be in it, which
+// holds only if i acknowledged nothing it had not made durable. Primary
+// partitions are outside the f budget, as in partitionRandom.
+func (s *Sim) cutPrimaryAfterCrash(i int) {
+	p, up := s.primary()
+	n := len(s.hosts)
+	if n < 3 || !s.sc.primaryFaultsFinal || p == i || !up || s.partition.active {
+		return
+	}
+	dur := 10 + s.rng.Uint64N(s.sc.partitionTicksMax)
+	for j := 0; j < n; j++ {
+		if j != p {
+			s.net.cut[p][j], s.net.cut[j][p] = true, true
+		}
+	}
+	s.partition = partitionState{active: true, until: s.now + dur}
+	s.stats.Faults[FaultCrashThenPrimaryCut]++
+	s.trace.logf("partition: primary %d cut off for %d ticks after replica %d crashed with writes in flight", p, dur, i)
 }
 
 // powerLoss crashes every replica at once, as a power failure of the whole

@@ -53,6 +53,9 @@ type host struct {
 	// completions the replica got (a ring; see checkAck).
 	written     [64]wire.Uint128
 	writtenNext int
+	// lostInFlight is the lowest op the last crash lost or tore in flight
+	// (0: none).
+	lostInFlight uint64
 
 	// crashWrites >= 0 arms a crash inside a write: once the storage has
 	// taken that many writes, the next write or sync fails and the replica
@@ -210,6 +213,7 @@ func (h *host) crash(mode journal.CrashMode, why string) {
 	clear(h.inflight)
 	h.inflight = h.inflight[:0]
 	clear(h.written[:])
+	h.lostInFlight = lost
 	if lost > 0 {
 		h.crashOp = min(h.crashOp, lost-1)
 	}

@@ -135,6 +135,7 @@ type scenario struct {
 	powerLossPct       float64 // per-tick chance of a whole-cluster power loss (Options.PowerLoss)
 	clientRestartPct   float64
 	corruptMsgPct      float64 // per-message chance of a bit flip on the wire
+	crashCutPct        float64 // chance that a backup crash losing writes in flight also cuts off the primary
 	clientRetryTicks   uint64
 	requestsPerClient  int // in the liveness phase
 	thinkTicksMax      uint64
@@ -192,6 +193,7 @@ func newScenario(o Options) (*scenario, *rand.Rand) {
 	s.corruptPct = pick(rng, 0, 0.002, 0.01, 0.03)
 	s.clientRestartPct = pick(rng, 0, 0.0005, 0.002)
 	s.corruptMsgPct = pick(rng, 0, 0, 0.001, 0.01)
+	s.crashCutPct = pick(rng, 0, 0.5, 1)
 	if o.Ticks == 0 && rng.IntN(10) == 0 {
 		s.Ticks = DefaultTicks * (2 + rng.IntN(2)) // a long run
 	}

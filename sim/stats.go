@@ -30,6 +30,7 @@ const (
 	FaultDeliveredAfterCrash
 	FaultWriteLostInFlight
 	FaultWriteTornInFlight
+	FaultCrashThenPrimaryCut
 	faultKindCount
 )
 
@@ -40,6 +41,7 @@ var faultNames = [faultKindCount]string{
 	"sink_transient_failure", "sink_lost_reply", "ack_lost", "crash_primary_mid_dispatch",
 	"reformat", "power_loss",
 	"corrupt_message", "delivered_after_crash", "write_lost_in_flight", "write_torn_in_flight",
+	"crash_then_primary_cut",
 }
 
 func (k FaultKind) String() string { return faultNames[k] }
