@@ -193,9 +193,9 @@ func validMessage(data []byte, cfg *wire.Config) error {
 	return wire.VerifyBody(&h, data[wire.HeaderSize:h.Size])
 }
 
-// forgeSyncChunk changes bytes of state sync chunks and
-// reseals it (Options.Lie = LieResealSyncChunk): the wire checksums pass,
-// only the receiver's check of the whole checkpoint can catch it.
+// forgeSyncChunk changes bytes of a state sync chunk and reseals it
+// (Options.Lie = LieResealSyncChunk): the wire checksums pass, only the
+// receiver's check of the whole checkpoint can catch it.
 func (s *Sim) forgeSyncChunk(to int, data []byte) []byte {
 	var hd wire.Header
 	hd.Decode(data)
