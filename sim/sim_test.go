@@ -12,10 +12,25 @@ func TestSeeds(t *testing.T) {
 	if testing.Short() {
 		n = 30
 	}
+	var total Stats
 	for seed := uint64(1); seed <= n; seed++ {
 		r := Run(Options{Seed: seed})
 		if r.Failed() {
 			t.Errorf("%s", r.Report())
+		}
+		total.Add(&r.Stats)
+	}
+	if !testing.Short() {
+		// The faults that exist only in the simulator's own bookkeeping must
+		// keep happening.
+		for _, k := range []FaultKind{FaultCorruptMessage, FaultDeliveredAfterCrash, FaultWriteLostInFlight,
+			FaultWriteTornInFlight, FaultCrashThenPrimaryCut} {
+			if total.Faults[k] == 0 {
+				t.Errorf("seeds 1..%d injected no %s", n, k)
+			}
+		}
+		if total.CorruptDropped == 0 {
+			t.Errorf("seeds 1..%d: no corrupted message reached a receiver", n)
 		}
 	}
 	for _, seed := range regressionSeeds {
