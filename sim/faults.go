@@ -126,6 +126,16 @@ func (s *Sim) partitionLagging() bool {
 
 func (s *Sim) crashRandom() {
 	i := s.rng.IntN(len(s.hosts))
+	if s.rng.IntN(2) == 0 {
+		// Half the crashes land on a replica with prepare writes in flight
+		// (submitted, completion not delivered), if there is one.
+		for k := range len(s.hosts) {
+			if j := (i + k) % len(s.hosts); s.hosts[j].up && len(s.hosts[j].inflight) > 0 {
+				i = j
+				break
+			}
+		}
+	}
 	h := s.hosts[i]
 	if !h.up || !s.mayFault(i) || h.crashWrites >= 0 {
 		return
@@ -147,9 +157,13 @@ func (s *Sim) crashRandom() {
 	}
 	s.stats.Faults[FaultCrash]++
 	h.crash(journal.CrashMode(s.rng.IntN(3)), "crash")
+	if h.lostInFlight > 0 && s.sc.crashCutPct > 0 && s.rng.Float64() < s.sc.crashCutPct {
+		s.cutPrimaryAfterCrash(i)
+	}
 	if !h.protected && len(s.hosts) > 1 && s.rng.Float64() < s.sc.reformatPct {
 		// The disk is gone: the replica comes back on a new data file.
 		h.reformat = true
+		h.damaged = true
 		return
 	}
 	// Bit rot is found at restart: often hit the storage of a replica just
@@ -157,6 +171,30 @@ func (s *Sim) crashRandom() {
 	if !h.protected && s.rng.IntN(2) == 0 {
 		s.corruptDown(h)
 	}
+}
+
+// cutPrimaryAfterCrash cuts the primary off right after backup i crashed
+// and lost or tore prepare writes in flight: a correlated failure (the
+// backup's rack loses power and the primary's network at once). The
+// remaining backups and i, once back, may start a view without the
+// primary; an op committed with i's acknowledgment must be in it, which
+// holds only if i acknowledged nothing it had not made durable. Primary
+// partitions are outside the f budget, as in partitionRandom.
+func (s *Sim) cutPrimaryAfterCrash(i int) {
+	p, up := s.primary()
+	n := len(s.hosts)
+	if n < 3 || !s.sc.primaryFaultsFinal || p == i || !up || s.partition.active {
+		return
+	}
+	dur := 10 + s.rng.Uint64N(s.sc.partitionTicksMax)
+	for j := 0; j < n; j++ {
+		if j != p {
+			s.net.cut[p][j], s.net.cut[j][p] = true, true
+		}
+	}
+	s.partition = partitionState{active: true, until: s.now + dur}
+	s.stats.Faults[FaultCrashThenPrimaryCut]++
+	s.trace.logf("partition: primary %d cut off for %d ticks after replica %d crashed with writes in flight", p, dur, i)
 }
 
 // powerLoss crashes every replica at once, as a power failure of the whole
@@ -171,10 +209,12 @@ func (s *Sim) powerLoss() {
 		}
 	}
 	s.stats.Faults[FaultPowerLoss]++
+	s.keepInflight = !s.sc.PowerLossInFlight
 	for _, h := range s.hosts {
 		h.downUntil = s.now + 1 + s.rng.Uint64N(s.sc.downTicksMax)
 		h.crash(journal.CrashRandom, "power loss")
 	}
+	s.keepInflight = false
 }
 
 // crashOnError handles a storage error outside the replica (journal Flush,
@@ -205,7 +245,14 @@ func (s *Sim) restart(h *host) {
 		s.fail(violation(InvariantRestart, "%v", err))
 		return
 	}
-	h.catchUp = s.primaryOp()
+	// A replica that came back with its data intact is a correct replica
+	// again; one whose storage was damaged (bit rot while down, a lost data
+	// file) or that withholds its vote counts as faulty until it caught up.
+	h.catchUp = 0
+	if h.damaged || h.withheld {
+		h.catchUp = s.primaryOp()
+	}
+	h.damaged = false
 	if err := s.replies.checkAcked(); err != nil {
 		s.fail(err)
 	}
@@ -316,6 +363,7 @@ func (s *Sim) corruptDown(h *host) {
 			return
 		}
 		h.superblockHit = true
+		h.damaged = true
 		off := l.SuperblockOffset(s.rng.IntN(journal.SuperblockCopies)) + s.rng.Uint64N(512)
 		h.storage.FlipBit(off, uint(s.rng.IntN(8)))
 		s.stats.Faults[FaultCorruptSuperblock]++
@@ -323,6 +371,7 @@ func (s *Sim) corruptDown(h *host) {
 		return
 	}
 	h.crashOp = min(h.crashOp, op-1)
+	h.damaged = true
 }
 
 // corruptGrid flips a bit in the grid of a running replica, and undoes it

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 
 	"github.com/chronon-db/chronon/journal"
 	"github.com/chronon-db/chronon/kv"
@@ -29,6 +30,7 @@ type host struct {
 	journal *journal.Journal
 	wal     *persist.WAL
 	pool    *wire.Pool
+	spare   *wire.Pool // the pool of the last life, reused at the restart
 	replica *replica.Replica
 	machine *machine
 	kv      *kv.Store
@@ -44,6 +46,16 @@ type host struct {
 	// simulated storage latency.
 	completions []completion
 	seq         uint64
+	// inflight are the prepare writes whose completions are not delivered
+	// yet, in submission order (the order their completions arrive in).
+	inflight []inflightWrite
+	// written are the checksums of the latest prepare writes whose
+	// completions the replica got (a ring; see checkAck).
+	written     [64]wire.Uint128
+	writtenNext int
+	// lostInFlight is the lowest op the last crash lost or tore in flight
+	// (0: none).
+	lostInFlight uint64
 
 	// crashWrites >= 0 arms a crash inside a write: once the storage has
 	// taken that many writes, the next write or sync fails and the replica
@@ -57,6 +69,10 @@ type host struct {
 	// catchUp is the primary's op at the restart: until this replica
 	// committed it, it counts as faulty.
 	catchUp uint64
+	// damaged: its storage was hit while it was down (bit rot, a lost data
+	// file); withheld: its last recovery withheld its vote. Either makes a
+	// restarted replica count as faulty until it caught up.
+	damaged, withheld bool
 	// protected replicas get no storage faults (the primary, unless
 	// Options.PrimaryFaults).
 	protected bool
@@ -101,10 +117,15 @@ func (h *host) start() error {
 	}
 	sb := j.Superblock()
 	limits := persist.Limits(sb.Config, int(sb.ReplicaCount))
-	pool, err := wire.NewPool(limits.MessagesMax(), limits.MessageSizeMax)
-	if err != nil {
+	pool := h.spare
+	if pool != nil && pool.Count() == limits.MessagesMax() && pool.MessageSizeMax() == int(limits.MessageSizeMax) {
+		// The crashed life's pool: everything that held its messages died
+		// with it (allocating a new one dominated the cost of a restart).
+		pool.Reset()
+	} else if pool, err = wire.NewPool(limits.MessagesMax(), limits.MessageSizeMax); err != nil {
 		return err
 	}
+	h.spare = nil
 	if err := j.SetHeaderMode(journal.HeaderDeferred); err != nil {
 		return fmt.Errorf("replica %d: %w", h.index, err)
 	}
@@ -158,6 +179,7 @@ func (h *host) start() error {
 	}
 	s.trace.logf("replica %d started: checkpoint %d replayed %d prepared %d commit %d status %d withholding %q",
 		h.index, info.CheckpointOp, info.Replayed, info.Prepared, r.CommitMin(), r.Status(), info.Withheld)
+	h.withheld = info.Incomplete
 	if info.Incomplete {
 		s.stats.RestartsWithholding++
 	}
@@ -174,14 +196,30 @@ func (h *host) crash(mode journal.CrashMode, why string) {
 	}
 	h.up = false
 	h.crashedDispatcher()
+	h.spare = h.pool
 	h.replica, h.journal, h.wal, h.pool, h.machine, h.kv, h.ledger = nil, nil, nil, nil, nil, nil, nil
 	clear(h.completions)
 	h.completions = h.completions[:0]
 	h.crashWrites = -1
 	h.superblockHit = false
 	h.storage.Crash(mode)
-	s.net.dropEndpoint(int(h.index))
-	s.trace.logf("replica %d crashed (%s, mode %d) at commit %d", h.index, why, mode, h.crashOp)
+	h.storage.capture = nil
+	inflightMode := mode
+	if s.keepInflight {
+		inflightMode = journal.CrashKeepAll
+	}
+	lost := h.storage.resolveInflight(h.inflight, inflightMode)
+	inflight := len(h.inflight)
+	clear(h.inflight)
+	h.inflight = h.inflight[:0]
+	clear(h.written[:])
+	h.lostInFlight = lost
+	if lost > 0 {
+		h.crashOp = min(h.crashOp, lost-1)
+	}
+	s.net.crashReplica(int(h.index))
+	s.trace.logf("replica %d crashed (%s, mode %d) at commit %d with %d prepare writes in flight (lowest lost or torn: op %d)",
+		h.index, why, mode, h.crashOp, inflight, lost)
 	if s.sc.PeerLoss {
 		// The crashed process's connections close: every live peer learns
 		// it (an input without output: nothing to deliver).
@@ -205,6 +243,9 @@ func (h *host) call(f func(r *replica.Replica)) {
 	defer func() {
 		if p := recover(); p != nil {
 			if armed && h.storage.Writes() >= h.crashWrites {
+				// What the replica committed (and replied) before it died
+				// is seen by the checkers: its messages are still delivered.
+				h.sim.observe(h)
 				h.sim.stats.Faults[FaultCrashMidWrite]++
 				h.crash(journal.CrashRandom, fmt.Sprintf("inside a write: %v", p))
 				return
@@ -253,6 +294,13 @@ func (h *host) deliverCompletions() {
 			return
 		}
 		h.completions = h.completions[1:]
+		if !c.read {
+			// The write is durable from now on.
+			h.written[h.writtenNext%len(h.written)] = h.inflight[0].checksum
+			h.writtenNext++
+			h.inflight[0] = inflightWrite{}
+			h.inflight = h.inflight[1:]
+		}
 		h.call(func(r *replica.Replica) {
 			if c.read {
 				r.OnPrepareRead(c.msg, c.found)
@@ -272,7 +320,31 @@ func (b *hostBus) SendToReplica(to uint8, m *wire.Message) {
 	if to == h.index {
 		panic("sim: replica sent a message to itself")
 	}
-	h.sim.sendFromReplica(h, int(to), messageBytes(m))
+	data := messageBytes(m)
+	h.checkAck(data)
+	h.sim.sendFromReplica(h, int(to), data)
+}
+
+// InvariantAckNotDurable names a prepare_ok sent for a prepare whose
+// journal write the replica had not been told was complete
+// (replica.Journal: durable only at OnPrepareWritten).
+const InvariantAckNotDurable = "ack_not_durable"
+
+// checkAck fails the run when data is a prepare_ok for a prepare this
+// replica is still writing and has neither written before nor committed.
+func (h *host) checkAck(data []byte) {
+	var hd wire.Header
+	hd.Decode(data)
+	if hd.Command != wire.CommandPrepareOK || hd.Op <= h.replica.CommitMin() || slices.Contains(h.written[:], hd.Context) {
+		return
+	}
+	for i := range h.inflight {
+		if h.inflight[i].checksum == hd.Context {
+			h.sim.fail(violation(InvariantAckNotDurable, "replica %d acknowledged op %d (prepare %x) while its write was in flight",
+				h.index, hd.Op, hd.Context.Lo))
+			return
+		}
+	}
 }
 
 func (b *hostBus) SendToClient(client wire.Uint128, m *wire.Message) {
@@ -288,8 +360,16 @@ type hostJournal host
 
 func (j *hostJournal) WritePrepare(m *wire.Message) {
 	h := (*host)(j)
-	h.sim.chain.recordPrepare(messageBytes(m))
+	data := messageBytes(m)
+	h.sim.chain.recordPrepare(data)
+	var hd wire.Header
+	hd.Decode(data)
+	entry := h.layout.WALHeaders.Offset + uint64(h.layout.SlotOf(hd.Op))*wire.HeaderSize
+	w := inflightWrite{op: hd.Op, checksum: hd.Checksum, header: entry, oldHeader: append([]byte(nil), h.storage.Data()[entry:entry+wire.HeaderSize]...)}
+	h.storage.capture = &w
 	h.wal.WritePrepare(m)
+	h.storage.capture = nil
+	h.inflight = append(h.inflight, w)
 }
 
 func (j *hostJournal) ReadPrepare(op uint64, m *wire.Message) { (*host)(j).wal.ReadPrepare(op, m) }
@@ -302,7 +382,15 @@ func (j *hostJournal) PersistView(view, logView uint32, logOp, commitMin, commit
 	return (*host)(j).wal.PersistView(view, logView, logOp, commitMin, commitMax)
 }
 
-func (j *hostJournal) Truncate(afterOp uint64) error { return (*host)(j).wal.Truncate(afterOp) }
+func (j *hostJournal) Truncate(afterOp uint64) error {
+	h := (*host)(j)
+	for i := range h.inflight {
+		if h.inflight[i].op > afterOp {
+			h.inflight[i].superseded = true
+		}
+	}
+	return h.wal.Truncate(afterOp)
+}
 
 func (j *hostJournal) PersistRejoined() error { return (*host)(j).wal.PersistRejoined() }
 

@@ -13,6 +13,12 @@ type packet struct {
 	due, seq uint64
 	from, to int
 	data     []byte
+	// corrupt: a bit of data was flipped in flight; the receiver's
+	// checksum validation must drop it.
+	corrupt bool
+	// orphan: the sender crashed after sending it (it is delivered
+	// anyway, as a real network would).
+	orphan bool
 }
 
 // clientBase numbers client endpoints after every possible replica.
@@ -64,7 +70,15 @@ func (n *network) send(from, to int, data []byte) {
 		lat := n.s.latencyMin + n.rng.Uint64N(n.s.latencyMax-n.s.latencyMin+1)
 		buf := make([]byte, len(data))
 		copy(buf, data)
-		n.packets = append(n.packets, packet{due: *n.now + lat, seq: n.seq, from: from, to: to, data: buf})
+		p := packet{due: *n.now + lat, seq: n.seq, from: from, to: to, data: buf}
+		if n.faulty && n.s.corruptMsgPct > 0 && n.rng.Float64() < n.s.corruptMsgPct {
+			// One bit of the header or the body flips on the wire.
+			bit := n.rng.IntN(len(buf) * 8)
+			buf[bit/8] ^= 1 << (bit % 8)
+			p.corrupt = true
+			n.stats.Faults[FaultCorruptMessage]++
+		}
+		n.packets = append(n.packets, p)
 	}
 }
 
@@ -95,8 +109,26 @@ func (n *network) due(dst []packet) []packet {
 	return dst
 }
 
-// dropEndpoint forgets every packet from or to endpoint e (its
-// connections died with it).
+// crashReplica forgets every packet to replica e (it cannot receive
+// them); the packets it sent before it crashed stay in flight and are
+// delivered (and reordered) like any other.
+func (n *network) crashReplica(e int) {
+	keep := n.packets[:0]
+	for _, p := range n.packets {
+		if p.to == e {
+			continue
+		}
+		if p.from == e {
+			p.orphan = true
+		}
+		keep = append(keep, p)
+	}
+	clear(n.packets[len(keep):])
+	n.packets = keep
+}
+
+// dropEndpoint forgets every packet from or to endpoint e (a client that
+// restarts: its connections died with it).
 func (n *network) dropEndpoint(e int) {
 	keep := n.packets[:0]
 	for _, p := range n.packets {
@@ -130,4 +162,62 @@ func messageBytes(m *wire.Message) []byte {
 	var h wire.Header
 	h.Decode(m.Buffer[:wire.HeaderSize])
 	return m.Bytes(h.Size)
+}
+
+// InvariantCorruptAccepted names a message corrupted in flight that its
+// receiver's checksum validation accepted.
+const InvariantCorruptAccepted = "corrupt_accepted"
+
+// corruptChecked handles the validation result err of packet p at its
+// receiver: a corrupted packet must fail validation and is dropped there
+// (true: the caller stops); one that passes fails the run. Packets not
+// corrupted are left to the caller (false).
+func (s *Sim) corruptChecked(p packet, err error) bool {
+	if !p.corrupt {
+		return false
+	}
+	if err == nil {
+		s.fail(violation(InvariantCorruptAccepted, "a message from %d to %d with a flipped bit passed checksum validation", p.from, p.to))
+		return true
+	}
+	s.stats.CorruptDropped++
+	return true
+}
+
+// validMessage validates a message's header and body as a receiver does.
+func validMessage(data []byte, cfg *wire.Config) error {
+	var h wire.Header
+	if err := wire.DecodeHeader(data, &h, cfg); err != nil {
+		return err
+	}
+	return wire.VerifyBody(&h, data[wire.HeaderSize:h.Size])
+}
+
+// forgeSyncChunk changes bytes of a state sync chunk and reseals it
+// (Options.Lie = LieResealSyncChunk): the wire checksums pass, only the
+// receiver's check of the whole checkpoint can catch it.
+func (s *Sim) forgeSyncChunk(to int, data []byte) []byte {
+	var hd wire.Header
+	hd.Decode(data)
+	if hd.Command != wire.CommandSyncCheckpoint || hd.Size <= wire.HeaderSize {
+		return data
+	}
+	// The first copy of each chunk to each replica is forged, later ones
+	// (answers to its retries) half the time.
+	key := [3]uint64{uint64(to), hd.Op, hd.OpMin}
+	if s.forgedChunks == nil {
+		s.forgedChunks = map[[3]uint64]bool{}
+	}
+	if s.forgedChunks[key] && s.rng.IntN(2) == 0 {
+		return data
+	}
+	s.forgedChunks[key] = true
+	out := append([]byte(nil), data[:hd.Size]...)
+	for i := wire.HeaderSize + s.rng.IntN(61); i < len(out); i += 61 {
+		out[i] ^= 0x40 // many bytes, so the forgery shows in any state it reaches
+	}
+	wire.Seal(&hd, out)
+	s.stats.LiesTold++
+	s.trace.logf("LIE: sync chunk at offset %d of checkpoint %d forged", hd.OpMin, hd.Op)
+	return out
 }

@@ -38,6 +38,13 @@ type Sim struct {
 	// network delivered instead (Options.Lie).
 	forged  map[wire.Uint128]wire.Uint128
 	scratch []packet
+
+	// keepInflight: the crash being injected keeps prepare writes in
+	// flight (a power loss without Options.PowerLossInFlight).
+	keepInflight bool
+	// forgedChunks marks the state sync chunks forged once
+	// (LieResealSyncChunk).
+	forgedChunks map[[3]uint64]bool
 }
 
 // New builds the cluster of o: formats and starts every replica and
@@ -135,6 +142,9 @@ func (s *Sim) sendFromReplica(h *host, to int, data []byte) {
 	if s.sc.Lie == LieResealPrepare && to == 1 && s.now > 100 {
 		data = s.forge(data)
 	}
+	if s.sc.Lie == LieResealSyncChunk {
+		data = s.forgeSyncChunk(to, data)
+	}
 	s.net.send(int(h.index), to, data)
 }
 
@@ -161,7 +171,14 @@ func (s *Sim) observe(h *host) {
 // the bus's validation) or to a client.
 func (s *Sim) deliver(p packet) {
 	s.stats.Messages++
+	if p.orphan && (p.to >= clientBase || s.hosts[p.to].up) {
+		s.stats.Faults[FaultDeliveredAfterCrash]++
+	}
 	if p.to >= clientBase {
+		if p.corrupt {
+			s.corruptChecked(p, validMessage(p.data, &s.wcfg))
+			return
+		}
 		c := s.clients[p.to-clientBase]
 		s.trace.event(uint64(p.to), uint64(len(p.data)))
 		s.fail(c.onMessage(p.data))
@@ -178,12 +195,15 @@ func (s *Sim) deliver(p packet) {
 	defer m.Unref()
 	copy(m.Buffer, p.data)
 	var hd wire.Header
-	if err := wire.DecodeHeader(m.Buffer, &hd, &h.wcfg); err != nil {
-		s.fail(violation(InvariantWorkload, "replica %d got an invalid header from %d: %v", p.to, p.from, err))
+	err = wire.DecodeHeader(m.Buffer, &hd, &h.wcfg)
+	if err == nil {
+		err = wire.VerifyBody(&hd, m.Buffer[wire.HeaderSize:hd.Size])
+	}
+	if s.corruptChecked(p, err) {
 		return
 	}
-	if err := wire.VerifyBody(&hd, m.Buffer[wire.HeaderSize:hd.Size]); err != nil {
-		s.fail(violation(InvariantWorkload, "replica %d got an invalid body from %d: %v", p.to, p.from, err))
+	if err != nil {
+		s.fail(violation(InvariantWorkload, "replica %d got an invalid message from %d: %v", p.to, p.from, err))
 		return
 	}
 	s.trace.event(uint64(p.to), uint64(hd.Command), hd.Op, hd.Checksum.Lo)

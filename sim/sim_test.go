@@ -12,10 +12,25 @@ func TestSeeds(t *testing.T) {
 	if testing.Short() {
 		n = 30
 	}
+	var total Stats
 	for seed := uint64(1); seed <= n; seed++ {
 		r := Run(Options{Seed: seed})
 		if r.Failed() {
 			t.Errorf("%s", r.Report())
+		}
+		total.Add(&r.Stats)
+	}
+	if !testing.Short() {
+		// The faults that exist only in the simulator's own bookkeeping must
+		// keep happening.
+		for _, k := range []FaultKind{FaultCorruptMessage, FaultDeliveredAfterCrash, FaultWriteLostInFlight,
+			FaultWriteTornInFlight, FaultCrashThenPrimaryCut} {
+			if total.Faults[k] == 0 {
+				t.Errorf("seeds 1..%d injected no %s", n, k)
+			}
+		}
+		if total.CorruptDropped == 0 {
+			t.Errorf("seeds 1..%d: no corrupted message reached a receiver", n)
 		}
 	}
 	for _, seed := range regressionSeeds {
@@ -227,4 +242,28 @@ func TestSeedsPeerLoss(t *testing.T) {
 		t.Fatal("no lost connection was reported")
 	}
 	t.Logf("%d seeds, %d lost connections reported", n, signals)
+}
+
+// TestLyingSyncChunkIsNotInstalled: a network that changes bytes of state
+// sync chunks and reseals them gets past the wire checksums; the receiving
+// replica must check the whole checkpoint against the checksum its offer
+// named and never install a forged one (which would leave its state
+// digest apart from the others' and fail liveness, or break a checker).
+func TestLyingSyncChunkIsNotInstalled(t *testing.T) {
+	n := uint64(40)
+	if testing.Short() {
+		n = 12
+	}
+	lies := uint64(0)
+	for seed := uint64(1); seed <= n; seed++ {
+		r := Run(Options{Seed: seed, Replicas: 3, Lie: LieResealSyncChunk})
+		if r.Failed() {
+			t.Errorf("seed %d with forged sync chunks: %s", seed, r.Report())
+		}
+		lies += r.Stats.LiesTold
+	}
+	if lies == 0 {
+		t.Fatal("no sync chunk was forged: no seed ran a state sync")
+	}
+	t.Logf("%d seeds, %d sync chunks forged", n, lies)
 }

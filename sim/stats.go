@@ -29,6 +29,11 @@ const (
 	FaultPause
 	FaultReceiverCrash
 	FaultCorruptCheckpoint
+	FaultCorruptMessage
+	FaultDeliveredAfterCrash
+	FaultWriteLostInFlight
+	FaultWriteTornInFlight
+	FaultCrashThenPrimaryCut
 	faultKindCount
 )
 
@@ -38,6 +43,8 @@ var faultNames = [faultKindCount]string{
 	"corrupt_wal_prepare", "corrupt_wal_header", "corrupt_superblock", "corrupt_grid", "client_restart",
 	"sink_transient_failure", "sink_lost_reply", "ack_lost", "crash_primary_mid_dispatch",
 	"reformat", "power_loss", "pause", "receiver_crash", "corrupt_checkpoint",
+	"corrupt_message", "delivered_after_crash", "write_lost_in_flight", "write_torn_in_flight",
+	"crash_then_primary_cut",
 }
 
 func (k FaultKind) String() string { return faultNames[k] }
@@ -75,6 +82,12 @@ type Stats struct {
 	Faults          [faultKindCount]uint64
 	LivenessTicks   uint64 // ticks the final phase took to converge
 	Outbox          OutboxStats
+
+	// CorruptDropped counts messages corrupted in flight that their
+	// receiver's checksum validation dropped.
+	CorruptDropped uint64
+	// LiesTold counts messages a lying network forged (Options.Lie).
+	LiesTold uint64
 }
 
 // Add adds o into s.
@@ -89,6 +102,8 @@ func (s *Stats) Add(o *Stats) {
 	s.RestartsWithholding += o.RestartsWithholding
 	s.Messages += o.Messages
 	s.PeerLossSignals += o.PeerLossSignals
+	s.CorruptDropped += o.CorruptDropped
+	s.LiesTold += o.LiesTold
 	s.LivenessTicks += o.LivenessTicks
 	s.Outbox.add(&o.Outbox)
 	for i := range s.Faults {

@@ -2,8 +2,10 @@ package sim
 
 import (
 	"math/rand/v2"
+	"slices"
 
 	"github.com/chronon-db/chronon/journal"
+	"github.com/chronon-db/chronon/wire"
 )
 
 // storage is a replica's data file: a journal.MemoryStorage (crash and
@@ -19,6 +21,26 @@ type storage struct {
 	// misdirectWrite and misdirectRead are the current probabilities
 	// (zero for a protected replica and in the liveness phase).
 	misdirectWrite, misdirectRead float64
+	// capture, while a prepare write runs, records where its bytes land
+	// (after misdirection) and what they replace.
+	capture *inflightWrite
+}
+
+// inflightWrite is a prepare write whose completion the replica has not
+// been handed yet (replica.Journal: the prepare is durable only once
+// OnPrepareWritten runs). The journal below writes synchronously, so the
+// simulator keeps what the write replaced: a crash before the completion
+// loses, keeps or tears the prepare, and a lost or torn prepare takes its
+// redundant header entry with it (the journal writes that entry only
+// after the prepare is durable).
+type inflightWrite struct {
+	op         uint64
+	checksum   wire.Uint128
+	at         uint64 // where the prepare's bytes went
+	old        []byte // the bytes they replaced (nil: nothing written)
+	header     uint64 // offset of the slot's redundant header entry
+	oldHeader  []byte
+	superseded bool // a truncation removed the op: its fate is the truncation's
 }
 
 func (s *storage) misdirect(offset uint64, n int, p float64, kind FaultKind) uint64 {
@@ -49,7 +71,62 @@ func (s *storage) Read(buf []byte, offset uint64, cb func(error)) {
 
 // Write implements journal.Storage.
 func (s *storage) Write(buf []byte, offset uint64, cb func(error)) {
-	s.MemoryStorage.Write(buf, s.misdirect(offset, len(buf), s.misdirectWrite, FaultMisdirectWrite), cb)
+	to := s.misdirect(offset, len(buf), s.misdirectWrite, FaultMisdirectWrite)
+	if w := s.capture; w != nil && w.old == nil && s.inZone(to, len(buf), 0) {
+		w.at = to
+		w.old = append([]byte(nil), s.Data()[to:to+uint64(len(buf))]...)
+	}
+	s.MemoryStorage.Write(buf, to, cb)
+}
+
+// inZone reports whether [offset, offset+n) lies inside zones[z].
+func (s *storage) inZone(offset uint64, n int, z int) bool {
+	return offset >= s.zones[z].Offset && offset+uint64(n) <= s.zones[z].End()
+}
+
+// resolveInflight applies a crash to the prepare writes in flight (newest
+// first), as mode says: each is lost (its bytes and its header entry
+// restored), kept, or torn (a prefix of 512-byte pieces kept, the entry
+// restored). An older write under a kept or torn one stays as it is.
+// It returns the lowest op lost or torn (0: none).
+func (s *storage) resolveInflight(ws []inflightWrite, mode journal.CrashMode) (lowest uint64) {
+	data := s.Data()
+	var decided []uint64
+	for i := len(ws) - 1; i >= 0; i-- {
+		w := &ws[i]
+		if w.superseded || w.old == nil || slices.Contains(decided, w.at) {
+			continue
+		}
+		fate := 1 // keep
+		switch mode {
+		case journal.CrashLoseAll:
+			fate = 0
+		case journal.CrashRandom:
+			fate = s.rng.IntN(3)
+		}
+		pieces := len(w.old) / 512
+		if fate == 2 && pieces < 2 {
+			fate = 0
+		}
+		switch fate {
+		case 0:
+			copy(data[w.at:], w.old)
+			s.stats.Faults[FaultWriteLostInFlight]++
+		case 1:
+			decided = append(decided, w.at)
+			continue
+		case 2:
+			keep := (1 + s.rng.IntN(pieces-1)) * 512
+			copy(data[w.at+uint64(keep):], w.old[keep:])
+			decided = append(decided, w.at)
+			s.stats.Faults[FaultWriteTornInFlight]++
+		}
+		copy(data[w.header:], w.oldHeader)
+		if lowest == 0 || w.op < lowest {
+			lowest = w.op
+		}
+	}
+	return lowest
 }
 
 var _ journal.Storage = (*storage)(nil)

@@ -115,6 +115,18 @@ func (p *Pool) put(m *Message) {
 	p.free = append(p.free, m.index)
 }
 
+// Reset returns every message to the pool, whatever its references, for
+// an owner that dropped everything holding them at once: the simulator
+// reuses a crashed replica's pool when it restarts the replica. Messages
+// handed out before must not be used again.
+func (p *Pool) Reset() {
+	p.free = p.free[:len(p.messages)]
+	for i := range p.messages {
+		p.messages[i].refs = 0
+		p.free[i] = int32(len(p.messages) - 1 - i)
+	}
+}
+
 // Free returns the number of messages not in use.
 func (p *Pool) Free() int { return len(p.free) }
 

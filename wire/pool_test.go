@@ -115,3 +115,26 @@ func mustPanic(t *testing.T, what string, f func()) {
 	}()
 	f()
 }
+
+// TestPoolReset: Reset frees every message, held or not, and the pool then
+// hands them out in the same order as a new one.
+func TestPoolReset(t *testing.T) {
+	p, err := NewPool(3, SectorSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := p.Get()
+	b, _ := p.Get()
+	a.Ref()
+	b.Unref()
+	p.Reset()
+	if p.Free() != 3 {
+		t.Fatalf("free %d after Reset, want 3", p.Free())
+	}
+	for i := 0; i < 3; i++ {
+		m, err := p.Get()
+		if err != nil || m != &p.messages[i] || m.Refs() != 1 {
+			t.Fatalf("get %d after Reset: message %d refs %d err %v", i, m.index, m.Refs(), err)
+		}
+	}
+}

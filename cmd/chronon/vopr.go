@@ -30,12 +30,14 @@ func runVOPR(args []string, stdout, stderr io.Writer) int {
 	pause := fs.Bool("pause", false, "add pauses (SIGSTOP, then everything missed in one burst) to the fault mix")
 	checkpointRot := fs.Bool("checkpoint-rot", false, "add bit rot in grid blocks the durable checkpoint uses (replicas that are down)")
 	peerLoss := fs.Bool("peer-loss", false, "tell a crashed replica's peers that their connections to it closed (early suspicion of a dead primary)")
+	powerLossInFlight := fs.Bool("power-loss-in-flight", false, "power losses also lose or tear prepare writes in flight")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	o := sim.Options{Replicas: *replicas, Clients: *clients, Ticks: *ticks, LivenessTicks: *liveness,
 		NoPrimaryFaults: *noPrimary, NoFaults: *noFaults, PowerLoss: *powerLoss, Pause: *pause,
-		CheckpointRot: *checkpointRot, PeerLoss: *peerLoss}
+		CheckpointRot: *checkpointRot, PeerLoss: *peerLoss,
+		PowerLossInFlight: *powerLossInFlight}
 	switch *workload {
 	case "kv":
 		o.Workload = sim.WorkloadKV
@@ -90,7 +92,7 @@ func voprSeeds(o sim.Options, start uint64, count int, stdout io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "ticks %d, ops committed %d, requests %d, replies %d, retries %d, evictions %d, restarts %d, messages %d\n",
 		total.Ticks, total.OpsCommitted, total.Requests, total.Replies, total.Retries, total.Evictions, total.Restarts, total.Messages)
-	fmt.Fprintf(stdout, "restarts withholding their vote %d\n", total.RestartsWithholding)
+	fmt.Fprintf(stdout, "restarts withholding their vote %d, corrupted messages dropped by their receivers %d\n", total.RestartsWithholding, total.CorruptDropped)
 	ob := &total.Outbox
 	fmt.Fprintf(stdout, "effects: emitted %d, dispatched %d, delivered %d, applied at the receiver %d (replayed %d, fenced %d), acks committed %d\n",
 		ob.Emitted, ob.Dispatched, ob.Delivered, ob.Applied, ob.Deduplicated, ob.Fenced, ob.AcksCommitted)
