@@ -13,24 +13,30 @@ var checkpointRotRegressionSeeds = []uint64{
 // replica rebuilds its free set, or starts without its checkpoint and
 // copies the primary's, and the cluster stays safe and live.
 func TestSeedsCheckpointRot(t *testing.T) {
-	n := uint64(20)
+	// Seeds from 1 on until enough checkpoints were damaged (the swarm
+	// levels switch bit rot off for some seeds, and any change of the
+	// replica moves a seed's trajectory), at most seedsMax of them.
+	want, seedsMax := uint64(4), uint64(200)
 	if testing.Short() {
-		n = 5
+		want = 1
 	}
-	seeds := append([]uint64(nil), checkpointRotRegressionSeeds...)
-	for seed := uint64(1); seed <= n; seed++ {
-		seeds = append(seeds, seed)
-	}
-	rot := uint64(0)
-	for _, seed := range seeds {
+	run := func(seed uint64) uint64 {
 		r := Run(Options{Seed: seed, CheckpointRot: true})
 		if r.Failed() {
 			t.Fatalf("seed %d with checkpoint rot: %v (rerun: chronon vopr --seed %d --checkpoint-rot)", seed, r.Err, seed)
 		}
-		rot += r.Stats.Faults[FaultCorruptCheckpoint]
+		return r.Stats.Faults[FaultCorruptCheckpoint]
 	}
-	if rot == 0 {
-		t.Fatal("no checkpoint block was damaged")
+	for _, seed := range checkpointRotRegressionSeeds {
+		run(seed)
 	}
-	t.Logf("%d seeds, %d checkpoint blocks damaged", len(seeds), rot)
+	rot, seeds := uint64(0), uint64(0)
+	for seeds < seedsMax && rot < want {
+		seeds++
+		rot += run(seeds)
+	}
+	if rot < want {
+		t.Fatalf("%d checkpoint blocks damaged in seeds 1..%d, want %d", rot, seeds, want)
+	}
+	t.Logf("seeds 1..%d: %d checkpoint blocks damaged", seeds, rot)
 }
