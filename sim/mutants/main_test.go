@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestPatchesAreWellFormed reads every planted bug: a header comment, at
@@ -70,5 +71,48 @@ func TestParseWorker(t *testing.T) {
 	parseWorker(&m, []byte("seed 1\nseed 2\n")) // killed in seed 2
 	if m.status != "" || m.seed != 2 {
 		t.Fatalf("%+v", m)
+	}
+}
+
+// TestEvaluateCheck runs the -check path on a tiny module: a patch that
+// applies and builds is ok, one whose context is gone is stale, one that
+// does not compile is broken, and the tree itself is never changed.
+func TestEvaluateCheck(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs git apply and go vet")
+	}
+	root := t.TempDir()
+	write := func(path, text string) {
+		t.Helper()
+		p := filepath.Join(root, path)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const src = "package a\n\n// Quorum is a majority.\nfunc Quorum(n int) int {\n\treturn n/2 + 1\n}\n"
+	write("go.mod", "module example.com/m\n\ngo 1.22\n")
+	write("a/a.go", src)
+	hunk := func(old, new string) string {
+		return "# plants x; hash_chain should catch it\n--- a/a/a.go\n+++ b/a/a.go\n@@ -4,3 +4,3 @@\n func Quorum(n int) int {\n-" + old + "\n+" + new + "\n }\n"
+	}
+	write("sim/mutants/01-ok.patch", hunk("\treturn n/2 + 1", "\treturn n / 2"))
+	write("sim/mutants/02-stale.patch", hunk("\treturn n/2 + 2", "\treturn n / 2"))
+	write("sim/mutants/03-broken.patch", hunk("\treturn n/2 + 1", "\treturn n / nope"))
+	tracked := []string{"go.mod", "a/a.go"}
+	for name, want := range map[string]string{"01-ok.patch": "ok", "02-stale.patch": "stale", "03-broken.patch": "broken"} {
+		m, err := readPatch(filepath.Join(root, "sim/mutants", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		evaluate(root, filepath.Join(t.TempDir(), "tree"), tracked, m, options{check: true, timeout: time.Minute})
+		if m.status != want {
+			t.Errorf("%s: status %q (%s), want %q", name, m.status, m.message, want)
+		}
+	}
+	if b, _ := os.ReadFile(filepath.Join(root, "a/a.go")); string(b) != src {
+		t.Fatalf("the tree itself was patched:\n%s", b)
 	}
 }
