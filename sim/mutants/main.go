@@ -113,7 +113,8 @@ func runSeeds(start uint64, count int, stdout io.Writer) int {
 		w.Flush()
 		r := sim.Run(sim.Options{Seed: seed})
 		if r.Failed() {
-			msg := strings.Join(strings.Fields(fmt.Sprint(r.Err)), " ")
+			first, _, _ := strings.Cut(fmt.Sprint(r.Err), "\n") // a panic's stack follows
+			msg := strings.Join(strings.Fields(first), " ")
 			if len(msg) > 200 {
 				msg = msg[:200] + "…"
 			}
