@@ -24,9 +24,10 @@ type RecoveryInfo struct {
 	// from the primary (replica.StartWithoutCheckpoint).
 	CheckpointDamaged error
 	// Withheld says why Incomplete is set: checkpoint_damaged, unreadable_op, repair,
-	// chain_break, faulty_slot, cut (ops cut as never acknowledged) or
+	// chain_break, faulty_slot, cut (ops cut as never acknowledged),
 	// below_log_head (the journal ends below the log head recorded with
-	// log_view); empty when the replica votes.
+	// log_view) or misdirected_op (a prepare above the journal's ops was
+	// found in another op's slot); empty when the replica votes.
 	Withheld string
 	// DamagedBound is, when the damage is bounded, the highest op the
 	// replica may have acknowledged: it sends damaged votes (see
@@ -163,17 +164,23 @@ func (n *recovery) run() (RecoveryInfo, error) {
 		info.Withheld = "cut"
 	case report.OpMax < sb.VSR.LogOp:
 		info.Withheld = "below_log_head"
+	case report.MisdirectedOpMax > report.OpMax:
+		// A prepare of a higher op landed in another slot: in
+		// HeaderDeferred mode it may have been acknowledged before its
+		// redundant header was written, and its own slot kept nothing.
+		info.Withheld = "misdirected_op"
 	}
 	if info.Withheld != "" {
 		info.Incomplete = true
 		// Damage that leaves every acknowledged op named — no slot of
-		// unknown op (ops above OpMax were never acknowledged) and no op
-		// cut as never acknowledged — is bounded: the replica sends
+		// unknown op (ops above OpMax were never acknowledged, but for
+		// one whose misdirected prepare names it) and no op cut as never
+		// acknowledged — is bounded: the replica sends
 		// damaged votes that block the truncation of any op up to the
 		// bound (docs/replica.md, "Damaged journals vote"). Otherwise it
 		// withholds.
 		if report.TruncateSafe() && len(report.Truncated) == 0 {
-			info.DamagedBound = max(report.OpMax, sb.VSR.LogOp, n.r.Op())
+			info.DamagedBound = max(report.OpMax, sb.VSR.LogOp, n.r.Op(), report.MisdirectedOpMax)
 			n.r.VoteDamagedUntilCaughtUp(info.DamagedBound, max(sb.VSR.CommitMax, limit))
 		} else {
 			n.r.WithholdVotesUntilCaughtUp()

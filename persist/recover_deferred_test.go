@@ -1,0 +1,77 @@
+package persist
+
+import (
+	"testing"
+
+	"github.com/chronon-db/chronon/journal"
+	"github.com/chronon-db/chronon/wire"
+)
+
+// deferredJournal journals ops 1..n in HeaderDeferred mode (as node and sim
+// run it) on a storage that misdirects the prepare write of op n to the
+// slot of op `to`; every WritePrepare returned, so the replica acknowledged
+// ops 1..n. The redundant header of op n is still pending (not flushed)
+// when the replica loses power.
+func deferredJournal(t *testing.T, n, to uint64) *journal.MemoryStorage {
+	t.Helper()
+	base := r3Format(t)
+	l, err := journal.NewLayout(journal.ConfigTest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &r3Storage{MemoryStorage: base, from: l.PrepareOffset(l.SlotOf(n)), to: l.PrepareOffset(l.SlotOf(to))}
+	j, err := journal.Open(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := j.SetHeaderMode(journal.HeaderDeferred); err != nil {
+		t.Fatal(err)
+	}
+	parent := wire.RootPrepare(r3Cluster).Checksum
+	for op := uint64(1); op <= n; op++ {
+		s.armed = op == n
+		msg, h := r3Prepare(op, 0, op-min(op, 2), parent)
+		if err := j.WritePrepare(msg); err != nil {
+			t.Fatal(err)
+		}
+		parent = h.Checksum
+	}
+	if s.armed {
+		t.Fatal("setup: the prepare write of the tail op was not misdirected")
+	}
+	if err := j.SetVSR(0, 0, n-2, n-2); err != nil {
+		t.Fatal(err)
+	}
+	base.Crash(journal.CrashLoseAll)
+	return base
+}
+
+// TestDeferredMisdirectedTailDamagedBound (review of damaged votes): in
+// HeaderDeferred mode prepare_ok goes once the prepare is durable; its
+// redundant header follows with the next batch. The prepare write of the
+// acknowledged tail op 10 is misdirected, and the replica loses power
+// before op 10's header is written: slot 10 holds nothing of op 10.
+//   - Onto the slot of op 5: slot 5 holds another slot's prepare under op
+//     5's header (prepare_corrupt, repair op 5). The damage looked
+//     bounded with bound 9: its damaged vote nacked op 10, and a view
+//     change with a whole vote ending at 9 dropped op 10, committed with
+//     this replica's ack (before damaged votes it withheld).
+//   - Onto slot 30, never written (reserved redundant header): the slot
+//     reads as an interrupted write (torn, cut) and the journal looked
+//     whole: the replica voted whole with ops 1..9.
+//
+// The misdirected prepare names op 10: the replica must withhold or send
+// damaged votes that cover it.
+func TestDeferredMisdirectedTailDamagedBound(t *testing.T) {
+	for _, to := range []uint64{5, 30} {
+		base := deferredJournal(t, 10, to)
+		r, info, j := r3Recover(t, base)
+		t.Logf("onto slot %d: repair %+v misdirected %d; %+v; op %d", to, j.Report().Repair, j.Report().MisdirectedOpMax, info, r.Op())
+		if !info.Incomplete || !r.Rejoining() {
+			t.Fatalf("onto slot %d: a replica that acknowledged op 10 and lost it votes whole with op %d", to, r.Op())
+		}
+		if info.DamagedBound != 0 && info.DamagedBound < 10 {
+			t.Fatalf("onto slot %d: damaged bound %d does not cover acknowledged op 10 (it nacks op 10)", to, info.DamagedBound)
+		}
+	}
+}
