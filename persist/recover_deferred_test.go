@@ -120,3 +120,35 @@ func TestKnownGapDeferredRottedTailDamagedBound(t *testing.T) {
 		t.Fatalf("damaged bound %d (incomplete %v) does not cover acknowledged op 10", info.DamagedBound, info.Incomplete)
 	}
 }
+
+// TestDeferredMisdirectedTailSurvivesRepair: the only trace of the
+// acknowledged op 10 (TestDeferredMisdirectedTailDamagedBound) is its
+// prepare in slot 5. The replica restarts damaged, repairs op 5 — which
+// overwrites that trace — and crashes again before it holds op 10. At the
+// second restart its journal holds ops 1..9 and nothing else: it must
+// still not vote as if it never acknowledged op 10.
+func TestDeferredMisdirectedTailSurvivesRepair(t *testing.T) {
+	base := deferredJournal(t, 10, 5)
+	_, info, j := r3Recover(t, base)
+	if !info.Incomplete || info.DamagedBound < 10 {
+		t.Fatalf("setup: first restart %+v", info)
+	}
+	parent := wire.RootPrepare(r3Cluster).Checksum
+	var msg5 []byte
+	for op := uint64(1); op <= 5; op++ {
+		msg, h := r3Prepare(op, 0, op-min(op, 2), parent)
+		parent, msg5 = h.Checksum, msg
+	}
+	if err := j.WritePrepare(msg5); err != nil { // the repair of op 5
+		t.Fatal(err)
+	}
+	base.Crash(journal.CrashKeepAll)
+	r, info, j := r3Recover(t, base)
+	t.Logf("second restart: repair %+v misdirected %d; %+v; op %d", j.Report().Repair, j.Report().MisdirectedOpMax, info, r.Op())
+	if !info.Incomplete || !r.Rejoining() {
+		t.Fatalf("after repairing op 5 the replica votes whole with op %d, without the acknowledged op 10", r.Op())
+	}
+	if info.DamagedBound != 0 && info.DamagedBound < 10 {
+		t.Fatalf("damaged bound %d does not cover acknowledged op 10", info.DamagedBound)
+	}
+}

@@ -31,7 +31,8 @@ import (
 //     checkpoint needs (after 30 ops; seeds 3 and 4 after 180) the journal
 //     looked whole and replica 1 started view 1 itself without X (a hole
 //     of the deferred header mode that predates damaged votes). Now the
-//     misdirected prepare counts (journal.Report.MisdirectedOpMax):
+//     misdirected prepare counts (journal.Report.MisdirectedOpMax raises
+//     the log head):
 //     replica 1's damaged vote covers X and no view starts without
 //     replica 0.
 //  4. Liveness phase: replica 0 restarts and the cluster converges with X.
