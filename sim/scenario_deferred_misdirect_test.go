@@ -32,9 +32,8 @@ import (
 //     looked whole and replica 1 started view 1 itself without X (a hole
 //     of the deferred header mode that predates damaged votes). Now the
 //     misdirected prepare counts (journal.Report.MisdirectedOpMax raises
-//     the log head):
-//     replica 1's damaged vote covers X and no view starts without
-//     replica 0.
+//     the log head): replica 1's damaged vote covers X and no view
+//     starts without replica 0.
 //  4. Liveness phase: replica 0 restarts and the cluster converges with X.
 func TestScenarioDeferredMisdirectedAck(t *testing.T) {
 	for _, run := range []struct{ seed, ops uint64 }{{1, 30}, {2, 30}, {1, 180}, {2, 180}, {3, 180}, {4, 180}} {
