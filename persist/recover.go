@@ -190,6 +190,17 @@ func (n *recovery) run() (RecoveryInfo, error) {
 		// withholds.
 		if report.TruncateSafe() && len(report.Truncated) == 0 {
 			info.DamagedBound = max(report.OpMax, sb.VSR.LogOp, n.r.Op())
+			if info.DamagedBound > sb.VSR.LogOp && sb.ReplicaCount > 1 {
+				// The bound, durably, as the log head: the journal is its
+				// only evidence, and installing a start_view truncates
+				// the ops this replica could not load before it records
+				// the new log_view. A crash in between must not leave a
+				// journal that looks whole at the old log_view.
+				if err := n.j.SetVSRLog(sb.VSR.View, sb.VSR.LogView, info.DamagedBound, sb.VSR.CommitMin, sb.VSR.CommitMax); err != nil {
+					return info, fmt.Errorf("persist: record damaged bound %d as the log head: %w", info.DamagedBound, err)
+				}
+				n.r.RestoreLogHead(info.DamagedBound)
+			}
 			n.r.VoteDamagedUntilCaughtUp(info.DamagedBound, max(sb.VSR.CommitMax, limit))
 		} else {
 			n.r.WithholdVotesUntilCaughtUp()

@@ -152,3 +152,50 @@ func TestDeferredMisdirectedTailSurvivesRepair(t *testing.T) {
 		t.Fatalf("damaged bound %d does not cover acknowledged op 10", info.DamagedBound)
 	}
 }
+
+// TestDamagedBoundSurvivesStartViewTruncation (review of damaged votes):
+// a backup journals and acknowledges ops 1..10 in view 0 (log head 0
+// recorded with log_view 0); while it is down prepare 5 rots. It restarts
+// damaged (bound 10; it loads ops 1..4 only), votes damaged in view 1 —
+// which makes view 1 durable with its loaded log head 4 — and the view
+// starts with its vote counted. Installing start_view(1) truncates the
+// journal after op 4 (ops it could not load go too, durably), and the
+// replica crashes before it records log_view 1. At the next restart its
+// journal is clean up to op 4 and reaches the recorded log head: before
+// the fix it voted whole with log_view 0 and ops 1..4 — nacking ops 5..10
+// it acknowledged, which a later view change with a replica lacking them
+// could drop (before damaged votes view 1 could not start with its vote,
+// so the replicas that started it held the new log_view). The damaged
+// bound must be durable.
+func TestDamagedBoundSurvivesStartViewTruncation(t *testing.T) {
+	base, j := r3Journal(t, 10, 2)
+	if err := j.SetVSRLog(0, 0, 0, 8, 8); err != nil {
+		t.Fatal(err)
+	}
+	l, err := journal.NewLayout(journal.ConfigTest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base.Crash(journal.CrashLoseAll)
+	base.FlipBit(l.PrepareOffset(l.SlotOf(5))+wire.HeaderSize+3, 1)
+	r, info, j := r3Recover(t, base)
+	if !info.Incomplete || info.DamagedBound < 10 || r.Op() != 4 {
+		t.Fatalf("setup: first restart %+v, op %d", info, r.Op())
+	}
+	sb := j.Superblock().VSR
+	if err := j.SetVSRLog(1, sb.LogView, r.Op(), sb.CommitMin, sb.CommitMax); err != nil { // persistView at the vote
+		t.Fatal(err)
+	}
+	if err := j.Truncate(4); err != nil { // installLog of start_view(1)
+		t.Fatal(err)
+	}
+	base.Crash(journal.CrashKeepAll) // before persistView(op_min) of view 1
+	r, info, _ = r3Recover(t, base)
+	t.Logf("second restart: %+v; op %d", info, r.Op())
+	if !info.Incomplete || !r.Rejoining() {
+		t.Fatalf("after the truncation the replica votes whole with log_view 0 and op %d, without the acknowledged ops up to 10", r.Op())
+	}
+	if info.DamagedBound != 0 && info.DamagedBound < 10 {
+		t.Fatalf("damaged bound %d does not cover acknowledged op 10", info.DamagedBound)
+	}
+}
