@@ -61,7 +61,7 @@ func (n *recovery) run() (RecoveryInfo, error) {
 	sb := n.j.Superblock()
 	report := n.j.Report()
 	n.r.RestoreView(sb.VSR.View, sb.VSR.LogView)
-	if m := report.MisdirectedOpMax; m > max(report.OpMax, sb.VSR.LogOp) {
+	if m := report.MisdirectedOpMax; m > max(report.OpMax, sb.VSR.LogOp) && sb.ReplicaCount > 1 {
 		// A prepare of a higher op landed in another slot: in
 		// HeaderDeferred mode it may have been acknowledged before its
 		// redundant header was written, and its own slot kept nothing.
