@@ -65,6 +65,12 @@ type Report struct {
 	// nack); when it is empty, nothing above OpMax was ever acknowledged
 	// and the log may be truncated after OpMax.
 	Faulty []uint32
+	// MisdirectedOpMax is the highest op above OpCheckpoint named by a
+	// valid prepare found in another op's slot (0: none): a misdirected
+	// prepare write. In HeaderDeferred mode that op may have been
+	// acknowledged while its own slot and redundant header kept nothing of
+	// it, so it may lie above OpMax.
+	MisdirectedOpMax uint64
 }
 
 // TruncateSafe reports whether the log may be cut after OpMax on this

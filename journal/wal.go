@@ -17,7 +17,7 @@ func (j *Journal) recoverWAL() error {
 		return err
 	}
 	slots := make([]SlotReport, c.SlotCount)
-	opHeaderMax := uint64(0)
+	opHeaderMax, misdirectedOpMax := uint64(0), uint64(0)
 	var hh, ph wire.Header
 	for slot := uint32(0); slot < c.SlotCount; slot++ {
 		raw := j.headers[slot*wire.HeaderSize : (slot+1)*wire.HeaderSize]
@@ -27,6 +27,9 @@ func (j *Journal) recoverWAL() error {
 			return err
 		}
 		class, decision := ClassifySlot(hs, &hh, ps, &ph)
+		if ps == PrepareMisdirected && ph.Command == wire.CommandPrepare && ph.Op > misdirectedOpMax {
+			misdirectedOpMax = ph.Op
+		}
 		s := SlotReport{Slot: slot, Header: hs, Prepare: ps, Class: class, Decision: decision}
 		switch decision {
 		case DecisionEql, DecisionFix:
@@ -46,6 +49,9 @@ func (j *Journal) recoverWAL() error {
 	report, err := buildReport(slots, j.trusted, j.sb.VSR.CheckpointOp, j.sb.VSR.CheckpointChecksum, opHeaderMax)
 	if err != nil {
 		return err
+	}
+	if misdirectedOpMax > report.OpCheckpoint {
+		report.MisdirectedOpMax = misdirectedOpMax
 	}
 	j.report = report
 	if j.readOnly {

@@ -26,7 +26,8 @@ type RecoveryInfo struct {
 	// Withheld says why Incomplete is set: checkpoint_damaged, unreadable_op, repair,
 	// chain_break, faulty_slot, cut (ops cut as never acknowledged) or
 	// below_log_head (the journal ends below the log head recorded with
-	// log_view); empty when the replica votes.
+	// log_view, or below an op whose misdirected prepare it found); empty
+	// when the replica votes.
 	Withheld string
 	// DamagedBound is, when the damage is bounded, the highest op the
 	// replica may have acknowledged: it sends damaged votes (see
@@ -60,6 +61,20 @@ func (n *recovery) run() (RecoveryInfo, error) {
 	sb := n.j.Superblock()
 	report := n.j.Report()
 	n.r.RestoreView(sb.VSR.View, sb.VSR.LogView)
+	if m := report.MisdirectedOpMax; m > max(report.OpMax, sb.VSR.LogOp) && sb.ReplicaCount > 1 {
+		// A prepare of a higher op landed in another slot: in
+		// HeaderDeferred mode it may have been acknowledged before its
+		// redundant header was written, and its own slot kept nothing.
+		// It is part of the log this replica stands for: record it as
+		// the log head, durably, because that slot is its only trace and
+		// a repair of the slot's own op overwrites it. The journal then
+		// ends below the log head until it holds that op again.
+		if err := n.j.SetVSRLog(sb.VSR.View, sb.VSR.LogView, m, sb.VSR.CommitMin, sb.VSR.CommitMax); err != nil {
+			return RecoveryInfo{}, fmt.Errorf("persist: record log head %d of a misdirected prepare: %w", m, err)
+		}
+		n.log.Warn("persist: a misdirected prepare names an op above the journal; the log head covers it", "op", m, "op_max", report.OpMax)
+		sb = n.j.Superblock()
+	}
 	n.r.RestoreLogHead(sb.VSR.LogOp)
 	info := RecoveryInfo{CheckpointOp: sb.VSR.CheckpointOp, WALOpMax: report.OpMax}
 	// A durable view counts: a replica that voted in a view change and
@@ -167,13 +182,25 @@ func (n *recovery) run() (RecoveryInfo, error) {
 	if info.Withheld != "" {
 		info.Incomplete = true
 		// Damage that leaves every acknowledged op named — no slot of
-		// unknown op (ops above OpMax were never acknowledged) and no op
+		// unknown op (ops above OpMax were never acknowledged, but for
+		// one whose misdirected prepare raised the log head) and no op
 		// cut as never acknowledged — is bounded: the replica sends
 		// damaged votes that block the truncation of any op up to the
 		// bound (docs/replica.md, "Damaged journals vote"). Otherwise it
 		// withholds.
 		if report.TruncateSafe() && len(report.Truncated) == 0 {
 			info.DamagedBound = max(report.OpMax, sb.VSR.LogOp, n.r.Op())
+			if info.DamagedBound > sb.VSR.LogOp && sb.ReplicaCount > 1 {
+				// The bound, durably, as the log head: the journal is its
+				// only evidence, and installing a start_view truncates
+				// the ops this replica could not load before it records
+				// the new log_view. A crash in between must not leave a
+				// journal that looks whole at the old log_view.
+				if err := n.j.SetVSRLog(sb.VSR.View, sb.VSR.LogView, info.DamagedBound, sb.VSR.CommitMin, sb.VSR.CommitMax); err != nil {
+					return info, fmt.Errorf("persist: record damaged bound %d as the log head: %w", info.DamagedBound, err)
+				}
+				n.r.RestoreLogHead(info.DamagedBound)
+			}
 			n.r.VoteDamagedUntilCaughtUp(info.DamagedBound, max(sb.VSR.CommitMax, limit))
 		} else {
 			n.r.WithholdVotesUntilCaughtUp()
