@@ -5,7 +5,9 @@
 // line is a comment ("# what it plants; which invariant should catch it").
 // An optional second comment line "# options: --pause --checkpoint-rot"
 // names opt-in faults of `chronon vopr` the mutant needs to be reachable
-// (see voprOptions); its seeds then run with them.
+// (see voprOptions); its seeds then run with them. Name only options under
+// which the unpatched tree passes the seeds (--power-loss-in-flight, for
+// one, stalls some by design), or a catch may be the baseline's failure.
 // For every patch, mutants copies the source tree (the files git knows,
 // including uncommitted edits) to a temporary directory, applies the patch
 // there (never to the working tree), builds itself in that copy and runs the
