@@ -3,10 +3,16 @@
 // Each *.patch file in this directory is a small, realistic bug in the
 // replica, journal, outbox, node or persist code: a unified diff whose first
 // line is a comment ("# what it plants; which invariant should catch it").
+// An optional second comment line "# options: --pause --checkpoint-rot"
+// names opt-in faults of `chronon vopr` the mutant needs to be reachable
+// (see voprOptions); its seeds then run with them. Name only options under
+// which the unpatched tree passes the seeds (--power-loss-in-flight, for
+// one, stalls some by design), or a catch may be the baseline's failure.
 // For every patch, mutants copies the source tree (the files git knows,
 // including uncommitted edits) to a temporary directory, applies the patch
 // there (never to the working tree), builds itself in that copy and runs the
-// simulator's seeds with the same options as `chronon vopr --seeds N`,
+// simulator's seeds with the same options as `chronon vopr --seeds N`
+// (plus the patch's options),
 // stopping at the first failing seed. It reports per mutant whether the
 // simulator caught it, at which seed and on which invariant, and the score.
 //
@@ -77,11 +83,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.timeout, "timeout", 15*time.Minute, "per mutant: build plus seeds (a hang counts as caught)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary trees (their paths are printed)")
 	worker := fs.Bool("worker", false, "internal: run the seeds in this (patched) tree and print the outcome")
+	var base sim.Options
+	for _, v := range voprOptions {
+		fs.BoolVar(v.field(&base), v.flag, false, "internal (worker): vopr's --"+v.flag)
+	}
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	if *worker {
-		return runSeeds(o.start, o.seeds, stdout)
+		return runSeeds(base, o.start, o.seeds, stdout)
 	}
 	re, err := regexp.Compile(*runRE)
 	if err != nil {
@@ -100,18 +110,54 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return orchestrate(root, o, stdout, stderr)
 }
 
-// runSeeds is the worker: the simulator with vopr's default options, seed by
-// seed, up to the first failure. Its last line is "caught SEED INVARIANT
+// voprOptions are the opt-in faults of `chronon vopr` a patch may name on
+// its "# options:" line, with the sim.Options field each sets.
+var voprOptions = []struct {
+	flag  string
+	field func(*sim.Options) *bool
+}{
+	{"power-loss", func(o *sim.Options) *bool { return &o.PowerLoss }},
+	{"power-loss-in-flight", func(o *sim.Options) *bool { return &o.PowerLossInFlight }},
+	{"pause", func(o *sim.Options) *bool { return &o.Pause }},
+	{"checkpoint-rot", func(o *sim.Options) *bool { return &o.CheckpointRot }},
+	{"peer-loss", func(o *sim.Options) *bool { return &o.PeerLoss }},
+}
+
+// parseOptions checks the words of a patch's "# options:" line: each one
+// of voprOptions as --flag. It returns them as worker arguments.
+func parseOptions(line string) ([]string, error) {
+	var args []string
+	for _, w := range strings.Fields(line) {
+		name, ok := strings.CutPrefix(w, "--")
+		known := false
+		for _, v := range voprOptions {
+			known = known || (ok && v.flag == name)
+		}
+		if !known {
+			return nil, fmt.Errorf("unknown option %q (want one of --power-loss, --power-loss-in-flight, --pause, --checkpoint-rot, --peer-loss)", w)
+		}
+		args = append(args, "-"+name)
+	}
+	if len(args) == 0 {
+		return nil, errors.New("empty options line")
+	}
+	return args, nil
+}
+
+// runSeeds is the worker: the simulator with vopr's default options (plus
+// base's opt-in faults), seed by seed, up to the first failure. Its last line is "caught SEED INVARIANT
 // message" or "missed COUNT"; "seed N" lines before it show progress (the
 // seed a hang happened in).
-func runSeeds(start uint64, count int, stdout io.Writer) int {
+func runSeeds(base sim.Options, start uint64, count int, stdout io.Writer) int {
 	w := bufio.NewWriter(stdout)
 	defer w.Flush()
 	for i := 0; i < count; i++ {
 		seed := start + uint64(i)
 		fmt.Fprintf(w, "seed %d\n", seed)
 		w.Flush()
-		r := sim.Run(sim.Options{Seed: seed})
+		o := base
+		o.Seed = seed
+		r := sim.Run(o)
 		if r.Failed() {
 			first, _, _ := strings.Cut(fmt.Sprint(r.Err), "\n") // a panic's stack follows
 			msg := strings.Join(strings.Fields(first), " ")
@@ -128,8 +174,9 @@ func runSeeds(start uint64, count int, stdout io.Writer) int {
 
 // mutant is one patch and what became of it.
 type mutant struct {
-	file    string // base name, e.g. 03-foo.patch
-	comment string // the patch's first line, without "# "
+	file    string   // base name, e.g. 03-foo.patch
+	comment string   // the patch's first line, without "# "
+	options []string // worker flags from the "# options:" line
 	pkgs    []string
 
 	status    string // caught, missed, stale, broken, error
@@ -254,7 +301,11 @@ func summarize(ms []*mutant, o options, elapsed time.Duration, stdout io.Writer)
 			if m.status == "caught" {
 				seed, inv = strconv.FormatUint(m.seed, 10), m.invariant
 			}
-			fmt.Fprintf(stdout, "| `%s` | %s | %s | %s | %s |\n", m.name(), strings.ReplaceAll(m.comment, "|", "\\|"), m.status, seed, inv)
+			plants := strings.ReplaceAll(m.comment, "|", "\\|")
+			if len(m.options) > 0 {
+				plants += " (with " + strings.Join(m.options, " ") + ")"
+			}
+			fmt.Fprintf(stdout, "| `%s` | %s | %s | %s | %s |\n", m.name(), plants, m.status, seed, inv)
 		}
 	}
 	fmt.Fprintln(stdout)
@@ -315,7 +366,8 @@ func evaluate(root, dst string, tracked []string, m *mutant, o options) {
 			}
 		}
 	}
-	out, err := command(ctx, dst, bin, "-worker", "-seeds", strconv.Itoa(o.seeds), "-start", strconv.FormatUint(o.start, 10))
+	args := append([]string{"-worker", "-seeds", strconv.Itoa(o.seeds), "-start", strconv.FormatUint(o.start, 10)}, m.options...)
+	out, err := command(ctx, dst, bin, args...)
 	parseWorker(m, out)
 	switch {
 	case ctx.Err() != nil:
@@ -358,6 +410,13 @@ func readPatch(path string) (*mutant, error) {
 		return nil, fmt.Errorf("%s: the first line must be a comment: # what it plants; which invariant should catch it", path)
 	}
 	m := &mutant{file: filepath.Base(path), comment: strings.TrimPrefix(first, "# ")}
+	_, rest, _ := strings.Cut(string(b), "\n")
+	second, _, _ := strings.Cut(rest, "\n")
+	if line, ok := strings.CutPrefix(second, "# options:"); ok {
+		if m.options, err = parseOptions(line); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+	}
 	seen := map[string]bool{}
 	for _, line := range strings.Split(string(b), "\n") {
 		if p, ok := strings.CutPrefix(line, "+++ b/"); ok {

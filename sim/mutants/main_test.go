@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/chronon-db/chronon/sim"
 )
 
 // TestPatchesAreWellFormed reads every planted bug: a header comment, at
@@ -114,5 +116,42 @@ func TestEvaluateCheck(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(filepath.Join(root, "a/a.go")); string(b) != src {
 		t.Fatalf("the tree itself was patched:\n%s", b)
+	}
+}
+
+// TestOptionsLine checks the "# options:" directive: its words become
+// worker flags the worker accepts, each setting its sim.Options field, and
+// an unknown word is refused.
+func TestOptionsLine(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "x.patch")
+	body := "--- a/replica/a.go\n+++ b/replica/a.go\n"
+	if err := os.WriteFile(p, []byte("# plants x; panic should catch it\n# options: --pause --checkpoint-rot\n"+body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m, err := readPatch(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(m.options, " "); got != "-pause -checkpoint-rot" {
+		t.Fatalf("options %q", got)
+	}
+	var out, errOut strings.Builder
+	if rc := run(append([]string{"-worker", "-seeds", "0"}, m.options...), &out, &errOut); rc != 0 || !strings.Contains(out.String(), "missed 0") {
+		t.Fatalf("worker with %v: rc %d, %q %q", m.options, rc, out.String(), errOut.String())
+	}
+	for _, v := range voprOptions {
+		var o sim.Options
+		*v.field(&o) = true
+		if o == (sim.Options{}) {
+			t.Errorf("--%s sets no field", v.flag)
+		}
+	}
+	for _, bad := range []string{"--seeds 5", "pause", "--no-such-fault", ""} {
+		if err := os.WriteFile(p, []byte("# plants x; panic should catch it\n# options:"+bad+"\n"+body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := readPatch(p); err == nil {
+			t.Errorf("options line %q accepted", bad)
+		}
 	}
 }
