@@ -110,6 +110,43 @@ func TestDamagedVoteNeverSuppliesTheLog(t *testing.T) {
 	}
 }
 
+// TestDamagedVoteAboveUncommittableOps (simulator seeds 3545 and 3684 with
+// power losses): every replica voted, the only whole journal ends at op 10
+// and a damaged voter of the same log_view may have acknowledged up to 11.
+// Op 11 may have committed only if a quorum may hold it; when the damaged
+// voter is the only one, the whole log is installed (op 11 was never
+// committed) rather than waiting for a vote that never changes.
+func TestDamagedVoteAboveUncommittableOps(t *testing.T) {
+	c := newCluster(t, 5, 3, 1, 1)
+	r := c.replicas[0]
+	chain := testChain(12)
+	whole := voteSpec{logView: 2, op: 10, held: 10, commit: 3}
+	for _, tc := range []struct {
+		name string
+		v1   voteSpec
+		v2   *voteSpec // nil: replica 2 did not vote
+		want int
+	}{
+		{"only the damaged voter may hold op 11", voteSpec{logView: 2, op: 11, held: 11, commit: 3, maybeAcked: 11},
+			&voteSpec{logView: 2, op: 4, held: 4, commit: 3, maybeAcked: 10}, 0},
+		{"second damaged voter may hold op 11 too", voteSpec{logView: 2, op: 11, held: 11, commit: 3, maybeAcked: 11},
+			&voteSpec{logView: 2, op: 4, held: 4, commit: 3, maybeAcked: 11}, -1},
+		{"the replica that did not vote may hold op 11", voteSpec{logView: 2, op: 11, held: 11, commit: 3, maybeAcked: 11},
+			nil, -1},
+		{"whole voter of a lower log_view reaches op 11", voteSpec{logView: 2, op: 11, held: 11, commit: 3, maybeAcked: 11},
+			&voteSpec{logView: 1, op: 11, held: 11, commit: 3}, -1},
+	} {
+		votes := map[int]voteSpec{0: whole, 1: tc.v1}
+		if tc.v2 != nil {
+			votes[2] = *tc.v2
+		}
+		setVotes(r, chain, votes)
+		if got := r.bestLog(); got != tc.want {
+			t.Errorf("%s: best log %d, want %d", tc.name, got, tc.want)
+		}
+	}
+}
+
 // TestDamagedTailVoteKeepsCommittedOps (the shape of the second review's
 // finding 2 against damaged votes): ops k, k+1 commit with acks of A=0
 // and W=2 only; W restarts with its acknowledged tail prepare k+1 rotted

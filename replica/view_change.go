@@ -353,8 +353,9 @@ func (r *Replica) recordDoViewChange(h *wire.Header, body []byte) {
 // journal with the highest (log_view, op). It returns -1 while a damaged
 // vote may stand for a log that this one does not cover — a higher
 // log_view, the same log_view with ops it may have acknowledged above the
-// log's head, or a commit number above it — so the install waits for more
-// votes (or the view change times out).
+// log's head that may have committed (mayHaveCommitted), or a commit
+// number above it — so the install waits for more votes (or the view
+// change times out).
 func (r *Replica) bestLog() int {
 	best := -1
 	for i := range r.vc.dvcs {
@@ -376,11 +377,35 @@ func (r *Replica) bestLog() int {
 		if !d.received || !d.damaged() {
 			continue
 		}
-		if d.logView > b.logView || (d.logView == b.logView && d.maybeAcked > b.op) || d.commit > b.op {
+		if d.logView > b.logView || d.commit > b.op {
+			return -1
+		}
+		if d.logView == b.logView && d.maybeAcked > b.op && r.mayHaveCommitted(b.op+1) {
 			return -1
 		}
 	}
 	return best
+}
+
+// mayHaveCommitted reports whether op may have committed, as far as the
+// votes received tell: a commit needs a quorum holding op durably, so it
+// counts every replica that may hold it — a whole vote whose log reaches
+// op (whatever its checksum), a damaged vote that may have acknowledged
+// it or holds it, and every replica that did not vote. Fewer than a quorum
+// means neither op nor any later op (commits are in order) committed: a
+// damaged vote's maybe-acknowledged ops above the chosen log's head then
+// need not wait (they are truncated, as a whole vote's would be), which
+// would otherwise stall the view change for good when the only replica
+// that held them is that damaged voter.
+func (r *Replica) mayHaveCommitted(op uint64) bool {
+	holders := int(r.cfg.ReplicaCount)
+	for i := range r.vc.dvcs {
+		d := &r.vc.dvcs[i]
+		if d.received && d.held < op && (!d.damaged() || d.maybeAcked < op) {
+			holders-- // it voted and certainly never acknowledged op
+		}
+	}
+	return holders >= r.cfg.quorum()
 }
 
 // beginInstall starts installing the new log on the new primary (VR

@@ -68,6 +68,14 @@ var regressionRuns = []Options{
 	{Seed: 1211, PowerLoss: true},
 	{Seed: 329, PowerLoss: true},
 	{Seed: 30001, Replicas: 5, PowerLoss: true},
+	// After a whole-cluster power loss the only whole journal's log ended
+	// below the ops a damaged voter of the same log_view held (and so may
+	// have acknowledged), which no other replica held: they could not have
+	// committed, yet the new primary waited on them in every view
+	// (liveness). Fixed: bestLog waits only for ops that may have
+	// committed (mayHaveCommitted).
+	{Seed: 3545, Replicas: 3, PowerLoss: true},
+	{Seed: 3684, Replicas: 3, PowerLoss: true},
 }
 
 // regressionSeeds are seeds beyond the CI range that once failed, each
