@@ -24,37 +24,9 @@ func scenarioStartViewTruncation(seed uint64, crashWrites int) (hit bool, err er
 	_, err = runScript(Options{Seed: seed, Replicas: 3, Clients: 1, Workload: WorkloadKV, NoFaults: true}, func(s *Sim) error {
 		h0, h1, h2 := s.hosts[0], s.hosts[1], s.hosts[2]
 		c := s.clients[0]
-		if !s.scriptSteps(5_000, nil, func() bool { return h0.replica.CommitMin() >= 20 }) {
-			return fmt.Errorf("setup: nothing committed")
-		}
-		c.budget = 0
-		idle := func() bool {
-			return c.idle() && h0.replica.Op() == h0.replica.CommitMin() &&
-				h1.replica.CommitMin() == h0.replica.CommitMin() && h2.replica.CommitMin() == h0.replica.CommitMin()
-		}
-		if !s.scriptSteps(5_000, nil, idle) {
-			return fmt.Errorf("setup: not idle")
-		}
-		x := h0.replica.Op() + 1
-		deaf2 := func(p *packet, h *wire.Header) bool { return p.to == 2 || p.from == 2 }
-		c.budget = 6
-		done := func() bool {
-			return c.idle() && h0.replica.CommitMin() >= x+5 && h1.replica.CommitMin() >= x+5
-		}
-		if !s.scriptSteps(5_000, deaf2, done) {
-			return fmt.Errorf("setup: ops %d..%d not committed", x, x+5)
-		}
-		top := h0.replica.CommitMin()
-		for _, h := range s.hosts {
-			h.crash(journal.CrashKeepAll, "scripted power loss")
-			h.downUntil = ^uint64(0)
-		}
-		l := &h1.layout
-		h1.storage.FlipBit(l.PrepareOffset(l.SlotOf(x))+wire.HeaderSize+3, 1)
-		s.restart(h0)
-		s.restart(h1)
-		if s.err != nil {
-			return s.err
+		x, top, err := damagedAfterPowerLoss(s)
+		if err != nil {
+			return err
 		}
 		if !h1.replica.Rejoining() {
 			return fmt.Errorf("setup: replica 1 not damaged")
