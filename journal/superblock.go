@@ -45,7 +45,9 @@ const (
 	sbRefs           = 160 // refCount × BlobRef (32 bytes each)
 	blobRefSize      = 32
 	sbLogOp          = sbRefs + refCount*blobRefSize // u64: head op of the log claimed at log_view
-	superblockUsed   = sbLogOp + 8
+	sbLogAnchorOp    = sbLogOp + 8                   // u64: op of the log anchor (0: none)
+	sbLogAnchor      = sbLogAnchorOp + 8             // u128: checksum of the log anchor's header
+	superblockUsed   = sbLogAnchor + 16
 
 	sbFlagRejoining  = 1 << 0
 	sbFlagTruncating = 1 << 1
@@ -112,6 +114,15 @@ type VSRState struct {
 	// log it voted with). Recovery compares it with the journal: a journal
 	// that ends below it lacks ops the replica stood for.
 	LogOp uint64
+	// LogAnchorOp and LogAnchor name a header of the log this replica
+	// stood for at LogView: the highest op it recorded with its checksum
+	// (the op it voted at, the op its view started at), or zero when it
+	// knows none. Unlike LogOp, recovery never raises it to a bound the
+	// journal only implies. By the hash chain the checksum names the
+	// whole log up to LogAnchorOp, so a new primary can tell whether an
+	// older log agrees with it (docs/replica.md, "Damaged journals vote").
+	LogAnchorOp uint64
+	LogAnchor   wire.Uint128
 }
 
 // Superblock is one decoded superblock copy.
@@ -173,6 +184,8 @@ func (sb *Superblock) Encode(b []byte) {
 	le.PutUint64(b[sbCheckpointOp:], sb.VSR.CheckpointOp)
 	putU128(b[sbCheckpointSum:], sb.VSR.CheckpointChecksum)
 	le.PutUint64(b[sbLogOp:], sb.VSR.LogOp)
+	le.PutUint64(b[sbLogAnchorOp:], sb.VSR.LogAnchorOp)
+	putU128(b[sbLogAnchor:], sb.VSR.LogAnchor)
 	for i, r := range sb.VSR.Refs {
 		at := b[sbRefs+i*blobRefSize:]
 		le.PutUint64(at, r.Address)
@@ -241,6 +254,8 @@ func DecodeSuperblock(b []byte, sb *Superblock) error {
 			Truncating:         b[sbFlags]&sbFlagTruncating != 0,
 			TruncateAfter:      le.Uint64(b[sbTruncateAfter:]),
 			LogOp:              le.Uint64(b[sbLogOp:]),
+			LogAnchorOp:        le.Uint64(b[sbLogAnchorOp:]),
+			LogAnchor:          getU128(b[sbLogAnchor:]),
 		},
 	}
 	for i := range sb.VSR.Refs {
@@ -264,6 +279,9 @@ func (sb *Superblock) check() error {
 	}
 	if v.CommitMin > v.CommitMax || v.CheckpointOp > v.CommitMin {
 		return fmt.Errorf("%w: checkpoint %d, commit_min %d, commit_max %d out of order", ErrCorrupt, v.CheckpointOp, v.CommitMin, v.CommitMax)
+	}
+	if v.LogAnchorOp > v.LogOp || (v.LogAnchor.IsZero() && v.LogAnchorOp != 0) {
+		return fmt.Errorf("%w: log anchor op %d (log head %d, checksum zero %t)", ErrCorrupt, v.LogAnchorOp, v.LogOp, v.LogAnchor.IsZero())
 	}
 	for i, r := range v.Refs {
 		if r.Address > uint64(sb.Config.GridBlockCount) || (r.Address == 0) != (r.Size == 0) || (r.Address == 0 && !r.Checksum.IsZero()) {

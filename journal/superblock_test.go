@@ -11,8 +11,8 @@ func testSuperblock() Superblock {
 	return Superblock{
 		Sequence: 7, Cluster: testCluster, Parent: wire.Uint128{Lo: 5}, Replica: 2, ReplicaCount: 3, Config: ConfigTest,
 		VSR: VSRState{View: 9, LogView: 8, CommitMin: 40, CommitMax: 50, CheckpointOp: 30,
-			CheckpointChecksum: wire.Uint128{Lo: 77},
-			Refs:               [refCount]BlobRef{RefState: {Address: 3, Size: 10000, Checksum: wire.Uint128{Hi: 1}}}},
+			CheckpointChecksum: wire.Uint128{Lo: 77}, LogOp: 52, LogAnchorOp: 51, LogAnchor: wire.Uint128{Lo: 9, Hi: 4},
+			Refs: [refCount]BlobRef{RefState: {Address: 3, Size: 10000, Checksum: wire.Uint128{Hi: 1}}}},
 	}
 }
 
@@ -45,6 +45,8 @@ func TestSuperblockRejectsInconsistentFields(t *testing.T) {
 		func(s *Superblock) { s.Config.SlotCount = 3 },
 		func(s *Superblock) { s.VSR.Refs[0] = BlobRef{Address: 1} },
 		func(s *Superblock) { s.VSR.Refs[0] = BlobRef{Address: 100000, Size: 1} },
+		func(s *Superblock) { s.VSR.LogAnchorOp = 53 },           // above the log head
+		func(s *Superblock) { s.VSR.LogAnchor = wire.Uint128{} }, // an op without checksum
 	} {
 		sb := testSuperblock()
 		f(&sb)
@@ -149,4 +151,40 @@ func TestRejoiningFlag(t *testing.T) {
 	if err := Format(NewMemoryStorage(l.Size, 1, MemoryFaults{}), o); !errors.Is(err, ErrConfig) {
 		t.Fatalf("single replica rejoin: %v", err)
 	}
+}
+
+// TestSetVSRLogAnchor checks the log anchor's rules: it names the highest
+// op recorded with a checksum in one log_view, a zero checksum (a head
+// recovery infers) leaves it, a new log_view replaces it, and it survives
+// a reopen.
+func TestSetVSRLogAnchor(t *testing.T) {
+	s := newFormatted(t, 30, MemoryFaults{})
+	j := mustOpen(t, s)
+	a, b := wire.Uint128{Lo: 1}, wire.Uint128{Lo: 2}
+	step := func(view, logView uint32, logOp uint64, anchor wire.Uint128, wantOp, wantAnchorOp uint64, want wire.Uint128) {
+		t.Helper()
+		if err := j.SetVSRLog(view, logView, logOp, anchor, 0, 0); err != nil {
+			t.Fatal(err)
+		}
+		v := j.Superblock().VSR
+		if v.LogOp != wantOp || v.LogAnchorOp != wantAnchorOp || v.LogAnchor != want {
+			t.Fatalf("after (%d, %d, %d, %v): log op %d anchor %d %v; want %d %d %v", view, logView, logOp, anchor, v.LogOp, v.LogAnchorOp, v.LogAnchor, wantOp, wantAnchorOp, want)
+		}
+	}
+	step(1, 1, 10, a, 10, 10, a)
+	step(1, 1, 14, wire.Uint128{}, 14, 10, a) // a bound: the anchor stays
+	step(1, 1, 12, b, 14, 12, b)              // a higher header of the same log
+	step(1, 1, 11, a, 14, 12, b)              // a lower one does not replace it
+	step(2, 2, 20, wire.Uint128{}, 20, 0, wire.Uint128{})
+	step(3, 3, 30, a, 30, 30, a)
+	j = mustOpen(t, s)
+	if v := j.Superblock().VSR; v.LogAnchorOp != 30 || v.LogAnchor != a {
+		t.Fatalf("reopened: anchor %d %v", v.LogAnchorOp, v.LogAnchor)
+	}
+	defer func() {
+		if recover() == nil {
+			t.Fatal("two checksums for one op of one log_view accepted")
+		}
+	}()
+	_ = j.SetVSRLog(3, 3, 30, b, 0, 0)
 }

@@ -69,13 +69,13 @@ func (n *recovery) run() (RecoveryInfo, error) {
 		// the log head, durably, because that slot is its only trace and
 		// a repair of the slot's own op overwrites it. The journal then
 		// ends below the log head until it holds that op again.
-		if err := n.j.SetVSRLog(sb.VSR.View, sb.VSR.LogView, m, sb.VSR.CommitMin, sb.VSR.CommitMax); err != nil {
+		if err := n.j.SetVSRLog(sb.VSR.View, sb.VSR.LogView, m, wire.Uint128{}, sb.VSR.CommitMin, sb.VSR.CommitMax); err != nil {
 			return RecoveryInfo{}, fmt.Errorf("persist: record log head %d of a misdirected prepare: %w", m, err)
 		}
 		n.log.Warn("persist: a misdirected prepare names an op above the journal; the log head covers it", "op", m, "op_max", report.OpMax)
 		sb = n.j.Superblock()
 	}
-	n.r.RestoreLogHead(sb.VSR.LogOp)
+	n.r.RestoreLogHead(sb.VSR.LogOp, sb.VSR.LogAnchorOp, sb.VSR.LogAnchor)
 	info := RecoveryInfo{CheckpointOp: sb.VSR.CheckpointOp, WALOpMax: report.OpMax}
 	// A durable view counts: a replica that voted in a view change and
 	// crashed before holding any op must not start normal in that view.
@@ -189,6 +189,9 @@ func (n *recovery) run() (RecoveryInfo, error) {
 		// bound (docs/replica.md, "Damaged journals vote"). Otherwise it
 		// withholds.
 		if report.TruncateSafe() && len(report.Truncated) == 0 {
+			// Replay may have taken a checkpoint since sb was read, which
+			// recorded higher commit numbers: never write them back.
+			sb = n.j.Superblock()
 			info.DamagedBound = max(report.OpMax, sb.VSR.LogOp, n.r.Op())
 			if info.DamagedBound > sb.VSR.LogOp && sb.ReplicaCount > 1 {
 				// The bound, durably, as the log head: the journal is its
@@ -196,10 +199,10 @@ func (n *recovery) run() (RecoveryInfo, error) {
 				// the ops this replica could not load before it records
 				// the new log_view. A crash in between must not leave a
 				// journal that looks whole at the old log_view.
-				if err := n.j.SetVSRLog(sb.VSR.View, sb.VSR.LogView, info.DamagedBound, sb.VSR.CommitMin, sb.VSR.CommitMax); err != nil {
+				if err := n.j.SetVSRLog(sb.VSR.View, sb.VSR.LogView, info.DamagedBound, wire.Uint128{}, sb.VSR.CommitMin, sb.VSR.CommitMax); err != nil {
 					return info, fmt.Errorf("persist: record damaged bound %d as the log head: %w", info.DamagedBound, err)
 				}
-				n.r.RestoreLogHead(info.DamagedBound)
+				n.r.RestoreLogHead(info.DamagedBound, sb.VSR.LogAnchorOp, sb.VSR.LogAnchor)
 			}
 			n.r.VoteDamagedUntilCaughtUp(info.DamagedBound, max(sb.VSR.CommitMax, limit))
 		} else {

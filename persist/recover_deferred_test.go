@@ -169,7 +169,7 @@ func TestDeferredMisdirectedTailSurvivesRepair(t *testing.T) {
 // bound must be durable.
 func TestDamagedBoundSurvivesStartViewTruncation(t *testing.T) {
 	base, j := r3Journal(t, 10, 2)
-	if err := j.SetVSRLog(0, 0, 0, 8, 8); err != nil {
+	if err := j.SetVSRLog(0, 0, 0, wire.Uint128{}, 8, 8); err != nil {
 		t.Fatal(err)
 	}
 	l, err := journal.NewLayout(journal.ConfigTest)
@@ -183,7 +183,7 @@ func TestDamagedBoundSurvivesStartViewTruncation(t *testing.T) {
 		t.Fatalf("setup: first restart %+v, op %d", info, r.Op())
 	}
 	sb := j.Superblock().VSR
-	if err := j.SetVSRLog(1, sb.LogView, r.Op(), sb.CommitMin, sb.CommitMax); err != nil { // persistView at the vote
+	if err := j.SetVSRLog(1, sb.LogView, r.Op(), wire.Uint128{}, sb.CommitMin, sb.CommitMax); err != nil { // persistView at the vote
 		t.Fatal(err)
 	}
 	if err := j.Truncate(4); err != nil { // installLog of start_view(1)

@@ -16,7 +16,7 @@ import (
 // withholds until caught up.
 func TestRottedTailPrepareWithholds(t *testing.T) {
 	base, j := r3Journal(t, 10, 2)
-	if err := j.SetVSRLog(0, 0, 10, 8, 8); err != nil {
+	if err := j.SetVSRLog(0, 0, 10, wire.Uint128{}, 8, 8); err != nil {
 		t.Fatal(err)
 	}
 	l, err := journal.NewLayout(journal.ConfigTest)
@@ -43,7 +43,7 @@ func TestRottedTailPrepareWithholds(t *testing.T) {
 func TestRottedPrepareDamagedBound(t *testing.T) {
 	for _, rotted := range []uint64{4, 10} {
 		base, j := r3Journal(t, 10, 2)
-		if err := j.SetVSRLog(0, 0, 10, 3, 3); err != nil {
+		if err := j.SetVSRLog(0, 0, 10, wire.Uint128{}, 3, 3); err != nil {
 			t.Fatal(err)
 		}
 		l, err := journal.NewLayout(journal.ConfigTest)
@@ -69,7 +69,7 @@ func TestRottedPrepareDamagedBound(t *testing.T) {
 // vote instead of sending damaged votes.
 func TestFaultySlotWithholds(t *testing.T) {
 	base, j := r3Journal(t, 10, 2)
-	if err := j.SetVSRLog(0, 0, 10, 3, 3); err != nil {
+	if err := j.SetVSRLog(0, 0, 10, wire.Uint128{}, 3, 3); err != nil {
 		t.Fatal(err)
 	}
 	l, err := journal.NewLayout(journal.ConfigTest)
@@ -99,7 +99,7 @@ func TestFaultySlotWithholds(t *testing.T) {
 func TestLostTailPrepareDamagedBound(t *testing.T) {
 	for _, misdirected := range []bool{false, true} {
 		base, j := r3Journal(t, 10, 2)
-		if err := j.SetVSRLog(0, 0, 10, 8, 8); err != nil {
+		if err := j.SetVSRLog(0, 0, 10, wire.Uint128{}, 8, 8); err != nil {
 			t.Fatal(err)
 		}
 		l, err := journal.NewLayout(journal.ConfigTest)

@@ -152,7 +152,7 @@ func TestMisdirectedTruncationDoesNotReplayDiscardedOp(t *testing.T) {
 		parent = h.Checksum
 		sums = append(sums, h.Checksum)
 	}
-	if err := j.SetVSRLog(0, 0, 20, 12, 12); err != nil {
+	if err := j.SetVSRLog(0, 0, 20, wire.Uint128{}, 12, 12); err != nil {
 		t.Fatal(err)
 	}
 	// start_view(1): keep 12, head 13' (view 1), commit 13.
@@ -164,7 +164,7 @@ func TestMisdirectedTruncationDoesNotReplayDiscardedOp(t *testing.T) {
 	if s.armed {
 		t.Fatal("setup: the truncation did not write slot 13's prepare")
 	}
-	if err := j.SetVSRLog(1, 1, 13, 12, 12); err != nil { // persistView in onStartView
+	if err := j.SetVSRLog(1, 1, 13, wire.Uint128{}, 12, 12); err != nil { // persistView in onStartView
 		t.Fatal(err)
 	}
 	if err := j.SetVSR(1, 1, 12, 13); err != nil { // RecordVSR: commit_max 13 from start_view

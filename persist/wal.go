@@ -98,10 +98,11 @@ func (w *WAL) Deliver(r Completions) bool {
 }
 
 // PersistView implements replica.Journal: the superblock records view,
-// log_view and the commit numbers (never moving any of them back).
-func (w *WAL) PersistView(view, logView uint32, logOp, commitMin, commitMax uint64) error {
+// log_view, the log head and its anchor, and the commit numbers (never
+// moving any of them back).
+func (w *WAL) PersistView(view, logView uint32, logOp uint64, anchor wire.Uint128, commitMin, commitMax uint64) error {
 	sb := w.j.Superblock().VSR
-	return w.j.SetVSRLog(max(sb.View, view), max(sb.LogView, logView), logOp, max(sb.CommitMin, commitMin), max(sb.CommitMax, commitMax))
+	return w.j.SetVSRLog(max(sb.View, view), max(sb.LogView, logView), logOp, anchor, max(sb.CommitMin, commitMin), max(sb.CommitMax, commitMax))
 }
 
 // Truncate implements replica.Journal.

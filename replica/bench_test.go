@@ -111,7 +111,9 @@ func BenchmarkPrimaryRequestPath(b *testing.B) {
 	b.ReportMetric(float64(r.Counters.RequestsBatched)/float64(r.Counters.PreparesSent), "requests/prepare")
 }
 
-func (j *queueJournal) Checkpoint(uint64, wire.Uint128, CheckpointBlobs) error   { return nil }
-func (j *queueJournal) PersistView(uint32, uint32, uint64, uint64, uint64) error { return nil }
-func (j *queueJournal) Truncate(uint64) error                                    { return nil }
-func (j *queueJournal) PersistRejoined() error                                   { return nil }
+func (j *queueJournal) Checkpoint(uint64, wire.Uint128, CheckpointBlobs) error { return nil }
+func (j *queueJournal) PersistView(uint32, uint32, uint64, wire.Uint128, uint64, uint64) error {
+	return nil
+}
+func (j *queueJournal) Truncate(uint64) error  { return nil }
+func (j *queueJournal) PersistRejoined() error { return nil }

@@ -14,6 +14,7 @@ type voteSpec struct {
 	op, held   uint64
 	commit     uint64
 	maybeAcked uint64 // 0: whole journal
+	anchor     uint64 // a damaged vote's log anchor: op of chain (0: none)
 }
 
 func setVotes(r *Replica, chain []wire.Header, votes map[int]voteSpec) {
@@ -24,6 +25,10 @@ func setVotes(r *Replica, chain []wire.Header, votes map[int]voteSpec) {
 		d := &r.vc.dvcs[i]
 		d.received, d.logView, d.op, d.held, d.commit, d.maybeAcked = true, v.logView, v.op, v.held, v.commit, v.maybeAcked
 		d.headers = append(d.headers[:0], chain[:v.op]...)
+		d.anchor = wire.Uint128{}
+		if v.anchor > 0 {
+			d.anchor = chain[v.anchor-1].Checksum
+		}
 	}
 }
 
@@ -100,6 +105,40 @@ func TestDamagedVoteNeverSuppliesTheLog(t *testing.T) {
 		setVotes(r, chain, map[int]voteSpec{0: {logView: 2, op: 10, held: 10, commit: 3}, 1: tc.d})
 		if got := r.bestLog(); got != tc.want {
 			t.Errorf("%s: best log %d, want %d", tc.name, got, tc.want)
+		}
+	}
+	// A damaged vote of a higher log_view whose log anchor the whole log
+	// holds (both logs agree up to it, by the hash chain): the whole log
+	// may stand for it when nothing above the anchor may have committed
+	// (vopr --power-loss seeds 6904, 7271 and 7332 stalled for good).
+	otherLog := testChain(12)
+	for i := range otherLog {
+		otherLog[i].Checksum.Hi = 8
+	}
+	for _, tc := range []struct {
+		name  string
+		d     voteSpec
+		other bool // the anchor is from another log
+		v2    *voteSpec
+		want  int
+	}{
+		{"anchor held, bound at the anchor", voteSpec{logView: 3, op: 4, held: 4, commit: 3, maybeAcked: 9, anchor: 9}, false, nil, 0},
+		{"anchor held, bound above it", voteSpec{logView: 3, op: 4, held: 4, commit: 3, maybeAcked: 10, anchor: 6}, false, nil, -1},
+		{"anchor of another log", voteSpec{logView: 3, op: 4, held: 4, commit: 3, maybeAcked: 9, anchor: 9}, true, nil, -1},
+		{"anchor above the whole log", voteSpec{logView: 3, op: 4, held: 4, commit: 3, maybeAcked: 11, anchor: 11}, false, nil, -1},
+		{"bound above the anchor, op after it uncommittable", voteSpec{logView: 3, op: 4, held: 4, commit: 3, maybeAcked: 11, anchor: 10},
+			false, &voteSpec{logView: 1, op: 5, held: 5, commit: 3}, 0},
+	} {
+		votes := map[int]voteSpec{0: {logView: 2, op: 10, held: 10, commit: 3}, 1: tc.d}
+		if tc.v2 != nil {
+			votes[2] = *tc.v2
+		}
+		setVotes(r, chain, votes)
+		if tc.other {
+			r.vc.dvcs[1].anchor = otherLog[tc.d.anchor-1].Checksum
+		}
+		if got := r.bestLog(); got != tc.want {
+			t.Errorf("higher log_view, %s: best log %d, want %d", tc.name, got, tc.want)
 		}
 	}
 	// The longest whole log of the highest log_view wins, as without

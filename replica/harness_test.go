@@ -194,6 +194,9 @@ type memJournal struct {
 	rejoined int
 	// logOp is the log head recorded with logView (see PersistView).
 	logOp uint64
+	// anchorOp and anchor are VSRState.LogAnchorOp and LogAnchor.
+	anchorOp uint64
+	anchor   wire.Uint128
 }
 
 type journalRead struct {
@@ -215,14 +218,18 @@ func (j *memJournal) Checkpoint(op uint64, checksum wire.Uint128, b CheckpointBl
 	return nil
 }
 
-func (j *memJournal) PersistView(view, logView uint32, logOp, commitMin, commitMax uint64) error {
+func (j *memJournal) PersistView(view, logView uint32, logOp uint64, anchor wire.Uint128, commitMin, commitMax uint64) error {
 	if view < j.view || logView < j.logView {
 		panic("memJournal: view moved back")
 	}
 	if logView > j.logView {
 		j.logOp = logOp
+		j.anchorOp, j.anchor = 0, wire.Uint128{}
 	} else {
 		j.logOp = max(j.logOp, logOp)
+	}
+	if !anchor.IsZero() && (j.anchor.IsZero() || logOp > j.anchorOp) {
+		j.anchorOp, j.anchor = logOp, anchor
 	}
 	j.view, j.logView, j.commitMax = view, logView, max(j.commitMax, commitMax)
 	return nil

@@ -33,8 +33,10 @@ type Journal interface {
 	// the replica claims at that log_view, and the commit numbers (the
 	// superblock) before the replica votes in or acts on a view. At a
 	// restart, a journal that ends below the recorded log head lacks ops
-	// the replica stood for, and the replica withholds its vote.
-	PersistView(view, logView uint32, logOp, commitMin, commitMax uint64) error
+	// the replica stood for, and the replica withholds its vote. anchor is
+	// the checksum of that log's header at logOp (zero: unknown); the
+	// highest one of the log_view is kept as its anchor (RestoreLogHead).
+	PersistView(view, logView uint32, logOp uint64, anchor wire.Uint128, commitMin, commitMax uint64) error
 	// Truncate durably removes every journaled op above afterOp (ops a view
 	// change discarded), so a restart cannot bring them back.
 	Truncate(afterOp uint64) error

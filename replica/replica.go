@@ -116,6 +116,13 @@ type Replica struct {
 	// log from a checkpoint below it) must not vote with that log_view.
 	logHead     uint64
 	logHeadView uint32
+	// logAnchorOp and logAnchor name a header of that log (the highest
+	// op recorded with its checksum; zero checksum: none), as made durable
+	// with it (VSRState.LogAnchorOp, LogAnchor). A damaged vote sends the
+	// checksum: by the hash chain it names the log up to logAnchorOp, so
+	// a new primary can check that an older whole log agrees with it.
+	logAnchorOp uint64
+	logAnchor   wire.Uint128
 	// applyContext is handed to the state machine for each request.
 	applyContext statemachine.Context
 	// replaying suppresses replies while ReplayCommitted re-applies the log.

@@ -23,7 +23,7 @@ func (c *cluster) restartReplica(i int, commitMax uint64) error {
 		return err
 	}
 	r.RestoreView(j.view, j.logView)
-	r.RestoreLogHead(j.logOp)
+	r.RestoreLogHead(j.logOp, j.anchorOp, j.anchor)
 	if n := len(j.checkpoints); n > 0 {
 		cp := j.checkpoints[n-1]
 		if err := r.Restore(cp.op, cp.checksum, CheckpointBlobs{State: cp.state, Sessions: cp.sessions}); err != nil {

@@ -42,6 +42,10 @@ type dvcVote struct {
 	// have acknowledged: every op up to it that the replica does not hold
 	// may still have been acknowledged by it.
 	maybeAcked uint64
+	// anchor is, for a damaged vote, the checksum of a header of the log
+	// it stands for at logView (zero: none known): by the hash chain it
+	// names that log up to the header's op.
+	anchor wire.Uint128
 }
 
 // damaged reports whether the vote is a damaged one.
@@ -190,7 +194,7 @@ func (r *Replica) maybeSendDoViewChange() {
 		return
 	}
 	// The vote stands for the ops this replica holds.
-	r.persistView(r.op)
+	r.persistView(r.op, r.head)
 	r.vc.dvcSent = true
 	r.sendDoViewChange()
 }
@@ -198,28 +202,43 @@ func (r *Replica) maybeSendDoViewChange() {
 // persistView makes the view durable with logOp, the head of the log this
 // replica stands for at its log_view (see Journal.PersistView): the ops it
 // holds when it votes, the op its view started at when it installs one.
-func (r *Replica) persistView(logOp uint64) {
-	if err := r.journal.PersistView(r.view, r.logView, logOp, r.commitMin, r.commitMax); err != nil {
+// anchor is the checksum of that log's header at logOp (zero: unknown).
+func (r *Replica) persistView(logOp uint64, anchor wire.Uint128) {
+	if err := r.journal.PersistView(r.view, r.logView, logOp, anchor, r.commitMin, r.commitMax); err != nil {
 		panic(fmt.Sprintf("replica: persisting view %d failed: %v", r.view, err))
 	}
-	r.setLogHead(logOp)
+	r.setLogHead(logOp, anchor)
 }
 
 // setLogHead records logOp as (part of) the head of the log this replica
 // stands for at its log_view, as the journal records VSRState.LogOp:
-// replaced when log_view grows, never lowered within one log_view.
-func (r *Replica) setLogHead(logOp uint64) {
+// replaced when log_view grows, never lowered within one log_view; and
+// anchor, when not zero, as the log anchor if it names a higher op
+// (VSRState.LogAnchor).
+func (r *Replica) setLogHead(logOp uint64, anchor wire.Uint128) {
 	if r.logView != r.logHeadView {
 		r.logHead, r.logHeadView = logOp, r.logView
-		return
+		r.logAnchorOp, r.logAnchor = 0, wire.Uint128{}
+	} else {
+		r.logHead = max(r.logHead, logOp)
+		if !anchor.IsZero() && logOp == r.logAnchorOp && !r.logAnchor.IsZero() && anchor != r.logAnchor {
+			panic(fmt.Sprintf("replica %d: two headers of op %d in log_view %d", r.cfg.Replica, logOp, r.logView))
+		}
 	}
-	r.logHead = max(r.logHead, logOp)
+	if !anchor.IsZero() && (r.logAnchor.IsZero() || logOp > r.logAnchorOp) {
+		r.logAnchorOp, r.logAnchor = logOp, anchor
+	}
 }
 
 // RestoreLogHead sets, at a restart after RestoreView, the head op of the
-// log the replica stood for at its log_view (VSRState.LogOp).
-func (r *Replica) RestoreLogHead(logOp uint64) {
+// log the replica stood for at its log_view (VSRState.LogOp) and that
+// log's anchor (VSRState.LogAnchorOp, LogAnchor; zero: none).
+func (r *Replica) RestoreLogHead(logOp, anchorOp uint64, anchor wire.Uint128) {
+	if anchorOp > logOp || (anchor.IsZero() && anchorOp != 0) {
+		panic(fmt.Sprintf("replica: log anchor at op %d above log head %d (or without checksum)", anchorOp, logOp))
+	}
 	r.logHead, r.logHeadView = logOp, r.logView
+	r.logAnchorOp, r.logAnchor = anchorOp, anchor
 }
 
 // standsForLogView reports whether this replica's log reaches the head of
@@ -257,6 +276,9 @@ func (r *Replica) sendDoViewChange() {
 	h.LogView, h.Op, h.Commit, h.OpMin = r.logView, r.logOp, r.commitMax, r.op
 	if r.rejoin.active {
 		h.Timestamp = r.damagedBound()
+		if r.logHeadView == r.logView {
+			h.Parent = r.logAnchor // a header of the log it stands for
+		}
 		r.Counters.VotesDamaged++
 	}
 	r.vc.body = r.log.encode(r.vc.body[:0], r.logOp, r.viewChangeHeadersMax())
@@ -312,7 +334,7 @@ func (r *Replica) recordDoViewChange(h *wire.Header, body []byte) {
 		return
 	}
 	v.received, v.logView, v.op, v.held, v.commit, v.headers = true, h.LogView, h.Op, min(h.OpMin, h.Op), h.Commit, headers
-	v.maybeAcked = h.Timestamp
+	v.maybeAcked, v.anchor = h.Timestamp, h.Parent
 	if r.vc.installing {
 		return
 	}
@@ -377,7 +399,7 @@ func (r *Replica) bestLog() int {
 		if !d.received || !d.damaged() {
 			continue
 		}
-		if d.logView > b.logView || d.commit > b.op {
+		if d.commit > b.op || (d.logView > b.logView && !r.agreesWithNewerLog(b, d)) {
 			return -1
 		}
 		if d.logView == b.logView && d.maybeAcked > b.op && r.mayHaveCommitted(b.op+1) {
@@ -385,6 +407,30 @@ func (r *Replica) bestLog() int {
 		}
 	}
 	return best
+}
+
+// agreesWithNewerLog reports whether whole vote b's log may stand for the
+// log of damaged vote d, whose log_view is higher: b's headers hold d's
+// anchor (so, by the hash chain, both logs agree up to the anchor's op),
+// and no op above the anchor may have committed through d — d's bound is
+// at or below it, or the op after it was certainly held by fewer than a
+// quorum. Ops committed in views up to b's log_view are in b's log or, if
+// d acknowledged them, in d's log up to its anchor (it names the head of
+// the log its view started with, which contains every op committed
+// before); ops committed in views above b's log_view were acknowledged by
+// a damaged voter of a higher log_view, each of them checked here
+// (docs/replica.md, "Damaged journals vote"). Without an anchor, or with
+// one b does not hold, the install waits as before.
+func (r *Replica) agreesWithNewerLog(b, d *dvcVote) bool {
+	if d.anchor.IsZero() {
+		return false
+	}
+	for i := range b.headers {
+		if h := &b.headers[i]; h.Checksum == d.anchor {
+			return d.maybeAcked <= h.Op || !r.mayHaveCommitted(h.Op+1)
+		}
+	}
+	return false
 }
 
 // mayHaveCommitted reports whether op may have committed, as far as the
@@ -584,7 +630,7 @@ func (r *Replica) finishInstall() {
 	r.vc.installing = false
 	r.logView = r.view
 	r.viewStartOp = min(r.vc.startOp, r.op)
-	r.persistView(r.op)
+	r.persistView(r.op, r.head)
 	r.status = StatusNormal
 	r.knownOp = r.op
 	for op := r.commitMin + 1; op <= r.op; op++ {
@@ -638,7 +684,11 @@ func (r *Replica) onStartView(h *wire.Header, body []byte) {
 	// log view v started with (ops the primary prepared since can only
 	// commit with acks from replicas that would outrank this one).
 	r.viewStartOp = h.OpMin
-	r.persistView(h.OpMin)
+	var anchor wire.Uint128
+	if s, ok := r.log.get(h.OpMin); ok && s.Op == h.OpMin {
+		anchor = s.Checksum
+	}
+	r.persistView(h.OpMin, anchor)
 	r.status = StatusNormal
 	r.vc.installing = false
 	r.knownOp = h.Op // what the primary of this view has; older hopes are gone

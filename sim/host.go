@@ -378,8 +378,8 @@ func (j *hostJournal) Checkpoint(op uint64, checksum wire.Uint128, b replica.Che
 	return (*host)(j).wal.Checkpoint(op, checksum, b)
 }
 
-func (j *hostJournal) PersistView(view, logView uint32, logOp, commitMin, commitMax uint64) error {
-	return (*host)(j).wal.PersistView(view, logView, logOp, commitMin, commitMax)
+func (j *hostJournal) PersistView(view, logView uint32, logOp uint64, anchor wire.Uint128, commitMin, commitMax uint64) error {
+	return (*host)(j).wal.PersistView(view, logView, logOp, anchor, commitMin, commitMax)
 }
 
 func (j *hostJournal) Truncate(afterOp uint64) error {

@@ -150,8 +150,10 @@ var commandSpecs = [commandCount]commandSpec{
 	},
 	CommandDoViewChange: {
 		// timestamp: 0 for a whole journal; for a damaged one the highest
-		// op the sender may have acknowledged (at least op).
-		uses: set(fieldReplica, fieldContext, fieldOp, fieldOpMin, fieldCommit, fieldLogView, fieldTimestamp, fieldBody),
+		// op the sender may have acknowledged (at least op). parent: for a
+		// damaged one, the checksum of a header of the log it stands for
+		// at log_view (its anchor), or 0.
+		uses: set(fieldReplica, fieldParent, fieldContext, fieldOp, fieldOpMin, fieldCommit, fieldLogView, fieldTimestamp, fieldBody),
 	},
 	CommandStartView: {
 		// op_min: the op the view started at (the log its primary
@@ -230,6 +232,7 @@ var (
 	errDoViewChangeLogView   = newFieldError(ErrField, CommandDoViewChange, "log_view", "must not exceed view")
 	errDoViewChangeBody      = newFieldError(ErrSize, CommandDoViewChange, "body", "must be a whole number of headers")
 	errDoViewChangeDamaged   = newFieldError(ErrField, CommandDoViewChange, "timestamp", "must be zero or at least op")
+	errDoViewChangeAnchor    = newFieldError(ErrField, CommandDoViewChange, "parent", "must be zero when timestamp is zero")
 	errStartViewCommit       = newFieldError(ErrField, CommandStartView, "commit", "must not exceed op")
 	errStartViewOpMin        = newFieldError(ErrField, CommandStartView, "op_min", "must not exceed op")
 	errStartViewBody         = newFieldError(ErrSize, CommandStartView, "body", "must be a whole number of headers")
@@ -416,6 +419,9 @@ func checkDoViewChange(h *Header) error {
 	}
 	if h.Timestamp != 0 && h.Timestamp < h.Op {
 		return errDoViewChangeDamaged
+	}
+	if h.Timestamp == 0 && !h.Parent.IsZero() {
+		return errDoViewChangeAnchor
 	}
 	return nil
 }

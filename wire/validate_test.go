@@ -99,6 +99,7 @@ func TestValidateRejects(t *testing.T) {
 		{"start_view_change op", CommandStartViewChange, func(h *Header) { h.Op = 1 }, ErrField, errMustBeZero[CommandStartViewChange][fieldOp]},
 		{"start_view_change body", CommandStartViewChange, func(h *Header) { h.Size = HeaderSize + HeaderSize }, ErrSize, errMustBeZero[CommandStartViewChange][fieldBody]},
 		{"do_view_change log_view above view", CommandDoViewChange, func(h *Header) { h.LogView = h.View + 1 }, ErrField, errDoViewChangeLogView},
+		{"do_view_change whole vote with an anchor", CommandDoViewChange, func(h *Header) { h.Parent = Uint128{Lo: 7} }, ErrField, errDoViewChangeAnchor},
 		{"do_view_change damaged bound below op", CommandDoViewChange, func(h *Header) { h.Op, h.Timestamp = 10, 9 }, ErrField, errDoViewChangeDamaged},
 		{"do_view_change partial header", CommandDoViewChange, func(h *Header) { h.Size = HeaderSize + 100 }, ErrSize, errDoViewChangeBody},
 		{"start_view commit above op", CommandStartView, func(h *Header) { h.Commit = h.Op + 1 }, ErrField, errStartViewCommit},
