@@ -320,11 +320,12 @@ func (j *Journal) SetVSR(view, logView uint32, commitMin, commitMax uint64) erro
 // SetVSRLog is SetVSR that also records the head op of the log the
 // replica claims at this log_view (VSRState.LogOp): replaced when log_view
 // grows, never lowered within one log_view. A non-zero anchor is the
-// checksum of that log's header at logOp: it becomes the log anchor
-// (VSRState.LogAnchorOp, LogAnchor) when log_view grows or logOp is above
-// the anchor's op; a zero anchor (a head recovery only infers) leaves it,
-// but for a new log_view, where it clears it. Two different checksums
-// for one op of one log_view panic.
+// checksum of the replica's header at logOp: it becomes the log anchor
+// (VSRState.LogAnchorOp, LogAnchor) when log_view grows or logOp is at or
+// above the anchor's op (a repair during a view change may replace an
+// uncommitted op the anchor named: the newest header wins); a zero anchor
+// (a head recovery only infers) leaves it, but for a new log_view, where
+// it clears it.
 func (j *Journal) SetVSRLog(view, logView uint32, logOp uint64, anchor wire.Uint128, commitMin, commitMax uint64) error {
 	j.checkWritable()
 	next := j.sb.VSR
@@ -333,11 +334,8 @@ func (j *Journal) SetVSRLog(view, logView uint32, logOp uint64, anchor wire.Uint
 		next.LogAnchorOp, next.LogAnchor = 0, wire.Uint128{}
 	} else {
 		next.LogOp = max(next.LogOp, logOp)
-		if !anchor.IsZero() && logOp == next.LogAnchorOp && !next.LogAnchor.IsZero() && anchor != next.LogAnchor {
-			panic(fmt.Sprintf("journal: two headers of op %d in log_view %d", logOp, logView))
-		}
 	}
-	if !anchor.IsZero() && (next.LogAnchor.IsZero() || logOp > next.LogAnchorOp) {
+	if !anchor.IsZero() && (next.LogAnchor.IsZero() || logOp >= next.LogAnchorOp) {
 		next.LogAnchorOp, next.LogAnchor = logOp, anchor
 	}
 	next.View, next.LogView, next.CommitMin, next.CommitMax = view, logView, commitMin, commitMax

@@ -228,7 +228,7 @@ func (j *memJournal) PersistView(view, logView uint32, logOp uint64, anchor wire
 	} else {
 		j.logOp = max(j.logOp, logOp)
 	}
-	if !anchor.IsZero() && (j.anchor.IsZero() || logOp > j.anchorOp) {
+	if !anchor.IsZero() && (j.anchor.IsZero() || logOp >= j.anchorOp) {
 		j.anchorOp, j.anchor = logOp, anchor
 	}
 	j.view, j.logView, j.commitMax = view, logView, max(j.commitMax, commitMax)

@@ -213,19 +213,17 @@ func (r *Replica) persistView(logOp uint64, anchor wire.Uint128) {
 // setLogHead records logOp as (part of) the head of the log this replica
 // stands for at its log_view, as the journal records VSRState.LogOp:
 // replaced when log_view grows, never lowered within one log_view; and
-// anchor, when not zero, as the log anchor if it names a higher op
-// (VSRState.LogAnchor).
+// anchor, when not zero, as the log anchor if it names the same or a
+// higher op (VSRState.LogAnchor; a repair during a view change may have
+// replaced the uncommitted op it named).
 func (r *Replica) setLogHead(logOp uint64, anchor wire.Uint128) {
 	if r.logView != r.logHeadView {
 		r.logHead, r.logHeadView = logOp, r.logView
 		r.logAnchorOp, r.logAnchor = 0, wire.Uint128{}
 	} else {
 		r.logHead = max(r.logHead, logOp)
-		if !anchor.IsZero() && logOp == r.logAnchorOp && !r.logAnchor.IsZero() && anchor != r.logAnchor {
-			panic(fmt.Sprintf("replica %d: two headers of op %d in log_view %d", r.cfg.Replica, logOp, r.logView))
-		}
 	}
-	if !anchor.IsZero() && (r.logAnchor.IsZero() || logOp > r.logAnchorOp) {
+	if !anchor.IsZero() && (r.logAnchor.IsZero() || logOp >= r.logAnchorOp) {
 		r.logAnchorOp, r.logAnchor = logOp, anchor
 	}
 }

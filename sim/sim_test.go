@@ -225,6 +225,10 @@ func TestSeedsPowerLossRegressions(t *testing.T) {
 		// Four misdirected truncation writes in a row to one slot at 3 %
 		// misdirection: the journal gave up (panic).
 		{34044, 5, "panic: slot still holds its discarded prepare"},
+		// A replica in a view change repaired ops 146 and 147 of a newer
+		// view than its log_view: the log anchor at 147 changed within
+		// one log_view (an assertion that it never does panicked).
+		{34401, 5, "panic: two headers of op 147 in log_view 9"},
 	} {
 		r := Run(Options{Seed: c.seed, Replicas: c.replicas, PowerLoss: true})
 		if r.Failed() {
