@@ -351,6 +351,18 @@ func (j *Journal) SetRejoined() error {
 	return j.writeSuperblock(next)
 }
 
+// SetStarted durably sets VSRState.Started: a replica runs on this file
+// (it has not sent anything yet). A no-op when it is already set.
+func (j *Journal) SetStarted() error {
+	j.checkWritable()
+	if j.sb.VSR.Started {
+		return nil
+	}
+	next := j.sb.VSR
+	next.Started = true
+	return j.writeSuperblock(next)
+}
+
 func (j *Journal) checkWritable() {
 	if j.readOnly {
 		panic("journal: write on a read-only journal")

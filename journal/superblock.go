@@ -29,7 +29,7 @@ const (
 	sbSequence       = 64  // u64
 	sbReplica        = 72  // u8
 	sbReplicaCount   = 73  // u8
-	sbFlags          = 74  // u8: sbFlagRejoining | sbFlagTruncating; bytes 75..79 zero
+	sbFlags          = 74  // u8: sbFlagRejoining | sbFlagTruncating | sbFlagStarted; bytes 75..79 zero
 	sbMessageSizeMax = 80  // u32
 	sbSlotCount      = 84  // u32
 	sbClientsMax     = 88  // u32
@@ -51,7 +51,8 @@ const (
 
 	sbFlagRejoining  = 1 << 0
 	sbFlagTruncating = 1 << 1
-	sbFlagsKnown     = sbFlagRejoining | sbFlagTruncating
+	sbFlagStarted    = 1 << 2
+	sbFlagsKnown     = sbFlagRejoining | sbFlagTruncating | sbFlagStarted
 )
 
 // Indexes of the checkpoint blobs referenced by the superblock.
@@ -102,6 +103,12 @@ type VSRState struct {
 	// (FormatOptions.Rejoin): the replica must not vote in a view change
 	// until it has caught up. It only goes from true to false.
 	Rejoining bool
+	// Started marks a data file a replica has run on: set before the
+	// replica first sends anything, never cleared. A restarted replica
+	// must not resume as primary of its view, even with nothing
+	// journaled (with prepares written while they are sent, a primary can
+	// crash before its first write is durable while backups hold it).
+	Started bool
 	// Truncating says a WAL truncation keeping ops up to TruncateAfter is
 	// under way: set before its first write, cleared after its last sync.
 	// Open finishes one that a crash interrupted, so ops it discarded can
@@ -165,6 +172,9 @@ func (sb *Superblock) Encode(b []byte) {
 	le.PutUint64(b[sbSequence:], sb.Sequence)
 	b[sbReplica] = sb.Replica
 	b[sbReplicaCount] = sb.ReplicaCount
+	if sb.VSR.Started {
+		b[sbFlags] |= sbFlagStarted
+	}
 	if sb.VSR.Rejoining {
 		b[sbFlags] |= sbFlagRejoining
 	}
@@ -251,6 +261,7 @@ func DecodeSuperblock(b []byte, sb *Superblock) error {
 			CheckpointOp:       le.Uint64(b[sbCheckpointOp:]),
 			CheckpointChecksum: getU128(b[sbCheckpointSum:]),
 			Rejoining:          b[sbFlags]&sbFlagRejoining != 0,
+			Started:            b[sbFlags]&sbFlagStarted != 0,
 			Truncating:         b[sbFlags]&sbFlagTruncating != 0,
 			TruncateAfter:      le.Uint64(b[sbTruncateAfter:]),
 			LogOp:              le.Uint64(b[sbLogOp:]),
@@ -305,6 +316,8 @@ func checkAdvance(prev, next *VSRState) {
 		panic(fmt.Sprintf("journal: commit_max goes back %d -> %d", prev.CommitMax, next.CommitMax))
 	case next.CheckpointOp < prev.CheckpointOp:
 		panic(fmt.Sprintf("journal: checkpoint goes back %d -> %d", prev.CheckpointOp, next.CheckpointOp))
+	case prev.Started && !next.Started:
+		panic("journal: started flag cleared")
 	case next.Rejoining && !prev.Rejoining:
 		panic("journal: rejoining set again after the replica rejoined")
 	case next.CommitMin > next.CommitMax || next.CheckpointOp > next.CommitMin:

@@ -79,7 +79,15 @@ func (n *recovery) run() (RecoveryInfo, error) {
 	info := RecoveryInfo{CheckpointOp: sb.VSR.CheckpointOp, WALOpMax: report.OpMax}
 	// A durable view counts: a replica that voted in a view change and
 	// crashed before holding any op must not start normal in that view.
-	info.Restarted = sb.VSR.CheckpointOp > 0 || report.OpMax > 0 || sb.VSR.CommitMax > 0 || sb.VSR.View > 0
+	// So does any earlier start (Started): a primary may have sent
+	// prepares that backups hold although none reached its own disk, and
+	// must not number ops from 1 again in the same view.
+	info.Restarted = sb.VSR.Started || sb.VSR.CheckpointOp > 0 || report.OpMax > 0 || sb.VSR.CommitMax > 0 || sb.VSR.View > 0
+	if !sb.VSR.Started {
+		if err := n.j.SetStarted(); err != nil {
+			return info, fmt.Errorf("persist: mark the data file started: %w", err)
+		}
+	}
 	if sb.VSR.CheckpointOp > 0 {
 		data, err := n.j.ReadCheckpoint(journal.CheckpointData{})
 		switch {

@@ -74,6 +74,12 @@ func printSuperblock(w io.Writer, j *journal.Journal) {
 	printCopies(w, j.Copies())
 	fmt.Fprintf(w, "  format version %d, cluster %s, replica %d of %d\n", journal.FormatVersion, formatUint128(sb.Cluster), sb.Replica, sb.ReplicaCount)
 	fmt.Fprintf(w, "  view %d, log_view %d (log head op %d), commit_min %d, commit_max %d\n", v.View, v.LogView, v.LogOp, v.CommitMin, v.CommitMax)
+	if !v.LogAnchor.IsZero() {
+		fmt.Fprintf(w, "  log anchor: op %d, checksum %s\n", v.LogAnchorOp, v.LogAnchor)
+	}
+	if !v.Started {
+		fmt.Fprintln(w, "  never started: no replica has run on this file")
+	}
 	if v.Truncating {
 		fmt.Fprintf(w, "  truncating: a WAL truncation after op %d was interrupted (the next open finishes it)\n", v.TruncateAfter)
 	}
