@@ -212,6 +212,11 @@ func TestSeedsPowerLossRegressions(t *testing.T) {
 		replicas int
 		why      string
 	}{
+		// The primary of view 0 lost its first prepare write in flight
+		// and restarted with an empty journal as a fresh primary of view
+		// 0: it numbered a different op 1 while backups held the first
+		// (a divergent commit) until the data file was marked started.
+		{1491, 3, "hash_chain: replica 1 committed op 1 with another checksum"},
 		// The only whole vote had an older log_view than a damaged vote
 		// (its journal ended below the log head of its newer view), the
 		// third replica withheld: the install waited for good until the
