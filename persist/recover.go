@@ -17,8 +17,12 @@ type RecoveryInfo struct {
 	Prepared     uint64 // journaled ops after those, loaded as prepared
 	WALOpMax     uint64 // highest op the WAL holds
 	Restarted    bool   // the data file had been used before
-	Rejoining    bool   // the data file replaces a lost one (see replica.StartRejoining)
-	Incomplete   bool   // the journal may hold less than was acknowledged (see replica.WithholdVotesUntilCaughtUp)
+	// HeadersLearned counts the journal's headers above the loaded ops
+	// that a damaged replica took as its log, to repair while views
+	// change (replica.LearnJournalHeaders).
+	HeadersLearned int
+	Rejoining      bool // the data file replaces a lost one (see replica.StartRejoining)
+	Incomplete     bool // the journal may hold less than was acknowledged (see replica.WithholdVotesUntilCaughtUp)
 	// CheckpointDamaged is why the durable checkpoint could not be read
 	// (nil when it could): the replica starts without it and copies one
 	// from the primary (replica.StartWithoutCheckpoint).
@@ -213,6 +217,18 @@ func (n *recovery) run() (RecoveryInfo, error) {
 				n.r.RestoreLogHead(info.DamagedBound, sb.VSR.LogAnchorOp, sb.VSR.LogAnchor)
 			}
 			n.r.VoteDamagedUntilCaughtUp(info.DamagedBound, max(sb.VSR.CommitMax, limit))
+			// What its journal still names above the ops it loaded: it
+			// repairs its own log from them while views change (a whole
+			// cluster restarted damaged has no whole vote otherwise).
+			var named []wire.Header
+			for op := n.r.Op() + 1; op <= report.OpMax; op++ {
+				h, ok := n.j.Header(op)
+				if !ok {
+					break
+				}
+				named = append(named, h)
+			}
+			info.HeadersLearned = n.r.LearnJournalHeaders(named)
 		} else {
 			n.r.WithholdVotesUntilCaughtUp()
 		}

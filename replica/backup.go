@@ -12,6 +12,10 @@ func (r *Replica) onPrepare(m *wire.Message, h *wire.Header) {
 		r.onInstallPrepare(m, h)
 		return
 	}
+	if r.status == StatusViewChange && r.rejoin.damaged {
+		r.onDamagedRepairPrepare(m, h)
+		return
+	}
 	if r.status != StatusNormal || h.View > r.view || r.IsPrimary() ||
 		(h.View == r.view && h.Replica != r.primaryIndex()) {
 		r.Counters.DropWrongView++
@@ -103,6 +107,7 @@ func (r *Replica) OnPrepareWritten(m *wire.Message) {
 	if e := r.ring.get(h.Op); e != nil && e.header.Checksum == h.Checksum {
 		e.written = true
 		if r.status != StatusNormal {
+			r.maybeWholeAgain()
 			return // a view change counts it when it installs the log
 		}
 		if r.IsPrimary() {

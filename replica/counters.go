@@ -31,6 +31,8 @@ type Counters struct {
 	VotesWithheld      uint64 // do_view_change not sent: rejoining, or the log does not reach its log_view's head
 	InstallsRefused    uint64 // view changes whose best-ranked log ended below a voter's commit number (not installed)
 	VotesDamaged       uint64 // damaged do_view_change votes sent (see VoteDamagedUntilCaughtUp)
+	DamagedOpsRepaired uint64 // ops of its own log a damaged replica repaired in a view change
+	DamageRepaired     uint64 // damaged replicas whole again before catching up (damaged_repair.go)
 	Rejoined           uint64 // ends of rejoining (caught up, votes again)
 	DropRejoining      uint64 // messages ignored while probing peers after a lost data file
 	DropNotPrimary     uint64 // requests sent to a backup

@@ -215,6 +215,16 @@ func (r *Replica) OnPrepareRead(m *wire.Message, found bool) {
 		last := len(r.reads) - 1
 		r.reads[i] = r.reads[last]
 		r.reads = r.reads[:last]
+		if to == r.cfg.Replica {
+			// Its own journal, for a damaged replica's repair.
+			if found && r.status == StatusViewChange && r.rejoin.damaged {
+				var h wire.Header
+				h.Decode(m.Buffer[:wire.HeaderSize])
+				r.onDamagedRepairPrepare(m, &h)
+			}
+			m.Unref()
+			return
+		}
 		if found {
 			r.bus.SendToReplica(to, m)
 			r.Counters.RepairAnswered++

@@ -737,6 +737,7 @@ func (r *Replica) tickViewChange() {
 		return
 	}
 	r.vc.lastResend = r.tick
+	r.tickDamagedRepair()
 	r.broadcastStartViewChange()
 	if r.vc.dvcSent && !r.IsPrimary() {
 		r.sendDoViewChange()

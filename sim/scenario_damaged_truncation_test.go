@@ -41,7 +41,7 @@ func scenarioDamagedTruncation(seed uint64, crashWrites int) (hit bool, err erro
 			r := h0.replica
 			return r.Status() == replica.StatusNormal && r.IsPrimary() && r.View() > 0
 		}
-		if !s.scriptSteps(20_000, nil, started) {
+		if !s.scriptSteps(20_000, keepDamaged, started) {
 			return fmt.Errorf("setup: replica 0 started no view with replica 1's damaged vote")
 		}
 		view := h0.replica.View()
@@ -101,6 +101,14 @@ func TestScenarioDamagedTruncation(t *testing.T) {
 			t.Fatalf("setup: a crash after %d writes no longer falls between the truncation and log_view 3", k)
 		}
 	}
+}
+
+// keepDamaged drops replica 1's request_prepare messages: the scenarios
+// need it to install the next view while still damaged, which it would
+// not be if it repaired its own log from replica 0 while the first view
+// change timed out (replica.LearnJournalHeaders).
+func keepDamaged(p *packet, h *wire.Header) bool {
+	return p.from == 1 && h.Command == wire.CommandRequestPrepare
 }
 
 // damagedAfterPowerLoss is the setup both truncation scenarios share (3

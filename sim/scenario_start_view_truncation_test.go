@@ -31,7 +31,7 @@ func scenarioStartViewTruncation(seed uint64, crashWrites int) (hit bool, err er
 		if !h1.replica.Rejoining() {
 			return fmt.Errorf("setup: replica 1 not damaged")
 		}
-		if !s.scriptSteps(20_000, nil, func() bool { return h0.replica.View() >= 3 }) {
+		if !s.scriptSteps(20_000, keepDamaged, func() bool { return h0.replica.View() >= 3 }) {
 			return fmt.Errorf("setup: replica 0 not in view 3")
 		}
 		s.restart(h2)
@@ -39,7 +39,7 @@ func scenarioStartViewTruncation(seed uint64, crashWrites int) (hit bool, err er
 			return s.err
 		}
 		// Replica 2 votes, but hears nothing of view 3's log.
-		from0to2 := func(p *packet, h *wire.Header) bool { return p.from == 0 && p.to == 2 }
+		from0to2 := func(p *packet, h *wire.Header) bool { return p.from == 0 && p.to == 2 || keepDamaged(p, h) }
 		armed := false
 		started := func() bool {
 			r := h0.replica

@@ -224,6 +224,11 @@ func TestSeedsPowerLossRegressions(t *testing.T) {
 		{6904, 3, "liveness: damaged vote of a newer log_view"},
 		{7271, 3, "liveness: damaged vote of a newer log_view"},
 		{7332, 3, "liveness: damaged vote of a newer log_view"},
+		// A power loss left every replica damaged (one with an
+		// unreadable op in the middle of its log, two ending below the
+		// log head): no whole vote, no view, for good — until a damaged
+		// replica repaired its own log from its journal and its peers.
+		{6807, 3, "liveness: every replica damaged"},
 		// Recovery wrote its damaged bound with the commit numbers read
 		// before replay took a checkpoint: commit_max went back (panic).
 		{33587, 5, "panic: journal: commit_max goes back"},
