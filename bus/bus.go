@@ -1,6 +1,7 @@
 package bus
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -8,7 +9,6 @@ import (
 
 	cio "github.com/chronon-db/chronon/io"
 	"github.com/chronon-db/chronon/wire"
-	"golang.org/x/sys/unix"
 )
 
 // Handler receives every valid message. h was decoded from m's bytes and the
@@ -55,8 +55,7 @@ type Bus struct {
 	handler  Handler
 	listenFd int
 	accept   cio.Completion
-	addrs    []unix.Sockaddr
-	families []int
+	addrs    []cio.TCPAddr
 	conns    []connection
 	peers    []*connection
 	clients  map[wire.Uint128]*connection
@@ -69,9 +68,9 @@ type Bus struct {
 	Counters Counters
 }
 
-// New listens on this replica's address and prepares connection slots for
-// every peer and cfg.Limits.ClientsMax clients. Call SetHandler before the
-// IO runs.
+// New resolves every address (host names are looked up once, here), listens
+// on this replica's address and prepares connection slots for every peer and
+// cfg.Limits.ClientsMax clients. Call SetHandler before the IO runs.
 func New(cfg Config, io *cio.IO, pool *wire.Pool) (*Bus, error) {
 	if int(cfg.Wire.ReplicaCount) != len(cfg.Addresses) || cfg.Replica >= cfg.Wire.ReplicaCount {
 		return nil, fmt.Errorf("%w: %d addresses for %d replicas, replica %d", ErrConfig, len(cfg.Addresses), cfg.Wire.ReplicaCount, cfg.Replica)
@@ -93,27 +92,26 @@ func New(cfg Config, io *cio.IO, pool *wire.Pool) (*Bus, error) {
 		rng:      rand.New(rand.NewPCG(cfg.Seed, uint64(cfg.Replica))),
 	}
 	for i, a := range cfg.Addresses {
-		sa, family, err := resolveTCP(a)
+		addr, err := cio.ResolveTCP(context.Background(), a)
 		if err != nil {
 			return nil, fmt.Errorf("%w: replica %d: %w", ErrConfig, i, err)
 		}
-		b.addrs = append(b.addrs, sa)
-		b.families = append(b.families, family)
+		b.addrs = append(b.addrs, addr)
 	}
 	slots := int(cfg.Wire.ReplicaCount) - 1 + cfg.Limits.ClientsMax
 	b.conns = make([]connection, slots)
 	for i := range b.conns {
 		b.conns[i].init(b)
 	}
-	fd, err := listenTCP(cfg.Addresses[cfg.Replica])
+	fd, err := b.io.ListenTCP(b.addrs[cfg.Replica], listenBacklog)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("bus: %w", err)
 	}
 	b.listenFd = fd
 	b.accept.Callback = onAccept
 	b.accept.Context = b
 	if err := b.io.Accept(&b.accept, b.listenFd); err != nil {
-		unix.Close(fd)
+		_ = cio.CloseSocket(fd)
 		return nil, fmt.Errorf("bus: accept: %w", err)
 	}
 	for j := range b.dials {
@@ -121,6 +119,13 @@ func New(cfg Config, io *cio.IO, pool *wire.Pool) (*Bus, error) {
 	}
 	return b, nil
 }
+
+// listenBacklog bounds the connections the kernel queues before Accept.
+const listenBacklog = 128
+
+// socketOptions are set on every connection: messages are whole frames and
+// latency matters (no Nagle), and the buffers hold several 1 MiB prepares.
+var socketOptions = cio.TCPOptions{NoDelay: true, SendBuffer: 4 << 20, RecvBuffer: 4 << 20}
 
 // IOEntriesNeeded is the io.Options.Entries a bus with these limits may use:
 // per connection a receive, a send, a connect or close; plus the listener.
@@ -131,8 +136,14 @@ func IOEntriesNeeded(replicaCount int, limits wire.Limits) int {
 // SetHandler sets the receiver of incoming messages.
 func (b *Bus) SetHandler(h Handler) { b.handler = h }
 
-// Port returns the TCP port this bus listens on.
-func (b *Bus) Port() int { return localPort(b.listenFd) }
+// Port returns the TCP port this bus listens on (0 once closed).
+func (b *Bus) Port() int {
+	addr, err := cio.LocalTCPAddr(b.listenFd)
+	if err != nil {
+		return 0
+	}
+	return addr.Port()
+}
 
 // Connected reports whether a connection to replica r is established.
 func (b *Bus) Connected(r uint8) bool { return b.peers[r] != nil }
@@ -197,7 +208,7 @@ func (b *Bus) Close() {
 	}
 	if b.listenFd >= 0 {
 		_ = b.io.Cancel(&b.accept)
-		unix.Close(b.listenFd)
+		_ = cio.CloseSocket(b.listenFd)
 		b.listenFd = -1
 	}
 }
@@ -216,7 +227,7 @@ func (b *Bus) dial(peer uint8) {
 	if c == nil {
 		return
 	}
-	fd, err := b.io.OpenSocket(b.families[peer], unix.SOCK_STREAM, 0)
+	fd, err := b.io.DialTCP(&c.connectC, b.addrs[peer])
 	if err != nil {
 		b.dialFailed(peer)
 		return
@@ -225,12 +236,6 @@ func (b *Bus) dial(peer uint8) {
 	c.fd = fd
 	c.dialPeer = int(peer)
 	b.dials[peer].active = true
-	if err := b.io.Connect(&c.connectC, fd, b.addrs[peer]); err != nil {
-		b.dials[peer].active = false
-		unix.Close(fd)
-		c.reset()
-		b.dialFailed(peer)
-	}
 }
 
 func (b *Bus) dialFailed(peer uint8) {
@@ -252,7 +257,7 @@ func onAccept(c *cio.Completion) {
 		conn := b.freeConnection()
 		if conn == nil {
 			b.Counters.DropNoSlot++
-			unix.Close(fd)
+			_ = cio.CloseSocket(fd)
 		} else {
 			b.Counters.Accepted++
 			conn.fd = fd
@@ -275,7 +280,7 @@ func onConnect(c *cio.Completion) {
 		return
 	}
 	if c.Err != nil || b.closed {
-		unix.Close(conn.fd)
+		_ = cio.CloseSocket(conn.fd)
 		conn.reset()
 		b.dialFailed(peer)
 		return

@@ -3,10 +3,12 @@ package bus
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -401,5 +403,79 @@ func TestBusHandlerKeepingBuffers(t *testing.T) {
 			t.Fatalf("kept buffer %d was overwritten: op %d", i, h.Op)
 		}
 		m.Unref()
+	}
+}
+
+func TestBusAddressErrors(t *testing.T) {
+	limits := testLimits(2)
+	ioq, err := cio.New(cio.Options{Entries: IOEntriesNeeded(2, limits), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ioq.Close()
+	pool, err := wire.NewPool(limits.MessagesMax(), limits.MessageSizeMax)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := func(addrs ...string) Config {
+		return Config{
+			Wire:      wire.Config{Cluster: testCluster, ReplicaCount: 2, MessageSizeMax: limits.MessageSizeMax},
+			Replica:   0,
+			Addresses: addrs,
+			Limits:    limits,
+		}
+	}
+	// A malformed peer address is a config error naming the replica.
+	_, err = New(cfg("127.0.0.1:0", "127.0.0.1"), ioq, pool)
+	if !errors.Is(err, ErrConfig) || !errors.Is(err, cio.ErrInvalid) || !strings.Contains(err.Error(), "replica 1") {
+		t.Fatalf("malformed address: %v", err)
+	}
+	// A port another bus listens on cannot be listened on again.
+	b, err := New(cfg("127.0.0.1:0", "127.0.0.1:1"), ioq, pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	taken := fmt.Sprintf("127.0.0.1:%d", b.Port())
+	if _, err := New(cfg(taken, "127.0.0.1:1"), ioq, pool); err == nil || !strings.Contains(err.Error(), "listen "+taken) {
+		t.Fatalf("listen on a taken port: %v", err)
+	}
+}
+
+func TestBusIPv6(t *testing.T) {
+	for _, backend := range backends {
+		t.Run(backend.String(), func(t *testing.T) {
+			limits := testLimits(2)
+			ioq, err := cio.New(cio.Options{Entries: IOEntriesNeeded(2, limits), Backend: backend, Logger: slog.New(slog.DiscardHandler)})
+			if err != nil {
+				t.Skipf("backend %s: %v", backend, err)
+			}
+			pool, err := wire.NewPool(limits.MessagesMax(), limits.MessageSizeMax)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := New(Config{
+				Wire:      wire.Config{Cluster: testCluster, ReplicaCount: 1, MessageSizeMax: limits.MessageSizeMax},
+				Addresses: []string{"[::1]:0"},
+				Limits:    limits,
+			}, ioq, pool)
+			if err != nil {
+				_ = ioq.Close()
+				t.Skipf("no IPv6 loopback: %v", err)
+			}
+			rec := &recorder{}
+			b.SetHandler(rec)
+			nd := &node{io: ioq, bus: b, pool: pool, rec: rec}
+			t.Cleanup(nd.stop)
+			conn, err := net.Dial("tcp", fmt.Sprintf("[::1]:%d", b.Port()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			if _, err := conn.Write(clientRequest(wire.Uint128{Lo: 6}, 1, []byte("v6"))); err != nil {
+				t.Fatal(err)
+			}
+			runUntil(t, []*node{nd}, "request over IPv6", func() bool { return count(rec, wire.CommandRequest) == 1 })
+		})
 	}
 }

@@ -88,7 +88,7 @@ func (c *connection) dropQueue() {
 // connected starts receiving on a freshly accepted or dialled socket.
 func (c *connection) connected() {
 	c.state = stateConnected
-	tuneSocket(c.fd)
+	_ = cio.SetTCPOptions(c.fd, socketOptions) // best effort: defaults only cost speed
 	m, err := c.bus.pool.Get()
 	if err != nil {
 		c.bus.Counters.DropNoBuffer++
@@ -332,7 +332,7 @@ func (c *connection) close() {
 		// synchronously.
 		_ = b.io.Cancel(&c.recvC)
 		_ = b.io.Cancel(&c.sendC)
-		closeNow(c.fd)
+		_ = cio.CloseSocket(c.fd)
 		c.fd = -1
 		c.maybeFree()
 	}
@@ -352,6 +352,8 @@ func (c *connection) maybeFree() {
 	if c.connectC.InFlight() || c.recvC.InFlight() || c.sendC.InFlight() || c.closeC.InFlight() {
 		return
 	}
-	closeNow(c.fd)
+	if c.fd >= 0 {
+		_ = cio.CloseSocket(c.fd)
+	}
 	c.reset()
 }

@@ -1,0 +1,137 @@
+package io
+
+import (
+	"go/parser"
+	"go/token"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// doorImports are the packages through which Go code reaches the operating
+// system directly: raw system calls (syscall, golang.org/x/sys/...) and
+// sockets (net). Outside io/ product code must not import them; the event
+// loop is the only door to the OS (files, sockets, socket options).
+// Packages built on top of them for other purposes (os for paths and
+// processes, net/http for the outbox's HTTP sink and the metrics page) are
+// not policed here.
+func isDoorImport(path string) bool {
+	return path == "syscall" || path == "net" || strings.HasPrefix(path, "golang.org/x/sys/")
+}
+
+// doorExceptions are the product packages (directory relative to the module
+// root) allowed one of the door imports, each with the reason. Every entry
+// must still be needed: TestOnlyIOOpensTheDoor fails on a stale one.
+var doorExceptions = []struct {
+	dir, imp, why string
+}{
+	// Process signals are not I/O: os offers only os.Interrupt and os.Kill,
+	// and SIGTERM (what a supervisor sends) comes from syscall.
+	{"cmd/chronon", "syscall", "SIGTERM for signal.NotifyContext (start, chaos)"},
+	// The metrics page is plain net/http on its own goroutine, outside
+	// the replica's loop; net.Listen reports a bad --metrics address
+	// before the replica starts.
+	{"cmd/chronon", "net", "listener of the --metrics HTTP page"},
+	// The chaos run controls replica processes from outside, as an
+	// operator would.
+	{"internal/chaos", "syscall", "SIGKILL, SIGSTOP, SIGCONT, SIGTERM to the replica processes it runs"},
+	{"internal/chaos", "net", "reserving loopback ports for its processes; the effects receiver's HTTP listener"},
+	// The client is a library inside other programs: it runs on their
+	// goroutines with Go's own net package (portable, pure Go), and owns no
+	// event loop.
+	{"client", "net", "the Go client's connections to the replicas (net.Conn)"},
+	// An embedded cluster picks its loopback ports before its replicas
+	// start, so every replica knows every address.
+	{"cluster", "net", "reserving free loopback ports (freePorts)"},
+	// journal.FileStorage, the synchronous O_DIRECT storage of format and
+	// inspect, predates io.OpenDataFile; the replica's own journal runs on
+	// io (journal.IOStorage). To be moved onto io with the journal's
+	// asynchronous interface.
+	{"journal", "golang.org/x/sys/unix", "FileStorage (storage_file_linux.go): format, inspect and offline tools"},
+}
+
+// TestOnlyIOOpensTheDoor parses every non-test Go file of the module (all
+// build tags, so darwin-only files count too) and fails if a package outside
+// io/ imports syscall, golang.org/x/sys/... or net, unless doorExceptions
+// allows that package that import.
+func TestOnlyIOOpensTheDoor(t *testing.T) {
+	// The test runs in io's directory; the module root is the nearest
+	// directory above it with a go.mod.
+	here, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := here
+	for {
+		if _, err := os.Stat(filepath.Join(root, "go.mod")); err == nil {
+			break
+		}
+		parent := filepath.Dir(root)
+		if parent == root {
+			t.Fatalf("no go.mod above %s", here)
+		}
+		root = parent
+	}
+	ioDir, _ := filepath.Rel(root, here)
+	ioDir = filepath.ToSlash(ioDir)
+	type use struct{ dir, imp string }
+	found := map[use][]string{} // -> files
+	fset := token.NewFileSet()
+	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, path)
+		rel = filepath.ToSlash(rel)
+		if d.IsDir() {
+			name := d.Name()
+			if rel == ioDir || name == "testdata" || name == "vendor" || (strings.HasPrefix(name, ".") && rel != ".") || strings.HasPrefix(name, "_") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasSuffix(rel, ".go") || strings.HasSuffix(rel, "_test.go") {
+			return nil
+		}
+		f, err := parser.ParseFile(fset, path, nil, parser.ImportsOnly)
+		if err != nil {
+			return err
+		}
+		for _, spec := range f.Imports {
+			imp, err := strconv.Unquote(spec.Path.Value)
+			if err != nil {
+				return err
+			}
+			if isDoorImport(imp) {
+				u := use{filepath.ToSlash(filepath.Dir(rel)), imp}
+				found[u] = append(found[u], rel)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	allowed := map[use]bool{}
+	for _, e := range doorExceptions {
+		allowed[use{e.dir, e.imp}] = true
+		if len(found[use{e.dir, e.imp}]) == 0 {
+			t.Errorf("stale exception: %s no longer imports %q; delete its entry from doorExceptions in io/door_test.go", e.dir, e.imp)
+		}
+	}
+	var violations []string
+	for u, files := range found {
+		if !allowed[u] {
+			violations = append(violations, strings.Join(files, ", ")+" import "+strconv.Quote(u.imp))
+		}
+	}
+	sort.Strings(violations)
+	for _, v := range violations {
+		t.Errorf("%s: only package io talks to the OS (files, sockets, system calls); add what you need to io, or, for something that is not I/O, add a commented entry to doorExceptions in io/door_test.go", v)
+	}
+}
