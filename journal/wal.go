@@ -3,6 +3,7 @@ package journal
 import (
 	"fmt"
 
+	"github.com/chronon-db/chronon/internal/invariants"
 	"github.com/chronon-db/chronon/wire"
 )
 
@@ -13,6 +14,7 @@ import (
 // durable as the decision).
 func (j *Journal) recoverWAL() error {
 	c := j.layout.Config
+	invariants.Assert(len(j.headers) == int(c.SlotCount)*wire.HeaderSize && len(j.trusted) == int(c.SlotCount), "journal: WAL buffers not sized to the ring")
 	if err := j.io.read(j.headers, j.layout.WALHeaders.Offset); err != nil {
 		return err
 	}
@@ -39,6 +41,10 @@ func (j *Journal) recoverWAL() error {
 		}
 		if decision == DecisionEql || decision == DecisionFix || decision == DecisionVSR {
 			t := &j.trusted[slot]
+			// The classification only trusts a prepare header of this slot.
+			if t.Command != wire.CommandPrepare || j.layout.SlotOf(t.Op) != slot {
+				invariants.Failf("journal: slot %d trusts op %d (command %s) of another slot", slot, t.Op, t.Command)
+			}
 			s.Known, s.Op, s.View, s.Checksum = true, t.Op, t.View, t.Checksum
 		}
 		if (decision == DecisionEql || decision == DecisionVSR) && hh.Op > opHeaderMax {
@@ -53,6 +59,9 @@ func (j *Journal) recoverWAL() error {
 	if misdirectedOpMax > report.OpCheckpoint {
 		report.MisdirectedOpMax = misdirectedOpMax
 	}
+	for _, op := range report.Truncated {
+		invariants.Assert(op > report.OpMax && !report.Slots[j.layout.SlotOf(op)].Known, "journal: a cut op is still trusted")
+	}
 	j.report = report
 	if j.readOnly {
 		return nil
@@ -63,6 +72,7 @@ func (j *Journal) recoverWAL() error {
 		raw := j.headers[slot*wire.HeaderSize : (slot+1)*wire.HeaderSize]
 		switch {
 		case s.Decision == DecisionFix:
+			invariants.Assert(s.Known && j.trusted[slot].Op == s.Op, "journal: redundant header fixed from an untrusted prepare")
 			j.trusted[slot].Encode(raw)
 		case s.Decision == DecisionNil && s.Header != HeaderReserved:
 			r := reservedHeader(j.sb.Cluster, slot)
@@ -111,13 +121,16 @@ func (j *Journal) readPrepareSlot(slot uint32, h *wire.Header) (PrepareState, er
 	if st := ClassifyHeader(j.prepareBuf, slot, j.layout.Config.SlotCount, &j.wcfg, &probe); st == HeaderPrepare || st == HeaderMisdirected {
 		// Validate bounded Size by message_size_max, so n fits prepareBuf.
 		n = sectorRound(uint64(probe.Size))
+		invariants.Assert(n <= uint64(len(j.prepareBuf)), "journal: validated prepare larger than its slot")
 		if n > SectorSize {
 			if err := j.io.read(j.prepareBuf[SectorSize:n], off+SectorSize); err != nil {
 				return PrepareCorrupt, err
 			}
 		}
 	}
-	return ClassifyPrepare(j.prepareBuf[:n], slot, j.layout.Config.SlotCount, &j.wcfg, h), nil
+	st := ClassifyPrepare(j.prepareBuf[:n], slot, j.layout.Config.SlotCount, &j.wcfg, h)
+	invariants.Assert(st != PreparePrepare || uint64(h.Size) <= n, "journal: verified prepare longer than what was read")
+	return st, nil
 }
 
 // Header returns the trusted header of op, if the journal holds one (the
@@ -125,7 +138,9 @@ func (j *Journal) readPrepareSlot(slot uint32, h *wire.Header) (PrepareState, er
 func (j *Journal) Header(op uint64) (wire.Header, bool) {
 	slot := j.layout.SlotOf(op)
 	if s := &j.report.Slots[slot]; s.Known && s.Op == op {
-		return j.trusted[slot], true
+		h := j.trusted[slot]
+		invariants.Assert(h.Op == op && h.Checksum == s.Checksum, "journal: trusted header differs from its slot report")
+		return h, true
 	}
 	return wire.Header{}, false
 }
@@ -151,5 +166,7 @@ func (j *Journal) ReadPrepare(op uint64, checksum wire.Uint128) ([]byte, error) 
 	case h.Checksum != checksum:
 		return nil, fmt.Errorf("%w: op %d has checksum %s, want %s", ErrNotFound, op, h.Checksum, checksum)
 	}
+	invariants.Assert(h.Command == wire.CommandPrepare && h.Size >= wire.HeaderSize, "journal: verified prepare is not a prepare")
+	invariants.Assert(int(h.Size) <= len(j.prepareBuf), "journal: verified prepare larger than its buffer")
 	return j.prepareBuf[:h.Size], nil
 }
