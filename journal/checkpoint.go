@@ -38,6 +38,7 @@ func (j *Journal) Checkpoint(op uint64, checksum wire.Uint128, data CheckpointDa
 	next := *prev
 	next.CheckpointOp, next.CheckpointChecksum = op, checksum
 	next.CommitMin, next.CommitMax = max(next.CommitMin, op), max(next.CommitMax, op)
+	invariants.Assert(next.CheckpointOp <= next.CommitMin && next.CommitMin <= next.CommitMax, "journal: checkpoint above its commit numbers")
 
 	var addresses []uint64
 	alloc := func(n int) ([]uint64, error) {
@@ -61,6 +62,7 @@ func (j *Journal) Checkpoint(op uint64, checksum wire.Uint128, data CheckpointDa
 		if err != nil {
 			return err
 		}
+		invariants.Assert(len(a) == j.blocksFor(len(blobs[i])), "journal: blob allocated another number of blocks")
 		ref, err := j.writeBlob(BlockType(i+1), blobs[i], a, op)
 		if err != nil {
 			return err

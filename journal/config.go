@@ -85,8 +85,10 @@ func PresetName(c Config) string {
 	invariants.Assert(ConfigProduction != ConfigTest, "journal: the presets are not distinct")
 	switch c {
 	case ConfigProduction:
+		invariants.Assert(ConfigProduction.Check() == nil, "journal: the production preset is not a valid config")
 		return "production"
 	case ConfigTest:
+		invariants.Assert(ConfigTest.Check() == nil, "journal: the test preset is not a valid config")
 		return "test"
 	}
 	return ""
@@ -128,6 +130,7 @@ type Zone struct {
 // End returns the first byte after the zone.
 func (z Zone) End() uint64 {
 	invariants.Assert(z.Offset+z.Size >= z.Offset, "journal: zone end overflows")
+	invariants.Assert(z.SlotSize == 0 || z.Size%z.SlotSize == 0, "journal: zone not a whole number of slots")
 	return z.Offset + z.Size
 }
 
@@ -179,6 +182,7 @@ func NewLayout(c Config) (Layout, error) {
 // Zones returns the zones in file order.
 func (l *Layout) Zones() []Zone {
 	invariants.Assert(l.Grid.End() == l.Size, "journal: layout not computed by NewLayout")
+	invariants.Assert(l.Superblock.Offset == 0 && l.WALHeaders.Offset == l.Superblock.End(), "journal: layout zones out of order")
 	return []Zone{l.Superblock, l.WALHeaders, l.WALPrepare, l.Replies, l.Grid}
 }
 
@@ -236,12 +240,15 @@ func (l *Layout) BlockOffset(address uint64) uint64 {
 // SlotOf returns the WAL slot of op.
 func (l *Layout) SlotOf(op uint64) uint32 {
 	invariants.Assert(l.Config.SlotCount != 0, "journal: SlotOf on a layout without slots")
-	return uint32(op % uint64(l.Config.SlotCount))
+	slot := uint32(op % uint64(l.Config.SlotCount))
+	invariants.Assert(slot < l.Config.SlotCount, "journal: slot outside the ring")
+	return slot
 }
 
 // sectorRound rounds n up to a multiple of SectorSize.
 func sectorRound(n uint64) uint64 {
 	r := (n + SectorSize - 1) / SectorSize * SectorSize
 	invariants.Assert(r >= n && r-n < SectorSize, "journal: sector rounding overflows")
+	invariants.Assert(r%SectorSize == 0, "journal: sector rounding not a multiple of the sector")
 	return r
 }

@@ -27,6 +27,9 @@ func newFreeSet(count uint32) freeSet {
 func (f *freeSet) reset() {
 	invariants.Assert(uint64(len(f.words)) == (f.count+63)/64, "journal: free set words do not fit the grid")
 	clear(f.words)
+	if invariants.Enabled {
+		invariants.Assert(f.acquired() == 0, "journal: reset free set holds blocks")
+	}
 }
 
 func (f *freeSet) copyFrom(o *freeSet) {
@@ -67,6 +70,7 @@ func (f *freeSet) acquired() int {
 // disjoint reports whether no block is acquired in both f and o.
 func (f *freeSet) disjoint(o *freeSet) bool {
 	invariants.Assert(len(o.words) == len(f.words), "journal: free sets of different grids compared")
+	invariants.Assert(o.count == f.count, "journal: free sets of different grid sizes compared")
 	for i, w := range f.words {
 		if w&o.words[i] != 0 {
 			return false
@@ -79,6 +83,7 @@ func (f *freeSet) disjoint(o *freeSet) bool {
 func (f *freeSet) encodedSize() int {
 	n := int((f.count + 7) / 8)
 	invariants.Assert(n > 0 && n <= len(f.words)*8, "journal: free set encoding larger than its words")
+	invariants.Assert(uint64(n)*8 >= f.count, "journal: free set encoding smaller than the grid")
 	return n
 }
 

@@ -82,6 +82,7 @@ func (j *Journal) writeBlob(t BlockType, data []byte, addresses []uint64, checkp
 		if i+1 < len(addresses) {
 			h.OpMin, h.Parent = next.Op, next.Checksum
 		}
+		invariants.Assert((i+1 < len(addresses)) == (h.OpMin != 0), "journal: blob chain link missing or past its end")
 		clear(j.blockBuf)
 		copy(j.blockBuf[wire.HeaderSize:], payload)
 		wire.Seal(&h, j.blockBuf[:h.Size])
@@ -159,6 +160,7 @@ func verifyBlock(raw []byte, address uint64, checksum wire.Uint128, t BlockType,
 // by (address, checksum) and the blob's length. Errors wrap ErrCorrupt.
 func (j *Journal) ReadBlob(ref BlobRef, t BlockType, dst []byte) ([]byte, error) {
 	checkBlockType(t)
+	invariants.Assert(ref.Address <= uint64(j.layout.Config.GridBlockCount), "journal: read of a reference the superblock checks would reject")
 	start := len(dst)
 	out, err := j.readBlob(ref, t, dst, true, nil)
 	invariants.Assert(err != nil || uint64(len(out)-start) == ref.Size, "journal: blob read has another length than its reference")
@@ -171,12 +173,14 @@ func (j *Journal) ReadBlob(ref BlobRef, t BlockType, dst []byte) ([]byte, error)
 // visited too).
 func (j *Journal) walkBlob(ref BlobRef, t BlockType, visit func(address uint64)) error {
 	invariants.Assert(visit != nil, "journal: walkBlob without a visitor")
+	invariants.Assert(ref.Address <= uint64(j.layout.Config.GridBlockCount), "journal: walk of a reference the superblock checks would reject")
 	_, err := j.readBlob(ref, t, nil, false, visit)
 	return err
 }
 
 func (j *Journal) readBlob(ref BlobRef, t BlockType, dst []byte, keep bool, visit func(uint64)) ([]byte, error) {
 	invariants.Assert(keep || dst == nil, "journal: blob walk given a destination")
+	invariants.Assert(!keep || visit == nil, "journal: blob both kept and walked")
 	if ref.IsZero() {
 		return dst, nil
 	}

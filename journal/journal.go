@@ -80,6 +80,7 @@ func (o *FormatOptions) Check() error {
 		return fmt.Errorf("%w: a single replica has no peers to rejoin", ErrConfig)
 	}
 	invariants.Assert(o.Replica < o.ReplicaCount && o.ReplicaCount <= wire.ReplicaCountMax, "journal: accepted format options name no replica")
+	invariants.Assert(!o.Rejoin || o.ReplicaCount > 1, "journal: accepted a rejoin without peers")
 	return nil
 }
 
@@ -149,6 +150,11 @@ func Format(s Storage, o FormatOptions) error {
 		Config:       c,
 		VSR:          VSRState{CheckpointChecksum: root.Checksum, Rejoining: o.Rejoin},
 	}
+	// Paired with DecodeSuperblock: the first superblock passes the
+	// checks it is read back with.
+	if err := sb.check(); err != nil {
+		invariants.Failf("journal: formatted superblock fails its read checks: %v", err)
+	}
 	sb.Encode(sector)
 	if invariants.Enabled {
 		var got Superblock
@@ -172,6 +178,7 @@ func Format(s Storage, o FormatOptions) error {
 func Open(s Storage) (*Journal, error) {
 	j, err := open(s, false)
 	invariants.Assert((j == nil) != (err == nil), "journal: open returned both or neither of a journal and an error")
+	invariants.Assert(j == nil || !j.readOnly, "journal: Open returned a read-only journal")
 	return j, err
 }
 
@@ -179,6 +186,7 @@ func Open(s Storage) (*Journal, error) {
 func OpenReadOnly(s Storage) (*Journal, error) {
 	j, err := open(s, true)
 	invariants.Assert((j == nil) != (err == nil), "journal: open returned both or neither of a journal and an error")
+	invariants.Assert(j == nil || j.readOnly, "journal: OpenReadOnly returned a writable journal")
 	return j, err
 }
 
@@ -218,6 +226,7 @@ func open(s Storage, readOnly bool) (*Journal, error) {
 		dirtySectors: make([]bool, layout.WALHeaders.Size/SectorSize),
 	}
 	j.blobBuf = make([]byte, 0, j.acquired.encodedSize())
+	invariants.Assert(j.wcfg.Check() == nil, "journal: wire config of an accepted superblock is invalid")
 	j.initAppend()
 	if !readOnly {
 		if err := j.repairSuperblock(); err != nil {
@@ -330,12 +339,14 @@ func (j *Journal) GridFault() error {
 // Layout returns the file's layout.
 func (j *Journal) Layout() Layout {
 	invariants.Assert(j.layout.Config == j.sb.Config, "journal: layout of another config than the superblock's")
+	invariants.Assert(j.layout.Size <= j.storage.Size(), "journal: layout larger than its storage")
 	return j.layout
 }
 
 // Superblock returns the durable superblock.
 func (j *Journal) Superblock() Superblock {
 	invariants.Assert(j.sb.Sequence >= 1, "journal: superblock without a sequence")
+	invariants.Assert(j.sb.Config == j.layout.Config, "journal: superblock of another config than the layout's")
 	return j.sb
 }
 
@@ -349,12 +360,14 @@ func (j *Journal) Copies() [SuperblockCopies]CopyStatus {
 		}
 	}
 	invariants.Assert(chosen >= SuperblockQuorum, "journal: superblock chosen by fewer copies than a quorum")
+	invariants.Assert(j.readOnly || chosen == SuperblockCopies, "journal: superblock copies disagree after a read-write open")
 	return j.copies
 }
 
 // Report returns the WAL recovery report of Open.
 func (j *Journal) Report() *Report {
 	invariants.Assert(len(j.report.Slots) == int(j.layout.Config.SlotCount), "journal: report does not cover every slot")
+	invariants.Assert(j.report.OpMax >= j.report.OpCheckpoint, "journal: report op_max below its checkpoint")
 	return &j.report
 }
 
@@ -362,6 +375,7 @@ func (j *Journal) Report() *Report {
 func (j *Journal) GridUsage() (acquired, total int) {
 	acquired, total = j.acquired.acquired(), int(j.layout.Config.GridBlockCount)
 	invariants.Assert(acquired <= total, "journal: more blocks acquired than the grid holds")
+	invariants.Assert(j.acquired.count == uint64(total), "journal: free set not sized to the grid")
 	return acquired, total
 }
 
@@ -371,8 +385,10 @@ func (j *Journal) SetVSR(view, logView uint32, commitMin, commitMax uint64) erro
 	j.checkWritable()
 	next := j.sb.VSR
 	next.View, next.LogView, next.CommitMin, next.CommitMax = view, logView, commitMin, commitMax
+	seq := j.sb.Sequence
 	err := j.writeSuperblock(next)
 	invariants.Assert(err != nil || j.sb.VSR == next, "journal: SetVSR did not record the state")
+	invariants.Assert(err != nil || j.sb.Sequence == seq+1, "journal: SetVSR did not advance the superblock sequence")
 	return err
 }
 
@@ -410,6 +426,7 @@ func (j *Journal) SetRejoined() error {
 	j.checkWritable()
 	next := j.sb.VSR
 	next.Rejoining = false
+	invariants.Assert(next.View >= next.LogView, "journal: rejoined with log_view above view")
 	err := j.writeSuperblock(next)
 	invariants.Assert(err != nil || !j.sb.VSR.Rejoining, "journal: rejoining still set after SetRejoined")
 	return err
@@ -424,6 +441,7 @@ func (j *Journal) SetStarted() error {
 	}
 	next := j.sb.VSR
 	next.Started = true
+	invariants.Assert(next.View >= next.LogView, "journal: started with log_view above view")
 	err := j.writeSuperblock(next)
 	invariants.Assert(err != nil || j.sb.VSR.Started, "journal: started not set after SetStarted")
 	return err
@@ -472,10 +490,12 @@ func (j *Journal) checkState() {
 		seen[slot] = true
 		invariants.Assert(j.trusted[slot].Checksum == j.pending[i].Checksum, "journal: pending redundant header is not its slot's trusted prepare")
 	}
+	invariants.Assert(len(j.dirtySectors) == int(j.layout.WALHeaders.Size/SectorSize), "journal: dirty sector map not sized to the ring")
 	if j.gridFault == nil && !j.readOnly {
 		want := 0
 		for _, ref := range j.sb.VSR.Refs {
 			want += j.blocksFor(int(ref.Size))
+			invariants.Assert(ref.IsZero() || j.acquired.isAcquired(ref.Address), "journal: a checkpoint blob starts in a free block")
 		}
 		invariants.Assert(j.acquired.acquired() == want, "journal: free set does not hold exactly the checkpoint's blocks")
 	}

@@ -142,6 +142,7 @@ func buildReport(slots []SlotReport, headers []wire.Header, checkpointOp uint64,
 	}
 	// What Open and the replica rely on.
 	invariants.Assert(r.OpMax >= checkpointOp && r.OpMax-checkpointOp <= n, "journal: op_max outside the ring above the checkpoint")
+	invariants.Assert(len(r.Faulty) == 0 || len(r.Truncated) == 0, "journal: head cut despite faulty slots")
 	invariants.Assert(r.ChainBreak == 0 || (r.ChainBreak > checkpointOp && r.ChainBreak <= r.OpMax), "journal: chain break outside (checkpoint, op_max]")
 	for i := range r.Repair {
 		if op := r.Repair[i].Op; op <= checkpointOp || op > r.OpMax || (i > 0 && op <= r.Repair[i-1].Op) {

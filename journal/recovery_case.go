@@ -41,6 +41,7 @@ var classNames = [...]string{"ok", "reserved", "header_stale", "header_corrupt",
 
 // String returns the class name used by chronon inspect.
 func (c Class) String() string {
+	invariants.Assert(len(classNames) == int(ClassFaulty)+1, "journal: a class without a name")
 	if int(c) < len(classNames) {
 		return classNames[c]
 	}
@@ -75,6 +76,7 @@ var decisionNames = [...]string{"eql", "nil", "fix", "vsr", "cut", "faulty"}
 
 // String returns the decision name.
 func (d Decision) String() string {
+	invariants.Assert(len(decisionNames) == int(DecisionFaulty)+1, "journal: a decision without a name")
 	if int(d) < len(decisionNames) {
 		return decisionNames[d]
 	}

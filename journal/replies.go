@@ -58,5 +58,6 @@ func (j *Journal) ReadReply(i uint32) ([]byte, error) {
 		return nil, fmt.Errorf("%w: client reply slot %d: %v", ErrCorrupt, i, err)
 	}
 	invariants.Assert(h.Command == wire.CommandReply && int(h.Size) <= len(j.replyBuf), "journal: verified reply is not a reply or exceeds its buffer")
+	invariants.Assert(h.Size >= wire.HeaderSize, "journal: verified reply shorter than its header")
 	return j.replyBuf[:h.Size], nil
 }

@@ -61,6 +61,7 @@ func newSyncIO(s Storage) *syncIO {
 // start marks an operation submitted: the helpers run one at a time.
 func (io *syncIO) start() {
 	invariants.Assert(!io.busy && !io.done, "journal: synchronous storage operation while another is in flight")
+	invariants.Assert(io.cb != nil, "journal: synchronous storage without its callback")
 	io.busy = true
 }
 
@@ -77,7 +78,8 @@ func (io *syncIO) wait(what string) error {
 }
 
 func (io *syncIO) read(buf []byte, off uint64) error {
-	invariants.Assert(len(buf) > 0, "journal: empty read")
+	invariants.Assert(len(buf) > 0 && off%SectorSize == 0, "journal: empty or unaligned read")
+	invariants.Assert(off+uint64(len(buf)) <= io.s.Size(), "journal: read beyond the storage")
 	io.start()
 	io.s.Read(buf, off, io.cb)
 	if err := io.wait("read"); err != nil {
@@ -87,7 +89,8 @@ func (io *syncIO) read(buf []byte, off uint64) error {
 }
 
 func (io *syncIO) write(buf []byte, off uint64) error {
-	invariants.Assert(len(buf) > 0, "journal: empty write")
+	invariants.Assert(len(buf) > 0 && off%SectorSize == 0, "journal: empty or unaligned write")
+	invariants.Assert(off+uint64(len(buf)) <= io.s.Size(), "journal: write beyond the storage")
 	io.start()
 	io.s.Write(buf, off, io.cb)
 	if err := io.wait("write"); err != nil {

@@ -218,6 +218,7 @@ func (sb *Superblock) Encode(b []byte) {
 // panics; errors wrap ErrForeign (wrong magic or version: not ours) or
 // ErrCorrupt (checksum or field checks fail).
 func DecodeSuperblock(b []byte, sb *Superblock) error {
+	invariants.Assert(sb != nil, "journal: superblock decoded into nothing")
 	if len(b) < SectorSize {
 		return fmt.Errorf("%w: superblock copy is %d bytes", ErrCorrupt, len(b))
 	}

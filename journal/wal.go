@@ -62,6 +62,8 @@ func (j *Journal) recoverWAL() error {
 	for _, op := range report.Truncated {
 		invariants.Assert(op > report.OpMax && !report.Slots[j.layout.SlotOf(op)].Known, "journal: a cut op is still trusted")
 	}
+	// The head rule never cuts an op a valid redundant header names.
+	invariants.Assert(report.OpHeaderMax <= report.OpMax, "journal: recovery cut below a redundant header")
 	j.report = report
 	if j.readOnly {
 		return nil
@@ -81,6 +83,21 @@ func (j *Journal) recoverWAL() error {
 			continue
 		}
 		j.dirtySectors[slot*wire.HeaderSize/SectorSize] = true
+	}
+	if invariants.Enabled {
+		// Paired with the next recovery: the ring now says what was
+		// decided (fix: the prepare's header; nil: reserved).
+		var got wire.Header
+		for slot := uint32(0); slot < c.SlotCount; slot++ {
+			s := &slots[slot]
+			raw := j.headers[slot*wire.HeaderSize:]
+			switch {
+			case s.Decision == DecisionFix:
+				invariants.Assert(ClassifyHeader(raw, slot, c.SlotCount, &j.wcfg, &got) == HeaderPrepare && got == j.trusted[slot], "journal: fixed redundant header does not read back as its prepare")
+			case s.Decision == DecisionNil:
+				invariants.Assert(ClassifyHeader(raw, slot, c.SlotCount, &j.wcfg, &got) == HeaderReserved, "journal: emptied slot's redundant header does not read back as reserved")
+			}
+		}
 	}
 	wrote := false
 	for i, d := range j.dirtySectors {
@@ -137,6 +154,7 @@ func (j *Journal) readPrepareSlot(slot uint32, h *wire.Header) (PrepareState, er
 // prepare itself may still need repair: see Report).
 func (j *Journal) Header(op uint64) (wire.Header, bool) {
 	slot := j.layout.SlotOf(op)
+	invariants.Assert(j.report.Slots[slot].Slot == slot, "journal: slot report of another slot")
 	if s := &j.report.Slots[slot]; s.Known && s.Op == op {
 		h := j.trusted[slot]
 		invariants.Assert(h.Op == op && h.Checksum == s.Checksum, "journal: trusted header differs from its slot report")

@@ -92,6 +92,7 @@ func (j *Journal) SubmitPrepares(msgs [][]byte, cb func(error)) {
 func (j *Journal) submitPendingHeaders() {
 	invariants.Assert(j.append.active, "journal: header sectors submitted outside an append")
 	j.stagePendingHeaders()
+	invariants.Assert(len(j.pending) == 0, "journal: pending headers left after staging")
 	for i, d := range j.dirtySectors {
 		if d {
 			off := uint64(i) * SectorSize
@@ -114,6 +115,7 @@ func (a *appendState) done(err error) bool {
 // appendWritten: prepares (and, deferred, the previous headers) written.
 func (j *Journal) appendWritten(err error) {
 	invariants.Assert(j.append.active && j.append.outstanding > 0, "journal: prepare write completed with none outstanding")
+	invariants.Assert(len(j.append.msgs) == len(j.batch), "journal: append holds another number of buffers than prepares")
 	a := &j.append
 	if !a.done(err) {
 		return
@@ -146,6 +148,7 @@ func (j *Journal) appendSynced(err error) {
 // deferred mode header writes share appendWritten's stage).
 func (j *Journal) appendHeaderWritten(err error) {
 	invariants.Assert(j.append.active && j.append.outstanding > 0, "journal: header write completed with none outstanding")
+	invariants.Assert(j.headerMode == HeaderDeferred || len(j.pending) == 0, "journal: ordered header write with headers still pending")
 	a := &j.append
 	if j.headerMode == HeaderDeferred {
 		j.appendWritten(err)

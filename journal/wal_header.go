@@ -29,6 +29,7 @@ var headerStateNames = [...]string{"prepare", "reserved", "corrupt", "misdirecte
 
 // String returns the state's name.
 func (s HeaderState) String() string {
+	invariants.Assert(len(headerStateNames) == int(HeaderMisdirected)+1, "journal: a header state without a name")
 	if int(s) < len(headerStateNames) {
 		return headerStateNames[s]
 	}
@@ -48,6 +49,7 @@ func reservedHeader(cluster wire.Uint128, slot uint32) wire.Header {
 	}
 	wire.SealHeader(&h, nil)
 	invariants.Assert(!h.Checksum.IsZero() && h.Command == wire.CommandReserved, "journal: reserved header not sealed")
+	invariants.Assert(h.Op == uint64(slot) && h.Size == wire.HeaderSize, "journal: reserved header names another slot or has a body")
 	return h
 }
 
@@ -108,6 +110,7 @@ var prepareStateNames = [...]string{"prepare", "reserved", "corrupt", "torn", "m
 
 // String returns the state's name.
 func (s PrepareState) String() string {
+	invariants.Assert(len(prepareStateNames) == int(PrepareMisdirected)+1, "journal: a prepare state without a name")
 	if int(s) < len(prepareStateNames) {
 		return prepareStateNames[s]
 	}
@@ -124,6 +127,7 @@ func ClassifyPrepare(raw []byte, slot, slotCount uint32, cfg *wire.Config, h *wi
 	case HeaderCorrupt:
 		return PrepareCorrupt
 	case HeaderMisdirected:
+		invariants.Assert(h.Op%uint64(slotCount) != uint64(slot), "journal: misdirected header belongs to its slot")
 		if h.Command == wire.CommandReserved {
 			return PrepareMisdirected
 		}

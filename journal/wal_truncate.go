@@ -224,5 +224,6 @@ func (j *Journal) forgetAbove(afterOp uint64) {
 // is free between reply operations).
 func (j *Journal) truncateSector() []byte {
 	invariants.Assert(len(j.replyBuf) >= SectorSize, "journal: reply buffer smaller than a sector")
+	invariants.Assert(!j.append.active, "journal: truncation scratch used during an append")
 	return j.replyBuf[:SectorSize]
 }

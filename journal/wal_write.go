@@ -101,6 +101,7 @@ func (j *Journal) checkPrepare(msg []byte) wire.Header {
 func (j *Journal) writePendingHeaders() error {
 	invariants.Assert(!j.append.active, "journal: synchronous header write while SubmitPrepares is in flight")
 	j.stagePendingHeaders()
+	invariants.Assert(len(j.pending) == 0, "journal: pending headers left after staging")
 	for i, d := range j.dirtySectors {
 		if !d {
 			continue
@@ -119,6 +120,7 @@ func (j *Journal) writePendingHeaders() error {
 // the prepares alone (recovery case fix).
 func (j *Journal) Flush() error {
 	j.checkWritable()
+	invariants.Assert(j.headerMode == HeaderDeferred || len(j.pending) == 0, "journal: headers pending in ordered mode")
 	if len(j.pending) == 0 {
 		return nil
 	}
@@ -141,6 +143,7 @@ func (j *Journal) stagePendingHeaders() {
 		inBatch := j.append.active && j.batchSlots[slot]
 		invariants.Assert(inBatch || (j.trusted[slot].Checksum == p.Checksum && j.report.Slots[slot].Known), "journal: pending redundant header is not its slot's trusted prepare")
 		at := slot * wire.HeaderSize
+		invariants.Assert(int(at/SectorSize) < len(j.dirtySectors), "journal: pending header outside the ring")
 		p.Encode(j.headers[at : at+wire.HeaderSize])
 		if invariants.Enabled {
 			// Paired with recovery: the ring entry reads back as this
