@@ -34,6 +34,7 @@ func (j *Journal) Checkpoint(op uint64, checksum wire.Uint128, data CheckpointDa
 	}
 	invariants.Assert(!prev.Truncating, "journal: checkpoint while a truncation is recorded")
 	blobs := [refCount][]byte{RefState: data.State, RefSessions: data.Sessions, RefOutbox: data.Outbox}
+	invariants.Assert(j.staging.count == j.acquired.count, "journal: staging and durable free sets of different grids")
 	j.staging.reset()
 	next := *prev
 	next.CheckpointOp, next.CheckpointChecksum = op, checksum

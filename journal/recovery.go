@@ -175,6 +175,8 @@ func (r *Report) cutHead() {
 		for o := op + 1; o <= r.OpMax; o++ {
 			s := &r.Slots[o%n]
 			if s.Known && s.Op == o {
+				// Only ops no valid redundant header names are cut.
+				invariants.Assert(o > r.OpHeaderMax, "journal: head cut of an op a redundant header names")
 				s.Decision, s.Known = DecisionCut, false
 				r.Truncated = append(r.Truncated, o)
 			}

@@ -73,6 +73,7 @@ func (io *syncIO) wait(what string) error {
 		}
 		io.s.Tick()
 	}
+	invariants.Assert(io.done, "journal: wait ended before its operation")
 	io.done, io.busy = false, false
 	return io.err
 }

@@ -156,6 +156,7 @@ func (m *MemoryStorage) Write(buf []byte, offset uint64, cb func(error)) {
 		return
 	}
 	m.writes++
+	invariants.Assert(m.writesMax < 0 || m.writes <= m.writesMax, "journal: write accepted beyond the write budget")
 	to := m.misdirect(offset, len(buf), m.faults.MisdirectWrite)
 	invariants.Assert(to+uint64(len(buf)) <= m.Size(), "journal: misdirected write beyond the storage")
 	for s := to / SectorSize; s < (to+uint64(len(buf)))/SectorSize; s++ {
@@ -187,6 +188,7 @@ func (m *MemoryStorage) Sync(cb func(error)) {
 	m.dirty = m.dirty[:0]
 	clear(m.dirtyIndex)
 	invariants.Assert(!m.crashed, "journal: sync on a crashed storage")
+	invariants.Assert(m.writesMax < 0 || m.writes <= m.writesMax, "journal: sync after writes beyond the write budget")
 	m.complete(cb, nil)
 }
 

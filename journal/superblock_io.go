@@ -66,6 +66,7 @@ func ReadSuperblock(s Storage) (Superblock, [SuperblockCopies]CopyStatus, error)
 				votes++
 			}
 		}
+		invariants.Assert(votes >= 1, "journal: a valid superblock copy does not vote for itself")
 		if votes < SuperblockQuorum {
 			continue
 		}
@@ -117,6 +118,7 @@ func describeCopies(c *[SuperblockCopies]CopyStatus) string {
 // crash leaves at most one copy half-written.
 func (j *Journal) writeSuperblockCopies(only func(i int) bool) error {
 	invariants.Assert(!j.readOnly, "journal: superblock write on a read-only journal")
+	invariants.Assert(only != nil, "journal: superblock write without a copy filter")
 	if invariants.Enabled {
 		// Paired with ReadSuperblock: the sector written decodes.
 		var got Superblock

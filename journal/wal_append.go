@@ -169,6 +169,7 @@ func (j *Journal) appendFinish(err error) {
 	invariants.Assert(a.active, "journal: append finished twice")
 	if err == nil {
 		invariants.Assert(a.outstanding == 0, "journal: append finished with writes outstanding")
+		invariants.Assert(len(j.batch) > 0 && len(j.batch) == len(a.msgs), "journal: append finished without its prepares")
 		for i := range j.batch {
 			h := &j.batch[i]
 			slot := j.layout.SlotOf(h.Op)

@@ -76,6 +76,7 @@ func ClassifyHeader(raw []byte, slot, slotCount uint32, cfg *wire.Config, h *wir
 		if h.Op != uint64(slot) {
 			return HeaderMisdirected
 		}
+		invariants.Assert(h.Size == wire.HeaderSize, "journal: reserved header with a body")
 		return HeaderReserved
 	}
 	if err := h.Validate(cfg); err != nil || h.Command != wire.CommandPrepare {

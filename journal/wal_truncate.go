@@ -145,6 +145,7 @@ func (j *Journal) truncateSlots(afterOp uint64) error {
 	for _, t := range j.truncSlots {
 		invariants.Assert(!t, "journal: truncated slot left unverified")
 	}
+	invariants.Assert(!j.holdsAbove(afterOp), "journal: a slot above the truncation point is still known")
 	return j.io.sync()
 }
 
