@@ -3,6 +3,7 @@ package journal
 import (
 	"fmt"
 
+	"github.com/chronon-db/chronon/internal/invariants"
 	"github.com/chronon-db/chronon/wire"
 )
 
@@ -29,13 +30,16 @@ func (j *Journal) Checkpoint(op uint64, checksum wire.Uint128, data CheckpointDa
 	j.checkWritable()
 	prev := &j.sb.VSR
 	if op < prev.CheckpointOp || (op == prev.CheckpointOp && checksum != prev.CheckpointChecksum) {
-		panic(fmt.Sprintf("journal: checkpoint at op %d after checkpoint %d", op, prev.CheckpointOp))
+		invariants.Failf("journal: checkpoint at op %d after checkpoint %d", op, prev.CheckpointOp)
 	}
+	invariants.Assert(!prev.Truncating, "journal: checkpoint while a truncation is recorded")
 	blobs := [refCount][]byte{RefState: data.State, RefSessions: data.Sessions, RefOutbox: data.Outbox}
+	invariants.Assert(j.staging.count == j.acquired.count, "journal: staging and durable free sets of different grids")
 	j.staging.reset()
 	next := *prev
 	next.CheckpointOp, next.CheckpointChecksum = op, checksum
 	next.CommitMin, next.CommitMax = max(next.CommitMin, op), max(next.CommitMax, op)
+	invariants.Assert(next.CheckpointOp <= next.CommitMin && next.CommitMin <= next.CommitMax, "journal: checkpoint above its commit numbers")
 
 	var addresses []uint64
 	alloc := func(n int) ([]uint64, error) {
@@ -49,6 +53,7 @@ func (j *Journal) Checkpoint(op uint64, checksum wire.Uint128, data CheckpointDa
 			return nil, fmt.Errorf("%w: need %d more blocks, %d free beside the current checkpoint", ErrGridFull, n, len(addresses))
 		}
 		for _, a := range addresses {
+			invariants.Assert(!j.acquired.isAcquired(a), "journal: checkpoint allocates a block of the durable checkpoint")
 			j.staging.acquire(a)
 		}
 		return addresses, nil
@@ -58,6 +63,7 @@ func (j *Journal) Checkpoint(op uint64, checksum wire.Uint128, data CheckpointDa
 		if err != nil {
 			return err
 		}
+		invariants.Assert(len(a) == j.blocksFor(len(blobs[i])), "journal: blob allocated another number of blocks")
 		ref, err := j.writeBlob(BlockType(i+1), blobs[i], a, op)
 		if err != nil {
 			return err
@@ -70,7 +76,19 @@ func (j *Journal) Checkpoint(op uint64, checksum wire.Uint128, data CheckpointDa
 	if err != nil {
 		return err
 	}
+	// Free-set accounting: the staged blocks are exactly the new blobs'
+	// (the free set's own included), none of them the durable
+	// checkpoint's.
+	staged := len(a)
+	for _, i := range [...]int{RefSessions, RefState, RefOutbox} {
+		staged += j.blocksFor(len(blobs[i]))
+	}
+	invariants.Assert(j.staging.acquired() == staged, "journal: staged blocks differ from the checkpoint's blobs")
+	if invariants.Enabled {
+		invariants.Assert(j.staging.disjoint(&j.acquired), "journal: staged checkpoint shares blocks with the durable one")
+	}
 	j.blobBuf = j.staging.encode(j.blobBuf[:0])
+	invariants.Assert(len(j.blobBuf) == j.staging.encodedSize() && cap(j.blobBuf) == j.acquired.encodedSize(), "journal: free set encoding outgrew its buffer")
 	ref, err := j.writeBlob(BlockFreeSet, j.blobBuf, a, op)
 	if err != nil {
 		return err
@@ -84,6 +102,8 @@ func (j *Journal) Checkpoint(op uint64, checksum wire.Uint128, data CheckpointDa
 	}
 	j.acquired.copyFrom(&j.staging)
 	j.gridFault = nil
+	invariants.Assert(j.sb.VSR.CheckpointOp == op && j.sb.VSR.Refs == next.Refs, "journal: checkpoint not recorded in the superblock")
+	j.checkState()
 	return nil
 }
 
@@ -92,6 +112,8 @@ func (j *Journal) Checkpoint(op uint64, checksum wire.Uint128, data CheckpointDa
 // allocation). Every block is verified by (address, checksum).
 func (j *Journal) ReadCheckpoint(dst CheckpointData) (CheckpointData, error) {
 	refs := &j.sb.VSR.Refs
+	invariants.Assert(BlockSessions == RefSessions+1 && BlockState == RefState+1 && BlockOutbox == RefOutbox+1, "journal: block types do not follow the references")
+	n0 := len(dst.Sessions) + len(dst.State) + len(dst.Outbox)
 	var err error
 	if dst.Sessions, err = j.ReadBlob(refs[RefSessions], BlockSessions, dst.Sessions); err != nil {
 		return dst, fmt.Errorf("client sessions: %w", err)
@@ -102,6 +124,8 @@ func (j *Journal) ReadCheckpoint(dst CheckpointData) (CheckpointData, error) {
 	if dst.Outbox, err = j.ReadBlob(refs[RefOutbox], BlockOutbox, dst.Outbox); err != nil {
 		return dst, fmt.Errorf("outbox: %w", err)
 	}
+	n := uint64(len(dst.Sessions) + len(dst.State) + len(dst.Outbox) - n0)
+	invariants.Assert(n == refs[RefSessions].Size+refs[RefState].Size+refs[RefOutbox].Size, "journal: checkpoint read has another size than its references")
 	return dst, nil
 }
 
@@ -115,10 +139,13 @@ type CheckpointSizes struct {
 // CheckpointBlocksMax returns the grid blocks one checkpoint of at most s
 // uses: its blobs and the free set that records them.
 func (c Config) CheckpointBlocksMax(s CheckpointSizes) uint64 {
+	invariants.Assert(c.GridBlockSize > wire.HeaderSize, "journal: grid block without room for a payload")
 	pm := uint64(c.GridBlockSize) - wire.HeaderSize
 	blocks := func(n uint64) uint64 { return (n + pm - 1) / pm }
 	freeSet := (uint64(c.GridBlockCount) + 7) / 8
-	return blocks(s.State) + blocks(s.Sessions) + blocks(s.Outbox) + blocks(freeSet)
+	n := blocks(s.State) + blocks(s.Sessions) + blocks(s.Outbox) + blocks(freeSet)
+	invariants.Assert(n >= 1, "journal: a checkpoint without even its free set's block")
+	return n
 }
 
 // CheckGrid returns an error wrapping ErrGridFull when the grid of c cannot
@@ -132,5 +159,6 @@ func (c Config) CheckGrid(s CheckpointSizes) error {
 		return fmt.Errorf("%w: two checkpoints of the largest state (state %d, client sessions %d, outbox %d bytes) need %d grid blocks of %d bytes, the data file has %d; format it with a larger grid or configure a smaller state machine",
 			ErrGridFull, s.State, s.Sessions, s.Outbox, need, c.GridBlockSize, c.GridBlockCount)
 	}
+	invariants.Assert(need <= uint64(c.GridBlockCount), "journal: grid accepted for more blocks than it has")
 	return nil
 }

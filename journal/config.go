@@ -3,6 +3,7 @@ package journal
 import (
 	"fmt"
 
+	"github.com/chronon-db/chronon/internal/invariants"
 	"github.com/chronon-db/chronon/wire"
 )
 
@@ -70,8 +71,10 @@ const (
 func Preset(name string) (Config, error) {
 	switch name {
 	case "production":
+		invariants.Assert(ConfigProduction.Check() == nil, "journal: the production preset is not a valid config")
 		return ConfigProduction, nil
 	case "test":
+		invariants.Assert(ConfigTest.Check() == nil, "journal: the test preset is not a valid config")
 		return ConfigTest, nil
 	}
 	return Config{}, fmt.Errorf("%w: unknown preset %q (want production or test)", ErrConfig, name)
@@ -79,10 +82,13 @@ func Preset(name string) (Config, error) {
 
 // PresetName returns the name of the preset c is, or "" when it is none.
 func PresetName(c Config) string {
+	invariants.Assert(ConfigProduction != ConfigTest, "journal: the presets are not distinct")
 	switch c {
 	case ConfigProduction:
+		invariants.Assert(ConfigProduction.Check() == nil, "journal: the production preset is not a valid config")
 		return "production"
 	case ConfigTest:
+		invariants.Assert(ConfigTest.Check() == nil, "journal: the test preset is not a valid config")
 		return "test"
 	}
 	return ""
@@ -102,6 +108,10 @@ func (c Config) Check() error {
 	case c.GridBlockCount < 8 || c.GridBlockCount > gridBlockCountMax:
 		return fmt.Errorf("%w: grid block count %d", ErrConfig, c.GridBlockCount)
 	}
+	// What the layout relies on: whole header sectors, room for a header
+	// in every message and block.
+	invariants.Assert(uint64(c.SlotCount)*wire.HeaderSize%SectorSize == 0, "journal: headers ring not whole sectors")
+	invariants.Assert(c.MessageSizeMax > wire.HeaderSize && c.GridBlockSize > wire.HeaderSize, "journal: message or block without room for a header")
 	return nil
 }
 
@@ -118,7 +128,11 @@ type Zone struct {
 }
 
 // End returns the first byte after the zone.
-func (z Zone) End() uint64 { return z.Offset + z.Size }
+func (z Zone) End() uint64 {
+	invariants.Assert(z.Offset+z.Size >= z.Offset, "journal: zone end overflows")
+	invariants.Assert(z.SlotSize == 0 || z.Size%z.SlotSize == 0, "journal: zone not a whole number of slots")
+	return z.Offset + z.Size
+}
 
 // Layout is the position of every zone of a data file with a given Config.
 type Layout struct {
@@ -153,57 +167,88 @@ func NewLayout(c Config) (Layout, error) {
 	l.Replies = next("client_replies", uint64(c.MessageSizeMax), uint64(c.ClientsMax))
 	l.Grid = next("grid", uint64(c.GridBlockSize), uint64(c.GridBlockCount))
 	l.Size = off
+	end := uint64(0)
+	for _, z := range l.Zones() {
+		if z.Offset != end || z.Offset%SectorSize != 0 || z.Size%SectorSize != 0 {
+			invariants.Failf("journal: zone %s at %d, %d bytes, after end %d: not contiguous and sector-aligned", z.Name, z.Offset, z.Size, end)
+		}
+		invariants.Assert(z.SlotSize > 0 && z.Size%z.SlotSize == 0, "journal: zone not a whole number of slots")
+		end = z.End()
+	}
+	invariants.Assert(l.Size == end && l.Superblock.Offset == 0, "journal: layout size is not the end of the grid")
 	return l, nil
 }
 
 // Zones returns the zones in file order.
 func (l *Layout) Zones() []Zone {
+	invariants.Assert(l.Grid.End() == l.Size, "journal: layout not computed by NewLayout")
+	invariants.Assert(l.Superblock.Offset == 0 && l.WALHeaders.Offset == l.Superblock.End(), "journal: layout zones out of order")
 	return []Zone{l.Superblock, l.WALHeaders, l.WALPrepare, l.Replies, l.Grid}
 }
 
 // SuperblockOffset returns the offset of superblock copy i.
 func (l *Layout) SuperblockOffset(i int) uint64 {
 	if i < 0 || i >= SuperblockCopies {
-		panic(fmt.Sprintf("journal: superblock copy %d out of range", i))
+		invariants.Failf("journal: superblock copy %d out of range", i)
 	}
-	return l.Superblock.Offset + uint64(i)*SectorSize
+	off := l.Superblock.Offset + uint64(i)*SectorSize
+	invariants.Assert(off+SectorSize <= l.Superblock.End(), "journal: superblock copy outside its zone")
+	return off
 }
 
 // PrepareOffset returns the offset of WAL prepare slot slot.
 func (l *Layout) PrepareOffset(slot uint32) uint64 {
 	if slot >= l.Config.SlotCount {
-		panic(fmt.Sprintf("journal: slot %d out of range", slot))
+		invariants.Failf("journal: slot %d out of range", slot)
 	}
-	return l.WALPrepare.Offset + uint64(slot)*uint64(l.Config.MessageSizeMax)
+	off := l.WALPrepare.Offset + uint64(slot)*uint64(l.Config.MessageSizeMax)
+	invariants.Assert(off+uint64(l.Config.MessageSizeMax) <= l.WALPrepare.End(), "journal: prepare slot outside its zone")
+	return off
 }
 
 // HeaderSectorOffset returns the offset of the headers-ring sector that
 // holds slot's redundant header.
 func (l *Layout) HeaderSectorOffset(slot uint32) uint64 {
 	if slot >= l.Config.SlotCount {
-		panic(fmt.Sprintf("journal: slot %d out of range", slot))
+		invariants.Failf("journal: slot %d out of range", slot)
 	}
-	return l.WALHeaders.Offset + uint64(slot)*wire.HeaderSize/SectorSize*SectorSize
+	off := l.WALHeaders.Offset + uint64(slot)*wire.HeaderSize/SectorSize*SectorSize
+	invariants.Assert(off%SectorSize == 0 && off+SectorSize <= l.WALHeaders.End(), "journal: header sector outside its zone")
+	return off
 }
 
 // ReplyOffset returns the offset of client reply slot i.
 func (l *Layout) ReplyOffset(i uint32) uint64 {
 	if i >= l.Config.ClientsMax {
-		panic(fmt.Sprintf("journal: reply slot %d out of range", i))
+		invariants.Failf("journal: reply slot %d out of range", i)
 	}
-	return l.Replies.Offset + uint64(i)*uint64(l.Config.MessageSizeMax)
+	off := l.Replies.Offset + uint64(i)*uint64(l.Config.MessageSizeMax)
+	invariants.Assert(off+uint64(l.Config.MessageSizeMax) <= l.Replies.End(), "journal: reply slot outside its zone")
+	return off
 }
 
 // BlockOffset returns the offset of grid block address (1-based).
 func (l *Layout) BlockOffset(address uint64) uint64 {
 	if address == 0 || address > uint64(l.Config.GridBlockCount) {
-		panic(fmt.Sprintf("journal: grid address %d out of range", address))
+		invariants.Failf("journal: grid address %d out of range", address)
 	}
-	return l.Grid.Offset + (address-1)*uint64(l.Config.GridBlockSize)
+	off := l.Grid.Offset + (address-1)*uint64(l.Config.GridBlockSize)
+	invariants.Assert(off+uint64(l.Config.GridBlockSize) <= l.Grid.End(), "journal: grid block outside its zone")
+	return off
 }
 
 // SlotOf returns the WAL slot of op.
-func (l *Layout) SlotOf(op uint64) uint32 { return uint32(op % uint64(l.Config.SlotCount)) }
+func (l *Layout) SlotOf(op uint64) uint32 {
+	invariants.Assert(l.Config.SlotCount != 0, "journal: SlotOf on a layout without slots")
+	slot := uint32(op % uint64(l.Config.SlotCount))
+	invariants.Assert(slot < l.Config.SlotCount, "journal: slot outside the ring")
+	return slot
+}
 
 // sectorRound rounds n up to a multiple of SectorSize.
-func sectorRound(n uint64) uint64 { return (n + SectorSize - 1) / SectorSize * SectorSize }
+func sectorRound(n uint64) uint64 {
+	r := (n + SectorSize - 1) / SectorSize * SectorSize
+	invariants.Assert(r >= n && r-n < SectorSize, "journal: sector rounding overflows")
+	invariants.Assert(r%SectorSize == 0, "journal: sector rounding not a multiple of the sector")
+	return r
+}

@@ -4,6 +4,9 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math/bits"
+	"slices"
+
+	"github.com/chronon-db/chronon/internal/invariants"
 )
 
 // freeSet is a bitset over grid addresses 1..count: a set bit means the
@@ -15,24 +18,43 @@ type freeSet struct {
 }
 
 func newFreeSet(count uint32) freeSet {
-	return freeSet{words: make([]uint64, (count+63)/64), count: uint64(count)}
+	invariants.Assert(count > 0, "journal: free set of an empty grid")
+	f := freeSet{words: make([]uint64, (count+63)/64), count: uint64(count)}
+	invariants.Assert(uint64(len(f.words))*64 >= f.count && uint64(len(f.words))*64 < f.count+64, "journal: free set words do not fit the grid")
+	return f
 }
 
-func (f *freeSet) reset() { clear(f.words) }
+func (f *freeSet) reset() {
+	invariants.Assert(uint64(len(f.words)) == (f.count+63)/64, "journal: free set words do not fit the grid")
+	clear(f.words)
+	if invariants.Enabled {
+		invariants.Assert(f.acquired() == 0, "journal: reset free set holds blocks")
+	}
+}
 
-func (f *freeSet) copyFrom(o *freeSet) { copy(f.words, o.words) }
+func (f *freeSet) copyFrom(o *freeSet) {
+	invariants.Assert(o.count == f.count && len(o.words) == len(f.words), "journal: free set copied across grid sizes")
+	copy(f.words, o.words)
+	if invariants.Enabled {
+		invariants.Assert(slices.Equal(f.words, o.words), "journal: free set copy differs")
+	}
+}
 
 func (f *freeSet) isAcquired(address uint64) bool {
+	if address == 0 || address > f.count {
+		invariants.Failf("journal: free set lookup of grid address %d (count %d)", address, f.count)
+	}
 	i := address - 1
 	return f.words[i/64]&(1<<(i%64)) != 0
 }
 
 func (f *freeSet) acquire(address uint64) {
 	if address == 0 || address > f.count || f.isAcquired(address) {
-		panic(fmt.Sprintf("journal: acquire of grid address %d (count %d) twice or out of range", address, f.count))
+		invariants.Failf("journal: acquire of grid address %d (count %d) twice or out of range", address, f.count)
 	}
 	i := address - 1
 	f.words[i/64] |= 1 << (i % 64)
+	invariants.Assert(f.isAcquired(address), "journal: acquired block reads as free")
 }
 
 // acquired returns the number of acquired blocks.
@@ -41,19 +63,42 @@ func (f *freeSet) acquired() int {
 	for _, w := range f.words {
 		n += bits.OnesCount64(w)
 	}
+	invariants.Assert(uint64(n) <= f.count, "journal: free set holds more blocks than the grid")
 	return n
 }
 
+// disjoint reports whether no block is acquired in both f and o.
+func (f *freeSet) disjoint(o *freeSet) bool {
+	invariants.Assert(len(o.words) == len(f.words), "journal: free sets of different grids compared")
+	invariants.Assert(o.count == f.count, "journal: free sets of different grid sizes compared")
+	for i, w := range f.words {
+		if w&o.words[i] != 0 {
+			return false
+		}
+	}
+	return true
+}
+
 // encodedSize returns the length of the encoding.
-func (f *freeSet) encodedSize() int { return int((f.count + 7) / 8) }
+func (f *freeSet) encodedSize() int {
+	n := int((f.count + 7) / 8)
+	invariants.Assert(n > 0 && n <= len(f.words)*8, "journal: free set encoding larger than its words")
+	invariants.Assert(uint64(n)*8 >= f.count, "journal: free set encoding smaller than the grid")
+	return n
+}
 
 func (f *freeSet) encode(b []byte) []byte {
+	if tail := f.count % 64; tail != 0 {
+		invariants.Assert(f.words[len(f.words)-1]>>tail == 0, "journal: free set marks blocks past the grid")
+	}
+	start := len(b)
 	n := f.encodedSize()
 	var w [8]byte
 	for i := 0; i < n; i += 8 {
 		binary.LittleEndian.PutUint64(w[:], f.words[i/8])
 		b = append(b, w[:min(8, n-i)]...)
 	}
+	invariants.Assert(len(b)-start == n, "journal: free set encoding has the wrong length")
 	return b
 }
 
@@ -71,6 +116,11 @@ func (f *freeSet) decode(b []byte) error {
 	}
 	if tail := f.count % 64; tail != 0 && f.words[len(f.words)-1]>>tail != 0 {
 		return fmt.Errorf("%w: free set marks blocks past the grid", ErrCorrupt)
+	}
+	invariants.Assert(uint64(f.acquired()) <= f.count, "journal: decoded free set larger than the grid")
+	if invariants.Enabled {
+		// The decoding is the encoding's inverse (every bit of b is used).
+		invariants.Assert(string(f.encode(nil)) == string(b), "journal: free set does not re-encode to its bytes")
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/chronon-db/chronon/internal/invariants"
 	"github.com/chronon-db/chronon/wire"
 )
 
@@ -78,6 +79,8 @@ func (o *FormatOptions) Check() error {
 	if o.Rejoin && o.ReplicaCount == 1 {
 		return fmt.Errorf("%w: a single replica has no peers to rejoin", ErrConfig)
 	}
+	invariants.Assert(o.Replica < o.ReplicaCount && o.ReplicaCount <= wire.ReplicaCountMax, "journal: accepted format options name no replica")
+	invariants.Assert(!o.Rejoin || o.ReplicaCount > 1, "journal: accepted a rejoin without peers")
 	return nil
 }
 
@@ -101,14 +104,26 @@ func Format(s Storage, o FormatOptions) error {
 	io := newSyncIO(s)
 	c := o.Config
 	root := wire.RootPrepare(o.Cluster)
+	invariants.Assert(root.Op == 0 && root.Command == wire.CommandPrepare, "journal: root prepare is not op 0")
 	ring := alignedBuffer(int(layout.WALHeaders.Size))
 	sector := alignedBuffer(SectorSize)
+	wcfg := wire.Config{Cluster: o.Cluster, ReplicaCount: o.ReplicaCount, MessageSizeMax: c.MessageSizeMax}
 	for slot := uint32(0); slot < c.SlotCount; slot++ {
 		h := reservedHeader(o.Cluster, slot)
 		if slot == 0 {
 			h = root
 		}
 		h.Encode(ring[slot*wire.HeaderSize:])
+		if invariants.Enabled {
+			// Paired with recovery: the formatted slot reads back as the
+			// root prepare in slot 0 and as reserved elsewhere.
+			var got wire.Header
+			want := HeaderReserved
+			if slot == 0 {
+				want = HeaderPrepare
+			}
+			invariants.Assert(ClassifyHeader(ring[slot*wire.HeaderSize:], slot, c.SlotCount, &wcfg, &got) == want && got == h, "journal: formatted WAL header does not classify as written")
+		}
 		clear(sector)
 		h.Encode(sector)
 		if err := io.write(sector, layout.PrepareOffset(slot)); err != nil {
@@ -135,7 +150,16 @@ func Format(s Storage, o FormatOptions) error {
 		Config:       c,
 		VSR:          VSRState{CheckpointChecksum: root.Checksum, Rejoining: o.Rejoin},
 	}
+	// Paired with DecodeSuperblock: the first superblock passes the
+	// checks it is read back with.
+	if err := sb.check(); err != nil {
+		invariants.Failf("journal: formatted superblock fails its read checks: %v", err)
+	}
 	sb.Encode(sector)
+	if invariants.Enabled {
+		var got Superblock
+		invariants.Assert(DecodeSuperblock(sector, &got) == nil && got == sb, "journal: formatted superblock does not decode as written")
+	}
 	for i := 0; i < SuperblockCopies; i++ {
 		if err := io.write(sector, layout.SuperblockOffset(i)); err != nil {
 			return err
@@ -151,10 +175,20 @@ func Format(s Storage, o FormatOptions) error {
 // rewrites copies that disagree with it, recovers the WAL (see Report), and
 // writes back the redundant headers it could fix locally. Prepares are
 // never rewritten by Open. The report is available from Report.
-func Open(s Storage) (*Journal, error) { return open(s, false) }
+func Open(s Storage) (*Journal, error) {
+	j, err := open(s, false)
+	invariants.Assert((j == nil) != (err == nil), "journal: open returned both or neither of a journal and an error")
+	invariants.Assert(j == nil || !j.readOnly, "journal: Open returned a read-only journal")
+	return j, err
+}
 
 // OpenReadOnly is Open without any write: for chronon inspect.
-func OpenReadOnly(s Storage) (*Journal, error) { return open(s, true) }
+func OpenReadOnly(s Storage) (*Journal, error) {
+	j, err := open(s, true)
+	invariants.Assert((j == nil) != (err == nil), "journal: open returned both or neither of a journal and an error")
+	invariants.Assert(j == nil || j.readOnly, "journal: OpenReadOnly returned a writable journal")
+	return j, err
+}
 
 func open(s Storage, readOnly bool) (*Journal, error) {
 	sb, copies, err := ReadSuperblock(s)
@@ -192,6 +226,7 @@ func open(s Storage, readOnly bool) (*Journal, error) {
 		dirtySectors: make([]bool, layout.WALHeaders.Size/SectorSize),
 	}
 	j.blobBuf = make([]byte, 0, j.acquired.encodedSize())
+	invariants.Assert(j.wcfg.Check() == nil, "journal: wire config of an accepted superblock is invalid")
 	j.initAppend()
 	if !readOnly {
 		if err := j.repairSuperblock(); err != nil {
@@ -213,6 +248,9 @@ func open(s Storage, readOnly bool) (*Journal, error) {
 	if err := j.loadFreeSet(); err != nil {
 		return nil, err
 	}
+	invariants.Assert(readOnly || !j.sb.VSR.Truncating, "journal: opened with a truncation still recorded")
+	invariants.Assert(j.report.OpCheckpoint == j.sb.VSR.CheckpointOp && j.report.OpMax >= j.report.OpCheckpoint, "journal: recovery report does not start at the checkpoint")
+	j.checkState()
 	return j, nil
 }
 
@@ -228,15 +266,14 @@ func (j *Journal) repairSuperblock() error {
 	}
 	sb := j.sb
 	sb.Encode(j.sbBuf)
-	if sb.Checksum != j.sb.Checksum {
-		panic("journal: superblock re-encoding changed its checksum")
-	}
+	invariants.Assert(sb.Checksum == j.sb.Checksum, "journal: superblock re-encoding changed its checksum")
 	if err := j.writeSuperblockCopies(func(i int) bool { return !j.copies[i].Chosen }); err != nil {
 		return err
 	}
 	for i := range j.copies {
 		j.copies[i] = CopyStatus{Sequence: sb.Sequence, Checksum: sb.Checksum, Chosen: true}
 	}
+	invariants.Assert(j.sb == sb, "journal: superblock repair changed the superblock")
 	return nil
 }
 
@@ -250,6 +287,7 @@ func (j *Journal) repairSuperblock() error {
 // to a blob that is already damaged (a checkpoint that then has to come
 // from a peer, by state sync).
 func (j *Journal) loadFreeSet() error {
+	invariants.Assert(j.acquired.count == uint64(j.layout.Config.GridBlockCount), "journal: free set not sized to the grid")
 	ref := j.sb.VSR.Refs[RefFreeSet]
 	b, err := j.ReadBlob(ref, BlockFreeSet, j.blobBuf[:0])
 	if err == nil && ref.IsZero() {
@@ -266,6 +304,7 @@ func (j *Journal) loadFreeSet() error {
 		j.gridFault = fmt.Errorf("free set: %w (rebuilt from the checkpoint's references)", err)
 		j.rebuildFreeSet()
 	}
+	invariants.Assert(j.gridFault == nil || errors.Is(j.gridFault, ErrCorrupt), "journal: grid fault that is not corruption")
 	return nil
 }
 
@@ -274,7 +313,10 @@ func (j *Journal) loadFreeSet() error {
 // (the address of the first block that does not verify included).
 func (j *Journal) rebuildFreeSet() {
 	j.acquired.reset()
+	visited := 0
 	visit := func(a uint64) {
+		invariants.Assert(a != 0 && a <= j.acquired.count, "journal: blob walk visits an address outside the grid")
+		visited++
 		if !j.acquired.isAcquired(a) {
 			j.acquired.acquire(a)
 		}
@@ -282,30 +324,59 @@ func (j *Journal) rebuildFreeSet() {
 	for i, ref := range j.sb.VSR.Refs {
 		_ = j.walkBlob(ref, BlockType(i+1), visit)
 	}
+	invariants.Assert(j.acquired.acquired() <= visited, "journal: rebuilt free set holds blocks no blob named")
 }
 
 // GridFault returns the error that kept Open from loading the free set
 // (wrapping ErrCorrupt), or nil. The free set was rebuilt from the
 // checkpoint's references (see loadFreeSet); the next checkpoint writes a
 // sound one.
-func (j *Journal) GridFault() error { return j.gridFault }
+func (j *Journal) GridFault() error {
+	invariants.Assert(j.gridFault == nil || errors.Is(j.gridFault, ErrCorrupt), "journal: grid fault that is not corruption")
+	return j.gridFault
+}
 
 // Layout returns the file's layout.
-func (j *Journal) Layout() Layout { return j.layout }
+func (j *Journal) Layout() Layout {
+	invariants.Assert(j.layout.Config == j.sb.Config, "journal: layout of another config than the superblock's")
+	invariants.Assert(j.layout.Size <= j.storage.Size(), "journal: layout larger than its storage")
+	return j.layout
+}
 
 // Superblock returns the durable superblock.
-func (j *Journal) Superblock() Superblock { return j.sb }
+func (j *Journal) Superblock() Superblock {
+	invariants.Assert(j.sb.Sequence >= 1, "journal: superblock without a sequence")
+	invariants.Assert(j.sb.Config == j.layout.Config, "journal: superblock of another config than the layout's")
+	return j.sb
+}
 
 // Copies returns the state of each superblock copy as read at open (after
 // a read-write open, all copies agree).
-func (j *Journal) Copies() [SuperblockCopies]CopyStatus { return j.copies }
+func (j *Journal) Copies() [SuperblockCopies]CopyStatus {
+	chosen := 0
+	for i := range j.copies {
+		if j.copies[i].Chosen {
+			chosen++
+		}
+	}
+	invariants.Assert(chosen >= SuperblockQuorum, "journal: superblock chosen by fewer copies than a quorum")
+	invariants.Assert(j.readOnly || chosen == SuperblockCopies, "journal: superblock copies disagree after a read-write open")
+	return j.copies
+}
 
 // Report returns the WAL recovery report of Open.
-func (j *Journal) Report() *Report { return &j.report }
+func (j *Journal) Report() *Report {
+	invariants.Assert(len(j.report.Slots) == int(j.layout.Config.SlotCount), "journal: report does not cover every slot")
+	invariants.Assert(j.report.OpMax >= j.report.OpCheckpoint, "journal: report op_max below its checkpoint")
+	return &j.report
+}
 
 // GridUsage returns the number of acquired grid blocks and the total.
 func (j *Journal) GridUsage() (acquired, total int) {
-	return j.acquired.acquired(), int(j.layout.Config.GridBlockCount)
+	acquired, total = j.acquired.acquired(), int(j.layout.Config.GridBlockCount)
+	invariants.Assert(acquired <= total, "journal: more blocks acquired than the grid holds")
+	invariants.Assert(j.acquired.count == uint64(total), "journal: free set not sized to the grid")
+	return acquired, total
 }
 
 // SetVSR durably records view, log_view and the commit numbers. They only
@@ -314,7 +385,11 @@ func (j *Journal) SetVSR(view, logView uint32, commitMin, commitMax uint64) erro
 	j.checkWritable()
 	next := j.sb.VSR
 	next.View, next.LogView, next.CommitMin, next.CommitMax = view, logView, commitMin, commitMax
-	return j.writeSuperblock(next)
+	seq := j.sb.Sequence
+	err := j.writeSuperblock(next)
+	invariants.Assert(err != nil || j.sb.VSR == next, "journal: SetVSR did not record the state")
+	invariants.Assert(err != nil || j.sb.Sequence == seq+1, "journal: SetVSR did not advance the superblock sequence")
+	return err
 }
 
 // SetVSRLog is SetVSR that also records the head op of the log the
@@ -338,6 +413,9 @@ func (j *Journal) SetVSRLog(view, logView uint32, logOp uint64, anchor wire.Uint
 	if !anchor.IsZero() && (next.LogAnchor.IsZero() || logOp >= next.LogAnchorOp) {
 		next.LogAnchorOp, next.LogAnchor = logOp, anchor
 	}
+	// The anchor names a header of the claimed log: never above its head.
+	invariants.Assert(next.LogAnchorOp <= next.LogOp, "journal: log anchor above the log head")
+	invariants.Assert(!next.LogAnchor.IsZero() || next.LogAnchorOp == 0, "journal: log anchor op without a checksum")
 	next.View, next.LogView, next.CommitMin, next.CommitMax = view, logView, commitMin, commitMax
 	return j.writeSuperblock(next)
 }
@@ -348,7 +426,10 @@ func (j *Journal) SetRejoined() error {
 	j.checkWritable()
 	next := j.sb.VSR
 	next.Rejoining = false
-	return j.writeSuperblock(next)
+	invariants.Assert(next.View >= next.LogView, "journal: rejoined with log_view above view")
+	err := j.writeSuperblock(next)
+	invariants.Assert(err != nil || !j.sb.VSR.Rejoining, "journal: rejoining still set after SetRejoined")
+	return err
 }
 
 // SetStarted durably sets VSRState.Started: a replica runs on this file
@@ -360,14 +441,62 @@ func (j *Journal) SetStarted() error {
 	}
 	next := j.sb.VSR
 	next.Started = true
-	return j.writeSuperblock(next)
+	invariants.Assert(next.View >= next.LogView, "journal: started with log_view above view")
+	err := j.writeSuperblock(next)
+	invariants.Assert(err != nil || j.sb.VSR.Started, "journal: started not set after SetStarted")
+	return err
 }
 
 func (j *Journal) checkWritable() {
-	if j.readOnly {
-		panic("journal: write on a read-only journal")
+	invariants.Assert(!j.readOnly, "journal: write on a read-only journal")
+	invariants.Assert(!j.append.active, "journal: operation while SubmitPrepares is in flight")
+}
+
+// checkState verifies, in invariants builds, that the in-memory state
+// agrees with itself: every known slot's trusted header is the op the
+// report names, in its slot and within slot_count above the checkpoint
+// (or at or below it, an op the checkpoint covers); the report's bounds
+// hold; the pending redundant headers are of trusted prepares of distinct
+// slots; the free set holds the current checkpoint's blobs only.
+func (j *Journal) checkState() {
+	if !invariants.Enabled {
+		return
 	}
-	if j.append.active {
-		panic("journal: operation while SubmitPrepares is in flight")
+	c := j.layout.Config
+	cp := j.sb.VSR.CheckpointOp
+	r := &j.report
+	invariants.Assert(len(r.Slots) == int(c.SlotCount) && len(j.trusted) == int(c.SlotCount), "journal: per-slot state not sized to the ring")
+	// OpCheckpoint and OpMax are as of Open (a truncation lowers OpMax).
+	invariants.Assert(r.OpMax >= r.OpCheckpoint && r.OpMax-r.OpCheckpoint <= uint64(c.SlotCount) && r.OpCheckpoint <= cp, "journal: op_max outside the ring above the checkpoint")
+	for slot := range r.Slots {
+		s := &r.Slots[slot]
+		invariants.Assert(s.Slot == uint32(slot), "journal: slot report of another slot")
+		if !s.Known {
+			continue
+		}
+		t := &j.trusted[slot]
+		if t.Op != s.Op || t.Checksum != s.Checksum || t.View != s.View || j.layout.SlotOf(t.Op) != uint32(slot) {
+			invariants.Failf("journal: slot %d: trusted header op %d does not match its report (op %d)", slot, t.Op, s.Op)
+		}
+		invariants.Assert(t.Command == wire.CommandPrepare, "journal: trusted header is not a prepare")
+		if s.Op > cp+uint64(c.SlotCount) {
+			invariants.Failf("journal: slot %d holds op %d, beyond the ring above checkpoint %d", slot, s.Op, cp)
+		}
+	}
+	seen := make([]bool, c.SlotCount)
+	for i := range j.pending {
+		slot := j.layout.SlotOf(j.pending[i].Op)
+		invariants.Assert(!seen[slot], "journal: two pending redundant headers for one slot")
+		seen[slot] = true
+		invariants.Assert(j.trusted[slot].Checksum == j.pending[i].Checksum, "journal: pending redundant header is not its slot's trusted prepare")
+	}
+	invariants.Assert(len(j.dirtySectors) == int(j.layout.WALHeaders.Size/SectorSize), "journal: dirty sector map not sized to the ring")
+	if j.gridFault == nil && !j.readOnly {
+		want := 0
+		for _, ref := range j.sb.VSR.Refs {
+			want += j.blocksFor(int(ref.Size))
+			invariants.Assert(ref.IsZero() || j.acquired.isAcquired(ref.Address), "journal: a checkpoint blob starts in a free block")
+		}
+		invariants.Assert(j.acquired.acquired() == want, "journal: free set does not hold exactly the checkpoint's blocks")
 	}
 }

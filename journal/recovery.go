@@ -3,6 +3,7 @@ package journal
 import (
 	"fmt"
 
+	"github.com/chronon-db/chronon/internal/invariants"
 	"github.com/chronon-db/chronon/wire"
 )
 
@@ -75,10 +76,14 @@ type Report struct {
 
 // TruncateSafe reports whether the log may be cut after OpMax on this
 // replica's own authority.
-func (r *Report) TruncateSafe() bool { return len(r.Faulty) == 0 }
+func (r *Report) TruncateSafe() bool {
+	invariants.Assert(len(r.Faulty) <= len(r.Slots), "journal: more faulty slots than slots")
+	return len(r.Faulty) == 0
+}
 
 // Count returns how many slots have class c.
 func (r *Report) Count(c Class) int {
+	invariants.Assert(c <= ClassFaulty, "journal: count of an unknown class")
 	n := 0
 	for i := range r.Slots {
 		if r.Slots[i].Class == c {
@@ -92,6 +97,7 @@ func (r *Report) Count(c Class) int {
 // per slot, the trusted header (valid when Slots[i].Known); opHeaderMax is
 // the highest op a valid redundant header names (eql and vsr slots).
 func buildReport(slots []SlotReport, headers []wire.Header, checkpointOp uint64, checkpointSum wire.Uint128, opHeaderMax uint64) (Report, error) {
+	invariants.Assert(len(slots) == len(headers) && len(slots) > 0, "journal: recovery over slots and headers of different rings")
 	n := uint64(len(slots))
 	r := Report{Slots: slots, OpCheckpoint: checkpointOp, OpMax: checkpointOp, OpHeaderMax: opHeaderMax}
 	for i := range slots {
@@ -102,7 +108,9 @@ func buildReport(slots []SlotReport, headers []wire.Header, checkpointOp uint64,
 			// whose write never completed. Nothing acknowledged is lost.
 			s.Decision, s.Known = DecisionCut, false
 		}
+		invariants.Assert(s.Slot == uint32(i), "journal: slot report of another slot")
 		if s.Decision == DecisionFaulty {
+			invariants.Assert(!s.Known, "journal: faulty slot with a known op")
 			r.Faulty = append(r.Faulty, s.Slot)
 		}
 		if s.Known && s.Op > r.OpMax {
@@ -132,6 +140,15 @@ func buildReport(slots []SlotReport, headers []wire.Header, checkpointOp uint64,
 		}
 		parent, parentKnown = h.Checksum, true
 	}
+	// What Open and the replica rely on.
+	invariants.Assert(r.OpMax >= checkpointOp && r.OpMax-checkpointOp <= n, "journal: op_max outside the ring above the checkpoint")
+	invariants.Assert(len(r.Faulty) == 0 || len(r.Truncated) == 0, "journal: head cut despite faulty slots")
+	invariants.Assert(r.ChainBreak == 0 || (r.ChainBreak > checkpointOp && r.ChainBreak <= r.OpMax), "journal: chain break outside (checkpoint, op_max]")
+	for i := range r.Repair {
+		if op := r.Repair[i].Op; op <= checkpointOp || op > r.OpMax || (i > 0 && op <= r.Repair[i-1].Op) {
+			invariants.Failf("journal: repair of op %d out of order or outside (%d, %d]", op, checkpointOp, r.OpMax)
+		}
+	}
 	return r, nil
 }
 
@@ -145,6 +162,7 @@ func buildReport(slots []SlotReport, headers []wire.Header, checkpointOp uint64,
 // the rule does not apply (that slot's lost header may have named a higher
 // op).
 func (r *Report) cutHead() {
+	invariants.Assert(len(r.Faulty) == 0, "journal: head cut with faulty slots")
 	n := uint64(len(r.Slots))
 	for op := r.OpCheckpoint + 1; op <= r.OpMax; op++ {
 		s := &r.Slots[op%n]
@@ -157,11 +175,14 @@ func (r *Report) cutHead() {
 		for o := op + 1; o <= r.OpMax; o++ {
 			s := &r.Slots[o%n]
 			if s.Known && s.Op == o {
+				// Only ops no valid redundant header names are cut.
+				invariants.Assert(o > r.OpHeaderMax, "journal: head cut of an op a redundant header names")
 				s.Decision, s.Known = DecisionCut, false
 				r.Truncated = append(r.Truncated, o)
 			}
 		}
 		r.OpMax = op - 1
+		invariants.Assert(r.OpMax >= r.OpCheckpoint && r.OpMax >= r.OpHeaderMax, "journal: head cut below the checkpoint or a redundant header")
 		return
 	}
 }

@@ -1,6 +1,9 @@
 package journal
 
-import "github.com/chronon-db/chronon/wire"
+import (
+	"github.com/chronon-db/chronon/internal/invariants"
+	"github.com/chronon-db/chronon/wire"
+)
 
 // Class is the recovery classification of one WAL slot, from comparing its
 // redundant header (headers ring) with the prepare's own header.
@@ -38,6 +41,7 @@ var classNames = [...]string{"ok", "reserved", "header_stale", "header_corrupt",
 
 // String returns the class name used by chronon inspect.
 func (c Class) String() string {
+	invariants.Assert(len(classNames) == int(ClassFaulty)+1, "journal: a class without a name")
 	if int(c) < len(classNames) {
 		return classNames[c]
 	}
@@ -72,6 +76,7 @@ var decisionNames = [...]string{"eql", "nil", "fix", "vsr", "cut", "faulty"}
 
 // String returns the decision name.
 func (d Decision) String() string {
+	invariants.Assert(len(decisionNames) == int(DecisionFaulty)+1, "journal: a decision without a name")
 	if int(d) < len(decisionNames) {
 		return decisionNames[d]
 	}
@@ -81,17 +86,23 @@ func (d Decision) String() string {
 // newer reports whether prepare a supersedes prepare b in the same slot: a
 // higher op, or the same op prepared in a higher view.
 func newer(a, b *wire.Header) bool {
+	invariants.Assert(a.Command == wire.CommandPrepare && b.Command == wire.CommandPrepare, "journal: newer compares headers that are not prepares")
 	return a.Op > b.Op || (a.Op == b.Op && a.View > b.View)
 }
 
 // ClassifySlot applies the recovery case table to one slot: hs/hh are the
-// redundant header's state and decoded header, ps/ph the prepare's. It is a
-// pure function of its inputs and never panics.
+// redundant header's state and decoded header, ps/ph the prepare's, as
+// ClassifyHeader and ClassifyPrepare return them (asserted: states in
+// range, a header in state prepare is a prepare). It is a pure function of
+// its inputs.
 //
 // The table relies on the WAL write order: a prepare is written and synced
 // before its redundant header is written, and a prepare is acknowledged only
 // after both are durable.
 func ClassifySlot(hs HeaderState, hh *wire.Header, ps PrepareState, ph *wire.Header) (Class, Decision) {
+	invariants.Assert(hs <= HeaderMisdirected && ps <= PrepareMisdirected, "journal: slot classified from states out of range")
+	invariants.Assert(hs != HeaderPrepare || hh.Command == wire.CommandPrepare, "journal: redundant header in state prepare is not a prepare")
+	invariants.Assert(ps != PreparePrepare || ph.Command == wire.CommandPrepare, "journal: prepare in state prepare is not a prepare")
 	hOK := hs == HeaderPrepare
 	switch ps {
 	case PreparePrepare:

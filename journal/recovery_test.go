@@ -9,9 +9,9 @@ import (
 
 // TestClassifySlotTable pins the recovery case table of docs/data-file.md.
 func TestClassifySlotTable(t *testing.T) {
-	old := wire.Header{Op: 5, View: 1, Checksum: wire.Uint128{Lo: 1}}
-	cur := wire.Header{Op: 5 + 64, View: 1, Checksum: wire.Uint128{Lo: 2}}
-	sameOpNewView := wire.Header{Op: 5, View: 2, Checksum: wire.Uint128{Lo: 3}}
+	old := wire.Header{Command: wire.CommandPrepare, Op: 5, View: 1, Checksum: wire.Uint128{Lo: 1}}
+	cur := wire.Header{Command: wire.CommandPrepare, Op: 5 + 64, View: 1, Checksum: wire.Uint128{Lo: 2}}
+	sameOpNewView := wire.Header{Command: wire.CommandPrepare, Op: 5, View: 2, Checksum: wire.Uint128{Lo: 3}}
 	badH := []HeaderState{HeaderCorrupt, HeaderMisdirected}
 	badP := []PrepareState{PrepareCorrupt, PrepareTorn, PrepareMisdirected}
 	type tc struct {

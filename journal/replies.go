@@ -3,6 +3,7 @@ package journal
 import (
 	"fmt"
 
+	"github.com/chronon-db/chronon/internal/invariants"
 	"github.com/chronon-db/chronon/wire"
 )
 
@@ -12,16 +13,17 @@ import (
 func (j *Journal) WriteReply(i uint32, msg []byte) error {
 	j.checkWritable()
 	var h wire.Header
+	// Paired with ReadReply: what is written passes the checks it is read
+	// back with.
 	if err := wire.DecodeHeader(msg, &h, &j.wcfg); err != nil || h.Command != wire.CommandReply {
-		panic(fmt.Sprintf("journal: WriteReply of an invalid reply: %v", err))
+		invariants.Failf("journal: WriteReply of an invalid reply: %v", err)
 	}
-	if int(h.Size) > len(msg) || wire.VerifyBody(&h, msg[wire.HeaderSize:h.Size]) != nil {
-		panic("journal: WriteReply: body does not match header")
-	}
+	invariants.Assert(int(h.Size) <= len(msg) && wire.VerifyBody(&h, msg[wire.HeaderSize:h.Size]) == nil, "journal: WriteReply: body does not match header")
 	n := sectorRound(uint64(h.Size))
 	if uint64(cap(msg)) < n {
-		panic(fmt.Sprintf("journal: WriteReply: buffer capacity %d below the sector-rounded size %d", cap(msg), n))
+		invariants.Failf("journal: WriteReply: buffer capacity %d below the sector-rounded size %d", cap(msg), n)
 	}
+	invariants.Assert(n <= uint64(j.layout.Config.MessageSizeMax), "journal: reply larger than its slot")
 	if err := j.io.write(msg[:n], j.layout.ReplyOffset(i)); err != nil {
 		return err
 	}
@@ -55,5 +57,7 @@ func (j *Journal) ReadReply(i uint32) ([]byte, error) {
 	if err := wire.VerifyBody(&h, j.replyBuf[wire.HeaderSize:h.Size]); err != nil {
 		return nil, fmt.Errorf("%w: client reply slot %d: %v", ErrCorrupt, i, err)
 	}
+	invariants.Assert(h.Command == wire.CommandReply && int(h.Size) <= len(j.replyBuf), "journal: verified reply is not a reply or exceeds its buffer")
+	invariants.Assert(h.Size >= wire.HeaderSize, "journal: verified reply shorter than its header")
 	return j.replyBuf[:h.Size], nil
 }

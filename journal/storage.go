@@ -3,6 +3,8 @@ package journal
 import (
 	"fmt"
 	"unsafe"
+
+	"github.com/chronon-db/chronon/internal/invariants"
 )
 
 // Storage is the narrow interface between the journal and the data file.
@@ -39,29 +41,47 @@ const waitTicksMax = 1 << 20
 // callback-style Storage keeps the door open for an event-loop driver.
 type syncIO struct {
 	s    Storage
+	busy bool // an operation is submitted and not yet waited for
 	done bool
 	err  error
 	cb   func(error)
 }
 
 func newSyncIO(s Storage) *syncIO {
+	invariants.Assert(s != nil, "journal: nil storage")
+	invariants.Assert(s.Size()%SectorSize == 0, "journal: storage size not sector-aligned")
 	io := &syncIO{s: s}
-	io.cb = func(err error) { io.done, io.err = true, err }
+	io.cb = func(err error) {
+		invariants.Assert(io.busy && !io.done, "journal: storage completed an operation twice or unasked")
+		io.done, io.err = true, err
+	}
 	return io
 }
 
+// start marks an operation submitted: the helpers run one at a time.
+func (io *syncIO) start() {
+	invariants.Assert(!io.busy && !io.done, "journal: synchronous storage operation while another is in flight")
+	invariants.Assert(io.cb != nil, "journal: synchronous storage without its callback")
+	io.busy = true
+}
+
 func (io *syncIO) wait(what string) error {
+	invariants.Assert(io.busy, "journal: wait without an operation")
 	for i := 0; !io.done; i++ {
 		if i == waitTicksMax {
 			panic("journal: storage did not complete " + what)
 		}
 		io.s.Tick()
 	}
-	io.done = false
+	invariants.Assert(io.done, "journal: wait ended before its operation")
+	io.done, io.busy = false, false
 	return io.err
 }
 
 func (io *syncIO) read(buf []byte, off uint64) error {
+	invariants.Assert(len(buf) > 0 && off%SectorSize == 0, "journal: empty or unaligned read")
+	invariants.Assert(off+uint64(len(buf)) <= io.s.Size(), "journal: read beyond the storage")
+	io.start()
 	io.s.Read(buf, off, io.cb)
 	if err := io.wait("read"); err != nil {
 		return fmt.Errorf("%w: read %d bytes at %d: %w", ErrIO, len(buf), off, err)
@@ -70,6 +90,9 @@ func (io *syncIO) read(buf []byte, off uint64) error {
 }
 
 func (io *syncIO) write(buf []byte, off uint64) error {
+	invariants.Assert(len(buf) > 0 && off%SectorSize == 0, "journal: empty or unaligned write")
+	invariants.Assert(off+uint64(len(buf)) <= io.s.Size(), "journal: write beyond the storage")
+	io.start()
 	io.s.Write(buf, off, io.cb)
 	if err := io.wait("write"); err != nil {
 		return fmt.Errorf("%w: write %d bytes at %d: %w", ErrIO, len(buf), off, err)
@@ -78,6 +101,7 @@ func (io *syncIO) write(buf []byte, off uint64) error {
 }
 
 func (io *syncIO) sync() error {
+	io.start()
 	io.s.Sync(io.cb)
 	if err := io.wait("sync"); err != nil {
 		return fmt.Errorf("%w: sync: %w", ErrIO, err)
@@ -89,12 +113,10 @@ func (io *syncIO) sync() error {
 // rules and the access lies inside a storage of size bytes.
 func checkAligned(buf []byte, offset, size uint64) {
 	if len(buf) == 0 || len(buf)%SectorSize != 0 || offset%SectorSize != 0 {
-		panic(fmt.Sprintf("journal: unaligned storage access: %d bytes at %d", len(buf), offset))
+		invariants.Failf("journal: unaligned storage access: %d bytes at %d", len(buf), offset)
 	}
-	if uintptr(unsafe.Pointer(unsafe.SliceData(buf)))%SectorSize != 0 {
-		panic("journal: storage buffer not sector-aligned in memory")
-	}
+	invariants.Assert(uintptr(unsafe.Pointer(unsafe.SliceData(buf)))%SectorSize == 0, "journal: storage buffer not sector-aligned in memory")
 	if offset+uint64(len(buf)) > size || offset+uint64(len(buf)) < offset {
-		panic(fmt.Sprintf("journal: storage access %d bytes at %d beyond size %d", len(buf), offset, size))
+		invariants.Failf("journal: storage access %d bytes at %d beyond size %d", len(buf), offset, size)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/chronon-db/chronon/internal/invariants"
 	"golang.org/x/sys/unix"
 )
 
@@ -36,7 +37,7 @@ type fileCompletion struct {
 // parent directory so the new name is durable.
 func CreateFile(path string, size uint64) (*FileStorage, error) {
 	if size == 0 || size%SectorSize != 0 {
-		panic(fmt.Sprintf("journal: file size %d not sector-aligned", size))
+		invariants.Failf("journal: file size %d not sector-aligned", size)
 	}
 	fd, err := unix.Open(path, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_DIRECT|unix.O_CLOEXEC, 0o600)
 	if errors.Is(err, unix.EEXIST) {
@@ -49,6 +50,7 @@ func CreateFile(path string, size uint64) (*FileStorage, error) {
 		return nil, fmt.Errorf("%w: create %s: %v", ErrIO, path, err)
 	}
 	f := &FileStorage{fd: fd, size: size, path: path}
+	invariants.Assert(f.fd >= 0, "journal: created file without a descriptor")
 	fail := func(step string, err error) (*FileStorage, error) {
 		unix.Close(fd)
 		os.Remove(path)
@@ -101,7 +103,9 @@ func OpenFile(path string, readOnly bool) (*FileStorage, error) {
 			return nil, fmt.Errorf("%w: fsync %s: %v", ErrIO, path, err)
 		}
 	}
+	invariants.Assert(fd >= 0, "journal: opened file without a descriptor")
 	size := uint64(st.Size) / SectorSize * SectorSize
+	invariants.Assert(size <= uint64(st.Size) && size%SectorSize == 0, "journal: file size rounded up")
 	return &FileStorage{fd: fd, size: size, path: path, readOnly: readOnly}, nil
 }
 
@@ -131,6 +135,7 @@ func (f *FileStorage) Size() uint64 { return f.size }
 // Read implements Storage.
 func (f *FileStorage) Read(buf []byte, offset uint64, cb func(error)) {
 	checkAligned(buf, offset, f.size)
+	invariants.Assert(cb != nil && f.fd >= 0, "journal: read without a callback or on a closed file")
 	var err error
 	for done := 0; done < len(buf); {
 		n, e := unix.Pread(f.fd, buf[done:], int64(offset)+int64(done))
@@ -153,6 +158,8 @@ func (f *FileStorage) Read(buf []byte, offset uint64, cb func(error)) {
 // Write implements Storage.
 func (f *FileStorage) Write(buf []byte, offset uint64, cb func(error)) {
 	checkAligned(buf, offset, f.size)
+	invariants.Assert(cb != nil && f.fd >= 0, "journal: write without a callback or on a closed file")
+	invariants.Assert(!f.readOnly, "journal: write to a file opened read-only")
 	var err error
 	for done := 0; done < len(buf); {
 		n, e := unix.Pwrite(f.fd, buf[done:], int64(offset)+int64(done))
@@ -171,6 +178,7 @@ func (f *FileStorage) Write(buf []byte, offset uint64, cb func(error)) {
 // Sync implements Storage with fdatasync (the file is preallocated, so no
 // metadata beyond extent state needs to reach the disk).
 func (f *FileStorage) Sync(cb func(error)) {
+	invariants.Assert(cb != nil && f.fd >= 0, "journal: sync without a callback or on a closed file")
 	var err error
 	for {
 		err = unix.Fdatasync(f.fd)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/chronon-db/chronon/internal/invariants"
 	cio "github.com/chronon-db/chronon/io"
 )
 
@@ -42,6 +43,8 @@ type ioStorageOp struct {
 // io.OpenDataFile, with O_DIRECT) through ioq, with at most inflight
 // operations at once. f must stay open while the storage is used.
 func NewIOStorage(ioq *cio.IO, f *cio.File, size uint64, inflight int) *IOStorage {
+	invariants.Assert(inflight > 0, "journal: IOStorage without operation records")
+	invariants.Assert(size%SectorSize == 0, "journal: IOStorage size not sector-aligned")
 	s := &IOStorage{io: ioq, file: f, size: size, ops: make([]ioStorageOp, inflight)}
 	for i := range s.ops {
 		op := &s.ops[i]
@@ -61,17 +64,23 @@ func (s *IOStorage) Size() uint64 { return s.size }
 // Read implements Storage.
 func (s *IOStorage) Read(buf []byte, offset uint64, cb func(error)) {
 	checkAligned(buf, offset, s.size)
+	invariants.Assert(cb != nil, "journal: storage read without a callback")
+	invariants.Assert(s.file != nil, "journal: storage read without a file")
 	s.start(buf, offset, false, cb)
 }
 
 // Write implements Storage.
 func (s *IOStorage) Write(buf []byte, offset uint64, cb func(error)) {
 	checkAligned(buf, offset, s.size)
+	invariants.Assert(cb != nil, "journal: storage write without a callback")
+	invariants.Assert(s.file != nil, "journal: storage write without a file")
 	s.start(buf, offset, true, cb)
 }
 
 // Sync implements Storage with fdatasync (the file is preallocated).
 func (s *IOStorage) Sync(cb func(error)) {
+	invariants.Assert(cb != nil, "journal: storage sync without a callback")
+	invariants.Assert(s.file != nil, "journal: storage sync without a file")
 	op := s.take(cb)
 	if op == nil {
 		return
@@ -92,8 +101,11 @@ func (s *IOStorage) Tick() {
 		}
 		return
 	}
+	invariants.Assert(len(s.free) <= len(s.ops), "journal: more free operation records than records")
 	if _, err := s.io.Wait(int64(10 * time.Millisecond)); err != nil {
-		panic(fmt.Sprintf("journal: storage event loop: %v", err))
+		// Not an invariant: the kernel refused to run the ring, and the
+		// journal cannot go on without its storage.
+		panic(fmt.Errorf("journal: storage event loop: %w", err))
 	}
 }
 
@@ -102,6 +114,7 @@ func (s *IOStorage) start(buf []byte, offset uint64, write bool, cb func(error))
 	if op == nil {
 		return
 	}
+	invariants.Assert(len(buf) > 0, "journal: empty storage transfer")
 	op.buf, op.offset, op.write, op.done = buf, offset, write, 0
 	s.submit(op)
 }
@@ -115,11 +128,13 @@ func (s *IOStorage) take(cb func(error)) *ioStorageOp {
 	}
 	op := s.free[len(s.free)-1]
 	s.free = s.free[:len(s.free)-1]
+	invariants.Assert(op.cb == nil && op.buf == nil, "journal: operation record on the free list is in use")
 	op.cb, op.err = cb, nil
 	return op
 }
 
 func (s *IOStorage) submit(op *ioStorageOp) {
+	invariants.Assert(op.cb != nil && op.done < len(op.buf), "journal: submission of an idle or finished transfer")
 	rest := op.buf[op.done:]
 	off := int64(op.offset) + int64(op.done)
 	var err error
@@ -134,11 +149,14 @@ func (s *IOStorage) submit(op *ioStorageOp) {
 }
 
 func (s *IOStorage) refuse(op *ioStorageOp, err error) {
+	invariants.Assert(err != nil && op.cb != nil, "journal: refusal without an error or a callback")
 	s.failed = append(s.failed, ioStorageOp{cb: op.cb, err: fmt.Errorf("%w: %w", ErrIO, err)})
 	s.release(op)
 }
 
 func (s *IOStorage) release(op *ioStorageOp) {
+	invariants.Assert(op.cb != nil, "journal: release of a free operation record")
+	invariants.Assert(len(s.free) < len(s.ops), "journal: operation record released twice")
 	op.cb, op.buf = nil, nil
 	s.free = append(s.free, op)
 }
@@ -146,6 +164,7 @@ func (s *IOStorage) release(op *ioStorageOp) {
 func onIOStorageDone(c *cio.Completion) {
 	op := c.Context.(*ioStorageOp)
 	s := op.s
+	invariants.Assert(op.cb != nil, "journal: completion of an idle operation record")
 	var err error
 	switch {
 	case c.Err != nil:
@@ -154,6 +173,8 @@ func onIOStorageDone(c *cio.Completion) {
 		err = fmt.Errorf("%w: no progress at offset %d (end of file)", ErrIO, op.offset+uint64(op.done))
 	case op.buf != nil:
 		op.done += c.Result
+		// The kernel never transfers more than asked.
+		invariants.Assert(c.Result > 0 && op.done <= len(op.buf), "journal: transfer beyond its buffer")
 		if op.done < len(op.buf) {
 			s.submit(op) // a short transfer: continue where it stopped
 			return

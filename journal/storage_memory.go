@@ -2,9 +2,10 @@ package journal
 
 import (
 	"errors"
-	"fmt"
 	"math/rand/v2"
+	"unsafe"
 
+	"github.com/chronon-db/chronon/internal/invariants"
 	"github.com/chronon-db/chronon/wire"
 )
 
@@ -62,11 +63,10 @@ type dirtySector struct {
 // SectorSize) whose faults are driven by seed.
 func NewMemoryStorage(size uint64, seed uint64, faults MemoryFaults) *MemoryStorage {
 	if size == 0 || size%SectorSize != 0 {
-		panic(fmt.Sprintf("journal: memory storage size %d not sector-aligned", size))
+		invariants.Failf("journal: memory storage size %d not sector-aligned", size)
 	}
-	if faults.LatencyMax < faults.LatencyMin || faults.LatencyMin < 0 {
-		panic("journal: memory storage latency bounds inverted")
-	}
+	invariants.Assert(faults.LatencyMax >= faults.LatencyMin && faults.LatencyMin >= 0, "journal: memory storage latency bounds inverted")
+	invariants.Assert(faults.MisdirectRead <= 1 && faults.MisdirectWrite <= 1, "journal: misdirection probability above 1")
 	src := rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)
 	return &MemoryStorage{
 		data:       make([]byte, size),
@@ -97,13 +97,16 @@ func (m *MemoryStorage) CrashAfterWrites(n int) {
 		return
 	}
 	m.writesMax = m.writes + n
+	invariants.Assert(m.writesMax >= m.writes, "journal: write budget overflows")
 }
 
 func (m *MemoryStorage) complete(cb func(error), err error) {
+	invariants.Assert(cb != nil, "journal: storage operation without a callback")
 	lat := m.faults.LatencyMin
 	if m.faults.LatencyMax > m.faults.LatencyMin {
 		lat += m.rng.IntN(m.faults.LatencyMax - m.faults.LatencyMin + 1)
 	}
+	invariants.Assert(lat <= m.faults.LatencyMax || m.faults.LatencyMax < m.faults.LatencyMin, "journal: latency above its bound")
 	m.seq++
 	m.queue = append(m.queue, memCompletion{due: m.tick + uint64(lat), seq: m.seq, cb: cb, err: err})
 }
@@ -125,7 +128,10 @@ func (m *MemoryStorage) misdirect(offset uint64, n int, p float64) uint64 {
 			return offset
 		}
 		other := (slot + 1 + m.rng.Uint64N(slots-1)) % slots
-		return z.Offset + other*z.SlotSize + within
+		invariants.Assert(other != slot && other < slots, "journal: misdirection to the same or no slot")
+		to := z.Offset + other*z.SlotSize + within
+		invariants.Assert(to+uint64(n) <= z.End() && to%SectorSize == offset%SectorSize, "journal: misdirection leaves the zone or the sector grid")
+		return to
 	}
 	return offset
 }
@@ -134,6 +140,7 @@ func (m *MemoryStorage) misdirect(offset uint64, n int, p float64) uint64 {
 func (m *MemoryStorage) Read(buf []byte, offset uint64, cb func(error)) {
 	checkAligned(buf, offset, m.Size())
 	from := m.misdirect(offset, len(buf), m.faults.MisdirectRead)
+	invariants.Assert(from+uint64(len(buf)) <= m.Size(), "journal: misdirected read beyond the storage")
 	copy(buf, m.data[from:from+uint64(len(buf))])
 	m.complete(cb, nil)
 }
@@ -149,7 +156,9 @@ func (m *MemoryStorage) Write(buf []byte, offset uint64, cb func(error)) {
 		return
 	}
 	m.writes++
+	invariants.Assert(m.writesMax < 0 || m.writes <= m.writesMax, "journal: write accepted beyond the write budget")
 	to := m.misdirect(offset, len(buf), m.faults.MisdirectWrite)
+	invariants.Assert(to+uint64(len(buf)) <= m.Size(), "journal: misdirected write beyond the storage")
 	for s := to / SectorSize; s < (to+uint64(len(buf)))/SectorSize; s++ {
 		if _, ok := m.dirtyIndex[s]; ok {
 			continue
@@ -160,6 +169,7 @@ func (m *MemoryStorage) Write(buf []byte, offset uint64, cb func(error)) {
 		m.dirty = append(m.dirty, dirtySector{sector: s, old: old})
 	}
 	copy(m.data[to:], buf)
+	invariants.Assert(len(m.dirty) == len(m.dirtyIndex), "journal: dirty sector list and index disagree")
 	m.complete(cb, nil)
 }
 
@@ -177,6 +187,8 @@ func (m *MemoryStorage) Sync(cb func(error)) {
 	}
 	m.dirty = m.dirty[:0]
 	clear(m.dirtyIndex)
+	invariants.Assert(!m.crashed, "journal: sync on a crashed storage")
+	invariants.Assert(m.writesMax < 0 || m.writes <= m.writesMax, "journal: sync after writes beyond the write budget")
 	m.complete(cb, nil)
 }
 
@@ -196,6 +208,7 @@ func (m *MemoryStorage) Tick() {
 			return
 		}
 		c := m.queue[best]
+		invariants.Assert(c.due <= m.tick && c.seq <= m.seq, "journal: completion run before it is due")
 		m.queue = append(m.queue[:best], m.queue[best+1:]...)
 		c.cb(c.err)
 	}
@@ -219,6 +232,7 @@ const (
 // Crash simulates power loss: pending completions are dropped, unsynced
 // sectors are resolved per mode, and the storage accepts I/O again.
 func (m *MemoryStorage) Crash(mode CrashMode) {
+	invariants.Assert(mode <= CrashRandom, "journal: unknown crash mode")
 	m.queue = m.queue[:0]
 	for _, d := range m.dirty {
 		at := m.data[d.sector*SectorSize : (d.sector+1)*SectorSize]
@@ -241,15 +255,18 @@ func (m *MemoryStorage) Crash(mode CrashMode) {
 	clear(m.dirtyIndex)
 	m.crashed = false
 	m.writesMax = -1
+	invariants.Assert(len(m.queue) == 0 && len(m.dirtyIndex) == 0, "journal: crash left pending operations or dirty sectors")
 }
 
 // FlipBit inverts one bit of the stored bytes (bit rot).
 func (m *MemoryStorage) FlipBit(offset uint64, bit uint) {
+	invariants.Assert(offset < m.Size(), "journal: bit flip beyond the storage")
 	m.data[offset] ^= 1 << (bit % 8)
 }
 
 // FlipRandomBit flips a random bit inside z and returns its offset.
 func (m *MemoryStorage) FlipRandomBit(z Zone) uint64 {
+	invariants.Assert(z.Size > 0 && z.End() <= m.Size(), "journal: bit flip in a zone outside the storage")
 	off := z.Offset + m.rng.Uint64N(z.Size)
 	m.FlipBit(off, uint(m.rng.IntN(8)))
 	return off
@@ -265,4 +282,8 @@ func (m *MemoryStorage) Random() *rand.Rand { return m.rng }
 var _ Storage = (*MemoryStorage)(nil)
 
 // alignedBuffer returns a zeroed, sector-aligned buffer of n bytes.
-func alignedBuffer(n int) []byte { return wire.AlignedSlice(n) }
+func alignedBuffer(n int) []byte {
+	b := wire.AlignedSlice(n)
+	invariants.Assert(len(b) == n && (n == 0 || uintptr(unsafe.Pointer(unsafe.SliceData(b)))%SectorSize == 0), "journal: buffer not sector-aligned")
+	return b
+}

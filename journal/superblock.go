@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/chronon-db/chronon/internal/invariants"
 	"github.com/chronon-db/chronon/wire"
 )
 
@@ -151,17 +152,23 @@ type Superblock struct {
 }
 
 func putU128(b []byte, u wire.Uint128) {
+	invariants.Assert(len(b) >= 16, "journal: u128 written past the buffer")
 	binary.LittleEndian.PutUint64(b, u.Lo)
 	binary.LittleEndian.PutUint64(b[8:], u.Hi)
 }
 
 func getU128(b []byte) wire.Uint128 {
+	invariants.Assert(len(b) >= 16, "journal: u128 read past the buffer")
 	return wire.Uint128{Lo: binary.LittleEndian.Uint64(b), Hi: binary.LittleEndian.Uint64(b[8:])}
 }
 
 // Encode writes sb into b[0:SectorSize] and sets sb.Checksum (and the
 // checksum field in b).
 func (sb *Superblock) Encode(b []byte) {
+	invariants.Assert(superblockUsed <= SectorSize && sbLogOp == sbRefs+refCount*blobRefSize, "journal: superblock fields overlap or overflow the sector")
+	// Only a recorded truncation has an op: anything else would be lost
+	// by the encoding (and rejected when read back).
+	invariants.Assert(sb.VSR.Truncating || sb.VSR.TruncateAfter == 0, "journal: truncation op without a truncation")
 	b = b[:SectorSize]
 	clear(b)
 	le := binary.LittleEndian
@@ -204,12 +211,14 @@ func (sb *Superblock) Encode(b []byte) {
 	}
 	sb.Checksum = wire.Checksum(b[16:])
 	putU128(b[sbChecksum:], sb.Checksum)
+	invariants.Assert(b[sbFlags]&^sbFlagsKnown == 0, "journal: superblock encoded with unknown flags")
 }
 
 // DecodeSuperblock verifies and decodes one superblock copy. It never
 // panics; errors wrap ErrForeign (wrong magic or version: not ours) or
 // ErrCorrupt (checksum or field checks fail).
 func DecodeSuperblock(b []byte, sb *Superblock) error {
+	invariants.Assert(sb != nil, "journal: superblock decoded into nothing")
 	if len(b) < SectorSize {
 		return fmt.Errorf("%w: superblock copy is %d bytes", ErrCorrupt, len(b))
 	}
@@ -273,6 +282,7 @@ func DecodeSuperblock(b []byte, sb *Superblock) error {
 		at := b[sbRefs+i*blobRefSize:]
 		sb.VSR.Refs[i] = BlobRef{Address: le.Uint64(at), Size: le.Uint64(at[8:]), Checksum: getU128(at[16:])}
 	}
+	invariants.Assert(sb.VSR.Truncating || sb.VSR.TruncateAfter == 0, "journal: decoded truncation op without a truncation")
 	return sb.check()
 }
 
@@ -299,6 +309,8 @@ func (sb *Superblock) check() error {
 			return fmt.Errorf("%w: %s reference (address %d, size %d)", ErrCorrupt, RefNames[i], r.Address, r.Size)
 		}
 	}
+	// What the checks above add up to (Open relies on it).
+	invariants.Assert(v.CheckpointOp <= v.CommitMax && v.LogView <= v.View, "journal: accepted superblock with its VSR state out of order")
 	return nil
 }
 
@@ -307,20 +319,26 @@ func (sb *Superblock) check() error {
 func checkAdvance(prev, next *VSRState) {
 	switch {
 	case next.View < prev.View:
-		panic(fmt.Sprintf("journal: view goes back %d -> %d", prev.View, next.View))
+		invariants.Failf("journal: view goes back %d -> %d", prev.View, next.View)
 	case next.LogView < prev.LogView:
-		panic(fmt.Sprintf("journal: log_view goes back %d -> %d", prev.LogView, next.LogView))
+		invariants.Failf("journal: log_view goes back %d -> %d", prev.LogView, next.LogView)
 	case next.LogView > next.View:
-		panic(fmt.Sprintf("journal: log_view %d > view %d", next.LogView, next.View))
+		invariants.Failf("journal: log_view %d > view %d", next.LogView, next.View)
 	case next.CommitMax < prev.CommitMax:
-		panic(fmt.Sprintf("journal: commit_max goes back %d -> %d", prev.CommitMax, next.CommitMax))
+		invariants.Failf("journal: commit_max goes back %d -> %d", prev.CommitMax, next.CommitMax)
 	case next.CheckpointOp < prev.CheckpointOp:
-		panic(fmt.Sprintf("journal: checkpoint goes back %d -> %d", prev.CheckpointOp, next.CheckpointOp))
+		invariants.Failf("journal: checkpoint goes back %d -> %d", prev.CheckpointOp, next.CheckpointOp)
 	case prev.Started && !next.Started:
-		panic("journal: started flag cleared")
+		invariants.Failf("journal: started flag cleared")
 	case next.Rejoining && !prev.Rejoining:
-		panic("journal: rejoining set again after the replica rejoined")
+		invariants.Failf("journal: rejoining set again after the replica rejoined")
 	case next.CommitMin > next.CommitMax || next.CheckpointOp > next.CommitMin:
-		panic(fmt.Sprintf("journal: checkpoint %d, commit_min %d, commit_max %d out of order", next.CheckpointOp, next.CommitMin, next.CommitMax))
+		invariants.Failf("journal: checkpoint %d, commit_min %d, commit_max %d out of order", next.CheckpointOp, next.CommitMin, next.CommitMax)
+	case next.LogAnchorOp > next.LogOp || (next.LogAnchor.IsZero() && next.LogAnchorOp != 0):
+		invariants.Failf("journal: log anchor op %d above log head %d or without a checksum", next.LogAnchorOp, next.LogOp)
+	case next.CheckpointOp == prev.CheckpointOp && next.CheckpointChecksum != prev.CheckpointChecksum:
+		invariants.Failf("journal: checkpoint %d changes its checksum", next.CheckpointOp)
+	case next.Truncating && next.TruncateAfter < next.CheckpointOp:
+		invariants.Failf("journal: truncation after op %d, below the checkpoint %d", next.TruncateAfter, next.CheckpointOp)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/chronon-db/chronon/internal/invariants"
 	"github.com/chronon-db/chronon/wire"
 )
 
@@ -65,6 +66,7 @@ func ReadSuperblock(s Storage) (Superblock, [SuperblockCopies]CopyStatus, error)
 				votes++
 			}
 		}
+		invariants.Assert(votes >= 1, "journal: a valid superblock copy does not vote for itself")
 		if votes < SuperblockQuorum {
 			continue
 		}
@@ -84,9 +86,15 @@ func ReadSuperblock(s Storage) (Superblock, [SuperblockCopies]CopyStatus, error)
 		}
 		return Superblock{}, copies, fmt.Errorf("%w: %s", ErrNoSuperblock, describeCopies(&copies))
 	}
+	chosen := 0
 	for i := range copies {
 		copies[i].Chosen = copies[i].Err == nil && copies[i].Checksum == decoded[best].Checksum
+		if copies[i].Chosen {
+			chosen++
+			invariants.Assert(decoded[i] == decoded[best], "journal: copies with one checksum decode differently")
+		}
 	}
+	invariants.Assert(chosen >= SuperblockQuorum && copies[best].Chosen, "journal: superblock chosen without a quorum")
 	return decoded[best], copies, nil
 }
 
@@ -109,6 +117,15 @@ func describeCopies(c *[SuperblockCopies]CopyStatus) string {
 // copy for which only(i) is true, in copy order, syncing after each, so a
 // crash leaves at most one copy half-written.
 func (j *Journal) writeSuperblockCopies(only func(i int) bool) error {
+	invariants.Assert(!j.readOnly, "journal: superblock write on a read-only journal")
+	invariants.Assert(only != nil, "journal: superblock write without a copy filter")
+	if invariants.Enabled {
+		// Paired with ReadSuperblock: the sector written decodes.
+		var got Superblock
+		if err := DecodeSuperblock(j.sbBuf, &got); err != nil {
+			invariants.Failf("journal: superblock about to be written does not decode: %v", err)
+		}
+	}
 	for i := 0; i < SuperblockCopies; i++ {
 		if !only(i) {
 			continue
@@ -132,7 +149,17 @@ func (j *Journal) writeSuperblock(next VSRState) error {
 	sb.Parent = j.sb.Checksum
 	sb.Sequence++
 	sb.VSR = next
+	// Paired with DecodeSuperblock: what is written passes the checks it
+	// is read back with.
+	if err := sb.check(); err != nil {
+		invariants.Failf("journal: superblock about to be written fails its read checks: %v", err)
+	}
 	sb.Encode(j.sbBuf)
+	invariants.Assert(sb.Checksum != sb.Parent && sb.Sequence == j.sb.Sequence+1, "journal: superblock update does not chain from the current one")
+	if invariants.Enabled {
+		var got Superblock
+		invariants.Assert(DecodeSuperblock(j.sbBuf, &got) == nil && got == sb, "journal: superblock does not decode as written")
+	}
 	if err := j.writeSuperblockCopies(func(int) bool { return true }); err != nil {
 		return err
 	}

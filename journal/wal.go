@@ -3,6 +3,7 @@ package journal
 import (
 	"fmt"
 
+	"github.com/chronon-db/chronon/internal/invariants"
 	"github.com/chronon-db/chronon/wire"
 )
 
@@ -13,6 +14,7 @@ import (
 // durable as the decision).
 func (j *Journal) recoverWAL() error {
 	c := j.layout.Config
+	invariants.Assert(len(j.headers) == int(c.SlotCount)*wire.HeaderSize && len(j.trusted) == int(c.SlotCount), "journal: WAL buffers not sized to the ring")
 	if err := j.io.read(j.headers, j.layout.WALHeaders.Offset); err != nil {
 		return err
 	}
@@ -39,6 +41,10 @@ func (j *Journal) recoverWAL() error {
 		}
 		if decision == DecisionEql || decision == DecisionFix || decision == DecisionVSR {
 			t := &j.trusted[slot]
+			// The classification only trusts a prepare header of this slot.
+			if t.Command != wire.CommandPrepare || j.layout.SlotOf(t.Op) != slot {
+				invariants.Failf("journal: slot %d trusts op %d (command %s) of another slot", slot, t.Op, t.Command)
+			}
 			s.Known, s.Op, s.View, s.Checksum = true, t.Op, t.View, t.Checksum
 		}
 		if (decision == DecisionEql || decision == DecisionVSR) && hh.Op > opHeaderMax {
@@ -53,6 +59,11 @@ func (j *Journal) recoverWAL() error {
 	if misdirectedOpMax > report.OpCheckpoint {
 		report.MisdirectedOpMax = misdirectedOpMax
 	}
+	for _, op := range report.Truncated {
+		invariants.Assert(op > report.OpMax && !report.Slots[j.layout.SlotOf(op)].Known, "journal: a cut op is still trusted")
+	}
+	// The head rule never cuts an op a valid redundant header names.
+	invariants.Assert(report.OpHeaderMax <= report.OpMax, "journal: recovery cut below a redundant header")
 	j.report = report
 	if j.readOnly {
 		return nil
@@ -63,6 +74,7 @@ func (j *Journal) recoverWAL() error {
 		raw := j.headers[slot*wire.HeaderSize : (slot+1)*wire.HeaderSize]
 		switch {
 		case s.Decision == DecisionFix:
+			invariants.Assert(s.Known && j.trusted[slot].Op == s.Op, "journal: redundant header fixed from an untrusted prepare")
 			j.trusted[slot].Encode(raw)
 		case s.Decision == DecisionNil && s.Header != HeaderReserved:
 			r := reservedHeader(j.sb.Cluster, slot)
@@ -71,6 +83,21 @@ func (j *Journal) recoverWAL() error {
 			continue
 		}
 		j.dirtySectors[slot*wire.HeaderSize/SectorSize] = true
+	}
+	if invariants.Enabled {
+		// Paired with the next recovery: the ring now says what was
+		// decided (fix: the prepare's header; nil: reserved).
+		var got wire.Header
+		for slot := uint32(0); slot < c.SlotCount; slot++ {
+			s := &slots[slot]
+			raw := j.headers[slot*wire.HeaderSize:]
+			switch {
+			case s.Decision == DecisionFix:
+				invariants.Assert(ClassifyHeader(raw, slot, c.SlotCount, &j.wcfg, &got) == HeaderPrepare && got == j.trusted[slot], "journal: fixed redundant header does not read back as its prepare")
+			case s.Decision == DecisionNil:
+				invariants.Assert(ClassifyHeader(raw, slot, c.SlotCount, &j.wcfg, &got) == HeaderReserved, "journal: emptied slot's redundant header does not read back as reserved")
+			}
+		}
 	}
 	wrote := false
 	for i, d := range j.dirtySectors {
@@ -111,21 +138,27 @@ func (j *Journal) readPrepareSlot(slot uint32, h *wire.Header) (PrepareState, er
 	if st := ClassifyHeader(j.prepareBuf, slot, j.layout.Config.SlotCount, &j.wcfg, &probe); st == HeaderPrepare || st == HeaderMisdirected {
 		// Validate bounded Size by message_size_max, so n fits prepareBuf.
 		n = sectorRound(uint64(probe.Size))
+		invariants.Assert(n <= uint64(len(j.prepareBuf)), "journal: validated prepare larger than its slot")
 		if n > SectorSize {
 			if err := j.io.read(j.prepareBuf[SectorSize:n], off+SectorSize); err != nil {
 				return PrepareCorrupt, err
 			}
 		}
 	}
-	return ClassifyPrepare(j.prepareBuf[:n], slot, j.layout.Config.SlotCount, &j.wcfg, h), nil
+	st := ClassifyPrepare(j.prepareBuf[:n], slot, j.layout.Config.SlotCount, &j.wcfg, h)
+	invariants.Assert(st != PreparePrepare || uint64(h.Size) <= n, "journal: verified prepare longer than what was read")
+	return st, nil
 }
 
 // Header returns the trusted header of op, if the journal holds one (the
 // prepare itself may still need repair: see Report).
 func (j *Journal) Header(op uint64) (wire.Header, bool) {
 	slot := j.layout.SlotOf(op)
+	invariants.Assert(j.report.Slots[slot].Slot == slot, "journal: slot report of another slot")
 	if s := &j.report.Slots[slot]; s.Known && s.Op == op {
-		return j.trusted[slot], true
+		h := j.trusted[slot]
+		invariants.Assert(h.Op == op && h.Checksum == s.Checksum, "journal: trusted header differs from its slot report")
+		return h, true
 	}
 	return wire.Header{}, false
 }
@@ -151,5 +184,7 @@ func (j *Journal) ReadPrepare(op uint64, checksum wire.Uint128) ([]byte, error) 
 	case h.Checksum != checksum:
 		return nil, fmt.Errorf("%w: op %d has checksum %s, want %s", ErrNotFound, op, h.Checksum, checksum)
 	}
+	invariants.Assert(h.Command == wire.CommandPrepare && h.Size >= wire.HeaderSize, "journal: verified prepare is not a prepare")
+	invariants.Assert(int(h.Size) <= len(j.prepareBuf), "journal: verified prepare larger than its buffer")
 	return j.prepareBuf[:h.Size], nil
 }

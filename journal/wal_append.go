@@ -1,6 +1,10 @@
 package journal
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/chronon-db/chronon/internal/invariants"
+)
 
 // appendState is the one SubmitPrepares in flight. Its callbacks are bound
 // once at open so submitting does not allocate.
@@ -16,12 +20,17 @@ type appendState struct {
 
 func (j *Journal) initAppend() {
 	a := &j.append
+	invariants.Assert(a.onWrite == nil && !a.active, "journal: append state initialised twice")
 	a.msgs = make([][]byte, 0, j.layout.Config.SlotCount)
 	a.onWrite = j.appendWritten
 	a.onSync1 = j.appendSynced
 	a.onHeaderWrite = j.appendHeaderWritten
 	a.onSync2 = j.appendFinish
-	j.waitCB = func(err error) { j.waitDone, j.waitErr = true, err }
+	j.waitCB = func(err error) {
+		invariants.Assert(!j.waitDone, "journal: prepare write completed twice")
+		j.waitDone, j.waitErr = true, err
+	}
+	invariants.Assert(cap(j.pending) == int(j.layout.Config.SlotCount) && cap(j.batch) == int(j.layout.Config.SlotCount), "journal: header queues not sized to the ring")
 }
 
 // SubmitPrepares starts writing sealed prepares to their slots and their
@@ -44,9 +53,9 @@ func (j *Journal) initAppend() {
 // panic: they are caller bugs.
 func (j *Journal) SubmitPrepares(msgs [][]byte, cb func(error)) {
 	j.checkWritable()
-	if len(msgs) == 0 || cb == nil {
-		panic("journal: SubmitPrepares needs prepares and a callback")
-	}
+	invariants.Assert(len(msgs) > 0 && cb != nil, "journal: SubmitPrepares needs prepares and a callback")
+	// At most one prepare per slot: the queues hold a ring's worth.
+	invariants.Assert(len(msgs) <= cap(j.batch), "journal: SubmitPrepares of more prepares than slots")
 	j.batch = j.batch[:0]
 	clear(j.batchSlots)
 	for _, msg := range msgs {
@@ -61,6 +70,9 @@ func (j *Journal) SubmitPrepares(msgs [][]byte, cb func(error)) {
 		}
 	}
 	j.pending = kept
+	// The pending headers and the batch share no slot, so once the batch
+	// is durable they still fit the ring-sized queue (no allocation).
+	invariants.Assert(len(j.pending)+len(j.batch) <= cap(j.pending), "journal: pending headers and batch overflow the ring")
 	a := &j.append
 	a.active, a.cb, a.err, a.outstanding = true, cb, nil, 0
 	a.msgs = append(a.msgs[:0], msgs...)
@@ -69,6 +81,7 @@ func (j *Journal) SubmitPrepares(msgs [][]byte, cb func(error)) {
 		a.outstanding++
 		j.storage.Write(msg[:sectorRound(uint64(h.Size))], j.layout.PrepareOffset(j.layout.SlotOf(h.Op)), a.onWrite)
 	}
+	invariants.Assert(a.outstanding == len(j.batch), "journal: not one write per prepare")
 	if j.headerMode == HeaderDeferred {
 		j.submitPendingHeaders()
 	}
@@ -77,7 +90,9 @@ func (j *Journal) SubmitPrepares(msgs [][]byte, cb func(error)) {
 // submitPendingHeaders copies the pending headers (whose prepares are
 // durable) into the ring and submits each changed sector once.
 func (j *Journal) submitPendingHeaders() {
+	invariants.Assert(j.append.active, "journal: header sectors submitted outside an append")
 	j.stagePendingHeaders()
+	invariants.Assert(len(j.pending) == 0, "journal: pending headers left after staging")
 	for i, d := range j.dirtySectors {
 		if d {
 			off := uint64(i) * SectorSize
@@ -88,18 +103,19 @@ func (j *Journal) submitPendingHeaders() {
 }
 
 func (a *appendState) done(err error) bool {
+	invariants.Assert(a.active, "journal: append completion with no append in flight")
 	if err != nil && a.err == nil {
 		a.err = err
 	}
 	a.outstanding--
-	if a.outstanding < 0 {
-		panic("journal: append completion without a submission")
-	}
+	invariants.Assert(a.outstanding >= 0, "journal: append completion without a submission")
 	return a.outstanding == 0
 }
 
 // appendWritten: prepares (and, deferred, the previous headers) written.
 func (j *Journal) appendWritten(err error) {
+	invariants.Assert(j.append.active && j.append.outstanding > 0, "journal: prepare write completed with none outstanding")
+	invariants.Assert(len(j.append.msgs) == len(j.batch), "journal: append holds another number of buffers than prepares")
 	a := &j.append
 	if !a.done(err) {
 		return
@@ -114,10 +130,12 @@ func (j *Journal) appendWritten(err error) {
 // appendSynced: the prepares are durable; in ordered mode their headers
 // go out next, in deferred mode they wait for the next batch.
 func (j *Journal) appendSynced(err error) {
+	invariants.Assert(j.append.active && j.append.outstanding == 0, "journal: prepares synced with writes outstanding")
 	if err != nil {
 		j.appendFinish(err)
 		return
 	}
+	invariants.Assert(len(j.pending)+len(j.batch) <= cap(j.pending), "journal: pending headers overflow the ring")
 	j.pending = append(j.pending, j.batch...)
 	if j.headerMode == HeaderDeferred {
 		j.appendFinish(nil)
@@ -129,6 +147,8 @@ func (j *Journal) appendSynced(err error) {
 // appendHeaderWritten: in ordered mode, the header sectors are written (in
 // deferred mode header writes share appendWritten's stage).
 func (j *Journal) appendHeaderWritten(err error) {
+	invariants.Assert(j.append.active && j.append.outstanding > 0, "journal: header write completed with none outstanding")
+	invariants.Assert(j.headerMode == HeaderDeferred || len(j.pending) == 0, "journal: ordered header write with headers still pending")
 	a := &j.append
 	if j.headerMode == HeaderDeferred {
 		j.appendWritten(err)
@@ -146,13 +166,14 @@ func (j *Journal) appendHeaderWritten(err error) {
 
 func (j *Journal) appendFinish(err error) {
 	a := &j.append
-	if !a.active {
-		panic("journal: append finished twice")
-	}
+	invariants.Assert(a.active, "journal: append finished twice")
 	if err == nil {
+		invariants.Assert(a.outstanding == 0, "journal: append finished with writes outstanding")
+		invariants.Assert(len(j.batch) > 0 && len(j.batch) == len(a.msgs), "journal: append finished without its prepares")
 		for i := range j.batch {
 			h := &j.batch[i]
 			slot := j.layout.SlotOf(h.Op)
+			invariants.Assert(h.Op > j.sb.VSR.CheckpointOp, "journal: appended op at or below the checkpoint")
 			j.trusted[slot] = *h
 			j.report.Slots[slot] = SlotReport{Slot: slot, Header: HeaderPrepare, Prepare: PreparePrepare, Class: ClassOK,
 				Decision: DecisionEql, Known: true, Op: h.Op, View: h.View, Checksum: h.Checksum}
@@ -163,5 +184,8 @@ func (j *Journal) appendFinish(err error) {
 	cb := a.cb
 	clear(a.msgs)
 	a.active, a.cb, a.msgs = false, nil, a.msgs[:0]
+	if err == nil {
+		j.checkState()
+	}
 	cb(err)
 }

@@ -1,6 +1,7 @@
 package journal
 
 import (
+	"github.com/chronon-db/chronon/internal/invariants"
 	"github.com/chronon-db/chronon/wire"
 )
 
@@ -28,6 +29,7 @@ var headerStateNames = [...]string{"prepare", "reserved", "corrupt", "misdirecte
 
 // String returns the state's name.
 func (s HeaderState) String() string {
+	invariants.Assert(len(headerStateNames) == int(HeaderMisdirected)+1, "journal: a header state without a name")
 	if int(s) < len(headerStateNames) {
 		return headerStateNames[s]
 	}
@@ -46,15 +48,19 @@ func reservedHeader(cluster wire.Uint128, slot uint32) wire.Header {
 		Command:  wire.CommandReserved,
 	}
 	wire.SealHeader(&h, nil)
+	invariants.Assert(!h.Checksum.IsZero() && h.Command == wire.CommandReserved, "journal: reserved header not sealed")
+	invariants.Assert(h.Op == uint64(slot) && h.Size == wire.HeaderSize, "journal: reserved header names another slot or has a body")
 	return h
 }
 
 // ClassifyHeader decodes the WAL header raw[0:256] read from slot of a ring
-// with slotCount slots. It never panics: anything that does not verify is
-// HeaderCorrupt. h is filled for HeaderPrepare, HeaderReserved and
+// with slotCount slots. It never panics on the bytes of raw: anything that
+// does not verify is HeaderCorrupt (a slot outside the ring is a caller
+// bug, asserted). h is filled for HeaderPrepare, HeaderReserved and
 // HeaderMisdirected.
 func ClassifyHeader(raw []byte, slot, slotCount uint32, cfg *wire.Config, h *wire.Header) HeaderState {
-	if len(raw) < wire.HeaderSize || slotCount == 0 {
+	invariants.Assert(slot < slotCount, "journal: header classified for a slot outside the ring")
+	if len(raw) < wire.HeaderSize {
 		return HeaderCorrupt
 	}
 	raw = raw[:wire.HeaderSize]
@@ -70,6 +76,7 @@ func ClassifyHeader(raw []byte, slot, slotCount uint32, cfg *wire.Config, h *wir
 		if h.Op != uint64(slot) {
 			return HeaderMisdirected
 		}
+		invariants.Assert(h.Size == wire.HeaderSize, "journal: reserved header with a body")
 		return HeaderReserved
 	}
 	if err := h.Validate(cfg); err != nil || h.Command != wire.CommandPrepare {
@@ -78,6 +85,7 @@ func ClassifyHeader(raw []byte, slot, slotCount uint32, cfg *wire.Config, h *wir
 	if h.Op%uint64(slotCount) != uint64(slot) {
 		return HeaderMisdirected
 	}
+	invariants.Assert(h.Command == wire.CommandPrepare && h.Size <= cfg.MessageSizeMax, "journal: header classified as a prepare is none")
 	return HeaderPrepare
 }
 
@@ -103,6 +111,7 @@ var prepareStateNames = [...]string{"prepare", "reserved", "corrupt", "torn", "m
 
 // String returns the state's name.
 func (s PrepareState) String() string {
+	invariants.Assert(len(prepareStateNames) == int(PrepareMisdirected)+1, "journal: a prepare state without a name")
 	if int(s) < len(prepareStateNames) {
 		return prepareStateNames[s]
 	}
@@ -111,7 +120,7 @@ func (s PrepareState) String() string {
 
 // ClassifyPrepare verifies the prepare slot contents raw (at least the
 // sector-rounded prepare; normally message_size_max bytes) read from slot.
-// It never panics. h is filled as by ClassifyHeader.
+// It never panics on the bytes of raw. h is filled as by ClassifyHeader.
 func ClassifyPrepare(raw []byte, slot, slotCount uint32, cfg *wire.Config, h *wire.Header) PrepareState {
 	switch ClassifyHeader(raw, slot, slotCount, cfg, h) {
 	case HeaderReserved:
@@ -119,6 +128,7 @@ func ClassifyPrepare(raw []byte, slot, slotCount uint32, cfg *wire.Config, h *wi
 	case HeaderCorrupt:
 		return PrepareCorrupt
 	case HeaderMisdirected:
+		invariants.Assert(h.Op%uint64(slotCount) != uint64(slot), "journal: misdirected header belongs to its slot")
 		if h.Command == wire.CommandReserved {
 			return PrepareMisdirected
 		}
@@ -130,5 +140,6 @@ func ClassifyPrepare(raw []byte, slot, slotCount uint32, cfg *wire.Config, h *wi
 	if int(h.Size) > len(raw) || wire.VerifyBody(h, raw[wire.HeaderSize:h.Size]) != nil {
 		return PrepareTorn
 	}
+	invariants.Assert(h.Op%uint64(slotCount) == uint64(slot), "journal: prepare classified as its slot's belongs to another")
 	return PreparePrepare
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 
+	"github.com/chronon-db/chronon/internal/invariants"
 	"github.com/chronon-db/chronon/wire"
 )
 
@@ -23,8 +24,9 @@ import (
 func (j *Journal) Truncate(afterOp uint64) error {
 	j.checkWritable()
 	if afterOp < j.sb.VSR.CheckpointOp {
-		panic(fmt.Sprintf("journal: truncate after op %d, below the checkpoint at op %d", afterOp, j.sb.VSR.CheckpointOp))
+		invariants.Failf("journal: truncate after op %d, below the checkpoint at op %d", afterOp, j.sb.VSR.CheckpointOp)
 	}
+	invariants.Assert(!j.sb.VSR.Truncating, "journal: truncation while another is recorded")
 	if !j.holdsAbove(afterOp) {
 		j.dropPendingAbove(afterOp)
 		return nil
@@ -34,11 +36,17 @@ func (j *Journal) Truncate(afterOp uint64) error {
 	if err := j.writeSuperblock(next); err != nil {
 		return err
 	}
-	return j.finishTruncate()
+	if err := j.finishTruncate(); err != nil {
+		return err
+	}
+	invariants.Assert(!j.holdsAbove(afterOp) && j.report.OpMax <= afterOp, "journal: ops above the truncation point survive it")
+	j.checkState()
+	return nil
 }
 
 // holdsAbove reports whether the WAL holds any op above afterOp.
 func (j *Journal) holdsAbove(afterOp uint64) bool {
+	invariants.Assert(len(j.report.Slots) == int(j.layout.Config.SlotCount), "journal: report does not cover every slot")
 	for slot := range j.report.Slots {
 		if rs := &j.report.Slots[slot]; rs.Known && rs.Op > afterOp {
 			return true
@@ -50,16 +58,21 @@ func (j *Journal) holdsAbove(afterOp uint64) bool {
 // finishTruncate performs the truncation the superblock records, then
 // clears the record.
 func (j *Journal) finishTruncate() error {
+	invariants.Assert(j.sb.VSR.Truncating && !j.readOnly, "journal: truncation finished without being recorded")
 	if err := j.truncateSlots(j.sb.VSR.TruncateAfter); err != nil {
 		return err
 	}
 	next := j.sb.VSR
 	next.Truncating, next.TruncateAfter = false, 0
-	return j.writeSuperblock(next)
+	err := j.writeSuperblock(next)
+	invariants.Assert(err != nil || !j.sb.VSR.Truncating, "journal: truncation still recorded after it finished")
+	return err
 }
 
 // dropPendingAbove forgets deferred redundant headers of ops above afterOp.
 func (j *Journal) dropPendingAbove(afterOp uint64) {
+	invariants.Assert(!j.append.active, "journal: pending headers dropped while SubmitPrepares is in flight")
+	n := len(j.pending)
 	kept := j.pending[:0]
 	for _, p := range j.pending {
 		if p.Op <= afterOp {
@@ -67,10 +80,14 @@ func (j *Journal) dropPendingAbove(afterOp uint64) {
 		}
 	}
 	j.pending = kept
+	invariants.Assert(len(j.pending) <= n, "journal: dropping pending headers added some")
 }
 
 // truncateSlots makes every slot holding an op above afterOp reserved.
 func (j *Journal) truncateSlots(afterOp uint64) error {
+	// The superblock records the truncation before any slot changes.
+	invariants.Assert(j.sb.VSR.Truncating && j.sb.VSR.TruncateAfter == afterOp, "journal: slots truncated without a recorded truncation")
+	invariants.Assert(afterOp >= j.sb.VSR.CheckpointOp, "journal: truncation below the checkpoint")
 	kept := j.pending[:0]
 	for _, p := range j.pending {
 		if p.Op <= afterOp {
@@ -86,6 +103,7 @@ func (j *Journal) truncateSlots(afterOp uint64) error {
 		if !rs.Known || rs.Op <= afterOp {
 			continue
 		}
+		invariants.Assert(rs.Op > j.sb.VSR.CheckpointOp && j.trusted[slot].Op == rs.Op, "journal: truncating an op the checkpoint covers or an untrusted one")
 		h := reservedHeader(j.sb.Cluster, uint32(slot))
 		clear(sector)
 		h.Encode(sector)
@@ -124,6 +142,10 @@ func (j *Journal) truncateSlots(afterOp uint64) error {
 	if j.report.OpMax > afterOp {
 		j.report.OpMax = afterOp
 	}
+	for _, t := range j.truncSlots {
+		invariants.Assert(!t, "journal: truncated slot left unverified")
+	}
+	invariants.Assert(!j.holdsAbove(afterOp), "journal: a slot above the truncation point is still known")
 	return j.io.sync()
 }
 
@@ -145,8 +167,10 @@ const truncateVerifyAttempts = 16
 func (j *Journal) verifyTruncatedSlots() error {
 	want := j.truncateSector()
 	got := j.replyBuf[SectorSize : 2*SectorSize]
+	invariants.Assert(&want[0] != &got[0] && len(got) == SectorSize, "journal: truncation read-back buffer overlaps the expected sector")
 	defer clear(j.truncSlots)
 	for attempt := 1; ; attempt++ {
+		invariants.Assert(attempt <= truncateVerifyAttempts, "journal: truncation rewritten more often than allowed")
 		rewritten := false
 		for slot, t := range j.truncSlots {
 			if !t {
@@ -183,6 +207,7 @@ func (j *Journal) verifyTruncatedSlots() error {
 // forgetAbove drops ops above afterOp from the recovery report without
 // writing (a read-only open of a file whose truncation was interrupted).
 func (j *Journal) forgetAbove(afterOp uint64) {
+	invariants.Assert(j.readOnly, "journal: truncation only forgotten on a read-write journal")
 	for slot := range j.report.Slots {
 		rs := &j.report.Slots[slot]
 		if rs.Known && rs.Op > afterOp {
@@ -193,8 +218,13 @@ func (j *Journal) forgetAbove(afterOp uint64) {
 	if j.report.OpMax > afterOp {
 		j.report.OpMax = afterOp
 	}
+	invariants.Assert(!j.holdsAbove(afterOp), "journal: ops above the truncation point remain known")
 }
 
 // truncateSector returns a sector-aligned scratch buffer (the reply buffer
 // is free between reply operations).
-func (j *Journal) truncateSector() []byte { return j.replyBuf[:SectorSize] }
+func (j *Journal) truncateSector() []byte {
+	invariants.Assert(len(j.replyBuf) >= SectorSize, "journal: reply buffer smaller than a sector")
+	invariants.Assert(!j.append.active, "journal: truncation scratch used during an append")
+	return j.replyBuf[:SectorSize]
+}

@@ -1,8 +1,7 @@
 package journal
 
 import (
-	"fmt"
-
+	"github.com/chronon-db/chronon/internal/invariants"
 	"github.com/chronon-db/chronon/wire"
 )
 
@@ -30,19 +29,23 @@ const (
 // the pending headers first.
 func (j *Journal) SetHeaderMode(m HeaderMode) error {
 	if m != HeaderOrdered && m != HeaderDeferred {
-		panic(fmt.Sprintf("journal: unknown header mode %d", m))
+		invariants.Failf("journal: unknown header mode %d", m)
 	}
 	if m == HeaderOrdered {
 		if err := j.Flush(); err != nil {
 			return err
 		}
+		invariants.Assert(len(j.pending) == 0, "journal: ordered mode with pending redundant headers")
 	}
 	j.headerMode = m
 	return nil
 }
 
 // WritePrepare writes one prepare; see WritePrepares.
-func (j *Journal) WritePrepare(msg []byte) error { return j.WritePrepares(msg) }
+func (j *Journal) WritePrepare(msg []byte) error {
+	invariants.Assert(msg != nil, "journal: WritePrepare of no message")
+	return j.WritePrepares(msg)
+}
 
 // WritePrepares writes sealed prepares to their slots and their redundant
 // headers to the headers ring as the HeaderMode says, and returns once the
@@ -62,6 +65,7 @@ func (j *Journal) WritePrepares(msgs ...[]byte) error {
 		}
 		j.storage.Tick()
 	}
+	invariants.Assert(!j.append.active, "journal: prepare write reported done while in flight")
 	return j.waitErr
 }
 
@@ -70,21 +74,22 @@ func (j *Journal) WritePrepares(msgs ...[]byte) error {
 func (j *Journal) checkPrepare(msg []byte) wire.Header {
 	var h wire.Header
 	if err := wire.DecodeHeader(msg, &h, &j.wcfg); err != nil || h.Command != wire.CommandPrepare {
-		panic(fmt.Sprintf("journal: WritePrepare of an invalid prepare: %v", err))
+		invariants.Failf("journal: WritePrepare of an invalid prepare: %v", err)
 	}
-	if int(h.Size) > len(msg) || wire.VerifyBody(&h, msg[wire.HeaderSize:h.Size]) != nil {
-		panic("journal: WritePrepare: body does not match header")
-	}
+	// Paired with recovery: what is written classifies as this slot's
+	// prepare when read back (ClassifyPrepare checks the same).
+	invariants.Assert(int(h.Size) <= len(msg) && wire.VerifyBody(&h, msg[wire.HeaderSize:h.Size]) == nil, "journal: WritePrepare: body does not match header")
+	invariants.Assert(h.Op != 0, "journal: WritePrepare of the root prepare")
 	cp := j.sb.VSR.CheckpointOp
 	if h.Op <= cp || h.Op > cp+uint64(j.layout.Config.SlotCount) {
-		panic(fmt.Sprintf("journal: WritePrepare of op %d outside (checkpoint %d, +%d]", h.Op, cp, j.layout.Config.SlotCount))
+		invariants.Failf("journal: WritePrepare of op %d outside (checkpoint %d, +%d]", h.Op, cp, j.layout.Config.SlotCount)
 	}
 	if n := sectorRound(uint64(h.Size)); uint64(cap(msg)) < n {
-		panic(fmt.Sprintf("journal: WritePrepare: buffer capacity %d below the sector-rounded size %d", cap(msg), n))
+		invariants.Failf("journal: WritePrepare: buffer capacity %d below the sector-rounded size %d", cap(msg), n)
 	}
 	slot := j.layout.SlotOf(h.Op)
 	if j.batchSlots[slot] {
-		panic(fmt.Sprintf("journal: WritePrepares: two prepares for slot %d", slot))
+		invariants.Failf("journal: WritePrepares: two prepares for slot %d", slot)
 	}
 	j.batchSlots[slot] = true
 	return h
@@ -94,7 +99,9 @@ func (j *Journal) checkPrepare(msg []byte) wire.Header {
 // are durable) into the ring and writes each changed sector once; the
 // caller syncs.
 func (j *Journal) writePendingHeaders() error {
+	invariants.Assert(!j.append.active, "journal: synchronous header write while SubmitPrepares is in flight")
 	j.stagePendingHeaders()
+	invariants.Assert(len(j.pending) == 0, "journal: pending headers left after staging")
 	for i, d := range j.dirtySectors {
 		if !d {
 			continue
@@ -113,12 +120,14 @@ func (j *Journal) writePendingHeaders() error {
 // the prepares alone (recovery case fix).
 func (j *Journal) Flush() error {
 	j.checkWritable()
+	invariants.Assert(j.headerMode == HeaderDeferred || len(j.pending) == 0, "journal: headers pending in ordered mode")
 	if len(j.pending) == 0 {
 		return nil
 	}
 	if err := j.writePendingHeaders(); err != nil {
 		return err
 	}
+	invariants.Assert(len(j.pending) == 0, "journal: pending headers left after a flush")
 	return j.io.sync()
 }
 
@@ -127,8 +136,22 @@ func (j *Journal) Flush() error {
 func (j *Journal) stagePendingHeaders() {
 	clear(j.dirtySectors)
 	for i := range j.pending {
-		at := j.layout.SlotOf(j.pending[i].Op) * wire.HeaderSize
-		j.pending[i].Encode(j.headers[at : at+wire.HeaderSize])
+		p := &j.pending[i]
+		slot := j.layout.SlotOf(p.Op)
+		// A pending header is that of its slot's durable prepare: trusted
+		// already, or of the batch being appended (trusted when it ends).
+		inBatch := j.append.active && j.batchSlots[slot]
+		invariants.Assert(inBatch || (j.trusted[slot].Checksum == p.Checksum && j.report.Slots[slot].Known), "journal: pending redundant header is not its slot's trusted prepare")
+		at := slot * wire.HeaderSize
+		invariants.Assert(int(at/SectorSize) < len(j.dirtySectors), "journal: pending header outside the ring")
+		p.Encode(j.headers[at : at+wire.HeaderSize])
+		if invariants.Enabled {
+			// Paired with recovery: the ring entry reads back as this
+			// slot's prepare header.
+			var got wire.Header
+			st := ClassifyHeader(j.headers[at:], slot, j.layout.Config.SlotCount, &j.wcfg, &got)
+			invariants.Assert(st == HeaderPrepare && got == *p, "journal: staged redundant header does not classify as its prepare")
+		}
 		j.dirtySectors[at/SectorSize] = true
 	}
 	j.pending = j.pending[:0]

@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"github.com/chronon-db/chronon/internal/invariants"
 	"github.com/zeebo/xxh3"
 )
 
@@ -14,6 +15,7 @@ func Checksum(b []byte) Uint128 {
 // checksumHeader returns the checksum that belongs in the Checksum field of the
 // encoded header b: it covers bytes [16, 256), ChecksumBody included.
 func checksumHeader(b []byte) Uint128 {
+	invariants.Assert(len(b) >= HeaderSize, "wire: header checksum over a short buffer")
 	return Checksum(b[OffsetChecksumBody:HeaderSize])
 }
 
@@ -31,6 +33,12 @@ func Seal(h *Header, msg []byte) {
 	h.Encode(msg[:HeaderSize])
 	h.Checksum = checksumHeader(msg)
 	putUint128(msg[OffsetChecksum:], h.Checksum)
+	if invariants.Enabled {
+		// Paired with DecodeHeader and VerifyBody: the sealed message
+		// passes the checksum checks its receiver makes.
+		invariants.Assert(checksumHeader(msg) == getUint128(msg[OffsetChecksum:]), "wire: sealed header does not verify")
+		invariants.Assert(Checksum(msg[HeaderSize:]) == getUint128(msg[OffsetChecksumBody:]), "wire: sealed body does not verify")
+	}
 }
 
 // SealHeader sets h's checksums for the given body and returns nothing else;
@@ -45,4 +53,5 @@ func SealHeader(h *Header, body []byte) {
 	var b [HeaderSize]byte
 	h.Encode(b[:])
 	h.Checksum = checksumHeader(b[:])
+	invariants.Assert(h.BodySize() == len(body), "wire: sealed header announces another body length")
 }

@@ -3,6 +3,8 @@ package wire
 import (
 	"errors"
 	"fmt"
+
+	"github.com/chronon-db/chronon/internal/invariants"
 )
 
 // SectorSize is the alignment and size granularity of direct I/O. Message
@@ -47,5 +49,6 @@ func (c *Config) Check() error {
 	if c.MessageSizeMax < SectorSize || c.MessageSizeMax%SectorSize != 0 {
 		return fmt.Errorf("%w: message size max %d is not a positive multiple of %d", ErrConfig, c.MessageSizeMax, SectorSize)
 	}
+	invariants.Assert(c.MessageSizeMax > HeaderSize, "wire: message size max without room for a header")
 	return nil
 }

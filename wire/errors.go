@@ -1,6 +1,10 @@
 package wire
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/chronon-db/chronon/internal/invariants"
+)
 
 // Error kinds returned by DecodeHeader, Validate and VerifyBody. Every error
 // from this package wraps exactly one of them, so callers can count drops by
@@ -48,5 +52,6 @@ func (e *FieldError) Error() string {
 func (e *FieldError) Unwrap() error { return e.kind }
 
 func newFieldError(kind error, c Command, field, rule string) *FieldError {
+	invariants.Assert(kind != nil && field != "" && rule != "", "wire: field error without a kind, field or rule")
 	return &FieldError{Command: c, Field: field, Rule: rule, kind: kind}
 }

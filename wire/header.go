@@ -1,6 +1,10 @@
 package wire
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+
+	"github.com/chronon-db/chronon/internal/invariants"
+)
 
 // HeaderSize is the size in bytes of every message header.
 const HeaderSize = 256
@@ -69,6 +73,7 @@ type Header struct {
 // Encode writes h into b[0:HeaderSize] exactly as it is, checksums included.
 // It panics if b is shorter than HeaderSize (a programming error).
 func (h *Header) Encode(b []byte) {
+	invariants.Assert(len(b) >= HeaderSize, "wire: header encoded into a short buffer")
 	b = b[:HeaderSize]
 	putUint128(b[OffsetChecksum:], h.Checksum)
 	putUint128(b[OffsetChecksumBody:], h.ChecksumBody)
@@ -98,6 +103,7 @@ func (h *Header) Encode(b []byte) {
 // DecodeHeader for bytes that come from outside. It panics if b is shorter
 // than HeaderSize (a programming error).
 func (h *Header) Decode(b []byte) {
+	invariants.Assert(len(b) >= HeaderSize, "wire: header decoded from a short buffer")
 	b = b[:HeaderSize]
 	h.Checksum = getUint128(b[OffsetChecksum:])
 	h.ChecksumBody = getUint128(b[OffsetChecksumBody:])
@@ -144,5 +150,6 @@ func RootPrepare(cluster Uint128) Header {
 		Operation: OperationRoot,
 	}
 	SealHeader(&h, nil)
+	invariants.Assert(h.Op == 0 && !h.Checksum.IsZero(), "wire: root prepare not sealed at op 0")
 	return h
 }

@@ -1,5 +1,7 @@
 package wire
 
+import "github.com/chronon-db/chronon/internal/invariants"
+
 // Limits are the static bounds of a replica that decide how many message
 // buffers it needs. Everything is allocated at start-up from these numbers.
 type Limits struct {
@@ -88,6 +90,7 @@ var (
 // returns ErrPoolExhausted, which senders treat as a dropped message and a
 // commit, which cannot skip its reply, as a broken invariant.
 func (l Limits) MessagesMax() int {
+	invariants.Assert(l.ReplicaCount >= 1 && l.PipelinePrepareMax >= 1, "wire: limits without a replica or a pipeline")
 	peers := l.ReplicaCount - 1
 	return 2*l.PipelinePrepareMax +
 		l.ClientsMax +

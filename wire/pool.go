@@ -3,7 +3,10 @@ package wire
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"unsafe"
+
+	"github.com/chronon-db/chronon/internal/invariants"
 )
 
 // ErrPoolExhausted means every message buffer of a Pool is in use. With the
@@ -29,9 +32,10 @@ type Message struct {
 // Ref adds a reference and returns m, for handing m to one more owner.
 func (m *Message) Ref() *Message {
 	if m.refs <= 0 {
-		panic(fmt.Sprintf("wire: Ref on free message %d", m.index))
+		invariants.Failf("wire: Ref on free message %d", m.index)
 	}
 	m.refs++
+	invariants.Assert(m.refs > 0, "wire: message reference count overflows")
 	return m
 }
 
@@ -39,8 +43,9 @@ func (m *Message) Ref() *Message {
 // the last Unref is a bug.
 func (m *Message) Unref() {
 	if m.refs <= 0 {
-		panic(fmt.Sprintf("wire: Unref on free message %d", m.index))
+		invariants.Failf("wire: Unref on free message %d", m.index)
 	}
+	invariants.Assert(m.pool != nil, "wire: Unref on a message of no pool")
 	m.refs--
 	if m.refs == 0 {
 		m.pool.put(m)
@@ -52,7 +57,10 @@ func (m *Message) Refs() int32 { return m.refs }
 
 // Bytes returns the first size bytes of the buffer: the encoded message
 // whose header says Size == size.
-func (m *Message) Bytes(size uint32) []byte { return m.Buffer[:size] }
+func (m *Message) Bytes(size uint32) []byte {
+	invariants.Assert(m.refs > 0, "wire: Bytes of a free message")
+	return m.Buffer[:size]
+}
 
 // Pool is a fixed set of Messages allocated once at start-up. Get and Unref
 // never allocate. A Pool belongs to one event loop and is not safe for
@@ -87,7 +95,10 @@ func NewPool(count int, messageSizeMax uint32) (*Pool, error) {
 		}
 		// Hand out low indexes first: deterministic and cache-friendly.
 		p.free[i] = int32(count - 1 - i)
+		b := p.messages[i].Buffer
+		invariants.Assert(len(b) == size && uintptr(unsafe.Pointer(unsafe.SliceData(b)))%SectorSize == 0, "wire: pooled buffer not sector-aligned")
 	}
+	invariants.Assert(p.Free() == count, "wire: new pool not all free")
 	return p, nil
 }
 
@@ -102,15 +113,18 @@ func (p *Pool) Get() (*Message, error) {
 	m := &p.messages[p.free[n-1]]
 	p.free = p.free[:n-1]
 	if m.refs != 0 {
-		panic(fmt.Sprintf("wire: free message %d has %d references", m.index, m.refs))
+		invariants.Failf("wire: free message %d has %d references", m.index, m.refs)
 	}
+	invariants.Assert(m.pool == p && len(m.Buffer) == p.size, "wire: pooled message of another pool or size")
 	m.refs = 1
 	return m, nil
 }
 
 func (p *Pool) put(m *Message) {
-	if len(p.free) == cap(p.free) {
-		panic("wire: message pool free list overflow")
+	invariants.Assert(len(p.free) < cap(p.free), "wire: message pool free list overflow")
+	invariants.Assert(m.refs == 0 && m.pool == p, "wire: message returned to its pool with references or to another pool")
+	if invariants.Enabled {
+		invariants.Assert(!slices.Contains(p.free, m.index), "wire: message returned to its pool twice")
 	}
 	p.free = append(p.free, m.index)
 }
@@ -120,15 +134,20 @@ func (p *Pool) put(m *Message) {
 // reuses a crashed replica's pool when it restarts the replica. Messages
 // handed out before must not be used again.
 func (p *Pool) Reset() {
+	invariants.Assert(cap(p.free) == len(p.messages), "wire: free list not sized to the pool")
 	p.free = p.free[:len(p.messages)]
 	for i := range p.messages {
 		p.messages[i].refs = 0
 		p.free[i] = int32(len(p.messages) - 1 - i)
 	}
+	invariants.Assert(p.Free() == p.Count(), "wire: reset pool not all free")
 }
 
 // Free returns the number of messages not in use.
-func (p *Pool) Free() int { return len(p.free) }
+func (p *Pool) Free() int {
+	invariants.Assert(len(p.free) <= len(p.messages), "wire: more free messages than messages")
+	return len(p.free)
+}
 
 // Count returns the number of messages in the pool.
 func (p *Pool) Count() int { return len(p.messages) }
@@ -145,5 +164,7 @@ func AlignedSlice(n int) []byte {
 	if rem := int(uintptr(unsafe.Pointer(unsafe.SliceData(raw))) % SectorSize); rem != 0 {
 		off = SectorSize - rem
 	}
-	return raw[off : off+n : off+n]
+	b := raw[off : off+n : off+n]
+	invariants.Assert(n == 0 || uintptr(unsafe.Pointer(unsafe.SliceData(b)))%SectorSize == 0, "wire: aligned slice not aligned")
+	return b
 }

@@ -3,6 +3,8 @@ package wire
 import (
 	"encoding/binary"
 	"fmt"
+
+	"github.com/chronon-db/chronon/internal/invariants"
 )
 
 // Uint128 is an unsigned 128-bit integer, used for checksums, cluster ids and
@@ -21,12 +23,14 @@ func (u Uint128) String() string { return fmt.Sprintf("%016x%016x", u.Hi, u.Lo) 
 
 // putUint128 writes u at b[0:16].
 func putUint128(b []byte, u Uint128) {
+	invariants.Assert(len(b) >= 16, "wire: u128 written past the buffer")
 	binary.LittleEndian.PutUint64(b[0:8], u.Lo)
 	binary.LittleEndian.PutUint64(b[8:16], u.Hi)
 }
 
 // getUint128 reads a Uint128 from b[0:16].
 func getUint128(b []byte) Uint128 {
+	invariants.Assert(len(b) >= 16, "wire: u128 read past the buffer")
 	return Uint128{
 		Lo: binary.LittleEndian.Uint64(b[0:8]),
 		Hi: binary.LittleEndian.Uint64(b[8:16]),

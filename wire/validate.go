@@ -1,6 +1,10 @@
 package wire
 
-import "math/bits"
+import (
+	"math/bits"
+
+	"github.com/chronon-db/chronon/internal/invariants"
+)
 
 // field names a header field that command rules constrain.
 type field uint8
@@ -46,6 +50,7 @@ type fields uint16
 func set(fs ...field) fields {
 	var s fields
 	for _, f := range fs {
+		invariants.Assert(f < fieldCount, "wire: unknown header field")
 		s |= 1 << f
 	}
 	return s
@@ -104,7 +109,10 @@ func (h *Header) nonZero() fields {
 }
 
 // first returns the lowest field in a non-empty set.
-func (s fields) first() field { return field(bits.TrailingZeros16(uint16(s))) }
+func (s fields) first() field {
+	invariants.Assert(s != 0 && s < 1<<fieldCount, "wire: first field of an empty or unknown set")
+	return field(bits.TrailingZeros16(uint16(s)))
+}
 
 // commandSpec is the shape of one command's header: which fields it uses,
 // which of those must be set, and any further rules.
@@ -248,6 +256,8 @@ var (
 
 func init() {
 	for c := Command(1); c < commandCount; c++ {
+		// A command can only require a field it uses.
+		invariants.Assert(commandSpecs[c].requires&^commandSpecs[c].uses == 0, "wire: a command requires a field it does not use")
 		for f := field(0); f < fieldCount; f++ {
 			errMustBeZero[c][f] = newFieldError(ErrField, c, fieldNames[f], "must be zero")
 			errMustBeNonZero[c][f] = newFieldError(ErrField, c, fieldNames[f], "must be non-zero")
@@ -282,6 +292,7 @@ func (h *Header) Validate(cfg *Config) error {
 	if h.Reserved != ([ReservedSize]byte{}) {
 		return errReserved
 	}
+	invariants.Assert(h.Command.Valid(), "wire: validating the fields of an invalid command")
 	spec := &commandSpecs[h.Command]
 	if spec.uses.has(fieldReplica) && h.Replica >= cfg.ReplicaCount {
 		return errReplica[h.Command]
@@ -510,7 +521,10 @@ func DecodeHeader(raw []byte, h *Header, cfg *Config) error {
 		return ErrChecksum
 	}
 	h.Decode(raw)
-	return h.Validate(cfg)
+	err := h.Validate(cfg)
+	// What a receiver relies on in a header that passed.
+	invariants.Assert(err != nil || (h.Size >= HeaderSize && h.Size <= cfg.MessageSizeMax && h.Command.Valid()), "wire: accepted header has its size or command out of range")
+	return err
 }
 
 // VerifyBody checks that body has the length h announces and matches
