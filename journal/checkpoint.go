@@ -7,14 +7,12 @@ import (
 )
 
 // CheckpointData is what the replica checkpoints: opaque blobs produced by
-// the state machine, the client table and the outbox. Any may be empty.
+// the state machine and the client table. Either may be empty.
 type CheckpointData struct {
 	// State is the state machine's snapshot.
 	State []byte
 	// Sessions is the client table.
 	Sessions []byte
-	// Outbox is the durable outbox.
-	Outbox []byte
 }
 
 // Checkpoint durably records a checkpoint at op (whose prepare has the given
@@ -31,7 +29,7 @@ func (j *Journal) Checkpoint(op uint64, checksum wire.Uint128, data CheckpointDa
 	if op < prev.CheckpointOp || (op == prev.CheckpointOp && checksum != prev.CheckpointChecksum) {
 		panic(fmt.Sprintf("journal: checkpoint at op %d after checkpoint %d", op, prev.CheckpointOp))
 	}
-	blobs := [refCount][]byte{RefState: data.State, RefSessions: data.Sessions, RefOutbox: data.Outbox}
+	blobs := [refCount][]byte{RefState: data.State, RefSessions: data.Sessions}
 	j.staging.reset()
 	next := *prev
 	next.CheckpointOp, next.CheckpointChecksum = op, checksum
@@ -53,7 +51,7 @@ func (j *Journal) Checkpoint(op uint64, checksum wire.Uint128, data CheckpointDa
 		}
 		return addresses, nil
 	}
-	for _, i := range [...]int{RefSessions, RefState, RefOutbox} {
+	for _, i := range [...]int{RefSessions, RefState} {
 		a, err := alloc(j.blocksFor(len(blobs[i])))
 		if err != nil {
 			return err
@@ -99,17 +97,14 @@ func (j *Journal) ReadCheckpoint(dst CheckpointData) (CheckpointData, error) {
 	if dst.State, err = j.ReadBlob(refs[RefState], BlockState, dst.State); err != nil {
 		return dst, fmt.Errorf("state: %w", err)
 	}
-	if dst.Outbox, err = j.ReadBlob(refs[RefOutbox], BlockOutbox, dst.Outbox); err != nil {
-		return dst, fmt.Errorf("outbox: %w", err)
-	}
 	return dst, nil
 }
 
 // CheckpointSizes are the largest blobs a checkpoint may hold: each
 // producer's bound for its fullest state (statemachine.StateMachine's
-// SnapshotSizeMax, the client table's, the outbox's).
+// SnapshotSizeMax, the client table's).
 type CheckpointSizes struct {
-	State, Sessions, Outbox uint64
+	State, Sessions uint64
 }
 
 // CheckpointBlocksMax returns the grid blocks one checkpoint of at most s
@@ -118,7 +113,7 @@ func (c Config) CheckpointBlocksMax(s CheckpointSizes) uint64 {
 	pm := uint64(c.GridBlockSize) - wire.HeaderSize
 	blocks := func(n uint64) uint64 { return (n + pm - 1) / pm }
 	freeSet := (uint64(c.GridBlockCount) + 7) / 8
-	return blocks(s.State) + blocks(s.Sessions) + blocks(s.Outbox) + blocks(freeSet)
+	return blocks(s.State) + blocks(s.Sessions) + blocks(freeSet)
 }
 
 // CheckGrid returns an error wrapping ErrGridFull when the grid of c cannot
@@ -129,8 +124,8 @@ func (c Config) CheckpointBlocksMax(s CheckpointSizes) uint64 {
 func (c Config) CheckGrid(s CheckpointSizes) error {
 	need := 2 * c.CheckpointBlocksMax(s)
 	if need > uint64(c.GridBlockCount) {
-		return fmt.Errorf("%w: two checkpoints of the largest state (state %d, client sessions %d, outbox %d bytes) need %d grid blocks of %d bytes, the data file has %d; format it with a larger grid or configure a smaller state machine",
-			ErrGridFull, s.State, s.Sessions, s.Outbox, need, c.GridBlockSize, c.GridBlockCount)
+		return fmt.Errorf("%w: two checkpoints of the largest state (state %d, client sessions %d bytes) need %d grid blocks of %d bytes, the data file has %d; format it with a larger grid or configure a smaller state machine",
+			ErrGridFull, s.State, s.Sessions, need, c.GridBlockSize, c.GridBlockCount)
 	}
 	return nil
 }

@@ -15,7 +15,6 @@ const (
 	BlockFreeSet  BlockType = RefFreeSet + 1
 	BlockSessions BlockType = RefSessions + 1
 	BlockState    BlockType = RefState + 1
-	BlockOutbox   BlockType = RefOutbox + 1
 )
 
 // A grid block starts with a wire.Header used as follows: Command block,
