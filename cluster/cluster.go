@@ -205,21 +205,23 @@ func (c *Cluster) StartReplica(i int) error {
 	if c.replicas[i] != nil {
 		return fmt.Errorf("cluster: replica %d is running", i)
 	}
-	var tbl *outbox.Table
-	var effects *outbox.Emitter
+	var sm statemachine.StateMachine
 	if c.cfg.Outbox != nil {
-		t, err := outbox.NewTable(*c.cfg.Outbox)
+		tbl, err := outbox.NewTable(*c.cfg.Outbox)
 		if err != nil {
 			return fmt.Errorf("cluster: replica %d: %w", i, err)
 		}
-		tbl, effects = t, t.Emitter()
+		if sm, err = outbox.NewMachine(c.cfg.NewStateMachine(tbl.Emitter()), tbl); err != nil {
+			return fmt.Errorf("cluster: replica %d: %w", i, err)
+		}
+	} else {
+		sm = c.cfg.NewStateMachine(nil)
 	}
 	n, err := node.Start(node.Config{
 		DataFile:     c.DataFile(i),
 		Addresses:    c.addresses,
-		Outbox:       tbl,
 		Sink:         c.cfg.Sink,
-		StateMachine: c.cfg.NewStateMachine(effects),
+		StateMachine: sm,
 		TickInterval: c.cfg.TickInterval,
 		IOBackend:    c.cfg.IOBackend,
 		Logger:       c.cfg.Logger.With("replica", i),

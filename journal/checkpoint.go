@@ -8,14 +8,12 @@ import (
 )
 
 // CheckpointData is what the replica checkpoints: opaque blobs produced by
-// the state machine, the client table and the outbox. Any may be empty.
+// the state machine and the client table. Either may be empty.
 type CheckpointData struct {
 	// State is the state machine's snapshot.
 	State []byte
 	// Sessions is the client table.
 	Sessions []byte
-	// Outbox is the durable outbox.
-	Outbox []byte
 }
 
 // Checkpoint durably records a checkpoint at op (whose prepare has the given
@@ -33,7 +31,7 @@ func (j *Journal) Checkpoint(op uint64, checksum wire.Uint128, data CheckpointDa
 		invariants.Failf("journal: checkpoint at op %d after checkpoint %d", op, prev.CheckpointOp)
 	}
 	invariants.Assert(!prev.Truncating, "journal: checkpoint while a truncation is recorded")
-	blobs := [refCount][]byte{RefState: data.State, RefSessions: data.Sessions, RefOutbox: data.Outbox}
+	blobs := [refCount][]byte{RefState: data.State, RefSessions: data.Sessions}
 	invariants.Assert(j.staging.count == j.acquired.count, "journal: staging and durable free sets of different grids")
 	j.staging.reset()
 	next := *prev
@@ -58,7 +56,7 @@ func (j *Journal) Checkpoint(op uint64, checksum wire.Uint128, data CheckpointDa
 		}
 		return addresses, nil
 	}
-	for _, i := range [...]int{RefSessions, RefState, RefOutbox} {
+	for _, i := range [...]int{RefSessions, RefState} {
 		a, err := alloc(j.blocksFor(len(blobs[i])))
 		if err != nil {
 			return err
@@ -80,7 +78,7 @@ func (j *Journal) Checkpoint(op uint64, checksum wire.Uint128, data CheckpointDa
 	// (the free set's own included), none of them the durable
 	// checkpoint's.
 	staged := len(a)
-	for _, i := range [...]int{RefSessions, RefState, RefOutbox} {
+	for _, i := range [...]int{RefSessions, RefState} {
 		staged += j.blocksFor(len(blobs[i]))
 	}
 	invariants.Assert(j.staging.acquired() == staged, "journal: staged blocks differ from the checkpoint's blobs")
@@ -112,8 +110,8 @@ func (j *Journal) Checkpoint(op uint64, checksum wire.Uint128, data CheckpointDa
 // allocation). Every block is verified by (address, checksum).
 func (j *Journal) ReadCheckpoint(dst CheckpointData) (CheckpointData, error) {
 	refs := &j.sb.VSR.Refs
-	invariants.Assert(BlockSessions == RefSessions+1 && BlockState == RefState+1 && BlockOutbox == RefOutbox+1, "journal: block types do not follow the references")
-	n0 := len(dst.Sessions) + len(dst.State) + len(dst.Outbox)
+	invariants.Assert(BlockSessions == RefSessions+1 && BlockState == RefState+1, "journal: block types do not follow the references")
+	n0 := len(dst.Sessions) + len(dst.State)
 	var err error
 	if dst.Sessions, err = j.ReadBlob(refs[RefSessions], BlockSessions, dst.Sessions); err != nil {
 		return dst, fmt.Errorf("client sessions: %w", err)
@@ -121,19 +119,16 @@ func (j *Journal) ReadCheckpoint(dst CheckpointData) (CheckpointData, error) {
 	if dst.State, err = j.ReadBlob(refs[RefState], BlockState, dst.State); err != nil {
 		return dst, fmt.Errorf("state: %w", err)
 	}
-	if dst.Outbox, err = j.ReadBlob(refs[RefOutbox], BlockOutbox, dst.Outbox); err != nil {
-		return dst, fmt.Errorf("outbox: %w", err)
-	}
-	n := uint64(len(dst.Sessions) + len(dst.State) + len(dst.Outbox) - n0)
-	invariants.Assert(n == refs[RefSessions].Size+refs[RefState].Size+refs[RefOutbox].Size, "journal: checkpoint read has another size than its references")
+	n := uint64(len(dst.Sessions) + len(dst.State) - n0)
+	invariants.Assert(n == refs[RefSessions].Size+refs[RefState].Size, "journal: checkpoint read has another size than its references")
 	return dst, nil
 }
 
 // CheckpointSizes are the largest blobs a checkpoint may hold: each
 // producer's bound for its fullest state (statemachine.StateMachine's
-// SnapshotSizeMax, the client table's, the outbox's).
+// SnapshotSizeMax, the client table's).
 type CheckpointSizes struct {
-	State, Sessions, Outbox uint64
+	State, Sessions uint64
 }
 
 // CheckpointBlocksMax returns the grid blocks one checkpoint of at most s
@@ -143,7 +138,7 @@ func (c Config) CheckpointBlocksMax(s CheckpointSizes) uint64 {
 	pm := uint64(c.GridBlockSize) - wire.HeaderSize
 	blocks := func(n uint64) uint64 { return (n + pm - 1) / pm }
 	freeSet := (uint64(c.GridBlockCount) + 7) / 8
-	n := blocks(s.State) + blocks(s.Sessions) + blocks(s.Outbox) + blocks(freeSet)
+	n := blocks(s.State) + blocks(s.Sessions) + blocks(freeSet)
 	invariants.Assert(n >= 1, "journal: a checkpoint without even its free set's block")
 	return n
 }
@@ -156,8 +151,8 @@ func (c Config) CheckpointBlocksMax(s CheckpointSizes) uint64 {
 func (c Config) CheckGrid(s CheckpointSizes) error {
 	need := 2 * c.CheckpointBlocksMax(s)
 	if need > uint64(c.GridBlockCount) {
-		return fmt.Errorf("%w: two checkpoints of the largest state (state %d, client sessions %d, outbox %d bytes) need %d grid blocks of %d bytes, the data file has %d; format it with a larger grid or configure a smaller state machine",
-			ErrGridFull, s.State, s.Sessions, s.Outbox, need, c.GridBlockSize, c.GridBlockCount)
+		return fmt.Errorf("%w: two checkpoints of the largest state (state %d, client sessions %d bytes) need %d grid blocks of %d bytes, the data file has %d; format it with a larger grid or configure a smaller state machine",
+			ErrGridFull, s.State, s.Sessions, need, c.GridBlockSize, c.GridBlockCount)
 	}
 	invariants.Assert(need <= uint64(c.GridBlockCount), "journal: grid accepted for more blocks than it has")
 	return nil

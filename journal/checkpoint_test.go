@@ -25,7 +25,7 @@ func TestCheckpointRoundTrip(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	data := CheckpointData{State: blob(1, 50000), Sessions: blob(2, 300), Outbox: nil}
+	data := CheckpointData{State: blob(1, 50000), Sessions: blob(2, 300)}
 	if err := j.Checkpoint(8, c.sums[8], data); err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +38,7 @@ func TestCheckpointRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(got.State, data.State) || !bytes.Equal(got.Sessions, data.Sessions) || len(got.Outbox) != 0 {
+	if !bytes.Equal(got.State, data.State) || !bytes.Equal(got.Sessions, data.Sessions) {
 		t.Fatal("checkpoint blobs differ")
 	}
 	// 50000 bytes need 7 blocks of 8 KiB - 256, sessions 1, free set 1.
@@ -147,7 +147,7 @@ func TestCheckpointCorruptBlockDetected(t *testing.T) {
 // that many blocks takes a second such checkpoint beside the first.
 func TestCheckpointBlocksMaxMatchesCheckpoint(t *testing.T) {
 	pm := int(ConfigTest.GridBlockSize - 256)
-	sizes := CheckpointSizes{State: uint64(37*pm + 1), Sessions: uint64(3 * pm), Outbox: 5}
+	sizes := CheckpointSizes{State: uint64(37*pm + 1), Sessions: uint64(3 * pm)}
 	cfg := ConfigTest
 	cfg.GridBlockCount = uint32(2 * cfg.CheckpointBlocksMax(sizes))
 	if err := cfg.CheckGrid(sizes); err != nil {
@@ -168,7 +168,7 @@ func TestCheckpointBlocksMaxMatchesCheckpoint(t *testing.T) {
 	}
 	j := mustOpen(t, s)
 	root := j.Superblock().VSR.CheckpointChecksum
-	data := CheckpointData{State: blob(1, int(sizes.State)), Sessions: blob(2, int(sizes.Sessions)), Outbox: blob(3, int(sizes.Outbox))}
+	data := CheckpointData{State: blob(1, int(sizes.State)), Sessions: blob(2, int(sizes.Sessions))}
 	for i := range 3 {
 		if err := j.Checkpoint(0, root, data); err != nil {
 			t.Fatalf("checkpoint %d: %v", i, err)
@@ -187,7 +187,7 @@ func TestCorruptFreeSetIsRebuilt(t *testing.T) {
 	s := newFormatted(t, 25, MemoryFaults{})
 	j := mustOpen(t, s)
 	root := j.Superblock().VSR.CheckpointChecksum
-	data := CheckpointData{State: blob(1, 50000), Sessions: blob(2, 300), Outbox: blob(3, 9000)}
+	data := CheckpointData{State: blob(1, 50000), Sessions: blob(2, 300)}
 	if err := j.Checkpoint(0, root, data); err != nil {
 		t.Fatal(err)
 	}

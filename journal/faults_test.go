@@ -42,7 +42,7 @@ func (sc *crashScript) checkSound(j *Journal) error {
 		}
 	}
 	if got, err := j.ReadCheckpoint(CheckpointData{}); err == nil && cp > 0 {
-		if want := sc.blobs[cp]; !bytes.Equal(got.State, want.State) || !bytes.Equal(got.Outbox, want.Outbox) {
+		if want := sc.blobs[cp]; !bytes.Equal(got.State, want.State) || !bytes.Equal(got.Sessions, want.Sessions) {
 			return fmt.Errorf("checkpoint %d verified but differs", cp)
 		}
 	} else if err != nil && !errors.Is(err, ErrCorrupt) {
@@ -84,6 +84,11 @@ func TestRandomFaults(t *testing.T) {
 			s.FlipRandomBit(zones[s.Random().IntN(len(zones))])
 		}
 		s.faults.MisdirectRead = 0.01
+		// Recovery's own write-backs are not misdirected: one that landed
+		// on a slot it had already judged intact would damage that slot
+		// after the report, which checkSound cannot tell from a wrong
+		// decision.
+		s.faults.MisdirectWrite = 0
 		j, err = Open(s)
 		if err != nil {
 			if !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrNoSuperblock) && !errors.Is(err, ErrForeign) {

@@ -16,7 +16,6 @@ const (
 	BlockFreeSet  BlockType = RefFreeSet + 1
 	BlockSessions BlockType = RefSessions + 1
 	BlockState    BlockType = RefState + 1
-	BlockOutbox   BlockType = RefOutbox + 1
 )
 
 // A grid block starts with a wire.Header used as follows: Command block,
@@ -45,7 +44,7 @@ func (j *Journal) blocksFor(n int) int {
 
 // checkBlockType panics unless t names a checkpoint blob.
 func checkBlockType(t BlockType) {
-	invariants.Assert(t >= BlockFreeSet && t <= BlockOutbox, "journal: unknown grid block type")
+	invariants.Assert(t >= BlockFreeSet && t <= BlockState, "journal: unknown grid block type")
 }
 
 // writeBlob writes data into the blocks at addresses (one per block, all

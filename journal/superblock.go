@@ -17,7 +17,7 @@ const SuperblockMagic uint64 = 0x004e4f4e4f524843
 var errBadMagic = errors.New("bad magic")
 
 // FormatVersion is the data file format version this build reads and writes.
-const FormatVersion uint32 = 1
+const FormatVersion uint32 = 2
 
 // Byte offsets inside one superblock copy (one sector). The checksum covers
 // bytes [16, SectorSize); bytes from superblockUsed on must be zero.
@@ -61,12 +61,14 @@ const (
 	RefFreeSet = iota
 	RefSessions
 	RefState
-	RefOutbox
+	// RefReserved is kept so the superblock layout stays put; it is always
+	// the empty blob.
+	RefReserved
 	refCount
 )
 
 // RefNames names the checkpoint blobs, by Ref* index.
-var RefNames = [refCount]string{"free_set", "client_sessions", "state", "outbox"}
+var RefNames = [refCount]string{"free_set", "client_sessions", "state", "reserved"}
 
 // BlobRef references a blob stored in a chain of grid blocks: the first
 // block's address and checksum, and the blob's length. The zero BlobRef is
@@ -308,6 +310,9 @@ func (sb *Superblock) check() error {
 		if r.Address > uint64(sb.Config.GridBlockCount) || (r.Address == 0) != (r.Size == 0) || (r.Address == 0 && !r.Checksum.IsZero()) {
 			return fmt.Errorf("%w: %s reference (address %d, size %d)", ErrCorrupt, RefNames[i], r.Address, r.Size)
 		}
+	}
+	if v.Refs[RefReserved] != (BlobRef{}) {
+		return fmt.Errorf("%w: reserved reference not empty", ErrCorrupt)
 	}
 	// What the checks above add up to (Open relies on it).
 	invariants.Assert(v.CheckpointOp <= v.CommitMax && v.LogView <= v.View, "journal: accepted superblock with its VSR state out of order")

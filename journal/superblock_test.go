@@ -45,6 +45,9 @@ func TestSuperblockRejectsInconsistentFields(t *testing.T) {
 		func(s *Superblock) { s.Config.SlotCount = 3 },
 		func(s *Superblock) { s.VSR.Refs[0] = BlobRef{Address: 1} },
 		func(s *Superblock) { s.VSR.Refs[0] = BlobRef{Address: 100000, Size: 1} },
+		func(s *Superblock) {
+			s.VSR.Refs[RefReserved] = BlobRef{Address: 1, Size: 1, Checksum: wire.Uint128{Lo: 1}}
+		},
 		func(s *Superblock) { s.VSR.LogAnchorOp = 53 },           // above the log head
 		func(s *Superblock) { s.VSR.LogAnchor = wire.Uint128{} }, // an op without checksum
 	} {
@@ -58,11 +61,11 @@ func TestSuperblockRejectsInconsistentFields(t *testing.T) {
 	}
 	sb := testSuperblock()
 	sb.Encode(b)
-	b[sbVersion] = 2
+	b[sbVersion] = byte(FormatVersion + 1)
 	putU128(b, wire.Checksum(b[16:]))
 	var got Superblock
 	if err := DecodeSuperblock(b, &got); !errors.Is(err, ErrForeign) {
-		t.Errorf("version 2: %v", err)
+		t.Errorf("version %d: %v", FormatVersion+1, err)
 	}
 }
 

@@ -59,11 +59,13 @@ func (n *Node) publishMetrics() {
 	m.Primary = r.IsPrimary()
 	m.Protocol = r.Counters
 	m.Bus = n.bus.Counters
-	if n.cfg.Outbox != nil {
+	sm := n.cfg.StateMachine
+	if n.outbox != nil {
 		m.HasOutbox = true
-		m.Outbox = n.cfg.Outbox.Stats()
+		m.Outbox = n.outbox.Table().Stats()
+		sm = n.outbox.Inner()
 	}
-	if c, ok := n.cfg.StateMachine.(statemachine.CapacityReporter); ok {
+	if c, ok := sm.(statemachine.CapacityReporter); ok {
 		m.HasCapacity = true
 		m.Capacity = c.Capacity()
 	}

@@ -28,7 +28,10 @@ type Config struct {
 	// Addresses are every replica's "host:port", by index; this replica
 	// listens on its own (port 0 picks a free one, see Node.Port).
 	Addresses []string
-	// StateMachine is the replicated state machine (e.g. a ledger).
+	// StateMachine is the replicated state machine (e.g. a ledger). An
+	// *outbox.Machine (a state machine with an outbox, the same config on
+	// every replica) gets a dispatcher that delivers its effects through
+	// Sink while this replica is the primary.
 	StateMachine statemachine.StateMachine
 	// TickInterval is the replica's tick (default 10 ms).
 	TickInterval time.Duration
@@ -36,10 +39,6 @@ type Config struct {
 	IOBackend cio.Backend
 	// Logger receives the node's logs (default slog.Default()).
 	Logger *slog.Logger
-	// Outbox is the replica's outbox table (the state machine was built
-	// with its Emitter), or nil. Every replica gets one with the same
-	// config.
-	Outbox *outbox.Table
 	// Sink delivers the outbox's effects while this replica is the primary
 	// (nil: effects accumulate until a replica with a sink leads).
 	Sink outbox.Sink
@@ -74,6 +73,8 @@ type Node struct {
 	status  status
 	metrics metricsBox
 
+	// outbox is the state machine when it is an *outbox.Machine, else nil.
+	outbox *outbox.Machine
 	// disp dispatches effects while this replica leads (its Step is the
 	// dispatch policy, the same code the simulator runs).
 	disp *outbox.Dispatcher
@@ -136,6 +137,7 @@ func Start(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("%w: a state machine is required", ErrConfig)
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger, linked: make([]bool, len(cfg.Addresses))}
+	n.outbox, _ = cfg.StateMachine.(*outbox.Machine)
 	if err := n.open(); err != nil {
 		n.Close()
 		return nil, err
@@ -167,13 +169,10 @@ func (n *Node) open() error {
 		return fmt.Errorf("%w: data file is for %d replicas, %d addresses given", ErrConfig, sb.ReplicaCount, len(n.cfg.Addresses))
 	}
 	limits := persist.Limits(sb.Config, int(sb.ReplicaCount))
-	// A checkpoint must never find the grid full: the state machine and
-	// the outbox refuse work at their capacity, which two checkpoints must
-	// fit.
+	// A checkpoint must never find the grid full: the state machine (with
+	// its outbox, if any) refuses work at its capacity, which two
+	// checkpoints must fit.
 	sizes := journal.CheckpointSizes{State: uint64(n.cfg.StateMachine.SnapshotSizeMax()), Sessions: replica.SessionsSizeMax(limits)}
-	if n.cfg.Outbox != nil {
-		sizes.Outbox = uint64(n.cfg.Outbox.SnapshotSizeMax())
-	}
 	if err := sb.Config.CheckGrid(sizes); err != nil {
 		return fmt.Errorf("%w: %s: %w", ErrConfig, n.cfg.DataFile, err)
 	}
@@ -211,17 +210,16 @@ func (n *Node) open() error {
 	}
 	rcfg.DefaultTimeouts()
 	rcfg.Seed = uint64(sb.Replica)*0x9E3779B97F4A7C15 + uint64(time.Now().UnixNano())
-	rcfg.Outbox = n.cfg.Outbox
 	rcfg.CheckpointSizeMax = uint64(sb.Config.GridBlockSize) * uint64(sb.Config.GridBlockCount)
 	n.replica, err = replica.New(rcfg, n.pool, n.bus, n.wal, systemClock{}, n.cfg.StateMachine)
 	if err != nil {
 		return fmt.Errorf("node: %w", err)
 	}
-	if n.cfg.Outbox != nil && n.cfg.Sink != nil {
+	if n.outbox != nil && n.cfg.Sink != nil {
 		n.disp, err = outbox.NewDispatcher(outbox.DispatcherConfig{
 			Sink:           n.cfg.Sink,
 			AckTimeout:     2 * time.Second,
-			ResultSizeMax:  n.cfg.Outbox.Config().ResultSizeMax,
+			ResultSizeMax:  n.outbox.Table().Config().ResultSizeMax,
 			DueMax:         dispatchBatchMax,
 			AckBodySizeMax: int(replica.RequestSizeMax(uint32(n.pool.MessageSizeMax()))) - wire.HeaderSize,
 			Logger:         n.log,
@@ -229,7 +227,7 @@ func (n *Node) open() error {
 		if err != nil {
 			return fmt.Errorf("node: %w", err)
 		}
-		n.replica.AcksCommitted = n.disp.Committed
+		n.outbox.OnAcksCommitted(n.disp.Committed)
 	}
 	n.bus.SetHandler(n.replica)
 	if n.recovered, err = persist.Recover(n.journal, n.replica, n.pool, n.log); err != nil {
@@ -360,7 +358,7 @@ const dispatchBatchMax = 64
 // primary, offers due effects and submits the acks it has ready.
 func (n *Node) dispatch() {
 	if n.disp != nil {
-		n.disp.Step(n.replica, n.cfg.Outbox)
+		n.disp.Step(n.replica, n.outbox.Table())
 	}
 }
 

@@ -42,7 +42,7 @@ type DispatcherConfig struct {
 	// DueMax bounds the effects one Step takes from the table; 0 means 64.
 	DueMax int
 	// AckBodySizeMax bounds the ack body one Step submits; it must not
-	// exceed what Replica.SubmitAcks takes. 0 means 64 KiB.
+	// exceed what Replica.SubmitLocal takes. 0 means 64 KiB.
 	AckBodySizeMax int
 	// Notify, if set, is called (from a worker goroutine, without locks
 	// held) when acks become ready, so the node can wake its loop.
@@ -88,13 +88,15 @@ type Replica interface {
 	IsPrimary() bool
 	// Normal reports whether the replica's status is normal.
 	Normal() bool
-	// SubmitAcks queues an outbox_ack request with body; false if refused.
-	SubmitAcks(body []byte) bool
+	// SubmitLocal queues a local request (here: an outbox_ack request with
+	// body, which a Machine declares local-only) for the next prepare;
+	// false if refused.
+	SubmitLocal(operation wire.Operation, body []byte) bool
 }
 
 // Dispatcher delivers due effects on the primary. It runs beside the
 // replica, outside its deterministic core: the loop that owns the replica
-// calls Step (the dispatch policy: Offer, Acks, SubmitAcks, StepDown); a
+// calls Step (the dispatch policy: Offer, Acks, SubmitLocal, StepDown); a
 // Transport carries the attempts to the sink and hands their outcomes back
 // with Complete. The node and the simulator run this same code; only the
 // transport and the clock differ.
@@ -151,7 +153,7 @@ type DispatcherStats struct {
 	Fenced uint64
 	// Dropped counts results discarded because their view was superseded.
 	Dropped uint64
-	// AcksSubmitted counts acks Step handed to Replica.SubmitAcks and the
+	// AcksSubmitted counts acks Step handed to Replica.SubmitLocal and the
 	// replica took; AcksRefused those it refused (their effects are
 	// dispatched again after AckTimeout).
 	AcksSubmitted, AcksRefused uint64
@@ -225,7 +227,7 @@ func NewDispatcher(cfg DispatcherConfig) (*Dispatcher, error) {
 //     up to DueMax due effects (Table.Due at Now, skipping Busy ones) and
 //     offers them with r's view as the fencing token (Offer), then submits
 //     the ready acks of that view, as many as fit in AckBodySizeMax, as one
-//     outbox_ack request (Replica.SubmitAcks). Acks the replica refuses
+//     outbox_ack request (Replica.SubmitLocal). Acks the replica refuses
 //     are dropped: their effects are dispatched again after AckTimeout.
 func (d *Dispatcher) Step(r Replica, tbl *Table) {
 	v := r.View()
@@ -247,7 +249,7 @@ func (d *Dispatcher) Step(r Replica, tbl *Table) {
 		return
 	}
 	d.body = AppendAckBody(d.body[:0], d.acks)
-	ok := r.SubmitAcks(d.body)
+	ok := r.SubmitLocal(wire.OperationOutboxAck, d.body)
 	d.mu.Lock()
 	if ok {
 		d.stats.AcksSubmitted += uint64(len(d.acks))

@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/chronon-db/chronon/wire"
 )
 
 // heldTransport keeps the attempts started; the test completes them.
@@ -23,8 +25,8 @@ type stepReplica struct {
 func (r *stepReplica) View() uint32    { return r.view }
 func (r *stepReplica) IsPrimary() bool { return r.primary }
 func (r *stepReplica) Normal() bool    { return r.normal }
-func (r *stepReplica) SubmitAcks(b []byte) bool {
-	if r.refuse {
+func (r *stepReplica) SubmitLocal(op wire.Operation, b []byte) bool {
+	if r.refuse || op != wire.OperationOutboxAck {
 		return false
 	}
 	r.bodies = append(r.bodies, append([]byte(nil), b...))

@@ -11,11 +11,17 @@
 //   - Table (table.go, emit.go, ack_apply.go, due.go, digest.go,
 //     snapshot.go): the deterministic, bounded outbox that is part of the
 //     replicated state. State machines add effects through an Emitter while
-//     the replica applies a committed request, so effects commit atomically
-//     with the state change that caused them. Outcomes come back as an
+//     a committed request applies, so effects commit atomically with the
+//     state change that caused them. Outcomes come back as an
 //     OperationOutboxAck request that goes through consensus and is applied
-//     with Table.ApplyAck. The table is in every checkpoint
-//     (journal.CheckpointData.Outbox) via Snapshot and Restore.
+//     with Table.ApplyAck.
+//   - Machine (machine.go): the state-machine decorator that makes the
+//     table replicated state. It wraps any statemachine.StateMachine,
+//     brackets its Apply with the Emitter, applies acks (a local-only
+//     operation the primary's dispatcher submits with
+//     Replica.SubmitLocal), answers OperationOutboxQuery, and snapshots
+//     and digests the inner state and the table together. The replica
+//     knows nothing of effects.
 //   - Ack (ack.go): the outcome of one attempt and its fixed little-endian
 //     encoding in the body of an OperationOutboxAck request.
 //   - Dispatcher (dispatcher.go, dispatcher_worker.go): runs beside every
@@ -26,19 +32,21 @@
 //     view; a higher view fences off everything older. A Transport carries
 //     the attempts (default: goroutines calling a Sink) and hands their
 //     outcomes back with Complete; the simulator injects its own transport
-//     and clock.
+//     and clock. Machine.OnAcksCommitted tells it which acks committed
+//     (Committed).
 //   - Sinks (sink.go, sink_http.go): FuncSink, KindSink, HTTPSink.
 //   - Receiver (receiver.go, receiver_store.go): an http.Handler wrapper for
 //     endpoints the user controls that rejects stale fencing tokens and
 //     deduplicates by key durably (a store on a file, or on any
 //     ReceiverFile), so an at-least-once delivery is applied exactly once.
 //
-// The Table follows the rules of the replica's core: no goroutines, no wall
-// clock, no dependence on map order, no allocation on Emit and ApplyAck.
+// The Table and the Machine follow the rules of a state machine: no
+// goroutines, no wall clock, no dependence on map order, no allocation on
+// Emit, Apply and ApplyAck.
 // The Dispatcher's default transport, the sinks and the Receiver's file use
 // goroutines, time and I/O; the Dispatcher's decisions take their clock and
 // transport as parameters.
 //
-// docs/outbox.md states the guarantee precisely and lists how the replica,
-// the node and state machines integrate the package.
+// docs/outbox.md states the guarantee precisely and lists how the node and
+// state machines integrate the package.
 package outbox

@@ -106,7 +106,7 @@ func (n *recovery) run() (RecoveryInfo, error) {
 		case err != nil:
 			return info, fmt.Errorf("persist: read checkpoint at op %d: %w", sb.VSR.CheckpointOp, err)
 		default:
-			if err := n.r.Restore(sb.VSR.CheckpointOp, sb.VSR.CheckpointChecksum, replica.CheckpointBlobs{State: data.State, Sessions: data.Sessions, Outbox: data.Outbox}); err != nil {
+			if err := n.r.Restore(sb.VSR.CheckpointOp, sb.VSR.CheckpointChecksum, replica.CheckpointBlobs{State: data.State, Sessions: data.Sessions}); err != nil {
 				return info, fmt.Errorf("persist: %w", err)
 			}
 			n.restoreCommittedHeaders(sb.VSR.CheckpointOp)

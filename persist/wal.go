@@ -64,7 +64,7 @@ func (w *WAL) ReadPrepare(op uint64, m *wire.Message) {
 
 // Checkpoint implements replica.Journal.
 func (w *WAL) Checkpoint(op uint64, checksum wire.Uint128, b replica.CheckpointBlobs) error {
-	return w.j.Checkpoint(op, checksum, journal.CheckpointData{State: b.State, Sessions: b.Sessions, Outbox: b.Outbox})
+	return w.j.Checkpoint(op, checksum, journal.CheckpointData{State: b.State, Sessions: b.Sessions})
 }
 
 // Completions is the part of the replica the WAL reports to.

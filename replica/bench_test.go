@@ -20,10 +20,14 @@ func (s *sumMachine) Apply(_ *statemachine.Context, _ wire.Operation, input, rep
 	return 8
 }
 func (s *sumMachine) ReplySizeMax(wire.Operation, int) int { return 8 }
-func (s *sumMachine) Digest() wire.Uint128                 { return wire.Uint128{Lo: s.sum} }
-func (s *sumMachine) Snapshot(dst []byte) []byte           { return dst }
-func (s *sumMachine) Restore([]byte) error                 { return nil }
-func (s *sumMachine) SnapshotSizeMax() int                 { return 0 }
+
+// LocalOnly declares no local-only operation; it puts the check on the
+// request path that a machine with an outbox has.
+func (s *sumMachine) LocalOnly(wire.Operation) bool { return false }
+func (s *sumMachine) Digest() wire.Uint128          { return wire.Uint128{Lo: s.sum} }
+func (s *sumMachine) Snapshot(dst []byte) []byte    { return dst }
+func (s *sumMachine) Restore([]byte) error          { return nil }
+func (s *sumMachine) SnapshotSizeMax() int          { return 0 }
 
 type discardBus struct{ sent int }
 

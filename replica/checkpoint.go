@@ -29,7 +29,7 @@ func (r *Replica) checkpoint() {
 		return // below the durable checkpoint this replica could not read
 	}
 	// One buffer holds the checkpoint as state sync serves it: state length
-	// u64, sessions length u64, state, sessions, outbox.
+	// u64, sessions length u64, state, sessions.
 	b := append(r.cp.blob[:0], make([]byte, 16)...)
 	b = r.sm.Snapshot(b)
 	stateEnd := len(b)
@@ -40,9 +40,6 @@ func (r *Replica) checkpoint() {
 	}
 	b = r.encodeSessions(b)
 	sessionsEnd := len(b)
-	if r.cfg.Outbox != nil {
-		b = r.cfg.Outbox.Snapshot(b)
-	}
 	binary.LittleEndian.PutUint64(b[0:], uint64(stateEnd-16))
 	binary.LittleEndian.PutUint64(b[8:], uint64(sessionsEnd-stateEnd))
 	r.cp.blob = b
@@ -61,20 +58,20 @@ func splitCheckpointBlob(b []byte) (CheckpointBlobs, bool) {
 	}
 	stateLen, sessionsLen := binary.LittleEndian.Uint64(b), binary.LittleEndian.Uint64(b[8:])
 	rest := uint64(len(b) - 16)
-	if stateLen > rest || sessionsLen > rest-stateLen {
+	if stateLen > rest || sessionsLen != rest-stateLen {
 		return CheckpointBlobs{}, false
 	}
 	state := b[16 : 16+stateLen]
-	sessions := b[16+stateLen : 16+stateLen+sessionsLen]
-	return CheckpointBlobs{State: state, Sessions: sessions, Outbox: b[16+stateLen+sessionsLen:]}, true
+	sessions := b[16+stateLen:]
+	return CheckpointBlobs{State: state, Sessions: sessions}, true
 }
 
 // joinCheckpointBlob is the inverse of splitCheckpointBlob.
 func joinCheckpointBlob(c CheckpointBlobs) []byte {
-	b := make([]byte, 16, 16+len(c.State)+len(c.Sessions)+len(c.Outbox))
+	b := make([]byte, 16, 16+len(c.State)+len(c.Sessions))
 	binary.LittleEndian.PutUint64(b, uint64(len(c.State)))
 	binary.LittleEndian.PutUint64(b[8:], uint64(len(c.Sessions)))
-	return append(append(append(b, c.State...), c.Sessions...), c.Outbox...)
+	return append(append(b, c.State...), c.Sessions...)
 }
 
 // encodeSessions appends the replicated client table, sorted by client id:
@@ -165,21 +162,13 @@ func (r *Replica) RestoreCommittedHeader(h *wire.Header) error {
 	return nil
 }
 
-// restoreBlobs replaces the state machine, the client table and the outbox
-// with a checkpoint's.
+// restoreBlobs replaces the state machine and the client table with a
+// checkpoint's.
 func (r *Replica) restoreBlobs(blobs CheckpointBlobs) error {
 	if err := r.sm.Restore(blobs.State); err != nil {
 		return fmt.Errorf("state: %w", err)
 	}
-	if err := r.decodeSessions(blobs.Sessions); err != nil {
-		return err
-	}
-	if r.cfg.Outbox != nil {
-		if err := r.cfg.Outbox.Restore(blobs.Outbox); err != nil {
-			return fmt.Errorf("outbox: %w", err)
-		}
-	}
-	return nil
+	return r.decodeSessions(blobs.Sessions)
 }
 
 func (r *Replica) decodeSessions(b []byte) error {

@@ -7,7 +7,7 @@ import (
 )
 
 // A replica whose own durable checkpoint cannot be read at restart (a
-// state, client-table or outbox grid block fails its checksum) has lost the
+// state or client-table grid block fails its checksum) has lost the
 // state its WAL replay would start from. It must neither crash-loop nor
 // wait for an operator while the cluster holds good copies. Recovery
 // starts it from the root state instead (StartWithoutCheckpoint): it

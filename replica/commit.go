@@ -54,8 +54,8 @@ func (r *Replica) applyBatch(prepare *wire.Header, body []byte) {
 }
 
 func (r *Replica) applyRequest(prepare, req *wire.Header, input []byte, timestamp uint64) {
-	if req.Operation == wire.OperationOutboxAck {
-		r.applyAcks(prepare, req, input, timestamp)
+	if req.Client == statemachine.LocalClient || r.localOnly(req.Operation) {
+		r.applyLocal(prepare, req, input, timestamp)
 		return
 	}
 	if req.Operation == wire.OperationRegister {
@@ -85,22 +85,7 @@ func (r *Replica) applyRequest(prepare, req *wire.Header, input []byte, timestam
 	// applyContext lives in the Replica: a local passed to an interface
 	// method would escape to the heap on every request.
 	r.applyContext = statemachine.Context{Op: prepare.Op, Timestamp: timestamp, Client: req.Client, Request: req.Request}
-	var n int
-	switch {
-	case req.Operation == wire.OperationOutboxQuery:
-		// Read-only, answered by the outbox; an empty reply means this
-		// cluster runs without one.
-		if r.cfg.Outbox != nil {
-			n = r.cfg.Outbox.Query(input, m.Buffer[wire.HeaderSize:])
-		}
-	case r.cfg.Outbox != nil:
-		// Effects the state machine emits now commit with this request.
-		r.cfg.Outbox.Emitter().Begin(&r.applyContext)
-		n = r.sm.Apply(&r.applyContext, req.Operation, input, m.Buffer[wire.HeaderSize:])
-		r.cfg.Outbox.Emitter().End()
-	default:
-		n = r.sm.Apply(&r.applyContext, req.Operation, input, m.Buffer[wire.HeaderSize:])
-	}
+	n := r.sm.Apply(&r.applyContext, req.Operation, input, m.Buffer[wire.HeaderSize:])
 	if n < 0 || n > len(m.Buffer)-wire.HeaderSize {
 		panic("replica: state machine reply length out of bounds")
 	}
@@ -158,22 +143,32 @@ func (r *Replica) reply(e *clientEntry, prepare, req *wire.Header, timestamp uin
 	}
 }
 
-// applyAcks applies a committed outbox_ack request: outcomes of effects the
-// primary's dispatcher delivered. Acks carry no session (applying a body
-// twice changes nothing), get no stored reply, and only the primary's own
-// internal client may submit them.
-func (r *Replica) applyAcks(prepare, req *wire.Header, input []byte, timestamp uint64) {
-	if r.cfg.Outbox == nil || req.Client != OutboxClient {
+// applyLocal applies a committed local request (SubmitLocal): one that a
+// component beside the primary submitted under statemachine.LocalClient,
+// of an operation the state machine declares local-only. Local requests
+// carry no session (applying one twice must change nothing), skip the
+// client table and get no stored reply. Anything else that claims the
+// local client or a local-only operation is not applied, the same
+// decision on every replica.
+func (r *Replica) applyLocal(prepare, req *wire.Header, input []byte, timestamp uint64) {
+	if req.Client != statemachine.LocalClient || !r.localOnly(req.Operation) {
 		r.Counters.DropBadBatchEntry++
 		return
 	}
 	r.applyContext = statemachine.Context{Op: prepare.Op, Timestamp: timestamp, Client: req.Client, Request: req.Request}
-	tbl := r.cfg.Outbox
-	tbl.Emitter().Begin(&r.applyContext)
-	tbl.ApplyAck(&r.applyContext, input, r.ackReply[:])
-	tbl.Emitter().End()
-	r.Counters.AcksApplied++
-	if r.AcksCommitted != nil {
-		r.AcksCommitted(input)
+	// The reply is not kept: a buffer of the pool's share for the reply
+	// being built receives it and goes back at once.
+	m := r.replyMessage()
+	n := r.sm.Apply(&r.applyContext, req.Operation, input, m.Buffer[wire.HeaderSize:])
+	if n < 0 || n > len(m.Buffer)-wire.HeaderSize {
+		panic("replica: state machine reply length out of bounds")
 	}
+	m.Unref()
+	r.Counters.LocalApplied++
+}
+
+// localOnly reports whether the state machine declares operation
+// local-only (statemachine.LocalOperations).
+func (r *Replica) localOnly(operation wire.Operation) bool {
+	return r.local != nil && r.local.LocalOnly(operation)
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/chronon-db/chronon/outbox"
 	"github.com/chronon-db/chronon/wire"
 )
 
@@ -57,15 +56,6 @@ type Config struct {
 	// peer (its buffer is allocated from the announced size): the grid's
 	// capacity for a real journal. Zero means 1 GiB.
 	CheckpointSizeMax uint64
-	// Outbox, when set, is the replicated outbox table: effects the state
-	// machine emits while a request applies, acks applied through
-	// consensus, kept in checkpoints and in the state digest. The state
-	// machine gets Outbox.Emitter() when it is built. If the state machine
-	// implements outbox.Observer, New installs it on the table: it then
-	// learns each effect's outcome (done or failed, with the sink's result)
-	// while the ack that carries it applies, the same on every replica, and
-	// may change its state or emit new effects in response.
-	Outbox *outbox.Table
 	// QuorumOverride, when non-zero, replaces the majority quorum. It exists
 	// only so the simulator can prove its checkers catch a broken protocol
 	// (e.g. committing with a quorum of 1 in a 3-replica cluster); never set

@@ -13,8 +13,8 @@ type Counters struct {
 	RepliesResent      uint64 // stored replies sent again for a retried request
 	Evictions          uint64 // sessions evicted to make room
 	CommitHeartbeats   uint64 // commit messages sent
-	AcksSubmitted      uint64 // outbox_ack requests queued by this primary
-	AcksApplied        uint64 // outbox_ack requests applied
+	LocalSubmitted     uint64 // local requests queued by this primary (SubmitLocal)
+	LocalApplied       uint64 // local requests applied
 	ViewChanges        uint64 // view changes started (including retries)
 	PrimaryLost        uint64 // connections to the primary lost (OnPeerLost), each a suspicion
 	ViewsStarted       uint64 // views this replica installed as primary

@@ -19,6 +19,10 @@ import (
 
 const opAdd = wire.OperationUserMin
 
+// opLocal is counterMachine's local-only operation (local_test.go): it
+// counts its applications and changes the digest.
+const opLocal = wire.OperationUserMin + 1
+
 // counterMachine is a test state machine: opAdd adds a u64 to a per-client
 // total and replies with the new total. It records every application so
 // tests can check exactly-once execution.
@@ -26,7 +30,13 @@ type counterMachine struct {
 	totals  map[wire.Uint128]uint64
 	applied map[[2]uint64]int // (client.Lo, request) -> times applied
 	digest  wire.Uint128
+	// local counts applied opLocal requests, localClient those that came
+	// from statemachine.LocalClient.
+	local, localClient int
 }
+
+// LocalOnly implements statemachine.LocalOperations.
+func (c *counterMachine) LocalOnly(op wire.Operation) bool { return op == opLocal }
 
 func newCounterMachine() *counterMachine {
 	return &counterMachine{totals: map[wire.Uint128]uint64{}, applied: map[[2]uint64]int{}}
@@ -40,6 +50,14 @@ func (c *counterMachine) Validate(op wire.Operation, input []byte) error {
 }
 
 func (c *counterMachine) Apply(ctx *statemachine.Context, op wire.Operation, input, reply []byte) int {
+	if op == opLocal {
+		c.local++
+		if ctx.Client == statemachine.LocalClient {
+			c.localClient++
+		}
+		c.digest = addUint128(c.digest, wire.Checksum(input))
+		return 0
+	}
 	if c.Validate(op, input) != nil {
 		return 0
 	}

@@ -55,9 +55,8 @@ type Clock interface {
 }
 
 // CheckpointBlobs are the parts of a checkpoint: the state machine's
-// snapshot, the encoded client table and the outbox table's snapshot.
+// snapshot and the encoded client table.
 type CheckpointBlobs struct {
 	State    []byte
 	Sessions []byte
-	Outbox   []byte
 }

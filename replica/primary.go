@@ -3,6 +3,7 @@ package replica
 import (
 	"fmt"
 
+	"github.com/chronon-db/chronon/statemachine"
 	"github.com/chronon-db/chronon/wire"
 )
 
@@ -14,18 +15,14 @@ func (r *Replica) onRequest(m *wire.Message, h *wire.Header) {
 		r.Counters.DropNotPrimary++
 		return
 	}
-	if h.Client == OutboxClient {
+	if h.Client == statemachine.LocalClient || r.localOnly(h.Operation) {
+		// Only components beside this primary submit local requests
+		// (SubmitLocal); from the network they could be forged.
 		r.Counters.DropBadRequest++
 		return
 	}
 	if h.Operation == wire.OperationRegister {
 		r.onRegister(m, h)
-		return
-	}
-	if h.Operation == wire.OperationOutboxAck {
-		// Only this primary's dispatcher acknowledges effects (SubmitAcks);
-		// from the network an ack could be forged.
-		r.Counters.DropBadRequest++
 		return
 	}
 	e := r.clients.get(h.Client)
@@ -109,10 +106,6 @@ func (r *Replica) enqueue(m *wire.Message, h *wire.Header) bool {
 // fits reports whether the request fits a prepare (behind the
 // prepare's own header) and the state machine's reply to it fits a message.
 func (r *Replica) fits(h *wire.Header) bool {
-	if h.Operation == wire.OperationOutboxQuery {
-		// Answered by the outbox into whatever room the reply has.
-		return h.Size <= RequestSizeMax(r.cfg.Limits.MessageSizeMax)
-	}
 	return h.Size <= RequestSizeMax(r.cfg.Limits.MessageSizeMax) &&
 		r.sm.ReplySizeMax(h.Operation, h.BodySize()) <= int(r.cfg.Limits.MessageSizeMax)-wire.HeaderSize
 }
@@ -312,41 +305,42 @@ func (r *Replica) sendEviction(client wire.Uint128, reason wire.EvictionReason) 
 	m.Unref()
 }
 
-// OutboxClient is the client id under which a primary submits outbox acks.
-// It is reserved: requests from the network that claim it as their client
-// are refused (see onRequest), and its acks skip the client table.
-var OutboxClient = wire.Uint128{Lo: 0x6b63615f786f6274, Hi: 0xffffffffffffffff}
-
-// SubmitAcks queues an outbox_ack request with body (outbox.AppendAckBody)
-// for the next prepare. Only a primary with status normal takes it; it
-// returns false otherwise, or when the queue or the pool is full (the
-// dispatcher hands the acks out again after its ack timeout).
-func (r *Replica) SubmitAcks(body []byte) bool {
-	if r.cfg.Outbox == nil || r.status != StatusNormal || !r.IsPrimary() || r.requests.full() {
+// SubmitLocal queues a local request of a local-only operation
+// (statemachine.LocalOperations) with body for the next prepare: the way
+// components running beside the primary (such as a dispatcher reporting
+// the outcomes of side effects) put requests through consensus, under
+// statemachine.LocalClient, without a session. Only a primary with status
+// normal takes it; it returns false otherwise, for an operation the state
+// machine does not declare local-only, when the request or its reply
+// would not fit a message, or when the queue or the pool is full (the
+// submitter tries again later).
+func (r *Replica) SubmitLocal(operation wire.Operation, body []byte) bool {
+	if !r.localOnly(operation) || r.status != StatusNormal || !r.IsPrimary() || r.requests.full() {
 		return false
 	}
-	if wire.HeaderSize+len(body) > int(RequestSizeMax(r.cfg.Limits.MessageSizeMax)) {
+	if wire.HeaderSize+len(body) > int(RequestSizeMax(r.cfg.Limits.MessageSizeMax)) ||
+		r.sm.ReplySizeMax(operation, len(body)) > int(r.cfg.Limits.MessageSizeMax)-wire.HeaderSize {
 		return false
 	}
 	m := r.newMessage()
 	if m == nil {
 		return false
 	}
-	r.ackRequest++
+	r.localRequest++
 	h := wire.Header{
 		Cluster:   r.cfg.Cluster,
 		Size:      uint32(wire.HeaderSize + len(body)),
 		View:      r.view,
 		Protocol:  wire.ProtocolVersion,
 		Command:   wire.CommandRequest,
-		Client:    OutboxClient,
+		Client:    statemachine.LocalClient,
 		Session:   1,
-		Request:   r.ackRequest,
-		Operation: wire.OperationOutboxAck,
+		Request:   r.localRequest,
+		Operation: operation,
 	}
 	copy(m.Buffer[wire.HeaderSize:], body)
 	wire.Seal(&h, m.Bytes(h.Size))
 	r.requests.push(m, h.Size)
-	r.Counters.AcksSubmitted++
+	r.Counters.LocalSubmitted++
 	return true
 }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 
-	"github.com/chronon-db/chronon/outbox"
 	"github.com/chronon-db/chronon/statemachine"
 	"github.com/chronon-db/chronon/wire"
 )
@@ -42,6 +41,8 @@ type Replica struct {
 	journal Journal
 	clock   Clock
 	sm      statemachine.StateMachine
+	// local is sm's local-only operations, nil if it has none.
+	local statemachine.LocalOperations
 
 	status Status
 	view   uint32
@@ -132,14 +133,8 @@ type Replica struct {
 	snapshot []byte
 	sessions []byte
 
-	// ackRequest numbers this primary's outbox_ack requests; ackReply
-	// receives their (unstored) replies.
-	ackRequest uint32
-	ackReply   [outbox.AckReplySize]byte
-	// AcksCommitted, if set, is called with the body of every committed
-	// outbox_ack request (on every replica, in commit order), so the
-	// node's dispatcher stops waiting for those acks.
-	AcksCommitted func(body []byte)
+	// localRequest numbers this primary's local requests (SubmitLocal).
+	localRequest uint32
 
 	// Counters are the replica's metrics.
 	Counters Counters
@@ -191,9 +186,7 @@ func New(cfg Config, pool *wire.Pool, bus Bus, journal Journal, clock Clock, sm 
 	r.vc.scratch = make([]wire.Header, 0, max(headersMax, headersPerRequest))
 	r.vc.body = make([]byte, 0, max(headersMax, headersPerRequest)*wire.HeaderSize)
 	r.normalTimeout = r.randomNormalTimeout()
-	if o, ok := sm.(outbox.Observer); ok && cfg.Outbox != nil {
-		cfg.Outbox.SetObserver(o)
-	}
+	r.local, _ = sm.(statemachine.LocalOperations)
 	return r, nil
 }
 
@@ -229,7 +222,7 @@ func (r *Replica) CommitChecksum() wire.Uint128 { return r.committed }
 // IsPrimary reports whether this replica is the primary of its view.
 func (r *Replica) IsPrimary() bool { return r.primaryIndex() == r.cfg.Replica }
 
-// Normal reports whether the replica's status is normal (outbox.Replica).
+// Normal reports whether the replica's status is normal.
 func (r *Replica) Normal() bool { return r.status == StatusNormal }
 
 func (r *Replica) primaryIndex() uint8 { return uint8(r.view % uint32(r.cfg.ReplicaCount)) }
@@ -238,11 +231,7 @@ func (r *Replica) primaryIndex() uint8 { return uint8(r.view % uint32(r.cfg.Repl
 // machine's digest combined with the client table's. Replicas that applied
 // the same ops have the same StateDigest.
 func (r *Replica) StateDigest() wire.Uint128 {
-	d := addUint128(r.sm.Digest(), r.clients.digest())
-	if r.cfg.Outbox != nil {
-		d = addUint128(d, r.cfg.Outbox.Digest())
-	}
-	return d
+	return addUint128(r.sm.Digest(), r.clients.digest())
 }
 
 // OnMessage handles one message from a peer or a client. Precondition: the

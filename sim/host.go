@@ -160,15 +160,23 @@ func (h *host) start() error {
 		CheckpointInterval: persist.CheckpointInterval(sb.Config, limits),
 		QuorumOverride:     s.sc.QuorumOverride,
 	}
+	// The replica runs the product's outbox.Machine around the checked
+	// machine, as node does around the ledger: acks and queries never
+	// reach the inner machine.
+	sm = h.machine
 	if s.sc.workload == WorkloadLedger || s.sc.OutboxKV {
-		rcfg.Outbox = tbl
+		m, err := outbox.NewMachine(h.machine, tbl)
+		if err != nil {
+			return err
+		}
+		m.OnAcksCommitted(h.acksCommitted)
+		sm = m
 	}
 	rcfg.DefaultTimeouts()
-	r, err := replica.New(rcfg, pool, (*hostBus)(h), (*hostJournal)(h), simClock{&s.now}, h.machine)
+	r, err := replica.New(rcfg, pool, (*hostBus)(h), (*hostJournal)(h), simClock{&s.now}, sm)
 	if err != nil {
 		return fmt.Errorf("replica %d: %w", h.index, err)
 	}
-	r.AcksCommitted = h.acksCommitted
 	h.journal, h.wal, h.pool, h.replica, h.outbox = j, wal, pool, r, tbl
 	h.wcfg = wire.Config{Cluster: sb.Cluster, ReplicaCount: sb.ReplicaCount, MessageSizeMax: limits.MessageSizeMax}
 	h.up = true

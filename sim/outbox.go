@@ -65,7 +65,7 @@ type OutboxStats struct {
 	Deduplicated  uint64 // requests the receiver answered from its store (Chronon-Replayed)
 	Fenced        uint64 // requests the receiver rejected for a stale token (409)
 	Dropped       uint64 // outcomes the dispatcher dropped (view superseded, dispatcher closed by a crash)
-	AcksSubmitted uint64 // acks the dispatchers handed to SubmitAcks and the replica took
+	AcksSubmitted uint64 // acks the dispatchers handed to SubmitLocal and the replica took
 	AcksCommitted uint64 // attempts released by a committed ack
 	// DuplicateApplications counts applications of a key (or transfer)
 	// beyond its first: an effects_duplicate violation, 0 in a passing run.

@@ -3,6 +3,7 @@ package sim
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"time"
 
 	"github.com/chronon-db/chronon/outbox"
@@ -72,7 +73,7 @@ func (t *simTransport) complete(e sinkEvent) {
 }
 
 // simReplica is the host's replica as the dispatcher's Step sees it.
-// SubmitAcks goes through host.call (a crash inside it is the crash), and
+// SubmitLocal goes through host.call (a crash inside it is the crash), and
 // ack_lost loses the request after the replica would have taken it.
 type simReplica host
 
@@ -80,9 +81,12 @@ func (r *simReplica) View() uint32    { return r.replica.View() }
 func (r *simReplica) IsPrimary() bool { return r.replica.IsPrimary() }
 func (r *simReplica) Normal() bool    { return r.replica.Normal() }
 
-func (r *simReplica) SubmitAcks(body []byte) bool {
+func (r *simReplica) SubmitLocal(op wire.Operation, body []byte) bool {
 	h := (*host)(r)
 	s := h.sim
+	if op != wire.OperationOutboxAck {
+		panic(fmt.Sprintf("sim: dispatcher submitted a local request of operation %v", op))
+	}
 	if err := h.checkAcks(body); err != nil {
 		s.fail(err)
 		return false
@@ -92,7 +96,7 @@ func (r *simReplica) SubmitAcks(body []byte) bool {
 		return true
 	}
 	ok := false
-	h.call(func(r *replica.Replica) { ok = r.SubmitAcks(body) })
+	h.call(func(r *replica.Replica) { ok = r.SubmitLocal(op, body) })
 	if ok {
 		s.stats.Outbox.AcksSubmitted += uint64(binary.LittleEndian.Uint32(body))
 	}
@@ -158,7 +162,8 @@ func (h *host) crashedDispatcher() {
 	h.disp.d, h.disp.t = nil, nil
 }
 
-// acksCommitted is the replica's AcksCommitted hook: the dispatcher stops
+// acksCommitted is the outbox machine's hook (Machine.OnAcksCommitted),
+// called as an ack commits on this host: the dispatcher stops
 // tracking the attempts a committed ack acknowledged. (During recovery's
 // replay there is no dispatcher yet.)
 func (h *host) acksCommitted(body []byte) {

@@ -44,13 +44,17 @@ type StateMachine interface {
 
 	// Apply executes one committed request and writes its reply into
 	// reply, returning the number of bytes written. len(reply) is at least
-	// ReplySizeMax(operation, len(input)). Apply must not retain input or
-	// reply, must not fail (errors are part of the reply's contents), and
-	// should not allocate on its hot path.
+	// ReplySizeMax(operation, len(input)); it may be longer (the replica
+	// passes the room left in a message), and a machine may use all of it
+	// (e.g. a listing that returns as much as fits). Apply must not
+	// retain input or reply, must not fail (errors are part of the reply's
+	// contents), and should not allocate on its hot path.
 	Apply(ctx *Context, operation wire.Operation, input []byte, reply []byte) int
 
-	// ReplySizeMax bounds the reply of an operation whose input has the
-	// given size, so the replica can size buffers and batches.
+	// ReplySizeMax is the room the reply of an operation whose input has
+	// the given size needs: the replica refuses a request whose reply
+	// would not fit a message. An operation that fills whatever room it
+	// gets (see Apply) returns the least room it needs.
 	ReplySizeMax(operation wire.Operation, inputSize int) int
 
 	// Digest returns a checksum of the whole state, equal on replicas that
@@ -92,3 +96,23 @@ type CapacityReporter interface {
 // ErrInvalidInput is wrapped by Validate and Restore errors for malformed
 // bytes.
 var ErrInvalidInput = errors.New("statemachine: invalid input")
+
+// LocalClient is the client id of requests that components running beside
+// the primary submit locally (replica.Replica.SubmitLocal), e.g. the
+// outbox dispatcher's acknowledgements. The replica refuses it from the
+// network; Context.Client is LocalClient exactly when a local request
+// applies. Local requests have no session and no stored reply: applying
+// one twice must change nothing (the submitter may resubmit after a
+// failover).
+var LocalClient = wire.Uint128{Lo: 0x6c61636f6c5f6d73, Hi: 0xffffffffffffffff}
+
+// LocalOperations is implemented by state machines with operations that
+// only components running beside the primary submit (through
+// replica.Replica.SubmitLocal, as LocalClient), never network clients: the
+// replica refuses such operations from the network, takes only them from
+// SubmitLocal, and does not apply a local request of any other operation.
+type LocalOperations interface {
+	// LocalOnly reports whether operation is local-only. It must be a
+	// fixed function of the operation.
+	LocalOnly(operation wire.Operation) bool
+}

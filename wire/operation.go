@@ -1,11 +1,12 @@
 package wire
 
 // Operation says what a request or prepare asks the state machine to do.
-// Values below OperationUserMin are reserved for the replica itself; a state
-// machine defines its own operations at OperationUserMin and above.
+// Values below OperationUserMin are reserved for the protocol and for
+// Chronon's own machines (the outbox); a state machine defines its own
+// operations at OperationUserMin and above.
 type Operation uint8
 
-// Operations reserved by the replica. The numbering is part of the wire
+// Reserved operations. The numbering is part of the wire
 // format.
 const (
 	// OperationNone is carried by every command that is not a request,
@@ -18,14 +19,16 @@ const (
 	OperationRegister Operation = 2
 	// OperationNoop is prepared by a new primary to commit its log suffix.
 	OperationNoop Operation = 3
-	// OperationOutboxAck records the outcome of dispatched effects.
+	// OperationOutboxAck records the outcome of dispatched effects (a
+	// local-only operation of outbox.Machine, submitted by the primary's
+	// dispatcher; see statemachine.LocalOperations).
 	OperationOutboxAck Operation = 4
 	// OperationBatch marks a prepare whose body is a sequence of sealed
 	// client requests packed by the primary (see docs/protocol.md).
 	OperationBatch Operation = 5
-	// OperationOutboxQuery lists effects of the replica's outbox (a
-	// read-only request answered by the replica, not the state machine;
-	// see outbox.Query).
+	// OperationOutboxQuery lists effects of the outbox (a request through
+	// consensus answered by outbox.Machine from its table; see
+	// outbox.Query).
 	OperationOutboxQuery Operation = 6
 
 	// OperationUserMin is the first operation a state machine may define.

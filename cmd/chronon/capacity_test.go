@@ -32,8 +32,15 @@ func TestPresetGridsHoldTheCLIStateMachines(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		withEffects, err := newStateMachine("ledger", caps, tbl, "http://example.invalid/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := 8 + ledger.SnapshotSizeMax(caps.ledgerAccounts, caps.ledgerTransfers) + tbl.SnapshotSizeMax(); withEffects.SnapshotSizeMax() != want {
+			t.Fatalf("%s preset: ledger with effects bounds its snapshot at %d bytes, want %d", name, withEffects.SnapshotSizeMax(), want)
+		}
 		sessions := replica.SessionsSizeMax(limits)
-		ledgerWithEffects := journal.CheckpointSizes{State: uint64(ledger.SnapshotSizeMax(caps.ledgerAccounts, caps.ledgerTransfers)), Sessions: sessions, Outbox: uint64(tbl.SnapshotSizeMax())}
+		ledgerWithEffects := journal.CheckpointSizes{State: uint64(withEffects.SnapshotSizeMax()), Sessions: sessions}
 		for what, sizes := range map[string]journal.CheckpointSizes{
 			"ledger with effects": ledgerWithEffects,
 			"kv":                  {State: uint64(store.SnapshotSizeMax()), Sessions: sessions},

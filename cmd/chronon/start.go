@@ -94,7 +94,6 @@ func runStart(args []string, stdout, stderr io.Writer) int {
 		StateMachine: sm,
 		IOBackend:    b,
 		Logger:       logger,
-		Outbox:       tbl,
 		Sink:         sink,
 
 		StatusLogInterval: *statusInterval,
@@ -161,15 +160,21 @@ func outboxConfig(cluster wire.Uint128, caps capacity) outbox.Config {
 }
 
 // newStateMachine builds the named state machine; with tbl (ledger only)
-// every created transfer emits an effect to effectsURL.
+// every created transfer emits an effect to effectsURL, and the ledger
+// comes wrapped with its outbox (outbox.Machine).
 func newStateMachine(name string, caps capacity, tbl *outbox.Table, effectsURL string) (statemachine.StateMachine, error) {
 	switch name {
 	case "ledger":
 		cfg := ledger.Config{AccountsMax: caps.ledgerAccounts, TransfersMax: caps.ledgerTransfers}
-		if tbl != nil {
-			cfg.Effects, cfg.EffectsTarget = tbl.Emitter(), []byte(effectsURL)
+		if tbl == nil {
+			return ledger.New(cfg)
 		}
-		return ledger.New(cfg)
+		cfg.Effects, cfg.EffectsTarget = tbl.Emitter(), []byte(effectsURL)
+		l, err := ledger.New(cfg)
+		if err != nil {
+			return nil, err
+		}
+		return outbox.NewMachine(l, tbl)
 	case "kv":
 		return kv.New(kv.Config{KeysMax: caps.kvKeys, ValueSizeMax: kvValueSizeMax, HashSeed: 0x43485230})
 	}

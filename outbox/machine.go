@@ -1,0 +1,176 @@
+package outbox
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/chronon-db/chronon/statemachine"
+	"github.com/chronon-db/chronon/wire"
+)
+
+// Machine is a state machine with an outbox: it wraps any
+// statemachine.StateMachine (the inner machine, built with the table's
+// Emitter) and owns the Table, so that effects, their acknowledgements and
+// the effect listing are replicated state through the state-machine
+// interface alone. The replica knows nothing of effects:
+//
+//   - Apply of any other operation brackets the inner machine's Apply with
+//     the emitter's Begin and End: the effects it emits commit with the
+//     request that caused them.
+//   - wire.OperationOutboxAck is local-only (statemachine.LocalOperations):
+//     only the primary's Dispatcher submits it, through
+//     Replica.SubmitLocal, and Apply takes it only from
+//     statemachine.LocalClient. Apply then applies the acks (Table.ApplyAck:
+//     applying a body twice changes nothing), shows finished effects to
+//     the Observer, and calls the hook set with OnAcksCommitted.
+//   - wire.OperationOutboxQuery is an ordinary client request through
+//     consensus (its answer is the table as of its commit, stored as the
+//     client's reply), answered by Table.Query into whatever room the
+//     reply has.
+//   - Digest, Snapshot, Restore and SnapshotSizeMax cover the inner state
+//     and the table together: one checkpoint blob holds both.
+//
+// Like every state machine, a Machine is called from the replica's event
+// loop only.
+type Machine struct {
+	inner statemachine.StateMachine
+	tbl   *Table
+	// acksCommitted, if set, is called with the body of every applied
+	// outbox_ack request.
+	acksCommitted func(body []byte)
+}
+
+// NewMachine wraps inner, whose effects go to tbl (inner was built with
+// tbl.Emitter(), or emits nothing). If inner implements Observer, it is
+// installed on the table: it then learns each effect's outcome (done or
+// failed, with the sink's result) while the ack that carries it applies,
+// the same on every replica, and may change its state or emit new effects
+// in response.
+func NewMachine(inner statemachine.StateMachine, tbl *Table) (*Machine, error) {
+	if inner == nil || tbl == nil {
+		return nil, fmt.Errorf("%w: a machine needs an inner state machine and a table", ErrConfig)
+	}
+	if o, ok := inner.(Observer); ok {
+		tbl.SetObserver(o)
+	}
+	return &Machine{inner: inner, tbl: tbl}, nil
+}
+
+// Table returns the machine's outbox table.
+func (m *Machine) Table() *Table { return m.tbl }
+
+// Inner returns the wrapped state machine.
+func (m *Machine) Inner() statemachine.StateMachine { return m.inner }
+
+// OnAcksCommitted sets fn (nil for none) to be called with the body of
+// every outbox_ack request the machine applies, on every replica in commit
+// order (also while a restart replays the log), so that the dispatcher
+// beside the replica stops waiting for those acks (Dispatcher.Committed).
+// It is not replicated state and must not change the machine's.
+func (m *Machine) OnAcksCommitted(fn func(body []byte)) { m.acksCommitted = fn }
+
+// LocalOnly implements statemachine.LocalOperations: acks come only from
+// the primary's dispatcher; from the network they could be forged.
+func (m *Machine) LocalOnly(operation wire.Operation) bool {
+	return operation == wire.OperationOutboxAck
+}
+
+// Validate checks an ack or query body against the table's limits, and
+// any other operation with the inner machine.
+func (m *Machine) Validate(operation wire.Operation, input []byte) error {
+	switch operation {
+	case wire.OperationOutboxAck:
+		return m.tbl.ValidateAcks(input)
+	case wire.OperationOutboxQuery:
+		if _, ok := decodeQuery(input); !ok {
+			return fmt.Errorf("%w: outbox query body of %d bytes", statemachine.ErrInvalidInput, len(input))
+		}
+		return nil
+	}
+	return m.inner.Validate(operation, input)
+}
+
+// Apply applies one committed request; see Machine.
+func (m *Machine) Apply(ctx *statemachine.Context, operation wire.Operation, input []byte, reply []byte) int {
+	switch operation {
+	case wire.OperationOutboxAck:
+		if ctx.Client != statemachine.LocalClient {
+			// The replica applies local-only operations from LocalClient
+			// only; answered as a malformed body, changing nothing.
+			r := AckReply{Status: AckInvalid}
+			return r.put(reply)
+		}
+		em := m.tbl.Emitter()
+		em.Begin(ctx)
+		n := m.tbl.ApplyAck(ctx, input, reply)
+		em.End()
+		if m.acksCommitted != nil {
+			m.acksCommitted(input)
+		}
+		return n
+	case wire.OperationOutboxQuery:
+		return m.tbl.Query(input, reply)
+	}
+	em := m.tbl.Emitter()
+	em.Begin(ctx)
+	n := m.inner.Apply(ctx, operation, input, reply)
+	em.End()
+	return n
+}
+
+// ReplySizeMax is AckReplySize for acks, QueryReplyHeaderSize for queries
+// (the least room a query's answer needs: it lists as many effects as fit)
+// and the inner machine's bound for the rest.
+func (m *Machine) ReplySizeMax(operation wire.Operation, inputSize int) int {
+	switch operation {
+	case wire.OperationOutboxAck:
+		return AckReplySize
+	case wire.OperationOutboxQuery:
+		return QueryReplyHeaderSize
+	}
+	return m.inner.ReplySizeMax(operation, inputSize)
+}
+
+// Digest combines the inner machine's digest with the table's (sum modulo
+// 2^128).
+func (m *Machine) Digest() wire.Uint128 { return add128(m.inner.Digest(), m.tbl.Digest()) }
+
+// Snapshot appends the inner machine's snapshot and the table's:
+//
+//	inner length u64 | inner snapshot | table snapshot (Table.Snapshot)
+func (m *Machine) Snapshot(dst []byte) []byte {
+	at := len(dst)
+	dst = binary.LittleEndian.AppendUint64(dst, 0)
+	dst = m.inner.Snapshot(dst)
+	binary.LittleEndian.PutUint64(dst[at:], uint64(len(dst)-at-8))
+	return m.tbl.Snapshot(dst)
+}
+
+// Restore replaces the inner machine's state and the table's with a
+// snapshot's. An empty snapshot (the journal's empty blob) restores both
+// from empty ones.
+func (m *Machine) Restore(snapshot []byte) error {
+	if len(snapshot) == 0 {
+		if err := m.inner.Restore(nil); err != nil {
+			return err
+		}
+		return m.tbl.Restore(nil)
+	}
+	if len(snapshot) < 8 {
+		return fmt.Errorf("%w: outbox machine snapshot of %d bytes", statemachine.ErrInvalidInput, len(snapshot))
+	}
+	n := binary.LittleEndian.Uint64(snapshot)
+	if n > uint64(len(snapshot)-8) {
+		return fmt.Errorf("%w: outbox machine snapshot: inner length %d beyond its %d bytes", statemachine.ErrInvalidInput, n, len(snapshot)-8)
+	}
+	if err := m.inner.Restore(snapshot[8 : 8+n]); err != nil {
+		return err
+	}
+	return m.tbl.Restore(snapshot[8+n:])
+}
+
+// SnapshotSizeMax bounds Snapshot: the length, the inner machine's bound
+// and the table's.
+func (m *Machine) SnapshotSizeMax() int {
+	return 8 + m.inner.SnapshotSizeMax() + m.tbl.SnapshotSizeMax()
+}
