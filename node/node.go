@@ -232,14 +232,14 @@ func (n *Node) open() error {
 		n.replica.AcksCommitted = n.disp.Committed
 	}
 	n.bus.SetHandler(n.replica)
-	if n.recovered, err = persist.Recover(n.journal, n.replica, n.pool, n.log); err != nil {
+	if n.recovered, err = persist.Recover(n.journal, n.replica, n.log); err != nil {
 		return fmt.Errorf("node: %w", err)
 	}
 	n.publishStatus()
 	n.log.Info("node: replica started", "replica", sb.Replica, "replicas", sb.ReplicaCount,
 		"port", n.bus.Port(), "io", n.io.Backend().String(), "checkpoint_op", n.recovered.CheckpointOp,
 		"replayed", n.recovered.Replayed, "prepared", n.recovered.Prepared, "commit", n.replica.CommitMin(),
-		"rejoining", n.recovered.Rejoining, "withholding_vote", n.recovered.Withheld)
+		"rejoining", n.recovered.Rejoining, "withholding_vote", n.recovered.Damage.String())
 	return nil
 }
 

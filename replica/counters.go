@@ -30,7 +30,7 @@ type Counters struct {
 	SyncsRequested     uint64 // checkpoints asked of the primary to replace this replica's damaged one
 	VotesWithheld      uint64 // do_view_change not sent: rejoining, or the log does not reach its log_view's head
 	InstallsRefused    uint64 // view changes whose best-ranked log ended below a voter's commit number (not installed)
-	VotesDamaged       uint64 // damaged do_view_change votes sent (see VoteDamagedUntilCaughtUp)
+	VotesDamaged       uint64 // damaged do_view_change votes sent (see voteDamagedUntilCaughtUp)
 	Rejoined           uint64 // ends of rejoining (caught up, votes again)
 	DropRejoining      uint64 // messages ignored while probing peers after a lost data file
 	DropNotPrimary     uint64 // requests sent to a backup

@@ -36,7 +36,7 @@ func (c *cluster) restartDamaged(t *testing.T, i int, ops ...uint64) []wire.Head
 		r.rejoin.maybeAcked = max(r.rejoin.maybeAcked, bound)
 		return hs
 	}
-	r.VoteDamagedUntilCaughtUp(bound, j.commitMax)
+	r.voteDamagedUntilCaughtUp(bound, j.commitMax)
 	return hs
 }
 

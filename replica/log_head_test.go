@@ -107,7 +107,7 @@ func (c *cluster) restartLikeRecover(t *testing.T, i int, commitMax uint64) {
 		if err := wire.DecodeHeader(m.Buffer, &h, &r.wcfg); err != nil {
 			t.Fatal(err)
 		}
-		err := r.ReplayPrepared(m, &h)
+		err := r.replayPrepared(m, &h)
 		m.Unref()
 		if err != nil {
 			t.Fatalf("replica %d: op %d beyond what its prepare ring holds: %v", i, op, err)

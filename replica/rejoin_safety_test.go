@@ -202,9 +202,9 @@ func TestRejoinerRestartedWithOnlyAView(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.RestoreView(v, 0)
-	// info.Restarted is false: no StartAfterRestart.
-	if err := r.StartRejoining(); err != nil {
+	r.restoreView(v, 0)
+	// info.Restarted is false: no startAfterRestart.
+	if err := r.startRejoining(); err != nil {
 		t.Fatal(err)
 	}
 	c.replicas[2], c.pools[2], c.journals[2], c.machines[2] = r, pool, j, sm

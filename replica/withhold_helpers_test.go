@@ -34,7 +34,7 @@ func (c *cluster) restartWithRottedPrepare(t *testing.T, i int, k uint64, damage
 	delete(j.stored, k)
 	delete(j.written, k)
 	c.restartLikeRecover(t, i, j.commitMax)
-	c.replicas[i].WithholdVotesUntilCaughtUp()
+	c.replicas[i].withholdVotesUntilCaughtUp()
 	return h
 }
 

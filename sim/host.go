@@ -172,15 +172,15 @@ func (h *host) start() error {
 	h.journal, h.wal, h.pool, h.replica, h.outbox = j, wal, pool, r, tbl
 	h.wcfg = wire.Config{Cluster: sb.Cluster, ReplicaCount: sb.ReplicaCount, MessageSizeMax: limits.MessageSizeMax}
 	h.up = true
-	info, err := persist.Recover(j, r, pool, discard)
+	info, err := persist.Recover(j, r, discard)
 	if err != nil {
 		h.up = false
 		return fmt.Errorf("replica %d: recover: %w", h.index, err)
 	}
 	s.trace.logf("replica %d started: checkpoint %d replayed %d prepared %d commit %d status %d withholding %q",
-		h.index, info.CheckpointOp, info.Replayed, info.Prepared, r.CommitMin(), r.Status(), info.Withheld)
-	h.withheld = info.Incomplete
-	if info.Incomplete {
+		h.index, info.CheckpointOp, info.Replayed, info.Prepared, r.CommitMin(), r.Status(), info.Damage)
+	h.withheld = info.Incomplete()
+	if info.Incomplete() {
 		s.stats.RestartsWithholding++
 	}
 	h.after()
