@@ -183,7 +183,9 @@ func TestRecoverOutcomes(t *testing.T) {
 	if !out.Rejoining || out.Vote != VoteWhole || !r.Rejoining() || r.Status() != StatusRecovering {
 		t.Errorf("rejoining data file: outcome %+v, status %v", out, r.Status())
 	}
-	r, out, _ = start(func(rec *Recovered, _ *memRecovery) { rec.Started, rec.OpMax, rec.LogOp, rec.CommitMax = false, 0, 0, 0 })
+	r, out, _ = start(func(rec *Recovered, _ *memRecovery) {
+		rec.Started, rec.OpMax, rec.LogOp, rec.CommitMax = false, 0, 0, 0
+	})
 	if out.Restarted || out.Replayed+out.Prepared != 0 || r.Status() != StatusNormal || out.Vote != VoteWhole {
 		t.Errorf("fresh data file: outcome %+v, status %v", out, r.Status())
 	}
