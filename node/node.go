@@ -63,7 +63,7 @@ type Node struct {
 	io      *cio.IO // sockets
 	pool    *wire.Pool
 	bus     *bus.Bus
-	wal     *persist.WAL
+	wal     *persist.Adapter
 	replica *replica.Replica
 
 	recovered persist.RecoveryInfo
@@ -200,7 +200,7 @@ func (n *Node) open() error {
 	if err := n.journal.SetHeaderMode(journal.HeaderDeferred); err != nil {
 		return fmt.Errorf("node: %w", err)
 	}
-	n.wal = persist.NewWAL(n.journal, limits.PipelinePrepareMax*2+limits.JournalReadsMax)
+	n.wal = persist.NewAdapter(n.journal, limits.PipelinePrepareMax*2+limits.JournalReadsMax)
 	rcfg := replica.Config{
 		Cluster:            sb.Cluster,
 		ReplicaCount:       sb.ReplicaCount,

@@ -7,7 +7,7 @@ import (
 )
 
 // restartDamaged restarts replica i after the durable prepares of ops
-// rotted under their intact redundant headers, as persist.Recover does it:
+// rotted under their intact redundant headers, as Recover does it:
 // the journal names each op (its header survives) but cannot provide it.
 // It returns the rotted ops' headers.
 func (c *cluster) restartDamaged(t *testing.T, i int, ops ...uint64) []wire.Header {

@@ -49,7 +49,7 @@ func (c *cluster) restartReplica(i int, commitMax uint64) error {
 	}
 	c.replicas[i], c.pools[i], c.machines[i] = r, pool, sm
 	r.startAfterRestart()
-	// As persist.Recover: a journal that ends below the log head recorded
+	// As Recover: a journal that ends below the log head recorded
 	// with log_view lacks ops the replica stood for; that damage is
 	// bounded by the log head (damaged votes).
 	var opMax uint64

@@ -28,7 +28,7 @@ type host struct {
 
 	up      bool
 	journal *journal.Journal
-	wal     *persist.WAL
+	wal     *persist.Adapter
 	pool    *wire.Pool
 	spare   *wire.Pool // the pool of the last life, reused at the restart
 	replica *replica.Replica
@@ -129,7 +129,7 @@ func (h *host) start() error {
 	if err := j.SetHeaderMode(journal.HeaderDeferred); err != nil {
 		return fmt.Errorf("replica %d: %w", h.index, err)
 	}
-	wal := persist.NewWAL(j, limits.PipelinePrepareMax*2+limits.JournalReadsMax)
+	wal := persist.NewAdapter(j, limits.PipelinePrepareMax*2+limits.JournalReadsMax)
 	tbl, err := outbox.NewTable(s.outboxConfig())
 	if err != nil {
 		return err
@@ -354,7 +354,7 @@ func (b *hostBus) SendToClient(client wire.Uint128, m *wire.Message) {
 	}
 }
 
-// hostJournal is the replica's Journal: persist.WAL, with every prepare
+// hostJournal is the replica's Journal: persist.Adapter, with every prepare
 // written recorded for the checkers.
 type hostJournal host
 
