@@ -46,7 +46,7 @@ func (w *Adapter) WritePrepare(m *wire.Message) {
 	if err := w.j.WritePrepare(m.Bytes(h.Size)); err != nil {
 		// Crash-only: a replica that cannot write its WAL must stop; it
 		// recovers from the data file when restarted.
-		panic(fmt.Sprintf("persist: WAL write of op %d failed: %v", h.Op, err))
+		panic(fmt.Sprintf("node: WAL write of op %d failed: %v", h.Op, err))
 	}
 	w.written = append(w.written, m.Ref())
 }
