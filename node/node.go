@@ -239,7 +239,7 @@ func (n *Node) open() error {
 	n.log.Info("node: replica started", "replica", sb.Replica, "replicas", sb.ReplicaCount,
 		"port", n.bus.Port(), "io", n.io.Backend().String(), "checkpoint_op", n.recovered.CheckpointOp,
 		"replayed", n.recovered.Replayed, "prepared", n.recovered.Prepared, "commit", n.replica.CommitMin(),
-		"rejoining", n.recovered.Rejoining, "withholding_vote", n.recovered.Damage.String())
+		"rejoining", n.recovered.Rejoining, "vote", n.recovered.Vote.String(), "withholding_vote", n.recovered.Damage.String())
 	return nil
 }
 
