@@ -89,10 +89,12 @@ const (
 	// its log.
 	VoteWhole Vote = iota
 	// VoteDamaged: the damage is bounded (RecoveryOutcome.DamagedBound);
-	// it sends damaged votes (VoteDamagedUntilCaughtUp).
+	// it sends damaged votes, which block the truncation of every op up to
+	// the bound but never supply a log (docs/replica.md, "Damaged journals
+	// vote").
 	VoteDamaged
-	// VoteWithheld: the damage is not bounded; it does not vote
-	// (WithholdVotesUntilCaughtUp).
+	// VoteWithheld: the damage is not bounded; it does not vote, as a
+	// rejoining replica without the probe.
 	VoteWithheld
 )
 
@@ -242,7 +244,7 @@ type damageFound struct {
 // misdirected prepare above the journal as the log head), the checkpoint
 // and the committed headers below it, replays the journaled ops known
 // committed, then loads the intact ones after them as prepared, resumes
-// (StartAfterRestart), decides how the replica votes until it has caught
+// (startAfterRestart), decides how the replica votes until it has caught
 // up (and records a damaged bound durably as the log head), and starts
 // rejoining when the data file replaces a lost one.
 //
