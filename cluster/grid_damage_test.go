@@ -103,7 +103,7 @@ func TestClusterReplicaWithADamagedCheckpointCopiesOneFromThePrimary(t *testing.
 		t.Fatal(err)
 	}
 	rec := c.Node(2).Recovery()
-	if rec.CheckpointDamaged == nil || rec.Withheld != "checkpoint_damaged" {
+	if rec.CheckpointDamaged == nil || rec.Damage != replica.DamageCheckpoint {
 		t.Fatalf("recovery of a damaged checkpoint at op %d: %+v", op, rec)
 	}
 	t.Logf("recovery: %v", rec.CheckpointDamaged)

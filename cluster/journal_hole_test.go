@@ -64,7 +64,7 @@ func TestClusterReplicaWithAJournalHoleWithholdsItsVote(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec := c.Node(2).Recovery()
-	if !rec.Incomplete || rec.Replayed+rec.Prepared >= head-sb.VSR.CheckpointOp {
+	if !rec.Incomplete() || rec.Replayed+rec.Prepared >= head-sb.VSR.CheckpointOp {
 		t.Fatalf("recovery of a journal with a hole at op %d of %d: %+v", head-5, head, rec)
 	}
 	transferLoad(t, c, 2, 10, 1_000_000)

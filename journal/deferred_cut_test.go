@@ -9,7 +9,7 @@ import "testing"
 // crash, leaves a hole above OpHeaderMax: recovery cuts it and every later
 // op and reports a log that is TruncateSafe with OpMax below ops the
 // replica acknowledged. The cut ops are listed in Report.Truncated, which
-// persist.Recover takes as a reason to withhold the replica's vote; this
+// replica.Recover takes as a reason to withhold the replica's vote; this
 // test pins that the report says so.
 func TestDeferredLostWriteIsReported(t *testing.T) {
 	s := newFormatted(t, 7, MemoryFaults{})
@@ -38,6 +38,6 @@ func TestDeferredLostWriteIsReported(t *testing.T) {
 	r := j.Report()
 	t.Logf("op_max %d op_header_max %d truncated %v faulty %v repair %v chain_break %d", r.OpMax, r.OpHeaderMax, r.Truncated, r.Faulty, r.Repair, r.ChainBreak)
 	if r.OpMax < 12 && r.TruncateSafe() && len(r.Repair) == 0 && len(r.Truncated) == 0 && r.ChainBreak == 0 {
-		t.Fatalf("acknowledged ops 11 and 12 are gone (op_max %d) and the report looks whole: persist.Recover would let the replica vote", r.OpMax)
+		t.Fatalf("acknowledged ops 11 and 12 are gone (op_max %d) and the report looks whole: replica.Recover would let the replica vote", r.OpMax)
 	}
 }

@@ -62,7 +62,7 @@ type Node struct {
 	io      *cio.IO // sockets
 	pool    *wire.Pool
 	bus     *bus.Bus
-	wal     *persist.WAL
+	wal     *persist.Adapter
 	replica *replica.Replica
 
 	recovered persist.RecoveryInfo
@@ -199,7 +199,7 @@ func (n *Node) open() error {
 	if err := n.journal.SetHeaderMode(journal.HeaderDeferred); err != nil {
 		return fmt.Errorf("node: %w", err)
 	}
-	n.wal = persist.NewWAL(n.journal, limits.PipelinePrepareMax*2+limits.JournalReadsMax)
+	n.wal = persist.NewAdapter(n.journal, limits.PipelinePrepareMax*2+limits.JournalReadsMax)
 	rcfg := replica.Config{
 		Cluster:            sb.Cluster,
 		ReplicaCount:       sb.ReplicaCount,
@@ -230,14 +230,14 @@ func (n *Node) open() error {
 		n.outbox.OnAcksCommitted(n.disp.Committed)
 	}
 	n.bus.SetHandler(n.replica)
-	if n.recovered, err = persist.Recover(n.journal, n.replica, n.pool, n.log); err != nil {
+	if n.recovered, err = persist.Recover(n.journal, n.replica, n.log); err != nil {
 		return fmt.Errorf("node: %w", err)
 	}
 	n.publishStatus()
 	n.log.Info("node: replica started", "replica", sb.Replica, "replicas", sb.ReplicaCount,
 		"port", n.bus.Port(), "io", n.io.Backend().String(), "checkpoint_op", n.recovered.CheckpointOp,
 		"replayed", n.recovered.Replayed, "prepared", n.recovered.Prepared, "commit", n.replica.CommitMin(),
-		"rejoining", n.recovered.Rejoining, "withholding_vote", n.recovered.Withheld)
+		"rejoining", n.recovered.Rejoining, "vote", n.recovered.Vote.String(), "withholding_vote", n.recovered.Damage.String())
 	return nil
 }
 

@@ -67,7 +67,7 @@ func TestDeferredMisdirectedTailDamagedBound(t *testing.T) {
 		base := deferredJournal(t, 10, to)
 		r, info, j := r3Recover(t, base)
 		t.Logf("onto slot %d: repair %+v misdirected %d; %+v; op %d", to, j.Report().Repair, j.Report().MisdirectedOpMax, info, r.Op())
-		if !info.Incomplete || !r.Rejoining() {
+		if !info.Incomplete() || !r.Rejoining() {
 			t.Fatalf("onto slot %d: a replica that acknowledged op 10 and lost it votes whole with op %d", to, r.Op())
 		}
 		if info.DamagedBound != 0 && info.DamagedBound < 10 {
@@ -116,8 +116,8 @@ func TestKnownGapDeferredRottedTailDamagedBound(t *testing.T) {
 	base.FlipBit(l.PrepareOffset(l.SlotOf(4))+wire.HeaderSize+3, 1)
 	r, info, _ := r3Recover(t, base)
 	t.Logf("%+v; op %d", info, r.Op())
-	if !info.Incomplete || (info.DamagedBound != 0 && info.DamagedBound < 10) {
-		t.Fatalf("damaged bound %d (incomplete %v) does not cover acknowledged op 10", info.DamagedBound, info.Incomplete)
+	if !info.Incomplete() || (info.DamagedBound != 0 && info.DamagedBound < 10) {
+		t.Fatalf("damaged bound %d (incomplete %v) does not cover acknowledged op 10", info.DamagedBound, info.Incomplete())
 	}
 }
 
@@ -130,7 +130,7 @@ func TestKnownGapDeferredRottedTailDamagedBound(t *testing.T) {
 func TestDeferredMisdirectedTailSurvivesRepair(t *testing.T) {
 	base := deferredJournal(t, 10, 5)
 	_, info, j := r3Recover(t, base)
-	if !info.Incomplete || info.DamagedBound < 10 {
+	if !info.Incomplete() || info.DamagedBound < 10 {
 		t.Fatalf("setup: first restart %+v", info)
 	}
 	parent := wire.RootPrepare(r3Cluster).Checksum
@@ -145,7 +145,7 @@ func TestDeferredMisdirectedTailSurvivesRepair(t *testing.T) {
 	base.Crash(journal.CrashKeepAll)
 	r, info, j := r3Recover(t, base)
 	t.Logf("second restart: repair %+v misdirected %d; %+v; op %d", j.Report().Repair, j.Report().MisdirectedOpMax, info, r.Op())
-	if !info.Incomplete || !r.Rejoining() {
+	if !info.Incomplete() || !r.Rejoining() {
 		t.Fatalf("after repairing op 5 the replica votes whole with op %d, without the acknowledged op 10", r.Op())
 	}
 	if info.DamagedBound != 0 && info.DamagedBound < 10 {
@@ -179,7 +179,7 @@ func TestDamagedBoundSurvivesStartViewTruncation(t *testing.T) {
 	base.Crash(journal.CrashLoseAll)
 	base.FlipBit(l.PrepareOffset(l.SlotOf(5))+wire.HeaderSize+3, 1)
 	r, info, j := r3Recover(t, base)
-	if !info.Incomplete || info.DamagedBound < 10 || r.Op() != 4 {
+	if !info.Incomplete() || info.DamagedBound < 10 || r.Op() != 4 {
 		t.Fatalf("setup: first restart %+v, op %d", info, r.Op())
 	}
 	sb := j.Superblock().VSR
@@ -192,7 +192,7 @@ func TestDamagedBoundSurvivesStartViewTruncation(t *testing.T) {
 	base.Crash(journal.CrashKeepAll) // before persistView(op_min) of view 1
 	r, info, _ = r3Recover(t, base)
 	t.Logf("second restart: %+v; op %d", info, r.Op())
-	if !info.Incomplete || !r.Rejoining() {
+	if !info.Incomplete() || !r.Rejoining() {
 		t.Fatalf("after the truncation the replica votes whole with log_view 0 and op %d, without the acknowledged ops up to 10", r.Op())
 	}
 	if info.DamagedBound != 0 && info.DamagedBound < 10 {

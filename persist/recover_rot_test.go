@@ -30,7 +30,7 @@ func TestRottedTailPrepareWithholds(t *testing.T) {
 	if rp := j2.Report().Repair; len(rp) != 1 || rp[0].Op != 10 || !rp[0].ChecksumKnown {
 		t.Fatalf("setup: repair %+v, want op 10 with its checksum", rp)
 	}
-	if !info.Incomplete || !r.Rejoining() {
+	if !info.Incomplete() || !r.Rejoining() {
 		t.Fatalf("a replica whose acknowledged prepare 10 rotted votes (holds up to op %d, log head 10)", r.Op())
 	}
 }
@@ -54,8 +54,8 @@ func TestRottedPrepareDamagedBound(t *testing.T) {
 		base.FlipBit(l.PrepareOffset(l.SlotOf(rotted))+wire.HeaderSize+3, 1)
 		r, info, _ := r3Recover(t, base)
 		t.Logf("rotted %d: %+v; op %d commit %d/%d", rotted, info, r.Op(), r.CommitMin(), r.CommitMax())
-		if !info.Incomplete || !r.Rejoining() || info.DamagedBound < 10 {
-			t.Fatalf("rotted %d: damaged bound %d (incomplete %v), want at least 10: it acknowledged up to 10", rotted, info.DamagedBound, info.Incomplete)
+		if !info.Incomplete() || !r.Rejoining() || info.DamagedBound < 10 {
+			t.Fatalf("rotted %d: damaged bound %d (incomplete %v), want at least 10: it acknowledged up to 10", rotted, info.DamagedBound, info.Incomplete())
 		}
 		if r.CommitMax() < min(rotted-1, 8) || r.CommitMax() < 3 {
 			t.Fatalf("rotted %d: commit_max %d forgot what the journal's prepares carry", rotted, r.CommitMax())
@@ -85,7 +85,7 @@ func TestFaultySlotWithholds(t *testing.T) {
 	if len(j2.Report().Faulty) == 0 {
 		t.Fatalf("setup: no faulty slot: %+v", j2.Report().Slots[slot])
 	}
-	if !info.Incomplete || !r.Rejoining() || info.DamagedBound != 0 {
+	if !info.Incomplete() || !r.Rejoining() || info.DamagedBound != 0 {
 		t.Fatalf("a journal with a slot of unknown op sends damaged votes bounded by %d", info.DamagedBound)
 	}
 }
@@ -117,7 +117,7 @@ func TestLostTailPrepareDamagedBound(t *testing.T) {
 		copy(data[at:at+size], fresh[at:at+size])
 		r, info, j2 := r3Recover(t, base)
 		t.Logf("misdirected %v: repair %+v faulty %v; %+v; op %d", misdirected, j2.Report().Repair, j2.Report().Faulty, info, r.Op())
-		if !info.Incomplete || !r.Rejoining() {
+		if !info.Incomplete() || !r.Rejoining() {
 			t.Fatalf("misdirected %v: a replica whose acknowledged prepare 10 was lost votes whole (op %d)", misdirected, r.Op())
 		}
 		if info.DamagedBound != 0 && info.DamagedBound < 10 {

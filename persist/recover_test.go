@@ -66,7 +66,7 @@ func r3Recover(t *testing.T, s journal.Storage) (*replica.Replica, RecoveryInfo,
 	if err != nil {
 		t.Fatal(err)
 	}
-	wal := NewWAL(j, limits.PipelinePrepareMax*2+limits.JournalReadsMax)
+	wal := NewAdapter(j, limits.PipelinePrepareMax*2+limits.JournalReadsMax)
 	st, err := kv.New(kv.Config{KeysMax: 64, ValueSizeMax: 64, ReplySizeLimit: kv.ReplySizeLimitFor(limits.MessageSizeMax), HashSeed: 7})
 	if err != nil {
 		t.Fatal(err)
@@ -78,7 +78,7 @@ func r3Recover(t *testing.T, s journal.Storage) (*replica.Replica, RecoveryInfo,
 	if err != nil {
 		t.Fatal(err)
 	}
-	info, err := Recover(j, r, pool, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	info, err := Recover(j, r, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,7 +200,7 @@ func TestRecordedCommitAboveJournalDoesNotWithhold(t *testing.T) {
 	base.Crash(journal.CrashKeepAll)
 	r, info, _ := r3Recover(t, base)
 	t.Logf("recovery: %+v; commit_min %d op %d rejoining %v", info, r.CommitMin(), r.Op(), r.Rejoining())
-	if info.Incomplete || r.Rejoining() {
+	if info.Incomplete() || r.Rejoining() {
 		t.Fatalf("a whole journal (ops 1..10, report clean) withholds the vote only because commit_max %d > op_max %d", 14, info.WALOpMax)
 	}
 }

@@ -112,12 +112,12 @@ func (r *Replica) encodeSessions(dst []byte) []byte {
 	return dst
 }
 
-// Restore starts the replica from a checkpoint instead of the root: the
+// restore starts the replica from a checkpoint instead of the root: the
 // state after op (whose prepare checksum is checksum), from the blobs that
-// Journal.Checkpoint stored. Call it once, before any other input. Bytes
+// Journal.Checkpoint stored (Recover, before any replay). Bytes
 // that do not decode return an error wrapping ErrCheckpoint (or the state
 // machine's error) and leave the replica unusable.
-func (r *Replica) Restore(op uint64, checksum wire.Uint128, blobs CheckpointBlobs) error {
+func (r *Replica) restore(op uint64, checksum wire.Uint128, blobs CheckpointBlobs) error {
 	if r.op != 0 || r.commitMin != 0 {
 		panic("replica: Restore after the log started")
 	}
@@ -132,7 +132,7 @@ func (r *Replica) Restore(op uint64, checksum wire.Uint128, blobs CheckpointBlob
 	return nil
 }
 
-// RestoreCommittedHeader adds, at a restart after Restore and before any
+// restoreCommittedHeader adds, at a restart after restore and before any
 // replay, the header of a committed op the checkpoint covers and the WAL
 // still holds, walking back from the checkpoint's op: first the
 // checkpoint's op itself, then each op whose checksum is the parent of the
@@ -141,9 +141,9 @@ func (r *Replica) Restore(op uint64, checksum wire.Uint128, blobs CheckpointBlob
 // log); without them a peer that lags behind its checkpoint could never
 // learn which prepare is the committed one. It returns an error, and
 // changes nothing, for a header that does not link.
-func (r *Replica) RestoreCommittedHeader(h *wire.Header) error {
+func (r *Replica) restoreCommittedHeader(h *wire.Header) error {
 	if r.op != r.commitMin || r.ring.count != 0 {
-		panic("replica: RestoreCommittedHeader after replay started")
+		panic("replica: restoreCommittedHeader after replay started")
 	}
 	switch {
 	case h.Command != wire.CommandPrepare || h.Op == 0 || h.Op > r.commitMin:
@@ -227,13 +227,13 @@ func (r *Replica) decodeSessions(b []byte) error {
 	return nil
 }
 
-// ReplayCommitted re-applies one committed op read back from this replica's
+// replayCommitted re-applies one committed op read back from this replica's
 // journal after a restart: ops are replayed in order from CommitMin()+1 and
 // must extend the hash chain. Replies are rebuilt but not sent. The caller
 // replays only ops it knows committed (up to the commit_max its superblock
 // recorded). It returns an error, and changes nothing, for a prepare that
 // does not extend the chain.
-func (r *Replica) ReplayCommitted(m *wire.Message, h *wire.Header) error {
+func (r *Replica) replayCommitted(m *wire.Message, h *wire.Header) error {
 	if h.Op != r.op+1 || h.Parent != r.head || r.commitMin != r.op {
 		return fmt.Errorf("replica: replay of op %d does not extend the log at op %d", h.Op, r.op)
 	}
@@ -252,13 +252,13 @@ func (r *Replica) ReplayCommitted(m *wire.Message, h *wire.Header) error {
 	return nil
 }
 
-// ReplayPrepared loads one journaled op beyond the known commit number into
+// replayPrepared loads one journaled op beyond the known commit number into
 // the log as prepared (durable here, not known committed) after a restart,
 // in order after the committed replay. The backup then commits it when the
 // primary's commit number covers it instead of fetching it again. It
 // returns an error, and changes nothing, when the op does not extend the
 // chain or the log has no room.
-func (r *Replica) ReplayPrepared(m *wire.Message, h *wire.Header) error {
+func (r *Replica) replayPrepared(m *wire.Message, h *wire.Header) error {
 	if h.Op != r.op+1 || h.Parent != r.head {
 		return fmt.Errorf("replica: replay of op %d does not extend the log at op %d", h.Op, r.op)
 	}
@@ -278,22 +278,22 @@ func (r *Replica) ReplayPrepared(m *wire.Message, h *wire.Header) error {
 
 var errRingFull = errors.New("no room for more uncommitted ops")
 
-// RestoreView sets the view and log_view recorded in the superblock, at a
-// restart before anything else reaches the replica.
-func (r *Replica) RestoreView(view, logView uint32) {
+// restoreView sets the view and log_view recorded in the superblock, at a
+// restart (Recover) before anything else reaches the replica.
+func (r *Replica) restoreView(view, logView uint32) {
 	if logView > view {
 		panic(fmt.Sprintf("replica: restored log_view %d above view %d", logView, view))
 	}
 	r.view, r.logView = view, logView
 }
 
-// StartAfterRestart ends recovery. A single replica resumes (every op it
+// startAfterRestart ends recovery (Recover), before the vote is decided. A single replica resumes (every op it
 // journaled is committed). In a larger cluster a restarted backup rejoins
 // its view and repairs what it missed; a replica that was in a view change,
 // or that was the primary (it cannot know what the backups prepared after
 // it crashed), starts a view change, in which its durable log votes like
 // any other: every op it ever acknowledged is in its journal.
-func (r *Replica) StartAfterRestart() {
+func (r *Replica) startAfterRestart() {
 	r.status = StatusNormal
 	r.lastPrimaryTick = r.tick
 	if r.cfg.ReplicaCount == 1 {

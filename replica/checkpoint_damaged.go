@@ -10,7 +10,7 @@ import (
 // state or client-table grid block fails its checksum) has lost the
 // state its WAL replay would start from. It must neither crash-loop nor
 // wait for an operator while the cluster holds good copies. Recovery
-// starts it from the root state instead (StartWithoutCheckpoint): it
+// starts it from the root state instead (startWithoutCheckpoint): it
 // withholds its vote (it may have acknowledged ops it can no longer
 // replay) and replays what its own WAL still holds from the root (a WAL
 // that has not wrapped since rebuilds the state and takes the checkpoint
@@ -21,19 +21,18 @@ import (
 // its own durable checkpoint, and repairs the ops after it as any lagging
 // backup.
 
-// StartWithoutCheckpoint is for a replica of a cluster whose durable
-// checkpoint at op could not be read at restart. Call it at start-up
-// instead of Restore, before any replay: the replica stays at the root
-// state until it copies a checkpoint at op or later from the primary. The
-// caller also makes it withhold its vote until it has caught up
-// (WithholdVotesUntilCaughtUp, after StartAfterRestart). A single replica
-// has no peers to copy from: it returns an error wrapping ErrCheckpoint.
-func (r *Replica) StartWithoutCheckpoint(op uint64) error {
+// startWithoutCheckpoint is for a replica of a cluster whose durable
+// checkpoint at op could not be read at restart. Recover calls it instead
+// of restore, before any replay: the replica stays at the root state until
+// it copies a checkpoint at op or later from the primary, and does not vote
+// whole until it has caught up (DamageCheckpoint). A single replica has no
+// peers to copy from: it returns an error wrapping ErrCheckpoint.
+func (r *Replica) startWithoutCheckpoint(op uint64) error {
 	if r.cfg.ReplicaCount == 1 {
 		return fmt.Errorf("%w: the checkpoint at op %d is damaged and a single replica has no peer to copy it from", ErrCheckpoint, op)
 	}
 	if r.op != 0 || r.commitMin != 0 {
-		panic("replica: StartWithoutCheckpoint after the log started")
+		panic("replica: startWithoutCheckpoint after the log started")
 	}
 	r.syncFloor = op
 	return nil

@@ -30,7 +30,7 @@ type Counters struct {
 	SyncsRequested     uint64 // checkpoints asked of the primary to replace this replica's damaged one
 	VotesWithheld      uint64 // do_view_change not sent: rejoining, or the log does not reach its log_view's head
 	InstallsRefused    uint64 // view changes whose best-ranked log ended below a voter's commit number (not installed)
-	VotesDamaged       uint64 // damaged do_view_change votes sent (see VoteDamagedUntilCaughtUp)
+	VotesDamaged       uint64 // damaged do_view_change votes sent (see voteDamagedUntilCaughtUp)
 	DamagedOpsRepaired uint64 // ops of its own log a damaged replica repaired in a view change
 	DamageRepaired     uint64 // damaged replicas whole again before catching up (damaged_repair.go)
 	Rejoined           uint64 // ends of rejoining (caught up, votes again)

@@ -6,7 +6,7 @@ import (
 	"github.com/chronon-db/chronon/wire"
 )
 
-// A replica that restarted with a damaged journal (VoteDamagedUntilCaughtUp)
+// A replica that restarted with a damaged journal (replica.Recover decided VoteDamaged)
 // sends damaged votes until it has caught up in a running view. When every
 // replica of a cluster restarted damaged (a power loss of the whole
 // cluster), no vote is whole and no view can start, for good — although
@@ -16,7 +16,7 @@ import (
 // headers its journal still names reach:
 //
 //  1. Recovery hands it the headers its journal names above the op it
-//     could load, as far as they chain (LearnJournalHeaders): they are its
+//     could load, as far as they chain (learnJournalHeaders): they are its
 //     own log at its log_view, so they are canonical for it.
 //  2. While in a view change that has already timed out once (a view that
 //     can start with damaged votes needs none of this), it fetches those
@@ -32,24 +32,24 @@ import (
 // Nothing here acknowledges a prepare or changes its log_view: it only
 // restores what its own journal named before the restart.
 
-// LearnJournalHeaders gives a damaged replica, after recovery, the
-// headers its journal names above the ops it loaded, in op order from the
-// op after its head. They become the canonical headers of its log (which
-// it then repairs while views change) as far as they extend its hash
-// chain; it returns how many did. A replica that does not send damaged
-// votes learns none.
-func (r *Replica) LearnJournalHeaders(headers []wire.Header) int {
+// learnJournalHeaders gives a damaged replica, at recovery, the headers
+// j names above the ops it loaded, up to opMax, in op order from the op
+// after its head. They become the canonical headers of its log (which it
+// then repairs while views change) as far as they extend its hash chain;
+// it returns how many did. A replica that does not send damaged votes
+// learns none.
+func (r *Replica) learnJournalHeaders(j RecoveryJournal, opMax uint64) int {
 	if !r.rejoin.damaged {
 		return 0
 	}
 	parent, op := r.head, r.op
 	n := 0
-	for i := range headers {
-		h := &headers[i]
-		if h.Op != op+1 || h.Parent != parent || h.Command != wire.CommandPrepare {
+	for op < opMax {
+		h, ok := j.Header(op + 1)
+		if !ok || h.Op != op+1 || h.Parent != parent || h.Command != wire.CommandPrepare {
 			break
 		}
-		r.putLog(h)
+		r.putLog(&h)
 		parent, op = h.Checksum, h.Op
 		n++
 	}

@@ -7,7 +7,7 @@ import (
 )
 
 // restartDamaged restarts replica i after the durable prepares of ops
-// rotted under their intact redundant headers, as persist.Recover does it:
+// rotted under their intact redundant headers, as Recover does it:
 // the journal names each op (its header survives) but cannot provide it.
 // It returns the rotted ops' headers.
 func (c *cluster) restartDamaged(t *testing.T, i int, ops ...uint64) []wire.Header {
@@ -36,7 +36,7 @@ func (c *cluster) restartDamaged(t *testing.T, i int, ops ...uint64) []wire.Head
 		r.rejoin.maybeAcked = max(r.rejoin.maybeAcked, bound)
 		return hs
 	}
-	r.VoteDamagedUntilCaughtUp(bound, j.commitMax)
+	r.voteDamagedUntilCaughtUp(bound, j.commitMax)
 	return hs
 }
 

@@ -15,5 +15,9 @@
 // primary reports committed. Client sessions make requests exactly-once.
 // View change, repair and state sync build on this in later work.
 //
+// A replica restarting on a data file is started by Recover from a
+// Recovered (what the journal side read), before any other input; Recover
+// decides whether it may vote (RecoveryOutcome).
+//
 // A Replica is not safe for concurrent use: one event loop owns it.
 package replica

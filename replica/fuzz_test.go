@@ -22,7 +22,7 @@ func FuzzRestoreCheckpoint(f *testing.F) {
 		_, _ = splitCheckpointBlob(b)
 		fresh := newCluster(t, 2, 1, 0, 0)
 		r := fresh.replicas[0]
-		err := r.Restore(5, wire.Uint128{Lo: 1}, CheckpointBlobs{Sessions: b})
+		err := r.restore(5, wire.Uint128{Lo: 1}, CheckpointBlobs{Sessions: b})
 		if err == nil && r.CommitMin() != 5 {
 			t.Fatalf("accepted sessions but commit %d", r.CommitMin())
 		}

@@ -35,13 +35,13 @@ type Journal interface {
 	// restart, a journal that ends below the recorded log head lacks ops
 	// the replica stood for, and the replica withholds its vote. anchor is
 	// the checksum of that log's header at logOp (zero: unknown); the
-	// highest one of the log_view is kept as its anchor (RestoreLogHead).
+	// highest one of the log_view is kept as its anchor (Recovered.LogAnchor).
 	PersistView(view, logView uint32, logOp uint64, anchor wire.Uint128, commitMin, commitMax uint64) error
 	// Truncate durably removes every journaled op above afterOp (ops a view
 	// change discarded), so a restart cannot bring them back.
 	Truncate(afterOp uint64) error
 	// PersistRejoined durably records that a rejoining replica caught up
-	// (see Replica.StartRejoining), before it votes again.
+	// (see Recovered.Rejoining), before it votes again.
 	PersistRejoined() error
 }
 

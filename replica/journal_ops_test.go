@@ -26,7 +26,7 @@ func (c *cluster) dropPackets(drop func(p *packet, h *wire.Header) bool) {
 // journal only when keep < r.op, the op recovery loaded into memory. A restarted replica may
 // hold journaled ops above r.op that it did not load (here: a primary's
 // uncommitted prepares of the old view beyond the recorded commit number;
-// in the simulator: ops above a hole, the WithholdVotesUntilCaughtUp case).
+// in the simulator: ops above a hole, the withholdVotesUntilCaughtUp case).
 // The new view replaced them, but they stay in the WAL; after the next
 // restart with the new view's commit number they are replayed as
 // committed.

@@ -75,13 +75,13 @@ func TestLogViewPersistedWithoutItsLog(t *testing.T) {
 	t.Logf("no view started: %s", c.describe())
 }
 
-// restartLikeRecover restarts replica i as persist.Recover does: replay up
+// restartLikeRecover restarts replica i as Recover does: replay up
 // to the recorded commit number, load the following journaled ops as
 // prepared while they fit, and withhold votes when the journal holds more
 // than was loaded (r.Op() < OpMax).
 func (c *cluster) restartLikeRecover(t *testing.T, i int, commitMax uint64) {
 	t.Helper()
-	// As persist.Recover: the journal's prepares carry their primary's
+	// As Recover: the journal's prepares carry their primary's
 	// commit number, which beats the recorded one.
 	for _, data := range c.journals[i].stored {
 		var h wire.Header
@@ -107,7 +107,7 @@ func (c *cluster) restartLikeRecover(t *testing.T, i int, commitMax uint64) {
 		if err := wire.DecodeHeader(m.Buffer, &h, &r.wcfg); err != nil {
 			t.Fatal(err)
 		}
-		err := r.ReplayPrepared(m, &h)
+		err := r.replayPrepared(m, &h)
 		m.Unref()
 		if err != nil {
 			t.Fatalf("replica %d: op %d beyond what its prepare ring holds: %v", i, op, err)

@@ -50,7 +50,7 @@ type rejoinState struct {
 	targetView   uint32
 	target       uint64 // commit up to here before voting again
 	// damaged: the replica's own journal is damaged but bounded (see
-	// VoteDamagedUntilCaughtUp): it sends damaged votes instead of none.
+	// voteDamagedUntilCaughtUp): it sends damaged votes instead of none.
 	damaged bool
 	// maybeAcked is, while damaged, the highest op this replica may have
 	// acknowledged (a running maximum).
@@ -60,11 +60,10 @@ type rejoinState struct {
 // ErrRejoin means a replica cannot rejoin: a single replica has no peers.
 var ErrRejoin = errors.New("replica: cannot rejoin")
 
-// StartRejoining marks the replica as replacing one whose data file was
-// lost (the data file says so). Call it at start-up after recovery from
-// the journal, before serving: the replica probes its peers before taking
-// part in anything.
-func (r *Replica) StartRejoining() error {
+// startRejoining marks the replica as replacing one whose data file was
+// lost (Recovered.Rejoining). Recover calls it last, before the replica
+// serves: the replica probes its peers before taking part in anything.
+func (r *Replica) startRejoining() error {
 	if r.cfg.ReplicaCount == 1 {
 		return fmt.Errorf("%w: a single replica has no peers to catch up from", ErrRejoin)
 	}
@@ -76,15 +75,15 @@ func (r *Replica) StartRejoining() error {
 	return nil
 }
 
-// WithholdVotesUntilCaughtUp is for a replica whose journal, at restart,
+// withholdVotesUntilCaughtUp is for a replica whose journal, at restart,
 // holds less than it may have acknowledged: a slot that is corrupt, torn
 // or misdirected below ops it holds, a broken chain, or ops it could not
 // load. Voting with the shorter log could drop ops committed with its
 // acks. Its superblock is intact, so it knows its views: it skips the
 // probe but otherwise behaves as a rejoining replica (steps 2 and 3 of
-// StartRejoining) until it has caught up. Nothing is persisted: after
+// startRejoining) until it has caught up. Nothing is persisted: after
 // another restart the journal says again whether it is whole.
-func (r *Replica) WithholdVotesUntilCaughtUp() {
+func (r *Replica) withholdVotesUntilCaughtUp() {
 	if r.cfg.ReplicaCount == 1 {
 		return
 	}
@@ -95,7 +94,7 @@ func (r *Replica) WithholdVotesUntilCaughtUp() {
 	r.rejoin = rejoinState{active: true}
 }
 
-// VoteDamagedUntilCaughtUp is WithholdVotesUntilCaughtUp for a journal
+// voteDamagedUntilCaughtUp is withholdVotesUntilCaughtUp for a journal
 // whose damage is bounded: every op this replica may have acknowledged is
 // at most maybeAcked (the highest op its journal names, or the log head
 // recorded with log_view if higher; no slot of unknown op, no op cut as
@@ -106,7 +105,7 @@ func (r *Replica) WithholdVotesUntilCaughtUp() {
 // primary-elect does not install one. commitMax is the commit number the
 // journal's prepares carry (at most maybeAcked). A replica already
 // withholding keeps withholding.
-func (r *Replica) VoteDamagedUntilCaughtUp(maybeAcked, commitMax uint64) {
+func (r *Replica) voteDamagedUntilCaughtUp(maybeAcked, commitMax uint64) {
 	if r.cfg.ReplicaCount == 1 || r.rejoin.active {
 		return
 	}
@@ -133,7 +132,7 @@ func (r *Replica) damagedBound() uint64 {
 }
 
 // Rejoining reports whether the replica is still rejoining (see
-// StartRejoining): it does not vote in view changes yet.
+// startRejoining): it does not vote in view changes yet.
 func (r *Replica) Rejoining() bool { return r.rejoin.active }
 
 // probesNeeded is how many distinct peers must answer the probe:

@@ -193,7 +193,7 @@ func TestRejoinerRestartedWithOnlyAView(t *testing.T) {
 	c.run(50_000)
 	v := c.replicas[1].View()
 	// Replica 2's replacement file, after a crash that left only the view
-	// in its superblock: what persist.Recover does with it.
+	// in its superblock: what Recover does with it.
 	old := c.replicas[2]
 	pool, _ := wire.NewPool(old.cfg.Limits.MessagesMax(), old.cfg.Limits.MessageSizeMax)
 	j := &memJournal{rng: c.rng, now: &c.net.now, written: map[uint64]wire.Uint128{}, stored: map[uint64][]byte{}, view: v}
@@ -202,9 +202,9 @@ func TestRejoinerRestartedWithOnlyAView(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.RestoreView(v, 0)
-	// info.Restarted is false: no StartAfterRestart.
-	if err := r.StartRejoining(); err != nil {
+	r.restoreView(v, 0)
+	// info.Restarted is false: no startAfterRestart.
+	if err := r.startRejoining(); err != nil {
 		t.Fatal(err)
 	}
 	c.replicas[2], c.pools[2], c.journals[2], c.machines[2] = r, pool, j, sm

@@ -23,7 +23,7 @@ func (c *cluster) replaceDataFile(t *testing.T, i int, rejoin bool) *Replica {
 		t.Fatal(err)
 	}
 	if rejoin {
-		if err := r.StartRejoining(); err != nil {
+		if err := r.startRejoining(); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -101,7 +101,7 @@ type Replica struct {
 	cp   checkpointCopy
 	sync syncState
 	// syncFloor is the op of this replica's own checkpoint when it could
-	// not be read at restart (StartWithoutCheckpoint): until it has
+	// not be read at restart (startWithoutCheckpoint): until it has
 	// committed that far it takes no ops from the log, only a checkpoint
 	// at or after it from the primary.
 	syncFloor uint64
@@ -126,8 +126,10 @@ type Replica struct {
 	logAnchor   wire.Uint128
 	// applyContext is handed to the state machine for each request.
 	applyContext statemachine.Context
-	// replaying suppresses replies while ReplayCommitted re-applies the log.
+	// replaying suppresses replies while replayCommitted re-applies the log.
 	replaying bool
+	// recovered: Recover ran (once, before any other input).
+	recovered bool
 	// snapshot and sessions are scratch buffers for checkpoints, grown on
 	// demand (checkpoints are rare; requests never allocate).
 	snapshot []byte

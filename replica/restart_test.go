@@ -22,11 +22,11 @@ func (c *cluster) restartReplica(i int, commitMax uint64) error {
 	if err != nil {
 		return err
 	}
-	r.RestoreView(j.view, j.logView)
-	r.RestoreLogHead(j.logOp, j.anchorOp, j.anchor)
+	r.restoreView(j.view, j.logView)
+	r.restoreLogHead(j.logOp, j.anchorOp, j.anchor)
 	if n := len(j.checkpoints); n > 0 {
 		cp := j.checkpoints[n-1]
-		if err := r.Restore(cp.op, cp.checksum, CheckpointBlobs{State: cp.state, Sessions: cp.sessions}); err != nil {
+		if err := r.restore(cp.op, cp.checksum, CheckpointBlobs{State: cp.state, Sessions: cp.sessions}); err != nil {
 			return err
 		}
 	}
@@ -41,15 +41,15 @@ func (c *cluster) restartReplica(i int, commitMax uint64) error {
 		if err := wire.DecodeHeader(m.Buffer, &h, &r.wcfg); err != nil {
 			return err
 		}
-		err := r.ReplayCommitted(m, &h)
+		err := r.replayCommitted(m, &h)
 		m.Unref()
 		if err != nil {
 			return err
 		}
 	}
 	c.replicas[i], c.pools[i], c.machines[i] = r, pool, sm
-	r.StartAfterRestart()
-	// As persist.Recover: a journal that ends below the log head recorded
+	r.startAfterRestart()
+	// As Recover: a journal that ends below the log head recorded
 	// with log_view lacks ops the replica stood for; that damage is
 	// bounded by the log head (damaged votes).
 	var opMax uint64
@@ -57,7 +57,7 @@ func (c *cluster) restartReplica(i int, commitMax uint64) error {
 		opMax = max(opMax, op)
 	}
 	if opMax < j.logOp {
-		r.VoteDamagedUntilCaughtUp(j.logOp, commitMax)
+		r.voteDamagedUntilCaughtUp(j.logOp, commitMax)
 	}
 	return nil
 }
@@ -166,7 +166,7 @@ func TestRestoreCommittedHeaderChecksLinks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := r.Restore(cp.op, cp.checksum, CheckpointBlobs{State: cp.state, Sessions: cp.sessions}); err != nil {
+	if err := r.restore(cp.op, cp.checksum, CheckpointBlobs{State: cp.state, Sessions: cp.sessions}); err != nil {
 		t.Fatal(err)
 	}
 	header := func(op uint64) wire.Header {
@@ -177,17 +177,17 @@ func TestRestoreCommittedHeaderChecksLinks(t *testing.T) {
 		return h
 	}
 	below := header(cp.op - 1)
-	if err := r.RestoreCommittedHeader(&below); err == nil {
+	if err := r.restoreCommittedHeader(&below); err == nil {
 		t.Fatal("a header below the checkpoint was accepted before the checkpoint's own")
 	}
 	forged := header(cp.op)
 	forged.Checksum.Lo++
-	if err := r.RestoreCommittedHeader(&forged); err == nil {
+	if err := r.restoreCommittedHeader(&forged); err == nil {
 		t.Fatal("a header with the wrong checksum was accepted")
 	}
 	for op := cp.op; op > cp.op-4; op-- {
 		h := header(op)
-		if err := r.RestoreCommittedHeader(&h); err != nil {
+		if err := r.restoreCommittedHeader(&h); err != nil {
 			t.Fatalf("op %d: %v", op, err)
 		}
 		if !r.canonical(&h) {
@@ -195,7 +195,7 @@ func TestRestoreCommittedHeaderChecksLinks(t *testing.T) {
 		}
 	}
 	above := header(cp.op + 1)
-	if err := r.RestoreCommittedHeader(&above); err == nil {
+	if err := r.restoreCommittedHeader(&above); err == nil {
 		t.Fatal("an op above the checkpoint was accepted")
 	}
 }

@@ -38,7 +38,7 @@ type dvcVote struct {
 	commit   uint64
 	headers  []wire.Header
 	// maybeAcked is 0 for a whole journal; for a damaged one (a damaged
-	// vote, see VoteDamagedUntilCaughtUp) the highest op the replica may
+	// vote, see voteDamagedUntilCaughtUp) the highest op the replica may
 	// have acknowledged: every op up to it that the replica does not hold
 	// may still have been acknowledged by it.
 	maybeAcked uint64
@@ -228,10 +228,10 @@ func (r *Replica) setLogHead(logOp uint64, anchor wire.Uint128) {
 	}
 }
 
-// RestoreLogHead sets, at a restart after RestoreView, the head op of the
+// restoreLogHead sets, at a restart after restoreView, the head op of the
 // log the replica stood for at its log_view (VSRState.LogOp) and that
 // log's anchor (VSRState.LogAnchorOp, LogAnchor; zero: none).
-func (r *Replica) RestoreLogHead(logOp, anchorOp uint64, anchor wire.Uint128) {
+func (r *Replica) restoreLogHead(logOp, anchorOp uint64, anchor wire.Uint128) {
 	if anchorOp > logOp || (anchor.IsZero() && anchorOp != 0) {
 		panic(fmt.Sprintf("replica: log anchor at op %d above log head %d (or without checksum)", anchorOp, logOp))
 	}
@@ -594,7 +594,7 @@ func (r *Replica) installLog(headers []wire.Header, headOp uint64) {
 	// its prepare ring), and a later restart must not find them again
 	// (they chain from kept ops like the ops this view puts there).
 	// Truncate does nothing when the journal holds nothing above keep.
-	// A replica without its checkpoint (StartWithoutCheckpoint) journals
+	// A replica without its checkpoint (startWithoutCheckpoint) journals
 	// only above it: the ops at or below it are committed.
 	if err := r.journal.Truncate(max(keep, r.syncFloor)); err != nil {
 		panic(fmt.Sprintf("replica: truncating the log after op %d failed: %v", keep, err))

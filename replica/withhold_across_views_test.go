@@ -8,7 +8,7 @@ import (
 
 // TestWithholdingReplicaStaysWithholdingAcrossViews (safety guard, from the
 // review of a durable-view-headers attempt, branch wip/view-headers):
-// WithholdVotesUntilCaughtUp is re-derived from the journal at each
+// withholdVotesUntilCaughtUp is re-derived from the journal at each
 // restart, so nothing a view change writes may make a withholding
 // replica's journal look whole while what it acknowledged is still lost.
 // 3 replicas: A=0 (primary), B=1, W=2. Ops k, k+1 commit with acks of A

@@ -19,10 +19,10 @@ func noPreparesTo(who ...int) func(p *packet, h *wire.Header) bool {
 }
 
 // restartWithRottedPrepare restarts replica i after its durable prepare of
-// op k rotted, as persist.Recover does it (the journal names op k but
+// op k rotted, as Recover does it (the journal names op k but
 // cannot provide it), and returns k's header. The replica withholds its
 // vote, or with damagedVotes sends damaged votes bounded by what its
-// journal names (persist.Recover's choice for such damage).
+// journal names (Recover's choice for such damage).
 func (c *cluster) restartWithRottedPrepare(t *testing.T, i int, k uint64, damagedVotes bool) wire.Header {
 	t.Helper()
 	if damagedVotes {
@@ -34,7 +34,7 @@ func (c *cluster) restartWithRottedPrepare(t *testing.T, i int, k uint64, damage
 	delete(j.stored, k)
 	delete(j.written, k)
 	c.restartLikeRecover(t, i, j.commitMax)
-	c.replicas[i].WithholdVotesUntilCaughtUp()
+	c.replicas[i].withholdVotesUntilCaughtUp()
 	return h
 }
 

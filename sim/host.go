@@ -28,7 +28,7 @@ type host struct {
 
 	up      bool
 	journal *journal.Journal
-	wal     *persist.WAL
+	wal     *persist.Adapter
 	pool    *wire.Pool
 	spare   *wire.Pool // the pool of the last life, reused at the restart
 	replica *replica.Replica
@@ -129,7 +129,7 @@ func (h *host) start() error {
 	if err := j.SetHeaderMode(journal.HeaderDeferred); err != nil {
 		return fmt.Errorf("replica %d: %w", h.index, err)
 	}
-	wal := persist.NewWAL(j, limits.PipelinePrepareMax*2+limits.JournalReadsMax)
+	wal := persist.NewAdapter(j, limits.PipelinePrepareMax*2+limits.JournalReadsMax)
 	tbl, err := outbox.NewTable(s.outboxConfig())
 	if err != nil {
 		return err
@@ -180,15 +180,15 @@ func (h *host) start() error {
 	h.journal, h.wal, h.pool, h.replica, h.outbox = j, wal, pool, r, tbl
 	h.wcfg = wire.Config{Cluster: sb.Cluster, ReplicaCount: sb.ReplicaCount, MessageSizeMax: limits.MessageSizeMax}
 	h.up = true
-	info, err := persist.Recover(j, r, pool, discard)
+	info, err := persist.Recover(j, r, discard)
 	if err != nil {
 		h.up = false
 		return fmt.Errorf("replica %d: recover: %w", h.index, err)
 	}
 	s.trace.logf("replica %d started: checkpoint %d replayed %d prepared %d commit %d status %d withholding %q",
-		h.index, info.CheckpointOp, info.Replayed, info.Prepared, r.CommitMin(), r.Status(), info.Withheld)
-	h.withheld = info.Incomplete
-	if info.Incomplete {
+		h.index, info.CheckpointOp, info.Replayed, info.Prepared, r.CommitMin(), r.Status(), info.Damage)
+	h.withheld = info.Incomplete()
+	if info.Incomplete() {
 		s.stats.RestartsWithholding++
 	}
 	h.after()
@@ -362,7 +362,7 @@ func (b *hostBus) SendToClient(client wire.Uint128, m *wire.Message) {
 	}
 }
 
-// hostJournal is the replica's Journal: persist.WAL, with every prepare
+// hostJournal is the replica's Journal: persist.Adapter, with every prepare
 // written recorded for the checkers.
 type hostJournal host
 

@@ -106,7 +106,7 @@ func TestScenarioDamagedTruncation(t *testing.T) {
 // keepDamaged drops replica 1's request_prepare messages: the scenarios
 // need it to install the next view while still damaged, which it would
 // not be if it repaired its own log from replica 0 while the first view
-// change timed out (replica.LearnJournalHeaders).
+// change timed out (replica.Recover, damaged_repair.go).
 func keepDamaged(p *packet, h *wire.Header) bool {
 	return p.from == 1 && h.Command == wire.CommandRequestPrepare
 }

@@ -73,7 +73,7 @@ type Stats struct {
 	Evictions    uint64 // eviction messages received by clients
 	Restarts     uint64 // replica restarts
 	// RestartsWithholding counts restarts whose recovery withheld the
-	// replica's vote (persist.RecoveryInfo.Incomplete).
+	// replica's vote (persist.RecoveryInfo.Incomplete: it does not vote whole).
 	RestartsWithholding uint64
 	Messages            uint64 // messages delivered
 	// PeerLossSignals counts lost connections reported to replicas

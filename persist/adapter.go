@@ -8,11 +8,12 @@ import (
 	"github.com/chronon-db/chronon/wire"
 )
 
-// WAL adapts journal.Journal to replica.Journal. The journal's writes are
-// synchronous (they return when the prepare is durable); the adapter queues
-// the completion so the replica hears of it on the next loop turn, never
-// from inside its own call.
-type WAL struct {
+// Adapter adapts journal.Journal to replica.Journal, the replica's I/O
+// while it runs (recover.go reads what it restarts from). The journal's
+// writes are synchronous (they return when the prepare is durable); the
+// adapter queues the completion so the replica hears of it on the next
+// loop turn, never from inside its own call.
+type Adapter struct {
 	j       *journal.Journal
 	written []*wire.Message
 	read    []readResult
@@ -27,9 +28,9 @@ type readResult struct {
 	found bool
 }
 
-// NewWAL wraps j; queue bounds the completions held between deliveries.
-func NewWAL(j *journal.Journal, queue int) *WAL {
-	return &WAL{
+// NewAdapter wraps j; queue bounds the completions held between deliveries.
+func NewAdapter(j *journal.Journal, queue int) *Adapter {
+	return &Adapter{
 		j:            j,
 		written:      make([]*wire.Message, 0, queue),
 		read:         make([]readResult, 0, queue),
@@ -39,7 +40,7 @@ func NewWAL(j *journal.Journal, queue int) *WAL {
 }
 
 // WritePrepare implements replica.Journal.
-func (w *WAL) WritePrepare(m *wire.Message) {
+func (w *Adapter) WritePrepare(m *wire.Message) {
 	var h wire.Header
 	h.Decode(m.Buffer[:wire.HeaderSize])
 	if err := w.j.WritePrepare(m.Bytes(h.Size)); err != nil {
@@ -51,7 +52,7 @@ func (w *WAL) WritePrepare(m *wire.Message) {
 }
 
 // ReadPrepare implements replica.Journal.
-func (w *WAL) ReadPrepare(op uint64, m *wire.Message) {
+func (w *Adapter) ReadPrepare(op uint64, m *wire.Message) {
 	found := false
 	if h, ok := w.j.Header(op); ok {
 		if data, err := w.j.ReadPrepare(op, h.Checksum); err == nil {
@@ -63,11 +64,11 @@ func (w *WAL) ReadPrepare(op uint64, m *wire.Message) {
 }
 
 // Checkpoint implements replica.Journal.
-func (w *WAL) Checkpoint(op uint64, checksum wire.Uint128, b replica.CheckpointBlobs) error {
+func (w *Adapter) Checkpoint(op uint64, checksum wire.Uint128, b replica.CheckpointBlobs) error {
 	return w.j.Checkpoint(op, checksum, journal.CheckpointData{State: b.State, Sessions: b.Sessions})
 }
 
-// Completions is the part of the replica the WAL reports to.
+// Completions is the part of the replica the Adapter reports to.
 type Completions interface {
 	OnPrepareWritten(m *wire.Message)
 	OnPrepareRead(m *wire.Message, found bool)
@@ -76,7 +77,7 @@ type Completions interface {
 // Deliver reports finished operations to r; it returns whether there were
 // any. Completions may start new operations; those are delivered in the
 // same call. Call it from the event loop after the replica ran.
-func (w *WAL) Deliver(r Completions) bool {
+func (w *Adapter) Deliver(r Completions) bool {
 	any := false
 	for len(w.written) > 0 || len(w.read) > 0 {
 		any = true
@@ -100,17 +101,17 @@ func (w *WAL) Deliver(r Completions) bool {
 // PersistView implements replica.Journal: the superblock records view,
 // log_view, the log head and its anchor, and the commit numbers (never
 // moving any of them back).
-func (w *WAL) PersistView(view, logView uint32, logOp uint64, anchor wire.Uint128, commitMin, commitMax uint64) error {
+func (w *Adapter) PersistView(view, logView uint32, logOp uint64, anchor wire.Uint128, commitMin, commitMax uint64) error {
 	sb := w.j.Superblock().VSR
 	return w.j.SetVSRLog(max(sb.View, view), max(sb.LogView, logView), logOp, anchor, max(sb.CommitMin, commitMin), max(sb.CommitMax, commitMax))
 }
 
 // Truncate implements replica.Journal.
-func (w *WAL) Truncate(afterOp uint64) error { return w.j.Truncate(afterOp) }
+func (w *Adapter) Truncate(afterOp uint64) error { return w.j.Truncate(afterOp) }
 
 // PersistRejoined implements replica.Journal: the superblock stops marking
 // the data file as rejoining.
-func (w *WAL) PersistRejoined() error { return w.j.SetRejoined() }
+func (w *Adapter) PersistRejoined() error { return w.j.SetRejoined() }
 
 // VSRState is what RecordVSR reads from the replica.
 type VSRState interface {
@@ -124,7 +125,7 @@ type VSRState interface {
 // when commit_max moved since the last call, so a restart knows which
 // journaled ops are committed. It costs a superblock write (four copies,
 // each synced): call it every few ticks and at shutdown, not per op.
-func (w *WAL) RecordVSR(r VSRState) error {
+func (w *Adapter) RecordVSR(r VSRState) error {
 	commitMax := r.CommitMax()
 	sb := w.j.Superblock()
 	if commitMax <= sb.VSR.CommitMax {
