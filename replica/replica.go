@@ -89,6 +89,9 @@ type Replica struct {
 	// knownOp is the highest op this backup knows the primary has: a
 	// backup whose log is shorter asks for the missing prepares.
 	knownOp uint64
+	// repairTurn counts request_prepare rounds: each round asks the
+	// peers in another order (repairPeer).
+	repairTurn uint64
 	// reads are the journal reads in flight to answer request_prepare.
 	reads []pendingRead
 	// writes counts the journal writes in flight (WritePrepare called,

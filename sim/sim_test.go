@@ -239,6 +239,10 @@ func TestSeedsPowerLossRegressions(t *testing.T) {
 		// view than its log_view: the log anchor at 147 changed within
 		// one log_view (an assertion that it never does panicked).
 		{34401, 5, "panic: two headers of op 147 in log_view 9"},
+		// The new primary of 5 asked for the ops it lacked in turns that
+		// followed the tick; rounds came every 10 ticks, so it asked the
+		// same two replicas, which lacked ops 191 and 193, for good.
+		{32112, 5, "liveness: repair asked the same peer every round"},
 	} {
 		r := Run(Options{Seed: c.seed, Replicas: c.replicas, PowerLoss: true})
 		if r.Failed() {
