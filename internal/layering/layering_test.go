@@ -15,17 +15,23 @@ const module = "github.com/chronon-db/chronon/"
 // CPU feature detection).
 var checksums = []string{"github.com/zeebo/xxh3", "github.com/klauspost/cpuid/v2"}
 
+// base is what every core package may use besides those: the assertion
+// helper (standard library only, see its own rule).
+var base = append([]string{"internal/invariants"}, checksums...)
+
 // rules lists, per core package, every non-standard package it may depend
 // on, directly or not: project packages by their path in the module,
 // others by import path.
 var rules = map[string][]string{
 	// Consensus: no effects (outbox), no storage (journal), no I/O (io,
 	// x/sys); the node and the simulator connect it to those.
-	"replica":      append([]string{"wire", "statemachine"}, checksums...),
-	"statemachine": append([]string{"wire"}, checksums...),
+	"replica":      append([]string{"wire", "statemachine"}, base...),
+	"statemachine": append([]string{"wire"}, base...),
 	// The data file: its storage runs on the io event loop.
-	"journal": append([]string{"wire", "io", "golang.org/x/sys/unix"}, checksums...),
-	"wire":    checksums,
+	"journal": append([]string{"wire", "io", "golang.org/x/sys/unix"}, base...),
+	"wire":    base,
+	// Assertions: the standard library only.
+	"internal/invariants": nil,
 }
 
 // TestCoreImports fails when a core package depends, directly or through
