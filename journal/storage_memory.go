@@ -192,6 +192,31 @@ func (m *MemoryStorage) Sync(cb func(error)) {
 	m.complete(cb, nil)
 }
 
+// Unsynced reports whether a sector of [offset, offset+n) was written
+// since the last sync: a crash may still lose or tear it. The simulator
+// checks the journal's durability order with it.
+func (m *MemoryStorage) Unsynced(offset, n uint64) bool {
+	invariants.Assert(offset+n <= m.Size(), "journal: unsynced range beyond the storage")
+	for sector := offset / SectorSize; sector*SectorSize < offset+n; sector++ {
+		if _, ok := m.dirtyIndex[sector]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+// UnsyncedOutside returns the offset of a sector written since the last
+// sync that lies outside [offset, offset+n), if there is one.
+func (m *MemoryStorage) UnsyncedOutside(offset, n uint64) (uint64, bool) {
+	for _, d := range m.dirty {
+		at := d.sector * SectorSize
+		if at+SectorSize <= offset || at >= offset+n {
+			return at, true
+		}
+	}
+	return 0, false
+}
+
 // Tick implements Storage: it advances time by one tick and runs the
 // callbacks that are due, in submission order.
 func (m *MemoryStorage) Tick() {

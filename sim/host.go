@@ -105,7 +105,13 @@ func (h *host) format(rejoin bool) error {
 	ms := journal.NewMemoryStorage(layout.Size, s.rng.Uint64(), journal.MemoryFaults{})
 	h.storage = &storage{MemoryStorage: ms, rng: ms.Random(), stats: &s.stats, zones: []journal.Zone{layout.WALPrepare, layout.WALHeaders}}
 	h.crashWrites = -1
-	return journal.Format(h.storage, journal.FormatOptions{Config: cfg, Cluster: s.cluster, Replica: h.index, ReplicaCount: uint8(s.sc.Replicas), Rejoin: rejoin})
+	if err := journal.Format(h.storage, journal.FormatOptions{Config: cfg, Cluster: s.cluster, Replica: h.index, ReplicaCount: uint8(s.sc.Replicas), Rejoin: rejoin}); err != nil {
+		return err
+	}
+	// Formatting writes in any order (the file is not in use until it
+	// ends); from now on the journal's write order is checked.
+	h.storage.layout, h.storage.fail = &h.layout, s.fail
+	return nil
 }
 
 // start opens the data file and recovers the replica, as node.Start does.
@@ -276,7 +282,17 @@ func (h *host) after() {
 }
 
 // OnPrepareWritten queues a write completion for its simulated latency.
-func (h *host) OnPrepareWritten(m *wire.Message) { h.queue(m, false, false) }
+func (h *host) OnPrepareWritten(m *wire.Message) {
+	if w := h.storage.capture; w != nil {
+		// The journal reports the prepare durable: it must be synced.
+		var hd wire.Header
+		hd.Decode(messageBytes(m))
+		if hd.Checksum == w.checksum {
+			h.storage.checkWritten(h.layout.SlotOf(hd.Op), hd.Op, hd.Checksum)
+		}
+	}
+	h.queue(m, false, false)
+}
 
 // OnPrepareRead queues a read completion for its simulated latency.
 func (h *host) OnPrepareRead(m *wire.Message, found bool) { h.queue(m, true, found) }
@@ -387,7 +403,28 @@ func (j *hostJournal) Checkpoint(op uint64, checksum wire.Uint128, b replica.Che
 }
 
 func (j *hostJournal) PersistView(view, logView uint32, logOp uint64, anchor wire.Uint128, commitMin, commitMax uint64) error {
-	return (*host)(j).wal.PersistView(view, logView, logOp, anchor, commitMin, commitMax)
+	h := (*host)(j)
+	if logView > h.journal.Superblock().VSR.LogView {
+		h.checkLogViewOrder(logView, logOp)
+	}
+	return h.wal.PersistView(view, logView, logOp, anchor, commitMin, commitMax)
+}
+
+// InvariantLogViewOrder names a log_view made durable while the journal
+// still held ops of an older log beyond the new log's head: a restart
+// would find them and take them for the new view's.
+const InvariantLogViewOrder = "log_view_order"
+
+// checkLogViewOrder fails the run when the journal holds an op above
+// logOp as a new log_view is made durable (the log is truncated first).
+func (h *host) checkLogViewOrder(logView uint32, logOp uint64) {
+	for op := logOp + 1; op <= logOp+uint64(h.layout.Config.SlotCount); op++ {
+		if hd, ok := h.journal.Header(op); ok {
+			h.sim.fail(violation(InvariantLogViewOrder, "replica %d made log_view %d durable with log head %d while its journal held op %d (view %d)",
+				h.index, logView, logOp, op, hd.View))
+			return
+		}
+	}
 }
 
 func (j *hostJournal) Truncate(afterOp uint64) error {

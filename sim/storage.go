@@ -24,6 +24,143 @@ type storage struct {
 	// capture, while a prepare write runs, records where its bytes land
 	// (after misdirection) and what they replace.
 	capture *inflightWrite
+	// layout and fail check the journal's write order (checkOrder).
+	layout *journal.Layout
+	fail   func(error)
+	// unsyncedSlots holds, by WAL slot, the checksum of the prepare the
+	// journal wrote there (its intended offset, whatever misdirection
+	// did) since the last sync, zero when none; unsyncedOther counts its
+	// other writes outside the superblock since then, the last at otherAt.
+	unsyncedSlots []wire.Uint128
+	// headersWritten holds, by slot, the checksum of the last redundant
+	// header entry the journal wrote (a sector rewritten with an entry the
+	// journal wrote before only restores it).
+	headersWritten []wire.Uint128
+	unsyncedOther  int
+	otherAt        uint64
+}
+
+// InvariantWriteOrder names a write the journal issued before what it
+// depends on was durable: a redundant header entry naming a prepare not
+// yet synced, a superblock before every other write (checkpoint grid
+// blocks, truncations, prepares) was synced, or a prepare reported written
+// while not synced. Each breaks only under a power loss at the wrong
+// instant, which the fault mix rarely hits; the order itself is checked
+// at every write. It follows the journal's intent (the offsets it
+// submits), not where misdirection sent the bytes.
+const InvariantWriteOrder = "write_order"
+
+// checkOrder checks a write the journal submits at offset against the
+// journal's writes not yet synced.
+func (s *storage) checkOrder(buf []byte, offset uint64) {
+	l := s.layout
+	if l == nil || s.fail == nil {
+		return
+	}
+	if s.unsyncedSlots == nil {
+		s.unsyncedSlots = make([]wire.Uint128, l.Config.SlotCount)
+		s.headersWritten = make([]wire.Uint128, l.Config.SlotCount)
+	}
+	end := offset + uint64(len(buf))
+	switch {
+	case offset >= l.Superblock.Offset && end <= l.Superblock.End():
+		if s.unsyncedOther > 0 {
+			s.fail(violation(InvariantWriteOrder, "superblock written while %d other writes (the last at offset %d, %s) were not synced", s.unsyncedOther, s.otherAt, zoneAt(l, s.otherAt)))
+			return
+		}
+		for slot, u := range s.unsyncedSlots {
+			if !u.IsZero() {
+				s.fail(violation(InvariantWriteOrder, "superblock written while the prepare write to slot %d was not synced", slot))
+				return
+			}
+		}
+	case offset >= l.WALHeaders.Offset && end <= l.WALHeaders.End():
+		data := s.Data()
+		for i := uint64(0); i+wire.HeaderSize <= uint64(len(buf)); i += wire.HeaderSize {
+			entry := buf[i : i+wire.HeaderSize]
+			if string(entry) == string(data[offset+i:offset+i+wire.HeaderSize]) {
+				continue // unchanged
+			}
+			var h wire.Header
+			h.Decode(entry)
+			slot := uint32((offset + i - l.WALHeaders.Offset) / wire.HeaderSize)
+			if h.Checksum == s.headersWritten[slot] {
+				continue // written before: the disk lost or damaged it
+			}
+			if h.Command == wire.CommandPrepare && !h.Checksum.IsZero() && s.unsyncedSlots[slot] == h.Checksum {
+				s.fail(violation(InvariantWriteOrder, "redundant header of op %d (prepare %x) written before its prepare was synced", h.Op, h.Checksum.Lo))
+				return
+			}
+		}
+	}
+}
+
+// recordWrite notes a write the journal submitted at offset and the
+// storage applied.
+func (s *storage) recordWrite(buf []byte, offset uint64) {
+	l := s.layout
+	if l == nil {
+		return
+	}
+	switch {
+	case offset >= l.WALHeaders.Offset && offset < l.WALHeaders.End():
+		for i := uint64(0); i+wire.HeaderSize <= uint64(len(buf)); i += wire.HeaderSize {
+			var h wire.Header
+			h.Decode(buf[i : i+wire.HeaderSize])
+			s.headersWritten[(offset+i-l.WALHeaders.Offset)/wire.HeaderSize] = h.Checksum
+		}
+		s.unsyncedOther++
+		s.otherAt = offset
+	case offset >= l.WALPrepare.Offset && offset < l.WALPrepare.End():
+		slot := (offset - l.WALPrepare.Offset) / uint64(l.Config.MessageSizeMax)
+		var h wire.Header
+		h.Decode(buf)
+		s.unsyncedSlots[slot] = h.Checksum
+		if h.Checksum.IsZero() {
+			s.unsyncedSlots[slot] = wire.Uint128{Lo: 1} // not a prepare: unsynced all the same
+		}
+	case offset >= l.Superblock.End():
+		s.unsyncedOther++
+		s.otherAt = offset
+	}
+}
+
+// synced forgets the writes a sync made durable (or a crash resolved).
+func (s *storage) synced() {
+	clear(s.unsyncedSlots)
+	s.unsyncedOther = 0
+}
+
+// Sync implements journal.Storage.
+func (s *storage) Sync(cb func(error)) {
+	s.MemoryStorage.Sync(cb)
+	if _, dirty := s.UnsyncedOutside(0, 0); !dirty {
+		s.synced() // it took effect (a crashed storage keeps its dirty sectors)
+	}
+}
+
+// Crash resolves the unsynced writes (journal.MemoryStorage.Crash).
+func (s *storage) Crash(mode journal.CrashMode) {
+	s.MemoryStorage.Crash(mode)
+	s.synced()
+}
+
+// checkWritten fails the run when the journal reports the prepare of
+// slot written while its write is not synced.
+func (s *storage) checkWritten(slot uint32, op uint64, checksum wire.Uint128) {
+	if s.fail != nil && s.unsyncedSlots != nil && s.unsyncedSlots[slot] == checksum {
+		s.fail(violation(InvariantWriteOrder, "prepare of op %d (%x) reported written while not synced", op, checksum.Lo))
+	}
+}
+
+// zoneAt names the zone of l that holds offset.
+func zoneAt(l *journal.Layout, offset uint64) string {
+	for _, z := range l.Zones() {
+		if offset >= z.Offset && offset < z.End() {
+			return z.Name
+		}
+	}
+	return "outside the zones"
 }
 
 // inflightWrite is a prepare write whose completion the replica has not
@@ -71,12 +208,17 @@ func (s *storage) Read(buf []byte, offset uint64, cb func(error)) {
 
 // Write implements journal.Storage.
 func (s *storage) Write(buf []byte, offset uint64, cb func(error)) {
+	s.checkOrder(buf, offset)
+	applied := s.Writes()
 	to := s.misdirect(offset, len(buf), s.misdirectWrite, FaultMisdirectWrite)
 	if w := s.capture; w != nil && w.old == nil && s.inZone(to, len(buf), 0) {
 		w.at = to
 		w.old = append([]byte(nil), s.Data()[to:to+uint64(len(buf))]...)
 	}
 	s.MemoryStorage.Write(buf, to, cb)
+	if s.Writes() > applied {
+		s.recordWrite(buf, offset)
+	}
 }
 
 // inZone reports whether [offset, offset+n) lies inside zones[z].
