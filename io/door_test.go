@@ -47,10 +47,9 @@ var doorExceptions = []struct {
 	// An embedded cluster picks its loopback ports before its replicas
 	// start, so every replica knows every address.
 	{"cluster", "net", "reserving free loopback ports (freePorts)"},
-	// journal.FileStorage, the synchronous O_DIRECT storage of format and
-	// inspect, predates io.OpenDataFile; the replica's own journal runs on
-	// io (journal.IOStorage). To be moved onto io with the journal's
-	// asynchronous interface.
+	// journal.FileStorage is the synchronous O_DIRECT storage of format,
+	// inspect and offline tools; the replica's own journal runs on io
+	// (journal.IOStorage).
 	{"journal", "golang.org/x/sys/unix", "FileStorage (storage_file_linux.go): format, inspect and offline tools"},
 }
 

@@ -25,9 +25,8 @@ func TestCrashResolvesWritesInFlight(t *testing.T) {
 			s.Step()
 			p, _ := s.primary()
 			for _, h := range s.hosts {
-				// A backup: a primary that loses its first prepares before
-				// anything else is durable comes back as a fresh replica
-				// (docs/simulator.md, "Not covered yet").
+				// A backup (a primary that loses its first prepares is
+				// TestSeedsPowerLossRegressions' seed 1491).
 				if int(h.index) == p || !h.up || len(h.inflight) == 0 || h.inflight[0].old == nil {
 					continue
 				}

@@ -83,9 +83,9 @@ type Options struct {
 	PeerLoss bool
 	// PowerLossInFlight makes power losses (PowerLoss) also lose or tear
 	// the prepare writes in flight on every replica, as plain crashes do.
-	// Off by default: more than f replicas then come back withholding
-	// their votes (a torn head op cannot be told from bit rot of an
-	// acknowledged one) and no view can start; see docs/simulator.md.
+	// Off by default: more than f replicas may then come back without a
+	// whole vote (a torn head op cannot be told from bit rot of an
+	// acknowledged one) and a few seeds stall; see docs/simulator.md.
 	PowerLossInFlight bool
 	// QuorumOverride is passed to replica.Config (0: majority). Only for
 	// tests proving the checkers catch a broken protocol.
@@ -93,9 +93,8 @@ type Options struct {
 	// Lie injects a broken environment the checkers must catch (tests).
 	Lie Lie
 	// OutboxKV gives kv replicas an (always empty) outbox table too. Off
-	// by default so kv runs stay as they were: the table changes
-	// checkpoint sizes and with them the run (seed 106 with OutboxKV
-	// stalls in an endless view change; see docs/simulator.md).
+	// by default so kv runs keep their trajectories: the table changes
+	// checkpoint sizes and with them the runs.
 	OutboxKV bool
 	// TraceTail is the number of trace lines kept for failure reports
 	// (0: 40).
