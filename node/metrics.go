@@ -9,7 +9,7 @@ import (
 	"sync"
 	"unicode"
 
-	"github.com/chronon-db/chronon/bus"
+	"github.com/chronon-db/chronon/internal/bus"
 	"github.com/chronon-db/chronon/outbox"
 	"github.com/chronon-db/chronon/replica"
 	"github.com/chronon-db/chronon/statemachine"

@@ -9,11 +9,11 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/chronon-db/chronon/bus"
+	"github.com/chronon-db/chronon/internal/bus"
+	"github.com/chronon-db/chronon/internal/persist"
 	cio "github.com/chronon-db/chronon/io"
 	"github.com/chronon-db/chronon/journal"
 	"github.com/chronon-db/chronon/outbox"
-	"github.com/chronon-db/chronon/persist"
 	"github.com/chronon-db/chronon/replica"
 	"github.com/chronon-db/chronon/statemachine"
 	"github.com/chronon-db/chronon/wire"

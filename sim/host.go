@@ -6,11 +6,11 @@ import (
 	"log/slog"
 	"slices"
 
+	"github.com/chronon-db/chronon/internal/persist"
 	"github.com/chronon-db/chronon/journal"
 	"github.com/chronon-db/chronon/kv"
 	"github.com/chronon-db/chronon/ledger"
 	"github.com/chronon-db/chronon/outbox"
-	"github.com/chronon-db/chronon/persist"
 	"github.com/chronon-db/chronon/replica"
 	"github.com/chronon-db/chronon/statemachine"
 	"github.com/chronon-db/chronon/wire"

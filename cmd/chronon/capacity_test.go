@@ -4,10 +4,10 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/chronon-db/chronon/internal/persist"
 	"github.com/chronon-db/chronon/journal"
 	"github.com/chronon-db/chronon/ledger"
 	"github.com/chronon-db/chronon/outbox"
-	"github.com/chronon-db/chronon/persist"
 	"github.com/chronon-db/chronon/replica"
 	"github.com/chronon-db/chronon/wire"
 )
