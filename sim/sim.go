@@ -207,6 +207,12 @@ func (s *Sim) deliver(p packet) {
 		return
 	}
 	s.trace.event(uint64(p.to), uint64(hd.Command), hd.Op, hd.Checksum.Lo)
+	if hd.Command == wire.CommandStartView {
+		// The log the replica installs: checkLogViewOrder compares the
+		// journal with it when the new log_view is made durable.
+		h.startView = startViewLog{active: true, op: hd.Op, headers: m.Buffer[wire.HeaderSize:hd.Size]}
+		defer func() { h.startView = startViewLog{} }()
+	}
 	h.call(func(r *replica.Replica) { r.OnMessage(m, &hd) })
 }
 
