@@ -1,0 +1,634 @@
+package sim
+
+import (
+	"fmt"
+	"path/filepath"
+	"reflect"
+	"runtime/debug"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/chronon-db/chronon/journal"
+	"github.com/chronon-db/chronon/replica"
+	"github.com/chronon-db/chronon/wire"
+)
+
+// TestScenarios runs every behaviour scenario in testdata/scenarios on the
+// simulator's real replicas, journals and checkers (docs/simulator.md,
+// "Scenario files"). Each file is one behaviour; its first directive,
+// cluster, names the replica counts it runs for. Regenerate the expected
+// outputs with
+//
+//	go test ./sim -run TestScenarios -rewrite
+//
+// and review the diff.
+func TestScenarios(t *testing.T) {
+	files, err := filepath.Glob("testdata/scenarios/*.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) == 0 {
+		t.Fatal("no scenario files")
+	}
+	for _, path := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(path), ".txt"), func(t *testing.T) {
+			f, err := parseDD(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(f.directives) == 0 || f.directives[0].cmd != "cluster" {
+				t.Fatalf("%s: the first directive must be cluster", path)
+			}
+			counts, err := f.directives[0].ints("replicas", 3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var names []string
+			for _, n := range counts {
+				names = append(names, fmt.Sprintf("replicas=%d", n))
+			}
+			runDD(t, path, names, func(t *testing.T, v int, f *ddFile) []string {
+				return runScenario(t, counts[v], f)
+			})
+		})
+	}
+}
+
+// scenarioRun is the state of one scenario file run for one replica count.
+type scenarioRun struct {
+	replicas int
+	s        *Sim
+	// filters drop matching replica-to-replica messages after every tick.
+	filters []msgFilter
+	// reported: s.err was printed already.
+	reported bool
+}
+
+// msgFilter matches replica-to-replica messages (nil fields match all).
+type msgFilter struct {
+	from, to []int
+	commands []wire.Command
+}
+
+func (m *msgFilter) match(p *packet, h *wire.Header) bool {
+	return (m.from == nil || slices.Contains(m.from, p.from)) && (m.to == nil || slices.Contains(m.to, p.to)) &&
+		(m.commands == nil || slices.Contains(m.commands, h.Command))
+}
+
+// runScenario runs the directives of f on a cluster of n replicas and
+// returns their outputs. A panic (a broken assertion in a replica or its
+// journal) fails the test with the simulator's trace.
+func runScenario(t *testing.T, n int, f *ddFile) (outputs []string) {
+	r := &scenarioRun{replicas: n}
+	var cur *ddDirective
+	defer func() {
+		if p := recover(); p != nil {
+			trace := ""
+			if r.s != nil {
+				trace = r.s.traceTail()
+			}
+			t.Fatalf("%s:%d (replicas=%d): %s: panic: %v\n%s\ntrace:\n%s", f.path, cur.line, n, cur.raw, p, debug.Stack(), trace)
+		}
+	}()
+	for _, d := range f.directives {
+		cur = d
+		out, err := r.do(d)
+		if err != nil {
+			t.Fatalf("%s:%d: %s: %v", f.path, d.line, d.raw, err)
+		}
+		if r.s != nil && r.s.err != nil && !r.reported {
+			r.reported = true
+			out += fmt.Sprintf("\nerror: %v", r.s.err)
+			t.Logf("replicas=%d: trace at the error:\n%s", n, r.s.traceTail())
+		}
+		outputs = append(outputs, clean(out))
+	}
+	return outputs
+}
+
+// do runs one directive and returns its output; an error is a mistake in
+// the scenario file.
+func (r *scenarioRun) do(d *ddDirective) (string, error) {
+	if d.cmd == "cluster" {
+		return "", r.cluster(d)
+	}
+	if r.s == nil {
+		return "", fmt.Errorf("no cluster yet")
+	}
+	s := r.s
+	switch d.cmd {
+	case "network":
+		return "", r.network(d)
+	case "request":
+		n, err := d.int("n", 1)
+		if err != nil {
+			return "", err
+		}
+		cs, err := r.clientsOf(d)
+		if err != nil {
+			return "", err
+		}
+		for _, c := range cs {
+			c.budget = max(c.budget, 0) + n
+		}
+		return "", nil
+	case "tick":
+		n, err := d.int("n", 1)
+		if err != nil {
+			return "", err
+		}
+		for range n {
+			r.step()
+		}
+		return "", nil
+	case "run":
+		return r.run(d)
+	case "liveness":
+		// The simulator's own end of a run: every fault healed, down
+		// replicas restarted, each client sends a few more requests; the
+		// cluster must converge, then the final checks.
+		if s.err == nil {
+			s.liveness()
+		}
+		if s.err == nil {
+			s.finalChecks()
+		}
+		return "", nil
+	case "partition":
+		return "", r.partition(d)
+	case "heal":
+		s.net.heal()
+		return "", nil
+	case "filter":
+		if d.has("clear") {
+			r.filters = nil
+			return "", nil
+		}
+		m, err := r.filter(d)
+		r.filters = append(r.filters, m)
+		return "", err
+	case "drop":
+		m, err := r.filter(d)
+		if err == nil {
+			s.scriptDrop(m.match)
+		}
+		return "", err
+	case "crash", "power-loss":
+		return "", r.crash(d)
+	case "restart":
+		hs, err := r.hostsOf(d, false)
+		if err != nil {
+			return "", err
+		}
+		for _, h := range hs {
+			if h.up {
+				return "", fmt.Errorf("replica %d is up", h.index)
+			}
+			h.reformat = d.has("reformat")
+			s.restart(h)
+		}
+		return "", nil
+	case "corrupt":
+		return "", r.corrupt(d)
+	case "peer-lost":
+		hs, err := r.hostsOf(d, false)
+		if err != nil {
+			return "", err
+		}
+		peer, err := d.int("peer", -1)
+		if err != nil || peer < 0 || peer >= len(s.hosts) {
+			return "", fmt.Errorf("peer=%d: %v", peer, err)
+		}
+		for _, h := range hs {
+			h.call(func(rp *replica.Replica) { rp.OnPeerLost(uint8(peer)) })
+		}
+		return "", nil
+	case "pause":
+		hs, err := r.hostsOf(d, false)
+		if err != nil || len(hs) != 1 || !hs[0].up || s.pause.active {
+			return "", fmt.Errorf("pause needs one replica that is up, none paused (%v)", err)
+		}
+		h := hs[0]
+		s.pause = pauseState{active: true, index: int(h.index), incarnation: h.replica, until: ^uint64(0), held: s.pause.held[:0]}
+		return "", nil
+	case "resume":
+		if !s.pause.active {
+			return "", fmt.Errorf("no replica paused")
+		}
+		s.endPause(s.paused(s.pause.index))
+		return "", nil
+	case "status":
+		return r.status(d)
+	case "counters":
+		return r.counters(d)
+	case "log":
+		return r.log(d)
+	}
+	return "", fmt.Errorf("unknown command %q", d.cmd)
+}
+
+// cluster builds the simulator: cluster replicas=3,5 clients=1 seed=1
+// workload=kv|ledger [peer-loss]. Clients register, then send only what
+// request gives them.
+func (r *scenarioRun) cluster(d *ddDirective) error {
+	if r.s != nil {
+		return fmt.Errorf("cluster twice")
+	}
+	clients, err := d.int("clients", 1)
+	if err != nil {
+		return err
+	}
+	seed, err := d.int("seed", 1)
+	if err != nil {
+		return err
+	}
+	o := Options{Seed: uint64(seed), Replicas: r.replicas, Clients: clients, Workload: WorkloadKV, NoFaults: true, PeerLoss: d.has("peer-loss")}
+	switch w := d.str("workload", "kv"); w {
+	case "kv":
+	case "ledger":
+		o.Workload = WorkloadLedger
+	default:
+		return fmt.Errorf("workload=%s", w)
+	}
+	s, err := New(o)
+	if err != nil {
+		return err
+	}
+	s.faultPhase = false
+	for _, c := range s.clients {
+		c.budget = 0
+	}
+	r.s = s
+	return r.network(d)
+}
+
+// network sets the network's faults: loss=0.1 dup=0.1 latency=1,4
+// storage-latency=N (ticks before a journal completion reaches the
+// replica).
+func (r *scenarioRun) network(d *ddDirective) error {
+	sc := r.s.sc
+	var err error
+	if sc.lossPct, err = d.float("loss", sc.lossPct); err != nil {
+		return err
+	}
+	if sc.dupPct, err = d.float("dup", sc.dupPct); err != nil {
+		return err
+	}
+	if d.has("latency") {
+		l, err := d.ints("latency")
+		if err != nil || len(l) != 2 || l[0] < 1 || l[1] < l[0] {
+			return fmt.Errorf("latency=min,max with 1 <= min <= max")
+		}
+		sc.latencyMin, sc.latencyMax = uint64(l[0]), uint64(l[1])
+	}
+	sl, err := d.int("storage-latency", int(sc.storageLatencyMax))
+	sc.storageLatencyMax = uint64(sl)
+	return err
+}
+
+// step advances one tick, then applies the message filters.
+func (r *scenarioRun) step() {
+	s := r.s
+	s.Step()
+	for _, m := range r.filters {
+		s.scriptDrop(m.match)
+	}
+}
+
+// run steps until a condition holds: run until=COND [max=N]
+// [replica=...]. Conditions (over the replicas given, or every replica
+// that is up): committed (clients idle; every replica at the same commit
+// with nothing uncommitted), converged (the simulator's own: all up,
+// normal, one view, one state, clients idle), view-change (normal in one
+// view above the highest view at the start), clients-idle.
+func (r *scenarioRun) run(d *ddDirective) (string, error) {
+	s := r.s
+	limit, err := d.int("max", 20_000)
+	if err != nil {
+		return "", err
+	}
+	hs, err := r.hostsOf(d, true)
+	if err != nil {
+		return "", err
+	}
+	var startView uint32
+	for _, h := range hs {
+		if h.up {
+			startView = max(startView, h.replica.View())
+		}
+	}
+	idle := func() bool {
+		for _, c := range s.clients {
+			if !c.idle() {
+				return false
+			}
+		}
+		return true
+	}
+	var cond func() bool
+	switch until := d.str("until", ""); until {
+	case "clients-idle":
+		cond = idle
+	case "committed":
+		cond = func() bool {
+			if !idle() {
+				return false
+			}
+			var commit uint64
+			for i, h := range hs {
+				if !h.up || s.paused(int(h.index)) {
+					continue
+				}
+				rp := h.replica
+				if rp.Op() != rp.CommitMin() || (i > 0 && rp.CommitMin() != commit) {
+					return false
+				}
+				commit = rp.CommitMin()
+			}
+			return true
+		}
+	case "converged":
+		cond = s.converged
+	case "view-change":
+		cond = func() bool {
+			view := uint32(0)
+			for _, h := range hs {
+				if !h.up || h.replica.Status() != replica.StatusNormal || (view != 0 && h.replica.View() != view) {
+					return false
+				}
+				view = h.replica.View()
+			}
+			return view > startView
+		}
+	default:
+		return "", fmt.Errorf("until=%s", until)
+	}
+	for t := 0; t < limit && s.err == nil; t++ {
+		if cond() {
+			return "", nil
+		}
+		r.step()
+	}
+	if s.err == nil && cond() {
+		return "", nil
+	}
+	return fmt.Sprintf("timeout: %s", s.describe()), nil
+}
+
+// partition cuts links: partition isolate=i (both directions, to every
+// other replica) or partition from=a,b to=c (one direction).
+func (r *scenarioRun) partition(d *ddDirective) error {
+	s := r.s
+	n := len(s.hosts)
+	valid := func(xs []int) bool {
+		for _, x := range xs {
+			if x < 0 || x >= n {
+				return false
+			}
+		}
+		return len(xs) > 0
+	}
+	if d.has("isolate") {
+		iso, err := d.ints("isolate")
+		if err != nil || !valid(iso) {
+			return fmt.Errorf("isolate: %v", err)
+		}
+		for _, i := range iso {
+			for j := range n {
+				if !slices.Contains(iso, j) {
+					s.net.cut[i][j], s.net.cut[j][i] = true, true
+				}
+			}
+		}
+		return nil
+	}
+	from, err1 := d.ints("from")
+	to, err2 := d.ints("to")
+	if err1 != nil || err2 != nil || !valid(from) || !valid(to) {
+		return fmt.Errorf("partition needs isolate= or from= and to=")
+	}
+	for _, a := range from {
+		for _, b := range to {
+			if a != b {
+				s.net.cut[a][b] = true
+			}
+		}
+	}
+	return nil
+}
+
+// filter parses from=.. to=.. command=prepare,prepare_ok.
+func (r *scenarioRun) filter(d *ddDirective) (msgFilter, error) {
+	var m msgFilter
+	var err error
+	if m.from, err = d.ints("from"); err != nil {
+		return m, err
+	}
+	if m.to, err = d.ints("to"); err != nil {
+		return m, err
+	}
+	for _, name := range d.vals("command") {
+		c := wire.Command(0)
+		for ; c < 255 && c.String() != name; c++ {
+		}
+		if c == 255 {
+			return m, fmt.Errorf("command=%s: unknown", name)
+		}
+		m.commands = append(m.commands, c)
+	}
+	return m, nil
+}
+
+// crash kills replicas: crash replica=i [mode=keep|lose|random]
+// [inflight=keep], or power-loss (every replica) with the same options.
+// mode says what happens to the storage's unsynced writes (default keep
+// for crash: the process died, the kernel still has them; random for
+// power-loss); the prepare writes in flight are lost or torn like them,
+// or kept with inflight=keep.
+func (r *scenarioRun) crash(d *ddDirective) error {
+	s := r.s
+	hs := s.hosts
+	mode := d.str("mode", "keep")
+	if d.cmd == "power-loss" {
+		mode = d.str("mode", "random")
+	} else {
+		var err error
+		if hs, err = r.hostsOf(d, false); err != nil {
+			return err
+		}
+	}
+	m, ok := map[string]journal.CrashMode{"keep": journal.CrashKeepAll, "lose": journal.CrashLoseAll, "random": journal.CrashRandom}[mode]
+	if !ok {
+		return fmt.Errorf("mode=%s", mode)
+	}
+	s.keepInflight = d.str("inflight", "") == "keep"
+	defer func() { s.keepInflight = false }()
+	for _, h := range hs {
+		if !h.up {
+			return fmt.Errorf("replica %d is down", h.index)
+		}
+		if s.pause.active && s.pause.index == int(h.index) {
+			s.endPause(false)
+		}
+		h.crash(m, "scenario")
+	}
+	return nil
+}
+
+// corrupt flips a bit in a down replica's journal: corrupt replica=i op=N
+// [where=prepare|header].
+func (r *scenarioRun) corrupt(d *ddDirective) error {
+	hs, err := r.hostsOf(d, false)
+	if err != nil {
+		return err
+	}
+	op, err := d.int("op", 0)
+	if err != nil || op <= 0 {
+		return fmt.Errorf("op=N: %v", err)
+	}
+	for _, h := range hs {
+		if h.up {
+			return fmt.Errorf("replica %d is up: corrupt a replica that is down", h.index)
+		}
+		l := &h.layout
+		slot := l.SlotOf(uint64(op))
+		switch w := d.str("where", "prepare"); w {
+		case "prepare":
+			h.storage.FlipBit(l.PrepareOffset(slot)+wire.HeaderSize+3, 1)
+		case "header":
+			h.storage.FlipBit(l.HeaderSectorOffset(slot)+uint64(slot%(journal.SectorSize/wire.HeaderSize))*wire.HeaderSize+3, 1)
+		default:
+			return fmt.Errorf("where=%s", w)
+		}
+		h.damaged = true
+	}
+	return nil
+}
+
+// status prints each replica (or those given): view, log view, status,
+// op, commit; primary and rejoining when they are.
+func (r *scenarioRun) status(d *ddDirective) (string, error) {
+	hs, err := r.hostsOf(d, true)
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	for _, h := range hs {
+		if !h.up {
+			fmt.Fprintf(&b, "%d: down\n", h.index)
+			continue
+		}
+		rp := h.replica
+		fmt.Fprintf(&b, "%d: view=%d log_view=%d %s op=%d commit=%d", h.index, rp.View(), rp.LogView(), rp.Status(), rp.Op(), rp.CommitMin())
+		if rp.IsPrimary() {
+			b.WriteString(" primary")
+		}
+		if rp.Rejoining() {
+			b.WriteString(" rejoining")
+		}
+		if r.s.paused(int(h.index)) {
+			b.WriteString(" paused")
+		}
+		b.WriteString("\n")
+	}
+	return b.String(), nil
+}
+
+// counters prints replica.Counters fields: counters replica=i
+// names=PreparesResent,ViewChanges.
+func (r *scenarioRun) counters(d *ddDirective) (string, error) {
+	hs, err := r.hostsOf(d, true)
+	if err != nil {
+		return "", err
+	}
+	names := d.vals("names")
+	if len(names) == 0 {
+		return "", fmt.Errorf("names= needed")
+	}
+	var b strings.Builder
+	for _, h := range hs {
+		if !h.up {
+			fmt.Fprintf(&b, "%d: down\n", h.index)
+			continue
+		}
+		fmt.Fprintf(&b, "%d:", h.index)
+		v := reflect.ValueOf(h.replica.Counters)
+		for _, name := range names {
+			f := v.FieldByName(name)
+			if !f.IsValid() {
+				return "", fmt.Errorf("no counter %s", name)
+			}
+			fmt.Fprintf(&b, " %s=%d", name, f.Uint())
+		}
+		b.WriteString("\n")
+	}
+	return b.String(), nil
+}
+
+// log prints what each replica's data file holds (its superblock's VSR
+// state and the journal's op range): log [replica=i].
+func (r *scenarioRun) log(d *ddDirective) (string, error) {
+	hs, err := r.hostsOf(d, true)
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	for _, h := range hs {
+		if !h.up {
+			fmt.Fprintf(&b, "%d: down\n", h.index)
+			continue
+		}
+		vsr := h.journal.Superblock().VSR
+		rep := h.journal.Report()
+		fmt.Fprintf(&b, "%d: view=%d log_view=%d commit=%d/%d checkpoint=%d ops=%d..%d repair=%d\n", h.index,
+			vsr.View, vsr.LogView, vsr.CommitMin, vsr.CommitMax, vsr.CheckpointOp, rep.OpCheckpoint, rep.OpMax, len(rep.Repair))
+	}
+	return b.String(), nil
+}
+
+// hostsOf returns the replicas named by replica= (numbers or "primary":
+// the primary of the highest view), or every replica if all and none is
+// named.
+func (r *scenarioRun) hostsOf(d *ddDirective, all bool) ([]*host, error) {
+	s := r.s
+	names := d.vals("replica")
+	if names == nil {
+		if all {
+			return s.hosts, nil
+		}
+		return nil, fmt.Errorf("replica= needed")
+	}
+	var hs []*host
+	for _, name := range names {
+		i, err := strconv.Atoi(name)
+		if name == "primary" {
+			i, _ = s.primary()
+		} else if err != nil || i < 0 || i >= len(s.hosts) {
+			return nil, fmt.Errorf("replica=%s: not a replica of %d", name, len(s.hosts))
+		}
+		hs = append(hs, s.hosts[i])
+	}
+	return hs, nil
+}
+
+// clientsOf returns the clients named by client=, or every client.
+func (r *scenarioRun) clientsOf(d *ddDirective) ([]*client, error) {
+	s := r.s
+	idx, err := d.ints("client")
+	if err != nil {
+		return nil, err
+	}
+	if idx == nil {
+		return s.clients, nil
+	}
+	var cs []*client
+	for _, i := range idx {
+		if i < 0 || i >= len(s.clients) {
+			return nil, fmt.Errorf("client=%d: not a client", i)
+		}
+		cs = append(cs, s.clients[i])
+	}
+	return cs, nil
+}
