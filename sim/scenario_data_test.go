@@ -336,16 +336,16 @@ func (r *scenarioRun) run(d *ddDirective) (string, error) {
 			if !idle() {
 				return false
 			}
-			var commit uint64
-			for i, h := range hs {
+			commit, first := uint64(0), true
+			for _, h := range hs {
 				if !h.up || s.paused(int(h.index)) {
 					continue
 				}
 				rp := h.replica
-				if rp.Op() != rp.CommitMin() || (i > 0 && rp.CommitMin() != commit) {
+				if rp.Op() != rp.CommitMin() || (!first && rp.CommitMin() != commit) {
 					return false
 				}
-				commit = rp.CommitMin()
+				commit, first = rp.CommitMin(), false
 			}
 			return true
 		}
