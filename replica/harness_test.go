@@ -313,11 +313,6 @@ type cluster struct {
 	captured []packet
 	// down marks crashed replicas: they receive nothing and do not run.
 	down map[int]bool
-	// frozen marks paused replicas (pause_test.go): they do not run and
-	// their journal does not report, and packets due to them are held (in
-	// held) until resume delivers them at once.
-	frozen map[int]bool
-	held   []packet
 }
 
 func newCluster(t testing.TB, seed uint64, replicaCount uint8, clients int, requests uint32) *cluster {
@@ -328,7 +323,6 @@ func newCluster(t testing.TB, seed uint64, replicaCount uint8, clients int, requ
 		rng:        rng,
 		retryTicks: 40,
 		down:       map[int]bool{},
-		frozen:     map[int]bool{},
 	}
 	for i := uint8(0); i < replicaCount; i++ {
 		cfg := Config{Cluster: wire.Uint128{Lo: 77}, ReplicaCount: replicaCount, Replica: i, Limits: wire.LimitsTest, Seed: seed}
@@ -365,7 +359,7 @@ func (c *cluster) step() {
 	c.net.now++
 	now := c.net.now
 	for i, j := range c.journals {
-		if c.down[i] || c.frozen[i] {
+		if c.down[i] {
 			continue
 		}
 		// A completion may start new writes (a primary's next prepare, a
@@ -424,14 +418,10 @@ func (c *cluster) step() {
 			c.deliverToClient(p)
 			continue
 		}
-		if c.frozen[p.toReplica] {
-			c.held = append(c.held, p)
-			continue
-		}
 		c.deliverToReplica(p.toReplica, p.data)
 	}
 	for i, r := range c.replicas {
-		if c.down[i] || c.frozen[i] {
+		if c.down[i] {
 			continue
 		}
 		r.Flush()

@@ -214,11 +214,7 @@ func (r *scenarioRun) do(d *ddDirective) (string, error) {
 		s.pause = pauseState{active: true, index: int(h.index), incarnation: h.replica, until: ^uint64(0), held: s.pause.held[:0]}
 		return "", nil
 	case "resume":
-		if !s.pause.active {
-			return "", fmt.Errorf("no replica paused")
-		}
-		s.endPause(s.paused(s.pause.index))
-		return "", nil
+		return r.resume()
 	case "status":
 		return r.status(d)
 	case "counters":
@@ -505,6 +501,36 @@ func (r *scenarioRun) corrupt(d *ddDirective) error {
 		h.damaged = true
 	}
 	return nil
+}
+
+// resume ends the pause: everything held reaches the replica in one
+// burst, as sim.endPause delivers it, and it prints how many of those
+// messages found the replica's message pool empty (a real bus would stop
+// reading; the replica must keep few enough buffers that none does).
+func (r *scenarioRun) resume() (string, error) {
+	s := r.s
+	p := &s.pause
+	if !p.active {
+		return "", fmt.Errorf("no replica paused")
+	}
+	h := s.hosts[p.index]
+	if !s.paused(p.index) {
+		s.endPause(false)
+		return "", nil
+	}
+	p.active = false
+	held := p.held
+	p.held = p.held[:0]
+	starved := 0
+	for _, m := range held {
+		if h.up && h.pool.Free() == 0 {
+			starved++
+			continue
+		}
+		s.deliver(m)
+	}
+	clear(held)
+	return fmt.Sprintf("burst of %d messages to a pool of %d buffers: %d found it empty", len(held), h.pool.Count(), starved), nil
 }
 
 // status prints each replica (or those given): view, log view, status,
