@@ -284,12 +284,32 @@ func (r *scenarioRun) network(d *ddDirective) error {
 	return err
 }
 
-// step advances one tick, then applies the message filters.
+// step advances one tick, then applies the message filters and checks
+// that no view started without a committed op (the simulator's checkers
+// see that only once another op commits at its number).
 func (r *scenarioRun) step() {
 	s := r.s
 	s.Step()
 	for _, m := range r.filters {
 		s.scriptDrop(m.match)
+	}
+	if s.err != nil {
+		return
+	}
+	// The primary of the highest view (a stale primary of an older view,
+	// cut off, may well lack ops the newer views committed).
+	top := s.chain.highest()
+	view := uint32(0)
+	for _, h := range s.hosts {
+		if h.up {
+			view = max(view, h.replica.View())
+		}
+	}
+	for _, h := range s.hosts {
+		if rp := h.replica; h.up && rp.View() == view && rp.Status() == replica.StatusNormal && rp.IsPrimary() && rp.Op() < top {
+			s.fail(violation(InvariantAckedLost, "view %d started by replica %d with its log ending at op %d; ops up to %d were committed",
+				rp.View(), h.index, rp.Op(), top))
+		}
 	}
 }
 
@@ -298,7 +318,10 @@ func (r *scenarioRun) step() {
 // that is up): committed (clients idle; every replica at the same commit
 // with nothing uncommitted), converged (the simulator's own: all up,
 // normal, one view, one state, clients idle), view-change (normal in one
-// view above the highest view at the start), clients-idle.
+// view above the highest view at the start), normal [view=V] (up and
+// normal, in view V or above), primary [view=V] (one of them is a normal
+// primary above view V, default the highest view at the start),
+// clients-idle.
 func (r *scenarioRun) run(d *ddDirective) (string, error) {
 	s := r.s
 	limit, err := d.int("max", 20_000)
@@ -347,6 +370,35 @@ func (r *scenarioRun) run(d *ddDirective) (string, error) {
 		}
 	case "converged":
 		cond = s.converged
+	case "normal":
+		// Every replica given is up and normal (in view >= view=V).
+		v, err := d.int("view", 0)
+		if err != nil {
+			return "", err
+		}
+		cond = func() bool {
+			for _, h := range hs {
+				if !h.up || h.replica.Status() != replica.StatusNormal || h.replica.View() < uint32(v) {
+					return false
+				}
+			}
+			return true
+		}
+	case "primary":
+		// A replica given is up, normal and primary in a view above
+		// view=V (default: the highest view at the start).
+		v, err := d.int("view", int(startView))
+		if err != nil {
+			return "", err
+		}
+		cond = func() bool {
+			for _, h := range hs {
+				if rp := h.replica; h.up && rp.Status() == replica.StatusNormal && rp.IsPrimary() && rp.View() > uint32(v) {
+					return true
+				}
+			}
+			return false
+		}
 	case "view-change":
 		cond = func() bool {
 			view := uint32(0)
@@ -481,8 +533,12 @@ func (r *scenarioRun) corrupt(d *ddDirective) error {
 		return err
 	}
 	op, err := d.int("op", 0)
+	if op < 0 {
+		// op=-K: K below the highest op committed.
+		op += int(r.s.chain.highest())
+	}
 	if err != nil || op <= 0 {
-		return fmt.Errorf("op=N: %v", err)
+		return fmt.Errorf("op=N or op=-K: %v", err)
 	}
 	for _, h := range hs {
 		if h.up {
