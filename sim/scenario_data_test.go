@@ -525,20 +525,26 @@ func (r *scenarioRun) crash(d *ddDirective) error {
 	return nil
 }
 
-// corrupt flips a bit in a down replica's journal: corrupt replica=i op=N
-// [where=prepare|header].
+// corrupt flips a bit in a down replica's journal: corrupt replica=i
+// op=N|head|head-K [where=prepare|header].
 func (r *scenarioRun) corrupt(d *ddDirective) error {
 	hs, err := r.hostsOf(d, false)
 	if err != nil {
 		return err
 	}
-	op, err := d.int("op", 0)
-	if op < 0 {
-		// op=-K: K below the highest op committed.
-		op += int(r.s.chain.highest())
+	// op=N, or op=head / op=head-K: the highest op committed (minus K).
+	arg := d.str("op", "")
+	var op, k int
+	if rest, ok := strings.CutPrefix(arg, "head"); ok {
+		if rest != "" {
+			_, err = fmt.Sscanf(rest, "-%d", &k)
+		}
+		op = int(r.s.chain.highest()) - k
+	} else {
+		op, err = strconv.Atoi(arg)
 	}
 	if err != nil || op <= 0 {
-		return fmt.Errorf("op=N or op=-K: %v", err)
+		return fmt.Errorf("op=%s: want N, head or head-K (%v)", arg, err)
 	}
 	for _, h := range hs {
 		if h.up {
