@@ -490,7 +490,8 @@ func (r *scenarioRun) filter(d *ddDirective) (msgFilter, error) {
 }
 
 // crash kills replicas: crash replica=i [mode=keep|lose|random]
-// [inflight=keep], or power-loss (every replica) with the same options.
+// [inflight=keep], or power-loss (every replica that is up) with the same
+// options.
 // mode says what happens to the storage's unsynced writes (default keep
 // for crash: the process died, the kernel still has them; random for
 // power-loss); the prepare writes in flight are lost or torn like them,
@@ -515,6 +516,9 @@ func (r *scenarioRun) crash(d *ddDirective) error {
 	defer func() { s.keepInflight = false }()
 	for _, h := range hs {
 		if !h.up {
+			if d.cmd == "power-loss" {
+				continue
+			}
 			return fmt.Errorf("replica %d is down", h.index)
 		}
 		if s.pause.active && s.pause.index == int(h.index) {
