@@ -1,7 +1,6 @@
 package replica
 
 import (
-	"testing"
 
 	"github.com/chronon-db/chronon/wire"
 )
@@ -16,33 +15,6 @@ func noPreparesTo(who ...int) func(p *packet, h *wire.Header) bool {
 		}
 		return false
 	}
-}
-
-// restartWithRottedPrepare restarts replica i after its durable prepare of
-// op k rotted, as Recover does it (the journal names op k but
-// cannot provide it), and returns k's header. The replica withholds its
-// vote, or with damagedVotes sends damaged votes bounded by what its
-// journal names (Recover's choice for such damage).
-func (c *cluster) restartWithRottedPrepare(t *testing.T, i int, k uint64, damagedVotes bool) wire.Header {
-	t.Helper()
-	if damagedVotes {
-		return c.restartDamaged(t, i, k)[0]
-	}
-	j := c.journals[i]
-	var h wire.Header
-	h.Decode(j.stored[k])
-	delete(j.stored, k)
-	delete(j.written, k)
-	c.restartLikeRecover(t, i, j.commitMax)
-	c.replicas[i].withholdVotesUntilCaughtUp()
-	return h
-}
-
-// votingModes runs f once with a withholding damaged replica and once with
-// one that sends damaged votes.
-func votingModes(t *testing.T, f func(t *testing.T, damagedVotes bool)) {
-	t.Run("withholding", func(t *testing.T) { f(t, false) })
-	t.Run("damaged votes", func(t *testing.T) { f(t, true) })
 }
 
 // primaryAbove steps the cluster (dropping what drop matches, if not nil)
