@@ -1,7 +1,6 @@
 package replica
 
 import (
-
 	"github.com/chronon-db/chronon/wire"
 )
 
