@@ -612,3 +612,18 @@ func (c *cluster) checkConverged() {
 		}
 	}
 }
+
+// dropPackets removes in-flight packets for which drop returns true.
+func (c *cluster) dropPackets(drop func(p *packet, h *wire.Header) bool) {
+	keep := c.net.packets[:0]
+	for i := range c.net.packets {
+		p := &c.net.packets[i]
+		var h wire.Header
+		h.Decode(p.data)
+		if drop(p, &h) {
+			continue
+		}
+		keep = append(keep, *p)
+	}
+	c.net.packets = keep
+}

@@ -530,20 +530,21 @@ func (r *scenarioRun) crash(d *ddDirective) error {
 }
 
 // corrupt flips a bit in a down replica's journal: corrupt replica=i
-// op=N|head|head-K [where=prepare|header].
+// op=N|head|head-K|head+K [where=prepare|header].
 func (r *scenarioRun) corrupt(d *ddDirective) error {
 	hs, err := r.hostsOf(d, false)
 	if err != nil {
 		return err
 	}
-	// op=N, or op=head / op=head-K: the highest op committed (minus K).
+	// op=N, or op=head / op=head-K / op=head+K: the highest op committed
+	// (minus or plus K).
 	arg := d.str("op", "")
 	var op, k int
 	if rest, ok := strings.CutPrefix(arg, "head"); ok {
 		if rest != "" {
-			_, err = fmt.Sscanf(rest, "-%d", &k)
+			_, err = fmt.Sscanf(rest, "%d", &k)
 		}
-		op = int(r.s.chain.highest()) - k
+		op = int(r.s.chain.highest()) + k
 	} else {
 		op, err = strconv.Atoi(arg)
 	}
