@@ -132,6 +132,20 @@ func (r *scenarioRun) do(d *ddDirective) (string, error) {
 		}
 		for _, c := range cs {
 			c.budget = max(c.budget, 0) + n
+			c.nextAt = min(c.nextAt, s.now)
+		}
+		return "", nil
+	case "client-stop":
+		// The clients give up their pending request and their session
+		// (sim client restart) and send nothing until the next request or
+		// liveness, when they register anew.
+		cs, err := r.clientsOf(d)
+		if err != nil {
+			return "", err
+		}
+		for _, c := range cs {
+			c.restart()
+			c.budget, c.nextAt = 0, ^uint64(0)
 		}
 		return "", nil
 	case "tick":
@@ -149,6 +163,9 @@ func (r *scenarioRun) do(d *ddDirective) (string, error) {
 		// The simulator's own end of a run: every fault healed, down
 		// replicas restarted, each client sends a few more requests; the
 		// cluster must converge, then the final checks.
+		for _, c := range s.clients {
+			c.nextAt = min(c.nextAt, s.now)
+		}
 		if s.err == nil {
 			s.liveness()
 		}
