@@ -45,20 +45,35 @@ func TestScenarios(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			seeds, err := f.directives[0].ints("seed", 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			type variant struct{ replicas, seed int }
+			var variants []variant
 			var names []string
 			for _, n := range counts {
-				names = append(names, fmt.Sprintf("replicas=%d", n))
+				for _, seed := range seeds {
+					variants = append(variants, variant{n, seed})
+					name := fmt.Sprintf("replicas=%d", n)
+					if len(seeds) > 1 {
+						name += fmt.Sprintf(" seed=%d", seed)
+					}
+					names = append(names, name)
+				}
 			}
 			runDD(t, path, names, func(t *testing.T, v int, f *ddFile) []string {
-				return runScenario(t, counts[v], f)
+				return runScenario(t, variants[v].replicas, uint64(variants[v].seed), f)
 			})
 		})
 	}
 }
 
-// scenarioRun is the state of one scenario file run for one replica count.
+// scenarioRun is the state of one scenario file run for one replica count
+// and seed.
 type scenarioRun struct {
 	replicas int
+	seed     uint64
 	s        *Sim
 	// filters drop matching replica-to-replica messages after every tick.
 	filters []msgFilter
@@ -77,11 +92,11 @@ func (m *msgFilter) match(p *packet, h *wire.Header) bool {
 		(m.commands == nil || slices.Contains(m.commands, h.Command))
 }
 
-// runScenario runs the directives of f on a cluster of n replicas and
-// returns their outputs. A panic (a broken assertion in a replica or its
+// runScenario runs the directives of f on a cluster of n replicas from
+// seed and returns their outputs. A panic (a broken assertion in a replica or its
 // journal) fails the test with the simulator's trace.
-func runScenario(t *testing.T, n int, f *ddFile) (outputs []string) {
-	r := &scenarioRun{replicas: n}
+func runScenario(t *testing.T, n int, seed uint64, f *ddFile) (outputs []string) {
+	r := &scenarioRun{replicas: n, seed: seed}
 	var cur *ddDirective
 	defer func() {
 		if p := recover(); p != nil {
@@ -242,8 +257,9 @@ func (r *scenarioRun) do(d *ddDirective) (string, error) {
 	return "", fmt.Errorf("unknown command %q", d.cmd)
 }
 
-// cluster builds the simulator: cluster replicas=3,5 clients=1 seed=1
-// workload=kv|ledger [peer-loss]. Clients register, then send only what
+// cluster builds the simulator: cluster replicas=3,5 clients=1 seed=1,2
+// workload=kv|ledger [peer-loss] (the file runs once per replica count
+// and seed). Clients register, then send only what
 // request gives them.
 func (r *scenarioRun) cluster(d *ddDirective) error {
 	if r.s != nil {
@@ -253,11 +269,7 @@ func (r *scenarioRun) cluster(d *ddDirective) error {
 	if err != nil {
 		return err
 	}
-	seed, err := d.int("seed", 1)
-	if err != nil {
-		return err
-	}
-	o := Options{Seed: uint64(seed), Replicas: r.replicas, Clients: clients, Workload: WorkloadKV, NoFaults: true, PeerLoss: d.has("peer-loss")}
+	o := Options{Seed: r.seed, Replicas: r.replicas, Clients: clients, Workload: WorkloadKV, NoFaults: true, PeerLoss: d.has("peer-loss")}
 	switch w := d.str("workload", "kv"); w {
 	case "kv":
 	case "ledger":
@@ -337,8 +349,9 @@ func (r *scenarioRun) step() {
 // normal, one view, one state, clients idle), view-change (normal in one
 // view above the highest view at the start), normal [view=V] (up and
 // normal, in view V or above), primary [view=V] (one of them is a normal
-// primary above view V, default the highest view at the start),
-// clients-idle.
+// primary above view V, default the highest view at the start), synced
+// [repaired] (each completed a state sync, and holds an op above its
+// checkpoint), clients-idle.
 func (r *scenarioRun) run(d *ddDirective) (string, error) {
 	s := r.s
 	limit, err := d.int("max", 20_000)
@@ -387,6 +400,19 @@ func (r *scenarioRun) run(d *ddDirective) (string, error) {
 		}
 	case "converged":
 		cond = s.converged
+	case "synced":
+		// Every replica given completed a state sync (and, with repaired,
+		// holds an op above the checkpoint it copied).
+		repaired := d.has("repaired")
+		cond = func() bool {
+			for _, h := range hs {
+				if !h.up || h.replica.Counters.SyncsDone == 0 ||
+					(repaired && h.replica.Op() <= h.journal.Superblock().VSR.CheckpointOp) {
+					return false
+				}
+			}
+			return true
+		}
 	case "normal":
 		// Every replica given is up and normal (in view >= view=V).
 		v, err := d.int("view", 0)
@@ -677,8 +703,9 @@ func (r *scenarioRun) counters(d *ddDirective) (string, error) {
 	return b.String(), nil
 }
 
-// log prints what each replica's data file holds (its superblock's VSR
-// state and the journal's op range): log [replica=i].
+// log prints what each replica's data file holds: its superblock's VSR
+// state, and the op range and ops to repair the journal found when it was
+// opened: log [replica=i].
 func (r *scenarioRun) log(d *ddDirective) (string, error) {
 	hs, err := r.hostsOf(d, true)
 	if err != nil {
@@ -692,7 +719,7 @@ func (r *scenarioRun) log(d *ddDirective) (string, error) {
 		}
 		vsr := h.journal.Superblock().VSR
 		rep := h.journal.Report()
-		fmt.Fprintf(&b, "%d: view=%d log_view=%d commit=%d/%d checkpoint=%d ops=%d..%d repair=%d\n", h.index,
+		fmt.Fprintf(&b, "%d: view=%d log_view=%d commit=%d/%d checkpoint=%d; at open: ops=%d..%d repair=%d\n", h.index,
 			vsr.View, vsr.LogView, vsr.CommitMin, vsr.CommitMax, vsr.CheckpointOp, rep.OpCheckpoint, rep.OpMax, len(rep.Repair))
 	}
 	return b.String(), nil
