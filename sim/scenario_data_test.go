@@ -18,8 +18,8 @@ import (
 // TestScenarios runs every behaviour scenario in testdata/scenarios on the
 // simulator's real replicas, journals and checkers (docs/simulator.md,
 // "Scenario files"). Each file is one behaviour; its first directive,
-// cluster, names the replica counts it runs for. Regenerate the expected
-// outputs with
+// cluster, names the replica counts and seeds it runs for. Regenerate the
+// expected outputs with
 //
 //	go test ./sim -run TestScenarios -rewrite
 //
@@ -93,8 +93,8 @@ func (m *msgFilter) match(p *packet, h *wire.Header) bool {
 }
 
 // runScenario runs the directives of f on a cluster of n replicas from
-// seed and returns their outputs. A panic (a broken assertion in a replica or its
-// journal) fails the test with the simulator's trace.
+// seed and returns their outputs. A panic (a broken assertion in a
+// replica or its journal) fails the test with the simulator's trace.
 func runScenario(t *testing.T, n int, seed uint64, f *ddFile) (outputs []string) {
 	r := &scenarioRun{replicas: n, seed: seed}
 	var cur *ddDirective
@@ -104,7 +104,7 @@ func runScenario(t *testing.T, n int, seed uint64, f *ddFile) (outputs []string)
 			if r.s != nil {
 				trace = r.s.traceTail()
 			}
-			t.Fatalf("%s:%d (replicas=%d): %s: panic: %v\n%s\ntrace:\n%s", f.path, cur.line, n, cur.raw, p, debug.Stack(), trace)
+			t.Fatalf("%s:%d (replicas=%d seed=%d): %s: panic: %v\n%s\ntrace:\n%s", f.path, cur.line, n, seed, cur.raw, p, debug.Stack(), trace)
 		}
 	}()
 	for _, d := range f.directives {
@@ -116,7 +116,7 @@ func runScenario(t *testing.T, n int, seed uint64, f *ddFile) (outputs []string)
 		if r.s != nil && r.s.err != nil && !r.reported {
 			r.reported = true
 			out += fmt.Sprintf("\nerror: %v", r.s.err)
-			t.Logf("replicas=%d: trace at the error:\n%s", n, r.s.traceTail())
+			t.Logf("replicas=%d seed=%d: trace at the error:\n%s", n, seed, r.s.traceTail())
 		}
 		outputs = append(outputs, clean(out))
 	}
