@@ -89,6 +89,27 @@ func parseDD(path string) (*ddFile, error) {
 	return f, nil
 }
 
+// substitute returns a copy of f with every argument value equal to
+// name (a variable, "$k") replaced by value.
+func (f *ddFile) substitute(name, value string) *ddFile {
+	g := *f
+	g.directives = make([]*ddDirective, len(f.directives))
+	for i, d := range f.directives {
+		e := *d
+		e.args = make([]ddArg, len(d.args))
+		for j, a := range d.args {
+			e.args[j] = ddArg{key: a.key, vals: append([]string(nil), a.vals...)}
+			for k, v := range a.vals {
+				if v == name {
+					e.args[j].vals[k] = value
+				}
+			}
+		}
+		g.directives[i] = &e
+	}
+	return &g
+}
+
 // format renders the file with outputs in place of the expected outputs.
 func (f *ddFile) format(outputs []string) string {
 	var b strings.Builder

@@ -49,20 +49,46 @@ func TestScenarios(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			type variant struct{ replicas, seed int }
+			// A variable $name=v1,v2 on cluster runs the file once per
+			// value, with $name replaced by it in every directive.
+			var vars []ddArg
+			for _, a := range f.directives[0].args {
+				if strings.HasPrefix(a.key, "$") {
+					vars = append(vars, a)
+				}
+			}
+			if len(vars) > 1 {
+				t.Fatalf("%s: one variable at most", path)
+			}
+			type variant struct {
+				replicas, seed int
+				value          string
+			}
 			var variants []variant
 			var names []string
 			for _, n := range counts {
 				for _, seed := range seeds {
-					variants = append(variants, variant{n, seed})
-					name := fmt.Sprintf("replicas=%d", n)
-					if len(seeds) > 1 {
-						name += fmt.Sprintf(" seed=%d", seed)
+					values := []string{""}
+					if len(vars) > 0 {
+						values = vars[0].vals
 					}
-					names = append(names, name)
+					for _, value := range values {
+						variants = append(variants, variant{n, seed, value})
+						name := fmt.Sprintf("replicas=%d", n)
+						if len(seeds) > 1 {
+							name += fmt.Sprintf(" seed=%d", seed)
+						}
+						if len(vars) > 0 {
+							name += fmt.Sprintf(" %s=%s", vars[0].key, value)
+						}
+						names = append(names, name)
+					}
 				}
 			}
 			runDD(t, path, names, func(t *testing.T, v int, f *ddFile) []string {
+				if len(vars) > 0 {
+					f = f.substitute(vars[0].key, variants[v].value)
+				}
 				return runScenario(t, variants[v].replicas, uint64(variants[v].seed), f)
 			})
 		})
@@ -219,11 +245,32 @@ func (r *scenarioRun) do(d *ddDirective) (string, error) {
 				return "", fmt.Errorf("replica %d is up", h.index)
 			}
 			h.reformat = d.has("reformat")
+			h.crashWrites = -1
 			s.restart(h)
 		}
 		return "", nil
 	case "corrupt":
 		return "", r.corrupt(d)
+	case "arm-crash":
+		// The replica crashes inside the write after the next n (its
+		// storage takes n more writes, then fails like a machine that
+		// stopped), as Options' mid-write crashes do.
+		hs, err := r.hostsOf(d, false)
+		if err != nil {
+			return "", err
+		}
+		n, err := d.int("writes", -1)
+		if err != nil || n < 0 {
+			return "", fmt.Errorf("writes=N: %v", err)
+		}
+		for _, h := range hs {
+			if !h.up {
+				return "", fmt.Errorf("replica %d is down", h.index)
+			}
+			h.crashWrites = h.storage.Writes() + n
+			h.storage.CrashAfterWrites(n)
+		}
+		return "", nil
 	case "peer-lost":
 		hs, err := r.hostsOf(d, false)
 		if err != nil {
@@ -351,7 +398,8 @@ func (r *scenarioRun) step() {
 // normal, in view V or above), primary [view=V] (one of them is a normal
 // primary above view V, default the highest view at the start), synced
 // [repaired] (each completed a state sync, and holds an op above its
-// checkpoint), clients-idle.
+// checkpoint), view view=V (up in view V or above, any status), down
+// (each is down: an armed crash happened), clients-idle.
 func (r *scenarioRun) run(d *ddDirective) (string, error) {
 	s := r.s
 	limit, err := d.int("max", 20_000)
@@ -380,6 +428,30 @@ func (r *scenarioRun) run(d *ddDirective) (string, error) {
 	switch until := d.str("until", ""); until {
 	case "clients-idle":
 		cond = idle
+	case "view":
+		// Every replica given is up in view=V or above (any status).
+		v, err := d.int("view", 0)
+		if err != nil {
+			return "", err
+		}
+		cond = func() bool {
+			for _, h := range hs {
+				if !h.up || h.replica.View() < uint32(v) {
+					return false
+				}
+			}
+			return true
+		}
+	case "down":
+		// Every replica given is down (an armed crash happened).
+		cond = func() bool {
+			for _, h := range hs {
+				if h.up {
+					return false
+				}
+			}
+			return true
+		}
 	case "committed":
 		cond = func() bool {
 			if !idle() {

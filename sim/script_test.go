@@ -12,7 +12,7 @@ import (
 // rarely to find. The script replaces injectFaults (faultPhase is off);
 // the liveness phase and the final checks are the simulator's own. Most
 // scripts are data (testdata/scenarios, scenario_data_test.go); the Go
-// ones (scenario_*_test.go) need crash points inside a write.
+// one left (scenario_deferred_misdirect_test.go) reads op checksums.
 
 // scriptDrop removes in-flight replica messages for which drop returns
 // true.
