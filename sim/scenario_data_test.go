@@ -251,6 +251,24 @@ func (r *scenarioRun) do(d *ddDirective) (string, error) {
 		return "", nil
 	case "corrupt":
 		return "", r.corrupt(d)
+	case "storage":
+		// Storage faults of a replica: misdirect-write=P misdirect-read=P
+		// (the chance that a write or read of the WAL lands on, or comes
+		// from, another slot).
+		hs, err := r.hostsOf(d, false)
+		if err != nil {
+			return "", err
+		}
+		for _, h := range hs {
+			st := h.storage
+			if st.misdirectWrite, err = d.float("misdirect-write", st.misdirectWrite); err != nil {
+				return "", err
+			}
+			if st.misdirectRead, err = d.float("misdirect-read", st.misdirectRead); err != nil {
+				return "", err
+			}
+		}
+		return "", nil
 	case "arm-crash":
 		// The replica crashes inside the write after the next n (its
 		// storage takes n more writes, then fails like a machine that
@@ -840,4 +858,32 @@ func (r *scenarioRun) clientsOf(d *ddDirective) ([]*client, error) {
 		cs = append(cs, s.clients[i])
 	}
 	return cs, nil
+}
+
+// scriptDrop removes in-flight replica messages for which drop returns
+// true.
+func (s *Sim) scriptDrop(drop func(p *packet, h *wire.Header) bool) {
+	keep := s.net.packets[:0]
+	for i := range s.net.packets {
+		p := &s.net.packets[i]
+		if p.from < clientBase && p.to < clientBase {
+			var h wire.Header
+			h.Decode(p.data)
+			if drop(p, &h) {
+				continue
+			}
+		}
+		keep = append(keep, *p)
+	}
+	clear(s.net.packets[len(keep):])
+	s.net.packets = keep
+}
+
+// traceTail renders the simulator's last trace lines for a failure.
+func (s *Sim) traceTail() string {
+	out := ""
+	for _, l := range s.trace.tail() {
+		out += "  " + l + "\n"
+	}
+	return out
 }
