@@ -311,6 +311,14 @@ func (r *scenarioRun) do(d *ddDirective) (string, error) {
 		s.pause = pauseState{active: true, index: int(h.index), incarnation: h.replica, until: ^uint64(0), held: s.pause.held[:0]}
 		return "", nil
 	case "resume":
+		if d.has("drop") {
+			// Its connections closed meanwhile: what was held is lost.
+			if !s.pause.active {
+				return "", fmt.Errorf("no replica paused")
+			}
+			s.endPause(false)
+			return "", nil
+		}
 		return r.resume()
 	case "status":
 		return r.status(d)
