@@ -173,7 +173,9 @@ func (r *scenarioRun) do(d *ddDirective) (string, error) {
 		}
 		for _, c := range cs {
 			c.budget = max(c.budget, 0) + n
-			c.nextAt = min(c.nextAt, s.now)
+			if c.nextAt == ^uint64(0) {
+				c.nextAt = s.now // stopped (client-stop)
+			}
 		}
 		return "", nil
 	case "client-stop":
@@ -205,7 +207,9 @@ func (r *scenarioRun) do(d *ddDirective) (string, error) {
 		// replicas restarted, each client sends a few more requests; the
 		// cluster must converge, then the final checks.
 		for _, c := range s.clients {
-			c.nextAt = min(c.nextAt, s.now)
+			if c.nextAt == ^uint64(0) {
+				c.nextAt = s.now // stopped (client-stop)
+			}
 		}
 		if s.err == nil {
 			s.liveness()
