@@ -47,35 +47,3 @@ func (c *cluster) restartLikeRecover(t *testing.T, i int, commitMax uint64) {
 	// Intact ops it had no room to load do not make it withhold (the
 	// journal's own damage would; restartReplica checks the log head).
 }
-
-// TestClusterRestartWithLaggingCommitRecord (safety and liveness, found in
-// review): the node records commit_max every 100 ms; after a cluster-wide
-// power loss under load every replica journals more ops beyond that record
-// than its prepare ring can load. Withholding every vote deadlocked the
-// cluster; voting with the loaded prefix only started a view without ops
-// committed before the loss. Recovery now takes the commit number from the
-// journal's prepares (each carries its primary's), so only a pipeline of
-// ops remains to load, and the view starts with every committed op.
-func TestClusterRestartWithLaggingCommitRecord(t *testing.T) {
-	c := newCluster(t, 52, 3, 4, 20)
-	c.run(50_000)
-	last := c.replicas[0].CommitMin()
-	ring := uint64(2 * c.cfg.Limits.PipelinePrepareMax)
-	if last <= ring+1 {
-		t.Fatalf("setup: only %d ops", last)
-	}
-	recorded := last - ring - 1 // the last RecordVSR, 100 ms before the power loss
-	for i := range c.replicas {
-		c.restartLikeRecover(t, i, recorded)
-	}
-	c.net.packets = nil
-	withholding := c.withholding()
-	t.Logf("after the restart: %d of 3 replicas withhold their votes", withholding)
-	if i := c.primaryAbove(0, 30_000, nil); i >= 0 {
-		if r := c.replicas[i]; r.Op() < last {
-			t.Fatalf("view %d started with its log ending at op %d; ops up to %d were committed before the power loss: %s", r.View(), r.Op(), last, c.describe())
-		}
-		return
-	}
-	t.Fatalf("no view started in 30000 ticks after a cluster-wide restart with intact journals (%d replicas withholding): %s", withholding, c.describe())
-}

@@ -273,6 +273,15 @@ func (r *scenarioRun) do(d *ddDirective) (string, error) {
 			}
 		}
 		return "", nil
+	case "record-vsr":
+		// every=N: persist.RecordVSR (the commit number in the superblock)
+		// every N ticks instead of 10.
+		n, err := d.int("every", 10)
+		if err != nil || n < 1 {
+			return "", fmt.Errorf("every=N, N >= 1: %v", err)
+		}
+		s.recordEvery = uint64(n)
+		return "", nil
 	case "arm-crash":
 		// The replica crashes inside the write after the next n (its
 		// storage takes n more writes, then fails like a machine that
