@@ -815,8 +815,9 @@ func (r *scenarioRun) counters(d *ddDirective) (string, error) {
 }
 
 // log prints what each replica's data file holds: its superblock's VSR
-// state, and the op range and ops to repair the journal found when it was
-// opened: log [replica=i].
+// state (log_op: the log head recorded with log_view), and the op range
+// and ops to repair the journal found when it was opened: log
+// [replica=i].
 func (r *scenarioRun) log(d *ddDirective) (string, error) {
 	hs, err := r.hostsOf(d, true)
 	if err != nil {
@@ -830,8 +831,8 @@ func (r *scenarioRun) log(d *ddDirective) (string, error) {
 		}
 		vsr := h.journal.Superblock().VSR
 		rep := h.journal.Report()
-		fmt.Fprintf(&b, "%d: view=%d log_view=%d commit=%d/%d checkpoint=%d; at open: ops=%d..%d repair=%d\n", h.index,
-			vsr.View, vsr.LogView, vsr.CommitMin, vsr.CommitMax, vsr.CheckpointOp, rep.OpCheckpoint, rep.OpMax, len(rep.Repair))
+		fmt.Fprintf(&b, "%d: view=%d log_view=%d log_op=%d commit=%d/%d checkpoint=%d; at open: ops=%d..%d repair=%d\n", h.index,
+			vsr.View, vsr.LogView, vsr.LogOp, vsr.CommitMin, vsr.CommitMax, vsr.CheckpointOp, rep.OpCheckpoint, rep.OpMax, len(rep.Repair))
 	}
 	return b.String(), nil
 }
