@@ -6,62 +6,6 @@ import (
 	"github.com/chronon-db/chronon/wire"
 )
 
-// restartReplica replaces replica i by a new one recovered the way a real
-// restart recovers: from its journal's latest checkpoint, then replaying the
-// journaled ops up to commitMax (the commit number its superblock recorded).
-func (c *cluster) restartReplica(i int, commitMax uint64) error {
-	old := c.replicas[i]
-	j := c.journals[i]
-	j.pending, j.due, j.reads = nil, nil, nil
-	pool, err := wire.NewPool(old.cfg.Limits.MessagesMax(), old.cfg.Limits.MessageSizeMax)
-	if err != nil {
-		return err
-	}
-	sm := newCounterMachine()
-	r, err := New(old.cfg, pool, &replicaBus{net: c.net, from: uint8(i)}, j, testClock{&c.net.now}, sm)
-	if err != nil {
-		return err
-	}
-	r.restoreView(j.view, j.logView)
-	r.restoreLogHead(j.logOp, j.anchorOp, j.anchor)
-	if n := len(j.checkpoints); n > 0 {
-		cp := j.checkpoints[n-1]
-		if err := r.restore(cp.op, cp.checksum, CheckpointBlobs{State: cp.state, Sessions: cp.sessions}); err != nil {
-			return err
-		}
-	}
-	for op := r.CommitMin() + 1; op <= commitMax; op++ {
-		data, ok := j.stored[op]
-		if !ok {
-			break
-		}
-		m, _ := pool.Get()
-		copy(m.Buffer, data)
-		var h wire.Header
-		if err := wire.DecodeHeader(m.Buffer, &h, &r.wcfg); err != nil {
-			return err
-		}
-		err := r.replayCommitted(m, &h)
-		m.Unref()
-		if err != nil {
-			return err
-		}
-	}
-	c.replicas[i], c.pools[i], c.machines[i] = r, pool, sm
-	r.startAfterRestart()
-	// As Recover: a journal that ends below the log head recorded
-	// with log_view lacks ops the replica stood for; that damage is
-	// bounded by the log head (damaged votes).
-	var opMax uint64
-	for op := range j.stored {
-		opMax = max(opMax, op)
-	}
-	if opMax < j.logOp {
-		r.voteDamagedUntilCaughtUp(j.logOp, commitMax)
-	}
-	return nil
-}
-
 // TestRestoreCommittedHeaderChecksLinks restores, on a fresh replica, the
 // headers of the ops its checkpoint covers: accepted only newest first,
 // each linking to the one before, starting at the checkpoint's op.
