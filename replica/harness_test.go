@@ -13,9 +13,12 @@ import (
 	"github.com/chronon-db/chronon/wire"
 )
 
-// This file is a small deterministic in-memory cluster for normal-path tests:
-// replicas, a lossy reordering network, journals that complete writes after a
-// delay, and clients that retry. The full fault simulator lives elsewhere.
+// This file is a small deterministic in-memory cluster: replicas, a lossy
+// reordering network, journals that complete writes after a delay, and
+// clients that retry. It remains for tests that set a replica's internal
+// state directly (votes, sessions, offers, forged messages) or inspect it;
+// behaviours are scenario files run on the simulator's real components
+// (sim/testdata/scenarios, docs/simulator.md).
 
 const opAdd = wire.OperationUserMin
 
@@ -313,11 +316,6 @@ type cluster struct {
 	captured []packet
 	// down marks crashed replicas: they receive nothing and do not run.
 	down map[int]bool
-	// frozen marks paused replicas (pause_test.go): they do not run and
-	// their journal does not report, and packets due to them are held (in
-	// held) until resume delivers them at once.
-	frozen map[int]bool
-	held   []packet
 }
 
 func newCluster(t testing.TB, seed uint64, replicaCount uint8, clients int, requests uint32) *cluster {
@@ -328,7 +326,6 @@ func newCluster(t testing.TB, seed uint64, replicaCount uint8, clients int, requ
 		rng:        rng,
 		retryTicks: 40,
 		down:       map[int]bool{},
-		frozen:     map[int]bool{},
 	}
 	for i := uint8(0); i < replicaCount; i++ {
 		cfg := Config{Cluster: wire.Uint128{Lo: 77}, ReplicaCount: replicaCount, Replica: i, Limits: wire.LimitsTest, Seed: seed}
@@ -365,7 +362,7 @@ func (c *cluster) step() {
 	c.net.now++
 	now := c.net.now
 	for i, j := range c.journals {
-		if c.down[i] || c.frozen[i] {
+		if c.down[i] {
 			continue
 		}
 		// A completion may start new writes (a primary's next prepare, a
@@ -424,14 +421,10 @@ func (c *cluster) step() {
 			c.deliverToClient(p)
 			continue
 		}
-		if c.frozen[p.toReplica] {
-			c.held = append(c.held, p)
-			continue
-		}
 		c.deliverToReplica(p.toReplica, p.data)
 	}
 	for i, r := range c.replicas {
-		if c.down[i] || c.frozen[i] {
+		if c.down[i] {
 			continue
 		}
 		r.Flush()
@@ -621,4 +614,198 @@ func (c *cluster) checkConverged() {
 			}
 		}
 	}
+}
+
+// dropPackets removes in-flight packets for which drop returns true.
+func (c *cluster) dropPackets(drop func(p *packet, h *wire.Header) bool) {
+	keep := c.net.packets[:0]
+	for i := range c.net.packets {
+		p := &c.net.packets[i]
+		var h wire.Header
+		h.Decode(p.data)
+		if drop(p, &h) {
+			continue
+		}
+		keep = append(keep, *p)
+	}
+	c.net.packets = keep
+}
+
+// restartDamaged restarts replica i after the durable prepares of ops
+// rotted under their intact redundant headers, as Recover does it:
+// the journal names each op (its header survives) but cannot provide it.
+// It returns the rotted ops' headers.
+func (c *cluster) restartDamaged(t *testing.T, i int, ops ...uint64) []wire.Header {
+	t.Helper()
+	j := c.journals[i]
+	hs := make([]wire.Header, len(ops))
+	for n, k := range ops {
+		hs[n].Decode(j.stored[k])
+		delete(j.stored, k)
+		delete(j.written, k)
+	}
+	bound := j.logOp
+	for op := range j.stored {
+		bound = max(bound, op)
+	}
+	for _, k := range ops {
+		bound = max(bound, k)
+	}
+	c.restartLikeRecover(t, i, j.commitMax)
+	r := c.replicas[i]
+	if r.Rejoining() {
+		// Damaged already: its journal ends below the recorded log head.
+		if !r.rejoin.damaged {
+			t.Fatalf("replica %d: withholding", i)
+		}
+		r.rejoin.maybeAcked = max(r.rejoin.maybeAcked, bound)
+		return hs
+	}
+	r.voteDamagedUntilCaughtUp(bound, j.commitMax)
+	return hs
+}
+
+// restartLikeRecover restarts replica i as Recover does: replay up
+// to the recorded commit number, load the following journaled ops as
+// prepared while they fit, and withhold votes when the journal holds more
+// than was loaded (r.Op() < OpMax).
+func (c *cluster) restartLikeRecover(t *testing.T, i int, commitMax uint64) {
+	t.Helper()
+	// As Recover: the journal's prepares carry their primary's
+	// commit number, which beats the recorded one.
+	for _, data := range c.journals[i].stored {
+		var h wire.Header
+		h.Decode(data)
+		commitMax = max(commitMax, h.Commit)
+	}
+	if err := c.restartReplica(i, commitMax); err != nil {
+		t.Fatal(err)
+	}
+	r, j := c.replicas[i], c.journals[i]
+	var opMax uint64
+	for op := range j.stored {
+		opMax = max(opMax, op)
+	}
+	for op := r.Op() + 1; op <= opMax; op++ {
+		data, ok := j.stored[op]
+		if !ok {
+			break
+		}
+		m, _ := c.pools[i].Get()
+		copy(m.Buffer, data)
+		var h wire.Header
+		if err := wire.DecodeHeader(m.Buffer, &h, &r.wcfg); err != nil {
+			t.Fatal(err)
+		}
+		err := r.replayPrepared(m, &h)
+		m.Unref()
+		if err != nil {
+			t.Fatalf("replica %d: op %d beyond what its prepare ring holds: %v", i, op, err)
+		}
+	}
+	// Intact ops it had no room to load do not make it withhold (the
+	// journal's own damage would; restartReplica checks the log head).
+}
+
+// moreRequests gives every client n more requests to send.
+func (c *cluster) moreRequests(n uint32) {
+	for _, cl := range c.clients {
+		cl.count += n
+		cl.done = false
+	}
+}
+
+func (c *cluster) clientsDone() bool {
+	for _, cl := range c.clients {
+		if !cl.done {
+			return false
+		}
+	}
+	return true
+}
+
+// noPreparesTo is a packet filter dropping prepares to the given replicas.
+func noPreparesTo(who ...int) func(p *packet, h *wire.Header) bool {
+	return func(p *packet, h *wire.Header) bool {
+		for _, w := range who {
+			if p.toReplica == w && h.Command == wire.CommandPrepare {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// primaryAbove steps the cluster (dropping what drop matches, if not nil)
+// at most ticks times, until a replica is primary with status normal in a
+// view above v, and returns its index; -1 if none got there.
+func (c *cluster) primaryAbove(v uint32, ticks int, drop func(p *packet, h *wire.Header) bool) int {
+	for s := 0; s < ticks; s++ {
+		c.step()
+		if drop != nil {
+			c.dropPackets(drop)
+		}
+		for i, r := range c.replicas {
+			if !c.down[i] && r.Status() == StatusNormal && r.IsPrimary() && r.View() > v {
+				return i
+			}
+		}
+	}
+	return -1
+}
+
+// restartReplica replaces replica i by a new one recovered the way a real
+// restart recovers: from its journal's latest checkpoint, then replaying the
+// journaled ops up to commitMax (the commit number its superblock recorded).
+func (c *cluster) restartReplica(i int, commitMax uint64) error {
+	old := c.replicas[i]
+	j := c.journals[i]
+	j.pending, j.due, j.reads = nil, nil, nil
+	pool, err := wire.NewPool(old.cfg.Limits.MessagesMax(), old.cfg.Limits.MessageSizeMax)
+	if err != nil {
+		return err
+	}
+	sm := newCounterMachine()
+	r, err := New(old.cfg, pool, &replicaBus{net: c.net, from: uint8(i)}, j, testClock{&c.net.now}, sm)
+	if err != nil {
+		return err
+	}
+	r.restoreView(j.view, j.logView)
+	r.restoreLogHead(j.logOp, j.anchorOp, j.anchor)
+	if n := len(j.checkpoints); n > 0 {
+		cp := j.checkpoints[n-1]
+		if err := r.restore(cp.op, cp.checksum, CheckpointBlobs{State: cp.state, Sessions: cp.sessions}); err != nil {
+			return err
+		}
+	}
+	for op := r.CommitMin() + 1; op <= commitMax; op++ {
+		data, ok := j.stored[op]
+		if !ok {
+			break
+		}
+		m, _ := pool.Get()
+		copy(m.Buffer, data)
+		var h wire.Header
+		if err := wire.DecodeHeader(m.Buffer, &h, &r.wcfg); err != nil {
+			return err
+		}
+		err := r.replayCommitted(m, &h)
+		m.Unref()
+		if err != nil {
+			return err
+		}
+	}
+	c.replicas[i], c.pools[i], c.machines[i] = r, pool, sm
+	r.startAfterRestart()
+	// As Recover: a journal that ends below the log head recorded
+	// with log_view lacks ops the replica stood for; that damage is
+	// bounded by the log head (damaged votes).
+	var opMax uint64
+	for op := range j.stored {
+		opMax = max(opMax, op)
+	}
+	if opMax < j.logOp {
+		r.voteDamagedUntilCaughtUp(j.logOp, commitMax)
+	}
+	return nil
 }

@@ -75,74 +75,12 @@ func syncedBackupSetup(t *testing.T, seed uint64, fail func(r2 *Replica) bool) (
 	return c, committed, synced
 }
 
-// TestSyncedBackupDoesNotOutrankALongerLog (safety, issue 11): after a
-// state sync, a backup's log ends at the checkpoint op while its log_view
-// still says it holds the log its view started with. Voting with that
-// log_view and the short log, it outranked replica 0's complete log of an
-// older log_view; as primary of view 2 it installed a log ending below the
-// cluster's commit number and its first prepare carried a commit number
-// above its op (the journal's "commit must be below op" panic on real
-// processes; without that check, committed ops would have been
-// overwritten). A replica whose log does not reach the head it stands for
-// at its log_view now withholds its vote. With replica 1 down, no view may
-// start without the committed ops (stalling is safe); once replica 1
-// restarts from its data file, a view starts and everyone converges.
-//
-// Two moments for the failure of replica 1: right after the sync (replica
-// 2 knows nothing above the checkpoint: it withholds) and after it has
-// repaired an op (it has learned the headers of view 1's log from the
-// primary and votes with them; the new view fetches the prepares from 0).
-func TestSyncedBackupDoesNotOutrankALongerLog(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		fail func(r2 *Replica) bool
-	}{
-		{"right after the sync", func(r2 *Replica) bool { return true }},
-		{"after repairing an op", func(r2 *Replica) bool { return r2.Op() > r2.cp.op }},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			c, committed, synced := syncedBackupSetup(t, 41, tc.fail)
-			if synced >= committed || c.replicas[2].Op() >= committed {
-				t.Fatalf("setup: replica 2 at op %d (checkpoint %d) is not below the committed ops (%d)", c.replicas[2].Op(), synced, committed)
-			}
-			cut1 := func(p *packet, h *wire.Header) bool { return p.toReplica == 1 || p.from == 1 }
-			defer func() {
-				if x := recover(); x != nil {
-					t.Fatalf("panic: %v\n%s", x, c.describe())
-				}
-			}()
-			if i := c.primaryAbove(1, 20_000, cut1); i >= 0 {
-				if r := c.replicas[i]; r.Op() < committed || r.CommitMax() > r.Op() {
-					t.Fatalf("view %d started by replica %d with its log ending at op %d (commit_max %d); ops up to %d were committed: %s",
-						r.View(), i, r.Op(), r.CommitMax(), committed, c.describe())
-				}
-				t.Logf("view %d started by replica %d at op %d", c.replicas[i].View(), i, c.replicas[i].Op())
-			} else {
-				t.Logf("no view started while replica 1 is down (safe): replica 2 withheld %d votes", c.replicas[2].Counters.VotesWithheld)
-			}
-			if r2 := c.replicas[2]; r2.logOp < committed && r2.Counters.VotesWithheld == 0 {
-				t.Fatalf("replica 2 knows its log only up to op %d, below its log_view's head %d, and did not withhold its vote", r2.logOp, committed)
-			}
-			// Replica 1 restarts from its data file: the cluster must recover.
-			if err := c.restartReplica(1, c.journals[1].commitMax); err != nil {
-				t.Fatal(err)
-			}
-			c.down[1] = false
-			c.moreRequests(2)
-			c.run(100_000)
-			c.checkConverged()
-			if r := c.replicas[0]; r.CommitMin() < committed+2 {
-				t.Fatalf("converged at op %d, below %d: %s", r.CommitMin(), committed+2, c.describe())
-			}
-		})
-	}
-}
-
 // TestNewPrimaryRefusesALogBelowTheCommitNumber: the new primary's own
 // guard against the vote of issue 11, should any replica (another
 // version, a path not covered by the vote's check) still send it. In the
-// state of TestSyncedBackupDoesNotOutrankALongerLog, replica 0 (primary of
-// view 3, log_view 0, every committed op) receives the do_view_change
+// state of issue 11 (sim/testdata/scenarios/sync_then_view_change.txt),
+// replica 0 (primary of view 3, log_view 0, every committed op) receives
+// the do_view_change
 // replica 2 sent before the fix: log_view 1, its log ending at the synced
 // checkpoint, commit number above it. That log ranks highest, but
 // installing it would truncate 0's committed ops: 0 must not install it

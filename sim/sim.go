@@ -45,6 +45,9 @@ type Sim struct {
 	// forgedChunks marks the state sync chunks forged once
 	// (LieResealSyncChunk).
 	forgedChunks map[[3]uint64]bool
+	// recordEvery is the period in ticks of persist's RecordVSR (the
+	// node's 100 ms; scenarios stretch it).
+	recordEvery uint64
 }
 
 // New builds the cluster of o: formats and starts every replica and
@@ -54,7 +57,7 @@ func New(o Options) (*Sim, error) {
 	if sc.Replicas < 1 || sc.Replicas > 6 || sc.Clients < 1 {
 		return nil, fmt.Errorf("sim: %d replicas and %d clients not supported", sc.Replicas, sc.Clients)
 	}
-	s := &Sim{sc: sc, rng: rng, cluster: wire.Uint128{Lo: 0xC1A0 + o.Seed%1000, Hi: 1}, faultPhase: true}
+	s := &Sim{sc: sc, rng: rng, cluster: wire.Uint128{Lo: 0xC1A0 + o.Seed%1000, Hi: 1}, faultPhase: true, recordEvery: 10}
 	s.trace = newTrace(sc.TraceTail, &s.now)
 	s.history.now = &s.now
 	s.net = newNetwork(sc, rng, &s.stats, &s.now)
@@ -242,7 +245,7 @@ func (s *Sim) Step() {
 				h.crashOnError(err)
 			}
 		}
-		if h.up && s.now%10 == 0 {
+		if h.up && s.now%s.recordEvery == 0 {
 			if err := h.wal.RecordVSR(h.replica); err != nil {
 				h.crashOnError(err)
 			}
