@@ -201,6 +201,9 @@ func (r *Replica) decodeSessions(b []byte) error {
 		if r.clients.get(id) != nil || id.IsZero() {
 			return bad("duplicate or zero client id")
 		}
+		if lastOp < session {
+			return bad("session used before it was opened")
+		}
 		r.clients.register(id, session)
 		e := r.clients.get(id)
 		e.request, e.lastOp = request, lastOp
@@ -208,6 +211,9 @@ func (r *Replica) decodeSessions(b []byte) error {
 			var h wire.Header
 			if err := wire.DecodeHeader(b[:size], &h, &r.wcfg); err != nil || h.Command != wire.CommandReply || int(h.Size) != size {
 				return bad("invalid stored reply")
+			}
+			if h.Client != id || h.Session != session {
+				return bad("stored reply of another client or session")
 			}
 			if err := wire.VerifyBody(&h, b[wire.HeaderSize:size]); err != nil {
 				return bad("stored reply body does not verify")
