@@ -252,6 +252,7 @@ func (r *Replica) StateDigest() wire.Uint128 {
 // verified the body with wire.VerifyBody. The replica takes its own
 // references to whatever it keeps; the caller keeps (and later drops) its own.
 func (r *Replica) OnMessage(m *wire.Message, h *wire.Header) {
+	invariants.Assert(h.Cluster == r.cfg.Cluster && h.Size >= wire.HeaderSize && int(h.Size) <= len(m.Buffer), "replica: message not decoded for this cluster")
 	if r.rejoin.probing {
 		r.onMessageProbing(h)
 		return
