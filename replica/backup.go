@@ -178,6 +178,7 @@ func (r *Replica) onCommit(h *wire.Header) {
 	}
 	r.learnRejoinTarget(h.Op, false)
 	r.learnCommit(h.Commit)
+	invariants.Assert(r.knownOp >= h.Op && r.commitMax >= h.Commit, "replica: commit heartbeat not learned")
 }
 
 // onInstallPrepare takes a repaired prepare on the new primary while it

@@ -56,6 +56,7 @@ func (r *Replica) checkpoint() {
 	if err := r.journal.Checkpoint(r.commitMin, r.committed, blobs); err != nil {
 		panic(fmt.Sprintf("replica: checkpoint at op %d failed: %v", r.commitMin, err))
 	}
+	invariants.Assert(r.cp.op == r.commitMin && r.cp.prepare == r.committed && !r.cp.id.IsZero(), "replica: checkpoint served is not the one taken")
 }
 
 // splitCheckpointBlob splits a checkpoint as state sync carries it; ok is
@@ -195,7 +196,12 @@ func (r *Replica) restoreBlobs(blobs CheckpointBlobs) error {
 	if err := r.sm.Restore(blobs.State); err != nil {
 		return fmt.Errorf("state: %w", err)
 	}
-	return r.decodeSessions(blobs.Sessions)
+	if err := r.decodeSessions(blobs.Sessions); err != nil {
+		return err
+	}
+	// Timestamps resume after the checkpoint's last one.
+	invariants.Assert(len(blobs.Sessions) == 0 || r.timestamp == r.commitTimestamp, "replica: restored timestamps behind the checkpoint")
+	return nil
 }
 
 func (r *Replica) decodeSessions(b []byte) error {

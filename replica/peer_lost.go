@@ -20,6 +20,7 @@ type primaryLoss struct {
 // the meantime (a dropped connection to a live primary is redialled and
 // its next commit heartbeat cancels the suspicion).
 func (r *Replica) OnPeerLost(peer uint8) {
+	invariants.Assert(peer < r.cfg.ReplicaCount, "replica: lost a peer out of range")
 	if r.cfg.PrimaryLostTimeoutTicks == 0 || r.status != StatusNormal || r.IsPrimary() || peer != r.primaryIndex() {
 		return
 	}

@@ -95,6 +95,9 @@ func (r *Replica) onRegister(m *wire.Message, h *wire.Header) {
 	if !r.clients.addRegistering(h.Client) {
 		panic("replica: registering list overflow despite its check")
 	}
+	if invariants.Enabled {
+		invariants.Assert(r.clients.isRegistering(h.Client), "replica: queued register not recorded as registering")
+	}
 }
 
 func (r *Replica) enqueue(m *wire.Message, h *wire.Header) bool {

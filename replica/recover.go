@@ -432,9 +432,10 @@ func (r *Replica) restoreCommittedHeaders(j RecoveryJournal, checkpointOp uint64
 	for op := checkpointOp; op > 0; op-- {
 		h, ok := j.Header(op)
 		if !ok || r.restoreCommittedHeader(&h) != nil {
-			return
+			break
 		}
 	}
+	invariants.Assert(r.logOp == r.commitMin && r.op == r.commitMin, "replica: committed headers moved the log head")
 }
 
 // replayOne replays op from the journal, as committed or as prepared only.

@@ -69,6 +69,7 @@ func (r *Replica) startRejoining() error {
 		return fmt.Errorf("%w: a single replica has no peers to catch up from", ErrRejoin)
 	}
 	r.dropPrimaryWork()
+	invariants.Assert(r.requests.empty() && r.future.count == 0, "replica: rejoining with queued requests or buffered prepares")
 	r.rejoin = rejoinState{active: true, durable: true, probing: true,
 		nonce: wire.Uint128{Lo: r.rng.Uint64() | 1, Hi: r.rng.Uint64()}}
 	r.status = StatusRecovering
@@ -206,6 +207,7 @@ func (r *Replica) onPing(h *wire.Header) {
 // view.
 func (r *Replica) withholdVote() {
 	invariants.Assert(r.status == StatusViewChange, "replica: vote withheld outside a view change")
+	invariants.Assert(r.rejoin.active || !r.standsForLogView(), "replica: vote withheld by a replica that may vote")
 	if r.rejoin.withheldView != r.view || r.Counters.VotesWithheld == 0 {
 		r.rejoin.withheldView = r.view
 		r.Counters.VotesWithheld++

@@ -194,6 +194,7 @@ func (r *Replica) onHeaders(h *wire.Header, body []byte) {
 			r.putLog(&headers[i])
 		}
 	}
+	invariants.Assert(last.Op <= r.op || r.logOp >= last.Op, "replica: headers learned beyond the head but not the log head")
 	if r.vc.installing {
 		r.continueInstall()
 	} else {

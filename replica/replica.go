@@ -316,6 +316,7 @@ func (r *Replica) Tick() {
 		return
 	}
 	if !r.IsPrimary() {
+		invariants.Assert(r.lastPrimaryTick <= r.tick, "replica: heard from the primary in the future")
 		r.tickSync()
 		r.requestMissingPrepares()
 		r.tickRejoin()
@@ -324,6 +325,7 @@ func (r *Replica) Tick() {
 		}
 		return
 	}
+	invariants.Assert(r.lastCommitSent <= r.tick, "replica: commit heartbeat sent in the future")
 	r.resendTimedOutPrepares()
 	if r.tick-r.lastCommitSent >= r.cfg.CommitTimeoutTicks {
 		r.sendCommitHeartbeat()

@@ -118,6 +118,7 @@ type futureRing struct {
 
 func newFutureRing(capacity int) futureRing {
 	invariants.Assert(capacity >= 2 && capacity%2 == 0, "replica: future buffer not as large as the prepare ring")
+	invariants.Assert(capacity <= 2*64, "replica: future buffer larger than two pipelines of the most prepares")
 	return futureRing{msgs: make([]*wire.Message, capacity), headers: make([]wire.Header, capacity)}
 }
 
@@ -168,6 +169,7 @@ func (f *futureRing) take(op uint64, parent wire.Uint128) (*wire.Message, *wire.
 // has reports whether a prepare of op is buffered.
 func (f *futureRing) has(op uint64) bool {
 	i := op % uint64(len(f.msgs))
+	invariants.Assert(f.count >= 0 && f.count <= len(f.msgs), "replica: future buffer count out of bounds")
 	invariants.Assert(f.msgs[i] == nil || f.headers[i].Op%uint64(len(f.msgs)) == i, "replica: future buffer slot holds an op of another slot")
 	return f.msgs[i] != nil && f.headers[i].Op == op
 }

@@ -200,6 +200,7 @@ func (r *Replica) resetLog() {
 // tickSync re-requests a chunk that did not arrive.
 func (r *Replica) tickSync() {
 	invariants.Assert(r.status == StatusNormal && !r.IsPrimary(), "replica: sync ticked off a normal backup")
+	invariants.Assert(!r.sync.active || (r.sync.received < r.sync.size && uint64(len(r.sync.buf)) == r.sync.size), "replica: sync in progress without room for the rest")
 	if r.sync.active && r.tick-r.sync.lastSent >= r.cfg.PrepareTimeoutTicks*4 {
 		r.requestSyncChunk()
 	}

@@ -200,6 +200,7 @@ func (r *Replica) onStartViewChange(h *wire.Header) {
 	}
 	invariants.Assert(h.View == r.view && h.Replica < r.cfg.ReplicaCount, "replica: start_view_change counted for another view or a replica out of range")
 	r.vc.svcVotes |= 1 << h.Replica
+	invariants.Assert(r.vc.svcVotes&(1<<r.cfg.Replica) != 0, "replica: view change without its own start_view_change")
 	r.maybeSendDoViewChange()
 }
 
@@ -214,6 +215,7 @@ func (r *Replica) maybeSendDoViewChange() {
 	}
 	// The vote stands for the ops this replica holds.
 	r.persistView(r.op, r.head)
+	invariants.Assert(r.logHeadView == r.logView && r.logHead >= r.op, "replica: durable log head below the ops the vote stands for")
 	r.vc.dvcSent = true
 	r.sendDoViewChange()
 }
@@ -274,6 +276,7 @@ func (r *Replica) restoreLogHead(logOp, anchorOp uint64, anchor wire.Uint128) {
 // (repair), or when a start_view gives it a new log_view.
 func (r *Replica) standsForLogView() bool {
 	invariants.Assert(r.logHeadView <= r.logView, "replica: log head of a log_view above the replica's")
+	invariants.Assert(r.logAnchorOp <= r.logHead, "replica: log anchor above the log head")
 	return r.logHeadView != r.logView || r.logOp >= r.logHead
 }
 
@@ -698,6 +701,7 @@ func (r *Replica) finishInstall() {
 	r.logView = r.view
 	r.viewStartOp = min(r.vc.startOp, r.op)
 	r.persistView(r.op, r.head)
+	invariants.Assert(r.logHeadView == r.view && r.logHead >= r.op, "replica: durable log head below the installed log")
 	r.status = StatusNormal
 	r.knownOp = r.op
 	invariants.Assert(r.viewStartOp <= r.op && r.logOp == r.op, "replica: new primary's log head beyond its op")
@@ -726,6 +730,7 @@ func (r *Replica) sendStartView(to uint8) {
 	invariants.Assert(r.status == StatusNormal && r.IsPrimary() && r.logView == r.view, "replica: start_view sent off a normal primary")
 	h := r.header(wire.CommandStartView)
 	h.Op, h.Commit, h.OpMin = r.op, min(r.commitMax, r.op), min(r.viewStartOp, r.op)
+	invariants.Assert(r.commitMin <= h.Commit && r.viewStartOp <= r.op, "replica: start_view below commit_min, or its view started beyond its op")
 	r.vc.body = r.log.encode(r.vc.body[:0], r.op, r.viewChangeHeadersMax())
 	h.Size = uint32(wire.HeaderSize + len(r.vc.body))
 	if invariants.Enabled {
@@ -766,6 +771,7 @@ func (r *Replica) onStartView(h *wire.Header, body []byte) {
 		anchor = s.Checksum
 	}
 	r.persistView(h.OpMin, anchor)
+	invariants.Assert(r.logHeadView == r.view && r.logHead >= h.OpMin, "replica: durable log head below the view's start")
 	r.status = StatusNormal
 	r.vc.installing = false
 	r.knownOp = h.Op // what the primary of this view has; older hopes are gone
