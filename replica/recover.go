@@ -404,7 +404,6 @@ func (r *Replica) Recover(rec *Recovered) (RecoveryOutcome, error) {
 		}
 		// A checkpoint taken by the replay raised the durable commit
 		// numbers to its op, which the replay reached: limit covers it.
-		invariants.Assert(out.DamagedBound >= r.op && out.DamagedBound >= r.logOp, "replica: damaged bound below the log loaded")
 		r.voteDamagedUntilCaughtUp(out.DamagedBound, max(rec.CommitMax, limit))
 		// What its journal still names above the ops it loaded: it
 		// repairs its own log from them while views change (a whole

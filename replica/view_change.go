@@ -437,7 +437,9 @@ func (r *Replica) bestLog() int {
 	b := &r.vc.dvcs[best]
 	own := &r.vc.dvcs[r.cfg.Replica]
 	invariants.Assert(own.received && !own.damaged(), "replica: primary-elect ranks votes without its own whole vote")
-	invariants.Assert(b.logView > own.logView || (b.logView == own.logView && b.op >= own.op), "replica: best log ranks below the primary-elect's own")
+	if invariants.Enabled {
+		invariants.Assert(b.logView > own.logView || (b.logView == own.logView && b.op >= own.op), "replica: best log ranks below the primary-elect's own")
+	}
 	for i := range r.vc.dvcs {
 		d := &r.vc.dvcs[i]
 		if !d.received || !d.damaged() {
