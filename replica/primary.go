@@ -260,6 +260,12 @@ func (r *Replica) onPrepareOK(h *wire.Header) {
 		return
 	}
 	invariants.Assert(r.logView == r.view && !r.vc.installing, "replica: a normal primary not in the view it installed")
+	if h.Replica == r.cfg.Replica {
+		// Its own ack counts when its write completes, never from the
+		// network.
+		r.Counters.DropUnexpected++
+		return
+	}
 	e := r.ring.get(h.Op)
 	if e == nil || e.header.Checksum != h.Context {
 		r.Counters.DropStalePrepareOK++
