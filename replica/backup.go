@@ -1,6 +1,9 @@
 package replica
 
-import "github.com/chronon-db/chronon/wire"
+import (
+	"github.com/chronon-db/chronon/internal/invariants"
+	"github.com/chronon-db/chronon/wire"
+)
 
 // onPrepare journals the next op of the hash chain (VR Revisited §4.1 step
 // 3) and learns the primary's commit number.
@@ -8,6 +11,7 @@ import "github.com/chronon-db/chronon/wire"
 // A prepare of an earlier view is accepted only as repair: when it extends
 // this replica's hash chain, its checksum proves it is the op that follows.
 func (r *Replica) onPrepare(m *wire.Message, h *wire.Header) {
+	invariants.Assert(h.Command == wire.CommandPrepare && m.Refs() > 0, "replica: onPrepare of something else than a held prepare")
 	if r.status == StatusViewChange && r.vc.installing {
 		r.onInstallPrepare(m, h)
 		return
@@ -21,6 +25,7 @@ func (r *Replica) onPrepare(m *wire.Message, h *wire.Header) {
 		r.Counters.DropWrongView++
 		return
 	}
+	invariants.Assert(r.logView == r.view && !r.vc.installing, "replica: a normal backup not in the view it installed")
 	if h.View == r.view {
 		r.lastPrimaryTick = r.tick
 		if h.Op > r.knownOp {
@@ -72,20 +77,24 @@ func (r *Replica) onPrepare(m *wire.Message, h *wire.Header) {
 		}
 		r.assertPinned()
 	default:
+		invariants.Assert(h.Op > r.commitMin && !r.needsCheckpoint(), "replica: backup appends a committed op, or below its lost checkpoint")
 		r.appendPrepare(m.Ref(), h)
 		r.appendFuture()
 	}
 	r.learnCommit(h.Commit)
+	invariants.Assert(r.commitMin <= r.commitMax && r.commitMin <= r.op, "replica: backup's commit numbers out of order")
 }
 
 // appendFuture appends the buffered prepares that now extend the log, as
 // far as the ring and the journal's write slots allow.
 func (r *Replica) appendFuture() {
+	invariants.Assert(r.status == StatusNormal && !r.IsPrimary(), "replica: buffered prepares appended off a normal backup")
 	for !r.ring.full() && r.canWrite() && !r.needsCheckpoint() {
 		m, h := r.future.take(r.op+1, r.head)
 		if m == nil {
 			return
 		}
+		invariants.Assert(h.Op == r.op+1 && h.Parent == r.head, "replica: future buffer handed over a prepare that does not extend the log")
 		if h.View != r.view && !r.canonical(h) {
 			m.Unref() // buffered in another view: not proven part of this log
 			return
@@ -104,7 +113,9 @@ func (r *Replica) OnPrepareWritten(m *wire.Message) {
 	r.writes--
 	var h wire.Header
 	h.Decode(m.Buffer[:wire.HeaderSize])
+	invariants.Assert(h.Command == wire.CommandPrepare && h.Op > 0, "replica: journal completed a write of something else than a prepare")
 	if e := r.ring.get(h.Op); e != nil && e.header.Checksum == h.Checksum {
+		invariants.Assert(e.msg == m || e.header == h, "replica: written prepare differs from its ring entry")
 		e.written = true
 		if r.status != StatusNormal {
 			r.maybeWholeAgain()
@@ -126,6 +137,15 @@ func (r *Replica) OnPrepareWritten(m *wire.Message) {
 }
 
 func (r *Replica) sendPrepareOK(prepare *wire.Header) {
+	invariants.Assert(r.status == StatusNormal && !r.IsPrimary(), "replica: prepare_ok sent off a normal backup")
+	invariants.Assert(prepare.Command == wire.CommandPrepare && prepare.Op > 0 && prepare.View <= r.view, "replica: prepare_ok for something else than a prepare of this view or an older one")
+	if invariants.Enabled {
+		// Only what this backup holds durably, or has committed, is
+		// acknowledged: a quorum of acks is what makes an op survive.
+		e := r.ring.get(prepare.Op)
+		invariants.Assert((e != nil && e.written && e.header.Checksum == prepare.Checksum) ||
+			(e == nil && prepare.Op <= r.commitMin), "replica: prepare_ok for a prepare not durable here")
+	}
 	if r.rejoin.damaged {
 		// Its damaged votes must cover what it acknowledges.
 		r.rejoin.maybeAcked = max(r.rejoin.maybeAcked, prepare.Op)
@@ -151,17 +171,20 @@ func (r *Replica) onCommit(h *wire.Header) {
 		r.Counters.DropWrongView++
 		return
 	}
+	invariants.Assert(r.logView == r.view && !r.vc.installing, "replica: a normal backup not in the view it installed")
 	r.lastPrimaryTick = r.tick
 	if h.Op > r.knownOp {
 		r.knownOp = h.Op
 	}
 	r.learnRejoinTarget(h.Op, false)
 	r.learnCommit(h.Commit)
+	invariants.Assert(r.knownOp >= h.Op && r.commitMax >= h.Commit, "replica: commit heartbeat not learned")
 }
 
 // onInstallPrepare takes a repaired prepare on the new primary while it
 // installs the log it chose.
 func (r *Replica) onInstallPrepare(m *wire.Message, h *wire.Header) {
+	invariants.Assert(r.status == StatusViewChange && r.vc.installing && r.IsPrimary(), "replica: installing prepare off a new primary")
 	if h.Op != r.op+1 || h.Parent != r.head || r.ring.full() || r.needsCheckpoint() {
 		r.Counters.DropGap++
 		return
@@ -175,28 +198,33 @@ func (r *Replica) onInstallPrepare(m *wire.Message, h *wire.Header) {
 		return
 	}
 	r.appendPrepare(m.Ref(), h)
+	invariants.Assert(r.op <= r.logOp && r.commitMin <= r.op, "replica: installed op beyond the log head")
 	r.vc.started = r.tick // progress: the view change is not stuck
 	r.continueInstall()
 }
 
 func (r *Replica) learnCommit(commit uint64) {
+	invariants.Assert(!r.IsPrimary() || r.status != StatusNormal, "replica: a normal primary learns commit numbers from a peer")
 	if commit > r.commitMax {
 		r.commitMax = commit
 	}
 	if commit > r.knownOp {
 		r.knownOp = commit
 	}
+	invariants.Assert(r.commitMax >= commit && r.knownOp >= commit && r.commitMax >= r.commitMin, "replica: commit number learned went back")
 	r.commitBackup()
 }
 
 // commitBackup applies, in order, the ops the primary reported committed
 // that this backup holds.
 func (r *Replica) commitBackup() {
+	invariants.Assert(r.status != StatusRecovering, "replica: commit while probing peers")
 	for r.commitMin < r.commitMax {
 		e := r.ring.get(r.commitMin + 1)
 		if e == nil {
 			// Not received yet; the primary retransmits it. (Repair from
 			// peers and the journal is part of the view-change work.)
+			invariants.Assert(r.op == r.commitMin, "replica: the op after commit_min missing from a non-empty ring")
 			return
 		}
 		r.commitOne(e)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/chronon-db/chronon/internal/invariants"
 	"github.com/chronon-db/chronon/wire"
 )
 
@@ -18,7 +19,9 @@ const sessionsMagic uint64 = 0x5353455334524843
 // l: ClientsMax sessions, each holding a reply of up to MessageSizeMax
 // bytes (encodeSessions).
 func SessionsSizeMax(l wire.Limits) uint64 {
-	return 20 + uint64(l.ClientsMax)*(40+uint64(l.MessageSizeMax))
+	n := 20 + uint64(l.ClientsMax)*(40+uint64(l.MessageSizeMax))
+	invariants.Assert(n >= 20, "replica: sessions size bound overflows")
+	return n
 }
 
 // checkpoint snapshots the state machine and the client table after
@@ -28,6 +31,9 @@ func (r *Replica) checkpoint() {
 	if r.needsCheckpoint() {
 		return // below the durable checkpoint this replica could not read
 	}
+	// At an interval, after the last checkpoint, with the op committed.
+	invariants.Assert(r.cfg.CheckpointInterval > 0 && r.commitMin%r.cfg.CheckpointInterval == 0, "replica: checkpoint off its interval")
+	invariants.Assert(r.cp.op < r.commitMin && r.commitMin <= r.commitMax, "replica: checkpoint not after the last one, or above commit_max")
 	// One buffer holds the checkpoint as state sync serves it: state length
 	// u64, sessions length u64, state, sessions.
 	b := append(r.cp.blob[:0], make([]byte, 16)...)
@@ -44,10 +50,13 @@ func (r *Replica) checkpoint() {
 	binary.LittleEndian.PutUint64(b[8:], uint64(sessionsEnd-stateEnd))
 	r.cp.blob = b
 	r.cp.op, r.cp.prepare, r.cp.id = r.commitMin, r.committed, wire.Checksum(b)
-	blobs, _ := splitCheckpointBlob(b)
+	blobs, ok := splitCheckpointBlob(b)
+	// State sync will split it the same way (finishSync).
+	invariants.Assert(ok && len(blobs.State) == stateEnd-16 && len(blobs.Sessions) == sessionsEnd-stateEnd, "replica: checkpoint blob does not split as written")
 	if err := r.journal.Checkpoint(r.commitMin, r.committed, blobs); err != nil {
 		panic(fmt.Sprintf("replica: checkpoint at op %d failed: %v", r.commitMin, err))
 	}
+	invariants.Assert(r.cp.op == r.commitMin && r.cp.prepare == r.committed && !r.cp.id.IsZero(), "replica: checkpoint served is not the one taken")
 }
 
 // splitCheckpointBlob splits a checkpoint as state sync carries it; ok is
@@ -63,6 +72,7 @@ func splitCheckpointBlob(b []byte) (CheckpointBlobs, bool) {
 	}
 	state := b[16 : 16+stateLen]
 	sessions := b[16+stateLen:]
+	invariants.Assert(16+len(state)+len(sessions) == len(b), "replica: checkpoint blob split loses bytes")
 	return CheckpointBlobs{State: state, Sessions: sessions}, true
 }
 
@@ -71,7 +81,13 @@ func joinCheckpointBlob(c CheckpointBlobs) []byte {
 	b := make([]byte, 16, 16+len(c.State)+len(c.Sessions))
 	binary.LittleEndian.PutUint64(b, uint64(len(c.State)))
 	binary.LittleEndian.PutUint64(b[8:], uint64(len(c.Sessions)))
-	return append(append(b, c.State...), c.Sessions...)
+	b = append(append(b, c.State...), c.Sessions...)
+	invariants.Assert(len(b) == 16+len(c.State)+len(c.Sessions), "replica: checkpoint blob joined to another length")
+	if invariants.Enabled {
+		s, ok := splitCheckpointBlob(b)
+		invariants.Assert(ok && len(s.State) == len(c.State) && len(s.Sessions) == len(c.Sessions), "replica: joined checkpoint blob does not split back")
+	}
+	return b
 }
 
 // encodeSessions appends the replicated client table, sorted by client id:
@@ -91,6 +107,13 @@ func (r *Replica) encodeSessions(dst []byte) []byte {
 			order[j], order[j-1] = order[j-1], order[j]
 		}
 	}
+	invariants.Assert(len(order) == t.used && t.used <= len(t.entries), "replica: sessions encoded out of the table")
+	if invariants.Enabled {
+		for i := 1; i < len(order); i++ {
+			invariants.Assert(lessUint128(t.entries[order[i-1]].id, t.entries[order[i]].id), "replica: sessions not encoded in strictly ascending client order")
+		}
+	}
+	start := len(dst)
 	le := binary.LittleEndian
 	dst = le.AppendUint64(dst, sessionsMagic)
 	dst = le.AppendUint64(dst, r.commitTimestamp)
@@ -109,6 +132,7 @@ func (r *Replica) encodeSessions(dst []byte) []byte {
 		dst = le.AppendUint32(dst, uint32(len(reply)))
 		dst = append(dst, reply...)
 	}
+	invariants.Assert(uint64(len(dst)-start) <= SessionsSizeMax(r.cfg.Limits), "replica: encoded sessions beyond their bound")
 	return dst
 }
 
@@ -129,6 +153,8 @@ func (r *Replica) restore(op uint64, checksum wire.Uint128, blobs CheckpointBlob
 	r.ring.first = op + 1
 	b := joinCheckpointBlob(blobs)
 	r.cp.blob, r.cp.op, r.cp.prepare, r.cp.id = b, op, checksum, wire.Checksum(b)
+	invariants.Assert(r.ring.count == 0 && r.future.count == 0 && r.syncFloor == 0, "replica: restored a checkpoint over a log or a lost checkpoint")
+	invariants.Assert(r.logView <= r.view, "replica: checkpoint restored with log_view above view")
 	return nil
 }
 
@@ -159,16 +185,23 @@ func (r *Replica) restoreCommittedHeader(h *wire.Header) error {
 		}
 	}
 	r.putLog(h)
+	invariants.Assert(r.logOp == r.commitMin, "replica: a committed header raised the log head")
 	return nil
 }
 
 // restoreBlobs replaces the state machine and the client table with a
 // checkpoint's.
 func (r *Replica) restoreBlobs(blobs CheckpointBlobs) error {
+	invariants.Assert(r.clients.used == 0 && len(r.clients.registering) == 0, "replica: checkpoint restored over a client table")
 	if err := r.sm.Restore(blobs.State); err != nil {
 		return fmt.Errorf("state: %w", err)
 	}
-	return r.decodeSessions(blobs.Sessions)
+	if err := r.decodeSessions(blobs.Sessions); err != nil {
+		return err
+	}
+	// Timestamps resume after the checkpoint's last one.
+	invariants.Assert(len(blobs.Sessions) == 0 || r.timestamp == r.commitTimestamp, "replica: restored timestamps behind the checkpoint")
+	return nil
 }
 
 func (r *Replica) decodeSessions(b []byte) error {
@@ -201,6 +234,9 @@ func (r *Replica) decodeSessions(b []byte) error {
 		if r.clients.get(id) != nil || id.IsZero() {
 			return bad("duplicate or zero client id")
 		}
+		if lastOp < session {
+			return bad("session used before it was opened")
+		}
 		r.clients.register(id, session)
 		e := r.clients.get(id)
 		e.request, e.lastOp = request, lastOp
@@ -208,6 +244,9 @@ func (r *Replica) decodeSessions(b []byte) error {
 			var h wire.Header
 			if err := wire.DecodeHeader(b[:size], &h, &r.wcfg); err != nil || h.Command != wire.CommandReply || int(h.Size) != size {
 				return bad("invalid stored reply")
+			}
+			if h.Client != id || h.Session != session {
+				return bad("stored reply of another client or session")
 			}
 			if err := wire.VerifyBody(&h, b[wire.HeaderSize:size]); err != nil {
 				return bad("stored reply body does not verify")
@@ -224,6 +263,7 @@ func (r *Replica) decodeSessions(b []byte) error {
 	if len(b) != 0 {
 		return bad("trailing bytes")
 	}
+	invariants.Assert(r.clients.used == count && len(r.clients.index) == count, "replica: decoded sessions not all in the table")
 	return nil
 }
 
@@ -237,6 +277,7 @@ func (r *Replica) replayCommitted(m *wire.Message, h *wire.Header) error {
 	if h.Op != r.op+1 || h.Parent != r.head || r.commitMin != r.op {
 		return fmt.Errorf("replica: replay of op %d does not extend the log at op %d", h.Op, r.op)
 	}
+	invariants.Assert(r.ring.count == 0 && !r.replaying, "replica: committed replay over uncommitted ops, or nested")
 	r.replaying = true
 	defer func() { r.replaying = false }()
 	e := r.ring.push(m.Ref(), h, r.tick)
@@ -249,6 +290,7 @@ func (r *Replica) replayCommitted(m *wire.Message, h *wire.Header) error {
 	r.commitMax = max(r.commitMax, h.Op)
 	r.knownOp = max(r.knownOp, h.Op)
 	r.commitOne(e)
+	invariants.Assert(r.commitMin == h.Op && r.op == h.Op && r.committed == h.Checksum, "replica: replayed op not committed")
 	return nil
 }
 
@@ -265,6 +307,7 @@ func (r *Replica) replayPrepared(m *wire.Message, h *wire.Header) error {
 	if r.ring.full() {
 		return fmt.Errorf("replica: replay of op %d: %w", h.Op, errRingFull)
 	}
+	invariants.Assert(!r.replaying && h.Command == wire.CommandPrepare, "replica: prepared replay nested, or of something else than a prepare")
 	e := r.ring.push(m.Ref(), h, r.tick)
 	e.written = true
 	r.putLog(h)
@@ -273,6 +316,7 @@ func (r *Replica) replayPrepared(m *wire.Message, h *wire.Header) error {
 		r.timestamp = h.Timestamp
 	}
 	r.knownOp = max(r.knownOp, h.Op)
+	invariants.Assert(r.op == h.Op && r.op > r.commitMin && r.ring.count == int(r.op-r.commitMin), "replica: prepared replay not the ring's newest")
 	return nil
 }
 
@@ -284,6 +328,7 @@ func (r *Replica) restoreView(view, logView uint32) {
 	if logView > view {
 		panic(fmt.Sprintf("replica: restored log_view %d above view %d", logView, view))
 	}
+	invariants.Assert(r.op == 0 && r.ring.count == 0, "replica: view restored after the log started")
 	r.view, r.logView = view, logView
 }
 
@@ -294,6 +339,7 @@ func (r *Replica) restoreView(view, logView uint32) {
 // it crashed), starts a view change, in which its durable log votes like
 // any other: every op it ever acknowledged is in its journal.
 func (r *Replica) startAfterRestart() {
+	invariants.Assert(r.status == StatusNormal && !r.rejoin.active, "replica: restart ended after recovery ended")
 	r.status = StatusNormal
 	r.lastPrimaryTick = r.tick
 	if r.cfg.ReplicaCount == 1 {
@@ -306,4 +352,6 @@ func (r *Replica) startAfterRestart() {
 	case r.IsPrimary():
 		r.startViewChange(r.view + 1)
 	}
+	// A restarted primary cannot know what its backups prepared.
+	invariants.Assert(r.status == StatusViewChange || (!r.IsPrimary() && r.view == r.logView), "replica: restarted as the primary of its view, or normal in a view it did not install")
 }

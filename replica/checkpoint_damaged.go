@@ -3,6 +3,7 @@ package replica
 import (
 	"fmt"
 
+	"github.com/chronon-db/chronon/internal/invariants"
 	"github.com/chronon-db/chronon/wire"
 )
 
@@ -34,17 +35,23 @@ func (r *Replica) startWithoutCheckpoint(op uint64) error {
 	if r.op != 0 || r.commitMin != 0 {
 		panic("replica: startWithoutCheckpoint after the log started")
 	}
+	invariants.Assert(op > 0 && r.syncFloor == 0, "replica: lost checkpoint at the root, or lost twice")
 	r.syncFloor = op
+	invariants.Assert(r.needsCheckpoint(), "replica: a lost checkpoint not waited for")
 	return nil
 }
 
 // needsCheckpoint reports whether the replica still waits for a checkpoint
 // to replace the one it could not read.
-func (r *Replica) needsCheckpoint() bool { return r.commitMin < r.syncFloor }
+func (r *Replica) needsCheckpoint() bool {
+	invariants.Assert(r.syncFloor == 0 || r.cfg.ReplicaCount > 1, "replica: a single replica waits for a checkpoint")
+	return r.commitMin < r.syncFloor
+}
 
 // requestCheckpointFloor asks the primary for a checkpoint at or after the
 // one this replica lost, at most once per prepare timeout.
 func (r *Replica) requestCheckpointFloor() {
+	invariants.Assert(r.needsCheckpoint(), "replica: checkpoint asked for without one lost")
 	if r.sync.active || r.IsPrimary() || r.status != StatusNormal {
 		return
 	}
@@ -54,6 +61,7 @@ func (r *Replica) requestCheckpointFloor() {
 	r.sync.lastSent = r.tick
 	h := r.header(wire.CommandRequestSyncCheckpoint)
 	h.Op = r.syncFloor
+	invariants.Assert(h.Op > r.commitMin, "replica: checkpoint asked for at or below commit_min")
 	r.sendHeaderOnly(r.primaryIndex(), &h)
 	r.Counters.SyncsRequested++
 }

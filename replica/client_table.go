@@ -3,6 +3,7 @@ package replica
 import (
 	"encoding/binary"
 
+	"github.com/chronon-db/chronon/internal/invariants"
 	"github.com/chronon-db/chronon/wire"
 )
 
@@ -33,6 +34,7 @@ type clientTable struct {
 }
 
 func newClientTable(capacity int) clientTable {
+	invariants.Assert(capacity > 0, "replica: client table without room")
 	return clientTable{
 		entries:     make([]clientEntry, capacity),
 		index:       make(map[wire.Uint128]int32, capacity),
@@ -45,6 +47,8 @@ func (t *clientTable) get(id wire.Uint128) *clientEntry {
 	if !ok {
 		return nil
 	}
+	invariants.Assert(int(i) < t.used, "replica: client index points past the used entries")
+	invariants.Assert(t.entries[i].id == id, "replica: client index points to another client's entry")
 	return &t.entries[i]
 }
 
@@ -53,7 +57,9 @@ func (t *clientTable) get(id wire.Uint128) *clientEntry {
 // and ok=true; the caller drops nothing — the table releases the evicted
 // reply itself.
 func (t *clientTable) register(id wire.Uint128, op uint64) (evicted wire.Uint128, didEvict bool) {
+	invariants.Assert(!id.IsZero(), "replica: session of the zero client id")
 	if e := t.get(id); e != nil {
+		invariants.Assert(op >= e.session && op >= e.lastOp, "replica: session reopened at an op before its last")
 		e.session, e.request, e.lastOp = op, 0, op
 		return wire.Uint128{}, false
 	}
@@ -71,11 +77,13 @@ func (t *clientTable) register(id wire.Uint128, op uint64) (evicted wire.Uint128
 	}
 	t.entries[slot] = clientEntry{id: id, session: op, lastOp: op}
 	t.index[id] = int32(slot)
+	invariants.Assert(t.used <= len(t.entries) && len(t.index) == t.used, "replica: client index and table of different sizes")
 	return evicted, didEvict
 }
 
 // oldest returns the slot with the smallest (lastOp, id).
 func (t *clientTable) oldest() int {
+	invariants.Assert(t.used == len(t.entries), "replica: eviction from a table with room")
 	best := 0
 	for i := 1; i < t.used; i++ {
 		a, b := &t.entries[i], &t.entries[best]
@@ -83,11 +91,14 @@ func (t *clientTable) oldest() int {
 			best = i
 		}
 	}
+	invariants.Assert(best < t.used, "replica: oldest session out of the table")
 	return best
 }
 
 // setReply stores m (whose reference the table takes) as e's last reply.
 func (t *clientTable) setReply(e *clientEntry, m *wire.Message, h *wire.Header) {
+	invariants.Assert(m != nil && h.Command == wire.CommandReply, "replica: stored reply is not a reply")
+	invariants.Assert(h.Client == e.id && h.Session == e.session, "replica: stored reply of another client or session")
 	if e.reply != nil {
 		e.reply.Unref()
 	}
@@ -95,6 +106,7 @@ func (t *clientTable) setReply(e *clientEntry, m *wire.Message, h *wire.Header) 
 }
 
 func (t *clientTable) isRegistering(id wire.Uint128) bool {
+	invariants.Assert(len(t.registering) <= len(t.entries), "replica: more registers in flight than sessions")
 	for _, r := range t.registering {
 		if r == id {
 			return true
@@ -103,13 +115,20 @@ func (t *clientTable) isRegistering(id wire.Uint128) bool {
 	return false
 }
 
-func (t *clientTable) registeringFull() bool { return len(t.registering) == cap(t.registering) }
+func (t *clientTable) registeringFull() bool {
+	invariants.Assert(cap(t.registering) == len(t.entries), "replica: registering list not sized to the table")
+	return len(t.registering) == cap(t.registering)
+}
 
 func (t *clientTable) addRegistering(id wire.Uint128) bool {
 	if len(t.registering) == cap(t.registering) {
 		return false
 	}
+	if invariants.Enabled {
+		invariants.Assert(!t.isRegistering(id), "replica: register of a client already registering")
+	}
 	t.registering = append(t.registering, id)
+	invariants.Assert(cap(t.registering) == len(t.entries), "replica: registering list grew")
 	return true
 }
 
@@ -119,6 +138,9 @@ func (t *clientTable) doneRegistering(id wire.Uint128) {
 			last := len(t.registering) - 1
 			t.registering[i] = t.registering[last]
 			t.registering = t.registering[:last]
+			if invariants.Enabled {
+				invariants.Assert(!t.isRegistering(id), "replica: a client registering twice")
+			}
 			return
 		}
 	}
@@ -129,8 +151,11 @@ func (t *clientTable) doneRegistering(id wire.Uint128) {
 func (t *clientTable) digest() wire.Uint128 {
 	var sum wire.Uint128
 	var b [16 + 8 + 4 + 8 + 16]byte
+	invariants.Assert(t.used <= len(t.entries) && len(t.index) == t.used, "replica: client index and table of different sizes")
 	for i := 0; i < t.used; i++ {
 		e := &t.entries[i]
+		invariants.Assert(!e.id.IsZero() && e.lastOp >= e.session, "replica: client table entry without an id or used before its session")
+		invariants.Assert(e.reply == nil || e.replyHeader.Client == e.id, "replica: client table entry holds another client's reply")
 		binary.LittleEndian.PutUint64(b[0:], e.id.Lo)
 		binary.LittleEndian.PutUint64(b[8:], e.id.Hi)
 		binary.LittleEndian.PutUint64(b[16:], e.session)

@@ -3,6 +3,7 @@ package replica
 import (
 	"fmt"
 
+	"github.com/chronon-db/chronon/internal/invariants"
 	"github.com/chronon-db/chronon/statemachine"
 	"github.com/chronon-db/chronon/wire"
 )
@@ -15,6 +16,19 @@ func (r *Replica) commitOne(e *ringEntry) {
 	if h.Op != r.commitMin+1 {
 		panic("replica: commit out of order")
 	}
+	// The op chains from the last one committed, is known committed, is
+	// the log's canonical op (while the log still names it), and is the
+	// ring's oldest.
+	invariants.Assert(h.Parent == r.committed, "replica: committed op does not chain from the last committed op")
+	invariants.Assert(h.Op <= r.commitMax && h.Op <= r.op, "replica: commit of an op above commit_max or op")
+	c, ok := r.log.get(h.Op)
+	invariants.Assert(!ok || c.Checksum == h.Checksum, "replica: committed op differs from the log's canonical header")
+	invariants.Assert(r.ring.first == h.Op && e.msg != nil, "replica: committed op is not the prepare ring's oldest")
+	if invariants.Enabled {
+		// Tag-only, like the other checks of what the simulator's
+		// checkers judge (sim/mutants plants bugs there).
+		invariants.Assert(e.written || r.status != StatusNormal || !r.IsPrimary(), "replica: normal primary commits an op it does not hold durably")
+	}
 	if h.Operation == wire.OperationBatch {
 		r.applyBatch(h, e.msg.Buffer[wire.HeaderSize:h.Size])
 	}
@@ -24,6 +38,7 @@ func (r *Replica) commitOne(e *ringEntry) {
 		r.commitMax = r.commitMin
 	}
 	r.ring.pop()
+	invariants.Assert(r.ring.first == r.commitMin+1 && r.commitMin <= r.op, "replica: prepare ring does not start after commit_min")
 	r.Counters.OpsCommitted++
 	if r.cfg.CheckpointInterval > 0 && r.commitMin%r.cfg.CheckpointInterval == 0 {
 		r.checkpoint()
@@ -38,6 +53,8 @@ func (r *Replica) commitOne(e *ringEntry) {
 func (r *Replica) applyBatch(prepare *wire.Header, body []byte) {
 	// Request i owns the timestamps (end of request i-1, end of request i],
 	// len(input)+1 of them; see statemachine.Context.
+	invariants.Assert(prepare.Operation == wire.OperationBatch && prepare.Op == r.commitMin+1, "replica: applied a batch that is not the next op")
+	invariants.Assert(prepare.Timestamp > 0, "replica: batch prepared without a timestamp")
 	timestamp := prepare.Timestamp - 1
 	var req wire.Header
 	for len(body) > 0 {
@@ -47,6 +64,7 @@ func (r *Replica) applyBatch(prepare *wire.Header, body []byte) {
 		}
 		input := body[wire.HeaderSize:req.Size]
 		timestamp += uint64(len(input)) + 1
+		invariants.Assert(timestamp >= prepare.Timestamp, "replica: request timestamp before its prepare's")
 		r.applyRequest(prepare, &req, input, timestamp)
 		body = body[req.Size:]
 	}
@@ -61,6 +79,7 @@ func (r *Replica) applyRequest(prepare, req *wire.Header, input []byte, timestam
 	if req.Operation == wire.OperationRegister {
 		r.clients.doneRegistering(req.Client)
 		evicted, didEvict := r.clients.register(req.Client, prepare.Op)
+		invariants.Assert(!didEvict || evicted != req.Client, "replica: a register evicted its own session")
 		if didEvict {
 			r.Counters.Evictions++
 			if r.IsPrimary() && !r.replaying {
@@ -68,6 +87,7 @@ func (r *Replica) applyRequest(prepare, req *wire.Header, input []byte, timestam
 			}
 		}
 		e := r.clients.get(req.Client)
+		invariants.Assert(e != nil && e.session == prepare.Op && e.request == 0, "replica: register did not open its session at its op")
 		r.reply(e, prepare, req, timestamp, 0, nil)
 		return
 	}
@@ -89,8 +109,13 @@ func (r *Replica) applyRequest(prepare, req *wire.Header, input []byte, timestam
 	if n < 0 || n > len(m.Buffer)-wire.HeaderSize {
 		panic("replica: state machine reply length out of bounds")
 	}
+	if invariants.Enabled {
+		// Request numbers grow by one per session (checked above).
+		invariants.Assert(req.Request == e.request+1, "replica: applied a request out of its session's order")
+	}
 	e.request = req.Request
 	r.reply(e, prepare, req, timestamp, n, m)
+	invariants.Assert(e.request == req.Request && e.lastOp == prepare.Op && !e.inflight, "replica: applied request not recorded in its session")
 	r.Counters.RequestsApplied++
 }
 
@@ -106,6 +131,7 @@ func (r *Replica) replyMessage() *wire.Message {
 		panic(fmt.Sprintf("replica: message pool exhausted while committing op %d (%d buffers, ring %d, future %d, journal writes %d, reads %d, queued requests %d, sessions %d): a holder exceeded its share of Limits.MessagesMax",
 			r.commitMin+1, r.pool.Count(), r.ring.count, r.future.count, r.writes, len(r.reads), r.requests.count, r.clients.used))
 	}
+	invariants.Assert(m.Refs() == 1, "replica: reply buffer from the pool already shared")
 	return m
 }
 
@@ -118,6 +144,8 @@ func (r *Replica) reply(e *clientEntry, prepare, req *wire.Header, timestamp uin
 	if m == nil {
 		m = r.replyMessage()
 	}
+	invariants.Assert(e != nil && e.id == req.Client && prepare.Op >= e.lastOp, "replica: reply stored in another session, or before its last")
+	invariants.Assert(n >= 0 && wire.HeaderSize+n <= len(m.Buffer), "replica: reply longer than its buffer")
 	h := wire.Header{
 		Cluster:   r.cfg.Cluster,
 		Size:      uint32(wire.HeaderSize + n),
@@ -135,6 +163,13 @@ func (r *Replica) reply(e *clientEntry, prepare, req *wire.Header, timestamp uin
 		Operation: req.Operation,
 	}
 	wire.Seal(&h, m.Bytes(h.Size))
+	if invariants.Enabled {
+		// As a client checks it, and as decodeSessions will check it in a
+		// checkpoint.
+		var d wire.Header
+		invariants.Assert(wire.DecodeHeader(m.Bytes(h.Size), &d, &r.wcfg) == nil && d == h, "replica: sealed reply does not decode as itself")
+		invariants.Assert(wire.VerifyBody(&d, m.Buffer[wire.HeaderSize:h.Size]) == nil, "replica: sealed reply body does not verify")
+	}
 	e.lastOp = prepare.Op
 	e.inflight = false
 	r.clients.setReply(e, m, &h)
@@ -155,6 +190,7 @@ func (r *Replica) applyLocal(prepare, req *wire.Header, input []byte, timestamp 
 		r.Counters.DropBadBatchEntry++
 		return
 	}
+	invariants.Assert(timestamp >= prepare.Timestamp && prepare.Op == r.commitMin+1, "replica: local request applied outside its prepare")
 	r.applyContext = statemachine.Context{Op: prepare.Op, Timestamp: timestamp, Client: req.Client, Request: req.Request}
 	// The reply is not kept: a buffer of the pool's share for the reply
 	// being built receives it and goes back at once.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/chronon-db/chronon/internal/invariants"
 	"github.com/chronon-db/chronon/wire"
 )
 
@@ -73,6 +74,8 @@ func (c *Config) DefaultTimeouts() {
 	c.NormalTimeoutTicks = 50
 	c.PrimaryLostTimeoutTicks = 30
 	c.ViewChangeTimeoutTicks = 50
+	invariants.Assert(c.PrimaryLostTimeoutTicks < c.NormalTimeoutTicks, "replica: a lost primary suspected no sooner than a silent one")
+	invariants.Assert(c.PrepareTimeoutTicks < c.CommitTimeoutTicks && c.CommitTimeoutTicks < c.NormalTimeoutTicks, "replica: heartbeats not within the normal timeout")
 }
 
 // check returns an error wrapping ErrConfig when c is unusable.
@@ -103,6 +106,12 @@ func (c *Config) check() error {
 			return fmt.Errorf("%w: checkpoint interval %d must be in [1, %d] for %d WAL slots", ErrConfig, c.CheckpointInterval, room, c.WALSlotCount)
 		}
 	}
+	if c.QuorumOverride < 0 || c.QuorumOverride > int(c.ReplicaCount) {
+		return fmt.Errorf("%w: quorum override %d not in [0, %d]", ErrConfig, c.QuorumOverride, c.ReplicaCount)
+	}
+	// What the replica's bitmaps of replicas (acks, votes) rely on.
+	invariants.Assert(c.ReplicaCount >= 1 && int(c.ReplicaCount) <= 64, "replica: replica count does not fit a bitmap")
+	invariants.Assert(c.quorum() >= 1 && c.quorum() <= int(c.ReplicaCount), "replica: quorum out of range")
 	return nil
 }
 
@@ -115,5 +124,8 @@ func (c *Config) quorum() int {
 	if c.QuorumOverride > 0 {
 		return c.QuorumOverride
 	}
-	return int(c.ReplicaCount)/2 + 1
+	q := int(c.ReplicaCount)/2 + 1
+	// Any two quorums share a replica.
+	invariants.Assert(2*q > int(c.ReplicaCount), "replica: quorums that need not intersect")
+	return q
 }

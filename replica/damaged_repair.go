@@ -3,6 +3,7 @@ package replica
 import (
 	"fmt"
 
+	"github.com/chronon-db/chronon/internal/invariants"
 	"github.com/chronon-db/chronon/wire"
 )
 
@@ -42,6 +43,7 @@ func (r *Replica) learnJournalHeaders(j RecoveryJournal, opMax uint64) int {
 	if !r.rejoin.damaged {
 		return 0
 	}
+	invariants.Assert(r.rejoin.active && r.logOp >= r.op, "replica: journal headers learned outside a damaged recovery")
 	parent, op := r.head, r.op
 	n := 0
 	for op < opMax {
@@ -56,6 +58,7 @@ func (r *Replica) learnJournalHeaders(j RecoveryJournal, opMax uint64) int {
 	if r.logOp < op {
 		panic(fmt.Sprintf("replica: log head %d below the journal headers learned (op %d)", r.logOp, op))
 	}
+	invariants.Assert(uint64(n) == op-r.op, "replica: journal headers learned not contiguous after the head")
 	return n
 }
 
@@ -65,6 +68,7 @@ func (r *Replica) tickDamagedRepair() {
 	if !r.rejoin.damaged || r.vc.attempts == 0 || r.vc.installing || r.logOp <= r.op || r.needsCheckpoint() {
 		return
 	}
+	invariants.Assert(r.status == StatusViewChange && r.rejoin.active, "replica: damaged repair outside a view change")
 	last := min(r.logOp, r.op+repairRequestsPerTick, r.commitMin+uint64(len(r.ring.entries)))
 	for op := r.op + 1; op <= last; op++ {
 		c, ok := r.log.get(op)
@@ -89,6 +93,7 @@ func (r *Replica) tickDamagedRepair() {
 // damaged replica's own log (from its journal or a peer): only the next
 // op, only with the checksum its journal named.
 func (r *Replica) onDamagedRepairPrepare(m *wire.Message, h *wire.Header) {
+	invariants.Assert(r.status == StatusViewChange && r.rejoin.damaged && !r.vc.installing, "replica: damaged repair prepare outside a damaged replica's view change")
 	switch {
 	case h.Op <= r.op:
 		return // already held
@@ -99,6 +104,7 @@ func (r *Replica) onDamagedRepairPrepare(m *wire.Message, h *wire.Header) {
 		return // asked again next round
 	}
 	r.appendPrepare(m.Ref(), h)
+	invariants.Assert(r.op == h.Op && r.op <= r.logOp, "replica: damaged repair appended beyond its journal's headers")
 	r.Counters.DamagedOpsRepaired++
 	r.commitBackup()
 }
@@ -114,6 +120,7 @@ func (r *Replica) maybeWholeAgain() {
 			panic(fmt.Sprintf("replica: op %d in the log unwritten with no journal write in flight", op))
 		}
 	}
+	invariants.Assert(r.status != StatusNormal && r.rejoin.active, "replica: damaged replica whole again outside a view change")
 	r.rejoin = rejoinState{}
 	r.Counters.DamageRepaired++
 }

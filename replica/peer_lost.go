@@ -1,5 +1,7 @@
 package replica
 
+import "github.com/chronon-db/chronon/internal/invariants"
+
 // primaryLoss is a backup's record that the connection to its primary was
 // lost: a strong hint (a killed process's sockets close at once) that lets
 // it start a view change after Config.PrimaryLostTimeoutTicks instead of the
@@ -18,6 +20,7 @@ type primaryLoss struct {
 // the meantime (a dropped connection to a live primary is redialled and
 // its next commit heartbeat cancels the suspicion).
 func (r *Replica) OnPeerLost(peer uint8) {
+	invariants.Assert(peer < r.cfg.ReplicaCount, "replica: lost a peer out of range")
 	if r.cfg.PrimaryLostTimeoutTicks == 0 || r.status != StatusNormal || r.IsPrimary() || peer != r.primaryIndex() {
 		return
 	}
@@ -25,6 +28,7 @@ func (r *Replica) OnPeerLost(peer uint8) {
 		return // the first loss counts
 	}
 	r.lost = primaryLoss{active: true, view: r.view, tick: r.tick}
+	invariants.Assert(r.cfg.ReplicaCount > 1 && r.logView == r.view, "replica: primary lost by a replica alone, or outside the view it installed")
 	r.Counters.PrimaryLost++
 }
 
@@ -35,9 +39,11 @@ func (r *Replica) primaryLostTimedOut() bool {
 	if !r.lost.active {
 		return false
 	}
+	invariants.Assert(r.status == StatusNormal && !r.IsPrimary(), "replica: lost primary timed off a normal backup")
 	if r.lost.view != r.view || r.lastPrimaryTick > r.lost.tick {
 		r.lost.active = false
 		return false
 	}
+	invariants.Assert(r.tick >= r.lost.tick && r.lost.view == r.view, "replica: primary lost in the future")
 	return r.tick-r.lost.tick >= r.cfg.PrimaryLostTimeoutTicks
 }

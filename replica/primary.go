@@ -3,6 +3,7 @@ package replica
 import (
 	"fmt"
 
+	"github.com/chronon-db/chronon/internal/invariants"
 	"github.com/chronon-db/chronon/statemachine"
 	"github.com/chronon-db/chronon/wire"
 )
@@ -15,6 +16,7 @@ func (r *Replica) onRequest(m *wire.Message, h *wire.Header) {
 		r.Counters.DropNotPrimary++
 		return
 	}
+	invariants.Assert(r.logView == r.view && !r.vc.installing, "replica: a normal primary not in the view it installed")
 	if h.Client == statemachine.LocalClient || r.localOnly(h.Operation) {
 		// Only components beside this primary submit local requests
 		// (SubmitLocal); from the network they could be forged.
@@ -56,6 +58,7 @@ func (r *Replica) onRequest(m *wire.Message, h *wire.Header) {
 	case e.inflight:
 		r.Counters.DropDuplicate++
 	default:
+		invariants.Assert(e.id == h.Client && e.session > 0, "replica: request matched a session opened at the root op")
 		if !r.fits(h) {
 			r.Counters.DropBadRequest++
 			return
@@ -68,6 +71,7 @@ func (r *Replica) onRequest(m *wire.Message, h *wire.Header) {
 }
 
 func (r *Replica) onRegister(m *wire.Message, h *wire.Header) {
+	invariants.Assert(h.Operation == wire.OperationRegister && r.status == StatusNormal && r.IsPrimary(), "replica: register taken off a normal primary")
 	if e := r.clients.get(h.Client); e != nil && e.request == 0 && e.reply != nil && !e.inflight {
 		// Already registered and nothing since: answer with the stored reply.
 		r.resendReply(e)
@@ -91,6 +95,9 @@ func (r *Replica) onRegister(m *wire.Message, h *wire.Header) {
 	if !r.clients.addRegistering(h.Client) {
 		panic("replica: registering list overflow despite its check")
 	}
+	if invariants.Enabled {
+		invariants.Assert(r.clients.isRegistering(h.Client), "replica: queued register not recorded as registering")
+	}
 }
 
 func (r *Replica) enqueue(m *wire.Message, h *wire.Header) bool {
@@ -98,6 +105,8 @@ func (r *Replica) enqueue(m *wire.Message, h *wire.Header) bool {
 		r.Counters.DropQueueFull++
 		return false
 	}
+	invariants.Assert(h.Command == wire.CommandRequest && h.Size >= wire.HeaderSize, "replica: queued something else than a request")
+	invariants.Assert(r.status == StatusNormal && r.IsPrimary(), "replica: request queued off a normal primary")
 	r.requests.push(m.Ref(), h.Size)
 	r.Counters.RequestsReceived++
 	return true
@@ -106,6 +115,7 @@ func (r *Replica) enqueue(m *wire.Message, h *wire.Header) bool {
 // fits reports whether the request fits a prepare (behind the
 // prepare's own header) and the state machine's reply to it fits a message.
 func (r *Replica) fits(h *wire.Header) bool {
+	invariants.Assert(RequestSizeMax(r.cfg.Limits.MessageSizeMax) < r.cfg.Limits.MessageSizeMax, "replica: a request fits no prepare")
 	return h.Size <= RequestSizeMax(r.cfg.Limits.MessageSizeMax) &&
 		r.sm.ReplySizeMax(h.Operation, h.BodySize()) <= int(r.cfg.Limits.MessageSizeMax)-wire.HeaderSize
 }
@@ -113,22 +123,32 @@ func (r *Replica) fits(h *wire.Header) bool {
 // RequestSizeMax is the largest request (header and body) a cluster with
 // this message_size_max accepts: a request travels inside a prepare, behind
 // the prepare's header.
-func RequestSizeMax(messageSizeMax uint32) uint32 { return messageSizeMax - wire.HeaderSize }
+func RequestSizeMax(messageSizeMax uint32) uint32 {
+	invariants.Assert(messageSizeMax > wire.HeaderSize, "replica: message_size_max without room for a request")
+	return messageSizeMax - wire.HeaderSize
+}
 
 func (r *Replica) pipelineHasRoom() bool {
+	invariants.Assert(r.op >= r.commitMin && r.op-r.commitMin == uint64(r.ring.count), "replica: prepare ring does not hold exactly the uncommitted ops")
+	invariants.Assert(r.ring.first == r.commitMin+1, "replica: prepare ring does not start after commit_min")
 	return r.op-r.commitMin < uint64(r.cfg.Limits.PipelinePrepareMax) && !r.ring.full() && r.canWrite()
 }
 
 // canWrite reports whether the journal may take one more write: the
 // replica never has more than Limits.JournalWritesMax in flight, so the
 // buffers the journal holds stay within the pool's share for them.
-func (r *Replica) canWrite() bool { return r.writes < r.cfg.Limits.JournalWritesMax }
+func (r *Replica) canWrite() bool {
+	invariants.Assert(r.writes >= 0 && r.writes <= r.cfg.Limits.JournalWritesMax, "replica: journal writes in flight out of bounds")
+	return r.writes < r.cfg.Limits.JournalWritesMax
+}
 
 // prepareBatch packs queued requests, oldest first, into one prepare up to
 // message_size_max, assigns it the next op, a timestamp and the parent
 // checksum, hands it to the journal and sends it to every backup. It returns
 // false when no buffer was available.
 func (r *Replica) prepareBatch() bool {
+	invariants.Assert(r.status == StatusNormal && r.IsPrimary() && r.logView == r.view, "replica: prepare built off a normal primary")
+	invariants.Assert(r.commitMax <= r.op && r.op-r.commitMin < uint64(r.cfg.Limits.PipelinePrepareMax), "replica: prepare built with a full pipeline or commit_max above op")
 	m := r.newMessage()
 	if m == nil {
 		return false
@@ -154,10 +174,12 @@ func (r *Replica) prepareBatch() bool {
 	if size == wire.HeaderSize {
 		panic("replica: a queued request does not fit an empty prepare")
 	}
+	invariants.Assert(reserve > 0 && size <= limit, "replica: prepare batch without timestamps or beyond message_size_max")
 	timestamp := r.clock.Realtime()
 	if timestamp <= r.timestamp {
 		timestamp = r.timestamp + 1
 	}
+	invariants.Assert(timestamp > r.timestamp && timestamp+reserve > timestamp, "replica: prepare timestamp not after the last one")
 	r.timestamp = timestamp + reserve - 1
 	h := wire.Header{
 		Cluster:   r.cfg.Cluster,
@@ -173,6 +195,9 @@ func (r *Replica) prepareBatch() bool {
 		Operation: wire.OperationBatch,
 	}
 	wire.Seal(&h, m.Bytes(h.Size))
+	if invariants.Enabled {
+		r.checkPrepare(m, &h)
+	}
 	r.appendPrepare(m, &h)
 	r.Counters.PreparesSent++
 	for i := uint8(0); i < r.cfg.ReplicaCount; i++ {
@@ -193,6 +218,8 @@ func (r *Replica) appendPrepare(m *wire.Message, h *wire.Header) {
 	if !r.canWrite() {
 		panic(fmt.Sprintf("replica: append of op %d with %d journal writes in flight (max %d)", h.Op, r.writes, r.cfg.Limits.JournalWritesMax))
 	}
+	invariants.Assert(h.Command == wire.CommandPrepare && h.Op > r.commitMin, "replica: appended something else than an uncommitted prepare")
+	invariants.Assert(h.View <= r.view && r.status != StatusRecovering, "replica: appended a prepare of a later view, or while recovering")
 	r.future.drop(h.Op)
 	r.ring.push(m, h, r.tick)
 	r.putLog(h)
@@ -202,8 +229,28 @@ func (r *Replica) appendPrepare(m *wire.Message, h *wire.Header) {
 		r.timestamp = h.Timestamp
 	}
 	r.writes++
+	invariants.Assert(r.ring.count == int(r.op-r.commitMin) && r.logOp >= r.op, "replica: appended op not the ring's newest")
 	r.assertPinned()
 	r.journal.WritePrepare(m)
+}
+
+// checkPrepare checks a prepare this primary sealed as a backup will check
+// it on receipt (the bus's DecodeHeader and VerifyBody), and each request
+// of its batch as commit will decode it (applyBatch): tag-only.
+func (r *Replica) checkPrepare(m *wire.Message, h *wire.Header) {
+	if !invariants.Enabled {
+		return
+	}
+	var d wire.Header
+	invariants.Assert(wire.DecodeHeader(m.Bytes(h.Size), &d, &r.wcfg) == nil && d == *h, "replica: sealed prepare does not decode as itself")
+	invariants.Assert(wire.VerifyBody(&d, m.Buffer[wire.HeaderSize:h.Size]) == nil, "replica: sealed prepare body does not verify")
+	for body := m.Buffer[wire.HeaderSize:h.Size]; len(body) > 0; {
+		var req wire.Header
+		err := wire.DecodeHeader(body, &req, &r.wcfg)
+		invariants.Assert(err == nil && req.Command == wire.CommandRequest && int(req.Size) <= len(body), "replica: prepared batch entry does not decode")
+		invariants.Assert(wire.VerifyBody(&req, body[wire.HeaderSize:req.Size]) == nil, "replica: prepared batch entry body does not verify")
+		body = body[req.Size:]
+	}
 }
 
 // onPrepareOK counts a backup's ack and commits what reached a quorum.
@@ -212,36 +259,57 @@ func (r *Replica) onPrepareOK(h *wire.Header) {
 		r.Counters.DropWrongView++
 		return
 	}
+	invariants.Assert(r.logView == r.view && !r.vc.installing, "replica: a normal primary not in the view it installed")
+	if h.Replica == r.cfg.Replica {
+		// Its own ack counts when its write completes, never from the
+		// network.
+		r.Counters.DropUnexpected++
+		return
+	}
 	e := r.ring.get(h.Op)
 	if e == nil || e.header.Checksum != h.Context {
 		r.Counters.DropStalePrepareOK++
 		return
 	}
+	// The ack names a prepare of this pipeline: uncommitted, in the ring at
+	// its op, prepared in this view or carried over by the view change.
+	invariants.Assert(e.header.Op == h.Op && h.Op > r.commitMin && h.Op <= r.op, "replica: prepare_ok matched a ring entry of another op")
+	invariants.Assert(e.header.View <= r.view && h.Replica < r.cfg.ReplicaCount, "replica: prepare_ok matched a prepare of a later view or a replica out of range")
 	e.oks |= 1 << h.Replica
+	invariants.Assert(e.oks>>r.cfg.ReplicaCount == 0 && e.okCount() <= int(r.cfg.ReplicaCount), "replica: more acks than replicas")
 	r.commitPipeline()
 }
 
 // commitPipeline commits, in op order, every prepare that a quorum holds
 // durably (VR Revisited §4.1 step 5), then refills the pipeline.
 func (r *Replica) commitPipeline() {
+	invariants.Assert(r.status == StatusNormal && r.IsPrimary(), "replica: pipeline committed off a normal primary")
 	quorum := r.cfg.quorum()
+	invariants.Assert(quorum >= 1 && quorum <= int(r.cfg.ReplicaCount), "replica: quorum out of range")
 	for {
 		e := r.ring.get(r.commitMin + 1)
 		if e == nil || e.okCount() < quorum || !e.written {
 			break
 		}
+		invariants.Assert(e.oks&(1<<r.cfg.Replica) != 0, "replica: primary commits an op it has not acknowledged itself")
 		r.commitMax = r.commitMin + 1
 		r.commitOne(e)
 	}
+	invariants.Assert(r.commitMin <= r.commitMax && r.commitMax <= r.op, "replica: primary's commit numbers out of order")
 	r.Flush()
 }
 
 // resendTimedOutPrepares sends uncommitted prepares again to the backups
 // that have not acknowledged them.
 func (r *Replica) resendTimedOutPrepares() {
+	invariants.Assert(r.status == StatusNormal && r.IsPrimary(), "replica: prepares resent off a normal primary")
 	for op := r.commitMin + 1; op <= r.op; op++ {
 		e := r.ring.get(op)
-		if e == nil || r.tick-e.sentTick < r.cfg.PrepareTimeoutTicks {
+		invariants.Assert(e != nil, "replica: uncommitted op missing from the primary's prepare ring")
+		if invariants.Enabled {
+			invariants.Assert(e.oks&(1<<r.cfg.Replica) == 0 || e.written, "replica: primary acknowledged its own unwritten prepare")
+		}
+		if r.tick-e.sentTick < r.cfg.PrepareTimeoutTicks {
 			continue
 		}
 		e.sentTick = r.tick
@@ -257,6 +325,8 @@ func (r *Replica) resendTimedOutPrepares() {
 // sendCommitHeartbeat tells backups the commit number when no prepare has
 // carried it recently.
 func (r *Replica) sendCommitHeartbeat() {
+	invariants.Assert(r.status == StatusNormal && r.IsPrimary(), "replica: commit heartbeat off a normal primary")
+	invariants.Assert(r.commitMin <= r.commitMax && r.commitMax <= r.op, "replica: primary's commit numbers out of order")
 	r.lastCommitSent = r.tick
 	for i := uint8(0); i < r.cfg.ReplicaCount; i++ {
 		if i == r.cfg.Replica {
@@ -281,11 +351,15 @@ func (r *Replica) sendCommitHeartbeat() {
 }
 
 func (r *Replica) resendReply(e *clientEntry) {
+	invariants.Assert(e.reply != nil && e.replyHeader.Client == e.id, "replica: resent a reply the session does not hold")
+	invariants.Assert(e.replyHeader.Session == e.session, "replica: resent a reply of an older session")
 	r.bus.SendToClient(e.id, e.reply)
 	r.Counters.RepliesResent++
 }
 
 func (r *Replica) sendEviction(client wire.Uint128, reason wire.EvictionReason) {
+	invariants.Assert(reason != 0, "replica: eviction without a reason")
+	invariants.Assert(r.IsPrimary(), "replica: eviction sent by a backup")
 	m := r.newMessage()
 	if m == nil {
 		return
@@ -340,6 +414,11 @@ func (r *Replica) SubmitLocal(operation wire.Operation, body []byte) bool {
 	}
 	copy(m.Buffer[wire.HeaderSize:], body)
 	wire.Seal(&h, m.Bytes(h.Size))
+	invariants.Assert(h.Size <= RequestSizeMax(r.cfg.Limits.MessageSizeMax), "replica: local request does not fit a prepare")
+	if invariants.Enabled {
+		var d wire.Header
+		invariants.Assert(wire.DecodeHeader(m.Bytes(h.Size), &d, &r.wcfg) == nil && d == h, "replica: sealed local request does not decode as itself")
+	}
 	r.requests.push(m, h.Size)
 	r.Counters.LocalSubmitted++
 	return true

@@ -3,6 +3,7 @@ package replica
 import (
 	"fmt"
 
+	"github.com/chronon-db/chronon/internal/invariants"
 	"github.com/chronon-db/chronon/wire"
 )
 
@@ -223,10 +224,12 @@ func decideVote(d damageFound) (Vote, Damage) {
 	}
 	switch {
 	case why == DamageNone:
+		invariants.Assert(!d.checkpointDamaged && !d.unreadableOp && d.opMax >= d.logHead, "replica: whole vote despite damage")
 		return VoteWhole, why
 	case d.unknownSlots == 0 && d.cut == 0:
 		return VoteDamaged, why
 	default:
+		invariants.Assert(why != DamageNone, "replica: vote withheld without damage")
 		return VoteWithheld, why
 	}
 }
@@ -325,6 +328,8 @@ func (r *Replica) Recover(rec *Recovered) (RecoveryOutcome, error) {
 	// heartbeat while ops were still missing here) replays what the chain
 	// holds; the rest is fetched, and is no sign of damage.
 	limit = min(limit, chainEnd)
+	invariants.Assert(limit <= chainEnd && chainEnd <= rec.OpMax, "replica: replay beyond the journal's chain")
+	start := r.commitMin
 	lost := false
 	for op := r.commitMin + 1; op <= limit; op++ {
 		ok, err := r.replayOne(rec.Journal, op, true, &out, &lost)
@@ -351,6 +356,10 @@ func (r *Replica) Recover(rec *Recovered) (RecoveryOutcome, error) {
 			out.Prepared++
 		}
 	}
+	// Each committed replay committed one op; each prepared one is in
+	// the ring, uncommitted.
+	invariants.Assert(r.commitMin == start+out.Replayed && r.op == r.commitMin+out.Prepared, "replica: replay counts disagree with the log")
+	invariants.Assert(out.Prepared == 0 || r.commitMin == limit, "replica: ops prepared after a committed replay that stopped")
 	if out.Restarted {
 		r.startAfterRestart()
 	}
@@ -418,12 +427,14 @@ func (r *Replica) Recover(rec *Recovered) (RecoveryOutcome, error) {
 // checks each link). A slot already reused for a newer op, torn or corrupt
 // ends the walk: those ops are simply not named by this replica.
 func (r *Replica) restoreCommittedHeaders(j RecoveryJournal, checkpointOp uint64) {
+	invariants.Assert(checkpointOp == r.commitMin && r.op == r.commitMin, "replica: committed headers restored off the checkpoint")
 	for op := checkpointOp; op > 0; op-- {
 		h, ok := j.Header(op)
 		if !ok || r.restoreCommittedHeader(&h) != nil {
-			return
+			break
 		}
 	}
+	invariants.Assert(r.logOp == r.commitMin && r.op == r.commitMin, "replica: committed headers moved the log head")
 }
 
 // replayOne replays op from the journal, as committed or as prepared only.
@@ -452,5 +463,6 @@ func (r *Replica) replayOne(j RecoveryJournal, op uint64, committed bool, out *R
 		out.ReplayStopped = err
 		return false, nil
 	}
+	invariants.Assert(r.op == op && r.head == h.Checksum, "replica: replayed op is not the head")
 	return true, nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/bits"
 
+	"github.com/chronon-db/chronon/internal/invariants"
 	"github.com/chronon-db/chronon/wire"
 )
 
@@ -68,9 +69,11 @@ func (r *Replica) startRejoining() error {
 		return fmt.Errorf("%w: a single replica has no peers to catch up from", ErrRejoin)
 	}
 	r.dropPrimaryWork()
+	invariants.Assert(r.requests.empty() && r.future.count == 0, "replica: rejoining with queued requests or buffered prepares")
 	r.rejoin = rejoinState{active: true, durable: true, probing: true,
 		nonce: wire.Uint128{Lo: r.rng.Uint64() | 1, Hi: r.rng.Uint64()}}
 	r.status = StatusRecovering
+	invariants.Assert(r.rejoin.active && r.rejoin.probing && !r.rejoin.nonce.IsZero(), "replica: rejoining without a probe nonce")
 	r.probe()
 	return nil
 }
@@ -92,6 +95,7 @@ func (r *Replica) withholdVotesUntilCaughtUp() {
 		return
 	}
 	r.rejoin = rejoinState{active: true}
+	invariants.Assert(!r.rejoin.damaged && !r.rejoin.probing, "replica: withheld votes marked damaged or probing")
 }
 
 // voteDamagedUntilCaughtUp is withholdVotesUntilCaughtUp for a journal
@@ -115,6 +119,7 @@ func (r *Replica) voteDamagedUntilCaughtUp(maybeAcked, commitMax uint64) {
 	r.rejoin = rejoinState{active: true, damaged: true, maybeAcked: maybeAcked}
 	r.commitMax = max(r.commitMax, min(commitMax, maybeAcked))
 	r.knownOp = max(r.knownOp, r.commitMax)
+	invariants.Assert(r.commitMin <= r.commitMax && r.commitMax <= max(maybeAcked, r.commitMin), "replica: damaged commit number beyond its bound")
 }
 
 // damagedBound returns, while the replica sends damaged votes, the highest
@@ -122,11 +127,15 @@ func (r *Replica) voteDamagedUntilCaughtUp(maybeAcked, commitMax uint64) {
 // op it has held or stood for since (ops acknowledged after the restart
 // are in its log until a view change truncates them).
 func (r *Replica) damagedBound() uint64 {
+	invariants.Assert(r.rejoin.active && r.rejoin.damaged, "replica: damaged bound of a whole replica")
 	r.rejoin.maybeAcked = max(r.rejoin.maybeAcked, r.op, r.logOp)
 	if r.logHeadView == r.logView {
 		// The head of the log it stands for at its log_view, even when a
 		// state sync cut its log below it (standsForLogView).
 		r.rejoin.maybeAcked = max(r.rejoin.maybeAcked, r.logHead)
+	}
+	if invariants.Enabled {
+		invariants.Assert(r.rejoin.maybeAcked >= r.op && r.rejoin.maybeAcked >= r.logOp, "replica: damaged bound below the log")
 	}
 	return r.rejoin.maybeAcked
 }
@@ -139,11 +148,15 @@ func (r *Replica) Rejoining() bool { return r.rejoin.active }
 // N − quorum + 1, so that the answers intersect every quorum that started
 // a view.
 func (r *Replica) probesNeeded() int {
-	return int(r.cfg.ReplicaCount) - r.cfg.quorum() + 1
+	n := int(r.cfg.ReplicaCount) - r.cfg.quorum() + 1
+	invariants.Assert(n >= 1 && n <= int(r.cfg.ReplicaCount), "replica: probes needed out of range")
+	return n
 }
 
 // probe pings every peer with the rejoin nonce.
 func (r *Replica) probe() {
+	invariants.Assert(r.status == StatusRecovering && r.rejoin.probing, "replica: probe outside rejoining")
+	invariants.Assert(r.rejoin.heard&(1<<r.cfg.Replica) == 0, "replica: a probe answered by itself")
 	r.rejoin.probed = r.tick
 	for i := uint8(0); i < r.cfg.ReplicaCount; i++ {
 		if i == r.cfg.Replica || r.rejoin.heard&(1<<i) != 0 {
@@ -158,6 +171,7 @@ func (r *Replica) probe() {
 
 // tickProbe resends the probe to peers that have not answered.
 func (r *Replica) tickProbe() {
+	invariants.Assert(r.status == StatusRecovering && r.tick >= r.rejoin.probed, "replica: probe ticked outside recovering")
 	if r.rejoin.probing && r.tick-r.rejoin.probed >= r.cfg.CommitTimeoutTicks {
 		r.probe()
 	}
@@ -170,12 +184,14 @@ func (r *Replica) onMessageProbing(h *wire.Header) {
 		return
 	}
 	r.rejoin.heard |= 1 << h.Replica
+	invariants.Assert(r.rejoin.heard>>r.cfg.ReplicaCount == 0 && r.rejoin.heard&(1<<r.cfg.Replica) == 0, "replica: probe answers of itself or replicas out of range")
 	r.rejoin.viewMax = max(r.rejoin.viewMax, h.View)
 	if bits.OnesCount64(r.rejoin.heard) < r.probesNeeded() {
 		return
 	}
 	r.rejoin.probing = false
 	r.startViewChange(max(r.view, r.rejoin.viewMax))
+	invariants.Assert(r.status == StatusViewChange && r.view >= r.rejoin.viewMax, "replica: probing ended outside a view change at the views heard")
 }
 
 // onPing answers a peer's probe with this replica's view. A replica that
@@ -192,6 +208,8 @@ func (r *Replica) onPing(h *wire.Header) {
 // withholdVote counts a do_view_change not sent while rejoining, once per
 // view.
 func (r *Replica) withholdVote() {
+	invariants.Assert(r.status == StatusViewChange, "replica: vote withheld outside a view change")
+	invariants.Assert(r.rejoin.active || !r.standsForLogView(), "replica: vote withheld by a replica that may vote")
 	if r.rejoin.withheldView != r.view || r.Counters.VotesWithheld == 0 {
 		r.rejoin.withheldView = r.view
 		r.Counters.VotesWithheld++
@@ -209,6 +227,7 @@ func (r *Replica) learnRejoinTarget(primaryOp uint64, fromStartView bool) {
 	if fromStartView || !j.targetSet || r.view > j.targetView {
 		j.target, j.targetSet, j.targetView = primaryOp, true, r.view
 	}
+	invariants.Assert(j.targetSet && j.targetView <= r.view, "replica: rejoin target of a later view")
 }
 
 // tickRejoin ends rejoining once the target is committed, durably first.
@@ -216,6 +235,7 @@ func (r *Replica) tickRejoin() {
 	if !r.rejoin.active || r.rejoin.probing || !r.rejoin.targetSet || r.status != StatusNormal || r.commitMin < r.rejoin.target {
 		return
 	}
+	invariants.Assert(!r.IsPrimary() && r.commitMin >= r.rejoin.target, "replica: rejoined before catching up")
 	if r.rejoin.durable {
 		if err := r.journal.PersistRejoined(); err != nil {
 			panic(fmt.Sprintf("replica: persisting the end of rejoining failed: %v", err))

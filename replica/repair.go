@@ -3,6 +3,7 @@ package replica
 import (
 	"fmt"
 
+	"github.com/chronon-db/chronon/internal/invariants"
 	"github.com/chronon-db/chronon/wire"
 )
 
@@ -22,6 +23,7 @@ type pendingRead struct {
 // between its head and the highest op it knows of. Each answer must extend
 // the hash chain, so a wrong or stale prepare is never accepted.
 func (r *Replica) requestMissingPrepares() {
+	invariants.Assert(r.status == StatusNormal && !r.IsPrimary(), "replica: missing prepares requested off a normal backup")
 	if r.needsCheckpoint() {
 		r.requestCheckpointFloor()
 		return
@@ -38,6 +40,8 @@ func (r *Replica) requestMissingPrepares() {
 // the canonical header is not known yet, it first asks replica from (the
 // primary, or the replica whose log a view change chose) for headers.
 func (r *Replica) requestPrepares(from uint8, upTo uint64) {
+	invariants.Assert(from < r.cfg.ReplicaCount, "replica: repair from a replica out of range")
+	invariants.Assert(r.status == StatusNormal || r.vc.installing, "replica: repair outside normal status or an install")
 	if r.needsCheckpoint() {
 		return
 	}
@@ -47,6 +51,7 @@ func (r *Replica) requestPrepares(from uint8, upTo uint64) {
 		r.appendFuture()
 	}
 	last := min(upTo, r.op+repairRequestsPerTick, r.commitMin+uint64(len(r.ring.entries)))
+	invariants.Assert(last <= r.commitMin+uint64(len(r.ring.entries)), "replica: repair beyond what the prepare ring can take")
 	r.repairTurn++
 	for op := r.op + 1; op <= last; op++ {
 		if r.future.has(op) {
@@ -76,6 +81,7 @@ func (r *Replica) requestPrepares(from uint8, upTo uint64) {
 // 193 every 10 ticks, for good).
 func (r *Replica) repairPeer(op uint64) uint8 {
 	n := uint64(r.cfg.ReplicaCount)
+	invariants.Assert(n >= 2, "replica: repair peer of a single replica")
 	to := uint8((op + r.repairTurn) % n)
 	if to == r.cfg.Replica {
 		to = uint8((uint64(to) + 1) % n)
@@ -87,6 +93,9 @@ func (r *Replica) repairPeer(op uint64) uint8 {
 }
 
 func (r *Replica) sendRequestPrepare(to uint8, op uint64, checksum wire.Uint128) {
+	// Only ops after the head, within what the prepare ring can take.
+	invariants.Assert(op > r.op && op > r.commitMin && op <= r.commitMin+uint64(len(r.ring.entries)), "replica: repair of an op outside (op, commit_min + ring]")
+	invariants.Assert(to < r.cfg.ReplicaCount, "replica: repair asked of a replica out of range")
 	if to == r.cfg.Replica {
 		return
 	}
@@ -103,15 +112,18 @@ func (r *Replica) requestHeaders(from uint8, op, upTo uint64) {
 	if from == r.cfg.Replica {
 		return
 	}
+	invariants.Assert(op > r.op && op <= upTo, "replica: headers asked for ops outside (op, up to]")
 	h := r.header(wire.CommandRequestHeaders)
 	h.OpMin, h.Op = op, min(upTo, op+headersPerRequest-1)
+	invariants.Assert(h.OpMin <= h.Op && h.Op-h.OpMin < headersPerRequest, "replica: headers asked beyond one answer")
 	r.sendHeaderOnly(from, &h)
 }
 
 // onRequestHeaders answers with the canonical headers this replica knows in
 // the requested range (a contiguous run from op_min).
 func (r *Replica) onRequestHeaders(h *wire.Header) {
-	if h.Replica == r.cfg.Replica {
+	if h.Replica == r.cfg.Replica || h.OpMin == 0 {
+		// Op 0 is the root, which every replica has.
 		return
 	}
 	if r.rejoin.active {
@@ -137,10 +149,12 @@ func (r *Replica) onRequestHeaders(h *wire.Header) {
 		}
 		return
 	}
+	invariants.Assert(last >= h.OpMin && last-h.OpMin < headersPerRequest && last <= r.logOp, "replica: headers answer outside the request")
 	reply := r.header(wire.CommandHeaders)
 	r.vc.body = r.vc.body[:0]
 	for op := h.OpMin; op <= last; op++ {
-		c, _ := r.log.get(op)
+		c, ok := r.log.get(op)
+		invariants.Assert(ok, "replica: headers answer has a hole")
 		var b [wire.HeaderSize]byte
 		c.Encode(b[:])
 		r.vc.body = append(r.vc.body, b[:]...)
@@ -167,6 +181,7 @@ func (r *Replica) onHeaders(h *wire.Header, body []byte) {
 		return
 	}
 	r.vc.scratch = headers
+	invariants.Assert(len(headers) > 0 && headers[len(headers)-1].Op == last.Op, "replica: decoded headers do not end at the last one")
 	// They must continue this replica's physical log.
 	if first := headers[0].Op; first <= r.op+1 && first > 0 {
 		if first == r.op+1 && headers[0].Parent != r.head {
@@ -179,6 +194,7 @@ func (r *Replica) onHeaders(h *wire.Header, body []byte) {
 			r.putLog(&headers[i])
 		}
 	}
+	invariants.Assert(last.Op <= r.op || r.logOp >= last.Op, "replica: headers learned beyond the head but not the log head")
 	if r.vc.installing {
 		r.continueInstall()
 	} else {
@@ -195,11 +211,14 @@ func (r *Replica) onRequestPrepare(h *wire.Header) {
 	}
 	if e := r.ring.get(h.Op); e != nil {
 		if h.Context.IsZero() || h.Context == e.header.Checksum {
+			invariants.Assert(e.header.Op == h.Op && e.msg.Refs() > 0, "replica: repair answered with another op")
 			r.bus.SendToReplica(h.Replica, e.msg)
 			r.Counters.RepairAnswered++
 		}
 		return
 	}
+	// Not in the ring: committed here, in the journal or the checkpoint.
+	invariants.Assert(h.Op <= r.commitMin, "replica: uncommitted op missing from the prepare ring")
 	if len(r.reads) == cap(r.reads) {
 		r.Counters.DropUnexpected++
 		return
@@ -209,6 +228,7 @@ func (r *Replica) onRequestPrepare(h *wire.Header) {
 		return
 	}
 	r.reads = append(r.reads, pendingRead{msg: m, to: h.Replica, want: h.Context, op: h.Op})
+	invariants.Assert(len(r.reads) <= cap(r.reads), "replica: journal reads grew beyond their limit")
 	r.journal.ReadPrepare(h.Op, m)
 }
 
@@ -223,6 +243,8 @@ func (r *Replica) OnPrepareRead(m *wire.Message, found bool) {
 			var h wire.Header
 			h.Decode(m.Buffer[:wire.HeaderSize])
 			found = h.Checksum == want
+			// The checksum names the op: the journal read that op's slot.
+			invariants.Assert(!found || (h.Op == op && h.Command == wire.CommandPrepare), "replica: journal read answered another op with the wanted checksum")
 		}
 		last := len(r.reads) - 1
 		r.reads[i] = r.reads[last]
@@ -238,6 +260,7 @@ func (r *Replica) OnPrepareRead(m *wire.Message, found bool) {
 			return
 		}
 		if found {
+			invariants.Assert(to < r.cfg.ReplicaCount && op > 0, "replica: repair answer to a replica out of range, or of the root")
 			r.bus.SendToReplica(to, m)
 			r.Counters.RepairAnswered++
 		} else {

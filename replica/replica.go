@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 
+	"github.com/chronon-db/chronon/internal/invariants"
 	"github.com/chronon-db/chronon/statemachine"
 	"github.com/chronon-db/chronon/wire"
 )
@@ -192,6 +193,13 @@ func New(cfg Config, pool *wire.Pool, bus Bus, journal Journal, clock Clock, sm 
 	r.vc.body = make([]byte, 0, max(headersMax, headersPerRequest)*wire.HeaderSize)
 	r.normalTimeout = r.randomNormalTimeout()
 	r.local, _ = sm.(statemachine.LocalOperations)
+	// The future buffer shares the prepare ring's slots (futureRing).
+	invariants.Assert(len(r.future.msgs) == len(r.ring.entries), "replica: future buffer and prepare ring of different windows")
+	invariants.Assert(len(r.log.h) >= len(r.ring.entries), "replica: log ring shorter than the prepare ring")
+	if root, ok := r.log.get(0); !ok || root.Checksum != r.head {
+		invariants.Failf("replica: new replica's log does not start at the root prepare")
+	}
+	r.assertState()
 	return r, nil
 }
 
@@ -244,6 +252,7 @@ func (r *Replica) StateDigest() wire.Uint128 {
 // verified the body with wire.VerifyBody. The replica takes its own
 // references to whatever it keeps; the caller keeps (and later drops) its own.
 func (r *Replica) OnMessage(m *wire.Message, h *wire.Header) {
+	invariants.Assert(h.Cluster == r.cfg.Cluster && h.Size >= wire.HeaderSize && int(h.Size) <= len(m.Buffer), "replica: message not decoded for this cluster")
 	if r.rejoin.probing {
 		r.onMessageProbing(h)
 		return
@@ -290,11 +299,13 @@ func (r *Replica) OnMessage(m *wire.Message, h *wire.Header) {
 	default:
 		r.Counters.DropUnexpected++
 	}
+	r.assertState()
 }
 
 // Tick advances the replica's logical time by one tick: retransmissions and
 // heartbeats are driven from here.
 func (r *Replica) Tick() {
+	r.assertState()
 	r.tick++
 	switch r.status {
 	case StatusViewChange:
@@ -305,6 +316,7 @@ func (r *Replica) Tick() {
 		return
 	}
 	if !r.IsPrimary() {
+		invariants.Assert(r.lastPrimaryTick <= r.tick, "replica: heard from the primary in the future")
 		r.tickSync()
 		r.requestMissingPrepares()
 		r.tickRejoin()
@@ -313,6 +325,7 @@ func (r *Replica) Tick() {
 		}
 		return
 	}
+	invariants.Assert(r.lastCommitSent <= r.tick, "replica: commit heartbeat sent in the future")
 	r.resendTimedOutPrepares()
 	if r.tick-r.lastCommitSent >= r.cfg.CommitTimeoutTicks {
 		r.sendCommitHeartbeat()
@@ -326,11 +339,69 @@ func (r *Replica) Flush() {
 	if r.status != StatusNormal || !r.IsPrimary() {
 		return
 	}
+	invariants.Assert(r.logView == r.view && !r.vc.installing, "replica: a normal primary not in the view it installed")
+	op := r.op
 	for !r.requests.empty() && r.pipelineHasRoom() {
 		if !r.prepareBatch() {
-			return
+			break
 		}
 	}
+	// A view change may leave more uncommitted ops; new prepares wait.
+	invariants.Assert(r.op == op || r.op-r.commitMin <= uint64(r.cfg.Limits.PipelinePrepareMax), "replica: prepared beyond the pipeline's depth")
+}
+
+// assertState checks, between inputs, the invariants that tie the
+// replica's numbers and structures together: commit_min ≤ commit_max,
+// commit_min ≤ op ≤ log head, log_view ≤ view, the prepare ring holds
+// exactly (commit_min, op], a normal replica is in the view it installed,
+// and the I/O in flight stays within its limits. With the invariants tag it
+// also walks the log (checkLog).
+func (r *Replica) assertState() {
+	invariants.Assert(r.commitMin <= r.commitMax, "replica: commit_min above commit_max")
+	invariants.Assert(r.commitMin <= r.op && r.op <= r.logOp, "replica: op outside [commit_min, log head]")
+	invariants.Assert(r.logView <= r.view && r.logHeadView <= r.logView, "replica: log_view above view, or log head of a later log_view")
+	invariants.Assert(r.ring.first == r.commitMin+1 && uint64(r.ring.count) == r.op-r.commitMin, "replica: prepare ring does not hold exactly (commit_min, op]")
+	invariants.Assert(r.status != StatusNormal || (r.logView == r.view && !r.vc.installing), "replica: normal status outside the view it installed")
+	invariants.Assert(!r.vc.installing || (r.status == StatusViewChange && r.IsPrimary()), "replica: installing a log off a primary-elect")
+	invariants.Assert((r.status == StatusRecovering) == r.rejoin.probing, "replica: recovering status and rejoin probing disagree")
+	invariants.Assert(r.writes >= 0 && r.writes <= r.cfg.Limits.JournalWritesMax && len(r.reads) <= cap(r.reads), "replica: journal I/O in flight out of bounds")
+	invariants.Assert(r.ring.count > 0 || r.head == r.committed, "replica: empty log whose head is not the last committed op")
+	invariants.Assert(!r.rejoin.damaged || r.rejoin.active, "replica: damaged votes outside rejoining")
+	if invariants.Enabled {
+		r.checkLog()
+	}
+}
+
+// checkLog walks the uncommitted log (tag-only): each ring entry holds its
+// op's prepare, whose bytes decode as its header, chained by parent
+// checksum from the last committed op to the head, and agrees with the
+// canonical header the log names for its op.
+func (r *Replica) checkLog() {
+	if !invariants.Enabled {
+		return
+	}
+	parent := r.committed
+	for op := r.commitMin + 1; op <= r.op; op++ {
+		e := r.ring.get(op)
+		invariants.Assert(e != nil && e.header.Parent == parent, "replica: log does not chain from the last committed op to the head")
+		var d wire.Header
+		invariants.Assert(wire.DecodeHeader(e.msg.Buffer[:wire.HeaderSize], &d, &r.wcfg) == nil && d == e.header, "replica: ring entry's message is not its prepare")
+		if c, ok := r.log.get(op); ok {
+			invariants.Assert(c.Checksum == e.header.Checksum, "replica: ring entry is not the log's canonical op")
+		}
+		invariants.Assert(e.oks&(1<<r.cfg.Replica) == 0 || e.written, "replica: own ack of an unwritten prepare")
+		parent = e.header.Checksum
+	}
+	invariants.Assert(parent == r.head, "replica: head is not the newest op's checksum")
+	held := 0
+	for i, m := range r.future.msgs {
+		if m != nil {
+			held++
+			invariants.Assert(r.future.headers[i].Op%uint64(len(r.future.msgs)) == uint64(i), "replica: future buffer slot holds an op of another slot")
+		}
+	}
+	invariants.Assert(held == r.future.count, "replica: future buffer count differs from the messages it holds")
+	invariants.Assert(len(r.clients.index) == r.clients.used, "replica: client index and table of different sizes")
 }
 
 // assertPinned checks the shares of the message pool that the replica's
@@ -345,6 +416,7 @@ func (r *Replica) assertPinned() {
 	if r.writes > r.cfg.Limits.JournalWritesMax || len(r.reads) > max(r.cfg.Limits.JournalReadsMax, 1) {
 		panic(fmt.Sprintf("replica: %d journal writes and %d reads in flight (max %d and %d)", r.writes, len(r.reads), r.cfg.Limits.JournalWritesMax, r.cfg.Limits.JournalReadsMax))
 	}
+	invariants.Assert(r.requests.count <= len(r.requests.items) && r.clients.used <= len(r.clients.entries), "replica: requests or sessions beyond their limits")
 }
 
 // MessagesHeld returns how many pool buffers the replica holds references
@@ -355,6 +427,7 @@ func (r *Replica) assertPinned() {
 // holds leaks; the simulator checks that after every call.
 func (r *Replica) MessagesHeld() int {
 	n := r.ring.count + r.future.count + r.writes + len(r.reads) + r.requests.count
+	invariants.Assert(r.clients.used <= len(r.clients.entries), "replica: more sessions than the table holds")
 	for i := 0; i < r.clients.used; i++ {
 		if r.clients.entries[i].reply != nil {
 			n++
@@ -370,17 +443,34 @@ func (r *Replica) newMessage() *wire.Message {
 		r.Counters.DropPoolExhausted++
 		return nil
 	}
+	invariants.Assert(m.Refs() == 1 && len(m.Buffer) == int(r.cfg.Limits.MessageSizeMax), "replica: pool buffer shared or of another size")
 	return m
 }
 
 // sendHeaderOnly seals h (which must announce no body) into a fresh message
 // and sends it to replica to.
 func (r *Replica) sendHeaderOnly(to uint8, h *wire.Header) {
+	invariants.Assert(h.Size == wire.HeaderSize && to < r.cfg.ReplicaCount, "replica: header-only message with a body, or to a replica out of range")
 	m := r.newMessage()
 	if m == nil {
 		return
 	}
 	wire.Seal(h, m.Bytes(wire.HeaderSize))
+	if invariants.Enabled {
+		r.checkSealed(m, h)
+	}
 	r.bus.SendToReplica(to, m)
 	m.Unref()
+}
+
+// checkSealed checks a message this replica sealed as its receiver will
+// check it (the bus's DecodeHeader and VerifyBody): tag-only.
+func (r *Replica) checkSealed(m *wire.Message, h *wire.Header) {
+	if !invariants.Enabled {
+		return
+	}
+	var d wire.Header
+	invariants.Assert(wire.DecodeHeader(m.Bytes(h.Size), &d, &r.wcfg) == nil, "replica: sealed message does not decode")
+	invariants.Assert(d == *h, "replica: sealed message decodes as another header")
+	invariants.Assert(wire.VerifyBody(&d, m.Buffer[wire.HeaderSize:h.Size]) == nil, "replica: sealed message body does not verify")
 }

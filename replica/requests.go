@@ -1,6 +1,9 @@
 package replica
 
-import "github.com/chronon-db/chronon/wire"
+import (
+	"github.com/chronon-db/chronon/internal/invariants"
+	"github.com/chronon-db/chronon/wire"
+)
 
 // queuedRequest is a client request waiting for the next prepare.
 type queuedRequest struct {
@@ -16,25 +19,39 @@ type requestQueue struct {
 }
 
 func newRequestQueue(capacity int) requestQueue {
+	invariants.Assert(capacity > 0, "replica: request queue without room")
 	return requestQueue{items: make([]queuedRequest, capacity)}
 }
 
-func (q *requestQueue) full() bool  { return q.count == len(q.items) }
-func (q *requestQueue) empty() bool { return q.count == 0 }
+func (q *requestQueue) full() bool {
+	invariants.Assert(q.count >= 0 && q.count <= len(q.items), "replica: request queue count out of bounds")
+	return q.count == len(q.items)
+}
+
+func (q *requestQueue) empty() bool {
+	invariants.Assert(q.count >= 0 && q.head >= 0 && q.head < len(q.items), "replica: request queue count or head out of bounds")
+	return q.count == 0
+}
 
 func (q *requestQueue) push(m *wire.Message, size uint32) {
 	if q.full() {
 		panic("replica: request queue overflow")
 	}
+	invariants.Assert(m != nil && size >= wire.HeaderSize, "replica: queued request without a message or a header")
 	q.items[(q.head+q.count)%len(q.items)] = queuedRequest{msg: m, size: size}
 	q.count++
 }
 
-func (q *requestQueue) front() *queuedRequest { return &q.items[q.head] }
+func (q *requestQueue) front() *queuedRequest {
+	invariants.Assert(q.count > 0, "replica: front of an empty request queue")
+	invariants.Assert(q.items[q.head].msg != nil, "replica: queued request without its message")
+	return &q.items[q.head]
+}
 
 // pop removes the front request; the caller has taken over or dropped its
 // reference.
 func (q *requestQueue) pop() {
+	invariants.Assert(q.count > 0, "replica: pop of an empty request queue")
 	q.items[q.head] = queuedRequest{}
 	q.head = (q.head + 1) % len(q.items)
 	q.count--

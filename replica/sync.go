@@ -3,6 +3,7 @@ package replica
 import (
 	"fmt"
 
+	"github.com/chronon-db/chronon/internal/invariants"
 	"github.com/chronon-db/chronon/wire"
 )
 
@@ -37,6 +38,7 @@ type syncState struct {
 
 // syncChunkMax is the chunk of checkpoint bytes one message carries.
 func (r *Replica) syncChunkMax() uint64 {
+	invariants.Assert(r.cfg.Limits.MessageSizeMax > wire.HeaderSize, "replica: sync chunk without room")
 	return uint64(r.cfg.Limits.MessageSizeMax) - wire.HeaderSize
 }
 
@@ -46,11 +48,16 @@ func (r *Replica) offerCheckpoint(to uint8) {
 	if r.cp.op == 0 || r.status != StatusNormal || !r.IsPrimary() {
 		return
 	}
+	// The checkpoint served is one this replica committed up to.
+	invariants.Assert(r.cp.op <= r.commitMin && !r.cp.prepare.IsZero(), "replica: checkpoint offered above commit_min, or without its prepare")
+	invariants.Assert(len(r.cp.blob) >= 16 && r.cp.op >= r.syncFloor, "replica: checkpoint offered without its blob, or below the lost one")
 	r.sendCheckpointChunk(to, 0, 0)
 	r.Counters.SyncOffers++
 }
 
 func (r *Replica) sendCheckpointChunk(to uint8, offset, n uint64) {
+	invariants.Assert(r.cp.op > 0 && offset+n <= uint64(len(r.cp.blob)), "replica: checkpoint chunk beyond the checkpoint")
+	invariants.Assert(n <= r.syncChunkMax(), "replica: checkpoint chunk larger than a message")
 	h := r.header(wire.CommandSyncCheckpoint)
 	h.Op, h.Parent, h.Context = r.cp.op, r.cp.prepare, r.cp.id
 	h.Commit, h.OpMin = uint64(len(r.cp.blob)), offset
@@ -71,6 +78,7 @@ func (r *Replica) onRequestSyncCheckpoint(h *wire.Header) {
 		return
 	}
 	n := min(r.syncChunkMax(), uint64(len(r.cp.blob))-h.OpMin)
+	invariants.Assert(n > 0 && r.cp.op > 0, "replica: empty checkpoint chunk asked")
 	r.sendCheckpointChunk(h.Replica, h.OpMin, n)
 }
 
@@ -100,13 +108,19 @@ func (r *Replica) onSyncCheckpoint(h *wire.Header, body []byte) {
 		r.Counters.DropUnexpected++
 		return
 	}
+	invariants.Assert(s.active && s.op == h.Op && uint64(len(s.buf)) == s.size, "replica: sync chunk taken for another checkpoint")
 	// The same checkpoint offered by a later primary: ask it for the rest
 	// (chunks are only taken from the primary of this view).
 	s.from = h.Replica
 	if len(body) > 0 && h.OpMin == s.received {
+		if s.received+uint64(len(body)) > s.size {
+			r.Counters.DropUnexpected++ // a chunk beyond the announced size
+			return
+		}
 		copy(s.buf[s.received:], body)
 		s.received += uint64(len(body))
 	}
+	invariants.Assert(s.received <= s.size, "replica: sync received more than the checkpoint")
 	if s.received == s.size {
 		r.finishSync()
 		return
@@ -116,6 +130,8 @@ func (r *Replica) onSyncCheckpoint(h *wire.Header, body []byte) {
 
 func (r *Replica) requestSyncChunk() {
 	s := &r.sync
+	invariants.Assert(s.active && s.received < s.size, "replica: sync chunk asked outside a sync in progress")
+	invariants.Assert(!r.IsPrimary(), "replica: primary syncs a checkpoint")
 	s.lastSent = r.tick
 	h := r.header(wire.CommandRequestSyncCheckpoint)
 	h.Op, h.OpMin = s.op, s.received
@@ -126,6 +142,8 @@ func (r *Replica) requestSyncChunk() {
 // replica's own, and restarts the replica's log from it.
 func (r *Replica) finishSync() {
 	s := &r.sync
+	invariants.Assert(s.active && s.received == s.size, "replica: sync finished before the whole checkpoint arrived")
+	invariants.Assert(s.op >= r.syncFloor, "replica: synced checkpoint below the lost one")
 	s.active = false
 	if s.op <= r.op {
 		// The log caught up meanwhile (repair from other replicas): the
@@ -151,6 +169,8 @@ func (r *Replica) finishSync() {
 	r.ring.first = s.op + 1
 	r.cp = checkpointCopy{op: s.op, prepare: s.prepare, id: s.id, blob: s.buf}
 	s.buf = nil
+	invariants.Assert(r.ring.count == 0 && r.future.count == 0 && r.ring.first == r.commitMin+1, "replica: log not restarted at the synced checkpoint")
+	invariants.Assert(!r.needsCheckpoint() && r.cp.op == r.commitMin, "replica: synced checkpoint is not the replica's state")
 	r.Counters.SyncsDone++
 	r.requestMissingPrepares()
 }
@@ -173,10 +193,14 @@ func (r *Replica) resetLog() {
 	t.used = 0
 	clear(t.index)
 	t.registering = t.registering[:0]
+	invariants.Assert(r.ring.count == 0 && r.future.count == 0, "replica: log left after its reset")
+	invariants.Assert(len(t.index) == 0, "replica: client index left after its reset")
 }
 
 // tickSync re-requests a chunk that did not arrive.
 func (r *Replica) tickSync() {
+	invariants.Assert(r.status == StatusNormal && !r.IsPrimary(), "replica: sync ticked off a normal backup")
+	invariants.Assert(!r.sync.active || (r.sync.received < r.sync.size && uint64(len(r.sync.buf)) == r.sync.size), "replica: sync in progress without room for the rest")
 	if r.sync.active && r.tick-r.sync.lastSent >= r.cfg.PrepareTimeoutTicks*4 {
 		r.requestSyncChunk()
 	}
@@ -189,6 +213,7 @@ const checkpointSizeMaxDefault = 1 << 30
 // checkpointSizeMax is the largest checkpoint this replica accepts from a
 // peer: the buffer is allocated from the size the offer announces.
 func (r *Replica) checkpointSizeMax() uint64 {
+	invariants.Assert(checkpointSizeMaxDefault >= 16, "replica: default checkpoint size below its header")
 	if r.cfg.CheckpointSizeMax > 0 {
 		return r.cfg.CheckpointSizeMax
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/bits"
 
+	"github.com/chronon-db/chronon/internal/invariants"
 	"github.com/chronon-db/chronon/wire"
 )
 
@@ -56,6 +57,7 @@ func (d *dvcVote) damaged() bool { return d.maybeAcked != 0 }
 // is within what it may have acknowledged. A whole journal holds exactly
 // the ops up to held, with its own headers.
 func (d *dvcVote) mayHold(op uint64, sum wire.Uint128) bool {
+	invariants.Assert(d.received && op > 0, "replica: mayHold asked of a vote not received, or of the root")
 	if d.held >= op {
 		if h := d.header(op); h != nil && h.Checksum == sum {
 			return true
@@ -69,7 +71,10 @@ func (d *dvcVote) header(op uint64) *wire.Header {
 	if len(d.headers) == 0 || op < d.headers[0].Op || op > d.headers[len(d.headers)-1].Op {
 		return nil
 	}
-	return &d.headers[op-d.headers[0].Op]
+	h := &d.headers[op-d.headers[0].Op]
+	// decodeHeaders took only contiguous headers.
+	invariants.Assert(h.Op == op, "replica: vote's headers not contiguous")
+	return h
 }
 
 // viewChange is the state of the view change in progress.
@@ -95,7 +100,12 @@ type viewChange struct {
 // viewChangeHeadersMax is how many of its latest headers a replica sends in
 // do_view_change and start_view: more than the uncommitted ops any replica
 // can hold (twice the pipeline).
-func (r *Replica) viewChangeHeadersMax() int { return 4 * r.cfg.Limits.PipelinePrepareMax }
+func (r *Replica) viewChangeHeadersMax() int {
+	n := 4 * r.cfg.Limits.PipelinePrepareMax
+	invariants.Assert(n > 0 && n <= cap(r.vc.scratch), "replica: view change headers do not fit the scratch buffer")
+	invariants.Assert(n >= 2*len(r.ring.entries), "replica: view change headers fewer than the ops a replica may hold uncommitted")
+	return n
+}
 
 // startViewChange moves to view_change for view v (VR Revisited §4.2 step 1).
 func (r *Replica) startViewChange(v uint32) {
@@ -105,6 +115,7 @@ func (r *Replica) startViewChange(v uint32) {
 	if v < r.view {
 		panic(fmt.Sprintf("replica: view change to view %d from view %d", v, r.view))
 	}
+	invariants.Assert(r.logView <= r.view, "replica: view change with log_view above view")
 	if r.status == StatusNormal {
 		r.vc.attempts = 0
 	} else {
@@ -125,6 +136,8 @@ func (r *Replica) startViewChange(v uint32) {
 	r.vc.timeout = r.cfg.ViewChangeTimeoutTicks<<backoff + r.rng.Uint64N(r.cfg.ViewChangeTimeoutTicks)
 	r.dropPrimaryWork()
 	r.future.clear()
+	invariants.Assert(r.future.count == 0 && r.requests.empty(), "replica: view change keeps buffered prepares or queued requests")
+	invariants.Assert(r.logView < r.view || r.rejoin.active, "replica: view change in the view it is normal in")
 	r.Counters.ViewChanges++
 	r.broadcastStartViewChange()
 	r.maybeSendDoViewChange()
@@ -141,9 +154,11 @@ func (r *Replica) dropPrimaryWork() {
 		r.clients.entries[i].inflight = false
 	}
 	r.clients.registering = r.clients.registering[:0]
+	invariants.Assert(r.requests.count == 0 && r.requests.empty(), "replica: queued requests left after dropping primary work")
 }
 
 func (r *Replica) broadcastStartViewChange() {
+	invariants.Assert(r.status == StatusViewChange && r.vc.svcVotes&(1<<r.cfg.Replica) != 0, "replica: start_view_change sent outside a view change it voted for")
 	for i := uint8(0); i < r.cfg.ReplicaCount; i++ {
 		if i == r.cfg.Replica {
 			continue
@@ -155,6 +170,7 @@ func (r *Replica) broadcastStartViewChange() {
 
 // header returns a header of command c from this replica in its view.
 func (r *Replica) header(c wire.Command) wire.Header {
+	invariants.Assert(c.Valid() && c != wire.CommandPrepare && c != wire.CommandReply, "replica: header of a command that carries more than the view")
 	return wire.Header{
 		Cluster:  r.cfg.Cluster,
 		Size:     wire.HeaderSize,
@@ -182,7 +198,9 @@ func (r *Replica) onStartViewChange(h *wire.Header) {
 	if r.status != StatusViewChange {
 		return
 	}
+	invariants.Assert(h.View == r.view && h.Replica < r.cfg.ReplicaCount, "replica: start_view_change counted for another view or a replica out of range")
 	r.vc.svcVotes |= 1 << h.Replica
+	invariants.Assert(r.vc.svcVotes&(1<<r.cfg.Replica) != 0, "replica: view change without its own start_view_change")
 	r.maybeSendDoViewChange()
 }
 
@@ -190,11 +208,14 @@ func (r *Replica) onStartViewChange(h *wire.Header) {
 // view change (VR Revisited §4.2 step 2), after making the view durable so
 // a restart cannot forget the vote.
 func (r *Replica) maybeSendDoViewChange() {
+	invariants.Assert(r.status == StatusViewChange || r.vc.dvcSent, "replica: do_view_change considered outside a view change it voted in")
+	invariants.Assert(r.vc.svcVotes>>r.cfg.ReplicaCount == 0, "replica: start_view_change votes of replicas out of range")
 	if r.vc.dvcSent || bits.OnesCount64(r.vc.svcVotes) < r.cfg.quorum() {
 		return
 	}
 	// The vote stands for the ops this replica holds.
 	r.persistView(r.op, r.head)
+	invariants.Assert(r.logHeadView == r.logView && r.logHead >= r.op, "replica: durable log head below the ops the vote stands for")
 	r.vc.dvcSent = true
 	r.sendDoViewChange()
 }
@@ -204,6 +225,8 @@ func (r *Replica) maybeSendDoViewChange() {
 // holds when it votes, the op its view started at when it installs one.
 // anchor is the checksum of that log's header at logOp (zero: unknown).
 func (r *Replica) persistView(logOp uint64, anchor wire.Uint128) {
+	invariants.Assert(r.logView <= r.view && r.commitMin <= r.commitMax, "replica: persisting a log_view above view, or commit_min above commit_max")
+	invariants.Assert(r.logView >= r.logHeadView, "replica: persisting a log_view below the one of its log head")
 	if err := r.journal.PersistView(r.view, r.logView, logOp, anchor, r.commitMin, r.commitMax); err != nil {
 		panic(fmt.Sprintf("replica: persisting view %d failed: %v", r.view, err))
 	}
@@ -226,6 +249,8 @@ func (r *Replica) setLogHead(logOp uint64, anchor wire.Uint128) {
 	if !anchor.IsZero() && (r.logAnchor.IsZero() || logOp >= r.logAnchorOp) {
 		r.logAnchorOp, r.logAnchor = logOp, anchor
 	}
+	invariants.Assert(r.logHeadView == r.logView && r.logHead >= logOp, "replica: log head not recorded for its log_view")
+	invariants.Assert(r.logAnchorOp <= r.logHead && (r.logAnchorOp == 0 || !r.logAnchor.IsZero()), "replica: log anchor above the log head, or without checksum")
 }
 
 // restoreLogHead sets, at a restart after restoreView, the head op of the
@@ -235,6 +260,7 @@ func (r *Replica) restoreLogHead(logOp, anchorOp uint64, anchor wire.Uint128) {
 	if anchorOp > logOp || (anchor.IsZero() && anchorOp != 0) {
 		panic(fmt.Sprintf("replica: log anchor at op %d above log head %d (or without checksum)", anchorOp, logOp))
 	}
+	invariants.Assert(r.logView <= r.view && r.op == 0 && r.ring.count == 0, "replica: log head restored after the log started")
 	r.logHead, r.logHeadView = logOp, r.logView
 	r.logAnchorOp, r.logAnchor = anchorOp, anchor
 }
@@ -249,10 +275,13 @@ func (r *Replica) restoreLogHead(logOp, anchorOp uint64, anchor wire.Uint128) {
 // stands for its log_view again once it has learned that log's headers
 // (repair), or when a start_view gives it a new log_view.
 func (r *Replica) standsForLogView() bool {
+	invariants.Assert(r.logHeadView <= r.logView, "replica: log head of a log_view above the replica's")
+	invariants.Assert(r.logAnchorOp <= r.logHead, "replica: log anchor above the log head")
 	return r.logHeadView != r.logView || r.logOp >= r.logHead
 }
 
 func (r *Replica) sendDoViewChange() {
+	invariants.Assert(r.status == StatusViewChange && r.vc.dvcSent, "replica: do_view_change sent outside a view change, or before the view was durable")
 	primary := r.primaryIndex()
 	if r.rejoin.active && (!r.rejoin.damaged || primary == r.cfg.Replica) {
 		// Its log may lack ops its lost data file acknowledged; a damaged
@@ -281,6 +310,12 @@ func (r *Replica) sendDoViewChange() {
 	}
 	r.vc.body = r.log.encode(r.vc.body[:0], r.logOp, r.viewChangeHeadersMax())
 	h.Size = uint32(wire.HeaderSize + len(r.vc.body))
+	invariants.Assert(h.LogView <= h.View && h.OpMin <= h.Op, "replica: do_view_change with log_view above view or op_min above op")
+	if invariants.Enabled {
+		// The headers pass the new primary's checks (recordDoViewChange).
+		_, ok := decodeHeaders(r.vc.body, r.logOp, &r.wcfg, make([]wire.Header, 0, r.viewChangeHeadersMax()))
+		invariants.Assert(ok, "replica: do_view_change headers do not decode")
+	}
 	if primary == r.cfg.Replica {
 		r.recordDoViewChange(&h, r.vc.body)
 		return
@@ -290,12 +325,17 @@ func (r *Replica) sendDoViewChange() {
 
 // sendWithBody seals h and body into a fresh message and sends it.
 func (r *Replica) sendWithBody(to uint8, h *wire.Header, body []byte) {
+	invariants.Assert(int(h.Size) == wire.HeaderSize+len(body), "replica: message size does not cover its body")
+	invariants.Assert(to < r.cfg.ReplicaCount, "replica: message sent to a replica out of range")
 	m := r.newMessage()
 	if m == nil {
 		return
 	}
 	copy(m.Buffer[wire.HeaderSize:], body)
 	wire.Seal(h, m.Bytes(h.Size))
+	if invariants.Enabled {
+		r.checkSealed(m, h)
+	}
 	r.bus.SendToReplica(to, m)
 	m.Unref()
 }
@@ -319,12 +359,14 @@ func (r *Replica) onDoViewChange(h *wire.Header, body []byte) {
 	if r.status != StatusViewChange {
 		return
 	}
+	invariants.Assert(h.View == r.view && r.IsPrimary(), "replica: do_view_change recorded for another view, or off its primary")
 	r.vc.svcVotes |= 1 << h.Replica
 	r.recordDoViewChange(h, body)
 	r.maybeSendDoViewChange()
 }
 
 func (r *Replica) recordDoViewChange(h *wire.Header, body []byte) {
+	invariants.Assert(r.status == StatusViewChange && r.IsPrimary() && h.View == r.view, "replica: do_view_change recorded outside its view change")
 	v := &r.vc.dvcs[h.Replica]
 	headers, ok := decodeHeaders(body, h.Op, &r.wcfg, v.headers)
 	if !ok {
@@ -351,6 +393,7 @@ func (r *Replica) recordDoViewChange(h *wire.Header, body []byte) {
 			}
 		}
 	}
+	invariants.Assert(whole >= 1 && whole <= n && n <= int(r.cfg.ReplicaCount), "replica: votes counted out of range")
 	if n < r.cfg.quorum() {
 		return
 	}
@@ -392,6 +435,11 @@ func (r *Replica) bestLog() int {
 		panic(fmt.Sprintf("replica %d: no whole vote in view %d", r.cfg.Replica, r.view)) // its own is whole
 	}
 	b := &r.vc.dvcs[best]
+	own := &r.vc.dvcs[r.cfg.Replica]
+	invariants.Assert(own.received && !own.damaged(), "replica: primary-elect ranks votes without its own whole vote")
+	if invariants.Enabled {
+		invariants.Assert(b.logView > own.logView || (b.logView == own.logView && b.op >= own.op), "replica: best log ranks below the primary-elect's own")
+	}
 	for i := range r.vc.dvcs {
 		d := &r.vc.dvcs[i]
 		if !d.received || !d.damaged() {
@@ -420,6 +468,8 @@ func (r *Replica) bestLog() int {
 // (docs/replica.md, "Damaged journals vote"). Without an anchor, or with
 // one b does not hold, the install waits as before.
 func (r *Replica) agreesWithNewerLog(b, d *dvcVote) bool {
+	invariants.Assert(d.damaged() && !b.damaged(), "replica: anchor check of a whole vote against a damaged one")
+	invariants.Assert(d.logView > b.logView, "replica: anchor check of a vote of no newer log_view")
 	if d.anchor.IsZero() {
 		return false
 	}
@@ -449,12 +499,15 @@ func (r *Replica) mayHaveCommitted(op uint64) bool {
 			holders-- // it voted and certainly never acknowledged op
 		}
 	}
+	invariants.Assert(op > 0 && holders >= 0 && holders <= int(r.cfg.ReplicaCount), "replica: holders of an op counted out of range")
 	return holders >= r.cfg.quorum()
 }
 
 // beginInstall starts installing the new log on the new primary (VR
 // Revisited §4.2 step 3): the log with the highest (log_view, op) wins.
 func (r *Replica) beginInstall(best int) {
+	invariants.Assert(r.status == StatusViewChange && r.IsPrimary() && !r.vc.installing, "replica: install begun outside a primary-elect's view change, or twice")
+	invariants.Assert(best >= 0 && best < len(r.vc.dvcs) && r.vc.dvcs[best].received, "replica: install of a vote not received")
 	var commit uint64
 	for i := range r.vc.dvcs {
 		if d := &r.vc.dvcs[i]; d.received {
@@ -483,6 +536,7 @@ func (r *Replica) beginInstall(best int) {
 	if installOp < commit {
 		panic(fmt.Sprintf("replica: view %d would install a log ending at op %d below commit number %d", r.view, installOp, commit))
 	}
+	invariants.Assert(installOp <= b.op, "replica: install beyond the chosen log's head")
 	headers := b.headers
 	for len(headers) > 0 && headers[len(headers)-1].Op > installOp {
 		headers = headers[:len(headers)-1]
@@ -491,8 +545,10 @@ func (r *Replica) beginInstall(best int) {
 	r.vc.installOp = installOp
 	r.vc.startOp = r.possiblyCommittedHead(b, commit, installOp)
 	r.vc.repairFrom = uint8(best)
+	invariants.Assert(commit <= r.vc.startOp && r.vc.startOp <= installOp, "replica: view start op outside [commit, install op]")
 	r.commitMax = max(r.commitMax, commit)
 	r.installLog(headers, installOp)
+	invariants.Assert(r.op <= installOp && r.commitMin <= r.op, "replica: installed log beyond the chosen head")
 	r.knownOp = installOp
 	r.continueInstall()
 }
@@ -504,6 +560,7 @@ func (r *Replica) beginInstall(best int) {
 // waiting for it would stall every view change.
 func (r *Replica) availableHead(b *dvcVote, commit uint64) uint64 {
 	head := r.headHeldBy(b, commit, b.op, 1)
+	invariants.Assert(head >= commit && head <= b.op, "replica: available head outside [commit, chosen head]")
 	r.Counters.OpsNacked += b.op - head
 	return head
 }
@@ -514,6 +571,8 @@ func (r *Replica) availableHead(b *dvcVote, commit uint64) uint64 {
 // damaged vote may hold every op up to what it may have acknowledged
 // (dvcVote.mayHold): it never helps to truncate one.
 func (r *Replica) headHeldBy(b *dvcVote, commit, upTo uint64, need int) uint64 {
+	invariants.Assert(need >= 1 && need <= int(r.cfg.ReplicaCount), "replica: holders needed out of range")
+	invariants.Assert(b.received && !b.damaged(), "replica: held ops counted against a log not chosen")
 	for op := commit + 1; op <= upTo; op++ {
 		want := b.header(op)
 		if want == nil {
@@ -548,7 +607,10 @@ func (r *Replica) possiblyCommittedHead(b *dvcVote, commit, installOp uint64) ui
 		}
 	}
 	need := max(r.cfg.quorum()-(int(r.cfg.ReplicaCount)-voters), 1)
-	return r.headHeldBy(b, commit, installOp, need)
+	invariants.Assert(voters >= 1 && need <= voters, "replica: more holders needed than voters")
+	head := r.headHeldBy(b, commit, installOp, need)
+	invariants.Assert(head >= commit && head <= installOp, "replica: possibly committed head outside [commit, install op]")
+	return head
 }
 
 // installLog makes headers (the tail of the new view's log, ending at
@@ -561,6 +623,8 @@ func (r *Replica) installLog(headers []wire.Header, headOp uint64) {
 	if len(headers) > 0 {
 		first = headers[0].Op
 	}
+	invariants.Assert(len(headers) == 0 || (headers[len(headers)-1].Op == headOp && headOp-first == uint64(len(headers)-1)), "replica: installed headers not contiguous up to the head")
+	invariants.Assert(r.status == StatusViewChange || r.view == r.logView, "replica: log installed by a normal replica of another log_view")
 	keep := r.commitMin
 	for op := r.commitMin + 1; op <= r.op && op <= headOp && op >= first; op++ {
 		if headers[op-first].Checksum != r.ring.get(op).header.Checksum {
@@ -589,6 +653,11 @@ func (r *Replica) installLog(headers []wire.Header, headOp uint64) {
 		}
 		r.Counters.OpsTruncated++
 	}
+	invariants.Assert(r.op == keep && r.ring.count == int(keep-r.commitMin), "replica: log not truncated to the ops kept")
+	if invariants.Enabled && keep+1 >= first && keep+1 <= headOp {
+		// The new log continues the kept one: committed ops survive.
+		invariants.Assert(headers[keep+1-first].Parent == r.head, "replica: the new view's log does not chain from the ops kept")
+	}
 	// Durably too, even when nothing above keep is in memory: a restarted
 	// replica may journal ops it could not load (above a hole, or beyond
 	// its prepare ring), and a later restart must not find them again
@@ -606,11 +675,14 @@ func (r *Replica) installLog(headers []wire.Header, headOp uint64) {
 			r.putLog(&headers[i])
 		}
 	}
+	invariants.Assert(r.logOp >= r.op && r.logOp <= max(headOp, keep), "replica: log head outside the installed log")
 }
 
 // continueInstall repairs the new primary's log up to the chosen op and
 // then finishes the view change.
 func (r *Replica) continueInstall() {
+	invariants.Assert(r.status == StatusViewChange && r.vc.installing && r.IsPrimary(), "replica: install continued outside a primary-elect's view change")
+	invariants.Assert(r.op <= r.vc.installOp, "replica: new primary's log beyond the op it installs")
 	r.commitBackup() // ops known committed apply as they arrive
 	if r.op < r.vc.installOp {
 		r.requestPrepares(r.vc.repairFrom, r.vc.installOp)
@@ -625,14 +697,19 @@ func (r *Replica) finishInstall() {
 	if r.op < r.commitMax {
 		panic(fmt.Sprintf("replica: view %d installed with its log ending at op %d below commit_max %d", r.view, r.op, r.commitMax))
 	}
+	invariants.Assert(r.vc.installing && r.op == r.vc.installOp && r.status == StatusViewChange, "replica: install finished off its install op")
+	invariants.Assert(r.view > r.logView || r.rejoin.active, "replica: view installed twice")
 	r.vc.installing = false
 	r.logView = r.view
 	r.viewStartOp = min(r.vc.startOp, r.op)
 	r.persistView(r.op, r.head)
+	invariants.Assert(r.logHeadView == r.view && r.logHead >= r.op, "replica: durable log head below the installed log")
 	r.status = StatusNormal
 	r.knownOp = r.op
+	invariants.Assert(r.viewStartOp <= r.op && r.logOp == r.op, "replica: new primary's log head beyond its op")
 	for op := r.commitMin + 1; op <= r.op; op++ {
 		e := r.ring.get(op)
+		invariants.Assert(e != nil, "replica: installed op missing from the new primary's ring")
 		e.oks = 0
 		if e.written {
 			e.oks = 1 << r.cfg.Replica
@@ -652,10 +729,17 @@ func (r *Replica) finishInstall() {
 
 // sendStartView sends this primary's start_view to replica to.
 func (r *Replica) sendStartView(to uint8) {
+	invariants.Assert(r.status == StatusNormal && r.IsPrimary() && r.logView == r.view, "replica: start_view sent off a normal primary")
 	h := r.header(wire.CommandStartView)
 	h.Op, h.Commit, h.OpMin = r.op, min(r.commitMax, r.op), min(r.viewStartOp, r.op)
+	invariants.Assert(r.commitMin <= h.Commit && r.viewStartOp <= r.op, "replica: start_view below commit_min, or its view started beyond its op")
 	r.vc.body = r.log.encode(r.vc.body[:0], r.op, r.viewChangeHeadersMax())
 	h.Size = uint32(wire.HeaderSize + len(r.vc.body))
+	if invariants.Enabled {
+		// The headers pass a backup's checks (onStartView).
+		_, ok := decodeHeaders(r.vc.body, r.op, &r.wcfg, make([]wire.Header, 0, cap(r.vc.scratch)))
+		invariants.Assert(ok, "replica: start_view headers do not decode")
+	}
 	r.sendWithBody(to, &h, r.vc.body)
 }
 
@@ -675,9 +759,11 @@ func (r *Replica) onStartView(h *wire.Header, body []byte) {
 	if h.View > r.view {
 		r.dropPrimaryWork()
 	}
+	invariants.Assert(h.View >= r.view && h.View >= r.logView, "replica: start_view of a view before its own, or log_view going back")
 	r.view = h.View
 	r.logView = h.View
 	r.installLog(headers, h.Op)
+	invariants.Assert(r.op <= h.Op && r.logOp >= r.op, "replica: backup's log beyond the start_view's head")
 	// What this replica must hold before it may vote with log_view v: the
 	// log view v started with (ops the primary prepared since can only
 	// commit with acks from replicas that would outrank this one).
@@ -687,6 +773,7 @@ func (r *Replica) onStartView(h *wire.Header, body []byte) {
 		anchor = s.Checksum
 	}
 	r.persistView(h.OpMin, anchor)
+	invariants.Assert(r.logHeadView == r.view && r.logHead >= h.OpMin, "replica: durable log head below the view's start")
 	r.status = StatusNormal
 	r.vc.installing = false
 	r.knownOp = h.Op // what the primary of this view has; older hopes are gone
@@ -694,6 +781,7 @@ func (r *Replica) onStartView(h *wire.Header, body []byte) {
 	r.learnRejoinTarget(h.Op, true)
 	r.lastPrimaryTick = r.tick
 	r.normalTimeout = r.randomNormalTimeout()
+	invariants.Assert(!r.IsPrimary() && r.logView == r.view, "replica: start_view installed by its own primary")
 	for op := r.commitMin + 1; op <= r.op; op++ {
 		if e := r.ring.get(op); e != nil && e.written {
 			r.sendPrepareOK(&e.header)
@@ -710,6 +798,7 @@ func (r *Replica) requestStartView(v uint32) {
 		return
 	}
 	r.lastStartViewRequest = r.tick
+	invariants.Assert(v > r.view && r.cfg.ReplicaCount > 1, "replica: start_view requested for a view not ahead")
 	primary := uint8(v % uint32(r.cfg.ReplicaCount))
 	if primary == r.cfg.Replica {
 		r.startViewChange(v)
@@ -729,6 +818,8 @@ func (r *Replica) onRequestStartView(h *wire.Header) {
 // tickViewChange retries a view change that did not finish in time (in
 // the next view) and resends what may have been lost.
 func (r *Replica) tickViewChange() {
+	invariants.Assert(r.status == StatusViewChange && r.tick >= r.vc.started, "replica: view change ticked outside a view change")
+	invariants.Assert(r.vc.timeout >= r.cfg.ViewChangeTimeoutTicks, "replica: view change timeout below its minimum")
 	if r.tick-r.vc.started >= r.vc.timeout {
 		r.startViewChange(r.view + 1)
 		return
@@ -748,5 +839,7 @@ func (r *Replica) tickViewChange() {
 }
 
 func (r *Replica) randomNormalTimeout() uint64 {
-	return r.cfg.NormalTimeoutTicks + r.rng.Uint64N(r.cfg.NormalTimeoutTicks)
+	t := r.cfg.NormalTimeoutTicks + r.rng.Uint64N(r.cfg.NormalTimeoutTicks)
+	invariants.Assert(t >= r.cfg.NormalTimeoutTicks && t < 2*r.cfg.NormalTimeoutTicks, "replica: normal timeout out of [T, 2T)")
+	return t
 }
