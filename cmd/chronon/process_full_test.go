@@ -95,19 +95,27 @@ func TestProcessesLedgerFullKeepsServing(t *testing.T) {
 		t.Fatalf("lookup transfers: %+v %v", trs, err)
 	}
 	// Backups may still be applying the last ops: wait for their counters.
+	// Records are replicated state; refusals are counted by each process
+	// as it applies ops, so a backup that copied a checkpoint (state sync)
+	// counts fewer — but never more, and some replica applied them all.
+	refusedMax := 0
 	for i, p := range procs {
 		deadline := time.Now().Add(30 * time.Second)
 		for {
 			m := scrapeMetrics(t, p)
-			if m["chronon_state_machine_refused_full_total"] == refused && m["chronon_state_machine_records"] == int(created)+2 &&
-				m["chronon_state_machine_records_max"] > m["chronon_state_machine_records"] {
+			if m["chronon_state_machine_records"] == int(created)+2 && m["chronon_state_machine_records_max"] > m["chronon_state_machine_records"] &&
+				m["chronon_state_machine_refused_full_total"] <= refused {
+				refusedMax = max(refusedMax, m["chronon_state_machine_refused_full_total"])
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("replica %d: state machine metrics (want refused %d, records %d): %v", i, refused, created+2, m)
+				t.Fatalf("replica %d: state machine metrics (want refused at most %d, records %d): %v", i, refused, created+2, m)
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
+	}
+	if refusedMax != refused {
+		t.Fatalf("no replica counted the %d refused transfers (at most %d)", refused, refusedMax)
 	}
 	alive()
 	stopAll(t, procs)
