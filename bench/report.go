@@ -50,7 +50,7 @@ func (r *Result) WriteText(w io.Writer) {
 		target = fmt.Sprintf("%d replicas in this process (%s preset) on %s", r.Replicas, r.Preset, strings.Join(r.Addresses, ","))
 	}
 	fmt.Fprintf(w, "target: %s\n", target)
-	fmt.Fprintf(w, "load: %s workload, %d clients x %d callers, %d events per request, warm-up %v, measured %v\n",
+	fmt.Fprintf(w, "load: %s workload, %d clients x %d callers, events per request: %d, warm-up %v, measured %v\n",
 		r.Workload, r.Clients, r.Callers, r.Batch, secs(r.WarmupSeconds), secs(r.DurationSeconds))
 	status := ""
 	if r.Note != "" {
