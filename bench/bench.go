@@ -81,6 +81,9 @@ type Config struct {
 	Progress io.Writer
 	// Logger receives the replicas' and clients' logs (default discarded).
 	Logger *slog.Logger
+
+	// onMeasure, when set, is called as the measured phase starts (tests).
+	onMeasure func()
 }
 
 // Result is what a run measured. Durations are in microseconds, rates per
@@ -351,6 +354,9 @@ warmup:
 	u0 := getUsage()
 	t0 := time.Now()
 	phase.Store(phaseMeasure)
+	if cfg.onMeasure != nil {
+		cfg.onMeasure()
+	}
 	measureEnd := time.NewTimer(cfg.Duration)
 	if !interrupted {
 	measure:
