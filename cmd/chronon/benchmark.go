@@ -178,6 +178,9 @@ func runBenchmark(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "chronon benchmark: %v\n", err)
 		return 1
 	}
+	if res.Partial {
+		return 130 // interrupted, as a shell reports SIGINT
+	}
 	return 0
 }
 
