@@ -32,8 +32,8 @@ func (p *progress) tick(phase string, elapsed, total time.Duration) {
 		return
 	}
 	reqs, events := p.requests.Load(), p.events.Load()
-	fmt.Fprintf(p.w, "\r\033[K%s %4.0fs/%.0fs  %9.0f requests/s  %9.0f events/s",
-		phase, elapsed.Seconds(), total.Seconds(), float64(reqs-p.lastReqs)/secs, float64(events-p.lastEvents)/secs)
+	fmt.Fprintf(p.w, "\r\033[K%s %v of %v: %.0f requests/s, %.0f events/s",
+		phase, elapsed.Round(time.Second), total, float64(reqs-p.lastReqs)/secs, float64(events-p.lastEvents)/secs)
 	p.last, p.lastReqs, p.lastEvents, p.written = now, reqs, events, true
 }
 
@@ -45,9 +45,13 @@ func (p *progress) clear() {
 
 // WriteText writes r for people.
 func (r *Result) WriteText(w io.Writer) {
-	target := fmt.Sprintf("%d replicas at %s", r.Replicas, strings.Join(r.Addresses, ","))
+	replicas := fmt.Sprintf("%d replicas", r.Replicas)
+	if r.Replicas == 1 {
+		replicas = "1 replica"
+	}
+	target := fmt.Sprintf("%s at %s", replicas, strings.Join(r.Addresses, ","))
 	if r.InProcess {
-		target = fmt.Sprintf("%d replicas in this process (%s preset) on %s", r.Replicas, r.Preset, strings.Join(r.Addresses, ","))
+		target = fmt.Sprintf("%s in this process (%s preset) on %s", replicas, r.Preset, strings.Join(r.Addresses, ","))
 	}
 	fmt.Fprintf(w, "target: %s\n", target)
 	fmt.Fprintf(w, "load: %s workload, %d clients x %d callers, events per request: %d, warm-up %v, measured %v\n",

@@ -10,6 +10,11 @@ import (
 	"testing"
 
 	"github.com/chronon-db/chronon/bench"
+	"github.com/chronon-db/chronon/cluster"
+	"github.com/chronon-db/chronon/journal"
+	"github.com/chronon-db/chronon/outbox"
+	"github.com/chronon-db/chronon/statemachine"
+	"github.com/chronon-db/chronon/wire"
 )
 
 func TestBenchmarkArgs(t *testing.T) {
@@ -106,6 +111,40 @@ func TestBenchmarkRuns(t *testing.T) {
 				t.Errorf("no resource usage: %+v", r)
 			}
 		})
+	}
+}
+
+// TestBenchmarkRunningCluster targets a cluster that runs outside the
+// benchmark (here a cluster.Start in the test) by its addresses and id.
+func TestBenchmarkRunningCluster(t *testing.T) {
+	jcfg, err := journal.Preset("test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := cluster.Start(cluster.Config{
+		Replicas: 3, Dir: t.TempDir(), Preset: "test", Cluster: wire.Uint128{Lo: 9},
+		NewStateMachine: func(*outbox.Emitter) statemachine.StateMachine {
+			sm, err := newStateMachine("kv", capacityFor(jcfg), nil, "")
+			if err != nil {
+				panic(err)
+			}
+			return sm
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop()
+	args := []string{"benchmark", "--addresses=" + strings.Join(c.Addresses(), ","), "--cluster=9", "--preset=test",
+		"--keys=100", "--read-ratio=0.2", "--clients=2", "--warmup=50ms", "--duration=300ms"}
+	var out, errOut bytes.Buffer
+	if code := run(args, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d, stderr: %s\nstdout: %s", code, errOut.String(), out.String())
+	}
+	for _, want := range []string{"target: 3 replicas at " + strings.Join(c.Addresses(), ","), "requests/s", "this process: the clients only"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
 	}
 }
 
