@@ -274,6 +274,7 @@ func drive(ctx context.Context, cfg Config, w workload, clients []*client.Client
 		wg               sync.WaitGroup
 		errMu            sync.Mutex
 		firstErr         error
+		failed           = make(chan struct{}) // closed on the first error
 	)
 	// loadCtx ends calls in flight when the run is interrupted, or when
 	// they outlast the grace period after the measured phase.
@@ -302,6 +303,7 @@ func drive(ctx context.Context, cfg Config, w workload, clients []*client.Client
 							errMu.Lock()
 							if firstErr == nil {
 								firstErr = err
+								close(failed)
 							}
 							errMu.Unlock()
 						}
@@ -325,7 +327,7 @@ func drive(ctx context.Context, cfg Config, w workload, clients []*client.Client
 	defer progress.clear()
 
 	// Warm-up: until its duration, a quarter of the event budget, the end
-	// of every caller, or an interrupt.
+	// of every caller, a failed call, or an interrupt.
 	start := time.Now()
 	warmupEnd := time.NewTimer(cfg.Warmup)
 	poll := time.NewTicker(20 * time.Millisecond)
@@ -342,6 +344,8 @@ warmup:
 			}
 			progress.tick("warm-up", time.Since(start), cfg.Warmup)
 		case <-callersDone:
+			break warmup
+		case <-failed:
 			break warmup
 		case <-ctx.Done():
 			interrupted = true
@@ -371,6 +375,8 @@ warmup:
 					res.Note = "stopped when the transfer budget (--transfers) was used up"
 				}
 				break measure
+			case <-failed:
+				break measure
 			case <-ctx.Done():
 				interrupted = true
 				break measure
@@ -379,11 +385,17 @@ warmup:
 	}
 	measureEnd.Stop()
 	phase.Store(phaseDone)
+	cut := interrupted // cut off the calls in flight at once
+	select {
+	case <-failed:
+		cut = true
+	default:
+	}
 	elapsed := time.Since(t0)
 	u1 := getUsage()
 
 	// Let calls in flight finish (they are not counted), then cut them off.
-	if interrupted {
+	if cut {
 		cancelLoad()
 	}
 	grace := time.NewTimer(10 * time.Second)

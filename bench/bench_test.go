@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -38,6 +39,28 @@ func TestRunInterrupted(t *testing.T) {
 	l := res.Latency
 	if !(l.P50 <= l.P99 && l.P99 <= l.Max) {
 		t.Fatalf("percentiles out of order: %+v", l)
+	}
+}
+
+// TestRunStopsOnAFailedCall fills a kv store of 8 keys with puts of 64
+// keys: the first put refused as full must end the one-hour run with that
+// error.
+func TestRunStopsOnAFailedCall(t *testing.T) {
+	cfg := Config{
+		Workload: WorkloadKV, Replicas: 1, Preset: "test", Dir: t.TempDir(),
+		NewStateMachine: func() statemachine.StateMachine {
+			s, err := kv.New(kv.Config{KeysMax: 8, ValueSizeMax: 16})
+			if err != nil {
+				panic(err)
+			}
+			return s
+		},
+		Clients: 2, Callers: 2, Batch: 4, Warmup: time.Hour, Duration: time.Hour,
+		KeySize: 8, ValueSize: 16, Keys: 64,
+	}
+	_, err := Run(context.Background(), cfg)
+	if err == nil || !strings.Contains(err.Error(), "full") {
+		t.Fatalf("Run: %v, want a put refused as full", err)
 	}
 }
 
