@@ -51,7 +51,7 @@ func parseBenchmarkArgs(args []string, stderr io.Writer) (benchmarkOptions, erro
 	fs.StringVar(&cfg.Workload, "workload", bench.WorkloadKV, "kv (puts and gets) or ledger (transfers)")
 	fs.IntVar(&cfg.Replicas, "replicas", 3, "replicas of the local cluster (1, 3 or 5)")
 	fs.StringVar(&cfg.Preset, "preset", "production", "data file preset of the local cluster, and message size of a running one: production (1 MiB messages) or test")
-	fs.StringVar(&cfg.Dir, "dir", "", "directory for the local cluster's data files (default: a temporary directory, removed at the end)")
+	fs.StringVar(&cfg.Dir, "dir", "", "directory for the local cluster's data files, reused with their contents if present (default: a temporary directory, removed at the end)")
 	addresses := fs.String("addresses", "", "a running cluster's replicas' host:port, comma-separated, in replica order (default: start a local cluster)")
 	clusterID := fs.String("cluster", "", "the running cluster's id, decimal or 0x-hex (required with --addresses)")
 	fs.IntVar(&cfg.Clients, "clients", 32, "client sessions")
