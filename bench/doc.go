@@ -1,4 +1,11 @@
-// Package bench will hold Chronon's benchmark harness: it starts a cluster,
-// drives ledger and KV workloads with many clients and reports throughput
-// and latency percentiles, side by side with peer systems.
+// Package bench is Chronon's benchmark harness (`chronon benchmark`): it
+// starts a local in-process cluster or targets a running one, drives a kv
+// (puts and gets) or ledger (transfers) workload from independent client
+// sessions with concurrent callers each, and reports throughput, latency
+// percentiles from an HDR histogram, CPU time and peak RSS.
+//
+// The load is closed-loop: every caller has one call in flight and issues
+// the next when it returns. Calls of the callers of one client may be
+// coalesced by the client into one request (client.Client.Submit), so
+// "requests" in the results count calls, as an application sees them.
 package bench

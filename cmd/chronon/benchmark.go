@@ -1,0 +1,191 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/chronon-db/chronon/bench"
+	"github.com/chronon-db/chronon/journal"
+	"github.com/chronon-db/chronon/statemachine"
+)
+
+func init() {
+	register(command{name: "benchmark", summary: "measure throughput and latency of a kv or ledger workload", run: runBenchmark})
+}
+
+const benchmarkUsage = `usage: chronon benchmark [flags]
+
+Starts a local cluster in this process (or targets a running one with
+--addresses and --cluster), drives a kv or ledger workload from --clients
+client sessions with --callers concurrent callers each, one call in flight
+per caller, for --warmup and then the measured --duration, and prints
+throughput (requests/s and events/s), latency percentiles from an HDR
+histogram, CPU time and peak RSS of this process. Ctrl-C stops the load and
+prints what was measured so far. With no flags: kv puts of 16-byte keys and
+64-byte values, 32 clients, 3 replicas, production preset, 2s + 10s.
+
+flags:`
+
+// benchmarkOptions are the parsed flags of `chronon benchmark`.
+type benchmarkOptions struct {
+	cfg  bench.Config
+	json bool
+}
+
+// parseBenchmarkArgs parses and checks the flags; with --help it returns
+// flag.ErrHelp.
+func parseBenchmarkArgs(args []string, stderr io.Writer) (benchmarkOptions, error) {
+	var o benchmarkOptions
+	cfg := &o.cfg
+	fs := flag.NewFlagSet("benchmark", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&cfg.Workload, "workload", bench.WorkloadKV, "kv (puts and gets) or ledger (transfers)")
+	fs.IntVar(&cfg.Replicas, "replicas", 3, "replicas of the local cluster (1, 3 or 5)")
+	fs.StringVar(&cfg.Preset, "preset", "production", "data file preset of the local cluster, and message size of a running one: production (1 MiB messages) or test")
+	fs.StringVar(&cfg.Dir, "dir", "", "directory for the local cluster's data files, reused with their contents if present (default: a temporary directory, removed at the end)")
+	addresses := fs.String("addresses", "", "a running cluster's replicas' host:port, comma-separated, in replica order (default: start a local cluster)")
+	clusterID := fs.String("cluster", "", "the running cluster's id, decimal or 0x-hex (required with --addresses)")
+	fs.IntVar(&cfg.Clients, "clients", 32, "client sessions")
+	fs.IntVar(&cfg.Callers, "callers", 1, "concurrent callers per client, one call in flight each (a client coalesces its callers' calls)")
+	fs.IntVar(&cfg.Batch, "batch", 0, "events per call: kv records or transfers (default 1 for kv, 64 for ledger)")
+	fs.DurationVar(&cfg.Warmup, "warmup", 2*time.Second, "load before the measured phase, not measured")
+	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "the measured phase")
+	fs.IntVar(&cfg.KeySize, "key-size", 16, "kv: key size in bytes (1 to 64)")
+	fs.IntVar(&cfg.ValueSize, "value-size", 64, fmt.Sprintf("kv: value size in bytes (at most %d on a local cluster)", kvValueSizeMax))
+	fs.Float64Var(&cfg.ReadRatio, "read-ratio", 0, "kv: share of calls that are gets (0 to 1); every key is written once first when above 0")
+	fs.IntVar(&cfg.Keys, "keys", 0, "kv: distinct keys, chosen uniformly (default: the preset's kv capacity, 100000 or 1024)")
+	fs.IntVar(&cfg.Accounts, "accounts", 10_000, "ledger: accounts, created first (at most the preset's capacity, 100000 or 1024)")
+	fs.IntVar(&cfg.HotAccounts, "hot-accounts", 0, "ledger: when above 0, every transfer debits one of this many first accounts (contention); 0 is uniform")
+	fs.IntVar(&cfg.Transfers, "transfers", 0, "ledger: transfers at most in the whole run (default: the preset's capacity, 2000000 or 8192)")
+	fs.Uint64Var(&cfg.Seed, "seed", 0, "seed of the callers' key and account choices (default random)")
+	fs.BoolVar(&o.json, "json", false, "print one JSON object instead of text")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, benchmarkUsage)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	jcfg, err := journal.Preset(cfg.Preset)
+	if err != nil {
+		return o, fmt.Errorf("--preset: %w", err)
+	}
+	caps := capacityFor(jcfg)
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if *addresses != "" {
+		cfg.Addresses = strings.Split(*addresses, ",")
+		if *clusterID == "" {
+			return o, errors.New("--addresses needs --cluster")
+		}
+		if cfg.Cluster, err = parseUint128(*clusterID); err != nil {
+			return o, fmt.Errorf("--cluster: %w", err)
+		}
+		if set["replicas"] || set["dir"] {
+			return o, errors.New("--replicas and --dir are for a local cluster, not with --addresses")
+		}
+	} else if *clusterID != "" {
+		return o, errors.New("--cluster is for a running cluster, with --addresses")
+	}
+	if cfg.Batch == 0 {
+		cfg.Batch = 1
+		if cfg.Workload == bench.WorkloadLedger {
+			cfg.Batch = 64
+		}
+	}
+	if cfg.Keys == 0 {
+		cfg.Keys = caps.kvKeys
+	}
+	if cfg.Transfers == 0 {
+		cfg.Transfers = caps.ledgerTransfers
+	}
+	if cfg.Workload == bench.WorkloadLedger && !set["accounts"] {
+		cfg.Accounts = min(cfg.Accounts, caps.ledgerAccounts)
+	}
+	if len(cfg.Addresses) == 0 {
+		// The local cluster's state machines are those of `chronon start`.
+		switch {
+		case cfg.Workload == bench.WorkloadKV && cfg.ValueSize > kvValueSizeMax:
+			return o, fmt.Errorf("--value-size=%d: the local kv store holds values of at most %d bytes", cfg.ValueSize, kvValueSizeMax)
+		case cfg.Workload == bench.WorkloadKV && cfg.Keys > caps.kvKeys:
+			return o, fmt.Errorf("--keys=%d: the %s preset's kv store holds %d keys", cfg.Keys, cfg.Preset, caps.kvKeys)
+		case cfg.Workload == bench.WorkloadLedger && cfg.Accounts > caps.ledgerAccounts:
+			return o, fmt.Errorf("--accounts=%d: the %s preset's ledger holds %d accounts", cfg.Accounts, cfg.Preset, caps.ledgerAccounts)
+		case cfg.Workload == bench.WorkloadLedger && cfg.Transfers > caps.ledgerTransfers:
+			return o, fmt.Errorf("--transfers=%d: the %s preset's ledger holds %d transfers", cfg.Transfers, cfg.Preset, caps.ledgerTransfers)
+		}
+		workload := cfg.Workload
+		cfg.NewStateMachine = func() statemachine.StateMachine {
+			sm, err := newStateMachine(workload, caps, nil, "")
+			if err != nil {
+				panic(fmt.Sprintf("benchmark: state machine of a checked config: %v", err))
+			}
+			return sm
+		}
+	}
+	if err := cfg.Check(); err != nil {
+		return o, err
+	}
+	return o, nil
+}
+
+func runBenchmark(args []string, stdout, stderr io.Writer) int {
+	o, err := parseBenchmarkArgs(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "chronon benchmark: %v\n", err)
+		return 2
+	}
+	if f, ok := stdout.(*os.File); ok && isTerminal(f) {
+		o.cfg.Progress = stdout
+	}
+	// The first Ctrl-C stops the load and prints the partial result; stop()
+	// then restores the default, so a second one ends the process.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() { <-ctx.Done(); stop() }()
+	res, err := bench.Run(ctx, o.cfg)
+	if err != nil && res.Requests == 0 {
+		fmt.Fprintf(stderr, "chronon benchmark: %v\n", err)
+		return 1
+	}
+	if o.json {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(res); err != nil {
+			fmt.Fprintf(stderr, "chronon benchmark: %v\n", err)
+			return 1
+		}
+	} else {
+		printVersion(stdout)
+		res.WriteText(stdout)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "chronon benchmark: %v\n", err)
+		return 1
+	}
+	if res.Partial {
+		return 130 // interrupted, as a shell reports SIGINT
+	}
+	return 0
+}
+
+// isTerminal reports whether f is a terminal (a character device).
+func isTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

@@ -1,0 +1,164 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/chronon-db/chronon/bench"
+	"github.com/chronon-db/chronon/cluster"
+	"github.com/chronon-db/chronon/journal"
+	"github.com/chronon-db/chronon/outbox"
+	"github.com/chronon-db/chronon/statemachine"
+	"github.com/chronon-db/chronon/wire"
+)
+
+func TestBenchmarkArgs(t *testing.T) {
+	o, err := parseBenchmarkArgs(nil, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := o.cfg
+	if c.Workload != "kv" || c.Replicas != 3 || c.Preset != "production" || c.Batch != 1 || c.Keys != 100_000 ||
+		c.KeySize != 16 || c.ValueSize != 64 || c.Clients != 32 || c.NewStateMachine == nil || o.json {
+		t.Errorf("defaults: %+v", c)
+	}
+	o, err = parseBenchmarkArgs([]string{"--workload=ledger", "--preset=test", "--hot-accounts=10", "--json"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c = o.cfg
+	if c.Batch != 64 || c.Accounts != 1024 || c.Transfers != 8192 || c.HotAccounts != 10 || !o.json {
+		t.Errorf("ledger on the test preset: %+v", c)
+	}
+	o, err = parseBenchmarkArgs([]string{"--addresses=127.0.0.1:1,127.0.0.1:2,127.0.0.1:3", "--cluster=0x7", "--value-size=1000"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(o.cfg.Addresses) != 3 || o.cfg.Cluster.Lo != 7 || o.cfg.NewStateMachine != nil {
+		t.Errorf("running cluster: %+v", o.cfg)
+	}
+	if _, err := parseBenchmarkArgs([]string{"--help"}, io.Discard); !errors.Is(err, flag.ErrHelp) {
+		t.Errorf("--help: %v", err)
+	}
+	for _, bad := range [][]string{
+		{"--replicas=4"},
+		{"--workload=sql"},
+		{"--preset=huge"},
+		{"--read-ratio=1.5"},
+		{"--key-size=65"},
+		{"--key-size=1", "--keys=300"},
+		{"--value-size=300"},             // above the local kv store's values
+		{"--preset=test", "--keys=2000"}, // above the test preset's kv capacity
+		{"--workload=ledger", "--preset=test", "--accounts=2000"}, // above its ledger capacity
+		{"--workload=ledger", "--hot-accounts=20000"},
+		{"--clients=0"},
+		{"--duration=0s"},
+		{"--addresses=127.0.0.1:1"}, // without --cluster
+		{"--cluster=7"},             // without --addresses
+		{"--addresses=127.0.0.1:1", "--cluster=7", "--replicas=5"}, // a local-cluster flag
+		{"extra"},
+	} {
+		if _, err := parseBenchmarkArgs(bad, io.Discard); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+// TestBenchmarkRuns is the benchmark's run in CI: both workloads against an
+// in-process 3-replica cluster for about a second (less with -short). It
+// checks that the harness works and reports consistent figures, not speed.
+func TestBenchmarkRuns(t *testing.T) {
+	warmup, duration := "200ms", "1s"
+	if testing.Short() {
+		warmup, duration = "100ms", "400ms"
+	}
+	for _, tc := range []struct {
+		workload string
+		args     []string
+	}{
+		{"kv", []string{"--read-ratio=0.5", "--key-size=8", "--value-size=32"}},
+		{"ledger", []string{"--batch=8", "--accounts=64", "--hot-accounts=4"}},
+	} {
+		t.Run(tc.workload, func(t *testing.T) {
+			args := append([]string{"benchmark", "--json", "--preset=test", "--replicas=3", "--clients=3", "--callers=2",
+				"--warmup=" + warmup, "--duration=" + duration, "--workload=" + tc.workload, "--dir=" + t.TempDir()}, tc.args...)
+			var out, errOut bytes.Buffer
+			if code := run(args, &out, &errOut); code != 0 {
+				t.Fatalf("exit %d, stderr: %s\nstdout: %s", code, errOut.String(), out.String())
+			}
+			var r bench.Result
+			dec := json.NewDecoder(&out)
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(&r); err != nil {
+				t.Fatalf("output is not one JSON result: %v\n%s", err, out.String())
+			}
+			l := r.Latency
+			switch {
+			case r.Workload != tc.workload || !r.InProcess || r.Replicas != 3 || r.Partial:
+				t.Errorf("run: %+v", r)
+			case r.Requests <= 0 || r.RequestsPerSecond <= 0 || r.EventsPerSecond <= 0:
+				t.Errorf("no throughput: %+v", r)
+			case tc.workload == "ledger" && r.Events != 8*r.Requests, tc.workload == "kv" && r.Events != r.Requests:
+				t.Errorf("%d events for %d requests", r.Events, r.Requests)
+			case !(0 < l.P50 && l.P50 <= l.P90 && l.P90 <= l.P99 && l.P99 <= l.P999 && l.P999 <= l.Max):
+				t.Errorf("percentiles out of order: %+v", l)
+			case r.CPUUserSeconds+r.CPUSysSeconds <= 0 || r.PeakRSSBytes <= 0:
+				t.Errorf("no resource usage: %+v", r)
+			}
+		})
+	}
+}
+
+// TestBenchmarkRunningCluster targets a cluster that runs outside the
+// benchmark (here a cluster.Start in the test) by its addresses and id.
+func TestBenchmarkRunningCluster(t *testing.T) {
+	jcfg, err := journal.Preset("test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := cluster.Start(cluster.Config{
+		Replicas: 3, Dir: t.TempDir(), Preset: "test", Cluster: wire.Uint128{Lo: 9},
+		NewStateMachine: func(*outbox.Emitter) statemachine.StateMachine {
+			sm, err := newStateMachine("kv", capacityFor(jcfg), nil, "")
+			if err != nil {
+				panic(err)
+			}
+			return sm
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop()
+	args := []string{"benchmark", "--addresses=" + strings.Join(c.Addresses(), ","), "--cluster=9", "--preset=test",
+		"--keys=100", "--read-ratio=0.2", "--clients=2", "--warmup=50ms", "--duration=300ms"}
+	var out, errOut bytes.Buffer
+	if code := run(args, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d, stderr: %s\nstdout: %s", code, errOut.String(), out.String())
+	}
+	for _, want := range []string{"target: 3 replicas at " + strings.Join(c.Addresses(), ","), "requests/s", "this process: the clients only"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+func TestBenchmarkTextOutput(t *testing.T) {
+	r := bench.Result{Workload: "kv", InProcess: true, Replicas: 3, Preset: "test", Addresses: []string{"a:1"},
+		Clients: 2, Callers: 1, Batch: 1, DurationSeconds: 1, ElapsedSeconds: 1, Requests: 10, Events: 10,
+		RequestsPerSecond: 10, EventsPerSecond: 10, Latency: bench.LatencyResult{P50: 1500, P90: 2000, P99: 3000, P999: 4000, Max: 4100},
+		CPUUserSeconds: 0.5, CPUSysSeconds: 0.25, PeakRSSBytes: 64 << 20}
+	var out bytes.Buffer
+	r.WriteText(&out)
+	for _, want := range []string{"3 replicas in this process (test preset)", "10 requests/s, 10 events/s",
+		"p50 1.5ms  p90 2ms  p99 3ms  p99.9 4ms  max 4.1ms", "0.75 cores", "replicas, which run in-process", "peak rss: 64 MiB"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
