@@ -6,7 +6,7 @@ import (
 	"github.com/chronon-db/chronon/wire"
 )
 
-// damagedVoteLogs builds, on c's replica 0, the do_view_change votes of a
+// voteSpec and setVotes build, on a replica, the do_view_change votes of a
 // view change: chain is a hash chain of headers for ops 1..len(chain); each
 // vote holds the prefix up to held and knows headers up to op.
 type voteSpec struct {
@@ -50,8 +50,7 @@ func testChain(n int) []wire.Header {
 // held durably by a quorum, one of which voted, and a damaged voter names
 // every op it may have acknowledged).
 func TestDamagedVoteNeverTruncates(t *testing.T) {
-	c := newCluster(t, 5, 3, 1, 1)
-	r := c.replicas[0]
+	r := newOne(t, 3, 0, nil).r
 	chain := testChain(12)
 	// Primary-elect 0 knows ops up to 12 but holds only up to 9 (a backup
 	// that installed a start_view); replica 2 voted whole up to 8.
@@ -88,8 +87,7 @@ func TestDamagedVoteNeverTruncates(t *testing.T) {
 // log_view, or of the same log_view with ops it may have acknowledged (or
 // a commit number) above the whole log's head, makes the install wait.
 func TestDamagedVoteNeverSuppliesTheLog(t *testing.T) {
-	c := newCluster(t, 5, 3, 1, 1)
-	r := c.replicas[0]
+	r := newOne(t, 3, 0, nil).r
 	chain := testChain(12)
 	for _, tc := range []struct {
 		name string
@@ -156,8 +154,7 @@ func TestDamagedVoteNeverSuppliesTheLog(t *testing.T) {
 // voter is the only one, the whole log is installed (op 11 was never
 // committed) rather than waiting for a vote that never changes.
 func TestDamagedVoteAboveUncommittableOps(t *testing.T) {
-	c := newCluster(t, 5, 3, 1, 1)
-	r := c.replicas[0]
+	r := newOne(t, 3, 0, nil).r
 	chain := testChain(12)
 	whole := voteSpec{logView: 2, op: 10, held: 10, commit: 3}
 	for _, tc := range []struct {

@@ -1,15 +1,11 @@
 package replica
 
 import (
-	"cmp"
 	"encoding/binary"
 	"fmt"
-	"math"
 	"math/rand/v2"
-	"slices"
 	"testing"
 
-	"github.com/chronon-db/chronon/statemachine"
 	"github.com/chronon-db/chronon/wire"
 )
 
@@ -19,119 +15,6 @@ import (
 // state directly (votes, sessions, offers, forged messages) or inspect it;
 // behaviours are scenario files run on the simulator's real components
 // (sim/testdata/scenarios, docs/simulator.md).
-
-const opAdd = wire.OperationUserMin
-
-// opLocal is counterMachine's local-only operation (local_test.go): it
-// counts its applications and changes the digest.
-const opLocal = wire.OperationUserMin + 1
-
-// counterMachine is a test state machine: opAdd adds a u64 to a per-client
-// total and replies with the new total. It records every application so
-// tests can check exactly-once execution.
-type counterMachine struct {
-	totals  map[wire.Uint128]uint64
-	applied map[[2]uint64]int // (client.Lo, request) -> times applied
-	digest  wire.Uint128
-	// local counts applied opLocal requests, localClient those that came
-	// from statemachine.LocalClient.
-	local, localClient int
-}
-
-// LocalOnly implements statemachine.LocalOperations.
-func (c *counterMachine) LocalOnly(op wire.Operation) bool { return op == opLocal }
-
-func newCounterMachine() *counterMachine {
-	return &counterMachine{totals: map[wire.Uint128]uint64{}, applied: map[[2]uint64]int{}}
-}
-
-func (c *counterMachine) Validate(op wire.Operation, input []byte) error {
-	if op != opAdd || len(input) != 8 {
-		return statemachine.ErrInvalidInput
-	}
-	return nil
-}
-
-func (c *counterMachine) Apply(ctx *statemachine.Context, op wire.Operation, input, reply []byte) int {
-	if op == opLocal {
-		c.local++
-		if ctx.Client == statemachine.LocalClient {
-			c.localClient++
-		}
-		c.digest = addUint128(c.digest, wire.Checksum(input))
-		return 0
-	}
-	if c.Validate(op, input) != nil {
-		return 0
-	}
-	c.applied[[2]uint64{ctx.Client.Lo, uint64(ctx.Request)}]++
-	c.totals[ctx.Client] += binary.LittleEndian.Uint64(input)
-	var b [40]byte
-	binary.LittleEndian.PutUint64(b[0:], ctx.Client.Lo)
-	binary.LittleEndian.PutUint64(b[8:], uint64(ctx.Request))
-	binary.LittleEndian.PutUint64(b[16:], binary.LittleEndian.Uint64(input))
-	binary.LittleEndian.PutUint64(b[24:], ctx.Timestamp)
-	binary.LittleEndian.PutUint64(b[32:], ctx.Op)
-	c.digest = addUint128(c.digest, wire.Checksum(b[:]))
-	binary.LittleEndian.PutUint64(reply, c.totals[ctx.Client])
-	return 8
-}
-
-func (c *counterMachine) ReplySizeMax(wire.Operation, int) int { return 8 }
-func (c *counterMachine) Digest() wire.Uint128                 { return c.digest }
-
-// SnapshotSizeMax is a nominal bound: the counter's records grow with
-// every request, and replica tests check no grid against it.
-func (c *counterMachine) SnapshotSizeMax() int { return math.MaxInt32 }
-
-// Snapshot encodes digest, totals and application counts, sorted by key.
-func (c *counterMachine) Snapshot(dst []byte) []byte {
-	dst = binary.LittleEndian.AppendUint64(dst, c.digest.Lo)
-	dst = binary.LittleEndian.AppendUint64(dst, c.digest.Hi)
-	ids := make([]wire.Uint128, 0, len(c.totals))
-	for id := range c.totals {
-		ids = append(ids, id)
-	}
-	slices.SortFunc(ids, func(a, b wire.Uint128) int { return cmp.Or(cmp.Compare(a.Hi, b.Hi), cmp.Compare(a.Lo, b.Lo)) })
-	dst = binary.LittleEndian.AppendUint64(dst, uint64(len(ids)))
-	for _, id := range ids {
-		dst = binary.LittleEndian.AppendUint64(dst, id.Lo)
-		dst = binary.LittleEndian.AppendUint64(dst, id.Hi)
-		dst = binary.LittleEndian.AppendUint64(dst, c.totals[id])
-	}
-	keys := make([][2]uint64, 0, len(c.applied))
-	for k := range c.applied {
-		keys = append(keys, k)
-	}
-	slices.SortFunc(keys, func(a, b [2]uint64) int { return cmp.Or(cmp.Compare(a[0], b[0]), cmp.Compare(a[1], b[1])) })
-	dst = binary.LittleEndian.AppendUint64(dst, uint64(len(keys)))
-	for _, k := range keys {
-		dst = binary.LittleEndian.AppendUint64(dst, k[0])
-		dst = binary.LittleEndian.AppendUint64(dst, k[1])
-		dst = binary.LittleEndian.AppendUint64(dst, uint64(c.applied[k]))
-	}
-	return dst
-}
-
-func (c *counterMachine) Restore(b []byte) error {
-	le := binary.LittleEndian
-	next := func() uint64 { v := le.Uint64(b); b = b[8:]; return v }
-	c.totals, c.applied = map[wire.Uint128]uint64{}, map[[2]uint64]int{}
-	if len(b) == 0 {
-		c.digest = wire.Uint128{}
-		return nil
-	}
-	c.digest = wire.Uint128{Lo: next(), Hi: next()}
-	for n := next(); n > 0; n-- {
-		id := wire.Uint128{Lo: next(), Hi: next()}
-		c.totals[id] = next()
-	}
-	for n := next(); n > 0; n-- {
-		k := [2]uint64{next(), next()}
-		c.applied[k] = int(next())
-	}
-	return nil
-}
 
 // packet is a message in flight: bytes copied at send time, as over TCP.
 type packet struct {
