@@ -322,3 +322,22 @@ func (o *one) send(msgs ...[]byte) []wire.Header {
 	}
 	return out
 }
+
+// requests registers the clients with ids 1000.. and has each send n adds
+// of 1, one request at a time, each answered before the next.
+func (o *one) requests(clients int, n uint32) {
+	o.t.Helper()
+	for c := range clients {
+		id := wire.Uint128{Lo: uint64(1000 + c), Hi: 5}
+		out := o.send(rawRequest(o.cfg, id, 0, 0, wire.Uint128{}, 0))
+		for req := uint32(1); ; req++ {
+			if len(out) != 1 || out[0].Command != wire.CommandReply {
+				o.t.Fatalf("client %v request %d: %+v", id, req-1, out)
+			}
+			if req > n {
+				break
+			}
+			out = o.send(rawRequest(o.cfg, id, out[0].Session, req, out[0].Checksum, 1))
+		}
+	}
+}
