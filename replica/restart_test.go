@@ -47,6 +47,11 @@ func TestRestoreCommittedHeaderChecksLinks(t *testing.T) {
 			t.Fatalf("op %d not in the log after restoring it", op)
 		}
 	}
+	unlinked := header(cp.op - 4)
+	unlinked.Checksum.Lo++ // op cp.op-3's parent is not this one
+	if err := r.restoreCommittedHeader(&unlinked); err == nil {
+		t.Fatal("a header the next op does not link to was accepted")
+	}
 	above := header(cp.op + 1)
 	if err := r.restoreCommittedHeader(&above); err == nil {
 		t.Fatal("an op above the checkpoint was accepted")
