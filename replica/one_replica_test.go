@@ -130,10 +130,9 @@ func (c *counterMachine) Restore(b []byte) error {
 	return nil
 }
 
-// sent is a message a replica handed to its bus: its header and bytes.
+// sent is the header of a message a replica handed to its bus.
 type sent struct {
 	h         wire.Header
-	data      []byte
 	toReplica int // -1: to a client
 }
 
@@ -146,7 +145,7 @@ type recordBus struct {
 func (b *recordBus) record(to int, m *wire.Message) {
 	var h wire.Header
 	h.Decode(m.Buffer)
-	b.out = append(b.out, sent{h: h, data: append([]byte(nil), m.Bytes(h.Size)...), toReplica: to})
+	b.out = append(b.out, sent{h: h, toReplica: to})
 }
 
 func (b *recordBus) SendToReplica(to uint8, m *wire.Message) {
@@ -165,8 +164,6 @@ type fakeJournal struct {
 	reads       []fakeRead
 	stored      map[uint64][]byte // op -> prepare bytes
 	checkpoints []fakeCheckpoint  // oldest first
-	view        uint32
-	logView     uint32
 }
 
 type fakeRead struct {
@@ -187,8 +184,7 @@ func (j *fakeJournal) Checkpoint(op uint64, checksum wire.Uint128, b CheckpointB
 	return nil
 }
 
-func (j *fakeJournal) PersistView(view, logView uint32, _ uint64, _ wire.Uint128, _, _ uint64) error {
-	j.view, j.logView = view, logView
+func (j *fakeJournal) PersistView(uint32, uint32, uint64, wire.Uint128, uint64, uint64) error {
 	return nil
 }
 
