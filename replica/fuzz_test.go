@@ -11,17 +11,15 @@ import (
 // splitter and the client-table decoder. Bad bytes must give an error,
 // never a panic.
 func FuzzRestoreCheckpoint(f *testing.F) {
-	c := newCluster(f, 1, 1, 2, 3)
-	c.replicas[0].cfg.CheckpointInterval = 2
-	c.run(5_000)
-	seed := c.replicas[0].encodeSessions(nil)
+	o := newOne(f, 1, 0, func(cfg *Config) { cfg.CheckpointInterval = 2 })
+	o.requests(2, 3)
+	seed := o.r.encodeSessions(nil)
 	f.Add(seed)
 	f.Add(joinCheckpointBlob(CheckpointBlobs{State: []byte{1, 2}, Sessions: seed}))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		_, _ = splitCheckpointBlob(b)
-		fresh := newCluster(t, 2, 1, 0, 0)
-		r := fresh.replicas[0]
+		r := newOne(t, 1, 0, nil).r
 		err := r.restore(5, wire.Uint128{Lo: 1}, CheckpointBlobs{Sessions: b})
 		if err == nil && r.CommitMin() != 5 {
 			t.Fatalf("accepted sessions but commit %d", r.CommitMin())

@@ -9,44 +9,53 @@ import (
 
 // TestSubmitLocalCommitsOnEveryReplica: a local request (SubmitLocal) of
 // an operation the state machine declares local-only is taken only by the
-// normal primary, goes through consensus and is applied once on every
-// replica as statemachine.LocalClient, with no reply to anyone; operations
-// the machine does not declare local-only are refused.
+// normal primary, goes through consensus (a prepare) and is applied once
+// as statemachine.LocalClient, by the primary and by a replica applying
+// that prepare, with no reply to anyone; operations the machine does not
+// declare local-only are refused.
 func TestSubmitLocalCommitsOnEveryReplica(t *testing.T) {
-	c := newCluster(t, 11, 3, 0, 0)
-	if c.replicas[1].SubmitLocal(opLocal, []byte("x")) {
+	if newOne(t, 3, 1, nil).r.SubmitLocal(opLocal, []byte("x")) {
 		t.Fatal("a backup took a local request")
 	}
-	if c.primary().SubmitLocal(opAdd, make([]byte, 8)) {
+	o := newOne(t, 1, 0, nil)
+	if o.r.SubmitLocal(opAdd, make([]byte, 8)) {
 		t.Fatal("the primary took a local request of an operation that is not local-only")
 	}
-	if !c.primary().SubmitLocal(opLocal, []byte("ack")) {
+	if !o.r.SubmitLocal(opLocal, []byte("ack")) {
 		t.Fatal("the primary refused a local request")
 	}
-	c.captured = nil
-	for range 50 {
-		c.step()
+	if out := o.send(); len(out) != 0 {
+		t.Fatalf("messages to clients: %+v", out)
 	}
-	for i, r := range c.replicas {
-		m := c.machines[i]
-		if m.local != 1 || m.localClient != 1 || r.Counters.LocalApplied != 1 {
-			t.Fatalf("replica %d: applied %d (%d as the local client), counter %d, want 1", i, m.local, m.localClient, r.Counters.LocalApplied)
-		}
+	if o.sm.local != 1 || o.sm.localClient != 1 || o.r.Counters.LocalApplied != 1 || o.r.Counters.LocalSubmitted != 1 || o.r.CommitMin() != 1 {
+		t.Fatalf("applied %d (%d as the local client), counters %+v, commit %d: want 1", o.sm.local, o.sm.localClient, o.r.Counters, o.r.CommitMin())
 	}
-	if c.primary().Counters.LocalSubmitted != 1 || len(c.captured) != 0 {
-		t.Fatalf("submitted %d, messages to clients %d", c.primary().Counters.LocalSubmitted, len(c.captured))
+	// A backup applies it from the prepare, as the local client too.
+	saved := *o
+	o.fresh()
+	m, _ := o.pool.Get()
+	defer m.Unref()
+	copy(m.Buffer, o.j.stored[1])
+	var h wire.Header
+	if err := wire.DecodeHeader(m.Buffer, &h, &o.r.wcfg); err != nil {
+		t.Fatal(err)
 	}
-	c.checkConverged()
+	if err := o.r.replayCommitted(m, &h); err != nil {
+		t.Fatal(err)
+	}
+	if o.sm.local != 1 || o.sm.localClient != 1 || o.r.StateDigest() != saved.r.StateDigest() {
+		t.Fatalf("replayed: applied %d (%d as the local client), digests %v %v", o.sm.local, o.sm.localClient, o.r.StateDigest(), saved.r.StateDigest())
+	}
 }
 
 // TestLocalRequestsRefusedFromTheNetwork: a network request that claims
 // the local client id, or asks for a local-only operation, is dropped
 // before consensus: only components beside the primary submit those.
 func TestLocalRequestsRefusedFromTheNetwork(t *testing.T) {
-	c := newCluster(t, 12, 1, 0, 0)
-	cfg := c.replicas[0].cfg
+	o := newOne(t, 1, 0, nil)
+	cfg := o.cfg
 	client := wire.Uint128{Lo: 9}
-	out := c.deliver(rawRequest(cfg, client, 0, 0, wire.Uint128{}, 0))
+	out := o.send(rawRequest(cfg, client, 0, 0, wire.Uint128{}, 0))
 	if len(out) != 1 || out[0].Command != wire.CommandReply {
 		t.Fatalf("register: %+v", out)
 	}
@@ -57,17 +66,17 @@ func TestLocalRequestsRefusedFromTheNetwork(t *testing.T) {
 		wire.Seal(&h, msg)
 		return msg
 	}
-	before := c.replicas[0].Counters.DropBadRequest
-	c.deliver(
+	before := o.r.Counters.DropBadRequest
+	o.send(
 		local(client, opLocal),                                             // local-only operation from a client
 		local(statemachine.LocalClient, opAdd),                             // the local client's id from the network
 		local(statemachine.LocalClient, opLocal),                           // both
 		rawRequest(cfg, statemachine.LocalClient, 0, 0, wire.Uint128{}, 0), // registering as the local client
 	)
-	if got := c.replicas[0].Counters.DropBadRequest - before; got != 4 {
+	if got := o.r.Counters.DropBadRequest - before; got != 4 {
 		t.Fatalf("%d of 4 forged local requests dropped", got)
 	}
-	if m := c.machines[0]; m.local != 0 || c.replicas[0].CommitMin() != 1 {
-		t.Fatalf("forged local requests applied: %d, commit %d", m.local, c.replicas[0].CommitMin())
+	if m := o.sm; m.local != 0 || o.r.CommitMin() != 1 {
+		t.Fatalf("forged local requests applied: %d, commit %d", m.local, o.r.CommitMin())
 	}
 }

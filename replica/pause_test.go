@@ -12,26 +12,23 @@ import (
 // in a prepare, the rest must be dropped and counted (the clients retry),
 // never overflow the list of registers in flight.
 func TestRegisterBurstBeyondClientsMax(t *testing.T) {
-	c := newCluster(t, 3, 3, 0, 0)
-	r := c.replicas[0]
-	cfg := r.cfg
+	o := newOne(t, 1, 0, nil)
+	r, cfg := o.r, o.cfg
 	n := cfg.Limits.ClientsMax
 	for i := range n {
-		c.deliverToReplica(0, rawRequest(cfg, wire.Uint128{Lo: uint64(100 + i)}, 0, 0, wire.Uint128{}, 0))
+		o.deliver(rawRequest(cfg, wire.Uint128{Lo: uint64(100 + i)}, 0, 0, wire.Uint128{}, 0))
 	}
-	r.Flush() // the registers leave the queue for a prepare; none committed yet
+	r.Flush() // the registers leave the queue for a prepare; its write is pending
 	if r.requests.count != 0 || r.CommitMin() != 0 {
 		t.Fatalf("queue %d, commit %d: want the registers prepared, not committed", r.requests.count, r.CommitMin())
 	}
 	for i := range n {
-		c.deliverToReplica(0, rawRequest(cfg, wire.Uint128{Lo: uint64(200 + i)}, 0, 0, wire.Uint128{}, 0))
+		o.deliver(rawRequest(cfg, wire.Uint128{Lo: uint64(200 + i)}, 0, 0, wire.Uint128{}, 0))
 	}
 	if r.Counters.DropQueueFull != uint64(n) {
 		t.Fatalf("DropQueueFull %d, want %d (registers beyond the sessions in flight)", r.Counters.DropQueueFull, n)
 	}
-	for range 50 {
-		c.step()
-	}
+	o.settle()
 	if r.clients.used != n || len(r.clients.registering) != 0 {
 		t.Fatalf("%d sessions, %d registering: want %d and 0", r.clients.used, len(r.clients.registering), n)
 	}

@@ -60,8 +60,8 @@ func TestDamageNames(t *testing.T) {
 	}
 }
 
-// memRecovery is a RecoveryJournal over a harness journal's durable
-// prepares; unreadable names an op whose header it holds but whose prepare
+// memRecovery is a RecoveryJournal over the durable prepares of a
+// one-replica run; unreadable names an op whose header it holds but whose prepare
 // it cannot read (0: none).
 type memRecovery struct {
 	stored     map[uint64][]byte
@@ -94,34 +94,25 @@ func (m *memRecovery) RaiseLogHead(op uint64) error {
 	return nil
 }
 
-// TestRecoverOutcomes recovers a backup from the journal a cluster run left
-// it, with each kind of damage reported as a typed input, and checks the
+// TestRecoverOutcomes recovers a backup from the journal of a run (the
+// prepares a single replica wrote), with each kind of damage reported as a typed input, and checks the
 // outcome: reason, vote, bound, what was replayed, and the durable log head
 // raised where the rules say so.
 func TestRecoverOutcomes(t *testing.T) {
-	c := newCluster(t, 5, 3, 2, 4)
-	c.run(50_000)
-	j := c.journals[1]
+	run := newOne(t, 1, 0, nil)
+	run.requests(2, 4)
+	stored := run.j.stored
 	var opMax uint64
-	for op := range j.stored {
+	for op := range stored {
 		opMax = max(opMax, op)
 	}
-	if opMax < 6 || j.view != 0 {
-		t.Fatalf("setup: op max %d, view %d", opMax, j.view)
+	if opMax < 6 {
+		t.Fatalf("setup: op max %d", opMax)
 	}
-	cfg := c.replicas[1].cfg
 	start := func(edit func(*Recovered, *memRecovery)) (*Replica, RecoveryOutcome, *memRecovery) {
 		t.Helper()
-		pool, err := wire.NewPool(cfg.Limits.MessagesMax(), cfg.Limits.MessageSizeMax)
-		if err != nil {
-			t.Fatal(err)
-		}
-		mj := &memJournal{rng: c.rng, now: &c.net.now, written: map[uint64]wire.Uint128{}, stored: map[uint64][]byte{}}
-		r, err := New(cfg, pool, &replicaBus{net: c.net, from: 1}, mj, testClock{&c.net.now}, newCounterMachine())
-		if err != nil {
-			t.Fatal(err)
-		}
-		mr := &memRecovery{stored: j.stored, wcfg: r.wcfg}
+		r := newOne(t, 3, 1, nil).r // a backup
+		mr := &memRecovery{stored: stored, wcfg: r.wcfg}
 		rec := Recovered{LogOp: opMax, CommitMax: opMax - 2, Started: true, OpMax: opMax, Journal: mr}
 		edit(&rec, mr)
 		out, err := r.Recover(&rec)

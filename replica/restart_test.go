@@ -10,26 +10,15 @@ import (
 // headers of the ops its checkpoint covers: accepted only newest first,
 // each linking to the one before, starting at the checkpoint's op.
 func TestRestoreCommittedHeaderChecksLinks(t *testing.T) {
-	c := newCluster(t, 12, 3, 4, 20)
-	for _, r := range c.replicas {
-		r.cfg.CheckpointInterval = 8
-	}
-	c.run(50_000)
-	c.checkConverged()
-	j := c.journals[2]
+	o := newOne(t, 1, 0, func(cfg *Config) { cfg.CheckpointInterval = 8 })
+	o.requests(4, 6)
+	j := o.j
 	if len(j.checkpoints) == 0 {
 		t.Fatal("no checkpoint")
 	}
 	cp := j.checkpoints[len(j.checkpoints)-1]
-	old := c.replicas[2]
-	pool, err := wire.NewPool(old.cfg.Limits.MessagesMax(), old.cfg.Limits.MessageSizeMax)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := New(old.cfg, pool, &replicaBus{net: c.net, from: 2}, j, testClock{&c.net.now}, newCounterMachine())
-	if err != nil {
-		t.Fatal(err)
-	}
+	o.fresh()
+	r := o.r
 	if err := r.restore(cp.op, cp.checksum, CheckpointBlobs{State: cp.state, Sessions: cp.sessions}); err != nil {
 		t.Fatal(err)
 	}
@@ -57,6 +46,11 @@ func TestRestoreCommittedHeaderChecksLinks(t *testing.T) {
 		if !r.canonical(&h) {
 			t.Fatalf("op %d not in the log after restoring it", op)
 		}
+	}
+	unlinked := header(cp.op - 4)
+	unlinked.Checksum.Lo++ // op cp.op-3's parent is not this one
+	if err := r.restoreCommittedHeader(&unlinked); err == nil {
+		t.Fatal("a header the next op does not link to was accepted")
 	}
 	above := header(cp.op + 1)
 	if err := r.restoreCommittedHeader(&above); err == nil {

@@ -8,7 +8,8 @@ import (
 )
 
 // Tests of client sessions: exactly-once requests (VR Revisited §4.1 step 1,
-// with TigerBeetle's session rules) on a single replica driven by hand.
+// with TigerBeetle's session rules) on a single replica driven by hand
+// (one_replica_test.go).
 
 // rawRequest builds a sealed request.
 func rawRequest(cfg Config, client wire.Uint128, session uint64, request uint32, parent wire.Uint128, add uint64) []byte {
@@ -33,124 +34,106 @@ func rawRequest(cfg Config, client wire.Uint128, session uint64, request uint32,
 	return msg
 }
 
-// deliver sends raw bytes to replica 0 and runs the cluster until the
-// network is quiet; it returns the messages sent to clients meanwhile.
-func (c *cluster) deliver(msgs ...[]byte) []wire.Header {
-	c.captured = nil
-	for _, m := range msgs {
-		c.deliverToReplica(0, m)
-	}
-	for range 20 {
-		c.step()
-	}
-	var out []wire.Header
-	for _, p := range c.captured {
-		var h wire.Header
-		h.Decode(p.data)
-		out = append(out, h)
-	}
-	return out
-}
-
 func TestSessionRetryGetsStoredReplyWithoutReexecution(t *testing.T) {
-	c := newCluster(t, 7, 1, 0, 0)
-	cfg := c.replicas[0].cfg
+	o := newOne(t, 1, 0, nil)
+	cfg := o.cfg
 	client := wire.Uint128{Lo: 9}
-	out := c.deliver(rawRequest(cfg, client, 0, 0, wire.Uint128{}, 0))
+	out := o.send(rawRequest(cfg, client, 0, 0, wire.Uint128{}, 0))
 	if len(out) != 1 || out[0].Command != wire.CommandReply || out[0].Session == 0 {
 		t.Fatalf("register: %+v", out)
 	}
 	session := out[0].Session
 	req1 := rawRequest(cfg, client, session, 1, out[0].Checksum, 5)
-	out = c.deliver(req1)
+	out = o.send(req1)
 	if len(out) != 1 || out[0].Request != 1 {
 		t.Fatalf("request 1: %+v", out)
 	}
 	first := out[0]
 	// The same request again, twice in one round: the stored reply, not a
 	// second execution.
-	out = c.deliver(req1, req1)
+	out = o.send(req1, req1)
 	if len(out) != 2 || out[0].Checksum != first.Checksum || out[1].Checksum != first.Checksum {
 		t.Fatalf("retry did not return the stored reply: %+v", out)
 	}
-	m := c.machines[0]
+	m := o.sm
 	if m.totals[client] != 5 || m.applied[[2]uint64{client.Lo, 1}] != 1 {
 		t.Fatalf("request executed %d times, total %d", m.applied[[2]uint64{client.Lo, 1}], m.totals[client])
 	}
-	if c.replicas[0].Counters.RepliesResent != 2 {
-		t.Fatalf("replies resent %d, want 2", c.replicas[0].Counters.RepliesResent)
+	if o.r.Counters.RepliesResent != 2 {
+		t.Fatalf("replies resent %d, want 2", o.r.Counters.RepliesResent)
 	}
 }
 
+// TestSessionInFlightRetryIsNotPreparedTwice: retries of a request that
+// is queued, then prepared but not yet committed, are dropped as
+// duplicates; it is prepared and applied once.
 func TestSessionInFlightRetryIsNotPreparedTwice(t *testing.T) {
-	c := newCluster(t, 8, 3, 0, 0)
-	cfg := c.replicas[0].cfg
+	o := newOne(t, 1, 0, nil)
+	cfg := o.cfg
 	client := wire.Uint128{Lo: 10}
-	out := c.deliver(rawRequest(cfg, client, 0, 0, wire.Uint128{}, 0))
+	out := o.send(rawRequest(cfg, client, 0, 0, wire.Uint128{}, 0))
 	session := out[0].Session
 	req := rawRequest(cfg, client, session, 1, out[0].Checksum, 3)
-	// Deliver the same request three times before anything commits.
-	c.captured = nil
-	for range 3 {
-		c.deliverToReplica(0, req)
+	// The same request twice while queued, then once more while its
+	// prepare is being written: nothing has committed.
+	r := o.r
+	o.deliver(req)
+	o.deliver(req)
+	r.Flush()
+	o.deliver(req)
+	if r.Counters.DropDuplicate != 2 || r.CommitMin() != 1 {
+		t.Fatalf("duplicates dropped %d, commit %d: want 2 dropped before request 1 commits", r.Counters.DropDuplicate, r.CommitMin())
 	}
-	r := c.replicas[0]
-	if r.Counters.DropDuplicate != 2 {
-		t.Fatalf("duplicates dropped %d, want 2", r.Counters.DropDuplicate)
-	}
-	for range 30 {
-		c.step()
-	}
-	for i, m := range c.machines {
-		if m.applied[[2]uint64{client.Lo, 1}] != 1 {
-			t.Fatalf("replica %d applied the request %d times", i, m.applied[[2]uint64{client.Lo, 1}])
-		}
+	o.settle()
+	if n := o.sm.applied[[2]uint64{client.Lo, 1}]; n != 1 || r.Op() != 2 {
+		t.Fatalf("request applied %d times, op %d: want once, in op 2", n, r.Op())
 	}
 }
 
 func TestSessionOldAndFutureRequestsAreRejected(t *testing.T) {
-	c := newCluster(t, 9, 1, 0, 0)
-	cfg := c.replicas[0].cfg
+	o := newOne(t, 1, 0, nil)
+	cfg := o.cfg
 	client := wire.Uint128{Lo: 11}
-	out := c.deliver(rawRequest(cfg, client, 0, 0, wire.Uint128{}, 0))
+	out := o.send(rawRequest(cfg, client, 0, 0, wire.Uint128{}, 0))
 	session := out[0].Session
-	out = c.deliver(rawRequest(cfg, client, session, 1, out[0].Checksum, 1))
-	out = c.deliver(rawRequest(cfg, client, session, 2, out[0].Checksum, 1))
-	r := c.replicas[0]
+	out = o.send(rawRequest(cfg, client, session, 1, out[0].Checksum, 1))
+	out = o.send(rawRequest(cfg, client, session, 2, out[0].Checksum, 1))
+	r := o.r
 	// Request 1 with different contents: older than the last, dropped.
-	if got := c.deliver(rawRequest(cfg, client, session, 1, wire.Uint128{Lo: 1}, 99)); len(got) != 0 {
+	if got := o.send(rawRequest(cfg, client, session, 1, wire.Uint128{Lo: 1}, 99)); len(got) != 0 {
 		t.Fatalf("stale request answered: %+v", got)
 	}
 	// A request that skips a number is a client bug: dropped.
-	if got := c.deliver(rawRequest(cfg, client, session, 4, out[0].Checksum, 1)); len(got) != 0 {
+	if got := o.send(rawRequest(cfg, client, session, 4, out[0].Checksum, 1)); len(got) != 0 {
 		t.Fatalf("future request answered: %+v", got)
 	}
 	if r.Counters.DropStaleRequest != 1 || r.Counters.DropBadRequest != 1 {
 		t.Fatalf("counters %+v", r.Counters)
 	}
 	// An unknown session gets an eviction.
-	got := c.deliver(rawRequest(cfg, wire.Uint128{Lo: 12}, 5, 1, wire.Uint128{}, 1))
+	got := o.send(rawRequest(cfg, wire.Uint128{Lo: 12}, 5, 1, wire.Uint128{}, 1))
 	if len(got) != 1 || got[0].Command != wire.CommandEviction || wire.EvictionReason(got[0].Reason) != wire.EvictionNoSession {
 		t.Fatalf("unknown session: %+v", got)
 	}
-	if c.machines[0].totals[client] != 2 {
-		t.Fatalf("total %d, want 2", c.machines[0].totals[client])
+	if o.sm.totals[client] != 2 {
+		t.Fatalf("total %d, want 2", o.sm.totals[client])
 	}
 }
 
+// TestSessionEvictionIsDeterministicAndBounded: a register beyond the
+// table's sessions evicts the least recently used client, as part of the
+// committed op, so a replica that applies the same ops (a backup, or a
+// restart replaying them) evicts the same client.
 func TestSessionEvictionIsDeterministicAndBounded(t *testing.T) {
-	c := newCluster(t, 10, 3, 0, 0)
-	for _, r := range c.replicas {
-		// Rebuild each replica with a two-session table.
-		r.clients = newClientTable(2)
-	}
-	cfg := c.replicas[0].cfg
+	o := newOne(t, 1, 0, nil)
+	o.r.clients = newClientTable(2) // a two-session table
+	cfg := o.cfg
 	a, b, d := wire.Uint128{Lo: 1}, wire.Uint128{Lo: 2}, wire.Uint128{Lo: 3}
-	ra := c.deliver(rawRequest(cfg, a, 0, 0, wire.Uint128{}, 0))
-	rb := c.deliver(rawRequest(cfg, b, 0, 0, wire.Uint128{}, 0))
+	ra := o.send(rawRequest(cfg, a, 0, 0, wire.Uint128{}, 0))
+	rb := o.send(rawRequest(cfg, b, 0, 0, wire.Uint128{}, 0))
 	// a is used after b registered, so b is the least recently used.
-	c.deliver(rawRequest(cfg, a, ra[0].Session, 1, ra[0].Checksum, 1))
-	out := c.deliver(rawRequest(cfg, d, 0, 0, wire.Uint128{}, 0))
+	o.send(rawRequest(cfg, a, ra[0].Session, 1, ra[0].Checksum, 1))
+	out := o.send(rawRequest(cfg, d, 0, 0, wire.Uint128{}, 0))
 	var evicted bool
 	for _, h := range out {
 		if h.Command == wire.CommandEviction && h.Client == b && wire.EvictionReason(h.Reason) == wire.EvictionTableFull {
@@ -160,16 +143,35 @@ func TestSessionEvictionIsDeterministicAndBounded(t *testing.T) {
 	if !evicted {
 		t.Fatalf("b was not evicted: %+v", out)
 	}
-	for i, r := range c.replicas {
+	// Another replica applying the same committed ops.
+	saved := *o
+	first := o.r
+	o.fresh()
+	o.r.clients = newClientTable(2)
+	for op := uint64(1); op <= first.CommitMin(); op++ {
+		m, _ := o.pool.Get()
+		copy(m.Buffer, o.j.stored[op])
+		var h wire.Header
+		if err := wire.DecodeHeader(m.Buffer, &h, &o.r.wcfg); err != nil {
+			t.Fatal(err)
+		}
+		err := o.r.replayCommitted(m, &h)
+		m.Unref()
+		if err != nil {
+			t.Fatalf("op %d: %v", op, err)
+		}
+	}
+	for i, r := range []*Replica{first, o.r} {
 		if r.clients.get(b) != nil || r.clients.get(a) == nil || r.clients.get(d) == nil {
 			t.Fatalf("replica %d table differs from the expected eviction", i)
 		}
-		if r.StateDigest() != c.replicas[0].StateDigest() {
+		if r.StateDigest() != first.StateDigest() {
 			t.Fatalf("replica %d digest differs after eviction", i)
 		}
 	}
 	// b's next request finds no session.
-	got := c.deliver(rawRequest(cfg, b, rb[0].Session, 1, rb[0].Checksum, 1))
+	*o = saved
+	got := o.send(rawRequest(cfg, b, rb[0].Session, 1, rb[0].Checksum, 1))
 	if len(got) != 1 || got[0].Command != wire.CommandEviction {
 		t.Fatalf("evicted client's request: %+v", got)
 	}
@@ -178,10 +180,10 @@ func TestSessionEvictionIsDeterministicAndBounded(t *testing.T) {
 // TestOversizedRequestIsDroppedNotPanicking sends a request that is a valid
 // message but cannot fit inside a prepare.
 func TestOversizedRequestIsDroppedNotPanicking(t *testing.T) {
-	c := newCluster(t, 14, 1, 0, 0)
-	cfg := c.replicas[0].cfg
+	o := newOne(t, 1, 0, nil)
+	cfg := o.cfg
 	client := wire.Uint128{Lo: 21}
-	out := c.deliver(rawRequest(cfg, client, 0, 0, wire.Uint128{}, 0))
+	out := o.send(rawRequest(cfg, client, 0, 0, wire.Uint128{}, 0))
 	h := wire.Header{
 		Cluster: cfg.Cluster, Protocol: wire.ProtocolVersion, Command: wire.CommandRequest, Client: client,
 		Operation: opAdd, Session: out[0].Session, Request: 1, Parent: out[0].Checksum,
@@ -189,17 +191,17 @@ func TestOversizedRequestIsDroppedNotPanicking(t *testing.T) {
 	}
 	msg := make([]byte, h.Size)
 	wire.Seal(&h, msg)
-	if got := c.deliver(msg); len(got) != 0 {
+	if got := o.send(msg); len(got) != 0 {
 		t.Fatalf("oversized request answered: %+v", got)
 	}
-	if c.replicas[0].Counters.DropBadRequest != 1 {
-		t.Fatalf("counters %+v", c.replicas[0].Counters)
+	if o.r.Counters.DropBadRequest != 1 {
+		t.Fatalf("counters %+v", o.r.Counters)
 	}
 	// The largest request that fits is served.
 	h.Size = RequestSizeMax(cfg.Limits.MessageSizeMax)
 	msg = make([]byte, h.Size)
 	wire.Seal(&h, msg)
-	if got := c.deliver(msg); len(got) != 1 || got[0].Command != wire.CommandReply {
+	if got := o.send(msg); len(got) != 1 || got[0].Command != wire.CommandReply {
 		t.Fatalf("largest request: %+v", got)
 	}
 }

@@ -10,9 +10,8 @@ import (
 // larger than the bound (or chunks that change the size mid-way) is refused
 // instead of allocating or indexing past the buffer.
 func TestStateSyncRefusesImpossibleSizes(t *testing.T) {
-	c := newCluster(t, 3, 3, 0, 0)
-	b := c.replicas[1]
-	b.cfg.CheckpointSizeMax = 1 << 20
+	o := newOne(t, 3, 1, func(cfg *Config) { cfg.CheckpointSizeMax = 1 << 20 })
+	b := o.r
 	offer := func(size, offset uint64, body []byte) {
 		h := wire.Header{Cluster: b.cfg.Cluster, Protocol: wire.ProtocolVersion, Command: wire.CommandSyncCheckpoint,
 			Replica: 0, Op: 50, Parent: wire.Uint128{Lo: 1}, Context: wire.Uint128{Lo: 2}, Commit: size, OpMin: offset,
@@ -20,7 +19,7 @@ func TestStateSyncRefusesImpossibleSizes(t *testing.T) {
 		msg := make([]byte, h.Size)
 		copy(msg[wire.HeaderSize:], body)
 		wire.Seal(&h, msg)
-		c.deliverToReplica(1, msg)
+		o.deliver(msg)
 	}
 	offer(1<<40, 0, nil)
 	if b.sync.active || b.Counters.SyncsFailed != 1 {
