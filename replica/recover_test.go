@@ -187,3 +187,39 @@ func TestRecoverOutcomes(t *testing.T) {
 	}()
 	_, _ = r.Recover(&Recovered{Journal: &memRecovery{}})
 }
+
+// TestRecoverDurableViewIsARestart: a data file that holds nothing but a
+// durable view (a replica voted in a view change and crashed before it
+// held any op, on a file not yet marked started) is a restart: the replica
+// must not lead that view as if the file were new. Each other
+// trace of an earlier run counts too; a new file does not.
+func TestRecoverDurableViewIsARestart(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		rec     Recovered
+		restart bool
+	}{
+		{"new file", Recovered{}, false},
+		{"durable view only", Recovered{View: 1}, true},
+		{"marked started", Recovered{Started: true}, true},
+		{"commit number only", Recovered{CommitMax: 1, LogOp: 1}, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := newOne(t, 3, 1, nil).r
+			rec := c.rec
+			rec.Journal = &memRecovery{stored: map[uint64][]byte{}, wcfg: r.wcfg}
+			out, err := r.Recover(&rec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if out.Restarted != c.restart {
+				t.Fatalf("restarted %v, want %v", out.Restarted, c.restart)
+			}
+			if rec.View == 1 && r.Status() == StatusNormal {
+				// Replica 1 is the primary of view 1: as a new file it
+				// would lead that view from op 1 again.
+				t.Fatalf("replica 1 restarted with only view 1 durable starts normal in it")
+			}
+		})
+	}
+}
