@@ -8,4 +8,7 @@
 // the next when it returns. Calls of the callers of one client may be
 // coalesced by the client into one request (client.Client.Submit), so
 // "requests" in the results count calls, as an application sees them.
+//
+// It drives only the public API (cluster, client), as a user's program
+// would; it does not reach into replicas.
 package bench

@@ -13,4 +13,8 @@
 // stored reply, so a call that returns a result was executed exactly once.
 // A call whose context ends first returns the context's error; its request
 // may still commit.
+//
+// The client speaks the protocol of docs/protocol.md over Go's net package
+// (it runs inside other programs, on their goroutines, and owns no event
+// loop); it knows nothing of a replica's internals.
 package client

@@ -1,7 +1,8 @@
 // Package cluster starts a local Chronon cluster inside a Go program: N
 // replicas, each with its own data file and loopback port and its own event
 // loop goroutine. It serves tests, benchmarks, the README's demo and Go
-// programs that embed Chronon.
+// programs that embed Chronon. Each replica is a node.Node, exactly as a
+// `chronon start` process runs it; the package adds no protocol logic.
 package cluster
 
 import (

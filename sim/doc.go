@@ -18,5 +18,11 @@
 //
 //	go run ./cmd/chronon vopr --seed N
 //
+// The simulator owns only the environment — network, storage faults,
+// clocks, clients, the effects receiver's transport — and the checkers. It
+// must not hold copies of product logic: replicas, journals, recovery
+// (replica.Recover through persist), state machines, the outbox table and
+// dispatcher are the product's own.
+//
 // See docs/simulator.md.
 package sim

@@ -24,5 +24,7 @@
 // written to disk with O_DIRECT and sent to several peers without copying.
 //
 // The byte layout is documented in docs/protocol.md and enforced by
-// TestHeaderLayout.
+// TestHeaderLayout. The package knows nothing of replicas, storage or
+// sockets: besides the standard library it uses only its checksum
+// library and the assertion helper (internal/layering enforces it).
 package wire
