@@ -284,9 +284,7 @@ func (r *Replica) replayCommitted(m *wire.Message, h *wire.Header) error {
 	e.written = true
 	r.putLog(h)
 	r.op, r.head = h.Op, h.Checksum
-	if h.Timestamp > r.timestamp {
-		r.timestamp = h.Timestamp
-	}
+	r.timestamp = max(r.timestamp, lastTimestamp(h, m.Buffer[wire.HeaderSize:h.Size]))
 	r.commitMax = max(r.commitMax, h.Op)
 	r.knownOp = max(r.knownOp, h.Op)
 	r.commitOne(e)
@@ -312,9 +310,7 @@ func (r *Replica) replayPrepared(m *wire.Message, h *wire.Header) error {
 	e.written = true
 	r.putLog(h)
 	r.op, r.head = h.Op, h.Checksum
-	if h.Timestamp > r.timestamp {
-		r.timestamp = h.Timestamp
-	}
+	r.timestamp = max(r.timestamp, lastTimestamp(h, m.Buffer[wire.HeaderSize:h.Size]))
 	r.knownOp = max(r.knownOp, h.Op)
 	invariants.Assert(r.op == h.Op && r.op > r.commitMin && r.ring.count == int(r.op-r.commitMin), "replica: prepared replay not the ring's newest")
 	return nil

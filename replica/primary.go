@@ -225,9 +225,7 @@ func (r *Replica) appendPrepare(m *wire.Message, h *wire.Header) {
 	r.putLog(h)
 	r.op = h.Op
 	r.head = h.Checksum
-	if h.Timestamp > r.timestamp {
-		r.timestamp = h.Timestamp
-	}
+	r.timestamp = max(r.timestamp, lastTimestamp(h, m.Buffer[wire.HeaderSize:h.Size]))
 	r.writes++
 	invariants.Assert(r.ring.count == int(r.op-r.commitMin) && r.logOp >= r.op, "replica: appended op not the ring's newest")
 	r.assertPinned()
@@ -422,4 +420,29 @@ func (r *Replica) SubmitLocal(operation wire.Operation, body []byte) bool {
 	r.requests.push(m, h.Size)
 	r.Counters.LocalSubmitted++
 	return true
+}
+
+// lastTimestamp returns the last timestamp prepare h (whose body is body)
+// owns: request i of its batch owns len(input)+1 of them (applyBatch,
+// statemachine.Context). A replica records it with every prepare it holds,
+// so that as a new primary it never hands one of them out again, whatever
+// its own clock says. A malformed batch entry (dropped when applied) ends
+// the count at the bound of one timestamp per body byte.
+func lastTimestamp(h *wire.Header, body []byte) uint64 {
+	invariants.Assert(h.Timestamp > 0 && len(body) == int(h.Size)-wire.HeaderSize, "replica: timestamps of a prepare without a timestamp, or of another body")
+	last := h.Timestamp - 1
+	for b := body; len(b) > 0; {
+		var req wire.Header
+		if len(b) < wire.HeaderSize {
+			return h.Timestamp + uint64(len(body)) - 1
+		}
+		req.Decode(b)
+		if req.Size < wire.HeaderSize || int(req.Size) > len(b) {
+			return h.Timestamp + uint64(len(body)) - 1
+		}
+		last += uint64(req.Size) - wire.HeaderSize + 1
+		b = b[req.Size:]
+	}
+	invariants.Assert(last >= h.Timestamp-1 && last < h.Timestamp+uint64(len(body)), "replica: batch owns timestamps beyond one per body byte")
+	return max(last, h.Timestamp)
 }

@@ -367,6 +367,7 @@ func (r *Replica) assertState() {
 	invariants.Assert(r.writes >= 0 && r.writes <= r.cfg.Limits.JournalWritesMax && len(r.reads) <= cap(r.reads), "replica: journal I/O in flight out of bounds")
 	invariants.Assert(r.ring.count > 0 || r.head == r.committed, "replica: empty log whose head is not the last committed op")
 	invariants.Assert(!r.rejoin.damaged || r.rejoin.active, "replica: damaged votes outside rejoining")
+	invariants.Assert(r.timestamp >= r.commitTimestamp, "replica: next timestamp inside the committed log's")
 	if invariants.Enabled {
 		r.checkLog()
 	}
