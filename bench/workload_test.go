@@ -87,3 +87,32 @@ func TestCheckPutReply(t *testing.T) {
 		t.Fatal("short reply accepted")
 	}
 }
+
+// FuzzSplitKVReplies: a reply from the cluster is external bytes; whatever
+// it holds, the splitters return parts or an error, never panic, and parts
+// never reach beyond the reply.
+func FuzzSplitKVReplies(f *testing.F) {
+	f.Add([]byte{0, 1, 2, 3, 4, 5}, uint8(3))
+	f.Add([]byte{}, uint8(1))
+	f.Fuzz(func(t *testing.T, reply []byte, calls uint8) {
+		var request []byte
+		bounds := []int{0}
+		for call := range int(calls%4) + 1 {
+			request, _ = kv.AppendPut(request, []byte{byte(call)}, []byte{'v'})
+			bounds = append(bounds, len(request))
+		}
+		for _, split := range []func(request, reply []byte, bounds []int) ([][]byte, error){splitPuts, splitGets} {
+			parts, err := split(request, reply, bounds)
+			if err != nil {
+				continue
+			}
+			total := 0
+			for _, p := range parts {
+				total += len(p)
+			}
+			if total > len(reply) {
+				t.Fatalf("parts of %d bytes from a reply of %d", total, len(reply))
+			}
+		}
+	})
+}
