@@ -2,6 +2,7 @@ package replica
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/chronon-db/chronon/internal/invariants"
 	"github.com/chronon-db/chronon/statemachine"
@@ -430,19 +431,25 @@ func (r *Replica) SubmitLocal(operation wire.Operation, body []byte) bool {
 // the count at the bound of one timestamp per body byte.
 func lastTimestamp(h *wire.Header, body []byte) uint64 {
 	invariants.Assert(h.Timestamp > 0 && len(body) == int(h.Size)-wire.HeaderSize, "replica: timestamps of a prepare without a timestamp, or of another body")
+	if h.Timestamp > math.MaxUint64-uint64(len(body)) {
+		// A peer's timestamp so high its batch's window would wrap: the
+		// floor saturates (the primary's own clock never gets there).
+		return math.MaxUint64
+	}
+	bound := h.Timestamp + uint64(len(body)) - 1
 	last := h.Timestamp - 1
 	for b := body; len(b) > 0; {
-		var req wire.Header
 		if len(b) < wire.HeaderSize {
-			return h.Timestamp + uint64(len(body)) - 1
+			return bound
 		}
+		var req wire.Header
 		req.Decode(b)
 		if req.Size < wire.HeaderSize || int(req.Size) > len(b) {
-			return h.Timestamp + uint64(len(body)) - 1
+			return bound
 		}
 		last += uint64(req.Size) - wire.HeaderSize + 1
 		b = b[req.Size:]
 	}
-	invariants.Assert(last >= h.Timestamp-1 && last < h.Timestamp+uint64(len(body)), "replica: batch owns timestamps beyond one per body byte")
+	invariants.Assert(last <= bound, "replica: batch owns timestamps beyond one per body byte")
 	return max(last, h.Timestamp)
 }

@@ -33,3 +33,13 @@ func TestLastTimestamp(t *testing.T) {
 		t.Fatalf("malformed batch: last timestamp %d, want the bound %d", got, want)
 	}
 }
+
+// TestLastTimestampSaturates: a peer's prepare with a timestamp so high its
+// window would wrap gives the highest floor, not a panic.
+func TestLastTimestampSaturates(t *testing.T) {
+	body := make([]byte, 300)
+	h := wire.Header{Timestamp: ^uint64(0) - 10, Size: uint32(wire.HeaderSize + len(body))}
+	if got := lastTimestamp(&h, body); got != ^uint64(0) {
+		t.Fatalf("last timestamp %d, want the maximum", got)
+	}
+}
