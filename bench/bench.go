@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/chronon-db/chronon/client"
+	cio "github.com/chronon-db/chronon/io"
 	"github.com/chronon-db/chronon/cluster"
 	"github.com/chronon-db/chronon/journal"
 	"github.com/chronon-db/chronon/outbox"
@@ -25,11 +26,15 @@ import (
 const (
 	WorkloadKV     = "kv"
 	WorkloadLedger = "ledger"
+	// WorkloadLedgerEffects is the ledger workload with an outbox: every
+	// created transfer emits one effect, which the local cluster's primary
+	// delivers by HTTP to a sink the benchmark runs (local cluster only).
+	WorkloadLedgerEffects = "ledger-effects"
 )
 
 // Config is one benchmark run.
 type Config struct {
-	// Workload is WorkloadKV or WorkloadLedger.
+	// Workload is WorkloadKV, WorkloadLedger or WorkloadLedgerEffects.
 	Workload string
 
 	// Addresses of a running cluster, by replica index; empty starts a
@@ -46,6 +51,19 @@ type Config struct {
 	// NewStateMachine makes each local replica's state machine (a kv.Store
 	// or a ledger.Ledger, to match Workload).
 	NewStateMachine func() statemachine.StateMachine
+	// NewEffectsMachine makes each local replica's ledger for
+	// WorkloadLedgerEffects: every created transfer emits an effect to
+	// target through effects (ledger.Config.Effects, EffectsTarget).
+	NewEffectsMachine func(effects *outbox.Emitter, target []byte) statemachine.StateMachine
+	// Outbox is the local cluster's outbox table for WorkloadLedgerEffects
+	// (its Cluster is set by Run).
+	Outbox outbox.Config
+	// SinkLatency delays every response of the effects sink, as a slow
+	// webhook would; DrainTimeout bounds the wait, after the measured
+	// phase, for the effects still pending (default 60 s).
+	SinkLatency, DrainTimeout time.Duration
+	// IOBackend forces the local replicas' io backend (default automatic).
+	IOBackend cio.Backend
 
 	// Preset names the data file preset of the local cluster, and gives the
 	// message size limit of a running one ("production" or "test").
@@ -82,8 +100,9 @@ type Config struct {
 	// Logger receives the replicas' and clients' logs (default discarded).
 	Logger *slog.Logger
 
-	// onMeasure, when set, is called as the measured phase starts (tests).
-	onMeasure func()
+	// OnMeasure and OnMeasureEnd, when set, are called as the measured
+	// phase starts and as it ends (to start and stop a CPU profile, say).
+	OnMeasure, OnMeasureEnd func()
 }
 
 // Result is what a run measured. Durations are in microseconds, rates per
@@ -124,6 +143,9 @@ type Result struct {
 	CPUUserSeconds float64 `json:"cpu_user_s"`
 	CPUSysSeconds  float64 `json:"cpu_sys_s"`
 	PeakRSSBytes   int64   `json:"peak_rss_bytes"`
+
+	// Effects is set for WorkloadLedgerEffects.
+	Effects *EffectsResult `json:"effects,omitempty"`
 }
 
 // LatencyResult holds call latency percentiles in microseconds.
@@ -138,11 +160,17 @@ type LatencyResult struct {
 // Check returns an error for a Config that cannot run.
 func (cfg *Config) Check() error {
 	switch {
-	case cfg.Workload != WorkloadKV && cfg.Workload != WorkloadLedger:
-		return fmt.Errorf("workload %q: want kv or ledger", cfg.Workload)
+	case cfg.Workload != WorkloadKV && cfg.Workload != WorkloadLedger && cfg.Workload != WorkloadLedgerEffects:
+		return fmt.Errorf("workload %q: want kv, ledger or ledger-effects", cfg.Workload)
+	case cfg.Workload == WorkloadLedgerEffects && len(cfg.Addresses) > 0:
+		return errors.New("the ledger-effects workload needs a local cluster: its effects sink runs in this process")
+	case cfg.Workload == WorkloadLedgerEffects && cfg.NewEffectsMachine == nil:
+		return errors.New("the ledger-effects workload needs NewEffectsMachine")
+	case cfg.SinkLatency < 0 || cfg.DrainTimeout < 0:
+		return fmt.Errorf("sink latency %v, drain timeout %v: want >= 0", cfg.SinkLatency, cfg.DrainTimeout)
 	case len(cfg.Addresses) == 0 && cfg.Replicas != 1 && cfg.Replicas != 3 && cfg.Replicas != 5:
 		return fmt.Errorf("replicas %d: want 1, 3 or 5", cfg.Replicas)
-	case len(cfg.Addresses) == 0 && cfg.NewStateMachine == nil:
+	case len(cfg.Addresses) == 0 && cfg.NewStateMachine == nil && cfg.Workload != WorkloadLedgerEffects:
 		return errors.New("a local cluster needs NewStateMachine")
 	case len(cfg.Addresses) > 0 && cfg.Cluster.IsZero():
 		return errors.New("a running cluster needs its cluster id")
@@ -195,6 +223,22 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		WarmupSeconds: cfg.Warmup.Seconds(), DurationSeconds: cfg.Duration.Seconds(),
 	}
 	ccfg := client.Config{Cluster: cfg.Cluster, Addresses: cfg.Addresses, MessageSizeMax: jcfg.MessageSizeMax, Logger: cfg.Logger}
+
+	var seed [16]byte
+	_, _ = rand.Read(seed[:])
+	if cfg.Seed == 0 {
+		cfg.Seed = binary.LittleEndian.Uint64(seed[:])
+	}
+	run := binary.LittleEndian.Uint64(seed[8:]) | 1 // the high half of this run's transfer ids
+	var sink *effectSink
+	if cfg.Workload == WorkloadLedgerEffects {
+		var err error
+		if sink, err = newEffectSink(run, uint64(cfg.Transfers), cfg.SinkLatency); err != nil {
+			return res, fmt.Errorf("bench: %w", err)
+		}
+		defer sink.close()
+	}
+
 	if len(cfg.Addresses) == 0 {
 		dir := cfg.Dir
 		if dir == "" {
@@ -205,15 +249,28 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			defer os.RemoveAll(tmp)
 			dir = tmp
 		}
-		c, err := cluster.Start(cluster.Config{
-			Replicas: cfg.Replicas,
-			Dir:      dir,
-			Preset:   cfg.Preset,
+		ccl := cluster.Config{
+			Replicas:  cfg.Replicas,
+			Dir:       dir,
+			Preset:    cfg.Preset,
+			Cluster:   wire.Uint128{Lo: 1},
+			IOBackend: cfg.IOBackend,
 			NewStateMachine: func(*outbox.Emitter) statemachine.StateMachine {
 				return cfg.NewStateMachine()
 			},
 			Logger: cfg.Logger,
-		})
+		}
+		if sink != nil {
+			ocfg := cfg.Outbox
+			ocfg.Cluster = ccl.Cluster
+			target := []byte(sink.URL())
+			ccl.Outbox = &ocfg
+			ccl.Sink = &outbox.HTTPSink{Timeout: 5 * time.Second}
+			ccl.NewStateMachine = func(effects *outbox.Emitter) statemachine.StateMachine {
+				return cfg.NewEffectsMachine(effects, target)
+			}
+		}
+		c, err := cluster.Start(ccl)
 		if err != nil {
 			return res, fmt.Errorf("bench: %w", err)
 		}
@@ -225,18 +282,15 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	res.Addresses = ccfg.Addresses
 
 	var w workload
-	var seed [16]byte
-	_, _ = rand.Read(seed[:])
-	if cfg.Seed == 0 {
-		cfg.Seed = binary.LittleEndian.Uint64(seed[:])
-	}
+	var lw *ledgerWorkload
 	switch cfg.Workload {
 	case WorkloadKV:
 		w = &kvWorkload{keys: uint64(cfg.Keys), keySize: cfg.KeySize, valueSize: cfg.ValueSize,
 			readRatio: cfg.ReadRatio, batch: cfg.Batch, seed: cfg.Seed}
-	case WorkloadLedger:
-		w = &ledgerWorkload{accounts: uint64(cfg.Accounts), hot: uint64(cfg.HotAccounts), batch: cfg.Batch,
-			budget: uint64(cfg.Transfers), run: binary.LittleEndian.Uint64(seed[8:]) | 1, seed: cfg.Seed}
+	case WorkloadLedger, WorkloadLedgerEffects:
+		lw = &ledgerWorkload{accounts: uint64(cfg.Accounts), hot: uint64(cfg.HotAccounts), batch: cfg.Batch,
+			budget: uint64(cfg.Transfers), run: run, seed: cfg.Seed, effects: sink != nil}
+		w = lw
 	}
 
 	clients := make([]*client.Client, cfg.Clients)
@@ -256,7 +310,59 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if err := w.prepare(ctx, clients[0]); err != nil {
 		return res, fmt.Errorf("bench: %w", err)
 	}
-	return drive(ctx, cfg, w, clients, res)
+	if sink == nil {
+		return drive(ctx, cfg, w, clients, res)
+	}
+
+	// Ledger with effects: count the effects applied and the transfers
+	// refused as outbox_full in the measured phase, then wait for the
+	// effects still pending.
+	var unique0, full0, unique1, full1, created1 int64
+	onMeasure, onMeasureEnd := cfg.OnMeasure, cfg.OnMeasureEnd
+	cfg.OnMeasure = func() {
+		unique0, full0 = sink.unique.Load(), lw.outboxFull.Load()
+		if onMeasure != nil {
+			onMeasure()
+		}
+	}
+	cfg.OnMeasureEnd = func() {
+		unique1, full1, created1 = sink.unique.Load(), lw.outboxFull.Load(), lw.created.Load()
+		if onMeasureEnd != nil {
+			onMeasureEnd()
+		}
+	}
+	res, err := drive(ctx, cfg, w, clients, res)
+	drainTimeout := cfg.DrainTimeout
+	if drainTimeout == 0 {
+		drainTimeout = 60 * time.Second
+	}
+	created := lw.created.Load() // every call has returned: final
+	e := &EffectsResult{
+		SinkLatencyMicros: float64(cfg.SinkLatency) / 1e3,
+		Delivered:         unique1 - unique0,
+		OutboxFull:        full1 - full0,
+		Created:           created,
+		PendingAtEnd:      max(0, created1-unique1),
+	}
+	if res.ElapsedSeconds > 0 {
+		e.DeliveredPerSecond = float64(e.Delivered) / res.ElapsedSeconds
+	}
+	if !res.Partial {
+		before := sink.unique.Load()
+		d := sink.drain(ctx, created, drainTimeout)
+		e.DrainSeconds = d.Seconds()
+		if drained := sink.unique.Load() - before; drained > 0 && d > 0 {
+			e.DrainPerSecond = float64(drained) / d.Seconds()
+		}
+	}
+	e.Applied = sink.unique.Load()
+	e.Missing = created - e.Applied
+	e.Posts, e.Redeliveries, e.Rejected = sink.posts.Load(), sink.duplicates.Load(), sink.rejected.Load()
+	if e.Posts > 0 {
+		e.RedeliveryRatio = float64(e.Redeliveries) / float64(e.Posts)
+	}
+	res.Effects = e
+	return res, err
 }
 
 // Phases of a run.
@@ -358,8 +464,8 @@ warmup:
 	u0 := getUsage()
 	t0 := time.Now()
 	phase.Store(phaseMeasure)
-	if cfg.onMeasure != nil {
-		cfg.onMeasure()
+	if cfg.OnMeasure != nil {
+		cfg.OnMeasure()
 	}
 	measureEnd := time.NewTimer(cfg.Duration)
 	if !interrupted {
@@ -385,6 +491,9 @@ warmup:
 	}
 	measureEnd.Stop()
 	phase.Store(phaseDone)
+	if cfg.OnMeasureEnd != nil {
+		cfg.OnMeasureEnd()
+	}
 	cut := interrupted // cut off the calls in flight at once
 	select {
 	case <-failed:

@@ -28,7 +28,7 @@ func TestRunInterrupted(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	cfg.onMeasure = cancel
+	cfg.OnMeasure = cancel
 	res, err := Run(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -9,11 +9,15 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/chronon-db/chronon/bench"
+	cio "github.com/chronon-db/chronon/io"
+	"github.com/chronon-db/chronon/outbox"
+	"github.com/chronon-db/chronon/wire"
 	"github.com/chronon-db/chronon/journal"
 	"github.com/chronon-db/chronon/statemachine"
 )
@@ -37,8 +41,9 @@ flags:`
 
 // benchmarkOptions are the parsed flags of `chronon benchmark`.
 type benchmarkOptions struct {
-	cfg  bench.Config
-	json bool
+	cfg        bench.Config
+	json       bool
+	cpuProfile string
 }
 
 // parseBenchmarkArgs parses and checks the flags; with --help it returns
@@ -48,7 +53,7 @@ func parseBenchmarkArgs(args []string, stderr io.Writer) (benchmarkOptions, erro
 	cfg := &o.cfg
 	fs := flag.NewFlagSet("benchmark", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&cfg.Workload, "workload", bench.WorkloadKV, "kv (puts and gets) or ledger (transfers)")
+	fs.StringVar(&cfg.Workload, "workload", bench.WorkloadKV, "kv (puts and gets), ledger (transfers) or ledger-effects (transfers, each emitting an outbox effect delivered by HTTP to a sink in this process; local cluster only)")
 	fs.IntVar(&cfg.Replicas, "replicas", 3, "replicas of the local cluster (1, 3 or 5)")
 	fs.StringVar(&cfg.Preset, "preset", "production", "data file preset of the local cluster, and message size of a running one: production (1 MiB messages) or test")
 	fs.StringVar(&cfg.Dir, "dir", "", "directory for the local cluster's data files, reused with their contents if present (default: a temporary directory, removed at the end)")
@@ -66,6 +71,10 @@ func parseBenchmarkArgs(args []string, stderr io.Writer) (benchmarkOptions, erro
 	fs.IntVar(&cfg.Accounts, "accounts", 10_000, "ledger: accounts, created first (at most the preset's capacity, 100000 or 1024)")
 	fs.IntVar(&cfg.HotAccounts, "hot-accounts", 0, "ledger: when above 0, every transfer debits one of this many first accounts (contention); 0 is uniform")
 	fs.IntVar(&cfg.Transfers, "transfers", 0, "ledger: transfers at most in the whole run (default: the preset's capacity, 2000000 or 8192)")
+	fs.DurationVar(&cfg.SinkLatency, "sink-latency", 0, "ledger-effects: delay the sink adds to every effect it receives, as a slow webhook would")
+	fs.DurationVar(&cfg.DrainTimeout, "drain-timeout", time.Minute, "ledger-effects: how long to wait after the measured phase for the effects still pending")
+	backend := fs.String("io", "", "io backend of the local replicas: io_uring, fallback or auto (default: $"+cio.EnvBackend+" or auto)")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of this process (clients and, with a local cluster, the replicas) over the measured phase to this file (go tool pprof)")
 	fs.Uint64Var(&cfg.Seed, "seed", 0, "seed of the callers' key and account choices (default random)")
 	fs.BoolVar(&o.json, "json", false, "print one JSON object instead of text")
 	fs.Usage = func() {
@@ -82,6 +91,9 @@ func parseBenchmarkArgs(args []string, stderr io.Writer) (benchmarkOptions, erro
 	if err != nil {
 		return o, fmt.Errorf("--preset: %w", err)
 	}
+	if cfg.IOBackend, err = cio.ParseBackend(*backend); err != nil {
+		return o, fmt.Errorf("--io: %w", err)
+	}
 	caps := capacityFor(jcfg)
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -93,15 +105,15 @@ func parseBenchmarkArgs(args []string, stderr io.Writer) (benchmarkOptions, erro
 		if cfg.Cluster, err = parseUint128(*clusterID); err != nil {
 			return o, fmt.Errorf("--cluster: %w", err)
 		}
-		if set["replicas"] || set["dir"] {
-			return o, errors.New("--replicas and --dir are for a local cluster, not with --addresses")
+		if set["replicas"] || set["dir"] || set["io"] {
+			return o, errors.New("--replicas, --dir and --io are for a local cluster, not with --addresses")
 		}
 	} else if *clusterID != "" {
 		return o, errors.New("--cluster is for a running cluster, with --addresses")
 	}
 	if cfg.Batch == 0 {
 		cfg.Batch = 1
-		if cfg.Workload == bench.WorkloadLedger {
+		if cfg.Workload != bench.WorkloadKV {
 			cfg.Batch = 64
 		}
 	}
@@ -111,7 +123,8 @@ func parseBenchmarkArgs(args []string, stderr io.Writer) (benchmarkOptions, erro
 	if cfg.Transfers == 0 {
 		cfg.Transfers = caps.ledgerTransfers
 	}
-	if cfg.Workload == bench.WorkloadLedger && !set["accounts"] {
+	ledgerish := cfg.Workload == bench.WorkloadLedger || cfg.Workload == bench.WorkloadLedgerEffects
+	if ledgerish && !set["accounts"] {
 		cfg.Accounts = min(cfg.Accounts, caps.ledgerAccounts)
 	}
 	if len(cfg.Addresses) == 0 {
@@ -121,12 +134,23 @@ func parseBenchmarkArgs(args []string, stderr io.Writer) (benchmarkOptions, erro
 			return o, fmt.Errorf("--value-size=%d: the local kv store holds values of at most %d bytes", cfg.ValueSize, kvValueSizeMax)
 		case cfg.Workload == bench.WorkloadKV && cfg.Keys > caps.kvKeys:
 			return o, fmt.Errorf("--keys=%d: the %s preset's kv store holds %d keys", cfg.Keys, cfg.Preset, caps.kvKeys)
-		case cfg.Workload == bench.WorkloadLedger && cfg.Accounts > caps.ledgerAccounts:
+		case ledgerish && cfg.Accounts > caps.ledgerAccounts:
 			return o, fmt.Errorf("--accounts=%d: the %s preset's ledger holds %d accounts", cfg.Accounts, cfg.Preset, caps.ledgerAccounts)
-		case cfg.Workload == bench.WorkloadLedger && cfg.Transfers > caps.ledgerTransfers:
+		case ledgerish && cfg.Transfers > caps.ledgerTransfers:
 			return o, fmt.Errorf("--transfers=%d: the %s preset's ledger holds %d transfers", cfg.Transfers, cfg.Preset, caps.ledgerTransfers)
 		}
 		workload := cfg.Workload
+		if workload == bench.WorkloadLedgerEffects {
+			workload = bench.WorkloadLedger
+			cfg.Outbox = outboxConfig(wire.Uint128{}, caps) // Run sets the cluster id
+			cfg.NewEffectsMachine = func(effects *outbox.Emitter, target []byte) statemachine.StateMachine {
+				l, err := newLedger(caps, effects, target)
+				if err != nil {
+					panic(fmt.Sprintf("benchmark: ledger of a checked config: %v", err))
+				}
+				return l
+			}
+		}
 		cfg.NewStateMachine = func() statemachine.StateMachine {
 			sm, err := newStateMachine(workload, caps, nil, "")
 			if err != nil {
@@ -158,6 +182,29 @@ func runBenchmark(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	go func() { <-ctx.Done(); stop() }()
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			fmt.Fprintf(stderr, "chronon benchmark: --cpuprofile: %v\n", err)
+			return 1
+		}
+		defer f.Close()
+		var profiling bool
+		o.cfg.OnMeasure = func() {
+			if err := pprof.StartCPUProfile(f); err != nil {
+				fmt.Fprintf(stderr, "chronon benchmark: --cpuprofile: %v\n", err)
+				return
+			}
+			profiling = true
+		}
+		o.cfg.OnMeasureEnd = func() {
+			if profiling {
+				pprof.StopCPUProfile()
+				profiling = false
+			}
+		}
+		defer o.cfg.OnMeasureEnd() // a run that ends before the measured phase does
+	}
 	res, err := bench.Run(ctx, o.cfg)
 	if err != nil && res.Requests == 0 {
 		fmt.Fprintf(stderr, "chronon benchmark: %v\n", err)

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -57,6 +59,10 @@ func TestBenchmarkArgs(t *testing.T) {
 		{"--workload=ledger", "--preset=test", "--accounts=2000"}, // above its ledger capacity
 		{"--workload=ledger", "--hot-accounts=20000"},
 		{"--clients=0"},
+		{"--workload=ledger-effects", "--addresses=127.0.0.1:1", "--cluster=7"}, // its sink runs in-process
+		{"--io=nope"},
+		{"--io=fallback", "--addresses=127.0.0.1:1", "--cluster=7"},
+		{"--workload=ledger-effects", "--sink-latency=-1s"},
 		{"--duration=0s"},
 		{"--addresses=127.0.0.1:1"}, // without --cluster
 		{"--cluster=7"},             // without --addresses
@@ -83,10 +89,14 @@ func TestBenchmarkRuns(t *testing.T) {
 	}{
 		{"kv", []string{"--read-ratio=0.5", "--key-size=8", "--value-size=32"}},
 		{"ledger", []string{"--batch=8", "--accounts=64", "--hot-accounts=4"}},
+		{"ledger-effects", []string{"--batch=8", "--accounts=64", "--io=fallback"}},
 	} {
 		t.Run(tc.workload, func(t *testing.T) {
+			dir := t.TempDir()
+			profile := filepath.Join(dir, "cpu.pprof")
 			args := append([]string{"benchmark", "--json", "--preset=test", "--replicas=3", "--clients=3", "--callers=2",
-				"--warmup=" + warmup, "--duration=" + duration, "--workload=" + tc.workload, "--dir=" + t.TempDir()}, tc.args...)
+				"--warmup=" + warmup, "--duration=" + duration, "--workload=" + tc.workload, "--dir=" + dir,
+				"--cpuprofile=" + profile}, tc.args...)
 			var out, errOut bytes.Buffer
 			if code := run(args, &out, &errOut); code != 0 {
 				t.Fatalf("exit %d, stderr: %s\nstdout: %s", code, errOut.String(), out.String())
@@ -103,12 +113,26 @@ func TestBenchmarkRuns(t *testing.T) {
 				t.Errorf("run: %+v", r)
 			case r.Requests <= 0 || r.RequestsPerSecond <= 0 || r.EventsPerSecond <= 0:
 				t.Errorf("no throughput: %+v", r)
-			case tc.workload == "ledger" && r.Events != 8*r.Requests, tc.workload == "kv" && r.Events != r.Requests:
+			case tc.workload == "ledger" && r.Events != 8*r.Requests, tc.workload == "kv" && r.Events != r.Requests,
+				tc.workload == "ledger-effects" && r.Events > 8*r.Requests:
 				t.Errorf("%d events for %d requests", r.Events, r.Requests)
 			case !(0 < l.P50 && l.P50 <= l.P90 && l.P90 <= l.P99 && l.P99 <= l.P999 && l.P999 <= l.Max):
 				t.Errorf("percentiles out of order: %+v", l)
 			case r.CPUUserSeconds+r.CPUSysSeconds <= 0 || r.PeakRSSBytes <= 0:
 				t.Errorf("no resource usage: %+v", r)
+			case (r.Effects != nil) != (tc.workload == "ledger-effects"):
+				t.Errorf("effects result %+v for workload %s", r.Effects, tc.workload)
+			}
+			if e := r.Effects; e != nil {
+				// Every created transfer's effect reached the sink once
+				// (the drain waits for them), none malformed.
+				if e.Created <= 0 || e.Applied != e.Created || e.Missing != 0 || e.Rejected != 0 ||
+					e.Posts != e.Applied+e.Redeliveries || e.Delivered > e.Applied {
+					t.Errorf("effects: %+v", e)
+				}
+			}
+			if st, err := os.Stat(profile); err != nil || st.Size() == 0 {
+				t.Errorf("cpu profile: %v", err)
 			}
 		})
 	}

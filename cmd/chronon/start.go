@@ -165,12 +165,10 @@ func outboxConfig(cluster wire.Uint128, caps capacity) outbox.Config {
 func newStateMachine(name string, caps capacity, tbl *outbox.Table, effectsURL string) (statemachine.StateMachine, error) {
 	switch name {
 	case "ledger":
-		cfg := ledger.Config{AccountsMax: caps.ledgerAccounts, TransfersMax: caps.ledgerTransfers}
 		if tbl == nil {
-			return ledger.New(cfg)
+			return newLedger(caps, nil, nil)
 		}
-		cfg.Effects, cfg.EffectsTarget = tbl.Emitter(), []byte(effectsURL)
-		l, err := ledger.New(cfg)
+		l, err := newLedger(caps, tbl.Emitter(), []byte(effectsURL))
 		if err != nil {
 			return nil, err
 		}
@@ -179,6 +177,16 @@ func newStateMachine(name string, caps capacity, tbl *outbox.Table, effectsURL s
 		return kv.New(kv.Config{KeysMax: caps.kvKeys, ValueSizeMax: kvValueSizeMax, HashSeed: 0x43485230})
 	}
 	return nil, fmt.Errorf("unknown state machine %q (want ledger or kv)", name)
+}
+
+// newLedger builds the CLI's ledger; with effects every created transfer
+// emits an effect to target.
+func newLedger(caps capacity, effects *outbox.Emitter, target []byte) (*ledger.Ledger, error) {
+	cfg := ledger.Config{AccountsMax: caps.ledgerAccounts, TransfersMax: caps.ledgerTransfers}
+	if effects != nil {
+		cfg.Effects, cfg.EffectsTarget = effects, target
+	}
+	return ledger.New(cfg)
 }
 
 // dataFileSuperblock reads a data file's superblock.
