@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/chronon-db/chronon/client"
-	cio "github.com/chronon-db/chronon/io"
 	"github.com/chronon-db/chronon/cluster"
+	cio "github.com/chronon-db/chronon/io"
 	"github.com/chronon-db/chronon/journal"
 	"github.com/chronon-db/chronon/outbox"
 	"github.com/chronon-db/chronon/statemachine"

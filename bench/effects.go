@@ -26,7 +26,7 @@ import (
 // consecutive), so it measures Chronon's dispatch path, not a sink's own
 // storage.
 type effectSink struct {
-	run     uint64        // the run's transfer ids are {Hi: run, Lo: 1..budget}
+	run     uint64 // the run's transfer ids are {Hi: run, Lo: 1..budget}
 	budget  uint64
 	latency time.Duration // added to every request, as a slow webhook would
 

@@ -16,10 +16,10 @@ import (
 
 	"github.com/chronon-db/chronon/bench"
 	cio "github.com/chronon-db/chronon/io"
-	"github.com/chronon-db/chronon/outbox"
-	"github.com/chronon-db/chronon/wire"
 	"github.com/chronon-db/chronon/journal"
+	"github.com/chronon-db/chronon/outbox"
 	"github.com/chronon-db/chronon/statemachine"
+	"github.com/chronon-db/chronon/wire"
 )
 
 func init() {
