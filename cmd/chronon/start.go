@@ -35,6 +35,7 @@ func runStart(args []string, stdout, stderr io.Writer) int {
 	machine := fs.String("state-machine", "ledger", "state machine: ledger or kv")
 	backend := fs.String("io", "", "io backend: io_uring, fallback or auto (default: $"+cio.EnvBackend+" or auto)")
 	metricsAddr := fs.String("metrics", "", "serve Prometheus metrics at http://<host:port>/metrics (e.g. 127.0.0.1:9464; empty: off)")
+	profiling := fs.Bool("pprof", false, "with --metrics, also serve the Go runtime's profiles at /debug/pprof/ (e.g. go tool pprof http://<host:port>/debug/pprof/profile?seconds=10)")
 	statusInterval := fs.Duration("status-interval", 10*time.Second, "log the replica's view, op, commits and peers at this interval (0: never)")
 	effectsURL := fs.String("effects-url", "", "ledger only: POST every created transfer to this URL exactly once (outbox effect with an Idempotency-Key)")
 	fs.Usage = func() {
@@ -46,6 +47,10 @@ func runStart(args []string, stdout, stderr io.Writer) int {
 	}
 	if fs.NArg() != 1 || *addresses == "" {
 		fs.Usage()
+		return 2
+	}
+	if *profiling && *metricsAddr == "" {
+		fmt.Fprintln(stderr, "chronon start: --pprof needs --metrics")
 		return 2
 	}
 	b, err := cio.ParseBackend(*backend)
@@ -108,7 +113,7 @@ func runStart(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if *metricsAddr != "" {
-		addr, stopMetrics, err := serveMetrics(*metricsAddr, n)
+		addr, stopMetrics, err := serveMetrics(*metricsAddr, n, *profiling)
 		if err != nil {
 			n.Close()
 			fmt.Fprintf(stderr, "chronon start: --metrics: %v\n", err)
