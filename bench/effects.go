@@ -132,8 +132,10 @@ type EffectsResult struct {
 	// the measured phase; DeliveredPerSecond their rate.
 	Delivered          int64   `json:"delivered"`
 	DeliveredPerSecond float64 `json:"delivered_per_s"`
-	// OutboxFull is the transfers of measured calls the ledger refused with
-	// outbox_full (the outbox was at capacity); they are not in Events.
+	// OutboxFull counts the refusals of transfers with outbox_full (the
+	// outbox at capacity) in the measured phase; the callers send refused
+	// transfers again after a pause, so a transfer may count several times
+	// and the wait shows in the calls' latency.
 	OutboxFull int64 `json:"outbox_full"`
 	// Created is every transfer created in the run (warm-up, measured
 	// phase and calls finishing after it); Applied the effects the sink

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync/atomic"
+	"time"
 
 	"github.com/chronon-db/chronon/client"
 	"github.com/chronon-db/chronon/kv"
@@ -249,9 +250,9 @@ type ledgerWorkload struct {
 	run      uint64 // high half of every transfer id, unique per run
 	seed     uint64
 	next     atomic.Uint64
-	// effects: the ledger emits an effect per created transfer, and a
-	// transfer refused as outbox_full (the outbox at capacity) is counted,
-	// not a failure.
+	// effects: the ledger emits an effect per created transfer; a transfer
+	// refused as outbox_full (the outbox at capacity) is counted and sent
+	// again, not a failure.
 	effects    bool
 	created    atomic.Int64 // transfers created, every phase
 	outboxFull atomic.Int64 // transfers refused as outbox_full, every phase
@@ -323,21 +324,39 @@ func (c *ledgerCaller) do(ctx context.Context, cl *client.Client) (int, error) {
 			Code:            1,
 		}
 	}
-	failed, err := cl.CreateTransfers(ctx, c.transfers)
-	if err != nil {
-		return 0, err
-	}
-	full := 0
-	for _, f := range failed {
-		if !w.effects || f.Result != ledger.ResultOutboxFull {
-			return 0, fmt.Errorf("transfer %d: %v", f.Index, f.Result)
+	// With effects, transfers refused as outbox_full are sent again (same
+	// ids) after a pause that doubles from 1 ms to 64 ms, as an application
+	// would: the outbox's backpressure shows as latency of the call.
+	batch := c.transfers
+	pause := time.Millisecond
+	for {
+		failed, err := cl.CreateTransfers(ctx, batch)
+		if err != nil {
+			return 0, err
 		}
-		full++
+		refused := batch[:0]
+		last := -1
+		for _, f := range failed {
+			if int(f.Index) <= last || int(f.Index) >= len(batch) {
+				return 0, fmt.Errorf("bench: reply lists failed transfer %d after %d of %d", f.Index, last, len(batch))
+			}
+			last = int(f.Index)
+			if !w.effects || f.Result != ledger.ResultOutboxFull {
+				return 0, fmt.Errorf("transfer %d: %v", batch[f.Index].ID.Lo, f.Result)
+			}
+			refused = append(refused, batch[f.Index]) // indices ascend: compacting in place is safe
+		}
+		w.created.Add(int64(len(batch) - len(refused)))
+		if len(refused) == 0 {
+			return len(c.transfers), nil
+		}
+		w.outboxFull.Add(int64(len(refused)))
+		batch = refused
+		select {
+		case <-time.After(pause):
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+		pause = min(2*pause, 64*time.Millisecond)
 	}
-	created := len(c.transfers) - full
-	w.created.Add(int64(created))
-	if full > 0 {
-		w.outboxFull.Add(int64(full))
-	}
-	return created, nil
 }
