@@ -64,6 +64,9 @@ type Config struct {
 	SinkLatency, DrainTimeout time.Duration
 	// IOBackend forces the local replicas' io backend (default automatic).
 	IOBackend cio.Backend
+	// DialTimeout bounds the registration of each client session
+	// (default 15 s).
+	DialTimeout time.Duration
 
 	// Preset names the data file preset of the local cluster, and gives the
 	// message size limit of a running one ("production" or "test").
@@ -109,6 +112,8 @@ type Config struct {
 // second.
 type Result struct {
 	Workload string `json:"workload"`
+	// Environment is where and when it ran.
+	Environment Environment `json:"environment"`
 	// InProcess is true when the replicas ran in this process (so CPU time
 	// and RSS include them).
 	InProcess bool     `json:"in_process"`
@@ -179,8 +184,12 @@ func (cfg *Config) Check() error {
 	case cfg.Warmup < 0 || cfg.Duration <= 0:
 		return fmt.Errorf("warmup %v, duration %v: want warmup >= 0 and duration > 0", cfg.Warmup, cfg.Duration)
 	}
-	if _, err := journal.Preset(cfg.Preset); err != nil {
+	jcfg, err := journal.Preset(cfg.Preset)
+	if err != nil {
 		return err
+	}
+	if len(cfg.Addresses) == 0 && cfg.Clients > int(jcfg.ClientsMax) {
+		return fmt.Errorf("clients %d: the %s preset's replicas hold %d client sessions", cfg.Clients, cfg.Preset, jcfg.ClientsMax)
 	}
 	if cfg.Workload == WorkloadKV {
 		switch {
@@ -221,6 +230,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	res := Result{
 		Workload: cfg.Workload, Preset: cfg.Preset, Clients: cfg.Clients, Callers: cfg.Callers, Batch: cfg.Batch,
 		WarmupSeconds: cfg.Warmup.Seconds(), DurationSeconds: cfg.Duration.Seconds(),
+		Environment: environment(),
 	}
 	ccfg := client.Config{Cluster: cfg.Cluster, Addresses: cfg.Addresses, MessageSizeMax: jcfg.MessageSizeMax, Logger: cfg.Logger}
 
@@ -302,9 +312,23 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		}
 	}()
 	for i := range clients {
+		// A cluster whose session table is full does not answer a new
+		// session's register (the client retries): bound the wait, so a
+		// run that asks for more sessions than the cluster holds fails
+		// with a message instead of hanging.
+		dialTimeout := cfg.DialTimeout
+		if dialTimeout == 0 {
+			dialTimeout = 15 * time.Second
+		}
+		dialCtx, cancel := context.WithTimeout(ctx, dialTimeout)
 		var err error
-		if clients[i], err = client.Dial(ctx, ccfg); err != nil {
-			return res, fmt.Errorf("bench: client %d: %w", i, err)
+		clients[i], err = client.Dial(dialCtx, ccfg)
+		cancel()
+		if err != nil {
+			if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+				err = fmt.Errorf("%w: no session within %v (%d sessions registered: is the cluster's client table full? a data file holds its preset's ClientsMax sessions)", err, dialTimeout, i)
+			}
+			return res, fmt.Errorf("bench: client %d of %d: %w", i+1, cfg.Clients, err)
 		}
 	}
 	if err := w.prepare(ctx, clients[0]); err != nil {

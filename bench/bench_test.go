@@ -6,8 +6,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chronon-db/chronon/cluster"
 	"github.com/chronon-db/chronon/kv"
+	"github.com/chronon-db/chronon/outbox"
 	"github.com/chronon-db/chronon/statemachine"
+	"github.com/chronon-db/chronon/wire"
 )
 
 // TestRunInterrupted cancels a run with a one-hour measured phase as it
@@ -82,5 +85,34 @@ func TestConfigCheck(t *testing.T) {
 		if err := c.Check(); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
+	}
+}
+
+// TestRunMoreSessionsThanTheClusterHolds asks a running test-preset
+// cluster (16 client sessions) for 17: the run must fail naming the
+// session that could not register, not hang.
+func TestRunMoreSessionsThanTheClusterHolds(t *testing.T) {
+	c, err := cluster.Start(cluster.Config{
+		Replicas: 1, Dir: t.TempDir(), Preset: "test",
+		NewStateMachine: func(*outbox.Emitter) statemachine.StateMachine {
+			s, err := kv.New(kv.Config{KeysMax: 64, ValueSizeMax: 16})
+			if err != nil {
+				panic(err)
+			}
+			return s
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop()
+	cfg := Config{
+		Workload: WorkloadKV, Preset: "test", Addresses: c.Addresses(), Cluster: wire.Uint128{Lo: 1},
+		Clients: 17, Callers: 1, Batch: 1, Duration: time.Second, DialTimeout: time.Second,
+		KeySize: 8, ValueSize: 16, Keys: 64,
+	}
+	_, err = Run(context.Background(), cfg)
+	if err == nil || !strings.Contains(err.Error(), "client 17 of 17") || !strings.Contains(err.Error(), "16 sessions registered") {
+		t.Fatalf("Run: %v, want session 17 refused", err)
 	}
 }

@@ -53,6 +53,14 @@ func (r *Result) WriteText(w io.Writer) {
 	if r.InProcess {
 		target = fmt.Sprintf("%s in this process (%s preset) on %s", replicas, r.Preset, strings.Join(r.Addresses, ","))
 	}
+	e := r.Environment
+	load := ""
+	if len(e.LoadAverage) == 3 {
+		load = fmt.Sprintf(", load average %.2f %.2f %.2f", e.LoadAverage[0], e.LoadAverage[1], e.LoadAverage[2])
+	}
+	if e.Started != "" {
+		fmt.Fprintf(w, "machine: %d cpus (GOMAXPROCS %d), %s/%s, %s%s; started %s\n", e.NumCPU, e.GOMAXPROCS, e.OS, e.Arch, e.GoVersion, load, e.Started)
+	}
 	fmt.Fprintf(w, "target: %s\n", target)
 	fmt.Fprintf(w, "load: %s workload, %d clients x %d callers, events per request: %d, warm-up %v, measured %v\n",
 		r.Workload, r.Clients, r.Callers, r.Batch, secs(r.WarmupSeconds), secs(r.DurationSeconds))

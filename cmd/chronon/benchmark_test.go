@@ -59,6 +59,7 @@ func TestBenchmarkArgs(t *testing.T) {
 		{"--workload=ledger", "--preset=test", "--accounts=2000"}, // above its ledger capacity
 		{"--workload=ledger", "--hot-accounts=20000"},
 		{"--clients=0"},
+		{"--preset=test", "--clients=17"}, // above the test preset's sessions
 		{"--workload=ledger-effects", "--addresses=127.0.0.1:1", "--cluster=7"}, // its sink runs in-process
 		{"--io=nope"},
 		{"--io=fallback", "--addresses=127.0.0.1:1", "--cluster=7"},
