@@ -37,8 +37,9 @@ flags:`
 
 // benchmarkOptions are the parsed flags of `chronon benchmark`.
 type benchmarkOptions struct {
-	cfg  bench.Config
-	json bool
+	cfg   bench.Config
+	json  bool
+	sweep sweepOptions
 }
 
 // parseBenchmarkArgs parses and checks the flags; with --help it returns
@@ -67,10 +68,12 @@ func parseBenchmarkArgs(args []string, stderr io.Writer) (benchmarkOptions, erro
 	fs.IntVar(&cfg.HotAccounts, "hot-accounts", 0, "ledger: when above 0, every transfer debits one of this many first accounts (contention); 0 is uniform")
 	fs.IntVar(&cfg.Transfers, "transfers", 0, "ledger: transfers at most in the whole run (default: the preset's capacity, 2000000 or 8192)")
 	fs.Uint64Var(&cfg.Seed, "seed", 0, "seed of the callers' key and account choices (default random)")
-	fs.BoolVar(&o.json, "json", false, "print one JSON object instead of text")
+	fs.BoolVar(&o.json, "json", false, "print one JSON object instead of text (a sweep: one JSON array)")
+	o.sweep.register(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, benchmarkUsage)
 		fs.PrintDefaults()
+		fmt.Fprint(stderr, benchmarkSweepUsage)
 	}
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -138,6 +141,15 @@ func parseBenchmarkArgs(args []string, stderr io.Writer) (benchmarkOptions, erro
 	if err := cfg.Check(); err != nil {
 		return o, err
 	}
+	if err := o.sweep.resolve(cfg, set); err != nil {
+		return o, err
+	}
+	if o.sweep.on() {
+		sc := o.sweep.config(*cfg)
+		if err := sc.Check(); err != nil {
+			return o, err
+		}
+	}
 	return o, nil
 }
 
@@ -158,6 +170,9 @@ func runBenchmark(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	go func() { <-ctx.Done(); stop() }()
+	if o.sweep.on() {
+		return runSweep(ctx, o, stdout, stderr)
+	}
 	res, err := bench.Run(ctx, o.cfg)
 	if err != nil && res.Requests == 0 {
 		fmt.Fprintf(stderr, "chronon benchmark: %v\n", err)

@@ -120,11 +120,11 @@ func Lines(w io.Writer, c Chart) error {
 `, width, height, width, height, fontFamily, width, height)
 	if c.Title != "" {
 		fmt.Fprintf(&b, `<text x="%s" y="24" text-anchor="middle" font-size="17" font-weight="bold">%s</text>
-`, num(left+(right-left)/2), esc(c.Title))
+`, num(float64(width)/2), esc(c.Title))
 	}
 	if c.Subtitle != "" {
 		fmt.Fprintf(&b, `<text x="%s" y="44" text-anchor="middle" font-size="12" fill="#444444">%s</text>
-`, num(left+(right-left)/2), esc(c.Subtitle))
+`, num(float64(width)/2), esc(c.Subtitle))
 	}
 
 	// Grid and ticks.
