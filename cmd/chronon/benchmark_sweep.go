@@ -140,16 +140,29 @@ func (f sweepFiles) write(points []bench.SweepPoint, note string) error {
 	return nil
 }
 
-// sweepNote describes the machine for the plot: the date, the cores and
-// the load average as the sweep starts (the benchmark shares the machine).
-func sweepNote(now time.Time) string {
+// sweepNote describes the run for the plot: the date, the cores, the load
+// average as the sweep starts (the benchmark shares the machine) and each
+// point's phases.
+func sweepNote(now time.Time, cfg bench.Config) string {
 	note := fmt.Sprintf("%s, %d cores", now.UTC().Format("2006-01-02"), runtime.NumCPU())
-	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
-		if f := strings.Fields(string(b)); len(f) >= 3 {
-			note += fmt.Sprintf(", load average %s %s %s at start", f[0], f[1], f[2])
-		}
+	if l := loadAverage(); l != "" {
+		note += ", load average " + l + " at start"
 	}
-	return note
+	return note + fmt.Sprintf("; %v + %v per point", cfg.Warmup, cfg.Duration)
+}
+
+// loadAverage returns the 1, 5 and 15 minute load averages ("" where
+// /proc/loadavg does not exist).
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return ""
+	}
+	return strings.Join(f[:3], " ")
 }
 
 // runSweep runs the sweep of o and writes its files; the exit code is 1
@@ -162,7 +175,7 @@ func runSweep(ctx context.Context, o benchmarkOptions, stdout, stderr io.Writer)
 		return 1
 	}
 	files := newSweepFiles(o.sweep.out, o.cfg.Workload)
-	note := sweepNote(time.Now())
+	note := sweepNote(time.Now(), o.cfg)
 	log := stdout
 	if o.json {
 		log = stderr // stdout holds only the JSON array
@@ -170,8 +183,7 @@ func runSweep(ctx context.Context, o benchmarkOptions, stdout, stderr io.Writer)
 	if !o.json {
 		printVersion(stdout)
 	}
-	fmt.Fprintf(log, "sweep: %d points (clients %v x batch %v), %v + %v each; %s\n",
-		len(sc.Points()), sc.Clients, sc.Batches, o.cfg.Warmup, o.cfg.Duration, note)
+	fmt.Fprintf(log, "sweep: %d points (clients %v x batch %v); %s\n", len(sc.Points()), sc.Clients, sc.Batches, note)
 	var writeErr error
 	sc.OnPoint = func(i, n int, points []bench.SweepPoint) {
 		p := points[i]
@@ -202,6 +214,9 @@ func runSweep(ctx context.Context, o benchmarkOptions, stdout, stderr io.Writer)
 	} else {
 		if err := bench.WriteSweepText(stdout, points); err != nil {
 			return 1
+		}
+		if l := loadAverage(); l != "" {
+			fmt.Fprintf(stdout, "load average at the end: %s\n", l)
 		}
 		fmt.Fprintf(stdout, "wrote %s, %s, %s\n", files.csv, files.json, files.svg)
 	}
