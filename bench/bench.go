@@ -84,9 +84,6 @@ type Config struct {
 
 	// onMeasure, when set, is called as the measured phase starts (tests).
 	onMeasure func()
-	// local, when set, is a started local cluster to run against instead
-	// of starting one (a sweep's; Addresses is then empty).
-	local *cluster.Cluster
 }
 
 // Result is what a run measured. Durations are in microseconds, rates per
@@ -198,16 +195,29 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		WarmupSeconds: cfg.Warmup.Seconds(), DurationSeconds: cfg.Duration.Seconds(),
 	}
 	ccfg := client.Config{Cluster: cfg.Cluster, Addresses: cfg.Addresses, MessageSizeMax: jcfg.MessageSizeMax, Logger: cfg.Logger}
-	switch {
-	case cfg.local != nil: // a sweep's cluster, started once for every point
-		res.InProcess = true
-		ccfg = cfg.local.ClientConfig()
-	case len(cfg.Addresses) == 0:
-		c, stop, err := startLocal(cfg)
-		if err != nil {
-			return res, err
+	if len(cfg.Addresses) == 0 {
+		dir := cfg.Dir
+		if dir == "" {
+			tmp, err := os.MkdirTemp("", "chronon-benchmark-")
+			if err != nil {
+				return res, fmt.Errorf("bench: %w", err)
+			}
+			defer os.RemoveAll(tmp)
+			dir = tmp
 		}
-		defer stop()
+		c, err := cluster.Start(cluster.Config{
+			Replicas: cfg.Replicas,
+			Dir:      dir,
+			Preset:   cfg.Preset,
+			NewStateMachine: func(*outbox.Emitter) statemachine.StateMachine {
+				return cfg.NewStateMachine()
+			},
+			Logger: cfg.Logger,
+		})
+		if err != nil {
+			return res, fmt.Errorf("bench: %w", err)
+		}
+		defer func() { _, _ = c.Stop() }()
 		res.InProcess = true
 		ccfg = c.ClientConfig()
 	}
@@ -247,38 +257,6 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		return res, fmt.Errorf("bench: %w", err)
 	}
 	return drive(ctx, cfg, w, clients, res)
-}
-
-// startLocal starts cfg's local cluster, in cfg.Dir or a temporary
-// directory; stop stops it and removes the temporary directory.
-func startLocal(cfg Config) (c *cluster.Cluster, stop func(), err error) {
-	dir := cfg.Dir
-	if dir == "" {
-		tmp, err := os.MkdirTemp("", "chronon-benchmark-")
-		if err != nil {
-			return nil, nil, fmt.Errorf("bench: %w", err)
-		}
-		dir = tmp
-	}
-	removeTmp := func() {
-		if cfg.Dir == "" {
-			_ = os.RemoveAll(dir)
-		}
-	}
-	c, err = cluster.Start(cluster.Config{
-		Replicas: cfg.Replicas,
-		Dir:      dir,
-		Preset:   cfg.Preset,
-		NewStateMachine: func(*outbox.Emitter) statemachine.StateMachine {
-			return cfg.NewStateMachine()
-		},
-		Logger: cfg.Logger,
-	})
-	if err != nil {
-		removeTmp()
-		return nil, nil, fmt.Errorf("bench: %w", err)
-	}
-	return c, func() { _, _ = c.Stop(); removeTmp() }, nil
 }
 
 // Phases of a run.

@@ -6,12 +6,17 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/chronon-db/chronon/cluster"
 	"github.com/chronon-db/chronon/internal/svgplot"
+	"github.com/chronon-db/chronon/outbox"
+	"github.com/chronon-db/chronon/statemachine"
+	"github.com/chronon-db/chronon/wire"
 )
 
 // SweepConfig is a sweep: one run of Base for each pair of a batch size
@@ -91,6 +96,14 @@ func (sc *SweepConfig) Check() error {
 		if err := cfg.Check(); err != nil {
 			return fmt.Errorf("sweep: point of %d clients, batch %d: %w", p[0], p[1], err)
 		}
+		if len(cfg.Addresses) == 0 {
+			// The points run against the sweep's local cluster by its
+			// addresses, as against a running cluster.
+			cfg.Addresses, cfg.Cluster = []string{"127.0.0.1:1"}, wire.Uint128{Lo: 1}
+			if err := cfg.Check(); err != nil {
+				return fmt.Errorf("sweep: point of %d clients, batch %d: %w", p[0], p[1], err)
+			}
+		}
 	}
 	return nil
 }
@@ -104,21 +117,23 @@ func Sweep(ctx context.Context, sc SweepConfig) ([]SweepPoint, error) {
 		return nil, fmt.Errorf("bench: %w", err)
 	}
 	ps := sc.Points()
-	base := sc.Base
 	var waitCaughtUp func()
-	if len(base.Addresses) == 0 {
-		c, stop, err := startLocal(base)
+	inProcess := len(sc.Base.Addresses) == 0
+	if inProcess {
+		// Every point runs against this cluster by its addresses, as
+		// against a running one.
+		c, stop, err := startSweepCluster(sc.Base)
 		if err != nil {
 			return nil, err
 		}
 		defer stop()
-		base.local = c
+		ccfg := c.ClientConfig()
+		sc.Base.Addresses, sc.Base.Cluster = ccfg.Addresses, ccfg.Cluster
 		waitCaughtUp = func() { _ = c.WaitCaughtUp(10 * time.Second) }
 	}
-	sc.Base = base
-	// A point that outlasts this is cut off (a cluster that stopped
+	// A point that outlasts limit is cut off (a cluster that stopped
 	// answering must not hold the sweep forever).
-	limit := base.Warmup + base.Duration + time.Minute
+	limit := sc.Base.Warmup + sc.Base.Duration + time.Minute
 	points := make([]SweepPoint, 0, len(ps))
 	for i, p := range ps {
 		if i > 0 {
@@ -141,6 +156,7 @@ func Sweep(ctx context.Context, sc SweepConfig) ([]SweepPoint, error) {
 		if res.Workload == "" {
 			res.Workload, res.Clients, res.Callers, res.Batch = cfg.Workload, cfg.Clients, cfg.Callers, cfg.Batch
 		}
+		res.InProcess = inProcess
 		pt := SweepPoint{Result: res}
 		switch {
 		case err != nil:
@@ -157,6 +173,36 @@ func Sweep(ctx context.Context, sc SweepConfig) ([]SweepPoint, error) {
 		}
 	}
 	return points, nil
+}
+
+// startSweepCluster starts cfg's local cluster, in cfg.Dir or a temporary
+// directory; stop stops it and removes the temporary directory.
+func startSweepCluster(cfg Config) (c *cluster.Cluster, stop func(), err error) {
+	dir := cfg.Dir
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "chronon-benchmark-"); err != nil {
+			return nil, nil, fmt.Errorf("bench: %w", err)
+		}
+	}
+	removeTmp := func() {
+		if cfg.Dir == "" {
+			_ = os.RemoveAll(dir)
+		}
+	}
+	c, err = cluster.Start(cluster.Config{
+		Replicas: cfg.Replicas,
+		Dir:      dir,
+		Preset:   cfg.Preset,
+		NewStateMachine: func(*outbox.Emitter) statemachine.StateMachine {
+			return cfg.NewStateMachine()
+		},
+		Logger: cfg.Logger,
+	})
+	if err != nil {
+		removeTmp()
+		return nil, nil, fmt.Errorf("bench: %w", err)
+	}
+	return c, func() { _, _ = c.Stop(); removeTmp() }, nil
 }
 
 // sweepColumns are the CSV header; latencies in microseconds.

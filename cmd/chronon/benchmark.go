@@ -68,7 +68,7 @@ func parseBenchmarkArgs(args []string, stderr io.Writer) (benchmarkOptions, erro
 	fs.IntVar(&cfg.HotAccounts, "hot-accounts", 0, "ledger: when above 0, every transfer debits one of this many first accounts (contention); 0 is uniform")
 	fs.IntVar(&cfg.Transfers, "transfers", 0, "ledger: transfers at most in the whole run (default: the preset's capacity, 2000000 or 8192)")
 	fs.Uint64Var(&cfg.Seed, "seed", 0, "seed of the callers' key and account choices (default random)")
-	fs.BoolVar(&o.json, "json", false, "print one JSON object instead of text (a sweep: one JSON array)")
+	fs.BoolVar(&o.json, "json", false, "print one JSON object instead of text")
 	o.sweep.register(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, benchmarkUsage)
@@ -162,6 +162,9 @@ func runBenchmark(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "chronon benchmark: %v\n", err)
 		return 2
 	}
+	if o.sweep.on() {
+		return runSweep(o, stdout, stderr)
+	}
 	if f, ok := stdout.(*os.File); ok && isTerminal(f) {
 		o.cfg.Progress = stdout
 	}
@@ -170,9 +173,6 @@ func runBenchmark(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	go func() { <-ctx.Done(); stop() }()
-	if o.sweep.on() {
-		return runSweep(ctx, o, stdout, stderr)
-	}
 	res, err := bench.Run(ctx, o.cfg)
 	if err != nil && res.Requests == 0 {
 		fmt.Fprintf(stderr, "chronon benchmark: %v\n", err)

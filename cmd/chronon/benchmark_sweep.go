@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/chronon-db/chronon/bench"
@@ -26,8 +28,9 @@ that fails is recorded with its error and the sweep goes on. After every
 point it rewrites, in --out: sweep-<workload>.csv (a row per point),
 sweep-<workload>.json (the JSON result of every point) and
 sweep-<workload>.svg (p50 and p99 latency against events/s, a line per
-batch size, points labelled with their client count). A ledger sweep
-splits --transfers evenly between its points.
+batch size, points labelled with their client count). With --json it
+prints the JSON array on stdout and the per-point lines on stderr. A
+ledger sweep splits --transfers evenly between its points.
 `
 
 // sweepOptions are the sweep flags of `chronon benchmark`.
@@ -168,7 +171,15 @@ func loadAverage() string {
 // runSweep runs the sweep of o and writes its files; the exit code is 1
 // when a point failed or a file could not be written, 130 when
 // interrupted.
-func runSweep(ctx context.Context, o benchmarkOptions, stdout, stderr io.Writer) int {
+func runSweep(o benchmarkOptions, stdout, stderr io.Writer) int {
+	if f, ok := stdout.(*os.File); ok && isTerminal(f) {
+		o.cfg.Progress = stdout
+	}
+	// The first Ctrl-C ends the point in progress and the sweep, which
+	// writes what it measured; a second one ends the process.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() { <-ctx.Done(); stop() }()
 	sc := o.sweep.config(o.cfg)
 	if err := os.MkdirAll(o.sweep.out, 0o755); err != nil {
 		fmt.Fprintf(stderr, "chronon benchmark: %v\n", err)
