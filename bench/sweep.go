@@ -205,9 +205,10 @@ func startSweepCluster(cfg Config) (c *cluster.Cluster, stop func(), err error) 
 	return c, func() { _, _ = c.Stop(); removeTmp() }, nil
 }
 
-// sweepColumns are the CSV header; latencies in microseconds.
+// sweepColumns are the CSV header; latencies in microseconds, note as in
+// Result.Note (why a point's measured phase ended early).
 var sweepColumns = []string{"workload", "replicas", "clients", "callers", "batch", "elapsed_s", "requests", "events",
-	"requests_per_s", "events_per_s", "p50_us", "p90_us", "p99_us", "p99_9_us", "max_us", "cpu_s", "cpu_cores", "error"}
+	"requests_per_s", "events_per_s", "p50_us", "p90_us", "p99_us", "p99_9_us", "max_us", "cpu_s", "cpu_cores", "note", "error"}
 
 // WriteSweepCSV writes one row per point under a header line.
 func WriteSweepCSV(w io.Writer, points []SweepPoint) error {
@@ -226,7 +227,7 @@ func WriteSweepCSV(w io.Writer, points []SweepPoint) error {
 		row := []string{p.Workload, strconv.Itoa(p.Replicas), strconv.Itoa(p.Clients), strconv.Itoa(p.Callers),
 			strconv.Itoa(p.Batch), f(p.ElapsedSeconds, 3), strconv.FormatInt(p.Requests, 10), strconv.FormatInt(p.Events, 10),
 			f(p.RequestsPerSecond, 1), f(p.EventsPerSecond, 1),
-			f(l.P50, 1), f(l.P90, 1), f(l.P99, 1), f(l.P999, 1), f(l.Max, 1), f(cpu, 3), f(cores, 2), p.Error}
+			f(l.P50, 1), f(l.P90, 1), f(l.P99, 1), f(l.P999, 1), f(l.Max, 1), f(cpu, 3), f(cores, 2), p.Note, p.Error}
 		if err := cw.Write(row); err != nil {
 			return err
 		}

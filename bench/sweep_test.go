@@ -106,7 +106,7 @@ func checkSweepFiles(t *testing.T, points []SweepPoint) {
 		p99, _ := strconv.ParseFloat(row[col("p99_us")], 64)
 		switch {
 		case row[col("clients")] != strconv.Itoa(p.Clients), row[col("batch")] != strconv.Itoa(p.Batch),
-			row[col("workload")] != p.Workload, row[col("error")] != p.Error,
+			row[col("workload")] != p.Workload, row[col("error")] != p.Error, row[col("note")] != p.Note,
 			row[col("requests")] != strconv.FormatInt(p.Requests, 10):
 			t.Errorf("CSV row %d %q for point %+v", i, row, p)
 		case !near(events, p.EventsPerSecond, 0.05) || !near(p99, p.Latency.P99, 0.05):
@@ -210,6 +210,7 @@ func TestSweepWriters(t *testing.T) {
 		pt(1, 1, 1400, 620, 1560, ""), pt(64, 1, 11000, 4800, 15200, ""),
 		pt(1, 16, 20000, 700, 2000, ""), pt(64, 16, 0, 0, 0, `bench: client 64: "refused", full`),
 	}
+	points[2].Note = "interrupted"
 	checkSweepFiles(t, points)
 	c := SweepChart(points, "")
 	if len(c.Series) != 4 || !c.LogX || !c.LogY {
