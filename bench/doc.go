@@ -2,7 +2,10 @@
 // starts a local in-process cluster or targets a running one, drives a kv
 // (puts and gets) or ledger (transfers) workload from independent client
 // sessions with concurrent callers each, and reports throughput, latency
-// percentiles from an HDR histogram, CPU time and peak RSS.
+// percentiles from an HDR histogram, CPU time and peak RSS. Sweep runs it
+// over client counts and batch sizes against one cluster, and the
+// WriteSweep functions write the points as CSV, JSON, a text table and an
+// SVG chart of latency against throughput (internal/svgplot).
 //
 // The load is closed-loop: every caller has one call in flight and issues
 // the next when it returns. Calls of the callers of one client may be

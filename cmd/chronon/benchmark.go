@@ -44,6 +44,7 @@ type benchmarkOptions struct {
 	cfg        bench.Config
 	json       bool
 	cpuProfile string
+	sweep      sweepOptions
 }
 
 // parseBenchmarkArgs parses and checks the flags; with --help it returns
@@ -77,9 +78,11 @@ func parseBenchmarkArgs(args []string, stderr io.Writer) (benchmarkOptions, erro
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of this process (clients and, with a local cluster, the replicas) over the measured phase to this file (go tool pprof)")
 	fs.Uint64Var(&cfg.Seed, "seed", 0, "seed of the callers' key and account choices (default random)")
 	fs.BoolVar(&o.json, "json", false, "print one JSON object instead of text")
+	o.sweep.register(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, benchmarkUsage)
 		fs.PrintDefaults()
+		fmt.Fprint(stderr, benchmarkSweepUsage)
 	}
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -165,6 +168,15 @@ func parseBenchmarkArgs(args []string, stderr io.Writer) (benchmarkOptions, erro
 	if err := cfg.Check(); err != nil {
 		return o, err
 	}
+	if err := o.sweep.resolve(cfg, set); err != nil {
+		return o, err
+	}
+	if o.sweep.on() {
+		sc := o.sweep.config(*cfg)
+		if err := sc.Check(); err != nil {
+			return o, err
+		}
+	}
 	return o, nil
 }
 
@@ -176,6 +188,9 @@ func runBenchmark(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "chronon benchmark: %v\n", err)
 		return 2
+	}
+	if o.sweep.on() {
+		return runSweep(o, stdout, stderr)
 	}
 	if f, ok := stdout.(*os.File); ok && isTerminal(f) {
 		o.cfg.Progress = stdout
