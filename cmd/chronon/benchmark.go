@@ -29,13 +29,16 @@ func init() {
 const benchmarkUsage = `usage: chronon benchmark [flags]
 
 Starts a local cluster in this process (or targets a running one with
---addresses and --cluster), drives a kv or ledger workload from --clients
-client sessions with --callers concurrent callers each, one call in flight
-per caller, for --warmup and then the measured --duration, and prints
-throughput (requests/s and events/s), latency percentiles from an HDR
-histogram, CPU time and peak RSS of this process. Ctrl-C stops the load and
-prints what was measured so far. With no flags: kv puts of 16-byte keys and
-64-byte values, 32 clients, 3 replicas, production preset, 2s + 10s.
+--addresses and --cluster), drives a kv, ledger or ledger-effects workload
+from --clients client sessions with --callers concurrent callers each, one
+call in flight per caller, for --warmup and then the measured --duration,
+and prints throughput (requests/s and events/s), latency percentiles from
+an HDR histogram, CPU time and peak RSS of this process; with
+ledger-effects also the effects delivered to its built-in idempotent HTTP
+sink, refusals as outbox_full, the drain after the load, and
+re-deliveries. Ctrl-C stops the load and prints what was measured so far.
+With no flags: kv puts of 16-byte keys and 64-byte values, 32 clients, 3
+replicas, production preset, 2s + 10s.
 
 flags:`
 
@@ -62,16 +65,16 @@ func parseBenchmarkArgs(args []string, stderr io.Writer) (benchmarkOptions, erro
 	clusterID := fs.String("cluster", "", "the running cluster's id, decimal or 0x-hex (required with --addresses)")
 	fs.IntVar(&cfg.Clients, "clients", 32, "client sessions (a local cluster holds at most its preset's: production 64, test 16; default 32, or 16 with the test preset)")
 	fs.IntVar(&cfg.Callers, "callers", 1, "concurrent callers per client, one call in flight each (a client coalesces its callers' calls)")
-	fs.IntVar(&cfg.Batch, "batch", 0, "events per call: kv records or transfers (default 1 for kv, 64 for ledger)")
+	fs.IntVar(&cfg.Batch, "batch", 0, "events per call: kv records or transfers (default 1 for kv, 64 for ledger and ledger-effects)")
 	fs.DurationVar(&cfg.Warmup, "warmup", 2*time.Second, "load before the measured phase, not measured")
 	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "the measured phase")
 	fs.IntVar(&cfg.KeySize, "key-size", 16, "kv: key size in bytes (1 to 64)")
 	fs.IntVar(&cfg.ValueSize, "value-size", 64, fmt.Sprintf("kv: value size in bytes (at most %d on a local cluster)", kvValueSizeMax))
 	fs.Float64Var(&cfg.ReadRatio, "read-ratio", 0, "kv: share of calls that are gets (0 to 1); every key is written once first when above 0")
 	fs.IntVar(&cfg.Keys, "keys", 0, "kv: distinct keys, chosen uniformly (default: the preset's kv capacity, 100000 or 1024)")
-	fs.IntVar(&cfg.Accounts, "accounts", 10_000, "ledger: accounts, created first (at most the preset's capacity, 100000 or 1024)")
-	fs.IntVar(&cfg.HotAccounts, "hot-accounts", 0, "ledger: when above 0, every transfer debits one of this many first accounts (contention); 0 is uniform")
-	fs.IntVar(&cfg.Transfers, "transfers", 0, "ledger: transfers at most in the whole run (default: the preset's capacity, 2000000 or 8192)")
+	fs.IntVar(&cfg.Accounts, "accounts", 10_000, "ledger, ledger-effects: accounts, created first (at most the preset's capacity, 100000 or 1024)")
+	fs.IntVar(&cfg.HotAccounts, "hot-accounts", 0, "ledger, ledger-effects: when above 0, every transfer debits one of this many first accounts (contention); 0 is uniform")
+	fs.IntVar(&cfg.Transfers, "transfers", 0, "ledger, ledger-effects: transfers at most in the whole run (default: the preset's capacity, 2000000 or 8192)")
 	fs.DurationVar(&cfg.SinkLatency, "sink-latency", 0, "ledger-effects: delay the sink adds to every effect it receives, as a slow webhook would")
 	fs.DurationVar(&cfg.DrainTimeout, "drain-timeout", time.Minute, "ledger-effects: how long to wait after the measured phase for the effects still pending")
 	backend := fs.String("io", "", "io backend of the local replicas: io_uring, fallback or auto (default: $"+cio.EnvBackend+" or auto)")
