@@ -90,22 +90,18 @@ func (p *process) stop(grace time.Duration) error {
 	return fmt.Errorf("%s (pid %d) ignored SIGTERM for %v: killed", p.name, p.cmd.Process.Pid, grace)
 }
 
-// stopAll stops every process started, concurrently, and reports each
-// that needed SIGKILL to w.
+// stopAll stops every process started, one at a time, the last started
+// first, and reports each that needed SIGKILL to w. One at a time because
+// an etcd leader stopped transfers its leadership to a member still
+// running; stopped together, it waits for members gone.
 func (ps *procs) stopAll(w io.Writer) {
 	ps.mu.Lock()
 	list := ps.list
 	ps.list = nil
 	ps.mu.Unlock()
-	var wg sync.WaitGroup
-	for _, p := range list {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := p.stop(stopGrace); err != nil {
-				fmt.Fprintf(w, "peers: %v\n", err)
-			}
-		}()
+	for i := len(list) - 1; i >= 0; i-- {
+		if err := list[i].stop(stopGrace); err != nil {
+			fmt.Fprintf(w, "peers: %v\n", err)
+		}
 	}
-	wg.Wait()
 }

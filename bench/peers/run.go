@@ -147,7 +147,7 @@ func compare(ctx context.Context, o options, ps *procs, tmp string, stderr io.Wr
 				order++
 				r := runResult{Clients: clients, Round: round, Order: order, System: s.system, Connections: s.conns,
 					Label: label(s.system, s.conns, clients), Started: time.Now().UTC()}
-				logf("[%d/%d] %d clients, round %d: %s", order, total, clients, round, r.Label)
+				logf("[%d/%d] %d %s, round %d: %s", order, total, clients, plural(clients, "client", "clients"), round, r.Label)
 				rctx, cancel := context.WithTimeout(ctx, o.warmup+o.duration+runTimeout)
 				var res bench.Result
 				var err error
@@ -165,7 +165,11 @@ func compare(ctx context.Context, o options, ps *procs, tmp string, stderr io.Wr
 					r.Error = err.Error()
 					logf("  failed: %v", err)
 				} else {
-					logf("  %.0f puts/s, p50 %s, p99 %s", res.EventsPerSecond, fmtLatency(res.Latency.P50), fmtLatency(res.Latency.P99))
+					note := ""
+					if res.Partial {
+						note = " (interrupted)"
+					}
+					logf("  %.0f puts/s, p50 %s, p99 %s%s", res.EventsPerSecond, fmtLatency(res.Latency.P50), fmtLatency(res.Latency.P99), note)
 				}
 				rep.Runs = append(rep.Runs, r)
 				// A server that died fails the rest of the run.
