@@ -42,6 +42,16 @@ func chrononVersion(bin string) string {
 	return strings.TrimSpace(line)
 }
 
+// gitRevision returns repo's commit (12 digits, "-dirty" when it has
+// uncommitted changes), or "unknown".
+func gitRevision(repo string) string {
+	out, err := exec.Command("git", "-C", repo, "describe", "--always", "--abbrev=12", "--dirty").Output()
+	if err != nil {
+		return "unknown"
+	}
+	return strings.TrimSpace(string(out))
+}
+
 // chrononCluster is three Chronon replicas started as processes.
 type chrononCluster struct {
 	addresses []string

@@ -57,7 +57,7 @@ func etcdVersion(bin string) string {
 		return "unknown"
 	}
 	line, _, _ := strings.Cut(string(out), "\n")
-	return strings.TrimSpace(line)
+	return "etcd " + strings.TrimSpace(strings.TrimPrefix(line, "etcd Version:"))
 }
 
 // freePorts returns n distinct free TCP ports on 127.0.0.1 (free when

@@ -23,9 +23,10 @@ const (
 )
 
 // runTimeout bounds one measurement beyond its warm-up and duration
-// (connecting every client, and the calls in flight at its end), so a
-// system that hangs is reported as failed and the run goes on.
-const runTimeout = 2 * time.Minute
+// (connecting every client, and the calls in flight at its end, which get
+// 10 s), so a system that hangs — a Chronon session that never registers —
+// is reported as failed and the run goes on.
+const runTimeout = 30 * time.Second
 
 // run runs the whole comparison and returns the exit code.
 func run(ctx context.Context, o options, stdout, stderr io.Writer) int {
@@ -105,6 +106,10 @@ func compare(ctx context.Context, o options, ps *procs, tmp string, stderr io.Wr
 		}
 	}
 	rep.ChrononVersion = chrononVersion(bin)
+	if o.chrononBin == "" {
+		// Builds here may not stamp the revision (-buildvcs=false).
+		rep.ChrononVersion = strings.Replace(rep.ChrononVersion, "revision unknown", "revision "+gitRevision(o.repo), 1)
+	}
 
 	logf("starting 3 etcd members (%s)", rep.EtcdVersion)
 	ec, err := startEtcd(ctx, ps, o.etcdBin, tmp)
