@@ -161,8 +161,13 @@ func compare(ctx context.Context, o options, ps *procs, tmp string, stderr io.Wr
 				} else {
 					res, err = measureChronon(rctx, cc, w, clients, o.warmup, o.duration, progress)
 				}
-				if err == nil && rctx.Err() != nil && ctx.Err() == nil {
-					err = fmt.Errorf("no result within %v", o.warmup+o.duration+runTimeout)
+				if rctx.Err() != nil && ctx.Err() == nil {
+					limit := o.warmup + o.duration + runTimeout
+					if err == nil {
+						err = fmt.Errorf("no result within %v", limit)
+					} else {
+						err = fmt.Errorf("gave up after %v: %w", limit, err)
+					}
 				}
 				cancel()
 				r.Result = res
