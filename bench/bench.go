@@ -264,7 +264,7 @@ func drive(ctx context.Context, cfg Config, w workload, clients []*client.Client
 		Clients: len(clients), Callers: cfg.Callers, Warmup: cfg.Warmup, Duration: cfg.Duration,
 		Progress: cfg.Progress, Spent: w.spent,
 		SpentNote: "stopped when the transfer budget (--transfers) was used up",
-		onMeasure: cfg.onMeasure,
+		OnMeasure: cfg.onMeasure,
 	}
 	m, err := Measure(ctx, mcfg, func(ci, k int) CallFunc {
 		c, cl := w.newCaller(ci*cfg.Callers+k), clients[ci]

@@ -37,9 +37,10 @@ type MeasureConfig struct {
 	// when the callers ended because the whole budget was used.
 	Spent     func() float64
 	SpentNote string
-
-	// onMeasure, when set, is called as the measured phase starts (tests).
-	onMeasure func()
+	// OnMeasure and OnMeasureEnd, when set, are called as the measured
+	// phase starts and as it ends (to start and stop a CPU profile, or to
+	// read counters, say).
+	OnMeasure, OnMeasureEnd func()
 }
 
 // Check returns an error for a MeasureConfig that cannot run.
@@ -175,8 +176,8 @@ warmup:
 	u0 := getUsage()
 	t0 := time.Now()
 	phase.Store(phaseMeasure)
-	if cfg.onMeasure != nil {
-		cfg.onMeasure()
+	if cfg.OnMeasure != nil {
+		cfg.OnMeasure()
 	}
 	measureEnd := time.NewTimer(cfg.Duration)
 	if !interrupted {
@@ -202,6 +203,9 @@ warmup:
 	}
 	measureEnd.Stop()
 	phase.Store(phaseDone)
+	if cfg.OnMeasureEnd != nil {
+		cfg.OnMeasureEnd()
+	}
 	cut := interrupted // cut off the calls in flight at once
 	select {
 	case <-failed:

@@ -16,14 +16,16 @@ import (
 func TestMeasureCountsCallsOfTheMeasuredPhase(t *testing.T) {
 	const sleep = 2 * time.Millisecond
 	var (
-		measuring atomic.Bool
-		mu        sync.Mutex
-		made      = map[[2]int]bool{}
-		measured  atomic.Int64 // calls that started in the measured phase
-		ended     atomic.Int64 // calls that ended in the measured phase
+		measuring    atomic.Bool
+		measureEnded atomic.Bool // OnMeasureEnd ran, after OnMeasure
+		mu           sync.Mutex
+		made         = map[[2]int]bool{}
+		measured     atomic.Int64 // calls that started in the measured phase
+		ended        atomic.Int64 // calls that ended in the measured phase
 	)
 	cfg := MeasureConfig{Clients: 3, Callers: 2, Warmup: 30 * time.Millisecond, Duration: 100 * time.Millisecond,
-		onMeasure: func() { measuring.Store(true) }}
+		OnMeasure:    func() { measuring.Store(true) },
+		OnMeasureEnd: func() { measureEnded.Store(measuring.Load()) }}
 	res, err := Measure(context.Background(), cfg, func(client, caller int) CallFunc {
 		mu.Lock()
 		made[[2]int{client, caller}] = true
@@ -43,6 +45,9 @@ func TestMeasureCountsCallsOfTheMeasuredPhase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if !measureEnded.Load() {
+		t.Fatal("OnMeasureEnd not called after OnMeasure")
+	}
 	if len(made) != 6 {
 		t.Fatalf("CallFuncs made for %v, want 3 clients x 2 callers", made)
 	}
@@ -55,7 +60,7 @@ func TestMeasureCountsCallsOfTheMeasuredPhase(t *testing.T) {
 	// The calls counted are those that ended in the measured phase: all
 	// that started in it, except those in flight at its end, and none of
 	// the warm-up's (give or take one per caller at each edge, where
-	// onMeasure and the end of the phase race with calls).
+	// OnMeasure and the end of the phase race with calls).
 	if res.Requests < measured.Load()-6 || res.Requests > ended.Load()+6 {
 		t.Fatalf("%d requests counted; %d calls started and %d ended in the measured phase", res.Requests, measured.Load(), ended.Load())
 	}
@@ -117,7 +122,7 @@ func TestMeasureEndsWhenTheBudgetIsSpent(t *testing.T) {
 func TestMeasureInterrupted(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	cfg := MeasureConfig{Clients: 1, Callers: 4, Warmup: 10 * time.Millisecond, Duration: time.Hour, onMeasure: cancel}
+	cfg := MeasureConfig{Clients: 1, Callers: 4, Warmup: 10 * time.Millisecond, Duration: time.Hour, OnMeasure: cancel}
 	res, err := Measure(ctx, cfg, func(client, caller int) CallFunc {
 		return func(ctx context.Context) (int, error) {
 			<-ctx.Done() // a call that only ends when cut off
