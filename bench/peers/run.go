@@ -121,6 +121,7 @@ func compare(ctx context.Context, o options, ps *procs, tmp string, stderr io.Wr
 	if err != nil {
 		return nil, err
 	}
+	logf("ready: etcd pids %s, Chronon pids %s", pids(ec.members), pids(cc.replicas))
 
 	var progress io.Writer
 	if o.verbose {
@@ -195,6 +196,16 @@ func compare(ctx context.Context, o options, ps *procs, tmp string, stderr io.Wr
 	rep.Machine.LoadAfter = readLoad()
 	rep.Ratios = ratios(rep.Runs)
 	return rep, nil
+}
+
+// pids lists the processes' PIDs (to stop them by hand should this
+// program be killed before it could).
+func pids(ps []*process) string {
+	var s []string
+	for _, p := range ps {
+		s = append(s, fmt.Sprint(p.cmd.Process.Pid))
+	}
+	return strings.Join(s, " ")
 }
 
 // label names a system and its connections for the tables.
