@@ -74,7 +74,8 @@ func TestEtcdVariants(t *testing.T) {
 func sample() *report {
 	run := func(round int, system string, conns int, rate, p50, p99 float64, err string) runResult {
 		return runResult{Clients: 64, Round: round, System: system, Connections: conns, Label: label(system, conns, 64), Error: err,
-			Result: bench.Result{Events: int64(rate * 10), EventsPerSecond: rate, ElapsedSeconds: 10,
+			WallSeconds: 12, ServerCPUSeconds: 14.4,
+			Result: bench.Result{Events: int64(rate * 10), EventsPerSecond: rate, ElapsedSeconds: 10, CPUUserSeconds: 3, CPUSysSeconds: 2,
 				Latency: bench.LatencyResult{P50: p50, P90: p50, P99: p99, P999: p99, Max: p99}}}
 	}
 	r := &report{Settings: settings{Clients: []int{64}, Rounds: 2, WarmupS: 2, DurationS: 10, KeySize: 16, ValueSize: 64, Keys: 1000}}
@@ -117,9 +118,9 @@ func TestWriteMarkdown(t *testing.T) {
 	out := b.String()
 	for _, want := range []string{
 		"### 64 clients",
-		"| 1 | etcd, a connection each | 3,000 | 16.0 ms | 40.0 ms | 40.0 ms | 40.0 ms |",
+		"| 1 | etcd, a connection each | 3,000 | 16.0 ms | 40.0 ms | 40.0 ms | 40.0 ms | 1.20, 0.50 |",
 		"| 1 | Chronon, a session each | 12,000 | 4.00 ms | 12.0 ms |",
-		`| 2 | Chronon, a session each | failed: bench: client: session evicted \| twice | | | | |`,
+		`| 2 | Chronon, a session each | failed: bench: client: session evicted \| twice | | | | | |`,
 		"| etcd, a connection each | 3.00× | 0.29× | 0.29× |",
 		"| etcd, 8 shared connections | 3.00× | 0.33× | 0.40× |",
 	} {
@@ -144,7 +145,7 @@ func TestWriteFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rows) != 1+len(r.Runs) || rows[0][6] != "puts_per_s" || rows[1][6] != "3000" || rows[6][15] != r.Runs[5].Error {
+	if len(rows) != 1+len(r.Runs) || rows[0][6] != "puts_per_s" || rows[1][6] != "3000" || rows[6][15] != r.Runs[5].Error || rows[1][17] != "14.4" {
 		t.Fatalf("csv rows: %q", rows)
 	}
 	b, err := os.ReadFile(filepath.Join(dir, "peers.json"))
@@ -160,6 +161,20 @@ func TestWriteFiles(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "peers.md")); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestParseStatCPU(t *testing.T) {
+	// A command name with spaces and parentheses; utime 250 and stime 50
+	// ticks of 10 ms.
+	stat := "4242 (etcd (x) y) S 1 4242 4242 0 -1 4194560 2035 0 0 0 250 50 0 0 20 0 9 0 3900723 0 0"
+	if got := parseStatCPU(stat); got != 3*time.Second {
+		t.Fatalf("parseStatCPU = %v, want 3s", got)
+	}
+	for _, bad := range []string{"", "4242 (etcd) S 1", "4242 (etcd) S 1 2 3 4 5 6 7 8 9 x 50"} {
+		if got := parseStatCPU(bad); got != 0 {
+			t.Errorf("parseStatCPU(%q) = %v, want 0", bad, got)
+		}
 	}
 }
 

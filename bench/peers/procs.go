@@ -6,6 +6,8 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -104,4 +106,47 @@ func (ps *procs) stopAll(w io.Writer) {
 			fmt.Fprintf(w, "peers: %v\n", err)
 		}
 	}
+}
+
+// userHZ is the unit of /proc/<pid>/stat's CPU times (USER_HZ, 100 on
+// every Linux architecture Go supports).
+const userHZ = 100
+
+// cpuTime returns the user + system CPU time p has used so far, from
+// /proc/<pid>/stat (0 where that cannot be read).
+func (p *process) cpuTime() time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	return parseStatCPU(string(b))
+}
+
+// parseStatCPU returns utime + stime of a /proc/<pid>/stat line: the 14th
+// and 15th fields, counted after the command name in parentheses (which
+// may hold spaces).
+func parseStatCPU(stat string) time.Duration {
+	i := strings.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(stat[i+1:]) // f[0] is field 3, the state
+	if len(f) < 13 {
+		return 0
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0
+	}
+	return time.Duration(utime+stime) * time.Second / userHZ
+}
+
+// cpuTimes sums cpuTime over ps.
+func cpuTimes(ps []*process) time.Duration {
+	var d time.Duration
+	for _, p := range ps {
+		d += p.cpuTime()
+	}
+	return d
 }

@@ -37,6 +37,20 @@ type runResult struct {
 	Started     time.Time    `json:"started"`
 	Error       string       `json:"error,omitempty"`
 	Result      bench.Result `json:"result"`
+	// WallSeconds is the whole run (connecting, warm-up, measured phase);
+	// ServerCPUSeconds the CPU time (user + system) the system's three
+	// server processes used in it.
+	WallSeconds      float64 `json:"wall_s"`
+	ServerCPUSeconds float64 `json:"server_cpu_s"`
+}
+
+// serverCores is the servers' CPU use over the whole run, in cores.
+func (r *runResult) serverCores() float64 { return div(r.ServerCPUSeconds, r.WallSeconds) }
+
+// clientCores is this process's (the load generator's) CPU use over the
+// measured phase, in cores.
+func (r *runResult) clientCores() float64 {
+	return div(r.Result.CPUUserSeconds+r.Result.CPUSysSeconds, r.Result.ElapsedSeconds)
 }
 
 // ok reports whether r is a measurement to compare: no error, not
@@ -139,14 +153,14 @@ func (r *report) writeMarkdown(w io.Writer) {
 	}
 	for _, c := range clients {
 		fmt.Fprintf(w, "\n### %d %s\n\n", c, plural(c, "client", "clients"))
-		fmt.Fprintln(w, "| round | system | puts/s | p50 | p99 | p99.9 | max |")
-		fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|")
+		fmt.Fprintln(w, "| round | system | puts/s | p50 | p99 | p99.9 | max | cores: servers, load |")
+		fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|---:|")
 		for _, run := range r.Runs {
 			if run.Clients != c {
 				continue
 			}
 			if run.Error != "" {
-				fmt.Fprintf(w, "| %d | %s | failed: %s | | | | |\n", run.Round, run.Label, cell(run.Error))
+				fmt.Fprintf(w, "| %d | %s | failed: %s | | | | | |\n", run.Round, run.Label, cell(run.Error))
 				continue
 			}
 			l := run.Result.Latency
@@ -154,8 +168,8 @@ func (r *report) writeMarkdown(w io.Writer) {
 			if run.Result.Partial {
 				rate += " (interrupted)"
 			}
-			fmt.Fprintf(w, "| %d | %s | %s | %s | %s | %s | %s |\n", run.Round, run.Label, rate,
-				fmtLatency(l.P50), fmtLatency(l.P99), fmtLatency(l.P999), fmtLatency(l.Max))
+			fmt.Fprintf(w, "| %d | %s | %s | %s | %s | %s | %s | %.2f, %.2f |\n", run.Round, run.Label, rate,
+				fmtLatency(l.P50), fmtLatency(l.P99), fmtLatency(l.P999), fmtLatency(l.Max), run.serverCores(), run.clientCores())
 		}
 		fmt.Fprintln(w)
 		fmt.Fprintln(w, "| Chronon ÷ | throughput | p50 | p99 |")
@@ -173,20 +187,23 @@ func (r *report) writeMarkdown(w io.Writer) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Ratios are of the means over the rounds that succeeded: throughput above 1×, latency below 1× favour Chronon.")
+	fmt.Fprintln(w, "Cores: the three servers' CPU time over the whole run (connecting, warm-up, measured phase) per second, and this process's (the load generator's) over the measured phase.")
 }
 
 // writeCSV writes one row per run.
 func (r *report) writeCSV(w io.Writer) {
 	cw := csv.NewWriter(w)
 	_ = cw.Write([]string{"clients", "round", "order", "system", "label", "connections", "puts_per_s",
-		"p50_us", "p90_us", "p99_us", "p99_9_us", "max_us", "puts", "elapsed_s", "partial", "error"})
+		"p50_us", "p90_us", "p99_us", "p99_9_us", "max_us", "puts", "elapsed_s", "partial", "error",
+		"wall_s", "server_cpu_s", "client_cpu_s"})
 	f := func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
 	for _, run := range r.Runs {
 		res := run.Result
 		l := res.Latency
 		_ = cw.Write([]string{strconv.Itoa(run.Clients), strconv.Itoa(run.Round), strconv.Itoa(run.Order), run.System,
 			run.Label, strconv.Itoa(run.Connections), f(res.EventsPerSecond), f(l.P50), f(l.P90), f(l.P99), f(l.P999), f(l.Max),
-			strconv.FormatInt(res.Events, 10), f(res.ElapsedSeconds), strconv.FormatBool(res.Partial), run.Error})
+			strconv.FormatInt(res.Events, 10), f(res.ElapsedSeconds), strconv.FormatBool(res.Partial), run.Error,
+			f(run.WallSeconds), f(run.ServerCPUSeconds), f(res.CPUUserSeconds + res.CPUSysSeconds)})
 	}
 	cw.Flush()
 }

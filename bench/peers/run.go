@@ -157,11 +157,18 @@ func compare(ctx context.Context, o options, ps *procs, tmp string, stderr io.Wr
 				rctx, cancel := context.WithTimeout(ctx, o.warmup+o.duration+runTimeout)
 				var res bench.Result
 				var err error
+				servers := cc.replicas
+				if s.system == systemEtcd {
+					servers = ec.members
+				}
+				cpu0, t0 := cpuTimes(servers), time.Now()
 				if s.system == systemEtcd {
 					res, err = measureEtcd(rctx, ec, w, clients, s.conns, o.warmup, o.duration, progress)
 				} else {
 					res, err = measureChronon(rctx, cc, w, clients, o.warmup, o.duration, progress)
 				}
+				r.WallSeconds = time.Since(t0).Seconds()
+				r.ServerCPUSeconds = (cpuTimes(servers) - cpu0).Seconds()
 				if rctx.Err() != nil && ctx.Err() == nil {
 					limit := o.warmup + o.duration + runTimeout
 					if err == nil {
