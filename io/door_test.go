@@ -50,6 +50,11 @@ var doorExceptions = []struct {
 	// The benchmark reports its process's CPU time and peak RSS: a
 	// resource query, not I/O.
 	{"bench", "syscall", "getrusage for CPU time and peak RSS (rusage.go)"},
+	// The peer benchmark (its own module, not built by go test ./...)
+	// runs etcd and Chronon servers as processes from outside, as an
+	// operator would.
+	{"bench/peers", "syscall", "SIGTERM to the server processes it runs, and their own process group"},
+	{"bench/peers", "net", "reserving loopback ports for its server processes"},
 	// journal.FileStorage is the synchronous O_DIRECT storage of format,
 	// inspect and offline tools; the replica's own journal runs on io
 	// (journal.IOStorage).
