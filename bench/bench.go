@@ -9,8 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/chronon-db/chronon/client"
@@ -389,181 +387,23 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	return res, err
 }
 
-// Phases of a run.
-const (
-	phaseWarmup int32 = iota
-	phaseMeasure
-	phaseDone
-)
-
-// drive runs the callers through the warm-up and the measured phase.
+// drive runs the callers through the warm-up and the measured phase
+// (Measure) and adds what was measured to res.
 func drive(ctx context.Context, cfg Config, w workload, clients []*client.Client, res Result) (Result, error) {
-	var (
-		phase            atomic.Int32
-		requests, events atomic.Int64 // every phase, for the progress line
-		wg               sync.WaitGroup
-		errMu            sync.Mutex
-		firstErr         error
-		failed           = make(chan struct{}) // closed on the first error
-	)
-	// loadCtx ends calls in flight when the run is interrupted, or when
-	// they outlast the grace period after the measured phase.
-	loadCtx, cancelLoad := context.WithCancel(ctx)
-	defer cancelLoad()
-	hists := make([]*latencies, len(clients))
-	counts := make([]struct {
-		requests, events int64
-		_                [48]byte // one cache line each
-	}, len(clients)*cfg.Callers)
-	for ci, cl := range clients {
-		hists[ci] = newLatencies()
-		for k := range cfg.Callers {
-			slot := ci*cfg.Callers + k
-			c := w.newCaller(slot)
-			hist := hists[ci]
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for phase.Load() != phaseDone {
-					t0 := time.Now()
-					n, err := c.do(loadCtx, cl)
-					d := time.Since(t0)
-					if err != nil {
-						if loadCtx.Err() == nil && !errors.Is(err, errBudget) {
-							errMu.Lock()
-							if firstErr == nil {
-								firstErr = err
-								close(failed)
-							}
-							errMu.Unlock()
-						}
-						return
-					}
-					requests.Add(1)
-					events.Add(int64(n))
-					if phase.Load() == phaseMeasure {
-						hist.Record(d)
-						counts[slot].requests++
-						counts[slot].events += int64(n)
-					}
-				}
-			}()
-		}
+	mcfg := MeasureConfig{
+		Clients: len(clients), Callers: cfg.Callers, Warmup: cfg.Warmup, Duration: cfg.Duration,
+		Progress: cfg.Progress, Spent: w.spent,
+		SpentNote: "stopped when the transfer budget (--transfers) was used up",
+		OnMeasure: cfg.OnMeasure, OnMeasureEnd: cfg.OnMeasureEnd,
 	}
-	callersDone := make(chan struct{})
-	go func() { wg.Wait(); close(callersDone) }()
-
-	progress := newProgress(cfg.Progress, &requests, &events)
-	defer progress.clear()
-
-	// Warm-up: until its duration, a quarter of the event budget, the end
-	// of every caller, a failed call, or an interrupt.
-	start := time.Now()
-	warmupEnd := time.NewTimer(cfg.Warmup)
-	poll := time.NewTicker(20 * time.Millisecond)
-	defer poll.Stop()
-	interrupted := false
-warmup:
-	for {
-		select {
-		case <-warmupEnd.C:
-			break warmup
-		case <-poll.C:
-			if w.spent() >= 0.25 {
-				break warmup
-			}
-			progress.tick("warm-up", time.Since(start), cfg.Warmup)
-		case <-callersDone:
-			break warmup
-		case <-failed:
-			break warmup
-		case <-ctx.Done():
-			interrupted = true
-			break warmup
-		}
-	}
-	warmupEnd.Stop()
-
-	// Measured phase.
-	u0 := getUsage()
-	t0 := time.Now()
-	phase.Store(phaseMeasure)
-	if cfg.OnMeasure != nil {
-		cfg.OnMeasure()
-	}
-	measureEnd := time.NewTimer(cfg.Duration)
-	if !interrupted {
-	measure:
-		for {
-			select {
-			case <-measureEnd.C:
-				break measure
-			case <-poll.C:
-				progress.tick("measure", time.Since(t0), cfg.Duration)
-			case <-callersDone:
-				if w.spent() >= 1 {
-					res.Note = "stopped when the transfer budget (--transfers) was used up"
-				}
-				break measure
-			case <-failed:
-				break measure
-			case <-ctx.Done():
-				interrupted = true
-				break measure
-			}
-		}
-	}
-	measureEnd.Stop()
-	phase.Store(phaseDone)
-	if cfg.OnMeasureEnd != nil {
-		cfg.OnMeasureEnd()
-	}
-	cut := interrupted // cut off the calls in flight at once
-	select {
-	case <-failed:
-		cut = true
-	default:
-	}
-	elapsed := time.Since(t0)
-	u1 := getUsage()
-
-	// Let calls in flight finish (they are not counted), then cut them off.
-	if cut {
-		cancelLoad()
-	}
-	grace := time.NewTimer(10 * time.Second)
-	select {
-	case <-callersDone:
-	case <-grace.C:
-		cancelLoad()
-		<-callersDone
-	}
-	grace.Stop()
-
-	if interrupted {
-		res.Partial = true
-		res.Note = "interrupted"
-	}
-	res.ElapsedSeconds = elapsed.Seconds()
-	for _, c := range counts {
-		res.Requests += c.requests
-		res.Events += c.events
-	}
-	if secs := elapsed.Seconds(); secs > 0 {
-		res.RequestsPerSecond = float64(res.Requests) / secs
-		res.EventsPerSecond = float64(res.Events) / secs
-	}
-	all := hists[0]
-	for _, h := range hists[1:] {
-		all.merge(h)
-	}
-	us := func(q float64) float64 { return float64(all.quantile(q)) / 1e3 }
-	res.Latency = LatencyResult{P50: us(0.50), P90: us(0.90), P99: us(0.99), P999: us(0.999), Max: float64(all.max) / 1e3}
-	res.CPUUserSeconds = (u1.user - u0.user).Seconds()
-	res.CPUSysSeconds = (u1.sys - u0.sys).Seconds()
-	res.PeakRSSBytes = u1.peakRSS
-	if firstErr != nil {
-		return res, fmt.Errorf("bench: %w", firstErr)
-	}
-	return res, nil
+	m, err := Measure(ctx, mcfg, func(ci, k int) CallFunc {
+		c, cl := w.newCaller(ci*cfg.Callers+k), clients[ci]
+		return func(ctx context.Context) (int, error) { return c.do(ctx, cl) }
+	})
+	res.ElapsedSeconds, res.Partial, res.Note = m.ElapsedSeconds, m.Partial, m.Note
+	res.Requests, res.Events = m.Requests, m.Events
+	res.RequestsPerSecond, res.EventsPerSecond = m.RequestsPerSecond, m.EventsPerSecond
+	res.Latency = m.Latency
+	res.CPUUserSeconds, res.CPUSysSeconds, res.PeakRSSBytes = m.CPUUserSeconds, m.CPUSysSeconds, m.PeakRSSBytes
+	return res, err
 }

@@ -11,6 +11,9 @@
 // the next when it returns. Calls of the callers of one client may be
 // coalesced by the client into one request (client.Client.Submit), so
 // "requests" in the results count calls, as an application sees them.
+// Measure is that closed loop on its own, over any call (CallFunc): the
+// peer benchmark (module bench/peers) measures etcd with it, so both
+// systems are measured by the same code.
 //
 // It drives only the public API (cluster, client), as a user's program
 // would; it does not reach into replicas.

@@ -50,6 +50,14 @@ var doorExceptions = []struct {
 	// The benchmark reports its process's CPU time and peak RSS: a
 	// resource query, not I/O.
 	{"bench", "syscall", "getrusage for CPU time and peak RSS (rusage.go)"},
+	// The ledger-effects workload's effects sink is an HTTP server in the
+	// benchmark's process, as a user's webhook would be.
+	{"bench", "net", "the ledger-effects workload's HTTP sink listener (effects.go)"},
+	// The peer benchmark (its own module, not built by go test ./...)
+	// runs etcd and Chronon servers as processes from outside, as an
+	// operator would.
+	{"bench/peers", "syscall", "SIGTERM to the server processes it runs, and their own process group"},
+	{"bench/peers", "net", "reserving loopback ports for its server processes"},
 	// journal.FileStorage is the synchronous O_DIRECT storage of format,
 	// inspect and offline tools; the replica's own journal runs on io
 	// (journal.IOStorage).
