@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"encoding/xml"
 	"io"
 	"os"
 	"path/filepath"
@@ -248,5 +249,29 @@ func TestRunBothSystems(t *testing.T) {
 	}
 	if strings.Contains(out, "failed") || strings.Contains(stderr.String(), "killed") {
 		t.Errorf("a failure:\n%s\nstderr:\n%s", out, stderr.String())
+	}
+}
+
+// TestWriteSVG: the chart is well-formed XML with a line per system and
+// connection mode, each point the mean of the successful rounds (etcd, a
+// connection each: (3000+5000)/2 = 4000; Chronon: its first round only).
+func TestWriteSVG(t *testing.T) {
+	var b bytes.Buffer
+	if err := sample().writeSVG(&b); err != nil {
+		t.Fatal(err)
+	}
+	dec := xml.NewDecoder(bytes.NewReader(b.Bytes()))
+	for {
+		if _, err := dec.Token(); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatalf("not well-formed XML: %v\n%s", err, b.String())
+		}
+	}
+	out := b.String()
+	for _, want := range []string{kindEtcdEach, kindEtcdShared, kindChronon, "p99 42.0 ms", "p99 30.0 ms", "p99 12.0 ms"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("chart lacks %q", want)
+		}
 	}
 }

@@ -291,7 +291,7 @@ func settingsOf(o options) settings {
 		DurationS: o.duration.Seconds(), KeySize: o.keySize, ValueSize: o.valueSize, Keys: o.keys, Seed: o.seed}
 }
 
-// writeFiles writes peers.json, peers.csv and peers.md into dir.
+// writeFiles writes peers.json, peers.csv, peers.md and peers.svg into dir.
 func (r *report) writeFiles(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
@@ -309,5 +309,12 @@ func (r *report) writeFiles(dir string) error {
 	if err := os.WriteFile(filepath.Join(dir, "peers.csv"), []byte(csv.String()), 0o644); err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(dir, "peers.md"), []byte(md.String()), 0o644)
+	if err := os.WriteFile(filepath.Join(dir, "peers.md"), []byte(md.String()), 0o644); err != nil {
+		return err
+	}
+	var svg strings.Builder
+	if err := r.writeSVG(&svg); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "peers.svg"), []byte(svg.String()), 0o644)
 }
