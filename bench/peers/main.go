@@ -34,7 +34,7 @@ key and --value-size value in flight per client, keys uniformly random over
 --keys) against etcd and Chronon, alternating, --rounds times, each with the
 same --warmup and --duration. Prints a markdown table per client count
 (puts/s, p50, p99, p99.9, max, and the ratios Chronon/etcd) and, with --out,
-writes peers.json, peers.csv and peers.md there. Every process it starts it
+writes peers.json, peers.csv, peers.md and peers.svg there. Every process it starts it
 stops by PID at the end, on Ctrl-C and on errors.
 
 etcd is /usr/bin/etcd (Debian's etcd-server); when it is missing and this
@@ -87,7 +87,7 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.etcdBin, "etcd", "/usr/bin/etcd", "the etcd server binary")
 	fs.StringVar(&o.chrononBin, "chronon", "", "a chronon binary (default: go build the repository's cmd/chronon into the temporary directory)")
 	fs.StringVar(&o.repo, "repo", "../..", "the Chronon repository (to build cmd/chronon)")
-	fs.StringVar(&o.out, "out", "", "directory to write peers.json, peers.csv and peers.md into (created if missing)")
+	fs.StringVar(&o.out, "out", "", "directory to write peers.json, peers.csv, peers.md and peers.svg into (created if missing)")
 	fs.BoolVar(&o.json, "json", false, "print the results as one JSON object instead of markdown tables")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (data files, logs) and print its path")
 	fs.BoolVar(&o.install, "install", true, "install etcd-server and etcd-client with apt-get when --etcd is missing and this runs as root")

@@ -160,8 +160,10 @@ func TestWriteFiles(t *testing.T) {
 	if len(back.Runs) != len(r.Runs) || !reflect.DeepEqual(back.Ratios, r.Ratios) {
 		t.Fatalf("json round trip: %+v", back)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "peers.md")); err != nil {
-		t.Fatal(err)
+	for _, name := range []string{"peers.md", "peers.svg"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 

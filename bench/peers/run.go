@@ -73,7 +73,7 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "peers: %v\n", err)
 			return 1
 		}
-		fmt.Fprintf(stderr, "peers: wrote peers.json, peers.csv and peers.md in %s\n", o.out)
+		fmt.Fprintf(stderr, "peers: wrote peers.json, peers.csv, peers.md and peers.svg in %s\n", o.out)
 	}
 	if ctx.Err() != nil {
 		return 130 // interrupted, as a shell reports SIGINT
