@@ -37,21 +37,32 @@ func environment() Environment {
 	}
 }
 
-// loadAverage reads /proc/loadavg; nil when it cannot.
+// loadAverage parses LoadAverage's figures; nil when there are none.
 func loadAverage() []float64 {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return nil
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
+	f := strings.Fields(LoadAverage())
+	if len(f) != 3 {
 		return nil
 	}
 	out := make([]float64, 3)
 	for i := range out {
+		var err error
 		if out[i], err = strconv.ParseFloat(f[i], 64); err != nil {
 			return nil
 		}
 	}
 	return out
+}
+
+// LoadAverage returns /proc/loadavg's 1, 5 and 15 minute load averages as
+// text ("0.52 0.58 0.59"), or "" where there is no /proc/loadavg.
+func LoadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return ""
+	}
+	return strings.Join(f[:3], " ")
 }

@@ -47,9 +47,10 @@ type kvWorkload struct {
 	seed      uint64
 }
 
-// kvKey writes key i into key (len keySize): i big-endian in the last
-// (up to) 8 bytes, 'k' before.
-func kvKey(key []byte, i uint64) {
+// KVKey writes the kv workload's key number i into key (of the run's key
+// size): i big-endian in its last (up to) 8 bytes, 'k' before. A peer
+// benchmark uses it to write the same keys.
+func KVKey(key []byte, i uint64) {
 	n := min(len(key), 8)
 	for j := range len(key) - n {
 		key[j] = 'k'
@@ -72,7 +73,7 @@ func (w *kvWorkload) prepare(ctx context.Context, cl *client.Client) error {
 		body = body[:0]
 		n := 0
 		for i := first; i < w.keys && i < first+uint64(per); i++ {
-			kvKey(key, i)
+			KVKey(key, i)
 			var err error
 			if body, err = kv.AppendPut(body, key, value); err != nil {
 				return err
@@ -118,7 +119,7 @@ func (c *kvCaller) do(ctx context.Context, cl *client.Client) (int, error) {
 	read := c.rng.Float64() < w.readRatio
 	c.body = c.body[:0]
 	for range w.batch {
-		kvKey(c.key, c.rng.Uint64N(w.keys))
+		KVKey(c.key, c.rng.Uint64N(w.keys))
 		var err error
 		if read {
 			c.body, err = kv.AppendGet(c.body, c.key)

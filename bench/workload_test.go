@@ -16,7 +16,7 @@ func TestKVKeysAreDistinct(t *testing.T) {
 		seen := map[string]bool{}
 		key := make([]byte, size)
 		for i := range n {
-			kvKey(key, i)
+			KVKey(key, i)
 			if seen[string(key)] {
 				t.Fatalf("size %d: key %d repeats %x", size, i, key)
 			}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -206,7 +205,7 @@ func measureEtcd(ctx context.Context, c *etcdCluster, w putWorkload, clients, co
 			// The draws of bench's kv caller (a get-or-put draw, then the
 			// key), so both systems get the same keys in the same order.
 			_ = rng.Float64()
-			kvKey(key, rng.Uint64N(w.keys))
+			bench.KVKey(key, rng.Uint64N(w.keys))
 			if _, err := cl.Put(ctx, string(key), v); err != nil {
 				return 0, fmt.Errorf("etcd: put: %w", err)
 			}
@@ -217,16 +216,4 @@ func measureEtcd(ctx context.Context, c *etcdCluster, w putWorkload, clients, co
 		err = nil // interrupted: Partial says so
 	}
 	return res, err
-}
-
-// kvKey writes key i into key: i big-endian in the last (up to) 8 bytes,
-// 'k' before (bench's kv keys).
-func kvKey(key []byte, i uint64) {
-	n := min(len(key), 8)
-	for j := range len(key) - n {
-		key[j] = 'k'
-	}
-	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], i)
-	copy(key[len(key)-n:], b[8-n:])
 }

@@ -146,7 +146,7 @@ func compare(ctx context.Context, o options, ps *procs, tmp string, stderr io.Wr
 			steps = append(steps, step{systemChronon, clients})
 			for _, s := range steps {
 				if ctx.Err() != nil {
-					rep.Machine.LoadAfter = readLoad()
+					rep.Machine.LoadAfter = bench.LoadAverage()
 					rep.Ratios = ratios(rep.Runs)
 					return rep, nil
 				}
@@ -200,7 +200,7 @@ func compare(ctx context.Context, o options, ps *procs, tmp string, stderr io.Wr
 			}
 		}
 	}
-	rep.Machine.LoadAfter = readLoad()
+	rep.Machine.LoadAfter = bench.LoadAverage()
 	rep.Ratios = ratios(rep.Runs)
 	return rep, nil
 }
@@ -246,7 +246,7 @@ type machine struct {
 }
 
 func readMachine() machine {
-	m := machine{Cores: runtime.NumCPU(), LoadBefore: readLoad()}
+	m := machine{Cores: runtime.NumCPU(), LoadBefore: bench.LoadAverage()}
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		m.Kernel = strings.TrimSpace(string(b))
 	}
@@ -259,18 +259,6 @@ func readMachine() machine {
 		}
 	}
 	return m
-}
-
-func readLoad() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return ""
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return ""
-	}
-	return strings.Join(f[:3], " ")
 }
 
 // settings are the workload's knobs, as run.

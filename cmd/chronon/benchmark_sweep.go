@@ -148,24 +148,10 @@ func (f sweepFiles) write(points []bench.SweepPoint, note string) error {
 // point's phases.
 func sweepNote(now time.Time, cfg bench.Config) string {
 	note := fmt.Sprintf("%s, %d cores", now.UTC().Format("2006-01-02"), runtime.NumCPU())
-	if l := loadAverage(); l != "" {
+	if l := bench.LoadAverage(); l != "" {
 		note += ", load average " + l + " at start"
 	}
 	return note + fmt.Sprintf("; %v + %v per point", cfg.Warmup, cfg.Duration)
-}
-
-// loadAverage returns the 1, 5 and 15 minute load averages ("" where
-// /proc/loadavg does not exist).
-func loadAverage() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return ""
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return ""
-	}
-	return strings.Join(f[:3], " ")
 }
 
 // runSweep runs the sweep of o and writes its files; the exit code is 1
@@ -226,7 +212,7 @@ func runSweep(o benchmarkOptions, stdout, stderr io.Writer) int {
 		if err := bench.WriteSweepText(stdout, points); err != nil {
 			return 1
 		}
-		if l := loadAverage(); l != "" {
+		if l := bench.LoadAverage(); l != "" {
 			fmt.Fprintf(stdout, "load average at the end: %s\n", l)
 		}
 		fmt.Fprintf(stdout, "wrote %s, %s, %s\n", files.csv, files.json, files.svg)
