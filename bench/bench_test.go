@@ -2,10 +2,12 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/chronon-db/chronon/client"
 	"github.com/chronon-db/chronon/cluster"
 	"github.com/chronon-db/chronon/kv"
 	"github.com/chronon-db/chronon/outbox"
@@ -89,8 +91,9 @@ func TestConfigCheck(t *testing.T) {
 }
 
 // TestRunMoreSessionsThanTheClusterHolds asks a running test-preset
-// cluster (16 client sessions) for 17: the run must fail naming the
-// session that could not register, not hang.
+// cluster (16 client sessions and connection slots) for 17: the run must
+// fail with client.ErrTooManyClients naming the session that could not
+// register, not hang.
 func TestRunMoreSessionsThanTheClusterHolds(t *testing.T) {
 	c, err := cluster.Start(cluster.Config{
 		Replicas: 1, Dir: t.TempDir(), Preset: "test",
@@ -112,7 +115,7 @@ func TestRunMoreSessionsThanTheClusterHolds(t *testing.T) {
 		KeySize: 8, ValueSize: 16, Keys: 64,
 	}
 	_, err = Run(context.Background(), cfg)
-	if err == nil || !strings.Contains(err.Error(), "client 17 of 17") || !strings.Contains(err.Error(), "16 sessions registered") {
-		t.Fatalf("Run: %v, want session 17 refused", err)
+	if !errors.Is(err, client.ErrTooManyClients) || !strings.Contains(err.Error(), "client 17 of 17") || !strings.Contains(err.Error(), "16 sessions registered") {
+		t.Fatalf("Run: %v, want session 17 refused with client.ErrTooManyClients", err)
 	}
 }

@@ -72,10 +72,15 @@ type Client struct {
 	requestID wire.Uint128 // checksum of the request in flight
 	message   []byte       // bytes of the request in flight
 	sentAt    time.Time
+	// refusalLogged is when a refusal of a registered session's connection
+	// was last logged.
+	refusalLogged time.Time
 }
 
 // Dial connects to the cluster and registers a session. It returns when the
-// session is open or ctx ends.
+// session is open or ctx ends, or at once with ErrTooManyClients when a
+// replica refuses a connection for want of a slot before the session is
+// registered.
 func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	if len(cfg.Addresses) == 0 || len(cfg.Addresses) > wire.ReplicaCountMax {
 		return nil, fmt.Errorf("%w: %d addresses", ErrConfig, len(cfg.Addresses))
@@ -249,6 +254,10 @@ func (c *Client) onReply(r reply) {
 		c.view = h.View
 	}
 	if h.Command == wire.CommandEviction {
+		if wire.EvictionReason(h.Reason) == wire.EvictionTooManyConnections {
+			c.onRefused(h.Replica)
+			return
+		}
 		if h.Client == c.cfg.ID {
 			c.evicted = true
 			c.failAll(fmt.Errorf("%w: reason %d", ErrEvicted, h.Reason))
@@ -283,6 +292,25 @@ func (c *Client) onReply(r reply) {
 			continue
 		}
 		k.done <- result{reply: parts[i]}
+	}
+}
+
+// onRefused handles a replica's refusal of a connection it had no slot for.
+// Before the session is registered it fails Dial: the session needs a
+// connection to whichever replica is primary, which the client cannot tell
+// yet and which may change, and a full replica means the cluster is at its
+// client capacity. A registered session keeps going through the replicas
+// that have room (the refusing replica is redialled with the next send); a
+// warning says so at most once a second.
+func (c *Client) onRefused(replica uint8) {
+	if c.session == 0 {
+		c.failAll(fmt.Errorf("%w (replica %d refused the connection)", ErrTooManyClients, replica))
+		return
+	}
+	if now := time.Now(); now.Sub(c.refusalLogged) >= time.Second {
+		c.refusalLogged = now
+		c.cfg.Logger.Warn("client: a replica has no connection slot for this client; the session continues, retrying it with the next send",
+			"replica", replica, "client", c.cfg.ID.String())
 	}
 }
 

@@ -14,6 +14,20 @@
 // A call whose context ends first returns the context's error; its request
 // may still commit.
 //
+// A replica has a fixed number of connection slots (the replica count - 1
+// plus the data file's ClientsMax). One that has none free answers a new
+// connection with eviction(too_many_connections) and closes it. Before the
+// session is registered, such a refusal from any replica makes Dial return
+// ErrTooManyClients at once: a session needs a connection to whichever
+// replica is primary, which the client cannot tell before its register is
+// answered and which changes with the view, so a full replica means the
+// cluster has no room for one more client. After registration a refusal
+// ends nothing: the session goes on through the replicas that have room,
+// the refusing one is redialled with the next send, and a warning is
+// logged at most once a second; if the primary itself keeps refusing, calls
+// wait for it and return their context's error, as with an unreachable
+// primary.
+//
 // The client speaks the protocol of docs/protocol.md over Go's net package
 // (it runs inside other programs, on their goroutines, and owns no event
 // loop); it knows nothing of a replica's internals.

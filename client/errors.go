@@ -9,6 +9,13 @@ var (
 	// example because more clients registered than the cluster keeps
 	// sessions for). The Client cannot continue; create a new one.
 	ErrEvicted = errors.New("client: session evicted")
+	// ErrTooManyClients means a replica had no connection slot for this
+	// client: it answered the connection with eviction(too_many_connections)
+	// and closed it before the session was registered, so Dial failed at
+	// once. The cluster is at its client capacity (connection slots are
+	// the replica count - 1 plus the data file's ClientsMax); retry later
+	// or after other clients closed.
+	ErrTooManyClients = errors.New("client: too many clients: a replica had no connection slot for this client")
 	// ErrTooLarge means a call's body does not fit one request.
 	ErrTooLarge = errors.New("client: request body too large")
 	// ErrInvalidReply means the cluster's reply could not be split or decoded.

@@ -248,3 +248,54 @@ func TestManyConnections(t *testing.T) {
 		}
 	})
 }
+
+// TestSendNonBlocking: a short message goes out whole on a fresh socket;
+// with the peer not reading, sends fail with EAGAIN instead of blocking, on
+// either backend's sockets (io_uring's are in blocking mode); a successful
+// send does not allocate.
+func TestSendNonBlocking(t *testing.T) {
+	forEachBackend(t, 64, func(t *testing.T, io *IO) {
+		client, server := connectPair(t, io, true)
+		msg := bytes.Repeat([]byte("refused!"), 32) // 256 B
+		if n, err := SendNonBlocking(server, msg); n != len(msg) || err != nil {
+			t.Fatalf("SendNonBlocking = %d, %v; want %d, nil", n, err, len(msg))
+		}
+		got := make([]byte, 0, len(msg))
+		buf := make([]byte, 1000)
+		for len(got) < len(msg) {
+			rc, ro := newOp()
+			if err := io.Recv(rc, client, buf); err != nil {
+				t.Fatal(err)
+			}
+			runUntil(t, io, func() bool { return ro.done })
+			if ro.err != nil || ro.n <= 0 {
+				t.Fatalf("recv: n=%d err=%v", ro.n, ro.err)
+			}
+			got = append(got, buf[:ro.n]...)
+		}
+		if !bytes.Equal(got, msg) {
+			t.Fatalf("received %q", got)
+		}
+		if testing.CoverMode() == "" {
+			if allocs := testing.AllocsPerRun(50, func() { _, _ = SendNonBlocking(server, msg) }); allocs != 0 {
+				t.Errorf("%.1f allocations per send, want 0", allocs)
+			}
+		}
+
+		// Nobody reads: the buffers fill and a send fails at once.
+		if err := unix.SetsockoptInt(server, unix.SOL_SOCKET, unix.SO_SNDBUF, 4096); err != nil {
+			t.Fatal(err)
+		}
+		big := make([]byte, 64<<10)
+		var err error
+		for i := 0; i < 10_000 && err == nil; i++ {
+			_, err = SendNonBlocking(server, big)
+		}
+		if !errors.Is(err, unix.EAGAIN) && !errors.Is(err, unix.EWOULDBLOCK) {
+			t.Fatalf("send into full buffers: %v, want EAGAIN", err)
+		}
+	})
+	if _, err := SendNonBlocking(-1, []byte{1}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("SendNonBlocking(-1): %v, want ErrInvalid", err)
+	}
+}

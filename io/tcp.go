@@ -14,8 +14,9 @@ import (
 // (Accept, Connect, Recv, Send, CloseFd) lives here, so that callers such as
 // the message bus make no system call of their own: address resolution
 // (ResolveTCP), listening (IO.ListenTCP), dialling (IO.DialTCP), socket
-// options (SetTCPOptions), the bound address (LocalTCPAddr) and a
-// synchronous close for shutdown paths (CloseSocket). The sockets are the
+// options (SetTCPOptions), the bound address (LocalTCPAddr), a synchronous
+// close for shutdown paths (CloseSocket) and a synchronous non-blocking send
+// for a last message before such a close (SendNonBlocking). The sockets are the
 // same on both backends except for their blocking mode, which OpenSocket
 // picks for the backend.
 
@@ -205,6 +206,31 @@ func LocalTCPAddr(fd int) (TCPAddr, error) {
 		return TCPAddr{sa: sa}, nil
 	}
 	return TCPAddr{}, fmt.Errorf("%w: fd %d is not an IPv4 or IPv6 socket", ErrInvalid, fd)
+}
+
+// SendNonBlocking writes b to the connected socket fd at once, outside the
+// event loop, without ever blocking, whatever the socket's blocking mode
+// (MSG_DONTWAIT; a closed peer gives an error, not SIGPIPE). It returns the
+// number of bytes the kernel took, which may be fewer than len(b); with a
+// full send buffer the error wraps EAGAIN (or EWOULDBLOCK). It is for one
+// short message right before CloseSocket, such as the bus's refusal of a
+// connection it has no slot for: a fresh socket's send buffer is empty, so
+// a message smaller than it goes out whole. Do not mix it with Send in
+// flight on the same socket. It does not allocate when it succeeds.
+func SendNonBlocking(fd int, b []byte) (int, error) {
+	if fd < 0 {
+		return 0, fmt.Errorf("%w: send on fd %d", ErrInvalid, fd)
+	}
+	for {
+		n, err := sysSend(fd, b)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return 0, fmt.Errorf("io: send fd %d: %w", fd, err)
+		}
+		return n, nil
+	}
 }
 
 // CloseSocket closes fd at once, outside the event loop, for shutdown and

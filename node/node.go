@@ -190,6 +190,9 @@ func (n *Node) open() error {
 		Addresses: n.cfg.Addresses,
 		Limits:    limits,
 		Seed:      uint64(sb.Replica) + 1,
+		Logger:    n.log,
+		// Refused connections: at most one log line a second.
+		LogIntervalTicks: uint64(max(time.Second/n.cfg.TickInterval, 1)),
 	}, n.io, n.pool)
 	if err != nil {
 		return fmt.Errorf("node: %w", err)

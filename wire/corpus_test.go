@@ -27,11 +27,14 @@ func TestWriteSeedCorpus(t *testing.T) {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			t.Fatal(err)
 		}
+		seeds := map[string]Header{"seed-eviction-too_many_connections": refusalHeader()}
 		for c := Command(1); c < commandCount; c++ {
-			h := validHeader(c)
+			seeds["seed-"+c.String()] = validHeader(c)
+		}
+		for name, h := range seeds {
 			msg := sealed(&h)
 			data := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", msg)
-			if err := os.WriteFile(filepath.Join(dir, "seed-"+c.String()), []byte(data), 0o644); err != nil {
+			if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -13,6 +13,8 @@ func FuzzDecodeHeader(f *testing.F) {
 		h := validHeader(c)
 		f.Add(sealed(&h))
 	}
+	refusal := refusalHeader()
+	f.Add(sealed(&refusal))
 	f.Add([]byte{})
 	f.Add(make([]byte, HeaderSize))
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -28,6 +30,8 @@ func FuzzValidateHeader(f *testing.F) {
 		h := validHeader(c)
 		f.Add(sealed(&h))
 	}
+	refusal := refusalHeader()
+	f.Add(sealed(&refusal))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if len(data) < HeaderSize {
 			return

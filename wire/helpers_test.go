@@ -104,6 +104,19 @@ func validHeader(c Command) Header {
 	return h
 }
 
+// refusalHeader is the eviction a replica's bus sends on a connection it
+// has no slot for (docs/protocol.md, "Connection refused").
+func refusalHeader() Header {
+	return Header{
+		Cluster:  testConfig.Cluster,
+		Size:     HeaderSize,
+		Protocol: ProtocolVersion,
+		Command:  CommandEviction,
+		Replica:  2,
+		Reason:   uint8(EvictionTooManyConnections),
+	}
+}
+
 // sealed encodes h with a deterministic body and seals it, returning the
 // whole message.
 func sealed(h *Header) []byte {

@@ -181,8 +181,9 @@ var commandSpecs = [commandCount]commandSpec{
 		uses: set(fieldReplica, fieldContext, fieldBody),
 	},
 	CommandEviction: {
+		// client is required except for too_many_connections (checkEviction).
 		uses:     set(fieldReplica, fieldClient, fieldSession, fieldReason),
-		requires: set(fieldClient, fieldReason),
+		requires: set(fieldReason),
 	},
 	CommandRequestReply: {
 		uses:     set(fieldReplica, fieldClient, fieldContext, fieldOp),
@@ -247,6 +248,9 @@ var (
 	errRequestHeadersRange   = newFieldError(ErrField, CommandRequestHeaders, "op_min", "must not exceed op")
 	errHeadersBody           = newFieldError(ErrSize, CommandHeaders, "body", "must be a whole number of headers")
 	errEvictionReason        = newFieldError(ErrField, CommandEviction, "reason", "is unknown")
+	errRefusalClient         = newFieldError(ErrField, CommandEviction, "client", "must be zero for too_many_connections")
+	errRefusalSession        = newFieldError(ErrField, CommandEviction, "session", "must be zero for too_many_connections")
+	errRefusalView           = newFieldError(ErrField, CommandEviction, "view", "must be zero for too_many_connections")
 	errRequestBlocksBody     = newFieldError(ErrSize, CommandRequestBlocks, "body", "must be a whole number of block references")
 	errRequestBlocksTooMany  = newFieldError(ErrSize, CommandRequestBlocks, "body", "lists more blocks than allowed in one request")
 	errSyncCheckpointChunk   = newFieldError(ErrField, CommandSyncCheckpoint, "op_min", "plus the chunk runs past the checkpoint size (commit)")
@@ -468,6 +472,22 @@ func checkEviction(h *Header) error {
 	if EvictionReason(h.Reason) >= evictionReasonCount {
 		return errEvictionReason
 	}
+	if EvictionReason(h.Reason) == EvictionTooManyConnections {
+		// Sent by the bus before it read anything from the connection: it
+		// knows no client, session or view.
+		switch {
+		case !h.Client.IsZero():
+			return errRefusalClient
+		case h.Session != 0:
+			return errRefusalSession
+		case h.View != 0:
+			return errRefusalView
+		}
+		return nil
+	}
+	if h.Client.IsZero() {
+		return errMustBeNonZero[CommandEviction][fieldClient]
+	}
 	return nil
 }
 
@@ -489,7 +509,8 @@ func checkRequestBlocks(h *Header) error {
 	return nil
 }
 
-// EvictionReason says why a client's session was evicted.
+// EvictionReason says why a client's session was evicted, or (for
+// EvictionTooManyConnections) why its connection was refused.
 type EvictionReason uint8
 
 // Eviction reasons. Zero is invalid on the wire.
@@ -505,8 +526,13 @@ const (
 	// EvictionSessionTooLow means the request named a session older than the
 	// client's current one.
 	EvictionSessionTooLow EvictionReason = 4
+	// EvictionTooManyConnections means the replica had no connection slot
+	// for a new connection: it sent this eviction as the only message on
+	// the connection and closed it, before reading anything from it. It
+	// ends no session. Client, session and view are zero.
+	EvictionTooManyConnections EvictionReason = 5
 
-	evictionReasonCount EvictionReason = 5
+	evictionReasonCount EvictionReason = 6
 )
 
 // DecodeHeader verifies the header checksum of raw[0:HeaderSize], decodes it

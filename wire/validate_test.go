@@ -117,6 +117,24 @@ func TestValidateRejects(t *testing.T) {
 		// sessions
 		{"eviction no reason", CommandEviction, func(h *Header) { h.Reason = 0 }, ErrField, errMustBeNonZero[CommandEviction][fieldReason]},
 		{"eviction unknown reason", CommandEviction, func(h *Header) { h.Reason = 200 }, ErrField, errEvictionReason},
+		{"eviction reason past the last", CommandEviction, func(h *Header) { h.Reason = uint8(evictionReasonCount) }, ErrField, errEvictionReason},
+		{"eviction no client", CommandEviction, func(h *Header) { h.Client = Uint128{} }, ErrField, errMustBeNonZero[CommandEviction][fieldClient]},
+		{"too_many_connections with a client", CommandEviction, func(h *Header) {
+			*h = refusalHeader()
+			h.Client = Uint128{Lo: 1}
+		}, ErrField, errRefusalClient},
+		{"too_many_connections with a session", CommandEviction, func(h *Header) {
+			*h = refusalHeader()
+			h.Session = 1
+		}, ErrField, errRefusalSession},
+		{"too_many_connections with a view", CommandEviction, func(h *Header) {
+			*h = refusalHeader()
+			h.View = 1
+		}, ErrField, errRefusalView},
+		{"too_many_connections with a body", CommandEviction, func(h *Header) {
+			*h = refusalHeader()
+			h.Size = HeaderSize + 8
+		}, ErrSize, errMustBeZero[CommandEviction][fieldBody]},
 		{"reason on prepare", CommandPrepare, func(h *Header) { h.Reason = 1 }, ErrField, errMustBeZero[CommandPrepare][fieldReason]},
 
 		// ping/pong
@@ -148,6 +166,21 @@ func TestValidateRejects(t *testing.T) {
 				t.Fatalf("error %q, want %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestValidateAcceptsEveryEvictionReason: each known reason on a session's
+// eviction, and the connection refusal with no client, session or view.
+func TestValidateAcceptsEveryEvictionReason(t *testing.T) {
+	for r := EvictionReason(1); r < evictionReasonCount; r++ {
+		h := validHeader(CommandEviction)
+		h.Reason = uint8(r)
+		if r == EvictionTooManyConnections {
+			h = refusalHeader()
+		}
+		if err := decodeSealed(h); err != nil {
+			t.Errorf("reason %d: %v", r, err)
+		}
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 
 	cio "github.com/chronon-db/chronon/io"
@@ -36,6 +37,11 @@ type Config struct {
 	DialBackoffMaxTicks uint64
 	// Seed seeds the jitter.
 	Seed uint64
+	// Logger, if set, receives a warning line when connections were
+	// refused for want of a slot, at most one per LogIntervalTicks
+	// (default 100: one second at 10 ms ticks).
+	Logger           *slog.Logger
+	LogIntervalTicks uint64
 }
 
 // ErrConfig means a bus Config is unusable.
@@ -64,6 +70,14 @@ type Bus struct {
 	rng      *rand.Rand
 	closed   bool
 
+	// refusal is the eviction(too_many_connections) sent on a connection
+	// the bus has no slot for, sealed once in New.
+	refusal [wire.HeaderSize]byte
+	// refusalsLogged is DropNoSlot as of the last log line, which was at
+	// tick refusalLogTick.
+	refusalsLogged uint64
+	refusalLogTick uint64
+
 	// Counters are the bus's metrics.
 	Counters Counters
 }
@@ -80,6 +94,9 @@ func New(cfg Config, io *cio.IO, pool *wire.Pool) (*Bus, error) {
 	}
 	if cfg.DialBackoffMaxTicks < cfg.DialBackoffMinTicks {
 		cfg.DialBackoffMaxTicks = 10 * cfg.DialBackoffMinTicks
+	}
+	if cfg.LogIntervalTicks == 0 {
+		cfg.LogIntervalTicks = 100
 	}
 	b := &Bus{
 		cfg:      cfg,
@@ -98,6 +115,15 @@ func New(cfg Config, io *cio.IO, pool *wire.Pool) (*Bus, error) {
 		}
 		b.addrs = append(b.addrs, addr)
 	}
+	refusal := wire.Header{
+		Cluster:  cfg.Wire.Cluster,
+		Size:     wire.HeaderSize,
+		Protocol: wire.ProtocolVersion,
+		Command:  wire.CommandEviction,
+		Replica:  cfg.Replica,
+		Reason:   uint8(wire.EvictionTooManyConnections),
+	}
+	wire.Seal(&refusal, b.refusal[:])
 	slots := int(cfg.Wire.ReplicaCount) - 1 + cfg.Limits.ClientsMax
 	b.conns = make([]connection, slots)
 	for i := range b.conns {
@@ -179,6 +205,7 @@ func (b *Bus) Tick() {
 		return
 	}
 	b.tick++
+	b.logRefusals()
 	for j := 0; j < int(b.cfg.Replica); j++ {
 		d := &b.dials[j]
 		if b.peers[j] == nil && !d.active && b.tick >= d.next {
@@ -211,6 +238,28 @@ func (b *Bus) Close() {
 		_ = cio.CloseSocket(b.listenFd)
 		b.listenFd = -1
 	}
+}
+
+// logRefusals writes one line for the connections refused since the last
+// one, at most once per LogIntervalTicks.
+func (b *Bus) logRefusals() {
+	refused := b.Counters.DropNoSlot - b.refusalsLogged
+	if refused == 0 || b.cfg.Logger == nil || (b.refusalsLogged != 0 && b.tick-b.refusalLogTick < b.cfg.LogIntervalTicks) {
+		return
+	}
+	b.cfg.Logger.Warn("bus: refused connections: no free connection slot (clients were sent eviction too_many_connections)",
+		"refused", refused, "refused_total", b.Counters.DropNoSlot, "slots", len(b.conns), "clients_max", b.cfg.Limits.ClientsMax)
+	b.refusalsLogged, b.refusalLogTick = b.Counters.DropNoSlot, b.tick
+}
+
+// refuse answers a connection the bus has no slot for with the sealed
+// eviction(too_many_connections) and closes it. The send is synchronous
+// and never blocks the loop: a fresh socket's send buffer is empty, so the
+// 256 bytes go out whole, or (best effort) not at all.
+func (b *Bus) refuse(fd int) {
+	b.Counters.DropNoSlot++
+	_, _ = cio.SendNonBlocking(fd, b.refusal[:])
+	_ = cio.CloseSocket(fd)
 }
 
 func (b *Bus) freeConnection() *connection {
@@ -256,8 +305,7 @@ func onAccept(c *cio.Completion) {
 		fd := c.Result
 		conn := b.freeConnection()
 		if conn == nil {
-			b.Counters.DropNoSlot++
-			_ = cio.CloseSocket(fd)
+			b.refuse(fd)
 		} else {
 			b.Counters.Accepted++
 			conn.fd = fd

@@ -479,3 +479,98 @@ func TestBusIPv6(t *testing.T) {
 		})
 	}
 }
+
+// TestBusRefusesConnectionsBeyondItsSlots fills every connection slot of a
+// replica; each further connection receives one eviction with reason
+// too_many_connections and is closed, with its refusal counted and logged
+// once. The second refused connection has sent a register first, as a
+// client does: the replica closes with unread bytes (a reset), and the
+// eviction still arrives before it.
+func TestBusRefusesConnectionsBeyondItsSlots(t *testing.T) {
+	for _, backend := range backends {
+		t.Run(backend.String(), func(t *testing.T) {
+			nodes := startNodes(t, 1, backend)
+			nd := nodes[0]
+			var logged bytes.Buffer
+			nd.bus.cfg.Logger = slog.New(slog.NewTextHandler(&logged, nil))
+			nd.bus.cfg.LogIntervalTicks = 1 << 40 // one line for this whole test
+			address := fmt.Sprintf("127.0.0.1:%d", nd.bus.Port())
+			slots := len(nd.bus.conns)
+			for i := 0; i < slots; i++ {
+				conn, err := net.Dial("tcp", address)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer conn.Close()
+			}
+			runUntil(t, nodes, "every slot taken", func() bool { return nd.bus.Counters.Accepted == uint64(slots) })
+
+			register := wire.Header{
+				Cluster: testCluster, Protocol: wire.ProtocolVersion, Command: wire.CommandRequest,
+				Client: wire.Uint128{Lo: 99}, Operation: wire.OperationRegister, Size: wire.HeaderSize,
+			}
+			registerBytes := make([]byte, wire.HeaderSize)
+			wire.Seal(&register, registerBytes)
+			for i, first := range [][]byte{nil, registerBytes} {
+				conn, err := net.Dial("tcp", address)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer conn.Close()
+				if first != nil {
+					if _, err := conn.Write(first); err != nil {
+						t.Fatal(err)
+					}
+				}
+				type read struct {
+					head []byte
+					err  error // of the read after the header
+				}
+				done := make(chan read, 1)
+				go func() {
+					_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+					head := make([]byte, wire.HeaderSize)
+					if _, err := io.ReadFull(conn, head); err != nil {
+						done <- read{err: fmt.Errorf("reading the eviction: %w", err)}
+						return
+					}
+					_, err := conn.Read(make([]byte, 1))
+					done <- read{head: head, err: err}
+				}()
+				var r read
+				runUntil(t, nodes, "refused connection read", func() bool {
+					select {
+					case r = <-done:
+						return true
+					default:
+						return false
+					}
+				})
+				if r.head == nil {
+					t.Fatalf("connection %d: %v", i, r.err)
+				}
+				var h wire.Header
+				if err := wire.DecodeHeader(r.head, &h, &nd.bus.cfg.Wire); err != nil {
+					t.Fatalf("connection %d: eviction does not decode: %v", i, err)
+				}
+				if h.Command != wire.CommandEviction || wire.EvictionReason(h.Reason) != wire.EvictionTooManyConnections ||
+					!h.Client.IsZero() || h.Session != 0 || h.View != 0 || h.Replica != 0 || h.Size != wire.HeaderSize {
+					t.Fatalf("connection %d: got %+v, want eviction too_many_connections", i, h)
+				}
+				if r.err == nil {
+					t.Fatalf("connection %d still open after the eviction", i)
+				}
+				if got := nd.bus.Counters.DropNoSlot; got != uint64(i+1) {
+					t.Fatalf("DropNoSlot = %d after %d refusals", got, i+1)
+				}
+			}
+			if nd.bus.Counters.Accepted != uint64(slots) || len(nd.rec.got) != 0 {
+				t.Fatalf("accepted %d, handler got %d messages", nd.bus.Counters.Accepted, len(nd.rec.got))
+			}
+			runUntil(t, nodes, "refusals logged", func() bool { return logged.Len() > 0 })
+			if lines := strings.Count(logged.String(), "\n"); lines != 1 || !strings.Contains(logged.String(), "no free connection slot") {
+				t.Fatalf("log: %q, want one line", logged.String())
+			}
+		})
+	}
+}

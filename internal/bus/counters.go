@@ -14,6 +14,6 @@ type Counters struct {
 	DropQueueFull   uint64 // outgoing messages dropped: send queue full
 	DropNoRoute     uint64 // outgoing messages with no connection to send on
 	DropNoBuffer    uint64 // receives paused or connections refused: pool empty
-	DropNoSlot      uint64 // accepted connections closed: all slots in use
+	DropNoSlot      uint64 // accepted connections refused (eviction too_many_connections, then closed): all slots in use
 	DropWrongSender uint64 // connections closed for claiming another identity
 }

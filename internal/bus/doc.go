@@ -14,6 +14,13 @@
 // retransmissions recover. Dialling retries with exponential backoff and
 // seeded jitter.
 //
+// A bus has ReplicaCount-1+ClientsMax connection slots. A connection
+// accepted when none is free is refused: the bus sends it one sealed
+// eviction with reason too_many_connections (built once in New; a
+// non-blocking send that never stalls the loop), closes it and counts it
+// (Counters.DropNoSlot), and logs the refusals at most once per
+// LogIntervalTicks.
+//
 // A Bus is driven by the single goroutine that runs its io.IO and must not be
 // used from any other.
 package bus
