@@ -102,7 +102,7 @@ func (sc *SweepConfig) Check() error {
 		if len(cfg.Addresses) == 0 {
 			// The points run against the sweep's local cluster by its
 			// addresses, as against a running cluster.
-			cfg.Addresses, cfg.Cluster = []string{"127.0.0.1:1"}, wire.Uint128{Lo: 1}
+			cfg.Addresses, cfg.Cluster, cfg.ClientsMax = []string{"127.0.0.1:1"}, wire.Uint128{Lo: 1}, 0
 			if err := cfg.Check(); err != nil {
 				return fmt.Errorf("sweep: point of %d clients, batch %d: %w", p[0], p[1], err)
 			}
@@ -125,13 +125,13 @@ func Sweep(ctx context.Context, sc SweepConfig) ([]SweepPoint, error) {
 	if inProcess {
 		// Every point runs against this cluster by its addresses, as
 		// against a running one.
-		c, stop, err := startSweepCluster(sc.Base)
+		c, stop, err := startSweepCluster(sc.Base, localClientsMax(sc.Base, slices.Max(sc.Clients)))
 		if err != nil {
 			return nil, err
 		}
 		defer stop()
 		ccfg := c.ClientConfig()
-		sc.Base.Addresses, sc.Base.Cluster = ccfg.Addresses, ccfg.Cluster
+		sc.Base.Addresses, sc.Base.Cluster, sc.Base.ClientsMax = ccfg.Addresses, ccfg.Cluster, 0
 		waitCaughtUp = func() { _ = c.WaitCaughtUp(10 * time.Second) }
 	}
 	// A point that outlasts limit is cut off (a cluster that stopped
@@ -178,9 +178,10 @@ func Sweep(ctx context.Context, sc SweepConfig) ([]SweepPoint, error) {
 	return points, nil
 }
 
-// startSweepCluster starts cfg's local cluster, in cfg.Dir or a temporary
-// directory; stop stops it and removes the temporary directory.
-func startSweepCluster(cfg Config) (c *cluster.Cluster, stop func(), err error) {
+// startSweepCluster starts cfg's local cluster with clientsMax client
+// sessions (0: the preset's), in cfg.Dir or a temporary directory; stop
+// stops it and removes the temporary directory.
+func startSweepCluster(cfg Config, clientsMax uint32) (c *cluster.Cluster, stop func(), err error) {
 	dir := cfg.Dir
 	if dir == "" {
 		if dir, err = os.MkdirTemp("", "chronon-benchmark-"); err != nil {
@@ -193,10 +194,11 @@ func startSweepCluster(cfg Config) (c *cluster.Cluster, stop func(), err error) 
 		}
 	}
 	c, err = cluster.Start(cluster.Config{
-		Replicas:  cfg.Replicas,
-		Dir:       dir,
-		Preset:    cfg.Preset,
-		IOBackend: cfg.IOBackend,
+		Replicas:   cfg.Replicas,
+		Dir:        dir,
+		Preset:     cfg.Preset,
+		IOBackend:  cfg.IOBackend,
+		ClientsMax: clientsMax,
 		NewStateMachine: func(*outbox.Emitter) statemachine.StateMachine {
 			return cfg.NewStateMachine()
 		},

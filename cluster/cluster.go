@@ -34,6 +34,11 @@ type Config struct {
 	Dir string
 	// Preset is the data file preset, "production" or "test" (default test).
 	Preset string
+	// ClientsMax is the client sessions (and client connections per
+	// replica) new data files hold; 0 means the preset's (production 64,
+	// test 16). More sessions grow the grid (node.WithClientsMax). Data
+	// files already in Dir keep what they were formatted with.
+	ClientsMax uint32
 	// Cluster is the cluster id (default 1).
 	Cluster wire.Uint128
 	// NewStateMachine makes each replica's state machine; effects is the
@@ -87,6 +92,11 @@ func Start(cfg Config) (*Cluster, error) {
 	jcfg, err := journal.Preset(cfg.Preset)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	if cfg.ClientsMax != 0 {
+		if jcfg, err = node.WithClientsMax(jcfg, cfg.Replicas, cfg.ClientsMax); err != nil {
+			return nil, fmt.Errorf("cluster: %w", err)
+		}
 	}
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)

@@ -58,10 +58,10 @@ type chrononCluster struct {
 	replicas  []*process
 }
 
-// startChronon formats three production-preset data files in dir and
-// starts a replica of the kv state machine on each, then waits until the
-// cluster takes a put.
-func startChronon(ctx context.Context, ps *procs, bin, dir string) (*chrononCluster, error) {
+// startChronon formats three production-preset data files for clientsMax
+// client sessions in dir and starts a replica of the kv state machine on
+// each, then waits until the cluster takes a put.
+func startChronon(ctx context.Context, ps *procs, bin, dir string, clientsMax int) (*chrononCluster, error) {
 	const n = 3
 	ports, err := freePorts(n)
 	if err != nil {
@@ -74,7 +74,7 @@ func startChronon(ctx context.Context, ps *procs, bin, dir string) (*chrononClus
 	for i := range n {
 		file := filepath.Join(dir, fmt.Sprintf("chronon%d.data", i))
 		out, err := exec.CommandContext(ctx, bin, "format", "--cluster", fmt.Sprint(chrononClusterID.Lo),
-			"--replica", fmt.Sprint(i), "--replica-count", fmt.Sprint(n), "--preset", "production", file).CombinedOutput()
+			"--replica", fmt.Sprint(i), "--replica-count", fmt.Sprint(n), "--preset", "production", "--clients-max", fmt.Sprint(clientsMax), file).CombinedOutput()
 		if err != nil {
 			return nil, fmt.Errorf("chronon format replica %d: %w: %s", i, err, strings.TrimSpace(string(out)))
 		}

@@ -19,6 +19,7 @@ import (
 	"math"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -45,6 +46,7 @@ flags:`
 // options are the parsed flags.
 type options struct {
 	clients    []int
+	clientsMax int      // Chronon's data files' client sessions
 	etcdConns  []string // "each", "sqrt" or a number of shared connections
 	rounds     int
 	warmup     time.Duration
@@ -77,6 +79,7 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 	fs.SetOutput(stderr)
 	clients := fs.String("clients", "1,64,256", "client counts, comma-separated: one put in flight per client")
 	conns := fs.String("etcd-conns", "each,sqrt", "etcd connections per client count, comma-separated, each measured: each (a connection per client), sqrt (√clients shared connections: 8 for 64, 16 for 256) or a number of shared connections")
+	fs.IntVar(&o.clientsMax, "chronon-clients-max", 0, "client sessions Chronon's data files are formatted for (chronon format --clients-max; default: the largest --clients count, at least the production preset's 64)")
 	fs.IntVar(&o.rounds, "rounds", 2, "rounds: each runs every system once per client count, alternating")
 	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "load before each measured phase, not measured")
 	fs.DurationVar(&o.duration, "duration", 5*time.Second, "each measured phase")
@@ -110,6 +113,12 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 		if c < 1 || c > 4096 {
 			return o, fmt.Errorf("--clients: %d: want 1 to 4096", c)
 		}
+	}
+	if o.clientsMax == 0 {
+		o.clientsMax = max(64, slices.Max(o.clients))
+	}
+	if o.clientsMax < 1 || o.clientsMax > 4096 {
+		return o, fmt.Errorf("--chronon-clients-max=%d: want 1 to 4096", o.clientsMax)
 	}
 	for _, c := range strings.Split(*conns, ",") {
 		c = strings.TrimSpace(c)

@@ -23,14 +23,14 @@ func TestParseArgsDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !reflect.DeepEqual(o.clients, []int{1, 64, 256}) || !reflect.DeepEqual(o.etcdConns, []string{"each", "sqrt"}) ||
-		o.rounds != 2 || o.keySize != 16 || o.valueSize != 64 || o.keys != kvKeysMax {
+		o.rounds != 2 || o.keySize != 16 || o.valueSize != 64 || o.keys != kvKeysMax || o.clientsMax != 256 {
 		t.Fatalf("defaults: %+v", o)
 	}
 	o, err = parseArgs([]string{"--clients=2, 8", "--etcd-conns=each,4", "--rounds=3", "--duration=1s"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(o.clients, []int{2, 8}) || !reflect.DeepEqual(o.etcdConns, []string{"each", "4"}) || o.rounds != 3 || o.duration != time.Second {
+	if !reflect.DeepEqual(o.clients, []int{2, 8}) || !reflect.DeepEqual(o.etcdConns, []string{"each", "4"}) || o.rounds != 3 || o.duration != time.Second || o.clientsMax != 64 {
 		t.Fatalf("parsed: %+v", o)
 	}
 }
@@ -47,6 +47,7 @@ func TestParseArgsRefuses(t *testing.T) {
 		{"--key-size=4"},
 		{"--value-size=1000"},
 		{"--keys=100001"},
+		{"--chronon-clients-max=5000"},
 		{"extra"},
 	} {
 		if _, err := parseArgs(args, io.Discard); err == nil {

@@ -139,8 +139,8 @@ func (r *report) writeMarkdown(w io.Writer) {
 	fmt.Fprintf(w, "- command: `%s`\n", r.Command)
 	fmt.Fprintf(w, "- machine: %d cores (%s), Linux %s, load average %s at the start, %s at the end\n",
 		r.Machine.Cores, r.Machine.CPU, r.Machine.Kernel, r.Machine.LoadBefore, r.Machine.LoadAfter)
-	fmt.Fprintf(w, "- servers: %s, 3 members on loopback; %s, 3 replicas on loopback (kv state machine, production preset)\n",
-		r.EtcdVersion, r.ChrononVersion)
+	fmt.Fprintf(w, "- servers: %s, 3 members on loopback; %s, 3 replicas on loopback (kv state machine, production preset, %d client sessions)\n",
+		r.EtcdVersion, r.ChrononVersion, s.ChrononClientsMax)
 	fmt.Fprintf(w, "- load: puts of %d-byte keys and %d-byte values, uniformly over %d keys, one put in flight per client; %v warm-up and %v measured per run, %d rounds alternating\n",
 		s.KeySize, s.ValueSize, s.Keys, secs(s.WarmupS), secs(s.DurationS), s.Rounds)
 	var clients []int

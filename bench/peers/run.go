@@ -117,7 +117,7 @@ func compare(ctx context.Context, o options, ps *procs, tmp string, stderr io.Wr
 		return nil, err
 	}
 	logf("starting 3 Chronon replicas (%s)", rep.ChrononVersion)
-	cc, err := startChronon(ctx, ps, bin, tmp)
+	cc, err := startChronon(ctx, ps, bin, tmp, o.clientsMax)
 	if err != nil {
 		return nil, err
 	}
@@ -263,19 +263,21 @@ func readMachine() machine {
 
 // settings are the workload's knobs, as run.
 type settings struct {
-	Clients   []int    `json:"clients"`
-	EtcdConns []string `json:"etcd_conns"`
-	Rounds    int      `json:"rounds"`
-	WarmupS   float64  `json:"warmup_s"`
-	DurationS float64  `json:"duration_s"`
-	KeySize   int      `json:"key_size"`
-	ValueSize int      `json:"value_size"`
-	Keys      int      `json:"keys"`
-	Seed      uint64   `json:"seed"`
+	Clients []int `json:"clients"`
+	// ChrononClientsMax is the client sessions Chronon's data files hold.
+	ChrononClientsMax int      `json:"chronon_clients_max"`
+	EtcdConns         []string `json:"etcd_conns"`
+	Rounds            int      `json:"rounds"`
+	WarmupS           float64  `json:"warmup_s"`
+	DurationS         float64  `json:"duration_s"`
+	KeySize           int      `json:"key_size"`
+	ValueSize         int      `json:"value_size"`
+	Keys              int      `json:"keys"`
+	Seed              uint64   `json:"seed"`
 }
 
 func settingsOf(o options) settings {
-	return settings{Clients: o.clients, EtcdConns: o.etcdConns, Rounds: o.rounds, WarmupS: o.warmup.Seconds(),
+	return settings{Clients: o.clients, ChrononClientsMax: o.clientsMax, EtcdConns: o.etcdConns, Rounds: o.rounds, WarmupS: o.warmup.Seconds(),
 		DurationS: o.duration.Seconds(), KeySize: o.keySize, ValueSize: o.valueSize, Keys: o.keys, Seed: o.seed}
 }
 

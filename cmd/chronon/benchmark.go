@@ -63,7 +63,8 @@ func parseBenchmarkArgs(args []string, stderr io.Writer) (benchmarkOptions, erro
 	fs.StringVar(&cfg.Dir, "dir", "", "directory for the local cluster's data files, reused with their contents if present (default: a temporary directory, removed at the end)")
 	addresses := fs.String("addresses", "", "a running cluster's replicas' host:port, comma-separated, in replica order (default: start a local cluster)")
 	clusterID := fs.String("cluster", "", "the running cluster's id, decimal or 0x-hex (required with --addresses)")
-	fs.IntVar(&cfg.Clients, "clients", 32, "client sessions (a local cluster holds at most its preset's: production 64, test 16; default 32, or 16 with the test preset)")
+	fs.IntVar(&cfg.Clients, "clients", 32, "client sessions")
+	fs.IntVar(&cfg.ClientsMax, "clients-max", 0, "client sessions the local cluster's data files hold, as chronon format --clients-max (default: the preset's, 64 or 16, or --clients when more; with a sweep, its largest client count)")
 	fs.IntVar(&cfg.Callers, "callers", 1, "concurrent callers per client, one call in flight each (a client coalesces its callers' calls)")
 	fs.IntVar(&cfg.Batch, "batch", 0, "events per call: kv records or transfers (default 1 for kv, 64 for ledger and ledger-effects)")
 	fs.DurationVar(&cfg.Warmup, "warmup", 2*time.Second, "load before the measured phase, not measured")
@@ -111,8 +112,8 @@ func parseBenchmarkArgs(args []string, stderr io.Writer) (benchmarkOptions, erro
 		if cfg.Cluster, err = parseUint128(*clusterID); err != nil {
 			return o, fmt.Errorf("--cluster: %w", err)
 		}
-		if set["replicas"] || set["dir"] || set["io"] {
-			return o, errors.New("--replicas, --dir and --io are for a local cluster, not with --addresses")
+		if set["replicas"] || set["dir"] || set["io"] || set["clients-max"] {
+			return o, errors.New("--replicas, --dir, --io and --clients-max are for a local cluster, not with --addresses")
 		}
 	} else if *clusterID != "" {
 		return o, errors.New("--cluster is for a running cluster, with --addresses")
@@ -125,9 +126,6 @@ func parseBenchmarkArgs(args []string, stderr io.Writer) (benchmarkOptions, erro
 	}
 	if cfg.Keys == 0 {
 		cfg.Keys = caps.kvKeys
-	}
-	if !set["clients"] && len(cfg.Addresses) == 0 {
-		cfg.Clients = min(cfg.Clients, int(jcfg.ClientsMax)) // the test preset holds 16 sessions
 	}
 	if cfg.Transfers == 0 {
 		cfg.Transfers = caps.ledgerTransfers

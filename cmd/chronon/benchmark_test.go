@@ -59,7 +59,8 @@ func TestBenchmarkArgs(t *testing.T) {
 		{"--workload=ledger", "--preset=test", "--accounts=2000"}, // above its ledger capacity
 		{"--workload=ledger", "--hot-accounts=20000"},
 		{"--clients=0"},
-		{"--preset=test", "--clients=17"}, // above the test preset's sessions
+		{"--preset=test", "--clients=17", "--clients-max=16"}, // more clients than sessions
+		{"--addresses=127.0.0.1:1", "--cluster=7", "--clients-max=100"},
 		{"--workload=ledger-effects", "--addresses=127.0.0.1:1", "--cluster=7"}, // its sink runs in-process
 		{"--io=nope"},
 		{"--io=fallback", "--addresses=127.0.0.1:1", "--cluster=7"},
@@ -184,5 +185,23 @@ func TestBenchmarkTextOutput(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
+	}
+}
+
+// TestBenchmarkMoreClientsThanThePreset: a local cluster asked for more
+// clients than its preset's sessions (test: 16) is formatted with room for
+// them (--clients-max defaults to --clients), and every client registers.
+func TestBenchmarkMoreClientsThanThePreset(t *testing.T) {
+	args := []string{"benchmark", "--json", "--preset=test", "--replicas=1", "--clients=20", "--warmup=0s", "--duration=300ms", "--dir=" + t.TempDir()}
+	var out, errOut bytes.Buffer
+	if code := run(args, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d, stderr: %s\nstdout: %s", code, errOut.String(), out.String())
+	}
+	var r bench.Result
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Clients != 20 || r.Requests < 20 {
+		t.Fatalf("20 clients, %d requests: %+v", r.Requests, r)
 	}
 }

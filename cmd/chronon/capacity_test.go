@@ -2,25 +2,41 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/chronon-db/chronon/internal/persist"
 	"github.com/chronon-db/chronon/journal"
 	"github.com/chronon-db/chronon/ledger"
+	"github.com/chronon-db/chronon/node"
 	"github.com/chronon-db/chronon/outbox"
 	"github.com/chronon-db/chronon/replica"
 	"github.com/chronon-db/chronon/wire"
 )
 
-// TestPresetGridsHoldTheCLIStateMachines checks that each preset's grid
-// holds two checkpoints of the fullest state `chronon start` admits with
-// it (node.Start refuses to start otherwise), and that one block fewer
-// fails the check.
+// TestPresetGridsHoldTheCLIStateMachines checks that each preset's grid,
+// as it is and as `chronon format --clients-max` grows it, holds two
+// checkpoints of the fullest state `chronon start` admits with it
+// (node.Start refuses to start otherwise), and that one block fewer fails
+// the check.
 func TestPresetGridsHoldTheCLIStateMachines(t *testing.T) {
-	for _, name := range []string{"production", "test"} {
+	for _, variant := range []struct {
+		preset  string
+		clients uint32 // 0: the preset's
+	}{{"production", 0}, {"test", 0}, {"production", 256}, {"production", 4096}, {"test", 1024}, {"test", 1}} {
+		name := variant.preset
 		cfg, err := journal.Preset(name)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if variant.clients != 0 {
+			if cfg, err = node.WithClientsMax(cfg, 3, variant.clients); err != nil {
+				t.Fatal(err)
+			}
+			if cfg.ClientsMax != variant.clients {
+				t.Fatalf("%s preset with %d clients: config holds %d", name, variant.clients, cfg.ClientsMax)
+			}
+			name = fmt.Sprintf("%s (%d clients)", name, variant.clients)
 		}
 		caps := capacityFor(cfg)
 		limits := persist.Limits(cfg, 3)

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"math/big"
 	"strings"
 
@@ -17,7 +18,7 @@ func init() {
 	register(command{name: "format", summary: "create a replica's data file", run: runFormat})
 }
 
-const formatUsage = "usage: chronon format --cluster=<id> --replica=<i> --replica-count=<n> [--preset=production|test] [--rejoin] <path>"
+const formatUsage = "usage: chronon format --cluster=<id> --replica=<i> --replica-count=<n> [--preset=production|test] [--clients-max=<n>] [--rejoin] <path>"
 
 // parseFlags parses fs from args, allowing flags after positional
 // arguments, and returns the positional arguments.
@@ -46,6 +47,8 @@ func runFormat(args []string, stdout, stderr io.Writer) int {
 	replica := fs.Int("replica", -1, "this replica's index, 0-based (required)")
 	replicaCount := fs.Int("replica-count", 0, "number of replicas in the cluster (required)")
 	preset := fs.String("preset", "production", "configuration preset: production or test")
+	clientsMax := fs.Int("clients-max", 0, "client sessions the cluster holds, and client connections each replica takes (default: the preset's, production 64, test 16; at most 4096). "+
+		"Each session costs a replica about 5 message buffers of memory (reserved, touched as clients use them: 5 MiB with the production preset) and 3 messages of data file (its reply slot and its reply in two checkpoints: 3 MiB); every replica of a cluster must be formatted with the same value")
 	rejoin := fs.Bool("rejoin", false, "format a replacement for a replica whose data file was lost while the cluster runs: it stays out of view-change votes until it has caught up (docs/replica.md)")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
@@ -69,6 +72,16 @@ func runFormat(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "chronon format: replica %d of %d out of range\n", *replica, *replicaCount)
 		return 2
 	}
+	if *clientsMax != 0 {
+		if *clientsMax < 0 || *clientsMax > math.MaxUint32 {
+			fmt.Fprintf(stderr, "chronon format: --clients-max=%d out of range\n", *clientsMax)
+			return 2
+		}
+		if cfg, err = node.WithClientsMax(cfg, *replicaCount, uint32(*clientsMax)); err != nil {
+			fmt.Fprintf(stderr, "chronon format: --clients-max: %v\n", err)
+			return 2
+		}
+	}
 	opts := journal.FormatOptions{Config: cfg, Cluster: id, Replica: uint8(*replica), ReplicaCount: uint8(*replicaCount), Rejoin: *rejoin}
 	if err := opts.Check(); err != nil {
 		fmt.Fprintf(stderr, "chronon format: %v\n", err)
@@ -80,8 +93,8 @@ func runFormat(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	layout, _ := journal.NewLayout(cfg)
-	fmt.Fprintf(stdout, "formatted %s: cluster %s, replica %d of %d, preset %s, %d bytes\n",
-		path, formatUint128(id), opts.Replica, opts.ReplicaCount, *preset, layout.Size)
+	fmt.Fprintf(stdout, "formatted %s: cluster %s, replica %d of %d, preset %s, %d client sessions, %d bytes\n",
+		path, formatUint128(id), opts.Replica, opts.ReplicaCount, *preset, cfg.ClientsMax, layout.Size)
 	if *rejoin {
 		fmt.Fprintln(stdout, "marked rejoining: this replica will not vote in a view change until it has caught up with its cluster")
 	}

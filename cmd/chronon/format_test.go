@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/chronon-db/chronon/journal"
 	"github.com/chronon-db/chronon/wire"
 )
 
@@ -34,6 +35,29 @@ func TestFormatCreatesAndRefusesOverwrite(t *testing.T) {
 	}
 }
 
+// TestFormatClientsMax formats a test-preset file for 100 client sessions:
+// the superblock records them and the grid grew for their replies.
+func TestFormatClientsMax(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "r.chronon")
+	var out, errOut bytes.Buffer
+	if code := run([]string{"format", "--cluster=1", "--replica=0", "--replica-count=3", "--preset=test", "--clients-max=100", path}, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	if !strings.Contains(out.String(), "100 client sessions") {
+		t.Fatalf("stdout: %s", out.String())
+	}
+	sb, err := dataFileSuperblock(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sb.Config.ClientsMax != 100 || sb.Config.GridBlockCount <= journal.ConfigTest.GridBlockCount || sb.Config.MessageSizeMax != journal.ConfigTest.MessageSizeMax {
+		t.Fatalf("superblock config %+v", sb.Config)
+	}
+	if caps := capacityFor(sb.Config); caps != capacityTest {
+		t.Fatalf("capacity of a test-preset file with 100 sessions: %+v", caps)
+	}
+}
+
 func TestFormatUsageErrors(t *testing.T) {
 	dir := t.TempDir()
 	for _, args := range [][]string{
@@ -43,6 +67,8 @@ func TestFormatUsageErrors(t *testing.T) {
 		{"format", "--cluster=-1", "--replica=0", "--replica-count=1", filepath.Join(dir, "c")},
 		{"format", "--cluster=0x1" + strings.Repeat("0", 32), "--replica=0", "--replica-count=1", filepath.Join(dir, "d")},
 		{"format", "--cluster=1", "--replica=0", "--replica-count=1", "--preset=huge", filepath.Join(dir, "e")},
+		{"format", "--cluster=1", "--replica=0", "--replica-count=1", "--clients-max=5000", filepath.Join(dir, "f")},
+		{"format", "--cluster=1", "--replica=0", "--replica-count=1", "--clients-max=-1", filepath.Join(dir, "g")},
 	} {
 		var out, errOut bytes.Buffer
 		if code := run(args, &out, &errOut); code != 2 {

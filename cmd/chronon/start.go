@@ -149,10 +149,11 @@ var (
 )
 
 // capacityFor returns the capacity for a data file's configuration: the
-// test preset's, or the production preset's for any other file (node.Start
-// refuses a file whose grid cannot hold it).
+// test preset's for a file with the test preset's message size (whatever
+// its client sessions), the production preset's for any other file
+// (node.Start refuses a file whose grid cannot hold it).
 func capacityFor(c journal.Config) capacity {
-	if journal.PresetName(c) == "test" {
+	if c.MessageSizeMax == journal.ConfigTest.MessageSizeMax {
 		return capacityTest
 	}
 	return capacityProduction
