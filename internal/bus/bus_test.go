@@ -574,3 +574,15 @@ func TestBusRefusesConnectionsBeyondItsSlots(t *testing.T) {
 		})
 	}
 }
+
+// TestListenBacklogCoversTheSlots: the kernel queues at least twice the
+// connection slots (a SYN beyond the queue is dropped and sent again only
+// a second later), never fewer than 128, within what listen(2) takes.
+func TestListenBacklogCoversTheSlots(t *testing.T) {
+	for _, slots := range []int{1, 18, 66, 258, 4098, 40000} {
+		b := listenBacklog(slots)
+		if b < 128 || (b < 2*slots && b != 65535) || b > 65535 {
+			t.Errorf("%d slots: backlog %d", slots, b)
+		}
+	}
+}
