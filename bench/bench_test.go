@@ -21,14 +21,8 @@ import (
 func TestRunInterrupted(t *testing.T) {
 	cfg := Config{
 		Workload: WorkloadKV, Replicas: 1, Preset: "test", Dir: t.TempDir(),
-		NewStateMachine: func() statemachine.StateMachine {
-			s, err := kv.New(kv.Config{KeysMax: 64, ValueSizeMax: 16})
-			if err != nil {
-				panic(err)
-			}
-			return s
-		},
-		Clients: 2, Callers: 2, Batch: 1, Warmup: 50 * time.Millisecond, Duration: time.Hour,
+		NewStateMachine: kvMachine(64),
+		Clients:         2, Callers: 2, Batch: 1, Warmup: 50 * time.Millisecond, Duration: time.Hour,
 		KeySize: 8, ValueSize: 16, ReadRatio: 0.5, Keys: 64,
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -53,14 +47,8 @@ func TestRunInterrupted(t *testing.T) {
 func TestRunStopsOnAFailedCall(t *testing.T) {
 	cfg := Config{
 		Workload: WorkloadKV, Replicas: 1, Preset: "test", Dir: t.TempDir(),
-		NewStateMachine: func() statemachine.StateMachine {
-			s, err := kv.New(kv.Config{KeysMax: 8, ValueSizeMax: 16})
-			if err != nil {
-				panic(err)
-			}
-			return s
-		},
-		Clients: 2, Callers: 2, Batch: 4, Warmup: time.Hour, Duration: time.Hour,
+		NewStateMachine: kvMachine(8),
+		Clients:         2, Callers: 2, Batch: 4, Warmup: time.Hour, Duration: time.Hour,
 		KeySize: 8, ValueSize: 16, Keys: 64,
 	}
 	_, err := Run(context.Background(), cfg)
@@ -98,11 +86,7 @@ func TestRunMoreSessionsThanTheClusterHolds(t *testing.T) {
 	c, err := cluster.Start(cluster.Config{
 		Replicas: 1, Dir: t.TempDir(), Preset: "test",
 		NewStateMachine: func(*outbox.Emitter) statemachine.StateMachine {
-			s, err := kv.New(kv.Config{KeysMax: 64, ValueSizeMax: 16})
-			if err != nil {
-				panic(err)
-			}
-			return s
+			return kvMachine(64)()
 		},
 	})
 	if err != nil {
@@ -117,5 +101,16 @@ func TestRunMoreSessionsThanTheClusterHolds(t *testing.T) {
 	_, err = Run(context.Background(), cfg)
 	if !errors.Is(err, client.ErrTooManyClients) || !strings.Contains(err.Error(), "client 17 of 17") || !strings.Contains(err.Error(), "16 sessions registered") {
 		t.Fatalf("Run: %v, want session 17 refused with client.ErrTooManyClients", err)
+	}
+}
+
+// kvMachine makes kv stores of keysMax keys with values of up to 16 bytes.
+func kvMachine(keysMax int) func() statemachine.StateMachine {
+	return func() statemachine.StateMachine {
+		s, err := kv.New(kv.Config{KeysMax: keysMax, ValueSizeMax: 16})
+		if err != nil {
+			panic(err)
+		}
+		return s
 	}
 }

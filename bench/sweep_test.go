@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chronon-db/chronon/kv"
 	"github.com/chronon-db/chronon/statemachine"
 )
 
@@ -22,14 +21,8 @@ import (
 func tinyKV(t *testing.T) Config {
 	return Config{
 		Workload: WorkloadKV, Replicas: 1, Preset: "test", Dir: t.TempDir(),
-		NewStateMachine: func() statemachine.StateMachine {
-			s, err := kv.New(kv.Config{KeysMax: 64, ValueSizeMax: 16})
-			if err != nil {
-				panic(err)
-			}
-			return s
-		},
-		Callers: 1, Warmup: 50 * time.Millisecond, Duration: 300 * time.Millisecond,
+		NewStateMachine: kvMachine(64),
+		Callers:         1, Warmup: 50 * time.Millisecond, Duration: 300 * time.Millisecond,
 		KeySize: 8, ValueSize: 16, Keys: 64,
 	}
 }

@@ -12,11 +12,6 @@ import (
 	"testing"
 
 	"github.com/chronon-db/chronon/bench"
-	"github.com/chronon-db/chronon/cluster"
-	"github.com/chronon-db/chronon/journal"
-	"github.com/chronon-db/chronon/outbox"
-	"github.com/chronon-db/chronon/statemachine"
-	"github.com/chronon-db/chronon/wire"
 )
 
 func TestBenchmarkSweepArgs(t *testing.T) {
@@ -71,24 +66,7 @@ func TestBenchmarkSweepArgs(t *testing.T) {
 // counts x 1 batch size) against a cluster that runs outside the
 // benchmark, and checks the files it writes.
 func TestBenchmarkSweepRunningCluster(t *testing.T) {
-	jcfg, err := journal.Preset("test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := cluster.Start(cluster.Config{
-		Replicas: 1, Dir: t.TempDir(), Preset: "test", Cluster: wire.Uint128{Lo: 5},
-		NewStateMachine: func(*outbox.Emitter) statemachine.StateMachine {
-			sm, err := newStateMachine("ledger", capacityFor(jcfg), nil, "")
-			if err != nil {
-				panic(err)
-			}
-			return sm
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Stop()
+	c := startTestCluster(t, "ledger", 1, 5)
 	out := filepath.Join(t.TempDir(), "sweep")
 	args := []string{"benchmark", "--addresses=" + strings.Join(c.Addresses(), ","), "--cluster=5", "--preset=test",
 		"--workload=ledger", "--accounts=32", "--sweep-clients=1,3", "--sweep-batch=4", "--sweep-pause=10ms",

@@ -142,24 +142,7 @@ func TestBenchmarkRuns(t *testing.T) {
 // TestBenchmarkRunningCluster targets a cluster that runs outside the
 // benchmark (here a cluster.Start in the test) by its addresses and id.
 func TestBenchmarkRunningCluster(t *testing.T) {
-	jcfg, err := journal.Preset("test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := cluster.Start(cluster.Config{
-		Replicas: 3, Dir: t.TempDir(), Preset: "test", Cluster: wire.Uint128{Lo: 9},
-		NewStateMachine: func(*outbox.Emitter) statemachine.StateMachine {
-			sm, err := newStateMachine("kv", capacityFor(jcfg), nil, "")
-			if err != nil {
-				panic(err)
-			}
-			return sm
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Stop()
+	c := startTestCluster(t, "kv", 3, 9)
 	args := []string{"benchmark", "--addresses=" + strings.Join(c.Addresses(), ","), "--cluster=9", "--preset=test",
 		"--keys=100", "--read-ratio=0.2", "--clients=2", "--warmup=50ms", "--duration=300ms"}
 	var out, errOut bytes.Buffer
@@ -204,4 +187,30 @@ func TestBenchmarkMoreClientsThanThePreset(t *testing.T) {
 	if r.Clients != 20 || r.Requests < 20 {
 		t.Fatalf("20 clients, %d requests: %+v", r.Requests, r)
 	}
+}
+
+// startTestCluster starts an in-process test-preset cluster of replicas
+// running the CLI's state machine machine (kv or ledger), cluster id id,
+// stopped when the test ends.
+func startTestCluster(t *testing.T, machine string, replicas int, id uint64) *cluster.Cluster {
+	t.Helper()
+	jcfg, err := journal.Preset("test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := cluster.Start(cluster.Config{
+		Replicas: replicas, Dir: t.TempDir(), Preset: "test", Cluster: wire.Uint128{Lo: id},
+		NewStateMachine: func(*outbox.Emitter) statemachine.StateMachine {
+			sm, err := newStateMachine(machine, capacityFor(jcfg), nil, "")
+			if err != nil {
+				panic(err)
+			}
+			return sm
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = c.Stop() })
+	return c
 }
