@@ -63,10 +63,10 @@ func (l *Ledger) createTransfer(timestamp uint64, t *Transfer) Result {
 	if overflow {
 		return ResultOverflowsCredits
 	}
-	if dr.Flags&AccountDebitsMustNotExceedCredits != 0 && less128(dr.CreditsPosted, debits) {
+	if dr.Flags&AccountDebitsMustNotExceedCredits != 0 && dr.CreditsPosted.Less(debits) {
 		return ResultExceedsCredits
 	}
-	if cr.Flags&AccountCreditsMustNotExceedDebits != 0 && less128(cr.DebitsPosted, credits) {
+	if cr.Flags&AccountCreditsMustNotExceedDebits != 0 && cr.DebitsPosted.Less(credits) {
 		return ResultExceedsDebits
 	}
 

@@ -60,10 +60,10 @@ func checkInvariants(t *testing.T, l *Ledger) {
 		a := &l.accounts[i]
 		debits = wrapAdd128(debits, a.DebitsPosted)
 		credits = wrapAdd128(credits, a.CreditsPosted)
-		if a.Flags&AccountDebitsMustNotExceedCredits != 0 && less128(a.CreditsPosted, a.DebitsPosted) {
+		if a.Flags&AccountDebitsMustNotExceedCredits != 0 && a.CreditsPosted.Less(a.DebitsPosted) {
 			t.Fatalf("account %v: debits exceed credits", a.ID)
 		}
-		if a.Flags&AccountCreditsMustNotExceedDebits != 0 && less128(a.DebitsPosted, a.CreditsPosted) {
+		if a.Flags&AccountCreditsMustNotExceedDebits != 0 && a.DebitsPosted.Less(a.CreditsPosted) {
 			t.Fatalf("account %v: credits exceed debits", a.ID)
 		}
 	}

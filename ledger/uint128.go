@@ -30,14 +30,6 @@ func wrapAdd128(a, b wire.Uint128) wire.Uint128 {
 	return s
 }
 
-// less128 reports whether a < b.
-func less128(a, b wire.Uint128) bool {
-	if a.Hi != b.Hi {
-		return a.Hi < b.Hi
-	}
-	return a.Lo < b.Lo
-}
-
 // getUint128 reads a little-endian u128 from b[0:16].
 func getUint128(b []byte) wire.Uint128 {
 	return wire.Uint128{

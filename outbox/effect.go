@@ -149,8 +149,3 @@ func ParseKey(s string) (wire.Uint128, bool) {
 	}
 	return wire.Uint128{Lo: lo, Hi: hi}, true
 }
-
-// less orders ids by (Hi, Lo): the snapshot order.
-func less(a, b wire.Uint128) bool {
-	return a.Hi < b.Hi || (a.Hi == b.Hi && a.Lo < b.Lo)
-}

@@ -136,7 +136,7 @@ func (t *Table) restore(b []byte) error {
 		if p != "" {
 			return fmt.Errorf("record %d: %s", n, p)
 		}
-		if n > 0 && !less(prev, r.s.id) {
+		if n > 0 && !prev.Less(r.s.id) {
 			return fmt.Errorf("record %d: ids not strictly ascending", n)
 		}
 		i := t.insert(r.s.id, r.s.op, r.s.index, r.s.kind, r.s.created, r.target, r.payload)

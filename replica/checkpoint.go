@@ -103,14 +103,14 @@ func (r *Replica) encodeSessions(dst []byte) []byte {
 	// Insertion sort: the table is small and this keeps the order
 	// independent of slot layout.
 	for i := 1; i < len(order); i++ {
-		for j := i; j > 0 && lessUint128(t.entries[order[j]].id, t.entries[order[j-1]].id); j-- {
+		for j := i; j > 0 && t.entries[order[j]].id.Less(t.entries[order[j-1]].id); j-- {
 			order[j], order[j-1] = order[j-1], order[j]
 		}
 	}
 	invariants.Assert(len(order) == t.used && t.used <= len(t.entries), "replica: sessions encoded out of the table")
 	if invariants.Enabled {
 		for i := 1; i < len(order); i++ {
-			invariants.Assert(lessUint128(t.entries[order[i-1]].id, t.entries[order[i]].id), "replica: sessions not encoded in strictly ascending client order")
+			invariants.Assert(t.entries[order[i-1]].id.Less(t.entries[order[i]].id), "replica: sessions not encoded in strictly ascending client order")
 		}
 	}
 	start := len(dst)

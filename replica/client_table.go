@@ -87,7 +87,7 @@ func (t *clientTable) oldest() int {
 	best := 0
 	for i := 1; i < t.used; i++ {
 		a, b := &t.entries[i], &t.entries[best]
-		if a.lastOp < b.lastOp || (a.lastOp == b.lastOp && lessUint128(a.id, b.id)) {
+		if a.lastOp < b.lastOp || (a.lastOp == b.lastOp && a.id.Less(b.id)) {
 			best = i
 		}
 	}
@@ -166,10 +166,6 @@ func (t *clientTable) digest() wire.Uint128 {
 		sum = addUint128(sum, wire.Checksum(b[:]))
 	}
 	return sum
-}
-
-func lessUint128(a, b wire.Uint128) bool {
-	return a.Hi < b.Hi || (a.Hi == b.Hi && a.Lo < b.Lo)
 }
 
 func addUint128(a, b wire.Uint128) wire.Uint128 {

@@ -89,7 +89,7 @@ func (c *counterMachine) Snapshot(dst []byte) []byte {
 	for id := range c.totals {
 		ids = append(ids, id)
 	}
-	slices.SortFunc(ids, func(a, b wire.Uint128) int { return cmp.Or(cmp.Compare(a.Hi, b.Hi), cmp.Compare(a.Lo, b.Lo)) })
+	slices.SortFunc(ids, wire.Uint128.Compare)
 	dst = binary.LittleEndian.AppendUint64(dst, uint64(len(ids)))
 	for _, id := range ids {
 		dst = binary.LittleEndian.AppendUint64(dst, id.Lo)

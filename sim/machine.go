@@ -1,7 +1,6 @@
 package sim
 
 import (
-	"cmp"
 	"encoding/binary"
 	"fmt"
 	"slices"
@@ -63,7 +62,7 @@ func (m *machine) Snapshot(dst []byte) []byte {
 	for id := range m.last {
 		ids = append(ids, id)
 	}
-	slices.SortFunc(ids, func(a, b wire.Uint128) int { return cmp.Or(cmp.Compare(a.Hi, b.Hi), cmp.Compare(a.Lo, b.Lo)) })
+	slices.SortFunc(ids, wire.Uint128.Compare)
 	dst = binary.LittleEndian.AppendUint64(dst, uint64(len(ids)))
 	for _, id := range ids {
 		dst = binary.LittleEndian.AppendUint64(dst, id.Lo)

@@ -1,7 +1,6 @@
 package sim
 
 import (
-	"cmp"
 	"slices"
 
 	"github.com/chronon-db/chronon/outbox"
@@ -60,7 +59,7 @@ func checkEffects(k *sink, tables []outbox.Stats, ledgerHas func(wire.Uint128) b
 	for key := range k.keys {
 		keys = append(keys, key)
 	}
-	slices.SortFunc(keys, func(a, b wire.Uint128) int { return cmp.Or(cmp.Compare(a.Hi, b.Hi), cmp.Compare(a.Lo, b.Lo)) })
+	slices.SortFunc(keys, wire.Uint128.Compare)
 	applied := 0
 	for _, key := range keys {
 		e := k.keys[key]

@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"cmp"
 	"encoding/binary"
 	"fmt"
 
@@ -36,3 +37,12 @@ func getUint128(b []byte) Uint128 {
 		Hi: binary.LittleEndian.Uint64(b[8:16]),
 	}
 }
+
+// Compare orders u128s by value (Hi, then Lo): -1, 0 or +1, as cmp.Compare
+// (so slices.SortFunc(ids, wire.Uint128.Compare) sorts ascending).
+func (u Uint128) Compare(v Uint128) int {
+	return cmp.Or(cmp.Compare(u.Hi, v.Hi), cmp.Compare(u.Lo, v.Lo))
+}
+
+// Less reports whether u < v.
+func (u Uint128) Less(v Uint128) bool { return u.Hi < v.Hi || (u.Hi == v.Hi && u.Lo < v.Lo) }
