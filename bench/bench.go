@@ -192,8 +192,8 @@ func (cfg *Config) Check() error {
 	if len(cfg.Addresses) == 0 && cfg.ClientsMax != 0 && cfg.Clients > cfg.ClientsMax {
 		return fmt.Errorf("clients %d: the local cluster's data files would hold %d client sessions", cfg.Clients, cfg.ClientsMax)
 	}
-	if cfg.ClientsMax < 0 || cfg.ClientsMax > 4096 || (len(cfg.Addresses) > 0 && cfg.ClientsMax != 0) {
-		return fmt.Errorf("clients max %d: 1 to 4096, for a local cluster only", cfg.ClientsMax)
+	if cfg.ClientsMax < 0 || cfg.ClientsMax > journal.ClientsLimit || (len(cfg.Addresses) > 0 && cfg.ClientsMax != 0) {
+		return fmt.Errorf("clients max %d: 1 to %d, for a local cluster only", cfg.ClientsMax, journal.ClientsLimit)
 	}
 
 	if cfg.Workload == WorkloadKV {

@@ -57,11 +57,14 @@ var (
 	}
 )
 
+// ClientsLimit bounds Config.ClientsMax (chronon format --clients-max).
+const ClientsLimit = 1 << 12
+
 // Limits on Config fields, so that sizes cannot overflow and buffers stay
 // bounded.
 const (
 	slotCountMax      = 1 << 16
-	clientsMax        = 1 << 12
+	clientsMax        = ClientsLimit
 	gridBlockCountMax = 1 << 24
 	gridBlockSizeMax  = 16 << 20
 	messageSizeMaxMax = 64 << 20

@@ -24,6 +24,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/chronon-db/chronon/journal"
 )
 
 const usage = `usage: go run . [flags]   (in bench/peers)
@@ -110,15 +112,15 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("--clients: %w", err)
 	}
 	for _, c := range o.clients {
-		if c < 1 || c > 4096 {
-			return o, fmt.Errorf("--clients: %d: want 1 to 4096", c)
+		if c < 1 || c > journal.ClientsLimit {
+			return o, fmt.Errorf("--clients: %d: want 1 to %d", c, journal.ClientsLimit)
 		}
 	}
 	if o.clientsMax == 0 {
 		o.clientsMax = max(64, slices.Max(o.clients))
 	}
-	if o.clientsMax < 1 || o.clientsMax > 4096 {
-		return o, fmt.Errorf("--chronon-clients-max=%d: want 1 to 4096", o.clientsMax)
+	if o.clientsMax < 1 || o.clientsMax > journal.ClientsLimit {
+		return o, fmt.Errorf("--chronon-clients-max=%d: want 1 to %d", o.clientsMax, journal.ClientsLimit)
 	}
 	for _, c := range strings.Split(*conns, ",") {
 		c = strings.TrimSpace(c)
