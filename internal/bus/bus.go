@@ -262,13 +262,17 @@ func (b *Bus) logRefusals() {
 }
 
 // refuse answers a connection the bus has no slot for with the sealed
-// eviction(too_many_connections) and closes it. The send is synchronous
-// and never blocks the loop: a fresh socket's send buffer is empty, so the
-// 256 bytes go out whole, or (best effort) not at all.
-func (b *Bus) refuse(fd int) {
+// eviction(too_many_connections), and closes fd when closeFd is set (a
+// connection already in a slot is closed by its owner). The send is
+// synchronous and never blocks the loop: the connection has sent nothing
+// yet, so its send buffer is empty and the 256 bytes go out whole, or
+// (best effort) not at all.
+func (b *Bus) refuse(fd int, closeFd bool) {
 	b.Counters.DropNoSlot++
 	_, _ = cio.SendNonBlocking(fd, b.refusal[:])
-	_ = cio.CloseSocket(fd)
+	if closeFd {
+		_ = cio.CloseSocket(fd)
+	}
 }
 
 func (b *Bus) freeConnection() *connection {
@@ -314,7 +318,7 @@ func onAccept(c *cio.Completion) {
 		fd := c.Result
 		conn := b.freeConnection()
 		if conn == nil {
-			b.refuse(fd)
+			b.refuse(fd, true)
 		} else {
 			b.Counters.Accepted++
 			conn.fd = fd

@@ -586,3 +586,73 @@ func TestListenBacklogCoversTheSlots(t *testing.T) {
 		}
 	}
 }
+
+// TestBusKeepsAnAbsentPeersSlot: with its peer away, a replica's free
+// slot is the peer's; a client beyond ClientsMax that takes it is refused
+// (eviction too_many_connections) when it says who it is, and the peer's
+// connection then finds the slot free.
+func TestBusKeepsAnAbsentPeersSlot(t *testing.T) {
+	for _, backend := range backends {
+		t.Run(backend.String(), func(t *testing.T) {
+			nd := startNode(t, 2, 0, []string{"127.0.0.1:0", "127.0.0.1:1"}, backend)
+			nodes := []*node{nd}
+			address := fmt.Sprintf("127.0.0.1:%d", nd.bus.Port())
+			clientsMax := nd.bus.cfg.Limits.ClientsMax
+			sealed := func(h wire.Header) []byte {
+				h.Cluster, h.Protocol, h.Size = testCluster, wire.ProtocolVersion, wire.HeaderSize
+				b := make([]byte, wire.HeaderSize)
+				wire.Seal(&h, b)
+				return b
+			}
+			dial := func(first []byte) net.Conn {
+				conn, err := net.Dial("tcp", address)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { conn.Close() })
+				if _, err := conn.Write(first); err != nil {
+					t.Fatal(err)
+				}
+				return conn
+			}
+			register := func(id uint64) []byte {
+				return sealed(wire.Header{Command: wire.CommandRequest, Client: wire.Uint128{Lo: id}, Operation: wire.OperationRegister})
+			}
+			for i := range clientsMax {
+				dial(register(uint64(100 + i)))
+			}
+			runUntil(t, nodes, "every client bound", func() bool { return len(nd.bus.clients) == clientsMax })
+
+			extra := dial(register(999)) // takes the peer's slot, then names itself a client
+			got := make(chan []byte, 1)
+			go func() {
+				_ = extra.SetReadDeadline(time.Now().Add(10 * time.Second))
+				head := make([]byte, wire.HeaderSize)
+				if _, err := io.ReadFull(extra, head); err != nil {
+					head = nil
+				}
+				got <- head
+			}()
+			var head []byte
+			runUntil(t, nodes, "the extra client refused", func() bool {
+				select {
+				case head = <-got:
+					return true
+				default:
+					return false
+				}
+			})
+			var h wire.Header
+			if head == nil || wire.DecodeHeader(head, &h, &nd.bus.cfg.Wire) != nil ||
+				h.Command != wire.CommandEviction || wire.EvictionReason(h.Reason) != wire.EvictionTooManyConnections {
+				t.Fatalf("extra client got %x, want eviction too_many_connections", head)
+			}
+			if len(nd.bus.clients) != clientsMax || nd.bus.Counters.DropNoSlot != 1 || nd.bus.Counters.DropWrongSender != 0 {
+				t.Fatalf("clients %d, DropNoSlot %d, DropWrongSender %d", len(nd.bus.clients), nd.bus.Counters.DropNoSlot, nd.bus.Counters.DropWrongSender)
+			}
+
+			dial(sealed(wire.Header{Command: wire.CommandPing, Replica: 1, Timestamp: 1}))
+			runUntil(t, nodes, "the peer bound", func() bool { return nd.bus.peers[1] != nil })
+		})
+	}
+}

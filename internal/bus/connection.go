@@ -239,6 +239,16 @@ func (c *connection) deliver() bool {
 			c.close()
 			return false
 		}
+		if c.kind == kindUnknown && c.header.Command == wire.CommandRequest &&
+			b.clients[c.header.Client] == nil && len(b.clients) >= b.cfg.Limits.ClientsMax {
+			// ClientsMax other clients are bound: this connection holds a
+			// slot kept for a peer that is away. Refuse it as a connection
+			// without a slot, so the peer finds its slot when it
+			// reconnects.
+			b.refuse(c.fd, false)
+			c.close()
+			return false
+		}
 		if !c.admit(&c.header) {
 			b.Counters.DropWrongSender++
 			c.close()
