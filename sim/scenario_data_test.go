@@ -463,6 +463,17 @@ func (r *scenarioRun) run(d *ddDirective) (string, error) {
 		}
 		return true
 	}
+	// every: the condition that ok holds for every replica given.
+	every := func(ok func(h *host) bool) func() bool {
+		return func() bool {
+			for _, h := range hs {
+				if !ok(h) {
+					return false
+				}
+			}
+			return true
+		}
+	}
 	var cond func() bool
 	switch until := d.str("until", ""); until {
 	case "clients-idle":
@@ -473,24 +484,10 @@ func (r *scenarioRun) run(d *ddDirective) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		cond = func() bool {
-			for _, h := range hs {
-				if !h.up || h.replica.View() < uint32(v) {
-					return false
-				}
-			}
-			return true
-		}
+		cond = every(func(h *host) bool { return h.up && h.replica.View() >= uint32(v) })
 	case "down":
 		// Every replica given is down (an armed crash happened).
-		cond = func() bool {
-			for _, h := range hs {
-				if h.up {
-					return false
-				}
-			}
-			return true
-		}
+		cond = every(func(h *host) bool { return !h.up })
 	case "committed":
 		cond = func() bool {
 			if !idle() {
@@ -515,29 +512,19 @@ func (r *scenarioRun) run(d *ddDirective) (string, error) {
 		// Every replica given completed a state sync (and, with repaired,
 		// holds an op above the checkpoint it copied).
 		repaired := d.has("repaired")
-		cond = func() bool {
-			for _, h := range hs {
-				if !h.up || h.replica.Counters.SyncsDone == 0 ||
-					(repaired && h.replica.Op() <= h.journal.Superblock().VSR.CheckpointOp) {
-					return false
-				}
-			}
-			return true
-		}
+		cond = every(func(h *host) bool {
+			return h.up && h.replica.Counters.SyncsDone > 0 &&
+				(!repaired || h.replica.Op() > h.journal.Superblock().VSR.CheckpointOp)
+		})
 	case "normal":
 		// Every replica given is up and normal (in view >= view=V).
 		v, err := d.int("view", 0)
 		if err != nil {
 			return "", err
 		}
-		cond = func() bool {
-			for _, h := range hs {
-				if !h.up || h.replica.Status() != replica.StatusNormal || h.replica.View() < uint32(v) {
-					return false
-				}
-			}
-			return true
-		}
+		cond = every(func(h *host) bool {
+			return h.up && h.replica.Status() == replica.StatusNormal && h.replica.View() >= uint32(v)
+		})
 	case "primary":
 		// A replica given is up, normal and primary in a view above
 		// view=V (default: the highest view at the start).
@@ -757,18 +744,9 @@ func (r *scenarioRun) resume() (string, error) {
 // status prints each replica (or those given): view, log view, status,
 // op, commit; primary and rejoining when they are.
 func (r *scenarioRun) status(d *ddDirective) (string, error) {
-	hs, err := r.hostsOf(d, true)
-	if err != nil {
-		return "", err
-	}
-	var b strings.Builder
-	for _, h := range hs {
-		if !h.up {
-			fmt.Fprintf(&b, "%d: down\n", h.index)
-			continue
-		}
+	return r.perReplica(d, func(b *strings.Builder, h *host) error {
 		rp := h.replica
-		fmt.Fprintf(&b, "%d: view=%d log_view=%d %s op=%d commit=%d", h.index, rp.View(), rp.LogView(), rp.Status(), rp.Op(), rp.CommitMin())
+		fmt.Fprintf(b, "%d: view=%d log_view=%d %s op=%d commit=%d", h.index, rp.View(), rp.LogView(), rp.Status(), rp.Op(), rp.CommitMin())
 		if rp.IsPrimary() {
 			b.WriteString(" primary")
 		}
@@ -779,39 +757,30 @@ func (r *scenarioRun) status(d *ddDirective) (string, error) {
 			b.WriteString(" paused")
 		}
 		b.WriteString("\n")
-	}
-	return b.String(), nil
+		return nil
+	})
 }
 
 // counters prints replica.Counters fields: counters replica=i
 // names=PreparesResent,ViewChanges.
 func (r *scenarioRun) counters(d *ddDirective) (string, error) {
-	hs, err := r.hostsOf(d, true)
-	if err != nil {
-		return "", err
-	}
 	names := d.vals("names")
 	if len(names) == 0 {
 		return "", fmt.Errorf("names= needed")
 	}
-	var b strings.Builder
-	for _, h := range hs {
-		if !h.up {
-			fmt.Fprintf(&b, "%d: down\n", h.index)
-			continue
-		}
-		fmt.Fprintf(&b, "%d:", h.index)
+	return r.perReplica(d, func(b *strings.Builder, h *host) error {
+		fmt.Fprintf(b, "%d:", h.index)
 		v := reflect.ValueOf(h.replica.Counters)
 		for _, name := range names {
 			f := v.FieldByName(name)
 			if !f.IsValid() {
-				return "", fmt.Errorf("no counter %s", name)
+				return fmt.Errorf("no counter %s", name)
 			}
-			fmt.Fprintf(&b, " %s=%d", name, f.Uint())
+			fmt.Fprintf(b, " %s=%d", name, f.Uint())
 		}
 		b.WriteString("\n")
-	}
-	return b.String(), nil
+		return nil
+	})
 }
 
 // log prints what each replica's data file holds: its superblock's VSR
@@ -819,6 +788,18 @@ func (r *scenarioRun) counters(d *ddDirective) (string, error) {
 // and ops to repair the journal found when it was opened: log
 // [replica=i].
 func (r *scenarioRun) log(d *ddDirective) (string, error) {
+	return r.perReplica(d, func(b *strings.Builder, h *host) error {
+		vsr := h.journal.Superblock().VSR
+		rep := h.journal.Report()
+		fmt.Fprintf(b, "%d: view=%d log_view=%d log_op=%d commit=%d/%d checkpoint=%d; at open: ops=%d..%d repair=%d\n", h.index,
+			vsr.View, vsr.LogView, vsr.LogOp, vsr.CommitMin, vsr.CommitMax, vsr.CheckpointOp, rep.OpCheckpoint, rep.OpMax, len(rep.Repair))
+		return nil
+	})
+}
+
+// perReplica prints each replica given by replica= (or every replica):
+// "i: down" for one that is down, what line writes for one that is up.
+func (r *scenarioRun) perReplica(d *ddDirective, line func(b *strings.Builder, h *host) error) (string, error) {
 	hs, err := r.hostsOf(d, true)
 	if err != nil {
 		return "", err
@@ -829,10 +810,9 @@ func (r *scenarioRun) log(d *ddDirective) (string, error) {
 			fmt.Fprintf(&b, "%d: down\n", h.index)
 			continue
 		}
-		vsr := h.journal.Superblock().VSR
-		rep := h.journal.Report()
-		fmt.Fprintf(&b, "%d: view=%d log_view=%d log_op=%d commit=%d/%d checkpoint=%d; at open: ops=%d..%d repair=%d\n", h.index,
-			vsr.View, vsr.LogView, vsr.LogOp, vsr.CommitMin, vsr.CommitMax, vsr.CheckpointOp, rep.OpCheckpoint, rep.OpMax, len(rep.Repair))
+		if err := line(&b, h); err != nil {
+			return "", err
+		}
 	}
 	return b.String(), nil
 }
