@@ -38,61 +38,77 @@ func TestScenarios(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(f.directives) == 0 || f.directives[0].cmd != "cluster" {
-				t.Fatalf("%s: the first directive must be cluster", path)
-			}
-			counts, err := f.directives[0].ints("replicas", 3)
+			variants, err := scenarioVariants(f)
 			if err != nil {
-				t.Fatal(err)
+				t.Fatalf("%s: %v", path, err)
 			}
-			seeds, err := f.directives[0].ints("seed", 1)
-			if err != nil {
-				t.Fatal(err)
+			names := make([]string, len(variants))
+			for i, v := range variants {
+				names[i] = v.name
 			}
-			// A variable $name=v1,v2 on cluster runs the file once per
-			// value, with $name replaced by it in every directive.
-			var vars []ddArg
-			for _, a := range f.directives[0].args {
-				if strings.HasPrefix(a.key, "$") {
-					vars = append(vars, a)
+			runDD(t, f, names, func(t *testing.T, i int, f *ddFile) []string {
+				v := variants[i]
+				if v.variable != "" {
+					f = f.substitute(v.variable, v.value)
 				}
-			}
-			if len(vars) > 1 {
-				t.Fatalf("%s: one variable at most", path)
-			}
-			type variant struct {
-				replicas, seed int
-				value          string
-			}
-			var variants []variant
-			var names []string
-			for _, n := range counts {
-				for _, seed := range seeds {
-					values := []string{""}
-					if len(vars) > 0 {
-						values = vars[0].vals
-					}
-					for _, value := range values {
-						variants = append(variants, variant{n, seed, value})
-						name := fmt.Sprintf("replicas=%d", n)
-						if len(seeds) > 1 {
-							name += fmt.Sprintf(" seed=%d", seed)
-						}
-						if len(vars) > 0 {
-							name += fmt.Sprintf(" %s=%s", vars[0].key, value)
-						}
-						names = append(names, name)
-					}
-				}
-			}
-			runDD(t, path, names, func(t *testing.T, v int, f *ddFile) []string {
-				if len(vars) > 0 {
-					f = f.substitute(vars[0].key, variants[v].value)
-				}
-				return runScenario(t, variants[v].replicas, uint64(variants[v].seed), f)
+				return runScenario(t, v.replicas, v.seed, f)
 			})
 		})
 	}
+}
+
+// scenarioVariant is one run of a scenario file.
+type scenarioVariant struct {
+	name     string // as the expected outputs show it where runs differ
+	replicas int
+	seed     uint64
+	// variable ($name) takes value in every directive ("": none).
+	variable, value string
+}
+
+// scenarioVariants returns the runs the first directive of f, cluster,
+// asks for: one per replica count, seed and value of its variable. A
+// variable $name=v1,v2 on cluster runs the file once per value, with
+// $name replaced by it in every directive.
+func scenarioVariants(f *ddFile) ([]scenarioVariant, error) {
+	if len(f.directives) == 0 || f.directives[0].cmd != "cluster" {
+		return nil, fmt.Errorf("the first directive must be cluster")
+	}
+	c := f.directives[0]
+	counts, err := c.ints("replicas", 3)
+	if err != nil {
+		return nil, err
+	}
+	seeds, err := c.ints("seed", 1)
+	if err != nil {
+		return nil, err
+	}
+	variable := ddArg{vals: []string{""}}
+	found := false
+	for _, a := range c.args {
+		if strings.HasPrefix(a.key, "$") {
+			if found {
+				return nil, fmt.Errorf("one variable at most")
+			}
+			variable, found = a, true
+		}
+	}
+	var out []scenarioVariant
+	for _, n := range counts {
+		for _, seed := range seeds {
+			for _, value := range variable.vals {
+				name := fmt.Sprintf("replicas=%d", n)
+				if len(seeds) > 1 {
+					name += fmt.Sprintf(" seed=%d", seed)
+				}
+				if found {
+					name += fmt.Sprintf(" %s=%s", variable.key, value)
+				}
+				out = append(out, scenarioVariant{name: name, replicas: n, seed: uint64(seed), variable: variable.key, value: value})
+			}
+		}
+	}
+	return out, nil
 }
 
 // scenarioRun is the state of one scenario file run for one replica count
