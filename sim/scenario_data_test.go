@@ -189,9 +189,7 @@ func (r *scenarioRun) do(d *ddDirective) (string, error) {
 		}
 		for _, c := range cs {
 			c.budget = max(c.budget, 0) + n
-			if c.nextAt == ^uint64(0) {
-				c.nextAt = s.now // stopped (client-stop)
-			}
+			r.wake(c)
 		}
 		return "", nil
 	case "client-stop":
@@ -204,7 +202,7 @@ func (r *scenarioRun) do(d *ddDirective) (string, error) {
 		}
 		for _, c := range cs {
 			c.restart()
-			c.budget, c.nextAt = 0, ^uint64(0)
+			c.budget, c.nextAt = 0, clientStopped
 		}
 		return "", nil
 	case "tick":
@@ -223,9 +221,7 @@ func (r *scenarioRun) do(d *ddDirective) (string, error) {
 		// replicas restarted, each client sends a few more requests; the
 		// cluster must converge, then the final checks.
 		for _, c := range s.clients {
-			if c.nextAt == ^uint64(0) {
-				c.nextAt = s.now // stopped (client-stop)
-			}
+			r.wake(c)
 		}
 		if s.err == nil {
 			s.liveness()
@@ -357,6 +353,17 @@ func (r *scenarioRun) do(d *ddDirective) (string, error) {
 		return r.log(d)
 	}
 	return "", fmt.Errorf("unknown command %q", d.cmd)
+}
+
+// clientStopped is the nextAt of a client client-stop stopped: it sends
+// nothing until request or liveness wakes it.
+const clientStopped = ^uint64(0)
+
+// wake lets a client client-stop stopped send again from now.
+func (r *scenarioRun) wake(c *client) {
+	if c.nextAt == clientStopped {
+		c.nextAt = r.s.now
+	}
 }
 
 // cluster builds the simulator: cluster replicas=3,5 clients=1 seed=1,2
