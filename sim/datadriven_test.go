@@ -199,16 +199,13 @@ func (d *ddDirective) float(key string, def float64) (float64, error) {
 	return x, nil
 }
 
-// runDD runs the file at path: run is called once per variant with the
+// runDD runs the parsed file f: run is called once per variant with the
 // directives and returns their outputs. Variants whose outputs differ for
 // a directive are shown under "name:" headers. It compares the result
 // with the expected outputs, or rewrites the file with -rewrite.
-func runDD(t *testing.T, path string, variants []string, run func(t *testing.T, variant int, f *ddFile) []string) {
+func runDD(t *testing.T, f *ddFile, variants []string, run func(t *testing.T, variant int, f *ddFile) []string) {
 	t.Helper()
-	f, err := parseDD(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	path := f.path
 	all := make([][]string, len(variants))
 	for v := range variants {
 		all[v] = run(t, v, f)

@@ -133,7 +133,7 @@ func (h *host) format(rejoin bool) error {
 	}
 	// Formatting writes in any order (the file is not in use until it
 	// ends); from now on the journal's write order is checked.
-	h.storage.layout, h.storage.fail = &h.layout, s.fail
+	h.storage.checkWriteOrder(&h.layout, s.fail)
 	return nil
 }
 

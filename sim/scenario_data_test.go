@@ -38,61 +38,77 @@ func TestScenarios(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(f.directives) == 0 || f.directives[0].cmd != "cluster" {
-				t.Fatalf("%s: the first directive must be cluster", path)
-			}
-			counts, err := f.directives[0].ints("replicas", 3)
+			variants, err := scenarioVariants(f)
 			if err != nil {
-				t.Fatal(err)
+				t.Fatalf("%s: %v", path, err)
 			}
-			seeds, err := f.directives[0].ints("seed", 1)
-			if err != nil {
-				t.Fatal(err)
+			names := make([]string, len(variants))
+			for i, v := range variants {
+				names[i] = v.name
 			}
-			// A variable $name=v1,v2 on cluster runs the file once per
-			// value, with $name replaced by it in every directive.
-			var vars []ddArg
-			for _, a := range f.directives[0].args {
-				if strings.HasPrefix(a.key, "$") {
-					vars = append(vars, a)
+			runDD(t, f, names, func(t *testing.T, i int, f *ddFile) []string {
+				v := variants[i]
+				if v.variable != "" {
+					f = f.substitute(v.variable, v.value)
 				}
-			}
-			if len(vars) > 1 {
-				t.Fatalf("%s: one variable at most", path)
-			}
-			type variant struct {
-				replicas, seed int
-				value          string
-			}
-			var variants []variant
-			var names []string
-			for _, n := range counts {
-				for _, seed := range seeds {
-					values := []string{""}
-					if len(vars) > 0 {
-						values = vars[0].vals
-					}
-					for _, value := range values {
-						variants = append(variants, variant{n, seed, value})
-						name := fmt.Sprintf("replicas=%d", n)
-						if len(seeds) > 1 {
-							name += fmt.Sprintf(" seed=%d", seed)
-						}
-						if len(vars) > 0 {
-							name += fmt.Sprintf(" %s=%s", vars[0].key, value)
-						}
-						names = append(names, name)
-					}
-				}
-			}
-			runDD(t, path, names, func(t *testing.T, v int, f *ddFile) []string {
-				if len(vars) > 0 {
-					f = f.substitute(vars[0].key, variants[v].value)
-				}
-				return runScenario(t, variants[v].replicas, uint64(variants[v].seed), f)
+				return runScenario(t, v.replicas, v.seed, f)
 			})
 		})
 	}
+}
+
+// scenarioVariant is one run of a scenario file.
+type scenarioVariant struct {
+	name     string // as the expected outputs show it where runs differ
+	replicas int
+	seed     uint64
+	// variable ($name) takes value in every directive ("": none).
+	variable, value string
+}
+
+// scenarioVariants returns the runs the first directive of f, cluster,
+// asks for: one per replica count, seed and value of its variable. A
+// variable $name=v1,v2 on cluster runs the file once per value, with
+// $name replaced by it in every directive.
+func scenarioVariants(f *ddFile) ([]scenarioVariant, error) {
+	if len(f.directives) == 0 || f.directives[0].cmd != "cluster" {
+		return nil, fmt.Errorf("the first directive must be cluster")
+	}
+	c := f.directives[0]
+	counts, err := c.ints("replicas", 3)
+	if err != nil {
+		return nil, err
+	}
+	seeds, err := c.ints("seed", 1)
+	if err != nil {
+		return nil, err
+	}
+	variable := ddArg{vals: []string{""}}
+	found := false
+	for _, a := range c.args {
+		if strings.HasPrefix(a.key, "$") {
+			if found {
+				return nil, fmt.Errorf("one variable at most")
+			}
+			variable, found = a, true
+		}
+	}
+	var out []scenarioVariant
+	for _, n := range counts {
+		for _, seed := range seeds {
+			for _, value := range variable.vals {
+				name := fmt.Sprintf("replicas=%d", n)
+				if len(seeds) > 1 {
+					name += fmt.Sprintf(" seed=%d", seed)
+				}
+				if found {
+					name += fmt.Sprintf(" %s=%s", variable.key, value)
+				}
+				out = append(out, scenarioVariant{name: name, replicas: n, seed: uint64(seed), variable: variable.key, value: value})
+			}
+		}
+	}
+	return out, nil
 }
 
 // scenarioRun is the state of one scenario file run for one replica count
@@ -173,9 +189,7 @@ func (r *scenarioRun) do(d *ddDirective) (string, error) {
 		}
 		for _, c := range cs {
 			c.budget = max(c.budget, 0) + n
-			if c.nextAt == ^uint64(0) {
-				c.nextAt = s.now // stopped (client-stop)
-			}
+			r.wake(c)
 		}
 		return "", nil
 	case "client-stop":
@@ -188,7 +202,7 @@ func (r *scenarioRun) do(d *ddDirective) (string, error) {
 		}
 		for _, c := range cs {
 			c.restart()
-			c.budget, c.nextAt = 0, ^uint64(0)
+			c.budget, c.nextAt = 0, clientStopped
 		}
 		return "", nil
 	case "tick":
@@ -207,9 +221,7 @@ func (r *scenarioRun) do(d *ddDirective) (string, error) {
 		// replicas restarted, each client sends a few more requests; the
 		// cluster must converge, then the final checks.
 		for _, c := range s.clients {
-			if c.nextAt == ^uint64(0) {
-				c.nextAt = s.now // stopped (client-stop)
-			}
+			r.wake(c)
 		}
 		if s.err == nil {
 			s.liveness()
@@ -343,6 +355,17 @@ func (r *scenarioRun) do(d *ddDirective) (string, error) {
 	return "", fmt.Errorf("unknown command %q", d.cmd)
 }
 
+// clientStopped is the nextAt of a client client-stop stopped: it sends
+// nothing until request or liveness wakes it.
+const clientStopped = ^uint64(0)
+
+// wake lets a client client-stop stopped send again from now.
+func (r *scenarioRun) wake(c *client) {
+	if c.nextAt == clientStopped {
+		c.nextAt = r.s.now
+	}
+}
+
 // cluster builds the simulator: cluster replicas=3,5 clients=1 seed=1,2
 // workload=kv|ledger [peer-loss] (the file runs once per replica count
 // and seed). Clients register, then send only what
@@ -463,6 +486,17 @@ func (r *scenarioRun) run(d *ddDirective) (string, error) {
 		}
 		return true
 	}
+	// every: the condition that ok holds for every replica given.
+	every := func(ok func(h *host) bool) func() bool {
+		return func() bool {
+			for _, h := range hs {
+				if !ok(h) {
+					return false
+				}
+			}
+			return true
+		}
+	}
 	var cond func() bool
 	switch until := d.str("until", ""); until {
 	case "clients-idle":
@@ -473,24 +507,10 @@ func (r *scenarioRun) run(d *ddDirective) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		cond = func() bool {
-			for _, h := range hs {
-				if !h.up || h.replica.View() < uint32(v) {
-					return false
-				}
-			}
-			return true
-		}
+		cond = every(func(h *host) bool { return h.up && h.replica.View() >= uint32(v) })
 	case "down":
 		// Every replica given is down (an armed crash happened).
-		cond = func() bool {
-			for _, h := range hs {
-				if h.up {
-					return false
-				}
-			}
-			return true
-		}
+		cond = every(func(h *host) bool { return !h.up })
 	case "committed":
 		cond = func() bool {
 			if !idle() {
@@ -515,29 +535,19 @@ func (r *scenarioRun) run(d *ddDirective) (string, error) {
 		// Every replica given completed a state sync (and, with repaired,
 		// holds an op above the checkpoint it copied).
 		repaired := d.has("repaired")
-		cond = func() bool {
-			for _, h := range hs {
-				if !h.up || h.replica.Counters.SyncsDone == 0 ||
-					(repaired && h.replica.Op() <= h.journal.Superblock().VSR.CheckpointOp) {
-					return false
-				}
-			}
-			return true
-		}
+		cond = every(func(h *host) bool {
+			return h.up && h.replica.Counters.SyncsDone > 0 &&
+				(!repaired || h.replica.Op() > h.journal.Superblock().VSR.CheckpointOp)
+		})
 	case "normal":
 		// Every replica given is up and normal (in view >= view=V).
 		v, err := d.int("view", 0)
 		if err != nil {
 			return "", err
 		}
-		cond = func() bool {
-			for _, h := range hs {
-				if !h.up || h.replica.Status() != replica.StatusNormal || h.replica.View() < uint32(v) {
-					return false
-				}
-			}
-			return true
-		}
+		cond = every(func(h *host) bool {
+			return h.up && h.replica.Status() == replica.StatusNormal && h.replica.View() >= uint32(v)
+		})
 	case "primary":
 		// A replica given is up, normal and primary in a view above
 		// view=V (default: the highest view at the start).
@@ -757,18 +767,9 @@ func (r *scenarioRun) resume() (string, error) {
 // status prints each replica (or those given): view, log view, status,
 // op, commit; primary and rejoining when they are.
 func (r *scenarioRun) status(d *ddDirective) (string, error) {
-	hs, err := r.hostsOf(d, true)
-	if err != nil {
-		return "", err
-	}
-	var b strings.Builder
-	for _, h := range hs {
-		if !h.up {
-			fmt.Fprintf(&b, "%d: down\n", h.index)
-			continue
-		}
+	return r.perReplica(d, func(b *strings.Builder, h *host) error {
 		rp := h.replica
-		fmt.Fprintf(&b, "%d: view=%d log_view=%d %s op=%d commit=%d", h.index, rp.View(), rp.LogView(), rp.Status(), rp.Op(), rp.CommitMin())
+		fmt.Fprintf(b, "%d: view=%d log_view=%d %s op=%d commit=%d", h.index, rp.View(), rp.LogView(), rp.Status(), rp.Op(), rp.CommitMin())
 		if rp.IsPrimary() {
 			b.WriteString(" primary")
 		}
@@ -779,39 +780,30 @@ func (r *scenarioRun) status(d *ddDirective) (string, error) {
 			b.WriteString(" paused")
 		}
 		b.WriteString("\n")
-	}
-	return b.String(), nil
+		return nil
+	})
 }
 
 // counters prints replica.Counters fields: counters replica=i
 // names=PreparesResent,ViewChanges.
 func (r *scenarioRun) counters(d *ddDirective) (string, error) {
-	hs, err := r.hostsOf(d, true)
-	if err != nil {
-		return "", err
-	}
 	names := d.vals("names")
 	if len(names) == 0 {
 		return "", fmt.Errorf("names= needed")
 	}
-	var b strings.Builder
-	for _, h := range hs {
-		if !h.up {
-			fmt.Fprintf(&b, "%d: down\n", h.index)
-			continue
-		}
-		fmt.Fprintf(&b, "%d:", h.index)
+	return r.perReplica(d, func(b *strings.Builder, h *host) error {
+		fmt.Fprintf(b, "%d:", h.index)
 		v := reflect.ValueOf(h.replica.Counters)
 		for _, name := range names {
 			f := v.FieldByName(name)
 			if !f.IsValid() {
-				return "", fmt.Errorf("no counter %s", name)
+				return fmt.Errorf("no counter %s", name)
 			}
-			fmt.Fprintf(&b, " %s=%d", name, f.Uint())
+			fmt.Fprintf(b, " %s=%d", name, f.Uint())
 		}
 		b.WriteString("\n")
-	}
-	return b.String(), nil
+		return nil
+	})
 }
 
 // log prints what each replica's data file holds: its superblock's VSR
@@ -819,6 +811,18 @@ func (r *scenarioRun) counters(d *ddDirective) (string, error) {
 // and ops to repair the journal found when it was opened: log
 // [replica=i].
 func (r *scenarioRun) log(d *ddDirective) (string, error) {
+	return r.perReplica(d, func(b *strings.Builder, h *host) error {
+		vsr := h.journal.Superblock().VSR
+		rep := h.journal.Report()
+		fmt.Fprintf(b, "%d: view=%d log_view=%d log_op=%d commit=%d/%d checkpoint=%d; at open: ops=%d..%d repair=%d\n", h.index,
+			vsr.View, vsr.LogView, vsr.LogOp, vsr.CommitMin, vsr.CommitMax, vsr.CheckpointOp, rep.OpCheckpoint, rep.OpMax, len(rep.Repair))
+		return nil
+	})
+}
+
+// perReplica prints each replica given by replica= (or every replica):
+// "i: down" for one that is down, what line writes for one that is up.
+func (r *scenarioRun) perReplica(d *ddDirective, line func(b *strings.Builder, h *host) error) (string, error) {
 	hs, err := r.hostsOf(d, true)
 	if err != nil {
 		return "", err
@@ -829,10 +833,9 @@ func (r *scenarioRun) log(d *ddDirective) (string, error) {
 			fmt.Fprintf(&b, "%d: down\n", h.index)
 			continue
 		}
-		vsr := h.journal.Superblock().VSR
-		rep := h.journal.Report()
-		fmt.Fprintf(&b, "%d: view=%d log_view=%d log_op=%d commit=%d/%d checkpoint=%d; at open: ops=%d..%d repair=%d\n", h.index,
-			vsr.View, vsr.LogView, vsr.LogOp, vsr.CommitMin, vsr.CommitMax, vsr.CheckpointOp, rep.OpCheckpoint, rep.OpMax, len(rep.Repair))
+		if err := line(&b, h); err != nil {
+			return "", err
+		}
 	}
 	return b.String(), nil
 }

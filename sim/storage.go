@@ -24,20 +24,30 @@ type storage struct {
 	// capture, while a prepare write runs, records where its bytes land
 	// (after misdirection) and what they replace.
 	capture *inflightWrite
-	// layout and fail check the journal's write order (checkOrder).
+	// layout and fail check the journal's write order (checkOrder), from
+	// checkWriteOrder on; nil before.
 	layout *journal.Layout
 	fail   func(error)
 	// unsyncedSlots holds, by WAL slot, the checksum of the prepare the
 	// journal wrote there (its intended offset, whatever misdirection
-	// did) since the last sync, zero when none; unsyncedOther counts its
-	// other writes outside the superblock since then, the last at otherAt.
+	// did) since the last sync, zero when none.
 	unsyncedSlots []wire.Uint128
 	// headersWritten holds, by slot, the checksum of the last redundant
 	// header entry the journal wrote (a sector rewritten with an entry the
 	// journal wrote before only restores it).
 	headersWritten []wire.Uint128
-	unsyncedOther  int
-	otherAt        uint64
+	// unsyncedOther counts the journal's other writes outside the
+	// superblock since the last sync, the last at otherAt.
+	unsyncedOther int
+	otherAt       uint64
+}
+
+// checkWriteOrder makes s check the journal's write order on layout l
+// from now on, failing through fail.
+func (s *storage) checkWriteOrder(l *journal.Layout, fail func(error)) {
+	s.layout, s.fail = l, fail
+	s.unsyncedSlots = make([]wire.Uint128, l.Config.SlotCount)
+	s.headersWritten = make([]wire.Uint128, l.Config.SlotCount)
 }
 
 // InvariantWriteOrder names a write the journal issued before what it
@@ -54,12 +64,8 @@ const InvariantWriteOrder = "write_order"
 // journal's writes not yet synced.
 func (s *storage) checkOrder(buf []byte, offset uint64) {
 	l := s.layout
-	if l == nil || s.fail == nil {
+	if l == nil {
 		return
-	}
-	if s.unsyncedSlots == nil {
-		s.unsyncedSlots = make([]wire.Uint128, l.Config.SlotCount)
-		s.headersWritten = make([]wire.Uint128, l.Config.SlotCount)
 	}
 	end := offset + uint64(len(buf))
 	switch {
@@ -148,7 +154,7 @@ func (s *storage) Crash(mode journal.CrashMode) {
 // checkWritten fails the run when the journal reports the prepare of
 // slot written while its write is not synced.
 func (s *storage) checkWritten(slot uint32, op uint64, checksum wire.Uint128) {
-	if s.fail != nil && s.unsyncedSlots != nil && s.unsyncedSlots[slot] == checksum {
+	if s.layout != nil && s.unsyncedSlots[slot] == checksum {
 		s.fail(violation(InvariantWriteOrder, "prepare of op %d (%x) reported written while not synced", op, checksum.Lo))
 	}
 }

@@ -18,12 +18,12 @@ func orderStorage(t *testing.T) (*storage, *journal.Layout, *error) {
 	}
 	ms := journal.NewMemoryStorage(layout.Size, 1, journal.MemoryFaults{})
 	var got error
-	s := &storage{MemoryStorage: ms, rng: ms.Random(), stats: &Stats{}, layout: &layout,
-		fail: func(err error) {
-			if got == nil {
-				got = err
-			}
-		}}
+	s := &storage{MemoryStorage: ms, rng: ms.Random(), stats: &Stats{}}
+	s.checkWriteOrder(&layout, func(err error) {
+		if got == nil {
+			got = err
+		}
+	})
 	return s, &layout, &got
 }
 

@@ -20,22 +20,8 @@ func deferredJournal(t *testing.T, n, to uint64) *journal.MemoryStorage {
 		t.Fatal(err)
 	}
 	s := &r3Storage{MemoryStorage: base, from: l.PrepareOffset(l.SlotOf(n)), to: l.PrepareOffset(l.SlotOf(to))}
-	j, err := journal.Open(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := j.SetHeaderMode(journal.HeaderDeferred); err != nil {
-		t.Fatal(err)
-	}
-	parent := wire.RootPrepare(r3Cluster).Checksum
-	for op := uint64(1); op <= n; op++ {
-		s.armed = op == n
-		msg, h := r3Prepare(op, 0, op-min(op, 2), parent)
-		if err := j.WritePrepare(msg); err != nil {
-			t.Fatal(err)
-		}
-		parent = h.Checksum
-	}
+	j := r3OpenDeferred(t, s)
+	r3WriteOps(t, j, n, 2, func(op uint64) { s.armed = op == n })
 	if s.armed {
 		t.Fatal("setup: the prepare write of the tail op was not misdirected")
 	}
@@ -44,6 +30,19 @@ func deferredJournal(t *testing.T, n, to uint64) *journal.MemoryStorage {
 	}
 	base.Crash(journal.CrashLoseAll)
 	return base
+}
+
+// r3OpenDeferred opens the journal on s in HeaderDeferred mode.
+func r3OpenDeferred(t *testing.T, s journal.Storage) *journal.Journal {
+	t.Helper()
+	j, err := journal.Open(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := j.SetHeaderMode(journal.HeaderDeferred); err != nil {
+		t.Fatal(err)
+	}
+	return j
 }
 
 // TestDeferredMisdirectedTailDamagedBound (review of damaged votes): in
@@ -92,28 +91,14 @@ func TestDeferredMisdirectedTailDamagedBound(t *testing.T) {
 func TestKnownGapDeferredRottedTailDamagedBound(t *testing.T) {
 	t.Skip("known residual (docs/data-file.md, docs/replica.md): rot of the unflushed deferred batch plus other bounded damage gives a damaged bound below an acknowledged op")
 	base := r3Format(t)
-	j, err := journal.Open(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := j.SetHeaderMode(journal.HeaderDeferred); err != nil {
-		t.Fatal(err)
-	}
-	parent := wire.RootPrepare(r3Cluster).Checksum
-	for op := uint64(1); op <= 10; op++ {
-		msg, h := r3Prepare(op, 0, op-min(op, 2), parent)
-		if err := j.WritePrepare(msg); err != nil {
-			t.Fatal(err)
-		}
-		parent = h.Checksum
-	}
+	r3WriteOps(t, r3OpenDeferred(t, base), 10, 2, nil)
 	base.Crash(journal.CrashLoseAll)
 	l, err := journal.NewLayout(journal.ConfigTest)
 	if err != nil {
 		t.Fatal(err)
 	}
-	base.FlipBit(l.PrepareOffset(l.SlotOf(10))+wire.HeaderSize+3, 1)
-	base.FlipBit(l.PrepareOffset(l.SlotOf(4))+wire.HeaderSize+3, 1)
+	r3Rot(base, &l, 10)
+	r3Rot(base, &l, 4)
 	r, info, _ := r3Recover(t, base)
 	t.Logf("%+v; op %d", info, r.Op())
 	if !info.Incomplete() || (info.DamagedBound != 0 && info.DamagedBound < 10) {
@@ -168,16 +153,8 @@ func TestDeferredMisdirectedTailSurvivesRepair(t *testing.T) {
 // so the replicas that started it held the new log_view). The damaged
 // bound must be durable.
 func TestDamagedBoundSurvivesStartViewTruncation(t *testing.T) {
-	base, j := r3Journal(t, 10, 2)
-	if err := j.SetVSRLog(0, 0, 0, wire.Uint128{}, 8, 8); err != nil {
-		t.Fatal(err)
-	}
-	l, err := journal.NewLayout(journal.ConfigTest)
-	if err != nil {
-		t.Fatal(err)
-	}
-	base.Crash(journal.CrashLoseAll)
-	base.FlipBit(l.PrepareOffset(l.SlotOf(5))+wire.HeaderSize+3, 1)
+	base, l := r3Acked(t, 0, 8)
+	r3Rot(base, l, 5)
 	r, info, j := r3Recover(t, base)
 	if !info.Incomplete() || info.DamagedBound < 10 || r.Op() != 4 {
 		t.Fatalf("setup: first restart %+v, op %d", info, r.Op())

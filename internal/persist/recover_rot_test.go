@@ -15,16 +15,8 @@ import (
 // it (a new primary counting holders could drop a committed op); it
 // withholds until caught up.
 func TestRottedTailPrepareWithholds(t *testing.T) {
-	base, j := r3Journal(t, 10, 2)
-	if err := j.SetVSRLog(0, 0, 10, wire.Uint128{}, 8, 8); err != nil {
-		t.Fatal(err)
-	}
-	l, err := journal.NewLayout(journal.ConfigTest)
-	if err != nil {
-		t.Fatal(err)
-	}
-	base.Crash(journal.CrashLoseAll)
-	base.FlipBit(l.PrepareOffset(l.SlotOf(10))+wire.HeaderSize+3, 1)
+	base, l := r3Acked(t, 10, 8)
+	r3Rot(base, l, 10)
 	r, info, j2 := r3Recover(t, base)
 	t.Logf("repair %+v; %+v; op %d", j2.Report().Repair, info, r.Op())
 	if rp := j2.Report().Repair; len(rp) != 1 || rp[0].Op != 10 || !rp[0].ChecksumKnown {
@@ -42,16 +34,8 @@ func TestRottedTailPrepareWithholds(t *testing.T) {
 // a recovery that forgot it). Rot in the middle or at the tail alike.
 func TestRottedPrepareDamagedBound(t *testing.T) {
 	for _, rotted := range []uint64{4, 10} {
-		base, j := r3Journal(t, 10, 2)
-		if err := j.SetVSRLog(0, 0, 10, wire.Uint128{}, 3, 3); err != nil {
-			t.Fatal(err)
-		}
-		l, err := journal.NewLayout(journal.ConfigTest)
-		if err != nil {
-			t.Fatal(err)
-		}
-		base.Crash(journal.CrashLoseAll)
-		base.FlipBit(l.PrepareOffset(l.SlotOf(rotted))+wire.HeaderSize+3, 1)
+		base, l := r3Acked(t, 10, 3)
+		r3Rot(base, l, rotted)
 		r, info, _ := r3Recover(t, base)
 		t.Logf("rotted %d: %+v; op %d commit %d/%d", rotted, info, r.Op(), r.CommitMin(), r.CommitMax())
 		if !info.Incomplete() || !r.Rejoining() || info.DamagedBound < 10 {
@@ -68,15 +52,7 @@ func TestRottedPrepareDamagedBound(t *testing.T) {
 // journal names, so the damage is not bounded: the replica withholds its
 // vote instead of sending damaged votes.
 func TestFaultySlotWithholds(t *testing.T) {
-	base, j := r3Journal(t, 10, 2)
-	if err := j.SetVSRLog(0, 0, 10, wire.Uint128{}, 3, 3); err != nil {
-		t.Fatal(err)
-	}
-	l, err := journal.NewLayout(journal.ConfigTest)
-	if err != nil {
-		t.Fatal(err)
-	}
-	base.Crash(journal.CrashLoseAll)
+	base, l := r3Acked(t, 10, 3)
 	slot := l.SlotOf(10)
 	base.FlipBit(l.PrepareOffset(slot)+3, 1)
 	base.FlipBit(l.HeaderSectorOffset(slot)+uint64(slot)*wire.HeaderSize%journal.SectorSize+3, 1)
@@ -98,15 +74,7 @@ func TestFaultySlotWithholds(t *testing.T) {
 // votes cover op 10.
 func TestLostTailPrepareDamagedBound(t *testing.T) {
 	for _, misdirected := range []bool{false, true} {
-		base, j := r3Journal(t, 10, 2)
-		if err := j.SetVSRLog(0, 0, 10, wire.Uint128{}, 8, 8); err != nil {
-			t.Fatal(err)
-		}
-		l, err := journal.NewLayout(journal.ConfigTest)
-		if err != nil {
-			t.Fatal(err)
-		}
-		base.Crash(journal.CrashLoseAll)
+		base, l := r3Acked(t, 10, 8)
 		fresh := r3Format(t).Data()
 		size := uint64(l.Config.MessageSizeMax)
 		at, to := l.PrepareOffset(l.SlotOf(10)), l.PrepareOffset(l.SlotOf(30))

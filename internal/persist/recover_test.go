@@ -94,15 +94,52 @@ func r3Journal(t *testing.T, n, lag uint64) (*journal.MemoryStorage, *journal.Jo
 	if err != nil {
 		t.Fatal(err)
 	}
+	r3WriteOps(t, j, n, lag, nil)
+	return base, j
+}
+
+// r3WriteOps journals ops 1..n of view 0 in j, each prepared while the ops
+// lag behind it were committed; before, if not nil, runs before each op's
+// write.
+func r3WriteOps(t *testing.T, j *journal.Journal, n, lag uint64, before func(op uint64)) {
+	t.Helper()
 	parent := wire.RootPrepare(r3Cluster).Checksum
 	for op := uint64(1); op <= n; op++ {
+		if before != nil {
+			before(op)
+		}
 		msg, h := r3Prepare(op, 0, op-min(op, lag), parent)
 		if err := j.WritePrepare(msg); err != nil {
 			t.Fatal(err)
 		}
 		parent = h.Checksum
 	}
-	return base, j
+}
+
+// r3Acked journals ops 1..10 of view 0 (each prepared with the ops 2
+// behind it committed), records log_view 0 with log head logOp and
+// commit_min = commit_max = commit, and loses power (CrashLoseAll: what
+// the journal synced survives): a backup that acknowledged ops 1..10. It
+// returns the data file and its layout, for the faults a test puts there
+// before recovery.
+func r3Acked(t *testing.T, logOp, commit uint64) (*journal.MemoryStorage, *journal.Layout) {
+	t.Helper()
+	base, j := r3Journal(t, 10, 2)
+	if err := j.SetVSRLog(0, 0, logOp, wire.Uint128{}, commit, commit); err != nil {
+		t.Fatal(err)
+	}
+	l, err := journal.NewLayout(journal.ConfigTest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base.Crash(journal.CrashLoseAll)
+	return base, &l
+}
+
+// r3Rot flips a bit in the body of op's prepare in s: bit rot the
+// checksum catches while the op's redundant header stays intact.
+func r3Rot(s *journal.MemoryStorage, l *journal.Layout, op uint64) {
+	s.FlipBit(l.PrepareOffset(l.SlotOf(op))+wire.HeaderSize+3, 1)
 }
 
 func r3Format(t *testing.T) *journal.MemoryStorage {
