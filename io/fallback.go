@@ -138,7 +138,7 @@ func (f *fallback) addTimer(c *Completion) {
 }
 
 func (f *fallback) poll(timeoutNs int64, _ bool) error {
-	if f.io.done.n > 0 {
+	if f.io.storageDone.n > 0 {
 		timeoutNs = 0
 	}
 	if len(f.timers) > 0 {

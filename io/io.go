@@ -114,7 +114,10 @@ type IO struct {
 	slots   []*Completion // in-flight Completions by slot; keeps them reachable
 	free    []uint32      // stack of free slot indices
 	done    queue         // finished, callbacks pending
-	closed  bool
+	// storageDone holds the finished storage operations (see isStorage):
+	// WaitStorage runs only these.
+	storageDone queue
+	closed      bool
 	running bool // inside dispatch
 }
 
@@ -275,28 +278,66 @@ func (io *IO) finish(c *Completion, result int, err error) {
 		c.Err = &c.opErr
 	}
 	c.sa = nil
+	if c.isStorage() {
+		io.storageDone.push(c)
+		return
+	}
 	io.done.push(c)
 }
 
-// dispatch runs the callbacks of the Completions that were done when it started;
-// Completions finished by those callbacks wait for the next round, so a callback
-// chain cannot starve the caller. It returns the number of callbacks run.
+// isStorage reports whether c is a storage operation: a read or write on a
+// *File, or an fsync or fdatasync. Such an operation never waits for a peer,
+// and WaitStorage runs its callback.
+func (c *Completion) isStorage() bool {
+	return c.file || c.op == OpFsync || c.op == OpFdatasync
+}
+
+// callbacksReady returns the number of finished operations whose callbacks
+// have not run yet.
+func (io *IO) callbacksReady() int { return io.done.n + io.storageDone.n }
+
+// dispatch runs the callbacks of the Completions that were done when it started
+// (storage operations first); Completions finished by those callbacks wait for
+// the next round, so a callback chain cannot starve the caller. It returns the
+// number of callbacks run.
 func (io *IO) dispatch() int {
-	n := io.done.n
-	if n == 0 {
+	if io.callbacksReady() == 0 {
 		return 0
 	}
+	prev := io.running
 	io.running = true
-	defer func() { io.running = false }()
-	for i := 0; i < n; i++ {
-		c := io.done.pop()
+	defer func() { io.running = prev }()
+	// A callback may run WaitStorage, which takes storage completions off
+	// their queue: each round stops early when its queue ran dry.
+	storage, other := io.storageDone.n, io.done.n
+	ran := runQueue(&io.storageDone, storage)
+	return ran + runQueue(&io.done, other)
+}
+
+// dispatchStorage runs the callbacks of the storage operations done when it
+// started.
+func (io *IO) dispatchStorage() int {
+	if io.storageDone.n == 0 {
+		return 0
+	}
+	prev := io.running
+	io.running = true
+	defer func() { io.running = prev }()
+	return runQueue(&io.storageDone, io.storageDone.n)
+}
+
+// runQueue runs the callbacks of at most n Completions of q.
+func runQueue(q *queue, n int) int {
+	ran := 0
+	for ; ran < n && q.n > 0; ran++ {
+		c := q.pop()
 		if c.state != stateDone {
 			panic("io: dispatching a completion that is not done")
 		}
 		c.state = stateIdle
 		c.Callback(c)
 	}
-	return n
+	return ran
 }
 
 func (io *IO) enter() error {
@@ -331,12 +372,32 @@ func (io *IO) Wait(timeoutNs int64) (int, error) {
 	if err := io.enter(); err != nil {
 		return 0, err
 	}
-	ready := io.done.n > 0
+	ready := io.callbacksReady() > 0
 	if timeoutNs < 0 || ready {
 		timeoutNs = 0
 	}
 	err := io.eng.poll(timeoutNs, ready)
 	return io.dispatch(), err
+}
+
+// WaitStorage runs the loop for one synchronous step of a storage layered on
+// it (journal.IOStorage waiting for its own write): it submits pending
+// operations, waits up to timeoutNs for a completion unless a storage
+// operation already finished, and runs the callbacks of finished storage
+// operations only (ReadFile, WriteFile, WriteDurable, Fsync, Fdatasync). The
+// other callbacks stay queued, in order, for the next Tick or Wait. Unlike
+// Tick and Wait, it may be called from inside a callback: a message handler
+// can wait for the disk without re-entering itself. It returns the number of
+// callbacks run, which may be 0 when something else completed.
+func (io *IO) WaitStorage(timeoutNs int64) (int, error) {
+	if io.closed {
+		return 0, ErrClosed
+	}
+	if io.storageDone.n > 0 || timeoutNs < 0 {
+		timeoutNs = 0
+	}
+	err := io.eng.poll(timeoutNs, false)
+	return io.dispatchStorage(), err
 }
 
 // RunFor runs the event loop for ns nanoseconds: it submits, waits and runs
@@ -386,7 +447,7 @@ func (io *IO) Close() error {
 	}
 	io.closed = true
 	io.eng.shutdown()
-	for io.done.n > 0 {
+	for io.callbacksReady() > 0 {
 		io.dispatch()
 	}
 	return io.eng.release()

@@ -9,14 +9,15 @@ import (
 )
 
 // IOStorage is Storage over a data file driven by an io.IO event loop:
-// io_uring on Linux, the portable fallback elsewhere. Give it an IO of its
-// own (not the one running the message bus): the journal waits for its
-// operations by calling Tick, which runs that IO, and an IO must not be run
-// from inside one of its own callbacks.
+// io_uring on Linux, the portable fallback elsewhere. The IO may be the one
+// that runs everything else (a replica's sockets): operations submitted here
+// complete in the loop like any other, and Tick, which the journal's
+// synchronous steps call to wait, runs only storage callbacks
+// (io.IO.WaitStorage), so it may run from inside a socket's callback.
 //
 // Operation records come from a fixed pool sized at construction; Tick
-// blocks until at least one operation completes (or 10 ms pass), so the
-// journal's synchronous steps sleep in the kernel instead of spinning.
+// blocks until an operation completes (or 10 ms pass), so the journal's
+// synchronous steps sleep in the kernel instead of spinning.
 type IOStorage struct {
 	io   *cio.IO
 	file *cio.File
@@ -58,6 +59,16 @@ func NewIOStorage(ioq *cio.IO, f *cio.File, size uint64, inflight int) *IOStorag
 
 var _ Storage = (*IOStorage)(nil)
 
+// Rebind moves the storage to another IO (a node opens its journal on a
+// small ring, then runs it on the loop's). No operation may be in flight.
+func (s *IOStorage) Rebind(ioq *cio.IO) {
+	invariants.Assert(ioq != nil, "journal: IOStorage rebound to no IO")
+	if len(s.free) != len(s.ops) || len(s.failed) > 0 {
+		invariants.Failf("journal: IOStorage rebound with %d operations in flight", len(s.ops)-len(s.free)+len(s.failed))
+	}
+	s.io = ioq
+}
+
 // Size implements Storage.
 func (s *IOStorage) Size() uint64 { return s.size }
 
@@ -90,8 +101,9 @@ func (s *IOStorage) Sync(cb func(error)) {
 	}
 }
 
-// Tick implements Storage: it runs the IO until at least one operation
-// completed (at most 10 ms) and runs the callbacks of finished operations.
+// Tick implements Storage: it runs the IO until an operation completed (at
+// most 10 ms) and runs the callbacks of finished storage operations, this
+// storage's among them; other callbacks wait for the loop's next turn.
 func (s *IOStorage) Tick() {
 	if len(s.failed) > 0 {
 		failed := s.failed
@@ -102,7 +114,7 @@ func (s *IOStorage) Tick() {
 		return
 	}
 	invariants.Assert(len(s.free) <= len(s.ops), "journal: more free operation records than records")
-	if _, err := s.io.Wait(int64(10 * time.Millisecond)); err != nil {
+	if _, err := s.io.WaitStorage(int64(10 * time.Millisecond)); err != nil {
 		// Not an invariant: the kernel refused to run the ring, and the
 		// journal cannot go on without its storage.
 		panic(fmt.Errorf("journal: storage event loop: %w", err))

@@ -59,14 +59,26 @@ func (j *Journal) WritePrepares(msgs ...[]byte) error {
 	}
 	j.waitDone = false
 	j.SubmitPrepares(msgs, j.waitCB)
-	for i := 0; !j.waitDone; i++ {
+	j.AwaitPrepares()
+	invariants.Assert(j.waitDone, "journal: prepare write ended without its callback")
+	return j.waitErr
+}
+
+// Appending reports whether a SubmitPrepares is in flight.
+func (j *Journal) Appending() bool { return j.append.active }
+
+// AwaitPrepares ticks the storage until the SubmitPrepares in flight, if
+// any, has run its callback (which may start the next one: AwaitPrepares
+// returns when none is in flight). A storage that never completes is a bug
+// in the storage (panic).
+func (j *Journal) AwaitPrepares() {
+	for i := 0; j.append.active; i++ {
 		if i == waitTicksMax {
 			panic("journal: storage did not complete a prepare write")
 		}
 		j.storage.Tick()
 	}
 	invariants.Assert(!j.append.active, "journal: prepare write reported done while in flight")
-	return j.waitErr
 }
 
 // checkPrepare decodes and checks one prepare handed to WritePrepares and

@@ -56,10 +56,13 @@ type Node struct {
 	cfg     Config
 	log     *slog.Logger
 	file    *cio.File
-	diskIO  *cio.IO // the data file's own ring: the journal waits on it
 	storage *journal.IOStorage
 	journal *journal.Journal
-	io      *cio.IO // sockets
+	// io is the replica's one ring: sockets and the data file. Prepare
+	// writes complete through it while the loop goes on; the journal's
+	// synchronous steps wait on it for their own operations only
+	// (io.IO.WaitStorage).
+	io *cio.IO
 	pool    *wire.Pool
 	bus     *bus.Bus
 	wal     *persist.Adapter
@@ -157,10 +160,14 @@ func (n *Node) open() error {
 	if err != nil {
 		return fmt.Errorf("node: %w", err)
 	}
-	if n.diskIO, err = cio.New(cio.Options{Entries: diskIOEntries, Backend: n.cfg.IOBackend, Logger: n.log}); err != nil {
+	// The journal opens on a small ring of its own: the loop's ring is
+	// sized by limits the superblock holds. The storage then moves to it.
+	openIO, err := cio.New(cio.Options{Entries: diskIOEntries, Backend: n.cfg.IOBackend, Logger: discardLogger})
+	if err != nil {
 		return fmt.Errorf("node: %w", err)
 	}
-	n.storage = journal.NewIOStorage(n.diskIO, n.file, uint64(size), diskIOEntries)
+	defer openIO.Close()
+	n.storage = journal.NewIOStorage(openIO, n.file, uint64(size), diskIOEntries)
 	if n.journal, err = journal.Open(n.storage); err != nil {
 		return fmt.Errorf("node: %s: %w", n.cfg.DataFile, err)
 	}
@@ -179,10 +186,11 @@ func (n *Node) open() error {
 	if n.pool, err = wire.NewPool(limits.MessagesMax(), limits.MessageSizeMax); err != nil {
 		return fmt.Errorf("node: %w", err)
 	}
-	entries := bus.IOEntriesNeeded(int(sb.ReplicaCount), limits) + 8
+	entries := bus.IOEntriesNeeded(int(sb.ReplicaCount), limits) + 8 + diskIOEntries
 	if n.io, err = cio.New(cio.Options{Entries: entries, Backend: n.cfg.IOBackend, Logger: n.log}); err != nil {
 		return fmt.Errorf("node: %w", err)
 	}
+	n.storage.Rebind(n.io)
 	wcfg := wire.Config{Cluster: sb.Cluster, ReplicaCount: sb.ReplicaCount, MessageSizeMax: limits.MessageSizeMax}
 	n.bus, err = bus.New(bus.Config{
 		Wire:      wcfg,
@@ -284,7 +292,7 @@ func (n *Node) Run(ctx context.Context) error {
 			n.replica.Tick()
 			n.bus.Tick()
 			n.settle()
-			if err := n.journal.Flush(); err != nil {
+			if err := n.wal.Flush(); err != nil {
 				panic(fmt.Sprintf("node: WAL flush failed: %v", err))
 			}
 			n.dispatch()
@@ -331,11 +339,13 @@ func (n *Node) logStatus() {
 		"digest", n.replica.StateDigest().String())
 }
 
-// settle lets the replica batch what arrived, then reports journal
+// settle lets the replica batch what arrived, submits the prepares it
+// journaled (one batch while none is in flight), then reports journal
 // completions until none are left.
 func (n *Node) settle() {
 	for {
 		n.replica.Flush()
+		n.wal.Submit()
 		if !n.wal.Deliver(n.replica) {
 			return
 		}
@@ -377,22 +387,26 @@ func (n *Node) Close() {
 		_ = n.disp.Close(ctx)
 		cancel()
 	}
+	if n.wal != nil {
+		n.wal.Close()
+	}
 	if n.bus != nil {
 		n.bus.Close()
 	}
 	if n.io != nil {
 		_ = n.io.Close()
 	}
-	if n.diskIO != nil {
-		_ = n.diskIO.Close()
-	}
 	if n.file != nil {
 		_ = n.file.Close()
 	}
 }
 
-// diskIOEntries bounds the journal's operations in flight on its ring.
+// diskIOEntries bounds the journal's operations in flight on the ring.
 const diskIOEntries = 16
+
+// discardLogger drops the opening ring's backend line (the loop's ring
+// logs its own).
+var discardLogger = slog.New(slog.DiscardHandler)
 
 type systemClock struct{}
 

@@ -128,6 +128,7 @@ func (h *host) format(rejoin bool) error {
 	ms := journal.NewMemoryStorage(layout.Size, s.rng.Uint64(), journal.MemoryFaults{})
 	h.storage = &storage{MemoryStorage: ms, rng: ms.Random(), stats: &s.stats, zones: []journal.Zone{layout.WALPrepare, layout.WALHeaders}}
 	h.crashWrites = -1
+	h.storage.onPrepareWrite, h.storage.onSync = h.capturePrepare, h.prepareWritesSynced
 	if err := journal.Format(h.storage, journal.FormatOptions{Config: cfg, Cluster: s.cluster, Replica: h.index, ReplicaCount: uint8(s.sc.Replicas), Rejoin: rejoin}); err != nil {
 		return err
 	}
@@ -239,12 +240,14 @@ func (h *host) crash(mode journal.CrashMode, why string) {
 	h.completions = h.completions[:0]
 	h.crashWrites = -1
 	h.superblockHit = false
-	h.storage.Crash(mode)
-	h.storage.capture = nil
 	inflightMode := mode
 	if s.keepInflight {
 		inflightMode = journal.CrashKeepAll
 	}
+	// The storage's unsynced writes are those of the adapter's batch in
+	// flight (prepares and the header sectors going with them): they
+	// share the in-flight prepares' fate.
+	h.storage.Crash(inflightMode)
 	lost := h.storage.resolveInflight(h.inflight, inflightMode)
 	inflight := len(h.inflight)
 	clear(h.inflight)
@@ -294,27 +297,74 @@ func (h *host) call(f func(r *replica.Replica)) {
 	h.after()
 }
 
-// after hands finished journal operations to the latency queue and lets
-// the checkers see the replica's commit progress.
+// after submits the prepares the replica journaled (persist.Adapter, as
+// node's loop does), hands finished journal operations to the latency
+// queue and lets the checkers see the replica's commit progress.
 func (h *host) after() {
 	if !h.up {
 		return
 	}
+	h.wal.Submit()
 	h.wal.Deliver(h)
 	h.sim.observe(h)
 }
 
-// OnPrepareWritten queues a write completion for its simulated latency.
+// OnPrepareWritten checks that the prepare is durable and queues the write
+// completion for its simulated latency.
 func (h *host) OnPrepareWritten(m *wire.Message) {
-	if w := h.storage.capture; w != nil {
-		// The journal reports the prepare durable: it must be synced.
-		var hd wire.Header
-		hd.Decode(messageBytes(m))
-		if hd.Checksum == w.checksum {
-			h.storage.checkWritten(h.layout.SlotOf(hd.Op), hd.Op, hd.Checksum)
+	h.checkDurable(m)
+	h.queue(m, false, false)
+}
+
+// checkDurable fails the run unless the journal wrote m and a sync
+// followed the write before the journal reported it.
+func (h *host) checkDurable(m *wire.Message) {
+	var hd wire.Header
+	hd.Decode(messageBytes(m))
+	for i := range h.inflight {
+		w := &h.inflight[i]
+		if w.checksum != hd.Checksum || w.reported {
+			continue
+		}
+		w.reported = true
+		switch {
+		case w.old == nil:
+			h.sim.fail(violation(InvariantWriteOrder, "replica %d: prepare of op %d (%x) reported written but never written", h.index, hd.Op, hd.Checksum.Lo))
+		case !w.synced:
+			h.sim.fail(violation(InvariantWriteOrder, "replica %d: prepare of op %d (%x) reported written while not synced", h.index, hd.Op, hd.Checksum.Lo))
+		}
+		return
+	}
+	h.sim.fail(violation(InvariantWriteOrder, "replica %d: prepare of op %d (%x) reported written without a write", h.index, hd.Op, hd.Checksum.Lo))
+}
+
+// capturePrepare records, as the storage applies a prepare write (to is
+// where misdirection sent it), where its bytes land and what they and the
+// slot's redundant header entry replace, for the replica's first
+// unwritten prepare with that checksum. Prepare writes of recovery have
+// none.
+func (h *host) capturePrepare(buf []byte, to uint64) {
+	var hd wire.Header
+	hd.Decode(buf)
+	data := h.storage.Data()
+	for i := range h.inflight {
+		w := &h.inflight[i]
+		if w.checksum == hd.Checksum && w.old == nil {
+			w.at = to
+			w.old = append([]byte(nil), data[to:to+uint64(len(buf))]...)
+			w.oldHeader = append([]byte(nil), data[w.header:w.header+wire.HeaderSize]...)
+			return
 		}
 	}
-	h.queue(m, false, false)
+}
+
+// prepareWritesSynced marks every prepare write applied so far durable.
+func (h *host) prepareWritesSynced() {
+	for i := range h.inflight {
+		if w := &h.inflight[i]; w.old != nil {
+			w.synced = true
+		}
+	}
 }
 
 // OnPrepareRead queues a read completion for its simulated latency.
@@ -412,11 +462,9 @@ func (j *hostJournal) WritePrepare(m *wire.Message) {
 	var hd wire.Header
 	hd.Decode(data)
 	entry := h.layout.WALHeaders.Offset + uint64(h.layout.SlotOf(hd.Op))*wire.HeaderSize
-	w := inflightWrite{op: hd.Op, checksum: hd.Checksum, header: entry, oldHeader: append([]byte(nil), h.storage.Data()[entry:entry+wire.HeaderSize]...)}
-	h.storage.capture = &w
+	// Queued: the bytes are captured when the adapter's batch writes them.
+	h.inflight = append(h.inflight, inflightWrite{op: hd.Op, checksum: hd.Checksum, header: entry})
 	h.wal.WritePrepare(m)
-	h.storage.capture = nil
-	h.inflight = append(h.inflight, w)
 }
 
 func (j *hostJournal) ReadPrepare(op uint64, m *wire.Message) { (*host)(j).wal.ReadPrepare(op, m) }

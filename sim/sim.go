@@ -224,6 +224,9 @@ func (s *Sim) Step() {
 	s.now++
 	for i, h := range s.hosts {
 		if !s.paused(i) {
+			// The data file's completions (persist.Adapter's batch), then
+			// those the replica is due.
+			h.call(func(*replica.Replica) { h.storage.Tick() })
 			h.deliverCompletions()
 		}
 	}
@@ -241,7 +244,7 @@ func (s *Sim) Step() {
 			r.Tick()
 		})
 		if h.up {
-			if err := h.journal.Flush(); err != nil {
+			if err := h.wal.Flush(); err != nil {
 				h.crashOnError(err)
 			}
 		}

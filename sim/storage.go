@@ -21,9 +21,11 @@ type storage struct {
 	// misdirectWrite and misdirectRead are the current probabilities
 	// (zero for a protected replica and in the liveness phase).
 	misdirectWrite, misdirectRead float64
-	// capture, while a prepare write runs, records where its bytes land
-	// (after misdirection) and what they replace.
-	capture *inflightWrite
+	// onPrepareWrite, when set, is told of every write into the WAL's
+	// prepare zone before it is applied (to: after misdirection);
+	// onSync of every sync that took effect.
+	onPrepareWrite func(buf []byte, to uint64)
+	onSync         func()
 	// layout and fail check the journal's write order (checkOrder), from
 	// checkWriteOrder on; nil before.
 	layout *journal.Layout
@@ -142,6 +144,9 @@ func (s *storage) Sync(cb func(error)) {
 	s.MemoryStorage.Sync(cb)
 	if _, dirty := s.UnsyncedOutside(0, 0); !dirty {
 		s.synced() // it took effect (a crashed storage keeps its dirty sectors)
+		if s.onSync != nil {
+			s.onSync()
+		}
 	}
 }
 
@@ -151,13 +156,6 @@ func (s *storage) Crash(mode journal.CrashMode) {
 	s.synced()
 }
 
-// checkWritten fails the run when the journal reports the prepare of
-// slot written while its write is not synced.
-func (s *storage) checkWritten(slot uint32, op uint64, checksum wire.Uint128) {
-	if s.layout != nil && s.unsyncedSlots[slot] == checksum {
-		s.fail(violation(InvariantWriteOrder, "prepare of op %d (%x) reported written while not synced", op, checksum.Lo))
-	}
-}
 
 // zoneAt names the zone of l that holds offset.
 func zoneAt(l *journal.Layout, offset uint64) string {
@@ -184,6 +182,8 @@ type inflightWrite struct {
 	header     uint64 // offset of the slot's redundant header entry
 	oldHeader  []byte
 	superseded bool // a truncation removed the op: its fate is the truncation's
+	synced     bool // a sync followed the write
+	reported   bool // the journal reported it written (checkDurable)
 }
 
 func (s *storage) misdirect(offset uint64, n int, p float64, kind FaultKind) uint64 {
@@ -217,9 +217,8 @@ func (s *storage) Write(buf []byte, offset uint64, cb func(error)) {
 	s.checkOrder(buf, offset)
 	applied := s.Writes()
 	to := s.misdirect(offset, len(buf), s.misdirectWrite, FaultMisdirectWrite)
-	if w := s.capture; w != nil && w.old == nil && s.inZone(to, len(buf), 0) {
-		w.at = to
-		w.old = append([]byte(nil), s.Data()[to:to+uint64(len(buf))]...)
+	if s.onPrepareWrite != nil && s.inZone(to, len(buf), 0) {
+		s.onPrepareWrite(buf, to)
 	}
 	s.MemoryStorage.Write(buf, to, cb)
 	if s.Writes() > applied {
