@@ -118,7 +118,7 @@ type IO struct {
 	// WaitStorage runs only these.
 	storageDone queue
 	closed      bool
-	running bool // inside dispatch
+	running     bool // inside dispatch
 }
 
 // New starts an event loop. It selects the backend (see Options.Backend and

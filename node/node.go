@@ -62,7 +62,7 @@ type Node struct {
 	// writes complete through it while the loop goes on; the journal's
 	// synchronous steps wait on it for their own operations only
 	// (io.IO.WaitStorage).
-	io *cio.IO
+	io      *cio.IO
 	pool    *wire.Pool
 	bus     *bus.Bus
 	wal     *persist.Adapter

@@ -156,7 +156,6 @@ func (s *storage) Crash(mode journal.CrashMode) {
 	s.synced()
 }
 
-
 // zoneAt names the zone of l that holds offset.
 func zoneAt(l *journal.Layout, offset uint64) string {
 	for _, z := range l.Zones() {
