@@ -64,6 +64,10 @@ func (j *Journal) WritePrepares(msgs ...[]byte) error {
 	return j.waitErr
 }
 
+// HeadersPending reports whether redundant headers wait for the next batch
+// or Flush (HeaderDeferred).
+func (j *Journal) HeadersPending() bool { return len(j.pending) > 0 }
+
 // Appending reports whether a SubmitPrepares is in flight.
 func (j *Journal) Appending() bool { return j.append.active }
 

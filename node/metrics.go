@@ -10,6 +10,7 @@ import (
 	"unicode"
 
 	"github.com/chronon-db/chronon/internal/bus"
+	"github.com/chronon-db/chronon/internal/persist"
 	"github.com/chronon-db/chronon/outbox"
 	"github.com/chronon-db/chronon/replica"
 	"github.com/chronon-db/chronon/statemachine"
@@ -25,6 +26,8 @@ type Metrics struct {
 	Protocol replica.Counters
 	// Bus counts connections and messages.
 	Bus bus.Counters
+	// WAL counts the journal's prepare writes (batches, prepares per batch).
+	WAL persist.WALCounters
 	// HasOutbox says whether Outbox and Dispatcher are meaningful.
 	HasOutbox bool
 	// Outbox is the replicated table's counters: the same on every replica
@@ -59,6 +62,7 @@ func (n *Node) publishMetrics() {
 	m.Primary = r.IsPrimary()
 	m.Protocol = r.Counters
 	m.Bus = n.bus.Counters
+	m.WAL = n.wal.Counters
 	sm := n.cfg.StateMachine
 	if n.outbox != nil {
 		m.HasOutbox = true
@@ -113,6 +117,7 @@ func (m *Metrics) WritePrometheus(w io.Writer) error {
 	}
 	writeCounterStruct(b, label, "chronon_replica_", "Replica protocol counter", &m.Protocol)
 	writeCounterStruct(b, label, "chronon_bus_", "Message bus counter", &m.Bus)
+	writeCounterStruct(b, label, "chronon_wal_", "Journal write counter", &m.WAL)
 	if m.HasOutbox {
 		o, d := &m.Outbox, &m.Dispatcher
 		counter("chronon_outbox_emitted_total", "Effects committed to the outbox (replicated).", o.Emitted)

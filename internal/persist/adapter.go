@@ -43,6 +43,17 @@ type Adapter struct {
 	// completions never allocates.
 	spareWritten []*wire.Message
 	spareRead    []readResult
+
+	// Counters count the adapter's work; read them on the loop's goroutine.
+	Counters WALCounters
+}
+
+// WALCounters count an Adapter's prepare writes.
+type WALCounters struct {
+	Batches         uint64 // batches submitted (one sync each)
+	PreparesWritten uint64 // prepares in those batches
+	Drains          uint64 // synchronous operations that waited for queued or in-flight prepares
+	HeaderFlushes   uint64 // redundant headers written on their own (Flush, loop idle)
 }
 
 type readResult struct {
@@ -102,6 +113,8 @@ func (w *Adapter) Submit() {
 	rest := copy(w.queued, w.queued[n:])
 	clear(w.queued[rest:])
 	w.queued = w.queued[:rest]
+	w.Counters.Batches++
+	w.Counters.PreparesWritten += uint64(n)
 	w.j.SubmitPrepares(w.batch, w.onBatch)
 }
 
@@ -140,6 +153,9 @@ func (w *Adapter) Busy() bool { return len(w.queued) > 0 || len(w.inflight) > 0 
 // synchronous operation sees the journal as the replica asked for it. It
 // returns the error of a failed prepare write (the adapter is then closed).
 func (w *Adapter) drain() error {
+	if w.Busy() {
+		w.Counters.Drains++
+	}
 	bound := len(w.queued) + 1
 	w.draining = true
 	for i := 0; w.Busy() && !w.closed; i++ {
@@ -251,9 +267,10 @@ func (w *Adapter) PersistRejoined() error {
 // (journal.HeaderDeferred) when no prepare is queued or being written;
 // otherwise they go out with the next batch. Call it when the loop is idle.
 func (w *Adapter) Flush() error {
-	if w.closed || w.Busy() {
+	if w.closed || w.Busy() || !w.j.HeadersPending() {
 		return nil
 	}
+	w.Counters.HeaderFlushes++
 	return w.j.Flush()
 }
 
