@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/chronon-db/chronon/internal/invariants"
 	"github.com/chronon-db/chronon/wire"
@@ -77,8 +78,9 @@ func splitCheckpointBlob(b []byte) (CheckpointBlobs, bool) {
 }
 
 // joinCheckpointBlob is the inverse of splitCheckpointBlob.
-func joinCheckpointBlob(c CheckpointBlobs) []byte {
-	b := make([]byte, 16, 16+len(c.State)+len(c.Sessions))
+// It appends to dst[:0] (growing it only when its capacity is short).
+func joinCheckpointBlob(dst []byte, c CheckpointBlobs) []byte {
+	b := slices.Grow(dst[:0], 16+len(c.State)+len(c.Sessions))[:16]
 	binary.LittleEndian.PutUint64(b, uint64(len(c.State)))
 	binary.LittleEndian.PutUint64(b[8:], uint64(len(c.Sessions)))
 	b = append(append(b, c.State...), c.Sessions...)
@@ -151,7 +153,7 @@ func (r *Replica) restore(op uint64, checksum wire.Uint128, blobs CheckpointBlob
 	r.op, r.commitMin, r.commitMax, r.knownOp, r.logOp = op, op, op, op, op
 	r.head, r.committed = checksum, checksum
 	r.ring.first = op + 1
-	b := joinCheckpointBlob(blobs)
+	b := joinCheckpointBlob(r.cp.blob, blobs)
 	r.cp.blob, r.cp.op, r.cp.prepare, r.cp.id = b, op, checksum, wire.Checksum(b)
 	invariants.Assert(r.ring.count == 0 && r.future.count == 0 && r.syncFloor == 0, "replica: restored a checkpoint over a log or a lost checkpoint")
 	invariants.Assert(r.logView <= r.view, "replica: checkpoint restored with log_view above view")

@@ -15,7 +15,7 @@ func FuzzRestoreCheckpoint(f *testing.F) {
 	o.requests(2, 3)
 	seed := o.r.encodeSessions(nil)
 	f.Add(seed)
-	f.Add(joinCheckpointBlob(CheckpointBlobs{State: []byte{1, 2}, Sessions: seed}))
+	f.Add(joinCheckpointBlob(nil, CheckpointBlobs{State: []byte{1, 2}, Sessions: seed}))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		_, _ = splitCheckpointBlob(b)

@@ -191,6 +191,10 @@ func New(cfg Config, pool *wire.Pool, bus Bus, journal Journal, clock Clock, sm 
 	}
 	r.vc.scratch = make([]wire.Header, 0, max(headersMax, headersPerRequest))
 	r.vc.body = make([]byte, 0, max(headersMax, headersPerRequest)*wire.HeaderSize)
+	// The checkpoint buffer at its bound (state length, sessions length,
+	// state, sessions), so checkpoints never reallocate as the state grows
+	// (pages are touched only as the state reaches them).
+	r.cp.blob = make([]byte, 0, 16+uint64(sm.SnapshotSizeMax())+SessionsSizeMax(cfg.Limits))
 	r.normalTimeout = r.randomNormalTimeout()
 	r.local, _ = sm.(statemachine.LocalOperations)
 	// The future buffer shares the prepare ring's slots (futureRing).
