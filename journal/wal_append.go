@@ -10,6 +10,7 @@ import (
 // once at open so submitting does not allocate.
 type appendState struct {
 	active      bool
+	flush       bool     // SubmitFlush: header sectors only
 	msgs        [][]byte // the caller's buffers, held until the callback
 	outstanding int      // writes submitted and not yet completed
 	err         error    // first error of the current stage
@@ -85,6 +86,25 @@ func (j *Journal) SubmitPrepares(msgs [][]byte, cb func(error)) {
 	if j.headerMode == HeaderDeferred {
 		j.submitPendingHeaders()
 	}
+}
+
+// SubmitFlush starts writing the pending redundant headers (HeaderDeferred:
+// those of prepares already durable) and a sync, and calls cb (from the
+// storage's Tick, never inline) once they are durable or an error stopped
+// the writes. It is Flush without waiting: the same rules as
+// SubmitPrepares apply (one in flight, no other journal operation
+// meanwhile). There must be pending headers (HeadersPending).
+func (j *Journal) SubmitFlush(cb func(error)) {
+	j.checkWritable()
+	invariants.Assert(cb != nil && j.headerMode == HeaderDeferred, "journal: SubmitFlush needs a callback and the deferred header mode")
+	invariants.Assert(len(j.pending) > 0, "journal: SubmitFlush with no pending header")
+	j.batch = j.batch[:0]
+	clear(j.batchSlots)
+	a := &j.append
+	a.active, a.flush, a.cb, a.err, a.outstanding = true, true, cb, nil, 0
+	a.msgs = a.msgs[:0]
+	j.submitPendingHeaders()
+	invariants.Assert(a.outstanding > 0, "journal: SubmitFlush wrote no header sector")
 }
 
 // submitPendingHeaders copies the pending headers (whose prepares are
@@ -167,7 +187,12 @@ func (j *Journal) appendHeaderWritten(err error) {
 func (j *Journal) appendFinish(err error) {
 	a := &j.append
 	invariants.Assert(a.active, "journal: append finished twice")
-	if err == nil {
+	if a.flush {
+		invariants.Assert(len(j.batch) == 0 && len(a.msgs) == 0, "journal: header flush with prepares")
+		if err != nil {
+			err = fmt.Errorf("%w: redundant header write: %w", ErrIO, err)
+		}
+	} else if err == nil {
 		invariants.Assert(a.outstanding == 0, "journal: append finished with writes outstanding")
 		invariants.Assert(len(j.batch) > 0 && len(j.batch) == len(a.msgs), "journal: append finished without its prepares")
 		for i := range j.batch {
@@ -183,7 +208,7 @@ func (j *Journal) appendFinish(err error) {
 	}
 	cb := a.cb
 	clear(a.msgs)
-	a.active, a.cb, a.msgs = false, nil, a.msgs[:0]
+	a.active, a.flush, a.cb, a.msgs = false, false, nil, a.msgs[:0]
 	if err == nil {
 		j.checkState()
 	}

@@ -113,6 +113,18 @@ type completion struct {
 	found    bool
 }
 
+// storageOpTicks is the latency bound of the replicas' storage
+// operations (Options.StorageOpTicks).
+func (s *Sim) storageOpTicks() int {
+	switch {
+	case s.sc.InstantStorage:
+		return 0
+	case s.sc.StorageOpTicks > 0:
+		return s.sc.StorageOpTicks
+	}
+	return 2
+}
+
 var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // format creates the data file (marked rejoining when it replaces a lost
@@ -125,7 +137,9 @@ func (h *host) format(rejoin bool) error {
 		return err
 	}
 	h.layout = layout
-	ms := journal.NewMemoryStorage(layout.Size, s.rng.Uint64(), journal.MemoryFaults{})
+	// Each storage operation completes 0 to StorageOpTicks host ticks
+	// after it was submitted (Options.StorageOpTicks).
+	ms := journal.NewMemoryStorage(layout.Size, s.rng.Uint64(), journal.MemoryFaults{LatencyMax: s.storageOpTicks()})
 	h.storage = &storage{MemoryStorage: ms, rng: ms.Random(), stats: &s.stats, zones: []journal.Zone{layout.WALPrepare, layout.WALHeaders}}
 	h.crashWrites = -1
 	h.storage.onPrepareWrite, h.storage.onSync = h.capturePrepare, h.prepareWritesSynced
@@ -156,10 +170,10 @@ func (h *host) start() error {
 		return err
 	}
 	h.spare = nil
-	if err := j.SetHeaderMode(journal.HeaderDeferred); err != nil {
+	wal, err := persist.NewAdapter(j, limits.PipelinePrepareMax*2+limits.JournalReadsMax)
+	if err != nil {
 		return fmt.Errorf("replica %d: %w", h.index, err)
 	}
-	wal := persist.NewAdapter(j, limits.PipelinePrepareMax*2+limits.JournalReadsMax)
 	tbl, err := outbox.NewTable(s.outboxConfig())
 	if err != nil {
 		return err
@@ -316,8 +330,8 @@ func (h *host) OnPrepareWritten(m *wire.Message) {
 	h.queue(m, false, false)
 }
 
-// checkDurable fails the run unless the journal wrote m and a sync
-// followed the write before the journal reported it.
+// checkDurable fails the run unless the journal wrote m and its redundant
+// header entry, and a sync followed both, before they were reported.
 func (h *host) checkDurable(m *wire.Message) {
 	var hd wire.Header
 	hd.Decode(messageBytes(m))
@@ -332,6 +346,8 @@ func (h *host) checkDurable(m *wire.Message) {
 			h.sim.fail(violation(InvariantWriteOrder, "replica %d: prepare of op %d (%x) reported written but never written", h.index, hd.Op, hd.Checksum.Lo))
 		case !w.synced:
 			h.sim.fail(violation(InvariantWriteOrder, "replica %d: prepare of op %d (%x) reported written while not synced", h.index, hd.Op, hd.Checksum.Lo))
+		case !w.headerSynced:
+			h.sim.fail(violation(InvariantWriteOrder, "replica %d: prepare of op %d (%x) reported written before its redundant header was durable", h.index, hd.Op, hd.Checksum.Lo))
 		}
 		return
 	}
@@ -358,11 +374,15 @@ func (h *host) capturePrepare(buf []byte, to uint64) {
 	}
 }
 
-// prepareWritesSynced marks every prepare write applied so far durable.
+// prepareWritesSynced marks every prepare write applied so far durable,
+// and its redundant header entry when the journal wrote it.
 func (h *host) prepareWritesSynced() {
 	for i := range h.inflight {
 		if w := &h.inflight[i]; w.old != nil {
 			w.synced = true
+			if h.storage.headersDurable[h.layout.SlotOf(w.op)] == w.checksum {
+				w.headerSynced = true
+			}
 		}
 	}
 }

@@ -87,6 +87,14 @@ type Options struct {
 	// whole vote (a torn head op cannot be told from bit rot of an
 	// acknowledged one) and a few seeds stall; see docs/simulator.md.
 	PowerLossInFlight bool
+	// StorageOpTicks bounds each storage operation's latency in host
+	// ticks (drawn per operation), so the journal's stages (prepare
+	// writes, sync, header writes, sync) spread over the replica's steps as
+	// on a disk; 0 means the default, 2. InstantStorage overrides it:
+	// every operation completes within the tick it was submitted in (the
+	// scenario files, whose timings were written that way, use it).
+	StorageOpTicks int
+	InstantStorage bool
 	// QuorumOverride is passed to replica.Config (0: majority). Only for
 	// tests proving the checkers catch a broken protocol.
 	QuorumOverride int

@@ -244,9 +244,7 @@ func (s *Sim) Step() {
 			r.Tick()
 		})
 		if h.up {
-			if err := h.wal.Flush(); err != nil {
-				h.crashOnError(err)
-			}
+			h.call(func(*replica.Replica) { h.wal.Flush() })
 		}
 		if h.up && s.now%s.recordEvery == 0 {
 			if err := h.wal.RecordVSR(h.replica); err != nil {

@@ -38,6 +38,9 @@ type storage struct {
 	// header entry the journal wrote (a sector rewritten with an entry the
 	// journal wrote before only restores it).
 	headersWritten []wire.Uint128
+	// headersDurable holds, by slot, the checksum of the last redundant
+	// header entry the journal wrote before a sync that took effect.
+	headersDurable []wire.Uint128
 	// unsyncedOther counts the journal's other writes outside the
 	// superblock since the last sync, the last at otherAt.
 	unsyncedOther int
@@ -50,6 +53,7 @@ func (s *storage) checkWriteOrder(l *journal.Layout, fail func(error)) {
 	s.layout, s.fail = l, fail
 	s.unsyncedSlots = make([]wire.Uint128, l.Config.SlotCount)
 	s.headersWritten = make([]wire.Uint128, l.Config.SlotCount)
+	s.headersDurable = make([]wire.Uint128, l.Config.SlotCount)
 }
 
 // InvariantWriteOrder names a write the journal issued before what it
@@ -144,6 +148,7 @@ func (s *storage) Sync(cb func(error)) {
 	s.MemoryStorage.Sync(cb)
 	if _, dirty := s.UnsyncedOutside(0, 0); !dirty {
 		s.synced() // it took effect (a crashed storage keeps its dirty sectors)
+		copy(s.headersDurable, s.headersWritten)
 		if s.onSync != nil {
 			s.onSync()
 		}
@@ -182,7 +187,10 @@ type inflightWrite struct {
 	oldHeader  []byte
 	superseded bool // a truncation removed the op: its fate is the truncation's
 	synced     bool // a sync followed the write
-	reported   bool // the journal reported it written (checkDurable)
+	// headerSynced: a sync followed the write of its redundant header
+	// entry (which the journal writes after the prepare is synced).
+	headerSynced bool
+	reported     bool // the journal reported it written (checkDurable)
 }
 
 func (s *storage) misdirect(offset uint64, n int, p float64, kind FaultKind) uint64 {

@@ -14,26 +14,37 @@ import (
 // while it runs (recover.go reads what it restarts from).
 //
 // Prepare writes are asynchronous: WritePrepare queues the prepare, Submit
-// hands every queued prepare to the journal as one batch (one sync for the
-// batch: group commit) when none is in flight, and the batch's completion
-// submits the next. The replica hears that a prepare is durable only from
-// Deliver, after the journal's callback ran, never from inside its own
-// call. The other operations (checkpoint, superblock updates, truncation,
-// reads) are synchronous: each first waits until every queued prepare is
-// written, so they see the journal in the order the replica asked.
+// hands every queued prepare to the journal as one batch when none is in
+// flight, and the batch's completion submits the next. The journal runs in
+// HeaderDeferred mode: a batch writes its prepares together with the
+// redundant headers of the batch before it, then syncs once. A prepare is
+// reported written (and the replica may acknowledge it) only when it and
+// its redundant header are durable: at the end of the next batch, or of
+// the header flush the adapter submits when no batch follows. Under load
+// that costs one sync per batch; an idle replica pays a second one.
+//
+// The replica hears of completions only from Deliver, never from inside
+// its own call. The other operations (checkpoint, superblock updates,
+// truncation, reads) are synchronous: each first waits until every queued
+// prepare is written and its header durable (drain), so they see the
+// journal in the order the replica asked.
 type Adapter struct {
 	j *journal.Journal
 	// queued holds the prepares written by the replica and not yet
 	// submitted, in order; inflight those of the batch in flight, whose
-	// bytes are in batch.
+	// bytes are in batch; durable those whose prepares are durable and
+	// whose redundant headers are being (or about to be) written.
 	queued   []*wire.Message
 	inflight []*wire.Message
+	durable  []*wire.Message
 	batch    [][]byte
 	onBatch  func(error)
+	onFlush  func(error)
+	flushing bool     // a SubmitFlush is in flight
 	slots    []uint32 // the batch's slots (the journal refuses two per slot)
 	closed   bool
 	// draining is set while a synchronous operation waits for the
-	// prepares (drain); a failed batch then reports its error in failed
+	// prepares (drain); a failed write then reports its error in failed
 	// instead of panicking, for the operation to return.
 	draining bool
 	failed   error
@@ -50,10 +61,10 @@ type Adapter struct {
 
 // WALCounters count an Adapter's prepare writes.
 type WALCounters struct {
-	Batches         uint64 // batches submitted (one sync each)
+	Batches         uint64 // prepare batches submitted (one sync each)
 	PreparesWritten uint64 // prepares in those batches
-	Drains          uint64 // synchronous operations that waited for queued or in-flight prepares
-	HeaderFlushes   uint64 // redundant headers written on their own (Flush, loop idle)
+	HeaderFlushes   uint64 // header-only writes (one sync each): no batch followed
+	Drains          uint64 // synchronous operations that waited for prepare writes
 }
 
 type readResult struct {
@@ -61,13 +72,17 @@ type readResult struct {
 	found bool
 }
 
-// NewAdapter wraps j; queue bounds the completions held between deliveries
-// (more allocate).
-func NewAdapter(j *journal.Journal, queue int) *Adapter {
+// NewAdapter wraps j, which it switches to journal.HeaderDeferred; queue
+// bounds the completions held between deliveries (more allocate).
+func NewAdapter(j *journal.Journal, queue int) (*Adapter, error) {
+	if err := j.SetHeaderMode(journal.HeaderDeferred); err != nil {
+		return nil, fmt.Errorf("persist: %w", err)
+	}
 	w := &Adapter{
 		j:            j,
 		queued:       make([]*wire.Message, 0, queue),
 		inflight:     make([]*wire.Message, 0, queue),
+		durable:      make([]*wire.Message, 0, queue),
 		batch:        make([][]byte, 0, queue),
 		slots:        make([]uint32, 0, queue),
 		written:      make([]*wire.Message, 0, queue),
@@ -75,25 +90,35 @@ func NewAdapter(j *journal.Journal, queue int) *Adapter {
 		spareWritten: make([]*wire.Message, 0, queue),
 		spareRead:    make([]readResult, 0, queue),
 	}
-	w.onBatch = w.batchDone
-	return w
+	w.onBatch, w.onFlush = w.batchDone, w.flushDone
+	return w, nil
 }
 
 // WritePrepare implements replica.Journal: the prepare is queued; Submit
-// (or the end of the batch in flight) writes it.
+// (or the end of the write in flight) writes it.
 func (w *Adapter) WritePrepare(m *wire.Message) {
 	invariants.Assert(!w.closed, "persist: prepare written after Close")
 	w.queued = append(w.queued, m.Ref())
 }
 
-// Submit starts writing the queued prepares as one batch, unless a batch
+// writing reports whether a batch or a header flush is in flight.
+func (w *Adapter) writing() bool { return len(w.inflight) > 0 || w.flushing }
+
+// Submit starts writing the queued prepares as one batch, unless a write
 // is in flight (its completion submits the next). Call it after the
 // replica ran, before waiting for I/O.
 func (w *Adapter) Submit() {
-	if w.closed || len(w.queued) == 0 || len(w.inflight) > 0 {
+	if w.closed || len(w.queued) == 0 || w.writing() {
 		return
 	}
-	invariants.Assert(!w.j.Appending(), "persist: a batch in flight the adapter does not hold")
+	invariants.Assert(!w.j.Appending(), "persist: a write in flight the adapter does not hold")
+	if w.rewritesDurable() {
+		// The journal would drop the durable prepare's pending header
+		// and overwrite it: it could never be reported durable. Its
+		// header goes first, then the batch.
+		w.flush()
+		return
+	}
 	layout := w.j.Layout()
 	w.slots = w.slots[:0]
 	n := 0
@@ -118,68 +143,155 @@ func (w *Adapter) Submit() {
 	w.j.SubmitPrepares(w.batch, w.onBatch)
 }
 
-// batchDone is the journal's callback for the batch in flight: its
-// prepares are durable (or the write failed) and the next batch starts.
-func (w *Adapter) batchDone(err error) {
-	invariants.Assert(len(w.inflight) > 0 && len(w.inflight) == len(w.batch), "persist: batch completion without a batch")
+// fail handles a failed write: a panic (crash-only: a replica that cannot
+// write its WAL must stop, and recovers from the data file when
+// restarted), or, while a synchronous operation drains, the error it
+// returns. It reports whether the adapter is closed.
+func (w *Adapter) fail(err error, prepares int) bool {
 	if err != nil && !w.closed {
-		err = fmt.Errorf("persist: WAL write of %d prepares: %w", len(w.inflight), err)
+		err = fmt.Errorf("persist: WAL write of %d prepares (0: redundant headers): %w", prepares, err)
 		if !w.draining {
-			// Crash-only: a replica that cannot write its WAL must stop;
-			// it recovers from the data file when restarted.
 			panic(err)
 		}
-		// The prepares stay unreported; the operation waiting returns
-		// the error (and its caller stops the replica).
 		w.failed, w.closed = err, true
 	}
 	if w.closed {
-		for _, m := range w.inflight {
-			m.Unref()
-		}
-	} else {
-		w.written = append(w.written, w.inflight...)
+		unrefAll(w.inflight)
+		unrefAll(w.durable)
+		w.inflight, w.durable = w.inflight[:0], w.durable[:0]
 	}
-	clear(w.inflight)
-	clear(w.batch)
-	w.inflight, w.batch = w.inflight[:0], w.batch[:0]
-	w.Submit()
+	return w.closed
 }
 
-// Busy reports whether prepares are queued or being written.
-func (w *Adapter) Busy() bool { return len(w.queued) > 0 || len(w.inflight) > 0 }
+func unrefAll(ms []*wire.Message) {
+	for _, m := range ms {
+		m.Unref()
+	}
+	clear(ms)
+}
 
-// drain writes every queued prepare and waits until they are durable, so a
-// synchronous operation sees the journal as the replica asked for it. It
-// returns the error of a failed prepare write (the adapter is then closed).
+// batchDone is the journal's callback for the batch in flight: its
+// prepares are durable, and so are the headers of the batch before
+// (written with it). Those are reported; the batch's own wait for the
+// next write, which starts now: the next batch, or a header flush.
+func (w *Adapter) batchDone(err error) {
+	invariants.Assert(len(w.inflight) > 0 && len(w.inflight) == len(w.batch), "persist: batch completion without a batch")
+	invariants.Assert(!w.flushing, "persist: batch completed during a header flush")
+	clear(w.batch)
+	w.batch = w.batch[:0]
+	if w.fail(err, len(w.inflight)) {
+		return
+	}
+	w.written = append(w.written, w.durable...)
+	clear(w.durable)
+	w.durable = append(w.durable[:0], w.inflight...)
+	clear(w.inflight)
+	w.inflight = w.inflight[:0]
+	w.next()
+}
+
+// flushDone is the journal's callback for a header flush: the durable
+// prepares' headers are durable too.
+func (w *Adapter) flushDone(err error) {
+	invariants.Assert(w.flushing && len(w.inflight) == 0, "persist: header flush completion without a flush")
+	w.flushing = false
+	if w.fail(err, 0) {
+		return
+	}
+	w.written = append(w.written, w.durable...)
+	clear(w.durable)
+	w.durable = w.durable[:0]
+	w.next()
+}
+
+// next starts the next write: a batch of the queued prepares, else the
+// headers of the durable ones.
+func (w *Adapter) next() {
+	invariants.Assert(!w.writing() && !w.j.Appending(), "persist: next write while one is in flight")
+	if len(w.queued) > 0 {
+		w.Submit()
+		return
+	}
+	if len(w.durable) > 0 || w.j.HeadersPending() {
+		w.flush()
+	}
+}
+
+// flush starts writing the pending redundant headers.
+func (w *Adapter) flush() {
+	invariants.Assert(w.j.HeadersPending() && !w.writing(), "persist: header flush without pending headers, or during a write")
+	w.flushing = true
+	w.Counters.HeaderFlushes++
+	w.j.SubmitFlush(w.onFlush)
+}
+
+// rewritesDurable reports whether the next batch would write a slot that
+// holds a durable prepare whose header is not written yet.
+func (w *Adapter) rewritesDurable() bool {
+	if len(w.durable) == 0 {
+		return false
+	}
+	layout := w.j.Layout()
+	w.slots = w.slots[:0]
+	for _, m := range w.durable {
+		var h wire.Header
+		h.Decode(m.Buffer[:wire.HeaderSize])
+		w.slots = append(w.slots, layout.SlotOf(h.Op))
+	}
+	durable := len(w.slots)
+	for _, m := range w.queued {
+		var h wire.Header
+		h.Decode(m.Buffer[:wire.HeaderSize])
+		slot := layout.SlotOf(h.Op)
+		if slices.Contains(w.slots[:durable], slot) {
+			return true
+		}
+		if slices.Contains(w.slots[durable:], slot) {
+			return false // the batch ends before this prepare
+		}
+		w.slots = append(w.slots, slot)
+	}
+	return false
+}
+
+// Busy reports whether prepares are queued or being written, or wait for
+// their redundant headers.
+func (w *Adapter) Busy() bool {
+	return len(w.queued) > 0 || w.writing() || len(w.durable) > 0
+}
+
+// drain writes every queued prepare and its redundant header and waits
+// until they are durable, so a synchronous operation sees the journal as
+// the replica asked for it. It returns the error of a failed write (the
+// adapter is then closed).
 func (w *Adapter) drain() error {
 	if w.Busy() {
 		w.Counters.Drains++
 	}
-	bound := len(w.queued) + 1
+	bound := len(w.queued) + 2
 	w.draining = true
 	for i := 0; w.Busy() && !w.closed; i++ {
 		invariants.Assert(i <= bound, "persist: prepare queue does not drain")
-		w.Submit()
+		if !w.writing() {
+			w.next()
+		}
 		w.j.AwaitPrepares()
 	}
 	w.draining = false
 	if w.closed && w.j.Appending() {
-		w.j.AwaitPrepares() // closed meanwhile: the last batch completes unreported
+		w.j.AwaitPrepares() // closed meanwhile: the last write completes unreported
 	}
 	return w.failed
 }
 
-// Close stops writing: the batch in flight, if any, completes without
+// Close stops writing: the write in flight, if any, completes without
 // being reported, and queued prepares are dropped. Call it before the
 // loop's IO closes (which cancels what is in flight).
 func (w *Adapter) Close() {
 	w.closed = true
-	for _, m := range w.queued {
-		m.Unref()
-	}
-	clear(w.queued)
-	w.queued = w.queued[:0]
+	unrefAll(w.queued)
+	unrefAll(w.durable)
+	w.queued, w.durable = w.queued[:0], w.durable[:0]
 }
 
 // ReadPrepare implements replica.Journal.
@@ -263,15 +375,15 @@ func (w *Adapter) PersistRejoined() error {
 	return w.j.SetRejoined()
 }
 
-// Flush writes the redundant headers the journal holds back
-// (journal.HeaderDeferred) when no prepare is queued or being written;
-// otherwise they go out with the next batch. Call it when the loop is idle.
-func (w *Adapter) Flush() error {
+// Flush starts writing the redundant headers the journal holds back when
+// nothing is being written (after recovery, or a synchronous operation);
+// the adapter flushes after its own batches by itself. Call it when the
+// loop is idle.
+func (w *Adapter) Flush() {
 	if w.closed || w.Busy() || !w.j.HeadersPending() {
-		return nil
+		return
 	}
-	w.Counters.HeaderFlushes++
-	return w.j.Flush()
+	w.next()
 }
 
 // VSRState is what RecordVSR reads from the replica.

@@ -66,7 +66,10 @@ func r3Recover(t *testing.T, s journal.Storage) (*replica.Replica, RecoveryInfo,
 	if err != nil {
 		t.Fatal(err)
 	}
-	wal := NewAdapter(j, limits.PipelinePrepareMax*2+limits.JournalReadsMax)
+	wal, err := NewAdapter(j, limits.PipelinePrepareMax*2+limits.JournalReadsMax)
+	if err != nil {
+		t.Fatal(err)
+	}
 	st, err := kv.New(kv.Config{KeysMax: 64, ValueSizeMax: 64, ReplySizeLimit: kv.ReplySizeLimitFor(limits.MessageSizeMax), HashSeed: 7})
 	if err != nil {
 		t.Fatal(err)
