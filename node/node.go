@@ -269,6 +269,10 @@ func (n *Node) Recovery() persist.RecoveryInfo { return n.recovered }
 func (n *Node) Run(ctx context.Context) error {
 	defer n.Close()
 	tick := n.cfg.TickInterval
+	// The superblock's commit record costs a drain of the WAL and a
+	// superblock write with its syncs, during which the loop waits: once a
+	// second (prepares carry commit numbers too; docs/replica.md).
+	vsrEvery := uint64(max(time.Second/tick, 1))
 	next := time.Now().Add(tick)
 	ticks := uint64(0)
 	nextStatusLog := time.Now()
@@ -295,7 +299,7 @@ func (n *Node) Run(ctx context.Context) error {
 			n.wal.Flush()
 			n.dispatch()
 			n.publishStatus()
-			if ticks%10 == 0 {
+			if ticks%vsrEvery == 0 {
 				n.persistVSR()
 			}
 			if n.cfg.StatusLogInterval > 0 && !time.Now().Before(nextStatusLog) {
