@@ -173,7 +173,7 @@ func New(cfg Config, pool *wire.Pool, bus Bus, journal Journal, clock Clock, sm 
 		committed: root.Checksum,
 		ring:      newPrepareRing(2 * cfg.Limits.PipelinePrepareMax),
 		future:    newFutureRing(2 * cfg.Limits.PipelinePrepareMax),
-		requests:  newRequestQueue(cfg.Limits.ClientsMax),
+		requests:  newRequestQueue(cfg.Limits.RequestsQueuedMax()),
 		clients:   newClientTable(cfg.Limits.ClientsMax),
 		reads:     make([]pendingRead, 0, max(cfg.Limits.JournalReadsMax, 1)),
 		rng:       rand.New(rand.NewPCG(cfg.Seed, uint64(cfg.Replica)+1)),

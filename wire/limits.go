@@ -34,6 +34,21 @@ type Limits struct {
 	// ClientSendQueueMax is the number of messages queued per client
 	// connection (a reply and an eviction at most).
 	ClientSendQueueMax int
+	// ConnectionsMax is the number of client connection slots of a bus,
+	// sized apart from ClientsMax (sessions are replicated state, held in
+	// the client table; connections are local and cost no message buffer).
+	// Zero means ClientsMax.
+	ConnectionsMax int
+	// ClientMessagesMax is the budget of pool buffers client connections
+	// receive into, shared by all of them: requests being received and
+	// requests queued on the primary. When it is spent the bus stops
+	// reading from client connections until buffers return
+	// (backpressure, counted); it does not grow with ClientsMax.
+	ClientMessagesMax int
+	// ClientSendsMax bounds the messages queued for sending on all client
+	// connections together (replies and evictions); a send beyond it is
+	// dropped and counted, and the client's retry gets the stored reply.
+	ClientSendsMax int
 	// ScratchMax covers the replica's own short-lived messages (a commit
 	// heartbeat, a start_view being built, a grid block being synced).
 	ScratchMax int
@@ -51,6 +66,8 @@ var (
 		JournalReadsMax:    16,
 		PeerSendQueueMax:   16,
 		ClientSendQueueMax: 2,
+		ClientMessagesMax:  128,
+		ClientSendsMax:     128,
 		ScratchMax:         4,
 	}
 	LimitsTest = Limits{
@@ -62,9 +79,28 @@ var (
 		JournalReadsMax:    16,
 		PeerSendQueueMax:   8,
 		ClientSendQueueMax: 2,
+		ClientMessagesMax:  8,
+		ClientSendsMax:     8,
 		ScratchMax:         4,
 	}
 )
+
+// Connections returns the client connection slots: ConnectionsMax, or
+// ClientsMax when it is zero.
+func (l Limits) Connections() int {
+	if l.ConnectionsMax > 0 {
+		return l.ConnectionsMax
+	}
+	invariants.Assert(l.ClientsMax >= 0, "wire: negative clients max")
+	return l.ClientsMax
+}
+
+// RequestsQueuedMax is the capacity of the primary's request queue: one
+// request per session, at most the client receive budget (the queue holds
+// buffers the bus received under it).
+func (l Limits) RequestsQueuedMax() int {
+	return max(1, min(l.ClientsMax, l.ClientMessagesMax))
+}
 
 // MessagesMax returns how many pooled messages a replica with these limits
 // can hold at once, each term being one owner of references whose count
@@ -73,14 +109,20 @@ var (
 //   - the window of uncommitted ops: 2*PipelinePrepareMax prepares, held
 //     by the prepare ring or, ahead of a gap, by the future buffer (they
 //     share one slot per op, so together they never hold more);
-//   - the request queue: one queued request per client (ClientsMax);
+//   - client receives: ClientMessagesMax buffers, shared by the client
+//     connections receiving into them and the primary's request queue
+//     holding received requests (RequestsQueuedMax, at most that); the bus
+//     takes them with Pool.GetBudgeted, which counts each until its last
+//     reference drops, so every other owner still finds its share;
 //   - journal I/O: JournalWritesMax prepares being written (usually also
 //     in the ring, counted again because a write may outlive its ring
 //     entry: committed or truncated before it completes) and
 //     JournalReadsMax buffers for repair reads;
 //   - peers: for each other replica one receive buffer plus its send queue;
-//   - clients: for each client one receive buffer plus its send queue, and
-//     its last reply, kept in the client table so a retry gets it again;
+//   - client sends: ClientSendsMax messages queued on client connections
+//     that are no longer (or never were) a stored reply;
+//   - stored replies: each client's last reply, kept in the client table
+//     so a retry gets it again;
 //   - ScratchMax for the replica's own short-lived messages (the reply
 //     being built before it replaces the stored one, a message between
 //     Get and its send queue).
@@ -92,10 +134,12 @@ var (
 func (l Limits) MessagesMax() int {
 	invariants.Assert(l.ReplicaCount >= 1 && l.PipelinePrepareMax >= 1, "wire: limits without a replica or a pipeline")
 	peers := l.ReplicaCount - 1
+	invariants.Assert(l.ClientMessagesMax >= 1 && l.ClientSendsMax >= 1, "wire: limits without a client budget")
 	return 2*l.PipelinePrepareMax +
-		l.ClientsMax +
+		l.ClientMessagesMax +
 		l.JournalWritesMax + l.JournalReadsMax +
 		peers*(1+l.PeerSendQueueMax) +
-		l.ClientsMax*(1+l.ClientSendQueueMax+1) +
+		l.ClientSendsMax +
+		l.ClientsMax +
 		l.ScratchMax
 }
