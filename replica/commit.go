@@ -172,10 +172,46 @@ func (r *Replica) reply(e *clientEntry, prepare, req *wire.Header, timestamp uin
 	}
 	e.lastOp = prepare.Op
 	e.inflight = false
-	r.clients.setReply(e, m, &h)
+	m = r.storeReply(e, m, &h)
 	if r.IsPrimary() && !r.replaying {
 		r.bus.SendToClient(req.Client, m)
 	}
+}
+
+// storeReply keeps the sealed reply m (a message pool buffer whose
+// reference the table takes) as e's last reply and returns the buffer that
+// holds it now: a reply slot when it fits one (m goes back to the pool),
+// else m itself as a large reply. When the table already holds
+// RepliesLargeMax large replies, the oldest other one keeps only its
+// header (dropLarge); the choice depends on committed ops only, so every
+// replica drops the same.
+func (r *Replica) storeReply(e *clientEntry, m *wire.Message, h *wire.Header) *wire.Message {
+	if h.Size <= r.cfg.Limits.ReplySlotSize {
+		s := r.replySlot()
+		copy(s.Buffer, m.Bytes(h.Size))
+		m.Unref()
+		r.clients.setReply(e, s, h, false, false)
+		return s
+	}
+	if !e.large && r.clients.large == r.clients.largeMax {
+		v := r.clients.oldestLarge(e)
+		invariants.Assert(v != nil, "replica: no large reply to drop in a full table")
+		r.dropLarge(v)
+	}
+	r.clients.setReply(e, m, h, true, false)
+	invariants.Assert(r.clients.large <= r.clients.largeMax, "replica: more large replies than RepliesLargeMax")
+	return m
+}
+
+// dropLarge replaces v's large reply by its header alone, in a reply slot:
+// a retry of that request is answered with eviction(reply_dropped).
+func (r *Replica) dropLarge(v *clientEntry) {
+	invariants.Assert(v.large && !v.dropped && v.reply != nil, "replica: dropping a reply that is not a held large one")
+	s := r.replySlot()
+	copy(s.Buffer, v.reply.Bytes(wire.HeaderSize))
+	h := v.replyHeader
+	r.clients.setReply(v, s, &h, false, true)
+	r.Counters.RepliesDropped++
 }
 
 // applyLocal applies a committed local request (SubmitLocal): one that a

@@ -49,6 +49,17 @@ type Limits struct {
 	// connections together (replies and evictions); a send beyond it is
 	// dropped and counted, and the client's retry gets the stored reply.
 	ClientSendsMax int
+	// ReplySlotSize is the buffer of each session's stored reply (header
+	// included; a multiple of SectorSize): a reply up to this size is kept
+	// in a buffer of its own, apart from the message pool.
+	ReplySlotSize uint32
+	// RepliesLargeMax is how many sessions may keep a reply larger than
+	// ReplySlotSize (in a pool buffer of MessageSizeMax). Storing one more
+	// drops the oldest large reply's body, keeping its header: a retry of
+	// that request gets eviction(reply_dropped) instead of the reply. Every
+	// replica drops the same replies (the choice depends on committed ops
+	// only).
+	RepliesLargeMax int
 	// ScratchMax covers the replica's own short-lived messages (a commit
 	// heartbeat, a start_view being built, a grid block being synced).
 	ScratchMax int
@@ -68,6 +79,8 @@ var (
 		ClientSendQueueMax: 2,
 		ClientMessagesMax:  128,
 		ClientSendsMax:     128,
+		ReplySlotSize:      4 << 10,
+		RepliesLargeMax:    64,
 		ScratchMax:         4,
 	}
 	LimitsTest = Limits{
@@ -81,6 +94,8 @@ var (
 		ClientSendQueueMax: 2,
 		ClientMessagesMax:  8,
 		ClientSendsMax:     8,
+		ReplySlotSize:      4 << 10,
+		RepliesLargeMax:    4,
 		ScratchMax:         4,
 	}
 )
@@ -93,6 +108,20 @@ func (l Limits) Connections() int {
 	}
 	invariants.Assert(l.ClientsMax >= 0, "wire: negative clients max")
 	return l.ClientsMax
+}
+
+// RepliesLarge is the number of large stored replies the client table may
+// hold: RepliesLargeMax, at most one per session.
+func (l Limits) RepliesLarge() int {
+	return max(0, min(l.RepliesLargeMax, l.ClientsMax))
+}
+
+// RepliesSmallMax is how many reply slots (buffers of ReplySlotSize) a
+// replica allocates: one stored reply per session, the replies queued on
+// client connections after the table replaced them (ClientSendsMax), and
+// the one being stored.
+func (l Limits) RepliesSmallMax() int {
+	return l.ClientsMax + l.ClientSendsMax + 1
 }
 
 // RequestsQueuedMax is the capacity of the primary's request queue: one
@@ -121,8 +150,10 @@ func (l Limits) RequestsQueuedMax() int {
 //   - peers: for each other replica one receive buffer plus its send queue;
 //   - client sends: ClientSendsMax messages queued on client connections
 //     that are no longer (or never were) a stored reply;
-//   - stored replies: each client's last reply, kept in the client table
-//     so a retry gets it again;
+//   - large stored replies: RepliesLargeMax replies larger than
+//     ReplySlotSize, kept in the client table so a retry gets them again
+//     (smaller ones live in the replica's reply slots, RepliesSmallMax,
+//     outside this pool);
 //   - ScratchMax for the replica's own short-lived messages (the reply
 //     being built before it replaces the stored one, a message between
 //     Get and its send queue).
@@ -140,6 +171,6 @@ func (l Limits) MessagesMax() int {
 		l.JournalWritesMax + l.JournalReadsMax +
 		peers*(1+l.PeerSendQueueMax) +
 		l.ClientSendsMax +
-		l.ClientsMax +
+		l.RepliesLarge() +
 		l.ScratchMax
 }

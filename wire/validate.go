@@ -531,8 +531,14 @@ const (
 	// the connection and closed it, before reading anything from it. It
 	// ends no session. Client, session and view are zero.
 	EvictionTooManyConnections EvictionReason = 5
+	// EvictionReplyDropped means the request was a retry of the session's
+	// last one, whose reply was larger than a reply slot and was dropped
+	// for newer large replies (Limits.RepliesLargeMax): the request was
+	// executed once, but its reply cannot be sent again. The session ends
+	// for the client, which cannot know the outcome.
+	EvictionReplyDropped EvictionReason = 6
 
-	evictionReasonCount EvictionReason = 6
+	evictionReasonCount EvictionReason = 7
 )
 
 // DecodeHeader verifies the header checksum of raw[0:HeaderSize], decodes it
