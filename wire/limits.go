@@ -71,7 +71,7 @@ var (
 	LimitsProduction = Limits{
 		MessageSizeMax:     MessageSizeMaxProduction,
 		ReplicaCount:       ReplicaCountMax,
-		ClientsMax:         64,
+		ClientsMax:         1024,
 		PipelinePrepareMax: 8,
 		JournalWritesMax:   8,
 		JournalReadsMax:    16,
