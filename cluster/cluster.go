@@ -35,7 +35,7 @@ type Config struct {
 	// Preset is the data file preset, "production" or "test" (default test).
 	Preset string
 	// ClientsMax is the client sessions (and client connections per
-	// replica) new data files hold; 0 means the preset's (production 64,
+	// replica) new data files hold; 0 means the preset's (production 1024,
 	// test 16). More sessions grow the grid (node.WithClientsMax). Data
 	// files already in Dir keep what they were formatted with.
 	ClientsMax uint32

@@ -278,8 +278,11 @@ func (b *Bus) Tick() {
 			b.dial(uint8(j))
 		}
 	}
-	for i := range b.conns {
-		c := &b.conns[i]
+	// Start at a slot that moves every tick, so stalled connections
+	// share the client budget instead of the first slots taking it.
+	first := int(b.tick % uint64(len(b.conns)))
+	for k := range b.conns {
+		c := &b.conns[(first+k)%len(b.conns)]
 		if c.state != stateConnected {
 			continue
 		}

@@ -50,8 +50,9 @@ type connection struct {
 	bigFilled int
 	header    wire.Header
 	// stalled means receiving waits for a pool buffer (the client budget,
-	// or the peers' share, is spent); a tick retries (resume).
-	stalled bool
+	// or the peers' share, is spent); a tick retries (resume), which does
+	// not count again (retrying).
+	stalled, retrying bool
 
 	// since is the tick the connection was established; active the tick
 	// of its last traffic (for HandshakeTimeoutTicks, IdleTimeoutTicks).
@@ -146,7 +147,9 @@ func (c *connection) buffer() *wire.Message {
 	}
 	if m == nil {
 		c.stalled = true
-		b.Counters.Backpressure++
+		if !c.retrying {
+			b.Counters.Backpressure++
+		}
 	}
 	return m
 }
@@ -155,8 +158,10 @@ func (c *connection) buffer() *wire.Message {
 // receives again, or stays stalled.
 func (c *connection) resume() {
 	invariants.Assert(c.stalled && c.state == stateConnected && c.big == nil, "bus: resume of a connection that is not stalled between messages")
-	c.stalled = false
-	if c.process() && !c.recvC.InFlight() {
+	c.stalled, c.retrying = false, true
+	ok := c.process()
+	c.retrying = false
+	if ok && !c.recvC.InFlight() {
 		c.startRecv()
 	}
 }

@@ -18,7 +18,8 @@ type Counters struct {
 	DropWrongSender uint64 // connections closed for claiming another identity
 	// Backpressure counts receives paused on a client (or not yet
 	// identified) connection because the client receive budget
-	// (Limits.ClientMessagesMax) was spent; each resumes on a later tick.
+	// (Limits.ClientMessagesMax) was spent, once per pause; each resumes
+	// on a later tick.
 	Backpressure uint64
 	// DropClientSends counts messages for clients dropped because
 	// Limits.ClientSendsMax were queued on client connections.
