@@ -367,7 +367,10 @@ func (n *Node) settle() {
 	for {
 		n.replica.Flush()
 		n.wal.Submit()
-		if !n.wal.Deliver(n.replica) {
+		// Requests packed into a prepare returned their buffers to the
+		// client budget: connections held back for it read again.
+		resumed := n.bus.Resume()
+		if !n.wal.Deliver(n.replica) && !resumed {
 			return
 		}
 	}

@@ -45,8 +45,9 @@ type Limits struct {
 	// reading from client connections until buffers return
 	// (backpressure, counted); it does not grow with ClientsMax.
 	ClientMessagesMax int
-	// ClientSendsMax bounds the messages queued for sending on all client
-	// connections together (replies and evictions); a send beyond it is
+	// ClientSendsMax bounds the message-pool buffers queued for sending on
+	// all client connections together (large replies and evictions; small
+	// replies are in the replica's reply slots); a send beyond it is
 	// dropped and counted, and the client's retry gets the stored reply.
 	ClientSendsMax int
 	// ReplySlotSize is the buffer of each session's stored reply (header
@@ -117,11 +118,12 @@ func (l Limits) RepliesLarge() int {
 }
 
 // RepliesSmallMax is how many reply slots (buffers of ReplySlotSize) a
-// replica allocates: one stored reply per session, the replies queued on
-// client connections after the table replaced them (ClientSendsMax), and
-// the one being stored.
+// replica allocates: one stored reply per session, one per place in the
+// send queues of client connections (a reply queued there may have left
+// the table since: replaced, or its session evicted), and the one being
+// stored.
 func (l Limits) RepliesSmallMax() int {
-	return l.ClientsMax + l.ClientSendsMax + 1
+	return l.ClientsMax + l.Connections()*l.ClientSendQueueMax + 1
 }
 
 // RequestsQueuedMax is the capacity of the primary's request queue: one
@@ -148,8 +150,8 @@ func (l Limits) RequestsQueuedMax() int {
 //     entry: committed or truncated before it completes) and
 //     JournalReadsMax buffers for repair reads;
 //   - peers: for each other replica one receive buffer plus its send queue;
-//   - client sends: ClientSendsMax messages queued on client connections
-//     that are no longer (or never were) a stored reply;
+//   - client sends: ClientSendsMax pool buffers queued on client
+//     connections that are no longer (or never were) a stored reply;
 //   - large stored replies: RepliesLargeMax replies larger than
 //     ReplySlotSize, kept in the client table so a retry gets them again
 //     (smaller ones live in the replica's reply slots, RepliesSmallMax,

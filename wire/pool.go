@@ -55,6 +55,9 @@ func (m *Message) Unref() {
 	}
 }
 
+// From reports whether m is a buffer of p.
+func (m *Message) From(p *Pool) bool { return m.pool == p }
+
 // Refs returns the current reference count (for assertions and tests).
 func (m *Message) Refs() int32 { return m.refs }
 

@@ -93,6 +93,10 @@ type Bus struct {
 	// clientSends is the number of messages queued on client connections
 	// (at most Limits.ClientSendsMax).
 	clientSends int
+	// stalled is the number of connections waiting for a receive buffer.
+	stalled int
+	// resumeFrom is the slot Resume starts at (it moves on, for fairness).
+	resumeFrom int
 
 	// Counters are the bus's metrics.
 	Counters Counters
@@ -241,14 +245,46 @@ func (b *Bus) SendToClient(id wire.Uint128, m *wire.Message) {
 		b.Counters.DropNoRoute++
 		return
 	}
-	if b.clientSends >= b.cfg.Limits.ClientSendsMax {
+	// Buffers of the message pool queued for clients (large replies,
+	// evictions) are bounded in total; the replica's reply slots have a
+	// pool of their own, sized for every client send queue.
+	fromPool := m.From(b.pool)
+	if fromPool && b.clientSends >= b.cfg.Limits.ClientSendsMax {
 		b.Counters.DropClientSends++
 		return
 	}
-	if c.enqueue(m, b.cfg.Limits.ClientSendQueueMax) {
+	if c.enqueue(m, b.cfg.Limits.ClientSendQueueMax) && fromPool {
 		c.clientSends++
 		b.clientSends++
 	}
+}
+
+// Resume gives stalled connections a buffer if the client budget has room
+// again, delivering what they hold, and reports whether it resumed any.
+// The node calls it after the replica let go of requests (packed them into
+// a prepare), so backpressure lasts only as long as the budget is spent,
+// not until the next tick; Tick resumes too.
+func (b *Bus) Resume() bool {
+	if b.closed || b.stalled == 0 || b.pool.Budgeted() >= b.cfg.Limits.ClientMessagesMax {
+		return false
+	}
+	resumed := false
+	n := len(b.conns)
+	for k := 0; k < n && b.stalled > 0; k++ {
+		c := &b.conns[(b.resumeFrom+k)%n]
+		if c.state != stateConnected || !c.stalled {
+			continue
+		}
+		c.resume()
+		if c.stalled {
+			// The budget is spent again: the next call starts here.
+			b.resumeFrom = (b.resumeFrom + k) % n
+			return resumed
+		}
+		resumed = true
+	}
+	b.resumeFrom = (b.resumeFrom + 1) % n
+	return resumed
 }
 
 // clientBuffer returns a pool buffer for a client (or not yet identified)

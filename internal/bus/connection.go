@@ -95,25 +95,27 @@ func (c *connection) reset() {
 	c.state, c.fd, c.dialPeer, c.kind = stateFree, -1, -1, kindUnknown
 	c.replica, c.client = 0, wire.Uint128{}
 	c.big, c.filled, c.bigFilled, c.sent = nil, 0, 0, 0
-	c.stalled = false
+	c.setStalled(false)
 	c.since, c.active = 0, 0
 }
 
 func (c *connection) dropQueue() {
 	for c.count > 0 {
-		c.queue[c.head].Unref()
+		m := c.queue[c.head]
 		c.queue[c.head] = nil
 		c.head = (c.head + 1) % len(c.queue)
 		c.count--
-		c.sentOne()
+		c.sentOne(m)
+		m.Unref()
 	}
 	c.head, c.sent = 0, 0
 	invariants.Assert(c.clientSends == 0, "bus: client sends counted beyond a connection's queue")
 }
 
-// sentOne accounts for a message that left the queue (sent or dropped).
-func (c *connection) sentOne() {
-	if c.clientSends > 0 {
+// sentOne accounts for m, which left the queue (sent or dropped): on a
+// client connection every message-pool buffer counted in clientSends.
+func (c *connection) sentOne(m *wire.Message) {
+	if c.clientSends > 0 && m.From(c.bus.pool) {
 		c.clientSends--
 		c.bus.clientSends--
 		invariants.Assert(c.bus.clientSends >= 0, "bus: more client sends returned than queued")
@@ -146,7 +148,7 @@ func (c *connection) buffer() *wire.Message {
 		m = b.clientBuffer()
 	}
 	if m == nil {
-		c.stalled = true
+		c.setStalled(true)
 		if !c.retrying {
 			b.Counters.Backpressure++
 		}
@@ -154,11 +156,26 @@ func (c *connection) buffer() *wire.Message {
 	return m
 }
 
+// setStalled sets stalled, keeping the bus's count of stalled connections.
+func (c *connection) setStalled(v bool) {
+	if c.stalled == v {
+		return
+	}
+	c.stalled = v
+	if v {
+		c.bus.stalled++
+	} else {
+		c.bus.stalled--
+	}
+	invariants.Assert(c.bus.stalled >= 0 && c.bus.stalled <= len(c.bus.conns), "bus: stalled connections miscounted")
+}
+
 // resume retries a stalled connection: it delivers what its lead holds and
 // receives again, or stays stalled.
 func (c *connection) resume() {
 	invariants.Assert(c.stalled && c.state == stateConnected && c.big == nil, "bus: resume of a connection that is not stalled between messages")
-	c.stalled, c.retrying = false, true
+	c.setStalled(false)
+	c.retrying = true
 	ok := c.process()
 	c.retrying = false
 	if ok && !c.recvC.InFlight() {
@@ -268,12 +285,12 @@ func onSend(comp *cio.Completion) {
 		c.startSend()
 		return
 	}
+	c.sentOne(m)
 	m.Unref()
 	c.queue[c.head] = nil
 	c.head = (c.head + 1) % len(c.queue)
 	c.count--
 	c.sent = 0
-	c.sentOne()
 	c.bus.Counters.MessagesOut++
 	if c.count > 0 {
 		c.startSend()
