@@ -37,11 +37,11 @@ type Config struct {
 }
 
 // Presets. Production follows TigerBeetle's published defaults (1 MiB
-// messages, 1024 slots, 64 sessions, 512 KiB blocks); Test is small so tests
-// and the simulator exercise full zones cheaply. Each grid holds two
-// checkpoints of the largest state `chronon start` admits with that preset
-// (cmd/chronon: the ledger with its outbox; Config.CheckGrid): production
-// 1332 of 1344 blocks, test 760 of 1024.
+// messages, 1024 slots, 512 KiB blocks) with 1024 client sessions; Test is
+// small so tests and the simulator exercise full zones cheaply. Each grid
+// holds two checkpoints of the largest state `chronon start` admits with
+// that preset (cmd/chronon: the ledger with its outbox; Config.CheckGrid):
+// production 1346 of 1360 blocks, test 574 of 1024.
 var (
 	ConfigProduction = Config{
 		MessageSizeMax: wire.MessageSizeMaxProduction,
