@@ -139,3 +139,51 @@ func TestBusConnectionSlotsApartFromSessions(t *testing.T) {
 		t.Fatalf("Connections() without ConnectionsMax = %d, want ClientsMax %d", got, l.ClientsMax)
 	}
 }
+
+// TestBusBoundsPoolBuffersQueuedForClients: message-pool buffers queued
+// for clients (large replies, evictions) stop at ClientSendsMax in all,
+// counted; buffers of another pool (the replica's reply slots) are not
+// counted against it.
+func TestBusBoundsPoolBuffersQueuedForClients(t *testing.T) {
+	nd := startNode(t, 1, 0, []string{"127.0.0.1:0"}, backends[1])
+	nd.bus.cfg.Limits.ClientSendsMax = 1
+	nodes := []*node{nd}
+	address := fmt.Sprintf("127.0.0.1:%d", nd.bus.Port())
+	conn, err := net.Dial("tcp", address)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	client := wire.Uint128{Lo: 42}
+	if _, err := conn.Write(clientRequest(client, 1, nil)); err != nil {
+		t.Fatal(err)
+	}
+	runUntil(t, nodes, "request", func() bool { return count(nd.rec, wire.CommandRequest) == 1 })
+	slots, err := wire.NewPool(4, wire.SectorSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reply := func(p *wire.Pool) *wire.Message {
+		return sealedMessage(t, p, wire.Header{Command: wire.CommandReply, Client: client, Context: wire.Uint128{Lo: 1},
+			Op: 1, Commit: 1, Timestamp: 1, Request: 1, Operation: wire.OperationUserMin}, nil)
+	}
+	// The IO has not run: both pool messages sit in the queue (at most
+	// ClientSendQueueMax = 2 per connection), the second beyond the total.
+	a, b, s := reply(nd.pool), reply(nd.pool), reply(slots)
+	nd.bus.SendToClient(client, a)
+	nd.bus.SendToClient(client, b)
+	if nd.bus.Counters.DropClientSends != 1 || nd.bus.clientSends != 1 {
+		t.Fatalf("DropClientSends %d, client sends %d; want 1 and 1", nd.bus.Counters.DropClientSends, nd.bus.clientSends)
+	}
+	nd.bus.SendToClient(client, s)
+	if nd.bus.Counters.DropClientSends != 1 || nd.bus.clientSends != 1 {
+		t.Fatalf("a reply slot counted against ClientSendsMax: drops %d, client sends %d", nd.bus.Counters.DropClientSends, nd.bus.clientSends)
+	}
+	a.Unref()
+	b.Unref()
+	s.Unref()
+	runUntil(t, nodes, "sends", func() bool { return nd.bus.Counters.MessagesOut == 2 })
+	if nd.bus.clientSends != 0 {
+		t.Fatalf("client sends %d after the queue drained", nd.bus.clientSends)
+	}
+}
