@@ -189,7 +189,9 @@ func (c *connection) resume() {
 func (c *connection) checkTimeouts() {
 	b := c.bus
 	switch {
-	case c.kind == kindUnknown && c.dialPeer < 0 && b.tick-c.since >= b.cfg.HandshakeTimeoutTicks:
+	case c.kind == kindUnknown && c.dialPeer < 0 && !c.stalled && b.tick-c.since >= b.cfg.HandshakeTimeoutTicks:
+		// (A stalled one has sent a message, or a large one's header,
+		// and waits for the budget.)
 		b.Counters.TimeoutHandshake++
 		c.close()
 	case c.kind == kindClient && !c.stalled && c.big == nil && c.count == 0 && b.tick-c.active >= b.cfg.IdleTimeoutTicks:
