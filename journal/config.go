@@ -20,8 +20,8 @@ const SuperblockQuorum = 2
 // Config holds the static sizes of a data file. They are stored in the
 // superblock, so a file describes itself; Layout derives zone offsets.
 type Config struct {
-	// MessageSizeMax is message_size_max: the size of a WAL prepare slot and
-	// of a client reply slot. A multiple of SectorSize.
+	// MessageSizeMax is message_size_max: the size of a WAL prepare slot.
+	// A multiple of SectorSize.
 	MessageSizeMax uint32
 	// SlotCount is the number of WAL slots (slot = op mod SlotCount).
 	SlotCount uint32

@@ -121,10 +121,11 @@ func (r *Replica) applyRequest(prepare, req *wire.Header, input []byte, timestam
 
 // replyMessage returns a buffer for a reply. Replies are replicated state
 // (the client table keeps the last one per client): a commit cannot skip
-// one, so its buffer must exist. The pool's share for them is one per
-// client plus the one being built (ScratchMax), and every other holder is
-// capped by its own limit (wire.Limits.MessagesMax), so running out here
-// means some holder exceeded its share: a bug, not an input.
+// one, so its buffer must exist. The pool's share for them is the one being
+// built (ScratchMax) and RepliesLargeMax large ones kept (storeReply moves
+// smaller ones into reply slots), and every other holder is capped by its
+// own limit (wire.Limits.MessagesMax), so running out here means some
+// holder exceeded its share: a bug, not an input.
 func (r *Replica) replyMessage() *wire.Message {
 	m, err := r.pool.Get()
 	if err != nil {
