@@ -13,7 +13,7 @@ type Counters struct {
 	DropInvalid     uint64 // connections closed for an invalid header or body
 	DropQueueFull   uint64 // outgoing messages dropped: send queue full
 	DropNoRoute     uint64 // outgoing messages with no connection to send on
-	DropNoBuffer    uint64 // receives paused or connections refused: pool empty
+	DropNoBuffer    uint64 // peer receives paused (retried every tick): pool empty
 	DropNoSlot      uint64 // accepted connections refused (eviction too_many_connections, then closed): all slots in use
 	DropWrongSender uint64 // connections closed for claiming another identity
 	// Backpressure counts receives paused on a client (or not yet
