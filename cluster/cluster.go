@@ -54,6 +54,9 @@ type Config struct {
 	IOBackend cio.Backend
 	// Logger receives the replicas' logs (default: discarded).
 	Logger *slog.Logger
+	// ClientIdleTimeout is node.Config.ClientIdleTimeout (default one
+	// minute).
+	ClientIdleTimeout time.Duration
 }
 
 // Cluster is a running local cluster.
@@ -236,6 +239,8 @@ func (c *Cluster) StartReplica(i int) error {
 		TickInterval: c.cfg.TickInterval,
 		IOBackend:    c.cfg.IOBackend,
 		Logger:       c.cfg.Logger.With("replica", i),
+
+		ClientIdleTimeout: c.cfg.ClientIdleTimeout,
 	})
 	if err != nil {
 		return fmt.Errorf("cluster: replica %d: %w", i, err)

@@ -87,3 +87,29 @@ func TestThousandSessionsAreServed(t *testing.T) {
 		t.Fatalf("%d sessions evicted", evictions)
 	}
 }
+
+// TestIdleClientConnectionIsClosedAndTheSessionGoesOn: a replica closes a
+// client connection idle for ClientIdleTimeout (counted); the client's
+// next call redials and is served in the same session.
+func TestIdleClientConnectionIsClosedAndTheSessionGoesOn(t *testing.T) {
+	c, err := Start(Config{Replicas: 1, Dir: t.TempDir(), NewStateMachine: newLedger, ClientIdleTimeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = c.Stop() })
+	cl := dial(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := cl.LookupAccounts(ctx, []wire.Uint128{{Lo: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "idle timeout", func() bool { return c.Node(0).Metrics().Bus.TimeoutIdle >= 1 })
+	if _, err := cl.LookupAccounts(ctx, []wire.Uint128{{Lo: 1}}); err != nil {
+		t.Fatalf("call after the idle close: %v", err)
+	}
+	// Metrics are published every tick.
+	waitFor(t, "the second connection counted", func() bool { return c.Node(0).Metrics().Bus.Accepted >= 2 })
+	if m := c.Node(0).Metrics(); m.Protocol.Evictions != 0 {
+		t.Fatalf("%d evictions: want the session kept", m.Protocol.Evictions)
+	}
+}
