@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"fmt"
 	"math/bits"
 
 	"github.com/chronon-db/chronon/internal/invariants"
@@ -540,6 +541,23 @@ const (
 
 	evictionReasonCount EvictionReason = 7
 )
+
+var evictionReasonNames = [evictionReasonCount]string{
+	EvictionNoSession:          "no_session",
+	EvictionTableFull:          "table_full",
+	EvictionProtocolVersion:    "protocol_version",
+	EvictionSessionTooLow:      "session_too_low",
+	EvictionTooManyConnections: "too_many_connections",
+	EvictionReplyDropped:       "reply_dropped",
+}
+
+// String returns the reason's name as docs/protocol.md spells it.
+func (r EvictionReason) String() string {
+	if r == 0 || r >= evictionReasonCount {
+		return fmt.Sprintf("eviction_reason(%d)", uint8(r))
+	}
+	return evictionReasonNames[r]
+}
 
 // DecodeHeader verifies the header checksum of raw[0:HeaderSize], decodes it
 // into h and validates it against cfg. Nothing in raw is trusted before the
