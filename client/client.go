@@ -260,7 +260,7 @@ func (c *Client) onReply(r reply) {
 		}
 		if h.Client == c.cfg.ID {
 			c.evicted = true
-			c.failAll(fmt.Errorf("%w: reason %d", ErrEvicted, h.Reason))
+			c.failAll(fmt.Errorf("%w: reason %d (%s)", ErrEvicted, h.Reason, wire.EvictionReason(h.Reason)))
 		}
 		return
 	}

@@ -15,8 +15,9 @@
 // may still commit.
 //
 // A replica has a fixed number of connection slots (the replica count - 1
-// plus the data file's ClientsMax). One that has none free answers a new
-// connection with eviction(too_many_connections) and closes it. Before the
+// plus its connections max, by default the data file's ClientsMax). One
+// that has none free answers a new connection with
+// eviction(too_many_connections) and closes it. Before the
 // session is registered, such a refusal from any replica makes Dial return
 // ErrTooManyClients at once: a session needs a connection to whichever
 // replica is primary, which the client cannot tell before its register is

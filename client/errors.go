@@ -7,13 +7,16 @@ var (
 	ErrClosed = errors.New("client: closed")
 	// ErrEvicted means the cluster evicted this client's session (for
 	// example because more clients registered than the cluster keeps
-	// sessions for). The Client cannot continue; create a new one.
+	// sessions for), or answered a retry whose large reply it no longer
+	// keeps (reason 6, reply_dropped: the request was executed once). The
+	// Client cannot continue; create a new one.
 	ErrEvicted = errors.New("client: session evicted")
 	// ErrTooManyClients means a replica had no connection slot for this
 	// client: it answered the connection with eviction(too_many_connections)
 	// and closed it before the session was registered, so Dial failed at
 	// once. The cluster is at its client capacity (connection slots are
-	// the replica count - 1 plus the data file's ClientsMax); retry later
+	// the replica count - 1 plus its --connections-max, by default the
+	// data file's ClientsMax); retry later
 	// or after other clients closed.
 	ErrTooManyClients = errors.New("client: too many clients: a replica had no connection slot for this client")
 	// ErrTooLarge means a call's body does not fit one request.

@@ -35,7 +35,7 @@ type Config struct {
 	// Preset is the data file preset, "production" or "test" (default test).
 	Preset string
 	// ClientsMax is the client sessions (and client connections per
-	// replica) new data files hold; 0 means the preset's (production 64,
+	// replica) new data files hold; 0 means the preset's (production 1024,
 	// test 16). More sessions grow the grid (node.WithClientsMax). Data
 	// files already in Dir keep what they were formatted with.
 	ClientsMax uint32
@@ -54,6 +54,9 @@ type Config struct {
 	IOBackend cio.Backend
 	// Logger receives the replicas' logs (default: discarded).
 	Logger *slog.Logger
+	// ClientIdleTimeout is node.Config.ClientIdleTimeout (default one
+	// minute).
+	ClientIdleTimeout time.Duration
 }
 
 // Cluster is a running local cluster.
@@ -236,6 +239,8 @@ func (c *Cluster) StartReplica(i int) error {
 		TickInterval: c.cfg.TickInterval,
 		IOBackend:    c.cfg.IOBackend,
 		Logger:       c.cfg.Logger.With("replica", i),
+
+		ClientIdleTimeout: c.cfg.ClientIdleTimeout,
 	})
 	if err != nil {
 		return fmt.Errorf("cluster: replica %d: %w", i, err)

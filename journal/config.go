@@ -20,12 +20,14 @@ const SuperblockQuorum = 2
 // Config holds the static sizes of a data file. They are stored in the
 // superblock, so a file describes itself; Layout derives zone offsets.
 type Config struct {
-	// MessageSizeMax is message_size_max: the size of a WAL prepare slot and
-	// of a client reply slot. A multiple of SectorSize.
+	// MessageSizeMax is message_size_max: the size of a WAL prepare slot.
+	// A multiple of SectorSize.
 	MessageSizeMax uint32
 	// SlotCount is the number of WAL slots (slot = op mod SlotCount).
 	SlotCount uint32
-	// ClientsMax is the number of client sessions (client reply slots).
+	// ClientsMax is the number of client sessions (the replica's client
+	// table; stored replies live in checkpoints, not in a zone of their
+	// own).
 	ClientsMax uint32
 	// GridBlockSize is the size of one grid block, header included. A
 	// multiple of SectorSize.
@@ -35,18 +37,18 @@ type Config struct {
 }
 
 // Presets. Production follows TigerBeetle's published defaults (1 MiB
-// messages, 1024 slots, 64 sessions, 512 KiB blocks); Test is small so tests
-// and the simulator exercise full zones cheaply. Each grid holds two
-// checkpoints of the largest state `chronon start` admits with that preset
-// (cmd/chronon: the ledger with its outbox; Config.CheckGrid): production
-// 1332 of 1344 blocks, test 760 of 1024.
+// messages, 1024 slots, 512 KiB blocks) with 1024 client sessions; Test is
+// small so tests and the simulator exercise full zones cheaply. Each grid
+// holds two checkpoints of the largest state `chronon start` admits with
+// that preset (cmd/chronon: the ledger with its outbox; Config.CheckGrid):
+// production 1346 of 1360 blocks, test 574 of 1024.
 var (
 	ConfigProduction = Config{
 		MessageSizeMax: wire.MessageSizeMaxProduction,
 		SlotCount:      1024,
-		ClientsMax:     64,
+		ClientsMax:     1024,
 		GridBlockSize:  512 << 10,
-		GridBlockCount: 1344,
+		GridBlockCount: 1360,
 	}
 	ConfigTest = Config{
 		MessageSizeMax: wire.MessageSizeMaxTest,
@@ -145,7 +147,6 @@ type Layout struct {
 	Superblock Zone
 	WALHeaders Zone
 	WALPrepare Zone
-	Replies    Zone
 	Grid       Zone
 	// Size is the file size in bytes.
 	Size uint64
@@ -167,7 +168,6 @@ func NewLayout(c Config) (Layout, error) {
 	l.Superblock = next("superblock", SectorSize, SuperblockCopies)
 	l.WALHeaders = next("wal_headers", SectorSize, uint64(c.SlotCount)*wire.HeaderSize/SectorSize)
 	l.WALPrepare = next("wal_prepares", uint64(c.MessageSizeMax), uint64(c.SlotCount))
-	l.Replies = next("client_replies", uint64(c.MessageSizeMax), uint64(c.ClientsMax))
 	l.Grid = next("grid", uint64(c.GridBlockSize), uint64(c.GridBlockCount))
 	l.Size = off
 	end := uint64(0)
@@ -186,7 +186,7 @@ func NewLayout(c Config) (Layout, error) {
 func (l *Layout) Zones() []Zone {
 	invariants.Assert(l.Grid.End() == l.Size, "journal: layout not computed by NewLayout")
 	invariants.Assert(l.Superblock.Offset == 0 && l.WALHeaders.Offset == l.Superblock.End(), "journal: layout zones out of order")
-	return []Zone{l.Superblock, l.WALHeaders, l.WALPrepare, l.Replies, l.Grid}
+	return []Zone{l.Superblock, l.WALHeaders, l.WALPrepare, l.Grid}
 }
 
 // SuperblockOffset returns the offset of superblock copy i.
@@ -217,16 +217,6 @@ func (l *Layout) HeaderSectorOffset(slot uint32) uint64 {
 	}
 	off := l.WALHeaders.Offset + uint64(slot)*wire.HeaderSize/SectorSize*SectorSize
 	invariants.Assert(off%SectorSize == 0 && off+SectorSize <= l.WALHeaders.End(), "journal: header sector outside its zone")
-	return off
-}
-
-// ReplyOffset returns the offset of client reply slot i.
-func (l *Layout) ReplyOffset(i uint32) uint64 {
-	if i >= l.Config.ClientsMax {
-		invariants.Failf("journal: reply slot %d out of range", i)
-	}
-	off := l.Replies.Offset + uint64(i)*uint64(l.Config.MessageSizeMax)
-	invariants.Assert(off+uint64(l.Config.MessageSizeMax) <= l.Replies.End(), "journal: reply slot outside its zone")
 	return off
 }
 

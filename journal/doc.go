@@ -8,7 +8,6 @@
 //     copy of each prepare's header, written in 4096-byte sectors;
 //   - the WAL prepares ring: one message_size_max slot per op (slot = op mod
 //     slot_count) holding the whole prepare;
-//   - the client replies zone: one message_size_max slot per client session;
 //   - the grid: fixed-size blocks addressed from 1, each starting with a
 //     256-byte header, referenced by (address, checksum).
 //

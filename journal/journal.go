@@ -10,8 +10,8 @@ import (
 
 // Journal is an open data file. It is not safe for concurrent use; the
 // replica drives it from its single event loop. Failure is crash-only: after
-// any error from a write path (WritePrepares, Flush, SetVSR, Checkpoint,
-// WriteReply) the Journal must be dropped and the file reopened, which
+// any error from a write path (WritePrepares, Flush, SetVSR, Checkpoint)
+// the Journal must be dropped and the file reopened, which
 // recovers a consistent state.
 type Journal struct {
 	storage  Storage
@@ -24,7 +24,7 @@ type Journal struct {
 	sbBuf      []byte // one sector
 	headers    []byte // the headers ring, slot_count × 256 bytes
 	prepareBuf []byte // message_size_max
-	replyBuf   []byte // message_size_max
+	replyBuf   []byte // message_size_max, scratch (wal_truncate)
 	blockBuf   []byte // grid_block_size
 	blobBuf    []byte // scratch for the free set encoding
 
@@ -132,12 +132,6 @@ func Format(s Storage, o FormatOptions) error {
 	}
 	if err := io.write(ring, layout.WALHeaders.Offset); err != nil {
 		return err
-	}
-	clear(sector)
-	for i := uint32(0); i < c.ClientsMax; i++ {
-		if err := io.write(sector, layout.ReplyOffset(i)); err != nil {
-			return err
-		}
 	}
 	if err := io.sync(); err != nil {
 		return err

@@ -139,32 +139,6 @@ func TestSetVSRMonotonic(t *testing.T) {
 	}
 }
 
-func TestReplies(t *testing.T) {
-	j := mustOpen(t, newFormatted(t, 5, MemoryFaults{}))
-	if _, err := j.ReadReply(3); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("empty slot: %v", err)
-	}
-	msg := wire.AlignedSlice(int(ConfigTest.MessageSizeMax))
-	h := wire.Header{Cluster: testCluster, Client: wire.Uint128{Lo: 9}, Context: wire.Uint128{Lo: 1},
-		Op: 7, Commit: 7, Timestamp: 5, Session: 2, Request: 1, Size: wire.HeaderSize + 5000,
-		Protocol: wire.ProtocolVersion, Command: wire.CommandReply, Operation: wire.OperationUserMin}
-	copy(msg[wire.HeaderSize:], bytes.Repeat([]byte{7}, 5000))
-	h.Encode(msg)
-	wire.Seal(&h, msg[:h.Size])
-	if err := j.WriteReply(3, msg); err != nil {
-		t.Fatal(err)
-	}
-	got, err := j.ReadReply(3)
-	if err != nil || !bytes.Equal(got, msg[:h.Size]) {
-		t.Fatalf("read back: %v", err)
-	}
-	s := j.storage.(*MemoryStorage)
-	s.FlipBit(j.layout.ReplyOffset(3)+wire.HeaderSize+4500, 2)
-	if _, err := j.ReadReply(3); !errors.Is(err, ErrCorrupt) {
-		t.Fatalf("flipped body: %v", err)
-	}
-}
-
 // A pooled message sliced to its size (len not sector-rounded) is accepted:
 // the capacity reaches the sector-rounded size.
 func TestWritePrepareExactLength(t *testing.T) {

@@ -17,7 +17,10 @@ const SuperblockMagic uint64 = 0x004e4f4e4f524843
 var errBadMagic = errors.New("bad magic")
 
 // FormatVersion is the data file format version this build reads and writes.
-const FormatVersion uint32 = 2
+// 3: a checkpoint's client table may hold a dropped large reply as its
+// header alone (replica.Limits.RepliesLargeMax); files of version 2 refuse
+// to open (ErrForeign) and are formatted again.
+const FormatVersion uint32 = 3
 
 // Byte offsets inside one superblock copy (one sector). The checksum covers
 // bytes [16, SectorSize); bytes from superblockUsed on must be zero.

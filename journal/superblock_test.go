@@ -59,13 +59,17 @@ func TestSuperblockRejectsInconsistentFields(t *testing.T) {
 			t.Errorf("case %d: %v", i, err)
 		}
 	}
-	sb := testSuperblock()
-	sb.Encode(b)
-	b[sbVersion] = byte(FormatVersion + 1)
-	putU128(b, wire.Checksum(b[16:]))
-	var got Superblock
-	if err := DecodeSuperblock(b, &got); !errors.Is(err, ErrForeign) {
-		t.Errorf("version %d: %v", FormatVersion+1, err)
+	// A newer version, and version 2 (it had a client_replies zone and
+	// checkpoints without dropped replies): foreign.
+	for _, v := range []uint32{FormatVersion + 1, 2} {
+		sb := testSuperblock()
+		sb.Encode(b)
+		b[sbVersion] = byte(v)
+		putU128(b, wire.Checksum(b[16:]))
+		var got Superblock
+		if err := DecodeSuperblock(b, &got); !errors.Is(err, ErrForeign) {
+			t.Errorf("version %d: %v", v, err)
+		}
 	}
 }
 

@@ -33,8 +33,8 @@ func FormatDataFile(path string, opts journal.FormatOptions) error {
 }
 
 // WithClientsMax returns cfg with room for clientsMax client sessions (a
-// replica's client table; each session is also a connection slot and a
-// reply slot). When that is more sessions than cfg holds, the grid grows
+// replica's client table, and by default its client connection slots).
+// When that is more sessions than cfg holds, the grid grows
 // by the blocks two checkpoints need for the larger client table, so a
 // data file formatted for its state machine still passes the grid check
 // at start.

@@ -46,6 +46,16 @@ type Config struct {
 	// status, op, commits, connected peers, the commit checksum and the
 	// state digest) at that interval.
 	StatusLogInterval time.Duration
+	// ConnectionsMax is the number of client connections the replica
+	// takes at once (default: the data file's ClientsMax). A connection
+	// costs a 4 KiB receive buffer and its socket; message buffers come
+	// from a budget shared by all clients (wire.Limits.ClientMessagesMax).
+	// A connection beyond it gets eviction(too_many_connections).
+	ConnectionsMax int
+	// ClientIdleTimeout closes a client connection with no traffic for
+	// this long (default one minute); an accepted connection that sends
+	// no whole message within a tenth of it is closed too.
+	ClientIdleTimeout time.Duration
 }
 
 // ErrConfig means the Config does not match the data file or is unusable.
@@ -176,6 +186,10 @@ func (n *Node) open() error {
 		return fmt.Errorf("%w: data file is for %d replicas, %d addresses given", ErrConfig, sb.ReplicaCount, len(n.cfg.Addresses))
 	}
 	limits := persist.Limits(sb.Config, int(sb.ReplicaCount))
+	if n.cfg.ConnectionsMax < 0 || n.cfg.ConnectionsMax > journal.ClientsLimit*4 {
+		return fmt.Errorf("%w: connections max %d not in [0, %d]", ErrConfig, n.cfg.ConnectionsMax, journal.ClientsLimit*4)
+	}
+	limits.ConnectionsMax = n.cfg.ConnectionsMax
 	// A checkpoint must never find the grid full: the state machine (with
 	// its outbox, if any) refuses work at its capacity, which two
 	// checkpoints must fit.
@@ -192,6 +206,11 @@ func (n *Node) open() error {
 	}
 	n.storage.Rebind(n.io)
 	wcfg := wire.Config{Cluster: sb.Cluster, ReplicaCount: sb.ReplicaCount, MessageSizeMax: limits.MessageSizeMax}
+	idle := n.cfg.ClientIdleTimeout
+	if idle <= 0 {
+		idle = time.Minute
+	}
+	idleTicks := uint64(max(idle/n.cfg.TickInterval, 1))
 	n.bus, err = bus.New(bus.Config{
 		Wire:      wcfg,
 		Replica:   sb.Replica,
@@ -200,7 +219,9 @@ func (n *Node) open() error {
 		Seed:      uint64(sb.Replica) + 1,
 		Logger:    n.log,
 		// Refused connections: at most one log line a second.
-		LogIntervalTicks: uint64(max(time.Second/n.cfg.TickInterval, 1)),
+		LogIntervalTicks:      uint64(max(time.Second/n.cfg.TickInterval, 1)),
+		IdleTimeoutTicks:      idleTicks,
+		HandshakeTimeoutTicks: max(idleTicks/10, 1),
 	}, n.io, n.pool)
 	if err != nil {
 		return fmt.Errorf("node: %w", err)
@@ -348,7 +369,10 @@ func (n *Node) settle() {
 	for {
 		n.replica.Flush()
 		n.wal.Submit()
-		if !n.wal.Deliver(n.replica) {
+		// Requests packed into a prepare returned their buffers to the
+		// client budget: connections held back for it read again.
+		resumed := n.bus.Resume()
+		if !n.wal.Deliver(n.replica) && !resumed {
 			return
 		}
 	}

@@ -29,11 +29,11 @@ func TestStartRefusesAGridTooSmallForTheStateMachine(t *testing.T) {
 		}
 		return Start(Config{DataFile: path, Addresses: []string{"127.0.0.1:0"}, StateMachine: l})
 	}
-	if n, err := start(8192); !errors.Is(err, ErrConfig) || !errors.Is(err, journal.ErrGridFull) {
+	if n, err := start(32768); !errors.Is(err, ErrConfig) || !errors.Is(err, journal.ErrGridFull) {
 		if n != nil {
 			n.Close()
 		}
-		t.Fatalf("start with a ledger of 8192 transfers on a grid of 512 blocks: %v, want a grid-full config error", err)
+		t.Fatalf("start with a ledger of 32768 transfers on a grid of 512 blocks: %v, want a grid-full config error", err)
 	} else {
 		t.Log(err)
 	}

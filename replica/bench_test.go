@@ -57,6 +57,7 @@ func BenchmarkPrimaryRequestPath(b *testing.B) {
 	limits := wire.LimitsTest
 	limits.ReplicaCount = 1
 	limits.ClientsMax = clients
+	limits.ClientMessagesMax = clients // a request of every client queued at once
 	cfg := Config{Cluster: wire.Uint128{Lo: 1}, ReplicaCount: 1, Limits: limits}
 	cfg.DefaultTimeouts()
 	pool, _ := wire.NewPool(limits.MessagesMax(), limits.MessageSizeMax)

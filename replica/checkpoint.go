@@ -17,10 +17,13 @@ var ErrCheckpoint = errors.New("replica: invalid checkpoint")
 const sessionsMagic uint64 = 0x5353455334524843
 
 // SessionsSizeMax bounds the encoded client table of a replica with limits
-// l: ClientsMax sessions, each holding a reply of up to MessageSizeMax
-// bytes (encodeSessions).
+// l: ClientsMax sessions, each holding a reply of up to ReplySlotSize
+// bytes, of which RepliesLargeMax may hold one of up to MessageSizeMax
+// (encodeSessions).
 func SessionsSizeMax(l wire.Limits) uint64 {
-	n := 20 + uint64(l.ClientsMax)*(40+uint64(l.MessageSizeMax))
+	invariants.Assert(l.ReplySlotSize <= l.MessageSizeMax, "replica: reply slots larger than a message")
+	n := 20 + uint64(l.ClientsMax)*(40+uint64(l.ReplySlotSize)) +
+		uint64(l.RepliesLarge())*uint64(l.MessageSizeMax-l.ReplySlotSize)
 	invariants.Assert(n >= 20, "replica: sessions size bound overflows")
 	return n
 }
@@ -128,7 +131,10 @@ func (r *Replica) encodeSessions(dst []byte) []byte {
 		dst = le.AppendUint32(dst, e.request)
 		dst = le.AppendUint64(dst, e.lastOp)
 		var reply []byte
-		if e.reply != nil {
+		switch {
+		case e.dropped:
+			reply = e.reply.Bytes(wire.HeaderSize) // the header of a dropped large reply
+		case e.reply != nil:
 			reply = e.reply.Bytes(e.replyHeader.Size)
 		}
 		dst = le.AppendUint32(dst, uint32(len(reply)))
@@ -244,21 +250,41 @@ func (r *Replica) decodeSessions(b []byte) error {
 		e.request, e.lastOp = request, lastOp
 		if size > 0 {
 			var h wire.Header
-			if err := wire.DecodeHeader(b[:size], &h, &r.wcfg); err != nil || h.Command != wire.CommandReply || int(h.Size) != size {
+			if size < wire.HeaderSize {
+				return bad("stored reply shorter than a header")
+			}
+			if err := wire.DecodeHeader(b[:size], &h, &r.wcfg); err != nil || h.Command != wire.CommandReply {
 				return bad("invalid stored reply")
+			}
+			// A dropped large reply is stored as its header alone.
+			slot := r.cfg.Limits.ReplySlotSize
+			dropped := size == wire.HeaderSize && h.Size > slot
+			if !dropped && int(h.Size) != size {
+				return bad("stored reply of another size than its header's")
 			}
 			if h.Client != id || h.Session != session {
 				return bad("stored reply of another client or session")
 			}
-			if err := wire.VerifyBody(&h, b[wire.HeaderSize:size]); err != nil {
-				return bad("stored reply body does not verify")
+			large := !dropped && h.Size > slot
+			var m *wire.Message
+			switch {
+			case large && r.clients.large >= r.clients.largeMax:
+				return bad(fmt.Sprintf("more than %d large stored replies", r.clients.largeMax))
+			case large:
+				if m = r.newMessage(); m == nil {
+					return bad("message pool too small for large stored replies")
+				}
+			default:
+				m = r.replySlot()
 			}
-			m := r.newMessage()
-			if m == nil {
-				return bad("message pool too small for stored replies")
+			if !dropped {
+				if err := wire.VerifyBody(&h, b[wire.HeaderSize:size]); err != nil {
+					m.Unref()
+					return bad("stored reply body does not verify")
+				}
 			}
 			copy(m.Buffer, b[:size])
-			r.clients.setReply(e, m, &h)
+			r.clients.setReply(e, m, &h, large, dropped)
 		}
 		b = b[size:]
 	}

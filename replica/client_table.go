@@ -14,9 +14,17 @@ type clientEntry struct {
 	session uint64 // op that committed the client's register
 	request uint32 // last committed request number
 	lastOp  uint64 // op of the last commit that touched the session (LRU order)
-	reply   *wire.Message
+	// reply is the stored reply: in a reply slot (the replica's own pool
+	// of ReplySlotSize buffers) up to that size, else in a message pool
+	// buffer (large). A dropped large reply keeps only its header, in a
+	// reply slot.
+	reply *wire.Message
 	// replyHeader is the decoded header of reply (for resends and checks).
 	replyHeader wire.Header
+	// large: reply is a pool buffer holding a reply above ReplySlotSize.
+	// dropped: the reply's body was dropped for a newer large reply;
+	// reply holds its header only.
+	large, dropped bool
 	// inflight is primary-only bookkeeping: request+1 is queued or prepared.
 	inflight bool
 }
@@ -31,15 +39,31 @@ type clientTable struct {
 	// registering lists clients whose register is queued or prepared but
 	// not committed (primary only), so a retried register is not prepared twice.
 	registering []wire.Uint128
+	// large counts entries holding a large reply, at most largeMax.
+	large    int
+	largeMax int
 }
 
-func newClientTable(capacity int) clientTable {
-	invariants.Assert(capacity > 0, "replica: client table without room")
+func newClientTable(capacity, largeMax int) clientTable {
+	invariants.Assert(capacity > 0 && largeMax > 0, "replica: client table without room")
 	return clientTable{
 		entries:     make([]clientEntry, capacity),
 		index:       make(map[wire.Uint128]int32, capacity),
 		registering: make([]wire.Uint128, 0, capacity),
+		largeMax:    largeMax,
 	}
+}
+
+// release drops e's stored reply.
+func (t *clientTable) release(e *clientEntry) {
+	if e.reply != nil {
+		e.reply.Unref()
+	}
+	if e.large {
+		t.large--
+		invariants.Assert(t.large >= 0, "replica: more large replies released than stored")
+	}
+	e.reply, e.large, e.dropped = nil, false, false
 }
 
 func (t *clientTable) get(id wire.Uint128) *clientEntry {
@@ -69,9 +93,7 @@ func (t *clientTable) register(id wire.Uint128, op uint64) (evicted wire.Uint128
 		victim := &t.entries[slot]
 		evicted, didEvict = victim.id, true
 		delete(t.index, victim.id)
-		if victim.reply != nil {
-			victim.reply.Unref()
-		}
+		t.release(victim)
 	} else {
 		t.used++
 	}
@@ -95,14 +117,38 @@ func (t *clientTable) oldest() int {
 	return best
 }
 
-// setReply stores m (whose reference the table takes) as e's last reply.
-func (t *clientTable) setReply(e *clientEntry, m *wire.Message, h *wire.Header) {
+// setReply stores m (whose reference the table takes) as e's last reply;
+// large says m is a pool buffer holding a reply above ReplySlotSize, of
+// which the table keeps at most largeMax (the caller makes room first with
+// oldestLarge and dropLarge), dropped that m holds only h's header.
+func (t *clientTable) setReply(e *clientEntry, m *wire.Message, h *wire.Header, large, dropped bool) {
 	invariants.Assert(m != nil && h.Command == wire.CommandReply, "replica: stored reply is not a reply")
 	invariants.Assert(h.Client == e.id && h.Session == e.session, "replica: stored reply of another client or session")
-	if e.reply != nil {
-		e.reply.Unref()
+	invariants.Assert(!(large && dropped), "replica: a dropped reply kept in a large buffer")
+	t.release(e)
+	if large {
+		invariants.Assert(t.large < t.largeMax, "replica: large reply stored without room")
+		t.large++
 	}
-	e.reply, e.replyHeader = m, *h
+	e.reply, e.replyHeader, e.large, e.dropped = m, *h, large, dropped
+}
+
+// oldestLarge returns the entry holding the large reply of the smallest
+// (lastOp, id), other than except: the one whose body a new large reply
+// drops, the same on every replica.
+func (t *clientTable) oldestLarge(except *clientEntry) *clientEntry {
+	var best *clientEntry
+	for i := 0; i < t.used; i++ {
+		e := &t.entries[i]
+		if !e.large || e == except {
+			continue
+		}
+		if best == nil || e.lastOp < best.lastOp || (e.lastOp == best.lastOp && e.id.Less(best.id)) {
+			best = e
+		}
+	}
+	invariants.Assert(best == nil || best.large && best.reply != nil, "replica: oldest large reply is not held")
+	return best
 }
 
 func (t *clientTable) isRegistering(id wire.Uint128) bool {

@@ -121,10 +121,11 @@ func (r *Replica) applyRequest(prepare, req *wire.Header, input []byte, timestam
 
 // replyMessage returns a buffer for a reply. Replies are replicated state
 // (the client table keeps the last one per client): a commit cannot skip
-// one, so its buffer must exist. The pool's share for them is one per
-// client plus the one being built (ScratchMax), and every other holder is
-// capped by its own limit (wire.Limits.MessagesMax), so running out here
-// means some holder exceeded its share: a bug, not an input.
+// one, so its buffer must exist. The pool's share for them is the one being
+// built (ScratchMax) and RepliesLargeMax large ones kept (storeReply moves
+// smaller ones into reply slots), and every other holder is capped by its
+// own limit (wire.Limits.MessagesMax), so running out here means some
+// holder exceeded its share: a bug, not an input.
 func (r *Replica) replyMessage() *wire.Message {
 	m, err := r.pool.Get()
 	if err != nil {
@@ -172,10 +173,46 @@ func (r *Replica) reply(e *clientEntry, prepare, req *wire.Header, timestamp uin
 	}
 	e.lastOp = prepare.Op
 	e.inflight = false
-	r.clients.setReply(e, m, &h)
+	m = r.storeReply(e, m, &h)
 	if r.IsPrimary() && !r.replaying {
 		r.bus.SendToClient(req.Client, m)
 	}
+}
+
+// storeReply keeps the sealed reply m (a message pool buffer whose
+// reference the table takes) as e's last reply and returns the buffer that
+// holds it now: a reply slot when it fits one (m goes back to the pool),
+// else m itself as a large reply. When the table already holds
+// RepliesLargeMax large replies, the oldest other one keeps only its
+// header (dropLarge); the choice depends on committed ops only, so every
+// replica drops the same.
+func (r *Replica) storeReply(e *clientEntry, m *wire.Message, h *wire.Header) *wire.Message {
+	if h.Size <= r.cfg.Limits.ReplySlotSize {
+		s := r.replySlot()
+		copy(s.Buffer, m.Bytes(h.Size))
+		m.Unref()
+		r.clients.setReply(e, s, h, false, false)
+		return s
+	}
+	if !e.large && r.clients.large == r.clients.largeMax {
+		v := r.clients.oldestLarge(e)
+		invariants.Assert(v != nil, "replica: no large reply to drop in a full table")
+		r.dropLarge(v)
+	}
+	r.clients.setReply(e, m, h, true, false)
+	invariants.Assert(r.clients.large <= r.clients.largeMax, "replica: more large replies than RepliesLargeMax")
+	return m
+}
+
+// dropLarge replaces v's large reply by its header alone, in a reply slot:
+// a retry of that request is answered with eviction(reply_dropped).
+func (r *Replica) dropLarge(v *clientEntry) {
+	invariants.Assert(v.large && !v.dropped && v.reply != nil, "replica: dropping a reply that is not a held large one")
+	s := r.replySlot()
+	copy(s.Buffer, v.reply.Bytes(wire.HeaderSize))
+	h := v.replyHeader
+	r.clients.setReply(v, s, &h, false, true)
+	r.Counters.RepliesDropped++
 }
 
 // applyLocal applies a committed local request (SubmitLocal): one that a

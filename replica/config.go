@@ -97,6 +97,12 @@ func (c *Config) check() error {
 	if l.ClientsMax < 1 {
 		return fmt.Errorf("%w: clients max %d must be positive", ErrConfig, l.ClientsMax)
 	}
+	if l.ReplySlotSize < wire.SectorSize || l.ReplySlotSize%wire.SectorSize != 0 || l.ReplySlotSize > l.MessageSizeMax {
+		return fmt.Errorf("%w: reply slot size %d must be a multiple of %d up to message size max %d", ErrConfig, l.ReplySlotSize, wire.SectorSize, l.MessageSizeMax)
+	}
+	if l.RepliesLargeMax < 1 || l.ClientMessagesMax < 1 || l.ClientSendsMax < 1 {
+		return fmt.Errorf("%w: replies large max %d, client messages max %d and client sends max %d must be positive", ErrConfig, l.RepliesLargeMax, l.ClientMessagesMax, l.ClientSendsMax)
+	}
 	if c.PrepareTimeoutTicks == 0 || c.CommitTimeoutTicks == 0 || c.NormalTimeoutTicks == 0 || c.ViewChangeTimeoutTicks == 0 {
 		return fmt.Errorf("%w: timeouts must be positive", ErrConfig)
 	}

@@ -12,6 +12,7 @@ type Counters struct {
 	RequestsApplied    uint64 // client requests applied to the state machine
 	RepliesResent      uint64 // stored replies sent again for a retried request
 	Evictions          uint64 // sessions evicted to make room
+	RepliesDropped     uint64 // large stored replies reduced to their header for a newer one (Limits.RepliesLargeMax)
 	CommitHeartbeats   uint64 // commit messages sent
 	LocalSubmitted     uint64 // local requests queued by this primary (SubmitLocal)
 	LocalApplied       uint64 // local requests applied
@@ -39,6 +40,7 @@ type Counters struct {
 	DropWrongView      uint64 // messages from another view
 	DropStaleRequest   uint64 // requests older than the session's last
 	DropDuplicate      uint64 // requests already queued or being prepared
+	DropReplyDropped   uint64 // retries whose stored reply was dropped, answered with eviction(reply_dropped)
 	DropQueueFull      uint64 // requests that found the request queue full (registers: ClientsMax registers already in flight)
 	DropNoSession      uint64 // requests without a valid session (eviction sent)
 	DropBadRequest     uint64 // requests a state machine cannot serve (reply too large, bad number)

@@ -71,8 +71,20 @@ func (c *counterMachine) Apply(ctx *statemachine.Context, op wire.Operation, inp
 	binary.LittleEndian.PutUint64(b[32:], ctx.Op)
 	c.digest = addUint128(c.digest, wire.Checksum(b[:]))
 	binary.LittleEndian.PutUint64(reply, c.totals[ctx.Client])
+	if binary.LittleEndian.Uint64(input)&bigReply != 0 && len(reply) >= bigReplySize {
+		// A reply above the test preset's reply slot (reply_test.go).
+		clear(reply[8:bigReplySize])
+		return bigReplySize
+	}
 	return 8
 }
+
+// An add with bigReply set is answered with bigReplySize bytes: a large
+// reply (above Limits.ReplySlotSize).
+const (
+	bigReply     = uint64(1) << 40
+	bigReplySize = 5000
+)
 
 func (c *counterMachine) ReplySizeMax(wire.Operation, int) int { return 8 }
 func (c *counterMachine) Digest() wire.Uint128                 { return c.digest }

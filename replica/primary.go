@@ -50,6 +50,13 @@ func (r *Replica) onRequest(m *wire.Message, h *wire.Header) {
 		// A retry of the last committed request: the stored reply answers
 		// it if it is the same request (same checksum), without re-execution.
 		if e.reply != nil && e.replyHeader.Context == h.Checksum {
+			if e.dropped {
+				// Executed once; the reply was dropped for newer large
+				// replies and cannot be sent again.
+				r.Counters.DropReplyDropped++
+				r.sendEviction(h.Client, wire.EvictionReplyDropped)
+				return
+			}
 			r.resendReply(e)
 		} else {
 			r.Counters.DropStaleRequest++
@@ -350,7 +357,7 @@ func (r *Replica) sendCommitHeartbeat() {
 }
 
 func (r *Replica) resendReply(e *clientEntry) {
-	invariants.Assert(e.reply != nil && e.replyHeader.Client == e.id, "replica: resent a reply the session does not hold")
+	invariants.Assert(e.reply != nil && !e.dropped && e.replyHeader.Client == e.id, "replica: resent a reply the session does not hold")
 	invariants.Assert(e.replyHeader.Session == e.session, "replica: resent a reply of an older session")
 	r.bus.SendToClient(e.id, e.reply)
 	r.Counters.RepliesResent++

@@ -35,13 +35,16 @@ func (s Status) String() string {
 // Replica is one VSR replica. Create it with New; drive it with OnMessage,
 // OnPrepareWritten, Tick and Flush from a single event loop.
 type Replica struct {
-	cfg     Config
-	wcfg    wire.Config
-	pool    *wire.Pool
-	bus     Bus
-	journal Journal
-	clock   Clock
-	sm      statemachine.StateMachine
+	// replyPool holds the reply slots: stored replies up to
+	// Limits.ReplySlotSize, apart from the message pool.
+	replyPool *wire.Pool
+	cfg       Config
+	wcfg      wire.Config
+	pool      *wire.Pool
+	bus       Bus
+	journal   Journal
+	clock     Clock
+	sm        statemachine.StateMachine
 	// local is sm's local-only operations, nil if it has none.
 	local statemachine.LocalOperations
 
@@ -159,8 +162,13 @@ func New(cfg Config, pool *wire.Pool, bus Bus, journal Journal, clock Clock, sm 
 	if pool.MessageSizeMax() != int(cfg.Limits.MessageSizeMax) {
 		return nil, fmt.Errorf("%w: pool buffers of %d bytes, config wants %d", ErrConfig, pool.MessageSizeMax(), cfg.Limits.MessageSizeMax)
 	}
+	replyPool, err := wire.NewPool(cfg.Limits.RepliesSmallMax(), cfg.Limits.ReplySlotSize)
+	if err != nil {
+		return nil, fmt.Errorf("%w: reply slots: %w", ErrConfig, err)
+	}
 	root := wire.RootPrepare(cfg.Cluster)
 	r := &Replica{
+		replyPool: replyPool,
 		cfg:       cfg,
 		wcfg:      cfg.wireConfig(),
 		pool:      pool,
@@ -173,8 +181,8 @@ func New(cfg Config, pool *wire.Pool, bus Bus, journal Journal, clock Clock, sm 
 		committed: root.Checksum,
 		ring:      newPrepareRing(2 * cfg.Limits.PipelinePrepareMax),
 		future:    newFutureRing(2 * cfg.Limits.PipelinePrepareMax),
-		requests:  newRequestQueue(cfg.Limits.ClientsMax),
-		clients:   newClientTable(cfg.Limits.ClientsMax),
+		requests:  newRequestQueue(cfg.Limits.RequestsQueuedMax()),
+		clients:   newClientTable(cfg.Limits.ClientsMax, max(1, cfg.Limits.RepliesLarge())),
 		reads:     make([]pendingRead, 0, max(cfg.Limits.JournalReadsMax, 1)),
 		rng:       rand.New(rand.NewPCG(cfg.Seed, uint64(cfg.Replica)+1)),
 	}
@@ -433,12 +441,30 @@ func (r *Replica) assertPinned() {
 func (r *Replica) MessagesHeld() int {
 	n := r.ring.count + r.future.count + r.writes + len(r.reads) + r.requests.count
 	invariants.Assert(r.clients.used <= len(r.clients.entries), "replica: more sessions than the table holds")
-	for i := 0; i < r.clients.used; i++ {
-		if r.clients.entries[i].reply != nil {
-			n++
+	if invariants.Enabled {
+		large := 0
+		for i := 0; i < r.clients.used; i++ {
+			if r.clients.entries[i].large {
+				large++
+			}
 		}
+		invariants.Assert(large == r.clients.large, "replica: large replies miscounted")
 	}
-	return n
+	// Replies up to ReplySlotSize live in reply slots, not in this pool.
+	return n + r.clients.large
+}
+
+// replySlot returns a reply slot (a buffer of ReplySlotSize). The slots are
+// one per session, one per message queued on client connections
+// (ClientSendsMax) and one being filled (Limits.RepliesSmallMax): running
+// out is a bug.
+func (r *Replica) replySlot() *wire.Message {
+	m, err := r.replyPool.Get()
+	if err != nil {
+		panic(fmt.Sprintf("replica: reply slots exhausted (%d, sessions %d): a holder exceeded its share of Limits.RepliesSmallMax", r.replyPool.Count(), r.clients.used))
+	}
+	invariants.Assert(m.Refs() == 1 && len(m.Buffer) == int(r.cfg.Limits.ReplySlotSize), "replica: reply slot shared or of another size")
+	return m
 }
 
 // newMessage gets a pool buffer, counting exhaustion as a drop.

@@ -126,7 +126,7 @@ func TestSessionOldAndFutureRequestsAreRejected(t *testing.T) {
 // restart replaying them) evicts the same client.
 func TestSessionEvictionIsDeterministicAndBounded(t *testing.T) {
 	o := newOne(t, 1, 0, nil)
-	o.r.clients = newClientTable(2) // a two-session table
+	o.r.clients = newClientTable(2, 1) // a two-session table
 	cfg := o.cfg
 	a, b, d := wire.Uint128{Lo: 1}, wire.Uint128{Lo: 2}, wire.Uint128{Lo: 3}
 	ra := o.send(rawRequest(cfg, a, 0, 0, wire.Uint128{}, 0))
@@ -147,7 +147,7 @@ func TestSessionEvictionIsDeterministicAndBounded(t *testing.T) {
 	saved := *o
 	first := o.r
 	o.fresh()
-	o.r.clients = newClientTable(2)
+	o.r.clients = newClientTable(2, 1)
 	for op := uint64(1); op <= first.CommitMin(); op++ {
 		m, _ := o.pool.Get()
 		copy(m.Buffer, o.j.stored[op])

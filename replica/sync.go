@@ -185,11 +185,10 @@ func (r *Replica) resetLog() {
 	r.log.forget(0)
 	t := &r.clients
 	for i := 0; i < t.used; i++ {
-		if t.entries[i].reply != nil {
-			t.entries[i].reply.Unref()
-		}
+		t.release(&t.entries[i])
 		t.entries[i] = clientEntry{}
 	}
+	invariants.Assert(t.large == 0, "replica: large replies left after the table's reset")
 	t.used = 0
 	clear(t.index)
 	t.registering = t.registering[:0]

@@ -126,6 +126,9 @@ func (c *client) onMessage(data []byte) error {
 	switch h.Command {
 	case wire.CommandEviction:
 		s.stats.Evictions++
+		if wire.EvictionReason(h.Reason) == wire.EvictionReplyDropped {
+			s.stats.RepliesDropped++
+		}
 		s.trace.logf("client %d (%x) evicted, reason %d", c.index, c.id.Lo, h.Reason)
 		c.restart()
 		return nil
@@ -141,6 +144,9 @@ func (c *client) onMessage(data []byte) error {
 	}
 	c.view = max(c.view, h.View)
 	s.stats.Replies++
+	if h.Size > wire.LimitsTest.ReplySlotSize {
+		s.stats.LargeReplies++
+	}
 	if c.header.Operation == wire.OperationRegister {
 		c.session = h.Session
 	} else {

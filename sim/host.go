@@ -152,6 +152,9 @@ func (h *host) format(rejoin bool) error {
 	return nil
 }
 
+// simRepliesLargeMax is the replicas' wire.Limits.RepliesLargeMax.
+const simRepliesLargeMax = 1
+
 // start opens the data file and recovers the replica, as node.Start does.
 func (h *host) start() error {
 	s := h.sim
@@ -161,6 +164,10 @@ func (h *host) start() error {
 	}
 	sb := j.Superblock()
 	limits := persist.Limits(sb.Config, int(sb.ReplicaCount))
+	// Fewer large replies than the test preset keeps, so the ledger
+	// workload's large lookups make replicas drop some and retries meet
+	// eviction(reply_dropped), across crashes, state sync and view changes.
+	limits.RepliesLargeMax = simRepliesLargeMax
 	pool := h.spare
 	if pool != nil && pool.Count() == limits.MessagesMax() && pool.MessageSizeMax() == int(limits.MessageSizeMax) {
 		// The crashed life's pool: everything that held its messages died

@@ -71,7 +71,12 @@ type Stats struct {
 	Replies      uint64 // replies received by clients
 	Retries      uint64 // request resends after a timeout
 	Evictions    uint64 // eviction messages received by clients
-	Restarts     uint64 // replica restarts
+	// LargeReplies counts replies received above the reply slot
+	// (wire.Limits.ReplySlotSize), RepliesDropped evictions(reply_dropped):
+	// retries of a request whose large reply the replicas dropped.
+	LargeReplies   uint64
+	RepliesDropped uint64
+	Restarts       uint64 // replica restarts
 	// RestartsWithholding counts restarts whose recovery withheld the
 	// replica's vote (persist.RecoveryInfo.Incomplete: it does not vote whole).
 	RestartsWithholding uint64
@@ -98,6 +103,8 @@ func (s *Stats) Add(o *Stats) {
 	s.Replies += o.Replies
 	s.Retries += o.Retries
 	s.Evictions += o.Evictions
+	s.LargeReplies += o.LargeReplies
+	s.RepliesDropped += o.RepliesDropped
 	s.Restarts += o.Restarts
 	s.RestartsWithholding += o.RestartsWithholding
 	s.Messages += o.Messages

@@ -14,7 +14,15 @@ const ledgerAccounts = 4
 type ledgerInput struct {
 	op       wire.Operation
 	transfer wire.Uint128 // create_transfers: the transfer's id
+	ids      int          // lookup_accounts: ids asked for
 }
+
+// ledgerLookupCopies is how often half the lookups name every account: a
+// reply of 10 × 4 × 128 bytes, above the test preset's 4 KiB reply slot,
+// so the replicas keep it among their few large replies and drop the
+// oldest (wire.Limits.RepliesLargeMax; a retry of a dropped one gets
+// eviction(reply_dropped)).
+const ledgerLookupCopies = 10
 
 // ledgerAudit collects what the ledger clients learned, for the final
 // exactly-once and no-lost-ack checks.
@@ -42,11 +50,17 @@ func (w *ledgerClient) next(c *client) (wire.Operation, []byte, any) {
 		return ledger.OperationCreateAccounts, body, ledgerInput{op: ledger.OperationCreateAccounts}
 	}
 	if s.rng.IntN(4) == 0 {
-		var body []byte
-		for i := 1; i <= ledgerAccounts; i++ {
-			body = ledger.AppendID(body, wire.Uint128{Lo: uint64(i)})
+		copies := 1
+		if s.rng.IntN(2) == 0 {
+			copies = ledgerLookupCopies
 		}
-		return ledger.OperationLookupAccounts, body, ledgerInput{op: ledger.OperationLookupAccounts}
+		var body []byte
+		for range copies {
+			for i := 1; i <= ledgerAccounts; i++ {
+				body = ledger.AppendID(body, wire.Uint128{Lo: uint64(i)})
+			}
+		}
+		return ledger.OperationLookupAccounts, body, ledgerInput{op: ledger.OperationLookupAccounts, ids: copies * ledgerAccounts}
 	}
 	w.n++
 	debit := 1 + s.rng.IntN(ledgerAccounts)
@@ -82,7 +96,7 @@ func (w *ledgerClient) reply(c *client, input any, body []byte) (any, error) {
 		}
 		w.audit.acked = append(w.audit.acked, in.transfer)
 	case ledger.OperationLookupAccounts:
-		if len(body)%ledger.AccountSize != 0 || len(body) > ledgerAccounts*ledger.AccountSize {
+		if len(body)%ledger.AccountSize != 0 || len(body) > in.ids*ledger.AccountSize {
 			return nil, violation(InvariantWorkload, "lookup_accounts reply of %d bytes", len(body))
 		}
 		var debits, credits uint64

@@ -27,6 +27,9 @@ type Message struct {
 	refs   int32
 	index  int32
 	pool   *Pool
+	// budgeted marks a buffer taken with GetBudgeted, counted in the
+	// pool's Budgeted until it returns.
+	budgeted bool
 }
 
 // Ref adds a reference and returns m, for handing m to one more owner.
@@ -52,6 +55,9 @@ func (m *Message) Unref() {
 	}
 }
 
+// From reports whether m is a buffer of p.
+func (m *Message) From(p *Pool) bool { return m.pool == p }
+
 // Refs returns the current reference count (for assertions and tests).
 func (m *Message) Refs() int32 { return m.refs }
 
@@ -69,6 +75,8 @@ type Pool struct {
 	messages []Message
 	free     []int32 // stack of free message indexes
 	size     int
+	// budgeted counts buffers in use that GetBudgeted handed out.
+	budgeted int
 }
 
 // NewPool allocates count buffers of messageSizeMax bytes (a multiple of
@@ -120,7 +128,34 @@ func (p *Pool) Get() (*Message, error) {
 	return m, nil
 }
 
+// GetBudgeted returns a free message like Get when fewer than max buffers
+// taken with GetBudgeted are in use, and ErrPoolExhausted otherwise. The
+// pool counts such a buffer until its last reference is dropped, whoever
+// holds it then: the bus lends client connections a bounded share of the
+// pool this way, which the request queue may keep for a while.
+func (p *Pool) GetBudgeted(max int) (*Message, error) {
+	if p.budgeted >= max {
+		return nil, ErrPoolExhausted
+	}
+	m, err := p.Get()
+	if err != nil {
+		return nil, err
+	}
+	m.budgeted = true
+	p.budgeted++
+	invariants.Assert(p.budgeted <= max && p.budgeted <= len(p.messages)-len(p.free), "wire: budgeted buffers beyond their budget or the buffers in use")
+	return m, nil
+}
+
+// Budgeted returns how many buffers taken with GetBudgeted are in use.
+func (p *Pool) Budgeted() int { return p.budgeted }
+
 func (p *Pool) put(m *Message) {
+	if m.budgeted {
+		m.budgeted = false
+		p.budgeted--
+		invariants.Assert(p.budgeted >= 0, "wire: more budgeted buffers returned than taken")
+	}
 	invariants.Assert(len(p.free) < cap(p.free), "wire: message pool free list overflow")
 	invariants.Assert(m.refs == 0 && m.pool == p, "wire: message returned to its pool with references or to another pool")
 	if invariants.Enabled {
@@ -136,8 +171,10 @@ func (p *Pool) put(m *Message) {
 func (p *Pool) Reset() {
 	invariants.Assert(cap(p.free) == len(p.messages), "wire: free list not sized to the pool")
 	p.free = p.free[:len(p.messages)]
+	p.budgeted = 0
 	for i := range p.messages {
 		p.messages[i].refs = 0
+		p.messages[i].budgeted = false
 		p.free[i] = int32(len(p.messages) - 1 - i)
 	}
 	invariants.Assert(p.Free() == p.Count(), "wire: reset pool not all free")

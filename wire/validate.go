@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"fmt"
 	"math/bits"
 
 	"github.com/chronon-db/chronon/internal/invariants"
@@ -531,9 +532,32 @@ const (
 	// the connection and closed it, before reading anything from it. It
 	// ends no session. Client, session and view are zero.
 	EvictionTooManyConnections EvictionReason = 5
+	// EvictionReplyDropped means the request was a retry of the session's
+	// last one, whose reply was larger than a reply slot and was dropped
+	// for newer large replies (Limits.RepliesLargeMax): the request was
+	// executed once, but its reply cannot be sent again. The session ends
+	// for the client, which cannot know the outcome.
+	EvictionReplyDropped EvictionReason = 6
 
-	evictionReasonCount EvictionReason = 6
+	evictionReasonCount EvictionReason = 7
 )
+
+var evictionReasonNames = [evictionReasonCount]string{
+	EvictionNoSession:          "no_session",
+	EvictionTableFull:          "table_full",
+	EvictionProtocolVersion:    "protocol_version",
+	EvictionSessionTooLow:      "session_too_low",
+	EvictionTooManyConnections: "too_many_connections",
+	EvictionReplyDropped:       "reply_dropped",
+}
+
+// String returns the reason's name as docs/protocol.md spells it.
+func (r EvictionReason) String() string {
+	if r == 0 || r >= evictionReasonCount {
+		return fmt.Sprintf("eviction_reason(%d)", uint8(r))
+	}
+	return evictionReasonNames[r]
+}
 
 // DecodeHeader verifies the header checksum of raw[0:HeaderSize], decodes it
 // into h and validates it against cfg. Nothing in raw is trusted before the

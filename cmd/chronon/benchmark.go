@@ -64,7 +64,7 @@ func parseBenchmarkArgs(args []string, stderr io.Writer) (benchmarkOptions, erro
 	addresses := fs.String("addresses", "", "a running cluster's replicas' host:port, comma-separated, in replica order (default: start a local cluster)")
 	clusterID := fs.String("cluster", "", "the running cluster's id, decimal or 0x-hex (required with --addresses)")
 	fs.IntVar(&cfg.Clients, "clients", 32, "client sessions")
-	fs.IntVar(&cfg.ClientsMax, "clients-max", 0, "client sessions the local cluster's data files hold, as chronon format --clients-max (default: the preset's, 64 or 16, or --clients when more; with a sweep, its largest client count)")
+	fs.IntVar(&cfg.ClientsMax, "clients-max", 0, "client sessions the local cluster's data files hold, as chronon format --clients-max (default: the preset's, 1024 or 16, or --clients when more; with a sweep, its largest client count)")
 	fs.IntVar(&cfg.Callers, "callers", 1, "concurrent callers per client, one call in flight each (a client coalesces its callers' calls)")
 	fs.IntVar(&cfg.Batch, "batch", 0, "events per call: kv records or transfers (default 1 for kv, 64 for ledger and ledger-effects)")
 	fs.DurationVar(&cfg.Warmup, "warmup", 2*time.Second, "load before the measured phase, not measured")

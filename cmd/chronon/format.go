@@ -47,8 +47,10 @@ func runFormat(args []string, stdout, stderr io.Writer) int {
 	replica := fs.Int("replica", -1, "this replica's index, 0-based (required)")
 	replicaCount := fs.Int("replica-count", 0, "number of replicas in the cluster (required)")
 	preset := fs.String("preset", "production", "configuration preset: production or test")
-	clientsMax := fs.Int("clients-max", 0, "client sessions the cluster holds, and client connections each replica takes (default: the preset's, production 64, test 16; at most "+fmt.Sprint(journal.ClientsLimit)+"). "+
-		"Each session costs a replica about 5 message buffers of memory (reserved, touched as clients use them: 5 MiB with the production preset) and 3 messages of data file (its reply slot and its reply in two checkpoints: 3 MiB); every replica of a cluster must be formatted with the same value")
+	clientsMax := fs.Int("clients-max", 0, "client sessions the cluster holds, and by default client connections each replica takes (chronon start --connections-max) (default: the preset's, production 1024, test 16; at most "+fmt.Sprint(journal.ClientsLimit)+"). "+
+		"Each session costs a replica about 12 KiB of memory (a 4 KiB reply slot, up to 4 KiB in the checkpoint kept for state sync, a 4 KiB connection buffer, and its table entry) and 8 KiB of data file (its entry in two checkpoints); "+
+		"replies above 4 KiB are kept for at most 64 sessions (64 MiB, whatever the session count; a retry of an older one gets eviction reply_dropped) and request buffers come from a budget of 128 shared by all clients. "+
+		"Every replica of a cluster must be formatted with the same value")
 	rejoin := fs.Bool("rejoin", false, "format a replacement for a replica whose data file was lost while the cluster runs: it stays out of view-change votes until it has caught up (docs/replica.md)")
 	pos, err := parseFlags(fs, args)
 	if err != nil {

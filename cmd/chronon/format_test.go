@@ -22,7 +22,7 @@ func TestFormatCreatesAndRefusesOverwrite(t *testing.T) {
 		t.Fatalf("stdout: %s", out.String())
 	}
 	st, err := os.Stat(path)
-	if err != nil || st.Size() != 13664256 {
+	if err != nil || st.Size() != 12615680 {
 		t.Fatalf("file: %v %v", st, err)
 	}
 	out.Reset()

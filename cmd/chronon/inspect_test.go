@@ -34,7 +34,7 @@ func TestInspectFormattedFile(t *testing.T) {
 		"view 0, log_view 0 (log head op 0), commit_min 0, commit_max 0",
 		"checkpoint: op 0",
 		"wal_prepares",
-		"grid                   5275648",
+		"grid                   4227072",
 		"op_max 0, 0 ops to repair",
 		"1-63 reserved (63 slots)",
 		"grid: 0 of 1024 blocks acquired",

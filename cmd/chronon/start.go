@@ -37,6 +37,8 @@ func runStart(args []string, stdout, stderr io.Writer) int {
 	metricsAddr := fs.String("metrics", "", "serve Prometheus metrics at http://<host:port>/metrics (e.g. 127.0.0.1:9464; empty: off)")
 	profiling := fs.Bool("pprof", false, "with --metrics, also serve the Go runtime's profiles at /debug/pprof/ (e.g. go tool pprof http://<host:port>/debug/pprof/profile?seconds=10)")
 	statusInterval := fs.Duration("status-interval", 10*time.Second, "log the replica's view, op, commits and peers at this interval (0: never)")
+	connectionsMax := fs.Int("connections-max", 0, "client connections this replica takes at once (default: the data file's client sessions); each costs a 4 KiB receive buffer and a socket, message buffers come from a budget shared by all clients (128 with the production preset); one more is refused with eviction too_many_connections")
+	idleTimeout := fs.Duration("client-idle-timeout", time.Minute, "close a client connection without traffic for this long (the Go client reconnects on its next call); one that sends no whole message within a tenth of it is closed too")
 	effectsURL := fs.String("effects-url", "", "ledger only: POST every created transfer to this URL exactly once (outbox effect with an Idempotency-Key)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: chronon start --addresses=a:p,b:p,c:p [--replica=i] [--state-machine=ledger|kv] <data file>")
@@ -102,6 +104,8 @@ func runStart(args []string, stdout, stderr io.Writer) int {
 		Sink:         sink,
 
 		StatusLogInterval: *statusInterval,
+		ConnectionsMax:    *connectionsMax,
+		ClientIdleTimeout: *idleTimeout,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "chronon start: %v\n", err)

@@ -42,6 +42,14 @@ type Config struct {
 	// (default 100: one second at 10 ms ticks).
 	Logger           *slog.Logger
 	LogIntervalTicks uint64
+	// HandshakeTimeoutTicks closes an accepted connection that has not
+	// sent a whole message within that many ticks (default 1000: 10 s at
+	// 10 ms ticks). IdleTimeoutTicks closes a client connection with
+	// nothing received, sent or queued for that many ticks (default 6000:
+	// one minute); the Go client resends a request every RetryInterval
+	// while it waits, and redials on its next call after a close.
+	HandshakeTimeoutTicks uint64
+	IdleTimeoutTicks      uint64
 }
 
 // ErrConfig means a bus Config is unusable.
@@ -77,6 +85,18 @@ type Bus struct {
 	// tick refusalLogTick.
 	refusalsLogged uint64
 	refusalLogTick uint64
+	// timeoutsLogged is TimeoutHandshake+TimeoutIdle as of the last log
+	// line about them, at tick timeoutLogTick.
+	timeoutsLogged uint64
+	timeoutLogTick uint64
+
+	// clientSends is the number of messages queued on client connections
+	// (at most Limits.ClientSendsMax).
+	clientSends int
+	// stalled is the number of connections waiting for a receive buffer.
+	stalled int
+	// resumeFrom is the slot Resume starts at (it moves on, for fairness).
+	resumeFrom int
 
 	// Counters are the bus's metrics.
 	Counters Counters
@@ -84,7 +104,7 @@ type Bus struct {
 
 // New resolves every address (host names are looked up once, here), listens
 // on this replica's address and prepares connection slots for every peer and
-// cfg.Limits.ClientsMax clients. Call SetHandler before the IO runs.
+// cfg.Limits.Connections() clients. Call SetHandler before the IO runs.
 func New(cfg Config, io *cio.IO, pool *wire.Pool) (*Bus, error) {
 	if int(cfg.Wire.ReplicaCount) != len(cfg.Addresses) || cfg.Replica >= cfg.Wire.ReplicaCount {
 		return nil, fmt.Errorf("%w: %d addresses for %d replicas, replica %d", ErrConfig, len(cfg.Addresses), cfg.Wire.ReplicaCount, cfg.Replica)
@@ -98,13 +118,26 @@ func New(cfg Config, io *cio.IO, pool *wire.Pool) (*Bus, error) {
 	if cfg.LogIntervalTicks == 0 {
 		cfg.LogIntervalTicks = 100
 	}
+	if cfg.HandshakeTimeoutTicks == 0 {
+		cfg.HandshakeTimeoutTicks = 1000
+	}
+	if cfg.IdleTimeoutTicks == 0 {
+		cfg.IdleTimeoutTicks = 6000
+	}
+	if cfg.Limits.ClientMessagesMax < 1 || cfg.Limits.ClientSendsMax < 1 || cfg.Limits.Connections() < 1 {
+		return nil, fmt.Errorf("%w: client messages max %d, client sends max %d and connections %d must be positive",
+			ErrConfig, cfg.Limits.ClientMessagesMax, cfg.Limits.ClientSendsMax, cfg.Limits.Connections())
+	}
+	if pool.Count() < cfg.Limits.MessagesMax() {
+		return nil, fmt.Errorf("%w: pool of %d messages, limits need %d", ErrConfig, pool.Count(), cfg.Limits.MessagesMax())
+	}
 	b := &Bus{
 		cfg:      cfg,
 		io:       io,
 		pool:     pool,
 		listenFd: -1,
 		peers:    make([]*connection, cfg.Wire.ReplicaCount),
-		clients:  make(map[wire.Uint128]*connection, cfg.Limits.ClientsMax),
+		clients:  make(map[wire.Uint128]*connection, cfg.Limits.Connections()),
 		dials:    make([]dialState, cfg.Wire.ReplicaCount),
 		rng:      rand.New(rand.NewPCG(cfg.Seed, uint64(cfg.Replica))),
 	}
@@ -124,10 +157,12 @@ func New(cfg Config, io *cio.IO, pool *wire.Pool) (*Bus, error) {
 		Reason:   uint8(wire.EvictionTooManyConnections),
 	}
 	wire.Seal(&refusal, b.refusal[:])
-	slots := int(cfg.Wire.ReplicaCount) - 1 + cfg.Limits.ClientsMax
+	slots := int(cfg.Wire.ReplicaCount) - 1 + cfg.Limits.Connections()
 	b.conns = make([]connection, slots)
+	lead := min(leadSize, int(cfg.Limits.MessageSizeMax))
+	leads := make([]byte, slots*lead)
 	for i := range b.conns {
-		b.conns[i].init(b)
+		b.conns[i].init(b, leads[i*lead:(i+1)*lead:(i+1)*lead])
 	}
 	fd, err := b.io.ListenTCP(b.addrs[cfg.Replica], listenBacklog(slots))
 	if err != nil {
@@ -145,6 +180,12 @@ func New(cfg Config, io *cio.IO, pool *wire.Pool) (*Bus, error) {
 	}
 	return b, nil
 }
+
+// leadSize is the receive buffer each connection holds of its own: a
+// message up to this size is received there and copied into a pool buffer
+// whole; a larger one is received into its pool buffer directly once its
+// header is in.
+const leadSize = 4096
 
 // listenBacklog is how many connections the kernel queues before Accept:
 // twice the connection slots, at least 128 (the kernel caps it at
@@ -165,7 +206,7 @@ var socketOptions = cio.TCPOptions{NoDelay: true, SendBuffer: 4 << 20, RecvBuffe
 // IOEntriesNeeded is the io.Options.Entries a bus with these limits may use:
 // per connection a receive, a send, a connect or close; plus the listener.
 func IOEntriesNeeded(replicaCount int, limits wire.Limits) int {
-	return 3*(replicaCount-1+limits.ClientsMax) + 1
+	return 3*(replicaCount-1+limits.Connections()) + 1
 }
 
 // SetHandler sets the receiver of incoming messages.
@@ -204,7 +245,58 @@ func (b *Bus) SendToClient(id wire.Uint128, m *wire.Message) {
 		b.Counters.DropNoRoute++
 		return
 	}
-	c.enqueue(m, b.cfg.Limits.ClientSendQueueMax)
+	// Buffers of the message pool queued for clients (large replies,
+	// evictions) are bounded in total; the replica's reply slots have a
+	// pool of their own, sized for every client send queue.
+	fromPool := m.From(b.pool)
+	if fromPool && b.clientSends >= b.cfg.Limits.ClientSendsMax {
+		b.Counters.DropClientSends++
+		return
+	}
+	if c.enqueue(m, b.cfg.Limits.ClientSendQueueMax) && fromPool {
+		c.clientSends++
+		b.clientSends++
+	}
+}
+
+// Resume gives stalled connections a buffer if the client budget has room
+// again, delivering what they hold, and reports whether it resumed any.
+// The node calls it after the replica let go of requests (packed them into
+// a prepare), so backpressure lasts only as long as the budget is spent,
+// not until the next tick; Tick resumes too.
+func (b *Bus) Resume() bool {
+	if b.closed || b.stalled == 0 || b.pool.Budgeted() >= b.cfg.Limits.ClientMessagesMax {
+		return false
+	}
+	resumed := false
+	n := len(b.conns)
+	for k := 0; k < n && b.stalled > 0; k++ {
+		c := &b.conns[(b.resumeFrom+k)%n]
+		if c.state != stateConnected || !c.stalled {
+			continue
+		}
+		c.resume()
+		if c.stalled {
+			// The budget is spent again: the next call starts here.
+			b.resumeFrom = (b.resumeFrom + k) % n
+			return resumed
+		}
+		resumed = true
+	}
+	b.resumeFrom = (b.resumeFrom + 1) % n
+	return resumed
+}
+
+// clientBuffer returns a pool buffer for a client (or not yet identified)
+// connection to receive into, or nil when the client receive budget
+// (Limits.ClientMessagesMax buffers in use, wherever they are held now) is
+// spent. Every other owner of the pool keeps its share.
+func (b *Bus) clientBuffer() *wire.Message {
+	m, err := b.pool.GetBudgeted(b.cfg.Limits.ClientMessagesMax)
+	if err != nil {
+		return nil
+	}
+	return m
 }
 
 // Tick dials missing peers whose backoff expired and restarts sends that
@@ -215,19 +307,35 @@ func (b *Bus) Tick() {
 	}
 	b.tick++
 	b.logRefusals()
+	b.logTimeouts()
 	for j := 0; j < int(b.cfg.Replica); j++ {
 		d := &b.dials[j]
 		if b.peers[j] == nil && !d.active && b.tick >= d.next {
 			b.dial(uint8(j))
 		}
 	}
-	for i := range b.conns {
-		c := &b.conns[i]
+	// Start at a slot that moves every tick, so stalled connections
+	// share the client budget instead of the first slots taking it.
+	first := int(b.tick % uint64(len(b.conns)))
+	for k := range b.conns {
+		c := &b.conns[(first+k)%len(b.conns)]
+		if c.state != stateConnected {
+			continue
+		}
+		if c.stalled {
+			c.resume()
+			if c.state != stateConnected {
+				continue
+			}
+		}
 		if c.state == stateConnected && c.count > 0 && !c.sendC.InFlight() {
 			c.startSend()
 		}
-		if c.state == stateConnected && !c.recvC.InFlight() {
+		if c.state == stateConnected && !c.stalled && !c.recvC.InFlight() {
 			c.startRecv()
+		}
+		if c.state == stateConnected {
+			c.checkTimeouts()
 		}
 	}
 }
@@ -257,8 +365,22 @@ func (b *Bus) logRefusals() {
 		return
 	}
 	b.cfg.Logger.Warn("bus: refused connections: no free connection slot (clients were sent eviction too_many_connections)",
-		"refused", refused, "refused_total", b.Counters.DropNoSlot, "slots", len(b.conns), "clients_max", b.cfg.Limits.ClientsMax)
+		"refused", refused, "refused_total", b.Counters.DropNoSlot, "slots", len(b.conns), "connections_max", b.cfg.Limits.Connections())
 	b.refusalsLogged, b.refusalLogTick = b.Counters.DropNoSlot, b.tick
+}
+
+// logTimeouts writes one line for the connections closed by a timeout since
+// the last one, at most once per LogIntervalTicks.
+func (b *Bus) logTimeouts() {
+	total := b.Counters.TimeoutHandshake + b.Counters.TimeoutIdle
+	closed := total - b.timeoutsLogged
+	if closed == 0 || b.cfg.Logger == nil || (b.timeoutsLogged != 0 && b.tick-b.timeoutLogTick < b.cfg.LogIntervalTicks) {
+		return
+	}
+	b.cfg.Logger.Info("bus: closed client connections after a timeout",
+		"closed", closed, "handshake_total", b.Counters.TimeoutHandshake, "idle_total", b.Counters.TimeoutIdle,
+		"handshake_ticks", b.cfg.HandshakeTimeoutTicks, "idle_ticks", b.cfg.IdleTimeoutTicks)
+	b.timeoutsLogged, b.timeoutLogTick = total, b.tick
 }
 
 // refuse answers a connection the bus has no slot for with the sealed

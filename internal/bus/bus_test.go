@@ -222,11 +222,12 @@ func find(r *recorder, c wire.Command) received {
 	return received{}
 }
 
-// connectionsOf counts the receive buffers held by open connections.
+// connectionsOf counts the pool buffers held by open connections (a large
+// message being received).
 func connectionsOf(b *Bus) int {
 	n := 0
 	for i := range b.conns {
-		if b.conns[i].recvMsg != nil {
+		if b.conns[i].big != nil {
 			n++
 		}
 	}

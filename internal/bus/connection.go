@@ -1,6 +1,7 @@
 package bus
 
 import (
+	"github.com/chronon-db/chronon/internal/invariants"
 	cio "github.com/chronon-db/chronon/io"
 	"github.com/chronon-db/chronon/wire"
 )
@@ -37,10 +38,29 @@ type connection struct {
 	sendC    cio.Completion
 	closeC   cio.Completion
 
-	// recvMsg receives the stream; filled bytes of it are valid.
-	recvMsg *wire.Message
-	filled  int
-	header  wire.Header
+	// lead receives the stream: filled bytes of it are valid. A message
+	// that fits it is copied whole into a pool buffer for the handler; a
+	// larger one moves into a pool buffer (big) as soon as its header is
+	// known, and the rest of it is received there, exactly to its end.
+	// Between messages a connection holds no pool buffer, so idle client
+	// connections cost no share of the client receive budget.
+	lead      []byte
+	filled    int
+	big       *wire.Message
+	bigFilled int
+	header    wire.Header
+	// stalled means receiving waits for a pool buffer (the client budget,
+	// or the peers' share, is spent); a tick retries (resume), which does
+	// not count again (retrying).
+	stalled, retrying bool
+
+	// since is the tick the connection was established; active the tick
+	// of its last traffic (for HandshakeTimeoutTicks, IdleTimeoutTicks).
+	since  uint64
+	active uint64
+	// clientSends is how many messages of the queue count against the
+	// bus's ClientSendsMax.
+	clientSends int
 
 	// queue is a ring of messages to send; sent bytes of the first are out.
 	queue []*wire.Message
@@ -49,8 +69,10 @@ type connection struct {
 	sent  int
 }
 
-func (c *connection) init(b *Bus) {
+func (c *connection) init(b *Bus, lead []byte) {
+	invariants.Assert(len(lead) >= wire.HeaderSize, "bus: receive lead buffer without room for a header")
 	c.bus = b
+	c.lead = lead
 	c.fd = -1
 	c.dialPeer = -1
 	size := max(b.cfg.Limits.PeerSendQueueMax, b.cfg.Limits.ClientSendQueueMax, 1)
@@ -66,37 +88,116 @@ func (c *connection) init(b *Bus) {
 
 // reset returns the slot to free. Only call it when nothing is in flight.
 func (c *connection) reset() {
-	if c.recvMsg != nil {
-		c.recvMsg.Unref()
+	if c.big != nil {
+		c.big.Unref()
 	}
 	c.dropQueue()
 	c.state, c.fd, c.dialPeer, c.kind = stateFree, -1, -1, kindUnknown
 	c.replica, c.client = 0, wire.Uint128{}
-	c.recvMsg, c.filled, c.sent = nil, 0, 0
+	c.big, c.filled, c.bigFilled, c.sent = nil, 0, 0, 0
+	c.setStalled(false)
+	c.since, c.active = 0, 0
 }
 
 func (c *connection) dropQueue() {
 	for c.count > 0 {
-		c.queue[c.head].Unref()
+		m := c.queue[c.head]
 		c.queue[c.head] = nil
 		c.head = (c.head + 1) % len(c.queue)
 		c.count--
+		c.sentOne(m)
+		m.Unref()
 	}
 	c.head, c.sent = 0, 0
+	invariants.Assert(c.clientSends == 0, "bus: client sends counted beyond a connection's queue")
+}
+
+// sentOne accounts for m, which left the queue (sent or dropped): on a
+// client connection every message-pool buffer counted in clientSends.
+func (c *connection) sentOne(m *wire.Message) {
+	if c.clientSends > 0 && m.From(c.bus.pool) {
+		c.clientSends--
+		c.bus.clientSends--
+		invariants.Assert(c.bus.clientSends >= 0, "bus: more client sends returned than queued")
+	}
 }
 
 // connected starts receiving on a freshly accepted or dialled socket.
 func (c *connection) connected() {
 	c.state = stateConnected
+	c.since, c.active = c.bus.tick, c.bus.tick
 	_ = cio.SetTCPOptions(c.fd, socketOptions) // best effort: defaults only cost speed
-	m, err := c.bus.pool.Get()
-	if err != nil {
-		c.bus.Counters.DropNoBuffer++
-		c.close()
+	c.filled, c.big, c.bigFilled = 0, nil, 0
+	c.startRecv()
+}
+
+// buffer returns a pool buffer for a received message: of the peers' share
+// on a replica connection, of the client budget on any other (a client, or
+// an accepted connection not yet identified). On nil the connection
+// stalls: nothing more is received on it until resume finds a buffer.
+func (c *connection) buffer() *wire.Message {
+	b := c.bus
+	var m *wire.Message
+	if c.kind == kindReplica {
+		var err error
+		if m, err = b.pool.Get(); err != nil {
+			b.Counters.DropNoBuffer++
+			m = nil
+		}
+	} else {
+		m = b.clientBuffer()
+	}
+	if m == nil {
+		c.setStalled(true)
+		if !c.retrying {
+			b.Counters.Backpressure++
+		}
+	}
+	return m
+}
+
+// setStalled sets stalled, keeping the bus's count of stalled connections.
+func (c *connection) setStalled(v bool) {
+	if c.stalled == v {
 		return
 	}
-	c.recvMsg, c.filled = m, 0
-	c.startRecv()
+	c.stalled = v
+	if v {
+		c.bus.stalled++
+	} else {
+		c.bus.stalled--
+	}
+	invariants.Assert(c.bus.stalled >= 0 && c.bus.stalled <= len(c.bus.conns), "bus: stalled connections miscounted")
+}
+
+// resume retries a stalled connection: it delivers what its lead holds and
+// receives again, or stays stalled.
+func (c *connection) resume() {
+	invariants.Assert(c.stalled && c.state == stateConnected && c.big == nil, "bus: resume of a connection that is not stalled between messages")
+	c.setStalled(false)
+	c.retrying = true
+	ok := c.process()
+	c.retrying = false
+	if ok && !c.recvC.InFlight() {
+		c.startRecv()
+	}
+}
+
+// checkTimeouts closes an accepted connection that never sent a message
+// within HandshakeTimeoutTicks, and a client connection without traffic
+// for IdleTimeoutTicks. Replica connections have their own heartbeats.
+func (c *connection) checkTimeouts() {
+	b := c.bus
+	switch {
+	case c.kind == kindUnknown && c.dialPeer < 0 && !c.stalled && b.tick-c.since >= b.cfg.HandshakeTimeoutTicks:
+		// (A stalled one has sent a message, or a large one's header,
+		// and waits for the budget.)
+		b.Counters.TimeoutHandshake++
+		c.close()
+	case c.kind == kindClient && !c.stalled && c.big == nil && c.count == 0 && b.tick-c.active >= b.cfg.IdleTimeoutTicks:
+		b.Counters.TimeoutIdle++
+		c.close()
+	}
 }
 
 // bind records who is at the other end and routes messages to them.
@@ -141,20 +242,22 @@ func (c *connection) sendHello() {
 	m.Unref()
 }
 
-func (c *connection) enqueue(m *wire.Message, limit int) {
+// enqueue queues m and reports whether it did.
+func (c *connection) enqueue(m *wire.Message, limit int) bool {
 	if c.state != stateConnected {
 		c.bus.Counters.DropNoRoute++
-		return
+		return false
 	}
 	if c.count >= limit || c.count == len(c.queue) {
 		c.bus.Counters.DropQueueFull++
-		return
+		return false
 	}
 	c.queue[(c.head+c.count)%len(c.queue)] = m.Ref()
 	c.count++
 	if !c.sendC.InFlight() {
 		c.startSend()
 	}
+	return true
 }
 
 func (c *connection) startSend() {
@@ -177,12 +280,14 @@ func onSend(comp *cio.Completion) {
 		return
 	}
 	c.sent += comp.Result
+	c.active = c.bus.tick
 	c.bus.Counters.BytesOut += uint64(comp.Result)
 	m := c.queue[c.head]
 	if c.sent < int(messageSize(m)) {
 		c.startSend()
 		return
 	}
+	c.sentOne(m)
 	m.Unref()
 	c.queue[c.head] = nil
 	c.head = (c.head + 1) % len(c.queue)
@@ -195,7 +300,12 @@ func onSend(comp *cio.Completion) {
 }
 
 func (c *connection) startRecv() {
-	if err := c.bus.io.Recv(&c.recvC, c.fd, c.recvMsg.Buffer[c.filled:]); err != nil {
+	buf := c.lead[c.filled:]
+	if c.big != nil {
+		buf = c.big.Buffer[c.bigFilled:c.header.Size]
+	}
+	invariants.Assert(len(buf) > 0 && !c.stalled, "bus: receive without room, or while stalled")
+	if err := c.bus.io.Recv(&c.recvC, c.fd, buf); err != nil {
 		// The IO is full; Tick retries.
 		return
 	}
@@ -211,75 +321,99 @@ func onRecv(comp *cio.Completion) {
 		c.close()
 		return
 	}
-	c.filled += comp.Result
+	c.active = c.bus.tick
 	c.bus.Counters.BytesIn += uint64(comp.Result)
-	if !c.deliver() {
-		return
+	if c.big != nil {
+		c.bigFilled += comp.Result
+		invariants.Assert(c.bigFilled <= int(c.header.Size), "bus: received past the end of a message")
+		if c.bigFilled < int(c.header.Size) {
+			c.startRecv()
+			return
+		}
+		m := c.big
+		c.big, c.bigFilled = nil, 0
+		if !c.deliver(m) {
+			return
+		}
+	} else {
+		c.filled += comp.Result
 	}
-	c.startRecv()
+	if c.process() {
+		c.startRecv()
+	}
 }
 
-// deliver hands every complete message in the receive buffer to the
-// handler. It returns false when the connection was closed.
-func (c *connection) deliver() bool {
+// process delivers every complete message in the lead buffer, and moves a
+// message larger than it into a pool buffer once its header is known. It
+// returns true when the caller should receive again, false when the
+// connection was closed or stalled.
+func (c *connection) process() bool {
 	b := c.bus
 	for c.filled >= wire.HeaderSize {
-		m := c.recvMsg
-		if err := wire.DecodeHeader(m.Buffer[:wire.HeaderSize], &c.header, &b.cfg.Wire); err != nil {
+		if err := wire.DecodeHeader(c.lead[:wire.HeaderSize], &c.header, &b.cfg.Wire); err != nil {
 			b.Counters.DropInvalid++
 			c.close()
 			return false
 		}
 		size := int(c.header.Size)
+		if size > len(c.lead) {
+			// Received into a buffer of its own from here on, to its end.
+			m := c.buffer()
+			if m == nil {
+				return false
+			}
+			c.bigFilled = copy(m.Buffer, c.lead[:c.filled])
+			c.big, c.filled = m, 0
+			invariants.Assert(c.bigFilled < size, "bus: a message larger than the lead buffer fitted in it")
+			return true
+		}
 		if c.filled < size {
 			return true
 		}
-		if err := wire.VerifyBody(&c.header, m.Buffer[wire.HeaderSize:size]); err != nil {
-			b.Counters.DropInvalid++
-			c.close()
+		m := c.buffer()
+		if m == nil {
 			return false
 		}
-		if c.kind == kindUnknown && c.header.Command == wire.CommandRequest &&
-			b.clients[c.header.Client] == nil && len(b.clients) >= b.cfg.Limits.ClientsMax {
-			// ClientsMax other clients are bound: this connection holds a
-			// slot kept for a peer that is away. Refuse it as a connection
-			// without a slot, so the peer finds its slot when it
-			// reconnects.
-			b.refuse(c.fd, false)
-			c.close()
+		copy(m.Buffer, c.lead[:size])
+		c.filled = copy(c.lead, c.lead[size:c.filled])
+		if !c.deliver(m) {
 			return false
 		}
-		if !c.admit(&c.header) {
-			b.Counters.DropWrongSender++
-			c.close()
-			return false
-		}
-		b.Counters.MessagesIn++
-		if b.handler != nil {
-			b.handler.OnMessage(m, &c.header)
-		}
-		if c.state != stateConnected {
-			return false
-		}
-		// Keep the bytes after this message; take a fresh buffer if the
-		// handler kept a reference to this one.
-		rest := c.filled - size
-		if m.Refs() == 1 {
-			copy(m.Buffer, m.Buffer[size:c.filled])
-		} else {
-			next, err := b.pool.Get()
-			if err != nil {
-				b.Counters.DropNoBuffer++
-				c.close()
-				return false
-			}
-			copy(next.Buffer, m.Buffer[size:c.filled])
-			m.Unref()
-			c.recvMsg = next
-		}
-		c.filled = rest
 	}
 	return true
+}
+
+// deliver checks the complete message m (whose header c.header holds),
+// hands it to the handler and drops the connection's reference. It
+// returns false when the connection was closed.
+func (c *connection) deliver(m *wire.Message) bool {
+	b := c.bus
+	defer m.Unref()
+	size := int(c.header.Size)
+	if err := wire.VerifyBody(&c.header, m.Buffer[wire.HeaderSize:size]); err != nil {
+		b.Counters.DropInvalid++
+		c.close()
+		return false
+	}
+	if c.kind == kindUnknown && c.header.Command == wire.CommandRequest &&
+		b.clients[c.header.Client] == nil && len(b.clients) >= b.cfg.Limits.Connections() {
+		// Connections() other clients are bound: this connection holds a
+		// slot kept for a peer that is away. Refuse it as a connection
+		// without a slot, so the peer finds its slot when it reconnects.
+		b.refuse(c.fd, false)
+		c.close()
+		return false
+	}
+	if !c.admit(&c.header) {
+		b.Counters.DropWrongSender++
+		c.close()
+		return false
+	}
+	b.Counters.MessagesIn++
+	if b.handler != nil {
+		b.handler.OnMessage(m, &c.header)
+	}
+	return c.state == stateConnected
 }
 
 // admit checks a message against what the connection is, binding an

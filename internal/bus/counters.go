@@ -13,7 +13,20 @@ type Counters struct {
 	DropInvalid     uint64 // connections closed for an invalid header or body
 	DropQueueFull   uint64 // outgoing messages dropped: send queue full
 	DropNoRoute     uint64 // outgoing messages with no connection to send on
-	DropNoBuffer    uint64 // receives paused or connections refused: pool empty
+	DropNoBuffer    uint64 // peer receives paused (retried every tick): pool empty
 	DropNoSlot      uint64 // accepted connections refused (eviction too_many_connections, then closed): all slots in use
 	DropWrongSender uint64 // connections closed for claiming another identity
+	// Backpressure counts receives paused on a client (or not yet
+	// identified) connection because the client receive budget
+	// (Limits.ClientMessagesMax) was spent, once per pause; each resumes
+	// on a later tick.
+	Backpressure uint64
+	// DropClientSends counts messages for clients dropped because
+	// Limits.ClientSendsMax were queued on client connections.
+	DropClientSends uint64
+	// TimeoutHandshake counts accepted connections closed for sending no
+	// message within HandshakeTimeoutTicks; TimeoutIdle client connections
+	// closed after IdleTimeoutTicks without traffic.
+	TimeoutHandshake uint64
+	TimeoutIdle      uint64
 }

@@ -14,7 +14,25 @@
 // retransmissions recover. Dialling retries with exponential backoff and
 // seeded jitter.
 //
-// A bus has ReplicaCount-1+ClientsMax connection slots. A connection
+// Receiving: each connection has a 4 KiB lead buffer of its own. A message
+// that fits it is copied whole into a pool buffer for the handler; a larger
+// one moves into a pool buffer once its header is in and the rest of it is
+// received there, exactly to its end. Between messages a connection holds
+// no pool buffer. Client (and not yet identified) connections take their
+// buffers from a shared budget of Limits.ClientMessagesMax
+// (wire.Pool.GetBudgeted counts a buffer until its last reference drops,
+// also while the primary's request queue holds it); when it is spent the
+// bus stops reading from those connections (Counters.Backpressure) and
+// retries every tick. Messages queued for clients are bounded by
+// Limits.ClientSendsMax over all connections (Counters.DropClientSends).
+//
+// Timeouts, in ticks: an accepted connection that sends no whole message
+// within HandshakeTimeoutTicks, and a client connection with no traffic for
+// IdleTimeoutTicks, are closed, counted and logged at most once per
+// LogIntervalTicks.
+//
+// A bus has ReplicaCount-1+Limits.Connections() connection slots
+// (ConnectionsMax, sized apart from the client table's ClientsMax). A connection
 // accepted when none is free is refused: the bus sends it one sealed
 // eviction with reason too_many_connections (built once in New; a
 // non-blocking send that never stalls the loop), closes it and counts it
