@@ -53,6 +53,14 @@ type Config struct {
 	// Seed seeds the replica's PRNG (timeout jitter). Replicas of a cluster
 	// should get different seeds.
 	Seed uint64
+	// EagerPrepares makes the primary cut a prepare whenever requests are
+	// queued and the pipeline has room. By default (false) it cuts one
+	// while others are in flight only when the queued requests fill it:
+	// small requests from many sessions then go out together when the
+	// prepare ahead commits (group commit; docs/replica.md). The
+	// simulator sets it for half its seeds and its scenario files, so
+	// deep pipelines of small prepares stay exercised.
+	EagerPrepares bool
 	// CheckpointSizeMax bounds the checkpoint a state sync may copy from a
 	// peer (its buffer is allocated from the announced size): the grid's
 	// capacity for a real journal. Zero means 1 GiB.

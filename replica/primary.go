@@ -139,7 +139,18 @@ func RequestSizeMax(messageSizeMax uint32) uint32 {
 func (r *Replica) pipelineHasRoom() bool {
 	invariants.Assert(r.op >= r.commitMin && r.op-r.commitMin == uint64(r.ring.count), "replica: prepare ring does not hold exactly the uncommitted ops")
 	invariants.Assert(r.ring.first == r.commitMin+1, "replica: prepare ring does not start after commit_min")
-	return r.op-r.commitMin < uint64(r.cfg.Limits.PipelinePrepareMax) && !r.ring.full() && r.canWrite()
+	if r.op-r.commitMin >= uint64(r.cfg.Limits.PipelinePrepareMax) || r.ring.full() || !r.canWrite() {
+		return false
+	}
+	// Group commit across sessions (unless Config.EagerPrepares): while a
+	// prepare is in flight, a new one is cut only when the queued requests
+	// fill one (or the queue is full); otherwise they wait for the commit
+	// and go out together. Measured on 2 cores (docs/benchmarks.md, "Group
+	// commit"): small puts from 64–256 clients gain 11–24 % and halve p99
+	// against a prepare per loop turn up to the pipeline's depth; full
+	// prepares still pipeline.
+	return r.cfg.EagerPrepares || r.op == r.commitMin || r.requests.full() ||
+		r.requests.bytes+wire.HeaderSize > uint64(r.cfg.Limits.MessageSizeMax)
 }
 
 // canWrite reports whether the journal may take one more write: the

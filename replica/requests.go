@@ -16,6 +16,7 @@ type requestQueue struct {
 	items []queuedRequest
 	head  int
 	count int
+	bytes uint64 // the queued requests' sizes, headers included
 }
 
 func newRequestQueue(capacity int) requestQueue {
@@ -40,6 +41,7 @@ func (q *requestQueue) push(m *wire.Message, size uint32) {
 	invariants.Assert(m != nil && size >= wire.HeaderSize, "replica: queued request without a message or a header")
 	q.items[(q.head+q.count)%len(q.items)] = queuedRequest{msg: m, size: size}
 	q.count++
+	q.bytes += uint64(size)
 }
 
 func (q *requestQueue) front() *queuedRequest {
@@ -52,6 +54,8 @@ func (q *requestQueue) front() *queuedRequest {
 // reference.
 func (q *requestQueue) pop() {
 	invariants.Assert(q.count > 0, "replica: pop of an empty request queue")
+	invariants.Assert(q.bytes >= uint64(q.items[q.head].size), "replica: request queue bytes below a queued request's size")
+	q.bytes -= uint64(q.items[q.head].size)
 	q.items[q.head] = queuedRequest{}
 	q.head = (q.head + 1) % len(q.items)
 	q.count--

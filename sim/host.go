@@ -210,6 +210,7 @@ func (h *host) start() error {
 		WALSlotCount:       uint64(sb.Config.SlotCount),
 		CheckpointInterval: persist.CheckpointInterval(sb.Config, limits),
 		QuorumOverride:     s.sc.QuorumOverride,
+		EagerPrepares:      s.sc.eagerPrepares(),
 	}
 	// The replica runs the product's outbox.Machine around the checked
 	// machine, as node does around the ledger: acks and queries never

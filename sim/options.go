@@ -95,6 +95,10 @@ type Options struct {
 	// scenario files, whose timings were written that way, use it).
 	StorageOpTicks int
 	InstantStorage bool
+	// Prepares says when the primary cuts prepares
+	// (replica.Config.EagerPrepares): PreparesBySeed (the default) makes
+	// odd seeds eager and even seeds group-commit, the node's behaviour.
+	Prepares PrepareMode
 	// QuorumOverride is passed to replica.Config (0: majority). Only for
 	// tests proving the checkers catch a broken protocol.
 	QuorumOverride int
@@ -249,4 +253,30 @@ func (s *scenario) String() string {
 		str += " pause=true"
 	}
 	return str
+}
+
+// PrepareMode is Options.Prepares.
+type PrepareMode uint8
+
+// Prepare modes.
+const (
+	// PreparesBySeed: eager for odd seeds, group commit for even ones.
+	PreparesBySeed PrepareMode = iota
+	// PreparesEager: a prepare whenever requests wait and the pipeline
+	// has room (deep pipelines of small prepares).
+	PreparesEager
+	// PreparesGrouped: while a prepare is in flight, a new one only when
+	// the queued requests fill it (node's default).
+	PreparesGrouped
+)
+
+// eagerPrepares is replica.Config.EagerPrepares for this run.
+func (s *scenario) eagerPrepares() bool {
+	switch s.Prepares {
+	case PreparesEager:
+		return true
+	case PreparesGrouped:
+		return false
+	}
+	return s.Seed%2 == 1
 }

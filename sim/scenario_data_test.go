@@ -378,7 +378,7 @@ func (r *scenarioRun) cluster(d *ddDirective) error {
 	if err != nil {
 		return err
 	}
-	o := Options{Seed: r.seed, Replicas: r.replicas, Clients: clients, Workload: WorkloadKV, NoFaults: true, PeerLoss: d.has("peer-loss"), InstantStorage: true}
+	o := Options{Seed: r.seed, Replicas: r.replicas, Clients: clients, Workload: WorkloadKV, NoFaults: true, PeerLoss: d.has("peer-loss"), InstantStorage: true, Prepares: PreparesEager}
 	switch w := d.str("workload", "kv"); w {
 	case "kv":
 	case "ledger":
