@@ -340,3 +340,23 @@ func WriteSweepText(w io.Writer, points []SweepPoint) error {
 	_, err := io.WriteString(w, b.String())
 	return err
 }
+
+// ParseCounts parses a list of counts such as "1,4,16" (client counts,
+// batch sizes): comma-separated positive integers, none repeated.
+func ParseCounts(v string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(v, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil {
+			return nil, fmt.Errorf("%q: want comma-separated integers", v)
+		}
+		if n < 1 {
+			return nil, fmt.Errorf("%q: %d is below 1", v, n)
+		}
+		if slices.Contains(out, n) {
+			return nil, fmt.Errorf("%q: %d is repeated", v, n)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}

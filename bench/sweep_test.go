@@ -226,3 +226,15 @@ func TestSweepWriters(t *testing.T) {
 	// No points: a header, an empty array, a chart saying so.
 	checkSweepFiles(t, nil)
 }
+
+func TestParseCounts(t *testing.T) {
+	got, err := ParseCounts("1, 4,16")
+	if err != nil || !slices.Equal(got, []int{1, 4, 16}) {
+		t.Fatalf("ParseCounts(\"1, 4,16\") = %v, %v", got, err)
+	}
+	for _, bad := range []string{"", "1,x", "0,4", "4,4", "-2"} {
+		if got, err := ParseCounts(bad); err == nil {
+			t.Errorf("ParseCounts(%q) = %v, want an error", bad, got)
+		}
+	}
+}

@@ -25,6 +25,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/chronon-db/chronon/bench"
 	"github.com/chronon-db/chronon/journal"
 )
 
@@ -108,7 +109,7 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	var err error
-	if o.clients, err = parseInts(*clients); err != nil {
+	if o.clients, err = bench.ParseCounts(*clients); err != nil {
 		return o, fmt.Errorf("--clients: %w", err)
 	}
 	for _, c := range o.clients {
@@ -144,19 +145,6 @@ func parseArgs(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("--keys=%d: want 1 to %d", o.keys, kvKeysMax)
 	}
 	return o, nil
-}
-
-// parseInts parses a comma-separated list of integers.
-func parseInts(s string) ([]int, error) {
-	var out []int
-	for _, f := range strings.Split(s, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil {
-			return nil, fmt.Errorf("%q: not a number", f)
-		}
-		out = append(out, n)
-	}
-	return out, nil
 }
 
 // connections returns the etcd connections of mode ("each", "sqrt" or a

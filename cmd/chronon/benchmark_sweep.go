@@ -11,8 +11,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -46,11 +44,11 @@ func (s *sweepOptions) on() bool { return len(s.clients) > 0 || len(s.batches) >
 // register adds the sweep flags to fs.
 func (s *sweepOptions) register(fs *flag.FlagSet) {
 	fs.Func("sweep-clients", "sweep: client counts, comma-separated (e.g. 1,4,16,64); replaces --clients", func(v string) (err error) {
-		s.clients, err = parseIntList(v)
+		s.clients, err = bench.ParseCounts(v)
 		return err
 	})
 	fs.Func("sweep-batch", "sweep: batch sizes (events per call), comma-separated (e.g. 1,16,128); replaces --batch", func(v string) (err error) {
-		s.batches, err = parseIntList(v)
+		s.batches, err = bench.ParseCounts(v)
 		return err
 	})
 	fs.DurationVar(&s.pause, "sweep-pause", time.Second, "sweep: idle time between points")
@@ -86,27 +84,6 @@ func (s *sweepOptions) resolve(cfg *bench.Config, set map[string]bool) error {
 // config returns the sweep of base.
 func (s *sweepOptions) config(base bench.Config) bench.SweepConfig {
 	return bench.SweepConfig{Base: base, Clients: s.clients, Batches: s.batches, Pause: s.pause}
-}
-
-// parseIntList parses "1,4,16": positive integers, distinct.
-func parseIntList(v string) ([]int, error) {
-	var out []int
-	for _, f := range strings.Split(v, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil {
-			return nil, fmt.Errorf("%q: want comma-separated integers", v)
-		}
-		if n < 1 {
-			return nil, fmt.Errorf("%q: %d is below 1", v, n)
-		}
-		for _, m := range out {
-			if m == n {
-				return nil, fmt.Errorf("%q: %d is repeated", v, n)
-			}
-		}
-		out = append(out, n)
-	}
-	return out, nil
 }
 
 // sweepFiles are the paths a sweep writes.
