@@ -388,7 +388,7 @@ func (h *host) prepareWritesSynced() {
 	for i := range h.inflight {
 		if w := &h.inflight[i]; w.old != nil {
 			w.synced = true
-			if h.storage.headersDurable[h.layout.SlotOf(w.op)] == w.checksum {
+			if h.storage.headersWritten[h.layout.SlotOf(w.op)] == w.checksum {
 				w.headerSynced = true
 			}
 		}

@@ -23,7 +23,8 @@ type storage struct {
 	misdirectWrite, misdirectRead float64
 	// onPrepareWrite, when set, is told of every write into the WAL's
 	// prepare zone before it is applied (to: after misdirection);
-	// onSync of every sync that took effect.
+	// onSync of every sync that took effect (headersWritten then holds
+	// the redundant header entries it made durable).
 	onPrepareWrite func(buf []byte, to uint64)
 	onSync         func()
 	// layout and fail check the journal's write order (checkOrder), from
@@ -38,9 +39,6 @@ type storage struct {
 	// header entry the journal wrote (a sector rewritten with an entry the
 	// journal wrote before only restores it).
 	headersWritten []wire.Uint128
-	// headersDurable holds, by slot, the checksum of the last redundant
-	// header entry the journal wrote before a sync that took effect.
-	headersDurable []wire.Uint128
 	// unsyncedOther counts the journal's other writes outside the
 	// superblock since the last sync, the last at otherAt.
 	unsyncedOther int
@@ -53,7 +51,6 @@ func (s *storage) checkWriteOrder(l *journal.Layout, fail func(error)) {
 	s.layout, s.fail = l, fail
 	s.unsyncedSlots = make([]wire.Uint128, l.Config.SlotCount)
 	s.headersWritten = make([]wire.Uint128, l.Config.SlotCount)
-	s.headersDurable = make([]wire.Uint128, l.Config.SlotCount)
 }
 
 // InvariantWriteOrder names a write the journal issued before what it
@@ -148,7 +145,6 @@ func (s *storage) Sync(cb func(error)) {
 	s.MemoryStorage.Sync(cb)
 	if _, dirty := s.UnsyncedOutside(0, 0); !dirty {
 		s.synced() // it took effect (a crashed storage keeps its dirty sectors)
-		copy(s.headersDurable, s.headersWritten)
 		if s.onSync != nil {
 			s.onSync()
 		}
