@@ -42,6 +42,10 @@ type MemoryStorage struct {
 	// order, with their contents before that write (for Crash).
 	dirty      []dirtySector
 	dirtyIndex map[uint64]int
+	// spareOld holds the old-content buffers of sectors a sync or crash
+	// resolved, for the next writes (a sector written allocates only
+	// until the storage reached its working set).
+	spareOld [][]byte
 
 	writes    int
 	writesMax int // -1: unlimited
@@ -163,7 +167,7 @@ func (m *MemoryStorage) Write(buf []byte, offset uint64, cb func(error)) {
 		if _, ok := m.dirtyIndex[s]; ok {
 			continue
 		}
-		old := make([]byte, SectorSize)
+		old := m.oldBuffer()
 		copy(old, m.data[s*SectorSize:])
 		m.dirtyIndex[s] = len(m.dirty)
 		m.dirty = append(m.dirty, dirtySector{sector: s, old: old})
@@ -185,8 +189,7 @@ func (m *MemoryStorage) Sync(cb func(error)) {
 		m.complete(cb, ErrCrashed)
 		return
 	}
-	m.dirty = m.dirty[:0]
-	clear(m.dirtyIndex)
+	m.resolveDirty()
 	invariants.Assert(!m.crashed, "journal: sync on a crashed storage")
 	invariants.Assert(m.writesMax < 0 || m.writes <= m.writesMax, "journal: sync after writes beyond the write budget")
 	m.complete(cb, nil)
@@ -276,8 +279,7 @@ func (m *MemoryStorage) Crash(mode CrashMode) {
 			}
 		}
 	}
-	m.dirty = m.dirty[:0]
-	clear(m.dirtyIndex)
+	m.resolveDirty()
 	m.crashed = false
 	m.writesMax = -1
 	invariants.Assert(len(m.queue) == 0 && len(m.dirtyIndex) == 0, "journal: crash left pending operations or dirty sectors")
@@ -311,4 +313,27 @@ func alignedBuffer(n int) []byte {
 	b := wire.AlignedSlice(n)
 	invariants.Assert(len(b) == n && (n == 0 || uintptr(unsafe.Pointer(unsafe.SliceData(b)))%SectorSize == 0), "journal: buffer not sector-aligned")
 	return b
+}
+
+// oldBuffer returns a sector-sized buffer for a dirty sector's old content.
+func (m *MemoryStorage) oldBuffer() []byte {
+	if n := len(m.spareOld); n > 0 {
+		b := m.spareOld[n-1]
+		m.spareOld = m.spareOld[:n-1]
+		invariants.Assert(len(b) == SectorSize, "journal: spare sector buffer of another size")
+		return b
+	}
+	return make([]byte, SectorSize)
+}
+
+// resolveDirty forgets the dirty sectors (synced or resolved by a crash),
+// keeping their old-content buffers for reuse.
+func (m *MemoryStorage) resolveDirty() {
+	for i := range m.dirty {
+		m.spareOld = append(m.spareOld, m.dirty[i].old)
+		m.dirty[i].old = nil
+	}
+	m.dirty = m.dirty[:0]
+	clear(m.dirtyIndex)
+	invariants.Assert(len(m.dirtyIndex) == 0, "journal: dirty sectors left after resolving them")
 }
