@@ -98,6 +98,9 @@ func NewAdapter(j *journal.Journal, queue int) (*Adapter, error) {
 // (or the end of the write in flight) writes it.
 func (w *Adapter) WritePrepare(m *wire.Message) {
 	invariants.Assert(!w.closed, "persist: prepare written after Close")
+	// The replica bounds its writes in flight (Limits.JournalWritesMax), and
+	// NewAdapter's queue is sized above it: no append here allocates.
+	invariants.Assert(len(w.queued)+len(w.inflight)+len(w.durable) < cap(w.queued), "persist: more prepare writes in flight than the adapter was sized for")
 	w.queued = append(w.queued, m.Ref())
 }
 
