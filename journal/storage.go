@@ -15,12 +15,17 @@ import (
 // Operations complete asynchronously: the callback runs later, from Tick,
 // never inline from Read/Write/Sync, so it fits a single-threaded event loop.
 // A Write is durable only after a Sync submitted after the write's
-// completion has itself completed.
+// completion has itself completed; a WriteDurable is durable when it
+// completes.
 type Storage interface {
 	// Read fills buf from offset and then calls cb.
 	Read(buf []byte, offset uint64, cb func(error))
 	// Write stores buf at offset and then calls cb.
 	Write(buf []byte, offset uint64, cb func(error))
+	// WriteDurable stores buf at offset and calls cb once those bytes are
+	// durable: a Write and a Sync of that write alone, in one operation
+	// (pwritev2 with RWF_DSYNC). Other writes not yet synced stay so.
+	WriteDurable(buf []byte, offset uint64, cb func(error))
 	// Sync makes completed writes durable and then calls cb.
 	Sync(cb func(error))
 	// Tick advances the storage by one tick and runs the callbacks of the

@@ -175,6 +175,19 @@ func (f *FileStorage) Write(buf []byte, offset uint64, cb func(error)) {
 	f.queue = append(f.queue, fileCompletion{cb: cb, err: err})
 }
 
+// WriteDurable implements Storage: Write, then fdatasync.
+func (f *FileStorage) WriteDurable(buf []byte, offset uint64, cb func(error)) {
+	invariants.Assert(cb != nil, "journal: durable write without a callback")
+	invariants.Assert(!f.readOnly, "journal: durable write to a file opened read-only")
+	f.Write(buf, offset, func(err error) {
+		if err != nil {
+			cb(err)
+			return
+		}
+		f.Sync(cb)
+	})
+}
+
 // Sync implements Storage with fdatasync (the file is preallocated, so no
 // metadata beyond extent state needs to reach the disk).
 func (f *FileStorage) Sync(cb func(error)) {

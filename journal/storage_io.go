@@ -37,7 +37,11 @@ type ioStorageOp struct {
 	offset uint64
 	done   int
 	write  bool
-	err    error
+	// durable: a WriteDurable (RWF_DSYNC); split: its transfer took more
+	// than one submission, so an fdatasync ends it (each piece was durable
+	// only for its own bytes).
+	durable, split bool
+	err            error
 }
 
 // NewIOStorage drives the data file f of size bytes (opened by
@@ -86,6 +90,19 @@ func (s *IOStorage) Write(buf []byte, offset uint64, cb func(error)) {
 	invariants.Assert(cb != nil, "journal: storage write without a callback")
 	invariants.Assert(s.file != nil, "journal: storage write without a file")
 	s.start(buf, offset, true, cb)
+}
+
+// WriteDurable implements Storage with a write carrying RWF_DSYNC: one
+// operation, no separate fdatasync round trip through the loop.
+func (s *IOStorage) WriteDurable(buf []byte, offset uint64, cb func(error)) {
+	checkAligned(buf, offset, s.size)
+	invariants.Assert(cb != nil && s.file != nil, "journal: durable write without a callback or a file")
+	op := s.take(cb)
+	if op == nil {
+		return
+	}
+	op.buf, op.offset, op.write, op.done, op.durable = buf, offset, true, 0, true
+	s.submit(op)
 }
 
 // Sync implements Storage with fdatasync (the file is preallocated).
@@ -150,9 +167,12 @@ func (s *IOStorage) submit(op *ioStorageOp) {
 	rest := op.buf[op.done:]
 	off := int64(op.offset) + int64(op.done)
 	var err error
-	if op.write {
+	switch {
+	case op.write && op.durable:
+		err = s.io.WriteDurable(&op.c, s.file, rest, off)
+	case op.write:
 		err = s.io.WriteFile(&op.c, s.file, rest, off)
-	} else {
+	default:
 		err = s.io.ReadFile(&op.c, s.file, rest, off)
 	}
 	if err != nil {
@@ -169,7 +189,7 @@ func (s *IOStorage) refuse(op *ioStorageOp, err error) {
 func (s *IOStorage) release(op *ioStorageOp) {
 	invariants.Assert(op.cb != nil, "journal: release of a free operation record")
 	invariants.Assert(len(s.free) < len(s.ops), "journal: operation record released twice")
-	op.cb, op.buf = nil, nil
+	op.cb, op.buf, op.durable, op.split = nil, nil, false, false
 	s.free = append(s.free, op)
 }
 
@@ -188,7 +208,19 @@ func onIOStorageDone(c *cio.Completion) {
 		// The kernel never transfers more than asked.
 		invariants.Assert(c.Result > 0 && op.done <= len(op.buf), "journal: transfer beyond its buffer")
 		if op.done < len(op.buf) {
+			op.split = op.durable
 			s.submit(op) // a short transfer: continue where it stopped
+			return
+		}
+		if op.split {
+			// A durable write done in pieces: one fdatasync covers them
+			// all before the write counts as durable.
+			op.buf, op.split = nil, false
+			if err := s.io.Fdatasync(&op.c, s.file.Fd); err != nil {
+				cb := op.cb
+				s.release(op)
+				cb(fmt.Errorf("%w: %w", ErrIO, err))
+			}
 			return
 		}
 	}

@@ -56,6 +56,10 @@ type memCompletion struct {
 	due, seq uint64
 	cb       func(error)
 	err      error
+	// durable: a WriteDurable whose sectors [from, to) become durable
+	// when it completes (a crash before then resolves them as unsynced).
+	durable  bool
+	from, to uint64
 }
 
 type dirtySector struct {
@@ -106,13 +110,22 @@ func (m *MemoryStorage) CrashAfterWrites(n int) {
 
 func (m *MemoryStorage) complete(cb func(error), err error) {
 	invariants.Assert(cb != nil, "journal: storage operation without a callback")
+	invariants.Assert(err == nil || m.crashed, "journal: memory storage fails an operation while up")
+	m.enqueue(memCompletion{cb: cb, err: err})
+}
+
+// enqueue schedules c after a random latency.
+func (m *MemoryStorage) enqueue(c memCompletion) {
+	invariants.Assert(c.cb != nil, "journal: storage operation without a callback")
+	invariants.Assert(!c.durable || (c.from < c.to && c.err == nil), "journal: durable completion of no sectors, or of a failed write")
 	lat := m.faults.LatencyMin
 	if m.faults.LatencyMax > m.faults.LatencyMin {
 		lat += m.rng.IntN(m.faults.LatencyMax - m.faults.LatencyMin + 1)
 	}
 	invariants.Assert(lat <= m.faults.LatencyMax || m.faults.LatencyMax < m.faults.LatencyMin, "journal: latency above its bound")
 	m.seq++
-	m.queue = append(m.queue, memCompletion{due: m.tick + uint64(lat), seq: m.seq, cb: cb, err: err})
+	c.due, c.seq = m.tick+uint64(lat), m.seq
+	m.queue = append(m.queue, c)
 }
 
 // misdirect returns offset moved to another slot of the zone that holds the
@@ -151,13 +164,34 @@ func (m *MemoryStorage) Read(buf []byte, offset uint64, cb func(error)) {
 
 // Write implements Storage.
 func (m *MemoryStorage) Write(buf []byte, offset uint64, cb func(error)) {
+	if to, ok := m.write(buf, offset, cb); ok {
+		invariants.Assert(m.Unsynced(to, uint64(len(buf))), "journal: a write left no unsynced sector")
+		m.complete(cb, nil)
+	}
+}
+
+// WriteDurable implements Storage. The write is applied when submitted, as
+// Write's, and its sectors become durable when it completes: a crash
+// before that loses, keeps or tears them like any unsynced write.
+func (m *MemoryStorage) WriteDurable(buf []byte, offset uint64, cb func(error)) {
+	invariants.Assert(cb != nil, "journal: durable write without a callback")
+	if to, ok := m.write(buf, offset, cb); ok {
+		invariants.Assert(to%SectorSize == 0 && len(buf)%SectorSize == 0, "journal: durable write off the sector grid")
+		m.enqueue(memCompletion{cb: cb, durable: true, from: to / SectorSize, to: (to + uint64(len(buf))) / SectorSize})
+	}
+}
+
+// write applies a write (misdirected at random) and returns where it
+// went; when the storage is crashed it reports ErrCrashed to cb and
+// returns false.
+func (m *MemoryStorage) write(buf []byte, offset uint64, cb func(error)) (uint64, bool) {
 	checkAligned(buf, offset, m.Size())
 	if m.writesMax >= 0 && m.writes >= m.writesMax {
 		m.crashed = true
 	}
 	if m.crashed {
 		m.complete(cb, ErrCrashed)
-		return
+		return 0, false
 	}
 	m.writes++
 	invariants.Assert(m.writesMax < 0 || m.writes <= m.writesMax, "journal: write accepted beyond the write budget")
@@ -174,7 +208,7 @@ func (m *MemoryStorage) Write(buf []byte, offset uint64, cb func(error)) {
 	}
 	copy(m.data[to:], buf)
 	invariants.Assert(len(m.dirty) == len(m.dirtyIndex), "journal: dirty sector list and index disagree")
-	m.complete(cb, nil)
+	return to, true
 }
 
 // Sync implements Storage. Writes are applied when submitted, so a sync
@@ -238,6 +272,9 @@ func (m *MemoryStorage) Tick() {
 		c := m.queue[best]
 		invariants.Assert(c.due <= m.tick && c.seq <= m.seq, "journal: completion run before it is due")
 		m.queue = append(m.queue[:best], m.queue[best+1:]...)
+		if c.durable {
+			m.resolveSectors(c.from, c.to)
+		}
 		c.cb(c.err)
 	}
 }
@@ -324,6 +361,25 @@ func (m *MemoryStorage) oldBuffer() []byte {
 		return b
 	}
 	return make([]byte, SectorSize)
+}
+
+// resolveSectors makes the dirty sectors in [from, to) durable (a
+// durable write completed), keeping the order of the others.
+func (m *MemoryStorage) resolveSectors(from, to uint64) {
+	invariants.Assert(from < to && to <= m.Size()/SectorSize, "journal: durable sectors outside the storage")
+	kept := m.dirty[:0]
+	for _, d := range m.dirty {
+		if d.sector >= from && d.sector < to {
+			m.spareOld = append(m.spareOld, d.old)
+			delete(m.dirtyIndex, d.sector)
+			continue
+		}
+		m.dirtyIndex[d.sector] = len(kept)
+		kept = append(kept, d)
+	}
+	clear(m.dirty[len(kept):])
+	m.dirty = kept
+	invariants.Assert(len(m.dirty) == len(m.dirtyIndex), "journal: dirty sector list and index disagree after a durable write")
 }
 
 // resolveDirty forgets the dirty sectors (synced or resolved by a crash),

@@ -13,8 +13,11 @@ type appendState struct {
 	flush       bool     // SubmitFlush: header sectors only
 	msgs        [][]byte // the caller's buffers, held until the callback
 	outstanding int      // writes submitted and not yet completed
-	err         error    // first error of the current stage
-	cb          func(error)
+	// durable: the stage in flight is a single WriteDurable, so no sync
+	// follows it.
+	durable bool
+	err     error // first error of the current stage
+	cb      func(error)
 
 	onWrite, onSync1, onHeaderWrite, onSync2 func(error)
 }
@@ -77,15 +80,35 @@ func (j *Journal) SubmitPrepares(msgs [][]byte, cb func(error)) {
 	a := &j.append
 	a.active, a.cb, a.err, a.outstanding = true, cb, nil, 0
 	a.msgs = append(a.msgs[:0], msgs...)
+	// Deferred mode: the previous batch's headers share this stage.
+	sectors := 0
+	if j.headerMode == HeaderDeferred {
+		sectors = j.stageHeaderSectors()
+	}
+	a.durable = len(a.msgs)+sectors == 1
 	for i, msg := range a.msgs {
 		h := &j.batch[i]
-		a.outstanding++
-		j.storage.Write(msg[:sectorRound(uint64(h.Size))], j.layout.PrepareOffset(j.layout.SlotOf(h.Op)), a.onWrite)
+		j.stageWrite(msg[:sectorRound(uint64(h.Size))], j.layout.PrepareOffset(j.layout.SlotOf(h.Op)), a.onWrite)
 	}
 	invariants.Assert(a.outstanding == len(j.batch), "journal: not one write per prepare")
 	if j.headerMode == HeaderDeferred {
-		j.submitPendingHeaders()
+		j.writeHeaderSectors()
 	}
+	invariants.Assert(a.outstanding == len(j.batch)+sectors, "journal: not one write per prepare and changed header sector")
+}
+
+// stageWrite submits one write of the stage in flight: a WriteDurable
+// when it is the stage's only write (no sync follows), else a Write.
+func (j *Journal) stageWrite(buf []byte, offset uint64, cb func(error)) {
+	a := &j.append
+	invariants.Assert(a.active, "journal: stage write outside an append")
+	invariants.Assert(!a.durable || a.outstanding == 0, "journal: a durable stage of more than one write")
+	a.outstanding++
+	if a.durable {
+		j.storage.WriteDurable(buf, offset, cb)
+		return
+	}
+	j.storage.Write(buf, offset, cb)
 }
 
 // SubmitFlush starts writing the pending redundant headers (HeaderDeferred:
@@ -108,18 +131,43 @@ func (j *Journal) SubmitFlush(cb func(error)) {
 }
 
 // submitPendingHeaders copies the pending headers (whose prepares are
-// durable) into the ring and submits each changed sector once.
+// durable) into the ring and submits each changed sector once, as a stage
+// of its own (durable at once when it is one sector).
 func (j *Journal) submitPendingHeaders() {
-	invariants.Assert(j.append.active, "journal: header sectors submitted outside an append")
+	invariants.Assert(j.append.active && j.append.outstanding == 0, "journal: header sectors submitted outside an append, or into a stage in flight")
+	j.append.durable = j.stageHeaderSectors() == 1
+	j.writeHeaderSectors()
+}
+
+// stageHeaderSectors copies the pending headers into the ring and returns
+// how many sectors changed.
+func (j *Journal) stageHeaderSectors() int {
+	invariants.Assert(j.append.active, "journal: header sectors staged outside an append")
 	j.stagePendingHeaders()
 	invariants.Assert(len(j.pending) == 0, "journal: pending headers left after staging")
+	n := 0
+	for _, d := range j.dirtySectors {
+		if d {
+			n++
+		}
+	}
+	invariants.Assert(n <= len(j.dirtySectors), "journal: more changed header sectors than the ring holds")
+	return n
+}
+
+// writeHeaderSectors submits the sectors stageHeaderSectors marked, once
+// each, and clears the marks.
+func (j *Journal) writeHeaderSectors() {
+	invariants.Assert(j.append.active, "journal: header sectors written outside an append")
+	before := j.append.outstanding
 	for i, d := range j.dirtySectors {
 		if d {
 			off := uint64(i) * SectorSize
-			j.append.outstanding++
-			j.storage.Write(j.headers[off:off+SectorSize], j.layout.WALHeaders.Offset+off, j.append.onHeaderWrite)
+			j.stageWrite(j.headers[off:off+SectorSize], j.layout.WALHeaders.Offset+off, j.append.onHeaderWrite)
 		}
 	}
+	clear(j.dirtySectors)
+	invariants.Assert(j.append.outstanding >= before, "journal: header sector writes lost from the stage's count")
 }
 
 func (a *appendState) done(err error) bool {
@@ -142,6 +190,11 @@ func (j *Journal) appendWritten(err error) {
 	}
 	if a.err != nil {
 		j.appendFinish(a.err)
+		return
+	}
+	if a.durable {
+		a.durable = false
+		j.appendSynced(nil) // a completion callback already: not inline
 		return
 	}
 	j.storage.Sync(a.onSync1)
@@ -181,6 +234,11 @@ func (j *Journal) appendHeaderWritten(err error) {
 		j.appendFinish(a.err)
 		return
 	}
+	if a.durable {
+		a.durable = false
+		j.appendFinish(nil)
+		return
+	}
 	j.storage.Sync(a.onSync2)
 }
 
@@ -208,7 +266,7 @@ func (j *Journal) appendFinish(err error) {
 	}
 	cb := a.cb
 	clear(a.msgs)
-	a.active, a.flush, a.cb, a.msgs = false, false, nil, a.msgs[:0]
+	a.active, a.flush, a.durable, a.cb, a.msgs = false, false, false, nil, a.msgs[:0]
 	if err == nil {
 		j.checkState()
 	}

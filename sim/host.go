@@ -143,6 +143,7 @@ func (h *host) format(rejoin bool) error {
 	h.storage = &storage{MemoryStorage: ms, rng: ms.Random(), stats: &s.stats, zones: []journal.Zone{layout.WALPrepare, layout.WALHeaders}}
 	h.crashWrites = -1
 	h.storage.onPrepareWrite, h.storage.onSync = h.capturePrepare, h.prepareWritesSynced
+	h.storage.onDurable = h.durableWritten
 	if err := journal.Format(h.storage, journal.FormatOptions{Config: cfg, Cluster: s.cluster, Replica: h.index, ReplicaCount: uint8(s.sc.Replicas), Rejoin: rejoin}); err != nil {
 		return err
 	}
@@ -389,6 +390,31 @@ func (h *host) prepareWritesSynced() {
 		if w := &h.inflight[i]; w.old != nil {
 			w.synced = true
 			if h.storage.headersWritten[h.layout.SlotOf(w.op)] == w.checksum {
+				w.headerSynced = true
+			}
+		}
+	}
+}
+
+// durableWritten marks durable what a completed WriteDurable at offset
+// wrote: the prepare it holds, or the redundant header entries of its
+// sector whose prepares are durable already.
+func (h *host) durableWritten(buf []byte, offset uint64) {
+	l := h.layout
+	switch {
+	case offset >= l.WALPrepare.Offset && offset < l.WALPrepare.End():
+		var hd wire.Header
+		hd.Decode(buf)
+		for i := range h.inflight {
+			if w := &h.inflight[i]; w.checksum == hd.Checksum && w.old != nil {
+				w.synced = true
+			}
+		}
+	case offset >= l.WALHeaders.Offset && offset < l.WALHeaders.End():
+		for i := range h.inflight {
+			w := &h.inflight[i]
+			if w.old != nil && w.synced && w.header >= offset && w.header < offset+uint64(len(buf)) &&
+				h.storage.headersWritten[l.SlotOf(w.op)] == w.checksum {
 				w.headerSynced = true
 			}
 		}

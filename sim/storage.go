@@ -27,6 +27,9 @@ type storage struct {
 	// the redundant header entries it made durable).
 	onPrepareWrite func(buf []byte, to uint64)
 	onSync         func()
+	// onDurable, when set, is told of every WriteDurable that completed
+	// (offset: where the journal meant it to go).
+	onDurable func(buf []byte, offset uint64)
 	// layout and fail check the journal's write order (checkOrder), from
 	// checkWriteOrder on; nil before.
 	layout *journal.Layout
@@ -226,6 +229,48 @@ func (s *storage) Write(buf []byte, offset uint64, cb func(error)) {
 	s.MemoryStorage.Write(buf, to, cb)
 	if s.Writes() > applied {
 		s.recordWrite(buf, offset)
+	}
+}
+
+// WriteDurable implements journal.Storage: a Write whose bytes (alone)
+// are durable when it completes; the write-order bookkeeping treats it as
+// unsynced until then.
+func (s *storage) WriteDurable(buf []byte, offset uint64, cb func(error)) {
+	s.checkOrder(buf, offset)
+	applied := s.Writes()
+	to := s.misdirect(offset, len(buf), s.misdirectWrite, FaultMisdirectWrite)
+	if s.onPrepareWrite != nil && s.inZone(to, len(buf), 0) {
+		s.onPrepareWrite(buf, to)
+	}
+	s.MemoryStorage.WriteDurable(buf, to, func(err error) {
+		if err == nil {
+			s.durableWritten(buf, offset)
+		}
+		cb(err)
+	})
+	if s.Writes() > applied {
+		s.recordWrite(buf, offset)
+	}
+}
+
+// durableWritten forgets, as a sync would, the unsynced write a completed
+// WriteDurable made durable.
+func (s *storage) durableWritten(buf []byte, offset uint64) {
+	if l := s.layout; l != nil {
+		switch {
+		case offset >= l.WALPrepare.Offset && offset < l.WALPrepare.End():
+			slot := (offset - l.WALPrepare.Offset) / uint64(l.Config.MessageSizeMax)
+			var h wire.Header
+			h.Decode(buf)
+			if s.unsyncedSlots[slot] == h.Checksum {
+				s.unsyncedSlots[slot] = wire.Uint128{}
+			}
+		case offset >= l.Superblock.End() && s.unsyncedOther > 0:
+			s.unsyncedOther--
+		}
+	}
+	if s.onDurable != nil {
+		s.onDurable(buf, offset)
 	}
 }
 
