@@ -63,6 +63,13 @@ type FormatOptions struct {
 	// the replica stays out of view-change votes until it has caught up.
 	// See docs/replica.md.
 	Rejoin bool
+	// WriteWAL writes every byte of the WAL prepare zone (zeros after each
+	// slot's reserved header) instead of only each slot's first sector.
+	// A preallocated file's blocks start unwritten, and the first write
+	// of each one changes its extent on top of the data: with this the
+	// WAL's writes overwrite written blocks from the first op on, and
+	// their syncs carry no file-system metadata (docs/data-file.md).
+	WriteWAL bool
 }
 
 // Check returns an error wrapping ErrConfig when o is unusable.
@@ -91,6 +98,7 @@ func (o *FormatOptions) Check() error {
 // copies (sequence 1). Until the superblock is written the file is not a
 // Chronon file, so a crash during Format leaves nothing that opens.
 func Format(s Storage, o FormatOptions) error {
+	invariants.Assert(s != nil, "journal: format without a storage")
 	if err := o.Check(); err != nil {
 		return err
 	}
@@ -107,6 +115,11 @@ func Format(s Storage, o FormatOptions) error {
 	invariants.Assert(root.Op == 0 && root.Command == wire.CommandPrepare, "journal: root prepare is not op 0")
 	ring := alignedBuffer(int(layout.WALHeaders.Size))
 	sector := alignedBuffer(SectorSize)
+	var zeros []byte // the rest of a slot, when WriteWAL
+	if o.WriteWAL && c.MessageSizeMax > SectorSize {
+		zeros = alignedBuffer(int(c.MessageSizeMax) - SectorSize)
+	}
+	invariants.Assert(zeros == nil || uint64(len(zeros))+SectorSize == uint64(c.MessageSizeMax), "journal: zero fill other than a slot's rest")
 	wcfg := wire.Config{Cluster: o.Cluster, ReplicaCount: o.ReplicaCount, MessageSizeMax: c.MessageSizeMax}
 	for slot := uint32(0); slot < c.SlotCount; slot++ {
 		h := reservedHeader(o.Cluster, slot)
@@ -128,6 +141,11 @@ func Format(s Storage, o FormatOptions) error {
 		h.Encode(sector)
 		if err := io.write(sector, layout.PrepareOffset(slot)); err != nil {
 			return err
+		}
+		if zeros != nil {
+			if err := io.write(zeros, layout.PrepareOffset(slot)+SectorSize); err != nil {
+				return err
+			}
 		}
 	}
 	if err := io.write(ring, layout.WALHeaders.Offset); err != nil {

@@ -159,3 +159,36 @@ func TestWritePrepareExactLength(t *testing.T) {
 	msg := c.msgs[1]
 	j.WritePrepare(msg[: wire.HeaderSize+1000 : wire.HeaderSize+1000])
 }
+
+// TestFormatWriteWALWritesEverySlot: with WriteWAL, Format writes every
+// byte of the WAL prepare zone (zeros after each slot's header), so a file
+// system's preallocated blocks are all written before the first op.
+func TestFormatWriteWALWritesEverySlot(t *testing.T) {
+	for _, write := range []bool{false, true} {
+		l, _ := NewLayout(ConfigTest)
+		s := NewMemoryStorage(l.Size, 7, MemoryFaults{})
+		zone := s.Data()[l.WALPrepare.Offset:l.WALPrepare.End()]
+		for i := range zone {
+			zone[i] = 0xff
+		}
+		o := testFormatOptions()
+		o.WriteWAL = write
+		if err := Format(s, o); err != nil {
+			t.Fatal(err)
+		}
+		left := 0
+		for slot := uint32(0); slot < l.Config.SlotCount; slot++ {
+			rest := s.Data()[l.PrepareOffset(slot)+SectorSize : l.PrepareOffset(slot)+uint64(l.Config.MessageSizeMax)]
+			for _, b := range rest {
+				if b != 0 {
+					left++
+					break
+				}
+			}
+		}
+		if want := map[bool]int{false: int(l.Config.SlotCount), true: 0}[write]; left != want {
+			t.Fatalf("WriteWAL %v: %d slots with bytes Format did not write, want %d", write, left, want)
+		}
+		mustOpen(t, s)
+	}
+}

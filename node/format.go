@@ -24,6 +24,7 @@ func FormatDataFile(path string, opts journal.FormatOptions) error {
 	if err != nil {
 		return err
 	}
+	opts.WriteWAL = true // a real file: WAL writes then overwrite written blocks
 	if err := journal.Format(f, opts); err != nil {
 		f.Close()
 		os.Remove(path)
