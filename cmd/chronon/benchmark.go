@@ -101,7 +101,7 @@ func parseBenchmarkArgs(args []string, stderr io.Writer) (benchmarkOptions, erro
 	if cfg.IOBackend, err = cio.ParseBackend(*backend); err != nil {
 		return o, fmt.Errorf("--io: %w", err)
 	}
-	caps := capacityFor(jcfg)
+	caps := presetCapacity(jcfg)
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if *addresses != "" {

@@ -201,7 +201,7 @@ func startTestCluster(t *testing.T, machine string, replicas int, id uint64) *cl
 	c, err := cluster.Start(cluster.Config{
 		Replicas: replicas, Dir: t.TempDir(), Preset: "test", Cluster: wire.Uint128{Lo: id},
 		NewStateMachine: func(*outbox.Emitter) statemachine.StateMachine {
-			sm, err := newStateMachine(machine, capacityFor(jcfg), nil, "")
+			sm, err := newStateMachine(machine, presetCapacity(jcfg), nil, "")
 			if err != nil {
 				panic(err)
 			}

@@ -64,13 +64,17 @@ func runStart(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "chronon start: data file: %v (create it with chronon format)\n", err)
 		return 1
 	}
-	// The data file's preset fixes the state machine's capacity.
+	// The data file fixes the state machine's capacity (chronon format).
 	sb, err := dataFileSuperblock(fs.Arg(0))
 	if err != nil {
 		fmt.Fprintf(stderr, "chronon start: %v\n", err)
 		return 1
 	}
-	caps := capacityFor(sb.Config)
+	caps, err := capacityOf(sb)
+	if err != nil {
+		fmt.Fprintf(stderr, "chronon start: %s: %v\n", fs.Arg(0), err)
+		return 1
+	}
 	var tbl *outbox.Table
 	var sink outbox.Sink
 	if *effectsURL != "" {
@@ -135,28 +139,100 @@ func runStart(args []string, stdout, stderr io.Writer) int {
 }
 
 // capacity is what the state machines started by the CLI and the demo
-// hold. It is fixed by the data file's preset, whose grid holds two
-// checkpoints of the fullest state (journal.Config.CheckGrid, checked by
-// node.Start); at capacity the state machine answers result full.
+// hold. chronon format chooses it (its preset's by default) and stores it
+// in the superblock (journal.Superblock.Params, in the order of params),
+// sizing the grid for two checkpoints of the fullest state
+// (journal.Config.CheckGrid, checked by node.Start); at capacity the state
+// machine answers result full.
 type capacity struct {
 	ledgerAccounts, ledgerTransfers int
 	kvKeys                          int
 	outboxEffects                   int
 }
 
-// kvValueSizeMax is the largest value of the CLI's KV store.
-const kvValueSizeMax = 256
+// capacityLimit bounds every capacity (ledger slot indexes are u32s).
+const capacityLimit = 1 << 31
+
+// params encodes c for the superblock.
+func (c capacity) params() [journal.ParamsCount]uint64 {
+	return [journal.ParamsCount]uint64{uint64(c.ledgerAccounts), uint64(c.ledgerTransfers), uint64(c.kvKeys), uint64(c.outboxEffects)}
+}
+
+// check returns an error naming the first capacity out of range.
+func (c capacity) check() error {
+	for i, v := range [...]int{c.ledgerAccounts, c.ledgerTransfers, c.kvKeys, c.outboxEffects} {
+		if v < 1 || v > capacityLimit {
+			return fmt.Errorf("%s %d not in [1, %d]", capacityNames[i], v, capacityLimit)
+		}
+	}
+	if c.outboxEffects > outbox.EffectsLimit {
+		return fmt.Errorf("%s %d above %d", capacityNames[3], c.outboxEffects, outbox.EffectsLimit)
+	}
+	return nil
+}
+
+// capacityNames name the capacities, in the order of params, as chronon
+// format's flags and chronon inspect do.
+var capacityNames = [journal.ParamsCount]string{"accounts-max", "transfers-max", "kv-keys-max", "effects-max"}
+
+// capacityOf returns the capacities a data file was formatted with: its
+// superblock's params, or, when they are all zero (a file formatted
+// through the Go API, node.FormatDataFile), its preset's (node.Start
+// refuses a file whose grid cannot hold them).
+func capacityOf(sb journal.Superblock) (capacity, error) {
+	if sb.Params == [journal.ParamsCount]uint64{} {
+		return presetCapacity(sb.Config), nil
+	}
+	return capacityFromParams(sb.Params)
+}
+
+// capacityFromParams decodes the capacities chronon format stored.
+func capacityFromParams(p [journal.ParamsCount]uint64) (capacity, error) {
+	for i, v := range p {
+		if v < 1 || v > capacityLimit {
+			return capacity{}, fmt.Errorf("data file capacity %s = %d not in [1, %d] (format it again)", capacityNames[i], v, capacityLimit)
+		}
+	}
+	c := capacity{ledgerAccounts: int(p[0]), ledgerTransfers: int(p[1]), kvKeys: int(p[2]), outboxEffects: int(p[3])}
+	if err := c.check(); err != nil {
+		return capacity{}, fmt.Errorf("data file capacity: %w (format it again)", err)
+	}
+	return c, nil
+}
+
+// stateSizeMax returns the largest state a replica started on a data file
+// of capacity c holds: the snapshot bound of the fullest state machine
+// chronon start runs (the ledger with its outbox, or kv), computed without
+// building them.
+func (c capacity) stateSizeMax(cluster wire.Uint128) (uint64, error) {
+	store, err := kv.SnapshotSizeMax(kv.Config{KeysMax: c.kvKeys, ValueSizeMax: kvValueSizeMax, HashSeed: kvHashSeed})
+	if err != nil {
+		return 0, err
+	}
+	tbl, err := outbox.TableSnapshotSizeMax(outboxConfig(cluster, c))
+	if err != nil {
+		return 0, err
+	}
+	withEffects := outbox.MachineSnapshotSizeMax(ledger.SnapshotSizeMax(c.ledgerAccounts, c.ledgerTransfers), tbl)
+	return uint64(max(store, withEffects)), nil
+}
+
+// kvValueSizeMax is the largest value of the CLI's KV store, and
+// kvHashSeed its index's seed.
+const (
+	kvValueSizeMax = 256
+	kvHashSeed     = 0x43485230
+)
 
 var (
 	capacityProduction = capacity{ledgerAccounts: 100_000, ledgerTransfers: 2_000_000, kvKeys: 100_000, outboxEffects: 16384}
 	capacityTest       = capacity{ledgerAccounts: 1024, ledgerTransfers: 8192, kvKeys: 1024, outboxEffects: 1024}
 )
 
-// capacityFor returns the capacity for a data file's configuration: the
-// test preset's for a file with the test preset's message size (whatever
-// its client sessions), the production preset's for any other file
-// (node.Start refuses a file whose grid cannot hold it).
-func capacityFor(c journal.Config) capacity {
+// presetCapacity returns the default capacity for a configuration: the
+// test preset's for the test preset's message size (whatever its client
+// sessions), the production preset's for any other.
+func presetCapacity(c journal.Config) capacity {
 	if c.MessageSizeMax == journal.ConfigTest.MessageSizeMax {
 		return capacityTest
 	}
@@ -184,7 +260,7 @@ func newStateMachine(name string, caps capacity, tbl *outbox.Table, effectsURL s
 		}
 		return outbox.NewMachine(l, tbl)
 	case "kv":
-		return kv.New(kv.Config{KeysMax: caps.kvKeys, ValueSizeMax: kvValueSizeMax, HashSeed: 0x43485230})
+		return kv.New(kv.Config{KeysMax: caps.kvKeys, ValueSizeMax: kvValueSizeMax, HashSeed: kvHashSeed})
 	}
 	return nil, fmt.Errorf("unknown state machine %q (want ledger or kv)", name)
 }
