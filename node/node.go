@@ -56,6 +56,12 @@ type Config struct {
 	// this long (default one minute); an accepted connection that sends
 	// no whole message within a tenth of it is closed too.
 	ClientIdleTimeout time.Duration
+	// ConnectionsPerAddress bounds the connections one source address
+	// holds that are not authenticated replicas; one more replaces that
+	// address's oldest silent connection, or is refused with
+	// eviction(too_many_connections). 0 means half of ConnectionsMax (at
+	// least 1), negative no bound. Loopback addresses are exempt.
+	ConnectionsPerAddress int
 }
 
 // ErrConfig means the Config does not match the data file or is unusable.
@@ -211,6 +217,13 @@ func (n *Node) open() error {
 		idle = time.Minute
 	}
 	idleTicks := uint64(max(idle/n.cfg.TickInterval, 1))
+	perAddress := n.cfg.ConnectionsPerAddress
+	switch {
+	case perAddress == 0:
+		perAddress = max(limits.Connections()/2, 1)
+	case perAddress < 0:
+		perAddress = 0
+	}
 	n.bus, err = bus.New(bus.Config{
 		Wire:      wcfg,
 		Replica:   sb.Replica,
@@ -222,6 +235,7 @@ func (n *Node) open() error {
 		LogIntervalTicks:      uint64(max(time.Second/n.cfg.TickInterval, 1)),
 		IdleTimeoutTicks:      idleTicks,
 		HandshakeTimeoutTicks: max(idleTicks/10, 1),
+		ConnectionsPerAddress: perAddress,
 	}, n.io, n.pool)
 	if err != nil {
 		return fmt.Errorf("node: %w", err)

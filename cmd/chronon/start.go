@@ -39,6 +39,7 @@ func runStart(args []string, stdout, stderr io.Writer) int {
 	statusInterval := fs.Duration("status-interval", 10*time.Second, "log the replica's view, op, commits and peers at this interval (0: never)")
 	connectionsMax := fs.Int("connections-max", 0, "client connections this replica takes at once (default: the data file's client sessions); each costs a 4 KiB receive buffer and a socket, message buffers come from a budget shared by all clients (128 with the production preset); one more is refused with eviction too_many_connections")
 	idleTimeout := fs.Duration("client-idle-timeout", time.Minute, "close a client connection without traffic for this long (the Go client reconnects on its next call); one that sends no whole message within a tenth of it is closed too")
+	perAddress := fs.Int("connections-per-address", 0, "connections one source address may hold that are not authenticated replicas (clients, and connections that have not said who they are); one more replaces that address's oldest silent connection, or is refused with eviction too_many_connections (default 0: half of --connections-max; -1: no limit; loopback addresses are exempt)")
 	effectsURL := fs.String("effects-url", "", "ledger only: POST every created transfer to this URL exactly once (outbox effect with an Idempotency-Key)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: chronon start --addresses=a:p,b:p,c:p [--replica=i] [--state-machine=ledger|kv] <data file>")
@@ -106,6 +107,8 @@ func runStart(args []string, stdout, stderr io.Writer) int {
 		StatusLogInterval: *statusInterval,
 		ConnectionsMax:    *connectionsMax,
 		ClientIdleTimeout: *idleTimeout,
+
+		ConnectionsPerAddress: *perAddress,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "chronon start: %v\n", err)

@@ -1,6 +1,8 @@
 package bus
 
 import (
+	"net/netip"
+
 	"github.com/chronon-db/chronon/internal/invariants"
 	cio "github.com/chronon-db/chronon/io"
 	"github.com/chronon-db/chronon/wire"
@@ -32,6 +34,11 @@ type connection struct {
 	kind     peerKind
 	replica  uint8
 	client   wire.Uint128
+	// addr is the source address of an accepted connection; seq orders
+	// accepted connections (the oldest silent one goes first when room is
+	// needed).
+	addr netip.Addr
+	seq  uint64
 
 	connectC cio.Completion
 	recvC    cio.Completion
@@ -97,6 +104,7 @@ func (c *connection) reset() {
 	c.big, c.filled, c.bigFilled, c.sent = nil, 0, 0, 0
 	c.setStalled(false)
 	c.since, c.active = 0, 0
+	c.addr, c.seq = netip.Addr{}, 0
 }
 
 func (c *connection) dropQueue() {
@@ -189,9 +197,10 @@ func (c *connection) resume() {
 func (c *connection) checkTimeouts() {
 	b := c.bus
 	switch {
-	case c.kind == kindUnknown && c.dialPeer < 0 && !c.stalled && b.tick-c.since >= b.cfg.HandshakeTimeoutTicks:
+	case c.kind == kindUnknown && !c.stalled && b.tick-c.since >= b.cfg.HandshakeTimeoutTicks:
 		// (A stalled one has sent a message, or a large one's header,
-		// and waits for the budget.)
+		// and waits for the budget. A dialled one here waits for the
+		// peer's side of the handshake.)
 		b.Counters.TimeoutHandshake++
 		c.close()
 	case c.kind == kindClient && !c.stalled && c.big == nil && c.count == 0 && b.tick-c.active >= b.cfg.IdleTimeoutTicks:
@@ -210,6 +219,9 @@ func (c *connection) bind(kind peerKind, replica uint8, client wire.Uint128) {
 			old.close()
 		}
 		b.peers[replica] = c
+		if c.dialPeer >= 0 {
+			b.dials[c.dialPeer].active = false
+		}
 	case kindClient:
 		if old := b.clients[client]; old != nil && old != c {
 			// A client that reconnected: replies go to the new connection.
@@ -400,6 +412,7 @@ func (c *connection) deliver(m *wire.Message) bool {
 		// Connections() other clients are bound: this connection holds a
 		// slot kept for a peer that is away. Refuse it as a connection
 		// without a slot, so the peer finds its slot when it reconnects.
+		b.Counters.DropNoSlot++
 		b.refuse(c.fd, false)
 		c.close()
 		return false
@@ -464,6 +477,11 @@ func (c *connection) close() {
 			if c.dialPeer >= 0 && !b.closed {
 				b.dialFailed(uint8(c.dialPeer))
 			}
+		}
+	case kindUnknown:
+		if c.dialPeer >= 0 && !b.closed {
+			// A dialled connection closed during the handshake.
+			b.dialFailed(uint8(c.dialPeer))
 		}
 	case kindClient:
 		if b.clients[c.client] == c {
