@@ -529,6 +529,7 @@ func (b *Bus) accepted(fd int) bool {
 	if remote, err := cio.RemoteTCPAddr(fd); err == nil {
 		addr = remote.IP()
 	}
+	closed := false
 	if b.limitedAddress(addr) && b.fromAddress(addr) >= b.cfg.ConnectionsPerAddress {
 		v := b.oldestSilent(addr, true)
 		if v == nil {
@@ -538,20 +539,24 @@ func (b *Bus) accepted(fd int) bool {
 		}
 		b.Counters.EvictedSilent++
 		v.close()
+		closed = true
 	}
 	if conn := b.acceptSlot(); conn != nil {
 		b.place(conn, fd, addr)
 		return true
 	}
-	if v := b.oldestSilent(netip.Addr{}, false); v != nil {
+	if !closed {
+		v := b.oldestSilent(netip.Addr{}, false)
+		if v == nil {
+			b.Counters.DropNoSlot++
+			b.refuse(fd, true)
+			return true
+		}
 		b.Counters.EvictedSilent++
 		v.close()
-		b.pendingFd, b.pendingAddr = fd, addr
-		return false
 	}
-	b.Counters.DropNoSlot++
-	b.refuse(fd, true)
-	return true
+	b.pendingFd, b.pendingAddr = fd, addr
+	return false
 }
 
 func (b *Bus) place(conn *connection, fd int, addr netip.Addr) {
@@ -568,13 +573,27 @@ func (b *Bus) placePending() {
 	if b.closed || b.pendingFd < 0 {
 		return
 	}
-	conn := b.acceptSlot()
-	if conn == nil {
-		return
-	}
 	fd := b.pendingFd
-	b.pendingFd = -1
-	b.place(conn, fd, b.pendingAddr)
+	if conn := b.acceptSlot(); conn != nil {
+		b.pendingFd = -1
+		b.place(conn, fd, b.pendingAddr)
+	} else {
+		for i := range b.conns {
+			if b.conns[i].state == stateClosing {
+				return // a slot is about to free
+			}
+		}
+		// The freed slot went to a peer's dial, or is kept for one:
+		// close another silent connection, or refuse this one.
+		if v := b.oldestSilent(netip.Addr{}, false); v != nil {
+			b.Counters.EvictedSilent++
+			v.close()
+			return
+		}
+		b.pendingFd = -1
+		b.Counters.DropNoSlot++
+		b.refuse(fd, true)
+	}
 	if b.acceptPaused {
 		b.armAccept()
 	}
