@@ -62,6 +62,13 @@ type Config struct {
 	// eviction(too_many_connections). 0 means half of ConnectionsMax (at
 	// least 1), negative no bound. Loopback addresses are exempt.
 	ConnectionsPerAddress int
+	// ClusterKeys, when set, make this replica's connections to its peers
+	// authenticate both ways with HMAC-SHA-256 (docs/protocol.md, "Peer
+	// authentication"): the first key is the one offered first, every
+	// key is accepted (a rotation lists the new and the old). Without keys
+	// peers are not authenticated, and a warning says so at start when the
+	// cluster has more than one replica.
+	ClusterKeys [][32]byte
 }
 
 // ErrConfig means the Config does not match the data file or is unusable.
@@ -224,6 +231,14 @@ func (n *Node) open() error {
 	case perAddress < 0:
 		perAddress = 0
 	}
+	keys := make([]bus.ClusterKey, len(n.cfg.ClusterKeys))
+	for i := range keys {
+		keys[i] = n.cfg.ClusterKeys[i]
+	}
+	if len(keys) == 0 && sb.ReplicaCount > 1 {
+		n.log.Warn("node: replicas do not authenticate each other: anyone who can reach this replica's port can act as one of its peers; give every replica a cluster key (chronon start --cluster-key-file, docs/operations.md)",
+			"replicas", sb.ReplicaCount)
+	}
 	n.bus, err = bus.New(bus.Config{
 		Wire:      wcfg,
 		Replica:   sb.Replica,
@@ -236,6 +251,7 @@ func (n *Node) open() error {
 		IdleTimeoutTicks:      idleTicks,
 		HandshakeTimeoutTicks: max(idleTicks/10, 1),
 		ConnectionsPerAddress: perAddress,
+		ClusterKeys:           keys,
 	}, n.io, n.pool)
 	if err != nil {
 		return fmt.Errorf("node: %w", err)

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/chronon-db/chronon/internal/bus"
 	cio "github.com/chronon-db/chronon/io"
 	"github.com/chronon-db/chronon/journal"
 	"github.com/chronon-db/chronon/kv"
@@ -40,6 +41,7 @@ func runStart(args []string, stdout, stderr io.Writer) int {
 	connectionsMax := fs.Int("connections-max", 0, "client connections this replica takes at once (default: the data file's client sessions); each costs a 4 KiB receive buffer and a socket, message buffers come from a budget shared by all clients (128 with the production preset); one more is refused with eviction too_many_connections")
 	idleTimeout := fs.Duration("client-idle-timeout", time.Minute, "close a client connection without traffic for this long (the Go client reconnects on its next call); one that sends no whole message within a tenth of it is closed too")
 	perAddress := fs.Int("connections-per-address", 0, "connections one source address may hold that are not authenticated replicas (clients, and connections that have not said who they are); one more replaces that address's oldest silent connection, or is refused with eviction too_many_connections (default 0: half of --connections-max; -1: no limit; loopback addresses are exempt)")
+	keyFile := fs.String("cluster-key-file", "", "file of cluster keys (one per line, 64 hex digits; the first is current, the others are accepted too, for a rotation): replicas prove to each other that they hold one (HMAC-SHA-256 handshake); every replica needs one. Without it peers are not authenticated (see docs/operations.md)")
 	effectsURL := fs.String("effects-url", "", "ledger only: POST every created transfer to this URL exactly once (outbox effect with an Idempotency-Key)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: chronon start --addresses=a:p,b:p,c:p [--replica=i] [--state-machine=ledger|kv] <data file>")
@@ -90,6 +92,13 @@ func runStart(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "chronon start: %v\n", err)
 		return 2
 	}
+	var keys [][32]byte
+	if *keyFile != "" {
+		if keys, err = readClusterKeys(*keyFile, stderr); err != nil {
+			fmt.Fprintf(stderr, "chronon start: --cluster-key-file: %v\n", err)
+			return 2
+		}
+	}
 	// Catch SIGTERM before recovery starts: a stop requested while the data
 	// file is being recovered ends the process cleanly once it is open,
 	// instead of killing it mid-write with the default action.
@@ -109,6 +118,7 @@ func runStart(args []string, stdout, stderr io.Writer) int {
 		ClientIdleTimeout: *idleTimeout,
 
 		ConnectionsPerAddress: *perAddress,
+		ClusterKeys:           keys,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "chronon start: %v\n", err)
@@ -135,6 +145,31 @@ func runStart(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// readClusterKeys reads a cluster key file (bus.ParseClusterKeys). Errors
+// and warnings name the file and line, never a key.
+func readClusterKeys(path string, stderr io.Writer) ([][32]byte, error) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if info.Mode().Perm()&0o077 != 0 {
+		fmt.Fprintf(stderr, "chronon start: warning: cluster key file %s is readable by others (mode %v); chmod 600 it\n", path, info.Mode().Perm())
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	parsed, err := bus.ParseClusterKeys(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	keys := make([][32]byte, len(parsed))
+	for i := range parsed {
+		keys[i] = parsed[i]
+	}
+	return keys, nil
 }
 
 // capacity is what the state machines started by the CLI and the demo

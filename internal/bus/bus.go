@@ -52,6 +52,12 @@ type Config struct {
 	// while it waits, and redials on its next call after a close.
 	HandshakeTimeoutTicks uint64
 	IdleTimeoutTicks      uint64
+	// ClusterKeys, when set, make replica connections authenticate (the
+	// peer_auth handshake; docs/protocol.md, "Peer authentication"): the
+	// first key is offered first, every key is accepted. Without keys a
+	// replica connection is bound on the dialler's word (a ping naming
+	// its index), and one that offers authentication is refused.
+	ClusterKeys []ClusterKey
 	// ConnectionsPerAddress bounds the connections from one source
 	// address that are not authenticated replicas (clients and
 	// connections that have not said who they are); 0: no bound. One
@@ -99,10 +105,14 @@ type Bus struct {
 	// line about them, at tick timeoutLogTick.
 	timeoutsLogged uint64
 	timeoutLogTick uint64
-	// perAddressLog and evictedLog rate-limit the log lines about
-	// DropPerAddress and EvictedSilent.
-	perAddressLog, evictedLog logLimit
+	// perAddressLog, evictedLog and authLog rate-limit the log lines about
+	// DropPerAddress, EvictedSilent and AuthFailed; authReason is the
+	// reason of the last authentication failure.
+	perAddressLog, evictedLog, authLog logLimit
+	authReason                         string
 
+	// auth holds the cluster keys (nil: peers do not authenticate).
+	auth *authKeys
 	// pendingFd is a connection accepted when no slot was free, held
 	// while the silent connection closed for it frees its slot (-1:
 	// none); accepting waits meanwhile (acceptPaused), the kernel's
@@ -154,6 +164,10 @@ func New(cfg Config, io *cio.IO, pool *wire.Pool) (*Bus, error) {
 	if pool.Count() < cfg.Limits.MessagesMax() {
 		return nil, fmt.Errorf("%w: pool of %d messages, limits need %d", ErrConfig, pool.Count(), cfg.Limits.MessagesMax())
 	}
+	auth, err := newAuthKeys(cfg.ClusterKeys)
+	if err != nil {
+		return nil, err
+	}
 	if cfg.ConnectionsPerAddress < 0 {
 		return nil, fmt.Errorf("%w: connections per address %d is negative", ErrConfig, cfg.ConnectionsPerAddress)
 	}
@@ -163,6 +177,7 @@ func New(cfg Config, io *cio.IO, pool *wire.Pool) (*Bus, error) {
 		pool:      pool,
 		listenFd:  -1,
 		pendingFd: -1,
+		auth:      auth,
 		peers:     make([]*connection, cfg.Wire.ReplicaCount),
 		clients:   make(map[wire.Uint128]*connection, cfg.Limits.Connections()),
 		dials:     make([]dialState, cfg.Wire.ReplicaCount),
@@ -434,8 +449,8 @@ func (b *Bus) due(l *logLimit, total uint64) (uint64, bool) {
 }
 
 // logHygiene writes one line per kind of refusal beyond the slots and
-// timeouts (per-address limit, silent connections closed for newer ones),
-// each at most once per LogIntervalTicks.
+// timeouts (per-address limit, silent connections closed for newer ones,
+// failed peer authentication), each at most once per LogIntervalTicks.
 func (b *Bus) logHygiene() {
 	if n, ok := b.due(&b.perAddressLog, b.Counters.DropPerAddress); ok {
 		b.cfg.Logger.Warn("bus: refused connections: too many from one address (sent eviction too_many_connections)",
@@ -445,6 +460,17 @@ func (b *Bus) logHygiene() {
 		b.cfg.Logger.Warn("bus: closed silent connections to make room for newer ones (connection slots or the per-address limit were full)",
 			"closed", n, "closed_total", b.Counters.EvictedSilent, "slots", len(b.conns))
 	}
+	if n, ok := b.due(&b.authLog, b.Counters.AuthFailed); ok {
+		b.cfg.Logger.Warn("bus: refused peer connections: replica authentication failed",
+			"refused", n, "refused_total", b.Counters.AuthFailed, "last_reason", b.authReason, "keys", b.keyCount())
+	}
+}
+
+func (b *Bus) keyCount() int {
+	if b.auth == nil {
+		return 0
+	}
+	return len(b.auth.keys)
 }
 
 // refuse answers a connection the bus has no slot for with the sealed
@@ -682,6 +708,12 @@ func onConnect(c *cio.Completion) {
 	b.dials[peer].backoff = b.cfg.DialBackoffMinTicks
 	conn.connected()
 	if conn.state != stateConnected {
+		return
+	}
+	if b.auth != nil {
+		// Bound once the acceptor proved it holds a key
+		// (connection.onAuth); the dial stays active until then.
+		conn.sendAuthHello()
 		return
 	}
 	conn.bind(kindReplica, peer, wire.Uint128{})

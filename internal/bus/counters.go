@@ -37,4 +37,8 @@ type Counters struct {
 	// who they are, to make room for a newer connection (no free slot, or
 	// the address at its limit) or for a dial to a peer.
 	EvictedSilent uint64
+	// AuthFailed counts connections closed for failing the peer handshake
+	// (no key, a wrong key, a replayed or out-of-place step, or a plain
+	// hello when keys are configured; docs/protocol.md).
+	AuthFailed uint64
 }

@@ -7,7 +7,11 @@
 // (the stream's framing can no longer be trusted) and counted.
 //
 // Replicas keep one connection per pair: replica i dials every replica j < i
-// and sends a ping first, so the acceptor learns who dialled. Clients dial any
+// and sends a ping first, so the acceptor learns who dialled. With
+// Config.ClusterKeys both sides first run the peer_auth handshake (auth.go,
+// docs/protocol.md "Peer authentication"): nothing but the handshake is
+// sent on a replica connection before it is bound, and a connection that
+// fails it is closed and counted (Counters.AuthFailed). Clients dial any
 // replica; a client connection is bound to the client id of its first
 // request. Each connection has a bounded send queue of message references
 // (no copies); a full queue drops the message and counts it, and VSR's
