@@ -387,3 +387,94 @@ func TestBusWithoutKeysRefusesAuthentication(t *testing.T) {
 		t.Fatal("a replica without a key and one with a key connected")
 	}
 }
+
+// TestBusDiallerSendsNothingToAnUnprovenAcceptor: a replica dialling a
+// peer's address reached by an impostor (it answers the hello with a
+// challenge under a wrong key, or not at all) sends it only its hello,
+// while it has messages for that peer; the bad challenge counts as an
+// authentication failure, the silence as a handshake timeout, and it
+// redials.
+func TestBusDiallerSendsNothingToAnUnprovenAcceptor(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	nd := startNode(t, 2, 1, []string{ln.Addr().String(), "127.0.0.1:0"}, backends[0], withKeys(keyOld), func(c *Config) {
+		c.HandshakeTimeoutTicks = 20
+	})
+	nodes := []*node{nd}
+	cfg := nd.bus.cfg.Wire
+	bad, _ := newAuthKeys([]ClusterKey{keyBad})
+	good, _ := newAuthKeys([]ClusterKey{keyOld})
+	type accepted struct {
+		got []byte
+		err error
+	}
+	serve := func(answer bool) <-chan accepted {
+		done := make(chan accepted, 1)
+		go func() {
+			conn, err := ln.Accept()
+			if err != nil {
+				done <- accepted{err: err}
+				return
+			}
+			defer conn.Close()
+			_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+			hello := make([]byte, wire.HeaderSize+wire.PeerAuthBodySize)
+			if _, err := io.ReadFull(conn, hello); err != nil {
+				done <- accepted{err: err}
+				return
+			}
+			if answer {
+				var a peerAuth
+				if err := decodePeerAuth(hello[wire.HeaderSize:], &a); err != nil {
+					done <- accepted{err: err}
+					return
+				}
+				c := peerAuth{step: authChallenge, keyCount: 1, nonce: [nonceSize]byte{7}}
+				c.keyIDs[0] = good.ids[0]
+				wrong := *bad
+				wrong.ids = good.ids
+				c.mac = wrong.mac(0, authChallenge, cfg.Cluster, 1, 0, &a.nonce, &c.nonce)
+				h := wire.Header{Cluster: cfg.Cluster, Protocol: wire.ProtocolVersion, Command: wire.CommandPeerAuth, Size: wire.HeaderSize + wire.PeerAuthBodySize}
+				msg := make([]byte, h.Size)
+				c.encode(msg[wire.HeaderSize:])
+				wire.Seal(&h, msg)
+				if _, err := conn.Write(msg); err != nil {
+					done <- accepted{err: err}
+					return
+				}
+			}
+			rest, err := io.ReadAll(conn)
+			done <- accepted{got: append(hello, rest...), err: err}
+		}()
+		return done
+	}
+	for _, answer := range []bool{true, false} {
+		done := serve(answer)
+		var r accepted
+		runUntil(t, nodes, "the impostor's connection ends", func() bool {
+			m := sealedMessage(t, nd.pool, prepareHeader(1, 1), []byte("for replica 0 only"))
+			nd.bus.SendToReplica(0, m)
+			m.Unref()
+			select {
+			case r = <-done:
+				return true
+			default:
+				return false
+			}
+		})
+		if r.err != nil {
+			t.Fatalf("answer %v: %v", answer, r.err)
+		}
+		got := messages(t, r.got, &cfg)
+		if len(got) != 1 || got[0].Command != wire.CommandPeerAuth {
+			t.Fatalf("answer %v: the impostor received %d messages (%+v), want only the hello", answer, len(got), got)
+		}
+	}
+	c := nd.bus.Counters
+	if c.AuthFailed != 1 || c.TimeoutHandshake != 1 || c.DropNoRoute == 0 || nd.bus.Connected(0) {
+		t.Fatalf("authentication failures %d, handshake timeouts %d, unroutable %d", c.AuthFailed, c.TimeoutHandshake, c.DropNoRoute)
+	}
+}

@@ -368,24 +368,28 @@ func TestBusSendQueueIsBounded(t *testing.T) {
 }
 
 func TestBusReconnectsAfterPeerRestart(t *testing.T) {
-	nodes := startNodes(t, 2, cio.BackendIOUring)
-	runUntil(t, nodes, "connected", func() bool { return allConnected(nodes) })
-	addrs := append([]string(nil), nodes[1].bus.cfg.Addresses...)
-	addrs[0] = fmt.Sprintf("127.0.0.1:%d", nodes[0].bus.Port())
-	// Replica 0 goes away and comes back on the same port.
-	port := nodes[0].bus.Port()
-	nodes[0].stop()
-	runUntil(t, nodes[1:], "disconnect noticed", func() bool { return !nodes[1].bus.Connected(0) })
-	restartAddrs := append([]string(nil), addrs...)
-	restartAddrs[0] = fmt.Sprintf("127.0.0.1:%d", port)
-	nodes[0] = startNode(t, 2, 0, restartAddrs, cio.BackendIOUring)
-	runUntil(t, nodes, "reconnected", func() bool { return allConnected(nodes) })
-	m := sealedMessage(t, nodes[1].pool, wire.Header{Command: wire.CommandPrepareOK, Replica: 1, Op: 9, Context: wire.Uint128{Lo: 1}}, nil)
-	nodes[1].bus.SendToReplica(0, m)
-	m.Unref()
-	runUntil(t, nodes, "delivery after reconnect", func() bool { return count(nodes[0].rec, wire.CommandPrepareOK) == 1 })
-	if nodes[1].bus.Counters.Dialled < 2 {
-		t.Fatalf("dialled %d times, want a redial", nodes[1].bus.Counters.Dialled)
+	for _, keys := range [][]ClusterKey{nil, {keyOld}} {
+		t.Run(fmt.Sprintf("%d keys", len(keys)), func(t *testing.T) {
+			nodes := startNodes(t, 2, cio.BackendIOUring, withKeys(keys...))
+			runUntil(t, nodes, "connected", func() bool { return allConnected(nodes) })
+			addrs := append([]string(nil), nodes[1].bus.cfg.Addresses...)
+			addrs[0] = fmt.Sprintf("127.0.0.1:%d", nodes[0].bus.Port())
+			// Replica 0 goes away and comes back on the same port.
+			port := nodes[0].bus.Port()
+			nodes[0].stop()
+			runUntil(t, nodes[1:], "disconnect noticed", func() bool { return !nodes[1].bus.Connected(0) })
+			restartAddrs := append([]string(nil), addrs...)
+			restartAddrs[0] = fmt.Sprintf("127.0.0.1:%d", port)
+			nodes[0] = startNode(t, 2, 0, restartAddrs, cio.BackendIOUring, withKeys(keys...))
+			runUntil(t, nodes, "reconnected", func() bool { return allConnected(nodes) })
+			m := sealedMessage(t, nodes[1].pool, wire.Header{Command: wire.CommandPrepareOK, Replica: 1, Op: 9, Context: wire.Uint128{Lo: 1}}, nil)
+			nodes[1].bus.SendToReplica(0, m)
+			m.Unref()
+			runUntil(t, nodes, "delivery after reconnect", func() bool { return count(nodes[0].rec, wire.CommandPrepareOK) == 1 })
+			if nodes[1].bus.Counters.Dialled < 2 || nodes[0].bus.Counters.AuthFailed != 0 {
+				t.Fatalf("dialled %d times, want a redial; %d authentication failures", nodes[1].bus.Counters.Dialled, nodes[0].bus.Counters.AuthFailed)
+			}
+		})
 	}
 }
 
