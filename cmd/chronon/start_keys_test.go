@@ -46,3 +46,15 @@ func TestStartReadsClusterKeys(t *testing.T) {
 		t.Fatalf("start with a malformed key file: exit %d, %q", code, stderr.String())
 	}
 }
+
+// TestStartTLSFlagsGoTogether: a TLS address without a certificate and
+// key (or the reverse) is a usage error.
+func TestStartTLSFlagsGoTogether(t *testing.T) {
+	for _, flags := range [][]string{{"--client-tls-address=127.0.0.1:0"}, {"--client-tls-cert=c", "--client-tls-key=k"}} {
+		var out, stderr bytes.Buffer
+		args := append([]string{"start", "--addresses=127.0.0.1:0"}, flags...)
+		if code := run(append(args, "nowhere.chronon"), &out, &stderr); code != 2 || !strings.Contains(stderr.String(), "go together") {
+			t.Fatalf("%v: exit %d, %q", flags, code, stderr.String())
+		}
+	}
+}
