@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/binary"
 	"fmt"
 	"log/slog"
@@ -28,6 +29,10 @@ type Config struct {
 	RetryInterval time.Duration
 	// Logger receives connection events (default slog.Default()).
 	Logger *slog.Logger
+	// TLS, when set, makes the client connect with TLS (to replicas'
+	// TLS fronts: chronon start --client-tls-address; Addresses are then
+	// those addresses). Nil: plaintext TCP.
+	TLS *tls.Config
 }
 
 // Splitter splits the reply of a coalesced request back per call. request

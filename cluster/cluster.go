@@ -60,6 +60,9 @@ type Config struct {
 	// ClientIdleTimeout is node.Config.ClientIdleTimeout (default one
 	// minute).
 	ClientIdleTimeout time.Duration
+	// ClusterKeys, if set, returns replica i's node.Config.ClusterKeys
+	// (nil: its peers do not authenticate).
+	ClusterKeys func(i int) [][32]byte
 }
 
 // Cluster is a running local cluster.
@@ -235,7 +238,12 @@ func (c *Cluster) StartReplica(i int) error {
 	if err != nil {
 		return fmt.Errorf("cluster: replica %d: %w", i, err)
 	}
+	var keys [][32]byte
+	if c.cfg.ClusterKeys != nil {
+		keys = c.cfg.ClusterKeys(i)
+	}
 	n, err := node.Start(node.Config{
+		ClusterKeys:  keys,
 		DataFile:     c.DataFile(i),
 		Addresses:    c.addresses,
 		Sink:         c.cfg.Sink,

@@ -56,6 +56,19 @@ type Config struct {
 	// this long (default one minute); an accepted connection that sends
 	// no whole message within a tenth of it is closed too.
 	ClientIdleTimeout time.Duration
+	// ConnectionsPerAddress bounds the connections one source address
+	// holds that are not authenticated replicas; one more replaces that
+	// address's oldest silent connection, or is refused with
+	// eviction(too_many_connections). 0 means half of ConnectionsMax (at
+	// least 1), negative no bound. Loopback addresses are exempt.
+	ConnectionsPerAddress int
+	// ClusterKeys, when set, make this replica's connections to its peers
+	// authenticate both ways with HMAC-SHA-256 (docs/protocol.md, "Peer
+	// authentication"): the first key is the one offered first, every
+	// key is accepted (a rotation lists the new and the old). Without keys
+	// peers are not authenticated, and a warning says so at start when the
+	// cluster has more than one replica.
+	ClusterKeys [][32]byte
 }
 
 // ErrConfig means the Config does not match the data file or is unusable.
@@ -211,6 +224,21 @@ func (n *Node) open() error {
 		idle = time.Minute
 	}
 	idleTicks := uint64(max(idle/n.cfg.TickInterval, 1))
+	perAddress := n.cfg.ConnectionsPerAddress
+	switch {
+	case perAddress == 0:
+		perAddress = max(limits.Connections()/2, 1)
+	case perAddress < 0:
+		perAddress = 0
+	}
+	keys := make([]bus.ClusterKey, len(n.cfg.ClusterKeys))
+	for i := range keys {
+		keys[i] = n.cfg.ClusterKeys[i]
+	}
+	if len(keys) == 0 && sb.ReplicaCount > 1 {
+		n.log.Warn("node: replicas do not authenticate each other: anyone who can reach this replica's port can act as one of its peers; give every replica a cluster key (chronon start --cluster-key-file, docs/operations.md)",
+			"replicas", sb.ReplicaCount)
+	}
 	n.bus, err = bus.New(bus.Config{
 		Wire:      wcfg,
 		Replica:   sb.Replica,
@@ -222,6 +250,8 @@ func (n *Node) open() error {
 		LogIntervalTicks:      uint64(max(time.Second/n.cfg.TickInterval, 1)),
 		IdleTimeoutTicks:      idleTicks,
 		HandshakeTimeoutTicks: max(idleTicks/10, 1),
+		ConnectionsPerAddress: perAddress,
+		ClusterKeys:           keys,
 	}, n.io, n.pool)
 	if err != nil {
 		return fmt.Errorf("node: %w", err)

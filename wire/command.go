@@ -51,9 +51,15 @@ const (
 	CommandRequestSyncCheckpoint Command = 19
 	// CommandSyncCheckpoint carries a checkpoint's superblock references.
 	CommandSyncCheckpoint Command = 20
+	// CommandPeerAuth is one step of the handshake by which two replicas
+	// with a cluster key prove membership to each other before either
+	// sends a protocol message (docs/protocol.md, "Peer authentication").
+	// The body is PeerAuthBodySize bytes; the bus handles it and never
+	// hands it to a replica.
+	CommandPeerAuth Command = 21
 
 	// commandCount is one past the highest valid command.
-	commandCount = 21
+	commandCount = 22
 )
 
 var commandNames = [commandCount]string{
@@ -78,6 +84,7 @@ var commandNames = [commandCount]string{
 	CommandBlock:                 "block",
 	CommandRequestSyncCheckpoint: "request_sync_checkpoint",
 	CommandSyncCheckpoint:        "sync_checkpoint",
+	CommandPeerAuth:              "peer_auth",
 }
 
 // Valid reports whether c is a command of the protocol (not reserved, not

@@ -93,6 +93,8 @@ func validHeader(c Command) Header {
 	case CommandRequestSyncCheckpoint:
 		h.Op = 960
 		h.OpMin = 4096
+	case CommandPeerAuth:
+		h.Size = HeaderSize + PeerAuthBodySize
 	case CommandSyncCheckpoint:
 		h.Op = 960
 		h.Context = sum

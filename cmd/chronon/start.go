@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -9,10 +10,13 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/chronon-db/chronon/internal/bus"
+	"github.com/chronon-db/chronon/internal/tlsfront"
 	cio "github.com/chronon-db/chronon/io"
 	"github.com/chronon-db/chronon/journal"
 	"github.com/chronon-db/chronon/kv"
@@ -39,6 +43,11 @@ func runStart(args []string, stdout, stderr io.Writer) int {
 	statusInterval := fs.Duration("status-interval", 10*time.Second, "log the replica's view, op, commits and peers at this interval (0: never)")
 	connectionsMax := fs.Int("connections-max", 0, "client connections this replica takes at once (default: the data file's client sessions); each costs a 4 KiB receive buffer and a socket, message buffers come from a budget shared by all clients (128 with the production preset); one more is refused with eviction too_many_connections")
 	idleTimeout := fs.Duration("client-idle-timeout", time.Minute, "close a client connection without traffic for this long (the Go client reconnects on its next call); one that sends no whole message within a tenth of it is closed too")
+	perAddress := fs.Int("connections-per-address", 0, "connections one source address may hold that are not authenticated replicas (clients, and connections that have not said who they are); one more replaces that address's oldest silent connection, or is refused with eviction too_many_connections (default 0: half of --connections-max; -1: no limit; loopback addresses are exempt)")
+	keyFile := fs.String("cluster-key-file", "", "file of cluster keys (one per line, 64 hex digits; the first is current, the others are accepted too, for a rotation): replicas prove to each other that they hold one (HMAC-SHA-256 handshake); every replica needs one. Without it peers are not authenticated (see docs/operations.md)")
+	tlsAddress := fs.String("client-tls-address", "", "also serve clients with TLS on this host:port (needs --client-tls-cert and --client-tls-key); the plaintext port stays as it is, for peers and plaintext clients")
+	tlsCert := fs.String("client-tls-cert", "", "PEM certificate (chain) of the TLS client port")
+	tlsKey := fs.String("client-tls-key", "", "PEM private key of the TLS client port")
 	effectsURL := fs.String("effects-url", "", "ledger only: POST every created transfer to this URL exactly once (outbox effect with an Idempotency-Key)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: chronon start --addresses=a:p,b:p,c:p [--replica=i] [--state-machine=ledger|kv] <data file>")
@@ -49,6 +58,10 @@ func runStart(args []string, stdout, stderr io.Writer) int {
 	}
 	if fs.NArg() != 1 || *addresses == "" {
 		fs.Usage()
+		return 2
+	}
+	if (*tlsAddress != "" || *tlsCert != "" || *tlsKey != "") && (*tlsAddress == "" || *tlsCert == "" || *tlsKey == "") {
+		fmt.Fprintln(stderr, "chronon start: --client-tls-address, --client-tls-cert and --client-tls-key go together")
 		return 2
 	}
 	if *profiling && *metricsAddr == "" {
@@ -93,6 +106,13 @@ func runStart(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "chronon start: %v\n", err)
 		return 2
 	}
+	var keys [][32]byte
+	if *keyFile != "" {
+		if keys, err = readClusterKeys(*keyFile, stderr); err != nil {
+			fmt.Fprintf(stderr, "chronon start: --cluster-key-file: %v\n", err)
+			return 2
+		}
+	}
 	// Catch SIGTERM before recovery starts: a stop requested while the data
 	// file is being recovered ends the process cleanly once it is open,
 	// instead of killing it mid-write with the default action.
@@ -110,6 +130,9 @@ func runStart(args []string, stdout, stderr io.Writer) int {
 		StatusLogInterval: *statusInterval,
 		ConnectionsMax:    *connectionsMax,
 		ClientIdleTimeout: *idleTimeout,
+
+		ConnectionsPerAddress: *perAddress,
+		ClusterKeys:           keys,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "chronon start: %v\n", err)
@@ -131,11 +154,80 @@ func runStart(args []string, stdout, stderr io.Writer) int {
 		logger.Info("node: metrics served", "url", "http://"+addr+"/metrics")
 	}
 	fmt.Fprintf(stdout, "replica %d listening on port %d\n", n.Replica().Index(), n.Port())
+	if *tlsAddress != "" {
+		front, err := startTLSFront(n, strings.Split(*addresses, ","), *tlsAddress, *tlsCert, *tlsKey, sb.Config.ClientsMax, *connectionsMax, *perAddress, *idleTimeout/10, logger)
+		if err != nil {
+			n.Close()
+			fmt.Fprintf(stderr, "chronon start: --client-tls-address: %v\n", err)
+			return 1
+		}
+		defer front.Close()
+		fmt.Fprintf(stdout, "replica %d serving TLS clients on %s\n", n.Replica().Index(), front.Addr())
+	}
 	if err := n.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		fmt.Fprintf(stderr, "chronon start: %v\n", err)
 		return 1
 	}
 	return 0
+}
+
+// startTLSFront serves TLS clients on address in front of replica n's
+// plaintext port (reached on its own host, loopback when it listens on all
+// addresses), with the replica's connection limits.
+func startTLSFront(n *node.Node, addresses []string, address, certFile, keyFile string, clientsMax uint32, connectionsMax, perAddress int, handshake time.Duration, logger *slog.Logger) (*tlsfront.Front, error) {
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, err
+	}
+	own := addresses[n.Replica().Index()]
+	host := own[:max(strings.LastIndex(own, ":"), 0)]
+	switch host {
+	case "", "0.0.0.0", "[::]":
+		host = "127.0.0.1"
+	}
+	if connectionsMax == 0 {
+		connectionsMax = int(clientsMax)
+	}
+	switch {
+	case perAddress == 0:
+		perAddress = max(connectionsMax/2, 1)
+	case perAddress < 0:
+		perAddress = 0
+	}
+	return tlsfront.Start(tlsfront.Config{
+		Listen:                address,
+		Backend:               host + ":" + strconv.Itoa(n.Port()),
+		TLS:                   &tls.Config{Certificates: []tls.Certificate{cert}},
+		ConnectionsMax:        connectionsMax,
+		ConnectionsPerAddress: perAddress,
+		HandshakeTimeout:      handshake,
+		Logger:                logger,
+	})
+}
+
+// readClusterKeys reads a cluster key file (bus.ParseClusterKeys). Errors
+// and warnings name the file and line, never a key.
+func readClusterKeys(path string, stderr io.Writer) ([][32]byte, error) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if info.Mode().Perm()&0o077 != 0 {
+		fmt.Fprintf(stderr, "chronon start: warning: cluster key file %s is readable by others (mode %v); chmod 600 it\n", path, info.Mode().Perm())
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	parsed, err := bus.ParseClusterKeys(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	keys := make([][32]byte, len(parsed))
+	for i := range parsed {
+		keys[i] = parsed[i]
+	}
+	return keys, nil
 }
 
 // capacity is what the state machines started by the CLI and the demo

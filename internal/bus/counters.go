@@ -29,4 +29,16 @@ type Counters struct {
 	// closed after IdleTimeoutTicks without traffic.
 	TimeoutHandshake uint64
 	TimeoutIdle      uint64
+	// DropPerAddress counts accepted connections refused (eviction
+	// too_many_connections, then closed) because their source address
+	// had Config.ConnectionsPerAddress connections, none of them silent.
+	DropPerAddress uint64
+	// EvictedSilent counts accepted connections closed before they said
+	// who they are, to make room for a newer connection (no free slot, or
+	// the address at its limit) or for a dial to a peer.
+	EvictedSilent uint64
+	// AuthFailed counts connections closed for failing the peer handshake
+	// (no key, a wrong key, a replayed or out-of-place step, or a plain
+	// hello when keys are configured; docs/protocol.md).
+	AuthFailed uint64
 }
