@@ -32,8 +32,10 @@ type Ledger struct {
 	accountIndex  index
 	// accountStale marks the accounts changed since their hash in
 	// accountHashes (and in sum) was taken, listed once each in
-	// staleAccounts; Digest rehashes them. A hot account changed by many
-	// transfers is hashed once per digest, not once per transfer.
+	// staleAccounts; Digest rehashes them, and so does the change that
+	// would list more than staleAccountsMax (so a digest costs at most
+	// that many hashes). A hot account changed by many transfers is hashed
+	// once per flush, not once per transfer.
 	accountStale   []bool
 	staleAccounts  []uint32
 	transfers      []Transfer
@@ -62,7 +64,7 @@ func New(cfg Config) (*Ledger, error) {
 		accountHashes:  make([]wire.Uint128, 0, cfg.AccountsMax),
 		accountIndex:   newIndex(cfg.AccountsMax, cfg.HashSeed),
 		accountStale:   make([]bool, cfg.AccountsMax),
-		staleAccounts:  make([]uint32, 0, cfg.AccountsMax),
+		staleAccounts:  make([]uint32, 0, min(cfg.AccountsMax, staleAccountsMax)),
 		transfers:      make([]Transfer, 0, cfg.TransfersMax),
 		transferHashes: make([]wire.Uint128, 0, cfg.TransfersMax),
 		transferIndex:  newIndex(cfg.TransfersMax, cfg.HashSeed^0x9e3779b97f4a7c15),
@@ -182,10 +184,16 @@ func (l *Ledger) rehashAccount(i uint32) {
 	if l.accountStale[i] {
 		return
 	}
+	if len(l.staleAccounts) == cap(l.staleAccounts) {
+		l.rehashStale()
+	}
 	invariants.Assert(int(i) < len(l.accounts) && len(l.staleAccounts) < cap(l.staleAccounts), "ledger: stale mark of an account that does not exist")
 	l.accountStale[i] = true
 	l.staleAccounts = append(l.staleAccounts, i)
 }
+
+// staleAccountsMax bounds the accounts waiting to be rehashed.
+const staleAccountsMax = 1 << 16
 
 // rehashStale replaces the hash of every account changed since the last
 // digest in the digest's sum.
