@@ -34,7 +34,7 @@ type rogueStats struct {
 // of issue 17: without cluster keys such a connection is bound as the
 // replica it names and sent prepares meant for it. Reusable against any
 // cluster (see TestRogueReplicaAgainst).
-func rogueReplica(ctx context.Context, address string, cluster wire.Uint128, replicaCount, replica uint8) rogueStats {
+func rogueReplica(ctx context.Context, address string, cluster wire.Uint128, replicaCount, replica uint8, interval time.Duration) rogueStats {
 	stats := rogueStats{Messages: map[wire.Command]int{}}
 	cfg := wire.Config{Cluster: cluster, ReplicaCount: replicaCount, MessageSizeMax: wire.MessageSizeMaxProduction}
 	hello := make([]byte, wire.HeaderSize)
@@ -62,6 +62,9 @@ func rogueReplica(ctx context.Context, address string, cluster wire.Uint128, rep
 		}
 		conn.Close()
 		stats.Bytes += len(got)
+		if interval > 0 {
+			time.Sleep(interval)
+		}
 		for len(got) >= wire.HeaderSize {
 			var m wire.Header
 			if wire.DecodeHeader(got[:wire.HeaderSize], &m, &cfg) != nil || int(m.Size) > len(got) {
@@ -99,7 +102,7 @@ func TestAuthenticatedClusterCommitsAndIgnoresARogue(t *testing.T) {
 			defer wg.Done()
 			// Claim to be replica 2, which dials 0 and 1 (replica 2
 			// itself refuses it as well).
-			stats[i] = rogueReplica(ctx, address, wire.Uint128{Lo: 1}, 3, 2)
+			stats[i] = rogueReplica(ctx, address, wire.Uint128{Lo: 1}, 3, 2, 0)
 		}()
 	}
 	cl := dial(t, c)
@@ -160,6 +163,12 @@ func TestRogueReplicaAgainst(t *testing.T) {
 			t.Fatalf("CHRONON_ROGUE_REPLICA: %v", err)
 		}
 	}
+	var interval time.Duration // between connections; 0: as fast as it can
+	if s := os.Getenv("CHRONON_ROGUE_INTERVAL"); s != "" {
+		if interval, err = time.ParseDuration(s); err != nil {
+			t.Fatalf("CHRONON_ROGUE_INTERVAL: %v", err)
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(seconds)*time.Second)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -167,7 +176,7 @@ func TestRogueReplicaAgainst(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s := rogueReplica(ctx, address, wire.Uint128{Lo: cluster}, uint8(len(addresses)), uint8(replica))
+			s := rogueReplica(ctx, address, wire.Uint128{Lo: cluster}, uint8(len(addresses)), uint8(replica), interval)
 			t.Logf("replica %d (%s): %d connections, %d bytes received, messages %v", i, address, s.Connections, s.Bytes, s.Messages)
 		}()
 	}
@@ -186,7 +195,7 @@ func TestRogueReplicaIsAnsweredWithoutKeys(t *testing.T) {
 	c := startCluster(t, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
 	defer cancel()
-	s := rogueReplica(ctx, c.Addresses()[0], wire.Uint128{Lo: 1}, 3, 2)
+	s := rogueReplica(ctx, c.Addresses()[0], wire.Uint128{Lo: 1}, 3, 2, 0)
 	if s.Bytes == 0 || len(s.Messages) == 0 {
 		t.Fatalf("the rogue received nothing without keys: %+v", s)
 	}
