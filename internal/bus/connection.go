@@ -1,6 +1,8 @@
 package bus
 
 import (
+	"errors"
+
 	"github.com/chronon-db/chronon/internal/invariants"
 	cio "github.com/chronon-db/chronon/io"
 	"github.com/chronon-db/chronon/wire"
@@ -351,6 +353,11 @@ func (c *connection) process() bool {
 	b := c.bus
 	for c.filled >= wire.HeaderSize {
 		if err := wire.DecodeHeader(c.lead[:wire.HeaderSize], &c.header, &b.cfg.Wire); err != nil {
+			if errors.Is(err, wire.ErrCluster) {
+				// The checksum verified: the id is the sender's.
+				b.Counters.DropWrongCluster++
+				b.wrongCluster = c.header.Cluster
+			}
 			b.Counters.DropInvalid++
 			c.close()
 			return false
