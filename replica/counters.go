@@ -36,7 +36,9 @@ type Counters struct {
 	DamageRepaired     uint64 // damaged replicas whole again before catching up (damaged_repair.go)
 	Rejoined           uint64 // ends of rejoining (caught up, votes again)
 	DropRejoining      uint64 // messages ignored while probing peers after a lost data file
-	DropNotPrimary     uint64 // requests sent to a backup
+	DropNotPrimary     uint64 // requests sent to a backup (or to a replica in a view change)
+	Redirects          uint64 // redirects sent: requests of an older view that reached a replica not the primary
+	DropRedirectLimit  uint64 // requests not redirected: Config.RedirectsPerTick were sent this tick
 	DropWrongView      uint64 // messages from another view
 	DropStaleRequest   uint64 // requests older than the session's last
 	DropDuplicate      uint64 // requests already queued or being prepared

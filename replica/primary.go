@@ -15,6 +15,7 @@ import (
 func (r *Replica) onRequest(m *wire.Message, h *wire.Header) {
 	if r.status != StatusNormal || !r.IsPrimary() {
 		r.Counters.DropNotPrimary++
+		r.redirect(h)
 		return
 	}
 	invariants.Assert(r.logView == r.view && !r.vc.installing, "replica: a normal primary not in the view it installed")
@@ -76,6 +77,47 @@ func (r *Replica) onRequest(m *wire.Message, h *wire.Header) {
 		}
 		e.inflight = true
 	}
+}
+
+// redirect answers a request that reached a replica which is not a normal
+// primary with redirect: the header's view is this replica's, whose primary
+// is view mod replica count (docs/protocol.md, "Redirect"). Only a request
+// naming an older view is redirected: a client that already knows this
+// view learns nothing from it (it broadcast a retry). At most
+// RedirectsPerTick go out per tick, so a flood of requests to a backup
+// cannot make it send more than that; the rest are counted.
+func (r *Replica) redirect(h *wire.Header) {
+	invariants.Assert(h.Command == wire.CommandRequest && !h.Client.IsZero(), "replica: redirect of something else than a client request")
+	invariants.Assert(r.status != StatusNormal || !r.IsPrimary(), "replica: a normal primary redirects a request")
+	if h.View >= r.view || r.status == StatusRecovering {
+		return
+	}
+	if r.redirectTick != r.tick {
+		r.redirectTick, r.redirectsInTick = r.tick, 0
+	}
+	if r.redirectsInTick >= r.cfg.redirectsPerTick() {
+		r.Counters.DropRedirectLimit++
+		return
+	}
+	m := r.newMessage()
+	if m == nil {
+		return
+	}
+	rh := wire.Header{
+		Cluster:  r.cfg.Cluster,
+		Size:     wire.HeaderSize,
+		View:     r.view,
+		Protocol: wire.ProtocolVersion,
+		Command:  wire.CommandRedirect,
+		Replica:  r.cfg.Replica,
+		Client:   h.Client,
+		Context:  h.Checksum,
+	}
+	wire.Seal(&rh, m.Bytes(wire.HeaderSize))
+	r.bus.SendToClient(h.Client, m)
+	m.Unref()
+	r.redirectsInTick++
+	r.Counters.Redirects++
 }
 
 func (r *Replica) onRegister(m *wire.Message, h *wire.Header) {

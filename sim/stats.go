@@ -71,6 +71,7 @@ type Stats struct {
 	Replies      uint64 // replies received by clients
 	Retries      uint64 // request resends after a timeout
 	Evictions    uint64 // eviction messages received by clients
+	Redirects    uint64 // redirects clients followed (a request resent at once to a newer view's primary)
 	// LargeReplies counts replies received above the reply slot
 	// (wire.Limits.ReplySlotSize), RepliesDropped evictions(reply_dropped):
 	// retries of a request whose large reply the replicas dropped.
@@ -103,6 +104,7 @@ func (s *Stats) Add(o *Stats) {
 	s.Replies += o.Replies
 	s.Retries += o.Retries
 	s.Evictions += o.Evictions
+	s.Redirects += o.Redirects
 	s.LargeReplies += o.LargeReplies
 	s.RepliesDropped += o.RepliesDropped
 	s.Restarts += o.Restarts

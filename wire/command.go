@@ -51,9 +51,13 @@ const (
 	CommandRequestSyncCheckpoint Command = 19
 	// CommandSyncCheckpoint carries a checkpoint's superblock references.
 	CommandSyncCheckpoint Command = 20
+	// CommandRedirect answers a client request that reached a replica
+	// which is not the primary: its view says which replica is (view mod
+	// replica count).
+	CommandRedirect Command = 21
 
 	// commandCount is one past the highest valid command.
-	commandCount = 21
+	commandCount = 22
 )
 
 var commandNames = [commandCount]string{
@@ -78,6 +82,7 @@ var commandNames = [commandCount]string{
 	CommandBlock:                 "block",
 	CommandRequestSyncCheckpoint: "request_sync_checkpoint",
 	CommandSyncCheckpoint:        "sync_checkpoint",
+	CommandRedirect:              "redirect",
 }
 
 // Valid reports whether c is a command of the protocol (not reserved, not

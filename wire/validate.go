@@ -206,6 +206,12 @@ var commandSpecs = [commandCount]commandSpec{
 		uses:     set(fieldReplica, fieldOp, fieldOpMin, fieldCommit, fieldParent, fieldContext, fieldBody),
 		requires: set(fieldOp, fieldParent, fieldContext),
 	},
+	CommandRedirect: {
+		// The header's view is the sender's; context is the checksum of
+		// the request redirected.
+		uses:     set(fieldReplica, fieldClient, fieldContext),
+		requires: set(fieldClient, fieldContext),
+	},
 }
 
 // Prebuilt errors, so rejecting a header never allocates.
