@@ -45,7 +45,9 @@ type Counters struct {
 	DropReplyDropped   uint64 // retries whose stored reply was dropped, answered with eviction(reply_dropped)
 	DropQueueFull      uint64 // requests that found the request queue full (registers: ClientsMax registers already in flight)
 	DropNoSession      uint64 // requests without a valid session (eviction sent)
-	DropBadRequest     uint64 // requests a state machine cannot serve (reply too large, bad number)
+	DropBadRequest     uint64 // requests a state machine cannot serve (reply too large), or of a local-only operation
+	DropRequestAhead   uint64 // requests whose number skips ahead of the session's last + 1
+	DropBadParent      uint64 // requests whose parent is not the checksum of the session's last reply
 	DropPoolExhausted  uint64 // messages not built for lack of a buffer
 	DropGap            uint64 // prepares beyond op+1 (await retransmission)
 	DropBrokenChain    uint64 // prepares whose parent is not our head

@@ -32,7 +32,7 @@ func (r *Replica) onRequest(m *wire.Message, h *wire.Header) {
 	e := r.clients.get(h.Client)
 	if e == nil {
 		r.Counters.DropNoSession++
-		r.sendEviction(h.Client, wire.EvictionNoSession)
+		r.sendEviction(h.Client, h.Session, wire.EvictionNoSession)
 		return
 	}
 	if h.Session != e.session {
@@ -41,7 +41,7 @@ func (r *Replica) onRequest(m *wire.Message, h *wire.Header) {
 		if h.Session < e.session {
 			reason = wire.EvictionSessionTooLow
 		}
-		r.sendEviction(h.Client, reason)
+		r.sendEviction(h.Client, h.Session, reason)
 		return
 	}
 	switch {
@@ -55,7 +55,7 @@ func (r *Replica) onRequest(m *wire.Message, h *wire.Header) {
 				// Executed once; the reply was dropped for newer large
 				// replies and cannot be sent again.
 				r.Counters.DropReplyDropped++
-				r.sendEviction(h.Client, wire.EvictionReplyDropped)
+				r.sendEviction(h.Client, h.Session, wire.EvictionReplyDropped)
 				return
 			}
 			r.resendReply(e)
@@ -63,9 +63,14 @@ func (r *Replica) onRequest(m *wire.Message, h *wire.Header) {
 			r.Counters.DropStaleRequest++
 		}
 	case h.Request > e.request+1:
-		r.Counters.DropBadRequest++
+		// Skips a request number: a correct client never sends it.
+		r.Counters.DropRequestAhead++
 	case e.inflight:
 		r.Counters.DropDuplicate++
+	case e.reply != nil && h.Parent != e.replyHeader.Checksum:
+		// parent must be the checksum of the session's last reply (the
+		// same bytes on every replica): the client saw it.
+		r.Counters.DropBadParent++
 	default:
 		invariants.Assert(e.id == h.Client && e.session > 0, "replica: request matched a session opened at the root op")
 		if !r.fits(h) {
@@ -416,8 +421,10 @@ func (r *Replica) resendReply(e *clientEntry) {
 	r.Counters.RepliesResent++
 }
 
-func (r *Replica) sendEviction(client wire.Uint128, reason wire.EvictionReason) {
-	invariants.Assert(reason != 0, "replica: eviction without a reason")
+// sendEviction tells client that its session (the session number it
+// named, or for table_full the one evicted) ended for reason.
+func (r *Replica) sendEviction(client wire.Uint128, session uint64, reason wire.EvictionReason) {
+	invariants.Assert(reason != 0 && reason != wire.EvictionTooManyConnections, "replica: eviction without a reason, or a refusal (the bus's)")
 	invariants.Assert(r.IsPrimary(), "replica: eviction sent by a backup")
 	m := r.newMessage()
 	if m == nil {
@@ -431,6 +438,7 @@ func (r *Replica) sendEviction(client wire.Uint128, reason wire.EvictionReason) 
 		Command:  wire.CommandEviction,
 		Replica:  r.cfg.Replica,
 		Client:   client,
+		Session:  session,
 		Reason:   uint8(reason),
 	}
 	wire.Seal(&h, m.Bytes(wire.HeaderSize))

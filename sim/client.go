@@ -71,6 +71,7 @@ func (c *client) tick() {
 		Protocol: wire.ProtocolVersion,
 		Command:  wire.CommandRequest,
 		Client:   c.id,
+		View:     c.view,
 	}
 	var body []byte
 	c.op = -1

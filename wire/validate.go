@@ -147,7 +147,7 @@ var commandSpecs = [commandCount]commandSpec{
 		requires: set(fieldOp, fieldContext),
 	},
 	CommandReply: {
-		uses: set(fieldReplica, fieldParent, fieldClient, fieldContext, fieldOp, fieldCommit,
+		uses: set(fieldReplica, fieldClient, fieldContext, fieldOp, fieldCommit,
 			fieldTimestamp, fieldSession, fieldRequest, fieldOperation, fieldBody),
 		requires: set(fieldClient, fieldContext, fieldOp, fieldCommit, fieldTimestamp, fieldOperation),
 	},
