@@ -19,9 +19,10 @@ func (r *Replica) onRequest(m *wire.Message, h *wire.Header) {
 		return
 	}
 	invariants.Assert(r.logView == r.view && !r.vc.installing, "replica: a normal primary not in the view it installed")
-	if h.Client == statemachine.LocalClient || r.localOnly(h.Operation) {
+	if h.Client == statemachine.LocalClient || h.Operation == wire.OperationOutboxAck || r.localOnly(h.Operation) {
 		// Only components beside this primary submit local requests
 		// (SubmitLocal); from the network they could be forged.
+		// outbox_ack is refused whatever the state machine (docs/protocol.md).
 		r.Counters.DropBadRequest++
 		return
 	}
