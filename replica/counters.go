@@ -37,7 +37,7 @@ type Counters struct {
 	Rejoined           uint64 // ends of rejoining (caught up, votes again)
 	DropRejoining      uint64 // messages ignored while probing peers after a lost data file
 	DropNotPrimary     uint64 // requests sent to a backup (or to a replica in a view change)
-	Redirects          uint64 // redirects sent: requests of an older view that reached a replica not the primary
+	Redirects          uint64 // redirects sent: requests of an older view that reached a normal backup
 	DropRedirectLimit  uint64 // requests not redirected: Config.RedirectsPerTick were sent this tick
 	DropWrongView      uint64 // messages from another view
 	DropStaleRequest   uint64 // requests older than the session's last

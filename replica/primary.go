@@ -85,17 +85,19 @@ func (r *Replica) onRequest(m *wire.Message, h *wire.Header) {
 	}
 }
 
-// redirect answers a request that reached a replica which is not a normal
-// primary with redirect: the header's view is this replica's, whose primary
-// is view mod replica count (docs/protocol.md, "Redirect"). Only a request
-// naming an older view is redirected: a client that already knows this
-// view learns nothing from it (it broadcast a retry). At most
+// redirect answers a request that reached a normal backup with redirect:
+// the header's view is this replica's, whose primary is view mod replica
+// count (docs/protocol.md, "Redirect"). Only a request naming an older view
+// is redirected: a client that already knows this view learns nothing from
+// it (it broadcast a retry). A replica in a view change does not redirect:
+// its view may never start (one cut off from its peers keeps raising it),
+// and a client sent there would wait for its retry anyway. At most
 // RedirectsPerTick go out per tick, so a flood of requests to a backup
 // cannot make it send more than that; the rest are counted.
 func (r *Replica) redirect(h *wire.Header) {
 	invariants.Assert(h.Command == wire.CommandRequest && !h.Client.IsZero(), "replica: redirect of something else than a client request")
 	invariants.Assert(r.status != StatusNormal || !r.IsPrimary(), "replica: a normal primary redirects a request")
-	if h.View >= r.view || r.status == StatusRecovering {
+	if h.View >= r.view || r.status != StatusNormal {
 		return
 	}
 	if r.redirectTick != r.tick {

@@ -6,22 +6,15 @@ import (
 	"github.com/chronon-db/chronon/wire"
 )
 
-// TestRedirectBoundedPerTick: a replica that is not a normal primary
-// answers a request of an older view with redirect (its view, the
-// request's checksum as context), at most RedirectsPerTick per tick; the
-// rest are counted, not sent. A request that already names the replica's
-// view is not redirected.
+// TestRedirectBoundedPerTick: a normal backup answers a request of an
+// older view with redirect (its view, the request's checksum as context),
+// at most RedirectsPerTick per tick; the rest are counted, not sent. A
+// request that already names the replica's view is not redirected, and a
+// replica in a view change redirects nothing.
 func TestRedirectBoundedPerTick(t *testing.T) {
 	o := newOne(t, 3, 1, func(c *Config) { c.RedirectsPerTick = 3 })
-	for range 4 * o.cfg.NormalTimeoutTicks {
-		o.r.Tick()
-		if o.r.view > 0 {
-			break
-		}
-	}
-	if o.r.view == 0 || o.r.status != StatusViewChange {
-		t.Fatalf("no view change started: view %d status %v", o.r.view, o.r.status)
-	}
+	// A normal backup of view 2 (primary 2), as if it had installed it.
+	o.r.view, o.r.logView = 2, 2
 	var reqs [][]byte
 	for i := range 5 {
 		reqs = append(reqs, rawRequest(o.cfg, wire.Uint128{Lo: uint64(100 + i)}, 0, 0, wire.Uint128{}, 0))
@@ -55,5 +48,18 @@ func TestRedirectBoundedPerTick(t *testing.T) {
 	o.r.Tick()
 	if out := o.send(msg); len(out) != 0 {
 		t.Fatalf("redirected a request of the current view: %+v", out)
+	}
+	// In a view change: nothing.
+	for range 8 * o.cfg.NormalTimeoutTicks {
+		o.r.Tick()
+		if o.r.status == StatusViewChange {
+			break
+		}
+	}
+	if o.r.status != StatusViewChange {
+		t.Fatalf("no view change started: status %v", o.r.status)
+	}
+	if out := o.send(reqs[0]); len(out) != 0 {
+		t.Fatalf("a replica in a view change redirected: %+v", out)
 	}
 }
