@@ -203,6 +203,24 @@ func TestProtocolConformance(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	// The unbroken frames the "commands/" rows start from are valid, so
+	// each row's close is its one broken rule's doing.
+	wcfg := wire.Config{Cluster: c.ClientConfig().Cluster, ReplicaCount: 3, MessageSizeMax: wire.MessageSizeMaxTest}
+	for cmd := uint8(1); cmd <= 21; cmd++ {
+		if cmd == 3 {
+			continue // request: the rows above start from the session's valid requests
+		}
+		f := peerFrame(cmd, func(*frame) {})(s)
+		b := f.bytes()
+		var h wire.Header
+		err := wire.DecodeHeader(b, &h, &wcfg)
+		if err == nil {
+			err = wire.VerifyBody(&h, b[wire.HeaderSize:])
+		}
+		if err != nil {
+			t.Fatalf("base frame of command %d does not validate: %v", cmd, err)
+		}
+	}
 	for _, row := range conformanceRows {
 		if !t.Run(row.rule, func(t *testing.T) { s.run(t, &row) }) {
 			return // later rows build on the session
@@ -384,6 +402,44 @@ var conformanceRows = []conformanceRow{
 	{rule: "request/operation 7 reserved", frame: withFrame(func(f *frame) { f.operation = 7 }), want: wantClose, counter: "bus.DropInvalid"},
 	{rule: "request/operation 127 reserved", frame: withFrame(func(f *frame) { f.operation = 127 }), want: wantClose, counter: "bus.DropInvalid"},
 
+	// Commands: the further rules of peer and server commands. Validation
+	// runs before the bus looks at who sent a frame, so each closes any
+	// connection.
+	{rule: "commands/ping without a timestamp", frame: peerFrame(1, func(f *frame) { f.timestamp = 0 }), want: wantClose, counter: "bus.DropInvalid"},
+	{rule: "commands/pong without a timestamp", frame: peerFrame(2, func(f *frame) { f.timestamp = 0 }), want: wantClose, counter: "bus.DropInvalid"},
+	{rule: "commands/prepare at op 0 that is not the root", frame: peerFrame(4, func(f *frame) { f.op, f.operation = 0, 128 }), want: wantClose, counter: "bus.DropInvalid"},
+	{rule: "commands/prepare with commit not below op", frame: peerFrame(4, func(f *frame) { f.commit = f.op }), want: wantClose, counter: "bus.DropInvalid"},
+	{rule: "commands/prepare after op 0 without a timestamp", frame: peerFrame(4, func(f *frame) { f.timestamp = 0 }), want: wantClose, counter: "bus.DropInvalid"},
+	{rule: "commands/prepare after op 0 without a parent", frame: peerFrame(4, func(f *frame) { f.parent = u128{} }), want: wantClose, counter: "bus.DropInvalid"},
+	{rule: "commands/prepare of operation root after op 0", frame: peerFrame(4, func(f *frame) { f.operation = 1 }), want: wantClose, counter: "bus.DropInvalid"},
+	{rule: "commands/prepare_ok without the prepare's checksum", frame: peerFrame(5, func(f *frame) { f.context = u128{} }), want: wantClose, counter: "bus.DropInvalid"},
+	{rule: "commands/reply with commit below op", frame: peerFrame(6, func(f *frame) { f.commit = f.op - 1 }), want: wantClose, counter: "bus.DropInvalid"},
+	{rule: "commands/reply of operation noop", frame: peerFrame(6, func(f *frame) { f.operation = 3 }), want: wantClose, counter: "bus.DropInvalid"},
+	{rule: "commands/reply with a parent", frame: peerFrame(6, func(f *frame) { f.parent = u128{lo: 1} }), want: wantClose, counter: "bus.DropInvalid"},
+	{rule: "commands/commit without the checksum of its prepare", frame: peerFrame(7, func(f *frame) { f.context = u128{} }), want: wantClose, counter: "bus.DropInvalid"},
+	{rule: "commands/start_view_change with an op", frame: peerFrame(8, func(f *frame) { f.op = 1 }), want: wantClose, counter: "bus.DropInvalid"},
+	{rule: "commands/do_view_change with log_view above view", frame: peerFrame(9, func(f *frame) { f.logView = f.view + 1 }), want: wantClose, counter: "bus.DropInvalid"},
+	{rule: "commands/do_view_change with a body not of whole headers", frame: peerFrame(9, func(f *frame) { f.body = make([]byte, 100) }), want: wantClose, counter: "bus.DropInvalid"},
+	{rule: "commands/do_view_change with a timestamp below op", frame: peerFrame(9, func(f *frame) { f.timestamp = f.op - 1 }), want: wantClose, counter: "bus.DropInvalid"},
+	{rule: "commands/do_view_change with an anchor and no timestamp", frame: peerFrame(9, func(f *frame) { f.timestamp, f.parent = 0, u128{lo: 1} }), want: wantClose, counter: "bus.DropInvalid"},
+	{rule: "commands/start_view with commit above op", frame: peerFrame(10, func(f *frame) { f.commit = f.op + 1 }), want: wantClose, counter: "bus.DropInvalid"},
+	{rule: "commands/start_view with op_min above op", frame: peerFrame(10, func(f *frame) { f.opMin = f.op + 1 }), want: wantClose, counter: "bus.DropInvalid"},
+	{rule: "commands/request_start_view with an op", frame: peerFrame(11, func(f *frame) { f.op = 1 }), want: wantClose, counter: "bus.DropInvalid"},
+	{rule: "commands/request_headers with op_min above op", frame: peerFrame(12, func(f *frame) { f.opMin = f.op + 1 }), want: wantClose, counter: "bus.DropInvalid"},
+	{rule: "commands/request_prepare with a session", frame: peerFrame(13, func(f *frame) { f.session = 1 }), want: wantClose, counter: "bus.DropInvalid"},
+	{rule: "commands/headers with a body not of whole headers", frame: peerFrame(14, func(f *frame) { f.body = make([]byte, 300) }), want: wantClose, counter: "bus.DropInvalid"},
+	{rule: "commands/eviction of an unknown reason", frame: peerFrame(15, func(f *frame) { f.reason = 7 }), want: wantClose, counter: "bus.DropInvalid"},
+	{rule: "commands/eviction too_many_connections naming a client", frame: peerFrame(15, func(f *frame) { f.reason = 5 }), want: wantClose, counter: "bus.DropInvalid"},
+	{rule: "commands/eviction no_session without a client", frame: peerFrame(15, func(f *frame) { f.client = u128{} }), want: wantClose, counter: "bus.DropInvalid"},
+	{rule: "commands/request_reply without an op", frame: peerFrame(16, func(f *frame) { f.op = 0 }), want: wantClose, counter: "bus.DropInvalid"},
+	{rule: "commands/request_blocks without a body", frame: peerFrame(17, func(f *frame) { f.body = nil }), want: wantClose, counter: "bus.DropInvalid"},
+	{rule: "commands/request_blocks with a body not of whole references", frame: peerFrame(17, func(f *frame) { f.body = make([]byte, 25) }), want: wantClose, counter: "bus.DropInvalid"},
+	{rule: "commands/request_blocks with more than 64 references", frame: peerFrame(17, func(f *frame) { f.body = make([]byte, 65*24) }), want: wantClose, counter: "bus.DropInvalid"},
+	{rule: "commands/block without its checksum", frame: peerFrame(18, func(f *frame) { f.context = u128{} }), want: wantClose, counter: "bus.DropInvalid"},
+	{rule: "commands/request_sync_checkpoint without an op", frame: peerFrame(19, func(f *frame) { f.op = 0 }), want: wantClose, counter: "bus.DropInvalid"},
+	{rule: "commands/sync_checkpoint with a chunk past its size", frame: peerFrame(20, func(f *frame) { f.commit = f.opMin + 1 }), want: wantClose, counter: "bus.DropInvalid"},
+	{rule: "commands/redirect without the request's checksum", frame: peerFrame(21, func(f *frame) { f.context = u128{} }), want: wantClose, counter: "bus.DropInvalid"},
+
 	// Requests: what the primary does with a valid request.
 	{rule: "requests/outbox_ack from the network", frame: withFrame(func(f *frame) { f.operation = 4 }), want: wantNothing, counter: "replica.DropBadRequest"},
 	{rule: "requests/retry of the last request gets the stored reply", frame: func(s *conformance) frame { return frame{raw: s.lastSent} }, want: wantReply, counter: "replica.RepliesResent",
@@ -446,4 +502,57 @@ var conformanceRows = []conformanceRow{
 			}
 		}},
 	{rule: "redirect/request of the current view to a backup", backup: true, frame: withRegister(func(f *frame) { f.client = u128{lo: 0x5ca1f} }), want: wantNothing, counter: "replica.DropNotPrimary"},
+}
+
+// peerFrame returns a valid frame of command (validHeader in wire's tests,
+// written out from the table of docs/protocol.md, "Commands") with edit
+// applied: the edit breaks one rule.
+func peerFrame(command uint8, edit func(f *frame)) func(s *conformance) frame {
+	return func(s *conformance) frame {
+		sum := u128{lo: 0xabc, hi: 0xdef}
+		f := frame{cluster: s.cluster, command: command, replica: 1, view: s.view}
+		switch command {
+		case 1, 2: // ping, pong
+			f.timestamp = 1
+		case 4: // prepare
+			f.op, f.commit, f.timestamp, f.parent, f.operation = 12, 10, 99, sum, 5
+			f.client, f.context, f.session, f.request = u128{lo: 9}, sum, 3, 1
+		case 5: // prepare_ok
+			f.op, f.context = 12, sum
+		case 6: // reply
+			f.client, f.context, f.op, f.commit, f.timestamp, f.session, f.request, f.operation = u128{lo: 9}, sum, 12, 12, 99, 3, 1, 128
+		case 7: // commit
+			f.commit, f.context, f.op, f.timestamp = 10, sum, 12, 99
+		case 9: // do_view_change
+			f.logView, f.op, f.commit, f.timestamp = f.view, 12, 10, 12
+			f.body = make([]byte, 2*256)
+		case 10: // start_view
+			f.op, f.commit, f.opMin = 12, 10, 11
+			f.body = make([]byte, 256)
+		case 12: // request_headers
+			f.op, f.opMin = 12, 3
+		case 13: // request_prepare
+			f.op, f.context = 12, sum
+		case 14: // headers
+			f.body = make([]byte, 256)
+		case 15: // eviction
+			f.client, f.session, f.reason = u128{lo: 9}, 3, 1
+		case 16: // request_reply
+			f.client, f.context, f.op = u128{lo: 9}, sum, 12
+		case 17: // request_blocks
+			f.body = make([]byte, 2*24)
+		case 18: // block
+			f.op, f.context = 77, sum
+			f.body = make([]byte, 4096)
+		case 19: // request_sync_checkpoint
+			f.op, f.opMin = 960, 4096
+		case 20: // sync_checkpoint
+			f.op, f.context, f.parent, f.opMin, f.commit = 960, sum, sum, 4096, 100_000
+			f.body = make([]byte, 256)
+		case 21: // redirect
+			f.client, f.context = u128{lo: 9}, sum
+		}
+		edit(&f)
+		return f
+	}
 }
