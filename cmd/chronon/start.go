@@ -40,6 +40,7 @@ func runStart(args []string, stdout, stderr io.Writer) int {
 	statusInterval := fs.Duration("status-interval", 10*time.Second, "log the replica's view, op, commits and peers at this interval (0: never)")
 	connectionsMax := fs.Int("connections-max", 0, "client connections this replica takes at once (default: the data file's client sessions); each costs a 4 KiB receive buffer and a socket, message buffers come from a budget shared by all clients (128 with the production preset); one more is refused with eviction too_many_connections")
 	idleTimeout := fs.Duration("client-idle-timeout", time.Minute, "close a client connection without traffic for this long (the Go client reconnects on its next call); one that sends no whole message within a tenth of it is closed too")
+	redirects := fs.Int("redirects-per-tick", 16, "redirects a backup sends per 10 ms tick, at most, to clients that sent it a request of an older view (docs/protocol.md, \"Redirect\"); the rest are dropped and counted")
 	effectsURL := fs.String("effects-url", "", "ledger only: POST every created transfer to this URL exactly once (outbox effect with an Idempotency-Key)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: chronon start --addresses=a:p,b:p,c:p [--replica=i] [--state-machine=ledger|kv] <data file>")
@@ -113,6 +114,7 @@ func runStart(args []string, stdout, stderr io.Writer) int {
 		StatusLogInterval: *statusInterval,
 		ConnectionsMax:    *connectionsMax,
 		ClientIdleTimeout: *idleTimeout,
+		RedirectsPerTick:  *redirects,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "chronon start: %v\n", err)
