@@ -131,7 +131,7 @@ func (t *transport) read(i int, conn net.Conn) {
 			t.cfg.Logger.Warn("client: invalid body from replica", "replica", i, "err", err)
 			return
 		}
-		if h.Command != wire.CommandReply && h.Command != wire.CommandEviction {
+		if h.Command != wire.CommandReply && h.Command != wire.CommandEviction && h.Command != wire.CommandRedirect {
 			continue
 		}
 		select {

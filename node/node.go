@@ -69,6 +69,9 @@ type Config struct {
 	// peers are not authenticated, and a warning says so at start when the
 	// cluster has more than one replica.
 	ClusterKeys [][32]byte
+	// RedirectsPerTick bounds the redirects the replica sends per tick
+	// while it is a backup (replica.Config.RedirectsPerTick; 0: 16).
+	RedirectsPerTick int
 }
 
 // ErrConfig means the Config does not match the data file or is unusable.
@@ -161,6 +164,9 @@ func Start(cfg Config) (*Node, error) {
 	}
 	if cfg.StateMachine == nil {
 		return nil, fmt.Errorf("%w: a state machine is required", ErrConfig)
+	}
+	if cfg.RedirectsPerTick < 0 {
+		return nil, fmt.Errorf("%w: redirects per tick %d is negative", ErrConfig, cfg.RedirectsPerTick)
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger, linked: make([]bool, len(cfg.Addresses))}
 	n.outbox, _ = cfg.StateMachine.(*outbox.Machine)
@@ -271,6 +277,7 @@ func (n *Node) open() error {
 		CheckpointInterval: persist.CheckpointInterval(sb.Config, limits),
 	}
 	rcfg.DefaultTimeouts()
+	rcfg.RedirectsPerTick = n.cfg.RedirectsPerTick
 	rcfg.Seed = uint64(sb.Replica)*0x9E3779B97F4A7C15 + uint64(time.Now().UnixNano())
 	rcfg.CheckpointSizeMax = uint64(sb.Config.GridBlockSize) * uint64(sb.Config.GridBlockCount)
 	n.replica, err = replica.New(rcfg, n.pool, n.bus, n.wal, systemClock{}, n.cfg.StateMachine)

@@ -74,3 +74,23 @@ func TestStartWarnsWithoutClusterKeys(t *testing.T) {
 		}
 	}
 }
+
+// TestStartRefusesNegativeRedirects: a negative redirect bound is a
+// configuration error, not "no bound".
+func TestStartRefusesNegativeRedirects(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "r0.chronon")
+	if err := FormatDataFile(path, journal.FormatOptions{Config: journal.ConfigTest, Cluster: wire.Uint128{Lo: 9}, ReplicaCount: 1}); err != nil {
+		t.Fatal(err)
+	}
+	l, err := ledger.New(ledger.Config{AccountsMax: 16, TransfersMax: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := Start(Config{DataFile: path, Addresses: []string{"127.0.0.1:0"}, StateMachine: l, RedirectsPerTick: -1})
+	if !errors.Is(err, ErrConfig) {
+		if n != nil {
+			n.Close()
+		}
+		t.Fatalf("start with redirects per tick -1: %v, want a config error", err)
+	}
+}

@@ -147,7 +147,7 @@ var commandSpecs = [commandCount]commandSpec{
 		requires: set(fieldOp, fieldContext),
 	},
 	CommandReply: {
-		uses: set(fieldReplica, fieldParent, fieldClient, fieldContext, fieldOp, fieldCommit,
+		uses: set(fieldReplica, fieldClient, fieldContext, fieldOp, fieldCommit,
 			fieldTimestamp, fieldSession, fieldRequest, fieldOperation, fieldBody),
 		requires: set(fieldClient, fieldContext, fieldOp, fieldCommit, fieldTimestamp, fieldOperation),
 	},
@@ -205,6 +205,12 @@ var commandSpecs = [commandCount]commandSpec{
 	CommandSyncCheckpoint: {
 		uses:     set(fieldReplica, fieldOp, fieldOpMin, fieldCommit, fieldParent, fieldContext, fieldBody),
 		requires: set(fieldOp, fieldParent, fieldContext),
+	},
+	CommandRedirect: {
+		// The header's view is the sender's; context is the checksum of
+		// the request redirected.
+		uses:     set(fieldReplica, fieldClient, fieldContext),
+		requires: set(fieldClient, fieldContext),
 	},
 	CommandPeerAuth: {
 		uses:     set(fieldReplica, fieldBody),

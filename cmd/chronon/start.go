@@ -35,7 +35,8 @@ func runStart(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("start", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addresses := fs.String("addresses", "", "every replica's host:port, comma-separated, in replica order (required)")
-	replica := fs.Int("replica", -1, "this replica's index (checked against the data file; optional)")
+	replica := fs.Int("replica", -1, "this replica's index (checked against the data file before any port is bound; optional)")
+	clusterFlag := fs.String("cluster", "", "the cluster id, decimal or 0x-hex (checked against the data file before any port is bound; optional)")
 	machine := fs.String("state-machine", "ledger", "state machine: ledger or kv")
 	backend := fs.String("io", "", "io backend: io_uring, fallback or auto (default: $"+cio.EnvBackend+" or auto)")
 	metricsAddr := fs.String("metrics", "", "serve Prometheus metrics at http://<host:port>/metrics (e.g. 127.0.0.1:9464; empty: off)")
@@ -48,6 +49,7 @@ func runStart(args []string, stdout, stderr io.Writer) int {
 	tlsAddress := fs.String("client-tls-address", "", "also serve clients with TLS on this host:port (needs --client-tls-cert and --client-tls-key); the plaintext port stays as it is, for peers and plaintext clients")
 	tlsCert := fs.String("client-tls-cert", "", "PEM certificate (chain) of the TLS client port")
 	tlsKey := fs.String("client-tls-key", "", "PEM private key of the TLS client port")
+	redirects := fs.Int("redirects-per-tick", 16, "redirects a backup sends per 10 ms tick, at most, to clients that sent it a request of an older view (docs/protocol.md, \"Redirect\"); the rest are dropped and counted")
 	effectsURL := fs.String("effects-url", "", "ledger only: POST every created transfer to this URL exactly once (outbox effect with an Idempotency-Key)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: chronon start --addresses=a:p,b:p,c:p [--replica=i] [--state-machine=ledger|kv] <data file>")
@@ -82,6 +84,12 @@ func runStart(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "chronon start: %v\n", err)
 		return 1
+	}
+	// Identity first: a data file of another replica or cluster is refused
+	// before any port is bound or any byte written.
+	if err := checkIdentity(sb, *replica, *clusterFlag, len(strings.Split(*addresses, ","))); err != nil {
+		fmt.Fprintf(stderr, "chronon start: %v\n", err)
+		return 2
 	}
 	caps, err := capacityOf(sb)
 	if err != nil {
@@ -130,6 +138,7 @@ func runStart(args []string, stdout, stderr io.Writer) int {
 		StatusLogInterval: *statusInterval,
 		ConnectionsMax:    *connectionsMax,
 		ClientIdleTimeout: *idleTimeout,
+		RedirectsPerTick:  *redirects,
 
 		ConnectionsPerAddress: *perAddress,
 		ClusterKeys:           keys,
@@ -137,11 +146,6 @@ func runStart(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "chronon start: %v\n", err)
 		return 1
-	}
-	if *replica >= 0 && uint8(*replica) != n.Replica().Index() {
-		n.Close()
-		fmt.Fprintf(stderr, "chronon start: data file belongs to replica %d, not %d\n", n.Replica().Index(), *replica)
-		return 2
 	}
 	if *metricsAddr != "" {
 		addr, stopMetrics, err := serveMetrics(*metricsAddr, n, *profiling)
@@ -379,4 +383,31 @@ func dataFileSuperblock(path string) (journal.Superblock, error) {
 		return journal.Superblock{}, err
 	}
 	return sb, nil
+}
+
+// errIdentity means the data file is not the replica the flags name.
+var errIdentity = errors.New("identity mismatch")
+
+// checkIdentity compares the data file's identity with the flags: the
+// replica index (replica < 0: not given), the cluster id (cluster empty:
+// not given) and the replica count (the number of addresses). The error
+// names both sides.
+func checkIdentity(sb journal.Superblock, replica int, cluster string, addresses int) error {
+	file := fmt.Sprintf("data file is replica %d of cluster %s (%d replicas)", sb.Replica, formatUint128(sb.Cluster), sb.ReplicaCount)
+	if cluster != "" {
+		id, err := parseUint128(cluster)
+		if err != nil {
+			return fmt.Errorf("--cluster: %w", err)
+		}
+		if id != sb.Cluster {
+			return fmt.Errorf("%w: %s, flags say cluster %s", errIdentity, file, formatUint128(id))
+		}
+	}
+	if replica >= 0 && replica != int(sb.Replica) {
+		return fmt.Errorf("%w: %s, flags say replica %d", errIdentity, file, replica)
+	}
+	if addresses != int(sb.ReplicaCount) {
+		return fmt.Errorf("%w: %s, --addresses lists %d replicas", errIdentity, file, addresses)
+	}
+	return nil
 }

@@ -122,6 +122,12 @@ type Bus struct {
 	pendingAddr  netip.Addr
 	acceptPaused bool
 	acceptSeq    uint64
+	// wrongClusterLogged is DropWrongCluster as of the last log line about
+	// it, at tick wrongClusterLogTick; wrongCluster is the last foreign
+	// cluster id heard.
+	wrongClusterLogged  uint64
+	wrongClusterLogTick uint64
+	wrongCluster        wire.Uint128
 
 	// clientSends is the number of messages queued on client connections
 	// (at most Limits.ClientSendsMax).
@@ -352,6 +358,7 @@ func (b *Bus) Tick() {
 	b.logTimeouts()
 	b.logHygiene()
 	b.placePending()
+	b.logWrongCluster()
 	for j := 0; j < int(b.cfg.Replica); j++ {
 		d := &b.dials[j]
 		if b.peers[j] == nil && !d.active && b.tick >= d.next {
@@ -471,6 +478,21 @@ func (b *Bus) keyCount() int {
 		return 0
 	}
 	return len(b.auth.keys)
+}
+
+// logWrongCluster warns, at most once per LogIntervalTicks, that messages
+// of another cluster arrived since the last warning, naming both cluster
+// ids: a replica that hears only such peers never joins a view, and this
+// line is what says why.
+func (b *Bus) logWrongCluster() {
+	heard := b.Counters.DropWrongCluster - b.wrongClusterLogged
+	if heard == 0 || b.cfg.Logger == nil || (b.wrongClusterLogged != 0 && b.tick-b.wrongClusterLogTick < b.cfg.LogIntervalTicks) {
+		return
+	}
+	b.cfg.Logger.Warn("bus: messages from another cluster: connections closed (a peer formatted for another cluster, or wrong --addresses?)",
+		"cluster", b.cfg.Wire.Cluster.String(), "their_cluster", b.wrongCluster.String(),
+		"dropped", heard, "dropped_total", b.Counters.DropWrongCluster)
+	b.wrongClusterLogged, b.wrongClusterLogTick = b.Counters.DropWrongCluster, b.tick
 }
 
 // refuse answers a connection the bus has no slot for with the sealed

@@ -2,6 +2,7 @@ package bus
 
 import (
 	"crypto/hmac"
+	"errors"
 	"net/netip"
 
 	"github.com/chronon-db/chronon/internal/invariants"
@@ -366,6 +367,11 @@ func (c *connection) process() bool {
 	b := c.bus
 	for c.filled >= wire.HeaderSize {
 		if err := wire.DecodeHeader(c.lead[:wire.HeaderSize], &c.header, &b.cfg.Wire); err != nil {
+			if errors.Is(err, wire.ErrCluster) {
+				// The checksum verified: the id is the sender's.
+				b.Counters.DropWrongCluster++
+				b.wrongCluster = c.header.Cluster
+			}
 			b.Counters.DropInvalid++
 			c.close()
 			return false

@@ -16,6 +16,12 @@ type Counters struct {
 	DropNoBuffer    uint64 // peer receives paused (retried every tick): pool empty
 	DropNoSlot      uint64 // accepted connections refused (eviction too_many_connections, then closed): all slots in use
 	DropWrongSender uint64 // connections closed for claiming another identity
+	// DropWrongCluster counts connections closed for a message whose
+	// header checksum verifies but whose cluster id is another cluster's
+	// (also counted in DropInvalid): a peer formatted for another cluster,
+	// or a misconfigured --addresses. Logged at most once per
+	// LogIntervalTicks with both ids.
+	DropWrongCluster uint64
 	// Backpressure counts receives paused on a client (or not yet
 	// identified) connection because the client receive budget
 	// (Limits.ClientMessagesMax) was spent, once per pause; each resumes
