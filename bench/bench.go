@@ -60,6 +60,12 @@ type Config struct {
 	// webhook would; DrainTimeout bounds the wait, after the measured
 	// phase, for the effects still pending (default 60 s).
 	SinkLatency, DrainTimeout time.Duration
+	// SinkBatch is the effects per request to the sink: above 1 the
+	// cluster delivers with outbox.HTTPBatchSink (the HTTP batch form,
+	// up to SinkBatch effects per POST), 0 or 1 with outbox.HTTPSink (one
+	// POST per effect). SinkWorkers is the cluster's concurrent deliveries
+	// (node.Config.EffectsWorkers; 0: its default).
+	SinkBatch, SinkWorkers int
 	// IOBackend forces the local replicas' io backend (default automatic).
 	IOBackend cio.Backend
 	// DialTimeout bounds the registration of each client session
@@ -282,6 +288,11 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			target := []byte(sink.URL())
 			ccl.Outbox = &ocfg
 			ccl.Sink = &outbox.HTTPSink{Timeout: 5 * time.Second}
+			if cfg.SinkBatch > 1 {
+				ccl.Sink = &outbox.HTTPBatchSink{HTTPSink: outbox.HTTPSink{Timeout: 5 * time.Second}}
+				ccl.EffectsBatchMax = cfg.SinkBatch
+			}
+			ccl.EffectsWorkers = cfg.SinkWorkers
 			ccl.NewStateMachine = func(effects *outbox.Emitter) statemachine.StateMachine {
 				return cfg.NewEffectsMachine(effects, target)
 			}

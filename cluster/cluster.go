@@ -48,6 +48,8 @@ type Config struct {
 	// config; Sink delivers its effects from whichever replica leads.
 	Outbox *outbox.Config
 	Sink   outbox.Sink
+	// EffectsWorkers and EffectsBatchMax are node.Config's (0: defaults).
+	EffectsWorkers, EffectsBatchMax int
 	// TickInterval is the replicas' tick (default 10 ms).
 	TickInterval time.Duration
 	// IOBackend forces an io backend (default automatic).
@@ -232,13 +234,16 @@ func (c *Cluster) StartReplica(i int) error {
 		sm = c.cfg.NewStateMachine(nil)
 	}
 	n, err := node.Start(node.Config{
-		DataFile:     c.DataFile(i),
-		Addresses:    c.addresses,
-		Sink:         c.cfg.Sink,
-		StateMachine: sm,
-		TickInterval: c.cfg.TickInterval,
-		IOBackend:    c.cfg.IOBackend,
-		Logger:       c.cfg.Logger.With("replica", i),
+		DataFile:  c.DataFile(i),
+		Addresses: c.addresses,
+		Sink:      c.cfg.Sink,
+
+		EffectsWorkers:  c.cfg.EffectsWorkers,
+		EffectsBatchMax: c.cfg.EffectsBatchMax,
+		StateMachine:    sm,
+		TickInterval:    c.cfg.TickInterval,
+		IOBackend:       c.cfg.IOBackend,
+		Logger:          c.cfg.Logger.With("replica", i),
 
 		ClientIdleTimeout: c.cfg.ClientIdleTimeout,
 	})
