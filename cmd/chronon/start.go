@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -39,7 +40,10 @@ func runStart(args []string, stdout, stderr io.Writer) int {
 	statusInterval := fs.Duration("status-interval", 10*time.Second, "log the replica's view, op, commits and peers at this interval (0: never)")
 	connectionsMax := fs.Int("connections-max", 0, "client connections this replica takes at once (default: the data file's client sessions); each costs a 4 KiB receive buffer and a socket, message buffers come from a budget shared by all clients (128 with the production preset); one more is refused with eviction too_many_connections")
 	idleTimeout := fs.Duration("client-idle-timeout", time.Minute, "close a client connection without traffic for this long (the Go client reconnects on its next call); one that sends no whole message within a tenth of it is closed too")
-	effectsURL := fs.String("effects-url", "", "ledger only: POST every created transfer to this URL exactly once (outbox effect with an Idempotency-Key)")
+	effectsURL := fs.String("effects-url", "", "ledger only: POST every created transfer to this URL exactly once (outbox effect with an Idempotency-Key); the same as --effects-sink with an http(s) URL")
+	effectsSink := fs.String("effects-sink", "", "ledger only: where every created transfer goes exactly once, as an outbox effect: an http(s):// URL (webhook). The PostgreSQL and other sinks are Go modules of their own, wired through the Go API (docs/outbox.md)")
+	effectsBatch := fs.Int("effects-batch", 1, "with --effects-sink: effects per HTTP request; above 1 the webhook must accept the batch form (docs/outbox.md, \"HTTP batch form\")")
+	effectsWorkers := fs.Int("effects-workers", 0, "with --effects-sink: concurrent deliveries to the sink (default 8)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: chronon start --addresses=a:p,b:p,c:p [--replica=i] [--state-machine=ledger|kv] <data file>")
 		fs.PrintDefaults()
@@ -49,6 +53,16 @@ func runStart(args []string, stdout, stderr io.Writer) int {
 	}
 	if fs.NArg() != 1 || *addresses == "" {
 		fs.Usage()
+		return 2
+	}
+	if *effectsSink != "" {
+		if err := checkEffectsSink(*effectsSink); err != nil {
+			fmt.Fprintf(stderr, "chronon start: --effects-sink: %v\n", err)
+			return 2
+		}
+	}
+	if *effectsBatch < 1 || *effectsWorkers < 0 {
+		fmt.Fprintln(stderr, "chronon start: --effects-batch must be at least 1 and --effects-workers not negative")
 		return 2
 	}
 	if *profiling && *metricsAddr == "" {
@@ -73,16 +87,27 @@ func runStart(args []string, stdout, stderr io.Writer) int {
 	caps := capacityFor(sb.Config)
 	var tbl *outbox.Table
 	var sink outbox.Sink
+	if *effectsURL != "" && *effectsSink != "" && *effectsURL != *effectsSink {
+		fmt.Fprintln(stderr, "chronon start: --effects-url and --effects-sink name two sinks; give one")
+		return 2
+	}
+	if *effectsSink != "" {
+		*effectsURL = *effectsSink
+	}
 	if *effectsURL != "" {
 		if *machine != "ledger" {
-			fmt.Fprintln(stderr, "chronon start: --effects-url needs --state-machine=ledger")
+			fmt.Fprintln(stderr, "chronon start: --effects-sink needs --state-machine=ledger")
 			return 2
 		}
+
 		if tbl, err = outbox.NewTable(outboxConfig(sb.Cluster, caps)); err != nil {
 			fmt.Fprintf(stderr, "chronon start: %v\n", err)
 			return 2
 		}
 		sink = &outbox.HTTPSink{Timeout: 5 * time.Second}
+		if *effectsBatch > 1 {
+			sink = &outbox.HTTPBatchSink{HTTPSink: outbox.HTTPSink{Timeout: 5 * time.Second}}
+		}
 	}
 	sm, err := newStateMachine(*machine, caps, tbl, *effectsURL)
 	if err != nil {
@@ -102,6 +127,9 @@ func runStart(args []string, stdout, stderr io.Writer) int {
 		IOBackend:    b,
 		Logger:       logger,
 		Sink:         sink,
+
+		EffectsWorkers:  *effectsWorkers,
+		EffectsBatchMax: *effectsBatch,
 
 		StatusLogInterval: *statusInterval,
 		ConnectionsMax:    *connectionsMax,
@@ -167,6 +195,25 @@ func capacityFor(c journal.Config) capacity {
 // effect per transfer, its payload the 128-byte transfer.
 func outboxConfig(cluster wire.Uint128, caps capacity) outbox.Config {
 	return outbox.Config{Cluster: cluster, EffectsMax: caps.outboxEffects, PayloadSizeMax: ledger.TransferSize}
+}
+
+// checkEffectsSink accepts an http(s) URL; for the schemes of the sink
+// modules it says how to use them instead.
+func checkEffectsSink(target string) error {
+	u, err := url.Parse(target)
+	if err != nil {
+		return err
+	}
+	switch u.Scheme {
+	case "http", "https":
+		if u.Host == "" {
+			return fmt.Errorf("%q has no host", target)
+		}
+		return nil
+	case "postgres", "postgresql":
+		return fmt.Errorf("the PostgreSQL sink is the Go module github.com/chronon-db/chronon/sinks/postgres; this binary stays free of its driver: embed it through the Go API (node.Config.Sink), see docs/outbox.md")
+	}
+	return fmt.Errorf("%q: want an http:// or https:// URL", target)
 }
 
 // newStateMachine builds the named state machine; with tbl (ledger only)
