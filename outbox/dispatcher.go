@@ -217,6 +217,8 @@ type DispatcherStats struct {
 	// took, from Offer to Complete: bucket i counts those of at most
 	// LatencyBounds[i], the last bucket the rest.
 	Latency [len(LatencyBounds) + 1]uint64
+	// LatencySum is the total time of the deliveries counted in Latency.
+	LatencySum time.Duration
 	// RetryTimeout and RetryOther split Retry: attempts that ran out of
 	// time (context deadline) and the other transient failures.
 	RetryTimeout, RetryOther uint64

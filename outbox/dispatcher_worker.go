@@ -186,6 +186,7 @@ func (d *Dispatcher) Complete(a *Attempt, result []byte, err error) {
 			b++
 		}
 		d.stats.Latency[b]++
+		d.stats.LatencySum += lat
 	}
 	current := !d.closed && d.tracks[a.ID] == a.tr && a.tr.view == d.view
 	switch {
