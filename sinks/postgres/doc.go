@@ -22,12 +22,15 @@
 //   - a row already done: the stored result is returned (a replay), the
 //     work does not run again;
 //   - otherwise the row's token is raised to the delivery's, and Apply
-//     runs inside a savepoint: on success the row becomes done with the
+//     runs (inside a savepoint when a batch retries): on success the row becomes done with the
 //     result, in the same commit as the work; on an error the savepoint is
 //     rolled back (the work is undone, the raised token stays) and the
 //     error is the delivery's outcome (an outbox.PermanentError fails the
 //     effect, anything else retries it).
 //
-// If the commit fails, nothing of the batch happened and every delivery is
-// retried.
+// A batch first runs every effect's work without savepoints (one round
+// trip less per effect); if one fails, it is rolled back whole and runs
+// again with a savepoint per effect, so the work of a failing effect may
+// run twice, each run undone. If the commit fails, nothing of the batch
+// happened and every delivery is retried.
 package postgres

@@ -41,7 +41,10 @@ func TestMain(m *testing.M) {
 
 // testPool returns a pool on a fresh database of the test server, or
 // skips the test with the reason.
-func testPool(t *testing.T) *pgxpool.Pool {
+func testPool(t *testing.T) *pgxpool.Pool { return benchPool(t) }
+
+// benchPool is testPool for tests and benchmarks.
+func benchPool(t testing.TB) *pgxpool.Pool {
 	t.Helper()
 	serverOnce.Do(startServer)
 	if serverSkip != "" {

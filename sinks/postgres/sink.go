@@ -91,8 +91,17 @@ type row struct {
 
 // DeliverBatch applies ds in one transaction, with an outcome per
 // delivery.
+//
+// The work of the effects runs first without savepoints; if one fails,
+// the transaction is rolled back and the batch runs again with a savepoint
+// per effect, so that only the failed effects' work is undone.
 func (s *Sink) DeliverBatch(ctx context.Context, ds []outbox.Delivery, out []outbox.BatchResult) {
-	if err := s.deliverBatch(ctx, ds, out); err != nil {
+	err := s.deliverBatch(ctx, ds, out, false)
+	if errors.Is(err, errWorkFailed) {
+		clear(out)
+		err = s.deliverBatch(ctx, ds, out, true)
+	}
+	if err != nil {
 		for i := range out {
 			if out[i].Err == nil || !isFenced(out[i].Err) {
 				out[i] = outbox.BatchResult{Err: err}
@@ -103,8 +112,13 @@ func (s *Sink) DeliverBatch(ctx context.Context, ds []outbox.Delivery, out []out
 
 func isFenced(err error) bool { return errors.Is(err, outbox.ErrFenced) }
 
+// errWorkFailed ends a batch run without savepoints when an effect's work
+// failed: the batch runs again with them.
+var errWorkFailed = errors.New("postgres sink: an effect's work failed")
+
 // deliverBatch runs the transaction; an error means it did not commit.
-func (s *Sink) deliverBatch(ctx context.Context, ds []outbox.Delivery, out []outbox.BatchResult) error {
+// Without savepoints, the first failed work ends it with errWorkFailed.
+func (s *Sink) deliverBatch(ctx context.Context, ds []outbox.Delivery, out []outbox.BatchResult, savepoints bool) error {
 	// Lock rows in key order: two batches sharing keys cannot deadlock.
 	order := make([]int, len(ds))
 	for i := range order {
@@ -198,7 +212,16 @@ func (s *Sink) deliverBatch(ctx context.Context, ds []outbox.Delivery, out []out
 			out[i] = outbox.BatchResult{Result: r.result} // replay: the work does not run again
 			continue
 		}
-		result, err := s.apply(ctx, tx, d)
+		var result []byte
+		var err error
+		if savepoints {
+			result, err = s.applyInSavepoint(ctx, tx, d)
+		} else {
+			result, err = s.applyDirect(ctx, tx, d)
+			if err != nil {
+				return errWorkFailed
+			}
+		}
 		if err != nil {
 			out[i] = outbox.BatchResult{Err: err}
 			continue
@@ -222,8 +245,19 @@ func (s *Sink) deliverBatch(ctx context.Context, ds []outbox.Delivery, out []out
 	return nil
 }
 
-// apply runs the work of d in a savepoint of tx: undone on error.
-func (s *Sink) apply(ctx context.Context, tx pgx.Tx, d *outbox.Delivery) (result []byte, err error) {
+// applyDirect runs the work of d in tx.
+func (s *Sink) applyDirect(ctx context.Context, tx pgx.Tx, d *outbox.Delivery) (result []byte, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			result, err = nil, fmt.Errorf("postgres sink: apply panicked: %v", r)
+		}
+	}()
+	return s.cfg.Apply(ctx, tx, *d)
+}
+
+// applyInSavepoint runs the work of d in a savepoint of tx: undone on
+// error.
+func (s *Sink) applyInSavepoint(ctx context.Context, tx pgx.Tx, d *outbox.Delivery) (result []byte, err error) {
 	sp, err := tx.Begin(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("postgres sink: savepoint: %w", err)
