@@ -17,7 +17,8 @@ func TestEffectsSinkFlag(t *testing.T) {
 	}
 	for target, want := range map[string]string{
 		"postgres://u@h/db": "sinks/postgres",
-		"nats://h:4222":     "want an http",
+		"nats://h:4222":     "sinks/nats",
+		"ftp://h/x":         "want an http",
 		"http:///nohost":    "no host",
 	} {
 		var stderr bytes.Buffer

@@ -212,6 +212,8 @@ func checkEffectsSink(target string) error {
 		return nil
 	case "postgres", "postgresql":
 		return fmt.Errorf("the PostgreSQL sink is the Go module github.com/chronon-db/chronon/sinks/postgres; this binary stays free of its driver: embed it through the Go API (node.Config.Sink), see docs/outbox.md")
+	case "nats":
+		return fmt.Errorf("the NATS JetStream sink is the Go module github.com/chronon-db/chronon/sinks/nats; this binary stays free of its client: embed it through the Go API (node.Config.Sink), see docs/outbox.md")
 	}
 	return fmt.Errorf("%q: want an http:// or https:// URL", target)
 }
