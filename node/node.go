@@ -43,8 +43,9 @@ type Config struct {
 	// Sink delivers the outbox's effects while this replica is the primary
 	// (nil: effects accumulate until a replica with a sink leads).
 	Sink outbox.Sink
-	// EffectsWorkers is the number of concurrent deliveries to Sink
-	// (dispatcher workers; default 8).
+	// EffectsWorkers is the number of concurrent calls to Sink
+	// (dispatcher workers; default 8 for an outbox.BatchSink, each call
+	// a batch, and 64 for another Sink, each call one effect).
 	EffectsWorkers int
 	// EffectsBatchMax bounds the effects one worker hands a Sink that is
 	// an outbox.BatchSink in one call (default 64).
@@ -257,10 +258,15 @@ func (n *Node) open() error {
 		return fmt.Errorf("node: %w", err)
 	}
 	if n.outbox != nil && n.cfg.Sink != nil {
-		workers := cmp.Or(max(n.cfg.EffectsWorkers, 0), dispatchWorkers)
+		_, batching := n.cfg.Sink.(outbox.BatchSink)
+		workers := dispatchWorkersSingle
+		if batching {
+			workers = dispatchWorkers
+		}
+		workers = cmp.Or(max(n.cfg.EffectsWorkers, 0), workers)
 		batch := cmp.Or(max(n.cfg.EffectsBatchMax, 0), dispatchBatchMax)
 		inFlight := workers
-		if _, ok := n.cfg.Sink.(outbox.BatchSink); ok {
+		if batching {
 			inFlight = workers * batch
 		}
 		inFlight = max(inFlight, dispatchInFlightMin)
@@ -415,12 +421,14 @@ func (n *Node) persistVSR() {
 	}
 }
 
-// The dispatcher's defaults: workers (concurrent deliveries), effects per
+// The dispatcher's defaults: workers (concurrent calls to a BatchSink, and
+// to a Sink taking one effect per call), effects per
 // batch call of a BatchSink, the least deliveries in flight (one tick
 // offers at most that many due effects), and the bounds of the adaptive
 // ack timeout (the p99 of the ack commit times, times 8).
 const (
 	dispatchWorkers       = 8
+	dispatchWorkersSingle = 64
 	dispatchBatchMax      = 64
 	dispatchInFlightMin   = 64
 	dispatchAckTimeoutMin = time.Second

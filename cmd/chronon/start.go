@@ -43,7 +43,7 @@ func runStart(args []string, stdout, stderr io.Writer) int {
 	effectsURL := fs.String("effects-url", "", "ledger only: POST every created transfer to this URL exactly once (outbox effect with an Idempotency-Key); the same as --effects-sink with an http(s) URL")
 	effectsSink := fs.String("effects-sink", "", "ledger only: where every created transfer goes exactly once, as an outbox effect: an http(s):// URL (webhook). The PostgreSQL and other sinks are Go modules of their own, wired through the Go API (docs/outbox.md)")
 	effectsBatch := fs.Int("effects-batch", 1, "with --effects-sink: effects per HTTP request; above 1 the webhook must accept the batch form (docs/outbox.md, \"HTTP batch form\")")
-	effectsWorkers := fs.Int("effects-workers", 0, "with --effects-sink: concurrent deliveries to the sink (default 8)")
+	effectsWorkers := fs.Int("effects-workers", 0, "with --effects-sink: concurrent requests to the sink (default 64, or 8 with --effects-batch above 1)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: chronon start --addresses=a:p,b:p,c:p [--replica=i] [--state-machine=ledger|kv] <data file>")
 		fs.PrintDefaults()
