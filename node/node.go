@@ -425,13 +425,15 @@ func (n *Node) persistVSR() {
 // to a Sink taking one effect per call), effects per
 // batch call of a BatchSink, the least deliveries in flight (one tick
 // offers at most that many due effects), and the bounds of the adaptive
-// ack timeout (the p99 of the ack commit times, times 8).
+// ack timeout (the p99 of the ack commit times, times 8): a generous
+// floor, since within a view an ack the replica took commits unless the
+// view changes (docs/outbox.md).
 const (
 	dispatchWorkers       = 8
 	dispatchWorkersSingle = 64
 	dispatchBatchMax      = 64
 	dispatchInFlightMin   = 64
-	dispatchAckTimeoutMin = time.Second
+	dispatchAckTimeoutMin = 5 * time.Second
 	dispatchAckTimeoutMax = 30 * time.Second
 	// dispatchInterval is the least time between two dispatcher steps of
 	// the loop (besides every tick).
