@@ -204,8 +204,8 @@ type DispatcherStats struct {
 	// Dropped counts results discarded because their view was superseded.
 	Dropped uint64
 	// AcksSubmitted counts acks Step handed to Replica.SubmitLocal and the
-	// replica took; AcksRefused those it refused (their effects are
-	// dispatched again after AckTimeout).
+	// replica took; AcksRefused those it refused (kept ready and submitted
+	// again by a later Step; an ack is counted at each refusal).
 	AcksSubmitted, AcksRefused uint64
 	// AcksCommitted counts attempts released by a committed ack
 	// (Committed); AcksExpired those whose ack was not seen committed
