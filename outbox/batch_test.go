@@ -295,3 +295,20 @@ func FuzzDecodeBatchResponse(f *testing.F) {
 		}
 	})
 }
+
+// TestEffectKeyIsTheIDString: the dispatcher's key encoding is
+// wire.Uint128.String, the documented idempotency key.
+func TestEffectKeyIsTheIDString(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, id := range []wire.Uint128{{}, {Hi: ^uint64(0), Lo: ^uint64(0)}, {Hi: 1}, {Lo: 1}} {
+		if effectKey(id) != id.String() {
+			t.Fatalf("%v: %s", id, effectKey(id))
+		}
+	}
+	for range 1000 {
+		id := wire.Uint128{Hi: rng.Uint64(), Lo: rng.Uint64()}
+		if effectKey(id) != id.String() {
+			t.Fatalf("%v: %s", id, effectKey(id))
+		}
+	}
+}

@@ -382,18 +382,42 @@ func (d *Dispatcher) Offer(view uint32, effects []Effect) int {
 		if d.inflight >= d.cfg.InFlightMax || d.awaiting >= d.cfg.AwaitingMax {
 			break
 		}
-		tr := &track{view: view, attempt: e.Attempts + 1}
-		d.tracks[e.ID] = tr
+		// One allocation for the attempt and its track, one for the
+		// target and payload bytes, one for the key.
+		box := &attemptBox{tr: track{view: view, attempt: e.Attempts + 1}}
+		d.tracks[e.ID] = &box.tr
 		d.inflight++
 		d.stats.Dispatched++
-		d.transport.Start(&Attempt{tr: tr, Ctx: d.viewCtx, started: now, Delivery: Delivery{
-			ID: e.ID, Key: e.ID.String(), Token: view, Attempt: tr.attempt, Kind: e.Kind,
-			Target:  append([]byte(nil), e.Target...),
-			Payload: append([]byte(nil), e.Payload...),
-		}})
+		b := make([]byte, len(e.Target)+len(e.Payload))
+		copy(b, e.Target)
+		copy(b[len(e.Target):], e.Payload)
+		box.a = Attempt{tr: &box.tr, Ctx: d.viewCtx, started: now, Delivery: Delivery{
+			ID: e.ID, Key: effectKey(e.ID), Token: view, Attempt: box.tr.attempt, Kind: e.Kind,
+			Target:  b[:len(e.Target):len(e.Target)],
+			Payload: b[len(e.Target):],
+		}}
+		d.transport.Start(&box.a)
 		started++
 	}
 	return started
+}
+
+// attemptBox holds an attempt and its track in one allocation.
+type attemptBox struct {
+	a  Attempt
+	tr track
+}
+
+// effectKey is id.String() (32 lowercase hex digits, Hi first) without
+// fmt.
+func effectKey(id wire.Uint128) string {
+	const digits = "0123456789abcdef"
+	var b [32]byte
+	for i := range 16 {
+		b[15-i] = digits[(id.Hi>>(4*i))&0xf]
+		b[31-i] = digits[(id.Lo>>(4*i))&0xf]
+	}
+	return string(b[:])
 }
 
 // Busy reports whether the dispatcher owns the effect: in flight, or its
