@@ -3,10 +3,12 @@ package client
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/binary"
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/chronon-db/chronon/wire"
@@ -28,6 +30,10 @@ type Config struct {
 	RetryInterval time.Duration
 	// Logger receives connection events (default slog.Default()).
 	Logger *slog.Logger
+	// TLS, when set, makes the client connect with TLS (to replicas'
+	// TLS fronts: chronon start --client-tls-address; Addresses are then
+	// those addresses). Nil: plaintext TCP.
+	TLS *tls.Config
 }
 
 // Splitter splits the reply of a coalesced request back per call. request
@@ -75,6 +81,26 @@ type Client struct {
 	// refusalLogged is when a refusal of a registered session's connection
 	// was last logged.
 	refusalLogged time.Time
+
+	stats struct {
+		redirects, broadcasts atomic.Uint64
+	}
+}
+
+// Stats counts how the client found the primary.
+type Stats struct {
+	// Redirects is the number of redirects followed: a replica that was
+	// not the primary named a newer view, and the request went at once to
+	// that view's primary.
+	Redirects uint64
+	// Broadcasts is the number of times a request went to every replica:
+	// no reply within RetryInterval, or the presumed primary unreachable.
+	Broadcasts uint64
+}
+
+// Stats returns the client's counters. Safe to call from any goroutine.
+func (c *Client) Stats() Stats {
+	return Stats{Redirects: c.stats.redirects.Load(), Broadcasts: c.stats.broadcasts.Load()}
 }
 
 // Dial connects to the cluster and registers a session. It returns when the
@@ -194,6 +220,7 @@ func (c *Client) drive() {
 		case now := <-ticker.C:
 			if c.inflight != nil && now.Sub(c.sentAt) >= c.cfg.RetryInterval {
 				c.sentAt = now
+				c.stats.broadcasts.Add(1)
 				c.transport.broadcast(c.message)
 			}
 		}
@@ -244,12 +271,17 @@ func (c *Client) sendNext() {
 		// The primary of the last view the client knows cannot be reached
 		// (it died, most likely): ask every replica at once rather than
 		// after RetryInterval; the new primary answers.
+		c.stats.broadcasts.Add(1)
 		c.transport.broadcast(msg)
 	}
 }
 
 func (c *Client) onReply(r reply) {
 	h := &r.header
+	if h.Command == wire.CommandRedirect {
+		c.onRedirect(h)
+		return
+	}
 	if h.View > c.view {
 		c.view = h.View
 	}
@@ -292,6 +324,27 @@ func (c *Client) onReply(r reply) {
 			continue
 		}
 		k.done <- result{reply: parts[i]}
+	}
+}
+
+// onRedirect follows a redirect: a replica that is not the primary got the
+// request in flight and names a view newer than the client's. The request
+// goes at once to that view's primary (view mod replica count), without
+// waiting for RetryInterval. A redirect for another request, or one that
+// names no newer view, changes nothing.
+func (c *Client) onRedirect(h *wire.Header) {
+	if h.View <= c.view {
+		return
+	}
+	c.view = h.View
+	if c.inflight == nil || h.Context != c.requestID || h.Client != c.cfg.ID {
+		return
+	}
+	c.stats.redirects.Add(1)
+	c.sentAt = time.Now()
+	if !c.transport.send(int(c.view)%len(c.cfg.Addresses), c.message) {
+		c.stats.broadcasts.Add(1)
+		c.transport.broadcast(c.message)
 	}
 }
 

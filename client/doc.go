@@ -29,6 +29,13 @@
 // wait for it and return their context's error, as with an unreachable
 // primary.
 //
+// A request goes to the primary of the newest view the client has seen
+// (view mod replica count; view 0 at first). A replica that is not the
+// primary answers a request of an older view with redirect, naming its
+// view, and the client sends the request at once to that view's primary;
+// without a reply within RetryInterval it sends the request to every
+// replica. Client.Stats counts both.
+//
 // The client speaks the protocol of docs/protocol.md over Go's net package
 // (it runs inside other programs, on their goroutines, and owns no event
 // loop); it knows nothing of a replica's internals.

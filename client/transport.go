@@ -1,6 +1,7 @@
 package client
 
 import (
+	"crypto/tls"
 	"io"
 	"net"
 	"sync"
@@ -72,13 +73,25 @@ func (t *transport) conn(i int) net.Conn {
 	if t.conns[i] != nil {
 		return t.conns[i]
 	}
-	conn, err := net.DialTimeout("tcp", t.cfg.Addresses[i], t.cfg.RetryInterval*10)
+	var conn net.Conn
+	var err error
+	if t.cfg.TLS != nil {
+		d := tls.Dialer{NetDialer: &net.Dialer{Timeout: t.cfg.RetryInterval * 10}, Config: t.cfg.TLS}
+		conn, err = d.Dial("tcp", t.cfg.Addresses[i])
+	} else {
+		conn, err = net.DialTimeout("tcp", t.cfg.Addresses[i], t.cfg.RetryInterval*10)
+	}
 	if err != nil {
 		t.cfg.Logger.Debug("client: dial failed", "replica", i, "err", err)
 		return nil
 	}
 	if tcp, ok := conn.(*net.TCPConn); ok {
 		_ = tcp.SetNoDelay(true)
+	}
+	if tc, ok := conn.(*tls.Conn); ok {
+		if tcp, ok := tc.NetConn().(*net.TCPConn); ok {
+			_ = tcp.SetNoDelay(true)
+		}
 	}
 	t.conns[i] = conn
 	t.readers.Add(1)
@@ -118,7 +131,7 @@ func (t *transport) read(i int, conn net.Conn) {
 			t.cfg.Logger.Warn("client: invalid body from replica", "replica", i, "err", err)
 			return
 		}
-		if h.Command != wire.CommandReply && h.Command != wire.CommandEviction {
+		if h.Command != wire.CommandReply && h.Command != wire.CommandEviction && h.Command != wire.CommandRedirect {
 			continue
 		}
 		select {

@@ -33,6 +33,9 @@ type Config struct {
 	// Existing files are reused, so a cluster can be restarted.
 	Dir string
 	// Preset is the data file preset, "production" or "test" (default test).
+	// New data files' grids grow beyond the preset's when two checkpoints
+	// of the state machine's fullest state need it (node.WithStateSizeMax),
+	// so a state machine of any capacity starts.
 	Preset string
 	// ClientsMax is the client sessions (and client connections per
 	// replica) new data files hold; 0 means the preset's (production 1024,
@@ -59,6 +62,9 @@ type Config struct {
 	// ClientIdleTimeout is node.Config.ClientIdleTimeout (default one
 	// minute).
 	ClientIdleTimeout time.Duration
+	// ClusterKeys, if set, returns replica i's node.Config.ClusterKeys
+	// (nil: its peers do not authenticate).
+	ClusterKeys func(i int) [][32]byte
 }
 
 // Cluster is a running local cluster.
@@ -111,6 +117,15 @@ func Start(cfg Config) (*Cluster, error) {
 		return nil, err
 	}
 	c := &Cluster{cfg: cfg, addresses: addresses, journal: jcfg, replicas: make([]*running, cfg.Replicas)}
+	// New data files get a grid that holds two checkpoints of the state
+	// machine's fullest state (node.Start checks it), whatever its size.
+	sm, err := c.newStateMachine()
+	if err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	if c.journal, err = node.WithStateSizeMax(c.journal, cfg.Replicas, uint64(sm.SnapshotSizeMax())); err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
 	for i := range cfg.Replicas {
 		if err := c.format(i); err != nil {
 			return nil, err
@@ -221,29 +236,26 @@ func (c *Cluster) StartReplica(i int) error {
 	if c.replicas[i] != nil {
 		return fmt.Errorf("cluster: replica %d is running", i)
 	}
-	var sm statemachine.StateMachine
-	if c.cfg.Outbox != nil {
-		tbl, err := outbox.NewTable(*c.cfg.Outbox)
-		if err != nil {
-			return fmt.Errorf("cluster: replica %d: %w", i, err)
-		}
-		if sm, err = outbox.NewMachine(c.cfg.NewStateMachine(tbl.Emitter()), tbl); err != nil {
-			return fmt.Errorf("cluster: replica %d: %w", i, err)
-		}
-	} else {
-		sm = c.cfg.NewStateMachine(nil)
+	sm, err := c.newStateMachine()
+	if err != nil {
+		return fmt.Errorf("cluster: replica %d: %w", i, err)
+	}
+	var keys [][32]byte
+	if c.cfg.ClusterKeys != nil {
+		keys = c.cfg.ClusterKeys(i)
 	}
 	n, err := node.Start(node.Config{
-		DataFile:  c.DataFile(i),
-		Addresses: c.addresses,
-		Sink:      c.cfg.Sink,
+		ClusterKeys:  keys,
+		DataFile:     c.DataFile(i),
+		Addresses:    c.addresses,
+		Sink:         c.cfg.Sink,
+		StateMachine: sm,
+		TickInterval: c.cfg.TickInterval,
+		IOBackend:    c.cfg.IOBackend,
+		Logger:       c.cfg.Logger.With("replica", i),
 
 		EffectsWorkers:  c.cfg.EffectsWorkers,
 		EffectsBatchMax: c.cfg.EffectsBatchMax,
-		StateMachine:    sm,
-		TickInterval:    c.cfg.TickInterval,
-		IOBackend:       c.cfg.IOBackend,
-		Logger:          c.cfg.Logger.With("replica", i),
 
 		ClientIdleTimeout: c.cfg.ClientIdleTimeout,
 	})
@@ -255,6 +267,19 @@ func (c *Cluster) StartReplica(i int) error {
 	go func() { r.done <- n.Run(ctx) }()
 	c.replicas[i] = r
 	return nil
+}
+
+// newStateMachine builds a replica's state machine: NewStateMachine's,
+// wrapped with an outbox table when Config.Outbox is set.
+func (c *Cluster) newStateMachine() (statemachine.StateMachine, error) {
+	if c.cfg.Outbox == nil {
+		return c.cfg.NewStateMachine(nil), nil
+	}
+	tbl, err := outbox.NewTable(*c.cfg.Outbox)
+	if err != nil {
+		return nil, err
+	}
+	return outbox.NewMachine(c.cfg.NewStateMachine(tbl.Emitter()), tbl)
 }
 
 // StopReplica stops replica i (as a clean shutdown; its data file stays)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"strings"
@@ -134,16 +135,28 @@ func TestRegisteredSessionOutlivesARefusedReconnect(t *testing.T) {
 	}
 	waitFor(t, "the client's connection closed", func() bool { _, closed, _ := bus(); return closed > closed0 })
 
-	// Take every free slot: connect until the replica refuses one.
-	for {
-		accepted0, _, refused0 := bus()
-		open()
-		var accepted, refused uint64
-		waitFor(t, "the connection accepted or refused", func() bool {
-			accepted, _, refused = bus()
-			return accepted > accepted0 || refused > refused0
-		})
-		if refused > refused0 {
+	// Take every free slot with clients (a silent connection would give
+	// its slot to a newer one): register until the replica refuses one.
+	for id := uint64(1); ; id++ {
+		_, _, refused0 := bus()
+		conn := open()
+		h := wire.Header{Cluster: cfg.Cluster, Size: wire.HeaderSize, Protocol: wire.ProtocolVersion, Command: wire.CommandRequest,
+			Client: wire.Uint128{Lo: id, Hi: 0xCD}, Operation: wire.OperationRegister}
+		wire.Seal(&h, msg)
+		if _, err := conn.Write(msg); err != nil {
+			t.Fatal(err)
+		}
+		_ = conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+		reply := make([]byte, wire.HeaderSize)
+		if _, err := io.ReadFull(conn, reply); err != nil {
+			t.Fatal(err)
+		}
+		var got wire.Header
+		if err := wire.DecodeHeader(reply, &got, &wire.Config{Cluster: cfg.Cluster, ReplicaCount: 1, MessageSizeMax: cfg.MessageSizeMax}); err != nil {
+			t.Fatal(err)
+		}
+		if got.Command == wire.CommandEviction {
+			waitFor(t, "the refusal counted", func() bool { _, _, refused := bus(); return refused > refused0 })
 			break
 		}
 	}

@@ -44,6 +44,9 @@ var doorExceptions = []struct {
 	// goroutines with Go's own net package (portable, pure Go), and owns no
 	// event loop.
 	{"client", "net", "the Go client's connections to the replicas (net.Conn)"},
+	// TLS for clients runs on goroutines in front of the replica's
+	// plaintext port: crypto/tls works on a net.Conn.
+	{"internal/tlsfront", "net", "the TLS front's listener and its connections to the replica (tlsfront)"},
 	// An embedded cluster picks its loopback ports before its replicas
 	// start, so every replica knows every address.
 	{"cluster", "net", "reserving free loopback ports (freePorts)"},

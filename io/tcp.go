@@ -14,7 +14,8 @@ import (
 // (Accept, Connect, Recv, Send, CloseFd) lives here, so that callers such as
 // the message bus make no system call of their own: address resolution
 // (ResolveTCP), listening (IO.ListenTCP), dialling (IO.DialTCP), socket
-// options (SetTCPOptions), the bound address (LocalTCPAddr), a synchronous
+// options (SetTCPOptions), the bound address (LocalTCPAddr), the peer's
+// address (RemoteTCPAddr), a synchronous
 // close for shutdown paths (CloseSocket) and a synchronous non-blocking send
 // for a last message before such a close (SendNonBlocking). The sockets are the
 // same on both backends except for their blocking mode, which OpenSocket
@@ -89,6 +90,18 @@ func (a TCPAddr) String() string {
 		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr), uint16(sa.Port)).String()
 	}
 	return "invalid"
+}
+
+// IP returns the address without its port (IPv4-mapped IPv6 addresses as
+// IPv4), or the zero netip.Addr for the zero TCPAddr.
+func (a TCPAddr) IP() netip.Addr {
+	switch sa := a.sa.(type) {
+	case *unix.SockaddrInet4:
+		return netip.AddrFrom4(sa.Addr)
+	case *unix.SockaddrInet6:
+		return netip.AddrFrom16(sa.Addr).Unmap()
+	}
+	return netip.Addr{}
 }
 
 // family returns the socket domain of a, or 0 for the zero TCPAddr.
@@ -206,6 +219,20 @@ func LocalTCPAddr(fd int) (TCPAddr, error) {
 		return TCPAddr{sa: sa}, nil
 	}
 	return TCPAddr{}, fmt.Errorf("%w: fd %d is not an IPv4 or IPv6 socket", ErrInvalid, fd)
+}
+
+// RemoteTCPAddr returns the address of the other end of the connected
+// socket fd (for an accepted connection: the client's address and port).
+func RemoteTCPAddr(fd int) (TCPAddr, error) {
+	sa, err := unix.Getpeername(fd)
+	if err != nil {
+		return TCPAddr{}, fmt.Errorf("io: getpeername fd %d: %w", fd, err)
+	}
+	switch sa.(type) {
+	case *unix.SockaddrInet4, *unix.SockaddrInet6:
+		return TCPAddr{sa: sa}, nil
+	}
+	return TCPAddr{}, fmt.Errorf("%w: fd %d is not connected over IPv4 or IPv6", ErrInvalid, fd)
 }
 
 // SendNonBlocking writes b to the connected socket fd at once, outside the

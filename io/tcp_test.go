@@ -104,6 +104,14 @@ func TestListenDialTCP(t *testing.T) {
 				}
 				sfd := ao.n
 				closeFdLater(t, sfd)
+				local, err := LocalTCPAddr(cfd)
+				if err != nil {
+					t.Fatal(err)
+				}
+				remote, err := RemoteTCPAddr(sfd)
+				if err != nil || remote.String() != local.String() || remote.IP() != local.IP() || remote.IP().Is6() != ipv6 {
+					t.Fatalf("RemoteTCPAddr of the accepted socket = %v (%v), want the dialler's %v", remote, err, local)
+				}
 
 				opts := TCPOptions{NoDelay: true, SendBuffer: 256 << 10, RecvBuffer: 256 << 10}
 				for _, fd := range []int{cfd, sfd} {
@@ -171,6 +179,12 @@ func TestListenTCPErrors(t *testing.T) {
 		}
 		if _, err := LocalTCPAddr(-1); !errors.Is(err, unix.EBADF) {
 			t.Fatalf("LocalTCPAddr(-1): %v", err)
+		}
+		if _, err := RemoteTCPAddr(-1); !errors.Is(err, unix.EBADF) {
+			t.Fatalf("RemoteTCPAddr(-1): %v", err)
+		}
+		if (TCPAddr{}).IP().IsValid() {
+			t.Fatal("the zero TCPAddr has an IP")
 		}
 		if err := CloseSocket(-1); !errors.Is(err, ErrInvalid) {
 			t.Fatalf("CloseSocket(-1): %v", err)

@@ -70,6 +70,9 @@ type FormatOptions struct {
 	// WAL's writes overwrite written blocks from the first op on, and
 	// their syncs carry no file-system metadata (docs/data-file.md).
 	WriteWAL bool
+	// Params are the state machine's parameters the superblock keeps
+	// (Superblock.Params); the journal does not interpret them.
+	Params [ParamsCount]uint64
 }
 
 // Check returns an error wrapping ErrConfig when o is unusable.
@@ -160,6 +163,7 @@ func Format(s Storage, o FormatOptions) error {
 		Replica:      o.Replica,
 		ReplicaCount: o.ReplicaCount,
 		Config:       c,
+		Params:       o.Params,
 		VSR:          VSRState{CheckpointChecksum: root.Checksum, Rejoining: o.Rejoin},
 	}
 	// Paired with DecodeSuperblock: the first superblock passes the

@@ -17,10 +17,13 @@ const SuperblockMagic uint64 = 0x004e4f4e4f524843
 var errBadMagic = errors.New("bad magic")
 
 // FormatVersion is the data file format version this build reads and writes.
-// 3: a checkpoint's client table may hold a dropped large reply as its
-// header alone (replica.Limits.RepliesLargeMax); files of version 2 refuse
-// to open (ErrForeign) and are formatted again.
-const FormatVersion uint32 = 3
+// 4: the superblock carries the state machine's parameters (Params: the
+// capacities chosen at format). Files of an older version refuse to open
+// (ErrForeign) and are formatted again.
+const FormatVersion uint32 = 4
+
+// ParamsCount is the number of state machine parameters a superblock holds.
+const ParamsCount = 4
 
 // Byte offsets inside one superblock copy (one sector). The checksum covers
 // bytes [16, SectorSize); bytes from superblockUsed on must be zero.
@@ -51,7 +54,8 @@ const (
 	sbLogOp          = sbRefs + refCount*blobRefSize // u64: head op of the log claimed at log_view
 	sbLogAnchorOp    = sbLogOp + 8                   // u64: op of the log anchor (0: none)
 	sbLogAnchor      = sbLogAnchorOp + 8             // u128: checksum of the log anchor's header
-	superblockUsed   = sbLogAnchor + 16
+	sbParams         = sbLogAnchor + 16              // ParamsCount × u64: the state machine's parameters
+	superblockUsed   = sbParams + ParamsCount*8
 
 	sbFlagRejoining  = 1 << 0
 	sbFlagTruncating = 1 << 1
@@ -152,6 +156,11 @@ type Superblock struct {
 	ReplicaCount uint8
 	// Config is the file's static configuration (the layout follows).
 	Config Config
+	// Params are the state machine's parameters, chosen at format
+	// (FormatOptions.Params) and never changed: opaque to the journal.
+	// chronon format stores the capacities of the state machines
+	// chronon start runs (docs/data-file.md, "Superblock").
+	Params [ParamsCount]uint64
 	// VSR is the durable replica state.
 	VSR VSRState
 }
@@ -208,6 +217,9 @@ func (sb *Superblock) Encode(b []byte) {
 	le.PutUint64(b[sbLogOp:], sb.VSR.LogOp)
 	le.PutUint64(b[sbLogAnchorOp:], sb.VSR.LogAnchorOp)
 	putU128(b[sbLogAnchor:], sb.VSR.LogAnchor)
+	for i, v := range sb.Params {
+		le.PutUint64(b[sbParams+8*i:], v)
+	}
 	for i, r := range sb.VSR.Refs {
 		at := b[sbRefs+i*blobRefSize:]
 		le.PutUint64(at, r.Address)
@@ -282,6 +294,9 @@ func DecodeSuperblock(b []byte, sb *Superblock) error {
 			LogAnchorOp:        le.Uint64(b[sbLogAnchorOp:]),
 			LogAnchor:          getU128(b[sbLogAnchor:]),
 		},
+	}
+	for i := range sb.Params {
+		sb.Params[i] = le.Uint64(b[sbParams+8*i:])
 	}
 	for i := range sb.VSR.Refs {
 		at := b[sbRefs+i*blobRefSize:]

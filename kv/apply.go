@@ -10,13 +10,9 @@ import (
 // Apply executes one committed request and writes its reply. The store
 // ignores ctx: its semantics do not depend on time. A body that Validate
 // rejects changes nothing and is answered with the single byte
-// ResultInvalid (nothing for an unknown operation). Apply does not
-// allocate.
+// ResultInvalid, and so is an unknown operation. Apply does not allocate.
 func (s *Store) Apply(_ *statemachine.Context, operation wire.Operation, input []byte, reply []byte) int {
 	if _, err := records(&s.cfg, operation, input); err != nil {
-		if err == ErrOperation {
-			return 0
-		}
 		reply[0] = byte(ResultInvalid)
 		return 1
 	}

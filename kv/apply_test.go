@@ -115,8 +115,13 @@ func TestApplyInvalidBody(t *testing.T) {
 			t.Fatalf("%s: reply %v", OperationName(op), got)
 		}
 	}
-	if got := h.apply(200, []byte{1, 2, 3}); len(got) != 0 {
+	// An unknown operation too (docs/state-machines.md: Validate rejects
+	// it, and a rejected body is answered with the single byte invalid).
+	if got := h.apply(200, []byte{1, 2, 3}); !bytes.Equal(got, []byte{byte(ResultInvalid)}) {
 		t.Fatalf("unknown op: reply %v", got)
+	}
+	if n := h.s.ReplySizeMax(200, 3); n != 1 {
+		t.Fatalf("unknown op: reply size max %d, want 1", n)
 	}
 	if h.s.Digest() != digest || h.s.Len() != 1 {
 		t.Fatal("invalid bodies changed the state")

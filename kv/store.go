@@ -76,8 +76,19 @@ func (s *Store) Len() int { return s.count }
 
 // SnapshotSizeMax returns the length of the snapshot of a store holding
 // KeysMax keys of KeySizeMax bytes with values of ValueSizeMax bytes.
-func (s *Store) SnapshotSizeMax() int {
-	return snapshotHeaderSize + s.cfg.KeysMax*(putHeaderSize+KeySizeMax+s.cfg.ValueSizeMax) + snapshotTrailer
+func (s *Store) SnapshotSizeMax() int { return snapshotSizeMax(s.cfg) }
+
+// SnapshotSizeMax returns the snapshot bound of a store built with cfg
+// (New's defaults filled in) without building it, or cfg's error.
+func SnapshotSizeMax(cfg Config) (int, error) {
+	if err := cfg.normalize(); err != nil {
+		return 0, err
+	}
+	return snapshotSizeMax(cfg), nil
+}
+
+func snapshotSizeMax(cfg Config) int {
+	return snapshotHeaderSize + cfg.KeysMax*(putHeaderSize+KeySizeMax+cfg.ValueSizeMax) + snapshotTrailer
 }
 
 // Capacity reports the keys held, KeysMax and the writes refused with

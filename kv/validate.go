@@ -68,5 +68,5 @@ func (s *Store) ReplySizeMax(operation wire.Operation, inputSize int) int {
 		n := inputSize / (keyHeaderSize + 1)
 		return max(1, min(n, s.cfg.ReplySizeLimit/(getReplyHeaderSize+s.cfg.ValueSizeMax))*(getReplyHeaderSize+s.cfg.ValueSizeMax))
 	}
-	return 0
+	return 1 // an unknown operation: the single byte invalid
 }

@@ -88,10 +88,12 @@ func TestCreateTransferResults(t *testing.T) {
 				}
 			}
 			before := h.l.AccountsCount() + h.l.TransfersCount()
+			h.l.rehashStale()
 			sum := h.l.sum
 			if got := h.createTransfer(tt.tr); got != tt.want {
 				t.Fatalf("got %s, want %s", got, tt.want)
 			}
+			h.l.rehashStale()
 			if tt.want != ResultOK && (h.l.sum != sum || h.l.AccountsCount()+h.l.TransfersCount() != before) {
 				t.Fatalf("failed transfer changed state")
 			}

@@ -51,3 +51,28 @@ func TestDigestDependsOnTimestamp(t *testing.T) {
 		t.Fatal("different timestamps, same digest")
 	}
 }
+
+// TestDigestStaleAccountsFlushAtTheirBound: with room for only two stale
+// accounts, transfers over many accounts flush the stale list as it
+// fills, and the digest sum always equals one recomputed from scratch.
+func TestDigestStaleAccountsFlushAtTheirBound(t *testing.T) {
+	h := newHarness(t, Config{AccountsMax: 8, TransfersMax: 32})
+	h.l.staleAccounts = make([]uint32, 0, 2)
+	for n := uint64(1); n <= 6; n++ {
+		if r := h.createAccount(Account{ID: id(n), Ledger: 1, Code: 1}); r != ResultOK {
+			t.Fatalf("account %d: %s", n, r)
+		}
+	}
+	for i := uint64(0); i < 20; i++ {
+		if r := h.createTransfer(Transfer{ID: id(100 + i), DebitAccountID: id(1 + i%6), CreditAccountID: id(1 + (i+1)%6), Amount: id(1), Ledger: 1, Code: 1}); r != ResultOK {
+			t.Fatalf("transfer %d: %s", i, r)
+		}
+		if len(h.l.staleAccounts) > 2 {
+			t.Fatalf("%d stale accounts, bound 2", len(h.l.staleAccounts))
+		}
+	}
+	h.l.rehashStale()
+	if h.l.sum != sumOf(h.l) {
+		t.Fatal("digest sum diverged from recomputed after bounded flushes")
+	}
+}

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"encoding/binary"
+	"github.com/chronon-db/chronon/internal/invariants"
 
 	"github.com/chronon-db/chronon/statemachine"
 	"github.com/chronon-db/chronon/wire"
@@ -26,9 +27,17 @@ type Ledger struct {
 	// accounts and transfers hold the records in creation (= timestamp)
 	// order; the indexes map id → slot. All are allocated with their full
 	// capacity by New, so inserts never grow them.
-	accounts       []Account
-	accountHashes  []wire.Uint128
-	accountIndex   index
+	accounts      []Account
+	accountHashes []wire.Uint128
+	accountIndex  index
+	// accountStale marks the accounts changed since their hash in
+	// accountHashes (and in sum) was taken, listed once each in
+	// staleAccounts; Digest rehashes them, and so does the change that
+	// would list more than staleAccountsMax (so a digest costs at most
+	// that many hashes). A hot account changed by many transfers is hashed
+	// once per flush, not once per transfer.
+	accountStale   []bool
+	staleAccounts  []uint32
 	transfers      []Transfer
 	transferHashes []wire.Uint128
 	transferIndex  index
@@ -54,6 +63,8 @@ func New(cfg Config) (*Ledger, error) {
 		accounts:       make([]Account, 0, cfg.AccountsMax),
 		accountHashes:  make([]wire.Uint128, 0, cfg.AccountsMax),
 		accountIndex:   newIndex(cfg.AccountsMax, cfg.HashSeed),
+		accountStale:   make([]bool, cfg.AccountsMax),
+		staleAccounts:  make([]uint32, 0, min(cfg.AccountsMax, staleAccountsMax)),
 		transfers:      make([]Transfer, 0, cfg.TransfersMax),
 		transferHashes: make([]wire.Uint128, 0, cfg.TransfersMax),
 		transferIndex:  newIndex(cfg.TransfersMax, cfg.HashSeed^0x9e3779b97f4a7c15),
@@ -69,6 +80,8 @@ func (l *Ledger) Reset() {
 	l.accounts = l.accounts[:0]
 	l.accountHashes = l.accountHashes[:0]
 	l.accountIndex.reset()
+	clear(l.accountStale)
+	l.staleAccounts = l.staleAccounts[:0]
 	l.transfers = l.transfers[:0]
 	l.transferHashes = l.transferHashes[:0]
 	l.transferIndex.reset()
@@ -131,6 +144,7 @@ func (l *Ledger) Transfer(id wire.Uint128) (Transfer, bool) {
 // is independent of insertion order, and since it is a sum rather than an
 // XOR, equal records never cancel out.
 func (l *Ledger) Digest() wire.Uint128 {
+	l.rehashStale()
 	var b [32]byte
 	putUint128(b[0:], l.sum)
 	binary.LittleEndian.PutUint64(b[16:], l.commitTimestamp)
@@ -164,11 +178,34 @@ func (l *Ledger) insertAccount(pos uint64, a *Account) {
 	l.sum = wrapAdd128(l.sum, h)
 }
 
-// rehashAccount replaces slot i's hash in the digest after a change.
+// rehashAccount notes that slot i changed: its hash in the digest is
+// replaced when the digest is next taken (rehashStale).
 func (l *Ledger) rehashAccount(i uint32) {
-	h := hashAccount(&l.accounts[i])
-	l.sum = wrapAdd128(sub128(l.sum, l.accountHashes[i]), h)
-	l.accountHashes[i] = h
+	if l.accountStale[i] {
+		return
+	}
+	if len(l.staleAccounts) == cap(l.staleAccounts) {
+		l.rehashStale()
+	}
+	invariants.Assert(int(i) < len(l.accounts) && len(l.staleAccounts) < cap(l.staleAccounts), "ledger: stale mark of an account that does not exist")
+	l.accountStale[i] = true
+	l.staleAccounts = append(l.staleAccounts, i)
+}
+
+// staleAccountsMax bounds the accounts waiting to be rehashed.
+const staleAccountsMax = 1 << 16
+
+// rehashStale replaces the hash of every account changed since the last
+// digest in the digest's sum.
+func (l *Ledger) rehashStale() {
+	for _, i := range l.staleAccounts {
+		invariants.Assert(l.accountStale[i], "ledger: listed account not marked stale")
+		h := hashAccount(&l.accounts[i])
+		l.sum = wrapAdd128(sub128(l.sum, l.accountHashes[i]), h)
+		l.accountHashes[i] = h
+		l.accountStale[i] = false
+	}
+	l.staleAccounts = l.staleAccounts[:0]
 }
 
 // insertTransfer appends t, whose id is new and goes at index position pos,

@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 
+	"github.com/chronon-db/chronon/internal/invariants"
 	"github.com/chronon-db/chronon/internal/persist"
 	"github.com/chronon-db/chronon/journal"
 	"github.com/chronon-db/chronon/replica"
@@ -31,6 +32,33 @@ func FormatDataFile(path string, opts journal.FormatOptions) error {
 		return err
 	}
 	return f.Close()
+}
+
+// WithStateSizeMax returns cfg with a grid that holds two checkpoints of
+// a state of up to stateSizeMax bytes with cfg's client table (the check
+// node.Start makes, journal.Config.CheckGrid), never fewer blocks than cfg
+// has. The error wraps journal.ErrConfig when no grid of cfg's block size
+// is that large.
+func WithStateSizeMax(cfg journal.Config, replicaCount int, stateSizeMax uint64) (journal.Config, error) {
+	sizes := journal.CheckpointSizes{State: stateSizeMax, Sessions: replica.SessionsSizeMax(persist.Limits(cfg, replicaCount))}
+	out := cfg
+	// The free set grows with the grid: a few rounds settle it.
+	for range 8 {
+		need := 2 * out.CheckpointBlocksMax(sizes)
+		if need <= uint64(out.GridBlockCount) {
+			if err := out.Check(); err != nil {
+				return cfg, fmt.Errorf("a state of %d bytes needs %d grid blocks of %d bytes: %w", stateSizeMax, out.GridBlockCount, out.GridBlockSize, err)
+			}
+			invariants.Assert(out.CheckGrid(sizes) == nil, "node: grid sized for a state fails the start check")
+			return out, nil
+		}
+		if need > math.MaxUint32 {
+			return cfg, fmt.Errorf("%w: a state of %d bytes needs more than 2^32 grid blocks", journal.ErrConfig, stateSizeMax)
+		}
+		out.GridBlockCount = uint32(need)
+	}
+	invariants.Failf("node: grid size for a state of %d bytes does not settle", stateSizeMax)
+	return cfg, nil
 }
 
 // WithClientsMax returns cfg with room for clientsMax client sessions (a

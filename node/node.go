@@ -64,6 +64,22 @@ type Config struct {
 	// this long (default one minute); an accepted connection that sends
 	// no whole message within a tenth of it is closed too.
 	ClientIdleTimeout time.Duration
+	// ConnectionsPerAddress bounds the connections one source address
+	// holds that are not authenticated replicas; one more replaces that
+	// address's oldest silent connection, or is refused with
+	// eviction(too_many_connections). 0 means half of ConnectionsMax (at
+	// least 1), negative no bound. Loopback addresses are exempt.
+	ConnectionsPerAddress int
+	// ClusterKeys, when set, make this replica's connections to its peers
+	// authenticate both ways with HMAC-SHA-256 (docs/protocol.md, "Peer
+	// authentication"): the first key is the one offered first, every
+	// key is accepted (a rotation lists the new and the old). Without keys
+	// peers are not authenticated, and a warning says so at start when the
+	// cluster has more than one replica.
+	ClusterKeys [][32]byte
+	// RedirectsPerTick bounds the redirects the replica sends per tick
+	// while it is a backup (replica.Config.RedirectsPerTick; 0: 16).
+	RedirectsPerTick int
 }
 
 // ErrConfig means the Config does not match the data file or is unusable.
@@ -159,6 +175,9 @@ func Start(cfg Config) (*Node, error) {
 	if cfg.StateMachine == nil {
 		return nil, fmt.Errorf("%w: a state machine is required", ErrConfig)
 	}
+	if cfg.RedirectsPerTick < 0 {
+		return nil, fmt.Errorf("%w: redirects per tick %d is negative", ErrConfig, cfg.RedirectsPerTick)
+	}
 	n := &Node{cfg: cfg, log: cfg.Logger, linked: make([]bool, len(cfg.Addresses))}
 	n.outbox, _ = cfg.StateMachine.(*outbox.Machine)
 	if err := n.open(); err != nil {
@@ -221,6 +240,21 @@ func (n *Node) open() error {
 		idle = time.Minute
 	}
 	idleTicks := uint64(max(idle/n.cfg.TickInterval, 1))
+	perAddress := n.cfg.ConnectionsPerAddress
+	switch {
+	case perAddress == 0:
+		perAddress = max(limits.Connections()/2, 1)
+	case perAddress < 0:
+		perAddress = 0
+	}
+	keys := make([]bus.ClusterKey, len(n.cfg.ClusterKeys))
+	for i := range keys {
+		keys[i] = n.cfg.ClusterKeys[i]
+	}
+	if len(keys) == 0 && sb.ReplicaCount > 1 {
+		n.log.Warn("node: replicas do not authenticate each other: anyone who can reach this replica's port can act as one of its peers; give every replica a cluster key (chronon start --cluster-key-file, docs/operations.md)",
+			"replicas", sb.ReplicaCount)
+	}
 	n.bus, err = bus.New(bus.Config{
 		Wire:      wcfg,
 		Replica:   sb.Replica,
@@ -232,6 +266,8 @@ func (n *Node) open() error {
 		LogIntervalTicks:      uint64(max(time.Second/n.cfg.TickInterval, 1)),
 		IdleTimeoutTicks:      idleTicks,
 		HandshakeTimeoutTicks: max(idleTicks/10, 1),
+		ConnectionsPerAddress: perAddress,
+		ClusterKeys:           keys,
 	}, n.io, n.pool)
 	if err != nil {
 		return fmt.Errorf("node: %w", err)
@@ -251,6 +287,7 @@ func (n *Node) open() error {
 		CheckpointInterval: persist.CheckpointInterval(sb.Config, limits),
 	}
 	rcfg.DefaultTimeouts()
+	rcfg.RedirectsPerTick = n.cfg.RedirectsPerTick
 	rcfg.Seed = uint64(sb.Replica)*0x9E3779B97F4A7C15 + uint64(time.Now().UnixNano())
 	rcfg.CheckpointSizeMax = uint64(sb.Config.GridBlockSize) * uint64(sb.Config.GridBlockCount)
 	n.replica, err = replica.New(rcfg, n.pool, n.bus, n.wal, systemClock{}, n.cfg.StateMachine)

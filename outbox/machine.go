@@ -172,5 +172,9 @@ func (m *Machine) Restore(snapshot []byte) error {
 // SnapshotSizeMax bounds Snapshot: the length, the inner machine's bound
 // and the table's.
 func (m *Machine) SnapshotSizeMax() int {
-	return 8 + m.inner.SnapshotSizeMax() + m.tbl.SnapshotSizeMax()
+	return MachineSnapshotSizeMax(m.inner.SnapshotSizeMax(), m.tbl.SnapshotSizeMax())
 }
+
+// MachineSnapshotSizeMax is a Machine's snapshot bound from its inner
+// machine's and its table's.
+func MachineSnapshotSizeMax(inner, table int) int { return 8 + inner + table }

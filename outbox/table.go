@@ -116,8 +116,20 @@ func (t *Table) Cap() int { return len(t.slots) }
 // SnapshotSizeMax bounds the length of what Snapshot appends: EffectsMax
 // open and FailedKeep failed effects, each of the largest target, payload
 // and result the config allows.
-func (t *Table) SnapshotSizeMax() int {
-	return snapshotHeaderSize + (len(t.slots)+t.cfg.FailedKeep)*(recordHeaderSize+t.stride) + snapshotTrailer
+func (t *Table) SnapshotSizeMax() int { return tableSnapshotSizeMax(t.cfg) }
+
+// TableSnapshotSizeMax returns the snapshot bound of a table built with cfg
+// (NewTable's defaults filled in) without building it, or cfg's error.
+func TableSnapshotSizeMax(cfg Config) (int, error) {
+	if err := cfg.normalize(); err != nil {
+		return 0, err
+	}
+	return tableSnapshotSizeMax(cfg), nil
+}
+
+func tableSnapshotSizeMax(cfg Config) int {
+	stride := cfg.TargetSizeMax + cfg.PayloadSizeMax + cfg.ResultSizeMax
+	return snapshotHeaderSize + (cfg.EffectsMax+cfg.FailedKeep)*(recordHeaderSize+stride) + snapshotTrailer
 }
 
 // Stats are the table's counters since its beginning.

@@ -78,7 +78,8 @@ func BenchmarkPrimaryRequestPath(b *testing.B) {
 			Command: wire.CommandRequest, Client: wire.Uint128{Lo: client}, Operation: wire.OperationRegister,
 		}
 		if session != 0 {
-			h.Operation, h.Session, h.Request, h.Parent = opAdd, session, request, wire.Uint128{Lo: 1}
+			parent := r.clients.get(wire.Uint128{Lo: client}).replyHeader.Checksum
+			h.Operation, h.Session, h.Request, h.Parent = opAdd, session, request, parent
 			h.Size += 8
 			binary.LittleEndian.PutUint64(m.Buffer[wire.HeaderSize:], 1)
 		}

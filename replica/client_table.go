@@ -80,18 +80,18 @@ func (t *clientTable) get(id wire.Uint128) *clientEntry {
 // full it evicts one session and returns a copy of the evicted entry's id
 // and ok=true; the caller drops nothing — the table releases the evicted
 // reply itself.
-func (t *clientTable) register(id wire.Uint128, op uint64) (evicted wire.Uint128, didEvict bool) {
+func (t *clientTable) register(id wire.Uint128, op uint64) (evicted wire.Uint128, evictedSession uint64, didEvict bool) {
 	invariants.Assert(!id.IsZero(), "replica: session of the zero client id")
 	if e := t.get(id); e != nil {
 		invariants.Assert(op >= e.session && op >= e.lastOp, "replica: session reopened at an op before its last")
 		e.session, e.request, e.lastOp = op, 0, op
-		return wire.Uint128{}, false
+		return wire.Uint128{}, 0, false
 	}
 	slot := t.used
 	if t.used == len(t.entries) {
 		slot = t.oldest()
 		victim := &t.entries[slot]
-		evicted, didEvict = victim.id, true
+		evicted, evictedSession, didEvict = victim.id, victim.session, true
 		delete(t.index, victim.id)
 		t.release(victim)
 	} else {
@@ -100,7 +100,7 @@ func (t *clientTable) register(id wire.Uint128, op uint64) (evicted wire.Uint128
 	t.entries[slot] = clientEntry{id: id, session: op, lastOp: op}
 	t.index[id] = int32(slot)
 	invariants.Assert(t.used <= len(t.entries) && len(t.index) == t.used, "replica: client index and table of different sizes")
-	return evicted, didEvict
+	return evicted, evictedSession, didEvict
 }
 
 // oldest returns the slot with the smallest (lastOp, id).

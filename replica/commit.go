@@ -78,12 +78,12 @@ func (r *Replica) applyRequest(prepare, req *wire.Header, input []byte, timestam
 	}
 	if req.Operation == wire.OperationRegister {
 		r.clients.doneRegistering(req.Client)
-		evicted, didEvict := r.clients.register(req.Client, prepare.Op)
+		evicted, evictedSession, didEvict := r.clients.register(req.Client, prepare.Op)
 		invariants.Assert(!didEvict || evicted != req.Client, "replica: a register evicted its own session")
 		if didEvict {
 			r.Counters.Evictions++
 			if r.IsPrimary() && !r.replaying {
-				r.sendEviction(evicted, wire.EvictionTableFull)
+				r.sendEviction(evicted, evictedSession, wire.EvictionTableFull)
 			}
 		}
 		e := r.clients.get(req.Client)

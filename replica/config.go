@@ -65,6 +65,10 @@ type Config struct {
 	// peer (its buffer is allocated from the announced size): the grid's
 	// capacity for a real journal. Zero means 1 GiB.
 	CheckpointSizeMax uint64
+	// RedirectsPerTick bounds the redirects a replica that is not the
+	// primary sends per tick in answer to client requests (zero: 16):
+	// the rest are dropped and counted (Counters.DropRedirectLimit).
+	RedirectsPerTick int
 	// QuorumOverride, when non-zero, replaces the majority quorum. It exists
 	// only so the simulator can prove its checkers catch a broken protocol
 	// (e.g. committing with a quorum of 1 in a 3-replica cluster); never set
@@ -131,6 +135,14 @@ func (c *Config) check() error {
 
 func (c *Config) wireConfig() wire.Config {
 	return wire.Config{Cluster: c.Cluster, ReplicaCount: c.ReplicaCount, MessageSizeMax: c.Limits.MessageSizeMax}
+}
+
+// redirectsPerTick is RedirectsPerTick with its default.
+func (c *Config) redirectsPerTick() int {
+	if c.RedirectsPerTick <= 0 {
+		return 16
+	}
+	return c.RedirectsPerTick
 }
 
 // quorum is the replication quorum: a majority, f+1 of 2f+1.

@@ -36,14 +36,18 @@ type Counters struct {
 	DamageRepaired     uint64 // damaged replicas whole again before catching up (damaged_repair.go)
 	Rejoined           uint64 // ends of rejoining (caught up, votes again)
 	DropRejoining      uint64 // messages ignored while probing peers after a lost data file
-	DropNotPrimary     uint64 // requests sent to a backup
+	DropNotPrimary     uint64 // requests sent to a backup (or to a replica in a view change)
+	Redirects          uint64 // redirects sent: requests of an older view that reached a normal backup
+	DropRedirectLimit  uint64 // requests not redirected: Config.RedirectsPerTick were sent this tick
 	DropWrongView      uint64 // messages from another view
 	DropStaleRequest   uint64 // requests older than the session's last
 	DropDuplicate      uint64 // requests already queued or being prepared
 	DropReplyDropped   uint64 // retries whose stored reply was dropped, answered with eviction(reply_dropped)
 	DropQueueFull      uint64 // requests that found the request queue full (registers: ClientsMax registers already in flight)
 	DropNoSession      uint64 // requests without a valid session (eviction sent)
-	DropBadRequest     uint64 // requests a state machine cannot serve (reply too large, bad number)
+	DropBadRequest     uint64 // requests a state machine cannot serve (reply too large), or of a local-only operation
+	DropRequestAhead   uint64 // requests whose number skips ahead of the session's last + 1
+	DropBadParent      uint64 // requests whose parent is not the checksum of the session's last reply
 	DropPoolExhausted  uint64 // messages not built for lack of a buffer
 	DropGap            uint64 // prepares beyond op+1 (await retransmission)
 	DropBrokenChain    uint64 // prepares whose parent is not our head

@@ -15,12 +15,14 @@ import (
 func (r *Replica) onRequest(m *wire.Message, h *wire.Header) {
 	if r.status != StatusNormal || !r.IsPrimary() {
 		r.Counters.DropNotPrimary++
+		r.redirect(h)
 		return
 	}
 	invariants.Assert(r.logView == r.view && !r.vc.installing, "replica: a normal primary not in the view it installed")
-	if h.Client == statemachine.LocalClient || r.localOnly(h.Operation) {
+	if h.Client == statemachine.LocalClient || h.Operation == wire.OperationOutboxAck || r.localOnly(h.Operation) {
 		// Only components beside this primary submit local requests
 		// (SubmitLocal); from the network they could be forged.
+		// outbox_ack is refused whatever the state machine (docs/protocol.md).
 		r.Counters.DropBadRequest++
 		return
 	}
@@ -31,7 +33,7 @@ func (r *Replica) onRequest(m *wire.Message, h *wire.Header) {
 	e := r.clients.get(h.Client)
 	if e == nil {
 		r.Counters.DropNoSession++
-		r.sendEviction(h.Client, wire.EvictionNoSession)
+		r.sendEviction(h.Client, h.Session, wire.EvictionNoSession)
 		return
 	}
 	if h.Session != e.session {
@@ -40,7 +42,7 @@ func (r *Replica) onRequest(m *wire.Message, h *wire.Header) {
 		if h.Session < e.session {
 			reason = wire.EvictionSessionTooLow
 		}
-		r.sendEviction(h.Client, reason)
+		r.sendEviction(h.Client, h.Session, reason)
 		return
 	}
 	switch {
@@ -54,7 +56,7 @@ func (r *Replica) onRequest(m *wire.Message, h *wire.Header) {
 				// Executed once; the reply was dropped for newer large
 				// replies and cannot be sent again.
 				r.Counters.DropReplyDropped++
-				r.sendEviction(h.Client, wire.EvictionReplyDropped)
+				r.sendEviction(h.Client, h.Session, wire.EvictionReplyDropped)
 				return
 			}
 			r.resendReply(e)
@@ -62,9 +64,14 @@ func (r *Replica) onRequest(m *wire.Message, h *wire.Header) {
 			r.Counters.DropStaleRequest++
 		}
 	case h.Request > e.request+1:
-		r.Counters.DropBadRequest++
+		// Skips a request number: a correct client never sends it.
+		r.Counters.DropRequestAhead++
 	case e.inflight:
 		r.Counters.DropDuplicate++
+	case e.reply != nil && h.Parent != e.replyHeader.Checksum:
+		// parent must be the checksum of the session's last reply (the
+		// same bytes on every replica): the client saw it.
+		r.Counters.DropBadParent++
 	default:
 		invariants.Assert(e.id == h.Client && e.session > 0, "replica: request matched a session opened at the root op")
 		if !r.fits(h) {
@@ -76,6 +83,49 @@ func (r *Replica) onRequest(m *wire.Message, h *wire.Header) {
 		}
 		e.inflight = true
 	}
+}
+
+// redirect answers a request that reached a normal backup with redirect:
+// the header's view is this replica's, whose primary is view mod replica
+// count (docs/protocol.md, "Redirect"). Only a request naming an older view
+// is redirected: a client that already knows this view learns nothing from
+// it (it broadcast a retry). A replica in a view change does not redirect:
+// its view may never start (one cut off from its peers keeps raising it),
+// and a client sent there would wait for its retry anyway. At most
+// RedirectsPerTick go out per tick, so a flood of requests to a backup
+// cannot make it send more than that; the rest are counted.
+func (r *Replica) redirect(h *wire.Header) {
+	invariants.Assert(h.Command == wire.CommandRequest && !h.Client.IsZero(), "replica: redirect of something else than a client request")
+	invariants.Assert(r.status != StatusNormal || !r.IsPrimary(), "replica: a normal primary redirects a request")
+	if h.View >= r.view || r.status != StatusNormal {
+		return
+	}
+	if r.redirectTick != r.tick {
+		r.redirectTick, r.redirectsInTick = r.tick, 0
+	}
+	if r.redirectsInTick >= r.cfg.redirectsPerTick() {
+		r.Counters.DropRedirectLimit++
+		return
+	}
+	m := r.newMessage()
+	if m == nil {
+		return
+	}
+	rh := wire.Header{
+		Cluster:  r.cfg.Cluster,
+		Size:     wire.HeaderSize,
+		View:     r.view,
+		Protocol: wire.ProtocolVersion,
+		Command:  wire.CommandRedirect,
+		Replica:  r.cfg.Replica,
+		Client:   h.Client,
+		Context:  h.Checksum,
+	}
+	wire.Seal(&rh, m.Bytes(wire.HeaderSize))
+	r.bus.SendToClient(h.Client, m)
+	m.Unref()
+	r.redirectsInTick++
+	r.Counters.Redirects++
 }
 
 func (r *Replica) onRegister(m *wire.Message, h *wire.Header) {
@@ -374,8 +424,10 @@ func (r *Replica) resendReply(e *clientEntry) {
 	r.Counters.RepliesResent++
 }
 
-func (r *Replica) sendEviction(client wire.Uint128, reason wire.EvictionReason) {
-	invariants.Assert(reason != 0, "replica: eviction without a reason")
+// sendEviction tells client that its session (the session number it
+// named, or for table_full the one evicted) ended for reason.
+func (r *Replica) sendEviction(client wire.Uint128, session uint64, reason wire.EvictionReason) {
+	invariants.Assert(reason != 0 && reason != wire.EvictionTooManyConnections, "replica: eviction without a reason, or a refusal (the bus's)")
 	invariants.Assert(r.IsPrimary(), "replica: eviction sent by a backup")
 	m := r.newMessage()
 	if m == nil {
@@ -389,6 +441,7 @@ func (r *Replica) sendEviction(client wire.Uint128, reason wire.EvictionReason) 
 		Command:  wire.CommandEviction,
 		Replica:  r.cfg.Replica,
 		Client:   client,
+		Session:  session,
 		Reason:   uint8(reason),
 	}
 	wire.Seal(&h, m.Bytes(wire.HeaderSize))

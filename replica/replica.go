@@ -50,6 +50,9 @@ type Replica struct {
 
 	status Status
 	view   uint32
+	// redirectsInTick counts the redirects sent at tick redirectTick.
+	redirectTick    uint64
+	redirectsInTick int
 	// logView is the last view in which this replica was normal (durable).
 	logView   uint32
 	op        uint64       // highest op in the log

@@ -107,12 +107,16 @@ func TestSessionOldAndFutureRequestsAreRejected(t *testing.T) {
 	if got := o.send(rawRequest(cfg, client, session, 4, out[0].Checksum, 1)); len(got) != 0 {
 		t.Fatalf("future request answered: %+v", got)
 	}
-	if r.Counters.DropStaleRequest != 1 || r.Counters.DropBadRequest != 1 {
+	// So is the next request whose parent is not the last reply's checksum.
+	if got := o.send(rawRequest(cfg, client, session, 3, out[0].Context, 1)); len(got) != 0 {
+		t.Fatalf("request with a wrong parent answered: %+v", got)
+	}
+	if r.Counters.DropStaleRequest != 1 || r.Counters.DropRequestAhead != 1 || r.Counters.DropBadParent != 1 {
 		t.Fatalf("counters %+v", r.Counters)
 	}
 	// An unknown session gets an eviction.
 	got := o.send(rawRequest(cfg, wire.Uint128{Lo: 12}, 5, 1, wire.Uint128{}, 1))
-	if len(got) != 1 || got[0].Command != wire.CommandEviction || wire.EvictionReason(got[0].Reason) != wire.EvictionNoSession {
+	if len(got) != 1 || got[0].Command != wire.CommandEviction || wire.EvictionReason(got[0].Reason) != wire.EvictionNoSession || got[0].Session != 5 {
 		t.Fatalf("unknown session: %+v", got)
 	}
 	if o.sm.totals[client] != 2 {

@@ -71,6 +71,7 @@ func (c *client) tick() {
 		Protocol: wire.ProtocolVersion,
 		Command:  wire.CommandRequest,
 		Client:   c.id,
+		View:     c.view,
 	}
 	var body []byte
 	c.op = -1
@@ -131,6 +132,17 @@ func (c *client) onMessage(data []byte) error {
 		}
 		s.trace.logf("client %d (%x) evicted, reason %d", c.index, c.id.Lo, h.Reason)
 		c.restart()
+		return nil
+	case wire.CommandRedirect:
+		// A replica that is not the primary named a newer view: the
+		// request goes to its primary now (docs/protocol.md, "Redirect").
+		if h.View > c.view {
+			c.view = h.View
+			if c.pending != nil && h.Context == c.header.Checksum {
+				s.stats.Redirects++
+				s.net.send(clientBase+c.index, int(c.view%uint32(s.sc.Replicas)), c.pending)
+			}
+		}
 		return nil
 	case wire.CommandReply:
 	default:

@@ -19,6 +19,8 @@ type packet struct {
 	// orphan: the sender crashed after sending it (it is delivered
 	// anyway, as a real network would).
 	orphan bool
+	// rogue: a hostile frame from the rogue endpoint (rogue.go).
+	rogue bool
 }
 
 // clientBase numbers client endpoints after every possible replica.
@@ -38,6 +40,8 @@ type network struct {
 	cut [][]bool
 	// faulty disables loss and duplication (false in the liveness phase).
 	faulty bool
+	// rogue, when set, captures frames to mutate (rogue.go).
+	rogue *rogue
 }
 
 func newNetwork(s *scenario, rng *rand.Rand, stats *Stats, now *uint64) *network {
@@ -53,6 +57,9 @@ func newNetwork(s *scenario, rng *rand.Rand, stats *Stats, now *uint64) *network
 func (n *network) send(from, to int, data []byte) {
 	if from < clientBase && to < clientBase && n.cut[from][to] {
 		return
+	}
+	if n.rogue != nil {
+		n.rogue.capture(data)
 	}
 	copies := 1
 	if n.faulty {

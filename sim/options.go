@@ -55,6 +55,9 @@ type Options struct {
 	NoPrimaryFaults bool
 	// NoFaults disables every fault (a clean run).
 	NoFaults bool
+	// NoRogue turns the rogue endpoint off (sim/rogue.go). A seed's run
+	// is the same with or without it, but for the rogue's own counts.
+	NoRogue bool
 	// PowerLoss adds whole-cluster power losses to the fault mix: every
 	// replica crashes at once (unsynced writes lost or torn), beyond the f
 	// faults the other kinds respect, and all restart from their data

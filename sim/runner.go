@@ -2,6 +2,7 @@ package sim
 
 import (
 	"fmt"
+	"github.com/chronon-db/chronon/journal"
 	"runtime/debug"
 	"strings"
 
@@ -116,7 +117,15 @@ func (s *Sim) heal() {
 	s.outbox.heal()
 	for _, h := range s.hosts {
 		h.storage.misdirectRead, h.storage.misdirectWrite = 0, 0
-		if h.crashWrites >= 0 {
+		switch {
+		case h.crashWrites >= 0 && h.up && h.storage.Writes() >= h.crashWrites:
+			// The armed crash's writes are used up: the storage refuses
+			// what follows, and a refusal may already be on its way to
+			// the replica. The crash happens now, not in the liveness
+			// phase.
+			s.stats.Faults[FaultCrashMidWrite]++
+			h.crash(journal.CrashRandom, "armed crash at the end of the fault phase")
+		case h.crashWrites >= 0:
 			h.crashWrites = -1
 			h.storage.CrashAfterWrites(-1)
 		}

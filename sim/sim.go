@@ -48,6 +48,8 @@ type Sim struct {
 	// recordEvery is the period in ticks of persist's RecordVSR (the
 	// node's 100 ms; scenarios stretch it).
 	recordEvery uint64
+	// rogue is the hostile endpoint, nil when the seed leaves it off.
+	rogue *rogue
 }
 
 // New builds the cluster of o: formats and starts every replica and
@@ -61,6 +63,8 @@ func New(o Options) (*Sim, error) {
 	s.trace = newTrace(sc.TraceTail, &s.now)
 	s.history.now = &s.now
 	s.net = newNetwork(sc, rng, &s.stats, &s.now)
+	s.rogue = newRogue(o)
+	s.net.rogue = s.rogue
 	s.chain = newChainChecker(s.cluster)
 	s.replies = newReplyChecker(s.chain)
 	s.outbox = newOutboxSim(o.Seed)
@@ -68,6 +72,9 @@ func New(o Options) (*Sim, error) {
 		s.outbox.heal()
 	}
 	s.trace.logf("scenario seed %d: %s", o.Seed, sc)
+	if s.rogue != nil {
+		s.trace.logf("rogue endpoint: a burst of hostile frames with chance %.2f per tick", s.rogue.rate)
+	}
 	// Storage faults (bit rot, misdirection) hit at most f replicas, chosen
 	// for the whole run, so every op keeps intact copies on a quorum. The
 	// initial primary is among the candidates only with primary faults.
@@ -173,6 +180,10 @@ func (s *Sim) observe(h *host) {
 // deliver hands a packet to a replica (through its own pool buffers and
 // the bus's validation) or to a client.
 func (s *Sim) deliver(p packet) {
+	if p.rogue {
+		s.deliverRogue(p)
+		return
+	}
 	s.stats.Messages++
 	if p.orphan && (p.to >= clientBase || s.hosts[p.to].up) {
 		s.stats.Faults[FaultDeliveredAfterCrash]++
@@ -261,6 +272,7 @@ func (s *Sim) Step() {
 	if s.faultPhase {
 		s.injectFaults()
 		s.injectPause()
+		s.rogueStep()
 	}
 	s.stats.Ticks = s.now
 }

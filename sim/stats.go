@@ -34,6 +34,7 @@ const (
 	FaultWriteLostInFlight
 	FaultWriteTornInFlight
 	FaultCrashThenPrimaryCut
+	FaultRogueFrame
 	faultKindCount
 )
 
@@ -44,7 +45,7 @@ var faultNames = [faultKindCount]string{
 	"sink_transient_failure", "sink_lost_reply", "ack_lost", "crash_primary_mid_dispatch",
 	"reformat", "power_loss", "pause", "receiver_crash", "corrupt_checkpoint",
 	"corrupt_message", "delivered_after_crash", "write_lost_in_flight", "write_torn_in_flight",
-	"crash_then_primary_cut",
+	"crash_then_primary_cut", "rogue_frame",
 }
 
 func (k FaultKind) String() string { return faultNames[k] }
@@ -71,6 +72,7 @@ type Stats struct {
 	Replies      uint64 // replies received by clients
 	Retries      uint64 // request resends after a timeout
 	Evictions    uint64 // eviction messages received by clients
+	Redirects    uint64 // redirects clients followed (a request resent at once to a newer view's primary)
 	// LargeReplies counts replies received above the reply slot
 	// (wire.Limits.ReplySlotSize), RepliesDropped evictions(reply_dropped):
 	// retries of a request whose large reply the replicas dropped.
@@ -93,6 +95,10 @@ type Stats struct {
 	CorruptDropped uint64
 	// LiesTold counts messages a lying network forged (Options.Lie).
 	LiesTold uint64
+	// RogueDropped counts the rogue endpoint's frames (FaultRogueFrame)
+	// that the receiving replica's validation dropped: all of them, or
+	// the run fails (rogue_accepted).
+	RogueDropped uint64
 }
 
 // Add adds o into s.
@@ -103,6 +109,7 @@ func (s *Stats) Add(o *Stats) {
 	s.Replies += o.Replies
 	s.Retries += o.Retries
 	s.Evictions += o.Evictions
+	s.Redirects += o.Redirects
 	s.LargeReplies += o.LargeReplies
 	s.RepliesDropped += o.RepliesDropped
 	s.Restarts += o.Restarts
@@ -111,6 +118,7 @@ func (s *Stats) Add(o *Stats) {
 	s.PeerLossSignals += o.PeerLossSignals
 	s.CorruptDropped += o.CorruptDropped
 	s.LiesTold += o.LiesTold
+	s.RogueDropped += o.RogueDropped
 	s.LivenessTicks += o.LivenessTicks
 	s.Outbox.add(&o.Outbox)
 	for i := range s.Faults {

@@ -51,9 +51,19 @@ const (
 	CommandRequestSyncCheckpoint Command = 19
 	// CommandSyncCheckpoint carries a checkpoint's superblock references.
 	CommandSyncCheckpoint Command = 20
+	// CommandRedirect answers a client request that reached a replica
+	// which is not the primary: its view says which replica is (view mod
+	// replica count).
+	CommandRedirect Command = 21
+	// CommandPeerAuth is one step of the handshake by which two replicas
+	// with a cluster key prove membership to each other before either
+	// sends a protocol message (docs/protocol.md, "Peer authentication").
+	// The body is PeerAuthBodySize bytes; the bus handles it and never
+	// hands it to a replica.
+	CommandPeerAuth Command = 22
 
 	// commandCount is one past the highest valid command.
-	commandCount = 21
+	commandCount = 23
 )
 
 var commandNames = [commandCount]string{
@@ -78,6 +88,8 @@ var commandNames = [commandCount]string{
 	CommandBlock:                 "block",
 	CommandRequestSyncCheckpoint: "request_sync_checkpoint",
 	CommandSyncCheckpoint:        "sync_checkpoint",
+	CommandRedirect:              "redirect",
+	CommandPeerAuth:              "peer_auth",
 }
 
 // Valid reports whether c is a command of the protocol (not reserved, not

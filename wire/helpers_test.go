@@ -93,6 +93,11 @@ func validHeader(c Command) Header {
 	case CommandRequestSyncCheckpoint:
 		h.Op = 960
 		h.OpMin = 4096
+	case CommandRedirect:
+		h.Client = client
+		h.Context = sum
+	case CommandPeerAuth:
+		h.Size = HeaderSize + PeerAuthBodySize
 	case CommandSyncCheckpoint:
 		h.Op = 960
 		h.Context = sum

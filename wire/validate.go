@@ -147,7 +147,7 @@ var commandSpecs = [commandCount]commandSpec{
 		requires: set(fieldOp, fieldContext),
 	},
 	CommandReply: {
-		uses: set(fieldReplica, fieldParent, fieldClient, fieldContext, fieldOp, fieldCommit,
+		uses: set(fieldReplica, fieldClient, fieldContext, fieldOp, fieldCommit,
 			fieldTimestamp, fieldSession, fieldRequest, fieldOperation, fieldBody),
 		requires: set(fieldClient, fieldContext, fieldOp, fieldCommit, fieldTimestamp, fieldOperation),
 	},
@@ -206,6 +206,16 @@ var commandSpecs = [commandCount]commandSpec{
 		uses:     set(fieldReplica, fieldOp, fieldOpMin, fieldCommit, fieldParent, fieldContext, fieldBody),
 		requires: set(fieldOp, fieldParent, fieldContext),
 	},
+	CommandRedirect: {
+		// The header's view is the sender's; context is the checksum of
+		// the request redirected.
+		uses:     set(fieldReplica, fieldClient, fieldContext),
+		requires: set(fieldClient, fieldContext),
+	},
+	CommandPeerAuth: {
+		uses:     set(fieldReplica, fieldBody),
+		requires: set(fieldBody),
+	},
 }
 
 // Prebuilt errors, so rejecting a header never allocates.
@@ -255,6 +265,7 @@ var (
 	errRequestBlocksBody     = newFieldError(ErrSize, CommandRequestBlocks, "body", "must be a whole number of block references")
 	errRequestBlocksTooMany  = newFieldError(ErrSize, CommandRequestBlocks, "body", "lists more blocks than allowed in one request")
 	errSyncCheckpointChunk   = newFieldError(ErrField, CommandSyncCheckpoint, "op_min", "plus the chunk runs past the checkpoint size (commit)")
+	errPeerAuthBody          = newFieldError(ErrSize, CommandPeerAuth, "body", "must be exactly PeerAuthBodySize bytes")
 	errRequestOperationNoop  = newFieldError(ErrField, CommandRequest, "operation", "root, noop and batch are the replica's own")
 	errReplyOperationReserve = newFieldError(ErrField, CommandReply, "operation", "root, noop and batch are never replied")
 )
@@ -338,9 +349,17 @@ func (h *Header) checkCommand() error {
 		return checkRequestBlocks(h)
 	case CommandSyncCheckpoint:
 		return checkSyncCheckpoint(h)
+	case CommandPeerAuth:
+		if h.BodySize() != PeerAuthBodySize {
+			return errPeerAuthBody
+		}
 	}
 	return nil
 }
+
+// PeerAuthBodySize is the size of a peer_auth message's body (its layout
+// is the bus's; docs/protocol.md, "Peer authentication").
+const PeerAuthBodySize = 128
 
 func checkSyncCheckpoint(h *Header) error {
 	if h.OpMin+uint64(h.BodySize()) > h.Commit {

@@ -148,6 +148,9 @@ func TestValidateRejects(t *testing.T) {
 		{"block no address", CommandBlock, func(h *Header) { h.Op = 0 }, ErrField, errMustBeNonZero[CommandBlock][fieldOp]},
 		{"sync_checkpoint no id", CommandSyncCheckpoint, func(h *Header) { h.Context = Uint128{} }, ErrField, errMustBeNonZero[CommandSyncCheckpoint][fieldContext]},
 		{"request_sync_checkpoint body", CommandRequestSyncCheckpoint, func(h *Header) { h.Size = HeaderSize + 8 }, ErrSize, errMustBeZero[CommandRequestSyncCheckpoint][fieldBody]},
+		{"peer_auth short body", CommandPeerAuth, func(h *Header) { h.Size-- }, ErrSize, errPeerAuthBody},
+		{"peer_auth long body", CommandPeerAuth, func(h *Header) { h.Size++ }, ErrSize, errPeerAuthBody},
+		{"peer_auth with a client", CommandPeerAuth, func(h *Header) { h.Client = Uint128{Lo: 1} }, ErrField, errMustBeZero[CommandPeerAuth][fieldClient]},
 		{"sync_checkpoint chunk past the end", CommandSyncCheckpoint, func(h *Header) { h.Commit = h.OpMin + 10 }, ErrField, errSyncCheckpointChunk},
 		{"sync_checkpoint no prepare checksum", CommandSyncCheckpoint, func(h *Header) { h.Parent = Uint128{} }, ErrField, errMustBeNonZero[CommandSyncCheckpoint][fieldParent]},
 	}

@@ -54,9 +54,8 @@ func TestBenchmarkArgs(t *testing.T) {
 		{"--read-ratio=1.5"},
 		{"--key-size=65"},
 		{"--key-size=1", "--keys=300"},
-		{"--value-size=300"},             // above the local kv store's values
-		{"--preset=test", "--keys=2000"}, // above the test preset's kv capacity
-		{"--workload=ledger", "--preset=test", "--accounts=2000"}, // above its ledger capacity
+		{"--value-size=300"},                            // above the local kv store's values
+		{"--workload=ledger", "--transfers=3000000000"}, // above any ledger's capacity
 		{"--workload=ledger", "--hot-accounts=20000"},
 		{"--clients=0"},
 		{"--preset=test", "--clients=17", "--clients-max=16"}, // more clients than sessions
@@ -189,6 +188,26 @@ func TestBenchmarkMoreClientsThanThePreset(t *testing.T) {
 	}
 }
 
+// TestBenchmarkLargerStateThanThePreset: a local ledger benchmark asking
+// for more accounts than the test preset's ledger holds (1,024) runs on a
+// ledger of that capacity: the cluster's grid grows to hold it, and every
+// account is created (the benchmark stops at an account refused as full).
+func TestBenchmarkLargerStateThanThePreset(t *testing.T) {
+	args := []string{"benchmark", "--json", "--workload=ledger", "--preset=test", "--replicas=1", "--clients=2", "--accounts=3000", "--transfers=20000",
+		"--warmup=0s", "--duration=300ms", "--dir=" + t.TempDir()}
+	var out, errOut bytes.Buffer
+	if code := run(args, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d, stderr: %s\nstdout: %s", code, errOut.String(), out.String())
+	}
+	var r bench.Result
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Events == 0 {
+		t.Fatalf("no transfers: %+v", r)
+	}
+}
+
 // startTestCluster starts an in-process test-preset cluster of replicas
 // running the CLI's state machine machine (kv or ledger), cluster id id,
 // stopped when the test ends.
@@ -201,7 +220,7 @@ func startTestCluster(t *testing.T, machine string, replicas int, id uint64) *cl
 	c, err := cluster.Start(cluster.Config{
 		Replicas: replicas, Dir: t.TempDir(), Preset: "test", Cluster: wire.Uint128{Lo: id},
 		NewStateMachine: func(*outbox.Emitter) statemachine.StateMachine {
-			sm, err := newStateMachine(machine, capacityFor(jcfg), nil, "")
+			sm, err := newStateMachine(machine, presetCapacity(jcfg), nil, "")
 			if err != nil {
 				panic(err)
 			}

@@ -38,7 +38,7 @@ func TestPresetGridsHoldTheCLIStateMachines(t *testing.T) {
 			}
 			name = fmt.Sprintf("%s (%d clients)", name, variant.clients)
 		}
-		caps := capacityFor(cfg)
+		caps := presetCapacity(cfg)
 		limits := persist.Limits(cfg, 3)
 		tbl, err := outbox.NewTable(outboxConfig(wire.Uint128{Lo: 1}, caps))
 		if err != nil {
@@ -54,6 +54,9 @@ func TestPresetGridsHoldTheCLIStateMachines(t *testing.T) {
 		}
 		if want := 8 + ledger.SnapshotSizeMax(caps.ledgerAccounts, caps.ledgerTransfers) + tbl.SnapshotSizeMax(); withEffects.SnapshotSizeMax() != want {
 			t.Fatalf("%s preset: ledger with effects bounds its snapshot at %d bytes, want %d", name, withEffects.SnapshotSizeMax(), want)
+		}
+		if got, err := caps.stateSizeMax(wire.Uint128{Lo: 1}); err != nil || got != uint64(max(store.SnapshotSizeMax(), withEffects.SnapshotSizeMax())) {
+			t.Fatalf("%s preset: state bound computed without building the machines: %d, %v; built: kv %d, ledger with effects %d", name, got, err, store.SnapshotSizeMax(), withEffects.SnapshotSizeMax())
 		}
 		sessions := replica.SessionsSizeMax(limits)
 		ledgerWithEffects := journal.CheckpointSizes{State: uint64(withEffects.SnapshotSizeMax()), Sessions: sessions}

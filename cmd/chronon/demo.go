@@ -69,7 +69,7 @@ func demo(cfg demoConfig, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	caps := capacityFor(jcfg)
+	caps := presetCapacity(jcfg)
 	if cfg.accounts > caps.ledgerAccounts {
 		return fmt.Errorf("--accounts=%d: the %s preset's ledger holds %d accounts", cfg.accounts, cfg.preset, caps.ledgerAccounts)
 	}

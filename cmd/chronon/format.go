@@ -18,7 +18,7 @@ func init() {
 	register(command{name: "format", summary: "create a replica's data file", run: runFormat})
 }
 
-const formatUsage = "usage: chronon format --cluster=<id> --replica=<i> --replica-count=<n> [--preset=production|test] [--clients-max=<n>] [--rejoin] <path>"
+const formatUsage = "usage: chronon format --cluster=<id> --replica=<i> --replica-count=<n> [--preset=production|test] [--clients-max=<n>] [--accounts-max=<n>] [--transfers-max=<n>] [--kv-keys-max=<n>] [--effects-max=<n>] [--rejoin] <path>"
 
 // parseFlags parses fs from args, allowing flags after positional
 // arguments, and returns the positional arguments.
@@ -51,6 +51,11 @@ func runFormat(args []string, stdout, stderr io.Writer) int {
 		"Each session costs a replica about 12 KiB of memory (a 4 KiB reply slot, up to 4 KiB in the checkpoint kept for state sync, a 4 KiB connection buffer, and its table entry) and 8 KiB of data file (its entry in two checkpoints); "+
 		"replies above 4 KiB are kept for at most 64 sessions (64 MiB, whatever the session count; a retry of an older one gets eviction reply_dropped) and request buffers come from a budget of 128 shared by all clients. "+
 		"Every replica of a cluster must be formatted with the same value")
+	var caps capacity
+	fs.IntVar(&caps.ledgerAccounts, "accounts-max", 0, "ledger accounts the state holds (default: the preset's, production 100000, test 1024). Each costs a replica about 200 bytes of memory and 256 bytes of data file")
+	fs.IntVar(&caps.ledgerTransfers, "transfers-max", 0, "ledger transfers the state holds (default: the preset's, production 2000000, test 8192). Each costs a replica about 350 bytes of memory (the 128-byte record, its index entries, its copy in the checkpoint buffer) and 256 bytes of data file (its record in two checkpoints); at capacity a transfer is refused with result full")
+	fs.IntVar(&caps.kvKeys, "kv-keys-max", 0, "kv keys the state holds (default: the preset's, production 100000, test 1024); each costs about 700 bytes of memory and 600 bytes of data file")
+	fs.IntVar(&caps.outboxEffects, "effects-max", 0, "open effects the ledger's outbox holds with chronon start --effects-url (default: the preset's, production 16384, test 1024)")
 	rejoin := fs.Bool("rejoin", false, "format a replacement for a replica whose data file was lost while the cluster runs: it stays out of view-change votes until it has caught up (docs/replica.md)")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
@@ -84,7 +89,29 @@ func runFormat(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 	}
-	opts := journal.FormatOptions{Config: cfg, Cluster: id, Replica: uint8(*replica), ReplicaCount: uint8(*replicaCount), Rejoin: *rejoin}
+	def := presetCapacity(cfg)
+	for _, c := range []struct {
+		v *int
+		d int
+	}{{&caps.ledgerAccounts, def.ledgerAccounts}, {&caps.ledgerTransfers, def.ledgerTransfers}, {&caps.kvKeys, def.kvKeys}, {&caps.outboxEffects, def.outboxEffects}} {
+		if *c.v == 0 {
+			*c.v = c.d
+		}
+	}
+	if err := caps.check(); err != nil {
+		fmt.Fprintf(stderr, "chronon format: --%v\n", err)
+		return 2
+	}
+	stateMax, err := caps.stateSizeMax(id)
+	if err != nil {
+		fmt.Fprintf(stderr, "chronon format: capacity: %v\n", err)
+		return 2
+	}
+	if cfg, err = node.WithStateSizeMax(cfg, *replicaCount, stateMax); err != nil {
+		fmt.Fprintf(stderr, "chronon format: capacity: %v\n", err)
+		return 2
+	}
+	opts := journal.FormatOptions{Config: cfg, Cluster: id, Replica: uint8(*replica), ReplicaCount: uint8(*replicaCount), Rejoin: *rejoin, Params: caps.params()}
 	if err := opts.Check(); err != nil {
 		fmt.Fprintf(stderr, "chronon format: %v\n", err)
 		return 2
@@ -97,6 +124,7 @@ func runFormat(args []string, stdout, stderr io.Writer) int {
 	layout, _ := journal.NewLayout(cfg)
 	fmt.Fprintf(stdout, "formatted %s: cluster %s, replica %d of %d, preset %s, %d client sessions, %d bytes\n",
 		path, formatUint128(id), opts.Replica, opts.ReplicaCount, *preset, cfg.ClientsMax, layout.Size)
+	fmt.Fprintf(stdout, "capacity: %d accounts, %d transfers, %d kv keys, %d effects\n", caps.ledgerAccounts, caps.ledgerTransfers, caps.kvKeys, caps.outboxEffects)
 	if *rejoin {
 		fmt.Fprintln(stdout, "marked rejoining: this replica will not vote in a view change until it has caught up with its cluster")
 	}

@@ -73,6 +73,12 @@ func printSuperblock(w io.Writer, j *journal.Journal) {
 	fmt.Fprintf(w, "superblock: sequence %d, checksum %s, parent %s\n", sb.Sequence, sb.Checksum, sb.Parent)
 	printCopies(w, j.Copies())
 	fmt.Fprintf(w, "  format version %d, cluster %s, replica %d of %d\n", journal.FormatVersion, formatUint128(sb.Cluster), sb.Replica, sb.ReplicaCount)
+	if caps, err := capacityOf(sb); err != nil {
+		fmt.Fprintf(w, "  capacity: %v\n", err)
+	} else {
+		fmt.Fprintf(w, "  capacity: %d accounts, %d transfers, %d kv keys, %d effects (chronon format --accounts-max, --transfers-max, --kv-keys-max, --effects-max)\n",
+			caps.ledgerAccounts, caps.ledgerTransfers, caps.kvKeys, caps.outboxEffects)
+	}
 	fmt.Fprintf(w, "  view %d, log_view %d (log head op %d), commit_min %d, commit_max %d\n", v.View, v.LogView, v.LogOp, v.CommitMin, v.CommitMax)
 	if !v.LogAnchor.IsZero() {
 		fmt.Fprintf(w, "  log anchor: op %d, checksum %s\n", v.LogAnchorOp, v.LogAnchor)

@@ -90,9 +90,10 @@ func voprSeeds(o sim.Options, start uint64, count int, stdout io.Writer) int {
 	for _, inv := range order {
 		fmt.Fprintf(stdout, "  %-14s %d seeds: %v\n", inv, len(failed[inv]), failed[inv])
 	}
-	fmt.Fprintf(stdout, "ticks %d, ops committed %d, requests %d, replies %d, retries %d, evictions %d, restarts %d, messages %d\n",
-		total.Ticks, total.OpsCommitted, total.Requests, total.Replies, total.Retries, total.Evictions, total.Restarts, total.Messages)
-	fmt.Fprintf(stdout, "restarts withholding their vote %d, corrupted messages dropped by their receivers %d\n", total.RestartsWithholding, total.CorruptDropped)
+	fmt.Fprintf(stdout, "ticks %d, ops committed %d, requests %d, replies %d, retries %d, redirects followed %d, evictions %d, restarts %d, messages %d\n",
+		total.Ticks, total.OpsCommitted, total.Requests, total.Replies, total.Retries, total.Redirects, total.Evictions, total.Restarts, total.Messages)
+	fmt.Fprintf(stdout, "restarts withholding their vote %d, corrupted messages dropped by their receivers %d, rogue frames dropped %d of %d\n",
+		total.RestartsWithholding, total.CorruptDropped, total.RogueDropped, total.Faults[sim.FaultRogueFrame])
 	fmt.Fprintf(stdout, "large replies %d, retries answered eviction(reply_dropped) %d\n", total.LargeReplies, total.RepliesDropped)
 	ob := &total.Outbox
 	fmt.Fprintf(stdout, "effects: emitted %d, dispatched %d, delivered %d, applied at the receiver %d (replayed %d, fenced %d), acks committed %d\n",

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net/netip"
 
+	"github.com/chronon-db/chronon/internal/invariants"
 	cio "github.com/chronon-db/chronon/io"
 	"github.com/chronon-db/chronon/wire"
 )
@@ -50,6 +52,20 @@ type Config struct {
 	// while it waits, and redials on its next call after a close.
 	HandshakeTimeoutTicks uint64
 	IdleTimeoutTicks      uint64
+	// ClusterKeys, when set, make replica connections authenticate (the
+	// peer_auth handshake; docs/protocol.md, "Peer authentication"): the
+	// first key is offered first, every key is accepted. Without keys a
+	// replica connection is bound on the dialler's word (a ping naming
+	// its index), and one that offers authentication is refused.
+	ClusterKeys []ClusterKey
+	// ConnectionsPerAddress bounds the connections from one source
+	// address that are not authenticated replicas (clients and
+	// connections that have not said who they are); 0: no bound. One
+	// more replaces the address's oldest silent connection, or is
+	// refused (eviction too_many_connections) when it has none.
+	// Loopback addresses are exempt unless LimitLoopback is set.
+	ConnectionsPerAddress int
+	LimitLoopback         bool
 }
 
 // ErrConfig means a bus Config is unusable.
@@ -89,6 +105,29 @@ type Bus struct {
 	// line about them, at tick timeoutLogTick.
 	timeoutsLogged uint64
 	timeoutLogTick uint64
+	// perAddressLog, evictedLog and authLog rate-limit the log lines about
+	// DropPerAddress, EvictedSilent and AuthFailed; authReason is the
+	// reason of the last authentication failure.
+	perAddressLog, evictedLog, authLog logLimit
+	authReason                         string
+
+	// auth holds the cluster keys (nil: peers do not authenticate).
+	auth *authKeys
+	// pendingFd is a connection accepted when no slot was free, held
+	// while the silent connection closed for it frees its slot (-1:
+	// none); accepting waits meanwhile (acceptPaused), the kernel's
+	// backlog holding the next ones. acceptSeq numbers accepted
+	// connections, oldest first.
+	pendingFd    int
+	pendingAddr  netip.Addr
+	acceptPaused bool
+	acceptSeq    uint64
+	// wrongClusterLogged is DropWrongCluster as of the last log line about
+	// it, at tick wrongClusterLogTick; wrongCluster is the last foreign
+	// cluster id heard.
+	wrongClusterLogged  uint64
+	wrongClusterLogTick uint64
+	wrongCluster        wire.Uint128
 
 	// clientSends is the number of messages queued on client connections
 	// (at most Limits.ClientSendsMax).
@@ -131,15 +170,24 @@ func New(cfg Config, io *cio.IO, pool *wire.Pool) (*Bus, error) {
 	if pool.Count() < cfg.Limits.MessagesMax() {
 		return nil, fmt.Errorf("%w: pool of %d messages, limits need %d", ErrConfig, pool.Count(), cfg.Limits.MessagesMax())
 	}
+	auth, err := newAuthKeys(cfg.ClusterKeys)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.ConnectionsPerAddress < 0 {
+		return nil, fmt.Errorf("%w: connections per address %d is negative", ErrConfig, cfg.ConnectionsPerAddress)
+	}
 	b := &Bus{
-		cfg:      cfg,
-		io:       io,
-		pool:     pool,
-		listenFd: -1,
-		peers:    make([]*connection, cfg.Wire.ReplicaCount),
-		clients:  make(map[wire.Uint128]*connection, cfg.Limits.Connections()),
-		dials:    make([]dialState, cfg.Wire.ReplicaCount),
-		rng:      rand.New(rand.NewPCG(cfg.Seed, uint64(cfg.Replica))),
+		cfg:       cfg,
+		io:        io,
+		pool:      pool,
+		listenFd:  -1,
+		pendingFd: -1,
+		auth:      auth,
+		peers:     make([]*connection, cfg.Wire.ReplicaCount),
+		clients:   make(map[wire.Uint128]*connection, cfg.Limits.Connections()),
+		dials:     make([]dialState, cfg.Wire.ReplicaCount),
+		rng:       rand.New(rand.NewPCG(cfg.Seed, uint64(cfg.Replica))),
 	}
 	for i, a := range cfg.Addresses {
 		addr, err := cio.ResolveTCP(context.Background(), a)
@@ -308,6 +356,9 @@ func (b *Bus) Tick() {
 	b.tick++
 	b.logRefusals()
 	b.logTimeouts()
+	b.logHygiene()
+	b.placePending()
+	b.logWrongCluster()
 	for j := 0; j < int(b.cfg.Replica); j++ {
 		d := &b.dials[j]
 		if b.peers[j] == nil && !d.active && b.tick >= d.next {
@@ -350,6 +401,10 @@ func (b *Bus) Close() {
 	for i := range b.conns {
 		b.conns[i].close()
 	}
+	if b.pendingFd >= 0 {
+		_ = cio.CloseSocket(b.pendingFd)
+		b.pendingFd = -1
+	}
 	if b.listenFd >= 0 {
 		_ = b.io.Cancel(&b.accept)
 		_ = cio.CloseSocket(b.listenFd)
@@ -383,6 +438,63 @@ func (b *Bus) logTimeouts() {
 	b.timeoutsLogged, b.timeoutLogTick = total, b.tick
 }
 
+// logLimit remembers a counter's value at its last log line, and when.
+type logLimit struct {
+	logged, tick uint64
+}
+
+// due reports whether a line about total (a counter) is due: it grew since
+// the last line, and that line is LogIntervalTicks old (the first comes at
+// once). It returns the growth and records the line.
+func (b *Bus) due(l *logLimit, total uint64) (uint64, bool) {
+	n := total - l.logged
+	if n == 0 || b.cfg.Logger == nil || (l.logged != 0 && b.tick-l.tick < b.cfg.LogIntervalTicks) {
+		return 0, false
+	}
+	l.logged, l.tick = total, b.tick
+	return n, true
+}
+
+// logHygiene writes one line per kind of refusal beyond the slots and
+// timeouts (per-address limit, silent connections closed for newer ones,
+// failed peer authentication), each at most once per LogIntervalTicks.
+func (b *Bus) logHygiene() {
+	if n, ok := b.due(&b.perAddressLog, b.Counters.DropPerAddress); ok {
+		b.cfg.Logger.Warn("bus: refused connections: too many from one address (sent eviction too_many_connections)",
+			"refused", n, "refused_total", b.Counters.DropPerAddress, "connections_per_address", b.cfg.ConnectionsPerAddress)
+	}
+	if n, ok := b.due(&b.evictedLog, b.Counters.EvictedSilent); ok {
+		b.cfg.Logger.Warn("bus: closed silent connections to make room for newer ones (connection slots or the per-address limit were full)",
+			"closed", n, "closed_total", b.Counters.EvictedSilent, "slots", len(b.conns))
+	}
+	if n, ok := b.due(&b.authLog, b.Counters.AuthFailed); ok {
+		b.cfg.Logger.Warn("bus: refused peer connections: replica authentication failed",
+			"refused", n, "refused_total", b.Counters.AuthFailed, "last_reason", b.authReason, "keys", b.keyCount())
+	}
+}
+
+func (b *Bus) keyCount() int {
+	if b.auth == nil {
+		return 0
+	}
+	return len(b.auth.keys)
+}
+
+// logWrongCluster warns, at most once per LogIntervalTicks, that messages
+// of another cluster arrived since the last warning, naming both cluster
+// ids: a replica that hears only such peers never joins a view, and this
+// line is what says why.
+func (b *Bus) logWrongCluster() {
+	heard := b.Counters.DropWrongCluster - b.wrongClusterLogged
+	if heard == 0 || b.cfg.Logger == nil || (b.wrongClusterLogged != 0 && b.tick-b.wrongClusterLogTick < b.cfg.LogIntervalTicks) {
+		return
+	}
+	b.cfg.Logger.Warn("bus: messages from another cluster: connections closed (a peer formatted for another cluster, or wrong --addresses?)",
+		"cluster", b.cfg.Wire.Cluster.String(), "their_cluster", b.wrongCluster.String(),
+		"dropped", heard, "dropped_total", b.Counters.DropWrongCluster)
+	b.wrongClusterLogged, b.wrongClusterLogTick = b.Counters.DropWrongCluster, b.tick
+}
+
 // refuse answers a connection the bus has no slot for with the sealed
 // eviction(too_many_connections), and closes fd when closeFd is set (a
 // connection already in a slot is closed by its owner). The send is
@@ -390,7 +502,6 @@ func (b *Bus) logTimeouts() {
 // yet, so its send buffer is empty and the 256 bytes go out whole, or
 // (best effort) not at all.
 func (b *Bus) refuse(fd int, closeFd bool) {
-	b.Counters.DropNoSlot++
 	_, _ = cio.SendNonBlocking(fd, b.refusal[:])
 	if closeFd {
 		_ = cio.CloseSocket(fd)
@@ -409,6 +520,12 @@ func (b *Bus) freeConnection() *connection {
 func (b *Bus) dial(peer uint8) {
 	c := b.freeConnection()
 	if c == nil {
+		// A peer's slot is taken: close the oldest silent connection for
+		// it; the dial is retried next tick.
+		if v := b.oldestSilent(netip.Addr{}, false); v != nil {
+			b.Counters.EvictedSilent++
+			v.close()
+		}
 		return
 	}
 	fd, err := b.io.DialTCP(&c.connectC, b.addrs[peer])
@@ -436,29 +553,170 @@ func onAccept(c *cio.Completion) {
 	if b.closed {
 		return
 	}
-	if c.Err == nil {
-		fd := c.Result
-		conn := b.freeConnection()
-		if conn == nil {
-			b.refuse(fd, true)
-		} else {
-			b.Counters.Accepted++
-			conn.fd = fd
-			conn.dialPeer = -1
-			conn.connected()
-		}
+	if c.Err == nil && !b.accepted(c.Result) {
+		// Held until a slot frees: accept no more meanwhile.
+		b.acceptPaused = true
+		return
 	}
+	b.armAccept()
+}
+
+func (b *Bus) armAccept() {
+	b.acceptPaused = false
 	if err := b.io.Accept(&b.accept, b.listenFd); err != nil && !errors.Is(err, cio.ErrClosed) {
 		panic(fmt.Sprintf("bus: cannot re-arm accept: %v", err))
 	}
+}
+
+// accepted places the accepted socket fd in a slot, or refuses it, and
+// returns true; or it closes the oldest silent connection to make room and
+// returns false, holding fd (pendingFd) until that slot is free.
+func (b *Bus) accepted(fd int) bool {
+	invariants.Assert(b.pendingFd < 0 && fd >= 0, "bus: a second connection held for a slot")
+	var addr netip.Addr
+	if remote, err := cio.RemoteTCPAddr(fd); err == nil {
+		addr = remote.IP()
+	}
+	closed := false
+	if b.limitedAddress(addr) && b.fromAddress(addr) >= b.cfg.ConnectionsPerAddress {
+		v := b.oldestSilent(addr, true)
+		if v == nil {
+			b.Counters.DropPerAddress++
+			b.refuse(fd, true)
+			return true
+		}
+		b.Counters.EvictedSilent++
+		v.close()
+		closed = true
+	}
+	if conn := b.acceptSlot(); conn != nil {
+		b.place(conn, fd, addr)
+		return true
+	}
+	if !closed {
+		v := b.oldestSilent(netip.Addr{}, false)
+		if v == nil {
+			b.Counters.DropNoSlot++
+			b.refuse(fd, true)
+			return true
+		}
+		b.Counters.EvictedSilent++
+		v.close()
+	}
+	b.pendingFd, b.pendingAddr = fd, addr
+	return false
+}
+
+func (b *Bus) place(conn *connection, fd int, addr netip.Addr) {
+	b.Counters.Accepted++
+	b.acceptSeq++
+	conn.fd, conn.dialPeer, conn.addr, conn.seq = fd, -1, addr, b.acceptSeq
+	conn.connected()
+}
+
+// placePending gives the connection held for a slot the slot freed for it,
+// and accepts again. Tick calls it: a slot frees in a completion callback,
+// whose callers may still look at the connection that was in it.
+func (b *Bus) placePending() {
+	if b.closed || b.pendingFd < 0 {
+		return
+	}
+	fd := b.pendingFd
+	if conn := b.acceptSlot(); conn != nil {
+		b.pendingFd = -1
+		b.place(conn, fd, b.pendingAddr)
+	} else {
+		for i := range b.conns {
+			if b.conns[i].state == stateClosing {
+				return // a slot is about to free
+			}
+		}
+		// The freed slot went to a peer's dial, or is kept for one:
+		// close another silent connection, or refuse this one.
+		if v := b.oldestSilent(netip.Addr{}, false); v != nil {
+			b.Counters.EvictedSilent++
+			v.close()
+			return
+		}
+		b.pendingFd = -1
+		b.Counters.DropNoSlot++
+		b.refuse(fd, true)
+	}
+	if b.acceptPaused {
+		b.armAccept()
+	}
+}
+
+// acceptSlot returns a free slot for an accepted connection, keeping one
+// free for every peer this replica is to dial and has no connection to
+// (a peer that comes back finds its slot), or nil.
+func (b *Bus) acceptSlot() *connection {
+	free, due := 0, 0
+	var first *connection
+	for i := range b.conns {
+		if b.conns[i].state == stateFree {
+			free++
+			if first == nil {
+				first = &b.conns[i]
+			}
+		}
+	}
+	for j := 0; j < int(b.cfg.Replica); j++ {
+		if b.peers[j] == nil && !b.dials[j].active {
+			due++
+		}
+	}
+	if free <= due {
+		return nil
+	}
+	return first
+}
+
+// limitedAddress reports whether ConnectionsPerAddress applies to addr.
+func (b *Bus) limitedAddress(addr netip.Addr) bool {
+	return b.cfg.ConnectionsPerAddress > 0 && (b.cfg.LimitLoopback || !addr.IsLoopback())
+}
+
+// fromAddress counts the accepted connections from addr that are not
+// authenticated replicas (and the one held for a slot).
+func (b *Bus) fromAddress(addr netip.Addr) int {
+	n := 0
+	if b.pendingFd >= 0 && b.pendingAddr == addr {
+		n++
+	}
+	for i := range b.conns {
+		c := &b.conns[i]
+		if c.state == stateConnected && c.dialPeer < 0 && c.kind != kindReplica && c.addr == addr {
+			n++
+		}
+	}
+	return n
+}
+
+// oldestSilent returns the accepted connection that has said nothing
+// whole yet (no client id, no completed peer handshake; not waiting for a
+// receive buffer) and was accepted first, from addr when sameAddress is
+// set, or nil.
+func (b *Bus) oldestSilent(addr netip.Addr, sameAddress bool) *connection {
+	var oldest *connection
+	for i := range b.conns {
+		c := &b.conns[i]
+		if c.state != stateConnected || c.dialPeer >= 0 || c.kind != kindUnknown || c.stalled || (sameAddress && c.addr != addr) {
+			continue
+		}
+		if oldest == nil || c.seq < oldest.seq {
+			oldest = c
+		}
+	}
+	return oldest
 }
 
 func onConnect(c *cio.Completion) {
 	conn := c.Context.(*connection)
 	b := conn.bus
 	peer := uint8(conn.dialPeer)
-	b.dials[peer].active = false
 	if conn.state != stateConnecting {
+		b.dials[peer].active = false
 		conn.maybeFree()
 		return
 	}
@@ -472,6 +730,12 @@ func onConnect(c *cio.Completion) {
 	b.dials[peer].backoff = b.cfg.DialBackoffMinTicks
 	conn.connected()
 	if conn.state != stateConnected {
+		return
+	}
+	if b.auth != nil {
+		// Bound once the acceptor proved it holds a key
+		// (connection.onAuth); the dial stays active until then.
+		conn.sendAuthHello()
 		return
 	}
 	conn.bind(kindReplica, peer, wire.Uint128{})

@@ -51,7 +51,7 @@ func testLimits(replicas int) wire.Limits {
 }
 
 // startNodes starts n buses on loopback; replica i dials replicas below it.
-func startNodes(t *testing.T, n int, backend cio.Backend) []*node {
+func startNodes(t *testing.T, n int, backend cio.Backend, configure ...func(*Config)) []*node {
 	t.Helper()
 	addrs := make([]string, n)
 	for i := range addrs {
@@ -60,14 +60,14 @@ func startNodes(t *testing.T, n int, backend cio.Backend) []*node {
 	var nodes []*node
 	for i := 0; i < n; i++ {
 		addrs[i] = "127.0.0.1:0"
-		nd := startNode(t, n, uint8(i), append([]string(nil), addrs...), backend)
+		nd := startNode(t, n, uint8(i), append([]string(nil), addrs...), backend, configure...)
 		addrs[i] = fmt.Sprintf("127.0.0.1:%d", nd.bus.Port())
 		nodes = append(nodes, nd)
 	}
 	return nodes
 }
 
-func startNode(t *testing.T, n int, replica uint8, addrs []string, backend cio.Backend) *node {
+func startNode(t *testing.T, n int, replica uint8, addrs []string, backend cio.Backend, configure ...func(*Config)) *node {
 	t.Helper()
 	limits := testLimits(n)
 	ioq, err := cio.New(cio.Options{Entries: IOEntriesNeeded(n, limits), Backend: backend, Logger: slog.New(slog.DiscardHandler)})
@@ -85,6 +85,9 @@ func startNode(t *testing.T, n int, replica uint8, addrs []string, backend cio.B
 		Limits:              limits,
 		DialBackoffMinTicks: 2,
 		Seed:                1,
+	}
+	for _, f := range configure {
+		f(&cfg)
 	}
 	b, err := New(cfg, ioq, pool)
 	if err != nil {
@@ -365,24 +368,28 @@ func TestBusSendQueueIsBounded(t *testing.T) {
 }
 
 func TestBusReconnectsAfterPeerRestart(t *testing.T) {
-	nodes := startNodes(t, 2, cio.BackendIOUring)
-	runUntil(t, nodes, "connected", func() bool { return allConnected(nodes) })
-	addrs := append([]string(nil), nodes[1].bus.cfg.Addresses...)
-	addrs[0] = fmt.Sprintf("127.0.0.1:%d", nodes[0].bus.Port())
-	// Replica 0 goes away and comes back on the same port.
-	port := nodes[0].bus.Port()
-	nodes[0].stop()
-	runUntil(t, nodes[1:], "disconnect noticed", func() bool { return !nodes[1].bus.Connected(0) })
-	restartAddrs := append([]string(nil), addrs...)
-	restartAddrs[0] = fmt.Sprintf("127.0.0.1:%d", port)
-	nodes[0] = startNode(t, 2, 0, restartAddrs, cio.BackendIOUring)
-	runUntil(t, nodes, "reconnected", func() bool { return allConnected(nodes) })
-	m := sealedMessage(t, nodes[1].pool, wire.Header{Command: wire.CommandPrepareOK, Replica: 1, Op: 9, Context: wire.Uint128{Lo: 1}}, nil)
-	nodes[1].bus.SendToReplica(0, m)
-	m.Unref()
-	runUntil(t, nodes, "delivery after reconnect", func() bool { return count(nodes[0].rec, wire.CommandPrepareOK) == 1 })
-	if nodes[1].bus.Counters.Dialled < 2 {
-		t.Fatalf("dialled %d times, want a redial", nodes[1].bus.Counters.Dialled)
+	for _, keys := range [][]ClusterKey{nil, {keyOld}} {
+		t.Run(fmt.Sprintf("%d keys", len(keys)), func(t *testing.T) {
+			nodes := startNodes(t, 2, cio.BackendIOUring, withKeys(keys...))
+			runUntil(t, nodes, "connected", func() bool { return allConnected(nodes) })
+			addrs := append([]string(nil), nodes[1].bus.cfg.Addresses...)
+			addrs[0] = fmt.Sprintf("127.0.0.1:%d", nodes[0].bus.Port())
+			// Replica 0 goes away and comes back on the same port.
+			port := nodes[0].bus.Port()
+			nodes[0].stop()
+			runUntil(t, nodes[1:], "disconnect noticed", func() bool { return !nodes[1].bus.Connected(0) })
+			restartAddrs := append([]string(nil), addrs...)
+			restartAddrs[0] = fmt.Sprintf("127.0.0.1:%d", port)
+			nodes[0] = startNode(t, 2, 0, restartAddrs, cio.BackendIOUring, withKeys(keys...))
+			runUntil(t, nodes, "reconnected", func() bool { return allConnected(nodes) })
+			m := sealedMessage(t, nodes[1].pool, wire.Header{Command: wire.CommandPrepareOK, Replica: 1, Op: 9, Context: wire.Uint128{Lo: 1}}, nil)
+			nodes[1].bus.SendToReplica(0, m)
+			m.Unref()
+			runUntil(t, nodes, "delivery after reconnect", func() bool { return count(nodes[0].rec, wire.CommandPrepareOK) == 1 })
+			if nodes[1].bus.Counters.Dialled < 2 || nodes[0].bus.Counters.AuthFailed != 0 {
+				t.Fatalf("dialled %d times, want a redial; %d authentication failures", nodes[1].bus.Counters.Dialled, nodes[0].bus.Counters.AuthFailed)
+			}
+		})
 	}
 }
 
@@ -482,7 +489,7 @@ func TestBusIPv6(t *testing.T) {
 }
 
 // TestBusRefusesConnectionsBeyondItsSlots fills every connection slot of a
-// replica; each further connection receives one eviction with reason
+// replica with clients; each further connection receives one eviction with reason
 // too_many_connections and is closed, with its refusal counted and logged
 // once. The second refused connection has sent a register first, as a
 // client does: the replica closes with unread bytes (a reset), and the
@@ -498,13 +505,18 @@ func TestBusRefusesConnectionsBeyondItsSlots(t *testing.T) {
 			address := fmt.Sprintf("127.0.0.1:%d", nd.bus.Port())
 			slots := len(nd.bus.conns)
 			for i := 0; i < slots; i++ {
+				// Clients, not silent connections: a silent one would be
+				// closed to make room for the next connection.
 				conn, err := net.Dial("tcp", address)
 				if err != nil {
 					t.Fatal(err)
 				}
 				defer conn.Close()
+				if _, err := conn.Write(clientRequest(wire.Uint128{Lo: uint64(100 + i)}, 1, nil)); err != nil {
+					t.Fatal(err)
+				}
 			}
-			runUntil(t, nodes, "every slot taken", func() bool { return nd.bus.Counters.Accepted == uint64(slots) })
+			runUntil(t, nodes, "every slot taken", func() bool { return len(nd.bus.clients) == slots })
 
 			register := wire.Header{
 				Cluster: testCluster, Protocol: wire.ProtocolVersion, Command: wire.CommandRequest,
@@ -565,8 +577,8 @@ func TestBusRefusesConnectionsBeyondItsSlots(t *testing.T) {
 					t.Fatalf("DropNoSlot = %d after %d refusals", got, i+1)
 				}
 			}
-			if nd.bus.Counters.Accepted != uint64(slots) || len(nd.rec.got) != 0 {
-				t.Fatalf("accepted %d, handler got %d messages", nd.bus.Counters.Accepted, len(nd.rec.got))
+			if nd.bus.Counters.Accepted != uint64(slots) || len(nd.rec.got) != slots || nd.bus.Counters.EvictedSilent != 0 {
+				t.Fatalf("accepted %d, handler got %d messages, %d silent connections closed", nd.bus.Counters.Accepted, len(nd.rec.got), nd.bus.Counters.EvictedSilent)
 			}
 			runUntil(t, nodes, "refusals logged", func() bool { return logged.Len() > 0 })
 			if lines := strings.Count(logged.String(), "\n"); lines != 1 || !strings.Contains(logged.String(), "no free connection slot") {

@@ -1,6 +1,10 @@
 package bus
 
 import (
+	"crypto/hmac"
+	"errors"
+	"net/netip"
+
 	"github.com/chronon-db/chronon/internal/invariants"
 	cio "github.com/chronon-db/chronon/io"
 	"github.com/chronon-db/chronon/wire"
@@ -32,6 +36,13 @@ type connection struct {
 	kind     peerKind
 	replica  uint8
 	client   wire.Uint128
+	// addr is the source address of an accepted connection; seq orders
+	// accepted connections (the oldest silent one goes first when room is
+	// needed).
+	addr netip.Addr
+	seq  uint64
+	// hs is the peer handshake in progress (cluster keys configured).
+	hs handshake
 
 	connectC cio.Completion
 	recvC    cio.Completion
@@ -97,6 +108,7 @@ func (c *connection) reset() {
 	c.big, c.filled, c.bigFilled, c.sent = nil, 0, 0, 0
 	c.setStalled(false)
 	c.since, c.active = 0, 0
+	c.addr, c.seq, c.hs = netip.Addr{}, 0, handshake{}
 }
 
 func (c *connection) dropQueue() {
@@ -189,9 +201,10 @@ func (c *connection) resume() {
 func (c *connection) checkTimeouts() {
 	b := c.bus
 	switch {
-	case c.kind == kindUnknown && c.dialPeer < 0 && !c.stalled && b.tick-c.since >= b.cfg.HandshakeTimeoutTicks:
+	case c.kind == kindUnknown && !c.stalled && b.tick-c.since >= b.cfg.HandshakeTimeoutTicks:
 		// (A stalled one has sent a message, or a large one's header,
-		// and waits for the budget.)
+		// and waits for the budget. A dialled one here waits for the
+		// peer's side of the handshake.)
 		b.Counters.TimeoutHandshake++
 		c.close()
 	case c.kind == kindClient && !c.stalled && c.big == nil && c.count == 0 && b.tick-c.active >= b.cfg.IdleTimeoutTicks:
@@ -210,6 +223,9 @@ func (c *connection) bind(kind peerKind, replica uint8, client wire.Uint128) {
 			old.close()
 		}
 		b.peers[replica] = c
+		if c.dialPeer >= 0 {
+			b.dials[c.dialPeer].active = false
+		}
 	case kindClient:
 		if old := b.clients[client]; old != nil && old != c {
 			// A client that reconnected: replies go to the new connection.
@@ -351,6 +367,11 @@ func (c *connection) process() bool {
 	b := c.bus
 	for c.filled >= wire.HeaderSize {
 		if err := wire.DecodeHeader(c.lead[:wire.HeaderSize], &c.header, &b.cfg.Wire); err != nil {
+			if errors.Is(err, wire.ErrCluster) {
+				// The checksum verified: the id is the sender's.
+				b.Counters.DropWrongCluster++
+				b.wrongCluster = c.header.Cluster
+			}
 			b.Counters.DropInvalid++
 			c.close()
 			return false
@@ -395,11 +416,20 @@ func (c *connection) deliver(m *wire.Message) bool {
 		c.close()
 		return false
 	}
+	if c.header.Command == wire.CommandPeerAuth {
+		c.onAuth(&c.header, m.Buffer[wire.HeaderSize:size])
+		return c.state == stateConnected
+	}
+	if b.auth != nil && c.kind == kindUnknown && c.dialPeer < 0 && c.header.Command == wire.CommandPing {
+		c.authFailed("a replica said hello without authenticating (it has no cluster key)")
+		return false
+	}
 	if c.kind == kindUnknown && c.header.Command == wire.CommandRequest &&
 		b.clients[c.header.Client] == nil && len(b.clients) >= b.cfg.Limits.Connections() {
 		// Connections() other clients are bound: this connection holds a
 		// slot kept for a peer that is away. Refuse it as a connection
 		// without a slot, so the peer finds its slot when it reconnects.
+		b.Counters.DropNoSlot++
 		b.refuse(c.fd, false)
 		c.close()
 		return false
@@ -423,6 +453,10 @@ func (c *connection) admit(h *wire.Header) bool {
 	isRequest := h.Command == wire.CommandRequest
 	switch c.kind {
 	case kindUnknown:
+		if c.dialPeer >= 0 || c.hs.step != 0 {
+			// Only peer_auth (handled before) during a handshake.
+			return false
+		}
 		if isRequest {
 			c.bind(kindClient, 0, h.Client)
 			return true
@@ -465,6 +499,11 @@ func (c *connection) close() {
 				b.dialFailed(uint8(c.dialPeer))
 			}
 		}
+	case kindUnknown:
+		if c.dialPeer >= 0 && !b.closed {
+			// A dialled connection closed during the handshake.
+			b.dialFailed(uint8(c.dialPeer))
+		}
 	case kindClient:
 		if b.clients[c.client] == c {
 			delete(b.clients, c.client)
@@ -500,4 +539,136 @@ func (c *connection) maybeFree() {
 		_ = cio.CloseSocket(c.fd)
 	}
 	c.reset()
+}
+
+// sendAuthHello starts the peer handshake on a dialled connection: step 1
+// offers the ids of every key this replica holds, current first, and the
+// dialler's nonce.
+func (c *connection) sendAuthHello() {
+	keys := c.bus.auth
+	invariants.Assert(keys != nil && c.dialPeer >= 0 && c.kind == kindUnknown, "bus: peer handshake started without keys or on an accepted connection")
+	freshNonce(&c.hs.dialerNonce)
+	c.hs.step = authHello
+	a := peerAuth{step: authHello, keyCount: uint8(len(keys.ids)), nonce: c.hs.dialerNonce}
+	copy(a.keyIDs[:], keys.ids)
+	c.sendAuth(&a)
+}
+
+// onAuth takes one step of the peer handshake: h and body are a verified
+// peer_auth message received on c. Anything out of place closes the
+// connection as an authentication failure.
+func (c *connection) onAuth(h *wire.Header, body []byte) {
+	b := c.bus
+	var a peerAuth
+	switch {
+	case b.auth == nil:
+		c.authFailed("a replica offered authentication, and this replica has no cluster key")
+		return
+	case c.kind != kindUnknown:
+		c.authFailed("peer_auth on a connection already bound")
+		return
+	case h.View != 0:
+		c.authFailed("peer_auth with a non-zero view")
+		return
+	}
+	if err := decodePeerAuth(body, &a); err != nil {
+		c.authFailed(err.Error())
+		return
+	}
+	keys := b.auth
+	if c.dialPeer >= 0 {
+		// The dialler: the acceptor's challenge.
+		if c.hs.step != authHello || a.step != authChallenge {
+			c.authFailed("unexpected handshake step from the replica dialled")
+			return
+		}
+		if h.Replica != uint8(c.dialPeer) {
+			c.authFailed("the replica dialled answered with another index")
+			return
+		}
+		k := keys.find(a.keyIDs[0])
+		if k < 0 {
+			c.authFailed("the replica dialled chose a key this replica did not offer")
+			return
+		}
+		want := keys.mac(k, authChallenge, b.cfg.Wire.Cluster, b.cfg.Replica, h.Replica, &c.hs.dialerNonce, &a.nonce)
+		if !hmac.Equal(want[:], a.mac[:]) {
+			c.authFailed("the replica dialled failed to prove it holds the cluster key")
+			return
+		}
+		proof := peerAuth{step: authProof, mac: keys.mac(k, authProof, b.cfg.Wire.Cluster, b.cfg.Replica, h.Replica, &c.hs.dialerNonce, &a.nonce)}
+		c.sendAuth(&proof)
+		c.hs = handshake{}
+		c.bind(kindReplica, uint8(c.dialPeer), wire.Uint128{})
+		c.sendHello()
+		return
+	}
+	switch {
+	case c.hs.step == 0 && a.step == authHello:
+		// The acceptor: a dialler's hello. Replica i dials only j < i.
+		if h.Replica <= b.cfg.Replica {
+			c.authFailed("a replica dialled a replica of a higher index (or itself)")
+			return
+		}
+		k := -1
+		for i := 0; i < int(a.keyCount) && k < 0; i++ {
+			k = keys.find(a.keyIDs[i])
+		}
+		if k < 0 {
+			c.authFailed("the dialling replica holds no key this replica holds")
+			return
+		}
+		c.hs.step, c.hs.replica, c.hs.key, c.hs.dialerNonce = authChallenge, h.Replica, k, a.nonce
+		freshNonce(&c.hs.acceptorNonce)
+		challenge := peerAuth{step: authChallenge, keyCount: 1, nonce: c.hs.acceptorNonce,
+			mac: keys.mac(k, authChallenge, b.cfg.Wire.Cluster, h.Replica, b.cfg.Replica, &c.hs.dialerNonce, &c.hs.acceptorNonce)}
+		challenge.keyIDs[0] = keys.ids[k]
+		c.sendAuth(&challenge)
+	case c.hs.step == authChallenge && a.step == authProof:
+		if h.Replica != c.hs.replica {
+			c.authFailed("the dialling replica's proof names another index")
+			return
+		}
+		want := keys.mac(c.hs.key, authProof, b.cfg.Wire.Cluster, c.hs.replica, b.cfg.Replica, &c.hs.dialerNonce, &c.hs.acceptorNonce)
+		if !hmac.Equal(want[:], a.mac[:]) {
+			c.authFailed("the dialling replica failed to prove it holds the cluster key")
+			return
+		}
+		replica := c.hs.replica
+		c.hs = handshake{}
+		c.bind(kindReplica, replica, wire.Uint128{})
+	default:
+		c.authFailed("unexpected handshake step from a dialling replica")
+	}
+}
+
+// sendAuth queues one peer_auth message with body a.
+func (c *connection) sendAuth(a *peerAuth) {
+	b := c.bus
+	m, err := b.pool.Get()
+	if err != nil {
+		b.Counters.DropNoBuffer++
+		c.close()
+		return
+	}
+	h := wire.Header{
+		Cluster:  b.cfg.Wire.Cluster,
+		Size:     wire.HeaderSize + wire.PeerAuthBodySize,
+		Protocol: wire.ProtocolVersion,
+		Command:  wire.CommandPeerAuth,
+		Replica:  b.cfg.Replica,
+	}
+	a.encode(m.Buffer[wire.HeaderSize:h.Size])
+	wire.Seal(&h, m.Bytes(h.Size))
+	c.enqueue(m, len(c.queue))
+	m.Unref()
+}
+
+// authFailed closes a connection that failed the peer handshake, counted
+// (Counters.AuthFailed) and logged at most once per LogIntervalTicks with
+// the reason.
+func (c *connection) authFailed(reason string) {
+	c.bus.Counters.AuthFailed++
+	c.bus.authReason = reason
+	c.close()
 }

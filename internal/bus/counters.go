@@ -16,6 +16,12 @@ type Counters struct {
 	DropNoBuffer    uint64 // peer receives paused (retried every tick): pool empty
 	DropNoSlot      uint64 // accepted connections refused (eviction too_many_connections, then closed): all slots in use
 	DropWrongSender uint64 // connections closed for claiming another identity
+	// DropWrongCluster counts connections closed for a message whose
+	// header checksum verifies but whose cluster id is another cluster's
+	// (also counted in DropInvalid): a peer formatted for another cluster,
+	// or a misconfigured --addresses. Logged at most once per
+	// LogIntervalTicks with both ids.
+	DropWrongCluster uint64
 	// Backpressure counts receives paused on a client (or not yet
 	// identified) connection because the client receive budget
 	// (Limits.ClientMessagesMax) was spent, once per pause; each resumes
@@ -29,4 +35,16 @@ type Counters struct {
 	// closed after IdleTimeoutTicks without traffic.
 	TimeoutHandshake uint64
 	TimeoutIdle      uint64
+	// DropPerAddress counts accepted connections refused (eviction
+	// too_many_connections, then closed) because their source address
+	// had Config.ConnectionsPerAddress connections, none of them silent.
+	DropPerAddress uint64
+	// EvictedSilent counts accepted connections closed before they said
+	// who they are, to make room for a newer connection (no free slot, or
+	// the address at its limit) or for a dial to a peer.
+	EvictedSilent uint64
+	// AuthFailed counts connections closed for failing the peer handshake
+	// (no key, a wrong key, a replayed or out-of-place step, or a plain
+	// hello when keys are configured; docs/protocol.md).
+	AuthFailed uint64
 }

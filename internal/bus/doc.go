@@ -7,7 +7,11 @@
 // (the stream's framing can no longer be trusted) and counted.
 //
 // Replicas keep one connection per pair: replica i dials every replica j < i
-// and sends a ping first, so the acceptor learns who dialled. Clients dial any
+// and sends a ping first, so the acceptor learns who dialled. With
+// Config.ClusterKeys both sides first run the peer_auth handshake (auth.go,
+// docs/protocol.md "Peer authentication"): nothing but the handshake is
+// sent on a replica connection before it is bound, and a connection that
+// fails it is closed and counted (Counters.AuthFailed). Clients dial any
 // replica; a client connection is bound to the client id of its first
 // request. Each connection has a bounded send queue of message references
 // (no copies); a full queue drops the message and counts it, and VSR's
@@ -32,11 +36,18 @@
 // LogIntervalTicks.
 //
 // A bus has ReplicaCount-1+Limits.Connections() connection slots
-// (ConnectionsMax, sized apart from the client table's ClientsMax). A connection
-// accepted when none is free is refused: the bus sends it one sealed
+// (ConnectionsMax, sized apart from the client table's ClientsMax), one
+// kept free for every lower-index peer it is to dial. An accepted
+// connection that has not said who it is (silent) is closed to make room
+// for a newer one when no slot is free (Counters.EvictedSilent), or when
+// its source address holds Config.ConnectionsPerAddress connections; a
+// newer connection waits in the kernel's backlog until the slot is free.
+// A connection accepted when every slot holds a client or a peer, or whose
+// address is at its limit with no silent connection, is refused: the bus
+// sends it one sealed
 // eviction with reason too_many_connections (built once in New; a
 // non-blocking send that never stalls the loop), closes it and counts it
-// (Counters.DropNoSlot), and logs the refusals at most once per
+// (Counters.DropNoSlot or DropPerAddress), and logs each kind at most once per
 // LogIntervalTicks.
 //
 // A Bus is driven by the single goroutine that runs its io.IO and must not be
