@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/chronon-db/chronon/cluster"
 	cio "github.com/chronon-db/chronon/io"
 	"github.com/chronon-db/chronon/journal"
+	"github.com/chronon-db/chronon/ledger"
 	"github.com/chronon-db/chronon/outbox"
 	"github.com/chronon-db/chronon/statemachine"
 	"github.com/chronon-db/chronon/wire"
@@ -60,6 +62,19 @@ type Config struct {
 	// webhook would; DrainTimeout bounds the wait, after the measured
 	// phase, for the effects still pending (default 60 s).
 	SinkLatency, DrainTimeout time.Duration
+	// SinkBatch is the effects per request to the sink: above 1 the
+	// cluster delivers with outbox.HTTPBatchSink (the HTTP batch form,
+	// up to SinkBatch effects per POST), 0 or 1 with outbox.HTTPSink (one
+	// POST per effect). SinkWorkers is the cluster's concurrent deliveries
+	// (node.Config.EffectsWorkers; 0: its default).
+	SinkBatch, SinkWorkers int
+	// NewEffectsSink, when set, replaces the built-in HTTP sink of
+	// WorkloadLedgerEffects with another (a database, a log), from a
+	// program outside the core module: its work must call apply with the
+	// effect's payload (the created transfer) once the effect is applied,
+	// so the run counts it; apply returns false for a transfer that is
+	// not of this run.
+	NewEffectsSink func(apply func(transfer []byte) bool) outbox.Sink
 	// IOBackend forces the local replicas' io backend (default automatic).
 	IOBackend cio.Backend
 	// DialTimeout bounds the registration of each client session
@@ -282,6 +297,17 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			target := []byte(sink.URL())
 			ccl.Outbox = &ocfg
 			ccl.Sink = &outbox.HTTPSink{Timeout: 5 * time.Second}
+			if cfg.SinkBatch > 1 {
+				ccl.Sink = &outbox.HTTPBatchSink{HTTPSink: outbox.HTTPSink{Timeout: 5 * time.Second}}
+				ccl.EffectsBatchMax = cfg.SinkBatch
+			}
+			ccl.EffectsWorkers = cfg.SinkWorkers
+			if cfg.NewEffectsSink != nil {
+				ccl.Sink = cfg.NewEffectsSink(func(transfer []byte) bool {
+					return len(transfer) == ledger.TransferSize && sink.apply(transfer) == http.StatusOK
+				})
+				ccl.EffectsBatchMax = max(cfg.SinkBatch, 1)
+			}
 			ccl.NewStateMachine = func(effects *outbox.Emitter) statemachine.StateMachine {
 				return cfg.NewEffectsMachine(effects, target)
 			}

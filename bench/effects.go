@@ -33,7 +33,7 @@ type effectSink struct {
 	mu      sync.Mutex
 	applied []uint64 // bit Lo-1 set once transfer Lo's effect is applied
 
-	posts      atomic.Int64 // requests answered 200
+	posts      atomic.Int64 // effects answered 200
 	unique     atomic.Int64 // effects applied (first delivery of a key)
 	duplicates atomic.Int64 // requests for an effect already applied
 	rejected   atomic.Int64 // requests answered 400 (not this run's)
@@ -60,8 +60,13 @@ func (s *effectSink) URL() string { return "http://" + s.ln.Addr().String() + "/
 // close stops the server and drops its connections.
 func (s *effectSink) close() { _ = s.srv.Close() }
 
-// ServeHTTP applies one effect: its body is the created transfer.
+// ServeHTTP applies one effect (its body is the created transfer), or
+// many in the HTTP batch form (outbox.ContentTypeBatch).
 func (s *effectSink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get("Content-Type") == outbox.ContentTypeBatch {
+		s.serveBatch(w, r)
+		return
+	}
 	var body [ledger.TransferSize + 1]byte
 	n, err := io.ReadFull(io.LimitReader(r.Body, int64(len(body))), body[:])
 	if !errors.Is(err, io.ErrUnexpectedEOF) || n != ledger.TransferSize || r.Header.Get(outbox.HeaderIdempotencyKey) == "" {
@@ -74,19 +79,65 @@ func (s *effectSink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "missing or malformed fencing token", http.StatusBadRequest)
 		return
 	}
-	hi := binary.LittleEndian.Uint64(body[8:16])
-	lo := binary.LittleEndian.Uint64(body[0:8])
-	if hi != s.run || lo == 0 || lo > s.budget {
-		s.rejected.Add(1)
-		http.Error(w, "not a transfer of this run", http.StatusBadRequest)
+	if !s.wait(r) {
 		return
 	}
-	if s.latency > 0 {
-		select {
-		case <-time.After(s.latency):
-		case <-r.Context().Done():
-			return
+	if status := s.apply(body[:ledger.TransferSize]); status != http.StatusOK {
+		http.Error(w, "not a transfer of this run", status)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+// serveBatch applies a batch request's effects, one outcome each.
+func (s *effectSink) serveBatch(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, 64<<20))
+	if err != nil {
+		return
+	}
+	effects, err := outbox.DecodeBatchRequest(nil, body)
+	if err != nil {
+		s.rejected.Add(1)
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	if !s.wait(r) {
+		return
+	}
+	outcomes := make([]outbox.BatchOutcome, len(effects))
+	for i := range effects {
+		outcomes[i].Status = http.StatusBadRequest
+		if len(effects[i].Payload) == ledger.TransferSize {
+			outcomes[i].Status = s.apply(effects[i].Payload)
+		} else {
+			s.rejected.Add(1)
 		}
+	}
+	w.Header().Set("Content-Type", outbox.ContentTypeBatch)
+	_, _ = w.Write(outbox.AppendBatchResponse(nil, outcomes))
+}
+
+// wait adds the sink's latency to a request; false if the request ended.
+func (s *effectSink) wait(r *http.Request) bool {
+	if s.latency <= 0 {
+		return true
+	}
+	select {
+	case <-time.After(s.latency):
+		return true
+	case <-r.Context().Done():
+		return false
+	}
+}
+
+// apply applies one transfer's effect once and returns 200, or 400 for a
+// transfer not of this run.
+func (s *effectSink) apply(transfer []byte) int {
+	hi := binary.LittleEndian.Uint64(transfer[8:16])
+	lo := binary.LittleEndian.Uint64(transfer[0:8])
+	if hi != s.run || lo == 0 || lo > s.budget {
+		s.rejected.Add(1)
+		return http.StatusBadRequest
 	}
 	i, bit := (lo-1)/64, uint64(1)<<((lo-1)%64)
 	s.mu.Lock()
@@ -99,7 +150,7 @@ func (s *effectSink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.duplicates.Add(1)
 	}
 	s.posts.Add(1)
-	w.WriteHeader(http.StatusOK)
+	return http.StatusOK
 }
 
 // drain waits until the sink has applied want effects, ctx ends or timeout

@@ -51,6 +51,8 @@ type Config struct {
 	// config; Sink delivers its effects from whichever replica leads.
 	Outbox *outbox.Config
 	Sink   outbox.Sink
+	// EffectsWorkers and EffectsBatchMax are node.Config's (0: defaults).
+	EffectsWorkers, EffectsBatchMax int
 	// TickInterval is the replicas' tick (default 10 ms).
 	TickInterval time.Duration
 	// IOBackend forces an io backend (default automatic).
@@ -251,6 +253,9 @@ func (c *Cluster) StartReplica(i int) error {
 		TickInterval: c.cfg.TickInterval,
 		IOBackend:    c.cfg.IOBackend,
 		Logger:       c.cfg.Logger.With("replica", i),
+
+		EffectsWorkers:  c.cfg.EffectsWorkers,
+		EffectsBatchMax: c.cfg.EffectsBatchMax,
 
 		ClientIdleTimeout: c.cfg.ClientIdleTimeout,
 	})

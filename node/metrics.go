@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"time"
 	"unicode"
 
 	"github.com/chronon-db/chronon/internal/bus"
@@ -33,6 +34,9 @@ type Metrics struct {
 	// Outbox is the replicated table's counters: the same on every replica
 	// that has applied the same ops.
 	Outbox outbox.Stats
+	// OutboxOldest is the commit time (ns since the epoch) of the oldest
+	// open effect, 0 when none is open.
+	OutboxOldest uint64
 	// Dispatcher counts this replica's own deliveries (it dispatches only
 	// while it is the primary).
 	Dispatcher outbox.DispatcherStats
@@ -67,6 +71,7 @@ func (n *Node) publishMetrics() {
 	if n.outbox != nil {
 		m.HasOutbox = true
 		m.Outbox = n.outbox.Table().Stats()
+		m.OutboxOldest, _ = n.outbox.Table().OldestCreated()
 		sm = n.outbox.Inner()
 	}
 	if c, ok := sm.(statemachine.CapacityReporter); ok {
@@ -135,6 +140,29 @@ func (m *Metrics) WritePrometheus(w io.Writer) error {
 		}
 		gauge("chronon_outbox_in_flight", "Deliveries running now.", d.InFlight)
 		gauge("chronon_outbox_awaiting_ack", "Outcomes waiting to be submitted or committed as acks.", d.Awaiting)
+		age := 0.0
+		if m.OutboxOldest != 0 {
+			age = max(time.Since(time.Unix(0, int64(m.OutboxOldest))).Seconds(), 0)
+		}
+		gauge("chronon_outbox_oldest_open_age_seconds", "Age of the oldest open effect, from its commit (0: none open): the outbox's lag.", age)
+		fmt.Fprintf(b, "# HELP chronon_outbox_retries_total Transient failures of this replica's deliveries, by reason: timeout (the attempt ran out of time) or other.\n# TYPE chronon_outbox_retries_total counter\n")
+		fmt.Fprintf(b, "chronon_outbox_retries_total{%s,reason=\"timeout\"} %d\n", label, d.RetryTimeout)
+		fmt.Fprintf(b, "chronon_outbox_retries_total{%s,reason=\"other\"} %d\n", label, d.RetryOther)
+		counter("chronon_outbox_acks_refused_total", "Ack bodies' acks the replica refused (kept and submitted again).", d.AcksRefused)
+		counter("chronon_outbox_acks_expired_total", "Submitted acks not seen committed within the ack timeout (their effects are dispatched again).", d.AcksExpired)
+		gauge("chronon_outbox_ack_timeout_seconds", "The ack timeout in use (adaptive: 8 x the p99 of ack commit times, bounded).", d.AckTimeout.Seconds())
+		fmt.Fprintf(b, "# HELP chronon_outbox_delivery_seconds Time from dispatch to the sink's answer, of this replica's deliveries.\n# TYPE chronon_outbox_delivery_seconds histogram\n")
+		var cum, sum uint64
+		for i, bound := range outbox.LatencyBounds {
+			cum += d.Latency[i]
+			fmt.Fprintf(b, "chronon_outbox_delivery_seconds_bucket{%s,le=\"%g\"} %d\n", label, bound.Seconds(), cum)
+		}
+		for _, n := range d.Latency {
+			sum += n
+		}
+		fmt.Fprintf(b, "chronon_outbox_delivery_seconds_bucket{%s,le=\"+Inf\"} %d\n", label, sum)
+		fmt.Fprintf(b, "chronon_outbox_delivery_seconds_sum{%s} %g\n", label, d.LatencySum.Seconds())
+		fmt.Fprintf(b, "chronon_outbox_delivery_seconds_count{%s} %d\n", label, sum)
 	}
 	return b.Flush()
 }

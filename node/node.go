@@ -1,6 +1,7 @@
 package node
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -42,6 +43,13 @@ type Config struct {
 	// Sink delivers the outbox's effects while this replica is the primary
 	// (nil: effects accumulate until a replica with a sink leads).
 	Sink outbox.Sink
+	// EffectsWorkers is the number of concurrent calls to Sink
+	// (dispatcher workers; default 8 for an outbox.BatchSink, each call
+	// a batch, and 64 for another Sink, each call one effect).
+	EffectsWorkers int
+	// EffectsBatchMax bounds the effects one worker hands a Sink that is
+	// an outbox.BatchSink in one call (default 64).
+	EffectsBatchMax int
 	// StatusLogInterval, when positive, logs a "node: status" line (view,
 	// status, op, commits, connected peers, the commit checksum and the
 	// state digest) at that interval.
@@ -107,6 +115,8 @@ type Node struct {
 	// disp dispatches effects while this replica leads (its Step is the
 	// dispatch policy, the same code the simulator runs).
 	disp *outbox.Dispatcher
+	// dispatched is when the loop last ran disp.Step.
+	dispatched time.Time
 }
 
 // status is the replica's progress, published by the event loop every tick
@@ -285,11 +295,28 @@ func (n *Node) open() error {
 		return fmt.Errorf("node: %w", err)
 	}
 	if n.outbox != nil && n.cfg.Sink != nil {
+		_, batching := n.cfg.Sink.(outbox.BatchSink)
+		workers := dispatchWorkersSingle
+		if batching {
+			workers = dispatchWorkers
+		}
+		workers = cmp.Or(max(n.cfg.EffectsWorkers, 0), workers)
+		batch := cmp.Or(max(n.cfg.EffectsBatchMax, 0), dispatchBatchMax)
+		inFlight := workers
+		if batching {
+			inFlight = workers * batch
+		}
+		inFlight = max(inFlight, dispatchInFlightMin)
 		n.disp, err = outbox.NewDispatcher(outbox.DispatcherConfig{
 			Sink:           n.cfg.Sink,
-			AckTimeout:     2 * time.Second,
+			Workers:        workers,
+			BatchMax:       batch,
+			InFlightMax:    inFlight,
+			AwaitingMax:    n.outbox.Table().Config().EffectsMax,
+			AckTimeout:     dispatchAckTimeoutMax,
+			AckTimeoutMin:  dispatchAckTimeoutMin,
 			ResultSizeMax:  n.outbox.Table().Config().ResultSizeMax,
-			DueMax:         dispatchBatchMax,
+			DueMax:         inFlight,
 			AckBodySizeMax: int(replica.RequestSizeMax(uint32(n.pool.MessageSizeMax()))) - wire.HeaderSize,
 			Logger:         n.log,
 		})
@@ -344,6 +371,11 @@ func (n *Node) Run(ctx context.Context) error {
 			return fmt.Errorf("node: io: %w", err)
 		}
 		n.settle()
+		if n.disp != nil && time.Since(n.dispatched) >= dispatchInterval {
+			// Between ticks too: deliveries and acks move at the loop's
+			// pace, not only at the tick's.
+			n.dispatch()
+		}
 		if !time.Now().Before(next) {
 			next = next.Add(tick)
 			if time.Until(next) < -10*tick {
@@ -426,14 +458,31 @@ func (n *Node) persistVSR() {
 	}
 }
 
-// dispatchBatchMax is how many due effects one tick offers the dispatcher.
-const dispatchBatchMax = 64
+// The dispatcher's defaults: workers (concurrent calls to a BatchSink, and
+// to a Sink taking one effect per call), effects per
+// batch call of a BatchSink, the least deliveries in flight (one tick
+// offers at most that many due effects), and the bounds of the adaptive
+// ack timeout (the p99 of the ack commit times, times 8): a generous
+// floor, since within a view an ack the replica took commits unless the
+// view changes (docs/outbox.md).
+const (
+	dispatchWorkers       = 8
+	dispatchWorkersSingle = 64
+	dispatchBatchMax      = 64
+	dispatchInFlightMin   = 64
+	dispatchAckTimeoutMin = 5 * time.Second
+	dispatchAckTimeoutMax = 30 * time.Second
+	// dispatchInterval is the least time between two dispatcher steps of
+	// the loop (besides every tick).
+	dispatchInterval = time.Millisecond
+)
 
 // dispatch runs the outbox's dispatch policy once (outbox.Dispatcher.Step):
 // it steps down on a new view and, only while this replica is the normal
 // primary, offers due effects and submits the acks it has ready.
 func (n *Node) dispatch() {
 	if n.disp != nil {
+		n.dispatched = time.Now()
 		n.disp.Step(n.replica, n.outbox.Table())
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -20,8 +21,12 @@ type DispatcherConfig struct {
 	// deterministic one.
 	Transport Transport
 	// Workers is the number of delivery goroutines of the default
-	// transport; 0 means 4.
+	// transport (the concurrency towards the sink); 0 means 4.
 	Workers int
+	// BatchMax bounds the deliveries one worker of the default transport
+	// hands a BatchSink in one DeliverBatch call; 0 means 64. Sinks that
+	// are not a BatchSink get one delivery per call.
+	BatchMax int
 	// InFlightMax bounds deliveries handed out and not yet finished; 0
 	// means 64. Offer accepts no more beyond it.
 	InFlightMax int
@@ -31,11 +36,20 @@ type DispatcherConfig struct {
 	// AttemptTimeout bounds one attempt (one Deliver call of the default
 	// transport); 0 means 30 s.
 	AttemptTimeout time.Duration
-	// AckTimeout is how long an attempt whose ack was handed to the loop
-	// keeps its effect busy without the ack being seen committed (the ack
-	// request may have been lost); after it the effect is dispatched
-	// again. 0 means 30 s.
+	// AckTimeout is how long an attempt whose ack was submitted keeps its
+	// effect busy without the ack being seen committed (the ack request
+	// may have been lost); after it the effect is dispatched again. With
+	// AckTimeoutMin set it is the upper bound of the adaptive timeout.
+	// 0 means 30 s.
 	AckTimeout time.Duration
+	// AckTimeoutMin, when set (below AckTimeout), makes the ack timeout
+	// adapt to the measured time from submitting an ack to seeing it
+	// committed: AckTimeoutFactor times its p99 over the last
+	// ackSamples acks, within [AckTimeoutMin, AckTimeout]; AckTimeout
+	// until enough acks were measured. 0 means a fixed AckTimeout.
+	AckTimeoutMin time.Duration
+	// AckTimeoutFactor multiplies the measured p99; 0 means 8.
+	AckTimeoutFactor int
 	// ResultSizeMax truncates sink results; it must not exceed the
 	// table's ResultSizeMax. 0 means DefaultResultSizeMax.
 	ResultSizeMax int
@@ -75,8 +89,17 @@ type Attempt struct {
 	Delivery
 	// Ctx is cancelled when the attempt's view is superseded or the
 	// dispatcher closes; a transport passes it to the sink.
-	Ctx context.Context
-	tr  *track
+	Ctx     context.Context
+	tr      *track
+	started time.Time
+}
+
+// LatencyBounds are the upper bounds of DispatcherStats.Latency's buckets.
+var LatencyBounds = [...]time.Duration{
+	250 * time.Microsecond, 500 * time.Microsecond, time.Millisecond, 2 * time.Millisecond,
+	5 * time.Millisecond, 10 * time.Millisecond, 25 * time.Millisecond, 50 * time.Millisecond,
+	100 * time.Millisecond, 250 * time.Millisecond, 500 * time.Millisecond, time.Second,
+	2500 * time.Millisecond, 5 * time.Second, 10 * time.Second,
 }
 
 // Replica is what Step needs from the replica the dispatcher runs beside;
@@ -124,24 +147,51 @@ type Dispatcher struct {
 	ready      []Ack
 	stats      DispatcherStats
 
+	// The adaptive ack timeout: the last ackSamples submit-to-commit
+	// times, and the timeout they give (AckTimeout until measured).
+	ackTimeout time.Duration
+	ackLat     [ackSamples]time.Duration
+	ackLatN    int
+	ackLatSort [ackSamples]time.Duration
+	// nextExpire is the earliest ack deadline (zero: none), so Offer scans
+	// the tracks for expired acks only when one is due.
+	nextExpire time.Time
+
 	transport  Transport
 	rootCtx    context.Context
 	rootCancel context.CancelFunc
 
-	// Step's scratch space (Step runs on one goroutine).
-	due  []Effect
-	acks []Ack
-	body []byte
+	// Step's scratch space (Step runs on one goroutine): skip is
+	// busyLocked at stepNow, for Table.Due under the lock.
+	due     []Effect
+	skip    func(wire.Uint128) bool
+	stepNow time.Time
+	acks    []Ack
+	body    []byte
 }
 
 // track is the dispatcher's memory of one effect it owns: in flight, or
 // awaiting its ack's commit.
 type track struct {
-	view     uint32
-	attempt  uint32
+	view    uint32
+	attempt uint32
+	// awaiting: the outcome is a ready ack (submitted or not).
 	awaiting bool
-	deadline time.Time
+	// submitted: the ack was handed to the replica at submittedAt; the
+	// effect is busy until deadline. An awaiting ack not yet submitted
+	// (refused, or waiting for room in a body) keeps its effect busy.
+	submitted   bool
+	submittedAt time.Time
+	deadline    time.Time
 }
+
+// busy reports whether the track still owns its effect at now.
+func (tr *track) busy(now time.Time) bool {
+	return !tr.awaiting || !tr.submitted || now.Before(tr.deadline)
+}
+
+// ackSamples is how many ack commit times the adaptive ack timeout keeps.
+const ackSamples = 256
 
 // DispatcherStats are counters since the dispatcher started.
 type DispatcherStats struct {
@@ -154,12 +204,24 @@ type DispatcherStats struct {
 	// Dropped counts results discarded because their view was superseded.
 	Dropped uint64
 	// AcksSubmitted counts acks Step handed to Replica.SubmitLocal and the
-	// replica took; AcksRefused those it refused (their effects are
-	// dispatched again after AckTimeout).
+	// replica took; AcksRefused those it refused (kept ready and submitted
+	// again by a later Step; an ack is counted at each refusal).
 	AcksSubmitted, AcksRefused uint64
 	// AcksCommitted counts attempts released by a committed ack
-	// (Committed).
-	AcksCommitted uint64
+	// (Committed); AcksExpired those whose ack was not seen committed
+	// within the ack timeout (their effects are dispatched again).
+	AcksCommitted, AcksExpired uint64
+	// AckTimeout is the ack timeout in use (adaptive with AckTimeoutMin).
+	AckTimeout time.Duration
+	// Latency counts finished deliveries (Complete) by how long the sink
+	// took, from Offer to Complete: bucket i counts those of at most
+	// LatencyBounds[i], the last bucket the rest.
+	Latency [len(LatencyBounds) + 1]uint64
+	// LatencySum is the total time of the deliveries counted in Latency.
+	LatencySum time.Duration
+	// RetryTimeout and RetryOther split Retry: attempts that ran out of
+	// time (context deadline) and the other transient failures.
+	RetryTimeout, RetryOther uint64
 	// InFlight and Awaiting are current gauges; View is the fence.
 	InFlight, Awaiting int
 	View               uint32
@@ -174,6 +236,12 @@ func NewDispatcher(cfg DispatcherConfig) (*Dispatcher, error) {
 	if cfg.Workers <= 0 {
 		cfg.Workers = 4
 	}
+	if cfg.BatchMax <= 0 {
+		cfg.BatchMax = 64
+	}
+	if cfg.AckTimeoutFactor <= 0 {
+		cfg.AckTimeoutFactor = 8
+	}
 	if cfg.InFlightMax <= 0 {
 		cfg.InFlightMax = 64
 	}
@@ -185,6 +253,9 @@ func NewDispatcher(cfg DispatcherConfig) (*Dispatcher, error) {
 	}
 	if cfg.AckTimeout <= 0 {
 		cfg.AckTimeout = 30 * time.Second
+	}
+	if cfg.AckTimeoutMin < 0 || cfg.AckTimeoutMin > cfg.AckTimeout {
+		return nil, fmt.Errorf("%w: AckTimeoutMin %v outside [0, AckTimeout %v]", ErrConfig, cfg.AckTimeoutMin, cfg.AckTimeout)
 	}
 	if cfg.ResultSizeMax <= 0 {
 		cfg.ResultSizeMax = DefaultResultSizeMax
@@ -202,19 +273,21 @@ func NewDispatcher(cfg DispatcherConfig) (*Dispatcher, error) {
 		cfg.Now = time.Now
 	}
 	d := &Dispatcher{
-		cfg:    cfg,
-		log:    cfg.Logger,
-		tracks: make(map[wire.Uint128]*track),
-		due:    make([]Effect, 0, cfg.DueMax),
+		cfg:        cfg,
+		log:        cfg.Logger,
+		tracks:     make(map[wire.Uint128]*track),
+		due:        make([]Effect, 0, cfg.DueMax),
+		ackTimeout: cfg.AckTimeout,
 	}
 	if d.log == nil {
 		d.log = slog.Default()
 	}
+	d.skip = d.busyLocked
 	d.rootCtx, d.rootCancel = context.WithCancel(context.Background())
 	d.viewCtx, d.viewCancel = context.WithCancel(d.rootCtx)
 	d.transport = cfg.Transport
 	if d.transport == nil {
-		d.transport = startWorkers(d, cfg.Sink, cfg.Workers, cfg.InFlightMax, cfg.AttemptTimeout)
+		d.transport = startWorkers(d, cfg.Sink, cfg.Workers, cfg.InFlightMax, cfg.BatchMax, cfg.AttemptTimeout)
 	}
 	return d, nil
 }
@@ -228,7 +301,8 @@ func NewDispatcher(cfg DispatcherConfig) (*Dispatcher, error) {
 //     offers them with r's view as the fencing token (Offer), then submits
 //     the ready acks of that view, as many as fit in AckBodySizeMax, as one
 //     outbox_ack request (Replica.SubmitLocal). Acks the replica refuses
-//     are dropped: their effects are dispatched again after AckTimeout.
+//     (its request queue is full) stay ready, first in line, and their
+//     effects busy: the next Step submits them again.
 func (d *Dispatcher) Step(r Replica, tbl *Table) {
 	v := r.View()
 	d.mu.Lock()
@@ -239,25 +313,43 @@ func (d *Dispatcher) Step(r Replica, tbl *Table) {
 	if !r.Normal() || !r.IsPrimary() {
 		return
 	}
-	d.due = tbl.Due(d.due[:0], uint64(d.cfg.Now().UnixNano()), d.cfg.DueMax, d.Busy)
+	// Take no more than there is room for, and nothing when full: the
+	// scan of the table runs on the replica's loop.
+	d.mu.Lock()
+	room := min(d.cfg.DueMax, d.cfg.InFlightMax-d.inflight)
+	if d.awaiting >= d.cfg.AwaitingMax || d.closed {
+		room = 0
+	}
+	d.due = d.due[:0]
+	if room > 0 {
+		d.stepNow = d.cfg.Now()
+		d.due = tbl.Due(d.due, uint64(d.stepNow.UnixNano()), room, d.skip)
+	}
+	d.mu.Unlock()
 	d.Offer(v, d.due)
 	clear(d.due) // drop references to the table's bytes
-	d.mu.Lock()
-	d.acks = d.takeAcksLocked(d.acks[:0], v, d.cfg.AckBodySizeMax)
-	d.mu.Unlock()
-	if len(d.acks) == 0 {
-		return
+	for {
+		d.mu.Lock()
+		d.acks = d.takeAcksLocked(d.acks[:0], v, d.cfg.AckBodySizeMax, d.cfg.Now())
+		d.mu.Unlock()
+		if len(d.acks) == 0 {
+			return
+		}
+		d.body = AppendAckBody(d.body[:0], d.acks)
+		ok := r.SubmitLocal(wire.OperationOutboxAck, d.body)
+		d.mu.Lock()
+		if ok {
+			d.stats.AcksSubmitted += uint64(len(d.acks))
+		} else {
+			d.stats.AcksRefused += uint64(len(d.acks))
+			d.unsubmitLocked(v)
+		}
+		d.mu.Unlock()
+		clear(d.acks)
+		if !ok {
+			return
+		}
 	}
-	d.body = AppendAckBody(d.body[:0], d.acks)
-	ok := r.SubmitLocal(wire.OperationOutboxAck, d.body)
-	d.mu.Lock()
-	if ok {
-		d.stats.AcksSubmitted += uint64(len(d.acks))
-	} else {
-		d.stats.AcksRefused += uint64(len(d.acks))
-	}
-	d.mu.Unlock()
-	clear(d.acks)
 }
 
 // Offer hands the dispatcher due effects (from Table.Due) while this
@@ -282,7 +374,7 @@ func (d *Dispatcher) Offer(view uint32, effects []Effect) int {
 	for i := range effects {
 		e := &effects[i]
 		if tr, ok := d.tracks[e.ID]; ok {
-			if !tr.awaiting || (e.Attempts < tr.attempt && now.Before(tr.deadline)) {
+			if !tr.awaiting || (e.Attempts < tr.attempt && tr.busy(now)) {
 				continue
 			}
 			d.forgetLocked(e.ID, tr)
@@ -290,18 +382,42 @@ func (d *Dispatcher) Offer(view uint32, effects []Effect) int {
 		if d.inflight >= d.cfg.InFlightMax || d.awaiting >= d.cfg.AwaitingMax {
 			break
 		}
-		tr := &track{view: view, attempt: e.Attempts + 1}
-		d.tracks[e.ID] = tr
+		// One allocation for the attempt and its track, one for the
+		// target and payload bytes, one for the key.
+		box := &attemptBox{tr: track{view: view, attempt: e.Attempts + 1}}
+		d.tracks[e.ID] = &box.tr
 		d.inflight++
 		d.stats.Dispatched++
-		d.transport.Start(&Attempt{tr: tr, Ctx: d.viewCtx, Delivery: Delivery{
-			ID: e.ID, Key: e.ID.String(), Token: view, Attempt: tr.attempt, Kind: e.Kind,
-			Target:  append([]byte(nil), e.Target...),
-			Payload: append([]byte(nil), e.Payload...),
-		}})
+		b := make([]byte, len(e.Target)+len(e.Payload))
+		copy(b, e.Target)
+		copy(b[len(e.Target):], e.Payload)
+		box.a = Attempt{tr: &box.tr, Ctx: d.viewCtx, started: now, Delivery: Delivery{
+			ID: e.ID, Key: effectKey(e.ID), Token: view, Attempt: box.tr.attempt, Kind: e.Kind,
+			Target:  b[:len(e.Target):len(e.Target)],
+			Payload: b[len(e.Target):],
+		}}
+		d.transport.Start(&box.a)
 		started++
 	}
 	return started
+}
+
+// attemptBox holds an attempt and its track in one allocation.
+type attemptBox struct {
+	a  Attempt
+	tr track
+}
+
+// effectKey is id.String() (32 lowercase hex digits, Hi first) without
+// fmt.
+func effectKey(id wire.Uint128) string {
+	const digits = "0123456789abcdef"
+	var b [32]byte
+	for i := range 16 {
+		b[15-i] = digits[(id.Hi>>(4*i))&0xf]
+		b[31-i] = digits[(id.Lo>>(4*i))&0xf]
+	}
+	return string(b[:])
 }
 
 // Busy reports whether the dispatcher owns the effect: in flight, or its
@@ -311,7 +427,13 @@ func (d *Dispatcher) Busy(id wire.Uint128) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	tr, ok := d.tracks[id]
-	return ok && (!tr.awaiting || d.cfg.Now().Before(tr.deadline))
+	return ok && tr.busy(d.cfg.Now())
+}
+
+// busyLocked is Busy at stepNow, with the lock held (Step's Table.Due).
+func (d *Dispatcher) busyLocked(id wire.Uint128) bool {
+	tr, ok := d.tracks[id]
+	return ok && tr.busy(d.stepNow)
 }
 
 // Acks removes and returns ready acks of view, as many as fit in an ack
@@ -326,7 +448,7 @@ func (d *Dispatcher) Acks(view uint32, bodySizeMax int) []Ack {
 	if view > d.view {
 		d.stepDownLocked(view)
 	}
-	out := d.takeAcksLocked(nil, view, bodySizeMax)
+	out := d.takeAcksLocked(nil, view, bodySizeMax, d.cfg.Now())
 	if len(out) == 0 {
 		return nil
 	}
@@ -334,8 +456,9 @@ func (d *Dispatcher) Acks(view uint32, bodySizeMax int) []Ack {
 }
 
 // takeAcksLocked moves the ready acks of view that fit in bodySizeMax to
-// dst.
-func (d *Dispatcher) takeAcksLocked(dst []Ack, view uint32, bodySizeMax int) []Ack {
+// dst and marks them submitted at now: their effects stay busy until the
+// ack timeout.
+func (d *Dispatcher) takeAcksLocked(dst []Ack, view uint32, bodySizeMax int, now time.Time) []Ack {
 	if view < d.view || len(d.ready) == 0 {
 		return dst
 	}
@@ -344,11 +467,46 @@ func (d *Dispatcher) takeAcksLocked(dst []Ack, view uint32, bodySizeMax int) []A
 		size += AckSize(&d.ready[n])
 		n++
 	}
+	start := len(dst)
 	dst = append(dst, d.ready[:n]...)
 	m := copy(d.ready, d.ready[n:])
 	clear(d.ready[m:])
 	d.ready = d.ready[:m]
+	for i := start; i < len(dst); i++ {
+		if tr := d.trackOfLocked(&dst[i]); tr != nil {
+			tr.submitted, tr.submittedAt, tr.deadline = true, now, now.Add(d.ackTimeout)
+			if d.nextExpire.IsZero() || tr.deadline.Before(d.nextExpire) {
+				d.nextExpire = tr.deadline
+			}
+		}
+	}
 	return dst
+}
+
+// unsubmitLocked puts the acks Step took (d.acks) back in front of the
+// ready ones after the replica refused them, unless view was superseded
+// meanwhile (then they are dropped like every ack of an older view).
+func (d *Dispatcher) unsubmitLocked(view uint32) {
+	if view < d.view || d.closed {
+		d.stats.Dropped += uint64(len(d.acks))
+		return
+	}
+	for i := range d.acks {
+		if tr := d.trackOfLocked(&d.acks[i]); tr != nil {
+			tr.submitted = false
+		}
+	}
+	d.ready = slices.Insert(d.ready, 0, d.acks...)
+}
+
+// trackOfLocked returns the awaiting track an ack was made from, or nil
+// if the dispatcher forgot it (step-down).
+func (d *Dispatcher) trackOfLocked(a *Ack) *track {
+	tr, ok := d.tracks[a.ID]
+	if !ok || !tr.awaiting || tr.view != a.View || tr.attempt != a.Attempt {
+		return nil
+	}
+	return tr
 }
 
 // Committed tells the dispatcher that an OperationOutboxAck body has been
@@ -356,18 +514,58 @@ func (d *Dispatcher) takeAcksLocked(dst []Ack, view uint32, bodySizeMax int) []A
 // acknowledged stop being busy at once rather than at AckTimeout. It
 // ignores a malformed body.
 func (d *Dispatcher) Committed(body []byte) {
-	acks, err := DecodeAcks(nil, body, SizeLimit)
-	if err != nil {
+	// Two passes over the body with a cursor (no allocation): the first
+	// rejects a malformed body whole.
+	var c ackCursor
+	if c.start(body, SizeLimit) != "" {
 		return
 	}
+	for {
+		var a Ack
+		done, p := c.next(&a)
+		if p != "" {
+			return
+		}
+		if done {
+			break
+		}
+	}
+	c.start(body, SizeLimit)
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	for i := range acks {
-		if tr, ok := d.tracks[acks[i].ID]; ok && tr.awaiting && acks[i].Attempt >= tr.attempt {
-			d.forgetLocked(acks[i].ID, tr)
+	now := d.cfg.Now()
+	for {
+		var a Ack
+		if done, _ := c.next(&a); done {
+			return
+		}
+		if tr, ok := d.tracks[a.ID]; ok && tr.awaiting && a.Attempt >= tr.attempt {
+			if tr.submitted {
+				d.sampleAckLocked(now.Sub(tr.submittedAt))
+			}
+			d.forgetLocked(a.ID, tr)
 			d.stats.AcksCommitted++
 		}
 	}
+}
+
+// sampleAckLocked records one submit-to-commit time and, every
+// ackSamples/8 samples, recomputes the adaptive ack timeout from their
+// p99 (only with AckTimeoutMin set).
+func (d *Dispatcher) sampleAckLocked(t time.Duration) {
+	if d.cfg.AckTimeoutMin <= 0 {
+		return
+	}
+	d.ackLat[d.ackLatN%ackSamples] = max(t, 0)
+	d.ackLatN++
+	if d.ackLatN < ackSamples || d.ackLatN%(ackSamples/8) != 0 {
+		return
+	}
+	s := d.ackLatSort[:]
+	copy(s, d.ackLat[:])
+	slices.Sort(s)
+	p99 := s[len(s)*99/100]
+	d.ackTimeout = min(max(p99*time.Duration(d.cfg.AckTimeoutFactor), d.cfg.AckTimeoutMin), d.cfg.AckTimeout)
 }
 
 // StepDown fences the dispatcher at view: call it with the new view as
@@ -417,12 +615,17 @@ func (d *Dispatcher) forgetLocked(id wire.Uint128, tr *track) {
 
 // expireLocked forgets awaiting tracks whose ack timed out.
 func (d *Dispatcher) expireLocked(now time.Time) {
-	if d.awaiting == 0 {
+	if d.awaiting == 0 || d.nextExpire.IsZero() || now.Before(d.nextExpire) {
 		return
 	}
+	d.nextExpire = time.Time{}
 	for id, tr := range d.tracks { // order does not matter
-		if tr.awaiting && !now.Before(tr.deadline) {
+		switch {
+		case !tr.busy(now):
 			d.forgetLocked(id, tr)
+			d.stats.AcksExpired++
+		case tr.awaiting && tr.submitted && (d.nextExpire.IsZero() || tr.deadline.Before(d.nextExpire)):
+			d.nextExpire = tr.deadline
 		}
 	}
 }
@@ -432,7 +635,7 @@ func (d *Dispatcher) Stats() DispatcherStats {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	s := d.stats
-	s.InFlight, s.Awaiting, s.View = d.inflight, d.awaiting, d.view
+	s.InFlight, s.Awaiting, s.View, s.AckTimeout = d.inflight, d.awaiting, d.view, d.ackTimeout
 	return s
 }
 

@@ -102,17 +102,30 @@ func TestDispatcherStepPolicy(t *testing.T) {
 		t.Fatalf("re-dispatch in view 7: %d attempts", len(tr.started))
 	}
 
-	// A refused ack body is counted; the effect is dispatched again once
-	// its ack timed out on the injected clock.
+	// A refused ack body is counted and kept: the effect stays busy, even
+	// past the ack timeout, and the next Step submits the ack again.
 	r.refuse = true
 	d.Complete(tr.started[2], nil, nil)
 	d.Step(r, tb)
-	if s := d.Stats(); s.AcksRefused != 1 || len(tr.started) != 4 {
-		t.Fatalf("refused ack: %+v, %d attempts", s, len(tr.started))
+	now = now.Add(2 * time.Second)
+	d.Step(r, tb)
+	if s := d.Stats(); s.AcksRefused != 2 || len(tr.started) != 4 || len(r.bodies) != 1 {
+		t.Fatalf("refused ack: %+v, %d attempts, %d bodies", s, len(tr.started), len(r.bodies))
+	}
+	r.refuse = false
+	d.Step(r, tb)
+	if len(r.bodies) != 2 || len(tr.started) != 4 {
+		t.Fatalf("kept ack not submitted: %d bodies, %d attempts", len(r.bodies), len(tr.started))
+	}
+	// The submitted ack is lost (never committed): the effect is
+	// dispatched again once its ack timed out on the injected clock.
+	d.Step(r, tb)
+	if len(tr.started) != 4 {
+		t.Fatal("re-dispatched before the ack timeout")
 	}
 	now = now.Add(2 * time.Second)
 	d.Step(r, tb)
-	if len(tr.started) != 5 || tr.started[4].ID != ids[0] {
-		t.Fatalf("no re-dispatch after the ack timeout: %d attempts", len(tr.started))
+	if len(tr.started) != 5 || tr.started[4].ID != ids[0] || d.Stats().AcksExpired != 1 {
+		t.Fatalf("no re-dispatch after the ack timeout: %d attempts, %+v", len(tr.started), d.Stats())
 	}
 }

@@ -34,7 +34,10 @@
 //     outcomes back with Complete; the simulator injects its own transport
 //     and clock. Machine.OnAcksCommitted tells it which acks committed
 //     (Committed).
-//   - Sinks (sink.go, sink_http.go): FuncSink, KindSink, HTTPSink.
+//   - Sinks (sink.go, sink_http.go, sink_http_batch.go): FuncSink,
+//     KindSink, HTTPSink; BatchSink and HTTPBatchSink (the HTTP batch
+//     form). The PostgreSQL and NATS JetStream sinks are Go modules of
+//     their own (sinks/postgres, sinks/nats).
 //   - Receiver (receiver.go, receiver_store.go): an http.Handler wrapper for
 //     endpoints the user controls that rejects stale fencing tokens and
 //     deduplicates by key durably (a store on a file, or on any

@@ -39,6 +39,26 @@ type Sink interface {
 	Deliver(ctx context.Context, d Delivery) ([]byte, error)
 }
 
+// BatchSink is a Sink that also takes many deliveries in one call (one
+// database transaction, one HTTP request, one publish round). The
+// dispatcher's workers use DeliverBatch when the sink implements it; every
+// delivery of one call has the same fencing token and target.
+//
+// DeliverBatch sets out[i] (len(out) == len(ds)) to the outcome of ds[i],
+// with the meaning of Deliver's results; outcomes are per delivery (one
+// may be done while another is retried). It must honour ctx and be safe
+// for concurrent use; the slices are valid during the call only.
+type BatchSink interface {
+	Sink
+	DeliverBatch(ctx context.Context, ds []Delivery, out []BatchResult)
+}
+
+// BatchResult is the outcome of one delivery of a DeliverBatch call.
+type BatchResult struct {
+	Result []byte
+	Err    error
+}
+
 // PermanentError marks a failure that retrying cannot fix.
 type PermanentError struct {
 	Reason Reason

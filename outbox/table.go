@@ -147,6 +147,20 @@ func (t *Table) Stats() Stats {
 	return Stats{Emitted: t.emitted, Done: t.done, Failed: t.failed, Open: t.count, Kept: t.failures.n}
 }
 
+// OldestCreated returns the commit timestamp (ns) of the oldest open
+// effect, or false if none is open: the outbox's lag. It scans the table.
+func (t *Table) OldestCreated() (uint64, bool) {
+	var oldest uint64
+	found := false
+	for i := range t.slots {
+		s := &t.slots[i]
+		if s.used && (!found || s.created < oldest) {
+			oldest, found = s.created, true
+		}
+	}
+	return oldest, found
+}
+
 // Get returns the effect with the given id. The effect's slices alias the
 // table's memory (see Effect).
 func (t *Table) Get(id wire.Uint128) (Effect, bool) {

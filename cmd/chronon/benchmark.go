@@ -76,6 +76,8 @@ func parseBenchmarkArgs(args []string, stderr io.Writer) (benchmarkOptions, erro
 	fs.IntVar(&cfg.Accounts, "accounts", 10_000, "ledger, ledger-effects: accounts, created first (a local cluster's ledger holds the preset's capacity, 100000 or 1024, or more when asked; with the default, at most the preset's)")
 	fs.IntVar(&cfg.HotAccounts, "hot-accounts", 0, "ledger, ledger-effects: when above 0, every transfer debits one of this many first accounts (contention); 0 is uniform")
 	fs.IntVar(&cfg.Transfers, "transfers", 0, "ledger, ledger-effects: transfers at most in the whole run (default: the preset's capacity, 2000000 or 8192; a local cluster's ledger holds more when asked, and each replica's memory grows by about 350 bytes per transfer)")
+	fs.IntVar(&cfg.SinkBatch, "sink-batch", 64, "ledger-effects: effects per request to the sink (the HTTP batch form of outbox.HTTPBatchSink); 1 posts one request per effect (outbox.HTTPSink)")
+	fs.IntVar(&cfg.SinkWorkers, "sink-workers", 0, "ledger-effects: concurrent requests to the sink (default: the node's, 8 with batches, 64 with --sink-batch=1)")
 	fs.DurationVar(&cfg.SinkLatency, "sink-latency", 0, "ledger-effects: delay the sink adds to every effect it receives, as a slow webhook would")
 	fs.DurationVar(&cfg.DrainTimeout, "drain-timeout", time.Minute, "ledger-effects: how long to wait after the measured phase for the effects still pending")
 	backend := fs.String("io", "", "io backend of the local replicas: io_uring, fallback or auto (default: $"+cio.EnvBackend+" or auto)")

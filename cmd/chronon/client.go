@@ -130,6 +130,23 @@ func clientEffects(ctx context.Context, cl *client.Client, args []string, stdout
 		fmt.Fprintf(stdout, "no %s effects\n", *state)
 		return 0
 	}
+	if filter == outbox.QueryOpen {
+		// Listed by op from the first: the oldest open effect is among
+		// them whatever --limit, its age the outbox's lag.
+		oldest, retrying := effects[0].Created, 0
+		for _, e := range effects {
+			oldest = min(oldest, e.Created)
+			if e.State == outbox.StateRetry {
+				retrying++
+			}
+		}
+		age := "-"
+		if oldest != 0 && oldest < 1<<62 {
+			age = time.Since(time.Unix(0, int64(oldest))).Round(time.Millisecond).String()
+		}
+		fmt.Fprintf(stdout, "lag: oldest open effect created %s (%s ago); %d of the %d listed retrying\n",
+			commitTime(oldest), age, retrying, len(effects))
+	}
 	w := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(w, "KEY\tOP\tINDEX\tKIND\tSTATE\tATTEMPTS\tVIEW\tREASON\tCREATED\tNEXT ATTEMPT\tTARGET\tPAYLOAD\tRESULT")
 	for _, e := range effects {

@@ -122,7 +122,7 @@ func TestProcessesClientListsEffects(t *testing.T) {
 	for {
 		failed, open := list("failed"), list("open")
 		// 4 transfers declined (ids 5, 10, 15, 20) and 4 retrying (1, 6, 11, 16).
-		if count(failed, "http_422") == 4 && count(open, " retry ") == 4 &&
+		if count(failed, "http_422") == 4 && count(open, " retry ") == 4 && strings.Contains(open, "4 of the 4 listed retrying") &&
 			strings.Contains(failed, "emitted 20, done 12, failed 4 (4 kept), open 4") {
 			t.Logf("failed:\n%s\nopen:\n%s", failed, open)
 			break

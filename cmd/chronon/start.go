@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"os/signal"
 	"strconv"
@@ -50,7 +51,10 @@ func runStart(args []string, stdout, stderr io.Writer) int {
 	tlsCert := fs.String("client-tls-cert", "", "PEM certificate (chain) of the TLS client port")
 	tlsKey := fs.String("client-tls-key", "", "PEM private key of the TLS client port")
 	redirects := fs.Int("redirects-per-tick", 16, "redirects a backup sends per 10 ms tick, at most, to clients that sent it a request of an older view (docs/protocol.md, \"Redirect\"); the rest are dropped and counted")
-	effectsURL := fs.String("effects-url", "", "ledger only: POST every created transfer to this URL exactly once (outbox effect with an Idempotency-Key)")
+	effectsURL := fs.String("effects-url", "", "ledger only: POST every created transfer to this URL exactly once (outbox effect with an Idempotency-Key); the same as --effects-sink with an http(s) URL")
+	effectsSink := fs.String("effects-sink", "", "ledger only: where every created transfer goes exactly once, as an outbox effect: an http(s):// URL (webhook). The PostgreSQL and other sinks are Go modules of their own, wired through the Go API (docs/outbox.md)")
+	effectsBatch := fs.Int("effects-batch", 1, "with --effects-sink: effects per HTTP request; above 1 the webhook must accept the batch form (docs/outbox.md, \"HTTP batch form\")")
+	effectsWorkers := fs.Int("effects-workers", 0, "with --effects-sink: concurrent requests to the sink (default 64, or 8 with --effects-batch above 1)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: chronon start --addresses=a:p,b:p,c:p [--replica=i] [--state-machine=ledger|kv] <data file>")
 		fs.PrintDefaults()
@@ -60,6 +64,16 @@ func runStart(args []string, stdout, stderr io.Writer) int {
 	}
 	if fs.NArg() != 1 || *addresses == "" {
 		fs.Usage()
+		return 2
+	}
+	if *effectsSink != "" {
+		if err := checkEffectsSink(*effectsSink); err != nil {
+			fmt.Fprintf(stderr, "chronon start: --effects-sink: %v\n", err)
+			return 2
+		}
+	}
+	if *effectsBatch < 1 || *effectsWorkers < 0 {
+		fmt.Fprintln(stderr, "chronon start: --effects-batch must be at least 1 and --effects-workers not negative")
 		return 2
 	}
 	if (*tlsAddress != "" || *tlsCert != "" || *tlsKey != "") && (*tlsAddress == "" || *tlsCert == "" || *tlsKey == "") {
@@ -98,16 +112,27 @@ func runStart(args []string, stdout, stderr io.Writer) int {
 	}
 	var tbl *outbox.Table
 	var sink outbox.Sink
+	if *effectsURL != "" && *effectsSink != "" && *effectsURL != *effectsSink {
+		fmt.Fprintln(stderr, "chronon start: --effects-url and --effects-sink name two sinks; give one")
+		return 2
+	}
+	if *effectsSink != "" {
+		*effectsURL = *effectsSink
+	}
 	if *effectsURL != "" {
 		if *machine != "ledger" {
-			fmt.Fprintln(stderr, "chronon start: --effects-url needs --state-machine=ledger")
+			fmt.Fprintln(stderr, "chronon start: --effects-sink needs --state-machine=ledger")
 			return 2
 		}
+
 		if tbl, err = outbox.NewTable(outboxConfig(sb.Cluster, caps)); err != nil {
 			fmt.Fprintf(stderr, "chronon start: %v\n", err)
 			return 2
 		}
 		sink = &outbox.HTTPSink{Timeout: 5 * time.Second}
+		if *effectsBatch > 1 {
+			sink = &outbox.HTTPBatchSink{HTTPSink: outbox.HTTPSink{Timeout: 5 * time.Second}}
+		}
 	}
 	sm, err := newStateMachine(*machine, caps, tbl, *effectsURL)
 	if err != nil {
@@ -134,6 +159,9 @@ func runStart(args []string, stdout, stderr io.Writer) int {
 		IOBackend:    b,
 		Logger:       logger,
 		Sink:         sink,
+
+		EffectsWorkers:  *effectsWorkers,
+		EffectsBatchMax: *effectsBatch,
 
 		StatusLogInterval: *statusInterval,
 		ConnectionsMax:    *connectionsMax,
@@ -339,6 +367,27 @@ func presetCapacity(c journal.Config) capacity {
 // effect per transfer, its payload the 128-byte transfer.
 func outboxConfig(cluster wire.Uint128, caps capacity) outbox.Config {
 	return outbox.Config{Cluster: cluster, EffectsMax: caps.outboxEffects, PayloadSizeMax: ledger.TransferSize}
+}
+
+// checkEffectsSink accepts an http(s) URL; for the schemes of the sink
+// modules it says how to use them instead.
+func checkEffectsSink(target string) error {
+	u, err := url.Parse(target)
+	if err != nil {
+		return err
+	}
+	switch u.Scheme {
+	case "http", "https":
+		if u.Host == "" {
+			return fmt.Errorf("%q has no host", target)
+		}
+		return nil
+	case "postgres", "postgresql":
+		return fmt.Errorf("the PostgreSQL sink is the Go module github.com/chronon-db/chronon/sinks/postgres; this binary stays free of its driver: embed it through the Go API (node.Config.Sink), see docs/outbox.md")
+	case "nats":
+		return fmt.Errorf("the NATS JetStream sink is the Go module github.com/chronon-db/chronon/sinks/nats; this binary stays free of its client: embed it through the Go API (node.Config.Sink), see docs/outbox.md")
+	}
+	return fmt.Errorf("%q: want an http:// or https:// URL", target)
 }
 
 // newStateMachine builds the named state machine; with tbl (ledger only)

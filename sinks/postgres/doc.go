@@ -1,0 +1,36 @@
+// Package postgres is an outbox sink that applies Chronon effects to
+// PostgreSQL exactly once: the effect's work (a Go function running SQL in
+// the sink's transaction) and its idempotency key commit in one
+// transaction, the key unique, the stored result returned on a duplicate,
+// and every key fenced by the highest token seen.
+//
+// It is a separate Go module (github.com/chronon-db/chronon/sinks/postgres)
+// so that the core module does not depend on pgx. A program that embeds
+// Chronon passes a *Sink as node.Config.Sink or cluster.Config.Sink; the
+// dispatcher hands it batches (it is an outbox.BatchSink), each applied in
+// one transaction.
+//
+// The key table (default chronon_effects) has one row per effect key:
+//
+//	key text PRIMARY KEY, token bigint, attempt bigint, done boolean,
+//	result bytea, updated_at timestamptz
+//
+// Per delivery, inside the batch's transaction, with the row locked
+// (SELECT … FOR UPDATE, keys in sorted order so concurrent batches never
+// deadlock):
+//   - a token below the row's is fenced (outbox.ErrFenced): nothing runs;
+//   - a row already done: the stored result is returned (a replay), the
+//     work does not run again;
+//   - otherwise the row's token is raised to the delivery's, and Apply
+//     runs (inside a savepoint when a batch retries): on success the row becomes done with the
+//     result, in the same commit as the work; on an error the savepoint is
+//     rolled back (the work is undone, the raised token stays) and the
+//     error is the delivery's outcome (an outbox.PermanentError fails the
+//     effect, anything else retries it).
+//
+// A batch first runs every effect's work without savepoints (one round
+// trip less per effect); if one fails, it is rolled back whole and runs
+// again with a savepoint per effect, so the work of a failing effect may
+// run twice, each run undone. If the commit fails, nothing of the batch
+// happened and every delivery is retried.
+package postgres
