@@ -220,34 +220,33 @@ func (s *storage) Read(buf []byte, offset uint64, cb func(error)) {
 
 // Write implements journal.Storage.
 func (s *storage) Write(buf []byte, offset uint64, cb func(error)) {
-	s.checkOrder(buf, offset)
-	applied := s.Writes()
-	to := s.misdirect(offset, len(buf), s.misdirectWrite, FaultMisdirectWrite)
-	if s.onPrepareWrite != nil && s.inZone(to, len(buf), 0) {
-		s.onPrepareWrite(buf, to)
-	}
-	s.MemoryStorage.Write(buf, to, cb)
-	if s.Writes() > applied {
-		s.recordWrite(buf, offset)
-	}
+	s.write(buf, offset, func(to uint64) { s.MemoryStorage.Write(buf, to, cb) })
 }
 
 // WriteDurable implements journal.Storage: a Write whose bytes (alone)
 // are durable when it completes; the write-order bookkeeping treats it as
 // unsynced until then.
 func (s *storage) WriteDurable(buf []byte, offset uint64, cb func(error)) {
+	s.write(buf, offset, func(to uint64) {
+		s.MemoryStorage.WriteDurable(buf, to, func(err error) {
+			if err == nil {
+				s.durableWritten(buf, offset)
+			}
+			cb(err)
+		})
+	})
+}
+
+// write checks the order of a write the journal submits at offset,
+// misdirects it at random, applies it with apply(to) and records it.
+func (s *storage) write(buf []byte, offset uint64, apply func(to uint64)) {
 	s.checkOrder(buf, offset)
 	applied := s.Writes()
 	to := s.misdirect(offset, len(buf), s.misdirectWrite, FaultMisdirectWrite)
 	if s.onPrepareWrite != nil && s.inZone(to, len(buf), 0) {
 		s.onPrepareWrite(buf, to)
 	}
-	s.MemoryStorage.WriteDurable(buf, to, func(err error) {
-		if err == nil {
-			s.durableWritten(buf, offset)
-		}
-		cb(err)
-	})
+	apply(to)
 	if s.Writes() > applied {
 		s.recordWrite(buf, offset)
 	}

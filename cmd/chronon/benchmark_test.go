@@ -174,15 +174,7 @@ func TestBenchmarkTextOutput(t *testing.T) {
 // clients than its preset's sessions (test: 16) is formatted with room for
 // them (--clients-max defaults to --clients), and every client registers.
 func TestBenchmarkMoreClientsThanThePreset(t *testing.T) {
-	args := []string{"benchmark", "--json", "--preset=test", "--replicas=1", "--clients=20", "--warmup=0s", "--duration=300ms", "--dir=" + t.TempDir()}
-	var out, errOut bytes.Buffer
-	if code := run(args, &out, &errOut); code != 0 {
-		t.Fatalf("exit %d, stderr: %s\nstdout: %s", code, errOut.String(), out.String())
-	}
-	var r bench.Result
-	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
-		t.Fatal(err)
-	}
+	r := runBenchmarkJSON(t, "--preset=test", "--replicas=1", "--clients=20", "--warmup=0s", "--duration=300ms", "--dir="+t.TempDir())
 	if r.Clients != 20 || r.Requests < 20 {
 		t.Fatalf("20 clients, %d requests: %+v", r.Requests, r)
 	}
@@ -193,19 +185,26 @@ func TestBenchmarkMoreClientsThanThePreset(t *testing.T) {
 // ledger of that capacity: the cluster's grid grows to hold it, and every
 // account is created (the benchmark stops at an account refused as full).
 func TestBenchmarkLargerStateThanThePreset(t *testing.T) {
-	args := []string{"benchmark", "--json", "--workload=ledger", "--preset=test", "--replicas=1", "--clients=2", "--accounts=3000", "--transfers=20000",
-		"--warmup=0s", "--duration=300ms", "--dir=" + t.TempDir()}
+	r := runBenchmarkJSON(t, "--workload=ledger", "--preset=test", "--replicas=1", "--clients=2", "--accounts=3000", "--transfers=20000",
+		"--warmup=0s", "--duration=300ms", "--dir="+t.TempDir())
+	if r.Events == 0 {
+		t.Fatalf("no transfers: %+v", r)
+	}
+}
+
+// runBenchmarkJSON runs chronon benchmark --json with args and returns its
+// result; a non-zero exit fails the test.
+func runBenchmarkJSON(t *testing.T, args ...string) bench.Result {
+	t.Helper()
 	var out, errOut bytes.Buffer
-	if code := run(args, &out, &errOut); code != 0 {
+	if code := run(append([]string{"benchmark", "--json"}, args...), &out, &errOut); code != 0 {
 		t.Fatalf("exit %d, stderr: %s\nstdout: %s", code, errOut.String(), out.String())
 	}
 	var r bench.Result
 	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
 		t.Fatal(err)
 	}
-	if r.Events == 0 {
-		t.Fatalf("no transfers: %+v", r)
-	}
+	return r
 }
 
 // startTestCluster starts an in-process test-preset cluster of replicas
