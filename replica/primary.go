@@ -107,23 +107,9 @@ func (r *Replica) redirect(h *wire.Header) {
 		r.Counters.DropRedirectLimit++
 		return
 	}
-	m := r.newMessage()
-	if m == nil {
+	if !r.sendToClient(wire.Header{Command: wire.CommandRedirect, Client: h.Client, Context: h.Checksum}) {
 		return
 	}
-	rh := wire.Header{
-		Cluster:  r.cfg.Cluster,
-		Size:     wire.HeaderSize,
-		View:     r.view,
-		Protocol: wire.ProtocolVersion,
-		Command:  wire.CommandRedirect,
-		Replica:  r.cfg.Replica,
-		Client:   h.Client,
-		Context:  h.Checksum,
-	}
-	wire.Seal(&rh, m.Bytes(wire.HeaderSize))
-	r.bus.SendToClient(h.Client, m)
-	m.Unref()
 	r.redirectsInTick++
 	r.Counters.Redirects++
 }
@@ -429,24 +415,24 @@ func (r *Replica) resendReply(e *clientEntry) {
 func (r *Replica) sendEviction(client wire.Uint128, session uint64, reason wire.EvictionReason) {
 	invariants.Assert(reason != 0 && reason != wire.EvictionTooManyConnections, "replica: eviction without a reason, or a refusal (the bus's)")
 	invariants.Assert(r.IsPrimary(), "replica: eviction sent by a backup")
+	r.sendToClient(wire.Header{Command: wire.CommandEviction, Client: client, Session: session, Reason: uint8(reason)})
+}
+
+// sendToClient seals h as a header-only message of this replica in its
+// view (cluster, size, view, protocol and replica filled in) and sends it
+// to h.Client. It reports false when no message buffer was free.
+func (r *Replica) sendToClient(h wire.Header) bool {
+	invariants.Assert(!h.Client.IsZero() && h.Size == 0 && h.View == 0, "replica: client message without a client, or with fields this fills in")
 	m := r.newMessage()
 	if m == nil {
-		return
+		return false
 	}
-	h := wire.Header{
-		Cluster:  r.cfg.Cluster,
-		Size:     wire.HeaderSize,
-		View:     r.view,
-		Protocol: wire.ProtocolVersion,
-		Command:  wire.CommandEviction,
-		Replica:  r.cfg.Replica,
-		Client:   client,
-		Session:  session,
-		Reason:   uint8(reason),
-	}
+	h.Cluster, h.Size, h.View, h.Protocol, h.Replica = r.cfg.Cluster, wire.HeaderSize, r.view, wire.ProtocolVersion, r.cfg.Replica
 	wire.Seal(&h, m.Bytes(wire.HeaderSize))
-	r.bus.SendToClient(client, m)
+	invariants.Assert(h.Command == wire.CommandRedirect || h.Command == wire.CommandEviction, "replica: header-only client message of another command")
+	r.bus.SendToClient(h.Client, m)
 	m.Unref()
+	return true
 }
 
 // SubmitLocal queues a local request of a local-only operation
