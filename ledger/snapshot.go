@@ -36,6 +36,23 @@ var ErrSnapshot = errors.New("ledger: invalid snapshot")
 // transfers in creation order (which is ascending timestamp order, the same
 // on every replica), and a checksum.
 func (l *Ledger) Snapshot(dst []byte) []byte {
+	var ends [2]int
+	dst, _ = l.SnapshotSegments(dst, ends[:0])
+	return dst
+}
+
+var _ statemachine.SegmentedSnapshot = (*Ledger)(nil)
+
+// SnapshotSegments appends the snapshot like Snapshot and cuts it in three
+// segments: the header, the accounts (updated in place), and the
+// transfers with the checksum (a log that only grows).
+func (l *Ledger) SnapshotSegments(dst []byte, ends []int) ([]byte, []int) {
+	ends = append(ends, snapshotHeaderSize, snapshotHeaderSize+AccountSize*len(l.accounts))
+	dst = l.snapshot(dst)
+	return dst, ends
+}
+
+func (l *Ledger) snapshot(dst []byte) []byte {
 	start := len(dst)
 	size := snapshotHeaderSize + AccountSize*len(l.accounts) + TransferSize*len(l.transfers) + snapshotTrailer
 	dst = slices.Grow(dst, size)[:start+size]

@@ -139,11 +139,40 @@ func (m *Machine) Digest() wire.Uint128 { return add128(m.inner.Digest(), m.tbl.
 //
 //	inner length u64 | inner snapshot | table snapshot (Table.Snapshot)
 func (m *Machine) Snapshot(dst []byte) []byte {
+	var ends [statemachine.SegmentsMax]int
+	dst, _ = m.SnapshotSegments(dst, ends[:0])
+	return dst
+}
+
+var _ statemachine.SegmentedSnapshot = (*Machine)(nil)
+
+// SnapshotSegments appends the snapshot like Snapshot, cut into the inner
+// machine's segments (when it is a statemachine.SegmentedSnapshot) and the
+// effect table (one more segment).
+func (m *Machine) SnapshotSegments(dst []byte, ends []int) ([]byte, []int) {
 	at := len(dst)
+	n0 := len(ends)
 	dst = binary.LittleEndian.AppendUint64(dst, 0)
-	dst = m.inner.Snapshot(dst)
-	binary.LittleEndian.PutUint64(dst[at:], uint64(len(dst)-at-8))
-	return m.tbl.Snapshot(dst)
+	if s, ok := m.inner.(statemachine.SegmentedSnapshot); ok {
+		inner := len(ends)
+		dst, ends = s.SnapshotSegments(dst, ends)
+		for i := inner; i < len(ends); i++ {
+			ends[i] += 8 // relative to the inner snapshot's start
+		}
+		// Room for the inner machine's end and the table's.
+		if len(ends)-n0 > statemachine.SegmentsMax-1 {
+			ends = ends[:n0+statemachine.SegmentsMax-1]
+		}
+	} else {
+		dst = m.inner.Snapshot(dst)
+	}
+	inner := len(dst) - at - 8
+	binary.LittleEndian.PutUint64(dst[at:], uint64(inner))
+	if k := len(ends); k == n0 || ends[k-1] < inner+8 {
+		ends = append(ends, inner+8)
+	}
+	dst = m.tbl.Snapshot(dst)
+	return dst, ends
 }
 
 // Restore replaces the inner machine's state and the table's with a

@@ -57,6 +57,9 @@ type Clock interface {
 // CheckpointBlobs are the parts of a checkpoint: the state machine's
 // snapshot and the encoded client table.
 type CheckpointBlobs struct {
-	State    []byte
-	Sessions []byte
+	State []byte
+	// StateSegments are the state's segment ends
+	// (statemachine.SegmentedSnapshot), nil for one segment.
+	StateSegments []int
+	Sessions      []byte
 }

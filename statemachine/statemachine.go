@@ -116,3 +116,22 @@ type LocalOperations interface {
 	// fixed function of the operation.
 	LocalOnly(operation wire.Operation) bool
 }
+
+// SegmentsMax is the most segments a SegmentedSnapshot may cut its
+// snapshot into.
+const SegmentsMax = 16
+
+// SegmentedSnapshot is implemented by state machines whose snapshot is
+// made of parts that change independently (a fixed-size table beside a log
+// that only grows, say). Checkpoints store a snapshot in grid blocks and
+// write only the blocks whose bytes changed since the previous checkpoint;
+// no block spans a segment boundary, so a segment that grew does not shift
+// the bytes of the next one into other blocks.
+type SegmentedSnapshot interface {
+	// SnapshotSegments appends the snapshot to dst exactly as Snapshot
+	// does, and appends to ends the end offset of each segment, relative
+	// to the snapshot's start (len(dst) at the call): strictly increasing,
+	// the last at most the snapshot's length (bytes after it form one more
+	// segment), at most SegmentsMax of them.
+	SnapshotSegments(dst []byte, ends []int) ([]byte, []int)
+}

@@ -317,7 +317,7 @@ func (w *Adapter) Checkpoint(op uint64, checksum wire.Uint128, b replica.Checkpo
 	if err := w.drain(); err != nil {
 		return err
 	}
-	return w.j.Checkpoint(op, checksum, journal.CheckpointData{State: b.State, Sessions: b.Sessions})
+	return w.j.Checkpoint(op, checksum, journal.CheckpointData{State: b.State, StateSegments: b.StateSegments, Sessions: b.Sessions})
 }
 
 // Completions is the part of the replica the Adapter reports to.
