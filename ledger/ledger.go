@@ -98,7 +98,7 @@ func (l *Ledger) SnapshotSizeMax() int {
 // SnapshotSizeMax returns the length of the snapshot of a ledger holding
 // the given numbers of accounts and transfers.
 func SnapshotSizeMax(accounts, transfers int) int {
-	return snapshotHeaderSize + AccountSize*accounts + TransferSize*transfers + snapshotTrailer
+	return snapshotHeaderSize + AccountSize*accounts + TransferSize*transfers
 }
 
 // Capacity reports the records held, the most the ledger can hold and the

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/chronon-db/chronon/internal/invariants"
 	"github.com/chronon-db/chronon/statemachine"
 	"github.com/chronon-db/chronon/wire"
 )
@@ -13,19 +14,20 @@ import (
 // Snapshot layout (little-endian):
 //
 //	 0  8 magic "chrnldg1"
-//	 8  4 version (1)
+//	 8  4 version (2)
 //	12  4 reserved (0)
 //	16  8 commit_timestamp
 //	24  4 accounts_count
 //	28  4 transfers_count
 //	32    accounts_count × 128-byte Account, ascending timestamp
 //	      transfers_count × 128-byte Transfer, ascending timestamp
-//	end-16 16 checksum: xxh3-128 of all preceding bytes
+//
+// The snapshot carries no checksum of its own: checkpoints store it in grid
+// blocks verified by checksum, and state sync verifies the whole checkpoint.
 const (
 	snapshotMagic      = "chrnldg1"
-	snapshotVersion    = 1
+	snapshotVersion    = 2
 	snapshotHeaderSize = 32
-	snapshotTrailer    = 16
 )
 
 // ErrSnapshot is wrapped by every Restore error, together with
@@ -34,7 +36,7 @@ var ErrSnapshot = errors.New("ledger: invalid snapshot")
 
 // Snapshot appends the state to dst: a header, the accounts and the
 // transfers in creation order (which is ascending timestamp order, the same
-// on every replica), and a checksum.
+// on every replica).
 func (l *Ledger) Snapshot(dst []byte) []byte {
 	var ends [2]int
 	dst, _ = l.SnapshotSegments(dst, ends[:0])
@@ -45,7 +47,7 @@ var _ statemachine.SegmentedSnapshot = (*Ledger)(nil)
 
 // SnapshotSegments appends the snapshot like Snapshot and cuts it in three
 // segments: the header, the accounts (updated in place), and the
-// transfers with the checksum (a log that only grows).
+// transfers (a log that only grows).
 func (l *Ledger) SnapshotSegments(dst []byte, ends []int) ([]byte, []int) {
 	ends = append(ends, snapshotHeaderSize, snapshotHeaderSize+AccountSize*len(l.accounts))
 	dst = l.snapshot(dst)
@@ -54,7 +56,7 @@ func (l *Ledger) SnapshotSegments(dst []byte, ends []int) ([]byte, []int) {
 
 func (l *Ledger) snapshot(dst []byte) []byte {
 	start := len(dst)
-	size := snapshotHeaderSize + AccountSize*len(l.accounts) + TransferSize*len(l.transfers) + snapshotTrailer
+	size := snapshotHeaderSize + AccountSize*len(l.accounts) + TransferSize*len(l.transfers)
 	dst = slices.Grow(dst, size)[:start+size]
 	b := dst[start:]
 	copy(b, snapshotMagic)
@@ -64,20 +66,16 @@ func (l *Ledger) snapshot(dst []byte) []byte {
 	binary.LittleEndian.PutUint32(b[24:], uint32(len(l.accounts)))
 	binary.LittleEndian.PutUint32(b[28:], uint32(len(l.transfers)))
 	w := snapshotHeaderSize
-	for i := range l.accounts {
-		l.accounts[i].Encode(b[w:])
-		w += AccountSize
-	}
-	for i := range l.transfers {
-		l.transfers[i].Encode(b[w:])
-		w += TransferSize
-	}
-	putUint128(b[w:], wire.Checksum(b[:w]))
+	encodeAccounts(b[w:], l.accounts)
+	w += AccountSize * len(l.accounts)
+	encodeTransfers(b[w:], l.transfers)
+	w += TransferSize * len(l.transfers)
+	invariants.Assert(w == len(b), "ledger: snapshot encoded to another length than its size")
 	return dst
 }
 
 // Restore replaces the state with a snapshot's. It checks every byte: the
-// checksum, the header, every record's fields, unique ids, strictly
+// header, every record's fields, unique ids, strictly
 // ascending and unique timestamps, that transfers reference earlier accounts
 // of their ledger, and that every account's balances equal the sums of its
 // transfers. On error the ledger is left empty and the error wraps
@@ -97,13 +95,10 @@ func (l *Ledger) Restore(snapshot []byte) error {
 }
 
 func (l *Ledger) restore(b []byte) error {
-	if len(b) < snapshotHeaderSize+snapshotTrailer {
-		return fmt.Errorf("size %d below minimum %d", len(b), snapshotHeaderSize+snapshotTrailer)
+	if len(b) < snapshotHeaderSize {
+		return fmt.Errorf("size %d below minimum %d", len(b), snapshotHeaderSize)
 	}
-	body := b[:len(b)-snapshotTrailer]
-	if getUint128(b[len(body):]) != wire.Checksum(body) {
-		return errors.New("checksum mismatch")
-	}
+	body := b
 	if string(b[0:8]) != snapshotMagic {
 		return errors.New("bad magic")
 	}

@@ -278,6 +278,7 @@ func (n *Node) open() error {
 	if n.wal, err = persist.NewAdapter(n.journal, limits.PipelinePrepareMax*2+limits.JournalReadsMax); err != nil {
 		return fmt.Errorf("node: %w", err)
 	}
+	n.wal.Clock = time.Now
 	rcfg := replica.Config{
 		Cluster:            sb.Cluster,
 		ReplicaCount:       sb.ReplicaCount,

@@ -3,6 +3,7 @@ package persist
 import (
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/chronon-db/chronon/internal/invariants"
 	"github.com/chronon-db/chronon/journal"
@@ -57,14 +58,28 @@ type Adapter struct {
 
 	// Counters count the adapter's work; read them on the loop's goroutine.
 	Counters WALCounters
+	// Clock, when set, times checkpoints (CheckpointLast, CheckpointMax
+	// and Counters.CheckpointMicros); the simulator leaves it nil.
+	Clock func() time.Time
+	// CheckpointLast and CheckpointMax are the journal time of the last
+	// and of the longest checkpoint (writing the blocks that changed, the
+	// sync and the superblock; not building the snapshot).
+	CheckpointLast, CheckpointMax time.Duration
 }
 
-// WALCounters count an Adapter's prepare writes.
+// WALCounters count an Adapter's prepare writes and checkpoints.
 type WALCounters struct {
 	Batches         uint64 // prepare batches submitted (one sync each)
 	PreparesWritten uint64 // prepares in those batches
 	HeaderFlushes   uint64 // header-only writes (one sync each): no batch followed
 	Drains          uint64 // synchronous operations that waited for prepare writes
+
+	Checkpoints             uint64 // checkpoints written (taken or synced)
+	CheckpointBlocksWritten uint64 // grid blocks they wrote (data, index, free set)
+	CheckpointBlocksShared  uint64 // data blocks they referenced again unchanged
+	CheckpointBytesWritten  uint64 // bytes of the blocks written
+	CheckpointScrubbedBad   uint64 // shared blocks the scrubber found damaged (written again)
+	CheckpointMicros        uint64 // journal time of checkpoints (with Clock)
 }
 
 type readResult struct {
@@ -317,7 +332,25 @@ func (w *Adapter) Checkpoint(op uint64, checksum wire.Uint128, b replica.Checkpo
 	if err := w.drain(); err != nil {
 		return err
 	}
-	return w.j.Checkpoint(op, checksum, journal.CheckpointData{State: b.State, StateSegments: b.StateSegments, Sessions: b.Sessions})
+	var start time.Time
+	if w.Clock != nil {
+		start = w.Clock()
+	}
+	err := w.j.Checkpoint(op, checksum, journal.CheckpointData{State: b.State, StateSegments: b.StateSegments, Sessions: b.Sessions})
+	if err != nil {
+		return err
+	}
+	st := w.j.CheckpointStats()
+	c := &w.Counters
+	c.Checkpoints++
+	c.CheckpointBlocksWritten, c.CheckpointBlocksShared = st.Written, st.Shared
+	c.CheckpointBytesWritten, c.CheckpointScrubbedBad = st.BytesWritten, st.ScrubbedBad
+	if w.Clock != nil {
+		d := w.Clock().Sub(start)
+		w.CheckpointLast, w.CheckpointMax = d, max(w.CheckpointMax, d)
+		c.CheckpointMicros += uint64(d.Microseconds())
+	}
+	return nil
 }
 
 // Completions is the part of the replica the Adapter reports to.
