@@ -173,7 +173,7 @@ type CheckpointSizes struct {
 }
 
 // CheckpointBlocksMax returns the grid blocks one checkpoint of at most s
-// uses: its blobs' data blocks (a state cut into SegmentsMax segments),
+// uses: its blobs' data blocks (a state cut into SegmentsMax+1 segments),
 // their index blocks, and the free set that records them.
 func (c Config) CheckpointBlocksMax(s CheckpointSizes) uint64 {
 	invariants.Assert(c.GridBlockSize > wire.HeaderSize, "journal: grid block without room for a payload")
@@ -188,7 +188,7 @@ func (c Config) CheckpointBlocksMax(s CheckpointSizes) uint64 {
 		return d + (d+per-1)/per
 	}
 	freeSet := (uint64(c.GridBlockCount) + 7) / 8
-	n := blocks(s.State, SegmentsMax) + blocks(s.Sessions, 1) + blocks(freeSet, 1)
+	n := blocks(s.State, SegmentsMax+1) + blocks(s.Sessions, 1) + blocks(freeSet, 1)
 	invariants.Assert(n >= 2, "journal: a checkpoint without even its free set's blocks")
 	return n
 }

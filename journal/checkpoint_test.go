@@ -178,10 +178,10 @@ func TestCheckpointBlocksMaxMatchesCheckpoint(t *testing.T) {
 	}
 	j := mustOpen(t, s)
 	root := j.Superblock().VSR.CheckpointChecksum
-	// The most blocks a state of that size takes: SegmentsMax-1 segments of
+	// The most blocks a state of that size takes: SegmentsMax segments of
 	// one byte, then the rest.
 	ends := make([]int, 0, SegmentsMax)
-	for i := 1; i < SegmentsMax; i++ {
+	for i := 1; i <= SegmentsMax; i++ {
 		ends = append(ends, i)
 	}
 	data := CheckpointData{State: blob(1, int(sizes.State)), StateSegments: ends, Sessions: blob(2, int(sizes.Sessions))}
@@ -292,6 +292,12 @@ func TestCheckpointSharesUnchangedBlocks(t *testing.T) {
 	j = mustOpen(t, s)
 	head[1]++
 	check(0, 1+1+1+2, 10+23+1)
+	// The table grows by a block: the log's blocks stay shared (blocks are
+	// compared within their segment).
+	table = append(table, blob(6, pm)...)
+	// table's new block, indexes of state and sessions, free set 2; shared:
+	// head, table 10, log 23, sessions 1.
+	check(0, 1+1+1+2, 1+10+23+1)
 }
 
 // TestScrubberRewritesDamagedSharedBlock: a shared block damaged on disk

@@ -26,8 +26,9 @@ const (
 // reference (BlobRef) names its first index block; index blocks form a
 // chain, each naming the next by (OpMin = address, Parent = checksum), and
 // each holds entries of indexEntrySize bytes, one per data block in blob
-// order: address u64, payload size u32, reserved u32 (0), the data block's
-// header checksum u128 and its payload's checksum u128. A data block's
+// order: address u64, payload size u32, segment u32 (the segment of the
+// blob the block belongs to, from 0), the data block's header checksum
+// u128 and its payload's checksum u128. A data block's
 // payload is a slice of the blob; blocks never span a segment boundary
 // (CheckpointData.StateSegments), so a segment that did not change keeps
 // its blocks' bytes.
@@ -50,6 +51,7 @@ const indexEntrySize = 48
 type blockEntry struct {
 	address  uint64
 	size     uint32       // payload bytes
+	segment  uint32       // the blob's segment it belongs to
 	checksum wire.Uint128 // the block's header checksum
 	body     wire.Uint128 // its payload's checksum
 }
@@ -59,7 +61,7 @@ func (e *blockEntry) encode(b []byte) {
 	le := binary.LittleEndian
 	le.PutUint64(b, e.address)
 	le.PutUint32(b[8:], e.size)
-	le.PutUint32(b[12:], 0)
+	le.PutUint32(b[12:], e.segment)
 	putU128(b[16:], e.checksum)
 	putU128(b[32:], e.body)
 }
@@ -69,15 +71,15 @@ func (e *blockEntry) encode(b []byte) {
 func (e *blockEntry) decode(b []byte, count uint64, pm int) error {
 	invariants.Assert(len(b) >= indexEntrySize, "journal: index entry decoded from a short buffer")
 	le := binary.LittleEndian
-	e.address, e.size = le.Uint64(b), le.Uint32(b[8:])
+	e.address, e.size, e.segment = le.Uint64(b), le.Uint32(b[8:]), le.Uint32(b[12:])
 	e.checksum, e.body = getU128(b[16:]), getU128(b[32:])
 	switch {
 	case e.address == 0 || e.address > count:
 		return fmt.Errorf("%w: index entry names grid address %d", ErrCorrupt, e.address)
 	case e.size == 0 || int(e.size) > pm:
 		return fmt.Errorf("%w: index entry of %d payload bytes", ErrCorrupt, e.size)
-	case le.Uint32(b[12:]) != 0:
-		return fmt.Errorf("%w: index entry with reserved bytes set", ErrCorrupt)
+	case e.segment > SegmentsMax:
+		return fmt.Errorf("%w: index entry of segment %d", ErrCorrupt, e.segment)
 	}
 	return nil
 }
@@ -237,15 +239,25 @@ func (j *Journal) writeBlob(w blobWrite, a *gridAlloc, checkpointOp uint64) (Blo
 	}
 	pm := j.blockPayloadMax()
 	first := len(j.next)
+	// Where each segment's blocks start in prev: a block is compared with
+	// the block at the same place of the same segment.
+	var prevStart [SegmentsMax + 2]int
+	for k, seg := 0, uint32(0); seg <= SegmentsMax; seg++ {
+		for k < len(w.prev) && w.prev[k].segment < seg {
+			k++
+		}
+		prevStart[seg] = k
+	}
+	prevStart[SegmentsMax+1] = len(w.prev)
 	start := 0
-	for _, end := range segmentEnds(len(w.data), w.ends) {
+	for seg, end := range segmentEnds(len(w.data), w.ends) {
 		for off := start; off < end; off += pm {
 			payload := w.data[off:min(end, off+pm)]
 			body := wire.Checksum(payload)
-			i := len(j.next) - first
+			i := prevStart[seg] + (off-start)/pm
 			pos := j.scrubPos
 			j.scrubPos++
-			if i < len(w.prev) && j.reusable(&w.prev[i], w.t, len(payload), body, pos) {
+			if i < prevStart[seg+1] && w.prev[i].segment == uint32(seg) && j.reusable(&w.prev[i], w.t, len(payload), body, pos) {
 				j.staging.acquire(w.prev[i].address)
 				j.next = append(j.next, w.prev[i])
 				j.gridShared++
@@ -260,7 +272,7 @@ func (j *Journal) writeBlob(w blobWrite, a *gridAlloc, checkpointOp uint64) (Blo
 				return BlobRef{}, nil, err
 			}
 			invariants.Assert(h.ChecksumBody == body, "journal: block body checksum differs from its payload's")
-			j.next = append(j.next, blockEntry{address: addr, size: uint32(len(payload)), checksum: h.Checksum, body: body})
+			j.next = append(j.next, blockEntry{address: addr, size: uint32(len(payload)), segment: uint32(seg), checksum: h.Checksum, body: body})
 		}
 		start = end
 	}
