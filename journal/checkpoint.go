@@ -45,12 +45,17 @@ type CheckpointStats struct {
 	// ScrubbedBad counts shared blocks that failed verification when the
 	// scrubber read them, and were written again.
 	ScrubbedBad uint64
+	// Prewritten counts blocks written ahead between checkpoints
+	// (Prewrite, included in Written and BytesWritten); PrewriteUsed those
+	// a checkpoint took instead of writing them.
+	Prewritten, PrewriteUsed uint64
 }
 
 // CheckpointStats returns the journal's checkpoint counters.
 func (j *Journal) CheckpointStats() CheckpointStats {
 	invariants.Assert(j.gridWritten >= j.gridWrittenBlocks, "journal: fewer bytes than blocks written")
-	return CheckpointStats{Written: j.gridWrittenBlocks, Shared: j.gridShared, BytesWritten: j.gridWritten, ScrubbedBad: j.gridScrubbedBad}
+	return CheckpointStats{Written: j.gridWrittenBlocks, Shared: j.gridShared, BytesWritten: j.gridWritten, ScrubbedBad: j.gridScrubbedBad,
+		Prewritten: j.gridPrewritten, PrewriteUsed: j.gridPrewriteUsed}
 }
 
 // Checkpoint durably records a checkpoint at op (whose prepare has the given
@@ -136,6 +141,7 @@ func (j *Journal) Checkpoint(op uint64, checksum wire.Uint128, data CheckpointDa
 	j.acquired.copyFrom(&j.staging)
 	j.cur, j.curKnown = nextRefs, true
 	j.curBuf, j.next = j.next, j.curBuf[:0]
+	j.afterCheckpoint()
 	j.scrubCursor += ScrubBlocksPerCheckpoint
 	if j.scrubCursor >= j.scrubPos {
 		j.scrubCursor = 0

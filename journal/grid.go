@@ -170,21 +170,27 @@ func (j *Journal) allocBlock(a *gridAlloc) (uint64, error) {
 	count := uint64(j.layout.Config.GridBlockCount)
 	for a.cursor < count {
 		a.cursor++
-		if !j.acquired.isAcquired(a.cursor) && !j.staging.isAcquired(a.cursor) {
+		if !j.acquired.isAcquired(a.cursor) && !j.staging.isAcquired(a.cursor) && !j.preSet.isAcquired(a.cursor) {
 			j.staging.acquire(a.cursor)
 			return a.cursor, nil
 		}
+	}
+	if j.releaseUnusedPrewrites() > 0 {
+		// Blocks written ahead that this checkpoint did not take: the
+		// source's stable bytes changed after all (a restore). Free them.
+		a.cursor = 0
+		return j.allocBlock(a)
 	}
 	return 0, fmt.Errorf("%w: no grid block free beside the current checkpoint (%d staged, %d durable, %d in the grid)",
 		ErrGridFull, j.staging.acquired(), j.acquired.acquired(), count)
 }
 
-// writeBlock seals payload as a block of type t at address and writes it.
-// The caller syncs.
-func (j *Journal) writeBlock(t BlockType, address uint64, payload []byte, next *wire.Header, checkpointOp uint64) (wire.Header, error) {
+// writeBlock seals payload as a block of type t at address and writes it:
+// durable before it returns when durable is set, else the caller syncs.
+func (j *Journal) writeBlock(t BlockType, address uint64, payload []byte, next *wire.Header, checkpointOp uint64, durable bool) (wire.Header, error) {
 	// The block must be reserved for the checkpoint being written and not
 	// hold one of the durable checkpoint's blocks.
-	if !j.staging.isAcquired(address) || j.acquired.isAcquired(address) {
+	if (!j.staging.isAcquired(address) && !j.preSet.isAcquired(address)) || j.acquired.isAcquired(address) {
 		invariants.Failf("journal: grid block %d written while not staged or of the durable checkpoint", address)
 	}
 	invariants.Assert(len(payload) > 0 && len(payload) <= j.blockPayloadMax(), "journal: grid block payload out of range")
@@ -211,7 +217,11 @@ func (j *Journal) writeBlock(t BlockType, address uint64, payload []byte, next *
 		}
 	}
 	n := sectorRound(uint64(h.Size))
-	if err := j.io.write(j.blockBuf[:n], j.layout.BlockOffset(h.Op)); err != nil {
+	write := j.io.write
+	if durable {
+		write = j.io.writeDurable
+	}
+	if err := write(j.blockBuf[:n], j.layout.BlockOffset(h.Op)); err != nil {
 		return h, err
 	}
 	j.gridWrittenBlocks++
@@ -263,11 +273,18 @@ func (j *Journal) writeBlob(w blobWrite, a *gridAlloc, checkpointOp uint64) (Blo
 				j.gridShared++
 				continue
 			}
+			if e := j.prewritten(w.t, seg, (off-start)/pm, len(payload), body); e != nil {
+				j.preSet.release(e.address)
+				j.staging.acquire(e.address)
+				j.next = append(j.next, *e)
+				j.gridPrewriteUsed++
+				continue
+			}
 			addr, err := j.allocBlock(a)
 			if err != nil {
 				return BlobRef{}, nil, err
 			}
-			h, err := j.writeBlock(w.t, addr, payload, nil, checkpointOp)
+			h, err := j.writeBlock(w.t, addr, payload, nil, checkpointOp, false)
 			if err != nil {
 				return BlobRef{}, nil, err
 			}
@@ -301,7 +318,7 @@ func (j *Journal) writeBlob(w blobWrite, a *gridAlloc, checkpointOp uint64) (Blo
 		if k+1 < n {
 			link = &next
 		}
-		h, err := j.writeBlock(w.t|blockIndexFlag, addrs[k], b, link, checkpointOp)
+		h, err := j.writeBlock(w.t|blockIndexFlag, addrs[k], b, link, checkpointOp, false)
 		if err != nil {
 			return BlobRef{}, nil, err
 		}

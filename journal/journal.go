@@ -46,6 +46,17 @@ type Journal struct {
 	scrubCursor, scrubPos uint64
 	// Checkpoint counters (CheckpointStats).
 	gridWritten, gridWrittenBlocks, gridShared, gridScrubbedBad uint64
+	gridPrewritten, gridPrewriteUsed                            uint64
+
+	// Prewrites (Prewrite): pre[i] is the block written ahead for block
+	// preBase+i of segment preSegment of the next checkpoint's state blob;
+	// preSet holds their addresses until a checkpoint takes them.
+	pre        []blockEntry
+	preSet     freeSet
+	preSegment int
+	preBase    int
+	preCursor  uint64
+	preBuf     []byte
 
 	acquired freeSet // blocks of the durable checkpoint
 	staging  freeSet // blocks of the checkpoint being written
@@ -266,6 +277,10 @@ func open(s Storage, readOnly bool) (*Journal, error) {
 	j.next = make([]blockEntry, 0, c.GridBlockCount)
 	j.indexAddrs = make([]uint64, 0, c.GridBlockCount)
 	j.fixedBuf = make([]uint64, 0, c.GridBlockCount)
+	j.pre = make([]blockEntry, 0, c.GridBlockCount)
+	j.preSet = newFreeSet(c.GridBlockCount)
+	j.preSegment = -1
+	j.preBuf = make([]byte, 0, c.GridBlockSize)
 	invariants.Assert(j.wcfg.Check() == nil, "journal: wire config of an accepted superblock is invalid")
 	j.initAppend()
 	if !readOnly {

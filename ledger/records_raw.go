@@ -2,7 +2,10 @@ package ledger
 
 import (
 	"bytes"
+	"fmt"
 	"unsafe"
+
+	"github.com/chronon-db/chronon/statemachine"
 )
 
 // Accounts and transfers are held as Go structs whose fields are laid out
@@ -55,4 +58,37 @@ func encodeTransfers(b []byte, ts []Transfer) {
 	for i := range ts {
 		ts[i].Encode(b[i*TransferSize:])
 	}
+}
+
+// transfersSegment is the snapshot segment of the transfers
+// (SnapshotSegments: header, accounts, transfers).
+const transfersSegment = 2
+
+var _ statemachine.StableSnapshot = (*Ledger)(nil)
+
+// SnapshotStable implements statemachine.StableSnapshot: the transfers
+// never change once created, so their whole segment is stable.
+func (l *Ledger) SnapshotStable() (segment, size int) {
+	return transfersSegment, len(l.transfers) * TransferSize
+}
+
+// AppendSnapshotRange implements statemachine.StableSnapshot.
+func (l *Ledger) AppendSnapshotRange(dst []byte, from, to int) []byte {
+	if from < 0 || to < from || to > len(l.transfers)*TransferSize {
+		panic(fmt.Sprintf("ledger: snapshot range [%d, %d) of %d transfers", from, to, len(l.transfers)))
+	}
+	if from == to {
+		return dst
+	}
+	if rawRecords {
+		raw := unsafe.Slice((*byte)(unsafe.Pointer(&l.transfers[0])), len(l.transfers)*TransferSize)
+		return append(dst, raw[from:to]...)
+	}
+	var rec [TransferSize]byte
+	for i := from / TransferSize; i*TransferSize < to; i++ {
+		l.transfers[i].Encode(rec[:])
+		lo, hi := max(from-i*TransferSize, 0), min(to-i*TransferSize, TransferSize)
+		dst = append(dst, rec[lo:hi]...)
+	}
+	return dst
 }

@@ -279,6 +279,9 @@ func (n *Node) open() error {
 		return fmt.Errorf("node: %w", err)
 	}
 	n.wal.Clock = time.Now
+	if s, ok := n.cfg.StateMachine.(journal.StableSource); ok {
+		n.wal.Stable = s
+	}
 	rcfg := replica.Config{
 		Cluster:            sb.Cluster,
 		ReplicaCount:       sb.ReplicaCount,

@@ -204,6 +204,29 @@ func (m *Machine) SnapshotSizeMax() int {
 	return MachineSnapshotSizeMax(m.inner.SnapshotSizeMax(), m.tbl.SnapshotSizeMax())
 }
 
+// SnapshotStable implements statemachine.StableSnapshot: the inner
+// machine's stable segment, when it has one after its first segment (its
+// first segment carries this machine's length prefix; the ones after it
+// are the inner machine's bytes unchanged). Otherwise nothing is stable.
+func (m *Machine) SnapshotStable() (segment, size int) {
+	if s, ok := m.inner.(statemachine.StableSnapshot); ok {
+		if seg, n := s.SnapshotStable(); seg >= 1 && seg < statemachine.SegmentsMax-1 {
+			return seg, n
+		}
+	}
+	return 0, 0
+}
+
+// AppendSnapshotRange implements statemachine.StableSnapshot.
+func (m *Machine) AppendSnapshotRange(dst []byte, from, to int) []byte {
+	if from == to {
+		return dst
+	}
+	return m.inner.(statemachine.StableSnapshot).AppendSnapshotRange(dst, from, to)
+}
+
+var _ statemachine.StableSnapshot = (*Machine)(nil)
+
 // MachineSnapshotSizeMax is a Machine's snapshot bound from its inner
 // machine's and its table's.
 func MachineSnapshotSizeMax(inner, table int) int { return 8 + inner + table }

@@ -135,3 +135,18 @@ type SegmentedSnapshot interface {
 	// segment), at most SegmentsMax of them.
 	SnapshotSegments(dst []byte, ends []int) ([]byte, []int)
 }
+
+// StableSnapshot is a SegmentedSnapshot with a segment whose prefix never
+// changes once written (an append-only log): every later snapshot repeats
+// those bytes. Replicas write the full grid blocks of that prefix ahead,
+// between checkpoints, so that a checkpoint writes little at its op.
+type StableSnapshot interface {
+	SegmentedSnapshot
+	// SnapshotStable returns the segment (its index among the segments
+	// SnapshotSegments cuts) and the length of its stable prefix. The
+	// length only grows, except when Restore replaces the state.
+	SnapshotStable() (segment, size int)
+	// AppendSnapshotRange appends bytes [from, to) of that segment of the
+	// current snapshot to dst, 0 <= from <= to <= the stable length.
+	AppendSnapshotRange(dst []byte, from, to int) []byte
+}

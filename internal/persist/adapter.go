@@ -58,6 +58,14 @@ type Adapter struct {
 
 	// Counters count the adapter's work; read them on the loop's goroutine.
 	Counters WALCounters
+	// Stable, when set, is the state machine's stable source
+	// (journal.StableSource): the adapter writes ahead one full block of
+	// its stable bytes at a time between checkpoints (journal.Prewrite),
+	// when no write is in flight, so a checkpoint writes little.
+	Stable journal.StableSource
+	// deferred is set when a write's completion left the next write to
+	// Submit, which first writes a block ahead.
+	deferred bool
 	// Clock, when set, times checkpoints (CheckpointLast, CheckpointMax
 	// and Counters.CheckpointMicros); the simulator leaves it nil.
 	Clock func() time.Time
@@ -126,7 +134,18 @@ func (w *Adapter) writing() bool { return len(w.inflight) > 0 || w.flushing }
 // is in flight (its completion submits the next). Call it after the
 // replica ran, before waiting for I/O.
 func (w *Adapter) Submit() {
-	if w.closed || len(w.queued) == 0 || w.writing() {
+	if w.closed || w.writing() {
+		return
+	}
+	if w.deferred || w.prewriteDue() {
+		w.prewrite()
+		if w.deferred {
+			w.deferred = false
+			w.start()
+			return
+		}
+	}
+	if len(w.queued) == 0 {
 		return
 	}
 	invariants.Assert(!w.j.Appending(), "persist: a write in flight the adapter does not hold")
@@ -226,12 +245,39 @@ func (w *Adapter) flushDone(err error) {
 // headers of the durable ones.
 func (w *Adapter) next() {
 	invariants.Assert(!w.writing() && !w.j.Appending(), "persist: next write while one is in flight")
+	if w.prewriteDue() {
+		// A completion is no place for a synchronous write: Submit, which
+		// the loop calls next, writes the block ahead and then this.
+		w.deferred = true
+		return
+	}
+	w.start()
+}
+
+// start starts the next write (see next).
+func (w *Adapter) start() {
+	invariants.Assert(!w.writing() && !w.j.Appending(), "persist: write started while one is in flight")
 	if len(w.queued) > 0 {
 		w.Submit()
 		return
 	}
 	if len(w.durable) > 0 || w.j.HeadersPending() {
 		w.flush()
+	}
+}
+
+// prewriteDue reports whether the stable source has a full block the
+// journal has not written ahead.
+func (w *Adapter) prewriteDue() bool {
+	return w.Stable != nil && !w.closed && w.j.PrewriteDue(w.Stable)
+}
+
+// prewrite writes one block ahead. A failed write is the disk failing:
+// crash-only, like a failed checkpoint.
+func (w *Adapter) prewrite() {
+	invariants.Assert(!w.writing() && !w.j.Appending(), "persist: prewrite during a write")
+	if _, err := w.j.Prewrite(w.Stable, 1); err != nil {
+		panic(fmt.Sprintf("persist: writing a checkpoint block ahead failed: %v", err))
 	}
 }
 
@@ -291,7 +337,8 @@ func (w *Adapter) drain() error {
 	for i := 0; w.Busy() && !w.closed; i++ {
 		invariants.Assert(i <= bound, "persist: prepare queue does not drain")
 		if !w.writing() {
-			w.next()
+			w.deferred = false
+			w.start()
 		}
 		w.j.AwaitPrepares()
 	}
