@@ -182,6 +182,10 @@ type CheckpointResult struct {
 	BlocksWritten uint64 `json:"blocks_written"`
 	BlocksShared  uint64 `json:"blocks_shared"`
 	BytesWritten  uint64 `json:"bytes_written"`
+	// Prewritten counts blocks written ahead between checkpoints (part of
+	// BlocksWritten), PrewriteUsed those checkpoints took.
+	Prewritten   uint64 `json:"prewritten"`
+	PrewriteUsed uint64 `json:"prewrite_used"`
 	// JournalMaxMicros is the longest checkpoint's journal time (writes,
 	// sync, superblock; not the snapshot) on any replica.
 	JournalMaxMicros float64 `json:"journal_max_us"`
@@ -473,6 +477,8 @@ func checkpointsOf(c *cluster.Cluster) *CheckpointResult {
 		r.BlocksWritten += m.WAL.CheckpointBlocksWritten
 		r.BlocksShared += m.WAL.CheckpointBlocksShared
 		r.BytesWritten += m.WAL.CheckpointBytesWritten
+		r.Prewritten += m.WAL.CheckpointPrewritten
+		r.PrewriteUsed += m.WAL.CheckpointPrewriteUsed
 		r.JournalMaxMicros = max(r.JournalMaxMicros, float64(m.CheckpointMax.Microseconds()))
 	}
 	return &r

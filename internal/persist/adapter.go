@@ -87,6 +87,8 @@ type WALCounters struct {
 	CheckpointBlocksShared  uint64 // data blocks they referenced again unchanged
 	CheckpointBytesWritten  uint64 // bytes of the blocks written
 	CheckpointScrubbedBad   uint64 // shared blocks the scrubber found damaged (written again)
+	CheckpointPrewritten    uint64 // blocks written ahead between checkpoints (in the blocks written)
+	CheckpointPrewriteUsed  uint64 // prewritten blocks checkpoints took
 	CheckpointMicros        uint64 // journal time of checkpoints (with Clock)
 }
 
@@ -392,6 +394,7 @@ func (w *Adapter) Checkpoint(op uint64, checksum wire.Uint128, b replica.Checkpo
 	c.Checkpoints++
 	c.CheckpointBlocksWritten, c.CheckpointBlocksShared = st.Written, st.Shared
 	c.CheckpointBytesWritten, c.CheckpointScrubbedBad = st.BytesWritten, st.ScrubbedBad
+	c.CheckpointPrewritten, c.CheckpointPrewriteUsed = st.Prewritten, st.PrewriteUsed
 	if w.Clock != nil {
 		d := w.Clock().Sub(start)
 		w.CheckpointLast, w.CheckpointMax = d, max(w.CheckpointMax, d)
