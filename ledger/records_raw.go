@@ -61,8 +61,8 @@ func encodeTransfers(b []byte, ts []Transfer) {
 }
 
 // transfersSegment is the snapshot segment of the transfers
-// (SnapshotSegments: header, accounts, transfers).
-const transfersSegment = 2
+// (SnapshotSegments: header, transfers, accounts).
+const transfersSegment = 1
 
 var _ statemachine.StableSnapshot = (*Ledger)(nil)
 

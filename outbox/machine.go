@@ -150,10 +150,31 @@ var _ statemachine.SegmentedSnapshot = (*Machine)(nil)
 // machine's segments (when it is a statemachine.SegmentedSnapshot) and the
 // effect table (one more segment).
 func (m *Machine) SnapshotSegments(dst []byte, ends []int) ([]byte, []int) {
+	return m.SnapshotOver(dst, ends, 0)
+}
+
+// SnapshotOver implements statemachine.StableSnapshot: the inner machine's
+// previous snapshot is where its length prefix, still in place, says.
+func (m *Machine) SnapshotOver(dst []byte, ends []int, prev int) ([]byte, []int) {
 	at := len(dst)
 	n0 := len(ends)
+	prevInner := 0
+	if prev >= 8 && cap(dst)-at >= prev {
+		if n := binary.LittleEndian.Uint64(dst[at : at+8]); n <= uint64(prev-8) {
+			prevInner = int(n)
+		}
+	}
 	dst = binary.LittleEndian.AppendUint64(dst, 0)
-	if s, ok := m.inner.(statemachine.SegmentedSnapshot); ok {
+	if s, ok := m.inner.(statemachine.StableSnapshot); ok {
+		inner := len(ends)
+		dst, ends = s.SnapshotOver(dst, ends, prevInner)
+		for i := inner; i < len(ends); i++ {
+			ends[i] += 8 // relative to the inner snapshot's start
+		}
+		if len(ends)-n0 > statemachine.SegmentsMax-1 {
+			ends = ends[:n0+statemachine.SegmentsMax-1]
+		}
+	} else if s, ok := m.inner.(statemachine.SegmentedSnapshot); ok {
 		inner := len(ends)
 		dst, ends = s.SnapshotSegments(dst, ends)
 		for i := inner; i < len(ends); i++ {

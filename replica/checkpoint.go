@@ -44,13 +44,20 @@ func (r *Replica) checkpoint() {
 	// u64, sessions length u64, state, sessions.
 	b := append(r.cp.blob[:0], make([]byte, 16)...)
 	segments := r.cp.segments[:0]
-	if s, ok := r.sm.(statemachine.SegmentedSnapshot); ok {
+	switch s := r.sm.(type) {
+	case statemachine.StableSnapshot:
+		// The buffer still holds the last checkpoint taken here (unless a
+		// restore or a sync replaced it: snapLen 0).
+		b, segments = s.SnapshotOver(b, segments, r.cp.snapLen)
+		checkSegments(segments, len(b)-16)
+	case statemachine.SegmentedSnapshot:
 		b, segments = s.SnapshotSegments(b, segments)
 		checkSegments(segments, len(b)-16)
-	} else {
+	default:
 		b = r.sm.Snapshot(b)
 	}
 	r.cp.segments = segments
+	r.cp.snapLen = len(b) - 16
 	stateEnd := len(b)
 	if n := stateEnd - 16; n > r.sm.SnapshotSizeMax() {
 		// The grid was checked against SnapshotSizeMax at start: a larger
@@ -187,6 +194,7 @@ func (r *Replica) restore(op uint64, checksum wire.Uint128, blobs CheckpointBlob
 	r.ring.first = op + 1
 	b := joinCheckpointBlob(r.cp.blob, blobs)
 	r.cp.blob, r.cp.op, r.cp.prepare, r.cp.id = b, op, checksum, wire.Checksum(b)
+	r.cp.snapLen = 0 // the snapshot in blob is the restored one, not one taken here
 	invariants.Assert(r.ring.count == 0 && r.future.count == 0 && r.syncFloor == 0, "replica: restored a checkpoint over a log or a lost checkpoint")
 	invariants.Assert(r.logView <= r.view, "replica: checkpoint restored with log_view above view")
 	return nil

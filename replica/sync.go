@@ -24,6 +24,10 @@ type checkpointCopy struct {
 	// segments holds the state's segment ends of the last checkpoint
 	// taken (statemachine.SegmentedSnapshot), room for SegmentsMax.
 	segments []int
+	// snapLen is the length of the state machine's snapshot that the last
+	// checkpoint taken here left in blob (after its 16-byte prefix); 0
+	// once a restore or a sync replaced blob.
+	snapLen int
 }
 
 // syncState is a state sync in progress on the receiving replica.

@@ -63,10 +63,28 @@ func (m *machine) Snapshot(dst []byte) []byte {
 // checkpoints of the simulated replicas share and write blocks ahead as the
 // product's do.
 func (m *machine) SnapshotSegments(dst []byte, ends []int) ([]byte, []int) {
+	return m.SnapshotOver(dst, ends, 0)
+}
+
+// SnapshotOver forwards to the inner machine with its previous snapshot's
+// length, read from the length prefix still in place.
+func (m *machine) SnapshotOver(dst []byte, ends []int, prev int) ([]byte, []int) {
 	at := len(dst)
 	n0 := len(ends)
+	prevInner := 0
+	if prev >= 8 && cap(dst)-at >= prev {
+		if n := binary.LittleEndian.Uint64(dst[at : at+8]); n <= uint64(prev-8) {
+			prevInner = int(n)
+		}
+	}
 	dst = binary.LittleEndian.AppendUint64(dst, 0)
-	if s, ok := m.inner.(statemachine.SegmentedSnapshot); ok {
+	if s, ok := m.inner.(statemachine.StableSnapshot); ok {
+		dst, ends = s.SnapshotOver(dst, ends, prevInner)
+		for i := n0; i < len(ends); i++ {
+			ends[i] += 8
+		}
+		ends = ends[:min(len(ends), n0+statemachine.SegmentsMax-1)]
+	} else if s, ok := m.inner.(statemachine.SegmentedSnapshot); ok {
 		dst, ends = s.SnapshotSegments(dst, ends)
 		for i := n0; i < len(ends); i++ {
 			ends[i] += 8

@@ -149,4 +149,11 @@ type StableSnapshot interface {
 	// AppendSnapshotRange appends bytes [from, to) of that segment of the
 	// current snapshot to dst, 0 <= from <= to <= the stable length.
 	AppendSnapshotRange(dst []byte, from, to int) []byte
+	// SnapshotOver is SnapshotSegments for a caller that keeps its
+	// snapshots in one buffer: prev > 0 says that the prev bytes after
+	// len(dst) (within cap(dst)) still hold, unchanged, the snapshot this
+	// machine's previous SnapshotOver call produced at that same place.
+	// The machine may then leave the stable bytes of that snapshot in
+	// place instead of copying them again. prev 0 promises nothing.
+	SnapshotOver(dst []byte, ends []int, prev int) ([]byte, []int)
 }
