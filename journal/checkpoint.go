@@ -29,6 +29,12 @@ type CheckpointData struct {
 	// boundary, so a segment whose bytes did not change since the last
 	// checkpoint keeps its blocks even when another segment grew.
 	StateSegments []int
+	// StableSegment and StableSize, when StableSize > 0, name a stable
+	// prefix of one segment of State (StableSource): bytes that every
+	// later checkpoint repeats. A full block inside it that the previous
+	// checkpoint held inside its stable prefix, or that Prewrite wrote, is
+	// taken without checksumming its bytes again.
+	StableSegment, StableSize int
 	// Sessions is the client table.
 	Sessions []byte
 }
@@ -91,7 +97,13 @@ func (j *Journal) Checkpoint(op uint64, checksum wire.Uint128, data CheckpointDa
 	j.scrubPos = 0
 	writes := [...]blobWrite{
 		{t: BlockSessions, data: data.Sessions},
-		{t: BlockState, data: data.State, ends: data.StateSegments},
+		{t: BlockState, data: data.State, ends: data.StateSegments, stableSeg: -1},
+	}
+	if data.StableSize > 0 {
+		if data.StableSegment < 0 || data.StableSegment > len(data.StateSegments) {
+			invariants.Failf("journal: stable segment %d of a state in %d segments", data.StableSegment, len(data.StateSegments)+1)
+		}
+		writes[1].stableSeg, writes[1].stableSize = data.StableSegment, data.StableSize
 	}
 	for _, w := range writes {
 		i := int(w.t) - 1
@@ -140,6 +152,7 @@ func (j *Journal) Checkpoint(op uint64, checksum wire.Uint128, data CheckpointDa
 	}
 	j.acquired.copyFrom(&j.staging)
 	j.cur, j.curKnown = nextRefs, true
+	j.curStableSeg, j.curStableSize = writes[1].stableSeg, writes[1].stableSize
 	j.curBuf, j.next = j.next, j.curBuf[:0]
 	j.afterCheckpoint()
 	j.scrubCursor += ScrubBlocksPerCheckpoint

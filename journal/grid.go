@@ -235,6 +235,9 @@ type blobWrite struct {
 	data []byte
 	ends []int        // segment ends (nil: one segment)
 	prev []blockEntry // the durable checkpoint's blocks of this blob (nil: share none)
+	// stableSeg and stableSize: the stable prefix (CheckpointData), -1
+	// and 0 for none.
+	stableSeg, stableSize int
 }
 
 // writeBlob writes w's data blocks (reusing those of w.prev whose payload
@@ -263,8 +266,14 @@ func (j *Journal) writeBlob(w blobWrite, a *gridAlloc, checkpointOp uint64) (Blo
 	for seg, end := range segmentEnds(len(w.data), w.ends) {
 		for off := start; off < end; off += pm {
 			payload := w.data[off:min(end, off+pm)]
-			body := wire.Checksum(payload)
 			i := prevStart[seg] + (off-start)/pm
+			if e := j.stableBlock(&w, seg, (off-start)/pm, payload, i, prevStart[seg+1]); e != nil {
+				j.staging.acquire(e.address)
+				j.next = append(j.next, *e)
+				j.scrubPos++
+				continue
+			}
+			body := wire.Checksum(payload)
 			pos := j.scrubPos
 			j.scrubPos++
 			if i < prevStart[seg+1] && w.prev[i].segment == uint32(seg) && j.reusable(&w.prev[i], w.t, len(payload), body, pos) {
@@ -328,6 +337,45 @@ func (j *Journal) writeBlob(w blobWrite, a *gridAlloc, checkpointOp uint64) (Blo
 	return BlobRef{Address: next.Op, Size: uint64(len(w.data)), Checksum: next.Checksum}, entries, nil
 }
 
+// stableBlock returns, for block k of segment seg (payload, at position
+// i of prev, whose segment ends before position end), a block the
+// checkpoint takes without checksumming the payload: a full block inside
+// the stable prefix that the durable checkpoint held inside its own stable
+// prefix (shared, when the scrubber does not reach it this time), or one
+// Prewrite wrote. It moves a prewritten block from the prewrite set; the
+// caller stages the block.
+func (j *Journal) stableBlock(w *blobWrite, seg, k int, payload []byte, i, end int) *blockEntry {
+	pm := j.blockPayloadMax()
+	if w.t != BlockState || seg != w.stableSeg || len(payload) != pm || (k+1)*pm > w.stableSize {
+		return nil
+	}
+	var e *blockEntry
+	switch {
+	case i < end && w.prev[i].segment == uint32(seg) && seg == j.curStableSeg && (k+1)*pm <= j.curStableSize &&
+		w.prev[i].size == uint32(pm) && !j.scrubbing(j.scrubPos):
+		e = &w.prev[i]
+		invariants.Assert(j.acquired.isAcquired(e.address), "journal: a stable shared block is not the durable checkpoint's")
+		j.gridShared++
+	case seg == j.preSegment && k >= j.preBase && k-j.preBase < len(j.pre) && j.preSet.isAcquired(j.pre[k-j.preBase].address):
+		e = &j.pre[k-j.preBase]
+		j.preSet.release(e.address)
+		j.gridPrewriteUsed++
+	default:
+		return nil
+	}
+	if invariants.Enabled {
+		// The source's promise: the stable bytes did not change.
+		invariants.Assert(wire.Checksum(payload) == e.body, "journal: a stable block's bytes changed (the state machine broke its StableSnapshot promise)")
+	}
+	return e
+}
+
+// scrubbing reports whether the scrubber verifies the shared block at pos
+// this checkpoint.
+func (j *Journal) scrubbing(pos uint64) bool {
+	return pos >= j.scrubCursor && pos < j.scrubCursor+ScrubBlocksPerCheckpoint
+}
+
 // reusable reports whether the checkpoint being written may reference the
 // durable checkpoint's block e for a payload of size bytes with checksum
 // body. A block at a position (pos: its rank among the checkpoint's data
@@ -338,7 +386,7 @@ func (j *Journal) reusable(e *blockEntry, t BlockType, size int, body wire.Uint1
 		return false
 	}
 	invariants.Assert(j.acquired.isAcquired(e.address) && !j.staging.isAcquired(e.address), "journal: shared block not the durable checkpoint's, or staged twice")
-	if pos >= j.scrubCursor && pos < j.scrubCursor+ScrubBlocksPerCheckpoint {
+	if j.scrubbing(pos) {
 		if _, err := j.readBlock(e.address, e.checksum, t); err != nil {
 			j.gridScrubbedBad++
 			return false

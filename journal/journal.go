@@ -34,12 +34,16 @@ type Journal struct {
 	// or a checkpoint was written since. A checkpoint shares only blocks
 	// listed here. next collects the blocks of the checkpoint being
 	// written; the two buffers swap when it becomes durable.
-	cur        [refCount][]blockEntry
-	curKnown   bool
-	curBuf     []blockEntry
-	next       []blockEntry
-	indexAddrs []uint64 // scratch: index block addresses of one blob
-	fixedBuf   []uint64 // scratch: the free set's blocks
+	cur      [refCount][]blockEntry
+	curKnown bool
+	// curStableSeg and curStableSize: the stable prefix the durable
+	// checkpoint was written with (-1 and 0: none, or not known after
+	// Open).
+	curStableSeg, curStableSize int
+	curBuf                      []blockEntry
+	next                        []blockEntry
+	indexAddrs                  []uint64 // scratch: index block addresses of one blob
+	fixedBuf                    []uint64 // scratch: the free set's blocks
 	// The scrubber verifies the shared blocks at positions [scrubCursor,
 	// scrubCursor+ScrubBlocksPerCheckpoint) of each checkpoint; scrubPos
 	// counts positions during one.
@@ -280,6 +284,7 @@ func open(s Storage, readOnly bool) (*Journal, error) {
 	j.pre = make([]blockEntry, 0, c.GridBlockCount)
 	j.preSet = newFreeSet(c.GridBlockCount)
 	j.preSegment = -1
+	j.curStableSeg = -1
 	j.preBuf = make([]byte, 0, c.GridBlockSize)
 	invariants.Assert(j.wcfg.Check() == nil, "journal: wire config of an accepted superblock is invalid")
 	j.initAppend()

@@ -19,7 +19,7 @@ func (s *logSource) AppendSnapshotRange(dst []byte, from, to int) []byte {
 
 func (s *logSource) data() CheckpointData {
 	b := append(append(append([]byte(nil), s.head...), s.table...), s.log...)
-	return CheckpointData{State: b, StateSegments: []int{len(s.head), len(s.head) + len(s.table)}}
+	return CheckpointData{State: b, StateSegments: []int{len(s.head), len(s.head) + len(s.table)}, StableSegment: 2, StableSize: len(s.log)}
 }
 
 // TestPrewriteSpreadsCheckpointWrites: the full blocks of a stable log are

@@ -72,6 +72,9 @@ func (r *Replica) checkpoint() {
 	r.cp.op, r.cp.prepare, r.cp.id = r.commitMin, r.committed, wire.Checksum(b)
 	blobs, ok := splitCheckpointBlob(b)
 	blobs.StateSegments = segments
+	if s, ok := r.sm.(statemachine.StableSnapshot); ok {
+		blobs.StableSegment, blobs.StableSize = s.SnapshotStable()
+	}
 	// State sync will split it the same way (finishSync).
 	invariants.Assert(ok && len(blobs.State) == stateEnd-16 && len(blobs.Sessions) == sessionsEnd-stateEnd, "replica: checkpoint blob does not split as written")
 	if err := r.journal.Checkpoint(r.commitMin, r.committed, blobs); err != nil {

@@ -61,5 +61,8 @@ type CheckpointBlobs struct {
 	// StateSegments are the state's segment ends
 	// (statemachine.SegmentedSnapshot), nil for one segment.
 	StateSegments []int
-	Sessions      []byte
+	// StableSegment and StableSize name the state's stable prefix
+	// (statemachine.StableSnapshot) when StableSize > 0.
+	StableSegment, StableSize int
+	Sessions                  []byte
 }

@@ -385,7 +385,8 @@ func (w *Adapter) Checkpoint(op uint64, checksum wire.Uint128, b replica.Checkpo
 	if w.Clock != nil {
 		start = w.Clock()
 	}
-	err := w.j.Checkpoint(op, checksum, journal.CheckpointData{State: b.State, StateSegments: b.StateSegments, Sessions: b.Sessions})
+	err := w.j.Checkpoint(op, checksum, journal.CheckpointData{State: b.State, StateSegments: b.StateSegments,
+		StableSegment: b.StableSegment, StableSize: b.StableSize, Sessions: b.Sessions})
 	if err != nil {
 		return err
 	}
