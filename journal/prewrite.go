@@ -144,3 +144,10 @@ func (j *Journal) afterCheckpoint() {
 	j.preBase = j.fullBlocks(j.preSegment)
 	invariants.Assert(len(j.pre) == 0 && j.preSet.acquired() == 0, "journal: prewrites left after a checkpoint")
 }
+
+// Prewritten reports whether grid block address holds a block written
+// ahead for the next checkpoint (Prewrite) that no checkpoint took yet.
+func (j *Journal) Prewritten(address uint64) bool {
+	invariants.Assert(address != 0 && address <= uint64(j.layout.Config.GridBlockCount), "journal: prewritten lookup outside the grid")
+	return j.preSet.isAcquired(address)
+}
