@@ -226,3 +226,32 @@ func (c Config) CheckGrid(s CheckpointSizes) error {
 	invariants.Assert(need <= uint64(c.GridBlockCount), "journal: grid accepted for more blocks than it has")
 	return nil
 }
+
+// BlobLayout describes one blob of the durable checkpoint as its index
+// lists it.
+type BlobLayout struct {
+	// Size is the blob's length; DataBlocks and IndexBlocks its blocks;
+	// Segments the segments its data blocks belong to.
+	Size                               uint64
+	DataBlocks, IndexBlocks, Segments int
+}
+
+// CheckpointLayout returns the layout of each blob of the durable
+// checkpoint (indexed by Ref*); ok is false when the indexes could not be
+// read at Open.
+func (j *Journal) CheckpointLayout() (l [refCount]BlobLayout, ok bool) {
+	if !j.curKnown {
+		return l, false
+	}
+	for i, entries := range j.cur {
+		b := &l[i]
+		b.Size, b.DataBlocks, b.IndexBlocks = j.sb.VSR.Refs[i].Size, len(entries), j.indexBlocksFor(len(entries))
+		for k := range entries {
+			if k == 0 || entries[k].segment != entries[k-1].segment {
+				b.Segments++
+			}
+		}
+		invariants.Assert(b.Segments <= SegmentsMax+1 && (b.DataBlocks == 0) == (b.Size == 0), "journal: blob layout out of its bounds")
+	}
+	return l, true
+}
