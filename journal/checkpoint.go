@@ -24,8 +24,8 @@ type CheckpointData struct {
 	// State is the state machine's snapshot.
 	State []byte
 	// StateSegments optionally cuts State into segments that change
-	// independently (the ends of each, strictly increasing, the last at
-	// most len(State); at most SegmentsMax). No grid block spans a segment
+	// independently (the ends of each, not decreasing, the last at most
+	// len(State); at most SegmentsMax). No grid block spans a segment
 	// boundary, so a segment whose bytes did not change since the last
 	// checkpoint keeps its blocks even when another segment grew.
 	StateSegments []int
@@ -232,7 +232,7 @@ func (c Config) CheckGrid(s CheckpointSizes) error {
 type BlobLayout struct {
 	// Size is the blob's length; DataBlocks and IndexBlocks its blocks;
 	// Segments the segments its data blocks belong to.
-	Size                               uint64
+	Size                              uint64
 	DataBlocks, IndexBlocks, Segments int
 }
 

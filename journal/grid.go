@@ -133,13 +133,14 @@ func segmentEnds(n int, ends []int) []int {
 	return append(ends[:len(ends):len(ends)], n)
 }
 
-// checkSegments panics unless ends are strictly increasing segment ends
-// within a blob of n bytes, at most SegmentsMax of them.
+// checkSegments panics unless ends are segment ends within a blob of n
+// bytes, not decreasing (a segment may be empty), at most SegmentsMax of
+// them.
 func checkSegments(n int, ends []int) {
 	invariants.Assert(len(ends) <= SegmentsMax, "journal: more segments than SegmentsMax")
 	prev := 0
 	for _, e := range ends {
-		if e <= prev || e > n {
+		if e < prev || e > n {
 			invariants.Failf("journal: segment end %d after %d in a blob of %d bytes", e, prev, n)
 		}
 		prev = e

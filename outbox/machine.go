@@ -189,7 +189,7 @@ func (m *Machine) SnapshotOver(dst []byte, ends []int, prev int) ([]byte, []int)
 	}
 	inner := len(dst) - at - 8
 	binary.LittleEndian.PutUint64(dst[at:], uint64(inner))
-	if k := len(ends); k == n0 || ends[k-1] < inner+8 {
+	if len(ends)-n0 < statemachine.SegmentsMax {
 		ends = append(ends, inner+8)
 	}
 	dst = m.tbl.Snapshot(dst)

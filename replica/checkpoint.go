@@ -84,14 +84,15 @@ func (r *Replica) checkpoint() {
 }
 
 // checkSegments panics unless a state machine's segment ends are valid
-// for a snapshot of n bytes (statemachine.SegmentedSnapshot).
+// for a snapshot of n bytes (statemachine.SegmentedSnapshot): not
+// decreasing (a segment may be empty), within the snapshot.
 func checkSegments(ends []int, n int) {
 	if len(ends) > statemachine.SegmentsMax {
 		panic(fmt.Sprintf("replica: state machine cut its snapshot into %d segments, at most %d", len(ends), statemachine.SegmentsMax))
 	}
 	prev := 0
 	for _, e := range ends {
-		if e <= prev || e > n {
+		if e < prev || e > n {
 			panic(fmt.Sprintf("replica: state machine segment end %d after %d in a snapshot of %d bytes", e, prev, n))
 		}
 		prev = e

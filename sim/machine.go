@@ -94,7 +94,7 @@ func (m *machine) SnapshotOver(dst []byte, ends []int, prev int) ([]byte, []int)
 		dst = m.inner.Snapshot(dst)
 	}
 	binary.LittleEndian.PutUint64(dst[at:], uint64(len(dst)-at-8))
-	if k := len(ends); k == n0 || ends[k-1] < len(dst)-at {
+	if len(ends)-n0 < statemachine.SegmentsMax {
 		ends = append(ends, len(dst)-at)
 	}
 	dst = m.appendClients(dst)

@@ -130,7 +130,8 @@ const SegmentsMax = 16
 type SegmentedSnapshot interface {
 	// SnapshotSegments appends the snapshot to dst exactly as Snapshot
 	// does, and appends to ends the end offset of each segment, relative
-	// to the snapshot's start (len(dst) at the call): strictly increasing,
+	// to the snapshot's start (len(dst) at the call): not decreasing (a
+	// segment may be empty, so a segment keeps its index while it is),
 	// the last at most the snapshot's length (bytes after it form one more
 	// segment), at most SegmentsMax of them.
 	SnapshotSegments(dst []byte, ends []int) ([]byte, []int)
