@@ -392,7 +392,7 @@ func checkEffectsSink(target string) error {
 		}
 		return nil
 	case "postgres", "postgresql":
-		return fmt.Errorf("the PostgreSQL sink is the Go module github.com/chronon-db/chronon/sinks/postgres; this binary stays free of its driver: embed it through the Go API (node.Config.Sink), see docs/outbox.md")
+		return fmt.Errorf("this binary stays free of database drivers: run chronon-pg-bridge --postgres=%s (the Go module github.com/chronon-db/chronon/sinks/postgres) and give its address here, --effects-sink=http://<bridge>/effects --effects-batch=64; or embed the sink through the Go API (node.Config.Sink); see docs/outbox.md", u.Redacted())
 	case "nats":
 		return fmt.Errorf("the NATS JetStream sink is the Go module github.com/chronon-db/chronon/sinks/nats; this binary stays free of its client: embed it through the Go API (node.Config.Sink), see docs/outbox.md")
 	}
