@@ -272,6 +272,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		defer sink.close()
 	}
 
+	var local *cluster.Cluster // the in-process cluster, if any
 	if len(cfg.Addresses) == 0 {
 		dir := cfg.Dir
 		if dir == "" {
@@ -321,6 +322,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			return res, fmt.Errorf("bench: %w", err)
 		}
 		defer func() { _, _ = c.Stop() }()
+		local = c
 		res.InProcess = true
 		ccfg = c.ClientConfig()
 	}
@@ -416,6 +418,15 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	e.Posts, e.Redeliveries, e.Rejected = sink.posts.Load(), sink.duplicates.Load(), sink.rejected.Load()
 	if e.Posts > 0 {
 		e.RedeliveryRatio = float64(e.Redeliveries) / float64(e.Posts)
+	}
+	if local != nil {
+		for i := range res.Replicas {
+			if n := local.Node(i); n != nil {
+				m := n.Metrics().Protocol
+				e.AdmissionHeld += int64(m.AdmissionHeld)
+				e.AdmissionExpired += int64(m.AdmissionExpired)
+			}
+		}
 	}
 	res.Effects = e
 	return res, err
