@@ -287,6 +287,10 @@ func (n *Node) open() error {
 	if n.wal, err = persist.NewAdapter(n.journal, limits.PipelinePrepareMax*2+limits.JournalReadsMax); err != nil {
 		return fmt.Errorf("node: %w", err)
 	}
+	n.wal.Clock = time.Now
+	if s, ok := n.cfg.StateMachine.(journal.StableSource); ok {
+		n.wal.Stable = s
+	}
 	rcfg := replica.Config{
 		Cluster:            sb.Cluster,
 		ReplicaCount:       sb.ReplicaCount,

@@ -141,11 +141,61 @@ func (m *Machine) Digest() wire.Uint128 { return add128(m.inner.Digest(), m.tbl.
 //
 //	inner length u64 | inner snapshot | table snapshot (Table.Snapshot)
 func (m *Machine) Snapshot(dst []byte) []byte {
+	var ends [statemachine.SegmentsMax]int
+	dst, _ = m.SnapshotSegments(dst, ends[:0])
+	return dst
+}
+
+var _ statemachine.SegmentedSnapshot = (*Machine)(nil)
+
+// SnapshotSegments appends the snapshot like Snapshot, cut into the inner
+// machine's segments (when it is a statemachine.SegmentedSnapshot) and the
+// effect table (one more segment).
+func (m *Machine) SnapshotSegments(dst []byte, ends []int) ([]byte, []int) {
+	return m.SnapshotOver(dst, ends, 0)
+}
+
+// SnapshotOver implements statemachine.StableSnapshot: the inner machine's
+// previous snapshot is where its length prefix, still in place, says.
+func (m *Machine) SnapshotOver(dst []byte, ends []int, prev int) ([]byte, []int) {
 	at := len(dst)
+	n0 := len(ends)
+	prevInner := 0
+	if prev >= 8 && cap(dst)-at >= prev {
+		if n := binary.LittleEndian.Uint64(dst[at : at+8]); n <= uint64(prev-8) {
+			prevInner = int(n)
+		}
+	}
 	dst = binary.LittleEndian.AppendUint64(dst, 0)
-	dst = m.inner.Snapshot(dst)
-	binary.LittleEndian.PutUint64(dst[at:], uint64(len(dst)-at-8))
-	return m.tbl.Snapshot(dst)
+	if s, ok := m.inner.(statemachine.StableSnapshot); ok {
+		inner := len(ends)
+		dst, ends = s.SnapshotOver(dst, ends, prevInner)
+		for i := inner; i < len(ends); i++ {
+			ends[i] += 8 // relative to the inner snapshot's start
+		}
+		if len(ends)-n0 > statemachine.SegmentsMax-1 {
+			ends = ends[:n0+statemachine.SegmentsMax-1]
+		}
+	} else if s, ok := m.inner.(statemachine.SegmentedSnapshot); ok {
+		inner := len(ends)
+		dst, ends = s.SnapshotSegments(dst, ends)
+		for i := inner; i < len(ends); i++ {
+			ends[i] += 8 // relative to the inner snapshot's start
+		}
+		// Room for the inner machine's end and the table's.
+		if len(ends)-n0 > statemachine.SegmentsMax-1 {
+			ends = ends[:n0+statemachine.SegmentsMax-1]
+		}
+	} else {
+		dst = m.inner.Snapshot(dst)
+	}
+	inner := len(dst) - at - 8
+	binary.LittleEndian.PutUint64(dst[at:], uint64(inner))
+	if k := len(ends); k == n0 || ends[k-1] < inner+8 {
+		ends = append(ends, inner+8)
+	}
+	dst = m.tbl.Snapshot(dst)
+	return dst, ends
 }
 
 // Restore replaces the inner machine's state and the table's with a
@@ -176,6 +226,29 @@ func (m *Machine) Restore(snapshot []byte) error {
 func (m *Machine) SnapshotSizeMax() int {
 	return MachineSnapshotSizeMax(m.inner.SnapshotSizeMax(), m.tbl.SnapshotSizeMax())
 }
+
+// SnapshotStable implements statemachine.StableSnapshot: the inner
+// machine's stable segment, when it has one after its first segment (its
+// first segment carries this machine's length prefix; the ones after it
+// are the inner machine's bytes unchanged). Otherwise nothing is stable.
+func (m *Machine) SnapshotStable() (segment, size int) {
+	if s, ok := m.inner.(statemachine.StableSnapshot); ok {
+		if seg, n := s.SnapshotStable(); seg >= 1 && seg < statemachine.SegmentsMax-1 {
+			return seg, n
+		}
+	}
+	return 0, 0
+}
+
+// AppendSnapshotRange implements statemachine.StableSnapshot.
+func (m *Machine) AppendSnapshotRange(dst []byte, from, to int) []byte {
+	if from == to {
+		return dst
+	}
+	return m.inner.(statemachine.StableSnapshot).AppendSnapshotRange(dst, from, to)
+}
+
+var _ statemachine.StableSnapshot = (*Machine)(nil)
 
 // MachineSnapshotSizeMax is a Machine's snapshot bound from its inner
 // machine's and its table's.

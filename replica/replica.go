@@ -212,6 +212,7 @@ func New(cfg Config, pool *wire.Pool, bus Bus, journal Journal, clock Clock, sm 
 	// state, sessions), so checkpoints never reallocate as the state grows
 	// (pages are touched only as the state reaches them).
 	r.cp.blob = make([]byte, 0, 16+uint64(sm.SnapshotSizeMax())+SessionsSizeMax(cfg.Limits))
+	r.cp.segments = make([]int, 0, statemachine.SegmentsMax)
 	r.normalTimeout = r.randomNormalTimeout()
 	r.local, _ = sm.(statemachine.LocalOperations)
 	// The future buffer shares the prepare ring's slots (futureRing).

@@ -117,6 +117,47 @@ type LocalOperations interface {
 	LocalOnly(operation wire.Operation) bool
 }
 
+// SegmentsMax is the most segments a SegmentedSnapshot may cut its
+// snapshot into.
+const SegmentsMax = 16
+
+// SegmentedSnapshot is implemented by state machines whose snapshot is
+// made of parts that change independently (a fixed-size table beside a log
+// that only grows, say). Checkpoints store a snapshot in grid blocks and
+// write only the blocks whose bytes changed since the previous checkpoint;
+// no block spans a segment boundary, so a segment that grew does not shift
+// the bytes of the next one into other blocks.
+type SegmentedSnapshot interface {
+	// SnapshotSegments appends the snapshot to dst exactly as Snapshot
+	// does, and appends to ends the end offset of each segment, relative
+	// to the snapshot's start (len(dst) at the call): strictly increasing,
+	// the last at most the snapshot's length (bytes after it form one more
+	// segment), at most SegmentsMax of them.
+	SnapshotSegments(dst []byte, ends []int) ([]byte, []int)
+}
+
+// StableSnapshot is a SegmentedSnapshot with a segment whose prefix never
+// changes once written (an append-only log): every later snapshot repeats
+// those bytes. Replicas write the full grid blocks of that prefix ahead,
+// between checkpoints, so that a checkpoint writes little at its op.
+type StableSnapshot interface {
+	SegmentedSnapshot
+	// SnapshotStable returns the segment (its index among the segments
+	// SnapshotSegments cuts) and the length of its stable prefix. The
+	// length only grows, except when Restore replaces the state.
+	SnapshotStable() (segment, size int)
+	// AppendSnapshotRange appends bytes [from, to) of that segment of the
+	// current snapshot to dst, 0 <= from <= to <= the stable length.
+	AppendSnapshotRange(dst []byte, from, to int) []byte
+	// SnapshotOver is SnapshotSegments for a caller that keeps its
+	// snapshots in one buffer: prev > 0 says that the prev bytes after
+	// len(dst) (within cap(dst)) still hold, unchanged, the snapshot this
+	// machine's previous SnapshotOver call produced at that same place.
+	// The machine may then leave the stable bytes of that snapshot in
+	// place instead of copying them again. prev 0 promises nothing.
+	SnapshotOver(dst []byte, ends []int, prev int) ([]byte, []int)
+}
+
 // Admission is implemented by state machines whose requests take a bounded
 // resource that is freed later (the outbox's effect slots: an effect's slot
 // is freed when its sink's answer commits). The primary then holds a
