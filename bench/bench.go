@@ -68,6 +68,9 @@ type Config struct {
 	// POST per effect). SinkWorkers is the cluster's concurrent deliveries
 	// (node.Config.EffectsWorkers; 0: its default).
 	SinkBatch, SinkWorkers int
+	// Admission is the local cluster's node.Config.EffectsAdmission (0:
+	// its default, 50 %; negative: off).
+	Admission int
 	// NewEffectsSink, when set, replaces the built-in HTTP sink of
 	// WorkloadLedgerEffects with another (a database, a log), from a
 	// program outside the core module: its work must call apply with the
@@ -324,6 +327,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 				ccl.EffectsBatchMax = cfg.SinkBatch
 			}
 			ccl.EffectsWorkers = cfg.SinkWorkers
+			ccl.EffectsAdmission = cfg.Admission
 			if cfg.NewEffectsSink != nil {
 				ccl.Sink = cfg.NewEffectsSink(func(transfer []byte) bool {
 					return len(transfer) == ledger.TransferSize && sink.apply(transfer) == http.StatusOK
@@ -435,6 +439,15 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	e.Posts, e.Redeliveries, e.Rejected = sink.posts.Load(), sink.duplicates.Load(), sink.rejected.Load()
 	if e.Posts > 0 {
 		e.RedeliveryRatio = float64(e.Redeliveries) / float64(e.Posts)
+	}
+	if local != nil {
+		for i := range res.Replicas {
+			if n := local.Node(i); n != nil {
+				m := n.Metrics().Protocol
+				e.AdmissionHeld += int64(m.AdmissionHeld)
+				e.AdmissionExpired += int64(m.AdmissionExpired)
+			}
+		}
 	}
 	res.Effects = e
 	return res, err

@@ -38,6 +38,8 @@ type Machine struct {
 	// acksCommitted, if set, is called with the body of every applied
 	// outbox_ack request.
 	acksCommitted func(body []byte)
+	// admitAbove is SetAdmission's percent (0: admission off).
+	admitAbove int
 }
 
 // NewMachine wraps inner, whose effects go to tbl (inner was built with
@@ -251,3 +253,5 @@ var _ statemachine.StableSnapshot = (*Machine)(nil)
 // MachineSnapshotSizeMax is a Machine's snapshot bound from its inner
 // machine's and its table's.
 func MachineSnapshotSizeMax(inner, table int) int { return 8 + inner + table }
+
+var _ statemachine.Admission = (*Machine)(nil)

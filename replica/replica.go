@@ -73,6 +73,11 @@ type Replica struct {
 	future   futureRing
 	requests requestQueue
 	clients  clientTable
+	// admission is the state machine's, if it implements
+	// statemachine.Admission; held counts the queued requests it holds
+	// back (admission.go).
+	admission statemachine.Admission
+	held      int
 
 	tick           uint64
 	lastCommitSent uint64
@@ -189,6 +194,7 @@ func New(cfg Config, pool *wire.Pool, bus Bus, journal Journal, clock Clock, sm 
 		reads:     make([]pendingRead, 0, max(cfg.Limits.JournalReadsMax, 1)),
 		rng:       rand.New(rand.NewPCG(cfg.Seed, uint64(cfg.Replica)+1)),
 	}
+	r.admission, _ = sm.(statemachine.Admission)
 	headersMax := 4 * cfg.Limits.PipelinePrepareMax
 	logHeaders := int(cfg.WALSlotCount)
 	if logHeaders == 0 {
@@ -345,6 +351,11 @@ func (r *Replica) Tick() {
 	r.resendTimedOutPrepares()
 	if r.tick-r.lastCommitSent >= r.cfg.CommitTimeoutTicks {
 		r.sendCommitHeartbeat()
+	}
+	if r.held > 0 {
+		// Held requests wait AdmissionWaitTicks at most, even when no
+		// commit frees room.
+		r.Flush()
 	}
 }
 

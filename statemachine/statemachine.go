@@ -158,3 +158,28 @@ type StableSnapshot interface {
 	// place instead of copying them again. prev 0 promises nothing.
 	SnapshotOver(dst []byte, ends []int, prev int) ([]byte, []int)
 }
+
+// Admission is implemented by state machines whose requests take a bounded
+// resource that is freed later (the outbox's effect slots: an effect's slot
+// is freed when its sink's answer commits). The primary then holds a
+// request back in its queue, instead of preparing it, while the resource
+// is short, so that a client sees a full resource as latency before it
+// sees it as a refusal: a request is prepared when its cost fits the room
+// the machine grants minus the cost of the prepares not yet committed, or
+// when it has waited replica.Config.AdmissionWaitTicks (then it applies
+// like any request, and the machine answers what does not fit with its
+// own named result, e.g. the ledger's outbox_full).
+//
+// Admission changes only when a request is prepared, never its result:
+// results stay a function of the log, and AdmissionRoom may depend on
+// local configuration (only the primary asks it).
+type Admission interface {
+	// AdmissionCost is how much of the resource applying this request
+	// may take at most: a function of operation and input alone. Zero:
+	// the request is never held (acks that free the resource must be zero).
+	AdmissionCost(operation wire.Operation, input []byte) uint64
+	// AdmissionRoom is how much the primary may have in flight in prepares
+	// not yet applied, given the state applied so far.
+	// math.MaxUint64 means no limit.
+	AdmissionRoom() uint64
+}
