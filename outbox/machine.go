@@ -158,42 +158,7 @@ func (m *Machine) SnapshotSegments(dst []byte, ends []int) ([]byte, []int) {
 // SnapshotOver implements statemachine.StableSnapshot: the inner machine's
 // previous snapshot is where its length prefix, still in place, says.
 func (m *Machine) SnapshotOver(dst []byte, ends []int, prev int) ([]byte, []int) {
-	at := len(dst)
-	n0 := len(ends)
-	prevInner := 0
-	if prev >= 8 && cap(dst)-at >= prev {
-		if n := binary.LittleEndian.Uint64(dst[at : at+8]); n <= uint64(prev-8) {
-			prevInner = int(n)
-		}
-	}
-	dst = binary.LittleEndian.AppendUint64(dst, 0)
-	if s, ok := m.inner.(statemachine.StableSnapshot); ok {
-		inner := len(ends)
-		dst, ends = s.SnapshotOver(dst, ends, prevInner)
-		for i := inner; i < len(ends); i++ {
-			ends[i] += 8 // relative to the inner snapshot's start
-		}
-		if len(ends)-n0 > statemachine.SegmentsMax-1 {
-			ends = ends[:n0+statemachine.SegmentsMax-1]
-		}
-	} else if s, ok := m.inner.(statemachine.SegmentedSnapshot); ok {
-		inner := len(ends)
-		dst, ends = s.SnapshotSegments(dst, ends)
-		for i := inner; i < len(ends); i++ {
-			ends[i] += 8 // relative to the inner snapshot's start
-		}
-		// Room for the inner machine's end and the table's.
-		if len(ends)-n0 > statemachine.SegmentsMax-1 {
-			ends = ends[:n0+statemachine.SegmentsMax-1]
-		}
-	} else {
-		dst = m.inner.Snapshot(dst)
-	}
-	inner := len(dst) - at - 8
-	binary.LittleEndian.PutUint64(dst[at:], uint64(inner))
-	if len(ends)-n0 < statemachine.SegmentsMax {
-		ends = append(ends, inner+8)
-	}
+	dst, ends = statemachine.AppendWrapped(m.inner, dst, ends, prev)
 	dst = m.tbl.Snapshot(dst)
 	return dst, ends
 }
@@ -232,20 +197,12 @@ func (m *Machine) SnapshotSizeMax() int {
 // first segment carries this machine's length prefix; the ones after it
 // are the inner machine's bytes unchanged). Otherwise nothing is stable.
 func (m *Machine) SnapshotStable() (segment, size int) {
-	if s, ok := m.inner.(statemachine.StableSnapshot); ok {
-		if seg, n := s.SnapshotStable(); seg >= 1 && seg < statemachine.SegmentsMax-1 {
-			return seg, n
-		}
-	}
-	return 0, 0
+	return statemachine.WrappedStable(m.inner)
 }
 
 // AppendSnapshotRange implements statemachine.StableSnapshot.
 func (m *Machine) AppendSnapshotRange(dst []byte, from, to int) []byte {
-	if from == to {
-		return dst
-	}
-	return m.inner.(statemachine.StableSnapshot).AppendSnapshotRange(dst, from, to)
+	return statemachine.AppendWrappedRange(m.inner, dst, from, to)
 }
 
 var _ statemachine.StableSnapshot = (*Machine)(nil)

@@ -69,34 +69,7 @@ func (m *machine) SnapshotSegments(dst []byte, ends []int) ([]byte, []int) {
 // SnapshotOver forwards to the inner machine with its previous snapshot's
 // length, read from the length prefix still in place.
 func (m *machine) SnapshotOver(dst []byte, ends []int, prev int) ([]byte, []int) {
-	at := len(dst)
-	n0 := len(ends)
-	prevInner := 0
-	if prev >= 8 && cap(dst)-at >= prev {
-		if n := binary.LittleEndian.Uint64(dst[at : at+8]); n <= uint64(prev-8) {
-			prevInner = int(n)
-		}
-	}
-	dst = binary.LittleEndian.AppendUint64(dst, 0)
-	if s, ok := m.inner.(statemachine.StableSnapshot); ok {
-		dst, ends = s.SnapshotOver(dst, ends, prevInner)
-		for i := n0; i < len(ends); i++ {
-			ends[i] += 8
-		}
-		ends = ends[:min(len(ends), n0+statemachine.SegmentsMax-1)]
-	} else if s, ok := m.inner.(statemachine.SegmentedSnapshot); ok {
-		dst, ends = s.SnapshotSegments(dst, ends)
-		for i := n0; i < len(ends); i++ {
-			ends[i] += 8
-		}
-		ends = ends[:min(len(ends), n0+statemachine.SegmentsMax-1)]
-	} else {
-		dst = m.inner.Snapshot(dst)
-	}
-	binary.LittleEndian.PutUint64(dst[at:], uint64(len(dst)-at-8))
-	if len(ends)-n0 < statemachine.SegmentsMax {
-		ends = append(ends, len(dst)-at)
-	}
+	dst, ends = statemachine.AppendWrapped(m.inner, dst, ends, prev)
 	dst = m.appendClients(dst)
 	return dst, ends
 }
@@ -104,20 +77,12 @@ func (m *machine) SnapshotOver(dst []byte, ends []int, prev int) ([]byte, []int)
 // SnapshotStable forwards the inner machine's stable segment (see
 // outbox.Machine.SnapshotStable).
 func (m *machine) SnapshotStable() (segment, size int) {
-	if s, ok := m.inner.(statemachine.StableSnapshot); ok {
-		if seg, n := s.SnapshotStable(); seg >= 1 && seg < statemachine.SegmentsMax-1 {
-			return seg, n
-		}
-	}
-	return 0, 0
+	return statemachine.WrappedStable(m.inner)
 }
 
 // AppendSnapshotRange forwards to the inner machine.
 func (m *machine) AppendSnapshotRange(dst []byte, from, to int) []byte {
-	if from == to {
-		return dst
-	}
-	return m.inner.(statemachine.StableSnapshot).AppendSnapshotRange(dst, from, to)
+	return statemachine.AppendWrappedRange(m.inner, dst, from, to)
 }
 
 func (m *machine) appendClients(dst []byte) []byte {
