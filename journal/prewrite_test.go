@@ -22,6 +22,20 @@ func (s *logSource) data() CheckpointData {
 	return CheckpointData{State: b, StateSegments: []int{len(s.head), len(s.head) + len(s.table)}, StableSegment: 2, StableSize: len(s.log)}
 }
 
+// TestCrashScriptSharesAndPrewrites: the crash script's second checkpoint
+// does share the first one's blocks and take blocks written ahead (so
+// TestCrashAtEveryWrite crashes inside both).
+func TestCrashScriptSharesAndPrewrites(t *testing.T) {
+	s := newFormatted(t, 29, MemoryFaults{})
+	j := mustOpen(t, s)
+	if err := newCrashScript().run(j); err != nil {
+		t.Fatal(err)
+	}
+	if st := j.CheckpointStats(); st.Shared == 0 || st.PrewriteUsed == 0 {
+		t.Fatalf("script checkpoints shared %d blocks and took %d written ahead", st.Shared, st.PrewriteUsed)
+	}
+}
+
 // TestPrewriteSpreadsCheckpointWrites: the full blocks of a stable log are
 // written ahead between checkpoints; the checkpoint then writes only the
 // rest; prewrites not yet taken by a checkpoint are lost by a crash without
