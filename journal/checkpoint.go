@@ -60,6 +60,7 @@ type CheckpointStats struct {
 // CheckpointStats returns the journal's checkpoint counters.
 func (j *Journal) CheckpointStats() CheckpointStats {
 	invariants.Assert(j.gridWritten >= j.gridWrittenBlocks, "journal: fewer bytes than blocks written")
+	invariants.Assert(j.gridPrewriteUsed <= j.gridPrewritten, "journal: more prewritten blocks taken than written")
 	return CheckpointStats{Written: j.gridWrittenBlocks, Shared: j.gridShared, BytesWritten: j.gridWritten, ScrubbedBad: j.gridScrubbedBad,
 		Prewritten: j.gridPrewritten, PrewriteUsed: j.gridPrewriteUsed}
 }
@@ -243,6 +244,7 @@ func (j *Journal) CheckpointLayout() (l [refCount]BlobLayout, ok bool) {
 	if !j.curKnown {
 		return l, false
 	}
+	invariants.Assert(len(j.curBuf) <= int(j.layout.Config.GridBlockCount), "journal: checkpoint lists more blocks than the grid holds")
 	for i, entries := range j.cur {
 		b := &l[i]
 		b.Size, b.DataBlocks, b.IndexBlocks = j.sb.VSR.Refs[i].Size, len(entries), j.indexBlocksFor(len(entries))

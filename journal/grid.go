@@ -58,6 +58,7 @@ type blockEntry struct {
 
 func (e *blockEntry) encode(b []byte) {
 	invariants.Assert(len(b) >= indexEntrySize && e.address != 0, "journal: index entry without room or address")
+	invariants.Assert(e.size > 0 && e.segment <= SegmentsMax, "journal: index entry of an empty block or beyond the segments")
 	le := binary.LittleEndian
 	le.PutUint64(b, e.address)
 	le.PutUint32(b[8:], e.size)
@@ -81,6 +82,8 @@ func (e *blockEntry) decode(b []byte, count uint64, pm int) error {
 	case e.segment > SegmentsMax:
 		return fmt.Errorf("%w: index entry of segment %d", ErrCorrupt, e.segment)
 	}
+	// What an accepted entry guarantees its users.
+	invariants.Assert(e.address >= 1 && e.address <= count && int(e.size) <= pm, "journal: accepted index entry out of the grid or the block")
 	return nil
 }
 
@@ -88,6 +91,7 @@ func (e *blockEntry) decode(b []byte, count uint64, pm int) error {
 func (j *Journal) blockPayloadMax() int {
 	pm := int(j.layout.Config.GridBlockSize) - wire.HeaderSize
 	invariants.Assert(pm > 0 && pm%8 == 0, "journal: grid block without room for a payload")
+	invariants.Assert(pm+wire.HeaderSize <= len(j.blockBuf), "journal: block buffer smaller than a block")
 	return pm
 }
 
@@ -95,6 +99,7 @@ func (j *Journal) blockPayloadMax() int {
 func (j *Journal) entriesPerIndex() int {
 	n := j.blockPayloadMax() / indexEntrySize
 	invariants.Assert(n >= 1, "journal: index block without room for an entry")
+	invariants.Assert(n*indexEntrySize <= len(j.indexBuf)-wire.HeaderSize, "journal: index entries beyond the index buffer")
 	return n
 }
 
@@ -102,7 +107,9 @@ func (j *Journal) entriesPerIndex() int {
 func (j *Journal) indexBlocksFor(n int) int {
 	invariants.Assert(n >= 0, "journal: negative data block count")
 	per := j.entriesPerIndex()
-	return (n + per - 1) / per
+	k := (n + per - 1) / per
+	invariants.Assert(k*per >= n && (k == 0 || (k-1)*per < n), "journal: index block count does not cover the entries exactly")
+	return k
 }
 
 // blocksFor returns the data blocks a blob of n bytes in the given
@@ -130,7 +137,10 @@ func segmentEnds(n int, ends []int) []int {
 	if len(ends) > 0 && ends[len(ends)-1] == n {
 		return ends
 	}
-	return append(ends[:len(ends):len(ends)], n)
+	out := append(ends[:len(ends):len(ends)], n)
+	invariants.Assert(out[len(out)-1] == n, "journal: segments do not end at the blob's end")
+	invariants.Assert(len(out) <= SegmentsMax+1, "journal: more segments than a blob holds")
+	return out
 }
 
 // checkSegments panics unless ends are segment ends within a blob of n
@@ -173,6 +183,7 @@ func (j *Journal) allocBlock(a *gridAlloc) (uint64, error) {
 		a.cursor++
 		if !j.acquired.isAcquired(a.cursor) && !j.staging.isAcquired(a.cursor) && !j.preSet.isAcquired(a.cursor) {
 			j.staging.acquire(a.cursor)
+			invariants.Assert(j.staging.isAcquired(a.cursor), "journal: allocated block not staged")
 			return a.cursor, nil
 		}
 	}
@@ -374,6 +385,8 @@ func (j *Journal) stableBlock(w *blobWrite, seg, k int, payload []byte, i, end i
 // scrubbing reports whether the scrubber verifies the shared block at pos
 // this checkpoint.
 func (j *Journal) scrubbing(pos uint64) bool {
+	invariants.Assert(pos <= j.scrubPos, "journal: scrub position beyond the ones counted")
+	invariants.Assert(ScrubBlocksPerCheckpoint > 0, "journal: a scrubber that reads nothing")
 	return pos >= j.scrubCursor && pos < j.scrubCursor+ScrubBlocksPerCheckpoint
 }
 
@@ -383,6 +396,7 @@ func (j *Journal) scrubbing(pos uint64) bool {
 // blocks) the scrubber reaches this time is read and verified first: a
 // damaged one is written again from memory instead.
 func (j *Journal) reusable(e *blockEntry, t BlockType, size int, body wire.Uint128, pos uint64) bool {
+	invariants.Assert(size > 0 && size <= j.blockPayloadMax(), "journal: reuse asked for a payload out of range")
 	if e.size != uint32(size) || e.body != body {
 		return false
 	}
@@ -417,7 +431,10 @@ func (j *Journal) readBlockInto(buf []byte, address uint64, checksum wire.Uint12
 }
 
 func (j *Journal) readBlock(address uint64, checksum wire.Uint128, t BlockType) (wire.Header, error) {
-	return j.readBlockInto(j.blockBuf, address, checksum, t)
+	invariants.Assert(len(j.blockBuf) == int(j.layout.Config.GridBlockSize), "journal: block buffer of another size than a block")
+	h, err := j.readBlockInto(j.blockBuf, address, checksum, t)
+	invariants.Assert(err != nil || h.Op == address, "journal: block read from another address")
+	return h, err
 }
 
 // verifyBlock checks a grid block read from address against its reference
@@ -483,6 +500,7 @@ func (j *Journal) readIndex(ref BlobRef, t BlockType, entry func(*blockEntry) er
 		return nil
 	}
 	count := uint64(j.layout.Config.GridBlockCount)
+	invariants.Assert(ref.Address <= count, "journal: index walk of a reference outside the grid")
 	pm := j.blockPayloadMax()
 	total := uint64(0)
 	address, sum := ref.Address, ref.Checksum
@@ -522,6 +540,7 @@ func (j *Journal) readIndex(ref BlobRef, t BlockType, entry func(*blockEntry) er
 	if total != ref.Size {
 		return fmt.Errorf("%w: blob is %d bytes, reference says %d", ErrCorrupt, total, ref.Size)
 	}
+	invariants.Assert(total == ref.Size, "journal: index walked to another size than its reference")
 	return nil
 }
 
@@ -536,6 +555,7 @@ func (j *Journal) loadEntries(ref BlobRef, t BlockType, dst []blockEntry) ([]blo
 		return nil
 	}, nil)
 	invariants.Assert(len(dst) >= start, "journal: entries lost while loading an index")
+	invariants.Assert(len(dst) <= cap(dst), "journal: entries loaded beyond their buffer")
 	return dst, err
 }
 

@@ -397,6 +397,7 @@ func (j *Journal) loadIndexes() {
 	}
 	j.curKnown = true
 	invariants.Assert(len(j.curBuf) <= int(j.layout.Config.GridBlockCount), "journal: indexes name more blocks than the grid holds")
+	invariants.Assert(len(j.cur[RefState]) == 0 || j.acquired.isAcquired(j.cur[RefState][0].address), "journal: the state's first block is free")
 }
 
 // rebuildFreeSet recomputes the acquired blocks from the superblock's

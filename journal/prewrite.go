@@ -79,6 +79,8 @@ func (j *Journal) Prewrite(src StableSource, max int) (int, error) {
 // PrewriteDue reports whether Prewrite(src) would write a block now.
 func (j *Journal) PrewriteDue(src StableSource) bool {
 	seg, size := src.SnapshotStable()
+	invariants.Assert(seg >= 0 && seg <= SegmentsMax && size >= 0, "journal: stable source names no segment")
+	invariants.Assert(j.preBase >= 0 && len(j.pre) <= cap(j.pre), "journal: prewrites out of their bounds")
 	pm := j.blockPayloadMax()
 	if seg != j.preSegment {
 		return size >= (j.fullBlocks(seg)+1)*pm
@@ -94,6 +96,7 @@ func (j *Journal) prewritten(t BlockType, seg, k, size int, body wire.Uint128) *
 		return nil
 	}
 	e := &j.pre[k-j.preBase]
+	invariants.Assert(e.segment == uint32(seg), "journal: a prewritten block of another segment")
 	if e.size != uint32(size) || e.body != body || !j.preSet.isAcquired(e.address) {
 		return nil
 	}
@@ -105,6 +108,7 @@ func (j *Journal) prewritten(t BlockType, seg, k, size int, body wire.Uint128) *
 // forgets every prewrite; it returns the number freed.
 func (j *Journal) releaseUnusedPrewrites() int {
 	n := 0
+	invariants.Assert(len(j.pre) <= cap(j.pre), "journal: prewrites beyond their buffer")
 	for i := range j.pre {
 		if a := j.pre[i].address; j.preSet.isAcquired(a) {
 			j.preSet.release(a)
@@ -123,6 +127,7 @@ func (j *Journal) fullBlocks(seg int) int {
 		return 0
 	}
 	pm := uint32(j.blockPayloadMax())
+	invariants.Assert(seg >= 0 && seg <= SegmentsMax, "journal: full blocks of no segment")
 	n := 0
 	for _, e := range j.cur[RefState] {
 		switch {
@@ -133,15 +138,19 @@ func (j *Journal) fullBlocks(seg int) int {
 		}
 		n++
 	}
+	invariants.Assert(n <= len(j.cur[RefState]), "journal: more full blocks than the state holds")
 	return n
 }
 
 // afterCheckpoint forgets the prewrites once a checkpoint is durable: the
 // ones it took are its blocks now, the others are freed.
 func (j *Journal) afterCheckpoint() {
+	invariants.Assert(j.curKnown, "journal: prewrites reset before the checkpoint is known")
 	j.releaseUnusedPrewrites()
-	j.preCursor = 0
-	j.preBase = j.fullBlocks(j.preSegment)
+	j.preCursor, j.preBase = 0, 0
+	if j.preSegment >= 0 {
+		j.preBase = j.fullBlocks(j.preSegment)
+	}
 	invariants.Assert(len(j.pre) == 0 && j.preSet.acquired() == 0, "journal: prewrites left after a checkpoint")
 }
 
@@ -149,5 +158,7 @@ func (j *Journal) afterCheckpoint() {
 // ahead for the next checkpoint (Prewrite) that no checkpoint took yet.
 func (j *Journal) Prewritten(address uint64) bool {
 	invariants.Assert(address != 0 && address <= uint64(j.layout.Config.GridBlockCount), "journal: prewritten lookup outside the grid")
-	return j.preSet.isAcquired(address)
+	in := j.preSet.isAcquired(address)
+	invariants.Assert(!in || !j.acquired.isAcquired(address), "journal: a prewritten block is the durable checkpoint's")
+	return in
 }

@@ -119,11 +119,13 @@ func (io *syncIO) writeDurable(buf []byte, off uint64) error {
 }
 
 func (io *syncIO) sync() error {
+	invariants.Assert(io.s != nil, "journal: sync without a storage")
 	io.start()
 	io.s.Sync(io.cb)
 	if err := io.wait("sync"); err != nil {
 		return fmt.Errorf("%w: sync: %w", ErrIO, err)
 	}
+	invariants.Assert(!io.busy, "journal: sync returned with an operation in flight")
 	return nil
 }
 
