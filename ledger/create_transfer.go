@@ -76,6 +76,7 @@ func (l *Ledger) createTransfer(timestamp uint64, t *Transfer) Result {
 	l.rehashAccount(di)
 	cr.CreditsPosted = creditsPosted
 	l.rehashAccount(ci)
+	l.indexTransfer(uint32(len(l.transfers)-1), di, ci)
 	if l.cfg.Effects != nil {
 		t.Encode(l.effectPayload[:])
 		if _, err := l.cfg.Effects.Emit(EffectTransferCreated, l.cfg.EffectsTarget, l.effectPayload[:]); err != nil {

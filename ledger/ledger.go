@@ -42,6 +42,13 @@ type Ledger struct {
 	transferHashes []wire.Uint128
 	transferIndex  index
 
+	// The history index (history.go): per account and side, its transfers
+	// in timestamp order, and the balance history of accounts with
+	// AccountHistory. Derived state: not snapshotted, not in the digest.
+	links    [2][]link
+	lists    []accountLists
+	balances []balance
+
 	// sum is the sum modulo 2^128 of all record hashes.
 	sum wire.Uint128
 	// commitTimestamp is the timestamp of the last applied create batch.
@@ -68,6 +75,12 @@ func New(cfg Config) (*Ledger, error) {
 		transfers:      make([]Transfer, 0, cfg.TransfersMax),
 		transferHashes: make([]wire.Uint128, 0, cfg.TransfersMax),
 		transferIndex:  newIndex(cfg.TransfersMax, cfg.HashSeed^0x9e3779b97f4a7c15),
+		links:          [2][]link{make([]link, cfg.TransfersMax), make([]link, cfg.TransfersMax)},
+		lists:          make([]accountLists, cfg.AccountsMax),
+		// At most one entry per transfer and side; only accounts with
+		// AccountHistory append, and the pages of the unused part are
+		// never touched (see docs/decisions.md).
+		balances: make([]balance, 0, 2*cfg.TransfersMax),
 	}, nil
 }
 
@@ -77,6 +90,7 @@ func (l *Ledger) Config() Config { return l.cfg }
 
 // Reset empties the ledger without releasing memory.
 func (l *Ledger) Reset() {
+	clear(l.lists[:len(l.accounts)])
 	l.accounts = l.accounts[:0]
 	l.accountHashes = l.accountHashes[:0]
 	l.accountIndex.reset()
@@ -85,6 +99,7 @@ func (l *Ledger) Reset() {
 	l.transfers = l.transfers[:0]
 	l.transferHashes = l.transferHashes[:0]
 	l.transferIndex.reset()
+	l.balances = l.balances[:0]
 	l.sum = wire.Uint128{}
 	l.commitTimestamp = 0
 }
