@@ -92,6 +92,27 @@ func (f *AccountFilter) Decode(b []byte) {
 	copy(f.Reserved[:], b[40:64])
 }
 
+// After returns the filter of the page that follows a page whose last
+// record has the given timestamp: the same filter with the range's lower
+// bound (upper bound, for FilterReversed) moved past it.
+func (f AccountFilter) After(timestamp uint64) AccountFilter {
+	if f.Flags&FilterReversed != 0 {
+		if timestamp <= 1 {
+			// Nothing precedes timestamp 1; an inverted range is empty.
+			f.TimestampMin, f.TimestampMax = 2, 1
+			return f
+		}
+		f.TimestampMax = timestamp - 1
+	} else {
+		if timestamp == ^uint64(0) {
+			f.TimestampMin, f.TimestampMax = 2, 1
+			return f
+		}
+		f.TimestampMin = timestamp + 1
+	}
+	return f
+}
+
 // AppendFilter appends the encoding of f to dst.
 func AppendFilter(dst []byte, f *AccountFilter) []byte {
 	var b [FilterSize]byte

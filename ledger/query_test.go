@@ -144,11 +144,7 @@ func pageAll(t *testing.T, h *harness, op wire.Operation, f AccountFilter, rooms
 		} else {
 			last = r.balances[len(r.balances)-1].Timestamp
 		}
-		if f.Flags&FilterReversed != 0 {
-			f.TimestampMax = last - 1
-		} else {
-			f.TimestampMin = last + 1
-		}
+		f = f.After(last)
 	}
 	if op == OperationGetAccountTransfers && !slices.Equal(gotT, wantT) {
 		t.Fatalf("paged transfers (%d) differ from the model's (%d)", len(gotT), len(wantT))
@@ -272,6 +268,27 @@ func TestAccountQueriesAgainstModel(t *testing.T) {
 		}
 		if n := h.l.TransfersCount(); n < 500 {
 			t.Fatalf("seed %d: only %d transfers", seed, n)
+		}
+	}
+}
+
+func TestFilterAfter(t *testing.T) {
+	f := AccountFilter{TimestampMin: 5, TimestampMax: 50, Flags: FilterDebits}
+	if g := f.After(9); g.TimestampMin != 10 || g.TimestampMax != 50 {
+		t.Fatalf("ascending: %+v", g)
+	}
+	f.Flags |= FilterReversed
+	if g := f.After(9); g.TimestampMin != 5 || g.TimestampMax != 8 {
+		t.Fatalf("reversed: %+v", g)
+	}
+	h := newHarness(t, testConfig)
+	h.createAccounts(account(1), account(2))
+	h.createTransfers(transfer(1, 1, 2, 1))
+	for _, g := range []AccountFilter{f.After(1), f.After(0), AccountFilter{Flags: FilterCredits}.After(^uint64(0))} {
+		g.AccountID = id(2)
+		g.Flags |= FilterCredits
+		if r := h.query(OperationGetAccountTransfers, g, 2); r.Result != QueryOK || r.Count != 0 || r.More {
+			t.Fatalf("after the ends: %+v gives %+v", g, r)
 		}
 	}
 }
