@@ -166,7 +166,7 @@ func BenchmarkAccountTransfersRange(b *testing.B) {
 		for b.Loop() {
 			steps := 0
 			for side := range 2 {
-				for v := l.lists[0].head[side]; v != 0 && v-1 < lo; v = l.links[side][v-1].next {
+				for p := l.firstAtLeast(side, 0, 0); p.c != 0 && l.slotAt(p) < lo; p = l.nextEntry(side, 0, p) {
 					steps++
 				}
 			}

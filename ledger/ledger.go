@@ -45,7 +45,7 @@ type Ledger struct {
 	// The history index (history.go): per account and side, its transfers
 	// in timestamp order, and the balance history of accounts with
 	// AccountHistory. Derived state: not snapshotted, not in the digest.
-	links    [2][]link
+	chunks   []chunk
 	lists    []accountLists
 	balances []balance
 
@@ -75,12 +75,12 @@ func New(cfg Config) (*Ledger, error) {
 		transfers:      make([]Transfer, 0, cfg.TransfersMax),
 		transferHashes: make([]wire.Uint128, 0, cfg.TransfersMax),
 		transferIndex:  newIndex(cfg.TransfersMax, cfg.HashSeed^0x9e3779b97f4a7c15),
-		links:          [2][]link{make([]link, cfg.TransfersMax), make([]link, cfg.TransfersMax)},
+		chunks:         make([]chunk, 0, chunksMax(cfg.AccountsMax, cfg.TransfersMax)),
 		lists:          make([]accountLists, cfg.AccountsMax),
-		// At most one entry per transfer and side; only accounts with
-		// AccountHistory append, and the pages of the unused part are
-		// never touched (see docs/decisions.md).
-		balances: make([]balance, 0, 2*cfg.TransfersMax),
+		// One entry per chunk slot; only the entries of accounts with
+		// AccountHistory are written, and the pages no one writes are
+		// never backed by memory (see docs/decisions.md).
+		balances: make([]balance, chunkSlots*chunksMax(cfg.AccountsMax, cfg.TransfersMax)),
 	}, nil
 }
 
@@ -99,7 +99,7 @@ func (l *Ledger) Reset() {
 	l.transfers = l.transfers[:0]
 	l.transferHashes = l.transferHashes[:0]
 	l.transferIndex.reset()
-	l.balances = l.balances[:0]
+	l.chunks = l.chunks[:0]
 	l.sum = wire.Uint128{}
 	l.commitTimestamp = 0
 }

@@ -373,64 +373,63 @@ func (l *Ledger) firstTransferAtOrAfter(ts uint64) int {
 // written and whether more match.
 func (l *Ledger) walk(operation wire.Operation, a uint32, flags FilterFlags, lo, hi uint32, room int, out []byte) (int, bool) {
 	reversed := flags&FilterReversed != 0
-	// cur[side] is the next node (slot+1) of that side in the walk, 0 when
+	// cur[side] is the next position of that side in the walk, c 0 when
 	// the side is done or not selected.
-	var cur [2]uint32
+	var cur [2]cursor
 	for side, bit := range [2]FilterFlags{FilterDebits, FilterCredits} {
 		if flags&bit == 0 {
 			continue
 		}
 		if reversed {
-			if v := l.lastAtMost(side, a, hi); v != 0 && v-1 >= lo {
-				cur[side] = v
-			}
-		} else if v := l.firstAtLeast(side, a, lo); v != 0 && v-1 <= hi {
-			cur[side] = v
+			cur[side], _ = l.lastAtMost(side, a, hi)
+		} else {
+			cur[side] = l.firstAtLeast(side, a, lo)
+		}
+		if cur[side].c != 0 && !inRange(l.slotAt(cur[side]), lo, hi) {
+			cur[side] = cursor{}
 		}
 	}
 	count := 0
-	for cur[sideDebit] != 0 || cur[sideCredit] != 0 {
-		// Pick the side whose next node comes first in the walk's order.
+	for cur[sideDebit].c != 0 || cur[sideCredit].c != 0 {
+		// Pick the side whose next entry comes first in the walk's order.
 		side := sideDebit
 		switch {
-		case cur[sideDebit] == 0:
+		case cur[sideDebit].c == 0:
 			side = sideCredit
-		case cur[sideCredit] == 0:
-		case reversed == (cur[sideCredit] > cur[sideDebit]):
+		case cur[sideCredit].c == 0:
+		case reversed == (l.slotAt(cur[sideCredit]) > l.slotAt(cur[sideDebit])):
 			side = sideCredit
 		}
 		if count == room {
 			return count, true
 		}
-		slot := cur[side] - 1
-		n := &l.links[side][slot]
-		l.putRecord(operation, slot, n, out[count*TransferSize:])
+		p := cur[side]
+		l.putRecord(operation, l.slotAt(p), p, out[count*TransferSize:])
 		count++
 		if reversed {
-			cur[side] = n.prev
-			if cur[side] != 0 && cur[side]-1 < lo {
-				cur[side] = 0
-			}
+			p = l.prevEntry(p)
 		} else {
-			cur[side] = n.next
-			if cur[side] != 0 && cur[side]-1 > hi {
-				cur[side] = 0
-			}
+			p = l.nextEntry(side, a, p)
 		}
+		if p.c != 0 && !inRange(l.slotAt(p), lo, hi) {
+			p = cursor{}
+		}
+		cur[side] = p
 	}
 	return count, false
 }
 
-// putRecord writes the record of the transfer in slot (node n of the
-// account's list) for operation.
-func (l *Ledger) putRecord(operation wire.Operation, slot uint32, n *link, out []byte) {
+func inRange(slot, lo, hi uint32) bool { return lo <= slot && slot <= hi }
+
+// putRecord writes the record of the transfer in slot (at position p of
+// the account's list) for operation.
+func (l *Ledger) putRecord(operation wire.Operation, slot uint32, p cursor, out []byte) {
 	t := &l.transfers[slot]
 	if operation == OperationGetAccountTransfers {
 		t.Encode(out)
 		return
 	}
-	invariants.Assert(n.balance != 0, "ledger: history account's transfer without a balance entry")
-	b := &l.balances[n.balance-1]
+	b := &l.balances[(p.c-1)*chunkSlots+p.i]
 	r := AccountBalance{DebitsPosted: b.debitsPosted, CreditsPosted: b.creditsPosted, Timestamp: t.Timestamp, TransferID: t.ID}
 	r.Encode(out)
 }

@@ -3,6 +3,7 @@ package ledger
 import (
 	"bytes"
 	"errors"
+	"math/bits"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -413,16 +414,14 @@ func TestHistoryRestoreRebuild(t *testing.T) {
 	if r.l.Digest() != h.l.Digest() {
 		t.Fatal("digest differs after Restore")
 	}
-	n := h.l.TransfersCount()
-	for side := range 2 {
-		if !slices.Equal(r.l.links[side][:n], h.l.links[side][:n]) {
-			t.Fatalf("side %d links differ after Restore", side)
-		}
+	if !slices.Equal(r.l.chunks, h.l.chunks) || !slices.Equal(r.l.lists, h.l.lists) {
+		t.Fatal("history chunks or account lists differ after Restore")
 	}
-	if !slices.Equal(r.l.lists, h.l.lists) || !slices.Equal(r.l.balances, h.l.balances) {
-		t.Fatal("account lists or balances differ after Restore")
+	used := len(h.l.chunks) * chunkSlots
+	if !slices.Equal(r.l.balances[:used], h.l.balances[:used]) {
+		t.Fatal("balance history differs after Restore")
 	}
-	if len(h.l.balances) == 0 {
+	if h.l.balances[0] == (balance{}) && h.l.balances[1] == (balance{}) {
 		t.Fatal("no balance history built")
 	}
 	for range 200 {
@@ -439,45 +438,45 @@ func TestHistoryRestoreRebuild(t *testing.T) {
 	h.createAccounts(account(1), account(2))
 	h.createTransfers(transfer(1, 1, 2, 1))
 	q := h.query(OperationGetAccountTransfers, AccountFilter{AccountID: id(1), Flags: FilterDebits | FilterCredits}, 5)
-	if len(q.transfers) != 1 || len(h.l.balances) != 0 {
-		t.Fatalf("after Reset: %+v, %d balances", q, len(h.l.balances))
+	if len(q.transfers) != 1 || len(h.l.chunks) != 2 {
+		t.Fatalf("after Reset: %+v, %d chunks", q, len(h.l.chunks))
 	}
 }
 
-// TestHistorySearchIsLogarithmic counts the steps of the walk back to a
-// slot in a long list: a narrow range in the middle of 100,000 transfers of
-// one account costs tens of steps, not the history.
+// TestHistorySearchIsLogarithmic counts the chunks visited by the walk back
+// to a slot in a long list: a narrow range anywhere in 1,000,000 entries
+// of one account costs tens of steps, not the history, and finds the
+// right entry.
 func TestHistorySearchIsLogarithmic(t *testing.T) {
-	const n = 100_000
-	l, err := New(Config{AccountsMax: 2, TransfersMax: n})
+	n := uint32(1_000_000)
+	if testing.Short() {
+		n = 100_000
+	}
+	l, err := New(Config{AccountsMax: 2, TransfersMax: int(n)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	l.accounts = append(l.accounts, account(1), account(2))
-	for s := range uint32(n) {
-		l.appendLink(sideDebit, 0, s)
+	for s := range n {
+		l.appendEntry(sideDebit, 0, 2*s) // even slots only
 	}
 	worst := 0
-	for _, bound := range []uint32{0, 1, 2, 3, 7, 100, 4095, 4096, n / 2, n/2 + 1, n - 2, n - 1, 77_777} {
-		v := l.lists[0].tail[sideDebit]
-		steps := 0
-		for v != 0 && v-1 > bound {
-			nd := &l.links[sideDebit][v-1]
-			if nd.jump != v && nd.jump-1 > bound {
-				v = nd.jump
-			} else {
-				v = nd.prev
-			}
-			steps++
+	for _, bound := range []uint32{0, 1, 2, 3, 23, 24, 25, 100, 4095, 4096, n / 2, n/2 + 1, n, 2*n - 3, 2*n - 2, 2 * n, 777_777} {
+		p, steps := l.lastAtMost(sideDebit, 0, bound)
+		want := min(bound, 2*n-2) &^ 1
+		if p.c == 0 || l.slotAt(p) != want {
+			t.Fatalf("lastAtMost(%d) = %+v, want slot %d", bound, p, want)
 		}
-		if got := l.lastAtMost(sideDebit, 0, bound); got != v || got != bound+1 {
-			t.Fatalf("lastAtMost(%d) = %d, want %d", bound, got, bound+1)
+		if q := l.firstAtLeast(sideDebit, 0, bound); bound <= 2*n-2 && (q.c == 0 || l.slotAt(q) != (bound+1)&^1) {
+			t.Fatalf("firstAtLeast(%d) = %+v", bound, q)
 		}
 		worst = max(worst, steps)
 	}
-	if worst > 4*17 { // 4 log2(n)
-		t.Fatalf("a search took %d steps over %d nodes", worst, n)
+	// 3 log2(chunks) bounds the skew-binary walk.
+	if chunks := len(l.chunks); worst > 3*bits.Len(uint(chunks)) {
+		t.Fatalf("a search took %d steps over %d chunks", worst, chunks)
 	}
+	t.Logf("worst search: %d chunks visited of %d", worst, len(l.chunks))
 }
 
 // FuzzQuery feeds arbitrary filters (and bodies) to both queries of a small
