@@ -156,7 +156,9 @@ func splitLookups(recordSize int) Splitter {
 // descending with ledger.FilterReversed, at most f.Limit of them (0: as
 // many as fit one reply). more says that more transfers match: ask again
 // with f.After(last transfer's Timestamp), or use AllAccountTransfers.
-// A refused filter or an unknown account gives a *QueryError.
+// A malformed filter gives ledger.Validate's error (wrapping
+// statemachine.ErrInvalidInput) without a request; an unknown account
+// gives a *QueryError with ledger.QueryAccountNotFound.
 //
 // The query goes through consensus like a lookup: it sees every transfer
 // committed before it.

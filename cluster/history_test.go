@@ -9,6 +9,7 @@ import (
 
 	"github.com/chronon-db/chronon/client"
 	"github.com/chronon-db/chronon/ledger"
+	"github.com/chronon-db/chronon/statemachine"
 	"github.com/chronon-db/chronon/wire"
 )
 
@@ -112,8 +113,12 @@ func TestClusterAccountHistory(t *testing.T) {
 	}
 	_, _, err = cl.AccountTransfers(ctx, ledger.AccountFilter{AccountID: wire.Uint128{Lo: 999}, Flags: ledger.FilterDebits})
 	var qe *client.QueryError
-	if !errors.As(err, &qe) || qe.Result != ledger.QueryAccountNotFound {
+	if !errors.As(err, &qe) || qe.Result != ledger.QueryAccountNotFound || !errors.Is(err, client.ErrQuery) {
 		t.Fatalf("unknown account: %v", err)
+	}
+	// A filter that selects neither side is refused before it is sent.
+	if _, _, err = cl.AccountTransfers(ctx, ledger.AccountFilter{AccountID: wire.Uint128{Lo: 3}}); !errors.Is(err, statemachine.ErrInvalidInput) {
+		t.Fatalf("filter without a side: %v", err)
 	}
 }
 
