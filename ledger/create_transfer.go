@@ -71,12 +71,14 @@ func (l *Ledger) createTransfer(timestamp uint64, t *Transfer) Result {
 	}
 
 	t.Timestamp = timestamp
-	l.insertTransfer(pos, t)
 	dr.DebitsPosted = debitsPosted
-	l.rehashAccount(di)
 	cr.CreditsPosted = creditsPosted
+	// The history index first: its loads (the accounts' list tails) then
+	// overlap with the transfer's hashing.
+	l.indexTransfer(uint32(len(l.transfers)), di, ci)
+	l.insertTransfer(pos, t)
+	l.rehashAccount(di)
 	l.rehashAccount(ci)
-	l.indexTransfer(uint32(len(l.transfers)-1), di, ci)
 	if l.cfg.Effects != nil {
 		t.Encode(l.effectPayload[:])
 		if _, err := l.cfg.Effects.Emit(EffectTransferCreated, l.cfg.EffectsTarget, l.effectPayload[:]); err != nil {
