@@ -166,7 +166,8 @@ func BenchmarkAccountTransfersRange(b *testing.B) {
 		for b.Loop() {
 			steps := 0
 			for side := range 2 {
-				for p := l.firstAtLeast(side, 0, 0); p.c != 0 && l.slotAt(p) < lo; p = l.nextEntry(side, 0, p) {
+				ls, _ := l.listOf(side, 0)
+				for p := l.firstAtLeast(ls, 0); p.c != 0 && l.slotAt(ls, p) < lo; p = l.nextEntry(ls, p) {
 					steps++
 				}
 			}

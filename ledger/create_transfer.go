@@ -75,7 +75,7 @@ func (l *Ledger) createTransfer(timestamp uint64, t *Transfer) Result {
 	cr.CreditsPosted = creditsPosted
 	// The history index first: its loads (the accounts' list tails) then
 	// overlap with the transfer's hashing.
-	l.indexTransfer(uint32(len(l.transfers)), di, ci)
+	l.indexTransfer(uint32(len(l.transfers)), di, ci, dr, cr)
 	l.insertTransfer(pos, t)
 	l.rehashAccount(di)
 	l.rehashAccount(ci)

@@ -9,20 +9,22 @@ import (
 // account's transfers on that side in ascending timestamp order. Transfers
 // are stored in ascending timestamp order (l.transfers), so a transfer's
 // slot orders it as its timestamp does, and a list is a sequence of slots
-// that only ever grows at its tail.
+// that only ever grows at its end.
 //
-// A list is a doubly linked chain of 64-byte chunks of chunkSlots slots
-// each, taken in order from one pool (l.chunks); every chunk but the tail
-// is full. Each chunk also holds a jump pointer to an earlier chunk of its
-// list (Myers' skew-binary jump pointers), so the walk back from the tail
-// to the chunk holding a given slot takes O(log n) steps: a narrow
-// timestamp range costs O(log n), not the account's whole history. An
-// append writes one slot into the account's tail chunk; a new chunk (one
-// append in chunkSlots) also reads the previous tail and its jump target.
+// A list is a doubly linked chain of full 64-byte chunks of chunkSlots
+// slots, taken in order from one pool (l.chunks), followed by its last
+// 0..chunkSlots-1 slots in the list's own 64-byte header (l.lists), where
+// appends go: an append writes one slot into one cache line, and one in
+// chunkSlots moves the full header's slots into a new chunk. Each chunk
+// also holds a jump pointer to an earlier chunk of its list (Myers'
+// skew-binary jump pointers), so the walk back from the last chunk to the
+// one holding a given slot takes O(log n) steps: a narrow timestamp range
+// costs O(log n), not the account's whole history.
 //
 // Accounts created with AccountHistory also get, for each entry, the
-// account's balances right after that transfer, in l.balances at the
-// entry's position (chunk*chunkSlots + index).
+// account's balances right after that transfer: in l.balances at the
+// entry's chunk position (chunk*chunkSlots + index), or in l.tailBalances
+// while the entry is in the list's header.
 //
 // Chunk ids are stored as id+1, 0 meaning none. All of it is derived from
 // the accounts and transfers: it is neither snapshotted nor in the digest,
@@ -34,23 +36,29 @@ const (
 	sideCredit = 1
 )
 
-// chunkSlots is the number of transfer slots in a chunk (a chunk is 64
-// bytes).
+// chunkSlots is the number of transfer slots in a chunk and in a list's
+// header (both are 64 bytes).
 const chunkSlots = 12
 
-// chunk is a piece of one account's list for one side.
+// chunk is a full piece of one account's list for one side.
 type chunk struct {
 	prev, next uint32 // neighbours in the list (id+1, 0: none)
-	jump       uint32 // an earlier chunk of the list (id+1); the head jumps to itself
-	jumpLen    uint32 // number of chunks the jump skips back (0 at the head)
+	jump       uint32 // an earlier chunk of the list (id+1); the first jumps to itself
+	jumpLen    uint32 // number of chunks the jump skips back (0 for the first)
 	slots      [chunkSlots]uint32
 }
 
-// accountLists are the head and tail chunks (id+1) of an account's debit
-// and credit lists and the number of slots used in each tail.
-type accountLists struct {
-	head, tail, fill [2]uint32
+// list is one account's list for one side: its first and last full
+// chunks (id+1, 0: none) and the fill slots that follow the last one.
+type list struct {
+	head, last uint32
+	fill       uint32
+	_          uint32
+	slots      [chunkSlots]uint32
 }
+
+// tailChunk is the cursor chunk value of a list's header.
+const tailChunk = ^uint32(0)
 
 // balance is an account's posted balances right after one transfer.
 // Pending balances are always zero (two-phase transfers are not supported).
@@ -58,86 +66,106 @@ type balance struct {
 	debitsPosted, creditsPosted wire.Uint128
 }
 
-// chunksMax is the most chunks transfers transfers between accounts
-// accounts can need: every list's chunks are full but its tail, there are
-// two entries per transfer and at most two lists per account.
-func chunksMax(accounts, transfers int) int {
-	return (2*transfers+chunkSlots-1)/chunkSlots + 2*accounts
+// chunksMax is the most full chunks the lists of transfers transfers can
+// fill: two entries per transfer.
+func chunksMax(transfers int) int {
+	return 2 * transfers / chunkSlots
 }
 
-// indexTransfer adds the transfer in slot to the lists of its accounts
-// (slots di and ci), whose balances already include it.
-func (l *Ledger) indexTransfer(slot uint32, di, ci uint32) {
-	l.appendEntry(sideDebit, di, slot)
-	l.appendEntry(sideCredit, ci, slot)
+// indexTransfer adds the transfer in slot to the lists of its debit and
+// credit accounts (slots di and ci, records dr and cr, whose balances
+// already include it).
+func (l *Ledger) indexTransfer(slot uint32, di, ci uint32, dr, cr *Account) {
+	l.appendEntry(sideDebit, di, dr, slot)
+	l.appendEntry(sideCredit, ci, cr, slot)
 }
 
-// appendEntry appends slot to account a's list of side.
-func (l *Ledger) appendEntry(side int, a uint32, slot uint32) {
-	al := &l.lists[a]
-	tail := al.tail[side]
-	if tail == 0 || al.fill[side] == chunkSlots {
-		tail = l.newChunk(side, al)
+// appendEntry appends slot to the list of side of account a (record acc).
+func (l *Ledger) appendEntry(side int, a uint32, acc *Account, slot uint32) {
+	ls := &l.lists[2*a+uint32(side)]
+	i := ls.fill
+	invariants.Assert(i < chunkSlots && (i == 0 || ls.slots[i-1] < slot), "ledger: history list appended out of slot order")
+	ls.slots[i] = slot
+	ls.fill = i + 1
+	history := acc.Flags&AccountHistory != 0
+	if history {
+		l.tailBalances[(2*a+uint32(side))*chunkSlots+i] = balance{debitsPosted: acc.DebitsPosted, creditsPosted: acc.CreditsPosted}
 	}
-	c := &l.chunks[tail-1]
-	i := al.fill[side]
-	invariants.Assert(i == 0 || c.slots[i-1] < slot, "ledger: history list appended out of slot order")
-	c.slots[i] = slot
-	al.fill[side] = i + 1
-	if acc := &l.accounts[a]; acc.Flags&AccountHistory != 0 {
-		l.balances[(tail-1)*chunkSlots+i] = balance{debitsPosted: acc.DebitsPosted, creditsPosted: acc.CreditsPosted}
+	if ls.fill == chunkSlots {
+		l.flush(ls, 2*a+uint32(side), history)
 	}
 }
 
-// newChunk appends an empty chunk to the list of side in al and returns
-// its id+1.
-func (l *Ledger) newChunk(side int, al *accountLists) uint32 {
+// flush moves the full header ls (list number n) into a new chunk.
+func (l *Ledger) flush(ls *list, n uint32, history bool) {
 	invariants.Assert(len(l.chunks) < cap(l.chunks), "ledger: history chunks beyond chunksMax")
 	id := uint32(len(l.chunks)) + 1
 	l.chunks = l.chunks[:id]
-	n := &l.chunks[id-1]
-	tail := al.tail[side]
-	if tail == 0 {
-		*n = chunk{jump: id}
-		al.head[side] = id
+	c := &l.chunks[id-1]
+	if ls.last == 0 {
+		*c = chunk{jump: id}
+		ls.head = id
 	} else {
-		p := &l.chunks[tail-1]
+		p := &l.chunks[ls.last-1]
 		p.next = id
 		// If p's jump and its jump's jump skip as many chunks, jump over
 		// both (skew-binary), else jump to p: searches take O(log n) steps.
 		j := &l.chunks[p.jump-1]
 		if p.jumpLen == j.jumpLen {
-			*n = chunk{prev: tail, jump: j.jump, jumpLen: 1 + p.jumpLen + j.jumpLen}
+			*c = chunk{prev: ls.last, jump: j.jump, jumpLen: 1 + p.jumpLen + j.jumpLen}
 		} else {
-			*n = chunk{prev: tail, jump: tail, jumpLen: 1}
+			*c = chunk{prev: ls.last, jump: ls.last, jumpLen: 1}
 		}
 	}
-	al.tail[side] = id
-	al.fill[side] = 0
-	return id
+	c.slots = ls.slots
+	if history {
+		copy(l.balances[(id-1)*chunkSlots:id*chunkSlots], l.tailBalances[n*chunkSlots:(n+1)*chunkSlots])
+	}
+	ls.last = id
+	ls.fill = 0
 }
 
-// cursor is a position in a list: chunk id+1 (0: none) and index.
+// cursor is a position in a list: chunk id+1 (0: none; tailChunk: the
+// list's header) and index.
 type cursor struct {
 	c, i uint32
 }
 
-// chunkLen returns the number of slots used in chunk c (id+1) of a list
-// whose tail is tail and tail fill is fill.
-func chunkLen(c, tail, fill uint32) uint32 {
-	if c == tail {
-		return fill
-	}
-	return chunkSlots
+// listOf returns the list of side of account a and its number.
+func (l *Ledger) listOf(side int, a uint32) (*list, uint32) {
+	n := 2*a + uint32(side)
+	return &l.lists[n], n
 }
 
-// lastAtMost returns the position of the last entry of account a's list
-// of side whose slot is at most bound (c 0 if there is none) and the number
-// of chunks visited. It walks back from the tail by jump pointers, then
-// searches the chunk.
-func (l *Ledger) lastAtMost(side int, a uint32, bound uint32) (cursor, int) {
-	al := &l.lists[a]
-	v, steps := al.tail[side], 0
+// slotAt returns the transfer slot at p in list ls.
+func (l *Ledger) slotAt(ls *list, p cursor) uint32 {
+	if p.c == tailChunk {
+		return ls.slots[p.i]
+	}
+	return l.chunks[p.c-1].slots[p.i]
+}
+
+// balanceAt returns the balance entry at p in list number n.
+func (l *Ledger) balanceAt(n uint32, p cursor) *balance {
+	if p.c == tailChunk {
+		return &l.tailBalances[n*chunkSlots+p.i]
+	}
+	return &l.balances[(p.c-1)*chunkSlots+p.i]
+}
+
+// lastAtMost returns the position of the last entry of ls whose slot is at
+// most bound (c 0 if there is none) and the number of chunks visited. It
+// walks back from the last chunk by jump pointers, then searches the
+// chunk.
+func (l *Ledger) lastAtMost(ls *list, bound uint32) (cursor, int) {
+	if ls.fill > 0 && ls.slots[0] <= bound {
+		i := uint32(1)
+		for i < ls.fill && ls.slots[i] <= bound {
+			i++
+		}
+		return cursor{c: tailChunk, i: i - 1}, 0
+	}
+	v, steps := ls.last, 0
 	for v != 0 && l.chunks[v-1].slots[0] > bound {
 		c := &l.chunks[v-1]
 		if c.jump != v && l.chunks[c.jump-1].slots[0] > bound {
@@ -151,57 +179,67 @@ func (l *Ledger) lastAtMost(side int, a uint32, bound uint32) (cursor, int) {
 		return cursor{}, steps
 	}
 	c := &l.chunks[v-1]
-	n := chunkLen(v, al.tail[side], al.fill[side])
 	i := uint32(1)
-	for i < n && c.slots[i] <= bound {
+	for i < chunkSlots && c.slots[i] <= bound {
 		i++
 	}
 	return cursor{c: v, i: i - 1}, steps
 }
 
-// firstAtLeast returns the position of the first entry of account a's list
-// of side whose slot is at least bound (c 0 if there is none).
-func (l *Ledger) firstAtLeast(side int, a uint32, bound uint32) cursor {
-	al := &l.lists[a]
+// first returns the position of the first entry of ls (c 0 if empty).
+func first(ls *list) cursor {
+	switch {
+	case ls.head != 0:
+		return cursor{c: ls.head}
+	case ls.fill > 0:
+		return cursor{c: tailChunk}
+	}
+	return cursor{}
+}
+
+// firstAtLeast returns the position of the first entry of ls whose slot is
+// at least bound (c 0 if there is none).
+func (l *Ledger) firstAtLeast(ls *list, bound uint32) cursor {
 	if bound == 0 {
-		if al.head[side] == 0 {
-			return cursor{}
-		}
-		return cursor{c: al.head[side]}
+		return first(ls)
 	}
-	p, _ := l.lastAtMost(side, a, bound-1)
+	p, _ := l.lastAtMost(ls, bound-1)
 	if p.c == 0 {
-		if al.head[side] == 0 {
-			return cursor{}
+		return first(ls)
+	}
+	return l.nextEntry(ls, p)
+}
+
+// nextEntry returns the position after p in ls.
+func (l *Ledger) nextEntry(ls *list, p cursor) cursor {
+	if p.c == tailChunk {
+		if p.i+1 < ls.fill {
+			return cursor{c: tailChunk, i: p.i + 1}
 		}
-		return cursor{c: al.head[side]}
+		return cursor{}
 	}
-	return l.nextEntry(side, a, p)
-}
-
-// nextEntry returns the position after p in account a's list of side.
-func (l *Ledger) nextEntry(side int, a uint32, p cursor) cursor {
-	al := &l.lists[a]
-	if p.i+1 < chunkLen(p.c, al.tail[side], al.fill[side]) {
+	switch {
+	case p.i+1 < chunkSlots:
 		return cursor{c: p.c, i: p.i + 1}
-	}
-	if next := l.chunks[p.c-1].next; next != 0 {
-		return cursor{c: next}
+	case l.chunks[p.c-1].next != 0:
+		return cursor{c: l.chunks[p.c-1].next}
+	case ls.fill > 0:
+		return cursor{c: tailChunk}
 	}
 	return cursor{}
 }
 
-// prevEntry returns the position before p (chunks before the tail are
-// full).
-func (l *Ledger) prevEntry(p cursor) cursor {
-	if p.i > 0 {
+// prevEntry returns the position before p in ls.
+func (l *Ledger) prevEntry(ls *list, p cursor) cursor {
+	switch {
+	case p.i > 0:
 		return cursor{c: p.c, i: p.i - 1}
-	}
-	if prev := l.chunks[p.c-1].prev; prev != 0 {
-		return cursor{c: prev, i: chunkSlots - 1}
+	case p.c == tailChunk:
+		if ls.last != 0 {
+			return cursor{c: ls.last, i: chunkSlots - 1}
+		}
+	case l.chunks[p.c-1].prev != 0:
+		return cursor{c: l.chunks[p.c-1].prev, i: chunkSlots - 1}
 	}
 	return cursor{}
 }
-
-// slotAt returns the transfer slot at p.
-func (l *Ledger) slotAt(p cursor) uint32 { return l.chunks[p.c-1].slots[p.i] }

@@ -374,19 +374,25 @@ func (l *Ledger) firstTransferAtOrAfter(ts uint64) int {
 func (l *Ledger) walk(operation wire.Operation, a uint32, flags FilterFlags, lo, hi uint32, room int, out []byte) (int, bool) {
 	reversed := flags&FilterReversed != 0
 	// cur[side] is the next position of that side in the walk, c 0 when
-	// the side is done or not selected.
+	// the side is done or not selected; slot[side] its transfer slot.
 	var cur [2]cursor
+	var slot [2]uint32
+	var lists [2]*list
+	var ns [2]uint32
 	for side, bit := range [2]FilterFlags{FilterDebits, FilterCredits} {
+		lists[side], ns[side] = l.listOf(side, a)
 		if flags&bit == 0 {
 			continue
 		}
 		if reversed {
-			cur[side], _ = l.lastAtMost(side, a, hi)
+			cur[side], _ = l.lastAtMost(lists[side], hi)
 		} else {
-			cur[side] = l.firstAtLeast(side, a, lo)
+			cur[side] = l.firstAtLeast(lists[side], lo)
 		}
-		if cur[side].c != 0 && !inRange(l.slotAt(cur[side]), lo, hi) {
-			cur[side] = cursor{}
+		if cur[side].c != 0 {
+			if slot[side] = l.slotAt(lists[side], cur[side]); slot[side] < lo || slot[side] > hi {
+				cur[side] = cursor{}
+			}
 		}
 	}
 	count := 0
@@ -397,39 +403,39 @@ func (l *Ledger) walk(operation wire.Operation, a uint32, flags FilterFlags, lo,
 		case cur[sideDebit].c == 0:
 			side = sideCredit
 		case cur[sideCredit].c == 0:
-		case reversed == (l.slotAt(cur[sideCredit]) > l.slotAt(cur[sideDebit])):
+		case reversed == (slot[sideCredit] > slot[sideDebit]):
 			side = sideCredit
 		}
 		if count == room {
 			return count, true
 		}
-		p := cur[side]
-		l.putRecord(operation, l.slotAt(p), p, out[count*TransferSize:])
+		p, ls := cur[side], lists[side]
+		l.putRecord(operation, slot[side], ns[side], p, out[count*TransferSize:])
 		count++
 		if reversed {
-			p = l.prevEntry(p)
+			p = l.prevEntry(ls, p)
 		} else {
-			p = l.nextEntry(side, a, p)
+			p = l.nextEntry(ls, p)
 		}
-		if p.c != 0 && !inRange(l.slotAt(p), lo, hi) {
-			p = cursor{}
+		if p.c != 0 {
+			if slot[side] = l.slotAt(ls, p); slot[side] < lo || slot[side] > hi {
+				p = cursor{}
+			}
 		}
 		cur[side] = p
 	}
 	return count, false
 }
 
-func inRange(slot, lo, hi uint32) bool { return lo <= slot && slot <= hi }
-
 // putRecord writes the record of the transfer in slot (at position p of
-// the account's list) for operation.
-func (l *Ledger) putRecord(operation wire.Operation, slot uint32, p cursor, out []byte) {
+// list number n) for operation.
+func (l *Ledger) putRecord(operation wire.Operation, slot uint32, n uint32, p cursor, out []byte) {
 	t := &l.transfers[slot]
 	if operation == OperationGetAccountTransfers {
 		t.Encode(out)
 		return
 	}
-	b := &l.balances[(p.c-1)*chunkSlots+p.i]
+	b := l.balanceAt(n, p)
 	r := AccountBalance{DebitsPosted: b.debitsPosted, CreditsPosted: b.creditsPosted, Timestamp: t.Timestamp, TransferID: t.ID}
 	r.Encode(out)
 }
