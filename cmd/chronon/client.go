@@ -18,7 +18,7 @@ import (
 )
 
 func init() {
-	register(command{name: "client", summary: "talk to a running cluster (list outbox effects)", run: runClient})
+	register(command{name: "client", summary: "talk to a running cluster (outbox effects, ledger lookups, account history)", run: runClient})
 }
 
 const clientUsage = `usage: chronon client --addresses=a:p,b:p,c:p --cluster=<id> <command> [flags]
