@@ -319,7 +319,7 @@ func (l *Ledger) query(operation wire.Operation, input, reply []byte) int {
 		return QueryHeaderSize
 	}
 	room := (len(reply) - QueryHeaderSize) / TransferSize
-	if f.Limit != 0 && int(f.Limit) < room {
+	if f.Limit != 0 && uint64(f.Limit) < uint64(room) {
 		room = int(f.Limit)
 	}
 	lo, hi, ok := l.slotRange(f.TimestampMin, f.TimestampMax)
