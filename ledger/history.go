@@ -72,27 +72,36 @@ func chunksMax(transfers int) int {
 	return 2 * transfers / chunkSlots
 }
 
-// indexTransfer adds the transfer in slot to the lists of its debit and
-// credit accounts (slots di and ci, records dr and cr, whose balances
-// already include it).
+// indexTransfer appends the transfer in slot to the debit list of its
+// debit account and the credit list of its credit account (slots di and
+// ci, records dr and cr, whose balances already include it). Both appends
+// write one slot into their list's header, loaded side by side; the rare
+// work (balance history, a full header) is in appendRare.
 func (l *Ledger) indexTransfer(slot uint32, di, ci uint32, dr, cr *Account) {
-	l.appendEntry(sideDebit, di, dr, slot)
-	l.appendEntry(sideCredit, ci, cr, slot)
+	dn, cn := 2*di+sideDebit, 2*ci+sideCredit
+	dl, cl := &l.lists[dn], &l.lists[cn]
+	i, j := dl.fill, cl.fill
+	dl.slots[i] = slot
+	dl.fill = i + 1
+	cl.slots[j] = slot
+	cl.fill = j + 1
+	if dr.Flags&AccountHistory != 0 || i+1 == chunkSlots {
+		l.appendRare(dl, dn, dr, i)
+	}
+	if cr.Flags&AccountHistory != 0 || j+1 == chunkSlots {
+		l.appendRare(cl, cn, cr, j)
+	}
 }
 
-// appendEntry appends slot to the list of side of account a (record acc).
-func (l *Ledger) appendEntry(side int, a uint32, acc *Account, slot uint32) {
-	ls := &l.lists[2*a+uint32(side)]
-	i := ls.fill
-	invariants.Assert(i < chunkSlots && (i == 0 || ls.slots[i-1] < slot), "ledger: history list appended out of slot order")
-	ls.slots[i] = slot
-	ls.fill = i + 1
+// appendRare records the balance history of the entry just appended at
+// index i of list number n (ls) and moves a full header into a chunk.
+func (l *Ledger) appendRare(ls *list, n uint32, acc *Account, i uint32) {
 	history := acc.Flags&AccountHistory != 0
 	if history {
-		l.tailBalances[(2*a+uint32(side))*chunkSlots+i] = balance{debitsPosted: acc.DebitsPosted, creditsPosted: acc.CreditsPosted}
+		l.tailBalances[n*chunkSlots+i] = balance{debitsPosted: acc.DebitsPosted, creditsPosted: acc.CreditsPosted}
 	}
 	if ls.fill == chunkSlots {
-		l.flush(ls, 2*a+uint32(side), history)
+		l.flush(ls, n, history)
 	}
 }
 
@@ -118,6 +127,10 @@ func (l *Ledger) flush(ls *list, n uint32, history bool) {
 		}
 	}
 	c.slots = ls.slots
+	for k := 1; k < chunkSlots; k++ {
+		invariants.Assert(c.slots[k-1] < c.slots[k], "ledger: history list appended out of slot order")
+	}
+	invariants.Assert(c.prev == 0 || l.chunks[c.prev-1].slots[chunkSlots-1] < c.slots[0], "ledger: history chunk not after its predecessor")
 	if history {
 		copy(l.balances[(id-1)*chunkSlots:id*chunkSlots], l.tailBalances[n*chunkSlots:(n+1)*chunkSlots])
 	}

@@ -458,7 +458,7 @@ func TestHistorySearchIsLogarithmic(t *testing.T) {
 	}
 	l.accounts = append(l.accounts, account(1), account(2))
 	for s := range n {
-		l.appendEntry(sideDebit, 0, &l.accounts[0], 2*s) // even slots only
+		l.indexTransfer(2*s, 0, 1, &l.accounts[0], &l.accounts[1]) // even slots only
 	}
 	ls, _ := l.listOf(sideDebit, 0)
 	worst := 0
