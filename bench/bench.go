@@ -68,6 +68,9 @@ type Config struct {
 	// POST per effect). SinkWorkers is the cluster's concurrent deliveries
 	// (node.Config.EffectsWorkers; 0: its default).
 	SinkBatch, SinkWorkers int
+	// Admission is the local cluster's node.Config.EffectsAdmission (0:
+	// its default, 50 %; negative: off).
+	Admission int
 	// NewEffectsSink, when set, replaces the built-in HTTP sink of
 	// WorkloadLedgerEffects with another (a database, a log), from a
 	// program outside the core module: its work must call apply with the
@@ -168,6 +171,27 @@ type Result struct {
 
 	// Effects is set for WorkloadLedgerEffects.
 	Effects *EffectsResult `json:"effects,omitempty"`
+	// Checkpoints is set for a local cluster: what its replicas'
+	// checkpoints wrote, from start to the end of the measured phase.
+	Checkpoints *CheckpointResult `json:"checkpoints,omitempty"`
+}
+
+// CheckpointResult sums the checkpoints of a local cluster's replicas.
+type CheckpointResult struct {
+	// Checkpoints counts checkpoints over all replicas; BlocksWritten the
+	// grid blocks they wrote (data, index, free set), BlocksShared the data
+	// blocks they referenced again unchanged, BytesWritten the bytes.
+	Checkpoints   uint64 `json:"checkpoints"`
+	BlocksWritten uint64 `json:"blocks_written"`
+	BlocksShared  uint64 `json:"blocks_shared"`
+	BytesWritten  uint64 `json:"bytes_written"`
+	// Prewritten counts blocks written ahead between checkpoints (part of
+	// BlocksWritten), PrewriteUsed those checkpoints took.
+	Prewritten   uint64 `json:"prewritten"`
+	PrewriteUsed uint64 `json:"prewrite_used"`
+	// JournalMaxMicros is the longest checkpoint's journal time (writes,
+	// sync, superblock; not the snapshot) on any replica.
+	JournalMaxMicros float64 `json:"journal_max_us"`
 }
 
 // LatencyResult holds call latency percentiles in microseconds.
@@ -253,6 +277,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		Environment: environment(),
 	}
 	ccfg := client.Config{Cluster: cfg.Cluster, Addresses: cfg.Addresses, MessageSizeMax: jcfg.MessageSizeMax, Logger: cfg.Logger}
+	var local *cluster.Cluster
 
 	var seed [16]byte
 	_, _ = rand.Read(seed[:])
@@ -302,6 +327,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 				ccl.EffectsBatchMax = cfg.SinkBatch
 			}
 			ccl.EffectsWorkers = cfg.SinkWorkers
+			ccl.EffectsAdmission = cfg.Admission
 			if cfg.NewEffectsSink != nil {
 				ccl.Sink = cfg.NewEffectsSink(func(transfer []byte) bool {
 					return len(transfer) == ledger.TransferSize && sink.apply(transfer) == http.StatusOK
@@ -316,6 +342,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		if err != nil {
 			return res, fmt.Errorf("bench: %w", err)
 		}
+		local = c
 		defer func() { _, _ = c.Stop() }()
 		res.InProcess = true
 		ccfg = c.ClientConfig()
@@ -363,7 +390,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		return res, fmt.Errorf("bench: %w", err)
 	}
 	if sink == nil {
-		return drive(ctx, cfg, w, clients, res)
+		return drive(ctx, cfg, w, clients, res, local)
 	}
 
 	// Ledger with effects: count the effects applied and the transfers
@@ -383,7 +410,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			onMeasureEnd()
 		}
 	}
-	res, err := drive(ctx, cfg, w, clients, res)
+	res, err := drive(ctx, cfg, w, clients, res, local)
 	drainTimeout := cfg.DrainTimeout
 	if drainTimeout == 0 {
 		drainTimeout = 60 * time.Second
@@ -413,13 +440,22 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if e.Posts > 0 {
 		e.RedeliveryRatio = float64(e.Redeliveries) / float64(e.Posts)
 	}
+	if local != nil {
+		for i := range res.Replicas {
+			if n := local.Node(i); n != nil {
+				m := n.Metrics().Protocol
+				e.AdmissionHeld += int64(m.AdmissionHeld)
+				e.AdmissionExpired += int64(m.AdmissionExpired)
+			}
+		}
+	}
 	res.Effects = e
 	return res, err
 }
 
 // drive runs the callers through the warm-up and the measured phase
 // (Measure) and adds what was measured to res.
-func drive(ctx context.Context, cfg Config, w workload, clients []*client.Client, res Result) (Result, error) {
+func drive(ctx context.Context, cfg Config, w workload, clients []*client.Client, res Result, local *cluster.Cluster) (Result, error) {
 	mcfg := MeasureConfig{
 		Clients: len(clients), Callers: cfg.Callers, Warmup: cfg.Warmup, Duration: cfg.Duration,
 		Progress: cfg.Progress, Spent: w.spent,
@@ -435,7 +471,30 @@ func drive(ctx context.Context, cfg Config, w workload, clients []*client.Client
 	res.RequestsPerSecond, res.EventsPerSecond = m.RequestsPerSecond, m.EventsPerSecond
 	res.Latency = m.Latency
 	res.CPUUserSeconds, res.CPUSysSeconds, res.PeakRSSBytes = m.CPUUserSeconds, m.CPUSysSeconds, m.PeakRSSBytes
+	if local != nil {
+		res.Checkpoints = checkpointsOf(local)
+	}
 	return res, err
+}
+
+// checkpointsOf sums what the checkpoints of c's running replicas wrote.
+func checkpointsOf(c *cluster.Cluster) *CheckpointResult {
+	var r CheckpointResult
+	for i := range len(c.Addresses()) {
+		n := c.Node(i)
+		if n == nil {
+			continue
+		}
+		m := n.Metrics()
+		r.Checkpoints += m.WAL.Checkpoints
+		r.BlocksWritten += m.WAL.CheckpointBlocksWritten
+		r.BlocksShared += m.WAL.CheckpointBlocksShared
+		r.BytesWritten += m.WAL.CheckpointBytesWritten
+		r.Prewritten += m.WAL.CheckpointPrewritten
+		r.PrewriteUsed += m.WAL.CheckpointPrewriteUsed
+		r.JournalMaxMicros = max(r.JournalMaxMicros, float64(m.CheckpointMax.Microseconds()))
+	}
+	return &r
 }
 
 // localClientsMax is the client sessions of a local cluster that serves

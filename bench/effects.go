@@ -188,6 +188,11 @@ type EffectsResult struct {
 	// transfers again after a pause, so a transfer may count several times
 	// and the wait shows in the calls' latency.
 	OutboxFull int64 `json:"outbox_full"`
+	// AdmissionHeld counts the requests the primaries held back before
+	// the outbox was full (docs/outbox.md, "Admission"), AdmissionExpired
+	// those prepared anyway after the admission wait, over the whole run.
+	AdmissionHeld    int64 `json:"admission_held"`
+	AdmissionExpired int64 `json:"admission_expired"`
 	// Created is every transfer created in the run (warm-up, measured
 	// phase and calls finishing after it); Applied the effects the sink
 	// applied by the end of the drain; Missing = Created - Applied.

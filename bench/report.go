@@ -88,9 +88,14 @@ func (r *Result) WriteText(w io.Writer) {
 	}
 	fmt.Fprintf(w, "cpu: user %.2fs + sys %.2fs = %.2f cores%s (%s)\n", r.CPUUserSeconds, r.CPUSysSeconds, cores, perEvent, who)
 	fmt.Fprintf(w, "peak rss: %.0f MiB (%s)\n", float64(r.PeakRSSBytes)/(1<<20), who)
+	if c := r.Checkpoints; c != nil && c.Checkpoints > 0 {
+		n := float64(c.Checkpoints)
+		fmt.Fprintf(w, "checkpoints: %d (all replicas), each wrote %.1f MiB in %.0f blocks on average (%.0f of them ahead, %.0f taken) and shared %.0f unchanged; longest journal time %v\n",
+			c.Checkpoints, float64(c.BytesWritten)/n/(1<<20), float64(c.BlocksWritten)/n, float64(c.Prewritten)/n, float64(c.PrewriteUsed)/n, float64(c.BlocksShared)/n, us(c.JournalMaxMicros))
+	}
 	if e := r.Effects; e != nil {
-		fmt.Fprintf(w, "effects: %d delivered in the measured phase, %.0f/s (sink latency %v); %d refusals as outbox_full (sent again)\n",
-			e.Delivered, e.DeliveredPerSecond, us(e.SinkLatencyMicros), e.OutboxFull)
+		fmt.Fprintf(w, "effects: %d delivered in the measured phase, %.0f/s (sink latency %v); %d refusals as outbox_full (sent again); admission held %d requests (%d prepared after the wait)\n",
+			e.Delivered, e.DeliveredPerSecond, us(e.SinkLatencyMicros), e.OutboxFull, e.AdmissionHeld, e.AdmissionExpired)
 		fmt.Fprintf(w, "effects drain: %d pending when the load stopped, drained in %.2fs (%.0f/s); created %d, applied %d, missing %d\n",
 			e.PendingAtEnd, e.DrainSeconds, e.DrainPerSecond, e.Created, e.Applied, e.Missing)
 		fmt.Fprintf(w, "effects sink: %d POSTs answered, %d re-deliveries (%.3f%%), %d rejected\n",

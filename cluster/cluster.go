@@ -53,6 +53,10 @@ type Config struct {
 	Sink   outbox.Sink
 	// EffectsWorkers and EffectsBatchMax are node.Config's (0: defaults).
 	EffectsWorkers, EffectsBatchMax int
+	// EffectsAdmission and EffectsAdmissionWait are node.Config's (0:
+	// defaults; EffectsAdmission negative: no admission control).
+	EffectsAdmission     int
+	EffectsAdmissionWait time.Duration
 	// TickInterval is the replicas' tick (default 10 ms).
 	TickInterval time.Duration
 	// IOBackend forces an io backend (default automatic).
@@ -256,6 +260,9 @@ func (c *Cluster) StartReplica(i int) error {
 
 		EffectsWorkers:  c.cfg.EffectsWorkers,
 		EffectsBatchMax: c.cfg.EffectsBatchMax,
+
+		EffectsAdmission:     c.cfg.EffectsAdmission,
+		EffectsAdmissionWait: c.cfg.EffectsAdmissionWait,
 
 		ClientIdleTimeout: c.cfg.ClientIdleTimeout,
 	})

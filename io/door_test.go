@@ -61,6 +61,12 @@ var doorExceptions = []struct {
 	// operator would.
 	{"bench/peers", "syscall", "SIGTERM to the server processes it runs, and their own process group"},
 	{"bench/peers", "net", "reserving loopback ports for its server processes"},
+	// The PostgreSQL sink's commands (their own module, not built by go
+	// test ./...) are servers and operators' tools outside the replica.
+	{"sinks/postgres/cmd/chronon-pg-bridge", "net", "the bridge's HTTP listener (its address checked before serving)"},
+	{"sinks/postgres/cmd/chronon-pg-bridge", "syscall", "SIGTERM for signal.NotifyContext"},
+	{"sinks/postgres/cmd/chronon-pgchaos", "syscall", "SIGTERM for signal.NotifyContext"},
+	{"sinks/postgres/internal/pgchaos", "net", "the chaos run's bridge listener on a loopback port"},
 	// journal.FileStorage is the synchronous O_DIRECT storage of format,
 	// inspect and offline tools; the replica's own journal runs on io
 	// (journal.IOStorage).

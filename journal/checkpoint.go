@@ -7,23 +7,75 @@ import (
 	"github.com/chronon-db/chronon/wire"
 )
 
+// SegmentsMax is the most segments a state blob may be cut into
+// (CheckpointData.StateSegments; statemachine.SegmentsMax).
+const SegmentsMax = 16
+
+// ScrubBlocksPerCheckpoint is how many shared blocks each checkpoint reads
+// back and verifies before referencing them again, in turn over the whole
+// checkpoint: a block damaged on disk is then written again from memory
+// within (blocks / ScrubBlocksPerCheckpoint) checkpoints instead of being
+// carried forward until a restart reads it.
+const ScrubBlocksPerCheckpoint = 8
+
 // CheckpointData is what the replica checkpoints: opaque blobs produced by
 // the state machine and the client table. Either may be empty.
 type CheckpointData struct {
 	// State is the state machine's snapshot.
 	State []byte
+	// StateSegments optionally cuts State into segments that change
+	// independently (the ends of each, not decreasing, the last at most
+	// len(State); at most SegmentsMax). No grid block spans a segment
+	// boundary, so a segment whose bytes did not change since the last
+	// checkpoint keeps its blocks even when another segment grew.
+	StateSegments []int
+	// StableSegment and StableSize, when StableSize > 0, name a stable
+	// prefix of one segment of State (StableSource): bytes that every
+	// later checkpoint repeats. A full block inside it that the previous
+	// checkpoint held inside its stable prefix, or that Prewrite wrote, is
+	// taken without checksumming its bytes again.
+	StableSegment, StableSize int
 	// Sessions is the client table.
 	Sessions []byte
 }
 
+// CheckpointStats counts the grid blocks checkpoints wrote and shared since
+// the journal was opened.
+type CheckpointStats struct {
+	// Written counts blocks written (data, index and free set blocks);
+	// Shared counts data blocks a checkpoint referenced again unchanged
+	// instead of writing them.
+	Written, Shared uint64
+	// BytesWritten is the bytes of those writes (whole sectors).
+	BytesWritten uint64
+	// ScrubbedBad counts shared blocks that failed verification when the
+	// scrubber read them, and were written again.
+	ScrubbedBad uint64
+	// Prewritten counts blocks written ahead between checkpoints
+	// (Prewrite, included in Written and BytesWritten); PrewriteUsed those
+	// a checkpoint took instead of writing them.
+	Prewritten, PrewriteUsed uint64
+}
+
+// CheckpointStats returns the journal's checkpoint counters.
+func (j *Journal) CheckpointStats() CheckpointStats {
+	invariants.Assert(j.gridWritten >= j.gridWrittenBlocks, "journal: fewer bytes than blocks written")
+	return CheckpointStats{Written: j.gridWrittenBlocks, Shared: j.gridShared, BytesWritten: j.gridWritten, ScrubbedBad: j.gridScrubbedBad,
+		Prewritten: j.gridPrewritten, PrewriteUsed: j.gridPrewriteUsed}
+}
+
 // Checkpoint durably records a checkpoint at op (whose prepare has the given
 // checksum): it writes the blobs and a new free set into grid blocks that
-// the current checkpoint does not use, syncs, then writes the superblock
-// that references them. Only after that superblock is durable do the
-// previous checkpoint's blocks become free (for the next checkpoint), so a
-// crash at any point leaves either the old or the new checkpoint intact.
-// commit_min and commit_max are raised to op when below it. Errors wrap
-// ErrGridFull when the blobs do not fit next to the current checkpoint.
+// the current checkpoint does not use — except that a data block whose
+// payload equals the current checkpoint's block at the same position of
+// the same blob is referenced again, not written (the scrubber reads some
+// of them back first) — syncs, then writes the superblock that references
+// them. Only after that superblock is durable do the previous checkpoint's
+// blocks that the new one does not share become free (for the next
+// checkpoint), so a crash at any point leaves either the old or the new
+// checkpoint intact. commit_min and commit_max are raised to op when below
+// it. Errors wrap ErrGridFull when the blobs do not fit next to the
+// current checkpoint.
 func (j *Journal) Checkpoint(op uint64, checksum wire.Uint128, data CheckpointData) error {
 	j.checkWritable()
 	prev := &j.sb.VSR
@@ -31,67 +83,67 @@ func (j *Journal) Checkpoint(op uint64, checksum wire.Uint128, data CheckpointDa
 		invariants.Failf("journal: checkpoint at op %d after checkpoint %d", op, prev.CheckpointOp)
 	}
 	invariants.Assert(!prev.Truncating, "journal: checkpoint while a truncation is recorded")
-	blobs := [refCount][]byte{RefState: data.State, RefSessions: data.Sessions}
+	checkSegments(len(data.State), data.StateSegments)
 	invariants.Assert(j.staging.count == j.acquired.count, "journal: staging and durable free sets of different grids")
 	j.staging.reset()
+	j.next = j.next[:0]
 	next := *prev
 	next.CheckpointOp, next.CheckpointChecksum = op, checksum
 	next.CommitMin, next.CommitMax = max(next.CommitMin, op), max(next.CommitMax, op)
 	invariants.Assert(next.CheckpointOp <= next.CommitMin && next.CommitMin <= next.CommitMax, "journal: checkpoint above its commit numbers")
 
-	var addresses []uint64
-	alloc := func(n int) ([]uint64, error) {
-		addresses = addresses[:0]
-		for a := uint64(1); a <= uint64(j.layout.Config.GridBlockCount) && len(addresses) < n; a++ {
-			if !j.acquired.isAcquired(a) && !j.staging.isAcquired(a) {
-				addresses = append(addresses, a)
-			}
-		}
-		if len(addresses) < n {
-			return nil, fmt.Errorf("%w: need %d more blocks, %d free beside the current checkpoint", ErrGridFull, n, len(addresses))
-		}
-		for _, a := range addresses {
-			invariants.Assert(!j.acquired.isAcquired(a), "journal: checkpoint allocates a block of the durable checkpoint")
-			j.staging.acquire(a)
-		}
-		return addresses, nil
+	var nextRefs [refCount][]blockEntry
+	alloc := gridAlloc{}
+	j.scrubPos = 0
+	writes := [...]blobWrite{
+		{t: BlockSessions, data: data.Sessions},
+		{t: BlockState, data: data.State, ends: data.StateSegments, stableSeg: -1},
 	}
-	for _, i := range [...]int{RefSessions, RefState} {
-		a, err := alloc(j.blocksFor(len(blobs[i])))
+	if data.StableSize > 0 {
+		if data.StableSegment < 0 || data.StableSegment > len(data.StateSegments) {
+			invariants.Failf("journal: stable segment %d of a state in %d segments", data.StableSegment, len(data.StateSegments)+1)
+		}
+		writes[1].stableSeg, writes[1].stableSize = data.StableSegment, data.StableSize
+	}
+	for _, w := range writes {
+		i := int(w.t) - 1
+		if j.curKnown {
+			w.prev = j.cur[i]
+		}
+		ref, entries, err := j.writeBlob(w, &alloc, op)
 		if err != nil {
 			return err
 		}
-		invariants.Assert(len(a) == j.blocksFor(len(blobs[i])), "journal: blob allocated another number of blocks")
-		ref, err := j.writeBlob(BlockType(i+1), blobs[i], a, op)
-		if err != nil {
-			return err
-		}
-		next.Refs[i] = ref
+		next.Refs[i], nextRefs[i] = ref, entries
 	}
 	// The free set's own blocks are acquired before it is encoded, so it
 	// records itself.
-	a, err := alloc(j.blocksFor(j.staging.encodedSize()))
-	if err != nil {
-		return err
+	fsData := j.blocksFor(j.staging.encodedSize(), nil)
+	fixed := j.fixedBuf[:0]
+	for range fsData + j.indexBlocksFor(fsData) {
+		a, err := j.allocBlock(&alloc)
+		if err != nil {
+			return err
+		}
+		fixed = append(fixed, a)
 	}
 	// Free-set accounting: the staged blocks are exactly the new blobs'
-	// (the free set's own included), none of them the durable
-	// checkpoint's.
-	staged := len(a)
-	for _, i := range [...]int{RefSessions, RefState} {
-		staged += j.blocksFor(len(blobs[i]))
+	// data and index blocks (the free set's own included).
+	staged := len(fixed)
+	for _, w := range writes {
+		n := len(nextRefs[int(w.t)-1])
+		staged += n + j.indexBlocksFor(n)
 	}
 	invariants.Assert(j.staging.acquired() == staged, "journal: staged blocks differ from the checkpoint's blobs")
-	if invariants.Enabled {
-		invariants.Assert(j.staging.disjoint(&j.acquired), "journal: staged checkpoint shares blocks with the durable one")
-	}
 	j.blobBuf = j.staging.encode(j.blobBuf[:0])
 	invariants.Assert(len(j.blobBuf) == j.staging.encodedSize() && cap(j.blobBuf) == j.acquired.encodedSize(), "journal: free set encoding outgrew its buffer")
-	ref, err := j.writeBlob(BlockFreeSet, j.blobBuf, a, op)
+	fsAlloc := gridAlloc{fixed: fixed}
+	ref, entries, err := j.writeBlob(blobWrite{t: BlockFreeSet, data: j.blobBuf}, &fsAlloc, op)
 	if err != nil {
 		return err
 	}
-	next.Refs[RefFreeSet] = ref
+	invariants.Assert(len(fsAlloc.fixed) == 0, "journal: free set written in fewer blocks than it reserved")
+	next.Refs[RefFreeSet], nextRefs[RefFreeSet] = ref, entries
 	if err := j.io.sync(); err != nil {
 		return err
 	}
@@ -99,6 +151,14 @@ func (j *Journal) Checkpoint(op uint64, checksum wire.Uint128, data CheckpointDa
 		return err
 	}
 	j.acquired.copyFrom(&j.staging)
+	j.cur, j.curKnown = nextRefs, true
+	j.curStableSeg, j.curStableSize = writes[1].stableSeg, writes[1].stableSize
+	j.curBuf, j.next = j.next, j.curBuf[:0]
+	j.afterCheckpoint()
+	j.scrubCursor += ScrubBlocksPerCheckpoint
+	if j.scrubCursor >= j.scrubPos {
+		j.scrubCursor = 0
+	}
 	j.gridFault = nil
 	invariants.Assert(j.sb.VSR.CheckpointOp == op && j.sb.VSR.Refs == next.Refs, "journal: checkpoint not recorded in the superblock")
 	j.checkState()
@@ -132,14 +192,23 @@ type CheckpointSizes struct {
 }
 
 // CheckpointBlocksMax returns the grid blocks one checkpoint of at most s
-// uses: its blobs and the free set that records them.
+// uses: its blobs' data blocks (a state cut into SegmentsMax+1 segments),
+// their index blocks, and the free set that records them.
 func (c Config) CheckpointBlocksMax(s CheckpointSizes) uint64 {
 	invariants.Assert(c.GridBlockSize > wire.HeaderSize, "journal: grid block without room for a payload")
 	pm := uint64(c.GridBlockSize) - wire.HeaderSize
-	blocks := func(n uint64) uint64 { return (n + pm - 1) / pm }
+	per := pm / indexEntrySize
+	blocks := func(n, segments uint64) uint64 {
+		if n == 0 {
+			return 0
+		}
+		// The most blocks: every segment but one a few bytes long.
+		d := (n + min(segments, n)*(pm-1)) / pm
+		return d + (d+per-1)/per
+	}
 	freeSet := (uint64(c.GridBlockCount) + 7) / 8
-	n := blocks(s.State) + blocks(s.Sessions) + blocks(freeSet)
-	invariants.Assert(n >= 1, "journal: a checkpoint without even its free set's block")
+	n := blocks(s.State, SegmentsMax+1) + blocks(s.Sessions, 1) + blocks(freeSet, 1)
+	invariants.Assert(n >= 2, "journal: a checkpoint without even its free set's blocks")
 	return n
 }
 
@@ -156,4 +225,33 @@ func (c Config) CheckGrid(s CheckpointSizes) error {
 	}
 	invariants.Assert(need <= uint64(c.GridBlockCount), "journal: grid accepted for more blocks than it has")
 	return nil
+}
+
+// BlobLayout describes one blob of the durable checkpoint as its index
+// lists it.
+type BlobLayout struct {
+	// Size is the blob's length; DataBlocks and IndexBlocks its blocks;
+	// Segments the segments its data blocks belong to.
+	Size                              uint64
+	DataBlocks, IndexBlocks, Segments int
+}
+
+// CheckpointLayout returns the layout of each blob of the durable
+// checkpoint (indexed by Ref*); ok is false when the indexes could not be
+// read at Open.
+func (j *Journal) CheckpointLayout() (l [refCount]BlobLayout, ok bool) {
+	if !j.curKnown {
+		return l, false
+	}
+	for i, entries := range j.cur {
+		b := &l[i]
+		b.Size, b.DataBlocks, b.IndexBlocks = j.sb.VSR.Refs[i].Size, len(entries), j.indexBlocksFor(len(entries))
+		for k := range entries {
+			if k == 0 || entries[k].segment != entries[k-1].segment {
+				b.Segments++
+			}
+		}
+		invariants.Assert(b.Segments <= SegmentsMax+1 && (b.DataBlocks == 0) == (b.Size == 0), "journal: blob layout out of its bounds")
+	}
+	return l, true
 }

@@ -41,14 +41,14 @@ type Config struct {
 // small so tests and the simulator exercise full zones cheaply. Each grid
 // holds two checkpoints of the largest state `chronon start` admits with
 // that preset (cmd/chronon: the ledger with its outbox; Config.CheckGrid):
-// production 1346 of 1360 blocks, test 574 of 1024.
+// production 1384 of 1400 blocks, test 614 of 1024.
 var (
 	ConfigProduction = Config{
 		MessageSizeMax: wire.MessageSizeMaxProduction,
 		SlotCount:      1024,
 		ClientsMax:     1024,
 		GridBlockSize:  512 << 10,
-		GridBlockCount: 1360,
+		GridBlockCount: 1400,
 	}
 	ConfigTest = Config{
 		MessageSizeMax: wire.MessageSizeMaxTest,

@@ -22,11 +22,21 @@ const scriptOps = 100
 
 var (
 	scriptChain = newChain(ConfigTest, scriptOps, bodyVaried)
+	// Checkpoint 90's state grows checkpoint 30's log (segment 1, stable)
+	// and changes its header and table: it shares the log's blocks, and
+	// the log's new full blocks are written ahead before it.
+	scriptLog30 = &logSource{head: blob(30, 32), table: blob(32, 3000), log: blob(33, 20000)}
+	scriptLog90 = &logSource{head: blob(90, 32), table: blob(92, 3000), log: append(append([]byte(nil), scriptLog30.log...), blob(93, 30000)...)}
 	scriptBlobs = map[uint64]CheckpointData{
-		30: {State: blob(30, 20000), Sessions: blob(31, 700)},
-		90: {State: blob(90, 12000), Sessions: blob(91, 700)},
+		30: withSessions(scriptLog30.data(), blob(31, 700)),
+		90: withSessions(scriptLog90.data(), blob(91, 700)),
 	}
 )
+
+func withSessions(d CheckpointData, sessions []byte) CheckpointData {
+	d.Sessions = sessions
+	return d
+}
 
 func newCrashScript() *crashScript {
 	return &crashScript{c: scriptChain, blobs: scriptBlobs, acked: map[uint64]bool{}}
@@ -88,6 +98,15 @@ func (sc *crashScript) run(j *Journal) error {
 	}
 	if err := setVSR(2, 30, 90); err != nil {
 		return err
+	}
+	for {
+		n, err := j.Prewrite(scriptLog90, 1)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			break
+		}
 	}
 	if err := checkpoint(90); err != nil {
 		return err

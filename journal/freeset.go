@@ -57,6 +57,15 @@ func (f *freeSet) acquire(address uint64) {
 	invariants.Assert(f.isAcquired(address), "journal: acquired block reads as free")
 }
 
+func (f *freeSet) release(address uint64) {
+	if address == 0 || address > f.count || !f.isAcquired(address) {
+		invariants.Failf("journal: release of grid address %d (count %d) not acquired or out of range", address, f.count)
+	}
+	i := address - 1
+	f.words[i/64] &^= 1 << (i % 64)
+	invariants.Assert(!f.isAcquired(address), "journal: released block reads as acquired")
+}
+
 // acquired returns the number of acquired blocks.
 func (f *freeSet) acquired() int {
 	n := 0

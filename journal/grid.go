@@ -1,6 +1,7 @@
 package journal
 
 import (
+	"encoding/binary"
 	"fmt"
 
 	"github.com/chronon-db/chronon/internal/invariants"
@@ -11,20 +12,77 @@ import (
 // Reason byte.
 type BlockType uint8
 
-// Block types: one per checkpoint blob (Ref* index + 1).
+// Block types: one per checkpoint blob (Ref* index + 1). A blob's index
+// blocks carry its type with blockIndexFlag set.
 const (
 	BlockFreeSet  BlockType = RefFreeSet + 1
 	BlockSessions BlockType = RefSessions + 1
 	BlockState    BlockType = RefState + 1
+
+	blockIndexFlag BlockType = 0x80
 )
 
-// A grid block starts with a wire.Header used as follows: Command block,
-// Cluster, Op = the block's own address, Commit = the checkpoint op that
-// wrote it, Reason = BlockType, Size = 256 + payload length, OpMin and
-// Parent = address and checksum of the next block of the blob (0 at the
-// end), ChecksumBody over the payload, Checksum over header bytes [16, 256).
-// The checksum is what references store, so a stale or misdirected block
-// never verifies.
+// A blob is stored as data blocks named by index blocks. The blob's
+// reference (BlobRef) names its first index block; index blocks form a
+// chain, each naming the next by (OpMin = address, Parent = checksum), and
+// each holds entries of indexEntrySize bytes, one per data block in blob
+// order: address u64, payload size u32, segment u32 (the segment of the
+// blob the block belongs to, from 0), the data block's header checksum
+// u128 and its payload's checksum u128. A data block's
+// payload is a slice of the blob; blocks never span a segment boundary
+// (CheckpointData.StateSegments), so a segment that did not change keeps
+// its blocks' bytes.
+//
+// Every block starts with a wire.Header: Command block, Cluster, Op = the
+// block's own address, Commit = the checkpoint op that wrote it, Reason =
+// BlockType (| blockIndexFlag for index blocks), Size = 256 + payload
+// length, ChecksumBody over the payload, Checksum over header bytes
+// [16, 256). The checksum is what references store, so a stale or
+// misdirected block never verifies. A data block does not name its
+// neighbours: a checkpoint whose data block has the same payload as the
+// previous checkpoint's block at the same position of the same blob
+// references that block again instead of writing it (checkpoint blocks
+// are shared; see Checkpoint).
+
+// indexEntrySize is the size of one index entry.
+const indexEntrySize = 48
+
+// blockEntry is one data block of a blob, as its index records it.
+type blockEntry struct {
+	address  uint64
+	size     uint32       // payload bytes
+	segment  uint32       // the blob's segment it belongs to
+	checksum wire.Uint128 // the block's header checksum
+	body     wire.Uint128 // its payload's checksum
+}
+
+func (e *blockEntry) encode(b []byte) {
+	invariants.Assert(len(b) >= indexEntrySize && e.address != 0, "journal: index entry without room or address")
+	le := binary.LittleEndian
+	le.PutUint64(b, e.address)
+	le.PutUint32(b[8:], e.size)
+	le.PutUint32(b[12:], e.segment)
+	putU128(b[16:], e.checksum)
+	putU128(b[32:], e.body)
+}
+
+// decode reads an entry and checks it against a grid of count blocks with
+// payloads of at most pm bytes. It never panics.
+func (e *blockEntry) decode(b []byte, count uint64, pm int) error {
+	invariants.Assert(len(b) >= indexEntrySize, "journal: index entry decoded from a short buffer")
+	le := binary.LittleEndian
+	e.address, e.size, e.segment = le.Uint64(b), le.Uint32(b[8:]), le.Uint32(b[12:])
+	e.checksum, e.body = getU128(b[16:]), getU128(b[32:])
+	switch {
+	case e.address == 0 || e.address > count:
+		return fmt.Errorf("%w: index entry names grid address %d", ErrCorrupt, e.address)
+	case e.size == 0 || int(e.size) > pm:
+		return fmt.Errorf("%w: index entry of %d payload bytes", ErrCorrupt, e.size)
+	case e.segment > SegmentsMax:
+		return fmt.Errorf("%w: index entry of segment %d", ErrCorrupt, e.segment)
+	}
+	return nil
+}
 
 // blockPayloadMax returns the payload bytes one block carries.
 func (j *Journal) blockPayloadMax() int {
@@ -33,13 +91,60 @@ func (j *Journal) blockPayloadMax() int {
 	return pm
 }
 
-// blocksFor returns the number of blocks a blob of n bytes needs.
-func (j *Journal) blocksFor(n int) int {
+// entriesPerIndex returns the entries one index block holds.
+func (j *Journal) entriesPerIndex() int {
+	n := j.blockPayloadMax() / indexEntrySize
+	invariants.Assert(n >= 1, "journal: index block without room for an entry")
+	return n
+}
+
+// indexBlocksFor returns the index blocks naming n data blocks.
+func (j *Journal) indexBlocksFor(n int) int {
+	invariants.Assert(n >= 0, "journal: negative data block count")
+	per := j.entriesPerIndex()
+	return (n + per - 1) / per
+}
+
+// blocksFor returns the data blocks a blob of n bytes in the given
+// segments needs (ends as in CheckpointData.StateSegments; nil: one
+// segment).
+func (j *Journal) blocksFor(n int, ends []int) int {
 	invariants.Assert(n >= 0, "journal: negative blob size")
 	pm := j.blockPayloadMax()
-	b := (n + pm - 1) / pm
-	invariants.Assert(b*pm >= n && (b == 0 || (b-1)*pm < n), "journal: block count does not cover the blob exactly")
+	b, start := 0, 0
+	for _, end := range segmentEnds(n, ends) {
+		b += (end - start + pm - 1) / pm
+		start = end
+	}
+	invariants.Assert(b*pm >= n && (n > 0) == (b > 0), "journal: block count does not cover the blob")
 	return b
+}
+
+// segmentEnds returns the segment ends of a blob of n bytes: ends when it
+// ends at n, else ends with n appended (the caller's ends are checked by
+// checkSegments). The result may share ends' array.
+func segmentEnds(n int, ends []int) []int {
+	if n == 0 {
+		return nil
+	}
+	if len(ends) > 0 && ends[len(ends)-1] == n {
+		return ends
+	}
+	return append(ends[:len(ends):len(ends)], n)
+}
+
+// checkSegments panics unless ends are segment ends within a blob of n
+// bytes, not decreasing (a segment may be empty), at most SegmentsMax of
+// them.
+func checkSegments(n int, ends []int) {
+	invariants.Assert(len(ends) <= SegmentsMax, "journal: more segments than SegmentsMax")
+	prev := 0
+	for _, e := range ends {
+		if e < prev || e > n {
+			invariants.Failf("journal: segment end %d after %d in a blob of %d bytes", e, prev, n)
+		}
+		prev = e
+	}
 }
 
 // checkBlockType panics unless t names a checkpoint blob.
@@ -47,86 +152,279 @@ func checkBlockType(t BlockType) {
 	invariants.Assert(t >= BlockFreeSet && t <= BlockState, "journal: unknown grid block type")
 }
 
-// writeBlob writes data into the blocks at addresses (one per block, all
-// acquired by the caller) and returns the blob's reference. It writes the
-// last block first, since each block names its successor's checksum. The
-// caller syncs.
-func (j *Journal) writeBlob(t BlockType, data []byte, addresses []uint64, checkpointOp uint64) (BlobRef, error) {
-	if len(addresses) != j.blocksFor(len(data)) {
-		invariants.Failf("journal: blob of %d bytes given %d blocks", len(data), len(addresses))
+// gridAlloc hands out the blocks a checkpoint writes: a fixed list (the
+// free set's, acquired before it is encoded) or, when the list is empty,
+// the next block that neither the durable checkpoint nor the staged one
+// holds.
+type gridAlloc struct {
+	fixed  []uint64
+	cursor uint64
+}
+
+func (j *Journal) allocBlock(a *gridAlloc) (uint64, error) {
+	if len(a.fixed) > 0 {
+		addr := a.fixed[0]
+		a.fixed = a.fixed[1:]
+		invariants.Assert(j.staging.isAcquired(addr) && !j.acquired.isAcquired(addr), "journal: fixed block not staged, or the durable checkpoint's")
+		return addr, nil
 	}
-	checkBlockType(t)
+	count := uint64(j.layout.Config.GridBlockCount)
+	for a.cursor < count {
+		a.cursor++
+		if !j.acquired.isAcquired(a.cursor) && !j.staging.isAcquired(a.cursor) && !j.preSet.isAcquired(a.cursor) {
+			j.staging.acquire(a.cursor)
+			return a.cursor, nil
+		}
+	}
+	if j.releaseUnusedPrewrites() > 0 {
+		// Blocks written ahead that this checkpoint did not take: the
+		// source's stable bytes changed after all (a restore). Free them.
+		a.cursor = 0
+		return j.allocBlock(a)
+	}
+	return 0, fmt.Errorf("%w: no grid block free beside the current checkpoint (%d staged, %d durable, %d in the grid)",
+		ErrGridFull, j.staging.acquired(), j.acquired.acquired(), count)
+}
+
+// writeBlock seals payload as a block of type t at address and writes it:
+// durable before it returns when durable is set, else the caller syncs.
+func (j *Journal) writeBlock(t BlockType, address uint64, payload []byte, next *wire.Header, checkpointOp uint64, durable bool) (wire.Header, error) {
+	// The block must be reserved for the checkpoint being written and not
+	// hold one of the durable checkpoint's blocks.
+	if (!j.staging.isAcquired(address) && !j.preSet.isAcquired(address)) || j.acquired.isAcquired(address) {
+		invariants.Failf("journal: grid block %d written while not staged or of the durable checkpoint", address)
+	}
+	invariants.Assert(len(payload) > 0 && len(payload) <= j.blockPayloadMax(), "journal: grid block payload out of range")
+	h := wire.Header{
+		Cluster:  j.sb.Cluster,
+		Op:       address,
+		Commit:   checkpointOp,
+		Size:     uint32(wire.HeaderSize + len(payload)),
+		Protocol: wire.ProtocolVersion,
+		Command:  wire.CommandBlock,
+		Reason:   uint8(t),
+	}
+	if next != nil {
+		h.OpMin, h.Parent = next.Op, next.Checksum
+	}
+	clear(j.blockBuf)
+	copy(j.blockBuf[wire.HeaderSize:], payload)
+	wire.Seal(&h, j.blockBuf[:h.Size])
+	invariants.Assert(h.Size > wire.HeaderSize && h.Size <= j.layout.Config.GridBlockSize, "journal: grid block size out of range")
+	if invariants.Enabled {
+		// Paired with readBlock: what is written verifies as read.
+		if err := verifyBlock(j.blockBuf, h.Op, h.Checksum, t, j.sb.Cluster); err != nil {
+			invariants.Failf("journal: grid block %d does not verify before its write: %v", h.Op, err)
+		}
+	}
+	n := sectorRound(uint64(h.Size))
+	write := j.io.write
+	if durable {
+		write = j.io.writeDurable
+	}
+	if err := write(j.blockBuf[:n], j.layout.BlockOffset(h.Op)); err != nil {
+		return h, err
+	}
+	j.gridWrittenBlocks++
+	j.gridWritten += n
+	return h, nil
+}
+
+// blobWrite describes one blob a checkpoint writes.
+type blobWrite struct {
+	t    BlockType
+	data []byte
+	ends []int        // segment ends (nil: one segment)
+	prev []blockEntry // the durable checkpoint's blocks of this blob (nil: share none)
+	// stableSeg and stableSize: the stable prefix (CheckpointData), -1
+	// and 0 for none.
+	stableSeg, stableSize int
+}
+
+// writeBlob writes w's data blocks (reusing those of w.prev whose payload
+// is unchanged), appends their entries to j.next, then writes the index
+// blocks, and returns the blob's reference. The caller syncs.
+func (j *Journal) writeBlob(w blobWrite, a *gridAlloc, checkpointOp uint64) (BlobRef, []blockEntry, error) {
+	checkBlockType(w.t)
+	checkSegments(len(w.data), w.ends)
 	invariants.Assert(checkpointOp >= j.sb.VSR.CheckpointOp, "journal: blob written for a checkpoint older than the durable one")
-	if len(data) == 0 {
-		return BlobRef{}, nil
+	if len(w.data) == 0 {
+		return BlobRef{}, nil, nil
 	}
 	pm := j.blockPayloadMax()
-	var next wire.Header
-	for i := len(addresses) - 1; i >= 0; i-- {
-		// The block must be reserved for the checkpoint being written and
-		// not hold one of the durable checkpoint's blocks.
-		if !j.staging.isAcquired(addresses[i]) || j.acquired.isAcquired(addresses[i]) {
-			invariants.Failf("journal: blob written to grid block %d, which is not staged or belongs to the durable checkpoint", addresses[i])
+	first := len(j.next)
+	// Where each segment's blocks start in prev: a block is compared with
+	// the block at the same place of the same segment.
+	var prevStart [SegmentsMax + 2]int
+	for k, seg := 0, uint32(0); seg <= SegmentsMax; seg++ {
+		for k < len(w.prev) && w.prev[k].segment < seg {
+			k++
 		}
-		payload := data[i*pm : min(len(data), (i+1)*pm)]
-		h := wire.Header{
-			Cluster:  j.sb.Cluster,
-			Op:       addresses[i],
-			Commit:   checkpointOp,
-			Size:     uint32(wire.HeaderSize + len(payload)),
-			Protocol: wire.ProtocolVersion,
-			Command:  wire.CommandBlock,
-			Reason:   uint8(t),
-		}
-		if i+1 < len(addresses) {
-			h.OpMin, h.Parent = next.Op, next.Checksum
-		}
-		invariants.Assert((i+1 < len(addresses)) == (h.OpMin != 0), "journal: blob chain link missing or past its end")
-		clear(j.blockBuf)
-		copy(j.blockBuf[wire.HeaderSize:], payload)
-		wire.Seal(&h, j.blockBuf[:h.Size])
-		invariants.Assert(h.Size > wire.HeaderSize && h.Size <= j.layout.Config.GridBlockSize, "journal: grid block size out of range")
-		if invariants.Enabled {
-			// Paired with readBlock: what is written verifies as read.
-			if err := verifyBlock(j.blockBuf, h.Op, h.Checksum, t, j.sb.Cluster); err != nil {
-				invariants.Failf("journal: grid block %d does not verify before its write: %v", h.Op, err)
+		prevStart[seg] = k
+	}
+	prevStart[SegmentsMax+1] = len(w.prev)
+	start := 0
+	for seg, end := range segmentEnds(len(w.data), w.ends) {
+		for off := start; off < end; off += pm {
+			payload := w.data[off:min(end, off+pm)]
+			i := prevStart[seg] + (off-start)/pm
+			if e := j.stableBlock(&w, seg, (off-start)/pm, payload, i, prevStart[seg+1]); e != nil {
+				j.staging.acquire(e.address)
+				j.next = append(j.next, *e)
+				j.scrubPos++
+				continue
 			}
+			body := wire.Checksum(payload)
+			pos := j.scrubPos
+			j.scrubPos++
+			if i < prevStart[seg+1] && w.prev[i].segment == uint32(seg) && j.reusable(&w.prev[i], w.t, len(payload), body, pos) {
+				j.staging.acquire(w.prev[i].address)
+				j.next = append(j.next, w.prev[i])
+				j.gridShared++
+				continue
+			}
+			if e := j.prewritten(w.t, seg, (off-start)/pm, len(payload), body); e != nil {
+				j.preSet.release(e.address)
+				j.staging.acquire(e.address)
+				j.next = append(j.next, *e)
+				j.gridPrewriteUsed++
+				continue
+			}
+			addr, err := j.allocBlock(a)
+			if err != nil {
+				return BlobRef{}, nil, err
+			}
+			h, err := j.writeBlock(w.t, addr, payload, nil, checkpointOp, false)
+			if err != nil {
+				return BlobRef{}, nil, err
+			}
+			invariants.Assert(h.ChecksumBody == body, "journal: block body checksum differs from its payload's")
+			j.next = append(j.next, blockEntry{address: addr, size: uint32(len(payload)), segment: uint32(seg), checksum: h.Checksum, body: body})
 		}
-		n := sectorRound(uint64(h.Size))
-		if err := j.io.write(j.blockBuf[:n], j.layout.BlockOffset(h.Op)); err != nil {
-			return BlobRef{}, err
+		start = end
+	}
+	entries := j.next[first:]
+	invariants.Assert(len(entries) == j.blocksFor(len(w.data), w.ends), "journal: blob written in another number of blocks")
+	// Index blocks: allocated first, written last to first (each names the
+	// next).
+	per := j.entriesPerIndex()
+	n := j.indexBlocksFor(len(entries))
+	addrs := j.indexAddrs[:0]
+	for range n {
+		addr, err := j.allocBlock(a)
+		if err != nil {
+			return BlobRef{}, nil, err
+		}
+		addrs = append(addrs, addr)
+	}
+	var next wire.Header
+	for k := n - 1; k >= 0; k-- {
+		part := entries[k*per : min(len(entries), (k+1)*per)]
+		b := j.indexBuf[:len(part)*indexEntrySize]
+		for i := range part {
+			part[i].encode(b[i*indexEntrySize:])
+		}
+		var link *wire.Header
+		if k+1 < n {
+			link = &next
+		}
+		h, err := j.writeBlock(w.t|blockIndexFlag, addrs[k], b, link, checkpointOp, false)
+		if err != nil {
+			return BlobRef{}, nil, err
 		}
 		next = h
 	}
-	invariants.Assert(next.Op == addresses[0] && (next.OpMin == 0) == (len(addresses) == 1), "journal: blob chain does not start at its first block")
-	return BlobRef{Address: next.Op, Size: uint64(len(data)), Checksum: next.Checksum}, nil
+	invariants.Assert(next.Op == addrs[0] && (next.OpMin == 0) == (n == 1), "journal: index chain does not start at its first block")
+	return BlobRef{Address: next.Op, Size: uint64(len(w.data)), Checksum: next.Checksum}, entries, nil
 }
 
-// readBlock reads block address into j.blockBuf and verifies it against
-// the expected checksum. It returns the decoded header.
-func (j *Journal) readBlock(address uint64, checksum wire.Uint128, t BlockType) (wire.Header, error) {
+// stableBlock returns, for block k of segment seg (payload, at position
+// i of prev, whose segment ends before position end), a block the
+// checkpoint takes without checksumming the payload: a full block inside
+// the stable prefix that the durable checkpoint held inside its own stable
+// prefix (shared, when the scrubber does not reach it this time), or one
+// Prewrite wrote. It moves a prewritten block from the prewrite set; the
+// caller stages the block.
+func (j *Journal) stableBlock(w *blobWrite, seg, k int, payload []byte, i, end int) *blockEntry {
+	pm := j.blockPayloadMax()
+	if w.t != BlockState || seg != w.stableSeg || len(payload) != pm || (k+1)*pm > w.stableSize {
+		return nil
+	}
+	var e *blockEntry
+	switch {
+	case i < end && w.prev[i].segment == uint32(seg) && seg == j.curStableSeg && (k+1)*pm <= j.curStableSize &&
+		w.prev[i].size == uint32(pm) && !j.scrubbing(j.scrubPos):
+		e = &w.prev[i]
+		invariants.Assert(j.acquired.isAcquired(e.address), "journal: a stable shared block is not the durable checkpoint's")
+		j.gridShared++
+	case seg == j.preSegment && k >= j.preBase && k-j.preBase < len(j.pre) && j.preSet.isAcquired(j.pre[k-j.preBase].address):
+		e = &j.pre[k-j.preBase]
+		j.preSet.release(e.address)
+		j.gridPrewriteUsed++
+	default:
+		return nil
+	}
+	if invariants.Enabled {
+		// The source's promise: the stable bytes did not change.
+		invariants.Assert(wire.Checksum(payload) == e.body, "journal: a stable block's bytes changed (the state machine broke its StableSnapshot promise)")
+	}
+	return e
+}
+
+// scrubbing reports whether the scrubber verifies the shared block at pos
+// this checkpoint.
+func (j *Journal) scrubbing(pos uint64) bool {
+	return pos >= j.scrubCursor && pos < j.scrubCursor+ScrubBlocksPerCheckpoint
+}
+
+// reusable reports whether the checkpoint being written may reference the
+// durable checkpoint's block e for a payload of size bytes with checksum
+// body. A block at a position (pos: its rank among the checkpoint's data
+// blocks) the scrubber reaches this time is read and verified first: a
+// damaged one is written again from memory instead.
+func (j *Journal) reusable(e *blockEntry, t BlockType, size int, body wire.Uint128, pos uint64) bool {
+	if e.size != uint32(size) || e.body != body {
+		return false
+	}
+	invariants.Assert(j.acquired.isAcquired(e.address) && !j.staging.isAcquired(e.address), "journal: shared block not the durable checkpoint's, or staged twice")
+	if j.scrubbing(pos) {
+		if _, err := j.readBlock(e.address, e.checksum, t); err != nil {
+			j.gridScrubbedBad++
+			return false
+		}
+	}
+	return true
+}
+
+// readBlock reads block address into buf and verifies it against the
+// expected checksum. It returns the decoded header.
+func (j *Journal) readBlockInto(buf []byte, address uint64, checksum wire.Uint128, t BlockType) (wire.Header, error) {
 	var h wire.Header
 	if address == 0 || address > uint64(j.layout.Config.GridBlockCount) {
 		return h, fmt.Errorf("%w: grid address %d out of range", ErrCorrupt, address)
 	}
-	if err := j.io.read(j.blockBuf, j.layout.BlockOffset(address)); err != nil {
+	if err := j.io.read(buf, j.layout.BlockOffset(address)); err != nil {
 		return h, err
 	}
-	if err := verifyBlock(j.blockBuf, address, checksum, t, j.sb.Cluster); err != nil {
+	if err := verifyBlock(buf, address, checksum, t, j.sb.Cluster); err != nil {
 		return h, err
 	}
-	h.Decode(j.blockBuf)
+	h.Decode(buf)
 	// What verifyBlock guarantees of a block it accepts.
 	invariants.Assert(h.Op == address && h.Checksum == checksum, "journal: verified grid block has another address or checksum")
-	invariants.Assert(BlockType(h.Reason) == t && int(h.Size) <= len(j.blockBuf), "journal: verified grid block has another type or size")
+	invariants.Assert(BlockType(h.Reason) == t && int(h.Size) <= len(buf), "journal: verified grid block has another type or size")
 	return h, nil
+}
+
+func (j *Journal) readBlock(address uint64, checksum wire.Uint128, t BlockType) (wire.Header, error) {
+	return j.readBlockInto(j.blockBuf, address, checksum, t)
 }
 
 // verifyBlock checks a grid block read from address against its reference
 // checksum. It never panics.
 func verifyBlock(raw []byte, address uint64, checksum wire.Uint128, t BlockType, cluster wire.Uint128) error {
 	invariants.Assert(address != 0, "journal: grid block verified at address 0")
-	checkBlockType(t)
+	checkBlockType(t &^ blockIndexFlag)
 	if len(raw) < wire.HeaderSize {
 		return fmt.Errorf("%w: short grid block", ErrCorrupt)
 	}
@@ -166,52 +464,98 @@ func (j *Journal) ReadBlob(ref BlobRef, t BlockType, dst []byte) ([]byte, error)
 	return out, err
 }
 
-// walkBlob verifies the blob referenced by ref like ReadBlob without
-// keeping its bytes, and calls visit with the address of every block the
-// chain names, before reading it (so the address of a block that fails is
+// walkBlob calls visit with the address of every block the blob's index
+// names (its index blocks included), reading only the index blocks, as far
+// as the index verifies (the address of an index block that fails is
 // visited too).
 func (j *Journal) walkBlob(ref BlobRef, t BlockType, visit func(address uint64)) error {
 	invariants.Assert(visit != nil, "journal: walkBlob without a visitor")
 	invariants.Assert(ref.Address <= uint64(j.layout.Config.GridBlockCount), "journal: walk of a reference the superblock checks would reject")
-	_, err := j.readBlob(ref, t, nil, false, visit)
-	return err
+	return j.readIndex(ref, t, func(e *blockEntry) error { visit(e.address); return nil }, visit)
 }
 
-func (j *Journal) readBlob(ref BlobRef, t BlockType, dst []byte, keep bool, visit func(uint64)) ([]byte, error) {
-	invariants.Assert(keep || dst == nil, "journal: blob walk given a destination")
-	invariants.Assert(!keep || visit == nil, "journal: blob both kept and walked")
+// readIndex walks the index chain of ref, calling entry for every data
+// block's entry in blob order and index (when not nil) with every index
+// block's address before it is read. It checks that the entries' sizes
+// add up to the blob's.
+func (j *Journal) readIndex(ref BlobRef, t BlockType, entry func(*blockEntry) error, index func(uint64)) error {
 	if ref.IsZero() {
-		return dst, nil
+		return nil
 	}
-	start := len(dst)
-	read := uint64(0)
+	count := uint64(j.layout.Config.GridBlockCount)
+	pm := j.blockPayloadMax()
+	total := uint64(0)
 	address, sum := ref.Address, ref.Checksum
-	for i := uint32(0); ; i++ {
-		if i == j.layout.Config.GridBlockCount {
-			return dst, fmt.Errorf("%w: blob chain longer than the grid", ErrCorrupt)
+	for i := uint64(0); ; i++ {
+		if i == count {
+			return fmt.Errorf("%w: index chain longer than the grid", ErrCorrupt)
 		}
-		if visit != nil && address != 0 && address <= uint64(j.layout.Config.GridBlockCount) {
-			visit(address)
+		if index != nil && address != 0 && address <= count {
+			index(address)
 		}
-		h, err := j.readBlock(address, sum, t)
+		h, err := j.readBlockInto(j.indexBuf, address, sum, t|blockIndexFlag)
 		if err != nil {
-			return dst, err
+			return err
 		}
-		if read+uint64(h.BodySize()) > ref.Size {
-			return dst, fmt.Errorf("%w: blob longer than its reference's %d bytes", ErrCorrupt, ref.Size)
+		body := j.indexBuf[wire.HeaderSize:h.Size]
+		if len(body) == 0 || len(body)%indexEntrySize != 0 {
+			return fmt.Errorf("%w: index block %d of %d bytes", ErrCorrupt, address, len(body))
 		}
-		read += uint64(h.BodySize())
-		if keep {
-			dst = append(dst, j.blockBuf[wire.HeaderSize:h.Size]...)
-			invariants.Assert(uint64(len(dst)-start) == read, "journal: blob bytes kept differ from bytes read")
+		for k := 0; k < len(body); k += indexEntrySize {
+			var e blockEntry
+			if err := e.decode(body[k:], count, pm); err != nil {
+				return fmt.Errorf("index block %d: %w", address, err)
+			}
+			total += uint64(e.size)
+			if total > ref.Size {
+				return fmt.Errorf("%w: blob longer than its reference's %d bytes", ErrCorrupt, ref.Size)
+			}
+			if err := entry(&e); err != nil {
+				return err
+			}
 		}
 		if h.OpMin == 0 {
 			break
 		}
 		address, sum = h.OpMin, h.Parent
 	}
-	if read != ref.Size {
-		return dst, fmt.Errorf("%w: blob is %d bytes, reference says %d", ErrCorrupt, read, ref.Size)
+	if total != ref.Size {
+		return fmt.Errorf("%w: blob is %d bytes, reference says %d", ErrCorrupt, total, ref.Size)
 	}
-	return dst, nil
+	return nil
+}
+
+// loadEntries reads the data block entries of ref into dst (appending).
+func (j *Journal) loadEntries(ref BlobRef, t BlockType, dst []blockEntry) ([]blockEntry, error) {
+	start := len(dst)
+	err := j.readIndex(ref, t, func(e *blockEntry) error {
+		if len(dst) == cap(dst) {
+			return fmt.Errorf("%w: blob index names more blocks than the grid holds", ErrCorrupt)
+		}
+		dst = append(dst, *e)
+		return nil
+	}, nil)
+	invariants.Assert(len(dst) >= start, "journal: entries lost while loading an index")
+	return dst, err
+}
+
+func (j *Journal) readBlob(ref BlobRef, t BlockType, dst []byte, keep bool, visit func(uint64)) ([]byte, error) {
+	invariants.Assert(keep || dst == nil, "journal: blob walk given a destination")
+	invariants.Assert(!keep || visit == nil, "journal: blob both kept and walked")
+	start := len(dst)
+	err := j.readIndex(ref, t, func(e *blockEntry) error {
+		h, err := j.readBlock(e.address, e.checksum, t)
+		if err != nil {
+			return err
+		}
+		if h.BodySize() != int(e.size) || h.ChecksumBody != e.body {
+			return fmt.Errorf("%w: grid block %d differs from its index entry", ErrCorrupt, e.address)
+		}
+		if keep {
+			dst = append(dst, j.blockBuf[wire.HeaderSize:h.Size]...)
+		}
+		return nil
+	}, visit)
+	invariants.Assert(err != nil || !keep || uint64(len(dst)-start) == ref.Size, "journal: blob bytes kept differ from its size")
+	return dst, err
 }

@@ -27,6 +27,40 @@ type Journal struct {
 	replyBuf   []byte // message_size_max, scratch (wal_truncate)
 	blockBuf   []byte // grid_block_size
 	blobBuf    []byte // scratch for the free set encoding
+	indexBuf   []byte // grid_block_size: an index block being read or built
+
+	// cur lists the data blocks of each blob of the durable checkpoint
+	// (slices of curBuf), when curKnown: the index could be read at open,
+	// or a checkpoint was written since. A checkpoint shares only blocks
+	// listed here. next collects the blocks of the checkpoint being
+	// written; the two buffers swap when it becomes durable.
+	cur      [refCount][]blockEntry
+	curKnown bool
+	// curStableSeg and curStableSize: the stable prefix the durable
+	// checkpoint was written with (-1 and 0: none, or not known after
+	// Open).
+	curStableSeg, curStableSize int
+	curBuf                      []blockEntry
+	next                        []blockEntry
+	indexAddrs                  []uint64 // scratch: index block addresses of one blob
+	fixedBuf                    []uint64 // scratch: the free set's blocks
+	// The scrubber verifies the shared blocks at positions [scrubCursor,
+	// scrubCursor+ScrubBlocksPerCheckpoint) of each checkpoint; scrubPos
+	// counts positions during one.
+	scrubCursor, scrubPos uint64
+	// Checkpoint counters (CheckpointStats).
+	gridWritten, gridWrittenBlocks, gridShared, gridScrubbedBad uint64
+	gridPrewritten, gridPrewriteUsed                            uint64
+
+	// Prewrites (Prewrite): pre[i] is the block written ahead for block
+	// preBase+i of segment preSegment of the next checkpoint's state blob;
+	// preSet holds their addresses until a checkpoint takes them.
+	pre        []blockEntry
+	preSet     freeSet
+	preSegment int
+	preBase    int
+	preCursor  uint64
+	preBuf     []byte
 
 	acquired freeSet // blocks of the durable checkpoint
 	staging  freeSet // blocks of the checkpoint being written
@@ -242,6 +276,16 @@ func open(s Storage, readOnly bool) (*Journal, error) {
 		dirtySectors: make([]bool, layout.WALHeaders.Size/SectorSize),
 	}
 	j.blobBuf = make([]byte, 0, j.acquired.encodedSize())
+	j.indexBuf = alignedBuffer(int(c.GridBlockSize))
+	j.curBuf = make([]blockEntry, 0, c.GridBlockCount)
+	j.next = make([]blockEntry, 0, c.GridBlockCount)
+	j.indexAddrs = make([]uint64, 0, c.GridBlockCount)
+	j.fixedBuf = make([]uint64, 0, c.GridBlockCount)
+	j.pre = make([]blockEntry, 0, c.GridBlockCount)
+	j.preSet = newFreeSet(c.GridBlockCount)
+	j.preSegment = -1
+	j.curStableSeg = -1
+	j.preBuf = make([]byte, 0, c.GridBlockSize)
 	invariants.Assert(j.wcfg.Check() == nil, "journal: wire config of an accepted superblock is invalid")
 	j.initAppend()
 	if !readOnly {
@@ -264,6 +308,7 @@ func open(s Storage, readOnly bool) (*Journal, error) {
 	if err := j.loadFreeSet(); err != nil {
 		return nil, err
 	}
+	j.loadIndexes()
 	invariants.Assert(readOnly || !j.sb.VSR.Truncating, "journal: opened with a truncation still recorded")
 	invariants.Assert(j.report.OpCheckpoint == j.sb.VSR.CheckpointOp && j.report.OpMax >= j.report.OpCheckpoint, "journal: recovery report does not start at the checkpoint")
 	j.checkState()
@@ -324,9 +369,40 @@ func (j *Journal) loadFreeSet() error {
 	return nil
 }
 
+// loadIndexes reads the durable checkpoint's blob indexes into cur, so the
+// next checkpoint can share their unchanged blocks. An index that does not
+// verify (or a free set that had to be rebuilt) leaves curKnown false: the
+// next checkpoint shares nothing and writes every block.
+func (j *Journal) loadIndexes() {
+	j.curKnown, j.curBuf = false, j.curBuf[:0]
+	if j.gridFault != nil {
+		return
+	}
+	for i, ref := range j.sb.VSR.Refs {
+		start := len(j.curBuf)
+		var err error
+		j.curBuf, err = j.loadEntries(ref, BlockType(i+1), j.curBuf)
+		if err != nil {
+			j.cur, j.curBuf = [refCount][]blockEntry{}, j.curBuf[:0]
+			return
+		}
+		j.cur[i] = j.curBuf[start:len(j.curBuf):len(j.curBuf)]
+		for k := range j.cur[i] {
+			if !j.acquired.isAcquired(j.cur[i][k].address) {
+				// The free set and the index disagree: share nothing.
+				j.cur, j.curBuf = [refCount][]blockEntry{}, j.curBuf[:0]
+				return
+			}
+		}
+	}
+	j.curKnown = true
+	invariants.Assert(len(j.curBuf) <= int(j.layout.Config.GridBlockCount), "journal: indexes name more blocks than the grid holds")
+}
+
 // rebuildFreeSet recomputes the acquired blocks from the superblock's
-// references: every block a blob chain names, as far as the chain verifies
-// (the address of the first block that does not verify included).
+// references: every index block of each blob and every data block its
+// index names, as far as the index verifies (the address of the first
+// index block that does not verify included).
 func (j *Journal) rebuildFreeSet() {
 	j.acquired.reset()
 	visited := 0
@@ -509,10 +585,12 @@ func (j *Journal) checkState() {
 	invariants.Assert(len(j.dirtySectors) == int(j.layout.WALHeaders.Size/SectorSize), "journal: dirty sector map not sized to the ring")
 	if j.gridFault == nil && !j.readOnly {
 		want := 0
-		for _, ref := range j.sb.VSR.Refs {
-			want += j.blocksFor(int(ref.Size))
+		for i, ref := range j.sb.VSR.Refs {
+			n := len(j.cur[i])
+			want += n + j.indexBlocksFor(n)
 			invariants.Assert(ref.IsZero() || j.acquired.isAcquired(ref.Address), "journal: a checkpoint blob starts in a free block")
+			invariants.Assert(!j.curKnown || (n == 0) == ref.IsZero(), "journal: a blob's known blocks do not match its reference")
 		}
-		invariants.Assert(j.acquired.acquired() == want, "journal: free set does not hold exactly the checkpoint's blocks")
+		invariants.Assert(!j.curKnown || j.acquired.acquired() == want, "journal: free set does not hold exactly the checkpoint's blocks")
 	}
 }

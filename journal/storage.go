@@ -105,6 +105,19 @@ func (io *syncIO) write(buf []byte, off uint64) error {
 	return nil
 }
 
+// writeDurable writes buf at off and returns once it is durable (one
+// Storage.WriteDurable: no separate sync).
+func (io *syncIO) writeDurable(buf []byte, off uint64) error {
+	invariants.Assert(len(buf) > 0 && off%SectorSize == 0, "journal: empty or unaligned write")
+	invariants.Assert(off+uint64(len(buf)) <= io.s.Size(), "journal: write beyond the storage")
+	io.start()
+	io.s.WriteDurable(buf, off, io.cb)
+	if err := io.wait("durable write"); err != nil {
+		return fmt.Errorf("%w: durable write %d bytes at %d: %w", ErrIO, len(buf), off, err)
+	}
+	return nil
+}
+
 func (io *syncIO) sync() error {
 	io.start()
 	io.s.Sync(io.cb)

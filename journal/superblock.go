@@ -20,7 +20,7 @@ var errBadMagic = errors.New("bad magic")
 // 4: the superblock carries the state machine's parameters (Params: the
 // capacities chosen at format). Files of an older version refuse to open
 // (ErrForeign) and are formatted again.
-const FormatVersion uint32 = 4
+const FormatVersion uint32 = 5
 
 // ParamsCount is the number of state machine parameters a superblock holds.
 const ParamsCount = 4

@@ -59,3 +59,13 @@ func putResult(reply []byte, w int, index int, r Result) int {
 	EventResult{Index: uint32(index), Result: r}.Encode(reply[w:])
 	return w + EventResultSize
 }
+
+// EffectsBound implements outbox.EffectsBound: with Config.Effects, a
+// create_transfers request emits at most one effect per transfer; nothing
+// else emits any.
+func (l *Ledger) EffectsBound(operation wire.Operation, input []byte) uint64 {
+	if l.cfg.Effects == nil || operation != OperationCreateTransfers {
+		return 0
+	}
+	return uint64(len(input) / TransferSize)
+}

@@ -84,3 +84,5 @@ func (c *Config) normalize() error {
 	}
 	return nil
 }
+
+var _ outbox.EffectsBound = (*Ledger)(nil)

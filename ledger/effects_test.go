@@ -75,3 +75,26 @@ func TestRestoreEmitsNothing(t *testing.T) {
 		t.Fatal("restore dropped the emitter")
 	}
 }
+
+// TestEffectsBound: with an emitter, a create_transfers request may emit
+// one effect per transfer; other operations and a ledger without effects
+// emit none.
+func TestEffectsBound(t *testing.T) {
+	tbl, err := outbox.NewTable(outbox.Config{Cluster: wire.Uint128{Lo: 9}, EffectsMax: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig
+	cfg.Effects = tbl.Emitter()
+	h := newHarness(t, cfg)
+	body := make([]byte, 3*TransferSize)
+	if n := h.l.EffectsBound(OperationCreateTransfers, body); n != 3 {
+		t.Fatalf("bound of 3 transfers: %d", n)
+	}
+	if n := h.l.EffectsBound(OperationCreateAccounts, body); n != 0 {
+		t.Fatalf("bound of create_accounts: %d", n)
+	}
+	if n := newHarness(t, testConfig).l.EffectsBound(OperationCreateTransfers, body); n != 0 {
+		t.Fatalf("bound without effects: %d", n)
+	}
+}

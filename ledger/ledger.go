@@ -54,6 +54,10 @@ type Ledger struct {
 	sum wire.Uint128
 	// commitTimestamp is the timestamp of the last applied create batch.
 	commitTimestamp uint64
+	// lastSnapshotTransfers is the number of transfers the last
+	// SnapshotOver wrote (0 after Reset): a later one over the same bytes
+	// leaves them in place.
+	lastSnapshotTransfers int
 	// refusedFull counts events refused with ResultFull (not state: it is
 	// neither snapshotted nor reset).
 	refusedFull uint64
@@ -105,6 +109,7 @@ func (l *Ledger) Reset() {
 	l.chunks = l.chunks[:0]
 	l.sum = wire.Uint128{}
 	l.commitTimestamp = 0
+	l.lastSnapshotTransfers = 0
 }
 
 // SnapshotSizeMax returns the length of the snapshot of a ledger holding
@@ -116,7 +121,7 @@ func (l *Ledger) SnapshotSizeMax() int {
 // SnapshotSizeMax returns the length of the snapshot of a ledger holding
 // the given numbers of accounts and transfers.
 func SnapshotSizeMax(accounts, transfers int) int {
-	return snapshotHeaderSize + AccountSize*accounts + TransferSize*transfers + snapshotTrailer
+	return snapshotHeaderSize + AccountSize*accounts + TransferSize*transfers
 }
 
 // Capacity reports the records held, the most the ledger can hold and the

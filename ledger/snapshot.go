@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/chronon-db/chronon/internal/invariants"
 	"github.com/chronon-db/chronon/statemachine"
 	"github.com/chronon-db/chronon/wire"
 )
@@ -13,31 +14,56 @@ import (
 // Snapshot layout (little-endian):
 //
 //	 0  8 magic "chrnldg1"
-//	 8  4 version (1)
+//	 8  4 version (2)
 //	12  4 reserved (0)
 //	16  8 commit_timestamp
 //	24  4 accounts_count
 //	28  4 transfers_count
-//	32    accounts_count × 128-byte Account, ascending timestamp
-//	      transfers_count × 128-byte Transfer, ascending timestamp
-//	end-16 16 checksum: xxh3-128 of all preceding bytes
+//	32    transfers_count × 128-byte Transfer, ascending timestamp
+//	      accounts_count × 128-byte Account, ascending timestamp
+//
+// The snapshot carries no checksum of its own: checkpoints store it in grid
+// blocks verified by checksum, and state sync verifies the whole checkpoint.
 const (
 	snapshotMagic      = "chrnldg1"
-	snapshotVersion    = 1
+	snapshotVersion    = 2
 	snapshotHeaderSize = 32
-	snapshotTrailer    = 16
 )
 
 // ErrSnapshot is wrapped by every Restore error, together with
 // statemachine.ErrInvalidInput.
 var ErrSnapshot = errors.New("ledger: invalid snapshot")
 
-// Snapshot appends the state to dst: a header, the accounts and the
-// transfers in creation order (which is ascending timestamp order, the same
-// on every replica), and a checksum.
+// Snapshot appends the state to dst: a header, the transfers and the
+// accounts, each in creation order (which is ascending timestamp order,
+// the same on every replica).
 func (l *Ledger) Snapshot(dst []byte) []byte {
+	var ends [2]int
+	dst, _ = l.SnapshotOver(dst, ends[:0], 0)
+	return dst
+}
+
+var _ statemachine.SegmentedSnapshot = (*Ledger)(nil)
+
+// SnapshotSegments appends the snapshot like Snapshot and cuts it in three
+// segments: the header, the transfers (a log that only grows) and the
+// accounts (updated in place).
+func (l *Ledger) SnapshotSegments(dst []byte, ends []int) ([]byte, []int) {
+	return l.SnapshotOver(dst, ends, 0)
+}
+
+// SnapshotOver implements statemachine.StableSnapshot: like
+// SnapshotSegments, but when the prev bytes after len(dst) still hold the
+// snapshot its previous SnapshotOver call produced there, the transfers
+// that snapshot held are left in place instead of copied again.
+func (l *Ledger) SnapshotOver(dst []byte, ends []int, prev int) ([]byte, []int) {
 	start := len(dst)
-	size := snapshotHeaderSize + AccountSize*len(l.accounts) + TransferSize*len(l.transfers) + snapshotTrailer
+	size := snapshotHeaderSize + TransferSize*len(l.transfers) + AccountSize*len(l.accounts)
+	kept := 0
+	if prev > 0 && cap(dst)-start >= size && l.lastSnapshotTransfers <= len(l.transfers) &&
+		prev >= snapshotHeaderSize+TransferSize*l.lastSnapshotTransfers {
+		kept = l.lastSnapshotTransfers
+	}
 	dst = slices.Grow(dst, size)[:start+size]
 	b := dst[start:]
 	copy(b, snapshotMagic)
@@ -46,21 +72,27 @@ func (l *Ledger) Snapshot(dst []byte) []byte {
 	binary.LittleEndian.PutUint64(b[16:], l.commitTimestamp)
 	binary.LittleEndian.PutUint32(b[24:], uint32(len(l.accounts)))
 	binary.LittleEndian.PutUint32(b[28:], uint32(len(l.transfers)))
-	w := snapshotHeaderSize
-	for i := range l.accounts {
-		l.accounts[i].Encode(b[w:])
-		w += AccountSize
+	w := snapshotHeaderSize + TransferSize*kept
+	encodeTransfers(b[w:], l.transfers[kept:])
+	if invariants.Enabled && kept > 0 {
+		// The transfers left in place are the ones this ledger holds.
+		var rec [TransferSize]byte
+		for _, i := range [...]int{0, kept / 2, kept - 1} {
+			l.transfers[i].Encode(rec[:])
+			invariants.Assert(string(rec[:]) == string(b[snapshotHeaderSize+i*TransferSize:][:TransferSize]), "ledger: a transfer left in place differs from the ledger's")
+		}
 	}
-	for i := range l.transfers {
-		l.transfers[i].Encode(b[w:])
-		w += TransferSize
-	}
-	putUint128(b[w:], wire.Checksum(b[:w]))
-	return dst
+	w += TransferSize * (len(l.transfers) - kept)
+	encodeAccounts(b[w:], l.accounts)
+	w += AccountSize * len(l.accounts)
+	invariants.Assert(w == len(b), "ledger: snapshot encoded to another length than its size")
+	l.lastSnapshotTransfers = len(l.transfers)
+	ends = append(ends, snapshotHeaderSize, snapshotHeaderSize+TransferSize*len(l.transfers))
+	return dst, ends
 }
 
 // Restore replaces the state with a snapshot's. It checks every byte: the
-// checksum, the header, every record's fields, unique ids, strictly
+// header, every record's fields, unique ids, strictly
 // ascending and unique timestamps, that transfers reference earlier accounts
 // of their ledger, and that every account's balances equal the sums of its
 // transfers. On error the ledger is left empty and the error wraps
@@ -80,13 +112,10 @@ func (l *Ledger) Restore(snapshot []byte) error {
 }
 
 func (l *Ledger) restore(b []byte) error {
-	if len(b) < snapshotHeaderSize+snapshotTrailer {
-		return fmt.Errorf("size %d below minimum %d", len(b), snapshotHeaderSize+snapshotTrailer)
+	if len(b) < snapshotHeaderSize {
+		return fmt.Errorf("size %d below minimum %d", len(b), snapshotHeaderSize)
 	}
-	body := b[:len(b)-snapshotTrailer]
-	if getUint128(b[len(body):]) != wire.Checksum(body) {
-		return errors.New("checksum mismatch")
-	}
+	body := b
 	if string(b[0:8]) != snapshotMagic {
 		return errors.New("bad magic")
 	}
@@ -105,8 +134,8 @@ func (l *Ledger) restore(b []byte) error {
 	if uint64(len(body)) != snapshotHeaderSize+AccountSize*na+TransferSize*nt {
 		return fmt.Errorf("size %d does not match %d accounts and %d transfers", len(b), na, nt)
 	}
-	accounts := body[snapshotHeaderSize : snapshotHeaderSize+AccountSize*na]
-	transfers := body[len(body)-int(TransferSize*nt):]
+	transfers := body[snapshotHeaderSize : snapshotHeaderSize+TransferSize*nt]
+	accounts := body[snapshotHeaderSize+TransferSize*nt:]
 	if err := l.restoreAccounts(accounts, commit); err != nil {
 		return err
 	}

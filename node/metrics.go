@@ -27,8 +27,12 @@ type Metrics struct {
 	Protocol replica.Counters
 	// Bus counts connections and messages.
 	Bus bus.Counters
-	// WAL counts the journal's prepare writes (batches, prepares per batch).
+	// WAL counts the journal's prepare writes (batches, prepares per batch)
+	// and checkpoints.
 	WAL persist.WALCounters
+	// CheckpointLast and CheckpointMax are the journal time of the last
+	// and of the longest checkpoint since start.
+	CheckpointLast, CheckpointMax time.Duration
 	// HasOutbox says whether Outbox and Dispatcher are meaningful.
 	HasOutbox bool
 	// Outbox is the replicated table's counters: the same on every replica
@@ -67,6 +71,7 @@ func (n *Node) publishMetrics() {
 	m.Protocol = r.Counters
 	m.Bus = n.bus.Counters
 	m.WAL = n.wal.Counters
+	m.CheckpointLast, m.CheckpointMax = n.wal.CheckpointLast, n.wal.CheckpointMax
 	sm := n.cfg.StateMachine
 	if n.outbox != nil {
 		m.HasOutbox = true
@@ -123,6 +128,8 @@ func (m *Metrics) WritePrometheus(w io.Writer) error {
 	writeCounterStruct(b, label, "chronon_replica_", "Replica protocol counter", &m.Protocol)
 	writeCounterStruct(b, label, "chronon_bus_", "Message bus counter", &m.Bus)
 	writeCounterStruct(b, label, "chronon_wal_", "Journal write counter", &m.WAL)
+	gauge("chronon_checkpoint_last_seconds", "Journal time of the last checkpoint (changed blocks, sync, superblock).", m.CheckpointLast.Seconds())
+	gauge("chronon_checkpoint_max_seconds", "Journal time of the longest checkpoint since start.", m.CheckpointMax.Seconds())
 	if m.HasOutbox {
 		o, d := &m.Outbox, &m.Dispatcher
 		counter("chronon_outbox_emitted_total", "Effects committed to the outbox (replicated).", o.Emitted)

@@ -50,6 +50,15 @@ type Config struct {
 	// EffectsBatchMax bounds the effects one worker hands a Sink that is
 	// an outbox.BatchSink in one call (default 64).
 	EffectsBatchMax int
+	// EffectsAdmission is the fill of the outbox, in percent, above which
+	// this replica, as primary, slows admission of requests that emit
+	// effects (outbox.Machine.SetAdmission; docs/outbox.md, "Admission"):
+	// 0 means 50, negative turns it off (then a full outbox answers
+	// outbox_full at once).
+	EffectsAdmission int
+	// EffectsAdmissionWait bounds how long a request waits for admission
+	// before it is prepared anyway (default 5 s; replica.Config.AdmissionWaitTicks).
+	EffectsAdmissionWait time.Duration
 	// StatusLogInterval, when positive, logs a "node: status" line (view,
 	// status, op, commits, connected peers, the commit checksum and the
 	// state digest) at that interval.
@@ -278,6 +287,10 @@ func (n *Node) open() error {
 	if n.wal, err = persist.NewAdapter(n.journal, limits.PipelinePrepareMax*2+limits.JournalReadsMax); err != nil {
 		return fmt.Errorf("node: %w", err)
 	}
+	n.wal.Clock = time.Now
+	if s, ok := n.cfg.StateMachine.(journal.StableSource); ok {
+		n.wal.Stable = s
+	}
 	rcfg := replica.Config{
 		Cluster:            sb.Cluster,
 		ReplicaCount:       sb.ReplicaCount,
@@ -288,6 +301,14 @@ func (n *Node) open() error {
 	}
 	rcfg.DefaultTimeouts()
 	rcfg.RedirectsPerTick = n.cfg.RedirectsPerTick
+	if n.outbox != nil {
+		above := cmp.Or(n.cfg.EffectsAdmission, admissionAboveDefault)
+		if err := n.outbox.SetAdmission(max(above, 0)); err != nil {
+			return fmt.Errorf("node: %w", err)
+		}
+		wait := cmp.Or(n.cfg.EffectsAdmissionWait, admissionWaitDefault)
+		rcfg.AdmissionWaitTicks = uint64(max(wait/n.cfg.TickInterval, 1))
+	}
 	rcfg.Seed = uint64(sb.Replica)*0x9E3779B97F4A7C15 + uint64(time.Now().UnixNano())
 	rcfg.CheckpointSizeMax = uint64(sb.Config.GridBlockSize) * uint64(sb.Config.GridBlockCount)
 	n.replica, err = replica.New(rcfg, n.pool, n.bus, n.wal, systemClock{}, n.cfg.StateMachine)
@@ -472,6 +493,10 @@ const (
 	dispatchInFlightMin   = 64
 	dispatchAckTimeoutMin = 5 * time.Second
 	dispatchAckTimeoutMax = 30 * time.Second
+	// admissionAboveDefault and admissionWaitDefault are
+	// Config.EffectsAdmission's and Config.EffectsAdmissionWait's defaults.
+	admissionAboveDefault = 50
+	admissionWaitDefault  = 5 * time.Second
 	// dispatchInterval is the least time between two dispatcher steps of
 	// the loop (besides every tick).
 	dispatchInterval = time.Millisecond

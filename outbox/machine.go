@@ -38,6 +38,8 @@ type Machine struct {
 	// acksCommitted, if set, is called with the body of every applied
 	// outbox_ack request.
 	acksCommitted func(body []byte)
+	// admitAbove is SetAdmission's percent (0: admission off).
+	admitAbove int
 }
 
 // NewMachine wraps inner, whose effects go to tbl (inner was built with
@@ -139,11 +141,26 @@ func (m *Machine) Digest() wire.Uint128 { return add128(m.inner.Digest(), m.tbl.
 //
 //	inner length u64 | inner snapshot | table snapshot (Table.Snapshot)
 func (m *Machine) Snapshot(dst []byte) []byte {
-	at := len(dst)
-	dst = binary.LittleEndian.AppendUint64(dst, 0)
-	dst = m.inner.Snapshot(dst)
-	binary.LittleEndian.PutUint64(dst[at:], uint64(len(dst)-at-8))
-	return m.tbl.Snapshot(dst)
+	var ends [statemachine.SegmentsMax]int
+	dst, _ = m.SnapshotSegments(dst, ends[:0])
+	return dst
+}
+
+var _ statemachine.SegmentedSnapshot = (*Machine)(nil)
+
+// SnapshotSegments appends the snapshot like Snapshot, cut into the inner
+// machine's segments (when it is a statemachine.SegmentedSnapshot) and the
+// effect table (one more segment).
+func (m *Machine) SnapshotSegments(dst []byte, ends []int) ([]byte, []int) {
+	return m.SnapshotOver(dst, ends, 0)
+}
+
+// SnapshotOver implements statemachine.StableSnapshot: the inner machine's
+// previous snapshot is where its length prefix, still in place, says.
+func (m *Machine) SnapshotOver(dst []byte, ends []int, prev int) ([]byte, []int) {
+	dst, ends = statemachine.AppendWrapped(m.inner, dst, ends, prev)
+	dst = m.tbl.Snapshot(dst)
+	return dst, ends
 }
 
 // Restore replaces the inner machine's state and the table's with a
@@ -175,6 +192,23 @@ func (m *Machine) SnapshotSizeMax() int {
 	return MachineSnapshotSizeMax(m.inner.SnapshotSizeMax(), m.tbl.SnapshotSizeMax())
 }
 
+// SnapshotStable implements statemachine.StableSnapshot: the inner
+// machine's stable segment, when it has one after its first segment (its
+// first segment carries this machine's length prefix; the ones after it
+// are the inner machine's bytes unchanged). Otherwise nothing is stable.
+func (m *Machine) SnapshotStable() (segment, size int) {
+	return statemachine.WrappedStable(m.inner)
+}
+
+// AppendSnapshotRange implements statemachine.StableSnapshot.
+func (m *Machine) AppendSnapshotRange(dst []byte, from, to int) []byte {
+	return statemachine.AppendWrappedRange(m.inner, dst, from, to)
+}
+
+var _ statemachine.StableSnapshot = (*Machine)(nil)
+
 // MachineSnapshotSizeMax is a Machine's snapshot bound from its inner
 // machine's and its table's.
 func MachineSnapshotSizeMax(inner, table int) int { return 8 + inner + table }
+
+var _ statemachine.Admission = (*Machine)(nil)

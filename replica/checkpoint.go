@@ -7,6 +7,8 @@ import (
 	"slices"
 
 	"github.com/chronon-db/chronon/internal/invariants"
+	"github.com/chronon-db/chronon/journal"
+	"github.com/chronon-db/chronon/statemachine"
 	"github.com/chronon-db/chronon/wire"
 )
 
@@ -41,7 +43,21 @@ func (r *Replica) checkpoint() {
 	// One buffer holds the checkpoint as state sync serves it: state length
 	// u64, sessions length u64, state, sessions.
 	b := append(r.cp.blob[:0], make([]byte, 16)...)
-	b = r.sm.Snapshot(b)
+	segments := r.cp.segments[:0]
+	switch s := r.sm.(type) {
+	case statemachine.StableSnapshot:
+		// The buffer still holds the last checkpoint taken here (unless a
+		// restore or a sync replaced it: snapLen 0).
+		b, segments = s.SnapshotOver(b, segments, r.cp.snapLen)
+		checkSegments(segments, len(b)-16)
+	case statemachine.SegmentedSnapshot:
+		b, segments = s.SnapshotSegments(b, segments)
+		checkSegments(segments, len(b)-16)
+	default:
+		b = r.sm.Snapshot(b)
+	}
+	r.cp.segments = segments
+	r.cp.snapLen = len(b) - 16
 	stateEnd := len(b)
 	if n := stateEnd - 16; n > r.sm.SnapshotSizeMax() {
 		// The grid was checked against SnapshotSizeMax at start: a larger
@@ -55,12 +71,33 @@ func (r *Replica) checkpoint() {
 	r.cp.blob = b
 	r.cp.op, r.cp.prepare, r.cp.id = r.commitMin, r.committed, wire.Checksum(b)
 	blobs, ok := splitCheckpointBlob(b)
+	blobs.StateSegments = segments
+	if s, ok := r.sm.(statemachine.StableSnapshot); ok {
+		blobs.StableSegment, blobs.StableSize = s.SnapshotStable()
+	}
 	// State sync will split it the same way (finishSync).
 	invariants.Assert(ok && len(blobs.State) == stateEnd-16 && len(blobs.Sessions) == sessionsEnd-stateEnd, "replica: checkpoint blob does not split as written")
 	if err := r.journal.Checkpoint(r.commitMin, r.committed, blobs); err != nil {
 		panic(fmt.Sprintf("replica: checkpoint at op %d failed: %v", r.commitMin, err))
 	}
 	invariants.Assert(r.cp.op == r.commitMin && r.cp.prepare == r.committed && !r.cp.id.IsZero(), "replica: checkpoint served is not the one taken")
+}
+
+// checkSegments panics unless a state machine's segment ends are valid
+// for a snapshot of n bytes (statemachine.SegmentedSnapshot): not
+// decreasing (a segment may be empty), within the snapshot.
+func checkSegments(ends []int, n int) {
+	if len(ends) > statemachine.SegmentsMax {
+		panic(fmt.Sprintf("replica: state machine cut its snapshot into %d segments, at most %d", len(ends), statemachine.SegmentsMax))
+	}
+	prev := 0
+	for _, e := range ends {
+		if e < prev || e > n {
+			panic(fmt.Sprintf("replica: state machine segment end %d after %d in a snapshot of %d bytes", e, prev, n))
+		}
+		prev = e
+	}
+	invariants.Assert(statemachine.SegmentsMax == journal.SegmentsMax, "replica: segment bounds of the state machine and the journal differ")
 }
 
 // splitCheckpointBlob splits a checkpoint as state sync carries it; ok is
@@ -161,6 +198,7 @@ func (r *Replica) restore(op uint64, checksum wire.Uint128, blobs CheckpointBlob
 	r.ring.first = op + 1
 	b := joinCheckpointBlob(r.cp.blob, blobs)
 	r.cp.blob, r.cp.op, r.cp.prepare, r.cp.id = b, op, checksum, wire.Checksum(b)
+	r.cp.snapLen = 0 // the snapshot in blob is the restored one, not one taken here
 	invariants.Assert(r.ring.count == 0 && r.future.count == 0 && r.syncFloor == 0, "replica: restored a checkpoint over a log or a lost checkpoint")
 	invariants.Assert(r.logView <= r.view, "replica: checkpoint restored with log_view above view")
 	return nil

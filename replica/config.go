@@ -69,6 +69,10 @@ type Config struct {
 	// primary sends per tick in answer to client requests (zero: 16):
 	// the rest are dropped and counted (Counters.DropRedirectLimit).
 	RedirectsPerTick int
+	// AdmissionWaitTicks bounds how long the primary holds a request back
+	// for a state machine's admission (statemachine.Admission) before it
+	// prepares it anyway (zero: 500, 5 s of 10 ms ticks).
+	AdmissionWaitTicks uint64
 	// QuorumOverride, when non-zero, replaces the majority quorum. It exists
 	// only so the simulator can prove its checkers catch a broken protocol
 	// (e.g. committing with a quorum of 1 in a 3-replica cluster); never set
@@ -154,4 +158,11 @@ func (c *Config) quorum() int {
 	// Any two quorums share a replica.
 	invariants.Assert(2*q > int(c.ReplicaCount), "replica: quorums that need not intersect")
 	return q
+}
+
+func (c *Config) admissionWaitTicks() uint64 {
+	if c.AdmissionWaitTicks == 0 {
+		return 500
+	}
+	return c.AdmissionWaitTicks
 }

@@ -16,6 +16,8 @@ type Counters struct {
 	CommitHeartbeats   uint64 // commit messages sent
 	LocalSubmitted     uint64 // local requests queued by this primary (SubmitLocal)
 	LocalApplied       uint64 // local requests applied
+	AdmissionHeld      uint64 // requests the state machine's admission held back in the queue (statemachine.Admission), each counted once
+	AdmissionExpired   uint64 // held requests prepared anyway after Config.AdmissionWaitTicks
 	ViewChanges        uint64 // view changes started (including retries)
 	PrimaryLost        uint64 // connections to the primary lost (OnPeerLost), each a suspicion
 	ViewsStarted       uint64 // views this replica installed as primary

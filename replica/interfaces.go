@@ -57,6 +57,12 @@ type Clock interface {
 // CheckpointBlobs are the parts of a checkpoint: the state machine's
 // snapshot and the encoded client table.
 type CheckpointBlobs struct {
-	State    []byte
-	Sessions []byte
+	State []byte
+	// StateSegments are the state's segment ends
+	// (statemachine.SegmentedSnapshot), nil for one segment.
+	StateSegments []int
+	// StableSegment and StableSize name the state's stable prefix
+	// (statemachine.StableSnapshot) when StableSize > 0.
+	StableSegment, StableSize int
+	Sessions                  []byte
 }

@@ -145,13 +145,15 @@ func (r *Replica) onRegister(m *wire.Message, h *wire.Header) {
 }
 
 func (r *Replica) enqueue(m *wire.Message, h *wire.Header) bool {
-	if r.requests.full() {
+	if r.requests.full() || (r.held > 0 && r.requests.count >= len(r.requests.items)-localReserve(len(r.requests.items))) {
+		// While admission holds requests back, the last slots stay for
+		// local requests: the acks that free the held requests' room.
 		r.Counters.DropQueueFull++
 		return false
 	}
 	invariants.Assert(h.Command == wire.CommandRequest && h.Size >= wire.HeaderSize, "replica: queued something else than a request")
 	invariants.Assert(r.status == StatusNormal && r.IsPrimary(), "replica: request queued off a normal primary")
-	r.requests.push(m.Ref(), h.Size)
+	r.requests.push(m.Ref(), h.Size, h.Operation, r.tick)
 	r.Counters.RequestsReceived++
 	return true
 }
@@ -199,8 +201,9 @@ func (r *Replica) canWrite() bool {
 
 // prepareBatch packs queued requests, oldest first, into one prepare up to
 // message_size_max, assigns it the next op, a timestamp and the parent
-// checksum, hands it to the journal and sends it to every backup. It returns
-// false when no buffer was available.
+// checksum, hands it to the journal and sends it to every backup. A request
+// admission holds back goes to the back of the queue (admit). It returns
+// false when no buffer was available or every queued request is held.
 func (r *Replica) prepareBatch() bool {
 	invariants.Assert(r.status == StatusNormal && r.IsPrimary() && r.logView == r.view, "replica: prepare built off a normal primary")
 	invariants.Assert(r.commitMax <= r.op && r.op-r.commitMin < uint64(r.cfg.Limits.PipelinePrepareMax), "replica: prepare built with a full pipeline or commit_max above op")
@@ -214,10 +217,15 @@ func (r *Replica) prepareBatch() bool {
 	// statemachine.Context), so every event of the batch gets its own:
 	// the batch owns [timestamp, timestamp+reserve).
 	var reserve uint64
-	for !r.requests.empty() {
+	adm := r.admissionStart()
+	for n := r.requests.count; n > 0 && !r.requests.empty(); n-- {
 		q := r.requests.front()
 		if size+int(q.size) > limit {
 			break
+		}
+		if !r.admit(&adm, q) {
+			r.requests.rotate()
+			continue
 		}
 		copy(m.Buffer[size:], q.msg.Bytes(q.size))
 		size += int(q.size)
@@ -227,7 +235,11 @@ func (r *Replica) prepareBatch() bool {
 		r.Counters.RequestsBatched++
 	}
 	if size == wire.HeaderSize {
-		panic("replica: a queued request does not fit an empty prepare")
+		// Every queued request is held back by admission (a request that
+		// fits no empty prepare is refused before it is queued).
+		invariants.Assert(r.held == r.requests.count && r.held > 0, "replica: a queued request does not fit an empty prepare")
+		m.Unref()
+		return false
 	}
 	invariants.Assert(reserve > 0 && size <= limit, "replica: prepare batch without timestamps or beyond message_size_max")
 	timestamp := r.clock.Realtime()
@@ -254,6 +266,7 @@ func (r *Replica) prepareBatch() bool {
 		r.checkPrepare(m, &h)
 	}
 	r.appendPrepare(m, &h)
+	r.ring.get(h.Op).cost = adm.batch
 	r.Counters.PreparesSent++
 	for i := uint8(0); i < r.cfg.ReplicaCount; i++ {
 		if i != r.cfg.Replica {
@@ -475,7 +488,7 @@ func (r *Replica) SubmitLocal(operation wire.Operation, body []byte) bool {
 		var d wire.Header
 		invariants.Assert(wire.DecodeHeader(m.Bytes(h.Size), &d, &r.wcfg) == nil && d == h, "replica: sealed local request does not decode as itself")
 	}
-	r.requests.push(m, h.Size)
+	r.requests.push(m, h.Size, h.Operation, r.tick)
 	r.Counters.LocalSubmitted++
 	return true
 }

@@ -73,6 +73,11 @@ type Replica struct {
 	future   futureRing
 	requests requestQueue
 	clients  clientTable
+	// admission is the state machine's, if it implements
+	// statemachine.Admission; held counts the queued requests it holds
+	// back (admission.go).
+	admission statemachine.Admission
+	held      int
 
 	tick           uint64
 	lastCommitSent uint64
@@ -189,6 +194,7 @@ func New(cfg Config, pool *wire.Pool, bus Bus, journal Journal, clock Clock, sm 
 		reads:     make([]pendingRead, 0, max(cfg.Limits.JournalReadsMax, 1)),
 		rng:       rand.New(rand.NewPCG(cfg.Seed, uint64(cfg.Replica)+1)),
 	}
+	r.admission, _ = sm.(statemachine.Admission)
 	headersMax := 4 * cfg.Limits.PipelinePrepareMax
 	logHeaders := int(cfg.WALSlotCount)
 	if logHeaders == 0 {
@@ -206,6 +212,7 @@ func New(cfg Config, pool *wire.Pool, bus Bus, journal Journal, clock Clock, sm 
 	// state, sessions), so checkpoints never reallocate as the state grows
 	// (pages are touched only as the state reaches them).
 	r.cp.blob = make([]byte, 0, 16+uint64(sm.SnapshotSizeMax())+SessionsSizeMax(cfg.Limits))
+	r.cp.segments = make([]int, 0, statemachine.SegmentsMax)
 	r.normalTimeout = r.randomNormalTimeout()
 	r.local, _ = sm.(statemachine.LocalOperations)
 	// The future buffer shares the prepare ring's slots (futureRing).
@@ -344,6 +351,11 @@ func (r *Replica) Tick() {
 	r.resendTimedOutPrepares()
 	if r.tick-r.lastCommitSent >= r.cfg.CommitTimeoutTicks {
 		r.sendCommitHeartbeat()
+	}
+	if r.held > 0 {
+		// Held requests wait AdmissionWaitTicks at most, even when no
+		// commit frees room.
+		r.Flush()
 	}
 }
 

@@ -9,6 +9,11 @@ import (
 type queuedRequest struct {
 	msg  *wire.Message
 	size uint32
+	// tick is when it was queued; held is set once admission held it
+	// back (statemachine.Admission).
+	tick      uint64
+	held      bool
+	operation wire.Operation
 }
 
 // requestQueue is a fixed-capacity FIFO of requests on the primary.
@@ -34,12 +39,12 @@ func (q *requestQueue) empty() bool {
 	return q.count == 0
 }
 
-func (q *requestQueue) push(m *wire.Message, size uint32) {
+func (q *requestQueue) push(m *wire.Message, size uint32, operation wire.Operation, tick uint64) {
 	if q.full() {
 		panic("replica: request queue overflow")
 	}
 	invariants.Assert(m != nil && size >= wire.HeaderSize, "replica: queued request without a message or a header")
-	q.items[(q.head+q.count)%len(q.items)] = queuedRequest{msg: m, size: size}
+	q.items[(q.head+q.count)%len(q.items)] = queuedRequest{msg: m, size: size, operation: operation, tick: tick}
 	q.count++
 	q.bytes += uint64(size)
 }
@@ -59,4 +64,15 @@ func (q *requestQueue) pop() {
 	q.items[q.head] = queuedRequest{}
 	q.head = (q.head + 1) % len(q.items)
 	q.count--
+}
+
+// rotate moves the front request to the back (a request admission holds
+// lets the ones behind it go first).
+func (q *requestQueue) rotate() {
+	invariants.Assert(q.count > 0, "replica: rotate of an empty request queue")
+	invariants.Assert(q.items[q.head].msg != nil, "replica: rotate of a queued request without its message")
+	front := q.items[q.head]
+	q.items[q.head] = queuedRequest{}
+	q.head = (q.head + 1) % len(q.items)
+	q.items[(q.head+q.count-1)%len(q.items)] = front
 }

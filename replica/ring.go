@@ -15,6 +15,7 @@ type ringEntry struct {
 	written  bool   // durable in this replica's journal
 	oks      uint64 // primary: replicas whose prepare_ok (or own write) arrived
 	sentTick uint64 // primary: tick of the last (re)transmission
+	cost     uint64 // primary: admission cost of its requests (statemachine.Admission; 0 if not prepared here)
 }
 
 // prepareRing holds the ops (commitMin, op] in order, with a reference to

@@ -21,6 +21,13 @@ type checkpointCopy struct {
 	prepare wire.Uint128 // checksum of prepare op
 	id      wire.Uint128 // checksum of blob
 	blob    []byte
+	// segments holds the state's segment ends of the last checkpoint
+	// taken (statemachine.SegmentedSnapshot), room for SegmentsMax.
+	segments []int
+	// snapLen is the length of the state machine's snapshot that the last
+	// checkpoint taken here left in blob (after its 16-byte prefix); 0
+	// once a restore or a sync replaced blob.
+	snapLen int
 }
 
 // syncState is a state sync in progress on the receiving replica.
@@ -167,7 +174,7 @@ func (r *Replica) finishSync() {
 	r.commitMax = max(r.commitMax, s.op)
 	r.head, r.committed = s.prepare, s.prepare
 	r.ring.first = s.op + 1
-	r.cp = checkpointCopy{op: s.op, prepare: s.prepare, id: s.id, blob: s.buf}
+	r.cp = checkpointCopy{op: s.op, prepare: s.prepare, id: s.id, blob: s.buf, segments: r.cp.segments[:0]}
 	s.buf = nil
 	invariants.Assert(r.ring.count == 0 && r.future.count == 0 && r.ring.first == r.commitMin+1, "replica: log not restarted at the synced checkpoint")
 	invariants.Assert(!r.needsCheckpoint() && r.cp.op == r.commitMin, "replica: synced checkpoint is not the replica's state")

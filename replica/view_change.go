@@ -150,6 +150,7 @@ func (r *Replica) dropPrimaryWork() {
 		r.requests.front().msg.Unref()
 		r.requests.pop()
 	}
+	r.held = 0
 	for i := 0; i < r.clients.used; i++ {
 		r.clients.entries[i].inflight = false
 	}

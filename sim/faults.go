@@ -384,6 +384,9 @@ func (s *Sim) corruptGrid(h *host) {
 	z := h.layout.Grid
 	off := z.Offset + s.rng.Uint64N(z.Size)
 	bit := uint(s.rng.IntN(8))
+	if h.journal.Prewritten((off-z.Offset)/uint64(h.layout.Config.GridBlockSize) + 1) {
+		return // a block written ahead for the next checkpoint: not free
+	}
 	h.storage.FlipBit(off, bit)
 	sb := h.journal.Superblock()
 	for i, ref := range sb.VSR.Refs {

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"encoding/binary"
 	"github.com/chronon-db/chronon/journal"
 	"github.com/chronon-db/chronon/wire"
 )
@@ -29,16 +30,20 @@ func (s *Sim) corruptCheckpoint(h *host) bool {
 	}
 	i := refs[s.rng.IntN(len(refs))]
 	ref := sb.VSR.Refs[i]
-	// A block of the chain: the first one, or one further along.
-	pm := uint64(h.layout.Config.GridBlockSize) - wire.HeaderSize
-	blocks := (ref.Size + pm - 1) / pm
-	k := s.rng.Uint64N(blocks)
-	address := s.chainAddress(h, ref, journal.BlockType(i+1), k)
-	if address == 0 {
+	// An index block or a data block of the blob.
+	blocks := s.blobBlocks(h, ref, journal.BlockType(i+1))
+	if len(blocks) == 0 {
+		return false
+	}
+	address := blocks[s.rng.IntN(len(blocks))]
+	data := h.storage.Data()
+	var hd wire.Header
+	hd.Decode(data[h.layout.BlockOffset(address):])
+	if hd.Size <= wire.HeaderSize || hd.Size > h.layout.Config.GridBlockSize {
 		return false
 	}
 	// Within the block's body, which its checksum covers.
-	off := h.layout.BlockOffset(address) + wire.HeaderSize + s.rng.Uint64N(min(pm, ref.Size-k*pm))
+	off := h.layout.BlockOffset(address) + wire.HeaderSize + s.rng.Uint64N(uint64(hd.Size-wire.HeaderSize))
 	h.storage.FlipBit(off, uint(s.rng.IntN(8)))
 	s.stats.Faults[FaultCorruptCheckpoint]++
 	s.trace.logf("replica %d: bit flipped in grid block %d of its checkpoint at op %d (ref %d)", h.index, address, sb.VSR.CheckpointOp, i)
@@ -73,19 +78,28 @@ func durableSuperblock(h *host) (journal.Superblock, bool) {
 	return best, found
 }
 
-// chainAddress returns the address of block k (0-based) of the blob ref in
-// h's storage, or 0 when the chain does not read that far.
-func (s *Sim) chainAddress(h *host, ref journal.BlobRef, t journal.BlockType, k uint64) uint64 {
+// blobBlocks returns the addresses of the blob ref's index blocks and of
+// the data blocks they name, in h's storage (docs/data-file.md, "Grid"),
+// as far as the index chain verifies by header checksum.
+func (s *Sim) blobBlocks(h *host, ref journal.BlobRef, t journal.BlockType) []uint64 {
 	data := h.storage.Data()
+	var out []uint64
 	address, sum := ref.Address, ref.Checksum
-	for ; k > 0; k-- {
+	for n := 0; address != 0 && n < int(h.layout.Config.GridBlockCount); n++ {
 		off := h.layout.BlockOffset(address)
 		var hd wire.Header
 		hd.Decode(data[off : off+wire.HeaderSize])
-		if hd.Checksum != sum || hd.Op != address || hd.OpMin == 0 || hd.Reason != uint8(t) {
-			return 0
+		if hd.Checksum != sum || hd.Op != address || hd.Reason != uint8(t)|0x80 || hd.Size > h.layout.Config.GridBlockSize {
+			break
+		}
+		out = append(out, address)
+		body := data[off+wire.HeaderSize : off+uint64(hd.Size)]
+		for e := 0; e+48 <= len(body); e += 48 {
+			if a := binary.LittleEndian.Uint64(body[e:]); a != 0 && a <= uint64(h.layout.Config.GridBlockCount) {
+				out = append(out, a)
+			}
 		}
 		address, sum = hd.OpMin, hd.Parent
 	}
-	return address
+	return out
 }

@@ -226,6 +226,9 @@ func (h *host) start() error {
 		sm = m
 	}
 	rcfg.DefaultTimeouts()
+	if src, ok := sm.(journal.StableSource); ok {
+		wal.Stable = src
+	}
 	r, err := replica.New(rcfg, pool, (*hostBus)(h), (*hostJournal)(h), simClock{&s.now}, sm)
 	if err != nil {
 		return fmt.Errorf("replica %d: %w", h.index, err)

@@ -54,10 +54,38 @@ func (m *machine) SnapshotSizeMax() int {
 // Snapshot appends: inner size u64 | inner | count u64 | (id u128, last u32)*
 // sorted by id.
 func (m *machine) Snapshot(dst []byte) []byte {
-	at := len(dst)
-	dst = binary.LittleEndian.AppendUint64(dst, 0)
-	dst = m.inner.Snapshot(dst)
-	binary.LittleEndian.PutUint64(dst[at:], uint64(len(dst)-at-8))
+	dst, _ = m.SnapshotSegments(dst, nil)
+	return dst
+}
+
+// SnapshotSegments cuts the snapshot as the inner machine cuts its own
+// (shifted by the length prefix) plus the per-client record, so the
+// checkpoints of the simulated replicas share and write blocks ahead as the
+// product's do.
+func (m *machine) SnapshotSegments(dst []byte, ends []int) ([]byte, []int) {
+	return m.SnapshotOver(dst, ends, 0)
+}
+
+// SnapshotOver forwards to the inner machine with its previous snapshot's
+// length, read from the length prefix still in place.
+func (m *machine) SnapshotOver(dst []byte, ends []int, prev int) ([]byte, []int) {
+	dst, ends = statemachine.AppendWrapped(m.inner, dst, ends, prev)
+	dst = m.appendClients(dst)
+	return dst, ends
+}
+
+// SnapshotStable forwards the inner machine's stable segment (see
+// outbox.Machine.SnapshotStable).
+func (m *machine) SnapshotStable() (segment, size int) {
+	return statemachine.WrappedStable(m.inner)
+}
+
+// AppendSnapshotRange forwards to the inner machine.
+func (m *machine) AppendSnapshotRange(dst []byte, from, to int) []byte {
+	return statemachine.AppendWrappedRange(m.inner, dst, from, to)
+}
+
+func (m *machine) appendClients(dst []byte) []byte {
 	ids := make([]wire.Uint128, 0, len(m.last))
 	for id := range m.last {
 		ids = append(ids, id)

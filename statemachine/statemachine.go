@@ -116,3 +116,70 @@ type LocalOperations interface {
 	// fixed function of the operation.
 	LocalOnly(operation wire.Operation) bool
 }
+
+// SegmentsMax is the most segments a SegmentedSnapshot may cut its
+// snapshot into.
+const SegmentsMax = 16
+
+// SegmentedSnapshot is implemented by state machines whose snapshot is
+// made of parts that change independently (a fixed-size table beside a log
+// that only grows, say). Checkpoints store a snapshot in grid blocks and
+// write only the blocks whose bytes changed since the previous checkpoint;
+// no block spans a segment boundary, so a segment that grew does not shift
+// the bytes of the next one into other blocks.
+type SegmentedSnapshot interface {
+	// SnapshotSegments appends the snapshot to dst exactly as Snapshot
+	// does, and appends to ends the end offset of each segment, relative
+	// to the snapshot's start (len(dst) at the call): not decreasing (a
+	// segment may be empty, so a segment keeps its index while it is),
+	// the last at most the snapshot's length (bytes after it form one more
+	// segment), at most SegmentsMax of them.
+	SnapshotSegments(dst []byte, ends []int) ([]byte, []int)
+}
+
+// StableSnapshot is a SegmentedSnapshot with a segment whose prefix never
+// changes once written (an append-only log): every later snapshot repeats
+// those bytes. Replicas write the full grid blocks of that prefix ahead,
+// between checkpoints, so that a checkpoint writes little at its op.
+type StableSnapshot interface {
+	SegmentedSnapshot
+	// SnapshotStable returns the segment (its index among the segments
+	// SnapshotSegments cuts) and the length of its stable prefix. The
+	// length only grows, except when Restore replaces the state.
+	SnapshotStable() (segment, size int)
+	// AppendSnapshotRange appends bytes [from, to) of that segment of the
+	// current snapshot to dst, 0 <= from <= to <= the stable length.
+	AppendSnapshotRange(dst []byte, from, to int) []byte
+	// SnapshotOver is SnapshotSegments for a caller that keeps its
+	// snapshots in one buffer: prev > 0 says that the prev bytes after
+	// len(dst) (within cap(dst)) still hold, unchanged, the snapshot this
+	// machine's previous SnapshotOver call produced at that same place.
+	// The machine may then leave the stable bytes of that snapshot in
+	// place instead of copying them again. prev 0 promises nothing.
+	SnapshotOver(dst []byte, ends []int, prev int) ([]byte, []int)
+}
+
+// Admission is implemented by state machines whose requests take a bounded
+// resource that is freed later (the outbox's effect slots: an effect's slot
+// is freed when its sink's answer commits). The primary then holds a
+// request back in its queue, instead of preparing it, while the resource
+// is short, so that a client sees a full resource as latency before it
+// sees it as a refusal: a request is prepared when its cost fits the room
+// the machine grants minus the cost of the prepares not yet committed, or
+// when it has waited replica.Config.AdmissionWaitTicks (then it applies
+// like any request, and the machine answers what does not fit with its
+// own named result, e.g. the ledger's outbox_full).
+//
+// Admission changes only when a request is prepared, never its result:
+// results stay a function of the log, and AdmissionRoom may depend on
+// local configuration (only the primary asks it).
+type Admission interface {
+	// AdmissionCost is how much of the resource applying this request
+	// may take at most: a function of operation and input alone. Zero:
+	// the request is never held (acks that free the resource must be zero).
+	AdmissionCost(operation wire.Operation, input []byte) uint64
+	// AdmissionRoom is how much the primary may have in flight in prepares
+	// not yet applied, given the state applied so far.
+	// math.MaxUint64 means no limit.
+	AdmissionRoom() uint64
+}

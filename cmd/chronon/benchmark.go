@@ -78,6 +78,7 @@ func parseBenchmarkArgs(args []string, stderr io.Writer) (benchmarkOptions, erro
 	fs.IntVar(&cfg.Transfers, "transfers", 0, "ledger, ledger-effects: transfers at most in the whole run (default: the preset's capacity, 2000000 or 8192; a local cluster's ledger holds more when asked, and each replica's memory grows by about 350 bytes per transfer)")
 	fs.IntVar(&cfg.SinkBatch, "sink-batch", 64, "ledger-effects: effects per request to the sink (the HTTP batch form of outbox.HTTPBatchSink); 1 posts one request per effect (outbox.HTTPSink)")
 	fs.IntVar(&cfg.SinkWorkers, "sink-workers", 0, "ledger-effects: concurrent requests to the sink (default: the node's, 8 with batches, 64 with --sink-batch=1)")
+	admission := fs.Int("effects-admission", 50, "ledger-effects: the local cluster's outbox fill (percent) above which the primary slows admission of transfers (0: off, a full outbox answers outbox_full at once)")
 	fs.DurationVar(&cfg.SinkLatency, "sink-latency", 0, "ledger-effects: delay the sink adds to every effect it receives, as a slow webhook would")
 	fs.DurationVar(&cfg.DrainTimeout, "drain-timeout", time.Minute, "ledger-effects: how long to wait after the measured phase for the effects still pending")
 	backend := fs.String("io", "", "io backend of the local replicas: io_uring, fallback or auto (default: $"+cio.EnvBackend+" or auto)")
@@ -103,6 +104,10 @@ func parseBenchmarkArgs(args []string, stderr io.Writer) (benchmarkOptions, erro
 	if cfg.IOBackend, err = cio.ParseBackend(*backend); err != nil {
 		return o, fmt.Errorf("--io: %w", err)
 	}
+	if *admission < 0 || *admission > 100 {
+		return o, fmt.Errorf("--effects-admission=%d: want 0..100", *admission)
+	}
+	cfg.Admission = admissionPercent(*admission)
 	caps := presetCapacity(jcfg)
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })

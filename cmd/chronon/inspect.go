@@ -181,6 +181,15 @@ func printGrid(w io.Writer, j *journal.Journal) {
 	if err := j.GridFault(); err != nil {
 		fmt.Fprintf(w, "  grid fault: %v\n", err)
 	}
+	if layout, ok := j.CheckpointLayout(); ok {
+		for i, b := range layout {
+			if b.Size == 0 {
+				continue
+			}
+			fmt.Fprintf(w, "  %-16s %12d bytes in %d data blocks (%d segments), %d index blocks\n",
+				journal.RefNames[i]+":", b.Size, b.DataBlocks, b.Segments, b.IndexBlocks)
+		}
+	}
 	if _, err := j.ReadCheckpoint(journal.CheckpointData{}); err != nil {
 		fmt.Fprintf(w, "  checkpoint blobs: %v\n", err)
 	} else {

@@ -130,7 +130,7 @@ func TestInspectShowsOpsAndCheckpoint(t *testing.T) {
 	}
 	for _, want := range []string{"op_max 3", "ok=4", "reserved=60", "4-63 reserved (60 slots)",
 		"checkpoint: op 2, prepare checksum " + sums[2].String(), "state            address", "20000 bytes",
-		"grid: 4 of 1024 blocks acquired", "all blocks verify", "view 0"} {
+		"grid: 6 of 1024 blocks acquired", "20000 bytes in 3 data blocks (1 segments), 1 index blocks", "all blocks verify", "view 0"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}

@@ -55,6 +55,8 @@ func runStart(args []string, stdout, stderr io.Writer) int {
 	effectsSink := fs.String("effects-sink", "", "ledger only: where every created transfer goes exactly once, as an outbox effect: an http(s):// URL (webhook). The PostgreSQL and other sinks are Go modules of their own, wired through the Go API (docs/outbox.md)")
 	effectsBatch := fs.Int("effects-batch", 1, "with --effects-sink: effects per HTTP request; above 1 the webhook must accept the batch form (docs/outbox.md, \"HTTP batch form\")")
 	effectsWorkers := fs.Int("effects-workers", 0, "with --effects-sink: concurrent requests to the sink (default 64, or 8 with --effects-batch above 1)")
+	effectsAdmission := fs.Int("effects-admission", 50, "ledger with an outbox: above this fill of the outbox (percent, 1..100), the primary slows admission of transfers that emit effects, holding them in its queue until acknowledged effects free room (clients see latency, not outbox_full); 0 turns it off (docs/outbox.md, \"Admission\")")
+	effectsAdmissionWait := fs.Duration("effects-admission-wait", 5*time.Second, "with --effects-admission: the longest a request is held back; then it is prepared anyway and transfers that find the outbox full are answered outbox_full")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: chronon start --addresses=a:p,b:p,c:p [--replica=i] [--state-machine=ledger|kv] <data file>")
 		fs.PrintDefaults()
@@ -71,6 +73,10 @@ func runStart(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "chronon start: --effects-sink: %v\n", err)
 			return 2
 		}
+	}
+	if *effectsAdmission < 0 || *effectsAdmission > 100 || *effectsAdmissionWait <= 0 {
+		fmt.Fprintln(stderr, "chronon start: --effects-admission must be within 0..100 and --effects-admission-wait positive")
+		return 2
 	}
 	if *effectsBatch < 1 || *effectsWorkers < 0 {
 		fmt.Fprintln(stderr, "chronon start: --effects-batch must be at least 1 and --effects-workers not negative")
@@ -162,6 +168,9 @@ func runStart(args []string, stdout, stderr io.Writer) int {
 
 		EffectsWorkers:  *effectsWorkers,
 		EffectsBatchMax: *effectsBatch,
+
+		EffectsAdmission:     admissionPercent(*effectsAdmission),
+		EffectsAdmissionWait: *effectsAdmissionWait,
 
 		StatusLogInterval: *statusInterval,
 		ConnectionsMax:    *connectionsMax,
@@ -383,7 +392,7 @@ func checkEffectsSink(target string) error {
 		}
 		return nil
 	case "postgres", "postgresql":
-		return fmt.Errorf("the PostgreSQL sink is the Go module github.com/chronon-db/chronon/sinks/postgres; this binary stays free of its driver: embed it through the Go API (node.Config.Sink), see docs/outbox.md")
+		return fmt.Errorf("this binary stays free of database drivers: run chronon-pg-bridge --postgres=%s (the Go module github.com/chronon-db/chronon/sinks/postgres) and give its address here, --effects-sink=http://<bridge>/effects --effects-batch=64; or embed the sink through the Go API (node.Config.Sink); see docs/outbox.md", u.Redacted())
 	case "nats":
 		return fmt.Errorf("the NATS JetStream sink is the Go module github.com/chronon-db/chronon/sinks/nats; this binary stays free of its client: embed it through the Go API (node.Config.Sink), see docs/outbox.md")
 	}
@@ -459,4 +468,13 @@ func checkIdentity(sb journal.Superblock, replica int, cluster string, addresses
 		return fmt.Errorf("%w: %s, --addresses lists %d replicas", errIdentity, file, addresses)
 	}
 	return nil
+}
+
+// admissionPercent maps the --effects-admission flag (0: off) to
+// node.Config.EffectsAdmission (negative: off).
+func admissionPercent(flag int) int {
+	if flag == 0 {
+		return -1
+	}
+	return flag
 }

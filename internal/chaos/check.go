@@ -50,41 +50,8 @@ func (r *run) check(admin *client.Client) {
 		}
 	}
 	r.checkBalances(ctx, admin, len(created))
-	if r.rcv != nil {
-		why := waitFor(r.cfg.Deadline, func() string {
-			applied, _, _, _ := r.rcv.counts()
-			if applied < len(created) {
-				return fmt.Sprintf("%d of %d effects applied", applied, len(created))
-			}
-			return ""
-		})
-		if why != "" {
-			r.violation("effects: %s after %v", why, r.cfg.Deadline)
-		}
-		applied, twice, example, deliveries := r.rcv.counts()
-		rep.Effects, rep.Deliveries = applied, deliveries
-		if twice > 0 {
-			r.violation("%d effects applied more than once (e.g. transfer %v)", twice, example)
-		}
-		r.rcv.mu.Lock()
-		for id := range r.rcv.applied {
-			if !created[id] {
-				r.violation("effect applied for transfer %d, which does not exist", id)
-			}
-		}
-		missing := 0
-		for id := range created {
-			if r.rcv.applied[id] == 0 {
-				missing++
-			}
-		}
-		if missing > 0 {
-			r.violation("%d created transfers' effects never applied", missing)
-		}
-		if r.rcv.bad > 0 {
-			r.violation("%d malformed effect deliveries", r.rcv.bad)
-		}
-		r.rcv.mu.Unlock()
+	if r.sink != nil {
+		r.checkEffects(ctx, created)
 	}
 	// Converged: same commit, checksum and digest everywhere, twice in a
 	// row half a second apart (nothing left to commit).
@@ -198,5 +165,55 @@ func (r *run) panicScan() {
 			continue
 		}
 		r.violation("panic in %s", p)
+	}
+}
+
+// checkEffects checks, once every created transfer's effect was applied
+// (or the deadline passed), that each was applied exactly once at the
+// sink and that nothing else was.
+func (r *run) checkEffects(ctx context.Context, created map[uint64]bool) {
+	rep := r.report
+	var applied map[uint64]int
+	var deliveries, malformed int
+	why := waitFor(r.cfg.Deadline, func() string {
+		var err error
+		if applied, deliveries, malformed, err = r.sink.Applied(ctx); err != nil {
+			return fmt.Sprintf("counting the effects applied: %v", err)
+		}
+		if len(applied) < len(created) {
+			return fmt.Sprintf("%d of %d effects applied", len(applied), len(created))
+		}
+		return ""
+	})
+	if why != "" {
+		r.violation("effects: %s after %v", why, r.cfg.Deadline)
+	}
+	rep.Deliveries = deliveries
+	twice, example := 0, uint64(0)
+	for id, n := range applied {
+		rep.Effects += n
+		if n > 1 {
+			twice++
+			example = id
+		}
+		if !created[id] {
+			r.violation("effect applied for transfer %d, which does not exist", id)
+		}
+	}
+	rep.Duplicates = twice
+	if twice > 0 {
+		r.violation("%d effects applied more than once (e.g. transfer %d)", twice, example)
+	}
+	missing := 0
+	for id := range created {
+		if applied[id] == 0 {
+			missing++
+		}
+	}
+	if missing > 0 {
+		r.violation("%d created transfers' effects never applied", missing)
+	}
+	if malformed > 0 {
+		r.violation("%d malformed effect deliveries", malformed)
 	}
 }

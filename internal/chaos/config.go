@@ -1,6 +1,7 @@
 package chaos
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -74,9 +75,10 @@ type Config struct {
 	// Rounds, when positive, injects exactly this many faults instead,
 	// cycling through Faults in order.
 	Rounds int
-	// Effects runs the replicas with --effects-url pointing at an
-	// outbox.Receiver in this process.
+	// Effects runs the replicas with --effects-sink pointing at Sink, or
+	// without one at an outbox.Receiver in this process.
 	Effects bool
+	Sink    EffectsSink
 	// Clients is the number of client sessions making calls (default 4);
 	// Batch the transfers per call (default 4); CallPause the pause after
 	// each acknowledged call (default 5 ms).
@@ -141,4 +143,22 @@ func (c *Config) setDefaults() error {
 		c.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	return nil
+}
+
+// EffectsSink is where the replicas of a Run with Config.Effects deliver
+// every created transfer's effect (`chronon start --effects-sink`), and
+// how the checks learn what it applied: the in-process outbox.Receiver by
+// default, or an endpoint outside this package (the PostgreSQL bridge of
+// sinks/postgres).
+type EffectsSink interface {
+	// URL is the http(s) endpoint; Batch the effects per request
+	// (--effects-batch; 1: the single form, one effect per POST).
+	URL() string
+	Batch() int
+	// Applied returns how often each transfer's effect was applied, by
+	// transfer id (its low 64 bits), how many deliveries the sink served
+	// (duplicates included) and how many were malformed.
+	Applied(ctx context.Context) (applied map[uint64]int, deliveries, malformed int, err error)
+	// String names the sink in the report.
+	String() string
 }

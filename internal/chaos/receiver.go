@@ -1,16 +1,17 @@
 package chaos
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"sync"
 
 	"github.com/chronon-db/chronon/ledger"
 	"github.com/chronon-db/chronon/outbox"
-	"github.com/chronon-db/chronon/wire"
 )
 
 // receiver is the effects endpoint: an outbox.Receiver (deduplicating by
@@ -69,16 +70,17 @@ func (r *receiver) close() {
 	_ = r.rcv.Close()
 }
 
-// counts returns how many effects were applied, how many transfers were
-// applied more than once (with one example), and the deliveries served.
-func (r *receiver) counts() (applied, twice int, example wire.Uint128, deliveries int) {
+// URL implements EffectsSink.
+func (r *receiver) URL() string { return r.url }
+
+// Batch implements EffectsSink: the Receiver speaks the single form.
+func (r *receiver) Batch() int { return 1 }
+
+func (r *receiver) String() string { return "an outbox.Receiver in this process" }
+
+// Applied implements EffectsSink.
+func (r *receiver) Applied(context.Context) (map[uint64]int, int, int, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for id, n := range r.applied {
-		if n > 1 {
-			twice++
-			example = wire.Uint128{Lo: id}
-		}
-	}
-	return len(r.applied), twice, example, r.deliveries
+	return maps.Clone(r.applied), r.deliveries, r.bad, nil
 }

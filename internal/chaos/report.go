@@ -31,9 +31,12 @@ type Report struct {
 	// result; ResultCounts says which ("outbox_full 12", …).
 	ErrorResults int
 	ResultCounts []string
-	// Effects counts effects applied at the receiver and Deliveries the
-	// HTTP deliveries it served (duplicates included).
-	Effects, Deliveries int
+	// Effects counts effects applied at the sink (a duplicate twice),
+	// Duplicates the transfers whose effect was applied more than once,
+	// and Deliveries the HTTP deliveries the sink served (duplicates
+	// included). Sink describes the sink.
+	Effects, Duplicates, Deliveries int
+	Sink                            string
 	// FinalView is the view the cluster converged in: the number of view
 	// changes of the run (every replica starts in view 0).
 	FinalView uint32
@@ -76,7 +79,9 @@ func (r *Report) Write(w io.Writer) {
 		}
 	}
 	fmt.Fprintf(w, "calls %d, transfers acknowledged %d, created %d, error results %d %v\n", r.Calls, r.Acked, r.Created, r.ErrorResults, r.ResultCounts)
-	fmt.Fprintf(w, "effects applied %d, HTTP deliveries %d\n", r.Effects, r.Deliveries)
+	if r.Sink != "" {
+		fmt.Fprintf(w, "effects to %s: applied %d, duplicates %d, deliveries %d\n", r.Sink, r.Effects, r.Duplicates, r.Deliveries)
+	}
 	fmt.Fprintf(w, "converged: view %d (view changes), commit %d\n", r.FinalView, r.FinalCommit)
 	for _, k := range r.KnownIssues {
 		fmt.Fprintf(w, "KNOWN ISSUE: %s\n", k)

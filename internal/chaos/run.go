@@ -34,6 +34,7 @@ type run struct {
 	c       *cluster
 	load    *workload
 	rcv     *receiver
+	sink    EffectsSink
 	start   time.Time
 	report  *Report
 	msgSize uint32
@@ -95,10 +96,15 @@ func (r *run) setUp() error {
 	r.c = &cluster{bin: r.cfg.Binary, addresses: addresses, files: files,
 		procs: make([]*Process, r.cfg.Replicas), logs: make([][]*SyncBuffer, r.cfg.Replicas), killed: map[*Process]bool{}}
 	if r.cfg.Effects {
-		if r.rcv, err = openReceiver(filepath.Join(r.cfg.Dir, "receiver")); err != nil {
-			return err
+		r.sink = r.cfg.Sink
+		if r.sink == nil {
+			if r.rcv, err = openReceiver(filepath.Join(r.cfg.Dir, "receiver")); err != nil {
+				return err
+			}
+			r.sink = r.rcv
 		}
-		r.c.extra = append(r.c.extra, "--effects-url="+r.rcv.url)
+		r.report.Sink = r.sink.String()
+		r.c.extra = append(r.c.extra, "--effects-sink="+r.sink.URL(), fmt.Sprintf("--effects-batch=%d", max(r.sink.Batch(), 1)))
 	}
 	for i := range files {
 		if err := r.c.start(i); err != nil {

@@ -3,6 +3,7 @@ package persist
 import (
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/chronon-db/chronon/internal/invariants"
 	"github.com/chronon-db/chronon/journal"
@@ -57,14 +58,38 @@ type Adapter struct {
 
 	// Counters count the adapter's work; read them on the loop's goroutine.
 	Counters WALCounters
+	// Stable, when set, is the state machine's stable source
+	// (journal.StableSource): the adapter writes ahead one full block of
+	// its stable bytes at a time between checkpoints (journal.Prewrite),
+	// when no write is in flight, so a checkpoint writes little.
+	Stable journal.StableSource
+	// deferred is set when a write's completion left the next write to
+	// Submit, which first writes a block ahead.
+	deferred bool
+	// Clock, when set, times checkpoints (CheckpointLast, CheckpointMax
+	// and Counters.CheckpointMicros); the simulator leaves it nil.
+	Clock func() time.Time
+	// CheckpointLast and CheckpointMax are the journal time of the last
+	// and of the longest checkpoint (writing the blocks that changed, the
+	// sync and the superblock; not building the snapshot).
+	CheckpointLast, CheckpointMax time.Duration
 }
 
-// WALCounters count an Adapter's prepare writes.
+// WALCounters count an Adapter's prepare writes and checkpoints.
 type WALCounters struct {
 	Batches         uint64 // prepare batches submitted (one sync each)
 	PreparesWritten uint64 // prepares in those batches
 	HeaderFlushes   uint64 // header-only writes (one sync each): no batch followed
 	Drains          uint64 // synchronous operations that waited for prepare writes
+
+	Checkpoints             uint64 // checkpoints written (taken or synced)
+	CheckpointBlocksWritten uint64 // grid blocks they wrote (data, index, free set)
+	CheckpointBlocksShared  uint64 // data blocks they referenced again unchanged
+	CheckpointBytesWritten  uint64 // bytes of the blocks written
+	CheckpointScrubbedBad   uint64 // shared blocks the scrubber found damaged (written again)
+	CheckpointPrewritten    uint64 // blocks written ahead between checkpoints (in the blocks written)
+	CheckpointPrewriteUsed  uint64 // prewritten blocks checkpoints took
+	CheckpointMicros        uint64 // journal time of checkpoints (with Clock)
 }
 
 type readResult struct {
@@ -111,7 +136,18 @@ func (w *Adapter) writing() bool { return len(w.inflight) > 0 || w.flushing }
 // is in flight (its completion submits the next). Call it after the
 // replica ran, before waiting for I/O.
 func (w *Adapter) Submit() {
-	if w.closed || len(w.queued) == 0 || w.writing() {
+	if w.closed || w.writing() {
+		return
+	}
+	if w.deferred || w.prewriteDue() {
+		w.prewrite()
+		if w.deferred {
+			w.deferred = false
+			w.start()
+			return
+		}
+	}
+	if len(w.queued) == 0 {
 		return
 	}
 	invariants.Assert(!w.j.Appending(), "persist: a write in flight the adapter does not hold")
@@ -211,12 +247,39 @@ func (w *Adapter) flushDone(err error) {
 // headers of the durable ones.
 func (w *Adapter) next() {
 	invariants.Assert(!w.writing() && !w.j.Appending(), "persist: next write while one is in flight")
+	if w.prewriteDue() {
+		// A completion is no place for a synchronous write: Submit, which
+		// the loop calls next, writes the block ahead and then this.
+		w.deferred = true
+		return
+	}
+	w.start()
+}
+
+// start starts the next write (see next).
+func (w *Adapter) start() {
+	invariants.Assert(!w.writing() && !w.j.Appending(), "persist: write started while one is in flight")
 	if len(w.queued) > 0 {
 		w.Submit()
 		return
 	}
 	if len(w.durable) > 0 || w.j.HeadersPending() {
 		w.flush()
+	}
+}
+
+// prewriteDue reports whether the stable source has a full block the
+// journal has not written ahead.
+func (w *Adapter) prewriteDue() bool {
+	return w.Stable != nil && !w.closed && w.j.PrewriteDue(w.Stable)
+}
+
+// prewrite writes one block ahead. A failed write is the disk failing:
+// crash-only, like a failed checkpoint.
+func (w *Adapter) prewrite() {
+	invariants.Assert(!w.writing() && !w.j.Appending(), "persist: prewrite during a write")
+	if _, err := w.j.Prewrite(w.Stable, 1); err != nil {
+		panic(fmt.Sprintf("persist: writing a checkpoint block ahead failed: %v", err))
 	}
 }
 
@@ -276,7 +339,8 @@ func (w *Adapter) drain() error {
 	for i := 0; w.Busy() && !w.closed; i++ {
 		invariants.Assert(i <= bound, "persist: prepare queue does not drain")
 		if !w.writing() {
-			w.next()
+			w.deferred = false
+			w.start()
 		}
 		w.j.AwaitPrepares()
 	}
@@ -317,7 +381,27 @@ func (w *Adapter) Checkpoint(op uint64, checksum wire.Uint128, b replica.Checkpo
 	if err := w.drain(); err != nil {
 		return err
 	}
-	return w.j.Checkpoint(op, checksum, journal.CheckpointData{State: b.State, Sessions: b.Sessions})
+	var start time.Time
+	if w.Clock != nil {
+		start = w.Clock()
+	}
+	err := w.j.Checkpoint(op, checksum, journal.CheckpointData{State: b.State, StateSegments: b.StateSegments,
+		StableSegment: b.StableSegment, StableSize: b.StableSize, Sessions: b.Sessions})
+	if err != nil {
+		return err
+	}
+	st := w.j.CheckpointStats()
+	c := &w.Counters
+	c.Checkpoints++
+	c.CheckpointBlocksWritten, c.CheckpointBlocksShared = st.Written, st.Shared
+	c.CheckpointBytesWritten, c.CheckpointScrubbedBad = st.BytesWritten, st.ScrubbedBad
+	c.CheckpointPrewritten, c.CheckpointPrewriteUsed = st.Prewritten, st.PrewriteUsed
+	if w.Clock != nil {
+		d := w.Clock().Sub(start)
+		w.CheckpointLast, w.CheckpointMax = d, max(w.CheckpointMax, d)
+		c.CheckpointMicros += uint64(d.Microseconds())
+	}
+	return nil
 }
 
 // Completions is the part of the replica the Adapter reports to.

@@ -8,7 +8,10 @@
 // so that the core module does not depend on pgx. A program that embeds
 // Chronon passes a *Sink as node.Config.Sink or cluster.Config.Sink; the
 // dispatcher hands it batches (it is an outbox.BatchSink), each applied in
-// one transaction.
+// one transaction. A cluster run with the chronon CLI, which links no
+// database driver, reaches it through a Bridge: an http.Handler serving
+// the CLI's HTTP effect contract in front of a Sink, run as the command
+// chronon-pg-bridge (cmd/chronon-pg-bridge; docs/operations.md).
 //
 // The key table (default chronon_effects) has one row per effect key:
 //

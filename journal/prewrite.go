@@ -1,0 +1,153 @@
+package journal
+
+import (
+	"github.com/chronon-db/chronon/internal/invariants"
+	"github.com/chronon-db/chronon/wire"
+)
+
+// StableSource is a state whose checkpoint blob (the state blob) has a
+// segment with a stable prefix: bytes that every later snapshot repeats
+// unchanged (an append-only log). statemachine.StableSnapshot is one.
+type StableSource interface {
+	// SnapshotStable returns the segment and the length of its stable
+	// prefix.
+	SnapshotStable() (segment, size int)
+	// AppendSnapshotRange appends bytes [from, to) of that segment (to at
+	// most the stable size) to dst.
+	AppendSnapshotRange(dst []byte, from, to int) []byte
+}
+
+// Prewrite writes ahead, between checkpoints, up to max full data blocks of
+// src's stable prefix that the durable checkpoint does not hold as full
+// blocks at their place and no earlier Prewrite wrote, to grid blocks free
+// beside the durable checkpoint. The next checkpoint takes a prewritten
+// block instead of writing the same payload (it compares payload
+// checksums; a block it does not take is freed), so a checkpoint's writes
+// are spread over the interval before it instead of all at its op. Each
+// block is durable when Prewrite returns (a durable write: no superblock
+// write ever finds one pending); nothing references it until that
+// checkpoint's superblock is durable, so a crash frees it. It returns the
+// number of blocks written.
+func (j *Journal) Prewrite(src StableSource, max int) (int, error) {
+	j.checkWritable()
+	invariants.Assert(max >= 0, "journal: prewrite of a negative number of blocks")
+	seg, size := src.SnapshotStable()
+	if seg < 0 || seg > SegmentsMax || size < 0 {
+		invariants.Failf("journal: stable segment %d of %d bytes", seg, size)
+	}
+	pm := j.blockPayloadMax()
+	if seg != j.preSegment || size < (j.preBase+len(j.pre))*pm {
+		// Another segment, or the source's stable bytes went back (it was
+		// restored): start again from the durable checkpoint.
+		j.releaseUnusedPrewrites()
+		j.pre = j.pre[:0]
+		j.preSegment = seg
+		j.preBase = j.fullBlocks(seg)
+	}
+	written := 0
+	count := uint64(j.layout.Config.GridBlockCount)
+	for written < max {
+		k := j.preBase + len(j.pre)
+		if (k+1)*pm > size || len(j.pre) == cap(j.pre) {
+			break
+		}
+		// A free block: not the durable checkpoint's, not written ahead.
+		for j.preCursor < count && (j.acquired.isAcquired(j.preCursor+1) || j.preSet.isAcquired(j.preCursor+1)) {
+			j.preCursor++
+		}
+		// Keep room for the checkpoint's own writes: at most half the free
+		// blocks go to prewrites.
+		if j.preCursor == count || 2*(j.preSet.acquired()+1) > int(count)-j.acquired.acquired() {
+			break
+		}
+		address := j.preCursor + 1
+		j.preSet.acquire(address)
+		j.preBuf = src.AppendSnapshotRange(j.preBuf[:0], k*pm, (k+1)*pm)
+		invariants.Assert(len(j.preBuf) == pm, "journal: stable source gave another length than asked")
+		h, err := j.writeBlock(BlockState, address, j.preBuf, nil, j.sb.VSR.CheckpointOp, true)
+		if err != nil {
+			return written, err
+		}
+		j.pre = append(j.pre, blockEntry{address: address, size: uint32(pm), segment: uint32(seg), checksum: h.Checksum, body: h.ChecksumBody})
+		written++
+		j.gridPrewritten++
+	}
+	invariants.Assert(j.preSet.acquired() >= len(j.pre), "journal: prewritten blocks outside the prewrite set")
+	return written, nil
+}
+
+// PrewriteDue reports whether Prewrite(src) would write a block now.
+func (j *Journal) PrewriteDue(src StableSource) bool {
+	seg, size := src.SnapshotStable()
+	pm := j.blockPayloadMax()
+	if seg != j.preSegment {
+		return size >= (j.fullBlocks(seg)+1)*pm
+	}
+	k := j.preBase + len(j.pre)
+	return size >= (k+1)*pm && len(j.pre) < cap(j.pre) && 2*(j.preSet.acquired()+1) <= int(j.layout.Config.GridBlockCount)-j.acquired.acquired()
+}
+
+// prewritten returns the prewritten block for block k of segment seg of a
+// blob of type t, when its payload has that size and checksum.
+func (j *Journal) prewritten(t BlockType, seg, k, size int, body wire.Uint128) *blockEntry {
+	if t != BlockState || seg != j.preSegment || k < j.preBase || k-j.preBase >= len(j.pre) {
+		return nil
+	}
+	e := &j.pre[k-j.preBase]
+	if e.size != uint32(size) || e.body != body || !j.preSet.isAcquired(e.address) {
+		return nil
+	}
+	invariants.Assert(!j.acquired.isAcquired(e.address) && !j.staging.isAcquired(e.address), "journal: a prewritten block is the durable checkpoint's or staged")
+	return e
+}
+
+// releaseUnusedPrewrites frees the prewritten blocks no checkpoint took and
+// forgets every prewrite; it returns the number freed.
+func (j *Journal) releaseUnusedPrewrites() int {
+	n := 0
+	for i := range j.pre {
+		if a := j.pre[i].address; j.preSet.isAcquired(a) {
+			j.preSet.release(a)
+			n++
+		}
+	}
+	j.pre = j.pre[:0]
+	invariants.Assert(j.preSet.acquired() == 0, "journal: prewritten blocks left after their release")
+	return n
+}
+
+// fullBlocks returns the number of leading full blocks of segment seg of
+// the durable checkpoint's state blob (0 when its index is not known).
+func (j *Journal) fullBlocks(seg int) int {
+	if !j.curKnown {
+		return 0
+	}
+	pm := uint32(j.blockPayloadMax())
+	n := 0
+	for _, e := range j.cur[RefState] {
+		switch {
+		case e.segment < uint32(seg):
+			continue
+		case e.segment > uint32(seg) || e.size != pm:
+			return n
+		}
+		n++
+	}
+	return n
+}
+
+// afterCheckpoint forgets the prewrites once a checkpoint is durable: the
+// ones it took are its blocks now, the others are freed.
+func (j *Journal) afterCheckpoint() {
+	j.releaseUnusedPrewrites()
+	j.preCursor = 0
+	j.preBase = j.fullBlocks(j.preSegment)
+	invariants.Assert(len(j.pre) == 0 && j.preSet.acquired() == 0, "journal: prewrites left after a checkpoint")
+}
+
+// Prewritten reports whether grid block address holds a block written
+// ahead for the next checkpoint (Prewrite) that no checkpoint took yet.
+func (j *Journal) Prewritten(address uint64) bool {
+	invariants.Assert(address != 0 && address <= uint64(j.layout.Config.GridBlockCount), "journal: prewritten lookup outside the grid")
+	return j.preSet.isAcquired(address)
+}

@@ -1,0 +1,100 @@
+package journal
+
+import (
+	"bytes"
+	"testing"
+)
+
+// logSource is a state of a header, a table and a log that only grows:
+// the log (segment 2) is stable.
+type logSource struct {
+	head, table, log []byte
+}
+
+func (s *logSource) SnapshotStable() (int, int) { return 2, len(s.log) }
+
+func (s *logSource) AppendSnapshotRange(dst []byte, from, to int) []byte {
+	return append(dst, s.log[from:to]...)
+}
+
+func (s *logSource) data() CheckpointData {
+	b := append(append(append([]byte(nil), s.head...), s.table...), s.log...)
+	return CheckpointData{State: b, StateSegments: []int{len(s.head), len(s.head) + len(s.table)}, StableSegment: 2, StableSize: len(s.log)}
+}
+
+// TestCrashScriptSharesAndPrewrites: the crash script's second checkpoint
+// does share the first one's blocks and take blocks written ahead (so
+// TestCrashAtEveryWrite crashes inside both).
+func TestCrashScriptSharesAndPrewrites(t *testing.T) {
+	s := newFormatted(t, 29, MemoryFaults{})
+	j := mustOpen(t, s)
+	if err := newCrashScript().run(j); err != nil {
+		t.Fatal(err)
+	}
+	if st := j.CheckpointStats(); st.Shared == 0 || st.PrewriteUsed == 0 {
+		t.Fatalf("script checkpoints shared %d blocks and took %d written ahead", st.Shared, st.PrewriteUsed)
+	}
+}
+
+// TestPrewriteSpreadsCheckpointWrites: the full blocks of a stable log are
+// written ahead between checkpoints; the checkpoint then writes only the
+// rest; prewrites not yet taken by a checkpoint are lost by a crash without
+// harm; a source whose stable bytes go back starts again.
+func TestPrewriteSpreadsCheckpointWrites(t *testing.T) {
+	s := newFormatted(t, 28, MemoryFaults{LatencyMax: 2})
+	j := mustOpen(t, s)
+	root := j.Superblock().VSR.CheckpointChecksum
+	pm := int(ConfigTest.GridBlockSize - 256)
+	src := &logSource{head: blob(1, 32), table: blob(2, 3*pm), log: blob(3, 5*pm+10)}
+	checkpoint := func(wantWritten, wantTaken uint64) {
+		t.Helper()
+		before := j.CheckpointStats()
+		data := src.data()
+		if err := j.Checkpoint(0, root, data); err != nil {
+			t.Fatal(err)
+		}
+		after := j.CheckpointStats()
+		if w, u := after.Written-before.Written, after.PrewriteUsed-before.PrewriteUsed; w != wantWritten || u != wantTaken {
+			t.Fatalf("checkpoint wrote %d blocks and took %d prewritten, want %d and %d", w, u, wantWritten, wantTaken)
+		}
+		got, err := j.ReadCheckpoint(CheckpointData{})
+		if err != nil || !bytes.Equal(got.State, data.State) {
+			t.Fatalf("checkpoint reads back wrong: %v", err)
+		}
+	}
+	prewrite := func(max, want int) {
+		t.Helper()
+		if n, err := j.Prewrite(src, max); err != nil || n != want {
+			t.Fatalf("prewrite of %d: %d, %v; want %d", max, n, err, want)
+		}
+	}
+	// The log's 5 full blocks, 2 then 3 (the partial sixth is not stable
+	// as a block).
+	prewrite(2, 2)
+	prewrite(10, 3)
+	prewrite(10, 0)
+	// head 1, table 3, log's partial block 1, state index 1; free set 2.
+	checkpoint(1+3+1+1+2, 5)
+	// The log grows by 3 blocks: the full ones (the old partial block, now
+	// full, and two more) are written ahead.
+	src.log = append(src.log, blob(4, 3*pm)...)
+	prewrite(10, 3)
+	// After a crash the prewrites are gone; written again after the reopen.
+	j = mustOpen(t, s)
+	prewrite(10, 3)
+	src.head[0]++
+	// head 1, the last partial block 1, state index 1, free set 2; table
+	// and the first 5 log blocks shared.
+	checkpoint(1+1+1+2, 3)
+	// The source went back (restored to a shorter log): prewrites start
+	// again from the durable checkpoint, and what is not taken is freed.
+	src.log = append(src.log, blob(5, 2*pm)...)
+	prewrite(10, 2)
+	src.log = src.log[:6*pm]
+	prewrite(10, 0)
+	// All shared: the state index and the free set.
+	checkpoint(1+2, 0)
+	if acquired, _ := j.GridUsage(); j.preSet.acquired() != 0 || acquired == 0 {
+		t.Fatalf("prewrite blocks left: %d", j.preSet.acquired())
+	}
+}
