@@ -1,6 +1,10 @@
 package client
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/chronon-db/chronon/ledger"
+)
 
 var (
 	// ErrClosed is returned by calls on a closed Client.
@@ -27,4 +31,19 @@ var (
 	ErrConfig = errors.New("client: invalid config")
 	// ErrNoOutbox means the cluster runs without an outbox.
 	ErrNoOutbox = errors.New("client: the cluster has no outbox")
+	// ErrQuery means the ledger answered an account-history query with a
+	// result other than ok; the error is a *QueryError naming it.
+	ErrQuery = errors.New("client: query refused")
 )
+
+// QueryError is the ledger's refusal of an account-history query (the
+// filter is malformed, the account does not exist, or it has no balance
+// history). It matches ErrQuery with errors.Is.
+type QueryError struct {
+	Result ledger.QueryResult
+}
+
+func (e *QueryError) Error() string { return "client: query refused: " + e.Result.String() }
+
+// Is makes a QueryError match ErrQuery.
+func (e *QueryError) Is(target error) bool { return target == ErrQuery }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"iter"
 
 	"github.com/chronon-db/chronon/ledger"
 	"github.com/chronon-db/chronon/wire"
@@ -147,4 +148,115 @@ func splitLookups(recordSize int) Splitter {
 		}
 		return parts, nil
 	}
+}
+
+// AccountTransfers returns one page of the transfers of f.AccountID that
+// f selects (debits, credits or both, timestamps in [f.TimestampMin,
+// f.TimestampMax], 0 meaning unbounded), in ascending timestamp order or
+// descending with ledger.FilterReversed, at most f.Limit of them (0: as
+// many as fit one reply). more says that more transfers match: ask again
+// with f.After(last transfer's Timestamp), or use AllAccountTransfers.
+// A malformed filter gives ledger.Validate's error (wrapping
+// statemachine.ErrInvalidInput) without a request; an unknown account
+// gives a *QueryError with ledger.QueryAccountNotFound.
+//
+// The query goes through consensus like a lookup: it sees every transfer
+// committed before it.
+func (c *Client) AccountTransfers(ctx context.Context, f ledger.AccountFilter) (transfers []ledger.Transfer, more bool, err error) {
+	records, more, err := c.accountQuery(ctx, ledger.OperationGetAccountTransfers, f)
+	if err != nil {
+		return nil, false, err
+	}
+	transfers = make([]ledger.Transfer, len(records)/ledger.TransferSize)
+	for i := range transfers {
+		transfers[i].Decode(records[i*ledger.TransferSize:])
+	}
+	return transfers, more, nil
+}
+
+// AccountBalances returns one page of the balance history of f.AccountID,
+// an account created with ledger.AccountHistory: its balances after each
+// transfer f selects, as AccountTransfers pages transfers. An account
+// without history gives a *QueryError with
+// ledger.QueryAccountHistoryNotEnabled.
+func (c *Client) AccountBalances(ctx context.Context, f ledger.AccountFilter) (balances []ledger.AccountBalance, more bool, err error) {
+	records, more, err := c.accountQuery(ctx, ledger.OperationGetAccountBalances, f)
+	if err != nil {
+		return nil, false, err
+	}
+	balances = make([]ledger.AccountBalance, len(records)/ledger.AccountBalanceSize)
+	for i := range balances {
+		balances[i].Decode(records[i*ledger.AccountBalanceSize:])
+	}
+	return balances, more, nil
+}
+
+// AllAccountTransfers pages through every transfer f selects with
+// AccountTransfers (f.Limit is the page size), yielding them in order; it
+// stops at the first error, which it yields. Each page is a separate
+// query, so a page sees the transfers committed before it: paging forward,
+// transfers created meanwhile (with later timestamps) are included.
+func (c *Client) AllAccountTransfers(ctx context.Context, f ledger.AccountFilter) iter.Seq2[ledger.Transfer, error] {
+	return func(yield func(ledger.Transfer, error) bool) {
+		for {
+			page, more, err := c.AccountTransfers(ctx, f)
+			if err != nil {
+				yield(ledger.Transfer{}, err)
+				return
+			}
+			for _, t := range page {
+				if !yield(t, nil) {
+					return
+				}
+			}
+			if !more || len(page) == 0 {
+				return
+			}
+			f = f.After(page[len(page)-1].Timestamp)
+		}
+	}
+}
+
+// AllAccountBalances pages through the balance history f selects, as
+// AllAccountTransfers does.
+func (c *Client) AllAccountBalances(ctx context.Context, f ledger.AccountFilter) iter.Seq2[ledger.AccountBalance, error] {
+	return func(yield func(ledger.AccountBalance, error) bool) {
+		for {
+			page, more, err := c.AccountBalances(ctx, f)
+			if err != nil {
+				yield(ledger.AccountBalance{}, err)
+				return
+			}
+			for _, b := range page {
+				if !yield(b, nil) {
+					return
+				}
+			}
+			if !more || len(page) == 0 {
+				return
+			}
+			f = f.After(page[len(page)-1].Timestamp)
+		}
+	}
+}
+
+// accountQuery sends one account-history query (never coalesced) and
+// returns the reply's records.
+func (c *Client) accountQuery(ctx context.Context, op wire.Operation, f ledger.AccountFilter) ([]byte, bool, error) {
+	body := ledger.AppendFilter(make([]byte, 0, ledger.FilterSize), &f)
+	if err := ledger.Validate(0, op, body); err != nil {
+		return nil, false, err
+	}
+	reply, err := c.Request(ctx, op, body)
+	if err != nil {
+		return nil, false, err
+	}
+	h, records, err := ledger.DecodeQueryReply(op, reply)
+	if err != nil {
+		return nil, false, fmt.Errorf("%w: %w", ErrInvalidReply, err)
+	}
+	if h.Result != ledger.QueryOK {
+		return nil, false, &QueryError{Result: h.Result}
+	}
+	return records, h.More, nil
 }

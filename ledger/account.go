@@ -51,11 +51,12 @@ const (
 	// AccountCreditsMustNotExceedDebits limits credits_pending +
 	// credits_posted to debits_posted.
 	AccountCreditsMustNotExceedDebits AccountFlags = 1 << 2
-	// AccountHistory keeps balance history (not supported yet).
+	// AccountHistory keeps the account's balances after each of its
+	// transfers, for get_account_balances.
 	AccountHistory AccountFlags = 1 << 3
 
 	accountFlagsKnown       = AccountLinked | AccountDebitsMustNotExceedCredits | AccountCreditsMustNotExceedDebits | AccountHistory
-	accountFlagsUnsupported = AccountLinked | AccountHistory
+	accountFlagsUnsupported = AccountLinked
 )
 
 // Encode writes a as AccountSize bytes at b[0:128].

@@ -60,6 +60,28 @@ func TestApplyDoesNotAllocate(t *testing.T) {
 			t.Fatalf("%s: %v allocs", OperationName(op.op), per)
 		}
 	}
+	// Queries, including a narrow range in the middle of the history.
+	mid := h.l.transfers[h.l.TransfersCount()/2].Timestamp
+	for _, q := range []struct {
+		op   wire.Operation
+		f    AccountFilter
+		want int
+	}{
+		{OperationGetAccountTransfers, AccountFilter{AccountID: id(1), Flags: FilterDebits | FilterCredits}, QueryHeaderSize + 10*TransferSize},
+		{OperationGetAccountTransfers, AccountFilter{AccountID: id(2), Flags: FilterCredits | FilterReversed, TimestampMin: mid, TimestampMax: mid + 3}, QueryHeaderSize + 2*TransferSize},
+		{OperationGetAccountBalances, AccountFilter{AccountID: id(1), Flags: FilterDebits}, QueryHeaderSize},
+	} {
+		body := AppendFilter(nil, &q.f)
+		out := make([]byte, QueryHeaderSize+10*TransferSize)
+		per = testing.AllocsPerRun(100, func() {
+			if n := h.l.Apply(&ctx, q.op, body, out); n != q.want {
+				t.Fatalf("%s: reply %d bytes, want %d", OperationName(q.op), n, q.want)
+			}
+		})
+		if per != 0 {
+			t.Fatalf("%s: %v allocs", OperationName(q.op), per)
+		}
+	}
 	var accounts []byte
 	for i := range uint64(4) {
 		a := account(10 + i)
@@ -90,6 +112,7 @@ func TestFillToCapacityDoesNotAllocate(t *testing.T) {
 	var as []byte
 	for i := range uint64(accounts) {
 		a := account(i + 1)
+		a.Flags = AccountHistory // the balance history fills to its capacity too
 		as = AppendAccount(as, &a)
 	}
 	ts := transferBatch(1, transfers)
@@ -106,5 +129,8 @@ func TestFillToCapacityDoesNotAllocate(t *testing.T) {
 	}
 	if n != 0 {
 		t.Fatalf("%d allocations while filling to capacity:\n%s", n, strings.Join(stacks, "\n"))
+	}
+	if len(h.l.chunks) > cap(h.l.chunks) || cap(h.l.chunks) != chunksMax(transfers) || len(h.l.chunks) < chunksMax(transfers)-2*accounts {
+		t.Fatalf("%d history chunks of %d", len(h.l.chunks), cap(h.l.chunks))
 	}
 }

@@ -8,8 +8,12 @@ import (
 // Apply executes one committed request and writes its reply (see the
 // package doc). A body that Validate rejects changes nothing: creates answer
 // it with a single EventResult{0, ResultBatchInvalid}, lookups and unknown
-// operations with an empty reply. Apply does not allocate.
+// operations with an empty reply, queries with a reply header naming the
+// QueryResult. Apply does not allocate.
 func (l *Ledger) Apply(ctx *statemachine.Context, operation wire.Operation, input []byte, reply []byte) int {
+	if isQuery(operation) {
+		return l.query(operation, input, reply)
+	}
 	n, err := events(l.cfg.BatchMax, operation, input)
 	if err != nil {
 		if operation == OperationCreateAccounts || operation == OperationCreateTransfers {

@@ -107,3 +107,73 @@ func loadAccounts(b *testing.B, l *Ledger, ctx *statemachine.Context, as []byte,
 		as = as[n:]
 	}
 }
+
+// BenchmarkAccountTransfersRange queries 10 transfers in the middle of the
+// history of an account that is on one side of each of 262,016 transfers
+// (32 batches; account 1 pays accounts 2..10 and they pay it back), in
+// both orders, and, for comparison, the same range as the 10 transfers
+// after a walk from the head of the account's list (the cost without the
+// jump pointers).
+func BenchmarkAccountTransfersRange(b *testing.B) {
+	const batches = 32
+	l, err := New(Config{AccountsMax: 10, TransfersMax: BatchMaxDefault * batches})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var as []byte
+	for i := range uint64(10) {
+		a := account(i + 1)
+		as = AppendAccount(as, &a)
+	}
+	reply := make([]byte, QueryHeaderSize+BatchMaxDefault*TransferSize)
+	ctx := statemachine.Context{Timestamp: 1 << 40}
+	loadAccounts(b, l, &ctx, as, reply)
+	body := make([]byte, 0, BatchMaxDefault*TransferSize)
+	for k := range batches {
+		body = body[:0]
+		for i := range uint64(BatchMaxDefault) {
+			n := uint64(k*BatchMaxDefault) + i + 1
+			dr, cr := uint64(1), 2+n%9
+			if n%2 == 0 {
+				dr, cr = cr, dr
+			}
+			tr := transfer(n, dr, cr, 1)
+			body = AppendTransfer(body, &tr)
+		}
+		ctx.Timestamp += BatchMaxDefault
+		if n := l.Apply(&ctx, OperationCreateTransfers, body, reply); n != 0 {
+			b.Fatalf("create_transfers: %v", DecodeEventResult(reply))
+		}
+	}
+	mid := l.transfers[len(l.transfers)/2].Timestamp
+	for _, bc := range []struct {
+		name  string
+		flags FilterFlags
+	}{{"ascending", FilterDebits | FilterCredits}, {"descending", FilterDebits | FilterCredits | FilterReversed}} {
+		f := AccountFilter{AccountID: id(1), TimestampMin: mid, TimestampMax: mid + 9, Flags: bc.flags}
+		q := AppendFilter(nil, &f)
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if n := l.Apply(&ctx, OperationGetAccountTransfers, q, reply); n != QueryHeaderSize+10*TransferSize {
+					b.Fatalf("reply %d bytes", n)
+				}
+			}
+		})
+	}
+	b.Run("head-walk", func(b *testing.B) {
+		lo, _, _ := l.slotRange(mid, mid+9)
+		for b.Loop() {
+			steps := 0
+			for side := range 2 {
+				ls, _ := l.listOf(side, 0)
+				for p := l.firstAtLeast(ls, 0); p.c != 0 && l.slotAt(ls, p) < lo; p = l.nextEntry(ls, p) {
+					steps++
+				}
+			}
+			if steps != len(l.transfers)/2 {
+				b.Fatalf("%d steps", steps)
+			}
+		}
+	})
+}

@@ -22,7 +22,7 @@ func TestCreateAccountResults(t *testing.T) {
 		{"reserved", with(func(a *Account) { a.Reserved = 1 }), ResultReservedField},
 		{"reserved flag", with(func(a *Account) { a.Flags = 1 << 4 }), ResultReservedFlag},
 		{"linked", with(func(a *Account) { a.Flags = AccountLinked }), ResultFlagNotSupported},
-		{"history", with(func(a *Account) { a.Flags = AccountHistory }), ResultFlagNotSupported},
+		{"history", with(func(a *Account) { a.Flags = AccountHistory }), ResultOK},
 		{"id zero", with(func(a *Account) { a.ID = wire.Uint128{} }), ResultIDMustNotBeZero},
 		{"id max", with(func(a *Account) { a.ID = maxUint128 }), ResultIDMustNotBeIntMax},
 		{"exclusive flags", with(func(a *Account) {

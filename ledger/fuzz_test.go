@@ -26,7 +26,7 @@ func fuzzLedger(t testing.TB) *harness {
 }
 
 // FuzzApply feeds arbitrary bodies to Validate and Apply. The first byte
-// picks the operation (128 + b%5, so unknown operations are covered too);
+// picks the operation (128 + b%7, so unknown operations are covered too);
 // the rest is the body. Apply must not panic, must stay within ReplySizeMax,
 // must change nothing for a body Validate rejects, and must keep money
 // conserved and the digest consistent.
@@ -38,7 +38,7 @@ func FuzzApply(f *testing.F) {
 		if len(data) == 0 {
 			return
 		}
-		op := wire.OperationUserMin + wire.Operation(data[0]%5)
+		op := wire.OperationUserMin + wire.Operation(data[0]%7)
 		body := data[1:]
 		h := fuzzLedger(t)
 		digest := h.l.Digest()
@@ -125,7 +125,9 @@ func fuzzApplySeeds() [][]byte {
 		op(OperationLookupAccounts, AppendID(AppendID(nil, id(1)), id(7))),
 		op(OperationLookupTransfers, AppendID(nil, id(1))),
 		op(OperationCreateTransfers, []byte{1, 2, 3}),
-		{4, 0},
+		op(OperationGetAccountTransfers, AppendFilter(nil, &AccountFilter{AccountID: id(1), Flags: FilterDebits | FilterCredits})),
+		op(OperationGetAccountBalances, AppendFilter(nil, &AccountFilter{AccountID: id(1), Flags: FilterDebits})),
+		{6, 0},
 	}
 }
 
@@ -143,6 +145,7 @@ func TestWriteFuzzCorpus(t *testing.T) {
 	}
 	writeCorpus(t, "FuzzApply", fuzzApplySeeds())
 	writeCorpus(t, "FuzzRestore", fuzzRestoreSeeds(t))
+	writeCorpus(t, "FuzzQuery", fuzzQuerySeeds())
 }
 
 func writeCorpus(t *testing.T, name string, seeds [][]byte) {

@@ -42,6 +42,14 @@ type Ledger struct {
 	transferHashes []wire.Uint128
 	transferIndex  index
 
+	// The history index (history.go): per account and side, its transfers
+	// in timestamp order, and the balance history of accounts with
+	// AccountHistory. Derived state: not snapshotted, not in the digest.
+	chunks       []chunk
+	lists        []list // 2 per account: debit, credit
+	balances     []balance
+	tailBalances []balance
+
 	// sum is the sum modulo 2^128 of all record hashes.
 	sum wire.Uint128
 	// commitTimestamp is the timestamp of the last applied create batch.
@@ -72,6 +80,14 @@ func New(cfg Config) (*Ledger, error) {
 		transfers:      make([]Transfer, 0, cfg.TransfersMax),
 		transferHashes: make([]wire.Uint128, 0, cfg.TransfersMax),
 		transferIndex:  newIndex(cfg.TransfersMax, cfg.HashSeed^0x9e3779b97f4a7c15),
+		chunks:         make([]chunk, 0, chunksMax(cfg.TransfersMax)),
+		lists:          make([]list, 2*cfg.AccountsMax),
+		// One entry per chunk slot and per list header slot; only the
+		// entries of accounts with AccountHistory are written, and the
+		// pages no one writes are never backed by memory (see
+		// docs/decisions.md).
+		balances:     make([]balance, chunkSlots*chunksMax(cfg.TransfersMax)),
+		tailBalances: make([]balance, chunkSlots*2*cfg.AccountsMax),
 	}, nil
 }
 
@@ -81,6 +97,7 @@ func (l *Ledger) Config() Config { return l.cfg }
 
 // Reset empties the ledger without releasing memory.
 func (l *Ledger) Reset() {
+	clear(l.lists[:2*len(l.accounts)])
 	l.accounts = l.accounts[:0]
 	l.accountHashes = l.accountHashes[:0]
 	l.accountIndex.reset()
@@ -89,6 +106,7 @@ func (l *Ledger) Reset() {
 	l.transfers = l.transfers[:0]
 	l.transferHashes = l.transferHashes[:0]
 	l.transferIndex.reset()
+	l.chunks = l.chunks[:0]
 	l.sum = wire.Uint128{}
 	l.commitTimestamp = 0
 	l.lastSnapshotTransfers = 0

@@ -38,7 +38,7 @@ func TestValidate(t *testing.T) {
 		{"empty create", OperationCreateAccounts, 0, nil},
 		{"two transfers", OperationCreateTransfers, 256, nil},
 		{"two ids", OperationLookupAccounts, 32, nil},
-		{"unknown op", OperationLookupTransfers + 1, 16, ErrOperation},
+		{"unknown op", OperationGetAccountBalances + 1, 16, ErrOperation},
 		{"reserved op", 3, 0, ErrOperation},
 		{"partial event", OperationCreateAccounts, 127, ErrBodySize},
 		{"partial id", OperationLookupTransfers, 17, ErrBodySize},

@@ -15,6 +15,13 @@ const (
 	// OperationLookupTransfers looks up the transfers of a body of
 	// N×16-byte ids.
 	OperationLookupTransfers = wire.OperationUserMin + 3
+	// OperationGetAccountTransfers lists an account's transfers: body one
+	// AccountFilter, reply a query header and Transfers (see query.go).
+	OperationGetAccountTransfers = wire.OperationUserMin + 4
+	// OperationGetAccountBalances lists the balances of an account created
+	// with AccountHistory after each of its transfers: body one
+	// AccountFilter, reply a query header and AccountBalances.
+	OperationGetAccountBalances = wire.OperationUserMin + 5
 )
 
 // eventSize returns the size of one event of operation o, or 0 for an
@@ -27,6 +34,8 @@ func eventSize(o wire.Operation) int {
 		return TransferSize
 	case OperationLookupAccounts, OperationLookupTransfers:
 		return IDSize
+	case OperationGetAccountTransfers, OperationGetAccountBalances:
+		return FilterSize
 	}
 	return 0
 }
@@ -43,6 +52,10 @@ func OperationName(o wire.Operation) string {
 		return "lookup_accounts"
 	case OperationLookupTransfers:
 		return "lookup_transfers"
+	case OperationGetAccountTransfers:
+		return "get_account_transfers"
+	case OperationGetAccountBalances:
+		return "get_account_balances"
 	}
 	return o.String()
 }

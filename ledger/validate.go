@@ -18,7 +18,9 @@ var (
 // Validate checks the framing of a request body: a known operation, a body
 // size that is a multiple of the event size, and at most Config.BatchMax
 // events. An empty body is valid (and answered with an empty reply). The
-// fields of each event are checked by Apply and reported per event.
+// fields of each event are checked by Apply and reported per event. A
+// query's body must be exactly one AccountFilter whose fields pass the
+// checks that need no state (the errors match the QueryResults).
 func (l *Ledger) Validate(operation wire.Operation, input []byte) error {
 	_, err := events(l.cfg.BatchMax, operation, input)
 	return err
@@ -38,6 +40,12 @@ func Validate(batchMax int, operation wire.Operation, input []byte) error {
 // events returns the number of events in input, or an error if Validate
 // rejects the body.
 func events(batchMax int, operation wire.Operation, input []byte) (int, error) {
+	if isQuery(operation) {
+		if err := validateQuery(input); err != nil {
+			return 0, err
+		}
+		return 1, nil
+	}
 	size := eventSize(operation)
 	if size == 0 {
 		return 0, ErrOperation
@@ -54,8 +62,13 @@ func events(batchMax int, operation wire.Operation, input []byte) (int, error) {
 
 // ReplySizeMax bounds the reply: for creates, one EventResult per event
 // (at least one, for ResultBatchInvalid); for lookups, one record per id,
-// at most BatchMax records; 0 for unknown operations.
+// at most BatchMax records; for queries, which fill the room they get, the
+// least room that holds one record (header and one 128-byte record); 0 for
+// unknown operations.
 func (l *Ledger) ReplySizeMax(operation wire.Operation, inputSize int) int {
+	if isQuery(operation) {
+		return QueryHeaderSize + TransferSize
+	}
 	size := eventSize(operation)
 	if size == 0 || inputSize < 0 {
 		return 0

@@ -18,7 +18,7 @@ import (
 )
 
 func init() {
-	register(command{name: "client", summary: "talk to a running cluster (list outbox effects)", run: runClient})
+	register(command{name: "client", summary: "talk to a running cluster (outbox effects, ledger lookups, account history)", run: runClient})
 }
 
 const clientUsage = `usage: chronon client --addresses=a:p,b:p,c:p --cluster=<id> <command> [flags]
@@ -28,7 +28,11 @@ commands:
       list the outbox: its counters, then the open (pending or retrying)
       effects or the kept permanently failed ones, oldest op first
   accounts <id>...     look up ledger accounts (ids decimal or 0x-hex)
-  transfers <id>...    look up ledger transfers`
+  transfers <id>...    look up ledger transfers
+  history <account-id> [--limit=N] [--from=T] [--to=T] [--reverse] [--debits] [--credits]
+      list an account's transfers (both sides unless --debits or --credits),
+      oldest first, timestamps T in nanoseconds or RFC 3339; for an account
+      created with the history flag, its posted balances after each`
 
 func runClient(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("client", flag.ContinueOnError)
@@ -61,6 +65,8 @@ func runClient(args []string, stdout, stderr io.Writer) int {
 		sub = clientAccounts
 	case "transfers":
 		sub = clientTransfers
+	case "history":
+		sub = clientHistory
 	default:
 		fmt.Fprintf(stderr, "chronon client: unknown command %q\n", fs.Arg(0))
 		fs.Usage()

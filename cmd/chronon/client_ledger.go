@@ -2,12 +2,16 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"math/big"
+	"strconv"
 	"text/tabwriter"
+	"time"
 
 	"github.com/chronon-db/chronon/client"
+	"github.com/chronon-db/chronon/ledger"
 	"github.com/chronon-db/chronon/wire"
 )
 
@@ -100,4 +104,160 @@ func reportMissing(ids []wire.Uint128, found map[wire.Uint128]bool, stdout io.Wr
 		}
 	}
 	return code
+}
+
+// clientHistory prints an account's transfers, oldest first (or newest
+// first with --reverse), and for an account created with the history flag
+// its balances after each of them.
+func clientHistory(ctx context.Context, cl *client.Client, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("client history", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	limit := fs.Int("limit", 100, "list at most this many transfers (0: all)")
+	from := fs.String("from", "", "only transfers at or after this timestamp (nanoseconds, or RFC 3339)")
+	to := fs.String("to", "", "only transfers at or before this timestamp (nanoseconds, or RFC 3339)")
+	reverse := fs.Bool("reverse", false, "newest first")
+	debits := fs.Bool("debits", false, "only transfers that debit the account (with --credits: both, the default)")
+	credits := fs.Bool("credits", false, "only transfers that credit the account")
+	// The account id may come before or after the flags.
+	var rest []string
+	for len(args) > 0 {
+		if err := fs.Parse(args); err != nil {
+			return 2
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		rest = append(rest, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	if len(rest) != 1 || *limit < 0 {
+		fmt.Fprintln(stderr, "chronon client history: give one account id (and --limit ≥ 0)")
+		return 2
+	}
+	accountID, err := parseUint128(rest[0])
+	if err != nil {
+		fmt.Fprintf(stderr, "chronon client history: %v\n", err)
+		return 2
+	}
+	f := ledger.AccountFilter{AccountID: accountID}
+	for _, b := range []struct {
+		s   string
+		dst *uint64
+	}{{*from, &f.TimestampMin}, {*to, &f.TimestampMax}} {
+		if *b.dst, err = parseTimestamp(b.s); err != nil {
+			fmt.Fprintf(stderr, "chronon client history: %v\n", err)
+			return 2
+		}
+	}
+	if *debits {
+		f.Flags |= ledger.FilterDebits
+	}
+	if *credits {
+		f.Flags |= ledger.FilterCredits
+	}
+	if f.Flags == 0 {
+		f.Flags = ledger.FilterDebits | ledger.FilterCredits
+	}
+	if *reverse {
+		f.Flags |= ledger.FilterReversed
+	}
+	accounts, err := cl.LookupAccounts(ctx, []wire.Uint128{accountID})
+	if err != nil {
+		fmt.Fprintf(stderr, "chronon client history: %v\n", err)
+		return 1
+	}
+	if len(accounts) == 0 {
+		fmt.Fprintf(stdout, "account %s: not found\n", decimal(accountID))
+		return 1
+	}
+	history := accounts[0].Flags&ledger.AccountHistory != 0
+
+	w := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	header := "TIMESTAMP\tCOMMITTED\tTRANSFER\tDEBIT ACCOUNT\tCREDIT ACCOUNT\tAMOUNT\tCODE"
+	if history {
+		header += "\tDEBITS POSTED\tCREDITS POSTED"
+	}
+	fmt.Fprintln(w, header)
+	listed, more := 0, false
+	for *limit == 0 || listed < *limit {
+		page := f
+		if *limit > 0 {
+			page.Limit = uint32(*limit - listed)
+		}
+		var ts []ledger.Transfer
+		ts, more, err = cl.AccountTransfers(ctx, page)
+		if err != nil {
+			fmt.Fprintf(stderr, "chronon client history: %v\n", err)
+			return 1
+		}
+		if len(ts) == 0 {
+			break
+		}
+		var balances map[wire.Uint128]ledger.AccountBalance
+		if history {
+			if balances, err = pageBalances(ctx, cl, f, ts); err != nil {
+				fmt.Fprintf(stderr, "chronon client history: %v\n", err)
+				return 1
+			}
+		}
+		for _, t := range ts {
+			fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%d", t.Timestamp, commitTime(t.Timestamp), decimal(t.ID),
+				decimal(t.DebitAccountID), decimal(t.CreditAccountID), decimal(t.Amount), t.Code)
+			if history {
+				b := balances[t.ID]
+				fmt.Fprintf(w, "\t%s\t%s", decimal(b.DebitsPosted), decimal(b.CreditsPosted))
+			}
+			fmt.Fprintln(w)
+		}
+		listed += len(ts)
+		f = f.After(ts[len(ts)-1].Timestamp)
+		if !more {
+			break
+		}
+	}
+	if err := w.Flush(); err != nil {
+		return 1
+	}
+	switch {
+	case listed == 0:
+		fmt.Fprintf(stdout, "account %s: no transfers in this range\n", decimal(accountID))
+	case more && *reverse:
+		fmt.Fprintf(stdout, "more transfers: continue with --to=%d\n", f.TimestampMax)
+	case more:
+		fmt.Fprintf(stdout, "more transfers: continue with --from=%d\n", f.TimestampMin)
+	}
+	return 0
+}
+
+// pageBalances returns the balances after the transfers of one page, by
+// transfer id: the same filter over the page's timestamp range selects the
+// same transfers, since a committed range never changes.
+func pageBalances(ctx context.Context, cl *client.Client, f ledger.AccountFilter, page []ledger.Transfer) (map[wire.Uint128]ledger.AccountBalance, error) {
+	f.TimestampMin = min(page[0].Timestamp, page[len(page)-1].Timestamp)
+	f.TimestampMax = max(page[0].Timestamp, page[len(page)-1].Timestamp)
+	f.Limit = 0
+	out := make(map[wire.Uint128]ledger.AccountBalance, len(page))
+	for b, err := range cl.AllAccountBalances(ctx, f) {
+		if err != nil {
+			return nil, err
+		}
+		out[b.TransferID] = b
+	}
+	return out, nil
+}
+
+// parseTimestamp parses a --from/--to value: empty (no bound), nanoseconds
+// since the Unix epoch, or an RFC 3339 time.
+func parseTimestamp(s string) (uint64, error) {
+	if s == "" {
+		return 0, nil
+	}
+	if n, err := strconv.ParseUint(s, 10, 64); err == nil {
+		return n, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil || t.UnixNano() <= 0 {
+		return 0, fmt.Errorf("timestamp %q: want nanoseconds since the epoch or an RFC 3339 time after 1970", s)
+	}
+	return uint64(t.UnixNano()), nil
 }

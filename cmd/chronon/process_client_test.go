@@ -89,7 +89,8 @@ func TestProcessesClientListsEffects(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	if failed, err := cl.CreateAccounts(ctx, []ledger.Account{{ID: wire.Uint128{Lo: 1}, Ledger: 1, Code: 1}, {ID: wire.Uint128{Lo: 2}, Ledger: 1, Code: 1}}); err != nil || len(failed) != 0 {
+	if failed, err := cl.CreateAccounts(ctx, []ledger.Account{{ID: wire.Uint128{Lo: 1}, Ledger: 1, Code: 1},
+		{ID: wire.Uint128{Lo: 2}, Ledger: 1, Code: 1, Flags: ledger.AccountHistory}}); err != nil || len(failed) != 0 {
 		t.Fatalf("create accounts: %v %v", failed, err)
 	}
 	const transfers = 20
@@ -141,6 +142,18 @@ func TestProcessesClientListsEffects(t *testing.T) {
 	out, err = exec.Command(bin, "client", "--addresses="+addresses, "--cluster=0xc11", "transfers", "0x5").CombinedOutput()
 	if err != nil || !regexp.MustCompile(`(?m)^5 +1 +2 +1 +1 +1 +20`).Match(out) {
 		t.Fatalf("chronon client transfers: %v\n%s", err, out)
+	}
+	// An account's history through the CLI: account 2 keeps balance
+	// history, so each transfer comes with its balances after it.
+	out, err = exec.Command(bin, "client", "--addresses="+addresses, "--cluster=0xc11", "history", "2", "--limit=5", "--reverse").CombinedOutput()
+	rows := regexp.MustCompile(`(?m)^\d+ +\S+ +(\d+) +1 +2 +1 +1 +0 +(\d+)$`).FindAllSubmatch(out, -1)
+	if err != nil || len(rows) != 5 || string(rows[0][1]) != "20" || string(rows[0][2]) != "20" || string(rows[4][1]) != "16" ||
+		string(rows[4][2]) != "16" || !strings.Contains(string(out), "more transfers: continue with --to=") {
+		t.Fatalf("chronon client history 2 --reverse: %v\n%s", err, out)
+	}
+	out, err = exec.Command(bin, "client", "--addresses="+addresses, "--cluster=0xc11", "history", "--credits", "1").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "account 1: no transfers in this range") {
+		t.Fatalf("chronon client history --credits 1: %v\n%s", err, out)
 	}
 	// The primary's metrics count the deliveries and their outcomes.
 	var dispatched, failed, retried int
