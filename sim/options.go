@@ -129,9 +129,10 @@ const (
 	// backup journals and commits a forged op.
 	LieResealPrepare
 	// LieResealSyncChunk: the network changes bytes in state sync chunks
-	// (checkpoint bytes: the first copy of each, then half) and reseals
-	// their checksums; the receiver must verify the whole checkpoint and
-	// never install it.
+	// and manifest pages (the first copy of each, then half) and reseals
+	// their checksums; the receiver must refuse each forged chunk against
+	// its manifest entry, and a forged manifest against the checkpoint's
+	// id, and never install a forged checkpoint.
 	LieResealSyncChunk
 )
 
