@@ -222,7 +222,7 @@ func New(cfg Config, pool *wire.Pool, bus Bus, journal Journal, clock Clock, sm 
 	r.cp.segments = make([]int, 0, statemachine.SegmentsMax)
 	// Its manifest at the same bound: a checkpoint computes its chunk
 	// checksums in place, and serving them costs nothing more.
-	r.cp.manifest = make([]byte, 0, wire.SyncManifestEntrySize*wire.SyncChunkCount(uint64(cap(r.cp.blob)), cfg.Limits.MessageSizeMax))
+	r.cp.manifest = make([]byte, 0, wire.SyncManifestEntrySize*r.syncChunkCount(uint64(cap(r.cp.blob))))
 	r.normalTimeout = r.randomNormalTimeout()
 	r.local, _ = sm.(statemachine.LocalOperations)
 	// The future buffer shares the prepare ring's slots (futureRing).

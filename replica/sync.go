@@ -84,11 +84,24 @@ type syncState struct {
 	lastSent uint64
 }
 
-// syncChunkSize is the chunk of checkpoint bytes one message carries.
+// syncChunkSize is the chunk of checkpoint bytes one message carries
+// (Config.SyncChunkSize).
 func (r *Replica) syncChunkSize() uint64 {
-	c := wire.SyncChunkSize(r.cfg.Limits.MessageSizeMax)
+	c := r.cfg.SyncChunkSize
+	if c == 0 {
+		c = wire.SyncChunkSize(r.cfg.Limits.MessageSizeMax)
+	}
 	invariants.Assert(c > 0 && c%wire.SyncManifestEntrySize == 0, "replica: sync chunk holds no whole manifest entries")
+	invariants.Assert(c <= wire.SyncChunkSize(r.cfg.Limits.MessageSizeMax), "replica: sync chunk larger than a message")
 	return c
+}
+
+// syncChunkCount is the number of chunks of a checkpoint of size bytes.
+func (r *Replica) syncChunkCount(size uint64) uint64 {
+	c := r.syncChunkSize()
+	n := size/c + min(size%c, 1)
+	invariants.Assert(n*c >= size && n*c < size+c, "replica: chunks do not cover the checkpoint")
+	return n
 }
 
 // offerCheckpoint tells replica to, which asked for an op this replica no
@@ -145,8 +158,8 @@ func (r *Replica) onRequestSyncManifest(h *wire.Header) {
 		r.Counters.DropUnexpected++
 		return
 	}
-	invariants.Assert(r.cp.op > 0 && count == wire.SyncChunkCount(uint64(len(r.cp.blob)), r.cfg.Limits.MessageSizeMax), "replica: manifest served for another checkpoint")
-	n := min(r.syncChunkSize()/wire.SyncManifestEntrySize, count-h.OpMin)
+	invariants.Assert(r.cp.op > 0 && count == r.syncChunkCount(uint64(len(r.cp.blob))), "replica: manifest served for another checkpoint")
+	n := min(wire.SyncChunkSize(r.cfg.Limits.MessageSizeMax)/wire.SyncManifestEntrySize, count-h.OpMin)
 	out := r.header(wire.CommandSyncManifest)
 	out.Op, out.Parent, out.Context = r.cp.op, r.cp.prepare, r.cp.id
 	out.Commit, out.OpMin = uint64(len(r.cp.blob)), h.OpMin
@@ -185,7 +198,7 @@ func (r *Replica) onSyncCheckpoint(h *wire.Header, body []byte) {
 			r.Counters.SyncsFailed++ // a size no checkpoint of ours can have
 			return
 		}
-		count := wire.SyncChunkCount(h.Commit, r.cfg.Limits.MessageSizeMax)
+		count := r.syncChunkCount(h.Commit)
 		*s = syncState{active: true, from: h.Replica, op: h.Op, prepare: h.Parent, id: h.Context,
 			size: h.Commit, buf: make([]byte, h.Commit),
 			manifest: make([]byte, count*wire.SyncManifestEntrySize), have: make([]bool, count)}
@@ -276,7 +289,7 @@ func (r *Replica) fillSyncLocal() {
 	}
 	chunk := r.syncChunkSize()
 	srcCount := uint64(len(src.manifest)) / wire.SyncManifestEntrySize
-	invariants.Assert(srcCount == wire.SyncChunkCount(uint64(len(src.blob)), r.cfg.Limits.MessageSizeMax), "replica: basis manifest does not match its blob")
+	invariants.Assert(srcCount == r.syncChunkCount(uint64(len(src.blob))), "replica: basis manifest does not match its blob")
 	for i := uint64(0); i < uint64(len(s.have)) && i < srcCount; i++ {
 		lo := i * chunk
 		hi := min(lo+chunk, s.size)

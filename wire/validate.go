@@ -330,12 +330,12 @@ func (h *Header) Validate(cfg *Config) error {
 	if missing := spec.requires &^ nonZero; missing != 0 {
 		return errMustBeNonZero[h.Command][missing.first()]
 	}
-	return h.checkCommand(cfg)
+	return h.checkCommand()
 }
 
 // checkCommand applies the rules beyond used/required fields. A switch, not
 // a table of funcs: an indirect call would make h escape to the heap.
-func (h *Header) checkCommand(cfg *Config) error {
+func (h *Header) checkCommand() error {
 	switch h.Command {
 	case CommandRequest:
 		return checkRequest(h)
@@ -360,7 +360,7 @@ func (h *Header) checkCommand(cfg *Config) error {
 	case CommandSyncCheckpoint:
 		return checkSyncCheckpoint(h)
 	case CommandSyncManifest:
-		return checkSyncManifest(h, cfg)
+		return checkSyncManifest(h)
 	case CommandPeerAuth:
 		if h.BodySize() != PeerAuthBodySize {
 			return errPeerAuthBody
@@ -373,30 +373,27 @@ func (h *Header) checkCommand(cfg *Config) error {
 // is the bus's; docs/protocol.md, "Peer authentication").
 const PeerAuthBodySize = 128
 
-// SyncChunkSize is the size of a state sync chunk: the body of a message of
-// at most messageSizeMax bytes. Every chunk of a checkpoint but its last
-// has this size; a manifest names one checksum per chunk.
+// SyncChunkSize is the largest state sync chunk: the body of a message of
+// at most messageSizeMax bytes. A cluster cuts its checkpoints into chunks
+// of one size, a multiple of SyncManifestEntrySize up to this (every chunk
+// but the last has it); a manifest names one checksum per chunk.
 func SyncChunkSize(messageSizeMax uint32) uint64 {
 	invariants.Assert(messageSizeMax > HeaderSize, "wire: sync chunk without room")
 	return uint64(messageSizeMax) - HeaderSize
 }
 
-// SyncChunkCount is the number of chunks of a checkpoint of size bytes.
-func SyncChunkCount(size uint64, messageSizeMax uint32) uint64 {
-	c := SyncChunkSize(messageSizeMax)
-	return size/c + min(size%c, 1)
-}
-
 // SyncManifestEntrySize is the size of one chunk checksum in a manifest
-// (u128, little endian).
+// (u128, little endian), and the smallest chunk.
 const SyncManifestEntrySize = 16
 
-func checkSyncManifest(h *Header, cfg *Config) error {
+// checkSyncManifest: whole entries, and no more entries than a checkpoint
+// of commit bytes has chunks of the smallest size.
+func checkSyncManifest(h *Header) error {
 	n := uint64(h.BodySize())
 	if n%SyncManifestEntrySize != 0 {
 		return errSyncManifestBody
 	}
-	count := SyncChunkCount(h.Commit, cfg.MessageSizeMax)
+	count := h.Commit/SyncManifestEntrySize + min(h.Commit%SyncManifestEntrySize, 1)
 	if h.OpMin > count || n/SyncManifestEntrySize > count-h.OpMin {
 		return errSyncManifestRange
 	}

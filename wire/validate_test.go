@@ -150,7 +150,7 @@ func TestValidateRejects(t *testing.T) {
 		{"request_sync_checkpoint body", CommandRequestSyncCheckpoint, func(h *Header) { h.Size = HeaderSize + 8 }, ErrSize, errMustBeZero[CommandRequestSyncCheckpoint][fieldBody]},
 		{"sync_manifest partial entry", CommandSyncManifest, func(h *Header) { h.Size = HeaderSize + 20 }, ErrSize, errSyncManifestBody},
 		{"sync_manifest empty", CommandSyncManifest, func(h *Header) { h.Size = HeaderSize }, ErrSize, errMustBeNonZero[CommandSyncManifest][fieldBody]},
-		{"sync_manifest past the chunks", CommandSyncManifest, func(h *Header) { h.Commit = 2 * SyncChunkSize(MessageSizeMaxTest) }, ErrField, errSyncManifestRange},
+		{"sync_manifest past the chunks", CommandSyncManifest, func(h *Header) { h.Commit = 3 * SyncManifestEntrySize }, ErrField, errSyncManifestRange},
 		{"sync_manifest op_min overflow", CommandSyncManifest, func(h *Header) { h.OpMin = ^uint64(0) }, ErrField, errSyncManifestRange},
 		{"request_sync_manifest without op", CommandRequestSyncManifest, func(h *Header) { h.Op = 0 }, ErrField, errMustBeNonZero[CommandRequestSyncManifest][fieldOp]},
 		{"peer_auth short body", CommandPeerAuth, func(h *Header) { h.Size-- }, ErrSize, errPeerAuthBody},
