@@ -9,12 +9,20 @@ import (
 
 	"github.com/chronon-db/chronon/journal"
 	"github.com/chronon-db/chronon/replica"
+	"github.com/chronon-db/chronon/wire"
 )
 
 // damageCheckpointBlock flips a bit in the first grid block of the blob
 // ref (journal.Ref*) of the durable checkpoint in a stopped replica's data
 // file, and returns the checkpoint's op.
 func damageCheckpointBlock(t *testing.T, path string, ref int) uint64 {
+	t.Helper()
+	return damageCheckpointBlockAt(t, path, ref, 0)
+}
+
+// damageCheckpointBlockAt flips a bit in block n (0: the first) of the
+// chain of the blob ref, following each block's link to the next.
+func damageCheckpointBlockAt(t *testing.T, path string, ref, n int) uint64 {
 	t.Helper()
 	fs, err := journal.OpenFile(path, true)
 	if err != nil {
@@ -37,7 +45,20 @@ func damageCheckpointBlock(t *testing.T, path string, ref int) uint64 {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	off := int64(layout.BlockOffset(sb.VSR.Refs[ref].Address)) + 300
+	address := sb.VSR.Refs[ref].Address
+	for i := 0; i < n; i++ {
+		b := make([]byte, wire.HeaderSize)
+		if _, err := f.ReadAt(b, int64(layout.BlockOffset(address))); err != nil {
+			t.Fatal(err)
+		}
+		var h wire.Header
+		h.Decode(b)
+		if h.OpMin == 0 {
+			t.Fatalf("blob %d has %d blocks, not %d", ref, i+1, n+1)
+		}
+		address = h.OpMin // the next block of the chain
+	}
+	off := int64(layout.BlockOffset(address)) + 300
 	b := make([]byte, 1)
 	if _, err := f.ReadAt(b, off); err != nil {
 		t.Fatal(err)

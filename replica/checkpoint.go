@@ -71,6 +71,7 @@ func (r *Replica) checkpoint() {
 	r.cp.blob = b
 	r.cp.op, r.cp.prepare = r.commitMin, r.committed
 	r.cp.seal(r.syncChunkSize())
+	r.damaged = checkpointCopy{} // a sync's basis is this checkpoint now
 	blobs, ok := splitCheckpointBlob(b)
 	blobs.StateSegments = segments
 	if s, ok := r.sm.(statemachine.StableSnapshot); ok {

@@ -361,3 +361,50 @@ func FuzzSyncMessages(f *testing.F) {
 		}
 	})
 }
+
+// TestSyncAfterDamagedCheckpointFetchesTheDamage: a backup whose own
+// checkpoint failed at restart in the middle of its state (it read the
+// state up to the bad block, and the client table) syncs the primary's
+// newer checkpoint fetching only the chunks that differ from its old
+// checkpoint or that it could not read; the rest come from what it read.
+func TestSyncAfterDamagedCheckpointFetchesTheDamage(t *testing.T) {
+	old := counterBlob(40_000)
+	s := newSyncPair(t, counterBlob(42_000), nil)
+	b := s.b.r
+	if err := b.startWithoutCheckpoint(20); err != nil {
+		t.Fatal(err)
+	}
+	read := len(old.State) * 3 / 5 // the bad block's offset in the state
+	b.keepDamagedCheckpoint(CheckpointBlobs{State: old.State[:read]}, CheckpointSizes{State: uint64(len(old.State))})
+	s.run(10, nil)
+	s.synced()
+	chunk := b.syncChunkSize()
+	want := differing(joinCheckpointBlob(nil, old), s.p.r.cp.blob, chunk)
+	for i := (16 + uint64(read)) / chunk; i*chunk < 16+uint64(len(old.State)); i++ {
+		want[i] = true // not read: overlaps the damage
+	}
+	c := b.Counters
+	count := uint64(len(s.p.r.cp.manifest)) / wire.SyncManifestEntrySize
+	if uint64(len(s.chunks)) != uint64(len(want)) || c.SyncChunksLocal != count-uint64(len(want)) || c.SyncChunksLocal == 0 {
+		t.Fatalf("fetched %d chunks, local %d, of %d; want %d fetched", len(s.chunks), c.SyncChunksLocal, count, len(want))
+	}
+	for i := range s.chunks {
+		if !want[i] {
+			t.Fatalf("chunk %d fetched, but the backup read it whole", i)
+		}
+	}
+	if len(b.damaged.blob) != 0 || b.needsCheckpoint() {
+		t.Fatal("the damaged checkpoint's remains outlived the sync")
+	}
+	t.Logf("%d chunks, %d fetched, %d filled from the remains", count, c.SyncChunksFetched, c.SyncChunksLocal)
+
+	// Remains longer than the blob they claim to be part of are not kept.
+	o := newSyncOne(t, 1, &keepBus{from: 1}, 1<<20)
+	if err := o.r.startWithoutCheckpoint(20); err != nil {
+		t.Fatal(err)
+	}
+	o.r.keepDamagedCheckpoint(CheckpointBlobs{State: old.State}, CheckpointSizes{State: 10})
+	if o.r.syncBasis() != nil {
+		t.Fatal("remains longer than their sizes kept")
+	}
+}
