@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"encoding/binary"
 	"errors"
 	"os"
 	"strings"
@@ -20,8 +21,9 @@ func damageCheckpointBlock(t *testing.T, path string, ref int) uint64 {
 	return damageCheckpointBlockAt(t, path, ref, 0)
 }
 
-// damageCheckpointBlockAt flips a bit in block n (0: the first) of the
-// chain of the blob ref, following each block's link to the next.
+// damageCheckpointBlockAt flips a bit in a block of the blob ref: n 0
+// its first index block, n ≥ 1 the data block the first index block names
+// n-th (blob order).
 func damageCheckpointBlockAt(t *testing.T, path string, ref, n int) uint64 {
 	t.Helper()
 	fs, err := journal.OpenFile(path, true)
@@ -46,17 +48,20 @@ func damageCheckpointBlockAt(t *testing.T, path string, ref, n int) uint64 {
 	}
 	defer f.Close()
 	address := sb.VSR.Refs[ref].Address
-	for i := 0; i < n; i++ {
-		b := make([]byte, wire.HeaderSize)
-		if _, err := f.ReadAt(b, int64(layout.BlockOffset(address))); err != nil {
+	if n > 0 {
+		// Index entries (docs/data-file.md): address u64, size u32,
+		// segment u32, checksum u128, body checksum u128.
+		const entrySize = 48
+		block := make([]byte, sb.Config.GridBlockSize)
+		if _, err := f.ReadAt(block, int64(layout.BlockOffset(address))); err != nil {
 			t.Fatal(err)
 		}
 		var h wire.Header
-		h.Decode(b)
-		if h.OpMin == 0 {
-			t.Fatalf("blob %d has %d blocks, not %d", ref, i+1, n+1)
+		h.Decode(block)
+		if int(h.Size) > len(block) || (int(h.Size)-wire.HeaderSize)/entrySize < n {
+			t.Fatalf("the first index block of blob %d names fewer than %d blocks", ref, n)
 		}
-		address = h.OpMin // the next block of the chain
+		address = binary.LittleEndian.Uint64(block[wire.HeaderSize+(n-1)*entrySize:])
 	}
 	off := int64(layout.BlockOffset(address)) + 300
 	b := make([]byte, 1)

@@ -36,9 +36,9 @@ func bulkTransfers(t *testing.T, cl *client.Client, base uint64, n, batch int) {
 // restarts after the cluster committed more ops than the WAL holds (64
 // slots) and a new checkpoint. It state-syncs (in-process nodes
 // over TCP, O_DIRECT files) and fetches only the chunks that changed: the
-// first (header and account balances) and the tail (new transfers, the
-// client table); the others are filled from its own checkpoint. The state
-// converges.
+// first (the lengths and counts in the headers) and the tail (new
+// transfers, account balances, the client table); the others are filled
+// from its own checkpoint. The state converges.
 func TestClusterSyncFetchesOnlyWhatChanged(t *testing.T) {
 	c := startCluster(t, 3)
 	admin := dial(t, c)
