@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"encoding/binary"
 	"errors"
 	"os"
 	"strings"
@@ -9,12 +10,21 @@ import (
 
 	"github.com/chronon-db/chronon/journal"
 	"github.com/chronon-db/chronon/replica"
+	"github.com/chronon-db/chronon/wire"
 )
 
 // damageCheckpointBlock flips a bit in the first grid block of the blob
 // ref (journal.Ref*) of the durable checkpoint in a stopped replica's data
 // file, and returns the checkpoint's op.
 func damageCheckpointBlock(t *testing.T, path string, ref int) uint64 {
+	t.Helper()
+	return damageCheckpointBlockAt(t, path, ref, 0)
+}
+
+// damageCheckpointBlockAt flips a bit in a block of the blob ref: n 0
+// its first index block, n ≥ 1 the data block the first index block names
+// n-th (blob order).
+func damageCheckpointBlockAt(t *testing.T, path string, ref, n int) uint64 {
 	t.Helper()
 	fs, err := journal.OpenFile(path, true)
 	if err != nil {
@@ -37,7 +47,23 @@ func damageCheckpointBlock(t *testing.T, path string, ref int) uint64 {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	off := int64(layout.BlockOffset(sb.VSR.Refs[ref].Address)) + 300
+	address := sb.VSR.Refs[ref].Address
+	if n > 0 {
+		// Index entries (docs/data-file.md): address u64, size u32,
+		// segment u32, checksum u128, body checksum u128.
+		const entrySize = 48
+		block := make([]byte, sb.Config.GridBlockSize)
+		if _, err := f.ReadAt(block, int64(layout.BlockOffset(address))); err != nil {
+			t.Fatal(err)
+		}
+		var h wire.Header
+		h.Decode(block)
+		if int(h.Size) > len(block) || (int(h.Size)-wire.HeaderSize)/entrySize < n {
+			t.Fatalf("the first index block of blob %d names fewer than %d blocks", ref, n)
+		}
+		address = binary.LittleEndian.Uint64(block[wire.HeaderSize+(n-1)*entrySize:])
+	}
+	off := int64(layout.BlockOffset(address)) + 300
 	b := make([]byte, 1)
 	if _, err := f.ReadAt(b, off); err != nil {
 		t.Fatal(err)

@@ -69,7 +69,9 @@ func (r *Replica) checkpoint() {
 	binary.LittleEndian.PutUint64(b[0:], uint64(stateEnd-16))
 	binary.LittleEndian.PutUint64(b[8:], uint64(sessionsEnd-stateEnd))
 	r.cp.blob = b
-	r.cp.op, r.cp.prepare, r.cp.id = r.commitMin, r.committed, wire.Checksum(b)
+	r.cp.op, r.cp.prepare = r.commitMin, r.committed
+	r.cp.seal(r.syncChunkSize())
+	r.damaged = checkpointCopy{} // a sync's basis is this checkpoint now
 	blobs, ok := splitCheckpointBlob(b)
 	blobs.StateSegments = segments
 	if s, ok := r.sm.(statemachine.StableSnapshot); ok {
@@ -197,7 +199,8 @@ func (r *Replica) restore(op uint64, checksum wire.Uint128, blobs CheckpointBlob
 	r.head, r.committed = checksum, checksum
 	r.ring.first = op + 1
 	b := joinCheckpointBlob(r.cp.blob, blobs)
-	r.cp.blob, r.cp.op, r.cp.prepare, r.cp.id = b, op, checksum, wire.Checksum(b)
+	r.cp.blob, r.cp.op, r.cp.prepare = b, op, checksum
+	r.cp.seal(r.syncChunkSize())
 	r.cp.snapLen = 0 // the snapshot in blob is the restored one, not one taken here
 	invariants.Assert(r.ring.count == 0 && r.future.count == 0 && r.syncFloor == 0, "replica: restored a checkpoint over a log or a lost checkpoint")
 	invariants.Assert(r.logView <= r.view, "replica: checkpoint restored with log_view above view")

@@ -65,6 +65,14 @@ type Config struct {
 	// peer (its buffer is allocated from the announced size): the grid's
 	// capacity for a real journal. Zero means 1 GiB.
 	CheckpointSizeMax uint64
+	// SyncChunkSize is the size of the chunks state sync cuts a checkpoint
+	// into (one checksum per chunk in its manifest; a chunk is copied or
+	// filled from the receiver's own checkpoint whole): zero means a
+	// message's body (wire.SyncChunkSize), otherwise a multiple of 16 up
+	// to that. Every replica of a cluster must use the same: the
+	// checkpoint's id depends on it. The simulator uses small chunks so
+	// that its small states span several.
+	SyncChunkSize uint64
 	// RedirectsPerTick bounds the redirects a replica that is not the
 	// primary sends per tick in answer to client requests (zero: 16):
 	// the rest are dropped and counted (Counters.DropRedirectLimit).
@@ -127,6 +135,9 @@ func (c *Config) check() error {
 		if c.CheckpointInterval == 0 || c.CheckpointInterval > room {
 			return fmt.Errorf("%w: checkpoint interval %d must be in [1, %d] for %d WAL slots", ErrConfig, c.CheckpointInterval, room, c.WALSlotCount)
 		}
+	}
+	if n := c.SyncChunkSize; n > 0 && (n%wire.SyncManifestEntrySize != 0 || n > wire.SyncChunkSize(l.MessageSizeMax)) {
+		return fmt.Errorf("%w: sync chunk size %d must be a multiple of %d up to %d", ErrConfig, n, wire.SyncManifestEntrySize, wire.SyncChunkSize(l.MessageSizeMax))
 	}
 	if c.QuorumOverride < 0 || c.QuorumOverride > int(c.ReplicaCount) {
 		return fmt.Errorf("%w: quorum override %d not in [0, %d]", ErrConfig, c.QuorumOverride, c.ReplicaCount)

@@ -31,6 +31,11 @@ type Counters struct {
 	SyncsDone          uint64 // state syncs completed
 	SyncsFailed        uint64 // state syncs whose copy did not verify
 	SyncsRequested     uint64 // checkpoints asked of the primary to replace this replica's damaged one
+	SyncChunksLocal    uint64 // chunks of synced checkpoints filled from this replica's own (their manifest entries matched)
+	SyncBytesLocal     uint64 // bytes of those chunks
+	SyncChunksFetched  uint64 // chunks of synced checkpoints copied from the primary
+	SyncBytesFetched   uint64 // bytes of those chunks
+	SyncChunksRefused  uint64 // chunks that did not match their manifest entry (dropped and asked again)
 	VotesWithheld      uint64 // do_view_change not sent: rejoining, or the log does not reach its log_view's head
 	InstallsRefused    uint64 // view changes whose best-ranked log ended below a voter's commit number (not installed)
 	VotesDamaged       uint64 // damaged do_view_change votes sent (see voteDamagedUntilCaughtUp)

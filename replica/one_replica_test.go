@@ -33,6 +33,9 @@ type counterMachine struct {
 	// local counts applied opLocal requests, localClient those that came
 	// from statemachine.LocalClient.
 	local, localClient int
+	// snapshotMax, when not 0, is SnapshotSizeMax (the bound of the
+	// replica's checkpoint buffer).
+	snapshotMax int
 }
 
 // LocalOnly implements statemachine.LocalOperations.
@@ -91,7 +94,12 @@ func (c *counterMachine) Digest() wire.Uint128                 { return c.digest
 
 // SnapshotSizeMax is a nominal bound: the counter's records grow with
 // every request, and replica tests check no grid against it.
-func (c *counterMachine) SnapshotSizeMax() int { return math.MaxInt32 }
+func (c *counterMachine) SnapshotSizeMax() int {
+	if c.snapshotMax > 0 {
+		return c.snapshotMax
+	}
+	return math.MaxInt32
+}
 
 // Snapshot encodes digest, totals and application counts, sorted by key.
 func (c *counterMachine) Snapshot(dst []byte) []byte {

@@ -59,6 +59,13 @@ type Recovered struct {
 	// could not be read (a grid block failed its checksum).
 	Checkpoint        CheckpointBlobs
 	CheckpointDamaged error
+	// CheckpointRemains is what could be read of a damaged checkpoint: a
+	// prefix of each blob (reading a blob stops at its first bad block),
+	// of blobs CheckpointSizes long. A state sync fills the chunks of the
+	// primary's checkpoint that match these bytes from them
+	// (keepDamagedCheckpoint) and fetches only the others.
+	CheckpointRemains CheckpointBlobs
+	CheckpointSizes   CheckpointSizes
 
 	// OpMax is the highest op the WAL names (journal.Report.OpMax).
 	OpMax uint64
@@ -296,6 +303,7 @@ func (r *Replica) Recover(rec *Recovered) (RecoveryOutcome, error) {
 			if err := r.startWithoutCheckpoint(rec.CheckpointOp); err != nil {
 				return out, fmt.Errorf("%w: %w", rec.CheckpointDamaged, err)
 			}
+			r.keepDamagedCheckpoint(rec.CheckpointRemains, rec.CheckpointSizes)
 		} else {
 			if err := r.restore(rec.CheckpointOp, rec.CheckpointChecksum, rec.Checkpoint); err != nil {
 				return out, err

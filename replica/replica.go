@@ -115,6 +115,13 @@ type Replica struct {
 	// state sync this replica is receiving.
 	cp   checkpointCopy
 	sync syncState
+	// damaged holds what this replica could read of its own checkpoint
+	// when a block of it failed at restart (op 0: never served), the
+	// basis a sync fills matching chunks from until it has a checkpoint.
+	damaged checkpointCopy
+	// syncNoBasis: a sync whose locally filled chunks did not verify
+	// failed; the next fetches every chunk.
+	syncNoBasis bool
 	// syncFloor is the op of this replica's own checkpoint when it could
 	// not be read at restart (startWithoutCheckpoint): until it has
 	// committed that far it takes no ops from the log, only a checkpoint
@@ -213,6 +220,9 @@ func New(cfg Config, pool *wire.Pool, bus Bus, journal Journal, clock Clock, sm 
 	// (pages are touched only as the state reaches them).
 	r.cp.blob = make([]byte, 0, 16+uint64(sm.SnapshotSizeMax())+SessionsSizeMax(cfg.Limits))
 	r.cp.segments = make([]int, 0, statemachine.SegmentsMax)
+	// Its manifest at the same bound: a checkpoint computes its chunk
+	// checksums in place, and serving them costs nothing more.
+	r.cp.manifest = make([]byte, 0, wire.SyncManifestEntrySize*r.syncChunkCount(uint64(cap(r.cp.blob))))
 	r.normalTimeout = r.randomNormalTimeout()
 	r.local, _ = sm.(statemachine.LocalOperations)
 	// The future buffer shares the prepare ring's slots (futureRing).
@@ -312,6 +322,10 @@ func (r *Replica) OnMessage(m *wire.Message, h *wire.Header) {
 		r.onRequestSyncCheckpoint(h)
 	case wire.CommandSyncCheckpoint:
 		r.onSyncCheckpoint(h, m.Buffer[wire.HeaderSize:h.Size])
+	case wire.CommandRequestSyncManifest:
+		r.onRequestSyncManifest(h)
+	case wire.CommandSyncManifest:
+		r.onSyncManifest(h, m.Buffer[wire.HeaderSize:h.Size])
 	case wire.CommandHeaders:
 		r.onHeaders(h, m.Buffer[wire.HeaderSize:h.Size])
 	case wire.CommandPing:

@@ -1,6 +1,7 @@
 package replica
 
 import (
+	"encoding/binary"
 	"fmt"
 
 	"github.com/chronon-db/chronon/internal/invariants"
@@ -9,17 +10,22 @@ import (
 
 // State sync: a replica that fell further behind than its peers' WALs
 // cannot repair op by op; it copies the latest checkpoint of the primary
-// instead (state machine snapshot and client table, verified by one
-// checksum and by the checksum of the checkpoint op's prepare, which the
-// primary vouches for), makes it its own durable checkpoint, and repairs
-// the ops after it.
+// instead, makes it its own durable checkpoint, and repairs the ops after
+// it. The copy goes by difference: the checkpoint is cut into chunks of
+// wire.SyncChunkSize bytes and its manifest lists the checksum of each;
+// the checksum of the manifest is the checkpoint's id. The receiver takes
+// the manifest from the primary (verified by the id the offer named, which
+// the checksum of the checkpoint op's prepare accompanies), fills every
+// chunk whose checksum equals the one at the same index of its own latest
+// checkpoint from that copy, and asks the primary only for the others,
+// each verified against its manifest entry when it arrives.
 
-// checkpointCopy is this replica's latest checkpoint, as state sync serves
-// it (see splitCheckpointBlob).
+// checkpointCopy is a checkpoint as state sync serves it (see
+// splitCheckpointBlob), with its manifest.
 type checkpointCopy struct {
 	op      uint64
 	prepare wire.Uint128 // checksum of prepare op
-	id      wire.Uint128 // checksum of blob
+	id      wire.Uint128 // checksum of manifest
 	blob    []byte
 	// segments holds the state's segment ends of the last checkpoint
 	// taken (statemachine.SegmentedSnapshot), room for SegmentsMax.
@@ -28,25 +34,74 @@ type checkpointCopy struct {
 	// checkpoint taken here left in blob (after its 16-byte prefix); 0
 	// once a restore or a sync replaced blob.
 	snapLen int
+	// manifest holds the checksum of each chunk of blob, in order
+	// (wire.SyncManifestEntrySize bytes each, little endian); a zero entry
+	// names a chunk whose bytes are unknown (the remains of a damaged
+	// checkpoint, never served).
+	manifest []byte
+}
+
+// seal computes c's manifest from its blob, in c's manifest buffer, and
+// its id: one pass over the blob.
+func (c *checkpointCopy) seal(chunk uint64) {
+	invariants.Assert(chunk > 0 && len(c.blob) >= 16, "replica: checkpoint sealed without chunks or without its header")
+	c.manifest = c.manifest[:0]
+	for lo := uint64(0); lo < uint64(len(c.blob)); lo += chunk {
+		sum := wire.Checksum(c.blob[lo:min(lo+chunk, uint64(len(c.blob)))])
+		c.manifest = binary.LittleEndian.AppendUint64(c.manifest, sum.Lo)
+		c.manifest = binary.LittleEndian.AppendUint64(c.manifest, sum.Hi)
+	}
+	c.id = wire.Checksum(c.manifest)
+	invariants.Assert(uint64(len(c.manifest)) == wire.SyncManifestEntrySize*((uint64(len(c.blob))+chunk-1)/chunk), "replica: manifest does not name every chunk")
+}
+
+// manifestEntry returns entry i of a manifest.
+func manifestEntry(manifest []byte, i uint64) wire.Uint128 {
+	e := manifest[i*wire.SyncManifestEntrySize:]
+	invariants.Assert(len(e) >= wire.SyncManifestEntrySize, "replica: manifest entry beyond the manifest")
+	return wire.Uint128{Lo: binary.LittleEndian.Uint64(e), Hi: binary.LittleEndian.Uint64(e[8:])}
 }
 
 // syncState is a state sync in progress on the receiving replica.
 type syncState struct {
-	active   bool
-	from     uint8
-	op       uint64
-	prepare  wire.Uint128
-	id       wire.Uint128
-	size     uint64
-	received uint64
-	buf      []byte
+	active  bool
+	from    uint8
+	op      uint64
+	prepare wire.Uint128
+	id      wire.Uint128
+	size    uint64
+	buf     []byte
+	// manifest is the offered checkpoint's, its first listed entries
+	// received (pages are taken in order); verified once all are there and
+	// their checksum is id. Only then are chunks filled or taken.
+	manifest []byte
+	listed   uint64
+	verified bool
+	// have marks the chunks buf holds; next is the lowest one it lacks.
+	have     []bool
+	next     uint64
+	local    uint64 // chunks filled from this replica's own checkpoint
 	lastSent uint64
 }
 
-// syncChunkMax is the chunk of checkpoint bytes one message carries.
-func (r *Replica) syncChunkMax() uint64 {
-	invariants.Assert(r.cfg.Limits.MessageSizeMax > wire.HeaderSize, "replica: sync chunk without room")
-	return uint64(r.cfg.Limits.MessageSizeMax) - wire.HeaderSize
+// syncChunkSize is the chunk of checkpoint bytes one message carries
+// (Config.SyncChunkSize).
+func (r *Replica) syncChunkSize() uint64 {
+	c := r.cfg.SyncChunkSize
+	if c == 0 {
+		c = wire.SyncChunkSize(r.cfg.Limits.MessageSizeMax)
+	}
+	invariants.Assert(c > 0 && c%wire.SyncManifestEntrySize == 0, "replica: sync chunk holds no whole manifest entries")
+	invariants.Assert(c <= wire.SyncChunkSize(r.cfg.Limits.MessageSizeMax), "replica: sync chunk larger than a message")
+	return c
+}
+
+// syncChunkCount is the number of chunks of a checkpoint of size bytes.
+func (r *Replica) syncChunkCount(size uint64) uint64 {
+	c := r.syncChunkSize()
+	n := size/c + min(size%c, 1)
+	invariants.Assert(n*c >= size && n*c < size+c, "replica: chunks do not cover the checkpoint")
+	return n
 }
 
 // offerCheckpoint tells replica to, which asked for an op this replica no
@@ -64,7 +119,7 @@ func (r *Replica) offerCheckpoint(to uint8) {
 
 func (r *Replica) sendCheckpointChunk(to uint8, offset, n uint64) {
 	invariants.Assert(r.cp.op > 0 && offset+n <= uint64(len(r.cp.blob)), "replica: checkpoint chunk beyond the checkpoint")
-	invariants.Assert(n <= r.syncChunkMax(), "replica: checkpoint chunk larger than a message")
+	invariants.Assert(n <= r.syncChunkSize(), "replica: checkpoint chunk larger than a message")
 	h := r.header(wire.CommandSyncCheckpoint)
 	h.Op, h.Parent, h.Context = r.cp.op, r.cp.prepare, r.cp.id
 	h.Commit, h.OpMin = uint64(len(r.cp.blob)), offset
@@ -80,20 +135,56 @@ func (r *Replica) onRequestSyncCheckpoint(h *wire.Header) {
 		r.offerCheckpoint(h.Replica)
 		return
 	}
-	if h.Op != r.cp.op || h.OpMin >= uint64(len(r.cp.blob)) || h.Replica == r.cfg.Replica {
+	chunk := r.syncChunkSize()
+	if h.Op != r.cp.op || h.OpMin >= uint64(len(r.cp.blob)) || h.OpMin%chunk != 0 || h.Replica == r.cfg.Replica {
 		r.Counters.DropUnexpected++
 		return
 	}
-	n := min(r.syncChunkMax(), uint64(len(r.cp.blob))-h.OpMin)
+	n := min(chunk, uint64(len(r.cp.blob))-h.OpMin)
 	invariants.Assert(n > 0 && r.cp.op > 0, "replica: empty checkpoint chunk asked")
 	r.sendCheckpointChunk(h.Replica, h.OpMin, n)
+}
+
+// onRequestSyncManifest serves a page of the manifest of this replica's
+// latest checkpoint: the entries from index op_min, as many as a message
+// holds.
+func (r *Replica) onRequestSyncManifest(h *wire.Header) {
+	if h.Op < r.cp.op && h.Replica != r.cfg.Replica {
+		r.offerCheckpoint(h.Replica) // a newer checkpoint supersedes
+		return
+	}
+	count := uint64(len(r.cp.manifest)) / wire.SyncManifestEntrySize
+	if h.Op != r.cp.op || h.OpMin >= count || h.Replica == r.cfg.Replica {
+		r.Counters.DropUnexpected++
+		return
+	}
+	invariants.Assert(r.cp.op > 0 && count == r.syncChunkCount(uint64(len(r.cp.blob))), "replica: manifest served for another checkpoint")
+	n := min(wire.SyncChunkSize(r.cfg.Limits.MessageSizeMax)/wire.SyncManifestEntrySize, count-h.OpMin)
+	out := r.header(wire.CommandSyncManifest)
+	out.Op, out.Parent, out.Context = r.cp.op, r.cp.prepare, r.cp.id
+	out.Commit, out.OpMin = uint64(len(r.cp.blob)), h.OpMin
+	out.Size = uint32(wire.HeaderSize + n*wire.SyncManifestEntrySize)
+	invariants.Assert(n > 0 && out.Size <= r.cfg.Limits.MessageSizeMax, "replica: manifest page empty or beyond a message")
+	r.sendWithBody(h.Replica, &out, r.cp.manifest[h.OpMin*wire.SyncManifestEntrySize:(h.OpMin+n)*wire.SyncManifestEntrySize])
+}
+
+// fromSyncPrimary reports whether a sync message comes from the primary of
+// this replica's view, the only replica state sync trusts; it counts the
+// others as dropped.
+func (r *Replica) fromSyncPrimary(h *wire.Header) bool {
+	invariants.Assert(h.Command == wire.CommandSyncCheckpoint || h.Command == wire.CommandSyncManifest, "replica: sync check of another command")
+	if r.status != StatusNormal || h.View != r.view || h.Replica != r.primaryIndex() || r.IsPrimary() {
+		r.Counters.DropWrongView++
+		return false
+	}
+	invariants.Assert(h.Replica != r.cfg.Replica, "replica: sync message from itself")
+	return true
 }
 
 // onSyncCheckpoint takes an offer or a chunk of a checkpoint from the
 // primary of this view.
 func (r *Replica) onSyncCheckpoint(h *wire.Header, body []byte) {
-	if r.status != StatusNormal || h.View != r.view || h.Replica != r.primaryIndex() || r.IsPrimary() {
-		r.Counters.DropWrongView++
+	if !r.fromSyncPrimary(h) {
 		return
 	}
 	s := &r.sync
@@ -107,11 +198,13 @@ func (r *Replica) onSyncCheckpoint(h *wire.Header, body []byte) {
 			r.Counters.SyncsFailed++ // a size no checkpoint of ours can have
 			return
 		}
+		count := r.syncChunkCount(h.Commit)
 		*s = syncState{active: true, from: h.Replica, op: h.Op, prepare: h.Parent, id: h.Context,
-			size: h.Commit, buf: make([]byte, h.Commit)}
+			size: h.Commit, buf: make([]byte, h.Commit),
+			manifest: make([]byte, count*wire.SyncManifestEntrySize), have: make([]bool, count)}
 		r.Counters.SyncsStarted++
 	}
-	if h.Commit != s.size {
+	if h.Commit != s.size || h.Parent != s.prepare {
 		r.Counters.DropUnexpected++
 		return
 	}
@@ -119,29 +212,161 @@ func (r *Replica) onSyncCheckpoint(h *wire.Header, body []byte) {
 	// The same checkpoint offered by a later primary: ask it for the rest
 	// (chunks are only taken from the primary of this view).
 	s.from = h.Replica
-	if len(body) > 0 && h.OpMin == s.received {
-		if s.received+uint64(len(body)) > s.size {
-			r.Counters.DropUnexpected++ // a chunk beyond the announced size
-			return
-		}
-		copy(s.buf[s.received:], body)
-		s.received += uint64(len(body))
-	}
-	invariants.Assert(s.received <= s.size, "replica: sync received more than the checkpoint")
-	if s.received == s.size {
-		r.finishSync()
+	if len(body) > 0 {
+		r.takeSyncChunk(h.OpMin, body)
 		return
 	}
-	r.requestSyncChunk()
+	r.syncNext()
 }
 
-func (r *Replica) requestSyncChunk() {
+// onSyncManifest takes a page of the manifest of the checkpoint being
+// synced, in order.
+func (r *Replica) onSyncManifest(h *wire.Header, body []byte) {
+	if !r.fromSyncPrimary(h) {
+		return
+	}
 	s := &r.sync
-	invariants.Assert(s.active && s.received < s.size, "replica: sync chunk asked outside a sync in progress")
+	if !s.active || s.op != h.Op || s.id != h.Context || s.size != h.Commit || s.prepare != h.Parent {
+		r.Counters.DropUnexpected++ // not the checkpoint being synced
+		return
+	}
+	count := uint64(len(s.have))
+	n := uint64(len(body)) / wire.SyncManifestEntrySize
+	if s.verified || h.OpMin != s.listed || n > count-s.listed {
+		r.Counters.DropUnexpected++ // a page already taken, or not the next
+		return
+	}
+	invariants.Assert(uint64(len(body)) == n*wire.SyncManifestEntrySize && n > 0, "replica: manifest page not a whole number of entries")
+	copy(s.manifest[s.listed*wire.SyncManifestEntrySize:], body)
+	s.listed += n
+	s.from = h.Replica
+	if s.listed == count {
+		if wire.Checksum(s.manifest) != s.id {
+			// The offer's id does not authenticate these entries.
+			r.Counters.SyncsFailed++
+			r.abandonSync()
+			return
+		}
+		s.verified = true
+		r.fillSyncLocal()
+	}
+	invariants.Assert(s.listed <= count, "replica: manifest longer than the checkpoint's chunks")
+	r.syncNext()
+}
+
+// abandonSync drops the sync in progress; a later offer starts another.
+func (r *Replica) abandonSync() {
+	invariants.Assert(r.sync.active, "replica: abandoning no sync")
+	r.sync = syncState{lastSent: r.sync.lastSent}
+	invariants.Assert(!r.sync.active && r.sync.buf == nil, "replica: abandoned sync still holds its buffer")
+}
+
+// syncBasis is the checkpoint a sync fills matching chunks from: this
+// replica's latest one, or the remains of the one it could not read at
+// restart; nil when it has neither or a sync from it failed.
+func (r *Replica) syncBasis() *checkpointCopy {
+	invariants.Assert(r.cp.op == 0 || len(r.cp.blob) >= 16, "replica: checkpoint without its blob")
+	switch {
+	case r.syncNoBasis:
+		return nil
+	case r.cp.op > 0:
+		return &r.cp
+	case len(r.damaged.manifest) > 0:
+		return &r.damaged
+	}
+	return nil
+}
+
+// fillSyncLocal copies, once the manifest is verified, every chunk whose
+// checksum equals the one at the same index of the basis's manifest (a
+// chunk of the same extent).
+func (r *Replica) fillSyncLocal() {
+	s := &r.sync
+	invariants.Assert(s.active && s.verified && s.next == 0, "replica: chunks filled before the manifest is verified")
+	src := r.syncBasis()
+	if src == nil {
+		return
+	}
+	chunk := r.syncChunkSize()
+	srcCount := uint64(len(src.manifest)) / wire.SyncManifestEntrySize
+	invariants.Assert(srcCount == r.syncChunkCount(uint64(len(src.blob))), "replica: basis manifest does not match its blob")
+	for i := uint64(0); i < uint64(len(s.have)) && i < srcCount; i++ {
+		lo := i * chunk
+		hi := min(lo+chunk, s.size)
+		want := manifestEntry(s.manifest, i)
+		if min(lo+chunk, uint64(len(src.blob))) != hi || want.IsZero() || manifestEntry(src.manifest, i) != want {
+			continue
+		}
+		copy(s.buf[lo:hi], src.blob[lo:hi])
+		s.have[i] = true
+		s.local++
+		r.Counters.SyncChunksLocal++
+		r.Counters.SyncBytesLocal += hi - lo
+	}
+}
+
+// takeSyncChunk takes a chunk the primary sent, once it matches its
+// manifest entry; a chunk that does not is refused, counted and asked
+// again.
+func (r *Replica) takeSyncChunk(offset uint64, body []byte) {
+	s := &r.sync
+	chunk := r.syncChunkSize()
+	i := offset / chunk
+	if !s.verified || offset%chunk != 0 || i >= uint64(len(s.have)) || s.have[i] {
+		r.Counters.DropUnexpected++ // before the manifest, or a copy already taken
+		return
+	}
+	hi := min(offset+chunk, s.size)
+	if uint64(len(body)) != hi-offset {
+		r.Counters.DropUnexpected++
+		return
+	}
+	if wire.Checksum(body) != manifestEntry(s.manifest, i) {
+		r.Counters.SyncChunksRefused++
+		r.requestSyncNext()
+		return
+	}
+	copy(s.buf[offset:hi], body)
+	s.have[i] = true
+	r.Counters.SyncChunksFetched++
+	r.Counters.SyncBytesFetched += hi - offset
+	invariants.Assert(s.have[i] && s.verified, "replica: chunk taken without its manifest")
+	r.syncNext()
+}
+
+// syncNext finishes the sync when every chunk is there, or asks for the
+// next thing it lacks.
+func (r *Replica) syncNext() {
+	s := &r.sync
+	invariants.Assert(s.active && uint64(len(s.buf)) == s.size, "replica: sync step without a sync")
+	if s.verified {
+		for s.next < uint64(len(s.have)) && s.have[s.next] {
+			s.next++
+		}
+		if s.next == uint64(len(s.have)) {
+			r.finishSync()
+			return
+		}
+	}
+	r.requestSyncNext()
+}
+
+// requestSyncNext asks the primary for the next manifest page, or once the
+// manifest is verified, for the lowest chunk the sync lacks.
+func (r *Replica) requestSyncNext() {
+	s := &r.sync
+	invariants.Assert(s.active && (!s.verified || s.next < uint64(len(s.have))), "replica: sync asks for more than the checkpoint")
 	invariants.Assert(!r.IsPrimary(), "replica: primary syncs a checkpoint")
 	s.lastSent = r.tick
-	h := r.header(wire.CommandRequestSyncCheckpoint)
-	h.Op, h.OpMin = s.op, s.received
+	var h wire.Header
+	if s.verified {
+		h = r.header(wire.CommandRequestSyncCheckpoint)
+		h.OpMin = s.next * r.syncChunkSize()
+	} else {
+		h = r.header(wire.CommandRequestSyncManifest)
+		h.OpMin = s.listed
+	}
+	h.Op = s.op
 	r.sendHeaderOnly(s.from, &h)
 }
 
@@ -149,20 +374,32 @@ func (r *Replica) requestSyncChunk() {
 // replica's own, and restarts the replica's log from it.
 func (r *Replica) finishSync() {
 	s := &r.sync
-	invariants.Assert(s.active && s.received == s.size, "replica: sync finished before the whole checkpoint arrived")
+	invariants.Assert(s.active && s.verified && s.next == uint64(len(s.have)), "replica: sync finished before the whole checkpoint arrived")
 	invariants.Assert(s.op >= r.syncFloor, "replica: synced checkpoint below the lost one")
-	s.active = false
 	if s.op <= r.op {
 		// The log caught up meanwhile (repair from other replicas): the
 		// checkpoint would drop acknowledged prepares above it.
-		s.buf = nil
+		r.abandonSync()
 		return
+	}
+	// The whole copy against the manifest the id authenticated: chunks
+	// filled locally included.
+	chunk := r.syncChunkSize()
+	whole := true
+	for i := uint64(0); i < uint64(len(s.have)) && whole; i++ {
+		lo := i * chunk
+		whole = wire.Checksum(s.buf[lo:min(lo+chunk, s.size)]) == manifestEntry(s.manifest, i)
 	}
 	blobs, ok := splitCheckpointBlob(s.buf)
-	if wire.Checksum(s.buf) != s.id || !ok {
+	if !whole || !ok {
 		r.Counters.SyncsFailed++
+		// A basis whose chunks matched their entries but not their bytes
+		// is not used again.
+		r.syncNoBasis = r.syncNoBasis || s.local > 0
+		r.abandonSync()
 		return
 	}
+	s.active = false
 	if err := r.journal.Checkpoint(s.op, s.prepare, blobs); err != nil {
 		panic(fmt.Sprintf("replica: writing the synced checkpoint at op %d failed: %v", s.op, err))
 	}
@@ -174,8 +411,11 @@ func (r *Replica) finishSync() {
 	r.commitMax = max(r.commitMax, s.op)
 	r.head, r.committed = s.prepare, s.prepare
 	r.ring.first = s.op + 1
-	r.cp = checkpointCopy{op: s.op, prepare: s.prepare, id: s.id, blob: s.buf, segments: r.cp.segments[:0]}
-	s.buf = nil
+	r.cp = checkpointCopy{op: s.op, prepare: s.prepare, id: s.id, blob: s.buf,
+		manifest: append(r.cp.manifest[:0], s.manifest...), segments: r.cp.segments[:0]}
+	r.damaged = checkpointCopy{}
+	r.syncNoBasis = false
+	r.sync = syncState{lastSent: s.lastSent}
 	invariants.Assert(r.ring.count == 0 && r.future.count == 0 && r.ring.first == r.commitMin+1, "replica: log not restarted at the synced checkpoint")
 	invariants.Assert(!r.needsCheckpoint() && r.cp.op == r.commitMin, "replica: synced checkpoint is not the replica's state")
 	r.Counters.SyncsDone++
@@ -203,12 +443,12 @@ func (r *Replica) resetLog() {
 	invariants.Assert(len(t.index) == 0, "replica: client index left after its reset")
 }
 
-// tickSync re-requests a chunk that did not arrive.
+// tickSync re-requests a manifest page or a chunk that did not arrive.
 func (r *Replica) tickSync() {
 	invariants.Assert(r.status == StatusNormal && !r.IsPrimary(), "replica: sync ticked off a normal backup")
-	invariants.Assert(!r.sync.active || (r.sync.received < r.sync.size && uint64(len(r.sync.buf)) == r.sync.size), "replica: sync in progress without room for the rest")
+	invariants.Assert(!r.sync.active || (r.sync.next < uint64(len(r.sync.have)) && uint64(len(r.sync.buf)) == r.sync.size), "replica: sync in progress without room for the rest")
 	if r.sync.active && r.tick-r.sync.lastSent >= r.cfg.PrepareTimeoutTicks*4 {
-		r.requestSyncChunk()
+		r.requestSyncNext()
 	}
 }
 

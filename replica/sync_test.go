@@ -29,8 +29,9 @@ func TestStateSyncRefusesImpossibleSizes(t *testing.T) {
 	if !b.sync.active {
 		t.Fatal("a valid offer was refused")
 	}
+	drops := b.Counters.DropUnexpected
 	offer(8192, 0, make([]byte, 8000)) // same checkpoint, another size
-	if b.sync.received != 0 {
-		t.Fatalf("chunk of a different size taken: received %d", b.sync.received)
+	if b.sync.size != 4096 || b.sync.have[0] || b.Counters.DropUnexpected != drops+1 {
+		t.Fatalf("chunk of a different size taken: size %d have %v", b.sync.size, b.sync.have)
 	}
 }

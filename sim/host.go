@@ -212,6 +212,7 @@ func (h *host) start() error {
 		CheckpointInterval: persist.CheckpointInterval(sb.Config, limits),
 		QuorumOverride:     s.sc.QuorumOverride,
 		EagerPrepares:      s.sc.eagerPrepares(),
+		SyncChunkSize:      s.sc.syncChunkSize(),
 	}
 	// The replica runs the product's outbox.Machine around the checked
 	// machine, as node does around the ledger: acks and queries never
@@ -257,6 +258,7 @@ func (h *host) crash(mode journal.CrashMode, why string) {
 	s := h.sim
 	if h.replica != nil {
 		h.crashOp = h.replica.CommitMin()
+		s.stats.Sync.addReplica(&h.replica.Counters)
 	}
 	h.up = false
 	h.crashedDispatcher()

@@ -200,20 +200,21 @@ func validMessage(data []byte, cfg *wire.Config) error {
 	return wire.VerifyBody(&h, data[wire.HeaderSize:h.Size])
 }
 
-// forgeSyncChunk changes bytes of a state sync chunk and reseals it
-// (Options.Lie = LieResealSyncChunk): the wire checksums pass, only the
-// receiver's check of the whole checkpoint can catch it.
+// forgeSyncChunk changes bytes of a state sync chunk or manifest page and
+// reseals it (Options.Lie = LieResealSyncChunk): the wire checksums pass,
+// only the receiver's checks against the manifest (a chunk) and the
+// checkpoint's id (the manifest) can catch it.
 func (s *Sim) forgeSyncChunk(to int, data []byte) []byte {
 	var hd wire.Header
 	hd.Decode(data)
-	if hd.Command != wire.CommandSyncCheckpoint || hd.Size <= wire.HeaderSize {
+	if (hd.Command != wire.CommandSyncCheckpoint && hd.Command != wire.CommandSyncManifest) || hd.Size <= wire.HeaderSize {
 		return data
 	}
-	// The first copy of each chunk to each replica is forged, later ones
-	// (answers to its retries) half the time.
-	key := [3]uint64{uint64(to), hd.Op, hd.OpMin}
+	// The first copy of each chunk or page to each replica is forged,
+	// later ones (answers to its retries) half the time.
+	key := [4]uint64{uint64(to), uint64(hd.Command), hd.Op, hd.OpMin}
 	if s.forgedChunks == nil {
-		s.forgedChunks = map[[3]uint64]bool{}
+		s.forgedChunks = map[[4]uint64]bool{}
 	}
 	if s.forgedChunks[key] && s.rng.IntN(2) == 0 {
 		return data
@@ -225,6 +226,6 @@ func (s *Sim) forgeSyncChunk(to int, data []byte) []byte {
 	}
 	wire.Seal(&hd, out)
 	s.stats.LiesTold++
-	s.trace.logf("LIE: sync chunk at offset %d of checkpoint %d forged", hd.OpMin, hd.Op)
+	s.trace.logf("LIE: %s at %d of checkpoint %d forged", hd.Command, hd.OpMin, hd.Op)
 	return out
 }

@@ -102,6 +102,11 @@ type Options struct {
 	// (replica.Config.EagerPrepares): PreparesBySeed (the default) makes
 	// odd seeds eager and even seeds group-commit, the node's behaviour.
 	Prepares PrepareMode
+	// SyncChunkSize is replica.Config.SyncChunkSize; 0 chooses by seed:
+	// 1 KiB for half of them (seed/2 even), so that the simulator's small
+	// checkpoints span many chunks and a state sync fills those unchanged
+	// from the replica's own checkpoint, a message's body for the others.
+	SyncChunkSize uint64
 	// QuorumOverride is passed to replica.Config (0: majority). Only for
 	// tests proving the checkers catch a broken protocol.
 	QuorumOverride int
@@ -129,9 +134,10 @@ const (
 	// backup journals and commits a forged op.
 	LieResealPrepare
 	// LieResealSyncChunk: the network changes bytes in state sync chunks
-	// (checkpoint bytes: the first copy of each, then half) and reseals
-	// their checksums; the receiver must verify the whole checkpoint and
-	// never install it.
+	// and manifest pages (the first copy of each, then half) and reseals
+	// their checksums; the receiver must refuse each forged chunk against
+	// its manifest entry, and a forged manifest against the checkpoint's
+	// id, and never install a forged checkpoint.
 	LieResealSyncChunk
 )
 
@@ -272,6 +278,14 @@ const (
 	// the queued requests fill it (node's default).
 	PreparesGrouped
 )
+
+// syncChunkSize is replica.Config.SyncChunkSize for this run.
+func (s *scenario) syncChunkSize() uint64 {
+	if s.SyncChunkSize != 0 || (s.Seed/2)%2 == 1 {
+		return s.SyncChunkSize
+	}
+	return 1 << 10
+}
 
 // eagerPrepares is replica.Config.EagerPrepares for this run.
 func (s *scenario) eagerPrepares() bool {

@@ -139,7 +139,9 @@ func (g *rogue) frame(cfg *wire.Config) []byte {
 		b[wire.OffsetReserved+g.rng.IntN(wire.ReservedSize)] = byte(1 + g.rng.IntN(255))
 		reseal(b)
 	case rogueCommand:
-		b[wire.OffsetCommand] = byte([]int{0, 23, 24, 100, 255}[g.rng.IntN(5)])
+		// Reserved, the first two numbers past the protocol's commands,
+		// and far ones.
+		b[wire.OffsetCommand] = byte([]int{0, firstUnknownCommand, firstUnknownCommand + 1, 100, 255}[g.rng.IntN(5)])
 		reseal(b)
 	case rogueTruncated:
 		b = b[:g.rng.IntN(len(b))]
@@ -192,3 +194,12 @@ var errRogueLength = wireLengthError{}
 type wireLengthError struct{}
 
 func (wireLengthError) Error() string { return "sim: frame length differs from its size" }
+
+// firstUnknownCommand is one past the protocol's highest command.
+var firstUnknownCommand = func() int {
+	c := 1
+	for wire.Command(c).Valid() {
+		c++
+	}
+	return c
+}()

@@ -82,6 +82,11 @@ func Run(o Options) (res Result) {
 			s.fail(violation(InvariantPanic, "%v\n%s", p, stack))
 		}
 		res.Err = s.err
+		for _, h := range s.hosts {
+			if h.replica != nil {
+				s.stats.Sync.addReplica(&h.replica.Counters)
+			}
+		}
 		res.Stats = s.stats
 		res.Fingerprint = s.trace.hash
 		res.Trace = s.trace.tail()

@@ -42,9 +42,9 @@ type Sim struct {
 	// keepInflight: the crash being injected keeps prepare writes in
 	// flight (a power loss without Options.PowerLossInFlight).
 	keepInflight bool
-	// forgedChunks marks the state sync chunks forged once
+	// forgedChunks marks the state sync chunks and manifest pages forged once
 	// (LieResealSyncChunk).
-	forgedChunks map[[3]uint64]bool
+	forgedChunks map[[4]uint64]bool
 	// recordEvery is the period in ticks of persist's RecordVSR (the
 	// node's 100 ms; scenarios stretch it).
 	recordEvery uint64

@@ -305,9 +305,10 @@ func TestSeedsPeerLoss(t *testing.T) {
 }
 
 // TestLyingSyncChunkIsNotInstalled: a network that changes bytes of state
-// sync chunks and reseals them gets past the wire checksums; the receiving
-// replica must check the whole checkpoint against the checksum its offer
-// named and never install a forged one (which would leave its state
+// sync chunks and manifest pages and reseals them gets past the wire
+// checksums; the receiving replica must check each chunk against the
+// manifest, the manifest against the id its offer named, and never
+// install a forged checkpoint (which would leave its state
 // digest apart from the others' and fail liveness, or break a checker).
 func TestLyingSyncChunkIsNotInstalled(t *testing.T) {
 	n := uint64(40)

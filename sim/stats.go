@@ -1,5 +1,7 @@
 package sim
 
+import "github.com/chronon-db/chronon/replica"
+
 // FaultKind names one kind of injected fault.
 type FaultKind uint8
 
@@ -99,6 +101,31 @@ type Stats struct {
 	// that the receiving replica's validation dropped: all of them, or
 	// the run fails (rogue_accepted).
 	RogueDropped uint64
+	// Sync counts the replicas' state syncs (replica.Counters, summed over
+	// every replica instance of the run, crashed ones included).
+	Sync SyncStats
+}
+
+// SyncStats are the state sync counters of a run's replicas.
+type SyncStats struct {
+	Done, Failed                uint64 // syncs completed, and failed (a manifest or copy that did not verify)
+	ChunksFetched, ChunksLocal  uint64 // chunks copied from the primary, and filled from the replica's own checkpoint
+	BytesFetched, ChunksRefused uint64 // bytes of the fetched chunks; chunks refused against their manifest entry
+}
+
+func (s *SyncStats) add(o *SyncStats) {
+	s.Done += o.Done
+	s.Failed += o.Failed
+	s.ChunksFetched += o.ChunksFetched
+	s.ChunksLocal += o.ChunksLocal
+	s.BytesFetched += o.BytesFetched
+	s.ChunksRefused += o.ChunksRefused
+}
+
+// addReplica adds the sync counters of one replica instance.
+func (s *SyncStats) addReplica(c *replica.Counters) {
+	s.add(&SyncStats{Done: c.SyncsDone, Failed: c.SyncsFailed, ChunksFetched: c.SyncChunksFetched,
+		ChunksLocal: c.SyncChunksLocal, BytesFetched: c.SyncBytesFetched, ChunksRefused: c.SyncChunksRefused})
 }
 
 // Add adds o into s.
@@ -121,6 +148,7 @@ func (s *Stats) Add(o *Stats) {
 	s.RogueDropped += o.RogueDropped
 	s.LivenessTicks += o.LivenessTicks
 	s.Outbox.add(&o.Outbox)
+	s.Sync.add(&o.Sync)
 	for i := range s.Faults {
 		s.Faults[i] += o.Faults[i]
 	}

@@ -61,9 +61,17 @@ const (
 	// The body is PeerAuthBodySize bytes; the bus handles it and never
 	// hands it to a replica.
 	CommandPeerAuth Command = 22
+	// CommandRequestSyncManifest asks the primary for a page of the
+	// manifest of the checkpoint it offered: op_min is the index of the
+	// first chunk checksum wanted (state sync by difference).
+	CommandRequestSyncManifest Command = 23
+	// CommandSyncManifest carries a page of a checkpoint's manifest: the
+	// checksums of its chunks (SyncChunkSize bytes each) from index op_min.
+	// The checksum of the whole manifest is the checkpoint's id (context).
+	CommandSyncManifest Command = 24
 
 	// commandCount is one past the highest valid command.
-	commandCount = 23
+	commandCount = 25
 )
 
 var commandNames = [commandCount]string{
@@ -90,6 +98,8 @@ var commandNames = [commandCount]string{
 	CommandSyncCheckpoint:        "sync_checkpoint",
 	CommandRedirect:              "redirect",
 	CommandPeerAuth:              "peer_auth",
+	CommandRequestSyncManifest:   "request_sync_manifest",
+	CommandSyncManifest:          "sync_manifest",
 }
 
 // Valid reports whether c is a command of the protocol (not reserved, not

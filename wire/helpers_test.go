@@ -98,6 +98,16 @@ func validHeader(c Command) Header {
 		h.Context = sum
 	case CommandPeerAuth:
 		h.Size = HeaderSize + PeerAuthBodySize
+	case CommandRequestSyncManifest:
+		h.Op = 960
+		h.OpMin = 2
+	case CommandSyncManifest:
+		h.Op = 960
+		h.Context = sum
+		h.Parent = sum
+		h.OpMin = 1
+		h.Commit = 100 << 20
+		h.Size = HeaderSize + 3*SyncManifestEntrySize
 	case CommandSyncCheckpoint:
 		h.Op = 960
 		h.Context = sum

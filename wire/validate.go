@@ -216,6 +216,14 @@ var commandSpecs = [commandCount]commandSpec{
 		uses:     set(fieldReplica, fieldBody),
 		requires: set(fieldBody),
 	},
+	CommandRequestSyncManifest: {
+		uses:     set(fieldReplica, fieldOp, fieldOpMin),
+		requires: set(fieldOp),
+	},
+	CommandSyncManifest: {
+		uses:     set(fieldReplica, fieldOp, fieldOpMin, fieldCommit, fieldParent, fieldContext, fieldBody),
+		requires: set(fieldOp, fieldParent, fieldContext, fieldCommit, fieldBody),
+	},
 }
 
 // Prebuilt errors, so rejecting a header never allocates.
@@ -266,6 +274,8 @@ var (
 	errRequestBlocksTooMany  = newFieldError(ErrSize, CommandRequestBlocks, "body", "lists more blocks than allowed in one request")
 	errSyncCheckpointChunk   = newFieldError(ErrField, CommandSyncCheckpoint, "op_min", "plus the chunk runs past the checkpoint size (commit)")
 	errPeerAuthBody          = newFieldError(ErrSize, CommandPeerAuth, "body", "must be exactly PeerAuthBodySize bytes")
+	errSyncManifestBody      = newFieldError(ErrSize, CommandSyncManifest, "body", "must be a whole number of chunk checksums")
+	errSyncManifestRange     = newFieldError(ErrField, CommandSyncManifest, "op_min", "plus the entries runs past the checkpoint's chunks (commit)")
 	errRequestOperationNoop  = newFieldError(ErrField, CommandRequest, "operation", "root, noop and batch are the replica's own")
 	errReplyOperationReserve = newFieldError(ErrField, CommandReply, "operation", "root, noop and batch are never replied")
 )
@@ -349,6 +359,8 @@ func (h *Header) checkCommand() error {
 		return checkRequestBlocks(h)
 	case CommandSyncCheckpoint:
 		return checkSyncCheckpoint(h)
+	case CommandSyncManifest:
+		return checkSyncManifest(h)
 	case CommandPeerAuth:
 		if h.BodySize() != PeerAuthBodySize {
 			return errPeerAuthBody
@@ -360,6 +372,33 @@ func (h *Header) checkCommand() error {
 // PeerAuthBodySize is the size of a peer_auth message's body (its layout
 // is the bus's; docs/protocol.md, "Peer authentication").
 const PeerAuthBodySize = 128
+
+// SyncChunkSize is the largest state sync chunk: the body of a message of
+// at most messageSizeMax bytes. A cluster cuts its checkpoints into chunks
+// of one size, a multiple of SyncManifestEntrySize up to this (every chunk
+// but the last has it); a manifest names one checksum per chunk.
+func SyncChunkSize(messageSizeMax uint32) uint64 {
+	invariants.Assert(messageSizeMax > HeaderSize, "wire: sync chunk without room")
+	return uint64(messageSizeMax) - HeaderSize
+}
+
+// SyncManifestEntrySize is the size of one chunk checksum in a manifest
+// (u128, little endian), and the smallest chunk.
+const SyncManifestEntrySize = 16
+
+// checkSyncManifest: whole entries, and no more entries than a checkpoint
+// of commit bytes has chunks of the smallest size.
+func checkSyncManifest(h *Header) error {
+	n := uint64(h.BodySize())
+	if n%SyncManifestEntrySize != 0 {
+		return errSyncManifestBody
+	}
+	count := h.Commit/SyncManifestEntrySize + min(h.Commit%SyncManifestEntrySize, 1)
+	if h.OpMin > count || n/SyncManifestEntrySize > count-h.OpMin {
+		return errSyncManifestRange
+	}
+	return nil
+}
 
 func checkSyncCheckpoint(h *Header) error {
 	if h.OpMin+uint64(h.BodySize()) > h.Commit {

@@ -95,6 +95,9 @@ func voprSeeds(o sim.Options, start uint64, count int, stdout io.Writer) int {
 	fmt.Fprintf(stdout, "restarts withholding their vote %d, corrupted messages dropped by their receivers %d, rogue frames dropped %d of %d\n",
 		total.RestartsWithholding, total.CorruptDropped, total.RogueDropped, total.Faults[sim.FaultRogueFrame])
 	fmt.Fprintf(stdout, "large replies %d, retries answered eviction(reply_dropped) %d\n", total.LargeReplies, total.RepliesDropped)
+	sy := &total.Sync
+	fmt.Fprintf(stdout, "state syncs %d (failed %d): chunks fetched %d (%d bytes), filled locally %d, refused %d\n",
+		sy.Done, sy.Failed, sy.ChunksFetched, sy.BytesFetched, sy.ChunksLocal, sy.ChunksRefused)
 	ob := &total.Outbox
 	fmt.Fprintf(stdout, "effects: emitted %d, dispatched %d, delivered %d, applied at the receiver %d (replayed %d, fenced %d), acks committed %d\n",
 		ob.Emitted, ob.Dispatched, ob.Delivered, ob.Applied, ob.Deduplicated, ob.Fenced, ob.AcksCommitted)

@@ -75,8 +75,12 @@ func ReadRecovered(j *journal.Journal) (replica.Recovered, error) {
 		data, err := j.ReadCheckpoint(journal.CheckpointData{})
 		switch {
 		case errors.Is(err, journal.ErrCorrupt):
-			// A grid block of the checkpoint fails its checksum.
+			// A grid block of the checkpoint fails its checksum. What was
+			// read before it (a prefix of each blob read) is the basis of
+			// the state sync that replaces the checkpoint.
 			rec.CheckpointDamaged = fmt.Errorf("checkpoint at op %d: %w", sb.VSR.CheckpointOp, err)
+			rec.CheckpointRemains = replica.CheckpointBlobs{State: data.State, Sessions: data.Sessions}
+			rec.CheckpointSizes = replica.CheckpointSizes{State: sb.VSR.Refs[journal.RefState].Size, Sessions: sb.VSR.Refs[journal.RefSessions].Size}
 		case err != nil:
 			return rec, fmt.Errorf("persist: read checkpoint at op %d: %w", sb.VSR.CheckpointOp, err)
 		default:
