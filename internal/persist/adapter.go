@@ -8,6 +8,7 @@ import (
 	"github.com/chronon-db/chronon/internal/invariants"
 	"github.com/chronon-db/chronon/journal"
 	"github.com/chronon-db/chronon/replica"
+	"github.com/chronon-db/chronon/statemachine"
 	"github.com/chronon-db/chronon/wire"
 )
 
@@ -100,6 +101,9 @@ type readResult struct {
 // NewAdapter wraps j, which it switches to journal.HeaderDeferred; queue
 // bounds the completions held between deliveries (more allocate).
 func NewAdapter(j *journal.Journal, queue int) (*Adapter, error) {
+	// The replica passes a state machine's segment ends to the journal as
+	// they are.
+	invariants.Assert(statemachine.SegmentsMax == journal.SegmentsMax, "persist: segment bounds of the state machine and the journal differ")
 	if err := j.SetHeaderMode(journal.HeaderDeferred); err != nil {
 		return nil, fmt.Errorf("persist: %w", err)
 	}
