@@ -43,6 +43,7 @@ func (r *Replica) checkpoint() {
 	// u64, sessions length u64, state, sessions.
 	b := append(r.cp.blob[:0], make([]byte, 16)...)
 	segments := r.cp.segments[:0]
+	prevSnap, prevLo, prevHi := r.cp.snapLen, r.cp.stableLo, r.cp.stableHi
 	switch s := r.sm.(type) {
 	case statemachine.StableSnapshot:
 		// The buffer still holds the last checkpoint taken here (unless a
@@ -69,7 +70,25 @@ func (r *Replica) checkpoint() {
 	binary.LittleEndian.PutUint64(b[8:], uint64(sessionsEnd-stateEnd))
 	r.cp.blob = b
 	r.cp.op, r.cp.prepare = r.commitMin, r.committed
-	r.cp.seal(r.syncChunkSize())
+	// The manifest: the chunks inside the stable prefix the last
+	// checkpoint taken here held, at the same place, keep their checksums.
+	r.cp.stableLo, r.cp.stableHi = 0, 0
+	var keepLo, keepHi uint64
+	if s, ok := r.sm.(statemachine.StableSnapshot); ok {
+		seg, size := s.SnapshotStable()
+		if seg >= 0 && seg <= len(segments) && size > 0 {
+			lo := uint64(16)
+			if seg > 0 {
+				lo += uint64(segments[seg-1])
+			}
+			r.cp.stableLo, r.cp.stableHi = lo, lo+uint64(size)
+			invariants.Assert(r.cp.stableHi <= uint64(stateEnd), "replica: stable prefix beyond the state")
+			if prevSnap > 0 && prevLo == lo && prevHi <= r.cp.stableHi {
+				keepLo, keepHi = prevLo, prevHi
+			}
+		}
+	}
+	r.cp.sealKeeping(r.syncChunkSize(), keepLo, keepHi)
 	r.damaged = checkpointCopy{} // a sync's basis is this checkpoint now
 	blobs, ok := splitCheckpointBlob(b)
 	blobs.StateSegments = segments
@@ -201,6 +220,7 @@ func (r *Replica) restore(op uint64, checksum wire.Uint128, blobs CheckpointBlob
 	r.cp.blob, r.cp.op, r.cp.prepare = b, op, checksum
 	r.cp.seal(r.syncChunkSize())
 	r.cp.snapLen = 0 // the snapshot in blob is the restored one, not one taken here
+	r.cp.stableLo, r.cp.stableHi = 0, 0
 	invariants.Assert(r.ring.count == 0 && r.future.count == 0 && r.syncFloor == 0, "replica: restored a checkpoint over a log or a lost checkpoint")
 	invariants.Assert(r.logView <= r.view, "replica: checkpoint restored with log_view above view")
 	return nil

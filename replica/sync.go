@@ -34,6 +34,10 @@ type checkpointCopy struct {
 	// checkpoint taken here left in blob (after its 16-byte prefix); 0
 	// once a restore or a sync replaced blob.
 	snapLen int
+	// stableLo and stableHi are the bytes of blob that held the state
+	// machine's stable prefix (statemachine.StableSnapshot) when the last
+	// checkpoint was taken here; 0, 0 otherwise.
+	stableLo, stableHi uint64
 	// manifest holds the checksum of each chunk of blob, in order
 	// (wire.SyncManifestEntrySize bytes each, little endian); a zero entry
 	// names a chunk whose bytes are unknown (the remains of a damaged
@@ -43,13 +47,32 @@ type checkpointCopy struct {
 
 // seal computes c's manifest from its blob, in c's manifest buffer, and
 // its id: one pass over the blob.
-func (c *checkpointCopy) seal(chunk uint64) {
+func (c *checkpointCopy) seal(chunk uint64) { c.sealKeeping(chunk, 0, 0) }
+
+// sealKeeping is seal when the blob's bytes [keepLo, keepHi) are those of
+// the blob the current manifest was computed for: the entries of the
+// chunks inside that range are kept instead of computed again (a state
+// machine's stable prefix, which every checkpoint repeats at the same
+// place).
+func (c *checkpointCopy) sealKeeping(chunk, keepLo, keepHi uint64) {
 	invariants.Assert(chunk > 0 && len(c.blob) >= 16, "replica: checkpoint sealed without chunks or without its header")
-	c.manifest = c.manifest[:0]
-	for lo := uint64(0); lo < uint64(len(c.blob)); lo += chunk {
-		sum := wire.Checksum(c.blob[lo:min(lo+chunk, uint64(len(c.blob)))])
-		c.manifest = binary.LittleEndian.AppendUint64(c.manifest, sum.Lo)
-		c.manifest = binary.LittleEndian.AppendUint64(c.manifest, sum.Hi)
+	invariants.Assert(keepLo <= keepHi && keepHi <= uint64(len(c.blob)), "replica: kept manifest range outside the blob")
+	old := uint64(len(c.manifest)) / wire.SyncManifestEntrySize
+	n := (uint64(len(c.blob)) + chunk - 1) / chunk
+	c.manifest = c.manifest[:n*wire.SyncManifestEntrySize]
+	for i := range n {
+		lo := i * chunk
+		hi := min(lo+chunk, uint64(len(c.blob)))
+		e := c.manifest[i*wire.SyncManifestEntrySize:]
+		if i < old && lo >= keepLo && hi <= keepHi {
+			if invariants.Enabled {
+				invariants.Assert(manifestEntry(c.manifest, i) == wire.Checksum(c.blob[lo:hi]), "replica: a kept manifest entry does not match its chunk (a stable prefix changed)")
+			}
+			continue
+		}
+		sum := wire.Checksum(c.blob[lo:hi])
+		binary.LittleEndian.PutUint64(e, sum.Lo)
+		binary.LittleEndian.PutUint64(e[8:], sum.Hi)
 	}
 	c.id = wire.Checksum(c.manifest)
 	invariants.Assert(uint64(len(c.manifest)) == wire.SyncManifestEntrySize*((uint64(len(c.blob))+chunk-1)/chunk), "replica: manifest does not name every chunk")
