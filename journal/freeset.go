@@ -15,6 +15,7 @@ import (
 type freeSet struct {
 	words []uint64
 	count uint64
+	n     int // acquired blocks: the set bits of words
 }
 
 func newFreeSet(count uint32) freeSet {
@@ -27,14 +28,16 @@ func newFreeSet(count uint32) freeSet {
 func (f *freeSet) reset() {
 	invariants.Assert(uint64(len(f.words)) == (f.count+63)/64, "journal: free set words do not fit the grid")
 	clear(f.words)
+	f.n = 0
 	if invariants.Enabled {
-		invariants.Assert(f.acquired() == 0, "journal: reset free set holds blocks")
+		invariants.Assert(f.popcount() == 0, "journal: reset free set holds blocks")
 	}
 }
 
 func (f *freeSet) copyFrom(o *freeSet) {
 	invariants.Assert(o.count == f.count && len(o.words) == len(f.words), "journal: free set copied across grid sizes")
 	copy(f.words, o.words)
+	f.n = o.n
 	if invariants.Enabled {
 		invariants.Assert(slices.Equal(f.words, o.words), "journal: free set copy differs")
 	}
@@ -54,6 +57,7 @@ func (f *freeSet) acquire(address uint64) {
 	}
 	i := address - 1
 	f.words[i/64] |= 1 << (i % 64)
+	f.n++
 	invariants.Assert(f.isAcquired(address), "journal: acquired block reads as free")
 }
 
@@ -63,11 +67,22 @@ func (f *freeSet) release(address uint64) {
 	}
 	i := address - 1
 	f.words[i/64] &^= 1 << (i % 64)
+	f.n--
 	invariants.Assert(!f.isAcquired(address), "journal: released block reads as acquired")
 }
 
-// acquired returns the number of acquired blocks.
+// acquired returns the number of acquired blocks (kept as blocks are
+// acquired and released: the prewriter asks on every turn of the loop).
 func (f *freeSet) acquired() int {
+	invariants.Assert(f.n >= 0 && uint64(f.n) <= f.count, "journal: free set holds more blocks than the grid")
+	if invariants.Enabled {
+		invariants.Assert(f.n == f.popcount(), "journal: free set count differs from its bits")
+	}
+	return f.n
+}
+
+// popcount counts the set bits.
+func (f *freeSet) popcount() int {
 	n := 0
 	for _, w := range f.words {
 		n += bits.OnesCount64(w)
@@ -123,6 +138,7 @@ func (f *freeSet) decode(b []byte) error {
 		copy(w[:], b[i:])
 		f.words[i/8] = binary.LittleEndian.Uint64(w[:])
 	}
+	f.n = f.popcount()
 	if tail := f.count % 64; tail != 0 && f.words[len(f.words)-1]>>tail != 0 {
 		return fmt.Errorf("%w: free set marks blocks past the grid", ErrCorrupt)
 	}

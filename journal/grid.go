@@ -476,9 +476,19 @@ func (j *Journal) ReadBlob(ref BlobRef, t BlockType, dst []byte) ([]byte, error)
 	checkBlockType(t)
 	invariants.Assert(ref.Address <= uint64(j.layout.Config.GridBlockCount), "journal: read of a reference the superblock checks would reject")
 	start := len(dst)
-	out, err := j.readBlob(ref, t, dst, true, nil)
-	invariants.Assert(err != nil || uint64(len(out)-start) == ref.Size, "journal: blob read has another length than its reference")
-	return out, err
+	err := j.readIndex(ref, t, func(e *blockEntry) error {
+		h, err := j.readBlock(e.address, e.checksum, t)
+		if err != nil {
+			return err
+		}
+		if h.BodySize() != int(e.size) || h.ChecksumBody != e.body {
+			return fmt.Errorf("%w: grid block %d differs from its index entry", ErrCorrupt, e.address)
+		}
+		dst = append(dst, j.blockBuf[wire.HeaderSize:h.Size]...)
+		return nil
+	}, nil)
+	invariants.Assert(err != nil || uint64(len(dst)-start) == ref.Size, "journal: blob read has another length than its reference")
+	return dst, err
 }
 
 // walkBlob calls visit with the address of every block the blob's index
@@ -556,26 +566,5 @@ func (j *Journal) loadEntries(ref BlobRef, t BlockType, dst []blockEntry) ([]blo
 	}, nil)
 	invariants.Assert(len(dst) >= start, "journal: entries lost while loading an index")
 	invariants.Assert(len(dst) <= cap(dst), "journal: entries loaded beyond their buffer")
-	return dst, err
-}
-
-func (j *Journal) readBlob(ref BlobRef, t BlockType, dst []byte, keep bool, visit func(uint64)) ([]byte, error) {
-	invariants.Assert(keep || dst == nil, "journal: blob walk given a destination")
-	invariants.Assert(!keep || visit == nil, "journal: blob both kept and walked")
-	start := len(dst)
-	err := j.readIndex(ref, t, func(e *blockEntry) error {
-		h, err := j.readBlock(e.address, e.checksum, t)
-		if err != nil {
-			return err
-		}
-		if h.BodySize() != int(e.size) || h.ChecksumBody != e.body {
-			return fmt.Errorf("%w: grid block %d differs from its index entry", ErrCorrupt, e.address)
-		}
-		if keep {
-			dst = append(dst, j.blockBuf[wire.HeaderSize:h.Size]...)
-		}
-		return nil
-	}, visit)
-	invariants.Assert(err != nil || !keep || uint64(len(dst)-start) == ref.Size, "journal: blob bytes kept differ from its size")
 	return dst, err
 }

@@ -36,31 +36,20 @@ func (j *Journal) Prewrite(src StableSource, max int) (int, error) {
 		invariants.Failf("journal: stable segment %d of %d bytes", seg, size)
 	}
 	pm := j.blockPayloadMax()
-	if seg != j.preSegment || size < (j.preBase+len(j.pre))*pm {
-		// Another segment, or the source's stable bytes went back (it was
-		// restored): start again from the durable checkpoint.
-		j.releaseUnusedPrewrites()
-		j.pre = j.pre[:0]
-		j.preSegment = seg
-		j.preBase = j.fullBlocks(seg)
-	}
 	written := 0
 	count := uint64(j.layout.Config.GridBlockCount)
 	for written < max {
-		k := j.preBase + len(j.pre)
-		if (k+1)*pm > size || len(j.pre) == cap(j.pre) {
+		k, due := j.prewriteNext(seg, size)
+		if !due {
 			break
 		}
-		// A free block: not the durable checkpoint's, not written ahead.
-		for j.preCursor < count && (j.acquired.isAcquired(j.preCursor+1) || j.preSet.isAcquired(j.preCursor+1)) {
+		// A free block: not the durable checkpoint's, not written ahead
+		// (prewriteNext saw one: fewer than half the free blocks are).
+		for j.acquired.isAcquired(j.preCursor+1) || j.preSet.isAcquired(j.preCursor+1) {
 			j.preCursor++
 		}
-		// Keep room for the checkpoint's own writes: at most half the free
-		// blocks go to prewrites.
-		if j.preCursor == count || 2*(j.preSet.acquired()+1) > int(count)-j.acquired.acquired() {
-			break
-		}
 		address := j.preCursor + 1
+		invariants.Assert(address <= count, "journal: prewrite beyond the grid")
 		j.preSet.acquire(address)
 		j.preBuf = src.AppendSnapshotRange(j.preBuf[:0], k*pm, (k+1)*pm)
 		invariants.Assert(len(j.preBuf) == pm, "journal: stable source gave another length than asked")
@@ -76,17 +65,32 @@ func (j *Journal) Prewrite(src StableSource, max int) (int, error) {
 	return written, nil
 }
 
-// PrewriteDue reports whether Prewrite(src) would write a block now.
+// PrewriteDue reports whether Prewrite(src) would write a block now. It
+// costs O(1) but after a checkpoint or when src's stable segment changes.
 func (j *Journal) PrewriteDue(src StableSource) bool {
 	seg, size := src.SnapshotStable()
 	invariants.Assert(seg >= 0 && seg <= SegmentsMax && size >= 0, "journal: stable source names no segment")
-	invariants.Assert(j.preBase >= 0 && len(j.pre) <= cap(j.pre), "journal: prewrites out of their bounds")
+	_, due := j.prewriteNext(seg, size)
+	return due
+}
+
+// prewriteNext returns the block of the stable segment seg (of size bytes)
+// to write ahead next, and whether one is due: it is full, and fewer than
+// half the blocks free beside the durable checkpoint are written ahead
+// (the checkpoint's own writes keep the rest). When seg is another
+// segment than the prewrites', or the stable bytes went back (the source
+// was restored), the prewrites start again from the durable checkpoint's
+// full blocks.
+func (j *Journal) prewriteNext(seg, size int) (k int, due bool) {
 	pm := j.blockPayloadMax()
-	if seg != j.preSegment {
-		return size >= (j.fullBlocks(seg)+1)*pm
+	if seg != j.preSegment || size < (j.preBase+len(j.pre))*pm {
+		j.releaseUnusedPrewrites()
+		j.preSegment, j.preBase, j.preCursor = seg, j.fullBlocks(seg), 0
 	}
-	k := j.preBase + len(j.pre)
-	return size >= (k+1)*pm && len(j.pre) < cap(j.pre) && 2*(j.preSet.acquired()+1) <= int(j.layout.Config.GridBlockCount)-j.acquired.acquired()
+	invariants.Assert(j.preBase >= 0 && len(j.pre) <= cap(j.pre), "journal: prewrites out of their bounds")
+	k = j.preBase + len(j.pre)
+	free := int(j.layout.Config.GridBlockCount) - j.acquired.acquired()
+	return k, (k+1)*pm <= size && len(j.pre) < cap(j.pre) && 2*(j.preSet.acquired()+1) <= free
 }
 
 // prewritten returns the prewritten block for block k of segment seg of a

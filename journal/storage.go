@@ -94,26 +94,25 @@ func (io *syncIO) read(buf []byte, off uint64) error {
 	return nil
 }
 
-func (io *syncIO) write(buf []byte, off uint64) error {
-	invariants.Assert(len(buf) > 0 && off%SectorSize == 0, "journal: empty or unaligned write")
-	invariants.Assert(off+uint64(len(buf)) <= io.s.Size(), "journal: write beyond the storage")
-	io.start()
-	io.s.Write(buf, off, io.cb)
-	if err := io.wait("write"); err != nil {
-		return fmt.Errorf("%w: write %d bytes at %d: %w", ErrIO, len(buf), off, err)
-	}
-	return nil
-}
+func (io *syncIO) write(buf []byte, off uint64) error { return io.writeAt(buf, off, false) }
 
 // writeDurable writes buf at off and returns once it is durable (one
 // Storage.WriteDurable: no separate sync).
-func (io *syncIO) writeDurable(buf []byte, off uint64) error {
+func (io *syncIO) writeDurable(buf []byte, off uint64) error { return io.writeAt(buf, off, true) }
+
+func (io *syncIO) writeAt(buf []byte, off uint64, durable bool) error {
 	invariants.Assert(len(buf) > 0 && off%SectorSize == 0, "journal: empty or unaligned write")
 	invariants.Assert(off+uint64(len(buf)) <= io.s.Size(), "journal: write beyond the storage")
 	io.start()
-	io.s.WriteDurable(buf, off, io.cb)
-	if err := io.wait("durable write"); err != nil {
-		return fmt.Errorf("%w: durable write %d bytes at %d: %w", ErrIO, len(buf), off, err)
+	what := "write"
+	if durable {
+		what = "durable write"
+		io.s.WriteDurable(buf, off, io.cb)
+	} else {
+		io.s.Write(buf, off, io.cb)
+	}
+	if err := io.wait(what); err != nil {
+		return fmt.Errorf("%w: %s %d bytes at %d: %w", ErrIO, what, len(buf), off, err)
 	}
 	return nil
 }

@@ -36,11 +36,19 @@ func probeRawRecords() bool {
 	return bytes.Equal(ea[:], ab) && bytes.Equal(et[:], tb)
 }
 
+// rawBytes returns the memory of records of size bytes each.
+func rawBytes[T Account | Transfer](records []T, size int) []byte {
+	if len(records) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(&records[0])), len(records)*size)
+}
+
 // encodeAccounts writes the encodings of as to b (len(as)×AccountSize
 // bytes).
 func encodeAccounts(b []byte, as []Account) {
-	if rawRecords && len(as) > 0 {
-		copy(b, unsafe.Slice((*byte)(unsafe.Pointer(&as[0])), len(as)*AccountSize))
+	if rawRecords {
+		copy(b, rawBytes(as, AccountSize))
 		return
 	}
 	for i := range as {
@@ -51,8 +59,8 @@ func encodeAccounts(b []byte, as []Account) {
 // encodeTransfers writes the encodings of ts to b (len(ts)×TransferSize
 // bytes).
 func encodeTransfers(b []byte, ts []Transfer) {
-	if rawRecords && len(ts) > 0 {
-		copy(b, unsafe.Slice((*byte)(unsafe.Pointer(&ts[0])), len(ts)*TransferSize))
+	if rawRecords {
+		copy(b, rawBytes(ts, TransferSize))
 		return
 	}
 	for i := range ts {
@@ -81,8 +89,7 @@ func (l *Ledger) AppendSnapshotRange(dst []byte, from, to int) []byte {
 		return dst
 	}
 	if rawRecords {
-		raw := unsafe.Slice((*byte)(unsafe.Pointer(&l.transfers[0])), len(l.transfers)*TransferSize)
-		return append(dst, raw[from:to]...)
+		return append(dst, rawBytes(l.transfers, TransferSize)[from:to]...)
 	}
 	var rec [TransferSize]byte
 	for i := from / TransferSize; i*TransferSize < to; i++ {
