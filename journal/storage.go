@@ -50,6 +50,11 @@ type syncIO struct {
 	done bool
 	err  error
 	cb   func(error)
+	// completing is set while the journal runs an asynchronous write's
+	// completion callback: a synchronous operation from there would tick
+	// the storage inside its own completion (io_uring: reaping inside the
+	// reaping), so it is refused.
+	completing bool
 }
 
 func newSyncIO(s Storage) *syncIO {
@@ -66,6 +71,7 @@ func newSyncIO(s Storage) *syncIO {
 // start marks an operation submitted: the helpers run one at a time.
 func (io *syncIO) start() {
 	invariants.Assert(!io.busy && !io.done, "journal: synchronous storage operation while another is in flight")
+	invariants.Assert(!io.completing, "journal: synchronous storage operation from a write's completion callback")
 	invariants.Assert(io.cb != nil, "journal: synchronous storage without its callback")
 	io.busy = true
 }

@@ -270,5 +270,7 @@ func (j *Journal) appendFinish(err error) {
 	if err == nil {
 		j.checkState()
 	}
+	j.io.completing = true
 	cb(err)
+	j.io.completing = false
 }
