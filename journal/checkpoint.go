@@ -35,6 +35,14 @@ type CheckpointData struct {
 	// checkpoint held inside its stable prefix, or that Prewrite wrote, is
 	// taken without checksumming its bytes again.
 	StableSegment, StableSize int
+	// StableOmitted is how many leading bytes of the stable prefix State
+	// does not hold (whatever it has there is not read): at most
+	// StableHeld's size, a multiple of StableUnit. Their blocks are the
+	// durable checkpoint's, referenced again.
+	StableOmitted int
+	// StableOffset is where the omitted bytes start in State (set by
+	// ReadCheckpointOmitting; Checkpoint does not read it).
+	StableOffset int
 	// Sessions is the client table.
 	Sessions []byte
 }
@@ -106,6 +114,14 @@ func (j *Journal) Checkpoint(op uint64, checksum wire.Uint128, data CheckpointDa
 		}
 		writes[1].stableSeg, writes[1].stableSize = data.StableSegment, data.StableSize
 	}
+	if data.StableOmitted != 0 {
+		held, heldSize := j.StableHeld()
+		if data.StableOmitted < 0 || data.StableOmitted%j.blockPayloadMax() != 0 || held != data.StableSegment ||
+			data.StableOmitted > heldSize || data.StableOmitted > data.StableSize {
+			invariants.Failf("journal: %d stable bytes omitted of segment %d, the durable checkpoint holds %d of segment %d", data.StableOmitted, data.StableSegment, heldSize, held)
+		}
+		writes[1].omitted = data.StableOmitted
+	}
 	for _, w := range writes {
 		i := int(w.t) - 1
 		if j.curKnown {
@@ -153,7 +169,8 @@ func (j *Journal) Checkpoint(op uint64, checksum wire.Uint128, data CheckpointDa
 	}
 	j.acquired.copyFrom(&j.staging)
 	j.cur, j.curKnown = nextRefs, true
-	j.curStableSeg, j.curStableSize = writes[1].stableSeg, writes[1].stableSize
+	j.knowStable()
+	invariants.Assert(j.curStableSize <= max(0, writes[1].stableSize), "journal: more stable blocks than the stable prefix")
 	j.curBuf, j.next = j.next, j.curBuf[:0]
 	j.afterCheckpoint()
 	j.scrubCursor += ScrubBlocksPerCheckpoint

@@ -54,7 +54,13 @@ type blockEntry struct {
 	segment  uint32       // the blob's segment it belongs to
 	checksum wire.Uint128 // the block's header checksum
 	body     wire.Uint128 // its payload's checksum
+	// stable marks a full block inside the blob's stable prefix
+	// (CheckpointData.StableSize), encoded as the top bit of the segment.
+	stable bool
 }
+
+// entryStableFlag is the segment field's bit that marks a stable block.
+const entryStableFlag = 1 << 31
 
 func (e *blockEntry) encode(b []byte) {
 	invariants.Assert(len(b) >= indexEntrySize && e.address != 0, "journal: index entry without room or address")
@@ -62,7 +68,11 @@ func (e *blockEntry) encode(b []byte) {
 	le := binary.LittleEndian
 	le.PutUint64(b, e.address)
 	le.PutUint32(b[8:], e.size)
-	le.PutUint32(b[12:], e.segment)
+	seg := e.segment
+	if e.stable {
+		seg |= entryStableFlag
+	}
+	le.PutUint32(b[12:], seg)
 	putU128(b[16:], e.checksum)
 	putU128(b[32:], e.body)
 }
@@ -74,6 +84,8 @@ func (e *blockEntry) decode(b []byte, count uint64, pm int) error {
 	le := binary.LittleEndian
 	e.address, e.size, e.segment = le.Uint64(b), le.Uint32(b[8:]), le.Uint32(b[12:])
 	e.checksum, e.body = getU128(b[16:]), getU128(b[32:])
+	e.stable = e.segment&entryStableFlag != 0
+	e.segment &^= entryStableFlag
 	switch {
 	case e.address == 0 || e.address > count:
 		return fmt.Errorf("%w: index entry names grid address %d", ErrCorrupt, e.address)
@@ -81,6 +93,8 @@ func (e *blockEntry) decode(b []byte, count uint64, pm int) error {
 		return fmt.Errorf("%w: index entry of %d payload bytes", ErrCorrupt, e.size)
 	case e.segment > SegmentsMax:
 		return fmt.Errorf("%w: index entry of segment %d", ErrCorrupt, e.segment)
+	case e.stable && int(e.size) != pm:
+		return fmt.Errorf("%w: stable index entry of %d payload bytes, not a full block", ErrCorrupt, e.size)
 	}
 	// What an accepted entry guarantees its users.
 	invariants.Assert(e.address >= 1 && e.address <= count && int(e.size) <= pm, "journal: accepted index entry out of the grid or the block")
@@ -248,8 +262,9 @@ type blobWrite struct {
 	ends []int        // segment ends (nil: one segment)
 	prev []blockEntry // the durable checkpoint's blocks of this blob (nil: share none)
 	// stableSeg and stableSize: the stable prefix (CheckpointData), -1
-	// and 0 for none.
-	stableSeg, stableSize int
+	// and 0 for none; omitted: its leading bytes data does not hold
+	// (CheckpointData.StableOmitted), taken from the durable checkpoint.
+	stableSeg, stableSize, omitted int
 }
 
 // writeBlob writes w's data blocks (reusing those of w.prev whose payload
@@ -278,12 +293,18 @@ func (j *Journal) writeBlob(w blobWrite, a *gridAlloc, checkpointOp uint64) (Blo
 	for seg, end := range segmentEnds(len(w.data), w.ends) {
 		for off := start; off < end; off += pm {
 			payload := w.data[off:min(end, off+pm)]
-			i := prevStart[seg] + (off-start)/pm
-			if e := j.stableBlock(&w, seg, (off-start)/pm, payload, i, prevStart[seg+1]); e != nil {
+			k := (off - start) / pm
+			i := prevStart[seg] + k
+			stable := w.t == BlockState && seg == w.stableSeg && len(payload) == pm && (k+1)*pm <= w.stableSize
+			if e := j.stableBlock(&w, seg, k, payload, i, prevStart[seg+1]); e != nil {
 				j.staging.acquire(e.address)
 				j.next = append(j.next, *e)
+				j.next[len(j.next)-1].stable = true
 				j.scrubPos++
 				continue
+			}
+			if stable && (k+1)*pm <= w.omitted {
+				invariants.Failf("journal: block %d of the stable segment omitted, but the durable checkpoint does not hold it", k)
 			}
 			body := wire.Checksum(payload)
 			pos := j.scrubPos
@@ -291,13 +312,15 @@ func (j *Journal) writeBlob(w blobWrite, a *gridAlloc, checkpointOp uint64) (Blo
 			if i < prevStart[seg+1] && w.prev[i].segment == uint32(seg) && j.reusable(&w.prev[i], w.t, len(payload), body, pos) {
 				j.staging.acquire(w.prev[i].address)
 				j.next = append(j.next, w.prev[i])
+				j.next[len(j.next)-1].stable = stable
 				j.gridShared++
 				continue
 			}
-			if e := j.prewritten(w.t, seg, (off-start)/pm, len(payload), body); e != nil {
+			if e := j.prewritten(w.t, seg, k, len(payload), body); e != nil {
 				j.preSet.release(e.address)
 				j.staging.acquire(e.address)
 				j.next = append(j.next, *e)
+				j.next[len(j.next)-1].stable = stable
 				j.gridPrewriteUsed++
 				continue
 			}
@@ -310,7 +333,7 @@ func (j *Journal) writeBlob(w blobWrite, a *gridAlloc, checkpointOp uint64) (Blo
 				return BlobRef{}, nil, err
 			}
 			invariants.Assert(h.ChecksumBody == body, "journal: block body checksum differs from its payload's")
-			j.next = append(j.next, blockEntry{address: addr, size: uint32(len(payload)), segment: uint32(seg), checksum: h.Checksum, body: body})
+			j.next = append(j.next, blockEntry{address: addr, size: uint32(len(payload)), segment: uint32(seg), checksum: h.Checksum, body: body, stable: stable})
 		}
 		start = end
 	}
@@ -361,10 +384,13 @@ func (j *Journal) stableBlock(w *blobWrite, seg, k int, payload []byte, i, end i
 	if w.t != BlockState || seg != w.stableSeg || len(payload) != pm || (k+1)*pm > w.stableSize {
 		return nil
 	}
+	// An omitted block's bytes are not in payload: the durable
+	// checkpoint's block is taken unread (reads verify it: ReadStable).
+	omitted := (k+1)*pm <= w.omitted
 	var e *blockEntry
 	switch {
 	case i < end && w.prev[i].segment == uint32(seg) && seg == j.curStableSeg && (k+1)*pm <= j.curStableSize &&
-		w.prev[i].size == uint32(pm) && !j.scrubbing(j.scrubPos):
+		w.prev[i].size == uint32(pm) && (omitted || !j.scrubbing(j.scrubPos)):
 		e = &w.prev[i]
 		invariants.Assert(j.acquired.isAcquired(e.address), "journal: a stable shared block is not the durable checkpoint's")
 		j.gridShared++
@@ -375,7 +401,7 @@ func (j *Journal) stableBlock(w *blobWrite, seg, k int, payload []byte, i, end i
 	default:
 		return nil
 	}
-	if invariants.Enabled {
+	if invariants.Enabled && !omitted {
 		// The source's promise: the stable bytes did not change.
 		invariants.Assert(wire.Checksum(payload) == e.body, "journal: a stable block's bytes changed (the state machine broke its StableSnapshot promise)")
 	}

@@ -40,6 +40,11 @@ type Journal struct {
 	// checkpoint was written with (-1 and 0: none, or not known after
 	// Open).
 	curStableSeg, curStableSize int
+	// curStableFirst is the position in cur[RefState] of the stable
+	// prefix's first block.
+	curStableFirst int
+	// cache holds stable blocks ReadStable read (stable.go).
+	cache stableCache
 	curBuf                      []blockEntry
 	next                        []blockEntry
 	indexAddrs                  []uint64 // scratch: index block addresses of one blob
@@ -396,6 +401,7 @@ func (j *Journal) loadIndexes() {
 		}
 	}
 	j.curKnown = true
+	j.knowStable()
 	invariants.Assert(len(j.curBuf) <= int(j.layout.Config.GridBlockCount), "journal: indexes name more blocks than the grid holds")
 	invariants.Assert(len(j.cur[RefState]) == 0 || j.acquired.isAcquired(j.cur[RefState][0].address), "journal: the state's first block is free")
 }

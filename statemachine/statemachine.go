@@ -159,6 +159,74 @@ type StableSnapshot interface {
 	SnapshotOver(dst []byte, ends []int, prev int) ([]byte, []int)
 }
 
+// ErrStableRead is wrapped by the errors of StableStore.ReadStable and of
+// GridBacked.Prefetch: bytes of the stable prefix could not be read back
+// (an I/O error, or a block that fails its checksum).
+var ErrStableRead = errors.New("statemachine: stable prefix not readable")
+
+// StableStore reads back the stable prefix of a GridBacked machine's stable
+// segment from the replica's durable storage, where the checkpoints put it
+// (the grid blocks of the durable checkpoint).
+type StableStore interface {
+	// StableHeld returns how many leading bytes of the stable prefix the
+	// store holds durably and can read: a multiple of StableUnit.
+	StableHeld() int
+	// StableUnit is the granularity of StableHeld (a grid block's payload).
+	StableUnit() int
+	// ReadStable appends bytes [from, to) of the stable prefix to dst,
+	// to <= StableHeld(), each verified against its checksum. Errors wrap
+	// ErrStableRead.
+	ReadStable(dst []byte, from, to int) ([]byte, error)
+	// Release tells the store that the machine no longer uses b's
+	// contents (records it dropped from memory): the store may give their
+	// memory pages back to the operating system. b's bytes are undefined
+	// afterwards (zero where pages were given back).
+	Release(b []byte)
+}
+
+// GridBacked is a StableSnapshot that drops from memory the part of its
+// stable prefix the durable checkpoint holds (StableStore.StableHeld), and
+// reads it back through its StableStore when a request needs it. The
+// replica then neither copies nor keeps those bytes either: its
+// checkpoints omit them (the journal references the durable checkpoint's
+// blocks), and state sync serves them through ReadSnapshotRange.
+//
+// Reads happen only in Prefetch, never in Apply: before applying the
+// requests of a prepare, the replica calls PrefetchReset, then Prefetch for
+// each request in order; only when all succeed does it apply them. A
+// machine without a store (SetStableStore never called, or nil) keeps
+// everything in memory and its Prefetch does nothing.
+type GridBacked interface {
+	StableSnapshot
+	// SetStableStore gives the machine its store, before Restore or
+	// Apply.
+	SetStableStore(s StableStore)
+	// StableOmitted returns how many leading bytes of the stable prefix
+	// the machine dropped from memory: a multiple of the store's unit, at
+	// most its StableHeld. SnapshotOver leaves those bytes of the snapshot
+	// unwritten (dst keeps whatever it held there), AppendSnapshotRange
+	// must not be asked for them, and ReadSnapshotRange reads them from
+	// the store. It changes only in Prefetch and Restore.
+	StableOmitted() int
+	// ReadSnapshotRange is AppendSnapshotRange for any range of the stable
+	// prefix, reading omitted bytes from the store (errors wrap
+	// ErrStableRead).
+	ReadSnapshotRange(dst []byte, from, to int) ([]byte, error)
+	// PrefetchReset starts the prefetch of a prepare's requests: it forgets
+	// what the previous prepare's prefetch read.
+	PrefetchReset()
+	// Prefetch reads from the store what applying this request after the
+	// ones prefetched since PrefetchReset will need. Errors wrap
+	// ErrStableRead; the replica then applies nothing of the prepare and
+	// tries again later.
+	Prefetch(operation wire.Operation, input []byte) error
+	// RestoreOmitting is Restore for a snapshot whose first omitted bytes
+	// of the stable prefix (a multiple of the store's unit, at most its
+	// StableHeld) are not in snapshot (whatever it holds there is not
+	// read): the machine reads them from its store.
+	RestoreOmitting(snapshot []byte, omitted int) error
+}
+
 // Admission is implemented by state machines whose requests take a bounded
 // resource that is freed later (the outbox's effect slots: an effect's slot
 // is freed when its sink's answer commits). The primary then holds a
