@@ -44,11 +44,11 @@ type Journal struct {
 	// prefix's first block.
 	curStableFirst int
 	// cache holds stable blocks ReadStable read (stable.go).
-	cache stableCache
-	curBuf                      []blockEntry
-	next                        []blockEntry
-	indexAddrs                  []uint64 // scratch: index block addresses of one blob
-	fixedBuf                    []uint64 // scratch: the free set's blocks
+	cache      stableCache
+	curBuf     []blockEntry
+	next       []blockEntry
+	indexAddrs []uint64 // scratch: index block addresses of one blob
+	fixedBuf   []uint64 // scratch: the free set's blocks
 	// The scrubber verifies the shared blocks at positions [scrubCursor,
 	// scrubCursor+ScrubBlocksPerCheckpoint) of each checkpoint; scrubPos
 	// counts positions during one.
