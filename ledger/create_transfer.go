@@ -38,7 +38,7 @@ func (l *Ledger) createTransfer(timestamp uint64, t *Transfer) Result {
 	}
 	pos, i, ok := l.transferIndex.find(t.ID)
 	if ok {
-		return transferExists(t, &l.transfers[i])
+		return transferExists(t, l.transferAt(i))
 	}
 	if len(l.transfers) == l.cfg.TransfersMax {
 		l.refusedFull++

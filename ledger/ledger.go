@@ -38,9 +38,22 @@ type Ledger struct {
 	// once per flush, not once per transfer.
 	accountStale   []bool
 	staleAccounts  []uint32
-	transfers      []Transfer
-	transferHashes []wire.Uint128
-	transferIndex  index
+	transfers     []Transfer
+	transferIndex index
+
+	// With a stable store (stable.go): transfers[:evicted] are dropped
+	// from memory and read back through store, in units of evictUnit
+	// bytes. Prefetch reads with prefetching set, keeping the first error
+	// in prefetchErr; readBuf and scratch hold records read back.
+	store       statemachine.StableStore
+	evicted     int
+	evictUnit   int
+	prefetching bool
+	prefetchErr error
+	readBuf     [TransferSize]byte
+	scratch     [scratchRecords]Transfer
+	scratchNext int
+	unitBuf     []byte // evictUnit bytes: Restore reads the store in units
 
 	// The history index (history.go): per account and side, its transfers
 	// in timestamp order, and the balance history of accounts with
@@ -78,7 +91,6 @@ func New(cfg Config) (*Ledger, error) {
 		accountStale:   make([]bool, cfg.AccountsMax),
 		staleAccounts:  make([]uint32, 0, min(cfg.AccountsMax, staleAccountsMax)),
 		transfers:      make([]Transfer, 0, cfg.TransfersMax),
-		transferHashes: make([]wire.Uint128, 0, cfg.TransfersMax),
 		transferIndex:  newIndex(cfg.TransfersMax, cfg.HashSeed^0x9e3779b97f4a7c15),
 		chunks:         make([]chunk, 0, chunksMax(cfg.TransfersMax)),
 		lists:          make([]list, 2*cfg.AccountsMax),
@@ -103,8 +115,11 @@ func (l *Ledger) Reset() {
 	l.accountIndex.reset()
 	clear(l.accountStale)
 	l.staleAccounts = l.staleAccounts[:0]
+	if l.evicted > 0 {
+		// The pages given back read as zeros: nothing to clear.
+		l.evicted = 0
+	}
 	l.transfers = l.transfers[:0]
-	l.transferHashes = l.transferHashes[:0]
 	l.transferIndex.reset()
 	l.chunks = l.chunks[:0]
 	l.sum = wire.Uint128{}
@@ -158,7 +173,13 @@ func (l *Ledger) Transfer(id wire.Uint128) (Transfer, bool) {
 	if !ok {
 		return Transfer{}, false
 	}
-	return l.transfers[i], true
+	t, err := l.readTransfer(i)
+	if err != nil {
+		// Outside a prepare (tests, tools): a block that does not read
+		// back is reported as not found.
+		return Transfer{}, false
+	}
+	return *t, true
 }
 
 // Digest returns a checksum of the whole state: the sum modulo 2^128 of the
@@ -237,6 +258,5 @@ func (l *Ledger) insertTransfer(pos uint64, t *Transfer) {
 	h := hashTransfer(t)
 	l.transferIndex.insert(pos, t.ID, uint32(len(l.transfers)))
 	l.transfers = append(l.transfers, *t)
-	l.transferHashes = append(l.transferHashes, h)
 	l.sum = wrapAdd128(l.sum, h)
 }

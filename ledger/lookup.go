@@ -19,7 +19,7 @@ func (l *Ledger) lookupTransfers(input, reply []byte) int {
 	w := 0
 	for i := 0; i+IDSize <= len(input); i += IDSize {
 		if j, ok := l.transferIndex.get(getUint128(input[i:])); ok {
-			l.transfers[j].Encode(reply[w:])
+			l.transferAt(j).Encode(reply[w:])
 			w += TransferSize
 		}
 	}

@@ -303,7 +303,7 @@ func putQueryHeader(reply []byte, r QueryResult, count int, more bool) {
 // query answers get_account_transfers or get_account_balances. It only
 // reads the state and does not allocate.
 func (l *Ledger) query(operation wire.Operation, input, reply []byte) int {
-	invariants.Assert(len(reply) >= QueryHeaderSize+TransferSize, "ledger: query reply room below ReplySizeMax")
+	invariants.Assert(l.prefetching || len(reply) >= QueryHeaderSize+TransferSize, "ledger: query reply room below ReplySizeMax")
 	var f AccountFilter
 	r := checkFilter(input, &f)
 	a, found := uint32(0), false
@@ -315,17 +315,33 @@ func (l *Ledger) query(operation wire.Operation, input, reply []byte) int {
 		}
 	}
 	if r != QueryOK {
+		if l.prefetching {
+			return 0
+		}
 		putQueryHeader(reply, r, 0, false)
 		return QueryHeaderSize
 	}
 	room := (len(reply) - QueryHeaderSize) / TransferSize
+	if l.prefetching {
+		// Apply's room is the reply message's, unknown here: read as many
+		// as a message of BatchMax records could carry (a superset of
+		// what Apply reads).
+		room = l.cfg.BatchMax + 1
+	}
 	if f.Limit != 0 && uint64(f.Limit) < uint64(room) {
 		room = int(f.Limit)
 	}
 	lo, hi, ok := l.slotRange(f.TimestampMin, f.TimestampMax)
 	count, more := 0, false
 	if ok {
-		count, more = l.walk(operation, a, f.Flags, lo, hi, room, reply[QueryHeaderSize:])
+		var out []byte
+		if !l.prefetching {
+			out = reply[QueryHeaderSize:]
+		}
+		count, more = l.walk(operation, a, f.Flags, lo, hi, room, out)
+	}
+	if l.prefetching {
+		return 0
 	}
 	putQueryHeader(reply, QueryOK, count, more)
 	return QueryHeaderSize + count*TransferSize
@@ -342,7 +358,7 @@ func (l *Ledger) slotRange(min, max uint64) (lo, hi uint32, ok bool) {
 	}
 	start := l.firstTransferAtOrAfter(min)
 	end := l.firstTransferAtOrAfter(max) // the first slot past max, or the one at max
-	if end < len(l.transfers) && l.transfers[end].Timestamp == max {
+	if end < len(l.transfers) && l.transferAt(uint32(end)).Timestamp == max {
 		end++
 	}
 	if start >= end {
@@ -356,9 +372,17 @@ func (l *Ledger) slotRange(min, max uint64) (lo, hi uint32, ok bool) {
 // in ascending timestamp order.
 func (l *Ledger) firstTransferAtOrAfter(ts uint64) int {
 	i, j := 0, len(l.transfers)
+	// Over the transfers dropped from memory only when ts is among
+	// theirs, so the records read depend on ts and evicted alone, not on
+	// the transfers created since (Prefetch relies on it).
+	if l.evicted > 0 && ts <= l.transferAt(uint32(l.evicted-1)).Timestamp {
+		j = l.evicted
+	} else {
+		i = l.evicted
+	}
 	for i < j {
 		h := int(uint(i+j) >> 1)
-		if l.transfers[h].Timestamp < ts {
+		if l.transferAt(uint32(h)).Timestamp < ts {
 			i = h + 1
 		} else {
 			j = h
@@ -410,7 +434,11 @@ func (l *Ledger) walk(operation wire.Operation, a uint32, flags FilterFlags, lo,
 			return count, true
 		}
 		p, ls := cur[side], lists[side]
-		l.putRecord(operation, slot[side], ns[side], p, out[count*TransferSize:])
+		var rec []byte
+		if out != nil {
+			rec = out[count*TransferSize:]
+		}
+		l.putRecord(operation, slot[side], ns[side], p, rec)
 		count++
 		if reversed {
 			p = l.prevEntry(ls, p)
@@ -430,7 +458,10 @@ func (l *Ledger) walk(operation wire.Operation, a uint32, flags FilterFlags, lo,
 // putRecord writes the record of the transfer in slot (at position p of
 // list number n) for operation.
 func (l *Ledger) putRecord(operation wire.Operation, slot uint32, n uint32, p cursor, out []byte) {
-	t := &l.transfers[slot]
+	t := l.transferAt(slot)
+	if l.prefetching {
+		return
+	}
 	if operation == OperationGetAccountTransfers {
 		t.Encode(out)
 		return

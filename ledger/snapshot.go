@@ -72,12 +72,15 @@ func (l *Ledger) SnapshotOver(dst []byte, ends []int, prev int) ([]byte, []int) 
 	binary.LittleEndian.PutUint64(b[16:], l.commitTimestamp)
 	binary.LittleEndian.PutUint32(b[24:], uint32(len(l.accounts)))
 	binary.LittleEndian.PutUint32(b[28:], uint32(len(l.transfers)))
+	// Transfers dropped from memory are left unwritten: the checkpoint
+	// omits them (StableOmitted).
+	kept = max(kept, l.evicted)
 	w := snapshotHeaderSize + TransferSize*kept
 	encodeTransfers(b[w:], l.transfers[kept:])
-	if invariants.Enabled && kept > 0 {
+	if invariants.Enabled && kept > l.evicted {
 		// The transfers left in place are the ones this ledger holds.
 		var rec [TransferSize]byte
-		for _, i := range [...]int{0, kept / 2, kept - 1} {
+		for _, i := range [...]int{l.evicted, (l.evicted + kept) / 2, kept - 1} {
 			l.transfers[i].Encode(rec[:])
 			invariants.Assert(string(rec[:]) == string(b[snapshotHeaderSize+i*TransferSize:][:TransferSize]), "ledger: a transfer left in place differs from the ledger's")
 		}
@@ -98,20 +101,38 @@ func (l *Ledger) SnapshotOver(dst []byte, ends []int, prev int) ([]byte, []int) 
 // transfers. On error the ledger is left empty and the error wraps
 // ErrSnapshot and statemachine.ErrInvalidInput.
 func (l *Ledger) Restore(snapshot []byte) error {
+	return l.RestoreOmitting(snapshot, 0)
+}
+
+// RestoreOmitting implements statemachine.GridBacked: Restore, reading the
+// first omitted bytes of the transfers from the stable store (and dropping
+// them from memory again as it goes).
+func (l *Ledger) RestoreOmitting(snapshot []byte, omitted int) error {
 	l.Reset()
+	if omitted != 0 && (l.store == nil || omitted < 0 || omitted%l.evictUnit != 0 || omitted > l.store.StableHeld()) {
+		panic(fmt.Sprintf("ledger: restore omitting %d bytes with a store holding %d", omitted, l.heldOrZero()))
+	}
 	// Restoring re-creates transfers; their effects were emitted when they
 	// were first created and are in the outbox's own checkpoint.
 	effects := l.cfg.Effects
 	l.cfg.Effects = nil
 	defer func() { l.cfg.Effects = effects }()
-	if err := l.restore(snapshot); err != nil {
+	// Reads of dropped transfers (a repeated id) record their error
+	// instead of panicking, as in Prefetch.
+	l.prefetching, l.prefetchErr = true, nil
+	err := l.restore(snapshot, omitted)
+	l.prefetching = false
+	if err == nil && l.prefetchErr != nil {
+		err = fmt.Errorf("%w: %w", statemachine.ErrStableRead, l.prefetchErr)
+	}
+	if err != nil {
 		l.Reset()
 		return fmt.Errorf("%w: %w: %w", ErrSnapshot, err, statemachine.ErrInvalidInput)
 	}
 	return nil
 }
 
-func (l *Ledger) restore(b []byte) error {
+func (l *Ledger) restore(b []byte, omitted int) error {
 	if len(b) < snapshotHeaderSize {
 		return fmt.Errorf("size %d below minimum %d", len(b), snapshotHeaderSize)
 	}
@@ -139,7 +160,21 @@ func (l *Ledger) restore(b []byte) error {
 	if err := l.restoreAccounts(accounts, commit); err != nil {
 		return err
 	}
-	if err := l.restoreTransfers(transfers, commit); err != nil {
+	if omitted > len(transfers) {
+		return fmt.Errorf("%d transfer bytes omitted, the snapshot holds %d", omitted, len(transfers))
+	}
+	var c restoreCursor
+	for from := 0; from < omitted; from += l.evictUnit {
+		b, err := l.store.ReadStable(l.unitBuf[:0], from, from+l.evictUnit)
+		if err != nil {
+			return fmt.Errorf("%w: %w", statemachine.ErrStableRead, err)
+		}
+		if err := l.restoreTransfers(b, commit, &c); err != nil {
+			return err
+		}
+		l.dropTransfers(len(l.transfers))
+	}
+	if err := l.restoreTransfers(transfers[omitted:], commit, &c); err != nil {
 		return err
 	}
 	if err := l.checkBalances(accounts); err != nil {
@@ -172,13 +207,23 @@ func (l *Ledger) restoreAccounts(b []byte, commit uint64) error {
 	return nil
 }
 
-// restoreTransfers inserts and posts the transfers.
-func (l *Ledger) restoreTransfers(b []byte, commit uint64) error {
-	var prev uint64
+// restoreCursor carries restoreTransfers across calls: the last
+// timestamp, the accounts older than it, the transfers restored.
+type restoreCursor struct {
+	prev uint64
+	a    int // accounts[:a] have timestamps below prev
+	n    int
+}
+
+// restoreTransfers inserts and posts the transfers in b, the next ones
+// after c.
+func (l *Ledger) restoreTransfers(b []byte, commit uint64, c *restoreCursor) error {
+	prev, a := c.prev, c.a
+	defer func() { c.prev, c.a, c.n = prev, a, c.n+len(b)/TransferSize }()
 	var t Transfer
-	a := 0 // accounts[:a] have timestamps below prev
-	for i := 0; i < len(b)/TransferSize; i++ {
-		t.Decode(b[i*TransferSize:])
+	for k := 0; k < len(b)/TransferSize; k++ {
+		i := c.n + k
+		t.Decode(b[k*TransferSize:])
 		ts := t.Timestamp
 		if ts <= prev || ts > commit {
 			return fmt.Errorf("transfer %d: timestamp %d not in (%d, %d]", i, ts, prev, commit)

@@ -59,6 +59,12 @@ type Config struct {
 	// EffectsAdmissionWait bounds how long a request waits for admission
 	// before it is prepared anyway (default 5 s; replica.Config.AdmissionWaitTicks).
 	EffectsAdmissionWait time.Duration
+	// CacheSize is the memory, in bytes, of the block cache through which
+	// a GridBacked state machine (the ledger) reads back the state it
+	// dropped from memory (default 64 MiB, at least one grid block).
+	// StateInMemory keeps the whole state in memory instead.
+	CacheSize     int64
+	StateInMemory bool
 	// StatusLogInterval, when positive, logs a "node: status" line (view,
 	// status, op, commits, connected peers, the commit checksum and the
 	// state digest) at that interval.
@@ -291,6 +297,13 @@ func (n *Node) open() error {
 	if s, ok := n.cfg.StateMachine.(journal.StableSource); ok {
 		n.wal.Stable = s
 	}
+	grid, gridBacked := n.cfg.StateMachine.(statemachine.GridBacked)
+	gridBacked = gridBacked && !n.cfg.StateInMemory
+	if gridBacked {
+		seg, _ := grid.SnapshotStable()
+		n.journal.SetStableCache(int(cmp.Or(n.cfg.CacheSize, cacheSizeDefault) / int64(sb.Config.GridBlockSize)))
+		grid.SetStableStore(persist.NewStableStore(n.journal, seg))
+	}
 	rcfg := replica.Config{
 		Cluster:            sb.Cluster,
 		ReplicaCount:       sb.ReplicaCount,
@@ -308,6 +321,9 @@ func (n *Node) open() error {
 		}
 		wait := cmp.Or(n.cfg.EffectsAdmissionWait, admissionWaitDefault)
 		rcfg.AdmissionWaitTicks = uint64(max(wait/n.cfg.TickInterval, 1))
+	}
+	if gridBacked {
+		rcfg.ReleaseMemory = journal.ReleaseMemory
 	}
 	rcfg.Seed = uint64(sb.Replica)*0x9E3779B97F4A7C15 + uint64(time.Now().UnixNano())
 	rcfg.CheckpointSizeMax = uint64(sb.Config.GridBlockSize) * uint64(sb.Config.GridBlockCount)
@@ -347,7 +363,7 @@ func (n *Node) open() error {
 		n.outbox.OnAcksCommitted(n.disp.Committed)
 	}
 	n.bus.SetHandler(n.replica)
-	if n.recovered, err = persist.Recover(n.journal, n.replica, n.log); err != nil {
+	if n.recovered, err = persist.Recover(n.journal, n.replica, n.log, gridBacked); err != nil {
 		return fmt.Errorf("node: %w", err)
 	}
 	n.publishStatus()
@@ -497,6 +513,8 @@ const (
 	// Config.EffectsAdmission's and Config.EffectsAdmissionWait's defaults.
 	admissionAboveDefault = 50
 	admissionWaitDefault  = 5 * time.Second
+	// cacheSizeDefault is Config.CacheSize's default.
+	cacheSizeDefault int64 = 64 << 20
 	// dispatchInterval is the least time between two dispatcher steps of
 	// the loop (besides every tick).
 	dispatchInterval = time.Millisecond

@@ -166,7 +166,11 @@ func (m *Machine) SnapshotOver(dst []byte, ends []int, prev int) ([]byte, []int)
 // Restore replaces the inner machine's state and the table's with a
 // snapshot's. An empty snapshot (the journal's empty blob) restores both
 // from empty ones.
-func (m *Machine) Restore(snapshot []byte) error {
+func (m *Machine) Restore(snapshot []byte) error { return m.RestoreOmitting(snapshot, 0) }
+
+// RestoreOmitting implements statemachine.GridBacked: Restore, with the
+// inner machine's first omitted stable bytes read from its store.
+func (m *Machine) RestoreOmitting(snapshot []byte, omitted int) error {
 	if len(snapshot) == 0 {
 		if err := m.inner.Restore(nil); err != nil {
 			return err
@@ -180,7 +184,7 @@ func (m *Machine) Restore(snapshot []byte) error {
 	if n > uint64(len(snapshot)-8) {
 		return fmt.Errorf("%w: outbox machine snapshot: inner length %d beyond its %d bytes", statemachine.ErrInvalidInput, n, len(snapshot)-8)
 	}
-	if err := m.inner.Restore(snapshot[8 : 8+n]); err != nil {
+	if err := statemachine.RestoreInner(m.inner, snapshot[8:8+n], omitted); err != nil {
 		return err
 	}
 	return m.tbl.Restore(snapshot[8+n:])
@@ -206,6 +210,31 @@ func (m *Machine) AppendSnapshotRange(dst []byte, from, to int) []byte {
 }
 
 var _ statemachine.StableSnapshot = (*Machine)(nil)
+
+var _ statemachine.GridBacked = (*Machine)(nil)
+
+// SetStableStore implements statemachine.GridBacked (forwarded to the
+// inner machine).
+func (m *Machine) SetStableStore(s statemachine.StableStore) {
+	statemachine.ForwardSetStableStore(m.inner, s)
+}
+
+// StableOmitted implements statemachine.GridBacked.
+func (m *Machine) StableOmitted() int { return statemachine.ForwardStableOmitted(m.inner) }
+
+// ReadSnapshotRange implements statemachine.GridBacked.
+func (m *Machine) ReadSnapshotRange(dst []byte, from, to int) ([]byte, error) {
+	return statemachine.ForwardReadSnapshotRange(m.inner, dst, from, to)
+}
+
+// PrefetchReset implements statemachine.GridBacked.
+func (m *Machine) PrefetchReset() { statemachine.ForwardPrefetchReset(m.inner) }
+
+// Prefetch implements statemachine.GridBacked: the outbox's own operations
+// read nothing the inner machine dropped.
+func (m *Machine) Prefetch(operation wire.Operation, input []byte) error {
+	return statemachine.ForwardPrefetch(m.inner, operation, input)
+}
 
 // MachineSnapshotSizeMax is a Machine's snapshot bound from its inner
 // machine's and its table's.

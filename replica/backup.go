@@ -227,6 +227,8 @@ func (r *Replica) commitBackup() {
 			invariants.Assert(r.op == r.commitMin, "replica: the op after commit_min missing from a non-empty ring")
 			return
 		}
-		r.commitOne(e)
+		if !r.commitOne(e) {
+			return
+		}
 	}
 }

@@ -73,6 +73,12 @@ func (r *Replica) checkpoint() {
 	// The manifest: the chunks inside the stable prefix the last
 	// checkpoint taken here held, at the same place, keep their checksums.
 	r.cp.stableLo, r.cp.stableHi = 0, 0
+	prevHoleLo, prevHoleHi := r.cp.holeLo, r.cp.holeHi
+	r.cp.holeLo, r.cp.holeHi = 0, 0
+	omitted := 0
+	if r.grid != nil {
+		omitted = r.grid.StableOmitted()
+	}
 	var keepLo, keepHi uint64
 	if s, ok := r.sm.(statemachine.StableSnapshot); ok {
 		seg, size := s.SnapshotStable()
@@ -86,14 +92,30 @@ func (r *Replica) checkpoint() {
 			if prevSnap > 0 && prevLo == lo && prevHi <= r.cp.stableHi {
 				keepLo, keepHi = prevLo, prevHi
 			}
+			// The omitted bytes: the buffer does not hold them (SnapshotOver
+			// left them unwritten); serving and sealing read them through
+			// the machine, and their pages are given back.
+			r.cp.holeLo, r.cp.holeHi = lo, lo+uint64(omitted)
+			invariants.Assert(uint64(omitted) <= uint64(size), "replica: more stable bytes omitted than the stable prefix")
+			if r.cfg.ReleaseMemory != nil && omitted > 0 {
+				from := lo
+				if prevHoleLo == lo && prevHoleHi > lo+64<<10 {
+					from = prevHoleHi - 64<<10 // the partial page at the last end
+				}
+				if from < r.cp.holeHi {
+					r.cfg.ReleaseMemory(b[from:r.cp.holeHi])
+				}
+			}
 		}
 	}
-	r.cp.sealKeeping(r.syncChunkSize(), keepLo, keepHi)
+	invariants.Assert(omitted == 0 || r.cp.holeHi > r.cp.holeLo, "replica: stable bytes omitted outside a stable segment")
+	r.cp.sealKeeping(r.syncChunkSize(), keepLo, keepHi, r.grid)
 	r.damaged = checkpointCopy{} // a sync's basis is this checkpoint now
 	blobs, ok := splitCheckpointBlob(b)
 	blobs.StateSegments = segments
 	if s, ok := r.sm.(statemachine.StableSnapshot); ok {
 		blobs.StableSegment, blobs.StableSize = s.SnapshotStable()
+		blobs.StableOmitted = omitted
 	}
 	// State sync will split it the same way (finishSync).
 	invariants.Assert(ok && len(blobs.State) == stateEnd-16 && len(blobs.Sessions) == sessionsEnd-stateEnd, "replica: checkpoint blob does not split as written")
@@ -143,7 +165,17 @@ func joinCheckpointBlob(dst []byte, c CheckpointBlobs) []byte {
 	b := slices.Grow(dst[:0], 16+len(c.State)+len(c.Sessions))[:16]
 	binary.LittleEndian.PutUint64(b, uint64(len(c.State)))
 	binary.LittleEndian.PutUint64(b[8:], uint64(len(c.Sessions)))
-	b = append(append(b, c.State...), c.Sessions...)
+	if c.StableOmitted > 0 {
+		// The omitted bytes are not copied (their pages stay untouched).
+		hole := c.StableOffset
+		invariants.Assert(hole >= 0 && hole+c.StableOmitted <= len(c.State), "replica: omitted stable bytes outside the state")
+		b = append(b, c.State[:hole]...)
+		b = b[:len(b)+c.StableOmitted]
+		b = append(b, c.State[hole+c.StableOmitted:]...)
+		b = append(b, c.Sessions...)
+	} else {
+		b = append(append(b, c.State...), c.Sessions...)
+	}
 	invariants.Assert(len(b) == 16+len(c.State)+len(c.Sessions), "replica: checkpoint blob joined to another length")
 	if invariants.Enabled {
 		s, ok := splitCheckpointBlob(b)
@@ -218,7 +250,12 @@ func (r *Replica) restore(op uint64, checksum wire.Uint128, blobs CheckpointBlob
 	r.ring.first = op + 1
 	b := joinCheckpointBlob(r.cp.blob, blobs)
 	r.cp.blob, r.cp.op, r.cp.prepare = b, op, checksum
-	r.cp.seal(r.syncChunkSize())
+	r.cp.holeLo, r.cp.holeHi = 0, 0
+	if blobs.StableOmitted > 0 {
+		r.cp.holeLo = 16 + uint64(blobs.StableOffset)
+		r.cp.holeHi = r.cp.holeLo + uint64(blobs.StableOmitted)
+	}
+	r.cp.seal(r.syncChunkSize(), r.grid)
 	r.cp.snapLen = 0 // the snapshot in blob is the restored one, not one taken here
 	r.cp.stableLo, r.cp.stableHi = 0, 0
 	invariants.Assert(r.ring.count == 0 && r.future.count == 0 && r.syncFloor == 0, "replica: restored a checkpoint over a log or a lost checkpoint")
@@ -261,7 +298,16 @@ func (r *Replica) restoreCommittedHeader(h *wire.Header) error {
 // checkpoint's.
 func (r *Replica) restoreBlobs(blobs CheckpointBlobs) error {
 	invariants.Assert(r.clients.used == 0 && len(r.clients.registering) == 0, "replica: checkpoint restored over a client table")
-	if err := r.sm.Restore(blobs.State); err != nil {
+	var err error
+	if blobs.StableOmitted > 0 {
+		if r.grid == nil {
+			panic("replica: a checkpoint read omitting stable bytes for a machine that is not GridBacked")
+		}
+		err = r.grid.RestoreOmitting(blobs.State, blobs.StableOmitted)
+	} else {
+		err = r.sm.Restore(blobs.State)
+	}
+	if err != nil {
 		return fmt.Errorf("state: %w", err)
 	}
 	if err := r.decodeSessions(blobs.Sessions); err != nil {
@@ -366,6 +412,9 @@ func (r *Replica) replayCommitted(m *wire.Message, h *wire.Header) error {
 		return fmt.Errorf("replica: replay of op %d does not extend the log at op %d", h.Op, r.op)
 	}
 	invariants.Assert(r.ring.count == 0 && !r.replaying, "replica: committed replay over uncommitted ops, or nested")
+	if h.Operation == wire.OperationBatch && !r.prefetch(h, m.Buffer[wire.HeaderSize:h.Size]) {
+		return fmt.Errorf("replica: replay of op %d: the state it reads could not be read back", h.Op)
+	}
 	r.replaying = true
 	defer func() { r.replaying = false }()
 	e := r.ring.push(m.Ref(), h, r.tick)
@@ -375,8 +424,8 @@ func (r *Replica) replayCommitted(m *wire.Message, h *wire.Header) error {
 	r.timestamp = max(r.timestamp, lastTimestamp(h, m.Buffer[wire.HeaderSize:h.Size]))
 	r.commitMax = max(r.commitMax, h.Op)
 	r.knownOp = max(r.knownOp, h.Op)
-	r.commitOne(e)
-	invariants.Assert(r.commitMin == h.Op && r.op == h.Op && r.committed == h.Checksum, "replica: replayed op not committed")
+	applied := r.commitOne(e)
+	invariants.Assert(applied && r.commitMin == h.Op && r.op == h.Op && r.committed == h.Checksum, "replica: replayed op not committed")
 	return nil
 }
 

@@ -10,11 +10,17 @@ import (
 
 // commitOne applies the oldest uncommitted prepare, e (op commitMin+1), to the
 // client table and the state machine, stores each client's reply, sends the
-// replies if this replica is the primary, and drops e from the ring.
-func (r *Replica) commitOne(e *ringEntry) {
+// replies if this replica is the primary, and drops e from the ring. It
+// returns false, having changed nothing, when the machine could not read
+// back what the prepare needs (prefetch): the caller stops committing, and
+// the next tick tries again.
+func (r *Replica) commitOne(e *ringEntry) bool {
 	h := &e.header
 	if h.Op != r.commitMin+1 {
 		panic("replica: commit out of order")
+	}
+	if !r.prefetch(h, e.msg.Buffer[wire.HeaderSize:h.Size]) {
+		return false
 	}
 	// The op chains from the last one committed, is known committed, is
 	// the log's canonical op (while the log still names it), and is the
@@ -43,6 +49,32 @@ func (r *Replica) commitOne(e *ringEntry) {
 	if r.cfg.CheckpointInterval > 0 && r.commitMin%r.cfg.CheckpointInterval == 0 {
 		r.checkpoint()
 	}
+	return true
+}
+
+// prefetch has a GridBacked machine read back what applying the requests
+// of prepare h (body) needs, before any is applied: it reports whether all
+// reads succeeded. A failure is counted and marks the commit stalled.
+func (r *Replica) prefetch(h *wire.Header, body []byte) bool {
+	if r.grid == nil || h.Operation != wire.OperationBatch {
+		return true
+	}
+	r.grid.PrefetchReset()
+	var req wire.Header
+	for len(body) > 0 {
+		if err := wire.DecodeHeader(body, &req, &r.wcfg); err != nil || req.Command != wire.CommandRequest || int(req.Size) > len(body) {
+			break // applyBatch counts and stops at it
+		}
+		if err := r.grid.Prefetch(req.Operation, body[wire.HeaderSize:req.Size]); err != nil {
+			r.Counters.PrefetchFailed++
+			r.prefetchStalled = true
+			return false
+		}
+		body = body[req.Size:]
+	}
+	r.prefetchStalled = false
+	invariants.Assert(!r.prefetchStalled && r.grid != nil, "replica: prefetch succeeded but the commit stays stalled")
+	return true
 }
 
 // applyBatch applies the requests packed in a prepare body, in order. Each

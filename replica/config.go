@@ -81,6 +81,11 @@ type Config struct {
 	// for a state machine's admission (statemachine.Admission) before it
 	// prepares it anyway (zero: 500, 5 s of 10 ms ticks).
 	AdmissionWaitTicks uint64
+	// ReleaseMemory, when set, gives the memory pages inside a buffer
+	// back to the operating system: the replica calls it on the parts of
+	// its checkpoint copy a GridBacked machine omitted, which it never
+	// reads again. Nil keeps them.
+	ReleaseMemory func(b []byte)
 	// QuorumOverride, when non-zero, replaces the majority quorum. It exists
 	// only so the simulator can prove its checkers catch a broken protocol
 	// (e.g. committing with a quorum of 1 in a 3-replica cluster); never set

@@ -9,6 +9,13 @@ type Counters struct {
 	PreparesSent       uint64 // prepares created by this primary
 	PreparesResent     uint64 // prepare retransmissions after a timeout
 	OpsCommitted       uint64 // ops applied locally
+	// PrefetchFailed counts prepares whose prefetch (a GridBacked
+	// machine reading its dropped state back) failed: the commit waits
+	// and tries again at the next tick.
+	PrefetchFailed uint64
+	// SyncChunkUnreadable counts checkpoint chunks not served because
+	// their omitted stable bytes could not be read back.
+	SyncChunkUnreadable uint64
 	RequestsApplied    uint64 // client requests applied to the state machine
 	RepliesResent      uint64 // stored replies sent again for a retried request
 	Evictions          uint64 // sessions evicted to make room

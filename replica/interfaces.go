@@ -64,5 +64,10 @@ type CheckpointBlobs struct {
 	// StableSegment and StableSize name the state's stable prefix
 	// (statemachine.StableSnapshot) when StableSize > 0.
 	StableSegment, StableSize int
+	// StableOmitted is how many leading bytes of the stable prefix State
+	// does not hold (statemachine.GridBacked): the journal references the
+	// durable checkpoint's blocks for them. StableOffset is where they
+	// start in State (set when a checkpoint is read back omitting them).
+	StableOmitted, StableOffset int
 	Sessions                  []byte
 }

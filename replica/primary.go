@@ -359,7 +359,9 @@ func (r *Replica) commitPipeline() {
 		}
 		invariants.Assert(e.oks&(1<<r.cfg.Replica) != 0, "replica: primary commits an op it has not acknowledged itself")
 		r.commitMax = r.commitMin + 1
-		r.commitOne(e)
+		if !r.commitOne(e) {
+			break
+		}
 	}
 	invariants.Assert(r.commitMin <= r.commitMax && r.commitMax <= r.op, "replica: primary's commit numbers out of order")
 	r.Flush()

@@ -1,9 +1,11 @@
 package replica
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/chronon-db/chronon/internal/invariants"
+	"github.com/chronon-db/chronon/statemachine"
 	"github.com/chronon-db/chronon/wire"
 )
 
@@ -305,10 +307,20 @@ func (r *Replica) Recover(rec *Recovered) (RecoveryOutcome, error) {
 			}
 			r.keepDamagedCheckpoint(rec.CheckpointRemains, rec.CheckpointSizes)
 		} else {
-			if err := r.restore(rec.CheckpointOp, rec.CheckpointChecksum, rec.Checkpoint); err != nil {
+			err := r.restore(rec.CheckpointOp, rec.CheckpointChecksum, rec.Checkpoint)
+			switch {
+			case err == nil:
+				r.restoreCommittedHeaders(rec.Journal, rec.CheckpointOp)
+			case errors.Is(err, statemachine.ErrStableRead):
+				// Stable bytes the checkpoint omitted do not read back: the
+				// checkpoint is damaged; copy one from the primary.
+				rec.CheckpointDamaged = err
+				if err := r.startWithoutCheckpoint(rec.CheckpointOp); err != nil {
+					return out, fmt.Errorf("%w: %w", rec.CheckpointDamaged, err)
+				}
+			default:
 				return out, err
 			}
-			r.restoreCommittedHeaders(rec.Journal, rec.CheckpointOp)
 		}
 	}
 	limit := rec.CommitMax

@@ -45,6 +45,10 @@ type Replica struct {
 	journal   Journal
 	clock     Clock
 	sm        statemachine.StateMachine
+	// grid is sm as a GridBacked machine with a store (nil otherwise);
+	// prefetchStalled is set while a prepare waits for its prefetch.
+	grid            statemachine.GridBacked
+	prefetchStalled bool
 	// local is sm's local-only operations, nil if it has none.
 	local statemachine.LocalOperations
 
@@ -202,6 +206,7 @@ func New(cfg Config, pool *wire.Pool, bus Bus, journal Journal, clock Clock, sm 
 		rng:       rand.New(rand.NewPCG(cfg.Seed, uint64(cfg.Replica)+1)),
 	}
 	r.admission, _ = sm.(statemachine.Admission)
+	r.grid, _ = sm.(statemachine.GridBacked)
 	headersMax := 4 * cfg.Limits.PipelinePrepareMax
 	logHeaders := int(cfg.WALSlotCount)
 	if logHeaders == 0 {
@@ -223,6 +228,7 @@ func New(cfg Config, pool *wire.Pool, bus Bus, journal Journal, clock Clock, sm 
 	// Its manifest at the same bound: a checkpoint computes its chunk
 	// checksums in place, and serving them costs nothing more.
 	r.cp.manifest = make([]byte, 0, wire.SyncManifestEntrySize*r.syncChunkCount(uint64(cap(r.cp.blob))))
+	r.cp.scratch = make([]byte, 0, r.syncChunkSize())
 	r.normalTimeout = r.randomNormalTimeout()
 	r.local, _ = sm.(statemachine.LocalOperations)
 	// The future buffer shares the prepare ring's slots (futureRing).
@@ -343,6 +349,14 @@ func (r *Replica) OnMessage(m *wire.Message, h *wire.Header) {
 func (r *Replica) Tick() {
 	r.assertState()
 	r.tick++
+	if r.prefetchStalled && r.status == StatusNormal {
+		// A commit waits for reads that failed: try again.
+		if r.IsPrimary() {
+			r.commitPipeline()
+		} else {
+			r.commitBackup()
+		}
+	}
 	switch r.status {
 	case StatusViewChange:
 		r.tickViewChange()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/chronon-db/chronon/internal/invariants"
+	"github.com/chronon-db/chronon/statemachine"
 	"github.com/chronon-db/chronon/wire"
 )
 
@@ -43,18 +44,45 @@ type checkpointCopy struct {
 	// names a chunk whose bytes are unknown (the remains of a damaged
 	// checkpoint, never served).
 	manifest []byte
+	// holeLo and holeHi are the bytes of blob a GridBacked machine
+	// omitted (StableOmitted; holeLo is the stable prefix's start): blob
+	// does not hold them, bytes reads them through the machine.
+	holeLo, holeHi uint64
+	// scratch holds one chunk assembled by bytes.
+	scratch []byte
+}
+
+// bytes returns blob's bytes [lo, hi), at most a chunk: a slice of blob,
+// or, when the range meets the hole, assembled in scratch with the hole's
+// part read through g. Errors wrap statemachine.ErrStableRead.
+func (c *checkpointCopy) bytes(g statemachine.GridBacked, lo, hi uint64) ([]byte, error) {
+	invariants.Assert(lo <= hi && hi <= uint64(len(c.blob)), "replica: checkpoint bytes beyond the blob")
+	if hi <= c.holeLo || lo >= c.holeHi {
+		return c.blob[lo:hi], nil
+	}
+	invariants.Assert(g != nil && hi-lo <= uint64(cap(c.scratch)), "replica: a hole without a grid-backed machine, or a range beyond a chunk")
+	b := append(c.scratch[:0], c.blob[lo:max(lo, min(hi, c.holeLo))]...)
+	from, to := max(lo, c.holeLo), min(hi, c.holeHi)
+	b, err := g.ReadSnapshotRange(b, int(from-c.holeLo), int(to-c.holeLo))
+	if err != nil {
+		return nil, err
+	}
+	b = append(b, c.blob[to:max(to, hi)]...)
+	c.scratch = b[:0]
+	invariants.Assert(uint64(len(b)) == hi-lo, "replica: checkpoint bytes assembled to another length")
+	return b, nil
 }
 
 // seal computes c's manifest from its blob, in c's manifest buffer, and
 // its id: one pass over the blob.
-func (c *checkpointCopy) seal(chunk uint64) { c.sealKeeping(chunk, 0, 0) }
+func (c *checkpointCopy) seal(chunk uint64, g statemachine.GridBacked) { c.sealKeeping(chunk, 0, 0, g) }
 
 // sealKeeping is seal when the blob's bytes [keepLo, keepHi) are those of
 // the blob the current manifest was computed for: the entries of the
 // chunks inside that range are kept instead of computed again (a state
 // machine's stable prefix, which every checkpoint repeats at the same
 // place).
-func (c *checkpointCopy) sealKeeping(chunk, keepLo, keepHi uint64) {
+func (c *checkpointCopy) sealKeeping(chunk, keepLo, keepHi uint64, g statemachine.GridBacked) {
 	invariants.Assert(chunk > 0 && len(c.blob) >= 16, "replica: checkpoint sealed without chunks or without its header")
 	invariants.Assert(keepLo <= keepHi && keepHi <= uint64(len(c.blob)), "replica: kept manifest range outside the blob")
 	old := uint64(len(c.manifest)) / wire.SyncManifestEntrySize
@@ -66,11 +94,19 @@ func (c *checkpointCopy) sealKeeping(chunk, keepLo, keepHi uint64) {
 		e := c.manifest[i*wire.SyncManifestEntrySize:]
 		if i < old && lo >= keepLo && hi <= keepHi {
 			if invariants.Enabled {
-				invariants.Assert(manifestEntry(c.manifest, i) == wire.Checksum(c.blob[lo:hi]), "replica: a kept manifest entry does not match its chunk (a stable prefix changed)")
+				if b, err := c.bytes(g, lo, hi); err == nil {
+					invariants.Assert(manifestEntry(c.manifest, i) == wire.Checksum(b), "replica: a kept manifest entry does not match its chunk (a stable prefix changed)")
+				}
 			}
 			continue
 		}
-		sum := wire.Checksum(c.blob[lo:hi])
+		b, err := c.bytes(g, lo, hi)
+		if err != nil {
+			// Unreadable here: a zero entry, never served.
+			clear(e[:wire.SyncManifestEntrySize])
+			continue
+		}
+		sum := wire.Checksum(b)
 		binary.LittleEndian.PutUint64(e, sum.Lo)
 		binary.LittleEndian.PutUint64(e[8:], sum.Hi)
 	}
@@ -147,7 +183,12 @@ func (r *Replica) sendCheckpointChunk(to uint8, offset, n uint64) {
 	h.Op, h.Parent, h.Context = r.cp.op, r.cp.prepare, r.cp.id
 	h.Commit, h.OpMin = uint64(len(r.cp.blob)), offset
 	h.Size = uint32(wire.HeaderSize + n)
-	r.sendWithBody(to, &h, r.cp.blob[offset:offset+n])
+	b, err := r.cp.bytes(r.grid, offset, offset+n)
+	if err != nil {
+		r.Counters.SyncChunkUnreadable++ // the peer asks again, or another replica
+		return
+	}
+	r.sendWithBody(to, &h, b)
 }
 
 func (r *Replica) onRequestSyncCheckpoint(h *wire.Header) {
@@ -320,7 +361,11 @@ func (r *Replica) fillSyncLocal() {
 		if min(lo+chunk, uint64(len(src.blob))) != hi || want.IsZero() || manifestEntry(src.manifest, i) != want {
 			continue
 		}
-		copy(s.buf[lo:hi], src.blob[lo:hi])
+		b, err := src.bytes(r.grid, lo, hi)
+		if err != nil {
+			continue // fetched from the primary instead
+		}
+		copy(s.buf[lo:hi], b)
 		s.have[i] = true
 		s.local++
 		r.Counters.SyncChunksLocal++
@@ -435,7 +480,7 @@ func (r *Replica) finishSync() {
 	r.head, r.committed = s.prepare, s.prepare
 	r.ring.first = s.op + 1
 	r.cp = checkpointCopy{op: s.op, prepare: s.prepare, id: s.id, blob: s.buf,
-		manifest: append(r.cp.manifest[:0], s.manifest...), segments: r.cp.segments[:0]}
+		manifest: append(r.cp.manifest[:0], s.manifest...), segments: r.cp.segments[:0], scratch: r.cp.scratch}
 	r.damaged = checkpointCopy{}
 	r.syncNoBasis = false
 	r.sync = syncState{lastSent: s.lastSent}

@@ -230,6 +230,16 @@ func (h *host) start() error {
 	if src, ok := sm.(journal.StableSource); ok {
 		wal.Stable = src
 	}
+	// The simulated replicas keep the ledger's transfers in the grid as
+	// the product's do (node.Config.CacheSize): a small cache, so reads
+	// go to the simulated disk.
+	grid, gridBacked := sm.(statemachine.GridBacked)
+	if gridBacked {
+		seg, _ := grid.SnapshotStable()
+		j.SetStableCache(4)
+		grid.SetStableStore(persist.NewStableStore(j, seg))
+		rcfg.ReleaseMemory = journal.ReleaseMemory
+	}
 	r, err := replica.New(rcfg, pool, (*hostBus)(h), (*hostJournal)(h), simClock{&s.now}, sm)
 	if err != nil {
 		return fmt.Errorf("replica %d: %w", h.index, err)
@@ -237,7 +247,7 @@ func (h *host) start() error {
 	h.journal, h.wal, h.pool, h.replica, h.outbox = j, wal, pool, r, tbl
 	h.wcfg = wire.Config{Cluster: sb.Cluster, ReplicaCount: sb.ReplicaCount, MessageSizeMax: limits.MessageSizeMax}
 	h.up = true
-	info, err := persist.Recover(j, r, discard)
+	info, err := persist.Recover(j, r, discard, gridBacked)
 	if err != nil {
 		h.up = false
 		return fmt.Errorf("replica %d: recover: %w", h.index, err)
@@ -260,6 +270,7 @@ func (h *host) crash(mode journal.CrashMode, why string) {
 		h.crashOp = h.replica.CommitMin()
 		s.stats.Sync.addReplica(&h.replica.Counters)
 	}
+	s.stats.Grid.addHost(h)
 	h.up = false
 	h.crashedDispatcher()
 	h.spare = h.pool

@@ -85,6 +85,27 @@ func (m *machine) AppendSnapshotRange(dst []byte, from, to int) []byte {
 	return statemachine.AppendWrappedRange(m.inner, dst, from, to)
 }
 
+// SetStableStore forwards to the inner machine (statemachine.GridBacked).
+func (m *machine) SetStableStore(s statemachine.StableStore) {
+	statemachine.ForwardSetStableStore(m.inner, s)
+}
+
+// StableOmitted forwards to the inner machine.
+func (m *machine) StableOmitted() int { return statemachine.ForwardStableOmitted(m.inner) }
+
+// ReadSnapshotRange forwards to the inner machine.
+func (m *machine) ReadSnapshotRange(dst []byte, from, to int) ([]byte, error) {
+	return statemachine.ForwardReadSnapshotRange(m.inner, dst, from, to)
+}
+
+// PrefetchReset forwards to the inner machine.
+func (m *machine) PrefetchReset() { statemachine.ForwardPrefetchReset(m.inner) }
+
+// Prefetch forwards to the inner machine.
+func (m *machine) Prefetch(op wire.Operation, input []byte) error {
+	return statemachine.ForwardPrefetch(m.inner, op, input)
+}
+
 func (m *machine) appendClients(dst []byte) []byte {
 	ids := make([]wire.Uint128, 0, len(m.last))
 	for id := range m.last {
@@ -100,7 +121,10 @@ func (m *machine) appendClients(dst []byte) []byte {
 	return dst
 }
 
-func (m *machine) Restore(b []byte) error {
+func (m *machine) Restore(b []byte) error { return m.RestoreOmitting(b, 0) }
+
+// RestoreOmitting forwards the omitted stable bytes to the inner machine.
+func (m *machine) RestoreOmitting(b []byte, omitted int) error {
 	clear(m.last)
 	if len(b) == 0 {
 		return m.inner.Restore(nil)
@@ -113,7 +137,7 @@ func (m *machine) Restore(b []byte) error {
 	if uint64(len(b)) < n+8 {
 		return statemachine.ErrInvalidInput
 	}
-	if err := m.inner.Restore(b[:n]); err != nil {
+	if err := statemachine.RestoreInner(m.inner, b[:n], omitted); err != nil {
 		return err
 	}
 	b = b[n:]

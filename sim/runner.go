@@ -86,6 +86,7 @@ func Run(o Options) (res Result) {
 			if h.replica != nil {
 				s.stats.Sync.addReplica(&h.replica.Counters)
 			}
+			s.stats.Grid.addHost(h)
 		}
 		res.Stats = s.stats
 		res.Fingerprint = s.trace.hash

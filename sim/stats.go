@@ -104,6 +104,36 @@ type Stats struct {
 	// Sync counts the replicas' state syncs (replica.Counters, summed over
 	// every replica instance of the run, crashed ones included).
 	Sync SyncStats
+	// Grid counts what the replicas' ledgers read back from the grid
+	// (statemachine.GridBacked), summed over every replica instance.
+	Grid GridStats
+}
+
+// GridStats are the counters of the transfers kept in the grid.
+type GridStats struct {
+	// Dropped is the most transfers one ledger had dropped from memory;
+	// BlockHits and BlockMisses count the stable block cache's lookups;
+	// PrefetchFailed counts prepares whose reads failed (retried), and
+	// ChunksUnreadable checkpoint chunks not served for the same reason.
+	Dropped                          uint64
+	BlockHits, BlockMisses           uint64
+	PrefetchFailed, ChunksUnreadable uint64
+}
+
+// addHost adds the grid counters of one replica instance.
+func (g *GridStats) addHost(h *host) {
+	if h.replica != nil {
+		g.PrefetchFailed += h.replica.Counters.PrefetchFailed
+		g.ChunksUnreadable += h.replica.Counters.SyncChunkUnreadable
+	}
+	if h.journal != nil {
+		st := h.journal.StableCacheStats()
+		g.BlockHits += st.Hits
+		g.BlockMisses += st.Misses
+	}
+	if h.ledger != nil {
+		g.Dropped = max(g.Dropped, uint64(h.ledger.TransfersCount()-h.ledger.TransfersInMemory()))
+	}
 }
 
 // SyncStats are the state sync counters of a run's replicas.
@@ -142,6 +172,11 @@ func (s *Stats) Add(o *Stats) {
 	s.Restarts += o.Restarts
 	s.RestartsWithholding += o.RestartsWithholding
 	s.Messages += o.Messages
+	s.Grid.Dropped = max(s.Grid.Dropped, o.Grid.Dropped)
+	s.Grid.BlockHits += o.Grid.BlockHits
+	s.Grid.BlockMisses += o.Grid.BlockMisses
+	s.Grid.PrefetchFailed += o.Grid.PrefetchFailed
+	s.Grid.ChunksUnreadable += o.Grid.ChunksUnreadable
 	s.PeerLossSignals += o.PeerLossSignals
 	s.CorruptDropped += o.CorruptDropped
 	s.LiesTold += o.LiesTold

@@ -1,6 +1,10 @@
 package statemachine
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+
+	"github.com/chronon-db/chronon/wire"
+)
 
 // Wrappers: a state machine that wraps another one (the outbox's Machine,
 // the simulator's checked machine) and snapshots it as an 8-byte length,
@@ -59,4 +63,62 @@ func AppendWrappedRange(inner StateMachine, dst []byte, from, to int) []byte {
 		return dst
 	}
 	return inner.(StableSnapshot).AppendSnapshotRange(dst, from, to)
+}
+
+// Forwarding GridBacked through a wrapper: a wrapper implements
+// GridBacked with these, so it keeps its inner machine's transfers in the
+// grid when the inner machine is GridBacked and behaves as a machine that
+// keeps everything in memory otherwise. The inner stable prefix's offsets
+// are the wrapper's (AppendWrapped keeps the inner segments' bytes).
+
+// ForwardSetStableStore is GridBacked.SetStableStore for a wrapper.
+func ForwardSetStableStore(inner StateMachine, s StableStore) {
+	if g, ok := inner.(GridBacked); ok {
+		g.SetStableStore(s)
+	}
+}
+
+// ForwardStableOmitted is GridBacked.StableOmitted for a wrapper.
+func ForwardStableOmitted(inner StateMachine) int {
+	if g, ok := inner.(GridBacked); ok {
+		return g.StableOmitted()
+	}
+	return 0
+}
+
+// ForwardReadSnapshotRange is GridBacked.ReadSnapshotRange for a wrapper.
+func ForwardReadSnapshotRange(inner StateMachine, dst []byte, from, to int) ([]byte, error) {
+	if g, ok := inner.(GridBacked); ok {
+		return g.ReadSnapshotRange(dst, from, to)
+	}
+	return AppendWrappedRange(inner, dst, from, to), nil
+}
+
+// ForwardPrefetchReset is GridBacked.PrefetchReset for a wrapper.
+func ForwardPrefetchReset(inner StateMachine) {
+	if g, ok := inner.(GridBacked); ok {
+		g.PrefetchReset()
+	}
+}
+
+// ForwardPrefetch is GridBacked.Prefetch for a wrapper whose own
+// operations read nothing of the inner machine's dropped state.
+func ForwardPrefetch(inner StateMachine, operation wire.Operation, input []byte) error {
+	if g, ok := inner.(GridBacked); ok {
+		return g.Prefetch(operation, input)
+	}
+	return nil
+}
+
+// RestoreInner restores inner from its snapshot, with omitted stable bytes
+// (GridBacked.RestoreOmitting) when omitted > 0.
+func RestoreInner(inner StateMachine, snapshot []byte, omitted int) error {
+	if omitted == 0 {
+		return inner.Restore(snapshot)
+	}
+	g, ok := inner.(GridBacked)
+	if !ok {
+		panic("statemachine: stable bytes omitted for a machine that is not GridBacked")
+	}
+	return g.RestoreOmitting(snapshot, omitted)
 }

@@ -390,7 +390,7 @@ func (w *Adapter) Checkpoint(op uint64, checksum wire.Uint128, b replica.Checkpo
 		start = w.Clock()
 	}
 	err := w.j.Checkpoint(op, checksum, journal.CheckpointData{State: b.State, StateSegments: b.StateSegments,
-		StableSegment: b.StableSegment, StableSize: b.StableSize, Sessions: b.Sessions})
+		StableSegment: b.StableSegment, StableSize: b.StableSize, StableOmitted: b.StableOmitted, Sessions: b.Sessions})
 	if err != nil {
 		return err
 	}

@@ -26,13 +26,18 @@ type RecoveryInfo struct {
 // replica recovers from (ReadRecovered), hands it to r.Recover, which
 // restores, replays and decides whether the replica votes, and logs what
 // happened.
-func Recover(j *journal.Journal, r *replica.Replica, log *slog.Logger) (RecoveryInfo, error) {
-	rec, err := ReadRecovered(j)
+//
+// With omitStable, the checkpoint's stable prefix that the journal holds is
+// not read (journal.Journal.ReadCheckpointOmitting): the replica's
+// GridBacked machine reads it through its StableStore.
+func Recover(j *journal.Journal, r *replica.Replica, log *slog.Logger, omitStable bool) (RecoveryInfo, error) {
+	rec, err := readRecovered(j, omitStable)
 	if err != nil {
 		return RecoveryInfo{}, err
 	}
-	info := RecoveryInfo{CheckpointOp: rec.CheckpointOp, WALOpMax: rec.OpMax, CheckpointDamaged: rec.CheckpointDamaged}
+	info := RecoveryInfo{CheckpointOp: rec.CheckpointOp, WALOpMax: rec.OpMax}
 	info.RecoveryOutcome, err = r.Recover(&rec)
+	info.CheckpointDamaged = rec.CheckpointDamaged
 	if err != nil {
 		return info, fmt.Errorf("persist: %w", err)
 	}
@@ -53,7 +58,9 @@ func Recover(j *journal.Journal, r *replica.Replica, log *slog.Logger) (Recovery
 // WAL's recovery report, with j as the replica.RecoveryJournal to replay
 // from. It marks the data file started (VSRState.Started), durably, before
 // the replica can send anything; it decides nothing.
-func ReadRecovered(j *journal.Journal) (replica.Recovered, error) {
+func ReadRecovered(j *journal.Journal) (replica.Recovered, error) { return readRecovered(j, false) }
+
+func readRecovered(j *journal.Journal, omitStable bool) (replica.Recovered, error) {
 	sb := j.Superblock()
 	report := j.Report()
 	rec := replica.Recovered{
@@ -72,7 +79,17 @@ func ReadRecovered(j *journal.Journal) (replica.Recovered, error) {
 		}
 	}
 	if sb.VSR.CheckpointOp > 0 {
-		data, err := j.ReadCheckpoint(journal.CheckpointData{})
+		var data journal.CheckpointData
+		var err error
+		if omitStable {
+			data, err = j.ReadCheckpointOmitting(journal.CheckpointData{})
+			if errors.Is(err, journal.ErrCorrupt) {
+				// The remains, as a sync basis, without a hole.
+				data, err = j.ReadCheckpoint(journal.CheckpointData{})
+			}
+		} else {
+			data, err = j.ReadCheckpoint(journal.CheckpointData{})
+		}
 		switch {
 		case errors.Is(err, journal.ErrCorrupt):
 			// A grid block of the checkpoint fails its checksum. What was
@@ -84,7 +101,8 @@ func ReadRecovered(j *journal.Journal) (replica.Recovered, error) {
 		case err != nil:
 			return rec, fmt.Errorf("persist: read checkpoint at op %d: %w", sb.VSR.CheckpointOp, err)
 		default:
-			rec.Checkpoint = replica.CheckpointBlobs{State: data.State, Sessions: data.Sessions}
+			rec.Checkpoint = replica.CheckpointBlobs{State: data.State, Sessions: data.Sessions,
+				StableOmitted: data.StableOmitted, StableOffset: data.StableOffset}
 		}
 	}
 	return rec, nil

@@ -81,7 +81,7 @@ func r3Recover(t *testing.T, s journal.Storage) (*replica.Replica, RecoveryInfo,
 	if err != nil {
 		t.Fatal(err)
 	}
-	info, err := Recover(j, r, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	info, err := Recover(j, r, slog.New(slog.NewTextHandler(io.Discard, nil)), false)
 	if err != nil {
 		t.Fatal(err)
 	}

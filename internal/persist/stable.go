@@ -1,0 +1,51 @@
+package persist
+
+import (
+	"fmt"
+
+	"github.com/chronon-db/chronon/journal"
+	"github.com/chronon-db/chronon/statemachine"
+)
+
+// StableStore is the statemachine.StableStore of a replica's journal: the
+// stable prefix of the durable checkpoint, read back through the
+// journal's block cache (journal.Journal.SetStableCache).
+type StableStore struct {
+	j *journal.Journal
+	// segment is the stable segment of the machine, as it names it
+	// (StableSnapshot.SnapshotStable); the journal's held prefix counts
+	// only when it is of that segment.
+	segment int
+}
+
+// NewStableStore returns the store of j for a machine whose stable prefix
+// is in snapshot segment segment.
+func NewStableStore(j *journal.Journal, segment int) *StableStore {
+	return &StableStore{j: j, segment: segment}
+}
+
+var _ statemachine.StableStore = (*StableStore)(nil)
+
+// StableHeld implements statemachine.StableStore.
+func (s *StableStore) StableHeld() int {
+	seg, n := s.j.StableHeld()
+	if seg != s.segment {
+		return 0
+	}
+	return n
+}
+
+// StableUnit implements statemachine.StableStore.
+func (s *StableStore) StableUnit() int { return s.j.StableUnit() }
+
+// ReadStable implements statemachine.StableStore.
+func (s *StableStore) ReadStable(dst []byte, from, to int) ([]byte, error) {
+	b, err := s.j.ReadStable(dst, from, to)
+	if err != nil {
+		return b, fmt.Errorf("%w: %w", statemachine.ErrStableRead, err)
+	}
+	return b, nil
+}
+
+// Release implements statemachine.StableStore.
+func (s *StableStore) Release(b []byte) { journal.ReleaseMemory(b) }

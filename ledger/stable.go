@@ -1,0 +1,206 @@
+package ledger
+
+import (
+	"fmt"
+	"unsafe"
+
+	"github.com/chronon-db/chronon/internal/invariants"
+	"github.com/chronon-db/chronon/statemachine"
+	"github.com/chronon-db/chronon/wire"
+)
+
+// Transfers in the grid (statemachine.GridBacked). With a store, the
+// transfers the durable checkpoint holds (the store's StableHeld, rounded
+// down to whole transfers and whole store units) are dropped from memory:
+// slots below evicted are read back through the store, a 128-byte record
+// at a time (the store caches whole blocks). Everything else — accounts,
+// the id indexes, the history index and the transfers created since the
+// durable checkpoint — stays in memory.
+//
+// Reads happen in two passes. Prefetch, before the replica applies a
+// prepare, performs every read applying its requests will do (each read
+// verifies its block against the checkpoint's checksums) and reports a
+// failure as an error, so the replica applies nothing and tries again
+// later. Apply then reads the same records again (cache hits, or a block
+// verified a moment ago): a failure there means the disk changed under the
+// replica between the two passes, and panics.
+
+var _ statemachine.GridBacked = (*Ledger)(nil)
+
+// SetStableStore implements statemachine.GridBacked.
+func (l *Ledger) SetStableStore(s statemachine.StableStore) {
+	if l.evicted > 0 {
+		// Another store (a restarted replica): the state it drops is
+		// restored again from it.
+		l.Reset()
+	}
+	invariants.Assert(l.evicted == 0, "ledger: store changed after transfers were dropped")
+	l.store = s
+	if s == nil {
+		return
+	}
+	u := s.StableUnit()
+	if u <= 0 {
+		panic(fmt.Sprintf("ledger: stable store unit %d", u))
+	}
+	// Evict whole transfers and whole store units: their least common
+	// multiple.
+	a, b := u, TransferSize
+	for b != 0 {
+		a, b = b, a%b
+	}
+	l.evictUnit = u / a * TransferSize
+	l.unitBuf = make([]byte, 0, l.evictUnit)
+	invariants.Assert(l.evictUnit%TransferSize == 0 && l.evictUnit%u == 0, "ledger: eviction unit not a multiple of the store's and the record's")
+}
+
+// StableOmitted implements statemachine.GridBacked.
+func (l *Ledger) StableOmitted() int { return l.evicted * TransferSize }
+
+// TransfersInMemory returns the number of transfers held in memory (the
+// others are read through the stable store).
+func (l *Ledger) TransfersInMemory() int { return len(l.transfers) - l.evicted }
+
+// evict drops from memory the transfers the store now holds durably. It
+// runs only at PrefetchReset, between prepares.
+func (l *Ledger) evict() {
+	if l.store == nil {
+		return
+	}
+	held := l.store.StableHeld()
+	n := held / l.evictUnit * l.evictUnit / TransferSize
+	if n <= l.evicted {
+		return
+	}
+	invariants.Assert(n <= len(l.transfers), "ledger: store holds more transfers than the ledger")
+	l.dropTransfers(n)
+}
+
+// dropTransfers gives the memory of transfers [evicted, n) back.
+func (l *Ledger) dropTransfers(n int) {
+	invariants.Assert(n > l.evicted && n <= len(l.transfers), "ledger: drop of transfers out of range")
+	// Start a page before the last drop's end: ReleaseMemory keeps the
+	// partial pages at the edges, and the one at that end is whole now.
+	from := max(0, l.evicted-pageTransfers)
+	l.store.Release(transferBytes(l.transfers[from:n]))
+	l.evicted = n
+}
+
+// heldOrZero returns the store's StableHeld, 0 without a store.
+func (l *Ledger) heldOrZero() int {
+	if l.store == nil {
+		return 0
+	}
+	return l.store.StableHeld()
+}
+
+// pageTransfers is the transfers in the largest memory page size a Release
+// rounds to (64 KiB).
+const pageTransfers = 64 << 10 / TransferSize
+
+func transferBytes(ts []Transfer) []byte {
+	if len(ts) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(&ts[0])), len(ts)*int(unsafe.Sizeof(Transfer{})))
+}
+
+// readTransfer returns the transfer in slot: in memory, or read through
+// the store into one of the scratch records (valid until scratchRecords
+// more reads).
+func (l *Ledger) readTransfer(slot uint32) (*Transfer, error) {
+	if int(slot) >= l.evicted {
+		invariants.Assert(int(slot) < len(l.transfers), "ledger: read of a transfer slot beyond the count")
+		return &l.transfers[slot], nil
+	}
+	from := int(slot) * TransferSize
+	b, err := l.store.ReadStable(l.readBuf[:0], from, from+TransferSize)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: transfer slot %d: %w", slot, err)
+	}
+	invariants.Assert(len(b) == TransferSize, "ledger: stable read of another length than a record")
+	l.scratchNext = (l.scratchNext + 1) % scratchRecords
+	t := &l.scratch[l.scratchNext]
+	t.Decode(b)
+	return t, nil
+}
+
+// scratchRecords is how many transfers read back stay valid at once.
+const scratchRecords = 4
+
+// transferAt returns the transfer in slot for Apply: Prefetch read it
+// already, so a failure is the disk changing between the two passes.
+func (l *Ledger) transferAt(slot uint32) *Transfer {
+	if l.prefetching {
+		t, err := l.readTransfer(slot)
+		if err != nil {
+			if l.prefetchErr == nil {
+				l.prefetchErr = err
+			}
+			l.scratch[0] = Transfer{}
+			return &l.scratch[0]
+		}
+		return t
+	}
+	t, err := l.readTransfer(slot)
+	if err != nil {
+		panic(fmt.Sprintf("ledger: a transfer prefetched could not be read again: %v", err))
+	}
+	return t
+}
+
+// PrefetchReset implements statemachine.GridBacked: it also drops the
+// transfers the store has come to hold since the last prepare.
+func (l *Ledger) PrefetchReset() {
+	l.prefetchErr = nil
+	l.evict()
+}
+
+// Prefetch implements statemachine.GridBacked: it performs the reads of
+// evicted transfers that applying the request to the state before the
+// prepare would do. Requests before it in the same prepare only add
+// transfers (in memory) and history entries after the ones read, so they
+// never make a later request read an evicted transfer this pass did not.
+func (l *Ledger) Prefetch(operation wire.Operation, input []byte) error {
+	if l.evicted == 0 {
+		return nil
+	}
+	l.prefetching = true
+	defer func() { l.prefetching = false }()
+	switch {
+	case isQuery(operation):
+		l.query(operation, input, nil)
+	case operation == OperationCreateTransfers || operation == OperationLookupTransfers:
+		size := TransferSize
+		if operation == OperationLookupTransfers {
+			size = IDSize
+		}
+		if _, err := events(l.cfg.BatchMax, operation, input); err != nil {
+			return nil
+		}
+		for i := 0; i+size <= len(input); i += size {
+			if slot, ok := l.transferIndex.get(getUint128(input[i:])); ok && int(slot) < l.evicted {
+				l.transferAt(slot)
+			}
+		}
+	}
+	if l.prefetchErr != nil {
+		return fmt.Errorf("%w: %w", statemachine.ErrStableRead, l.prefetchErr)
+	}
+	return nil
+}
+
+// ReadSnapshotRange implements statemachine.GridBacked.
+func (l *Ledger) ReadSnapshotRange(dst []byte, from, to int) ([]byte, error) {
+	if from < 0 || to < from || to > len(l.transfers)*TransferSize {
+		panic(fmt.Sprintf("ledger: snapshot range [%d, %d) of %d transfers", from, to, len(l.transfers)))
+	}
+	if cut := l.evicted * TransferSize; from < cut {
+		var err error
+		if dst, err = l.store.ReadStable(dst, from, min(to, cut)); err != nil {
+			return dst, fmt.Errorf("%w: %w", statemachine.ErrStableRead, err)
+		}
+		from = min(to, cut)
+	}
+	return l.AppendSnapshotRange(dst, from, to), nil
+}
