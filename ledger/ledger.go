@@ -36,8 +36,8 @@ type Ledger struct {
 	// would list more than staleAccountsMax (so a digest costs at most
 	// that many hashes). A hot account changed by many transfers is hashed
 	// once per flush, not once per transfer.
-	accountStale   []bool
-	staleAccounts  []uint32
+	accountStale  []bool
+	staleAccounts []uint32
 	transfers     []Transfer
 	transferIndex index
 
@@ -84,16 +84,16 @@ func New(cfg Config) (*Ledger, error) {
 		return nil, err
 	}
 	return &Ledger{
-		cfg:            cfg,
-		accounts:       make([]Account, 0, cfg.AccountsMax),
-		accountHashes:  make([]wire.Uint128, 0, cfg.AccountsMax),
-		accountIndex:   newIndex(cfg.AccountsMax, cfg.HashSeed),
-		accountStale:   make([]bool, cfg.AccountsMax),
-		staleAccounts:  make([]uint32, 0, min(cfg.AccountsMax, staleAccountsMax)),
-		transfers:      make([]Transfer, 0, cfg.TransfersMax),
-		transferIndex:  newIndex(cfg.TransfersMax, cfg.HashSeed^0x9e3779b97f4a7c15),
-		chunks:         make([]chunk, 0, chunksMax(cfg.TransfersMax)),
-		lists:          make([]list, 2*cfg.AccountsMax),
+		cfg:           cfg,
+		accounts:      make([]Account, 0, cfg.AccountsMax),
+		accountHashes: make([]wire.Uint128, 0, cfg.AccountsMax),
+		accountIndex:  newIndex(cfg.AccountsMax, cfg.HashSeed),
+		accountStale:  make([]bool, cfg.AccountsMax),
+		staleAccounts: make([]uint32, 0, min(cfg.AccountsMax, staleAccountsMax)),
+		transfers:     make([]Transfer, 0, cfg.TransfersMax),
+		transferIndex: newIndex(cfg.TransfersMax, cfg.HashSeed^0x9e3779b97f4a7c15),
+		chunks:        make([]chunk, 0, chunksMax(cfg.TransfersMax)),
+		lists:         make([]list, 2*cfg.AccountsMax),
 		// One entry per chunk slot and per list header slot; only the
 		// entries of accounts with AccountHistory are written, and the
 		// pages no one writes are never backed by memory (see

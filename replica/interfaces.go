@@ -69,5 +69,5 @@ type CheckpointBlobs struct {
 	// durable checkpoint's blocks for them. StableOffset is where they
 	// start in State (set when a checkpoint is read back omitting them).
 	StableOmitted, StableOffset int
-	Sessions                  []byte
+	Sessions                    []byte
 }
