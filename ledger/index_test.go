@@ -7,12 +7,17 @@ import (
 	"github.com/chronon-db/chronon/wire"
 )
 
+// sliceIDs is an idSource over a slice of ids.
+type sliceIDs []wire.Uint128
+
+func (s *sliceIDs) idAt(slot uint32) wire.Uint128 { return (*s)[slot] }
+
 func TestIndex(t *testing.T) {
 	const n = 1000
 	rng := rand.New(rand.NewPCG(1, 2))
 	for _, seed := range []uint64{0, 12345} {
-		x := newIndex(n, seed)
-		var ids []wire.Uint128
+		var ids sliceIDs
+		x := newIndex(n, seed, &ids)
 		for i := range n {
 			var id wire.Uint128
 			switch i % 3 {

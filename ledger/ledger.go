@@ -83,15 +83,13 @@ func New(cfg Config) (*Ledger, error) {
 	if err := cfg.normalize(); err != nil {
 		return nil, err
 	}
-	return &Ledger{
+	l := &Ledger{
 		cfg:           cfg,
 		accounts:      make([]Account, 0, cfg.AccountsMax),
 		accountHashes: make([]wire.Uint128, 0, cfg.AccountsMax),
-		accountIndex:  newIndex(cfg.AccountsMax, cfg.HashSeed),
 		accountStale:  make([]bool, cfg.AccountsMax),
 		staleAccounts: make([]uint32, 0, min(cfg.AccountsMax, staleAccountsMax)),
 		transfers:     make([]Transfer, 0, cfg.TransfersMax),
-		transferIndex: newIndex(cfg.TransfersMax, cfg.HashSeed^0x9e3779b97f4a7c15),
 		chunks:        make([]chunk, 0, chunksMax(cfg.TransfersMax)),
 		lists:         make([]list, 2*cfg.AccountsMax),
 		// One entry per chunk slot and per list header slot; only the
@@ -100,7 +98,10 @@ func New(cfg Config) (*Ledger, error) {
 		// docs/decisions.md).
 		balances:     make([]balance, chunkSlots*chunksMax(cfg.TransfersMax)),
 		tailBalances: make([]balance, chunkSlots*2*cfg.AccountsMax),
-	}, nil
+	}
+	l.accountIndex = newIndex(cfg.AccountsMax, cfg.HashSeed, (*accountIDs)(l))
+	l.transferIndex = newIndex(cfg.TransfersMax, cfg.HashSeed^0x9e3779b97f4a7c15, (*transferIDs)(l))
+	return l, nil
 }
 
 // Config returns the configuration the ledger was built with, defaults
