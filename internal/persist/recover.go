@@ -83,6 +83,13 @@ func readRecovered(j *journal.Journal, omitStable bool) (replica.Recovered, erro
 		var err error
 		if omitStable {
 			data, err = j.ReadCheckpointOmitting(journal.CheckpointData{})
+			if err == nil {
+				// The omitted blocks are read only when the machine
+				// restores: verify them now, so that a damaged one makes
+				// the checkpoint damaged here, with its readable remains
+				// as the basis of the state sync that replaces it.
+				err = verifyStable(j)
+			}
 			if errors.Is(err, journal.ErrCorrupt) {
 				// The remains, as a sync basis, without a hole.
 				data, err = j.ReadCheckpoint(journal.CheckpointData{})
@@ -106,6 +113,21 @@ func readRecovered(j *journal.Journal, omitStable bool) (replica.Recovered, erro
 		}
 	}
 	return rec, nil
+}
+
+// verifyStable reads the stable prefix the durable checkpoint holds, a
+// block at a time, verifying each.
+func verifyStable(j *journal.Journal) error {
+	_, held := j.StableHeld()
+	unit := j.StableUnit()
+	buf := make([]byte, 0, unit)
+	for from := 0; from < held; from += unit {
+		var err error
+		if buf, err = j.ReadStable(buf[:0], from, from+unit); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // recoveryJournal is a journal.Journal as replica.Recover reads it.
