@@ -12,6 +12,7 @@ import (
 
 	"github.com/chronon-db/chronon/internal/bus"
 	"github.com/chronon-db/chronon/internal/persist"
+	"github.com/chronon-db/chronon/journal"
 	"github.com/chronon-db/chronon/outbox"
 	"github.com/chronon-db/chronon/replica"
 	"github.com/chronon-db/chronon/statemachine"
@@ -33,6 +34,11 @@ type Metrics struct {
 	// CheckpointLast and CheckpointMax are the journal time of the last
 	// and of the longest checkpoint since start.
 	CheckpointLast, CheckpointMax time.Duration
+	// StableCache counts the block cache through which a GridBacked state
+	// machine reads back what it dropped from memory; StateOmitted is how
+	// many bytes of its state it holds only in the grid.
+	StableCache  journal.StableCacheStats
+	StateOmitted uint64
 	// HasOutbox says whether Outbox and Dispatcher are meaningful.
 	HasOutbox bool
 	// Outbox is the replicated table's counters: the same on every replica
@@ -72,6 +78,10 @@ func (n *Node) publishMetrics() {
 	m.Bus = n.bus.Counters
 	m.WAL = n.wal.Counters
 	m.CheckpointLast, m.CheckpointMax = n.wal.CheckpointLast, n.wal.CheckpointMax
+	m.StableCache = n.journal.StableCacheStats()
+	if g, ok := n.cfg.StateMachine.(statemachine.GridBacked); ok {
+		m.StateOmitted = uint64(g.StableOmitted())
+	}
 	sm := n.cfg.StateMachine
 	if n.outbox != nil {
 		m.HasOutbox = true
@@ -130,6 +140,10 @@ func (m *Metrics) WritePrometheus(w io.Writer) error {
 	writeCounterStruct(b, label, "chronon_wal_", "Journal write counter", &m.WAL)
 	gauge("chronon_checkpoint_last_seconds", "Journal time of the last checkpoint (changed blocks, sync, superblock).", m.CheckpointLast.Seconds())
 	gauge("chronon_checkpoint_max_seconds", "Journal time of the longest checkpoint since start.", m.CheckpointMax.Seconds())
+	gauge("chronon_state_omitted_bytes", "Bytes of the state machine's state held only in the grid (read back through the stable block cache).", m.StateOmitted)
+	gauge("chronon_stable_cache_blocks", "Grid blocks the stable block cache holds (--cache-size).", uint64(m.StableCache.Blocks))
+	counter("chronon_stable_cache_hits_total", "Stable block reads served from the cache.", m.StableCache.Hits)
+	counter("chronon_stable_cache_misses_total", "Stable block reads that read and verified a grid block.", m.StableCache.Misses)
 	if m.HasOutbox {
 		o, d := &m.Outbox, &m.Dispatcher
 		counter("chronon_outbox_emitted_total", "Effects committed to the outbox (replicated).", o.Emitted)

@@ -56,6 +56,8 @@ func runStart(args []string, stdout, stderr io.Writer) int {
 	effectsBatch := fs.Int("effects-batch", 1, "with --effects-sink: effects per HTTP request; above 1 the webhook must accept the batch form (docs/outbox.md, \"HTTP batch form\")")
 	effectsWorkers := fs.Int("effects-workers", 0, "with --effects-sink: concurrent requests to the sink (default 64, or 8 with --effects-batch above 1)")
 	effectsAdmission := fs.Int("effects-admission", 50, "ledger with an outbox: above this fill of the outbox (percent, 1..100), the primary slows admission of transfers that emit effects, holding them in its queue until acknowledged effects free room (clients see latency, not outbox_full); 0 turns it off (docs/outbox.md, \"Admission\")")
+	cacheSize := fs.String("cache-size", "64MiB", "memory for the block cache through which the ledger reads back the transfers it keeps only in the grid (the ones the durable checkpoint holds); suffixes KiB, MiB, GiB")
+	stateInMemory := fs.Bool("state-in-memory", false, "keep the ledger's whole state in memory instead of dropping the transfers the durable checkpoint holds")
 	effectsAdmissionWait := fs.Duration("effects-admission-wait", 5*time.Second, "with --effects-admission: the longest a request is held back; then it is prepared anyway and transfers that find the outbox full are answered outbox_full")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: chronon start --addresses=a:p,b:p,c:p [--replica=i] [--state-machine=ledger|kv] <data file>")
@@ -73,6 +75,11 @@ func runStart(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "chronon start: --effects-sink: %v\n", err)
 			return 2
 		}
+	}
+	cacheBytes, err := parseSize(*cacheSize)
+	if err != nil || cacheBytes <= 0 {
+		fmt.Fprintf(stderr, "chronon start: --cache-size %q: want a positive size such as 256MiB\n", *cacheSize)
+		return 2
 	}
 	if *effectsAdmission < 0 || *effectsAdmission > 100 || *effectsAdmissionWait <= 0 {
 		fmt.Fprintln(stderr, "chronon start: --effects-admission must be within 0..100 and --effects-admission-wait positive")
@@ -171,6 +178,9 @@ func runStart(args []string, stdout, stderr io.Writer) int {
 
 		EffectsAdmission:     admissionPercent(*effectsAdmission),
 		EffectsAdmissionWait: *effectsAdmissionWait,
+
+		CacheSize:     cacheBytes,
+		StateInMemory: *stateInMemory,
 
 		StatusLogInterval: *statusInterval,
 		ConnectionsMax:    *connectionsMax,
