@@ -388,7 +388,11 @@ func (j *Journal) stableBlock(w *blobWrite, seg, k int, payload []byte, i, end i
 	// checkpoint's block is taken unread (reads verify it: ReadStable).
 	omitted := (k+1)*pm <= w.omitted
 	var e *blockEntry
-	switch {
+	switch rep := j.repaired(k); {
+	case rep != nil && seg == j.curStableSeg && (k+1)*pm <= j.curStableSize:
+		// A repaired block replaces the durable checkpoint's damaged one.
+		e = rep
+		j.repSet.release(e.address)
 	case i < end && w.prev[i].segment == uint32(seg) && seg == j.curStableSeg && (k+1)*pm <= j.curStableSize &&
 		w.prev[i].size == uint32(pm) && (omitted || !j.scrubbing(j.scrubPos)):
 		e = &w.prev[i]

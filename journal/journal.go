@@ -62,6 +62,11 @@ type Journal struct {
 	// preSet holds their addresses until a checkpoint takes them.
 	pre        []blockEntry
 	preSet     freeSet
+	// repairs are stable blocks written again from a peer's bytes
+	// (RepairStable), held in repSet until a checkpoint takes them.
+	repairs      []repair
+	repSet       freeSet
+	gridRepaired uint64
 	preSegment int
 	preBase    int
 	preCursor  uint64
@@ -288,6 +293,8 @@ func open(s Storage, readOnly bool) (*Journal, error) {
 	j.fixedBuf = make([]uint64, 0, c.GridBlockCount)
 	j.pre = make([]blockEntry, 0, c.GridBlockCount)
 	j.preSet = newFreeSet(c.GridBlockCount)
+	j.repSet = newFreeSet(c.GridBlockCount)
+	j.repairs = make([]repair, 0, RepairsMax)
 	j.preSegment = -1
 	j.curStableSeg = -1
 	j.preBuf = make([]byte, 0, c.GridBlockSize)

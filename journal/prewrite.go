@@ -45,7 +45,7 @@ func (j *Journal) Prewrite(src StableSource, max int) (int, error) {
 		}
 		// A free block: not the durable checkpoint's, not written ahead
 		// (prewriteNext saw one: fewer than half the free blocks are).
-		for j.acquired.isAcquired(j.preCursor+1) || j.preSet.isAcquired(j.preCursor+1) {
+		for j.acquired.isAcquired(j.preCursor+1) || j.preSet.isAcquired(j.preCursor+1) || j.repSet.isAcquired(j.preCursor+1) {
 			j.preCursor++
 		}
 		address := j.preCursor + 1
@@ -151,6 +151,7 @@ func (j *Journal) fullBlocks(seg int) int {
 func (j *Journal) afterCheckpoint() {
 	invariants.Assert(j.curKnown, "journal: prewrites reset before the checkpoint is known")
 	j.releaseUnusedPrewrites()
+	j.forgetRepairs()
 	j.preCursor, j.preBase = 0, 0
 	if j.preSegment >= 0 {
 		j.preBase = j.fullBlocks(j.preSegment)

@@ -82,7 +82,7 @@ func (j *Journal) ReadStable(dst []byte, from, to int) ([]byte, error) {
 	pm := j.blockPayloadMax()
 	for from < to {
 		k := from / pm
-		b, err := j.stableBlockBytes(j.curStableFirst + k)
+		b, err := j.stableBlockBytes(j.curStableFirst+k, j.repaired(k))
 		if err != nil {
 			return dst, fmt.Errorf("stable block %d: %w", k, err)
 		}
@@ -96,8 +96,11 @@ func (j *Journal) ReadStable(dst []byte, from, to int) ([]byte, error) {
 
 // stableBlockBytes returns the payload of the durable checkpoint's state
 // block i, from the cache or read and verified into it.
-func (j *Journal) stableBlockBytes(i int) ([]byte, error) {
+func (j *Journal) stableBlockBytes(i int, rep *blockEntry) ([]byte, error) {
 	e := &j.cur[RefState][i]
+	if rep != nil {
+		e = rep
+	}
 	invariants.Assert(e.stable && e.segment == uint32(j.curStableSeg), "journal: stable read of a block outside the stable prefix")
 	c := &j.cache
 	bs := int(j.layout.Config.GridBlockSize)

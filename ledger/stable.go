@@ -190,6 +190,14 @@ func (l *Ledger) Prefetch(operation wire.Operation, input []byte) error {
 	return nil
 }
 
+// RepairStable implements statemachine.GridBacked.
+func (l *Ledger) RepairStable(from int, b []byte) error {
+	if l.store == nil {
+		return statemachine.ErrStableRead
+	}
+	return l.store.RepairStable(from, b)
+}
+
 // ReadSnapshotRange implements statemachine.GridBacked.
 func (l *Ledger) ReadSnapshotRange(dst []byte, from, to int) ([]byte, error) {
 	if from < 0 || to < from || to > len(l.transfers)*TransferSize {

@@ -227,6 +227,11 @@ func (m *Machine) ReadSnapshotRange(dst []byte, from, to int) ([]byte, error) {
 	return statemachine.ForwardReadSnapshotRange(m.inner, dst, from, to)
 }
 
+// RepairStable implements statemachine.GridBacked.
+func (m *Machine) RepairStable(from int, b []byte) error {
+	return statemachine.ForwardRepairStable(m.inner, from, b)
+}
+
 // PrefetchReset implements statemachine.GridBacked.
 func (m *Machine) PrefetchReset() { statemachine.ForwardPrefetchReset(m.inner) }
 

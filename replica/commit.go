@@ -68,6 +68,7 @@ func (r *Replica) prefetch(h *wire.Header, body []byte) bool {
 		if err := r.grid.Prefetch(req.Operation, body[wire.HeaderSize:req.Size]); err != nil {
 			r.Counters.PrefetchFailed++
 			r.prefetchStalled = true
+			r.requestStable(err)
 			return false
 		}
 		body = body[req.Size:]

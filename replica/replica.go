@@ -49,6 +49,10 @@ type Replica struct {
 	// prefetchStalled is set while a prepare waits for its prefetch.
 	grid            statemachine.GridBacked
 	prefetchStalled bool
+	// stablePeer is the peer asked last for stable bytes (grid repair);
+	// stableBuf holds the bytes served.
+	stablePeer uint8
+	stableBuf  []byte
 	// local is sm's local-only operations, nil if it has none.
 	local statemachine.LocalOperations
 
@@ -229,6 +233,9 @@ func New(cfg Config, pool *wire.Pool, bus Bus, journal Journal, clock Clock, sm 
 	// checksums in place, and serving them costs nothing more.
 	r.cp.manifest = make([]byte, 0, wire.SyncManifestEntrySize*r.syncChunkCount(uint64(cap(r.cp.blob))))
 	r.cp.scratch = make([]byte, 0, r.syncChunkSize())
+	if r.grid != nil {
+		r.stableBuf = make([]byte, 0, r.syncChunkSize())
+	}
 	r.normalTimeout = r.randomNormalTimeout()
 	r.local, _ = sm.(statemachine.LocalOperations)
 	// The future buffer shares the prepare ring's slots (futureRing).
@@ -332,6 +339,10 @@ func (r *Replica) OnMessage(m *wire.Message, h *wire.Header) {
 		r.onRequestSyncManifest(h)
 	case wire.CommandSyncManifest:
 		r.onSyncManifest(h, m.Buffer[wire.HeaderSize:h.Size])
+	case wire.CommandRequestStable:
+		r.onRequestStable(h)
+	case wire.CommandStable:
+		r.onStable(h, m.Buffer[wire.HeaderSize:h.Size])
 	case wire.CommandHeaders:
 		r.onHeaders(h, m.Buffer[wire.HeaderSize:h.Size])
 	case wire.CommandPing:

@@ -185,7 +185,8 @@ func (r *Replica) sendCheckpointChunk(to uint8, offset, n uint64) {
 	h.Size = uint32(wire.HeaderSize + n)
 	b, err := r.cp.bytes(r.grid, offset, offset+n)
 	if err != nil {
-		r.Counters.SyncChunkUnreadable++ // the peer asks again, or another replica
+		r.Counters.SyncChunkUnreadable++ // the peer asks again, once repaired
+		r.requestStable(err)
 		return
 	}
 	r.sendWithBody(to, &h, b)

@@ -5,6 +5,7 @@ import (
 
 	"github.com/chronon-db/chronon/journal"
 	"github.com/chronon-db/chronon/replica"
+	"github.com/chronon-db/chronon/wire"
 )
 
 // Bounds that keep faults within what VSR (as implemented today) repairs.
@@ -381,6 +382,9 @@ func (s *Sim) corruptGrid(h *host) {
 	if h.wal.Busy() {
 		return // the journal reads nothing while its prepares are written
 	}
+	if s.rng.IntN(2) == 0 && s.corruptStable(h) {
+		return
+	}
 	z := h.layout.Grid
 	off := z.Offset + s.rng.Uint64N(z.Size)
 	bit := uint(s.rng.IntN(8))
@@ -400,6 +404,29 @@ func (s *Sim) corruptGrid(h *host) {
 	}
 	s.stats.Faults[FaultCorruptGrid]++
 	s.trace.logf("replica %d: bit flipped in a free grid block", h.index)
+}
+
+// corruptStable flips a bit in the payload of a block of the stable prefix
+// the running replica's durable checkpoint holds (the ledger's transfers
+// it reads back from the grid): a read of it fails and the replica repairs
+// it from a peer (request_stable), or a restart finds the checkpoint
+// damaged and syncs. It reports whether it flipped one.
+func (s *Sim) corruptStable(h *host) bool {
+	_, held := h.journal.StableHeld()
+	unit := h.journal.StableUnit()
+	if held == 0 {
+		return false
+	}
+	k := s.rng.IntN(held / unit)
+	a := h.journal.StableBlockAddress(k)
+	if a == 0 {
+		return false
+	}
+	off := h.layout.BlockOffset(a) + wire.HeaderSize + s.rng.Uint64N(uint64(unit))
+	h.storage.FlipBit(off, uint(s.rng.IntN(8)))
+	s.stats.Faults[FaultCorruptStable]++
+	s.trace.logf("replica %d: bit flipped in stable block %d (grid block %d)", h.index, k, a)
+	return true
 }
 
 var _ = replica.StatusNormal

@@ -98,6 +98,11 @@ func (m *machine) ReadSnapshotRange(dst []byte, from, to int) ([]byte, error) {
 	return statemachine.ForwardReadSnapshotRange(m.inner, dst, from, to)
 }
 
+// RepairStable forwards to the inner machine.
+func (m *machine) RepairStable(from int, b []byte) error {
+	return statemachine.ForwardRepairStable(m.inner, from, b)
+}
+
 // PrefetchReset forwards to the inner machine.
 func (m *machine) PrefetchReset() { statemachine.ForwardPrefetchReset(m.inner) }
 

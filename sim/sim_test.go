@@ -24,13 +24,16 @@ func TestSeeds(t *testing.T) {
 		// The faults that exist only in the simulator's own bookkeeping must
 		// keep happening.
 		for _, k := range []FaultKind{FaultCorruptMessage, FaultDeliveredAfterCrash, FaultWriteLostInFlight,
-			FaultWriteTornInFlight, FaultCrashThenPrimaryCut, FaultRogueFrame} {
+			FaultWriteTornInFlight, FaultCrashThenPrimaryCut, FaultRogueFrame, FaultCorruptStable} {
 			if total.Faults[k] == 0 {
 				t.Errorf("seeds 1..%d injected no %s", n, k)
 			}
 		}
 		if total.CorruptDropped == 0 {
 			t.Errorf("seeds 1..%d: no corrupted message reached a receiver", n)
+		}
+		if total.Grid.Repaired == 0 {
+			t.Errorf("seeds 1..%d: no stable block repaired from a peer", n)
 		}
 		if total.RogueDropped == 0 {
 			t.Errorf("seeds 1..%d: no rogue frame reached a replica", n)

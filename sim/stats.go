@@ -37,6 +37,7 @@ const (
 	FaultWriteTornInFlight
 	FaultCrashThenPrimaryCut
 	FaultRogueFrame
+	FaultCorruptStable
 	faultKindCount
 )
 
@@ -47,7 +48,7 @@ var faultNames = [faultKindCount]string{
 	"sink_transient_failure", "sink_lost_reply", "ack_lost", "crash_primary_mid_dispatch",
 	"reformat", "power_loss", "pause", "receiver_crash", "corrupt_checkpoint",
 	"corrupt_message", "delivered_after_crash", "write_lost_in_flight", "write_torn_in_flight",
-	"crash_then_primary_cut", "rogue_frame",
+	"crash_then_primary_cut", "rogue_frame", "corrupt_stable",
 }
 
 func (k FaultKind) String() string { return faultNames[k] }
@@ -118,6 +119,8 @@ type GridStats struct {
 	Dropped                          uint64
 	BlockHits, BlockMisses           uint64
 	PrefetchFailed, ChunksUnreadable uint64
+	// Requested counts request_stable sent, Repaired the repairs taken.
+	Requested, Repaired uint64
 }
 
 // addHost adds the grid counters of one replica instance.
@@ -125,6 +128,8 @@ func (g *GridStats) addHost(h *host) {
 	if h.replica != nil {
 		g.PrefetchFailed += h.replica.Counters.PrefetchFailed
 		g.ChunksUnreadable += h.replica.Counters.SyncChunkUnreadable
+		g.Requested += h.replica.Counters.StableRequested
+		g.Repaired += h.replica.Counters.StableRepaired
 	}
 	if h.journal != nil {
 		st := h.journal.StableCacheStats()
@@ -177,6 +182,8 @@ func (s *Stats) Add(o *Stats) {
 	s.Grid.BlockMisses += o.Grid.BlockMisses
 	s.Grid.PrefetchFailed += o.Grid.PrefetchFailed
 	s.Grid.ChunksUnreadable += o.Grid.ChunksUnreadable
+	s.Grid.Requested += o.Grid.Requested
+	s.Grid.Repaired += o.Grid.Repaired
 	s.PeerLossSignals += o.PeerLossSignals
 	s.CorruptDropped += o.CorruptDropped
 	s.LiesTold += o.LiesTold

@@ -11,6 +11,7 @@ package statemachine
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/chronon-db/chronon/wire"
 )
@@ -164,6 +165,21 @@ type StableSnapshot interface {
 // (an I/O error, or a block that fails its checksum).
 var ErrStableRead = errors.New("statemachine: stable prefix not readable")
 
+// StableReadError is a failed read of the stable prefix: bytes [From, To)
+// (one store unit) could not be read back. Peers hold the same bytes in
+// their stable prefix; RepairStable takes them. It wraps ErrStableRead.
+type StableReadError struct {
+	From, To int
+	Err      error
+}
+
+func (e *StableReadError) Error() string {
+	return fmt.Sprintf("statemachine: stable bytes [%d, %d) not readable: %v", e.From, e.To, e.Err)
+}
+
+// Unwrap returns ErrStableRead and the cause.
+func (e *StableReadError) Unwrap() []error { return []error{ErrStableRead, e.Err} }
+
 // StableStore reads back the stable prefix of a GridBacked machine's stable
 // segment from the replica's durable storage, where the checkpoints put it
 // (the grid blocks of the durable checkpoint).
@@ -177,6 +193,11 @@ type StableStore interface {
 	// to <= StableHeld(), each verified against its checksum. Errors wrap
 	// ErrStableRead.
 	ReadStable(dst []byte, from, to int) ([]byte, error)
+	// RepairStable writes b, a peer's copy of the unit of the stable
+	// prefix starting at from, in place of a damaged one: the store
+	// checks it against what it expects there and refuses (an error)
+	// bytes that do not match.
+	RepairStable(from int, b []byte) error
 	// Release tells the store that the machine no longer uses b's
 	// contents (records it dropped from memory): the store may give their
 	// memory pages back to the operating system. b's bytes are undefined
@@ -220,6 +241,9 @@ type GridBacked interface {
 	// ErrStableRead; the replica then applies nothing of the prepare and
 	// tries again later.
 	Prefetch(operation wire.Operation, input []byte) error
+	// RepairStable passes a peer's copy of stable bytes to the store
+	// (StableStore.RepairStable) after a StableReadError.
+	RepairStable(from int, b []byte) error
 	// RestoreOmitting is Restore for a snapshot whose first omitted bytes
 	// of the stable prefix (a multiple of the store's unit, at most its
 	// StableHeld) are not in snapshot (whatever it holds there is not

@@ -94,6 +94,14 @@ func ForwardReadSnapshotRange(inner StateMachine, dst []byte, from, to int) ([]b
 	return AppendWrappedRange(inner, dst, from, to), nil
 }
 
+// ForwardRepairStable is GridBacked.RepairStable for a wrapper.
+func ForwardRepairStable(inner StateMachine, from int, b []byte) error {
+	if g, ok := inner.(GridBacked); ok {
+		return g.RepairStable(from, b)
+	}
+	return ErrStableRead
+}
+
 // ForwardPrefetchReset is GridBacked.PrefetchReset for a wrapper.
 func ForwardPrefetchReset(inner StateMachine) {
 	if g, ok := inner.(GridBacked); ok {

@@ -69,9 +69,16 @@ const (
 	// checksums of its chunks (SyncChunkSize bytes each) from index op_min.
 	// The checksum of the whole manifest is the checkpoint's id (context).
 	CommandSyncManifest Command = 24
+	// CommandRequestStable asks a peer for bytes of the state machine's
+	// stable prefix (grid repair): op_min is their offset, commit their
+	// length (one grid block's payload at most).
+	CommandRequestStable Command = 25
+	// CommandStable carries bytes of a stable prefix: op_min is their
+	// offset, commit their length, the body the bytes.
+	CommandStable Command = 26
 
 	// commandCount is one past the highest valid command.
-	commandCount = 25
+	commandCount = 27
 )
 
 var commandNames = [commandCount]string{
@@ -100,6 +107,8 @@ var commandNames = [commandCount]string{
 	CommandPeerAuth:              "peer_auth",
 	CommandRequestSyncManifest:   "request_sync_manifest",
 	CommandSyncManifest:          "sync_manifest",
+	CommandRequestStable:         "request_stable",
+	CommandStable:                "stable",
 }
 
 // Valid reports whether c is a command of the protocol (not reserved, not

@@ -101,6 +101,13 @@ func validHeader(c Command) Header {
 	case CommandRequestSyncManifest:
 		h.Op = 960
 		h.OpMin = 2
+	case CommandRequestStable:
+		h.OpMin = 7936
+		h.Commit = 7936
+	case CommandStable:
+		h.OpMin = 7936
+		h.Commit = 4096
+		h.Size = HeaderSize + 4096
 	case CommandSyncManifest:
 		h.Op = 960
 		h.Context = sum

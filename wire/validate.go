@@ -224,6 +224,14 @@ var commandSpecs = [commandCount]commandSpec{
 		uses:     set(fieldReplica, fieldOp, fieldOpMin, fieldCommit, fieldParent, fieldContext, fieldBody),
 		requires: set(fieldOp, fieldParent, fieldContext, fieldCommit, fieldBody),
 	},
+	CommandRequestStable: {
+		uses:     set(fieldReplica, fieldOpMin, fieldCommit),
+		requires: set(fieldCommit),
+	},
+	CommandStable: {
+		uses:     set(fieldReplica, fieldOpMin, fieldCommit, fieldBody),
+		requires: set(fieldCommit, fieldBody),
+	},
 }
 
 // Prebuilt errors, so rejecting a header never allocates.
@@ -276,6 +284,7 @@ var (
 	errPeerAuthBody          = newFieldError(ErrSize, CommandPeerAuth, "body", "must be exactly PeerAuthBodySize bytes")
 	errSyncManifestBody      = newFieldError(ErrSize, CommandSyncManifest, "body", "must be a whole number of chunk checksums")
 	errSyncManifestRange     = newFieldError(ErrField, CommandSyncManifest, "op_min", "plus the entries runs past the checkpoint's chunks (commit)")
+	errStableBody            = newFieldError(ErrSize, CommandStable, "body", "must be commit bytes long")
 	errRequestOperationNoop  = newFieldError(ErrField, CommandRequest, "operation", "root, noop and batch are the replica's own")
 	errReplyOperationReserve = newFieldError(ErrField, CommandReply, "operation", "root, noop and batch are never replied")
 )
@@ -361,6 +370,10 @@ func (h *Header) checkCommand() error {
 		return checkSyncCheckpoint(h)
 	case CommandSyncManifest:
 		return checkSyncManifest(h)
+	case CommandStable:
+		if uint64(h.BodySize()) != h.Commit {
+			return errStableBody
+		}
 	case CommandPeerAuth:
 		if h.BodySize() != PeerAuthBodySize {
 			return errPeerAuthBody

@@ -148,6 +148,7 @@ func TestValidateRejects(t *testing.T) {
 		{"block no address", CommandBlock, func(h *Header) { h.Op = 0 }, ErrField, errMustBeNonZero[CommandBlock][fieldOp]},
 		{"sync_checkpoint no id", CommandSyncCheckpoint, func(h *Header) { h.Context = Uint128{} }, ErrField, errMustBeNonZero[CommandSyncCheckpoint][fieldContext]},
 		{"request_sync_checkpoint body", CommandRequestSyncCheckpoint, func(h *Header) { h.Size = HeaderSize + 8 }, ErrSize, errMustBeZero[CommandRequestSyncCheckpoint][fieldBody]},
+		{"stable body shorter than commit", CommandStable, func(h *Header) { h.Size = HeaderSize + 100 }, ErrSize, errStableBody},
 		{"sync_manifest partial entry", CommandSyncManifest, func(h *Header) { h.Size = HeaderSize + 20 }, ErrSize, errSyncManifestBody},
 		{"sync_manifest empty", CommandSyncManifest, func(h *Header) { h.Size = HeaderSize }, ErrSize, errMustBeNonZero[CommandSyncManifest][fieldBody]},
 		{"sync_manifest past the chunks", CommandSyncManifest, func(h *Header) { h.Commit = 3 * SyncManifestEntrySize }, ErrField, errSyncManifestRange},

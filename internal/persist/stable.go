@@ -38,13 +38,29 @@ func (s *StableStore) StableHeld() int {
 // StableUnit implements statemachine.StableStore.
 func (s *StableStore) StableUnit() int { return s.j.StableUnit() }
 
-// ReadStable implements statemachine.StableStore.
+// ReadStable implements statemachine.StableStore: a failure is a
+// *statemachine.StableReadError naming the unit that failed.
 func (s *StableStore) ReadStable(dst []byte, from, to int) ([]byte, error) {
-	b, err := s.j.ReadStable(dst, from, to)
-	if err != nil {
-		return b, fmt.Errorf("%w: %w", statemachine.ErrStableRead, err)
+	unit := s.j.StableUnit()
+	for from < to {
+		end := min(to, (from/unit+1)*unit)
+		var err error
+		if dst, err = s.j.ReadStable(dst, from, end); err != nil {
+			u := from / unit * unit
+			return dst, &statemachine.StableReadError{From: u, To: u + unit, Err: err}
+		}
+		from = end
 	}
-	return b, nil
+	return dst, nil
+}
+
+// RepairStable implements statemachine.StableStore.
+func (s *StableStore) RepairStable(from int, b []byte) error {
+	unit := s.j.StableUnit()
+	if from%unit != 0 {
+		return fmt.Errorf("%w: repair at %d, not a unit's start", journal.ErrCorrupt, from)
+	}
+	return s.j.RepairStable(from/unit, b)
 }
 
 // Release implements statemachine.StableStore.

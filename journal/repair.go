@@ -1,0 +1,118 @@
+package journal
+
+import (
+	"fmt"
+
+	"github.com/chronon-db/chronon/internal/invariants"
+	"github.com/chronon-db/chronon/wire"
+)
+
+// Repairing the durable checkpoint's stable blocks. A stable block that
+// fails its checksum when read back (ReadStable) holds bytes every replica's
+// stable prefix repeats: the replica fetches them from a peer, and
+// RepairStable writes them, verified against the block's index entry, to a
+// free block. Reads use the repaired block from then on, and the next
+// checkpoint references it instead of the damaged one (which is freed when
+// that checkpoint is durable). Until then a crash forgets the repair: the
+// damaged block is found again at restart.
+
+// RepairsMax is how many repaired stable blocks wait for the next
+// checkpoint at most.
+const RepairsMax = 16
+
+// repair is a repaired stable block: block k of the stable prefix, now at
+// e.address.
+type repair struct {
+	k int
+	e blockEntry
+}
+
+// RepairStable writes payload as block k of the durable checkpoint's stable
+// prefix (the bytes [k×unit, (k+1)×unit) of StableHeld's prefix) when it
+// matches that block's index entry: the payload's checksum must be the
+// entry's. It returns an error wrapping ErrCorrupt for bytes that do not
+// match (a peer's wrong answer), ErrGridFull when RepairsMax repairs wait
+// or no block is free, or the write's error.
+func (j *Journal) RepairStable(k int, payload []byte) error {
+	j.checkWritable()
+	_, held := j.StableHeld()
+	pm := j.blockPayloadMax()
+	if k < 0 || (k+1)*pm > held {
+		return fmt.Errorf("%w: stable block %d beyond the %d bytes held", ErrCorrupt, k, held)
+	}
+	e := j.cur[RefState][j.curStableFirst+k]
+	if len(payload) != int(e.size) || wire.Checksum(payload) != e.body {
+		return fmt.Errorf("%w: repair of stable block %d does not match its index entry", ErrCorrupt, k)
+	}
+	for i := range j.repairs {
+		if j.repairs[i].k == k {
+			return nil // repaired already
+		}
+	}
+	if len(j.repairs) == RepairsMax {
+		return fmt.Errorf("%w: %d repairs wait for the next checkpoint", ErrGridFull, RepairsMax)
+	}
+	count := uint64(j.layout.Config.GridBlockCount)
+	address := uint64(0)
+	for a := uint64(1); a <= count; a++ {
+		if !j.acquired.isAcquired(a) && !j.preSet.isAcquired(a) && !j.repSet.isAcquired(a) {
+			address = a
+			break
+		}
+	}
+	if address == 0 {
+		return fmt.Errorf("%w: no free block for a repair", ErrGridFull)
+	}
+	h, err := j.writeBlock(BlockState, address, payload, nil, j.sb.VSR.CheckpointOp, true)
+	if err != nil {
+		return err
+	}
+	invariants.Assert(h.ChecksumBody == e.body, "journal: repaired block's body differs from its entry's")
+	j.repSet.acquire(address)
+	e.address, e.checksum = address, h.Checksum
+	j.repairs = append(j.repairs, repair{k: k, e: e})
+	j.gridRepaired++
+	invariants.Assert(j.repSet.acquired() == len(j.repairs), "journal: repair set and repairs disagree")
+	return nil
+}
+
+// repaired returns the repaired entry of stable block k, or nil.
+func (j *Journal) repaired(k int) *blockEntry {
+	for i := range j.repairs {
+		if j.repairs[i].k == k {
+			invariants.Assert(j.repSet.isAcquired(j.repairs[i].e.address), "journal: a repaired block outside the repair set")
+			return &j.repairs[i].e
+		}
+	}
+	return nil
+}
+
+// forgetRepairs frees the repaired blocks no checkpoint took and forgets
+// every repair (after a checkpoint is durable: the ones it took are its
+// blocks now).
+func (j *Journal) forgetRepairs() {
+	for i := range j.repairs {
+		if a := j.repairs[i].e.address; j.repSet.isAcquired(a) {
+			j.repSet.release(a)
+		}
+	}
+	j.repairs = j.repairs[:0]
+	invariants.Assert(j.repSet.acquired() == 0, "journal: repaired blocks left after their release")
+}
+
+// StableBlockAddress returns the grid address of block k of the stable
+// prefix the durable checkpoint holds (a repaired block's when it was
+// repaired), or 0 when k is beyond it. Tools and the simulator use it.
+func (j *Journal) StableBlockAddress(k int) uint64 {
+	_, held := j.StableHeld()
+	if k < 0 || (k+1)*j.blockPayloadMax() > held {
+		return 0
+	}
+	if r := j.repaired(k); r != nil {
+		return r.address
+	}
+	return j.cur[RefState][j.curStableFirst+k].address
+}
+
+// RepairStats returns how many stable blocks RepairStable wrote since Open.
+func (j *Journal) RepairStats() uint64 { return j.gridRepaired }
