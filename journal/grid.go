@@ -195,7 +195,7 @@ func (j *Journal) allocBlock(a *gridAlloc) (uint64, error) {
 	count := uint64(j.layout.Config.GridBlockCount)
 	for a.cursor < count {
 		a.cursor++
-		if !j.acquired.isAcquired(a.cursor) && !j.staging.isAcquired(a.cursor) && !j.preSet.isAcquired(a.cursor) {
+		if !j.acquired.isAcquired(a.cursor) && !j.staging.isAcquired(a.cursor) && !j.preSet.isAcquired(a.cursor) && !j.repSet.isAcquired(a.cursor) {
 			j.staging.acquire(a.cursor)
 			invariants.Assert(j.staging.isAcquired(a.cursor), "journal: allocated block not staged")
 			return a.cursor, nil
@@ -216,7 +216,7 @@ func (j *Journal) allocBlock(a *gridAlloc) (uint64, error) {
 func (j *Journal) writeBlock(t BlockType, address uint64, payload []byte, next *wire.Header, checkpointOp uint64, durable bool) (wire.Header, error) {
 	// The block must be reserved for the checkpoint being written and not
 	// hold one of the durable checkpoint's blocks.
-	if (!j.staging.isAcquired(address) && !j.preSet.isAcquired(address)) || j.acquired.isAcquired(address) {
+	if (!j.staging.isAcquired(address) && !j.preSet.isAcquired(address) && !j.repSet.isAcquired(address)) || j.acquired.isAcquired(address) {
 		invariants.Failf("journal: grid block %d written while not staged or of the durable checkpoint", address)
 	}
 	invariants.Assert(len(payload) > 0 && len(payload) <= j.blockPayloadMax(), "journal: grid block payload out of range")

@@ -60,17 +60,17 @@ type Journal struct {
 	// Prewrites (Prewrite): pre[i] is the block written ahead for block
 	// preBase+i of segment preSegment of the next checkpoint's state blob;
 	// preSet holds their addresses until a checkpoint takes them.
-	pre        []blockEntry
-	preSet     freeSet
+	pre    []blockEntry
+	preSet freeSet
 	// repairs are stable blocks written again from a peer's bytes
 	// (RepairStable), held in repSet until a checkpoint takes them.
 	repairs      []repair
 	repSet       freeSet
 	gridRepaired uint64
-	preSegment int
-	preBase    int
-	preCursor  uint64
-	preBuf     []byte
+	preSegment   int
+	preBase      int
+	preCursor    uint64
+	preBuf       []byte
 
 	acquired freeSet // blocks of the durable checkpoint
 	staging  freeSet // blocks of the checkpoint being written

@@ -54,6 +54,10 @@ type Ledger struct {
 	scratch     [scratchRecords]Transfer
 	scratchNext int
 	unitBuf     []byte // evictUnit bytes: Restore reads the store in units
+	// fetched holds what the prefetch of the current prepare read;
+	// fetchedOverflow is set when it did not fit.
+	fetched         fetchTable
+	fetchedOverflow bool
 
 	// The history index (history.go): per account and side, its transfers
 	// in timestamp order, and the balance history of accounts with
@@ -170,14 +174,17 @@ func (l *Ledger) Account(id wire.Uint128) (Account, bool) {
 
 // Transfer returns the transfer with the given id.
 func (l *Ledger) Transfer(id wire.Uint128) (Transfer, bool) {
+	// Outside a prepare (tests, tools), reads of dropped transfers go to
+	// the store as a prefetch's do; one that fails reports not found.
+	was := l.prefetching
+	l.prefetching, l.prefetchErr = true, nil
+	defer func() { l.prefetching = was }()
 	i, ok := l.transferIndex.get(id)
-	if !ok {
+	if !ok || l.prefetchErr != nil {
 		return Transfer{}, false
 	}
 	t, err := l.readTransfer(i)
 	if err != nil {
-		// Outside a prepare (tests, tools): a block that does not read
-		// back is reported as not found.
 		return Transfer{}, false
 	}
 	return *t, true

@@ -17,13 +17,15 @@ import (
 // the id indexes, the history index and the transfers created since the
 // durable checkpoint — stays in memory.
 //
-// Reads happen in two passes. Prefetch, before the replica applies a
-// prepare, performs every read applying its requests will do (each read
-// verifies its block against the checkpoint's checksums) and reports a
-// failure as an error, so the replica applies nothing and tries again
-// later. Apply then reads the same records again (cache hits, or a block
-// verified a moment ago): a failure there means the disk changed under the
-// replica between the two passes, and panics.
+// Reads happen in Prefetch only. Before the replica applies a prepare,
+// Prefetch performs every read applying its requests will do (each read
+// verifies its block against the checkpoint's checksums) and copies the
+// records into a table of PrefetchCapacity records; a failure is an error,
+// so the replica applies nothing and tries again later (after repairing
+// the block from a peer). Apply then finds every dropped transfer it reads
+// in that table. The primary keeps each prepare's PrefetchCost within the
+// table; a prepare that still overflows it (another primary's) is applied
+// reading through the store, where a failed read panics.
 
 var _ statemachine.GridBacked = (*Ledger)(nil)
 
@@ -51,6 +53,7 @@ func (l *Ledger) SetStableStore(s statemachine.StableStore) {
 	}
 	l.evictUnit = u / a * TransferSize
 	l.unitBuf = make([]byte, 0, l.evictUnit)
+	l.fetched = newFetchTable(l.PrefetchCapacity())
 	invariants.Assert(l.evictUnit%TransferSize == 0 && l.evictUnit%u == 0, "ledger: eviction unit not a multiple of the store's and the record's")
 }
 
@@ -67,12 +70,15 @@ func (l *Ledger) evict() {
 	if l.store == nil {
 		return
 	}
-	held := l.store.StableHeld()
+	// The store's prefix may be longer than the ledger's transfers: a
+	// replica that could not restore its checkpoint replays the log from
+	// an earlier state. Both are prefixes of the same committed log.
+	held := min(l.store.StableHeld(), len(l.transfers)*TransferSize)
 	n := held / l.evictUnit * l.evictUnit / TransferSize
 	if n <= l.evicted {
 		return
 	}
-	invariants.Assert(n <= len(l.transfers), "ledger: store holds more transfers than the ledger")
+	invariants.Assert(n <= len(l.transfers), "ledger: dropping more transfers than the ledger holds")
 	l.dropTransfers(n)
 }
 
@@ -105,14 +111,32 @@ func transferBytes(ts []Transfer) []byte {
 	return unsafe.Slice((*byte)(unsafe.Pointer(&ts[0])), len(ts)*int(unsafe.Sizeof(Transfer{})))
 }
 
-// readTransfer returns the transfer in slot: in memory, or read through
-// the store into one of the scratch records (valid until scratchRecords
-// more reads).
+// readTransfer returns the transfer in slot: in memory, prefetched, or
+// read through the store into one of the scratch records (valid until
+// scratchRecords more reads) and, while prefetching, copied into the
+// prefetch table.
 func (l *Ledger) readTransfer(slot uint32) (*Transfer, error) {
 	if int(slot) >= l.evicted {
 		invariants.Assert(int(slot) < len(l.transfers), "ledger: read of a transfer slot beyond the count")
 		return &l.transfers[slot], nil
 	}
+	if t := l.fetched.get(slot); t != nil {
+		return t, nil
+	}
+	t, err := l.readStored(slot)
+	if err != nil || !l.prefetching {
+		return t, err
+	}
+	if f := l.fetched.put(slot, t); f != nil {
+		return f, nil
+	}
+	l.fetchedOverflow = true
+	return t, nil
+}
+
+// readStored reads the transfer in slot through the store into a scratch
+// record.
+func (l *Ledger) readStored(slot uint32) (*Transfer, error) {
 	from := int(slot) * TransferSize
 	b, err := l.store.ReadStable(l.readBuf[:0], from, from+TransferSize)
 	if err != nil {
@@ -142,9 +166,12 @@ func (l *Ledger) transferAt(slot uint32) *Transfer {
 		}
 		return t
 	}
+	invariants.Assert(int(slot) >= l.evicted || l.fetched.get(slot) != nil || l.fetchedOverflow || l.store == nil,
+		"ledger: Apply reads a dropped transfer its prefetch did not read")
 	t, err := l.readTransfer(slot)
 	if err != nil {
-		panic(fmt.Sprintf("ledger: a transfer prefetched could not be read again: %v", err))
+		// Only a prepare beyond the prefetch table reads here.
+		panic(fmt.Sprintf("ledger: a transfer beyond the prefetch table could not be read back: %v", err))
 	}
 	return t
 }
@@ -153,6 +180,8 @@ func (l *Ledger) transferAt(slot uint32) *Transfer {
 // transfers the store has come to hold since the last prepare.
 func (l *Ledger) PrefetchReset() {
 	l.prefetchErr = nil
+	l.fetched.reset()
+	l.fetchedOverflow = false
 	l.evict()
 }
 
@@ -190,6 +219,25 @@ func (l *Ledger) Prefetch(operation wire.Operation, input []byte) error {
 	return nil
 }
 
+// ScrubStable implements statemachine.GridBacked.
+func (l *Ledger) ScrubStable(from int) (int, error) {
+	if l.store == nil || l.evicted == 0 {
+		return 0, nil
+	}
+	unit := l.store.StableUnit()
+	omitted := l.evicted * TransferSize
+	if from < 0 || from%unit != 0 || from >= omitted {
+		from = 0
+	}
+	if err := l.store.VerifyStable(from); err != nil {
+		return from, err
+	}
+	if from += unit; from >= omitted {
+		from = 0
+	}
+	return from, nil
+}
+
 // RepairStable implements statemachine.GridBacked.
 func (l *Ledger) RepairStable(from int, b []byte) error {
 	if l.store == nil {
@@ -211,4 +259,91 @@ func (l *Ledger) ReadSnapshotRange(dst []byte, from, to int) ([]byte, error) {
 		from = min(to, cut)
 	}
 	return l.AppendSnapshotRange(dst, from, to), nil
+}
+
+// fetchTable holds the dropped transfers a prepare's prefetch read, by
+// slot: open addressing over a power-of-two table at most half full, its
+// entries valid for the current generation only (reset is O(1)).
+type fetchTable struct {
+	slots []uint32 // slot + 1
+	gens  []uint32
+	recs  []Transfer
+	gen   uint32
+	n     int
+	max   int
+	mask  uint32
+}
+
+func newFetchTable(capacity int) fetchTable {
+	size := 2
+	for size < 2*capacity {
+		size *= 2
+	}
+	return fetchTable{slots: make([]uint32, size), gens: make([]uint32, size), recs: make([]Transfer, size),
+		gen: 1, max: capacity, mask: uint32(size - 1)}
+}
+
+func (f *fetchTable) reset() {
+	f.n = 0
+	f.gen++
+	if f.gen == 0 { // wrapped: clear the stale generations once
+		clear(f.gens)
+		f.gen = 1
+	}
+}
+
+func (f *fetchTable) pos(slot uint32) uint32 { return (slot * 0x9e3779b1) & f.mask }
+
+// get returns the record of slot fetched since the last reset, or nil.
+func (f *fetchTable) get(slot uint32) *Transfer {
+	if f.n == 0 {
+		return nil
+	}
+	for i := f.pos(slot); f.gens[i] == f.gen; i = (i + 1) & f.mask {
+		if f.slots[i] == slot+1 {
+			return &f.recs[i]
+		}
+	}
+	return nil
+}
+
+// put copies t as slot's record and returns it, or nil when the table
+// holds its capacity.
+func (f *fetchTable) put(slot uint32, t *Transfer) *Transfer {
+	if f.n == f.max {
+		return nil
+	}
+	i := f.pos(slot)
+	for ; f.gens[i] == f.gen; i = (i + 1) & f.mask {
+		invariants.Assert(f.slots[i] != slot+1, "ledger: a transfer prefetched twice")
+	}
+	f.gens[i], f.slots[i], f.recs[i] = f.gen, slot+1, *t
+	f.n++
+	return &f.recs[i]
+}
+
+// PrefetchCapacity implements statemachine.GridBacked: the records the
+// prefetch table holds. Every valid request's PrefetchCost fits it.
+func (l *Ledger) PrefetchCapacity() int {
+	// A prepare of message_size_max holds at most that many ids (lookups)
+	// or events; a query reads up to a reply's records and its searches.
+	return 8*l.cfg.BatchMax + queryProbesMax
+}
+
+// queryProbesMax bounds the records a query's two timestamp searches read
+// (binary searches over up to 2^32 transfers) plus the one after the range.
+const queryProbesMax = 2*33 + 2
+
+// PrefetchCost implements statemachine.GridBacked: the most dropped
+// transfers applying the request may read.
+func (l *Ledger) PrefetchCost(operation wire.Operation, input []byte) int {
+	switch {
+	case isQuery(operation):
+		return l.cfg.BatchMax + 1 + queryProbesMax
+	case operation == OperationCreateTransfers:
+		return len(input) / TransferSize
+	case operation == OperationLookupTransfers:
+		return len(input) / IDSize
+	}
+	return 0
 }

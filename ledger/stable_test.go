@@ -49,6 +49,13 @@ func (s *sliceStore) ReadStable(dst []byte, from, to int) ([]byte, error) {
 	}
 	return append(dst, s.bytes[from:to]...), nil
 }
+func (s *sliceStore) VerifyStable(from int) error {
+	_, err := s.ReadStable(nil, from, from+s.unit)
+	return err
+}
+func (s *sliceStore) RepairStable(from int, b []byte) error {
+	return fmt.Errorf("sliceStore: no repair: %w", statemachine.ErrStableRead)
+}
 func (s *sliceStore) Release(b []byte) {
 	s.released += len(b)
 	clear(b) // what the pages given back read as

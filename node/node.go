@@ -302,7 +302,7 @@ func (n *Node) open() error {
 	if gridBacked {
 		seg, _ := grid.SnapshotStable()
 		n.journal.SetStableCache(int(cmp.Or(n.cfg.CacheSize, cacheSizeDefault) / int64(sb.Config.GridBlockSize)))
-		grid.SetStableStore(persist.NewStableStore(n.journal, seg))
+		grid.SetStableStore(persist.NewStableStore(n.journal, n.wal, seg))
 	}
 	rcfg := replica.Config{
 		Cluster:            sb.Cluster,

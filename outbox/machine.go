@@ -232,6 +232,19 @@ func (m *Machine) RepairStable(from int, b []byte) error {
 	return statemachine.ForwardRepairStable(m.inner, from, b)
 }
 
+// PrefetchCost implements statemachine.GridBacked (forwarded).
+func (m *Machine) PrefetchCost(operation wire.Operation, input []byte) int {
+	return statemachine.ForwardPrefetchCost(m.inner, operation, input)
+}
+
+// PrefetchCapacity implements statemachine.GridBacked (forwarded).
+func (m *Machine) PrefetchCapacity() int { return statemachine.ForwardPrefetchCapacity(m.inner) }
+
+// ScrubStable implements statemachine.GridBacked (forwarded).
+func (m *Machine) ScrubStable(from int) (int, error) {
+	return statemachine.ForwardScrubStable(m.inner, from)
+}
+
 // PrefetchReset implements statemachine.GridBacked.
 func (m *Machine) PrefetchReset() { statemachine.ForwardPrefetchReset(m.inner) }
 

@@ -109,7 +109,9 @@ func (r *Replica) checkpoint() {
 		}
 	}
 	invariants.Assert(omitted == 0 || r.cp.holeHi > r.cp.holeLo, "replica: stable bytes omitted outside a stable segment")
-	r.cp.sealKeeping(r.syncChunkSize(), keepLo, keepHi, r.grid)
+	if err := r.cp.sealKeeping(r.syncChunkSize(), keepLo, keepHi, r.grid); err != nil {
+		r.requestStable(err) // resealed once repaired (Tick)
+	}
 	r.damaged = checkpointCopy{} // a sync's basis is this checkpoint now
 	blobs, ok := splitCheckpointBlob(b)
 	blobs.StateSegments = segments
@@ -122,7 +124,7 @@ func (r *Replica) checkpoint() {
 	if err := r.journal.Checkpoint(r.commitMin, r.committed, blobs); err != nil {
 		panic(fmt.Sprintf("replica: checkpoint at op %d failed: %v", r.commitMin, err))
 	}
-	invariants.Assert(r.cp.op == r.commitMin && r.cp.prepare == r.committed && !r.cp.id.IsZero(), "replica: checkpoint served is not the one taken")
+	invariants.Assert(r.cp.op == r.commitMin && r.cp.prepare == r.committed && (!r.cp.id.IsZero() || r.cp.unsealed), "replica: checkpoint served is not the one taken")
 }
 
 // checkSegments panics unless a state machine's segment ends are valid
@@ -255,7 +257,9 @@ func (r *Replica) restore(op uint64, checksum wire.Uint128, blobs CheckpointBlob
 		r.cp.holeLo = 16 + uint64(blobs.StableOffset)
 		r.cp.holeHi = r.cp.holeLo + uint64(blobs.StableOmitted)
 	}
-	r.cp.seal(r.syncChunkSize(), r.grid)
+	if err := r.cp.seal(r.syncChunkSize(), r.grid); err != nil {
+		r.requestStable(err) // resealed once repaired (Tick)
+	}
 	r.cp.snapLen = 0 // the snapshot in blob is the restored one, not one taken here
 	r.cp.stableLo, r.cp.stableHi = 0, 0
 	invariants.Assert(r.ring.count == 0 && r.future.count == 0 && r.syncFloor == 0, "replica: restored a checkpoint over a log or a lost checkpoint")

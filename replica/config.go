@@ -86,6 +86,11 @@ type Config struct {
 	// its checkpoint copy a GridBacked machine omitted, which it never
 	// reads again. Nil keeps them.
 	ReleaseMemory func(b []byte)
+	// ScrubTicks is how often the scrubber verifies one unit (grid block)
+	// of the stable bytes a GridBacked machine omitted, reading it from
+	// the grid: once every ScrubTicks ticks (0: 10). A damaged unit is
+	// repaired from a peer (request_stable) before the scrubber moves on.
+	ScrubTicks uint64
 	// QuorumOverride, when non-zero, replaces the majority quorum. It exists
 	// only so the simulator can prove its checkers catch a broken protocol
 	// (e.g. committing with a quorum of 1 in a 3-replica cluster); never set

@@ -218,10 +218,24 @@ func (r *Replica) prepareBatch() bool {
 	// the batch owns [timestamp, timestamp+reserve).
 	var reserve uint64
 	adm := r.admissionStart()
+	// What the backups' prefetch will read (statemachine.GridBacked):
+	// within the machine's table.
+	fetch, fetchMax := 0, 0
+	if r.grid != nil {
+		fetchMax = r.grid.PrefetchCapacity()
+	}
 	for n := r.requests.count; n > 0 && !r.requests.empty(); n-- {
 		q := r.requests.front()
 		if size+int(q.size) > limit {
 			break
+		}
+		if r.grid != nil {
+			c := r.grid.PrefetchCost(q.operation, q.msg.Buffer[wire.HeaderSize:q.size])
+			invariants.Assert(c >= 0 && c <= fetchMax, "replica: a request's prefetch cost beyond the machine's table")
+			if fetch+c > fetchMax {
+				break
+			}
+			fetch += c
 		}
 		if !r.admit(&adm, q) {
 			r.requests.rotate()

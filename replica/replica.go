@@ -53,6 +53,7 @@ type Replica struct {
 	// stableBuf holds the bytes served.
 	stablePeer uint8
 	stableBuf  []byte
+	scrubNext  int // the scrubber's next offset in the omitted bytes
 	// local is sm's local-only operations, nil if it has none.
 	local statemachine.LocalOperations
 
@@ -234,7 +235,7 @@ func New(cfg Config, pool *wire.Pool, bus Bus, journal Journal, clock Clock, sm 
 	r.cp.manifest = make([]byte, 0, wire.SyncManifestEntrySize*r.syncChunkCount(uint64(cap(r.cp.blob))))
 	r.cp.scratch = make([]byte, 0, r.syncChunkSize())
 	if r.grid != nil {
-		r.stableBuf = make([]byte, 0, r.syncChunkSize())
+		r.stableBuf = make([]byte, 0, r.stableBodyMax())
 	}
 	r.normalTimeout = r.randomNormalTimeout()
 	r.local, _ = sm.(statemachine.LocalOperations)
@@ -360,6 +361,14 @@ func (r *Replica) OnMessage(m *wire.Message, h *wire.Header) {
 func (r *Replica) Tick() {
 	r.assertState()
 	r.tick++
+	if r.status == StatusNormal {
+		r.scrub()
+		if r.cp.unsealed {
+			if err := r.cp.reseal(r.syncChunkSize(), r.grid); err != nil {
+				r.requestStable(err)
+			}
+		}
+	}
 	if r.prefetchStalled && r.status == StatusNormal {
 		// A commit waits for reads that failed: try again.
 		if r.IsPrimary() {

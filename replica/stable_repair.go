@@ -17,6 +17,43 @@ import (
 // answer (stable) to the machine's store, which writes it after checking
 // it against the block's checksum; the next tick's prefetch then reads it.
 
+// scrub verifies the next unit of the omitted stable bytes, every
+// ScrubTicks ticks; a damaged one is asked of a peer and verified again
+// until it reads back.
+func (r *Replica) scrub() {
+	if r.grid == nil {
+		return
+	}
+	every := r.cfg.ScrubTicks
+	if every == 0 {
+		every = scrubTicksDefault
+	}
+	if r.tick%every != 0 {
+		return
+	}
+	next, err := r.grid.ScrubStable(r.scrubNext)
+	if err != nil {
+		r.Counters.ScrubDamaged++
+		r.requestStable(err)
+		return
+	}
+	invariants.Assert(next >= 0, "replica: scrubber moved to a negative offset")
+	if next == 0 {
+		r.Counters.ScrubCycles++
+	}
+	r.scrubNext = next
+}
+
+// stableBodyMax is the most stable bytes one message carries.
+func (r *Replica) stableBodyMax() int { return int(r.cfg.Limits.MessageSizeMax) - wire.HeaderSize }
+
+// scrubTicksDefault is Config.ScrubTicks' default.
+const scrubTicksDefault = 10
+
+// ScrubCycles returns how many passes over the omitted stable bytes the
+// scrubber completed (every tick it finds nothing omitted counts as one).
+func (r *Replica) ScrubCycles() uint64 { return r.Counters.ScrubCycles }
+
 // requestStable asks the next peer for the stable bytes a failed read
 // names.
 func (r *Replica) requestStable(err error) {
@@ -25,7 +62,7 @@ func (r *Replica) requestStable(err error) {
 		return
 	}
 	n := sre.To - sre.From
-	if n <= 0 || uint64(n) > r.syncChunkSize() {
+	if n <= 0 || n > r.stableBodyMax() {
 		r.Counters.StableRepairImpossible++ // a unit beyond a message: not repairable by peers
 		return
 	}
@@ -42,7 +79,7 @@ func (r *Replica) requestStable(err error) {
 
 // onRequestStable serves stable bytes to a peer repairing its grid.
 func (r *Replica) onRequestStable(h *wire.Header) {
-	if r.grid == nil || h.Replica == r.cfg.Replica || h.Commit > r.syncChunkSize() {
+	if r.grid == nil || h.Replica == r.cfg.Replica || h.Commit > uint64(r.stableBodyMax()) {
 		r.Counters.DropUnexpected++
 		return
 	}

@@ -1,6 +1,7 @@
 package replica
 
 import (
+	"cmp"
 	"encoding/binary"
 	"fmt"
 
@@ -50,6 +51,11 @@ type checkpointCopy struct {
 	holeLo, holeHi uint64
 	// scratch holds one chunk assembled by bytes.
 	scratch []byte
+	// unsealed is set while chunks of the hole could not be read to seal
+	// the manifest (their entries are zero, the id is zero): the
+	// checkpoint is not served until reseal completes it, after the
+	// damaged block is repaired from a peer.
+	unsealed bool
 }
 
 // bytes returns blob's bytes [lo, hi), at most a chunk: a slice of blob,
@@ -75,19 +81,25 @@ func (c *checkpointCopy) bytes(g statemachine.GridBacked, lo, hi uint64) ([]byte
 
 // seal computes c's manifest from its blob, in c's manifest buffer, and
 // its id: one pass over the blob.
-func (c *checkpointCopy) seal(chunk uint64, g statemachine.GridBacked) { c.sealKeeping(chunk, 0, 0, g) }
+func (c *checkpointCopy) seal(chunk uint64, g statemachine.GridBacked) error {
+	return c.sealKeeping(chunk, 0, 0, g)
+}
 
 // sealKeeping is seal when the blob's bytes [keepLo, keepHi) are those of
 // the blob the current manifest was computed for: the entries of the
 // chunks inside that range are kept instead of computed again (a state
 // machine's stable prefix, which every checkpoint repeats at the same
 // place).
-func (c *checkpointCopy) sealKeeping(chunk, keepLo, keepHi uint64, g statemachine.GridBacked) {
+//
+// A chunk of the hole that cannot be read leaves c unsealed; the first
+// such error is returned.
+func (c *checkpointCopy) sealKeeping(chunk, keepLo, keepHi uint64, g statemachine.GridBacked) error {
 	invariants.Assert(chunk > 0 && len(c.blob) >= 16, "replica: checkpoint sealed without chunks or without its header")
 	invariants.Assert(keepLo <= keepHi && keepHi <= uint64(len(c.blob)), "replica: kept manifest range outside the blob")
 	old := uint64(len(c.manifest)) / wire.SyncManifestEntrySize
 	n := (uint64(len(c.blob)) + chunk - 1) / chunk
 	c.manifest = c.manifest[:n*wire.SyncManifestEntrySize]
+	var first error
 	for i := range n {
 		lo := i * chunk
 		hi := min(lo+chunk, uint64(len(c.blob)))
@@ -102,16 +114,47 @@ func (c *checkpointCopy) sealKeeping(chunk, keepLo, keepHi uint64, g statemachin
 		}
 		b, err := c.bytes(g, lo, hi)
 		if err != nil {
-			// Unreadable here: a zero entry, never served.
+			// Unreadable here: a zero entry until reseal.
 			clear(e[:wire.SyncManifestEntrySize])
+			first = cmp.Or(first, err)
 			continue
 		}
 		sum := wire.Checksum(b)
 		binary.LittleEndian.PutUint64(e, sum.Lo)
 		binary.LittleEndian.PutUint64(e[8:], sum.Hi)
 	}
-	c.id = wire.Checksum(c.manifest)
 	invariants.Assert(uint64(len(c.manifest)) == wire.SyncManifestEntrySize*((uint64(len(c.blob))+chunk-1)/chunk), "replica: manifest does not name every chunk")
+	c.unsealed = first != nil
+	c.id = wire.Uint128{}
+	if !c.unsealed {
+		c.id = wire.Checksum(c.manifest)
+	}
+	return first
+}
+
+// reseal computes the zero entries of an unsealed manifest's hole chunks
+// again; it returns the first read that still fails.
+func (c *checkpointCopy) reseal(chunk uint64, g statemachine.GridBacked) error {
+	invariants.Assert(c.unsealed && c.id.IsZero(), "replica: reseal of a sealed checkpoint")
+	n := uint64(len(c.manifest)) / wire.SyncManifestEntrySize
+	for i := range n {
+		lo := i * chunk
+		hi := min(lo+chunk, uint64(len(c.blob)))
+		if hi <= c.holeLo || lo >= c.holeHi || !manifestEntry(c.manifest, i).IsZero() {
+			continue
+		}
+		b, err := c.bytes(g, lo, hi)
+		if err != nil {
+			return err
+		}
+		sum := wire.Checksum(b)
+		e := c.manifest[i*wire.SyncManifestEntrySize:]
+		binary.LittleEndian.PutUint64(e, sum.Lo)
+		binary.LittleEndian.PutUint64(e[8:], sum.Hi)
+	}
+	c.unsealed = false
+	c.id = wire.Checksum(c.manifest)
+	return nil
 }
 
 // manifestEntry returns entry i of a manifest.
@@ -166,7 +209,7 @@ func (r *Replica) syncChunkCount(size uint64) uint64 {
 // offerCheckpoint tells replica to, which asked for an op this replica no
 // longer has, about its latest checkpoint.
 func (r *Replica) offerCheckpoint(to uint8) {
-	if r.cp.op == 0 || r.status != StatusNormal || !r.IsPrimary() {
+	if r.cp.op == 0 || r.cp.unsealed || r.status != StatusNormal || !r.IsPrimary() {
 		return
 	}
 	// The checkpoint served is one this replica committed up to.
@@ -201,7 +244,7 @@ func (r *Replica) onRequestSyncCheckpoint(h *wire.Header) {
 		return
 	}
 	chunk := r.syncChunkSize()
-	if h.Op != r.cp.op || h.OpMin >= uint64(len(r.cp.blob)) || h.OpMin%chunk != 0 || h.Replica == r.cfg.Replica {
+	if h.Op != r.cp.op || r.cp.unsealed || h.OpMin >= uint64(len(r.cp.blob)) || h.OpMin%chunk != 0 || h.Replica == r.cfg.Replica {
 		r.Counters.DropUnexpected++
 		return
 	}
@@ -219,7 +262,7 @@ func (r *Replica) onRequestSyncManifest(h *wire.Header) {
 		return
 	}
 	count := uint64(len(r.cp.manifest)) / wire.SyncManifestEntrySize
-	if h.Op != r.cp.op || h.OpMin >= count || h.Replica == r.cfg.Replica {
+	if h.Op != r.cp.op || r.cp.unsealed || h.OpMin >= count || h.Replica == r.cfg.Replica {
 		r.Counters.DropUnexpected++
 		return
 	}
@@ -436,6 +479,12 @@ func (r *Replica) requestSyncNext() {
 		h.OpMin = s.listed
 	}
 	h.Op = s.op
+	// Sync trusts only the primary of this view (fromSyncPrimary): after
+	// a view change the one that offered the checkpoint may not answer
+	// any more, while the new one answers with the rest or offers its
+	// latest checkpoint.
+	s.from = r.primaryIndex()
+	invariants.Assert(s.from != r.cfg.Replica, "replica: sync asks itself")
 	r.sendHeaderOnly(s.from, &h)
 }
 

@@ -66,6 +66,8 @@ type host struct {
 	// crashOp is the lowest op this replica may need from its peers after
 	// its restart (its commit at the crash, or a corrupted op).
 	crashOp uint64
+	// scrubAtHeal is the replica's scrub passes when the faults healed.
+	scrubAtHeal uint64
 	// catchUp is the primary's op at the restart: until this replica
 	// committed it, it counts as faulty.
 	catchUp uint64
@@ -237,8 +239,11 @@ func (h *host) start() error {
 	if gridBacked {
 		seg, _ := grid.SnapshotStable()
 		j.SetStableCache(4)
-		grid.SetStableStore(persist.NewStableStore(j, seg))
+		grid.SetStableStore(persist.NewStableStore(j, wal, seg))
 		rcfg.ReleaseMemory = journal.ReleaseMemory
+		// A scrubber from every tick to every 32nd: a damaged block is
+		// found by it or by a prefetch first.
+		rcfg.ScrubTicks = 1 + uint64(s.rng.IntN(32))
 	}
 	r, err := replica.New(rcfg, pool, (*hostBus)(h), (*hostJournal)(h), simClock{&s.now}, sm)
 	if err != nil {

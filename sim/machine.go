@@ -103,6 +103,19 @@ func (m *machine) RepairStable(from int, b []byte) error {
 	return statemachine.ForwardRepairStable(m.inner, from, b)
 }
 
+// PrefetchCost implements statemachine.GridBacked (forwarded).
+func (m *machine) PrefetchCost(operation wire.Operation, input []byte) int {
+	return statemachine.ForwardPrefetchCost(m.inner, operation, input)
+}
+
+// PrefetchCapacity implements statemachine.GridBacked (forwarded).
+func (m *machine) PrefetchCapacity() int { return statemachine.ForwardPrefetchCapacity(m.inner) }
+
+// ScrubStable implements statemachine.GridBacked (forwarded).
+func (m *machine) ScrubStable(from int) (int, error) {
+	return statemachine.ForwardScrubStable(m.inner, from)
+}
+
 // PrefetchReset forwards to the inner machine.
 func (m *machine) PrefetchReset() { statemachine.ForwardPrefetchReset(m.inner) }
 

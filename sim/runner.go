@@ -148,6 +148,12 @@ func (s *Sim) heal() {
 // liveness runs the fault-free phase until the cluster converged.
 func (s *Sim) liveness() {
 	s.heal()
+	for _, h := range s.hosts {
+		h.scrubAtHeal = 0
+		if h.up {
+			h.scrubAtHeal = h.replica.ScrubCycles()
+		}
+	}
 	start := s.now
 	commitAtHeal := s.chain.highest()
 	for t := 0; t < s.sc.LivenessTicks && s.err == nil; t++ {
@@ -188,6 +194,11 @@ func (s *Sim) converged() bool {
 			r.Op() != r.CommitMin() || r.StateDigest() != r0.StateDigest() {
 			return false
 		}
+		// The scrubber has read back (and repaired) every block of the
+		// state it keeps only in the grid since the faults healed.
+		if r.ScrubCycles() <= h.scrubAtHeal {
+			return false
+		}
 	}
 	for _, c := range s.clients {
 		if !c.idle() {
@@ -205,7 +216,9 @@ func (s *Sim) describe() string {
 			continue
 		}
 		r := h.replica
-		fmt.Fprintf(&b, "[replica %d view %d status %d op %d commit %d/%d digest %x rejoining %v] ", h.index, r.View(), r.Status(), r.Op(), r.CommitMin(), r.CommitMax(), r.StateDigest().Lo, r.Rejoining())
+		c := &r.Counters
+		fmt.Fprintf(&b, "[replica %d view %d status %d op %d commit %d/%d digest %x rejoining %v scrub %d/%d damaged %d repaired %d refused %d req %d served %d dropunexp %d] ", h.index, r.View(), r.Status(), r.Op(), r.CommitMin(), r.CommitMax(), r.StateDigest().Lo, r.Rejoining(),
+			c.ScrubCycles, h.scrubAtHeal, c.ScrubDamaged, c.StableRepaired, c.StableRepairRefused, c.StableRequested, c.StableServed, c.DropUnexpected)
 	}
 	idle := 0
 	for _, c := range s.clients {

@@ -193,6 +193,10 @@ type StableStore interface {
 	// to <= StableHeld(), each verified against its checksum. Errors wrap
 	// ErrStableRead.
 	ReadStable(dst []byte, from, to int) ([]byte, error)
+	// VerifyStable reads the unit of the stable prefix starting at from
+	// from durable storage, bypassing any cache, and verifies it (a
+	// scrubber's read). Errors are *StableReadError.
+	VerifyStable(from int) error
 	// RepairStable writes b, a peer's copy of the unit of the stable
 	// prefix starting at from, in place of a damaged one: the store
 	// checks it against what it expects there and refuses (an error)
@@ -241,6 +245,16 @@ type GridBacked interface {
 	// ErrStableRead; the replica then applies nothing of the prepare and
 	// tries again later.
 	Prefetch(operation wire.Operation, input []byte) error
+	// PrefetchCost bounds what Prefetch of this request reads, and
+	// PrefetchCapacity what one prepare's prefetch may read: the primary
+	// packs requests into a prepare only while the sum of their costs fits
+	// (a request alone always fits). A function of operation and input.
+	PrefetchCost(operation wire.Operation, input []byte) int
+	PrefetchCapacity() int
+	// ScrubStable verifies the store's unit of the omitted bytes that
+	// starts at from (StableStore.VerifyStable) and returns where the next
+	// one starts (0 after the last; 0 and nil when nothing is omitted).
+	ScrubStable(from int) (next int, err error)
 	// RepairStable passes a peer's copy of stable bytes to the store
 	// (StableStore.RepairStable) after a StableReadError.
 	RepairStable(from int, b []byte) error

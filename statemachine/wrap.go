@@ -102,6 +102,30 @@ func ForwardRepairStable(inner StateMachine, from int, b []byte) error {
 	return ErrStableRead
 }
 
+// ForwardPrefetchCost is GridBacked.PrefetchCost for a wrapper.
+func ForwardPrefetchCost(inner StateMachine, operation wire.Operation, input []byte) int {
+	if g, ok := inner.(GridBacked); ok {
+		return g.PrefetchCost(operation, input)
+	}
+	return 0
+}
+
+// ForwardPrefetchCapacity is GridBacked.PrefetchCapacity for a wrapper.
+func ForwardPrefetchCapacity(inner StateMachine) int {
+	if g, ok := inner.(GridBacked); ok {
+		return g.PrefetchCapacity()
+	}
+	return 0
+}
+
+// ForwardScrubStable is GridBacked.ScrubStable for a wrapper.
+func ForwardScrubStable(inner StateMachine, from int) (int, error) {
+	if g, ok := inner.(GridBacked); ok {
+		return g.ScrubStable(from)
+	}
+	return 0, nil
+}
+
 // ForwardPrefetchReset is GridBacked.PrefetchReset for a wrapper.
 func ForwardPrefetchReset(inner StateMachine) {
 	if g, ok := inner.(GridBacked); ok {

@@ -12,6 +12,9 @@ import (
 // journal's block cache (journal.Journal.SetStableCache).
 type StableStore struct {
 	j *journal.Journal
+	// w drains the journal's asynchronous writes before a repair's
+	// write (nil: none in flight).
+	w *Adapter
 	// segment is the stable segment of the machine, as it names it
 	// (StableSnapshot.SnapshotStable); the journal's held prefix counts
 	// only when it is of that segment.
@@ -19,9 +22,10 @@ type StableStore struct {
 }
 
 // NewStableStore returns the store of j for a machine whose stable prefix
-// is in snapshot segment segment.
-func NewStableStore(j *journal.Journal, segment int) *StableStore {
-	return &StableStore{j: j, segment: segment}
+// is in snapshot segment segment; w, when not nil, is the Adapter that
+// writes j's prepares (drained before a repair writes).
+func NewStableStore(j *journal.Journal, w *Adapter, segment int) *StableStore {
+	return &StableStore{j: j, w: w, segment: segment}
 }
 
 var _ statemachine.StableStore = (*StableStore)(nil)
@@ -54,11 +58,26 @@ func (s *StableStore) ReadStable(dst []byte, from, to int) ([]byte, error) {
 	return dst, nil
 }
 
+// VerifyStable implements statemachine.StableStore.
+func (s *StableStore) VerifyStable(from int) error {
+	unit := s.j.StableUnit()
+	if err := s.j.VerifyStable(from / unit); err != nil {
+		u := from / unit * unit
+		return &statemachine.StableReadError{From: u, To: u + unit, Err: err}
+	}
+	return nil
+}
+
 // RepairStable implements statemachine.StableStore.
 func (s *StableStore) RepairStable(from int, b []byte) error {
 	unit := s.j.StableUnit()
 	if from%unit != 0 {
 		return fmt.Errorf("%w: repair at %d, not a unit's start", journal.ErrCorrupt, from)
+	}
+	if s.w != nil {
+		if err := s.w.drain(); err != nil {
+			return err
+		}
 	}
 	return s.j.RepairStable(from/unit, b)
 }
