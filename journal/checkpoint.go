@@ -169,10 +169,10 @@ func (j *Journal) Checkpoint(op uint64, checksum wire.Uint128, data CheckpointDa
 	}
 	j.acquired.copyFrom(&j.staging)
 	j.cur, j.curKnown = nextRefs, true
+	j.afterCheckpoint()
 	j.knowStable()
 	invariants.Assert(j.curStableSize <= max(0, writes[1].stableSize), "journal: more stable blocks than the stable prefix")
 	j.curBuf, j.next = j.next, j.curBuf[:0]
-	j.afterCheckpoint()
 	j.scrubCursor += ScrubBlocksPerCheckpoint
 	if j.scrubCursor >= j.scrubPos {
 		j.scrubCursor = 0

@@ -4,6 +4,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/chronon-db/chronon/internal/invariants"
 )
 
 // ReleaseMemory gives the whole memory pages inside b back to the
@@ -21,6 +23,7 @@ func ReleaseMemory(b []byte) {
 	if hi <= lo {
 		return
 	}
+	invariants.Assert(lo >= start && hi <= start+uintptr(len(b)), "journal: pages released outside their buffer")
 	// The advice cannot fail on anonymous memory the process owns; if it
 	// did, the pages stay resident, which is only a cost.
 	_ = unix.Madvise(b[lo-start:hi-start], unix.MADV_DONTNEED)

@@ -87,6 +87,7 @@ func (j *Journal) RepairStable(k int, payload []byte) error {
 
 // repaired returns the repaired entry of stable block k, or nil.
 func (j *Journal) repaired(k int) *blockEntry {
+	invariants.Assert(len(j.repairs) <= RepairsMax, "journal: more repairs than their bound")
 	for i := range j.repairs {
 		if j.repairs[i].k == k {
 			invariants.Assert(j.repSet.isAcquired(j.repairs[i].e.address), "journal: a repaired block outside the repair set")
@@ -100,6 +101,7 @@ func (j *Journal) repaired(k int) *blockEntry {
 // every repair (after a checkpoint is durable: the ones it took are its
 // blocks now).
 func (j *Journal) forgetRepairs() {
+	invariants.Assert(j.repSet.acquired() <= len(j.repairs), "journal: repair set holds blocks no repair names")
 	for i := range j.repairs {
 		if a := j.repairs[i].e.address; j.repSet.isAcquired(a) {
 			j.repSet.release(a)
@@ -120,11 +122,16 @@ func (j *Journal) StableBlockAddress(k int) uint64 {
 	if r := j.repaired(k); r != nil {
 		return r.address
 	}
-	return j.cur[RefState][j.curStableFirst+k].address
+	e := &j.cur[RefState][j.curStableFirst+k]
+	invariants.Assert(e.stable && j.acquired.isAcquired(e.address), "journal: a held stable block unmarked or free")
+	return e.address
 }
 
 // RepairStats returns how many stable blocks RepairStable wrote since Open.
-func (j *Journal) RepairStats() uint64 { return j.gridRepaired }
+func (j *Journal) RepairStats() uint64 {
+	invariants.Assert(j.repSet.acquired() == len(j.repairs), "journal: repair set and repairs disagree")
+	return j.gridRepaired
+}
 
 // VerifyStable reads block k of the held stable prefix from the grid (not
 // from the cache, so that damage a cached copy hides is found) and
@@ -139,6 +146,7 @@ func (j *Journal) VerifyStable(k int) error {
 	if r := j.repaired(k); r != nil {
 		e = r
 	}
+	invariants.Assert(e.stable && int(e.size) == pm, "journal: verify of a block that is not a full stable one")
 	h, err := j.readBlock(e.address, e.checksum, BlockState)
 	if err != nil {
 		return fmt.Errorf("stable block %d: %w", k, err)

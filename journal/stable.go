@@ -13,16 +13,22 @@ import (
 // through a block cache of SetStableCache blocks: each block is verified
 // by its index entry's checksums when it enters the cache.
 
-// stableCache is a direct-mapped cache of grid blocks by address; a slot
-// holds a block only when its header checksum is the one asked for, so a
-// reused address never returns old bytes.
+// stableCache is a set-associative cache of grid blocks by address (up to
+// cacheWays ways a set, replaced in turn); a slot holds a block only when
+// its header checksum is the one asked for, so a reused address never
+// returns old bytes.
 type stableCache struct {
 	data     []byte // slots × grid_block_size, sector-aligned
 	address  []uint64
 	checksum []wire.Uint128
+	ways     int
+	victim   []uint8 // per set: the way replaced next
 	// Hits, Misses: reads served from a slot, and reads that filled one.
 	hits, misses uint64
 }
+
+// cacheWays is the most blocks one set of the stable cache holds.
+const cacheWays = 8
 
 // StableCacheStats counts the stable block cache's reads since Open.
 type StableCacheStats struct {
@@ -37,21 +43,30 @@ type StableCacheStats struct {
 func (j *Journal) SetStableCache(n int) {
 	n = max(n, 1)
 	invariants.Assert(n <= int(j.layout.Config.GridBlockCount)+1 || n <= 1<<20, "journal: stable cache larger than any grid")
+	ways := min(n, cacheWays)
+	n = n / ways * ways
 	j.cache = stableCache{
 		data:     alignedBuffer(n * int(j.layout.Config.GridBlockSize)),
 		address:  make([]uint64, n),
 		checksum: make([]wire.Uint128, n),
+		ways:     ways,
+		victim:   make([]uint8, n/ways),
 	}
 	invariants.Assert(len(j.cache.address) == n && len(j.cache.data) == n*int(j.layout.Config.GridBlockSize), "journal: stable cache not sized as asked")
 }
 
 // StableCacheStats returns the cache's counters.
 func (j *Journal) StableCacheStats() StableCacheStats {
+	invariants.Assert(len(j.cache.address) == len(j.cache.checksum), "journal: stable cache arrays of different lengths")
 	return StableCacheStats{Blocks: len(j.cache.address), Hits: j.cache.hits, Misses: j.cache.misses}
 }
 
 // StableUnit returns the granularity of StableHeld: a grid block's payload.
-func (j *Journal) StableUnit() int { return j.blockPayloadMax() }
+func (j *Journal) StableUnit() int {
+	pm := j.blockPayloadMax()
+	invariants.Assert(pm > 0 && pm <= int(j.layout.Config.GridBlockSize), "journal: stable unit outside a block")
+	return pm
+}
 
 // StableHeld returns the segment of the state blob and the length of the
 // stable prefix the durable checkpoint holds as full blocks marked stable
@@ -64,6 +79,7 @@ func (j *Journal) StableHeld() (segment, size int) {
 	pm := j.blockPayloadMax()
 	n := j.curStableSize / pm
 	invariants.Assert(j.curStableFirst+n <= len(j.cur[RefState]), "journal: stable prefix beyond the state's blocks")
+	invariants.Assert(j.curStableSeg <= SegmentsMax, "journal: stable segment beyond the segments")
 	return j.curStableSeg, n * pm
 }
 
@@ -87,6 +103,7 @@ func (j *Journal) ReadStable(dst []byte, from, to int) ([]byte, error) {
 			return dst, fmt.Errorf("stable block %d: %w", k, err)
 		}
 		lo, hi := from-k*pm, min(to-k*pm, pm)
+		invariants.Assert(lo >= 0 && lo < hi && hi <= len(b), "journal: stable read outside its block")
 		dst = append(dst, b[lo:hi]...)
 		from = k*pm + hi
 	}
@@ -99,18 +116,23 @@ func (j *Journal) ReadStable(dst []byte, from, to int) ([]byte, error) {
 func (j *Journal) stableBlockBytes(i int, rep *blockEntry) ([]byte, error) {
 	e := &j.cur[RefState][i]
 	if rep != nil {
+		invariants.Assert(rep.body == e.body && rep.size == e.size, "journal: a repair of other bytes than its block's")
 		e = rep
 	}
 	invariants.Assert(e.stable && e.segment == uint32(j.curStableSeg), "journal: stable read of a block outside the stable prefix")
 	c := &j.cache
 	bs := int(j.layout.Config.GridBlockSize)
-	slot := int((e.address * 0x9e3779b97f4a7c15 >> 17) % uint64(len(c.address)))
-	buf := c.data[slot*bs : (slot+1)*bs]
-	if c.address[slot] == e.address && c.checksum[slot] == e.checksum {
-		c.hits++
-		return buf[wire.HeaderSize : wire.HeaderSize+int(e.size)], nil
+	set := int((e.address * 0x9e3779b97f4a7c15 >> 17) % uint64(len(c.victim)))
+	for w := range c.ways {
+		if s := set*c.ways + w; c.address[s] == e.address && c.checksum[s] == e.checksum {
+			c.hits++
+			return c.data[s*bs+wire.HeaderSize : s*bs+wire.HeaderSize+int(e.size)], nil
+		}
 	}
 	c.misses++
+	slot := set*c.ways + int(c.victim[set])
+	c.victim[set] = uint8((int(c.victim[set]) + 1) % c.ways)
+	buf := c.data[slot*bs : (slot+1)*bs]
 	c.address[slot] = 0
 	h, err := j.readBlockInto(buf, e.address, e.checksum, BlockState)
 	if err != nil {
@@ -127,6 +149,7 @@ func (j *Journal) stableBlockBytes(i int, rep *blockEntry) ([]byte, error) {
 // durable checkpoint's state index: the leading run of full blocks marked
 // stable in one segment.
 func (j *Journal) knowStable() {
+	invariants.Assert(len(j.repairs) == 0, "journal: stable prefix changed under pending repairs")
 	j.curStableSeg, j.curStableSize, j.curStableFirst = -1, 0, 0
 	if !j.curKnown {
 		return

@@ -243,7 +243,7 @@ func (h *host) start() error {
 		rcfg.ReleaseMemory = journal.ReleaseMemory
 		// A scrubber from every tick to every 32nd: a damaged block is
 		// found by it or by a prefetch first.
-		rcfg.ScrubTicks = 1 + uint64(s.rng.IntN(32))
+		rcfg.ScrubTicks = 1 + (s.sc.Seed*7+uint64(h.index)*13)%32 // not from s.rng: the schedule stays the seed's
 	}
 	r, err := replica.New(rcfg, pool, (*hostBus)(h), (*hostJournal)(h), simClock{&s.now}, sm)
 	if err != nil {
