@@ -9,17 +9,17 @@ import (
 
 // index maps ids to slots: open addressing with linear probing over a
 // power-of-two table at least 4/3 of the capacity, allocated once. An
-// entry holds the id's 64-bit hash and its slot (12 bytes, not the 16-byte
-// id): a hash match is confirmed against the record's id, read through
+// entry is 8 bytes, not the 16-byte id: the high 32 bits of the id's hash
+// (its low bits pick the position) and the slot + 1 (0 marks an empty
+// entry). A tag match is confirmed against the record's id, read through
 // src. Entries are never removed (ledger records are immutable in
 // existence), so there are no tombstones; an empty entry always ends a
 // probe.
 type index struct {
-	hashes []uint64
-	slots  []uint32 // slot + 1; 0 marks an empty entry
-	mask   uint64
-	seed   uint64
-	src    idSource
+	entries []uint64 // tag<<32 | slot+1
+	mask    uint64
+	seed    uint64
+	src     idSource
 }
 
 // idSource returns the id of the record in a slot.
@@ -33,10 +33,11 @@ func newIndex(capacity int, seed uint64, src idSource) index {
 		n *= 2
 	}
 	invariants.Assert(uint64(n)*3 >= uint64(capacity)*4, "ledger: index table above a 3/4 load at capacity")
-	return index{hashes: make([]uint64, n), slots: make([]uint32, n), mask: uint64(n - 1), seed: seed, src: src}
+	invariants.Assert(n <= 1<<32, "ledger: index table beyond 2^32 entries")
+	return index{entries: make([]uint64, n), mask: uint64(n - 1), seed: seed, src: src}
 }
 
-func (x *index) reset() { clear(x.slots) }
+func (x *index) reset() { clear(x.entries) }
 
 // hashID mixes both halves of id and the seed (a 64×64→128-bit multiply,
 // as in wyhash), so sequential and structured ids spread over the table.
@@ -48,13 +49,14 @@ func hashID(id wire.Uint128, seed uint64) uint64 {
 // find returns the slot of id, or the empty position where id would go.
 func (x *index) find(id wire.Uint128) (pos uint64, slot uint32, ok bool) {
 	h := hashID(id, x.seed)
+	tag := h &^ (1<<32 - 1)
 	for pos = h & x.mask; ; pos = (pos + 1) & x.mask {
-		s := x.slots[pos]
-		if s == 0 {
+		e := x.entries[pos]
+		if e == 0 {
 			return pos, 0, false
 		}
-		if x.hashes[pos] == h && x.src.idAt(s-1) == id {
-			return pos, s - 1, true
+		if e&^(1<<32-1) == tag && x.src.idAt(uint32(e)-1) == id {
+			return pos, uint32(e) - 1, true
 		}
 	}
 }
@@ -67,9 +69,8 @@ func (x *index) get(id wire.Uint128) (uint32, bool) {
 
 // insert records id at slot in the empty position pos returned by find.
 func (x *index) insert(pos uint64, id wire.Uint128, slot uint32) {
-	invariants.Assert(x.slots[pos] == 0, "ledger: index insert over an entry")
-	x.hashes[pos] = hashID(id, x.seed)
-	x.slots[pos] = slot + 1
+	invariants.Assert(x.entries[pos] == 0 && slot < 1<<32-1, "ledger: index insert over an entry, or of a slot beyond 2^32-2")
+	x.entries[pos] = hashID(id, x.seed)&^(1<<32-1) | uint64(slot+1)
 }
 
 // accountIDs and transferIDs are a Ledger as the idSource of its account
