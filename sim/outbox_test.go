@@ -187,7 +187,9 @@ func TestCheckEffectRoom(t *testing.T) {
 		}
 		return b
 	}
-	full := func(i uint32) ledger.EventResult { return ledger.EventResult{Index: i, Result: ledger.ResultOutboxFull} }
+	full := func(i uint32) ledger.EventResult {
+		return ledger.EventResult{Index: i, Result: ledger.ResultOutboxFull}
+	}
 	exists := func(i uint32) ledger.EventResult { return ledger.EventResult{Index: i, Result: ledger.ResultExists} }
 	for _, c := range []struct {
 		name                          string
