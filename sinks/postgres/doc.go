@@ -18,9 +18,9 @@
 //	key text PRIMARY KEY, token bigint, attempt bigint, done boolean,
 //	result bytea, updated_at timestamptz
 //
-// Per delivery, inside the batch's transaction, with the row locked
-// (SELECT … FOR UPDATE, keys in sorted order so concurrent batches never
-// deadlock):
+// Per delivery, inside the batch's transaction, with the key's row, if it
+// has one, locked (SELECT … FOR UPDATE, keys in sorted order so
+// concurrent batches never deadlock):
 //   - a token below the row's is fenced (outbox.ErrFenced): nothing runs;
 //   - a row already done: the stored result is returned (a replay), the
 //     work does not run again;
@@ -30,6 +30,13 @@
 //     an error the savepoint is rolled back (the work is undone, the
 //     raised token stays) and the error is the delivery's outcome (an
 //     outbox.PermanentError fails the effect, anything else retries it).
+//   - a key without a row gets one after its work, in one INSERT … ON
+//     CONFLICT DO NOTHING for the batch: done with its result, or (failed
+//     work) not done at the delivery's token. If another transaction
+//     inserted one of these keys meanwhile (a concurrent delivery of the
+//     same effect), fewer rows are inserted than asked: the batch is
+//     rolled back, its work undone, and it runs again (up to 3 times),
+//     finding that key's row.
 //
 // The work is Config.Apply, one call per effect, or Config.ApplyBatch,
 // one call for every effect of the batch that is to run (for example one

@@ -114,12 +114,25 @@ type row struct {
 // the failed effects' work is undone. A key delivered more than once in ds
 // runs at most once, as if its delivery with the highest token came
 // first: the others get its outcome (its stored result on success), or
-// ErrFenced for a lower token.
+// ErrFenced for a lower token. A batch that raced another transaction
+// inserting one of its new keys (a concurrent delivery of the same
+// effect) is rolled back and run again, up to keyRaceRetries times: then
+// that key has its row, and is replayed or fenced by it.
 func (s *Sink) DeliverBatch(ctx context.Context, ds []outbox.Delivery, out []outbox.BatchResult) {
-	err := s.deliverBatch(ctx, ds, out, false)
-	if errors.Is(err, errWorkFailed) {
+	savepoints, races := false, 0
+	err := s.deliverBatch(ctx, ds, out, savepoints)
+	for again := true; again; {
+		switch {
+		case errors.Is(err, errWorkFailed) && !savepoints:
+			savepoints = true
+		case errors.Is(err, errKeyRace) && races < keyRaceRetries:
+			races++
+		default:
+			again = false
+			continue
+		}
 		clear(out)
-		err = s.deliverBatch(ctx, ds, out, true)
+		err = s.deliverBatch(ctx, ds, out, savepoints)
 	}
 	if err != nil {
 		for i := range out {
@@ -136,8 +149,26 @@ func isFenced(err error) bool { return errors.Is(err, outbox.ErrFenced) }
 // failed: the batch runs again with them.
 var errWorkFailed = errors.New("postgres sink: an effect's work failed")
 
+// keyRaceRetries bounds DeliverBatch's runs again after errKeyRace.
+const keyRaceRetries = 3
+
+// errKeyRace ends a batch whose new key was inserted by another
+// transaction meanwhile (a concurrent delivery of the same effect): the
+// batch is rolled back, its work undone, and every delivery retried
+// (then replayed or fenced by that row).
+var errKeyRace = errors.New("postgres sink: a key of the batch was delivered concurrently; retry")
+
 // deliverBatch runs the transaction; an error means it did not commit.
 // Without savepoints, the first failed work ends it with errWorkFailed.
+//
+// Keys that already have a row are locked and read first (FOR UPDATE, in
+// key order): fenced, replayed, or their token raised before the work.
+// A key without a row gets one only after its work, inserted done with
+// its result (or not done, at its token, when the work failed) in one
+// statement for the batch: a fresh key costs one row version, not an
+// insert, a lock and an update. Should another transaction have inserted
+// it since (ON CONFLICT DO NOTHING inserts fewer rows than asked), the
+// batch is rolled back with errKeyRace: nothing of it happened.
 func (s *Sink) deliverBatch(ctx context.Context, ds []outbox.Delivery, out []outbox.BatchResult, savepoints bool) error {
 	// Lock rows in key order: two batches sharing keys cannot deadlock. A
 	// key's first delivery in this order (its highest token) stands for
@@ -151,8 +182,6 @@ func (s *Sink) deliverBatch(ctx context.Context, ds []outbox.Delivery, out []out
 		return cmp.Or(strings.Compare(ds[a].Key, ds[b].Key), cmp.Compare(ds[b].Token, ds[a].Token), cmp.Compare(a, b))
 	})
 	keys := make([]string, 0, len(ds))
-	tokens := make([]int64, 0, len(ds))
-	attempts := make([]int64, 0, len(ds))
 	for n, i := range order {
 		if n > 0 && ds[i].Key == ds[order[n-1]].Key {
 			same[i] = order[n-1]
@@ -162,8 +191,6 @@ func (s *Sink) deliverBatch(ctx context.Context, ds []outbox.Delivery, out []out
 			continue
 		}
 		keys = append(keys, ds[i].Key)
-		tokens = append(tokens, int64(ds[i].Token))
-		attempts = append(attempts, int64(ds[i].Attempt))
 	}
 
 	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{})
@@ -172,30 +199,35 @@ func (s *Sink) deliverBatch(ctx context.Context, ds []outbox.Delivery, out []out
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
 
-	// New keys get a row (not done) at the delivery's token; then every
-	// row of the batch is locked and read (both statements in one round
-	// trip).
-	state, err := s.lockKeys(ctx, tx, keys, tokens, attempts)
+	state, err := s.lockKeys(ctx, tx, keys)
 	if err != nil {
 		return err
 	}
 
-	// Raise the tokens below the deliveries' (fencing the older ones from
-	// now on, whatever the work's outcome).
+	// Raise the tokens of existing rows below the deliveries' (fencing
+	// the older ones from now on, whatever the work's outcome); pick the
+	// deliveries whose work runs.
 	var raiseKeys []string
 	var raiseTokens []int64
+	run := make([]int, 0, len(keys))
 	for _, i := range order {
 		d := &ds[i]
-		r, ok := state[d.Key]
 		if same[i] >= 0 {
 			continue
 		}
-		if !ok {
-			return fmt.Errorf("postgres sink: key %s not found after insert", d.Key)
+		r, ok := state[d.Key]
+		if ok && r.token > int64(d.Token) {
+			out[i] = outbox.BatchResult{Err: fmt.Errorf("postgres sink: key %s token %d below %d: %w", d.Key, d.Token, r.token, outbox.ErrFenced)}
+			continue
 		}
-		if r.token < int64(d.Token) {
+		if ok && r.token < int64(d.Token) {
 			raiseKeys, raiseTokens = append(raiseKeys, d.Key), append(raiseTokens, int64(d.Token))
 		}
+		if ok && r.done {
+			out[i] = outbox.BatchResult{Result: r.result} // replay: the work does not run again
+			continue
+		}
+		run = append(run, i)
 	}
 	if len(raiseKeys) > 0 {
 		if _, err := tx.Exec(ctx, `UPDATE `+s.table+` t SET token = u.token, updated_at = now()
@@ -204,26 +236,8 @@ func (s *Sink) deliverBatch(ctx context.Context, ds []outbox.Delivery, out []out
 		}
 	}
 
-	var doneKeys []string
-	var doneResults [][]byte
-	var doneAttempts []int64
-	run := make([]int, 0, len(keys))
-	for _, i := range order {
-		d := &ds[i]
-		if same[i] >= 0 {
-			continue
-		}
-		r := state[d.Key]
-		switch {
-		case r.token > int64(d.Token):
-			out[i] = outbox.BatchResult{Err: fmt.Errorf("postgres sink: key %s token %d below %d: %w", d.Key, d.Token, r.token, outbox.ErrFenced)}
-			continue
-		case r.done:
-			out[i] = outbox.BatchResult{Result: r.result} // replay: the work does not run again
-			continue
-		}
-		run = append(run, i)
-	}
+	// The work: in one call (ApplyBatch, no savepoints), else per effect.
+	ok := make([]bool, len(ds))
 	if !savepoints && s.cfg.ApplyBatch != nil && len(run) > 0 {
 		batch := make([]outbox.Delivery, len(run))
 		results := make([][]byte, len(run))
@@ -234,41 +248,58 @@ func (s *Sink) deliverBatch(ctx context.Context, ds []outbox.Delivery, out []out
 			return errWorkFailed
 		}
 		for j, i := range run {
-			result := results[j][:min(len(results[j]), s.cfg.ResultSizeMax)]
-			out[i] = outbox.BatchResult{Result: result}
-			doneKeys = append(doneKeys, ds[i].Key)
-			doneResults = append(doneResults, result)
-			doneAttempts = append(doneAttempts, int64(ds[i].Attempt))
+			out[i], ok[i] = outbox.BatchResult{Result: results[j][:min(len(results[j]), s.cfg.ResultSizeMax)]}, true
 		}
-		run = run[:0]
-	}
-	for _, i := range run {
-		d := &ds[i]
-		var result []byte
-		var err error
-		if savepoints {
-			result, err = s.applyInSavepoint(ctx, tx, d)
-		} else {
-			result, err = s.applyDirect(ctx, tx, d)
-			if err != nil {
+	} else {
+		for _, i := range run {
+			var result []byte
+			var err error
+			if savepoints {
+				result, err = s.applyInSavepoint(ctx, tx, &ds[i])
+			} else if result, err = s.applyDirect(ctx, tx, &ds[i]); err != nil {
 				return errWorkFailed
 			}
+			if err != nil {
+				out[i] = outbox.BatchResult{Err: err}
+				continue
+			}
+			out[i], ok[i] = outbox.BatchResult{Result: result[:min(len(result), s.cfg.ResultSizeMax)]}, true
 		}
-		if err != nil {
-			out[i] = outbox.BatchResult{Err: err}
+	}
+
+	// Record the outcomes: existing rows become done; new keys are
+	// inserted, done or (failed work) at their token.
+	var doneKeys, newKeys []string
+	var doneResults, newResults [][]byte
+	var doneAttempts, newTokens, newAttempts []int64
+	var newDone []bool
+	for _, i := range run {
+		d := &ds[i]
+		if _, exists := state[d.Key]; exists {
+			if ok[i] {
+				doneKeys, doneResults, doneAttempts = append(doneKeys, d.Key), append(doneResults, out[i].Result), append(doneAttempts, int64(d.Attempt))
+			}
 			continue
 		}
-		result = result[:min(len(result), s.cfg.ResultSizeMax)]
-		out[i] = outbox.BatchResult{Result: result}
-		doneKeys = append(doneKeys, d.Key)
-		doneResults = append(doneResults, result)
-		doneAttempts = append(doneAttempts, int64(d.Attempt))
+		newKeys, newTokens, newAttempts = append(newKeys, d.Key), append(newTokens, int64(d.Token)), append(newAttempts, int64(d.Attempt))
+		newDone, newResults = append(newDone, ok[i]), append(newResults, out[i].Result)
 	}
 	if len(doneKeys) > 0 {
 		if _, err := tx.Exec(ctx, `UPDATE `+s.table+` t SET done = true, result = u.result, attempt = u.attempt, updated_at = now()
 			FROM unnest($1::text[], $2::bytea[], $3::bigint[]) AS u(key, result, attempt) WHERE t.key = u.key`,
 			doneKeys, doneResults, doneAttempts); err != nil {
 			return fmt.Errorf("postgres sink: mark done: %w", err)
+		}
+	}
+	if len(newKeys) > 0 {
+		tag, err := tx.Exec(ctx, `INSERT INTO `+s.table+` (key, token, attempt, done, result)
+			SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::boolean[], $5::bytea[])
+			ON CONFLICT (key) DO NOTHING`, newKeys, newTokens, newAttempts, newDone, newResults)
+		if err != nil {
+			return fmt.Errorf("postgres sink: insert keys: %w", err)
+		}
+		if tag.RowsAffected() != int64(len(newKeys)) {
+			return errKeyRace
 		}
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -286,22 +317,10 @@ func (s *Sink) deliverBatch(ctx context.Context, ds []outbox.Delivery, out []out
 	return nil
 }
 
-// lockKeys inserts the keys missing from the key table (not done, at the
-// delivery's token and attempt), then locks and reads every key's row, in
-// one pipelined round trip.
-func (s *Sink) lockKeys(ctx context.Context, tx pgx.Tx, keys []string, tokens, attempts []int64) (map[string]row, error) {
-	var b pgx.Batch
-	b.Queue(`INSERT INTO `+s.table+` (key, token, attempt)
-		SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[]) ORDER BY 1
-		ON CONFLICT (key) DO NOTHING`, keys, tokens, attempts)
-	b.Queue(`SELECT key, token, done, result FROM `+s.table+`
+// lockKeys locks and reads the rows of the keys that have one.
+func (s *Sink) lockKeys(ctx context.Context, tx pgx.Tx, keys []string) (map[string]row, error) {
+	rows, err := tx.Query(ctx, `SELECT key, token, done, result FROM `+s.table+`
 		WHERE key = ANY($1::text[]) ORDER BY key FOR UPDATE`, keys)
-	br := tx.SendBatch(ctx, &b)
-	defer func() { _ = br.Close() }()
-	if _, err := br.Exec(); err != nil {
-		return nil, fmt.Errorf("postgres sink: insert keys: %w", err)
-	}
-	rows, err := br.Query()
 	if err != nil {
 		return nil, fmt.Errorf("postgres sink: lock keys: %w", err)
 	}
@@ -318,9 +337,6 @@ func (s *Sink) lockKeys(ctx context.Context, tx pgx.Tx, keys []string, tokens, a
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("postgres sink: read keys: %w", err)
-	}
-	if err := br.Close(); err != nil {
-		return nil, fmt.Errorf("postgres sink: lock keys: %w", err)
 	}
 	return state, nil
 }
