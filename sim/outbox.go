@@ -134,8 +134,6 @@ type outboxSim struct {
 	effectsMax     int
 	admitAbove     int
 	admitWaitTicks uint64
-	// openMax is the most effects any table held open (Stats.Outbox.OpenMax).
-	openMax int
 }
 
 func newOutboxSim(opts Options) *outboxSim {
