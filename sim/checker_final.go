@@ -75,6 +75,12 @@ func (s *Sim) checkLedger(h *host) {
 			return
 		}
 	}
+	for _, id := range s.ledger.refused {
+		if _, ok := l.Transfer(id); ok {
+			s.fail(violation(InvariantOutboxFull, "replica %d holds transfer %x:%x, which was answered outbox_full", h.index, id.Hi, id.Lo))
+			return
+		}
+	}
 	var debits, credits uint64
 	for i := 1; i <= ledgerAccounts; i++ {
 		a, ok := l.Account(wire.Uint128{Lo: uint64(i)})

@@ -205,6 +205,9 @@ func (h *host) start() error {
 		h.kv, h.ledger, sm = st, nil, st
 	}
 	h.machine = newMachine(sm)
+	if h.ledger != nil {
+		h.machine.effects = tbl
+	}
 	rcfg := replica.Config{
 		Cluster:            sb.Cluster,
 		ReplicaCount:       sb.ReplicaCount,
@@ -226,6 +229,12 @@ func (h *host) start() error {
 			return err
 		}
 		m.OnAcksCommitted(h.acksCommitted)
+		// Admission as node sets it (--effects-admission,
+		// --effects-admission-wait): the machine's room, the replica's wait.
+		if err := m.SetAdmission(s.outbox.admitAbove); err != nil {
+			return err
+		}
+		rcfg.AdmissionWaitTicks = s.outbox.admitWaitTicks
 		sm = m
 	}
 	rcfg.DefaultTimeouts()
@@ -273,7 +282,7 @@ func (h *host) crash(mode journal.CrashMode, why string) {
 	s := h.sim
 	if h.replica != nil {
 		h.crashOp = h.replica.CommitMin()
-		s.stats.Sync.addReplica(&h.replica.Counters)
+		s.stats.addReplica(&h.replica.Counters)
 	}
 	s.stats.Grid.addHost(h)
 	h.up = false

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/chronon-db/chronon/ledger"
+	"github.com/chronon-db/chronon/outbox"
 	"github.com/chronon-db/chronon/statemachine"
 	"github.com/chronon-db/chronon/wire"
 )
@@ -19,6 +21,12 @@ type machine struct {
 	last  map[wire.Uint128]uint32
 	// violation describes the first request applied twice, if any.
 	violation string
+	// effects is the outbox table the ledger emits into (ledger runs):
+	// every create_transfers is checked against its fill (checkEffectRoom).
+	effects *outbox.Table
+	// fullViolation describes the first transfer answered outbox_full
+	// with room in the table, or created without its effect.
+	fullViolation string
 }
 
 func newMachine(inner statemachine.StateMachine) *machine {
@@ -34,8 +42,71 @@ func (m *machine) Apply(ctx *statemachine.Context, op wire.Operation, input, rep
 		m.violation = fmt.Sprintf("client %x request %d applied at op %d after request %d was applied", ctx.Client.Lo, ctx.Request, ctx.Op, last)
 	}
 	m.last[ctx.Client] = max(m.last[ctx.Client], ctx.Request)
-	return m.inner.Apply(ctx, op, input, reply)
+	if m.effects == nil || op != ledger.OperationCreateTransfers {
+		return m.inner.Apply(ctx, op, input, reply)
+	}
+	open := m.effects.Len()
+	n := m.inner.Apply(ctx, op, input, reply)
+	if m.fullViolation == "" {
+		m.fullViolation = checkEffectRoom(open, m.effects.Cap(), m.effects.Len(), len(input)/ledger.TransferSize, reply[:n])
+		if m.fullViolation != "" {
+			m.fullViolation = fmt.Sprintf("op %d (client %x request %d): %s", ctx.Op, ctx.Client.Lo, ctx.Request, m.fullViolation)
+		}
+	}
+	return n
 }
+
+// checkEffectRoom checks one create_transfers against the outbox's rule
+// (ledger.Config.Effects): with the table holding open of capacity effects
+// before the request, events are taken in order, each created transfer
+// emitting one effect; an event is answered outbox_full exactly when the
+// table has no room left for it, and a created one finds room. After the
+// request the table holds openAfter: one effect more per created
+// transfer. results is the reply (the events that were not created).
+// It returns "" or what broke the rule.
+func checkEffectRoom(open, capacity, openAfter, events int, results []byte) string {
+	if len(results)%ledger.EventResultSize != 0 {
+		return fmt.Sprintf("create_transfers reply of %d bytes", len(results))
+	}
+	room := capacity - open
+	next := 0
+	for i := 0; i < events; i++ {
+		result := ledger.ResultOK
+		if next < len(results) {
+			if r := ledger.DecodeEventResult(results[next:]); int(r.Index) == i {
+				result = r.Result
+				next += ledger.EventResultSize
+			}
+		}
+		switch {
+		case result == ledger.ResultOutboxFull && room > 0:
+			return fmt.Sprintf("event %d answered outbox_full with room for %d effects (%d of %d open before the request)", i, room, open, capacity)
+		case result == ledger.ResultOK && room <= 0:
+			return fmt.Sprintf("event %d created with the outbox full (%d of %d open before the request)", i, open, capacity)
+		case result == ledger.ResultOK:
+			room--
+		}
+	}
+	if next != len(results) {
+		return fmt.Sprintf("create_transfers reply names events out of order or beyond the %d sent", events)
+	}
+	if created := capacity - open - room; openAfter != open+created {
+		return fmt.Sprintf("%d transfers created, but the outbox went from %d to %d open effects", created, open, openAfter)
+	}
+	return ""
+}
+
+// EffectsBound forwards the inner machine's bound (outbox.EffectsBound),
+// so the outbox.Machine around the wrapper takes part in admission as it
+// does around the bare ledger in node; 0 for a machine without one.
+func (m *machine) EffectsBound(op wire.Operation, input []byte) uint64 {
+	if b, ok := m.inner.(outbox.EffectsBound); ok {
+		return b.EffectsBound(op, input)
+	}
+	return 0
+}
+
+var _ outbox.EffectsBound = (*machine)(nil)
 
 func (m *machine) ReplySizeMax(op wire.Operation, n int) int { return m.inner.ReplySizeMax(op, n) }
 func (m *machine) Digest() wire.Uint128                      { return m.inner.Digest() }

@@ -116,6 +116,9 @@ type Options struct {
 	// by default so kv runs keep their trajectories: the table changes
 	// checkpoint sizes and with them the runs.
 	OutboxKV bool
+	// NoAdmission turns the outbox admission off (sim/outbox.go,
+	// configureAdmission): a full table then answers outbox_full at once.
+	NoAdmission bool
 	// TraceTail is the number of trace lines kept for failure reports
 	// (0: 40).
 	TraceTail int

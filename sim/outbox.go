@@ -22,7 +22,8 @@ import (
 
 // Outbox simulation parameters (in ticks of 10 ms unless noted).
 const (
-	// outboxEffectsMax is every table's capacity.
+	// outboxEffectsMax is every table's capacity but in the seeds
+	// configureAdmission gives a small one.
 	outboxEffectsMax = 2048
 	// outboxDueMax bounds the effects one dispatcher takes per tick.
 	outboxDueMax = 16
@@ -46,7 +47,7 @@ var outboxTarget = []byte("http://receiver.sim/effects")
 func (s *Sim) outboxConfig() outbox.Config {
 	return outbox.Config{
 		Cluster:        s.cluster,
-		EffectsMax:     outboxEffectsMax,
+		EffectsMax:     s.outbox.effectsMax,
 		TargetSizeMax:  32,
 		PayloadSizeMax: ledger.TransferSize,
 		ResultSizeMax:  16,
@@ -74,6 +75,13 @@ type OutboxStats struct {
 	// not the normal primary of its view, or with a token other than that
 	// view: a dispatch_not_primary violation, 0 in a passing run.
 	NonPrimaryDeliveries uint64
+	// OpenMax is the most effects a table held open at once (the maximum
+	// over runs when stats are added).
+	OpenMax uint64
+	// OutboxFull counts transfers clients saw answered outbox_full;
+	// AdmissionHeld and AdmissionExpired sum replica.Counters'
+	// AdmissionHeld and AdmissionExpired over every replica instance.
+	OutboxFull, AdmissionHeld, AdmissionExpired uint64
 }
 
 func (o *OutboxStats) add(p *OutboxStats) {
@@ -88,6 +96,10 @@ func (o *OutboxStats) add(p *OutboxStats) {
 	o.AcksCommitted += p.AcksCommitted
 	o.DuplicateApplications += p.DuplicateApplications
 	o.NonPrimaryDeliveries += p.NonPrimaryDeliveries
+	o.OpenMax = max(o.OpenMax, p.OpenMax)
+	o.OutboxFull += p.OutboxFull
+	o.AdmissionHeld += p.AdmissionHeld
+	o.AdmissionExpired += p.AdmissionExpired
 }
 
 // sinkEvent is an attempt on its way to the receiver or its outcome on its
@@ -115,16 +127,48 @@ type outboxSim struct {
 
 	// Fault rates of the run (0 in the liveness phase).
 	transientPct, lostReplyPct, ackLostPct, receiverCrashPct float64
+
+	// effectsMax is every table's capacity; admitAbove and admitWaitTicks
+	// are the admission of every replica (outbox.Machine.SetAdmission,
+	// replica.Config.AdmissionWaitTicks; 0: off).
+	effectsMax     int
+	admitAbove     int
+	admitWaitTicks uint64
 }
 
-func newOutboxSim(seed uint64) *outboxSim {
+func newOutboxSim(opts Options) *outboxSim {
+	seed := opts.Seed
 	o := &outboxSim{rng: rand.New(rand.NewPCG(seed^0x0b0b0b0b, seed+0x5151))}
+	o.configureAdmission(opts)
 	o.sink = newSink(func() bool { return o.transientPct > 0 && o.rng.Float64() < o.transientPct })
 	o.transientPct = []float64{0, 0.05, 0.2}[o.rng.IntN(3)]
 	o.lostReplyPct = []float64{0, 0.05, 0.2}[o.rng.IntN(3)]
 	o.ackLostPct = []float64{0, 0.05, 0.2}[o.rng.IntN(3)]
 	o.receiverCrashPct = []float64{0, 0.005, 0.02}[o.rng.IntN(3)]
 	return o
+}
+
+// configureAdmission chooses the run's table capacity and admission from
+// the seed, with a PRNG of its own (the other streams do not shift).
+// Admission is on as node runs it by default: above 50 % of the table, a
+// wait of at most 5 s (500 ticks). Half the seeds keep the large table,
+// which the simulated sink never fills; the others get a table of 4, 8 or
+// 16 effects, which the clients fill whenever the sink or the acks lag, and
+// a third of those a wait of 60 ticks, so that held requests are also
+// prepared into a full table and answered outbox_full.
+func (o *outboxSim) configureAdmission(opts Options) {
+	rng := rand.New(rand.NewPCG(opts.Seed^0xad1e, opts.Seed+0x0f11))
+	o.effectsMax = outboxEffectsMax
+	if rng.IntN(2) == 1 {
+		o.effectsMax = []int{4, 8, 16}[rng.IntN(3)]
+	}
+	if opts.NoAdmission {
+		return
+	}
+	o.admitAbove, o.admitWaitTicks = 50, 500
+	if o.effectsMax < outboxEffectsMax && rng.IntN(3) == 0 {
+		o.admitWaitTicks = 60
+	}
 }
 
 // heal stops the sink, ack and receiver faults (liveness phase).
@@ -171,6 +215,7 @@ func (s *Sim) outboxStep() {
 	for _, h := range s.hosts {
 		if h.up {
 			s.stats.Outbox.Emitted = max(s.stats.Outbox.Emitted, h.outbox.Stats().Emitted)
+			s.stats.Outbox.OpenMax = max(s.stats.Outbox.OpenMax, uint64(h.outbox.Len()))
 		}
 		h.dispatch()
 		if s.err != nil {

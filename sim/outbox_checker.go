@@ -22,6 +22,12 @@ const (
 	// InvariantDispatchUncommitted: a dispatched effect derives from
 	// (cluster, op, index) of an op the cluster committed.
 	InvariantDispatchUncommitted = "dispatch_uncommitted"
+	// InvariantOutboxFull: a transfer is answered outbox_full exactly
+	// when, as its op is applied, the outbox has no room for its effect
+	// (every replica, every op; checkEffectRoom), and a transfer answered
+	// outbox_full is never created (the final ledger audit). Admission
+	// changes when a request is prepared, never this rule.
+	InvariantOutboxFull = "outbox_full"
 )
 
 // checkDispatch is asserted for every delivery a dispatcher starts: the

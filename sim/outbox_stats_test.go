@@ -28,4 +28,11 @@ func TestOutboxSeeds(t *testing.T) {
 	if total.Outbox.Applied == 0 {
 		t.Errorf("no effect was applied at the sink")
 	}
+	// Admission is on (as node runs it) and the seeds with a small table
+	// fill it: requests are held, some prepared after the wait into a full
+	// table and answered outbox_full, each checked on every replica.
+	ob := &total.Outbox
+	if ob.AdmissionHeld == 0 || (!testing.Short() && (ob.AdmissionExpired == 0 || ob.OutboxFull == 0)) {
+		t.Errorf("admission not exercised: held %d, expired %d, outbox_full %d", ob.AdmissionHeld, ob.AdmissionExpired, ob.OutboxFull)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/chronon-db/chronon/ledger"
 	"github.com/chronon-db/chronon/outbox"
 	"github.com/chronon-db/chronon/replica"
 	"github.com/chronon-db/chronon/wire"
@@ -172,5 +173,44 @@ func TestReceiverCrash(t *testing.T) {
 	}
 	if st.Outbox.Applied != 2 || st.Outbox.Deduplicated != 1 || k.check(a) != nil || k.check(b) != nil {
 		t.Fatalf("after the restart: %+v", st.Outbox)
+	}
+}
+
+// TestCheckEffectRoom: the outbox_full rule as every replica checks it
+// per create_transfers: outbox_full exactly when no room is left for the
+// event's effect, one effect per created transfer.
+func TestCheckEffectRoom(t *testing.T) {
+	reply := func(rs ...ledger.EventResult) []byte {
+		b := make([]byte, len(rs)*ledger.EventResultSize)
+		for i, r := range rs {
+			r.Encode(b[i*ledger.EventResultSize:])
+		}
+		return b
+	}
+	full := func(i uint32) ledger.EventResult {
+		return ledger.EventResult{Index: i, Result: ledger.ResultOutboxFull}
+	}
+	exists := func(i uint32) ledger.EventResult { return ledger.EventResult{Index: i, Result: ledger.ResultExists} }
+	for _, c := range []struct {
+		name                          string
+		open, capacity, after, events int
+		results                       []byte
+		ok                            bool
+	}{
+		{"created with room", 3, 4, 4, 1, nil, true},
+		{"refused when full", 4, 4, 4, 1, reply(full(0)), true},
+		{"the last slot, then full", 3, 4, 4, 3, reply(full(1), full(2)), true},
+		{"an error takes no room", 3, 4, 4, 2, reply(exists(0)), true},
+		{"refused with room", 3, 4, 3, 1, reply(full(0)), false},
+		{"refused one slot early", 2, 4, 3, 2, reply(full(1)), false},
+		{"created into a full table", 4, 4, 4, 1, nil, false},
+		{"created without its effect", 1, 4, 1, 1, nil, false},
+		{"two effects for one transfer", 1, 4, 3, 1, nil, false},
+		{"a result beyond the events", 0, 4, 0, 1, reply(exists(1)), false},
+	} {
+		msg := checkEffectRoom(c.open, c.capacity, c.after, c.events, c.results)
+		if (msg == "") != c.ok {
+			t.Errorf("%s: %q", c.name, msg)
+		}
 	}
 }

@@ -84,7 +84,7 @@ func Run(o Options) (res Result) {
 		res.Err = s.err
 		for _, h := range s.hosts {
 			if h.replica != nil {
-				s.stats.Sync.addReplica(&h.replica.Counters)
+				s.stats.addReplica(&h.replica.Counters)
 			}
 			s.stats.Grid.addHost(h)
 		}

@@ -67,7 +67,7 @@ func New(o Options) (*Sim, error) {
 	s.net.rogue = s.rogue
 	s.chain = newChainChecker(s.cluster)
 	s.replies = newReplyChecker(s.chain)
-	s.outbox = newOutboxSim(o.Seed)
+	s.outbox = newOutboxSim(o)
 	if o.NoFaults {
 		s.outbox.heal()
 	}
@@ -174,6 +174,9 @@ func (s *Sim) observe(h *host) {
 	}
 	if h.machine.violation != "" {
 		s.fail(violation(InvariantExactlyOnce, "replica %d: %s", h.index, h.machine.violation))
+	}
+	if h.machine.fullViolation != "" {
+		s.fail(violation(InvariantOutboxFull, "replica %d: %s", h.index, h.machine.fullViolation))
 	}
 }
 

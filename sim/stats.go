@@ -163,6 +163,14 @@ func (s *SyncStats) addReplica(c *replica.Counters) {
 		ChunksLocal: c.SyncChunksLocal, BytesFetched: c.SyncBytesFetched, ChunksRefused: c.SyncChunksRefused})
 }
 
+// addReplica adds the counters of one replica instance (state sync,
+// admission).
+func (s *Stats) addReplica(c *replica.Counters) {
+	s.Sync.addReplica(c)
+	s.Outbox.AdmissionHeld += c.AdmissionHeld
+	s.Outbox.AdmissionExpired += c.AdmissionExpired
+}
+
 // Add adds o into s.
 func (s *Stats) Add(o *Stats) {
 	s.Ticks += o.Ticks

@@ -106,6 +106,8 @@ func voprSeeds(o sim.Options, start uint64, count int, stdout io.Writer) int {
 		ob.Emitted, ob.Dispatched, ob.Delivered, ob.Applied, ob.Deduplicated, ob.Fenced, ob.AcksCommitted)
 	fmt.Fprintf(stdout, "effects: duplicate applications %d (must be 0), deliveries from a non-primary %d (must be 0)\n",
 		ob.DuplicateApplications, ob.NonPrimaryDeliveries)
+	fmt.Fprintf(stdout, "effects: most open in a table %d; admission held %d requests, %d prepared after the wait; outbox_full answers %d\n",
+		ob.OpenMax, ob.AdmissionHeld, ob.AdmissionExpired, ob.OutboxFull)
 	if o.PeerLoss {
 		fmt.Fprintf(stdout, "lost connections reported to peers %d\n", total.PeerLossSignals)
 	}

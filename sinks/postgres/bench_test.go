@@ -48,3 +48,40 @@ func BenchmarkDeliverBatch(b *testing.B) {
 	})
 	b.ReportMetric(float64(next.Load())/b.Elapsed().Seconds(), "effects/s")
 }
+
+// BenchmarkDeliverBatchApplyBatch is BenchmarkDeliverBatch with the batch
+// form (Config.ApplyBatch): the 64 rows of a batch in one multi-row INSERT.
+func BenchmarkDeliverBatchApplyBatch(b *testing.B) {
+	pool := benchPool(b)
+	ctx := context.Background()
+	apply, err := StorePayloadsBatch(ctx, pool, "bench_rows")
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := New(ctx, pool, Config{ApplyBatch: apply})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var next atomic.Uint64
+	payload := make([]byte, 128)
+	b.SetParallelism(4)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		ds := make([]outbox.Delivery, 64)
+		out := make([]outbox.BatchResult, 64)
+		for pb.Next() {
+			for i := range ds {
+				ds[i] = delivery(next.Add(1), 1, "")
+				ds[i].Payload = payload
+			}
+			s.DeliverBatch(ctx, ds, out)
+			for i := range out {
+				if out[i].Err != nil {
+					b.Error(out[i].Err)
+					return
+				}
+			}
+		}
+	})
+	b.ReportMetric(float64(next.Load())/b.Elapsed().Seconds(), "effects/s")
+}

@@ -178,21 +178,11 @@ func ParseDeliveryHeaders(h http.Header) (outbox.Delivery, error) {
 
 // StorePayloads returns an ApplyFunc whose work is one row per effect in
 // table (created if missing: key, kind, token, payload, applied_at; no
-// unique constraint, so that a duplicate would show as a second row): the
-// bridge command's work, and a payload table anyone can read the effects
-// from. Its result is empty.
+// unique constraint, so that a duplicate would show as a second row): a
+// payload table anyone can read the effects from. Its result is empty.
 func StorePayloads(ctx context.Context, pool *pgxpool.Pool, table string) (ApplyFunc, error) {
-	if !identifier.MatchString(table) {
-		return nil, fmt.Errorf("%w: table %q is not an identifier", ErrConfig, table)
-	}
-	if _, err := pool.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+table+` (
-		key text NOT NULL,
-		kind integer NOT NULL,
-		token bigint NOT NULL,
-		payload bytea NOT NULL,
-		applied_at timestamptz NOT NULL DEFAULT now()
-	)`); err != nil {
-		return nil, fmt.Errorf("postgres sink: creating %s: %w", table, err)
+	if err := createPayloadTable(ctx, pool, table); err != nil {
+		return nil, err
 	}
 	insert := `INSERT INTO ` + table + ` (key, kind, token, payload) VALUES ($1, $2, $3, $4)`
 	return func(ctx context.Context, tx pgx.Tx, d outbox.Delivery) ([]byte, error) {
@@ -201,4 +191,45 @@ func StorePayloads(ctx context.Context, pool *pgxpool.Pool, table string) (Apply
 		}
 		return nil, nil
 	}, nil
+}
+
+// StorePayloadsBatch is StorePayloads' work in the batch form: the rows of
+// a whole batch in one multi-row INSERT (the bridge command's work).
+func StorePayloadsBatch(ctx context.Context, pool *pgxpool.Pool, table string) (ApplyBatchFunc, error) {
+	if err := createPayloadTable(ctx, pool, table); err != nil {
+		return nil, err
+	}
+	insert := `INSERT INTO ` + table + ` (key, kind, token, payload)
+		SELECT * FROM unnest($1::text[], $2::integer[], $3::bigint[], $4::bytea[])`
+	return func(ctx context.Context, tx pgx.Tx, ds []outbox.Delivery, results [][]byte) error {
+		keys := make([]string, len(ds))
+		kinds := make([]int32, len(ds))
+		tokens := make([]int64, len(ds))
+		payloads := make([][]byte, len(ds))
+		for i := range ds {
+			keys[i], kinds[i], tokens[i], payloads[i] = ds[i].Key, int32(ds[i].Kind), int64(ds[i].Token), ds[i].Payload
+			if payloads[i] == nil {
+				payloads[i] = []byte{} // the column is NOT NULL; nil would be NULL
+			}
+		}
+		_, err := tx.Exec(ctx, insert, keys, kinds, tokens, payloads)
+		return err
+	}, nil
+}
+
+// createPayloadTable creates StorePayloads' table if missing.
+func createPayloadTable(ctx context.Context, pool *pgxpool.Pool, table string) error {
+	if !identifier.MatchString(table) {
+		return fmt.Errorf("%w: table %q is not an identifier", ErrConfig, table)
+	}
+	if _, err := pool.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+table+` (
+		key text NOT NULL,
+		kind integer NOT NULL,
+		token bigint NOT NULL,
+		payload bytea NOT NULL,
+		applied_at timestamptz NOT NULL DEFAULT now()
+	)`); err != nil {
+		return fmt.Errorf("postgres sink: creating %s: %w", table, err)
+	}
+	return nil
 }

@@ -156,3 +156,161 @@ func TestSinkBatchConcurrent(t *testing.T) {
 		t.Fatalf("%d keys not done (%v)", pending, err)
 	}
 }
+
+// newBatchTestSink is newTestSink's work in the batch form
+// (Config.ApplyBatch alone): one multi-row INSERT per call into applied;
+// a payload "fail" or "reject" fails the whole call after the insert (the
+// rollback must undo it), and the sink runs the effects again one per
+// call, each in a savepoint. calls counts ApplyBatch calls, runs the
+// effects handed to it.
+func newBatchTestSink(t *testing.T, pool *pgxpool.Pool) (s *Sink, calls, runs *atomic.Int64) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := pool.Exec(ctx, `CREATE TABLE applied (key text NOT NULL, payload bytea)`); err != nil {
+		t.Fatal(err)
+	}
+	calls, runs = new(atomic.Int64), new(atomic.Int64)
+	s, err := New(ctx, pool, Config{ApplyBatch: func(ctx context.Context, tx pgx.Tx, ds []outbox.Delivery, results [][]byte) error {
+		calls.Add(1)
+		runs.Add(int64(len(ds)))
+		keys := make([]string, len(ds))
+		payloads := make([][]byte, len(ds))
+		for i, d := range ds {
+			keys[i], payloads[i] = d.Key, d.Payload
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO applied (key, payload) SELECT * FROM unnest($1::text[], $2::bytea[])`, keys, payloads); err != nil {
+			return err
+		}
+		for i, d := range ds {
+			switch string(d.Payload) {
+			case "fail":
+				return errors.New("transient failure")
+			case "reject":
+				return outbox.Permanent(outbox.ReasonUserMin+1, errors.New("rejected"))
+			}
+			results[i] = []byte("applied " + string(d.Payload))
+		}
+		return nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, calls, runs
+}
+
+// TestSinkApplyBatch: with Config.ApplyBatch, the work of a whole batch
+// runs in one call, each key's work and its row in one commit; a key
+// delivered again (in a later batch, or twice in the same one) gets its
+// stored result without running again, a lower token than the key's
+// highest is fenced, in the key table or in the batch; a failing effect
+// makes the batch run again one effect per call, each in a savepoint, so
+// only its work is undone and the others are applied once.
+func TestSinkApplyBatch(t *testing.T) {
+	pool := testPool(t)
+	s, calls, runs := newBatchTestSink(t, pool)
+	ctx := context.Background()
+	deliver := func(ds ...outbox.Delivery) []outbox.BatchResult {
+		out := make([]outbox.BatchResult, len(ds))
+		s.DeliverBatch(ctx, ds, out)
+		return out
+	}
+	applied := func(r outbox.BatchResult, payload string) bool {
+		return r.Err == nil && string(r.Result) == "applied "+payload
+	}
+	fenced := func(r outbox.BatchResult) bool { return errors.Is(r.Err, outbox.ErrFenced) }
+
+	// One call for a batch of 64.
+	var ds []outbox.Delivery
+	for n := range uint64(64) {
+		ds = append(ds, delivery(100+n, 2, fmt.Sprint(n)))
+	}
+	for i, r := range deliver(ds...) {
+		if !applied(r, fmt.Sprint(i)) {
+			t.Fatalf("batch of 64: effect %d: %+v", i, r)
+		}
+	}
+	if calls.Load() != 1 || runs.Load() != 64 {
+		t.Fatalf("batch of 64: %d calls running %d effects, want 1 and 64", calls.Load(), runs.Load())
+	}
+
+	// Duplicates: of earlier rows (replayed, and fenced below their
+	// token), and inside the batch: key 1 three times (tokens 3, 3, 2:
+	// applied once, replayed, fenced), key 2 with token 2 before token 4
+	// (the highest runs, the lower is fenced).
+	out := deliver(delivery(100, 2, "0"), delivery(101, 1, "1"), delivery(1, 3, "x"), delivery(2, 2, "y"),
+		delivery(1, 3, "x"), delivery(2, 4, "y"), delivery(1, 2, "x"), delivery(102, 5, "2"))
+	if !applied(out[0], "0") || !fenced(out[1]) || !applied(out[2], "x") || !fenced(out[3]) ||
+		!applied(out[4], "x") || !applied(out[5], "y") || !fenced(out[6]) || !applied(out[7], "2") {
+		t.Fatalf("duplicates: %+v", out)
+	}
+	if calls.Load() != 2 || runs.Load() != 66 {
+		t.Fatalf("duplicates: %d calls running %d effects, want 2 and 66 (keys 1 and 2 run once)", calls.Load(), runs.Load())
+	}
+	if out := deliver(delivery(2, 3, "y")); !fenced(out[0]) {
+		t.Fatalf("token 3 after the batch's 4 for the same key: %+v", out)
+	}
+
+	// A failing effect: the batch runs again one per call.
+	out = deliver(delivery(3, 1, "a"), delivery(4, 1, "fail"), delivery(5, 1, "reject"), delivery(6, 1, "b"))
+	var perm *outbox.PermanentError
+	if !applied(out[0], "a") || out[1].Err == nil || fenced(out[1]) || errors.As(out[1].Err, &perm) ||
+		!errors.As(out[2].Err, &perm) || perm.Reason != outbox.ReasonUserMin+1 || !applied(out[3], "b") {
+		t.Fatalf("failing effects: %+v", out)
+	}
+	if calls.Load() != 2+1+4 {
+		t.Fatalf("failing effects: %d calls, want 7 (1 batch, then 4 of one)", calls.Load())
+	}
+	if out := deliver(delivery(4, 1, "ok"), delivery(3, 1, "a")); !applied(out[0], "ok") || !applied(out[1], "a") {
+		t.Fatalf("after the failure: %+v", out)
+	}
+	// 64 + keys 1, 2, 3, 6 and 4 (the second time): each once.
+	if rows, dup := appliedRows(t, pool); rows != 69 || dup != 0 {
+		t.Fatalf("applied rows %d (duplicated %d), want 69 once each", rows, dup)
+	}
+	var pending int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM chronon_effects WHERE NOT done`).Scan(&pending); err != nil || pending != 1 {
+		t.Fatalf("%d keys not done (%v), want 1 (the rejected)", pending, err)
+	}
+}
+
+// TestSinkBatchConcurrentApplyBatch is TestSinkBatchConcurrent with the
+// batch form: overlapping batches from eight goroutines, every key applied
+// exactly once.
+func TestSinkBatchConcurrentApplyBatch(t *testing.T) {
+	pool := testPool(t)
+	s, _, _ := newBatchTestSink(t, pool)
+	const keys, copies, batch = 400, 4, 50
+	var wg sync.WaitGroup
+	var done, fenced, failed atomic.Int64
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ds := make([]outbox.Delivery, 0, batch)
+			out := make([]outbox.BatchResult, batch)
+			for n := g; n < keys*copies; n += 8 {
+				key := uint64(n/copies + 1)
+				ds = append(ds, delivery(key, uint32(1+n%copies), fmt.Sprint(key)))
+				if len(ds) == batch || n+8 >= keys*copies {
+					s.DeliverBatch(context.Background(), ds, out[:len(ds)])
+					for i := range ds {
+						switch err := out[i].Err; {
+						case err == nil:
+							done.Add(1)
+						case errors.Is(err, outbox.ErrFenced):
+							fenced.Add(1)
+						default:
+							failed.Add(1)
+							t.Errorf("delivery of %s: %v", ds[i].Key, err)
+						}
+					}
+					ds = ds[:0]
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if rows, dup := appliedRows(t, pool); rows != keys || dup != 0 || done.Load()+fenced.Load() != keys*copies {
+		t.Fatalf("applied rows %d (duplicated %d), want %d; done %d fenced %d failed %d", rows, dup, keys, done.Load(), fenced.Load(), failed.Load())
+	}
+}

@@ -74,11 +74,11 @@ func serve(ctx context.Context, log *slog.Logger, listen, url, keyTable, payload
 		return err
 	}
 	defer pool.Close()
-	apply, err := postgres.StorePayloads(startCtx, pool, payloadTable)
+	apply, err := postgres.StorePayloadsBatch(startCtx, pool, payloadTable)
 	if err != nil {
 		return err
 	}
-	sink, err := postgres.New(startCtx, pool, postgres.Config{Apply: apply, Table: keyTable})
+	sink, err := postgres.New(startCtx, pool, postgres.Config{ApplyBatch: apply, Table: keyTable})
 	if err != nil {
 		return err
 	}

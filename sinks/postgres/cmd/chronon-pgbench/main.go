@@ -2,7 +2,8 @@
 // (the bench package's harness, a local 3-replica cluster in this process,
 // production preset) with the PostgreSQL sink in place of the built-in
 // HTTP one: every created transfer becomes a row, inserted in the sink's
-// transaction with its idempotency key.
+// transaction with its idempotency key (the batch form, Config.ApplyBatch:
+// one multi-row INSERT per transaction).
 //
 //	go run ./cmd/chronon-pgbench --postgres=postgres://user@host:port/db --duration=3s
 //
@@ -71,14 +72,22 @@ func main() {
 			return l
 		},
 		NewEffectsSink: func(apply func([]byte) bool) outbox.Sink {
-			s, err := postgres.New(ctx, pool, postgres.Config{Apply: func(ctx context.Context, tx pgx.Tx, d outbox.Delivery) ([]byte, error) {
-				if _, err := tx.Exec(ctx, `INSERT INTO chronon_pgbench_transfers (id, body) VALUES ($1, $2)`, d.Key, d.Payload); err != nil {
-					return nil, err
+			// The batch form: one multi-row INSERT per transaction.
+			s, err := postgres.New(ctx, pool, postgres.Config{ApplyBatch: func(ctx context.Context, tx pgx.Tx, ds []outbox.Delivery, _ [][]byte) error {
+				ids := make([]string, len(ds))
+				bodies := make([][]byte, len(ds))
+				for i := range ds {
+					ids[i], bodies[i] = ds[i].Key, ds[i].Payload
 				}
-				if !apply(d.Payload) {
-					return nil, outbox.Permanent(outbox.ReasonUserMin, fmt.Errorf("not a transfer of this run"))
+				if _, err := tx.Exec(ctx, `INSERT INTO chronon_pgbench_transfers (id, body) SELECT * FROM unnest($1::text[], $2::bytea[])`, ids, bodies); err != nil {
+					return err
 				}
-				return nil, nil
+				for i := range ds {
+					if !apply(ds[i].Payload) {
+						return outbox.Permanent(outbox.ReasonUserMin, fmt.Errorf("not a transfer of this run"))
+					}
+				}
+				return nil
 			}})
 			if err != nil {
 				fail(err)

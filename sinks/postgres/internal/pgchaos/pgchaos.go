@@ -46,11 +46,11 @@ func Open(ctx context.Context, pool *pgxpool.Pool, batch int, log *slog.Logger) 
 			return nil, fmt.Errorf("pgchaos: %w", err)
 		}
 	}
-	apply, err := postgres.StorePayloads(ctx, pool, PayloadTable)
+	apply, err := postgres.StorePayloadsBatch(ctx, pool, PayloadTable)
 	if err != nil {
 		return nil, fmt.Errorf("pgchaos: %w", err)
 	}
-	sink, err := postgres.New(ctx, pool, postgres.Config{Apply: apply, Table: KeyTable})
+	sink, err := postgres.New(ctx, pool, postgres.Config{ApplyBatch: apply, Table: KeyTable})
 	if err != nil {
 		return nil, fmt.Errorf("pgchaos: %w", err)
 	}
