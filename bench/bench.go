@@ -30,6 +30,9 @@ const (
 	// created transfer emits one effect, which the local cluster's primary
 	// delivers by HTTP to a sink the benchmark runs (local cluster only).
 	WorkloadLedgerEffects = "ledger-effects"
+	// WorkloadLedgerLookup looks up, by id, transfers an earlier ledger
+	// workload created on a running cluster (--transfers of them).
+	WorkloadLedgerLookup = "ledger-lookup"
 )
 
 // Config is one benchmark run.
@@ -206,8 +209,10 @@ type LatencyResult struct {
 // Check returns an error for a Config that cannot run.
 func (cfg *Config) Check() error {
 	switch {
-	case cfg.Workload != WorkloadKV && cfg.Workload != WorkloadLedger && cfg.Workload != WorkloadLedgerEffects:
-		return fmt.Errorf("workload %q: want kv, ledger or ledger-effects", cfg.Workload)
+	case cfg.Workload != WorkloadKV && cfg.Workload != WorkloadLedger && cfg.Workload != WorkloadLedgerEffects && cfg.Workload != WorkloadLedgerLookup:
+		return fmt.Errorf("workload %q: want kv, ledger, ledger-effects or ledger-lookup", cfg.Workload)
+	case cfg.Workload == WorkloadLedgerLookup && len(cfg.Addresses) == 0:
+		return errors.New("the ledger-lookup workload looks up a running cluster's transfers (--addresses)")
 	case cfg.Workload == WorkloadLedgerEffects && len(cfg.Addresses) > 0:
 		return errors.New("the ledger-effects workload needs a local cluster: its effects sink runs in this process")
 	case cfg.Workload == WorkloadLedgerEffects && cfg.NewEffectsMachine == nil:
@@ -360,6 +365,8 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		lw = &ledgerWorkload{accounts: uint64(cfg.Accounts), hot: uint64(cfg.HotAccounts), batch: cfg.Batch,
 			budget: uint64(cfg.Transfers), run: run, seed: cfg.Seed, effects: sink != nil}
 		w = lw
+	case WorkloadLedgerLookup:
+		w = &ledgerLookupWorkload{count: uint64(cfg.Transfers), batch: cfg.Batch, seed: cfg.Seed}
 	}
 
 	clients := make([]*client.Client, cfg.Clients)

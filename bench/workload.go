@@ -361,3 +361,52 @@ func (c *ledgerCaller) do(ctx context.Context, cl *client.Client) (int, error) {
 		pause = min(2*pause, 64*time.Millisecond)
 	}
 }
+
+// ledgerLookupWorkload looks up transfers a ledger workload created, by
+// id, uniformly at random: ids (run, 1..count), the run found from the
+// first account's oldest transfer. Events are the transfers found.
+type ledgerLookupWorkload struct {
+	count uint64
+	batch int
+	seed  uint64
+	run   uint64
+	found atomic.Int64
+	asked atomic.Int64
+}
+
+func (w *ledgerLookupWorkload) prepare(ctx context.Context, cl *client.Client) error {
+	ts, _, err := cl.AccountTransfers(ctx, ledger.AccountFilter{AccountID: wire.Uint128{Lo: 1}, Limit: 1, Flags: ledger.FilterDebits | ledger.FilterCredits})
+	if err != nil {
+		return fmt.Errorf("find the transfers' run: %w", err)
+	}
+	if len(ts) == 0 {
+		return errors.New("bench: ledger-lookup needs transfers a ledger workload created (account 1 has none)")
+	}
+	w.run = ts[0].ID.Hi
+	return nil
+}
+
+func (w *ledgerLookupWorkload) spent() float64 { return 0 }
+
+func (w *ledgerLookupWorkload) newCaller(i int) caller {
+	return &ledgerLookupCaller{w: w, rng: rand.New(rand.NewPCG(w.seed, uint64(i))), ids: make([]wire.Uint128, w.batch)}
+}
+
+type ledgerLookupCaller struct {
+	w   *ledgerLookupWorkload
+	rng *rand.Rand
+	ids []wire.Uint128
+}
+
+func (c *ledgerLookupCaller) do(ctx context.Context, cl *client.Client) (int, error) {
+	for i := range c.ids {
+		c.ids[i] = wire.Uint128{Hi: c.w.run, Lo: 1 + c.rng.Uint64N(c.w.count)}
+	}
+	ts, err := cl.LookupTransfers(ctx, c.ids)
+	if err != nil {
+		return 0, err
+	}
+	c.w.asked.Add(int64(len(c.ids)))
+	c.w.found.Add(int64(len(ts)))
+	return len(ts), nil
+}

@@ -57,7 +57,7 @@ func parseBenchmarkArgs(args []string, stderr io.Writer) (benchmarkOptions, erro
 	cfg := &o.cfg
 	fs := flag.NewFlagSet("benchmark", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&cfg.Workload, "workload", bench.WorkloadKV, "kv (puts and gets), ledger (transfers) or ledger-effects (transfers, each emitting an outbox effect delivered by HTTP to a sink in this process; local cluster only)")
+	fs.StringVar(&cfg.Workload, "workload", bench.WorkloadKV, "kv (puts and gets), ledger (transfers), ledger-lookup (random lookups by id of the --transfers transfers an earlier ledger run created on a running cluster) or ledger-effects (transfers, each emitting an outbox effect delivered by HTTP to a sink in this process; local cluster only)")
 	fs.IntVar(&cfg.Replicas, "replicas", 3, "replicas of the local cluster (1, 3 or 5)")
 	fs.StringVar(&cfg.Preset, "preset", "production", "data file preset of the local cluster, and message size of a running one: production (1 MiB messages) or test")
 	fs.StringVar(&cfg.Dir, "dir", "", "directory for the local cluster's data files, reused with their contents if present (default: a temporary directory, removed at the end)")
