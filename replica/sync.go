@@ -518,19 +518,22 @@ func (r *Replica) finishSync() {
 		return
 	}
 	s.active = false
-	if err := r.journal.Checkpoint(s.op, s.prepare, blobs); err != nil {
-		panic(fmt.Sprintf("replica: writing the synced checkpoint at op %d failed: %v", s.op, err))
-	}
 	r.resetLog()
 	if err := r.restoreBlobs(blobs); err != nil {
 		panic(fmt.Sprintf("replica: a checkpoint with a valid checksum does not restore: %v", err))
+	}
+	cp := checkpointCopy{op: s.op, prepare: s.prepare, id: s.id, blob: s.buf,
+		manifest: append(r.cp.manifest[:0], s.manifest...), segments: r.cp.segments[:0], scratch: r.cp.scratch}
+	blobs = r.snapshotSynced(&cp, blobs)
+	if err := r.journal.Checkpoint(s.op, s.prepare, blobs); err != nil {
+		panic(fmt.Sprintf("replica: writing the synced checkpoint at op %d failed: %v", s.op, err))
 	}
 	r.op, r.commitMin, r.logOp = s.op, s.op, s.op
 	r.commitMax = max(r.commitMax, s.op)
 	r.head, r.committed = s.prepare, s.prepare
 	r.ring.first = s.op + 1
-	r.cp = checkpointCopy{op: s.op, prepare: s.prepare, id: s.id, blob: s.buf,
-		manifest: append(r.cp.manifest[:0], s.manifest...), segments: r.cp.segments[:0], scratch: r.cp.scratch}
+	r.cp = cp
+	r.dropHeld()
 	r.damaged = checkpointCopy{}
 	r.syncNoBasis = false
 	r.sync = syncState{lastSent: s.lastSent}
@@ -538,6 +541,71 @@ func (r *Replica) finishSync() {
 	invariants.Assert(!r.needsCheckpoint() && r.cp.op == r.commitMin, "replica: synced checkpoint is not the replica's state")
 	r.Counters.SyncsDone++
 	r.requestMissingPrepares()
+}
+
+// snapshotSynced takes the restored state's snapshot again, into the
+// synced checkpoint's own buffer, with its segments and stable prefix
+// (statemachine.StableSnapshot): the bytes are the synced ones
+// (checkpoints are canonical; every chunk is checked against the
+// manifest), but the journal can now share and mark the stable prefix's
+// blocks, so a GridBacked machine drops it from memory once that
+// checkpoint is durable, and the next checkpoint leaves it in place. It
+// returns the blobs to write.
+func (r *Replica) snapshotSynced(cp *checkpointCopy, blobs CheckpointBlobs) CheckpointBlobs {
+	st, ok := r.sm.(statemachine.StableSnapshot)
+	if !ok {
+		return blobs
+	}
+	sessions := len(blobs.Sessions)
+	stateLen := len(blobs.State)
+	b := cp.blob[:16]
+	var segments []int
+	b, segments = st.SnapshotOver(b, cp.segments[:0], 0)
+	if len(b) != 16+stateLen {
+		panic(fmt.Sprintf("replica: the synced state snapshots to %d bytes, the checkpoint held %d", len(b)-16, stateLen))
+	}
+	checkSegments(segments, stateLen)
+	b = b[:16+stateLen+sessions] // the sessions are still in place
+	chunk := r.syncChunkSize()
+	for i := uint64(0); i*chunk < uint64(len(b)); i++ {
+		lo, hi := i*chunk, min((i+1)*chunk, uint64(len(b)))
+		if wire.Checksum(b[lo:hi]) != manifestEntry(cp.manifest, i) {
+			panic(fmt.Sprintf("replica: the synced state does not snapshot back to the synced checkpoint (chunk %d)", i))
+		}
+	}
+	cp.blob, cp.segments, cp.snapLen = b, segments, stateLen
+	out, ok := splitCheckpointBlob(b)
+	invariants.Assert(ok && len(out.State) == stateLen && len(out.Sessions) == sessions, "replica: synced blob does not split as before")
+	out.StateSegments = segments
+	out.StableSegment, out.StableSize = st.SnapshotStable()
+	if seg, size := out.StableSegment, out.StableSize; seg >= 0 && seg <= len(segments) && size > 0 {
+		lo := uint64(16)
+		if seg > 0 {
+			lo += uint64(segments[seg-1])
+		}
+		cp.stableLo, cp.stableHi = lo, lo+uint64(size)
+	}
+	return out
+}
+
+// dropHeld lets a GridBacked machine drop, right after a checkpoint it
+// restored from a sync, the stable prefix the journal now holds, and
+// gives the checkpoint copy's pages of it back: they are read through
+// the machine from then on.
+func (r *Replica) dropHeld() {
+	if r.grid == nil {
+		return
+	}
+	r.grid.PrefetchReset()
+	om := uint64(r.grid.StableOmitted())
+	if om == 0 || r.cp.stableHi <= r.cp.stableLo {
+		return
+	}
+	invariants.Assert(r.cp.stableLo+om <= r.cp.stableHi && r.cp.holeHi == 0, "replica: dropped bytes beyond the stable prefix, or a hole already")
+	r.cp.holeLo, r.cp.holeHi = r.cp.stableLo, r.cp.stableLo+om
+	if r.cfg.ReleaseMemory != nil {
+		r.cfg.ReleaseMemory(r.cp.blob[r.cp.holeLo:r.cp.holeHi])
+	}
 }
 
 // resetLog forgets the uncommitted log and the client table before a
