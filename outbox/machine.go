@@ -33,6 +33,9 @@ import (
 // Like every state machine, a Machine is called from the replica's event
 // loop only.
 type Machine struct {
+	// GridForward forwards statemachine.GridBacked to the inner machine
+	// (the outbox's own operations read nothing it dropped).
+	statemachine.GridForward
 	inner statemachine.StateMachine
 	tbl   *Table
 	// acksCommitted, if set, is called with the body of every applied
@@ -55,7 +58,7 @@ func NewMachine(inner statemachine.StateMachine, tbl *Table) (*Machine, error) {
 	if o, ok := inner.(Observer); ok {
 		tbl.SetObserver(o)
 	}
-	return &Machine{inner: inner, tbl: tbl}, nil
+	return &Machine{GridForward: statemachine.GridForward{Machine: inner}, inner: inner, tbl: tbl}, nil
 }
 
 // Table returns the machine's outbox table.
@@ -212,47 +215,6 @@ func (m *Machine) AppendSnapshotRange(dst []byte, from, to int) []byte {
 var _ statemachine.StableSnapshot = (*Machine)(nil)
 
 var _ statemachine.GridBacked = (*Machine)(nil)
-
-// SetStableStore implements statemachine.GridBacked (forwarded to the
-// inner machine).
-func (m *Machine) SetStableStore(s statemachine.StableStore) {
-	statemachine.ForwardSetStableStore(m.inner, s)
-}
-
-// StableOmitted implements statemachine.GridBacked.
-func (m *Machine) StableOmitted() int { return statemachine.ForwardStableOmitted(m.inner) }
-
-// ReadSnapshotRange implements statemachine.GridBacked.
-func (m *Machine) ReadSnapshotRange(dst []byte, from, to int) ([]byte, error) {
-	return statemachine.ForwardReadSnapshotRange(m.inner, dst, from, to)
-}
-
-// RepairStable implements statemachine.GridBacked.
-func (m *Machine) RepairStable(from int, b []byte) error {
-	return statemachine.ForwardRepairStable(m.inner, from, b)
-}
-
-// PrefetchCost implements statemachine.GridBacked (forwarded).
-func (m *Machine) PrefetchCost(operation wire.Operation, input []byte) int {
-	return statemachine.ForwardPrefetchCost(m.inner, operation, input)
-}
-
-// PrefetchCapacity implements statemachine.GridBacked (forwarded).
-func (m *Machine) PrefetchCapacity() int { return statemachine.ForwardPrefetchCapacity(m.inner) }
-
-// ScrubStable implements statemachine.GridBacked (forwarded).
-func (m *Machine) ScrubStable(from int) (int, error) {
-	return statemachine.ForwardScrubStable(m.inner, from)
-}
-
-// PrefetchReset implements statemachine.GridBacked.
-func (m *Machine) PrefetchReset() { statemachine.ForwardPrefetchReset(m.inner) }
-
-// Prefetch implements statemachine.GridBacked: the outbox's own operations
-// read nothing the inner machine dropped.
-func (m *Machine) Prefetch(operation wire.Operation, input []byte) error {
-	return statemachine.ForwardPrefetch(m.inner, operation, input)
-}
 
 // MachineSnapshotSizeMax is a Machine's snapshot bound from its inner
 // machine's and its table's.

@@ -17,6 +17,8 @@ import (
 // is part of the machine's snapshot, so it survives checkpoints and
 // restarts exactly like the state it guards.
 type machine struct {
+	// GridForward forwards statemachine.GridBacked to the inner machine.
+	statemachine.GridForward
 	inner statemachine.StateMachine
 	last  map[wire.Uint128]uint32
 	// violation describes the first request applied twice, if any.
@@ -30,7 +32,7 @@ type machine struct {
 }
 
 func newMachine(inner statemachine.StateMachine) *machine {
-	return &machine{inner: inner, last: map[wire.Uint128]uint32{}}
+	return &machine{GridForward: statemachine.GridForward{Machine: inner}, inner: inner, last: map[wire.Uint128]uint32{}}
 }
 
 func (m *machine) Validate(op wire.Operation, input []byte) error {
@@ -154,45 +156,6 @@ func (m *machine) SnapshotStable() (segment, size int) {
 // AppendSnapshotRange forwards to the inner machine.
 func (m *machine) AppendSnapshotRange(dst []byte, from, to int) []byte {
 	return statemachine.AppendWrappedRange(m.inner, dst, from, to)
-}
-
-// SetStableStore forwards to the inner machine (statemachine.GridBacked).
-func (m *machine) SetStableStore(s statemachine.StableStore) {
-	statemachine.ForwardSetStableStore(m.inner, s)
-}
-
-// StableOmitted forwards to the inner machine.
-func (m *machine) StableOmitted() int { return statemachine.ForwardStableOmitted(m.inner) }
-
-// ReadSnapshotRange forwards to the inner machine.
-func (m *machine) ReadSnapshotRange(dst []byte, from, to int) ([]byte, error) {
-	return statemachine.ForwardReadSnapshotRange(m.inner, dst, from, to)
-}
-
-// RepairStable forwards to the inner machine.
-func (m *machine) RepairStable(from int, b []byte) error {
-	return statemachine.ForwardRepairStable(m.inner, from, b)
-}
-
-// PrefetchCost implements statemachine.GridBacked (forwarded).
-func (m *machine) PrefetchCost(operation wire.Operation, input []byte) int {
-	return statemachine.ForwardPrefetchCost(m.inner, operation, input)
-}
-
-// PrefetchCapacity implements statemachine.GridBacked (forwarded).
-func (m *machine) PrefetchCapacity() int { return statemachine.ForwardPrefetchCapacity(m.inner) }
-
-// ScrubStable implements statemachine.GridBacked (forwarded).
-func (m *machine) ScrubStable(from int) (int, error) {
-	return statemachine.ForwardScrubStable(m.inner, from)
-}
-
-// PrefetchReset forwards to the inner machine.
-func (m *machine) PrefetchReset() { statemachine.ForwardPrefetchReset(m.inner) }
-
-// Prefetch forwards to the inner machine.
-func (m *machine) Prefetch(op wire.Operation, input []byte) error {
-	return statemachine.ForwardPrefetch(m.inner, op, input)
 }
 
 func (m *machine) appendClients(dst []byte) []byte {

@@ -65,78 +65,87 @@ func AppendWrappedRange(inner StateMachine, dst []byte, from, to int) []byte {
 	return inner.(StableSnapshot).AppendSnapshotRange(dst, from, to)
 }
 
-// Forwarding GridBacked through a wrapper: a wrapper implements
-// GridBacked with these, so it keeps its inner machine's transfers in the
-// grid when the inner machine is GridBacked and behaves as a machine that
-// keeps everything in memory otherwise. The inner stable prefix's offsets
-// are the wrapper's (AppendWrapped keeps the inner segments' bytes).
+// GridForward implements the GridBacked methods of a wrapper around
+// Machine (embed it): they reach Machine when it is GridBacked, and
+// otherwise behave as a machine that keeps everything in memory. The
+// inner stable prefix's offsets are the wrapper's (AppendWrapped keeps the
+// inner segments' bytes). The wrapper adds RestoreOmitting (with
+// RestoreInner) and the StableSnapshot methods.
+type GridForward struct {
+	Machine StateMachine
+}
 
-// ForwardSetStableStore is GridBacked.SetStableStore for a wrapper.
-func ForwardSetStableStore(inner StateMachine, s StableStore) {
-	if g, ok := inner.(GridBacked); ok {
+func (f GridForward) grid() (GridBacked, bool) {
+	g, ok := f.Machine.(GridBacked)
+	return g, ok
+}
+
+// SetStableStore implements GridBacked.
+func (f GridForward) SetStableStore(s StableStore) {
+	if g, ok := f.grid(); ok {
 		g.SetStableStore(s)
 	}
 }
 
-// ForwardStableOmitted is GridBacked.StableOmitted for a wrapper.
-func ForwardStableOmitted(inner StateMachine) int {
-	if g, ok := inner.(GridBacked); ok {
+// StableOmitted implements GridBacked.
+func (f GridForward) StableOmitted() int {
+	if g, ok := f.grid(); ok {
 		return g.StableOmitted()
 	}
 	return 0
 }
 
-// ForwardReadSnapshotRange is GridBacked.ReadSnapshotRange for a wrapper.
-func ForwardReadSnapshotRange(inner StateMachine, dst []byte, from, to int) ([]byte, error) {
-	if g, ok := inner.(GridBacked); ok {
+// ReadSnapshotRange implements GridBacked.
+func (f GridForward) ReadSnapshotRange(dst []byte, from, to int) ([]byte, error) {
+	if g, ok := f.grid(); ok {
 		return g.ReadSnapshotRange(dst, from, to)
 	}
-	return AppendWrappedRange(inner, dst, from, to), nil
+	return AppendWrappedRange(f.Machine, dst, from, to), nil
 }
 
-// ForwardRepairStable is GridBacked.RepairStable for a wrapper.
-func ForwardRepairStable(inner StateMachine, from int, b []byte) error {
-	if g, ok := inner.(GridBacked); ok {
-		return g.RepairStable(from, b)
-	}
-	return ErrStableRead
-}
-
-// ForwardPrefetchCost is GridBacked.PrefetchCost for a wrapper.
-func ForwardPrefetchCost(inner StateMachine, operation wire.Operation, input []byte) int {
-	if g, ok := inner.(GridBacked); ok {
+// PrefetchCost implements GridBacked.
+func (f GridForward) PrefetchCost(operation wire.Operation, input []byte) int {
+	if g, ok := f.grid(); ok {
 		return g.PrefetchCost(operation, input)
 	}
 	return 0
 }
 
-// ForwardPrefetchCapacity is GridBacked.PrefetchCapacity for a wrapper.
-func ForwardPrefetchCapacity(inner StateMachine) int {
-	if g, ok := inner.(GridBacked); ok {
+// PrefetchCapacity implements GridBacked.
+func (f GridForward) PrefetchCapacity() int {
+	if g, ok := f.grid(); ok {
 		return g.PrefetchCapacity()
 	}
 	return 0
 }
 
-// ForwardScrubStable is GridBacked.ScrubStable for a wrapper.
-func ForwardScrubStable(inner StateMachine, from int) (int, error) {
-	if g, ok := inner.(GridBacked); ok {
+// ScrubStable implements GridBacked.
+func (f GridForward) ScrubStable(from int) (int, error) {
+	if g, ok := f.grid(); ok {
 		return g.ScrubStable(from)
 	}
 	return 0, nil
 }
 
-// ForwardPrefetchReset is GridBacked.PrefetchReset for a wrapper.
-func ForwardPrefetchReset(inner StateMachine) {
-	if g, ok := inner.(GridBacked); ok {
+// RepairStable implements GridBacked.
+func (f GridForward) RepairStable(from int, b []byte) error {
+	if g, ok := f.grid(); ok {
+		return g.RepairStable(from, b)
+	}
+	return ErrStableRead
+}
+
+// PrefetchReset implements GridBacked.
+func (f GridForward) PrefetchReset() {
+	if g, ok := f.grid(); ok {
 		g.PrefetchReset()
 	}
 }
 
-// ForwardPrefetch is GridBacked.Prefetch for a wrapper whose own
-// operations read nothing of the inner machine's dropped state.
-func ForwardPrefetch(inner StateMachine, operation wire.Operation, input []byte) error {
-	if g, ok := inner.(GridBacked); ok {
+// Prefetch implements GridBacked, for a wrapper whose own operations read
+// nothing of the inner machine's dropped state.
+func (f GridForward) Prefetch(operation wire.Operation, input []byte) error {
+	if g, ok := f.grid(); ok {
 		return g.Prefetch(operation, input)
 	}
 	return nil
