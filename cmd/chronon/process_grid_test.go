@@ -8,9 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chronon-db/chronon/client"
 	"github.com/chronon-db/chronon/journal"
-	"github.com/chronon-db/chronon/ledger"
 	"github.com/chronon-db/chronon/wire"
 )
 
@@ -35,33 +33,8 @@ func TestProcessesRepairACorruptedGridBlock(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	cl, err := client.Dial(ctx, client.Config{
-		Cluster: wire.Uint128{Lo: 0x9a1d}, Addresses: strings.Split(addresses, ","), MessageSizeMax: wire.MessageSizeMaxTest,
-	})
-	if err != nil {
-		t.Fatalf("dial: %v\n%s", err, procs[0].Out.String())
-	}
-	defer cl.Close()
-	const accounts = 8
-	var as []ledger.Account
-	for i := 1; i <= accounts; i++ {
-		as = append(as, ledger.Account{ID: wire.Uint128{Lo: uint64(i)}, Ledger: 1, Code: 1})
-	}
-	if failed, err := cl.CreateAccounts(ctx, as); err != nil || len(failed) != 0 {
-		t.Fatalf("create accounts: %v %v", failed, err)
-	}
-	next := uint64(0)
-	transfer := func(n int) {
-		t.Helper()
-		for range n {
-			next++
-			tr := ledger.Transfer{ID: wire.Uint128{Lo: next}, DebitAccountID: wire.Uint128{Lo: next%accounts + 1},
-				CreditAccountID: wire.Uint128{Lo: (next+1)%accounts + 1}, Amount: wire.Uint128{Lo: 1}, Ledger: 1, Code: 1}
-			if failed, err := cl.CreateTransfers(ctx, []ledger.Transfer{tr}); err != nil || len(failed) != 0 {
-				t.Fatalf("transfer %d: %v %v", next, failed, err)
-			}
-		}
-	}
+	d := newLedgerDriver(t, ctx, 0x9a1d, addresses, 8, procs[0])
+	transfer := d.transfer
 	// waitMetric waits until a replica's metric reaches at least min.
 	waitMetric := func(i int, name string, min int) {
 		t.Helper()
@@ -141,21 +114,6 @@ func TestProcessesRepairACorruptedGridBlock(t *testing.T) {
 		t.Fatalf("the restarted replica found its checkpoint damaged: the repair did not reach it\n%s", log)
 	}
 	transfer(10)
-	ids := make([]wire.Uint128, accounts)
-	for i := range ids {
-		ids[i] = wire.Uint128{Lo: uint64(i + 1)}
-	}
-	got, err := cl.LookupAccounts(ctx, ids)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var debits, credits uint64
-	for _, a := range got {
-		debits += a.DebitsPosted.Lo
-		credits += a.CreditsPosted.Lo
-	}
-	if debits != next || credits != next {
-		t.Fatalf("debits %d credits %d after %d transfers", debits, credits, next)
-	}
+	d.checkBalances()
 	stopAll(t, procs)
 }

@@ -80,6 +80,73 @@ func waitStatus(t *testing.T, p *process, commitMin uint64, peers int) {
 	t.Fatalf("no status with commit_min >= %d and peers >= %d:\n%s", commitMin, peers, p.Out.String())
 }
 
+// ledgerDriver drives a ledger cluster of test-preset processes through the
+// Go client: accounts 1..accounts, then transfers of 1, one a request,
+// between neighbouring accounts.
+type ledgerDriver struct {
+	t        *testing.T
+	ctx      context.Context
+	cl       *client.Client
+	accounts uint64
+	next     uint64 // transfers created
+}
+
+// newLedgerDriver dials the cluster (log: a process whose output a
+// failure shows) and creates the accounts.
+func newLedgerDriver(t *testing.T, ctx context.Context, cluster uint64, addresses string, accounts int, log *process) *ledgerDriver {
+	t.Helper()
+	cl, err := client.Dial(ctx, client.Config{
+		Cluster: wire.Uint128{Lo: cluster}, Addresses: strings.Split(addresses, ","), MessageSizeMax: wire.MessageSizeMaxTest,
+	})
+	if err != nil {
+		t.Fatalf("dial: %v\n%s", err, log.Out.String())
+	}
+	t.Cleanup(func() { cl.Close() })
+	var batch []ledger.Account
+	for i := 1; i <= accounts; i++ {
+		batch = append(batch, ledger.Account{ID: wire.Uint128{Lo: uint64(i)}, Ledger: 1, Code: 1})
+	}
+	if failed, err := cl.CreateAccounts(ctx, batch); err != nil || len(failed) != 0 {
+		t.Fatalf("create accounts: %v %v", failed, err)
+	}
+	return &ledgerDriver{t: t, ctx: ctx, cl: cl, accounts: uint64(accounts)}
+}
+
+// transfer creates n transfers, one request each.
+func (d *ledgerDriver) transfer(n int) {
+	d.t.Helper()
+	for range n {
+		d.next++
+		tr := ledger.Transfer{ID: wire.Uint128{Lo: d.next}, DebitAccountID: wire.Uint128{Lo: d.next%d.accounts + 1},
+			CreditAccountID: wire.Uint128{Lo: (d.next+1)%d.accounts + 1}, Amount: wire.Uint128{Lo: 1}, Ledger: 1, Code: 1}
+		if failed, err := d.cl.CreateTransfers(d.ctx, []ledger.Transfer{tr}); err != nil || len(failed) != 0 {
+			d.t.Fatalf("transfer %d: %v %v", d.next, failed, err)
+		}
+	}
+}
+
+// checkBalances checks that the accounts' posted debits and credits each
+// add up to the transfers created.
+func (d *ledgerDriver) checkBalances() {
+	d.t.Helper()
+	ids := make([]wire.Uint128, d.accounts)
+	for i := range ids {
+		ids[i] = wire.Uint128{Lo: uint64(i + 1)}
+	}
+	got, err := d.cl.LookupAccounts(d.ctx, ids)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	var debits, credits uint64
+	for _, a := range got {
+		debits += a.DebitsPosted.Lo
+		credits += a.CreditsPosted.Lo
+	}
+	if debits != d.next || credits != d.next {
+		d.t.Fatalf("debits %d credits %d after %d transfers", debits, credits, d.next)
+	}
+}
+
 func freeAddresses(t *testing.T, n int) string {
 	t.Helper()
 	addrs, err := chaos.FreeAddresses(n)
@@ -114,33 +181,8 @@ func killScenario(t *testing.T, victim int) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cl, err := client.Dial(ctx, client.Config{
-		Cluster: wire.Uint128{Lo: 0x5eed}, Addresses: strings.Split(addresses, ","), MessageSizeMax: wire.MessageSizeMaxTest,
-	})
-	if err != nil {
-		t.Fatalf("dial: %v\n%s", err, procs[0].Out.String())
-	}
-	defer cl.Close()
-	const accounts = 10
-	var batch []ledger.Account
-	for i := 1; i <= accounts; i++ {
-		batch = append(batch, ledger.Account{ID: wire.Uint128{Lo: uint64(i)}, Ledger: 1, Code: 1})
-	}
-	if failed, err := cl.CreateAccounts(ctx, batch); err != nil || len(failed) != 0 {
-		t.Fatalf("create accounts: %v %v", failed, err)
-	}
-	next := uint64(0)
-	transfer := func(n int) {
-		t.Helper()
-		for range n {
-			next++
-			tr := ledger.Transfer{ID: wire.Uint128{Lo: next}, DebitAccountID: wire.Uint128{Lo: next%accounts + 1},
-				CreditAccountID: wire.Uint128{Lo: (next+1)%accounts + 1}, Amount: wire.Uint128{Lo: 1}, Ledger: 1, Code: 1}
-			if failed, err := cl.CreateTransfers(ctx, []ledger.Transfer{tr}); err != nil || len(failed) != 0 {
-				t.Fatalf("transfer %d: %v %v", next, failed, err)
-			}
-		}
-	}
+	d := newLedgerDriver(t, ctx, 0x5eed, addresses, 10, procs[0])
+	transfer := d.transfer
 	transfer(30)
 	// The victim must hold most of those ops in its journal before it dies
 	// (at start-up it may still have been dialling its peers): register,
@@ -155,22 +197,7 @@ func killScenario(t *testing.T, victim int) {
 	procs[victim] = startProcess(t, bin, addresses, files[victim])
 	transfer(30)
 	waitStatus(t, procs[victim], 70, 2)
-	ids := make([]wire.Uint128, accounts)
-	for i := range ids {
-		ids[i] = wire.Uint128{Lo: uint64(i + 1)}
-	}
-	got, err := cl.LookupAccounts(ctx, ids)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var debits, credits uint64
-	for _, a := range got {
-		debits += a.DebitsPosted.Lo
-		credits += a.CreditsPosted.Lo
-	}
-	if debits != next || credits != next {
-		t.Fatalf("debits %d credits %d after %d transfers", debits, credits, next)
-	}
+	d.checkBalances()
 	// Clean shutdown of all three.
 	stopAll(t, procs)
 	log := procs[victim].Out.String()
