@@ -38,7 +38,7 @@ func (r *Replica) scrub() {
 		return
 	}
 	invariants.Assert(next >= 0, "replica: scrubber moved to a negative offset")
-	if next == 0 {
+	if next == 0 && r.grid.StableOmitted() > 0 {
 		r.Counters.ScrubCycles++
 	}
 	r.scrubNext = next
@@ -51,8 +51,14 @@ func (r *Replica) stableBodyMax() int { return int(r.cfg.Limits.MessageSizeMax) 
 const scrubTicksDefault = 10
 
 // ScrubCycles returns how many passes over the omitted stable bytes the
-// scrubber completed (every tick it finds nothing omitted counts as one).
-func (r *Replica) ScrubCycles() uint64 { return r.Counters.ScrubCycles }
+// scrubber completed, and how many bytes are omitted (0: nothing to
+// scrub).
+func (r *Replica) ScrubCycles() (cycles uint64, omitted int) {
+	if r.grid != nil {
+		omitted = r.grid.StableOmitted()
+	}
+	return r.Counters.ScrubCycles, omitted
+}
 
 // requestStable asks the next peer for the stable bytes a failed read
 // names.

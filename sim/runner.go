@@ -151,7 +151,7 @@ func (s *Sim) liveness() {
 	for _, h := range s.hosts {
 		h.scrubAtHeal = 0
 		if h.up {
-			h.scrubAtHeal = h.replica.ScrubCycles()
+			h.scrubAtHeal, _ = h.replica.ScrubCycles()
 		}
 	}
 	start := s.now
@@ -195,8 +195,9 @@ func (s *Sim) converged() bool {
 			return false
 		}
 		// The scrubber has read back (and repaired) every block of the
-		// state it keeps only in the grid since the faults healed.
-		if r.ScrubCycles() <= h.scrubAtHeal {
+		// state it keeps only in the grid since the faults healed: a
+		// whole pass begun after the heal ends the second pass after it.
+		if cycles, omitted := r.ScrubCycles(); omitted > 0 && cycles < h.scrubAtHeal+2 {
 			return false
 		}
 	}
