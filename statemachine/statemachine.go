@@ -218,9 +218,13 @@ type StableStore interface {
 //
 // Reads happen only in Prefetch, never in Apply: before applying the
 // requests of a prepare, the replica calls PrefetchReset, then Prefetch for
-// each request in order; only when all succeed does it apply them. A
-// machine without a store (SetStableStore never called, or nil) keeps
-// everything in memory and its Prefetch does nothing.
+// each request in order; only when all succeed does it apply them (a
+// failure is a StableReadError: the replica asks a peer for the bytes,
+// RepairStable, and tries again). The primary keeps a prepare's
+// PrefetchCost within PrefetchCapacity. ScrubStable lets the replica verify
+// the omitted bytes in turn. A machine without a store (SetStableStore
+// never called, or nil) keeps everything in memory and its Prefetch does
+// nothing.
 type GridBacked interface {
 	StableSnapshot
 	// SetStableStore gives the machine its store, before Restore or
@@ -231,7 +235,9 @@ type GridBacked interface {
 	// most its StableHeld. SnapshotOver leaves those bytes of the snapshot
 	// unwritten (dst keeps whatever it held there), AppendSnapshotRange
 	// must not be asked for them, and ReadSnapshotRange reads them from
-	// the store. It changes only in Prefetch and Restore.
+	// the store. It changes only in PrefetchReset (which the replica also
+	// calls right after writing a checkpoint restored from a state sync)
+	// and the Restore methods.
 	StableOmitted() int
 	// ReadSnapshotRange is AppendSnapshotRange for any range of the stable
 	// prefix, reading omitted bytes from the store (errors wrap
