@@ -102,11 +102,15 @@ var ErrConfig = errors.New("node: invalid config")
 
 // Node is one running replica.
 type Node struct {
-	cfg     Config
-	log     *slog.Logger
-	file    *cio.File
-	storage *journal.IOStorage
-	journal *journal.Journal
+	cfg Config
+	log *slog.Logger
+	// damageSeen and damageWarned: the read failures warnDamage last
+	// logged, and when.
+	damageSeen   uint64
+	damageWarned time.Time
+	file         *cio.File
+	storage      *journal.IOStorage
+	journal      *journal.Journal
 	// io is the replica's one ring: sockets and the data file. Prepare
 	// writes complete through it while the loop goes on; the journal's
 	// synchronous steps wait on it for their own operations only
@@ -176,6 +180,26 @@ func (n *Node) publishStatus() {
 	}
 	n.status.peers.Store(peers)
 	n.publishMetrics()
+	n.warnDamage()
+}
+
+// warnDamage logs, at most once a second, that grid blocks of the state
+// failed to read back since the last warning: a damaged data file, which
+// the replica repairs from its peers (a single replica cannot: the
+// commits that read them wait).
+func (n *Node) warnDamage() {
+	c := &n.replica.Counters
+	seen := c.PrefetchFailed + c.ScrubDamaged + c.SyncChunkUnreadable
+	if seen == n.damageSeen || time.Since(n.damageWarned) < time.Second {
+		return
+	}
+	n.damageSeen, n.damageWarned = seen, time.Now()
+	msg := "node: grid blocks of the state do not read back (a damaged data file); the replica repairs them from its peers"
+	if len(n.cfg.Addresses) == 1 {
+		msg = "node: grid blocks of the state do not read back (a damaged data file); a single replica has no peer to repair them from: commits that read them wait"
+	}
+	n.log.Warn(msg, "replica", n.replica.Index(), "prefetch_failed", c.PrefetchFailed, "scrub_damaged", c.ScrubDamaged,
+		"chunks_unreadable", c.SyncChunkUnreadable, "repaired", c.StableRepaired)
 }
 
 // Start opens the data file, recovers the replica's state from it, and binds

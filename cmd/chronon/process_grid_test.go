@@ -99,6 +99,9 @@ func TestProcessesRepairACorruptedGridBlock(t *testing.T) {
 	f.Close()
 	waitMetric(victim, "chronon_replica_scrub_damaged_total", 1)
 	waitMetric(victim, "chronon_replica_stable_repaired_total", 1)
+	if log := procs[victim].Out.String(); !strings.Contains(log, "do not read back") {
+		t.Fatalf("the damaged block was repaired without a warning in the log:\n%s", log)
+	}
 
 	// A checkpoint after the repair takes the repaired block: a crash and
 	// restart then restores it whole.
