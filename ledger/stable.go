@@ -152,8 +152,10 @@ func (l *Ledger) readStored(slot uint32) (*Transfer, error) {
 // scratchRecords is how many transfers read back stay valid at once.
 const scratchRecords = 4
 
-// transferAt returns the transfer in slot for Apply: Prefetch read it
-// already, so a failure is the disk changing between the two passes.
+// transferAt returns the transfer in slot: in memory or in the prefetch
+// table for Apply (read through the store only for a prepare beyond the
+// table), read through the store while prefetching (a failure is kept in
+// prefetchErr).
 func (l *Ledger) transferAt(slot uint32) *Transfer {
 	if l.prefetching {
 		t, err := l.readTransfer(slot)
@@ -166,9 +168,14 @@ func (l *Ledger) transferAt(slot uint32) *Transfer {
 		}
 		return t
 	}
-	invariants.Assert(int(slot) >= l.evicted || l.fetched.get(slot) != nil || l.fetchedOverflow || l.store == nil,
-		"ledger: Apply reads a dropped transfer its prefetch did not read")
-	t, err := l.readTransfer(slot)
+	if int(slot) >= l.evicted {
+		return &l.transfers[slot]
+	}
+	if t := l.fetched.get(slot); t != nil {
+		return t
+	}
+	invariants.Assert(l.fetchedOverflow, "ledger: Apply reads a dropped transfer its prefetch did not read")
+	t, err := l.readStored(slot)
 	if err != nil {
 		// Only a prepare beyond the prefetch table reads here.
 		panic(fmt.Sprintf("ledger: a transfer beyond the prefetch table could not be read back: %v", err))
