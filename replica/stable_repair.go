@@ -90,7 +90,7 @@ func (r *Replica) onRequestStable(h *wire.Header) {
 		return
 	}
 	_, size := r.grid.SnapshotStable()
-	if h.OpMin+h.Commit > uint64(size) {
+	if h.OpMin > uint64(size) || h.Commit > uint64(size)-h.OpMin {
 		r.Counters.DropUnexpected++ // this replica is behind: another one answers
 		return
 	}
