@@ -89,7 +89,8 @@ func (r *Replica) checkpoint() {
 			}
 			r.cp.stableLo, r.cp.stableHi = lo, lo+uint64(size)
 			invariants.Assert(r.cp.stableHi <= uint64(stateEnd), "replica: stable prefix beyond the state")
-			if prevSnap > 0 && prevLo == lo && prevHi <= r.cp.stableHi {
+			// An unsealed manifest's zero entries are not checksums to keep.
+			if prevSnap > 0 && prevLo == lo && prevHi <= r.cp.stableHi && !r.cp.unsealed {
 				keepLo, keepHi = prevLo, prevHi
 			}
 			// The omitted bytes: the buffer does not hold them (SnapshotOver
