@@ -316,6 +316,11 @@ func (l *Ledger) query(operation wire.Operation, input, reply []byte) int {
 	}
 	if r != QueryOK {
 		if l.prefetching {
+			// The account may be created by a request before this one in
+			// the prepare: read what the query's timestamp searches read.
+			if r == QueryAccountNotFound || r == QueryAccountHistoryNotEnabled {
+				l.slotRange(f.TimestampMin, f.TimestampMax)
+			}
 			return 0
 		}
 		putQueryHeader(reply, r, 0, false)

@@ -157,6 +157,31 @@ func TestGridBackedAnswersAsInMemory(t *testing.T) {
 	}
 	t.Logf("%d of %d transfers dropped, %d reads", grid.l.TransfersCount()-grid.l.TransfersInMemory(), grid.l.TransfersCount(), store.reads)
 
+	// One prepare: an account created, then a query of it whose timestamp
+	// search reaches the dropped transfers. The prefetch, before the
+	// account exists, still reads what that search reads.
+	grid.l.PrefetchReset()
+	store.prefetched = map[int]bool{}
+	na := account(17)
+	newAccount := AppendAccount(nil, &na)
+	query := AppendFilter(nil, &AccountFilter{AccountID: id(17), TimestampMin: 1001, Flags: FilterDebits | FilterCredits})
+	for _, req := range []struct {
+		op   wire.Operation
+		body []byte
+	}{{OperationCreateAccounts, newAccount}, {OperationGetAccountTransfers, query}} {
+		if err := grid.l.Prefetch(req.op, req.body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	store.applying = true
+	grid.apply(OperationCreateAccounts, newAccount)
+	grid.apply(OperationGetAccountTransfers, query)
+	store.applying = false
+	if store.missed > 0 {
+		t.Fatalf("a query of an account created in the same prepare read %d units its prefetch did not", store.missed)
+	}
+	mem.apply(OperationCreateAccounts, newAccount)
+
 	// Snapshots agree outside the omitted bytes.
 	var ends [4]int
 	full, _ := mem.l.SnapshotOver(nil, ends[:0], 0)
