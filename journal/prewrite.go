@@ -89,7 +89,7 @@ func (j *Journal) prewriteNext(seg, size int) (k int, due bool) {
 	}
 	invariants.Assert(j.preBase >= 0 && len(j.pre) <= cap(j.pre), "journal: prewrites out of their bounds")
 	k = j.preBase + len(j.pre)
-	free := int(j.layout.Config.GridBlockCount) - j.acquired.acquired()
+	free := int(j.layout.Config.GridBlockCount) - j.acquired.acquired() - j.repSet.acquired()
 	return k, (k+1)*pm <= size && len(j.pre) < cap(j.pre) && 2*(j.preSet.acquired()+1) <= free
 }
 
