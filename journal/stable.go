@@ -41,8 +41,8 @@ type StableCacheStats struct {
 // SetStableCache sizes the cache ReadStable reads through to n blocks
 // (at least 1), dropping what it held. Call it at start-up: it allocates.
 func (j *Journal) SetStableCache(n int) {
-	n = max(n, 1)
-	invariants.Assert(n <= int(j.layout.Config.GridBlockCount)+1 || n <= 1<<20, "journal: stable cache larger than any grid")
+	// More blocks than the grid has would never be used.
+	n = max(min(n, int(j.layout.Config.GridBlockCount)), 1)
 	ways := min(n, cacheWays)
 	n = n / ways * ways
 	j.cache = stableCache{

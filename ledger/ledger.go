@@ -176,9 +176,14 @@ func (l *Ledger) Account(id wire.Uint128) (Account, bool) {
 func (l *Ledger) Transfer(id wire.Uint128) (Transfer, bool) {
 	// Outside a prepare (tests, tools), reads of dropped transfers go to
 	// the store as a prefetch's do; one that fails reports not found.
-	was := l.prefetching
+	invariants.Assert(!l.prefetching, "ledger: Transfer called inside a prefetch")
 	l.prefetching, l.prefetchErr = true, nil
-	defer func() { l.prefetching = was }()
+	defer func() {
+		// What it read is not a prepare's: the next prepare's table starts empty.
+		l.prefetching = false
+		l.fetched.reset()
+		l.fetchedOverflow = false
+	}()
 	i, ok := l.transferIndex.get(id)
 	if !ok || l.prefetchErr != nil {
 		return Transfer{}, false

@@ -60,6 +60,9 @@ func (r *Replica) prefetch(h *wire.Header, body []byte) bool {
 		return true
 	}
 	r.grid.PrefetchReset()
+	if r.grid.StableOmitted() == 0 {
+		return true // nothing dropped: nothing to read back
+	}
 	var req wire.Header
 	for len(body) > 0 {
 		if err := wire.DecodeHeader(body, &req, &r.wcfg); err != nil || req.Command != wire.CommandRequest || int(req.Size) > len(body) {
