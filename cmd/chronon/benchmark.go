@@ -75,7 +75,7 @@ func parseBenchmarkArgs(args []string, stderr io.Writer) (benchmarkOptions, erro
 	fs.IntVar(&cfg.Keys, "keys", 0, "kv: distinct keys, chosen uniformly (default: the preset's kv capacity, 100000 or 1024; a local cluster's store holds more when asked)")
 	fs.IntVar(&cfg.Accounts, "accounts", 10_000, "ledger, ledger-effects: accounts, created first (a local cluster's ledger holds the preset's capacity, 100000 or 1024, or more when asked; with the default, at most the preset's)")
 	fs.IntVar(&cfg.HotAccounts, "hot-accounts", 0, "ledger, ledger-effects: when above 0, every transfer debits one of this many first accounts (contention); 0 is uniform")
-	fs.IntVar(&cfg.Transfers, "transfers", 0, "ledger, ledger-effects: transfers at most in the whole run (default: the preset's capacity, 2000000 or 8192; a local cluster's ledger holds more when asked, and each replica's memory grows by about 350 bytes per transfer)")
+	fs.IntVar(&cfg.Transfers, "transfers", 0, "ledger, ledger-effects: transfers at most in the whole run (default: the preset's capacity, 2000000 or 8192; a local cluster's ledger holds more when asked, and each replica's memory grows by about 35 bytes per transfer of capacity)")
 	fs.IntVar(&cfg.SinkBatch, "sink-batch", 64, "ledger-effects: effects per request to the sink (the HTTP batch form of outbox.HTTPBatchSink); 1 posts one request per effect (outbox.HTTPSink)")
 	fs.IntVar(&cfg.SinkWorkers, "sink-workers", 0, "ledger-effects: concurrent requests to the sink (default: the node's, 8 with batches, 64 with --sink-batch=1)")
 	admission := fs.Int("effects-admission", 50, "ledger-effects: the local cluster's outbox fill (percent) above which the primary slows admission of transfers (0: off, a full outbox answers outbox_full at once)")
