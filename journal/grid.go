@@ -544,6 +544,7 @@ func (j *Journal) readIndex(ref BlobRef, t BlockType, entry func(*blockEntry) er
 	pm := j.blockPayloadMax()
 	total := uint64(0)
 	address, sum := ref.Address, ref.Checksum
+	var e blockEntry // one for the walk: a per-entry one escapes to the heap (entry keeps its address)
 	for i := uint64(0); ; i++ {
 		if i == count {
 			return fmt.Errorf("%w: index chain longer than the grid", ErrCorrupt)
@@ -560,7 +561,6 @@ func (j *Journal) readIndex(ref BlobRef, t BlockType, entry func(*blockEntry) er
 			return fmt.Errorf("%w: index block %d of %d bytes", ErrCorrupt, address, len(body))
 		}
 		for k := 0; k < len(body); k += indexEntrySize {
-			var e blockEntry
 			if err := e.decode(body[k:], count, pm); err != nil {
 				return fmt.Errorf("index block %d: %w", address, err)
 			}

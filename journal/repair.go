@@ -1,6 +1,7 @@
 package journal
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/chronon-db/chronon/internal/invariants"
@@ -20,6 +21,10 @@ import (
 // checkpoint at most.
 const RepairsMax = 16
 
+// ErrRepairsPending is returned by RepairStable while RepairsMax repairs
+// wait for the next checkpoint: the block is asked for again later.
+var ErrRepairsPending = errors.New("journal: stable repairs wait for the next checkpoint")
+
 // repair is a repaired stable block: block k of the stable prefix, now at
 // e.address.
 type repair struct {
@@ -31,8 +36,8 @@ type repair struct {
 // prefix (the bytes [k×unit, (k+1)×unit) of StableHeld's prefix) when it
 // matches that block's index entry: the payload's checksum must be the
 // entry's. It returns an error wrapping ErrCorrupt for bytes that do not
-// match (a peer's wrong answer), ErrGridFull when RepairsMax repairs wait
-// or no block is free, or the write's error.
+// match (a peer's wrong answer), ErrRepairsPending when RepairsMax repairs
+// wait, ErrGridFull when no block is free, or the write's error.
 func (j *Journal) RepairStable(k int, payload []byte) error {
 	j.checkWritable()
 	_, held := j.StableHeld()
@@ -58,7 +63,7 @@ func (j *Journal) RepairStable(k int, payload []byte) error {
 		}
 	}
 	if len(j.repairs) == RepairsMax {
-		return fmt.Errorf("%w: %d repairs wait for the next checkpoint", ErrGridFull, RepairsMax)
+		return fmt.Errorf("%w: %d repairs wait for the next checkpoint", ErrRepairsPending, RepairsMax)
 	}
 	count := uint64(j.layout.Config.GridBlockCount)
 	address := uint64(0)

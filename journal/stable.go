@@ -45,6 +45,7 @@ func (j *Journal) SetStableCache(n int) {
 	n = max(min(n, int(j.layout.Config.GridBlockCount)), 1)
 	ways := min(n, cacheWays)
 	n = n / ways * ways
+	invariants.Assert(ways >= 1 && n >= ways && n%ways == 0, "journal: stable cache not a whole number of sets")
 	j.cache = stableCache{
 		data:     alignedBuffer(n * int(j.layout.Config.GridBlockSize)),
 		address:  make([]uint64, n),

@@ -323,6 +323,11 @@ func (n *Node) open() error {
 	}
 	grid, gridBacked := n.cfg.StateMachine.(statemachine.GridBacked)
 	gridBacked = gridBacked && !n.cfg.StateInMemory
+	if gridBacked && n.journal.StableUnit() > int(limits.MessageSizeMax)-wire.HeaderSize {
+		// A damaged block is repaired with one message from a peer.
+		return fmt.Errorf("%w: %s: grid blocks of %d bytes do not fit a message of %d: a damaged one could not be repaired from a peer (start with --state-in-memory)",
+			ErrConfig, n.cfg.DataFile, sb.Config.GridBlockSize, limits.MessageSizeMax)
+	}
 	if gridBacked {
 		seg, _ := grid.SnapshotStable()
 		n.journal.SetStableCache(int(cmp.Or(n.cfg.CacheSize, cacheSizeDefault) / int64(sb.Config.GridBlockSize)))

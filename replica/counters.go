@@ -9,9 +9,9 @@ type Counters struct {
 	PreparesSent     uint64 // prepares created by this primary
 	PreparesResent   uint64 // prepare retransmissions after a timeout
 	OpsCommitted     uint64 // ops applied locally
-	// PrefetchFailed counts prepares whose prefetch (a GridBacked
-	// machine reading its dropped state back) failed: the commit waits
-	// and tries again at the next tick.
+	// PrefetchFailed counts failed prefetches (a GridBacked machine
+	// reading its dropped state back): the commit waits and tries again
+	// every tick, each try counted.
 	PrefetchFailed uint64
 	// SyncChunkUnreadable counts checkpoint chunks not served because
 	// their omitted stable bytes could not be read back.
