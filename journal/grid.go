@@ -265,6 +265,9 @@ type blobWrite struct {
 	// and 0 for none; omitted: its leading bytes data does not hold
 	// (CheckpointData.StableOmitted), taken from the durable checkpoint.
 	stableSeg, stableSize, omitted int
+	// skipped: the leading bytes of the stable prefix data does not hold
+	// (at least omitted; the rest written ahead)
+	skipped int
 }
 
 // writeBlob writes w's data blocks (reusing those of w.prev whose payload
@@ -303,8 +306,8 @@ func (j *Journal) writeBlob(w blobWrite, a *gridAlloc, checkpointOp uint64) (Blo
 				j.scrubPos++
 				continue
 			}
-			if stable && (k+1)*pm <= w.omitted {
-				invariants.Failf("journal: block %d of the stable segment omitted, but the durable checkpoint does not hold it", k)
+			if stable && (k+1)*pm <= w.skipped {
+				invariants.Failf("journal: block %d of the stable segment skipped, but neither the durable checkpoint holds it nor a prewrite", k)
 			}
 			body := wire.Checksum(payload)
 			pos := j.scrubPos
@@ -384,9 +387,10 @@ func (j *Journal) stableBlock(w *blobWrite, seg, k int, payload []byte, i, end i
 	if w.t != BlockState || seg != w.stableSeg || len(payload) != pm || (k+1)*pm > w.stableSize {
 		return nil
 	}
-	// An omitted block's bytes are not in payload: the durable
-	// checkpoint's block is taken unread (reads verify it: ReadStable).
-	omitted := (k+1)*pm <= w.omitted
+	// A skipped block's bytes are not in payload: an omitted one is the
+	// durable checkpoint's, taken unread (reads verify it: ReadStable),
+	// the others were written ahead.
+	omitted := (k+1)*pm <= w.skipped
 	var e *blockEntry
 	switch rep := j.repaired(k); {
 	case rep != nil && seg == j.curStableSeg && (k+1)*pm <= j.curStableSize:

@@ -65,6 +65,26 @@ func (j *Journal) Prewrite(src StableSource, max int) (int, error) {
 	return written, nil
 }
 
+// StableCovered returns the length of the longest prefix of the first
+// size bytes of stable segment seg that the next checkpoint can take in
+// full blocks without their bytes (CheckpointData.StableSkipped): blocks
+// the durable checkpoint holds in its stable prefix (or their repairs),
+// then blocks Prewrite wrote. A multiple of the block payload.
+func (j *Journal) StableCovered(seg, size int) int {
+	pm := j.blockPayloadMax()
+	n := 0
+	if held, heldSize := j.StableHeld(); held == seg && held >= 0 {
+		n = min(heldSize, size) / pm
+	}
+	if seg == j.preSegment && j.preBase <= n {
+		for n < j.preBase+len(j.pre) && (n+1)*pm <= size && j.preSet.isAcquired(j.pre[n-j.preBase].address) {
+			n++
+		}
+	}
+	invariants.Assert(n*pm <= max(0, size), "journal: stable bytes covered beyond the stable prefix")
+	return n * pm
+}
+
 // PrewriteDue reports whether Prewrite(src) would write a block now. It
 // costs O(1) but after a checkpoint or when src's stable segment changes.
 func (j *Journal) PrewriteDue(src StableSource) bool {

@@ -98,3 +98,68 @@ func TestPrewriteSpreadsCheckpointWrites(t *testing.T) {
 		t.Fatalf("prewrite blocks left: %d", j.preSet.acquired())
 	}
 }
+
+// TestCheckpointSkipsCoveredBytes: StableCovered reports the held and
+// written-ahead full blocks of the stable prefix; a checkpoint whose State
+// leaves exactly those bytes out (StableSkipped) takes the blocks unread
+// and reads back whole; skipping one block more than covered is refused.
+func TestCheckpointSkipsCoveredBytes(t *testing.T) {
+	s := newFormatted(t, 30, MemoryFaults{LatencyMax: 2})
+	j := mustOpen(t, s)
+	root := j.Superblock().VSR.CheckpointChecksum
+	pm := int(ConfigTest.GridBlockSize - 256)
+	src := &logSource{head: blob(1, 32), table: blob(2, 2*pm), log: blob(3, 3*pm+10)}
+	// skipping checkpoints with the covered bytes of the log zeroed.
+	skipping := func(wantCovered int) {
+		t.Helper()
+		seg, size := src.SnapshotStable()
+		covered := j.StableCovered(seg, size)
+		if covered != wantCovered {
+			t.Fatalf("covered %d bytes, want %d", covered, wantCovered)
+		}
+		data := src.data()
+		want := bytes.Clone(data.State)
+		at := len(src.head) + len(src.table)
+		clear(data.State[at : at+covered])
+		data.StableSkipped = covered
+		if _, held := j.StableHeld(); held > 0 {
+			data.StableOmitted = held
+		}
+		if err := j.Checkpoint(0, root, data); err != nil {
+			t.Fatal(err)
+		}
+		got, err := j.ReadCheckpoint(CheckpointData{})
+		if err != nil || !bytes.Equal(got.State, want) {
+			t.Fatalf("checkpoint skipping %d bytes reads back wrong: %v", covered, err)
+		}
+	}
+	if n, err := j.Prewrite(src, 10); err != nil || n != 3 {
+		t.Fatalf("prewrite: %d, %v", n, err)
+	}
+	skipping(3 * pm)
+	// Held now: 3 blocks. Two more written ahead, one of them not yet.
+	src.log = append(src.log, blob(4, 3*pm)...)
+	if n, err := j.Prewrite(src, 2); err != nil || n != 2 {
+		t.Fatalf("prewrite: %d, %v", n, err)
+	}
+	seg, size := src.SnapshotStable()
+	if c := j.StableCovered(seg, size); c != 5*pm {
+		t.Fatalf("covered %d, want held 3 and written ahead 2 blocks (%d)", c, 5*pm)
+	}
+	// More than covered is a caller's bug.
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Fatal("a checkpoint skipping a block neither held nor written ahead was taken")
+			}
+		}()
+		data := src.data()
+		data.StableOmitted, data.StableSkipped = 3*pm, 6*pm
+		_ = j.Checkpoint(0, root, data)
+	}()
+	j = mustOpen(t, s)
+	if n, err := j.Prewrite(src, 10); err != nil || n != 3 {
+		t.Fatalf("prewrite after reopen: %d, %v", n, err)
+	}
+	skipping(6 * pm)
+}

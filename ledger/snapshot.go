@@ -39,7 +39,7 @@ var ErrSnapshot = errors.New("ledger: invalid snapshot")
 // the same on every replica).
 func (l *Ledger) Snapshot(dst []byte) []byte {
 	var ends [2]int
-	dst, _ = l.SnapshotOver(dst, ends[:0], 0)
+	dst, _ = l.SnapshotOver(dst, ends[:0], 0, 0)
 	return dst
 }
 
@@ -49,20 +49,30 @@ var _ statemachine.SegmentedSnapshot = (*Ledger)(nil)
 // segments: the header, the transfers (a log that only grows) and the
 // accounts (updated in place).
 func (l *Ledger) SnapshotSegments(dst []byte, ends []int) ([]byte, []int) {
-	return l.SnapshotOver(dst, ends, 0)
+	return l.SnapshotOver(dst, ends, 0, 0)
 }
 
 // SnapshotOver implements statemachine.StableSnapshot: like
 // SnapshotSegments, but when the prev bytes after len(dst) still hold the
 // snapshot its previous SnapshotOver call produced there, the transfers
-// that snapshot held are left in place instead of copied again.
-func (l *Ledger) SnapshotOver(dst []byte, ends []int, prev int) ([]byte, []int) {
+// that snapshot wrote are left in place instead of copied again (their
+// count is read from that snapshot's header), and the first skip bytes of
+// the transfers (whole records) and the ones dropped from memory are not
+// written.
+func (l *Ledger) SnapshotOver(dst []byte, ends []int, prev, skip int) ([]byte, []int) {
 	start := len(dst)
 	size := snapshotHeaderSize + TransferSize*len(l.transfers) + AccountSize*len(l.accounts)
+	if skip < 0 || skip > TransferSize*len(l.transfers) {
+		panic(fmt.Sprintf("ledger: snapshot skipping %d bytes of %d transfers", skip, len(l.transfers)))
+	}
+	unwritten := max(l.evicted, skip/TransferSize)
 	kept := 0
-	if prev > 0 && cap(dst)-start >= size && l.lastSnapshotTransfers <= len(l.transfers) &&
-		prev >= snapshotHeaderSize+TransferSize*l.lastSnapshotTransfers {
-		kept = l.lastSnapshotTransfers
+	if prev >= snapshotHeaderSize && cap(dst)-start >= max(size, prev) {
+		in := dst[start : start+prev]
+		n := int(binary.LittleEndian.Uint32(in[28:]))
+		if string(in[:8]) == snapshotMagic && n <= len(l.transfers) && prev >= snapshotHeaderSize+TransferSize*n {
+			kept = n
+		}
 	}
 	dst = slices.Grow(dst, size)[:start+size]
 	b := dst[start:]
@@ -72,15 +82,13 @@ func (l *Ledger) SnapshotOver(dst []byte, ends []int, prev int) ([]byte, []int) 
 	binary.LittleEndian.PutUint64(b[16:], l.commitTimestamp)
 	binary.LittleEndian.PutUint32(b[24:], uint32(len(l.accounts)))
 	binary.LittleEndian.PutUint32(b[28:], uint32(len(l.transfers)))
-	// Transfers dropped from memory are left unwritten: the checkpoint
-	// omits them (StableOmitted).
-	kept = max(kept, l.evicted)
+	kept = max(kept, unwritten)
 	w := snapshotHeaderSize + TransferSize*kept
 	encodeTransfers(b[w:], l.transfers[kept:])
-	if invariants.Enabled && kept > l.evicted {
+	if invariants.Enabled && kept > unwritten {
 		// The transfers left in place are the ones this ledger holds.
 		var rec [TransferSize]byte
-		for _, i := range [...]int{l.evicted, (l.evicted + kept) / 2, kept - 1} {
+		for _, i := range [...]int{unwritten, (unwritten + kept) / 2, kept - 1} {
 			l.transfers[i].Encode(rec[:])
 			invariants.Assert(string(rec[:]) == string(b[snapshotHeaderSize+i*TransferSize:][:TransferSize]), "ledger: a transfer left in place differs from the ledger's")
 		}
@@ -89,7 +97,6 @@ func (l *Ledger) SnapshotOver(dst []byte, ends []int, prev int) ([]byte, []int) 
 	encodeAccounts(b[w:], l.accounts)
 	w += AccountSize * len(l.accounts)
 	invariants.Assert(w == len(b), "ledger: snapshot encoded to another length than its size")
-	l.lastSnapshotTransfers = len(l.transfers)
 	ends = append(ends, snapshotHeaderSize, snapshotHeaderSize+TransferSize*len(l.transfers))
 	return dst, ends
 }

@@ -184,8 +184,8 @@ func TestGridBackedAnswersAsInMemory(t *testing.T) {
 
 	// Snapshots agree outside the omitted bytes.
 	var ends [4]int
-	full, _ := mem.l.SnapshotOver(nil, ends[:0], 0)
-	part, _ := grid.l.SnapshotOver(make([]byte, 0, len(full)), ends[:0], 0)
+	full, _ := mem.l.SnapshotOver(nil, ends[:0], 0, 0)
+	part, _ := grid.l.SnapshotOver(make([]byte, 0, len(full)), ends[:0], 0, 0)
 	cut := snapshotHeaderSize + grid.l.StableOmitted()
 	if !bytes.Equal(full[:snapshotHeaderSize], part[:snapshotHeaderSize]) || !bytes.Equal(full[cut:], part[cut:]) {
 		t.Fatal("snapshot differs outside the omitted bytes")

@@ -155,13 +155,13 @@ var _ statemachine.SegmentedSnapshot = (*Machine)(nil)
 // machine's segments (when it is a statemachine.SegmentedSnapshot) and the
 // effect table (one more segment).
 func (m *Machine) SnapshotSegments(dst []byte, ends []int) ([]byte, []int) {
-	return m.SnapshotOver(dst, ends, 0)
+	return m.SnapshotOver(dst, ends, 0, 0)
 }
 
 // SnapshotOver implements statemachine.StableSnapshot: the inner machine's
 // previous snapshot is where its length prefix, still in place, says.
-func (m *Machine) SnapshotOver(dst []byte, ends []int, prev int) ([]byte, []int) {
-	dst, ends = statemachine.AppendWrapped(m.inner, dst, ends, prev)
+func (m *Machine) SnapshotOver(dst []byte, ends []int, prev, skip int) ([]byte, []int) {
+	dst, ends = statemachine.AppendWrapped(m.inner, dst, ends, prev, skip)
 	dst = m.tbl.Snapshot(dst)
 	return dst, ends
 }

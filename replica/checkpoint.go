@@ -44,11 +44,27 @@ func (r *Replica) checkpoint() {
 	b := append(r.cp.blob[:0], make([]byte, 16)...)
 	segments := r.cp.segments[:0]
 	prevSnap, prevLo, prevHi := r.cp.snapLen, r.cp.stableLo, r.cp.stableHi
+	omitted, skipped := 0, 0
+	if r.grid != nil {
+		omitted = r.grid.StableOmitted()
+		skipped = omitted
+	}
 	switch s := r.sm.(type) {
 	case statemachine.StableSnapshot:
+		// The stable bytes the journal already wrote in full blocks are
+		// neither copied nor handed over: serving and sealing read them
+		// through the machine (so only with a GridBacked one).
+		if c, ok := r.journal.(StableCoverage); ok && r.grid != nil {
+			skipped = max(omitted, c.StableCovered(s.SnapshotStable()))
+		}
 		// The buffer still holds the last checkpoint taken here (unless a
-		// restore or a sync replaced it: snapLen 0).
-		b, segments = s.SnapshotOver(b, segments, r.cp.snapLen)
+		// restore or a sync replaced it: snapLen 0), but not the bytes that
+		// one skipped.
+		prev := r.cp.snapLen
+		if uint64(skipped) < r.cp.holeHi-r.cp.holeLo {
+			prev = 0
+		}
+		b, segments = s.SnapshotOver(b, segments, prev, skipped)
 		checkSegments(segments, len(b)-16)
 	case statemachine.SegmentedSnapshot:
 		b, segments = s.SnapshotSegments(b, segments)
@@ -75,10 +91,6 @@ func (r *Replica) checkpoint() {
 	r.cp.stableLo, r.cp.stableHi = 0, 0
 	prevHoleLo, prevHoleHi := r.cp.holeLo, r.cp.holeHi
 	r.cp.holeLo, r.cp.holeHi = 0, 0
-	omitted := 0
-	if r.grid != nil {
-		omitted = r.grid.StableOmitted()
-	}
 	var keepLo, keepHi uint64
 	if s, ok := r.sm.(statemachine.StableSnapshot); ok {
 		seg, size := s.SnapshotStable()
@@ -93,12 +105,12 @@ func (r *Replica) checkpoint() {
 			if prevSnap > 0 && prevLo == lo && prevHi <= r.cp.stableHi && !r.cp.unsealed {
 				keepLo, keepHi = prevLo, prevHi
 			}
-			// The omitted bytes: the buffer does not hold them (SnapshotOver
-			// left them unwritten); serving and sealing read them through
-			// the machine, and their pages are given back.
-			r.cp.holeLo, r.cp.holeHi = lo, lo+uint64(omitted)
-			invariants.Assert(uint64(omitted) <= uint64(size), "replica: more stable bytes omitted than the stable prefix")
-			if r.cfg.ReleaseMemory != nil && omitted > 0 {
+			// The omitted and skipped bytes: the buffer does not hold them
+			// (SnapshotOver left them unwritten); serving and sealing read
+			// them through the machine, and their pages are given back.
+			r.cp.holeLo, r.cp.holeHi = lo, lo+uint64(skipped)
+			invariants.Assert(omitted <= skipped && uint64(skipped) <= uint64(size), "replica: more stable bytes skipped than the stable prefix")
+			if r.cfg.ReleaseMemory != nil && skipped > 0 {
 				from := lo
 				if prevHoleLo == lo && prevHoleHi > lo+64<<10 {
 					from = prevHoleHi - 64<<10 // the partial page at the last end
@@ -109,7 +121,7 @@ func (r *Replica) checkpoint() {
 			}
 		}
 	}
-	invariants.Assert(omitted == 0 || r.cp.holeHi > r.cp.holeLo, "replica: stable bytes omitted outside a stable segment")
+	invariants.Assert(skipped == 0 || r.cp.holeHi > r.cp.holeLo, "replica: stable bytes skipped outside a stable segment")
 	if err := r.cp.sealKeeping(r.syncChunkSize(), keepLo, keepHi, r.grid); err != nil {
 		r.requestStable(err) // resealed once repaired (Tick)
 	}
@@ -118,7 +130,7 @@ func (r *Replica) checkpoint() {
 	blobs.StateSegments = segments
 	if s, ok := r.sm.(statemachine.StableSnapshot); ok {
 		blobs.StableSegment, blobs.StableSize = s.SnapshotStable()
-		blobs.StableOmitted = omitted
+		blobs.StableOmitted, blobs.StableSkipped = omitted, skipped
 	}
 	// State sync will split it the same way (finishSync).
 	invariants.Assert(ok && len(blobs.State) == stateEnd-16 && len(blobs.Sessions) == sessionsEnd-stateEnd, "replica: checkpoint blob does not split as written")

@@ -22,7 +22,7 @@ type stableMachine struct {
 func (m *stableMachine) SnapshotSegments(dst []byte, ends []int) ([]byte, []int) {
 	return m.Snapshot(dst), append(ends, 0)
 }
-func (m *stableMachine) SnapshotOver(dst []byte, ends []int, _ int) ([]byte, []int) {
+func (m *stableMachine) SnapshotOver(dst []byte, ends []int, _, _ int) ([]byte, []int) {
 	return m.SnapshotSegments(dst, ends)
 }
 func (m *stableMachine) SnapshotStable() (int, int) { return 1, len(m.stable) }

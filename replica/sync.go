@@ -560,7 +560,7 @@ func (r *Replica) snapshotSynced(cp *checkpointCopy, blobs CheckpointBlobs) Chec
 	stateLen := len(blobs.State)
 	b := cp.blob[:16]
 	var segments []int
-	b, segments = st.SnapshotOver(b, cp.segments[:0], 0)
+	b, segments = st.SnapshotOver(b, cp.segments[:0], 0, 0)
 	if len(b) != 16+stateLen {
 		panic(fmt.Sprintf("replica: the synced state snapshots to %d bytes, the checkpoint held %d", len(b)-16, stateLen))
 	}

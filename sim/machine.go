@@ -136,13 +136,13 @@ func (m *machine) Snapshot(dst []byte) []byte {
 // checkpoints of the simulated replicas share and write blocks ahead as the
 // product's do.
 func (m *machine) SnapshotSegments(dst []byte, ends []int) ([]byte, []int) {
-	return m.SnapshotOver(dst, ends, 0)
+	return m.SnapshotOver(dst, ends, 0, 0)
 }
 
 // SnapshotOver forwards to the inner machine with its previous snapshot's
 // length, read from the length prefix still in place.
-func (m *machine) SnapshotOver(dst []byte, ends []int, prev int) ([]byte, []int) {
-	dst, ends = statemachine.AppendWrapped(m.inner, dst, ends, prev)
+func (m *machine) SnapshotOver(dst []byte, ends []int, prev, skip int) ([]byte, []int) {
+	dst, ends = statemachine.AppendWrapped(m.inner, dst, ends, prev, skip)
 	dst = m.appendClients(dst)
 	return dst, ends
 }

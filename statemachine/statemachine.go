@@ -157,7 +157,12 @@ type StableSnapshot interface {
 	// machine's previous SnapshotOver call produced at that same place.
 	// The machine may then leave the stable bytes of that snapshot in
 	// place instead of copying them again. prev 0 promises nothing.
-	SnapshotOver(dst []byte, ends []int, prev int) ([]byte, []int)
+	// skip > 0 says the caller does not read the first skip bytes of the
+	// stable prefix from dst (it reads them through AppendSnapshotRange or
+	// the grid): the machine may leave them unwritten. A caller that skips
+	// fewer bytes than its previous call did passes prev 0 (the bytes
+	// between were not written).
+	SnapshotOver(dst []byte, ends []int, prev, skip int) ([]byte, []int)
 }
 
 // ErrStableRead is wrapped by the errors of StableStore.ReadStable and of

@@ -390,7 +390,8 @@ func (w *Adapter) Checkpoint(op uint64, checksum wire.Uint128, b replica.Checkpo
 		start = w.Clock()
 	}
 	err := w.j.Checkpoint(op, checksum, journal.CheckpointData{State: b.State, StateSegments: b.StateSegments,
-		StableSegment: b.StableSegment, StableSize: b.StableSize, StableOmitted: b.StableOmitted, Sessions: b.Sessions})
+		StableSegment: b.StableSegment, StableSize: b.StableSize, StableOmitted: b.StableOmitted,
+		StableSkipped: b.StableSkipped, Sessions: b.Sessions})
 	if err != nil {
 		return err
 	}
@@ -407,6 +408,11 @@ func (w *Adapter) Checkpoint(op uint64, checksum wire.Uint128, b replica.Checkpo
 	}
 	return nil
 }
+
+// StableCovered implements replica.StableCoverage.
+func (w *Adapter) StableCovered(seg, size int) int { return w.j.StableCovered(seg, size) }
+
+var _ replica.StableCoverage = (*Adapter)(nil)
 
 // Completions is the part of the replica the Adapter reports to.
 type Completions interface {
