@@ -122,9 +122,11 @@ func (r *Replica) checkpoint() {
 		}
 	}
 	invariants.Assert(skipped == 0 || r.cp.holeHi > r.cp.holeLo, "replica: stable bytes skipped outside a stable segment")
-	if err := r.cp.sealKeeping(r.syncChunkSize(), keepLo, keepHi, r.grid); err != nil {
+	took := r.cp.sealedAhead
+	if err := r.cp.sealKeeping(r.syncChunkSize(), keepLo, keepHi, r.grid, &r.ahead); err != nil {
 		r.requestStable(err) // resealed once repaired (Tick)
 	}
+	r.Counters.SealedAhead += r.cp.sealedAhead - took
 	r.damaged = checkpointCopy{} // a sync's basis is this checkpoint now
 	blobs, ok := splitCheckpointBlob(b)
 	blobs.StateSegments = segments

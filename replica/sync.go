@@ -51,6 +51,8 @@ type checkpointCopy struct {
 	holeLo, holeHi uint64
 	// scratch holds one chunk assembled by bytes.
 	scratch []byte
+	// sealedAhead counts the entries sealKeeping took from a sealAhead.
+	sealedAhead uint64
 	// unsealed is set while chunks of the hole could not be read to seal
 	// the manifest (their entries are zero, the id is zero): the
 	// checkpoint is not served until reseal completes it, after the
@@ -82,18 +84,19 @@ func (c *checkpointCopy) bytes(g statemachine.GridBacked, lo, hi uint64) ([]byte
 // seal computes c's manifest from its blob, in c's manifest buffer, and
 // its id: one pass over the blob.
 func (c *checkpointCopy) seal(chunk uint64, g statemachine.GridBacked) error {
-	return c.sealKeeping(chunk, 0, 0, g)
+	return c.sealKeeping(chunk, 0, 0, g, nil)
 }
 
 // sealKeeping is seal when the blob's bytes [keepLo, keepHi) are those of
 // the blob the current manifest was computed for: the entries of the
 // chunks inside that range are kept instead of computed again (a state
 // machine's stable prefix, which every checkpoint repeats at the same
-// place).
+// place). The entries ahead holds for chunks inside c's stable prefix
+// are taken too (sealed ahead between checkpoints).
 //
 // A chunk of the hole that cannot be read leaves c unsealed; the first
 // such error is returned.
-func (c *checkpointCopy) sealKeeping(chunk, keepLo, keepHi uint64, g statemachine.GridBacked) error {
+func (c *checkpointCopy) sealKeeping(chunk, keepLo, keepHi uint64, g statemachine.GridBacked, ahead *sealAhead) error {
 	invariants.Assert(chunk > 0 && len(c.blob) >= 16, "replica: checkpoint sealed without chunks or without its header")
 	invariants.Assert(keepLo <= keepHi && keepHi <= uint64(len(c.blob)), "replica: kept manifest range outside the blob")
 	old := uint64(len(c.manifest)) / wire.SyncManifestEntrySize
@@ -108,6 +111,16 @@ func (c *checkpointCopy) sealKeeping(chunk, keepLo, keepHi uint64, g statemachin
 			if invariants.Enabled {
 				if b, err := c.bytes(g, lo, hi); err == nil {
 					invariants.Assert(manifestEntry(c.manifest, i) == wire.Checksum(b), "replica: a kept manifest entry does not match its chunk (a stable prefix changed)")
+				}
+			}
+			continue
+		}
+		if a, ok := ahead.entry(c.stableLo, i); ok && lo >= c.stableLo && hi <= c.stableHi {
+			copy(e, a)
+			c.sealedAhead++
+			if invariants.Enabled {
+				if b, err := c.bytes(g, lo, hi); err == nil {
+					invariants.Assert(manifestEntry(c.manifest, i) == wire.Checksum(b), "replica: a manifest entry sealed ahead does not match its chunk (a stable prefix changed)")
 				}
 			}
 			continue

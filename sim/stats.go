@@ -121,6 +121,9 @@ type GridStats struct {
 	PrefetchFailed, ChunksUnreadable uint64
 	// Requested counts request_stable sent, Repaired the repairs taken.
 	Requested, Repaired uint64
+	// SealedAhead counts manifest entries checkpoints took from chunks
+	// checksummed between checkpoints.
+	SealedAhead uint64
 }
 
 // addHost adds the grid counters of one replica instance.
@@ -130,6 +133,7 @@ func (g *GridStats) addHost(h *host) {
 		g.ChunksUnreadable += h.replica.Counters.SyncChunkUnreadable
 		g.Requested += h.replica.Counters.StableRequested
 		g.Repaired += h.replica.Counters.StableRepaired
+		g.SealedAhead += h.replica.Counters.SealedAhead
 	}
 	if h.journal != nil {
 		st := h.journal.StableCacheStats()
@@ -192,6 +196,7 @@ func (s *Stats) Add(o *Stats) {
 	s.Grid.ChunksUnreadable += o.Grid.ChunksUnreadable
 	s.Grid.Requested += o.Grid.Requested
 	s.Grid.Repaired += o.Grid.Repaired
+	s.Grid.SealedAhead += o.Grid.SealedAhead
 	s.PeerLossSignals += o.PeerLossSignals
 	s.CorruptDropped += o.CorruptDropped
 	s.LiesTold += o.LiesTold
