@@ -99,6 +99,7 @@ func (j *Journal) Checkpoint(op uint64, checksum wire.Uint128, data CheckpointDa
 	}
 	invariants.Assert(!prev.Truncating, "journal: checkpoint while a truncation is recorded")
 	checkSegments(len(data.State), data.StateSegments)
+	invariants.Assert(!j.preInFlight, "journal: checkpoint with a block written ahead in flight")
 	invariants.Assert(j.staging.count == j.acquired.count, "journal: staging and durable free sets of different grids")
 	j.staging.reset()
 	j.next = j.next[:0]

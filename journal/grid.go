@@ -219,7 +219,25 @@ func (j *Journal) writeBlock(t BlockType, address uint64, payload []byte, next *
 	if (!j.staging.isAcquired(address) && !j.preSet.isAcquired(address) && !j.repSet.isAcquired(address)) || j.acquired.isAcquired(address) {
 		invariants.Failf("journal: grid block %d written while not staged or of the durable checkpoint", address)
 	}
+	h, n := j.sealBlock(j.blockBuf, t, address, payload, next, checkpointOp)
+	write := j.io.write
+	if durable {
+		write = j.io.writeDurable
+	}
+	if err := write(j.blockBuf[:n], j.layout.BlockOffset(h.Op)); err != nil {
+		return h, err
+	}
+	j.gridWrittenBlocks++
+	j.gridWritten += n
+	return h, nil
+}
+
+// sealBlock builds the block of type t at address holding payload in buf
+// (a grid block's size) and returns its header and the sector-rounded
+// length to write.
+func (j *Journal) sealBlock(buf []byte, t BlockType, address uint64, payload []byte, next *wire.Header, checkpointOp uint64) (wire.Header, uint64) {
 	invariants.Assert(len(payload) > 0 && len(payload) <= j.blockPayloadMax(), "journal: grid block payload out of range")
+	invariants.Assert(len(buf) == int(j.layout.Config.GridBlockSize), "journal: grid block built in a buffer of another size")
 	h := wire.Header{
 		Cluster:  j.sb.Cluster,
 		Op:       address,
@@ -232,27 +250,17 @@ func (j *Journal) writeBlock(t BlockType, address uint64, payload []byte, next *
 	if next != nil {
 		h.OpMin, h.Parent = next.Op, next.Checksum
 	}
-	clear(j.blockBuf)
-	copy(j.blockBuf[wire.HeaderSize:], payload)
-	wire.Seal(&h, j.blockBuf[:h.Size])
+	clear(buf)
+	copy(buf[wire.HeaderSize:], payload)
+	wire.Seal(&h, buf[:h.Size])
 	invariants.Assert(h.Size > wire.HeaderSize && h.Size <= j.layout.Config.GridBlockSize, "journal: grid block size out of range")
 	if invariants.Enabled {
 		// Paired with readBlock: what is written verifies as read.
-		if err := verifyBlock(j.blockBuf, h.Op, h.Checksum, t, j.sb.Cluster); err != nil {
+		if err := verifyBlock(buf, h.Op, h.Checksum, t, j.sb.Cluster); err != nil {
 			invariants.Failf("journal: grid block %d does not verify before its write: %v", h.Op, err)
 		}
 	}
-	n := sectorRound(uint64(h.Size))
-	write := j.io.write
-	if durable {
-		write = j.io.writeDurable
-	}
-	if err := write(j.blockBuf[:n], j.layout.BlockOffset(h.Op)); err != nil {
-		return h, err
-	}
-	j.gridWrittenBlocks++
-	j.gridWritten += n
-	return h, nil
+	return h, sectorRound(uint64(h.Size))
 }
 
 // blobWrite describes one blob a checkpoint writes.
