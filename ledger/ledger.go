@@ -71,6 +71,8 @@ type Ledger struct {
 	sum wire.Uint128
 	// commitTimestamp is the timestamp of the last applied create batch.
 	commitTimestamp uint64
+	// warmSink keeps warm's loads observable (never read).
+	warmSink uint64
 	// refusedFull counts events refused with ResultFull (not state: it is
 	// neither snapshotted nor reset).
 	refusedFull uint64
