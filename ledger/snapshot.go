@@ -101,13 +101,14 @@ func (l *Ledger) SnapshotOver(dst []byte, ends []int, prev int) ([]byte, []int) 
 // transfers. On error the ledger is left empty and the error wraps
 // ErrSnapshot and statemachine.ErrInvalidInput.
 func (l *Ledger) Restore(snapshot []byte) error {
-	return l.RestoreOmitting(snapshot, 0)
+	return l.RestoreOmitting(snapshot, 0, nil)
 }
 
 // RestoreOmitting implements statemachine.GridBacked: Restore, reading the
-// first omitted bytes of the transfers from the stable store (and dropping
-// them from memory again as it goes).
-func (l *Ledger) RestoreOmitting(snapshot []byte, omitted int) error {
+// first omitted bytes of the transfers from the stable store, a unit at a
+// time in order, each passed to visit (when not nil), and dropping them
+// from memory again as it goes.
+func (l *Ledger) RestoreOmitting(snapshot []byte, omitted int, visit func(b []byte)) error {
 	l.Reset()
 	if omitted != 0 && (l.store == nil || omitted < 0 || omitted%l.evictUnit != 0 || omitted > l.store.StableHeld()) {
 		panic(fmt.Sprintf("ledger: restore omitting %d bytes with a store holding %d", omitted, l.heldOrZero()))
@@ -120,7 +121,7 @@ func (l *Ledger) RestoreOmitting(snapshot []byte, omitted int) error {
 	// Reads of dropped transfers (a repeated id) record their error
 	// instead of panicking, as in Prefetch.
 	l.prefetching, l.prefetchErr = true, nil
-	err := l.restore(snapshot, omitted)
+	err := l.restore(snapshot, omitted, visit)
 	l.prefetching = false
 	if err == nil && l.prefetchErr != nil {
 		err = fmt.Errorf("%w: %w", statemachine.ErrStableRead, l.prefetchErr)
@@ -132,7 +133,7 @@ func (l *Ledger) RestoreOmitting(snapshot []byte, omitted int) error {
 	return nil
 }
 
-func (l *Ledger) restore(b []byte, omitted int) error {
+func (l *Ledger) restore(b []byte, omitted int, visit func([]byte)) error {
 	if len(b) < snapshotHeaderSize {
 		return fmt.Errorf("size %d below minimum %d", len(b), snapshotHeaderSize)
 	}
@@ -168,6 +169,9 @@ func (l *Ledger) restore(b []byte, omitted int) error {
 		b, err := l.store.ReadStable(l.unitBuf[:0], from, from+l.evictUnit)
 		if err != nil {
 			return fmt.Errorf("%w: %w", statemachine.ErrStableRead, err)
+		}
+		if visit != nil {
+			visit(b)
 		}
 		if err := l.restoreTransfers(b, commit, &c); err != nil {
 			return err

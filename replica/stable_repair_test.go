@@ -49,7 +49,7 @@ func (m *stableMachine) RepairStable(from int, b []byte) error {
 	m.repairs++
 	return nil
 }
-func (m *stableMachine) RestoreOmitting(b []byte, _ int) error { return m.Restore(b) }
+func (m *stableMachine) RestoreOmitting(b []byte, _ int, _ func([]byte)) error { return m.Restore(b) }
 
 var _ statemachine.GridBacked = (*stableMachine)(nil)
 
