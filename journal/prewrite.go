@@ -45,11 +45,9 @@ func (j *Journal) Prewrite(src StableSource, max int) (int, error) {
 		}
 		// A free block: not the durable checkpoint's, not written ahead
 		// (prewriteNext saw one: fewer than half the free blocks are).
-		for j.acquired.isAcquired(j.preCursor+1) || j.preSet.isAcquired(j.preCursor+1) || j.repSet.isAcquired(j.preCursor+1) {
-			j.preCursor++
-		}
-		address := j.preCursor + 1
-		invariants.Assert(address <= count, "journal: prewrite beyond the grid")
+		address := j.freeBlock(j.preCursor + 1)
+		invariants.Assert(address != 0 && address <= count, "journal: prewrite beyond the grid")
+		j.preCursor = address - 1
 		j.preSet.acquire(address)
 		j.preBuf = src.AppendSnapshotRange(j.preBuf[:0], k*pm, (k+1)*pm)
 		invariants.Assert(len(j.preBuf) == pm, "journal: stable source gave another length than asked")
