@@ -107,7 +107,9 @@ func (l *Ledger) Restore(snapshot []byte) error {
 // RestoreOmitting implements statemachine.GridBacked: Restore, reading the
 // first omitted bytes of the transfers from the stable store, a unit at a
 // time in order, each passed to visit (when not nil), and dropping them
-// from memory again as it goes.
+// from memory again as it goes. A unit that does not read back leaves the
+// ledger empty with an error wrapping statemachine.ErrStableRead (not
+// ErrSnapshot: the snapshot is not known to be invalid).
 func (l *Ledger) RestoreOmitting(snapshot []byte, omitted int, visit func(b []byte)) error {
 	l.Reset()
 	if omitted != 0 && (l.store == nil || omitted < 0 || omitted%l.evictUnit != 0 || omitted > l.store.StableHeld()) {
@@ -128,6 +130,11 @@ func (l *Ledger) RestoreOmitting(snapshot []byte, omitted int, visit func(b []by
 	}
 	if err != nil {
 		l.Reset()
+		if errors.Is(err, statemachine.ErrStableRead) {
+			// Sound bytes the store could not read back: not an invalid
+			// snapshot (the replica takes its checkpoint as damaged).
+			return fmt.Errorf("ledger: restore: %w", err)
+		}
 		return fmt.Errorf("%w: %w: %w", ErrSnapshot, err, statemachine.ErrInvalidInput)
 	}
 	return nil
