@@ -193,13 +193,14 @@ func (j *Journal) allocBlock(a *gridAlloc) (uint64, error) {
 		return addr, nil
 	}
 	count := uint64(j.layout.Config.GridBlockCount)
-	for a.cursor < count {
-		a.cursor++
-		if !j.acquired.isAcquired(a.cursor) && !j.staging.isAcquired(a.cursor) && !j.preSet.isAcquired(a.cursor) && !j.repSet.isAcquired(a.cursor) {
-			j.staging.acquire(a.cursor)
-			invariants.Assert(j.staging.isAcquired(a.cursor), "journal: allocated block not staged")
-			return a.cursor, nil
+	if a.cursor < count {
+		if addr := j.freeBlock(a.cursor + 1); addr != 0 {
+			a.cursor = addr
+			j.staging.acquire(addr)
+			invariants.Assert(j.staging.isAcquired(addr), "journal: allocated block not staged")
+			return addr, nil
 		}
+		a.cursor = count
 	}
 	if j.releaseUnusedPrewrites() > 0 {
 		// Blocks written ahead that this checkpoint did not take: the
@@ -209,6 +210,21 @@ func (j *Journal) allocBlock(a *gridAlloc) (uint64, error) {
 	}
 	return 0, fmt.Errorf("%w: no grid block free beside the current checkpoint (%d staged, %d durable, %d in the grid)",
 		ErrGridFull, j.staging.acquired(), j.acquired.acquired(), count)
+}
+
+// freeBlock returns the first block at or after from that no set holds:
+// not the durable checkpoint's, not staged for the one being written, not
+// written ahead, not a repair's; 0 when none is.
+func (j *Journal) freeBlock(from uint64) uint64 {
+	count := uint64(j.layout.Config.GridBlockCount)
+	invariants.Assert(from >= 1, "journal: free block searched from address 0")
+	for a := from; a <= count; a++ {
+		if !j.acquired.isAcquired(a) && !j.staging.isAcquired(a) && !j.preSet.isAcquired(a) && !j.repSet.isAcquired(a) {
+			invariants.Assert(a >= from && a <= count, "journal: free block outside the range searched")
+			return a
+		}
+	}
+	return 0
 }
 
 // writeBlock seals payload as a block of type t at address and writes it:
@@ -444,7 +460,7 @@ func (j *Journal) reusable(e *blockEntry, t BlockType, size int, body wire.Uint1
 	}
 	invariants.Assert(j.acquired.isAcquired(e.address) && !j.staging.isAcquired(e.address), "journal: shared block not the durable checkpoint's, or staged twice")
 	if j.scrubbing(pos) {
-		if _, err := j.readBlock(e.address, e.checksum, t); err != nil {
+		if _, err := j.readEntry(j.blockBuf, e, t); err != nil {
 			j.gridScrubbedBad++
 			return false
 		}
@@ -452,7 +468,7 @@ func (j *Journal) reusable(e *blockEntry, t BlockType, size int, body wire.Uint1
 	return true
 }
 
-// readBlock reads block address into buf and verifies it against the
+// readBlockInto reads block address into buf and verifies it against the
 // expected checksum. It returns the decoded header.
 func (j *Journal) readBlockInto(buf []byte, address uint64, checksum wire.Uint128, t BlockType) (wire.Header, error) {
 	var h wire.Header
@@ -472,11 +488,20 @@ func (j *Journal) readBlockInto(buf []byte, address uint64, checksum wire.Uint12
 	return h, nil
 }
 
-func (j *Journal) readBlock(address uint64, checksum wire.Uint128, t BlockType) (wire.Header, error) {
-	invariants.Assert(len(j.blockBuf) == int(j.layout.Config.GridBlockSize), "journal: block buffer of another size than a block")
-	h, err := j.readBlockInto(j.blockBuf, address, checksum, t)
-	invariants.Assert(err != nil || h.Op == address, "journal: block read from another address")
-	return h, err
+// readEntry reads the data block of type t that index entry e names into
+// buf and verifies it against e (its header checksum, its payload's size
+// and checksum); it returns the payload, a slice of buf.
+func (j *Journal) readEntry(buf []byte, e *blockEntry, t BlockType) ([]byte, error) {
+	invariants.Assert(len(buf) == int(j.layout.Config.GridBlockSize), "journal: block buffer of another size than a block")
+	h, err := j.readBlockInto(buf, e.address, e.checksum, t)
+	if err != nil {
+		return nil, err
+	}
+	if h.BodySize() != int(e.size) || h.ChecksumBody != e.body {
+		return nil, fmt.Errorf("%w: grid block %d differs from its index entry", ErrCorrupt, e.address)
+	}
+	invariants.Assert(wire.HeaderSize+int(e.size) <= len(buf), "journal: an entry's payload beyond its buffer")
+	return buf[wire.HeaderSize : wire.HeaderSize+int(e.size)], nil
 }
 
 // verifyBlock checks a grid block read from address against its reference
@@ -519,14 +544,11 @@ func (j *Journal) ReadBlob(ref BlobRef, t BlockType, dst []byte) ([]byte, error)
 	invariants.Assert(ref.Address <= uint64(j.layout.Config.GridBlockCount), "journal: read of a reference the superblock checks would reject")
 	start := len(dst)
 	err := j.readIndex(ref, t, func(e *blockEntry) error {
-		h, err := j.readBlock(e.address, e.checksum, t)
+		b, err := j.readEntry(j.blockBuf, e, t)
 		if err != nil {
 			return err
 		}
-		if h.BodySize() != int(e.size) || h.ChecksumBody != e.body {
-			return fmt.Errorf("%w: grid block %d differs from its index entry", ErrCorrupt, e.address)
-		}
-		dst = append(dst, j.blockBuf[wire.HeaderSize:h.Size]...)
+		dst = append(dst, b...)
 		return nil
 	}, nil)
 	invariants.Assert(err != nil || uint64(len(dst)-start) == ref.Size, "journal: blob read has another length than its reference")

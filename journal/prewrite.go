@@ -85,11 +85,9 @@ func (j *Journal) StableCovered(seg, size int) int {
 // repair (prewriteNext saw one: fewer than half the free blocks are
 // written ahead).
 func (j *Journal) prewriteAddress() uint64 {
-	for j.acquired.isAcquired(j.preCursor+1) || j.preSet.isAcquired(j.preCursor+1) || j.repSet.isAcquired(j.preCursor+1) {
-		j.preCursor++
-	}
-	address := j.preCursor + 1
-	invariants.Assert(address <= uint64(j.layout.Config.GridBlockCount), "journal: prewrite beyond the grid")
+	address := j.freeBlock(j.preCursor + 1)
+	invariants.Assert(address != 0 && address <= uint64(j.layout.Config.GridBlockCount), "journal: prewrite beyond the grid")
+	j.preCursor = address - 1
 	j.preSet.acquire(address)
 	return address
 }

@@ -108,13 +108,16 @@ func (l *Ledger) SnapshotOver(dst []byte, ends []int, prev, skip int) ([]byte, [
 // transfers. On error the ledger is left empty and the error wraps
 // ErrSnapshot and statemachine.ErrInvalidInput.
 func (l *Ledger) Restore(snapshot []byte) error {
-	return l.RestoreOmitting(snapshot, 0)
+	return l.RestoreOmitting(snapshot, 0, nil)
 }
 
 // RestoreOmitting implements statemachine.GridBacked: Restore, reading the
-// first omitted bytes of the transfers from the stable store (and dropping
-// them from memory again as it goes).
-func (l *Ledger) RestoreOmitting(snapshot []byte, omitted int) error {
+// first omitted bytes of the transfers from the stable store, a unit at a
+// time in order, each passed to visit (when not nil), and dropping them
+// from memory again as it goes. A unit that does not read back leaves the
+// ledger empty with an error wrapping statemachine.ErrStableRead (not
+// ErrSnapshot: the snapshot is not known to be invalid).
+func (l *Ledger) RestoreOmitting(snapshot []byte, omitted int, visit func(b []byte)) error {
 	l.Reset()
 	if omitted != 0 && (l.store == nil || omitted < 0 || omitted%l.evictUnit != 0 || omitted > l.store.StableHeld()) {
 		panic(fmt.Sprintf("ledger: restore omitting %d bytes with a store holding %d", omitted, l.heldOrZero()))
@@ -127,19 +130,24 @@ func (l *Ledger) RestoreOmitting(snapshot []byte, omitted int) error {
 	// Reads of dropped transfers (a repeated id) record their error
 	// instead of panicking, as in Prefetch.
 	l.prefetching, l.prefetchErr = true, nil
-	err := l.restore(snapshot, omitted)
+	err := l.restore(snapshot, omitted, visit)
 	l.prefetching = false
 	if err == nil && l.prefetchErr != nil {
 		err = fmt.Errorf("%w: %w", statemachine.ErrStableRead, l.prefetchErr)
 	}
 	if err != nil {
 		l.Reset()
+		if errors.Is(err, statemachine.ErrStableRead) {
+			// Sound bytes the store could not read back: not an invalid
+			// snapshot (the replica takes its checkpoint as damaged).
+			return fmt.Errorf("ledger: restore: %w", err)
+		}
 		return fmt.Errorf("%w: %w: %w", ErrSnapshot, err, statemachine.ErrInvalidInput)
 	}
 	return nil
 }
 
-func (l *Ledger) restore(b []byte, omitted int) error {
+func (l *Ledger) restore(b []byte, omitted int, visit func([]byte)) error {
 	if len(b) < snapshotHeaderSize {
 		return fmt.Errorf("size %d below minimum %d", len(b), snapshotHeaderSize)
 	}
@@ -175,6 +183,9 @@ func (l *Ledger) restore(b []byte, omitted int) error {
 		b, err := l.store.ReadStable(l.unitBuf[:0], from, from+l.evictUnit)
 		if err != nil {
 			return fmt.Errorf("%w: %w", statemachine.ErrStableRead, err)
+		}
+		if visit != nil {
+			visit(b)
 		}
 		if err := l.restoreTransfers(b, commit, &c); err != nil {
 			return err

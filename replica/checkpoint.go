@@ -259,20 +259,35 @@ func (r *Replica) restore(op uint64, checksum wire.Uint128, blobs CheckpointBlob
 	if r.op != 0 || r.commitMin != 0 {
 		panic("replica: Restore after the log started")
 	}
-	if err := r.restoreBlobs(blobs); err != nil {
+	// The blob as state sync serves it, first: the machine's restore
+	// reads the omitted bytes once, and the manifest's chunks that meet
+	// them are checksummed in that pass (holeSums) instead of reading
+	// them again to seal.
+	r.cp.blob = joinCheckpointBlob(r.cp.blob, blobs)
+	r.cp.holeLo, r.cp.holeHi = 0, 0
+	chunk := r.syncChunkSize()
+	var sums holeSums
+	var visit func([]byte)
+	if blobs.StableOmitted > 0 {
+		r.cp.holeLo = 16 + uint64(blobs.StableOffset)
+		r.cp.holeHi = r.cp.holeLo + uint64(blobs.StableOmitted)
+		sums = r.cp.startHoleSums(chunk)
+		visit = sums.add
+	}
+	if err := r.restoreBlobs(blobs, visit); err != nil {
+		r.cp.blob, r.cp.holeLo, r.cp.holeHi, r.cp.manifest = r.cp.blob[:0], 0, 0, r.cp.manifest[:0]
 		return fmt.Errorf("replica: restore checkpoint at op %d: %w", op, err)
+	}
+	if blobs.StableOmitted > 0 && sums.at != r.cp.holeHi {
+		panic(fmt.Sprintf("replica: the state machine restored reading %d of its %d omitted bytes", sums.at-r.cp.holeLo, blobs.StableOmitted))
 	}
 	r.op, r.commitMin, r.commitMax, r.knownOp, r.logOp = op, op, op, op, op
 	r.head, r.committed = checksum, checksum
 	r.ring.first = op + 1
-	b := joinCheckpointBlob(r.cp.blob, blobs)
-	r.cp.blob, r.cp.op, r.cp.prepare = b, op, checksum
-	r.cp.holeLo, r.cp.holeHi = 0, 0
-	if blobs.StableOmitted > 0 {
-		r.cp.holeLo = 16 + uint64(blobs.StableOffset)
-		r.cp.holeHi = r.cp.holeLo + uint64(blobs.StableOmitted)
-	}
-	if err := r.cp.seal(r.syncChunkSize(), r.grid); err != nil {
+	r.cp.op, r.cp.prepare = op, checksum
+	// The chunks the restore's pass checksummed are kept; the others are
+	// read from the blob (nothing of the hole is read again).
+	if err := r.cp.sealKeeping(chunk, sums.keptLo, sums.keptHi, r.grid, nil); err != nil {
 		r.requestStable(err) // resealed once repaired (Tick)
 	}
 	r.cp.snapLen = 0 // the snapshot in blob is the restored one, not one taken here
@@ -314,15 +329,16 @@ func (r *Replica) restoreCommittedHeader(h *wire.Header) error {
 }
 
 // restoreBlobs replaces the state machine and the client table with a
-// checkpoint's.
-func (r *Replica) restoreBlobs(blobs CheckpointBlobs) error {
+// checkpoint's; visit is given the omitted stable bytes as the machine
+// reads them (GridBacked.RestoreOmitting).
+func (r *Replica) restoreBlobs(blobs CheckpointBlobs, visit func([]byte)) error {
 	invariants.Assert(r.clients.used == 0 && len(r.clients.registering) == 0, "replica: checkpoint restored over a client table")
 	var err error
 	if blobs.StableOmitted > 0 {
 		if r.grid == nil {
 			panic("replica: a checkpoint read omitting stable bytes for a machine that is not GridBacked")
 		}
-		err = r.grid.RestoreOmitting(blobs.State, blobs.StableOmitted)
+		err = r.grid.RestoreOmitting(blobs.State, blobs.StableOmitted, visit)
 	} else {
 		err = r.sm.Restore(blobs.State)
 	}

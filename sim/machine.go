@@ -173,10 +173,10 @@ func (m *machine) appendClients(dst []byte) []byte {
 	return dst
 }
 
-func (m *machine) Restore(b []byte) error { return m.RestoreOmitting(b, 0) }
+func (m *machine) Restore(b []byte) error { return m.RestoreOmitting(b, 0, nil) }
 
 // RestoreOmitting forwards the omitted stable bytes to the inner machine.
-func (m *machine) RestoreOmitting(b []byte, omitted int) error {
+func (m *machine) RestoreOmitting(b []byte, omitted int, visit func([]byte)) error {
 	clear(m.last)
 	if len(b) == 0 {
 		return m.inner.Restore(nil)
@@ -189,7 +189,7 @@ func (m *machine) RestoreOmitting(b []byte, omitted int) error {
 	if uint64(len(b)) < n+8 {
 		return statemachine.ErrInvalidInput
 	}
-	if err := statemachine.RestoreInner(m.inner, b[:n], omitted); err != nil {
+	if err := statemachine.RestoreInner(m.inner, b[:n], omitted, visit); err != nil {
 		return err
 	}
 	b = b[n:]

@@ -154,8 +154,8 @@ func (f GridForward) Prefetch(operation wire.Operation, input []byte) error {
 }
 
 // RestoreInner restores inner from its snapshot, with omitted stable bytes
-// (GridBacked.RestoreOmitting) when omitted > 0.
-func RestoreInner(inner StateMachine, snapshot []byte, omitted int) error {
+// (GridBacked.RestoreOmitting, passing them to visit) when omitted > 0.
+func RestoreInner(inner StateMachine, snapshot []byte, omitted int, visit func(b []byte)) error {
 	if omitted == 0 {
 		return inner.Restore(snapshot)
 	}
@@ -163,5 +163,5 @@ func RestoreInner(inner StateMachine, snapshot []byte, omitted int) error {
 	if !ok {
 		panic("statemachine: stable bytes omitted for a machine that is not GridBacked")
 	}
-	return g.RestoreOmitting(snapshot, omitted)
+	return g.RestoreOmitting(snapshot, omitted, visit)
 }
