@@ -35,6 +35,9 @@ var (
 	// ErrLocked is returned by OpenDataFile when another open file description
 	// (this process or another) holds the exclusive lock on the data file.
 	ErrLocked = errors.New("io: data file is locked by another user")
+	// ErrAddrInUse is wrapped by ListenTCP's error when another socket
+	// listens on the address (EADDRINUSE at bind).
+	ErrAddrInUse = errors.New("io: address in use")
 )
 
 // OpError is the error a Completion carries when its operation failed. It is

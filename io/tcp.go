@@ -120,7 +120,8 @@ func (a TCPAddr) family() int {
 // can listen again on a port whose old connections are in TIME_WAIT), in the
 // blocking mode the backend needs. Errors name the step (socket,
 // setsockopt, bind, listen) and the address and wrap the errno
-// (errors.Is(err, unix.EADDRINUSE) works); on error nothing is left open.
+// (errors.Is(err, unix.EADDRINUSE) works, and ErrAddrInUse); on error
+// nothing is left open.
 // The caller closes the socket, with CloseFd or CloseSocket.
 func (io *IO) ListenTCP(addr TCPAddr, backlog int) (int, error) {
 	family := addr.family()
@@ -140,6 +141,9 @@ func (io *IO) ListenTCP(addr TCPAddr, backlog int) (int, error) {
 	}
 	if err := unix.Bind(fd, addr.sa); err != nil {
 		unix.Close(fd)
+		if err == unix.EADDRINUSE {
+			return -1, fmt.Errorf("io: listen %s: bind: %w: %w", addr, ErrAddrInUse, err)
+		}
 		return -1, fmt.Errorf("io: listen %s: bind: %w", addr, err)
 	}
 	if err := unix.Listen(fd, backlog); err != nil {

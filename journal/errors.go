@@ -23,4 +23,7 @@ var (
 	ErrNotFound = errors.New("journal: not found")
 	// ErrIO means the storage reported an I/O error.
 	ErrIO = errors.New("journal: storage i/o error")
+	// ErrLocked means another open of the data file holds its lock
+	// (OpenFile; wrapped with ErrIO).
+	ErrLocked = errors.New("journal: data file locked")
 )

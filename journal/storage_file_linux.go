@@ -93,7 +93,7 @@ func OpenFile(path string, readOnly bool) (*FileStorage, error) {
 	}
 	if err := unix.Flock(fd, lock|unix.LOCK_NB); err != nil {
 		unix.Close(fd)
-		return nil, fmt.Errorf("%w: %s is locked by another process: %v", ErrIO, path, err)
+		return nil, fmt.Errorf("%w: %w: %s is locked by another process: %v", ErrIO, ErrLocked, path, err)
 	}
 	if !readOnly {
 		// Anything the page cache still holds from before a crash of another

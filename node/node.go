@@ -231,7 +231,17 @@ func (n *Node) open() error {
 		return fmt.Errorf("node: data file: %w (create it with chronon format)", err)
 	}
 	var err error
-	if n.file, err = cio.OpenDataFile(n.cfg.DataFile, cio.FileOptions{}); err != nil {
+	n.file, err = cio.OpenDataFile(n.cfg.DataFile, cio.FileOptions{})
+	for waited := time.Duration(0); errors.Is(err, cio.ErrLocked) && waited < listenWait; waited += 100 * time.Millisecond {
+		// A replica killed a moment ago holds the lock until the kernel
+		// has torn its io_uring down.
+		if waited == 0 {
+			n.log.Warn("node: the data file is locked; trying again", "file", n.cfg.DataFile, "for", listenWait)
+		}
+		time.Sleep(100 * time.Millisecond)
+		n.file, err = cio.OpenDataFile(n.cfg.DataFile, cio.FileOptions{})
+	}
+	if err != nil {
 		return fmt.Errorf("node: %w", err)
 	}
 	size, err := n.file.Size()
@@ -307,6 +317,9 @@ func (n *Node) open() error {
 		HandshakeTimeoutTicks: max(idleTicks/10, 1),
 		ConnectionsPerAddress: perAddress,
 		ClusterKeys:           keys,
+		// A restart right after a kill -9 may find the port still held
+		// by the killed process's io_uring for a moment.
+		ListenWait: listenWait,
 	}, n.io, n.pool)
 	if err != nil {
 		return fmt.Errorf("node: %w", err)
@@ -542,6 +555,9 @@ const (
 	// Config.EffectsAdmission's and Config.EffectsAdmissionWait's defaults.
 	admissionAboveDefault = 50
 	admissionWaitDefault  = 5 * time.Second
+	// listenWait is how long Start waits for its listen address to be
+	// free (bus.Config.ListenWait), and for its data file's lock.
+	listenWait = 10 * time.Second
 	// cacheSizeDefault is Config.CacheSize's default.
 	cacheSizeDefault int64 = 64 << 20
 	// dispatchInterval is the least time between two dispatcher steps of

@@ -120,3 +120,30 @@ func TestProcessesRepairACorruptedGridBlock(t *testing.T) {
 	d.checkBalances()
 	stopAll(t, procs)
 }
+
+// TestStartWaitsForALockedDataFile: a replica restarted right after a
+// kill -9 can find its data file still locked for a moment (the kernel
+// tears the killed process's io_uring down after the process is gone):
+// start says so and waits, instead of exiting into a restart loop.
+func TestStartWaitsForALockedDataFile(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and runs a process")
+	}
+	bin := buildBinary(t)
+	files := formatFiles(t, bin, t.TempDir(), "0x10c4", 1)
+	held, err := journal.OpenFile(files[0], false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := startProcess(t, bin, freeAddresses(t, 1), files[0])
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(p.Out.String(), "is locked: waiting") {
+		if time.Now().After(deadline) {
+			t.Fatalf("start did not say it waits for the lock:\n%s", p.Out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	_ = held.Close()
+	waitStatus(t, p, 0, 0)
+	stopAll(t, []*process{p})
+}

@@ -108,6 +108,13 @@ func runStart(args []string, stdout, stderr io.Writer) int {
 	}
 	// The data file fixes the state machine's capacity (chronon format).
 	sb, err := dataFileSuperblock(fs.Arg(0))
+	for waited := time.Duration(0); errors.Is(err, journal.ErrLocked) && waited < lockWait; waited += lockRetry {
+		if waited == 0 {
+			fmt.Fprintf(stderr, "chronon start: %s is locked: waiting up to %s for it (a replica killed a moment ago holds it until the kernel has torn its I/O down; a running one holds it for good)\n", fs.Arg(0), lockWait)
+		}
+		time.Sleep(lockRetry)
+		sb, err = dataFileSuperblock(fs.Arg(0))
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "chronon start: %v\n", err)
 		return 1
@@ -438,6 +445,16 @@ func newLedger(caps capacity, effects *outbox.Emitter, target []byte) (*ledger.L
 	}
 	return ledger.New(cfg)
 }
+
+// lockWait bounds how long start waits for a locked data file, trying
+// again every lockRetry: a replica restarted right after a kill -9 can
+// find the file still locked for a moment (the kernel releases the
+// killed process's io_uring, and the files it holds, after the process
+// is gone).
+const (
+	lockWait  = 10 * time.Second
+	lockRetry = 100 * time.Millisecond
+)
 
 // dataFileSuperblock reads a data file's superblock.
 func dataFileSuperblock(path string) (journal.Superblock, error) {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/netip"
+	"time"
 
 	"github.com/chronon-db/chronon/internal/invariants"
 	cio "github.com/chronon-db/chronon/io"
@@ -39,6 +40,12 @@ type Config struct {
 	DialBackoffMaxTicks uint64
 	// Seed seeds the jitter.
 	Seed uint64
+	// ListenWait is how long New keeps trying to listen while another
+	// socket holds the address (0: not at all). A replica restarted right
+	// after a kill -9 can find its port still held: the kernel releases
+	// the killed process's io_uring, and the sockets it holds, after the
+	// process is gone.
+	ListenWait time.Duration
 	// Logger, if set, receives a warning line when connections were
 	// refused for want of a slot, at most one per LogIntervalTicks
 	// (default 100: one second at 10 ms ticks).
@@ -213,6 +220,13 @@ func New(cfg Config, io *cio.IO, pool *wire.Pool) (*Bus, error) {
 		b.conns[i].init(b, leads[i*lead:(i+1)*lead:(i+1)*lead])
 	}
 	fd, err := b.io.ListenTCP(b.addrs[cfg.Replica], listenBacklog(slots))
+	for waited := time.Duration(0); errors.Is(err, cio.ErrAddrInUse) && waited < cfg.ListenWait; waited += listenRetry {
+		if waited == 0 && cfg.Logger != nil {
+			cfg.Logger.Warn("bus: the listen address is in use; trying again", "address", b.addrs[cfg.Replica].String(), "for", cfg.ListenWait)
+		}
+		time.Sleep(listenRetry)
+		fd, err = b.io.ListenTCP(b.addrs[cfg.Replica], listenBacklog(slots))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("bus: %w", err)
 	}
@@ -243,6 +257,9 @@ const leadSize = 4096
 // client's kernel sends it again only after a second (measured: 256
 // clients against a backlog of 128 overflowed it ~120 times per run and
 // held 0.1 % of calls for 1.1–1.2 s).
+// listenRetry is the pause between two tries to listen (Config.ListenWait).
+const listenRetry = 100 * time.Millisecond
+
 func listenBacklog(slots int) int {
 	return min(max(128, 2*slots), 65535)
 }

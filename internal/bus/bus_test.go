@@ -445,9 +445,27 @@ func TestBusAddressErrors(t *testing.T) {
 	}
 	defer b.Close()
 	taken := fmt.Sprintf("127.0.0.1:%d", b.Port())
-	if _, err := New(cfg(taken, "127.0.0.1:1"), ioq, pool); err == nil || !strings.Contains(err.Error(), "listen "+taken) {
+	if _, err := New(cfg(taken, "127.0.0.1:1"), ioq, pool); !errors.Is(err, cio.ErrAddrInUse) || !strings.Contains(err.Error(), "listen "+taken) {
 		t.Fatalf("listen on a taken port: %v", err)
 	}
+	// With ListenWait, New waits for the port to be free (a killed
+	// replica's sockets outlive it for a moment).
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := l.Addr().String()
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		l.Close()
+	}()
+	c := cfg(held, "127.0.0.1:1")
+	c.ListenWait = 20 * time.Second
+	b2, err := New(c, ioq, pool)
+	if err != nil {
+		t.Fatalf("listen on a port freed while waiting: %v", err)
+	}
+	b2.Close()
 }
 
 func TestBusIPv6(t *testing.T) {

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -129,7 +131,11 @@ func FormatFiles(bin, dir, cluster, preset string, n int) ([]string, error) {
 }
 
 // FreeAddresses returns n loopback addresses that were free a moment ago,
-// comma-separated.
+// comma-separated. Their ports are below the kernel's ephemeral range when
+// it leaves room: a port from that range can be taken, while its replica
+// is down, as the local port of any outgoing connection (a peer
+// reconnecting to that very replica), and the replica's restart would then
+// fail to listen.
 func FreeAddresses(n int) (string, error) {
 	addrs := make([]string, 0, n)
 	ls := make([]net.Listener, 0, n)
@@ -138,13 +144,38 @@ func FreeAddresses(n int) (string, error) {
 			l.Close()
 		}
 	}()
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+	lo := ephemeralLow()
+	for draws := 0; len(ls) < n; draws++ {
+		addr := "127.0.0.1:0"
+		if lo >= 2*fixedPortsMin && draws < 1000 {
+			addr = fmt.Sprintf("127.0.0.1:%d", fixedPortsMin+rand.IntN(lo-fixedPortsMin))
+		}
+		l, err := net.Listen("tcp", addr)
 		if err != nil {
+			if addr != "127.0.0.1:0" {
+				continue // taken: draw another
+			}
 			return "", fmt.Errorf("chaos: free address: %w", err)
 		}
 		ls = append(ls, l)
 		addrs = append(addrs, l.Addr().String())
 	}
 	return strings.Join(addrs, ","), nil
+}
+
+// fixedPortsMin is the lowest port FreeAddresses draws.
+const fixedPortsMin = 10000
+
+// ephemeralLow returns the first port of the kernel's ephemeral range
+// (Linux), 0 when unknown.
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0
+	}
+	var lo, hi int
+	if _, err := fmt.Sscan(string(b), &lo, &hi); err != nil || lo <= 0 || lo > hi {
+		return 0
+	}
+	return lo
 }
