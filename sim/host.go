@@ -248,6 +248,10 @@ func (h *host) start() error {
 	if gridBacked {
 		seg, _ := grid.SnapshotStable()
 		j.SetStableCache(4)
+		h.machine.blockReads = func() uint64 {
+			st := j.StableCacheStats()
+			return st.Hits + st.Misses
+		}
 		grid.SetStableStore(persist.NewStableStore(j, wal, seg))
 		rcfg.ReleaseMemory = journal.ReleaseMemory
 		// A scrubber from every tick to every 32nd: a damaged block is

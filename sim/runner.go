@@ -88,6 +88,7 @@ func Run(o Options) (res Result) {
 			}
 			s.stats.Grid.addHost(h)
 		}
+		s.stats.Grid.RepliesChecked, s.stats.Grid.TransfersFound = s.ledger.reads, s.ledger.found
 		res.Stats = s.stats
 		res.Fingerprint = s.trace.hash
 		res.Trace = s.trace.tail()

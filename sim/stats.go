@@ -121,6 +121,14 @@ type GridStats struct {
 	PrefetchFailed, ChunksUnreadable uint64
 	// Requested counts request_stable sent, Repaired the repairs taken.
 	Requested, Repaired uint64
+	// Reads counts the prefetches of the ledger workload's reads
+	// (lookup_transfers, get_account_transfers, get_account_balances)
+	// that read dropped transfers from the grid, ReadsFailed those that
+	// failed (a damaged block: the replica stalls and repairs it).
+	Reads, ReadsFailed uint64
+	// RepliesChecked counts the replies to those reads the workload
+	// checked, TransfersFound the transfers they returned.
+	RepliesChecked, TransfersFound uint64
 }
 
 // addHost adds the grid counters of one replica instance.
@@ -135,6 +143,10 @@ func (g *GridStats) addHost(h *host) {
 		st := h.journal.StableCacheStats()
 		g.BlockHits += st.Hits
 		g.BlockMisses += st.Misses
+	}
+	if h.machine != nil {
+		g.Reads += h.machine.reads
+		g.ReadsFailed += h.machine.readsFailed
 	}
 	if h.ledger != nil {
 		g.Dropped = max(g.Dropped, uint64(h.ledger.TransfersCount()-h.ledger.TransfersInMemory()))
@@ -192,6 +204,10 @@ func (s *Stats) Add(o *Stats) {
 	s.Grid.ChunksUnreadable += o.Grid.ChunksUnreadable
 	s.Grid.Requested += o.Grid.Requested
 	s.Grid.Repaired += o.Grid.Repaired
+	s.Grid.Reads += o.Grid.Reads
+	s.Grid.ReadsFailed += o.Grid.ReadsFailed
+	s.Grid.RepliesChecked += o.Grid.RepliesChecked
+	s.Grid.TransfersFound += o.Grid.TransfersFound
 	s.PeerLossSignals += o.PeerLossSignals
 	s.CorruptDropped += o.CorruptDropped
 	s.LiesTold += o.LiesTold
