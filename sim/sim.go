@@ -96,6 +96,7 @@ func New(o Options) (*Sim, error) {
 		}
 		if !h.protected && sc.Replicas > 1 {
 			h.storage.misdirectWrite, h.storage.misdirectRead = sc.misdirectWrite, sc.misdirectRead
+			h.storage.gridWriteFault = sc.gridWriteFault
 		}
 		s.hosts = append(s.hosts, h)
 	}

@@ -24,7 +24,8 @@ func TestSeeds(t *testing.T) {
 		// The faults that exist only in the simulator's own bookkeeping must
 		// keep happening.
 		for _, k := range []FaultKind{FaultCorruptMessage, FaultDeliveredAfterCrash, FaultWriteLostInFlight,
-			FaultWriteTornInFlight, FaultCrashThenPrimaryCut, FaultRogueFrame, FaultCorruptStable} {
+			FaultWriteTornInFlight, FaultCrashThenPrimaryCut, FaultRogueFrame, FaultCorruptStable,
+			FaultCorruptPrewritten, FaultGridWriteLost, FaultGridWriteMisdirected} {
 			if total.Faults[k] == 0 {
 				t.Errorf("seeds 1..%d injected no %s", n, k)
 			}

@@ -38,6 +38,9 @@ const (
 	FaultCrashThenPrimaryCut
 	FaultRogueFrame
 	FaultCorruptStable
+	FaultCorruptPrewritten
+	FaultGridWriteLost
+	FaultGridWriteMisdirected
 	faultKindCount
 )
 
@@ -49,6 +52,7 @@ var faultNames = [faultKindCount]string{
 	"reformat", "power_loss", "pause", "receiver_crash", "corrupt_checkpoint",
 	"corrupt_message", "delivered_after_crash", "write_lost_in_flight", "write_torn_in_flight",
 	"crash_then_primary_cut", "rogue_frame", "corrupt_stable",
+	"corrupt_prewritten", "grid_write_lost", "grid_write_misdirected",
 }
 
 func (k FaultKind) String() string { return faultNames[k] }

@@ -132,3 +132,49 @@ func TestLedgerReadChecks(t *testing.T) {
 		t.Errorf("get_account_balances of an account without history answered ok: %v", err)
 	}
 }
+
+// TestGridReadsExercised runs ledger seeds 1..30 (20 with -short) and
+// requires the paths of the transfers kept in the grid to be taken:
+// replicas drop transfers, the workload's reads of old transfers go to
+// the grid, some of those reads fail on a damaged block (the replica
+// stalls, asks a peer and retries) and blocks are repaired. A workload
+// that stopped reading old transfers, or a fault mix that stopped
+// damaging the blocks they are read from, fails it.
+func TestGridReadsExercised(t *testing.T) {
+	n := uint64(30)
+	if testing.Short() {
+		n = 20
+	}
+	var total Stats
+	dropping := 0
+	for seed := uint64(1); seed <= n; seed++ {
+		r := Run(Options{Seed: seed, Workload: WorkloadLedger})
+		if r.Failed() {
+			t.Errorf("%s", r.Report())
+		}
+		if r.Stats.Grid.Dropped > 0 {
+			dropping++
+		}
+		total.Add(&r.Stats)
+	}
+	g := &total.Grid
+	t.Logf("seeds 1..%d: %d dropped transfers; reads from the grid %d (failed %d), prefetches failed %d, repaired %d, replies checked %d (transfers %d)",
+		n, dropping, g.Reads, g.ReadsFailed, g.PrefetchFailed, g.Repaired, g.RepliesChecked, g.TransfersFound)
+	if dropping < int(n)/2 {
+		t.Errorf("only %d of %d seeds dropped transfers from memory", dropping, n)
+	}
+	for _, c := range []struct {
+		what string
+		n    uint64
+	}{
+		{"read replies checked", g.RepliesChecked},
+		{"reads of dropped transfers from the grid", g.Reads},
+		{"failed prefetches of such reads", g.ReadsFailed},
+		{"failed prefetches", g.PrefetchFailed},
+		{"stable blocks repaired", g.Repaired},
+	} {
+		if c.n == 0 {
+			t.Errorf("seeds 1..%d: no %s", n, c.what)
+		}
+	}
+}
