@@ -400,6 +400,7 @@ func (s *Sim) corruptGrid(h *host) {
 		return // a block written ahead for the next checkpoint: not free
 	}
 	h.storage.FlipBit(off, bit)
+	h.repairWatch.damaged((off-z.Offset)/uint64(h.layout.Config.GridBlockSize) + 1)
 	sb := h.journal.Superblock()
 	for i, ref := range sb.VSR.Refs {
 		if ref.IsZero() {
@@ -432,6 +433,7 @@ func (s *Sim) corruptStable(h *host) bool {
 	}
 	off := h.layout.BlockOffset(a) + wire.HeaderSize + s.rng.Uint64N(uint64(unit))
 	h.storage.FlipBit(off, uint(s.rng.IntN(8)))
+	h.repairWatch.damaged(a)
 	s.stats.Faults[FaultCorruptStable]++
 	s.trace.logf("replica %d: bit flipped in stable block %d (grid block %d)", h.index, k, a)
 	return true
@@ -455,6 +457,7 @@ func (s *Sim) corruptPrewritten(h *host) bool {
 	a := pre[s.rng.IntN(len(pre))]
 	off := h.layout.BlockOffset(a) + s.rng.Uint64N(uint64(wire.HeaderSize+h.journal.StableUnit()))
 	h.storage.FlipBit(off, uint(s.rng.IntN(8)))
+	h.repairWatch.damaged(a)
 	s.stats.Faults[FaultCorruptPrewritten]++
 	s.trace.logf("replica %d: bit flipped in grid block %d (written ahead)", h.index, a)
 	return true

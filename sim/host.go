@@ -70,6 +70,9 @@ type host struct {
 	// or when its omitted stable bytes last changed since (scrubOmitted).
 	scrubAtHeal  uint64
 	scrubOmitted int
+	// repairWatch follows the stable blocks of this instance
+	// (checker_repair.go).
+	repairWatch repairWatch
 	// catchUp is the primary's op at the restart: until this replica
 	// committed it, it counts as faulty.
 	catchUp uint64
@@ -267,6 +270,7 @@ func (h *host) start() error {
 		return fmt.Errorf("replica %d: %w", h.index, err)
 	}
 	h.journal, h.wal, h.pool, h.replica, h.outbox = j, wal, pool, r, tbl
+	h.repairWatch.reset()
 	h.wcfg = wire.Config{Cluster: sb.Cluster, ReplicaCount: sb.ReplicaCount, MessageSizeMax: limits.MessageSizeMax}
 	h.up = true
 	info, err := persist.Recover(j, r, discard, gridBacked)
@@ -637,6 +641,7 @@ func (h *host) gridWrite(offset uint64, n int) (uint64, bool) {
 		return offset, false
 	}
 	if st.rng.IntN(2) == 0 {
+		h.repairWatch.damaged(a)
 		s.stats.Faults[FaultGridWriteLost]++
 		s.trace.logf("replica %d: the write of grid block %d (written ahead) is lost", h.index, a)
 		return offset, true
@@ -657,6 +662,8 @@ func (h *host) gridWrite(offset uint64, n int) (uint64, bool) {
 		return offset, false
 	}
 	b := targets[st.rng.IntN(len(targets))]
+	h.repairWatch.damaged(a)
+	h.repairWatch.damaged(b)
 	s.stats.Faults[FaultGridWriteMisdirected]++
 	s.trace.logf("replica %d: the write of grid block %d (written ahead) lands on block %d", h.index, a, b)
 	return h.layout.BlockOffset(b), false

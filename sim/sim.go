@@ -179,6 +179,7 @@ func (s *Sim) observe(h *host) {
 	if h.machine.fullViolation != "" {
 		s.fail(violation(InvariantOutboxFull, "replica %d: %s", h.index, h.machine.fullViolation))
 	}
+	s.watchRepairs(h)
 }
 
 // deliver hands a packet to a replica (through its own pool buffers and
