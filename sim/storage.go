@@ -202,17 +202,12 @@ type inflightWrite struct {
 }
 
 func (s *storage) misdirect(offset uint64, n int, p float64, kind FaultKind) uint64 {
-	if p <= 0 {
+	if p <= 0 || s.rng.Float64() >= p {
 		return offset
 	}
 	for _, z := range s.zones {
 		if offset < z.Offset || offset+uint64(n) > z.End() {
 			continue
-		}
-		// Drawn only for accesses misdirection may move: the grid reads
-		// of a checker (checker_repair.go) leave the run unchanged.
-		if s.rng.Float64() >= p {
-			return offset
 		}
 		slots := z.Size / z.SlotSize
 		slot := (offset - z.Offset) / z.SlotSize
