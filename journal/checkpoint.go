@@ -40,6 +40,12 @@ type CheckpointData struct {
 	// StableHeld's size, a multiple of StableUnit. Their blocks are the
 	// durable checkpoint's, referenced again.
 	StableOmitted int
+	// StableSkipped, when above StableOmitted, is how many leading bytes
+	// of the stable prefix State does not hold in all (whatever it has
+	// there is not read): the omitted ones and, after them, blocks
+	// Prewrite wrote, which the checkpoint takes unread. At most
+	// StableCovered's length, a multiple of the block payload.
+	StableSkipped int
 	// StableOffset is where the omitted bytes start in State (set by
 	// ReadCheckpointOmitting; Checkpoint does not read it).
 	StableOffset int
@@ -93,6 +99,7 @@ func (j *Journal) Checkpoint(op uint64, checksum wire.Uint128, data CheckpointDa
 	}
 	invariants.Assert(!prev.Truncating, "journal: checkpoint while a truncation is recorded")
 	checkSegments(len(data.State), data.StateSegments)
+	invariants.Assert(!j.preInFlight, "journal: checkpoint with a block written ahead in flight")
 	invariants.Assert(j.staging.count == j.acquired.count, "journal: staging and durable free sets of different grids")
 	j.staging.reset()
 	j.next = j.next[:0]
@@ -122,6 +129,14 @@ func (j *Journal) Checkpoint(op uint64, checksum wire.Uint128, data CheckpointDa
 		}
 		writes[1].omitted = data.StableOmitted
 	}
+	writes[1].skipped = writes[1].omitted
+	if data.StableSkipped > data.StableOmitted {
+		if data.StableSkipped%j.blockPayloadMax() != 0 || data.StableSkipped > j.StableCovered(data.StableSegment, data.StableSize) {
+			invariants.Failf("journal: %d stable bytes skipped of segment %d, %d covered", data.StableSkipped, data.StableSegment, j.StableCovered(data.StableSegment, data.StableSize))
+		}
+		writes[1].skipped = data.StableSkipped
+	}
+	invariants.Assert(writes[1].skipped >= writes[1].omitted && writes[1].skipped <= max(0, data.StableSize), "journal: skipped stable bytes outside the stable prefix")
 	for _, w := range writes {
 		i := int(w.t) - 1
 		if j.curKnown {

@@ -193,13 +193,14 @@ func (j *Journal) allocBlock(a *gridAlloc) (uint64, error) {
 		return addr, nil
 	}
 	count := uint64(j.layout.Config.GridBlockCount)
-	for a.cursor < count {
-		a.cursor++
-		if !j.acquired.isAcquired(a.cursor) && !j.staging.isAcquired(a.cursor) && !j.preSet.isAcquired(a.cursor) && !j.repSet.isAcquired(a.cursor) {
-			j.staging.acquire(a.cursor)
-			invariants.Assert(j.staging.isAcquired(a.cursor), "journal: allocated block not staged")
-			return a.cursor, nil
+	if a.cursor < count {
+		if addr := j.freeBlock(a.cursor + 1); addr != 0 {
+			a.cursor = addr
+			j.staging.acquire(addr)
+			invariants.Assert(j.staging.isAcquired(addr), "journal: allocated block not staged")
+			return addr, nil
 		}
+		a.cursor = count
 	}
 	if j.releaseUnusedPrewrites() > 0 {
 		// Blocks written ahead that this checkpoint did not take: the
@@ -211,6 +212,21 @@ func (j *Journal) allocBlock(a *gridAlloc) (uint64, error) {
 		ErrGridFull, j.staging.acquired(), j.acquired.acquired(), count)
 }
 
+// freeBlock returns the first block at or after from that no set holds:
+// not the durable checkpoint's, not staged for the one being written, not
+// written ahead, not a repair's; 0 when none is.
+func (j *Journal) freeBlock(from uint64) uint64 {
+	count := uint64(j.layout.Config.GridBlockCount)
+	invariants.Assert(from >= 1, "journal: free block searched from address 0")
+	for a := from; a <= count; a++ {
+		if !j.acquired.isAcquired(a) && !j.staging.isAcquired(a) && !j.preSet.isAcquired(a) && !j.repSet.isAcquired(a) {
+			invariants.Assert(a >= from && a <= count, "journal: free block outside the range searched")
+			return a
+		}
+	}
+	return 0
+}
+
 // writeBlock seals payload as a block of type t at address and writes it:
 // durable before it returns when durable is set, else the caller syncs.
 func (j *Journal) writeBlock(t BlockType, address uint64, payload []byte, next *wire.Header, checkpointOp uint64, durable bool) (wire.Header, error) {
@@ -219,30 +235,7 @@ func (j *Journal) writeBlock(t BlockType, address uint64, payload []byte, next *
 	if (!j.staging.isAcquired(address) && !j.preSet.isAcquired(address) && !j.repSet.isAcquired(address)) || j.acquired.isAcquired(address) {
 		invariants.Failf("journal: grid block %d written while not staged or of the durable checkpoint", address)
 	}
-	invariants.Assert(len(payload) > 0 && len(payload) <= j.blockPayloadMax(), "journal: grid block payload out of range")
-	h := wire.Header{
-		Cluster:  j.sb.Cluster,
-		Op:       address,
-		Commit:   checkpointOp,
-		Size:     uint32(wire.HeaderSize + len(payload)),
-		Protocol: wire.ProtocolVersion,
-		Command:  wire.CommandBlock,
-		Reason:   uint8(t),
-	}
-	if next != nil {
-		h.OpMin, h.Parent = next.Op, next.Checksum
-	}
-	clear(j.blockBuf)
-	copy(j.blockBuf[wire.HeaderSize:], payload)
-	wire.Seal(&h, j.blockBuf[:h.Size])
-	invariants.Assert(h.Size > wire.HeaderSize && h.Size <= j.layout.Config.GridBlockSize, "journal: grid block size out of range")
-	if invariants.Enabled {
-		// Paired with readBlock: what is written verifies as read.
-		if err := verifyBlock(j.blockBuf, h.Op, h.Checksum, t, j.sb.Cluster); err != nil {
-			invariants.Failf("journal: grid block %d does not verify before its write: %v", h.Op, err)
-		}
-	}
-	n := sectorRound(uint64(h.Size))
+	h, n := j.sealBlock(j.blockBuf, t, address, payload, next, checkpointOp)
 	write := j.io.write
 	if durable {
 		write = j.io.writeDurable
@@ -255,6 +248,37 @@ func (j *Journal) writeBlock(t BlockType, address uint64, payload []byte, next *
 	return h, nil
 }
 
+// sealBlock builds the block of type t at address holding payload in buf
+// (a grid block's size) and returns its header and the sector-rounded
+// length to write.
+func (j *Journal) sealBlock(buf []byte, t BlockType, address uint64, payload []byte, next *wire.Header, checkpointOp uint64) (wire.Header, uint64) {
+	invariants.Assert(len(payload) > 0 && len(payload) <= j.blockPayloadMax(), "journal: grid block payload out of range")
+	invariants.Assert(len(buf) == int(j.layout.Config.GridBlockSize), "journal: grid block built in a buffer of another size")
+	h := wire.Header{
+		Cluster:  j.sb.Cluster,
+		Op:       address,
+		Commit:   checkpointOp,
+		Size:     uint32(wire.HeaderSize + len(payload)),
+		Protocol: wire.ProtocolVersion,
+		Command:  wire.CommandBlock,
+		Reason:   uint8(t),
+	}
+	if next != nil {
+		h.OpMin, h.Parent = next.Op, next.Checksum
+	}
+	clear(buf)
+	copy(buf[wire.HeaderSize:], payload)
+	wire.Seal(&h, buf[:h.Size])
+	invariants.Assert(h.Size > wire.HeaderSize && h.Size <= j.layout.Config.GridBlockSize, "journal: grid block size out of range")
+	if invariants.Enabled {
+		// Paired with readBlock: what is written verifies as read.
+		if err := verifyBlock(buf, h.Op, h.Checksum, t, j.sb.Cluster); err != nil {
+			invariants.Failf("journal: grid block %d does not verify before its write: %v", h.Op, err)
+		}
+	}
+	return h, sectorRound(uint64(h.Size))
+}
+
 // blobWrite describes one blob a checkpoint writes.
 type blobWrite struct {
 	t    BlockType
@@ -265,6 +289,9 @@ type blobWrite struct {
 	// and 0 for none; omitted: its leading bytes data does not hold
 	// (CheckpointData.StableOmitted), taken from the durable checkpoint.
 	stableSeg, stableSize, omitted int
+	// skipped: the leading bytes of the stable prefix data does not hold
+	// (at least omitted; the rest written ahead)
+	skipped int
 }
 
 // writeBlob writes w's data blocks (reusing those of w.prev whose payload
@@ -303,8 +330,8 @@ func (j *Journal) writeBlob(w blobWrite, a *gridAlloc, checkpointOp uint64) (Blo
 				j.scrubPos++
 				continue
 			}
-			if stable && (k+1)*pm <= w.omitted {
-				invariants.Failf("journal: block %d of the stable segment omitted, but the durable checkpoint does not hold it", k)
+			if stable && (k+1)*pm <= w.skipped {
+				invariants.Failf("journal: block %d of the stable segment skipped, but neither the durable checkpoint holds it nor a prewrite", k)
 			}
 			body := wire.Checksum(payload)
 			pos := j.scrubPos
@@ -384,9 +411,10 @@ func (j *Journal) stableBlock(w *blobWrite, seg, k int, payload []byte, i, end i
 	if w.t != BlockState || seg != w.stableSeg || len(payload) != pm || (k+1)*pm > w.stableSize {
 		return nil
 	}
-	// An omitted block's bytes are not in payload: the durable
-	// checkpoint's block is taken unread (reads verify it: ReadStable).
-	omitted := (k+1)*pm <= w.omitted
+	// A skipped block's bytes are not in payload: an omitted one is the
+	// durable checkpoint's, taken unread (reads verify it: ReadStable),
+	// the others were written ahead.
+	omitted := (k+1)*pm <= w.skipped
 	var e *blockEntry
 	switch rep := j.repaired(k); {
 	case rep != nil && seg == j.curStableSeg && (k+1)*pm <= j.curStableSize:
@@ -432,7 +460,7 @@ func (j *Journal) reusable(e *blockEntry, t BlockType, size int, body wire.Uint1
 	}
 	invariants.Assert(j.acquired.isAcquired(e.address) && !j.staging.isAcquired(e.address), "journal: shared block not the durable checkpoint's, or staged twice")
 	if j.scrubbing(pos) {
-		if _, err := j.readBlock(e.address, e.checksum, t); err != nil {
+		if _, err := j.readEntry(j.blockBuf, e, t); err != nil {
 			j.gridScrubbedBad++
 			return false
 		}
@@ -440,7 +468,7 @@ func (j *Journal) reusable(e *blockEntry, t BlockType, size int, body wire.Uint1
 	return true
 }
 
-// readBlock reads block address into buf and verifies it against the
+// readBlockInto reads block address into buf and verifies it against the
 // expected checksum. It returns the decoded header.
 func (j *Journal) readBlockInto(buf []byte, address uint64, checksum wire.Uint128, t BlockType) (wire.Header, error) {
 	var h wire.Header
@@ -460,11 +488,20 @@ func (j *Journal) readBlockInto(buf []byte, address uint64, checksum wire.Uint12
 	return h, nil
 }
 
-func (j *Journal) readBlock(address uint64, checksum wire.Uint128, t BlockType) (wire.Header, error) {
-	invariants.Assert(len(j.blockBuf) == int(j.layout.Config.GridBlockSize), "journal: block buffer of another size than a block")
-	h, err := j.readBlockInto(j.blockBuf, address, checksum, t)
-	invariants.Assert(err != nil || h.Op == address, "journal: block read from another address")
-	return h, err
+// readEntry reads the data block of type t that index entry e names into
+// buf and verifies it against e (its header checksum, its payload's size
+// and checksum); it returns the payload, a slice of buf.
+func (j *Journal) readEntry(buf []byte, e *blockEntry, t BlockType) ([]byte, error) {
+	invariants.Assert(len(buf) == int(j.layout.Config.GridBlockSize), "journal: block buffer of another size than a block")
+	h, err := j.readBlockInto(buf, e.address, e.checksum, t)
+	if err != nil {
+		return nil, err
+	}
+	if h.BodySize() != int(e.size) || h.ChecksumBody != e.body {
+		return nil, fmt.Errorf("%w: grid block %d differs from its index entry", ErrCorrupt, e.address)
+	}
+	invariants.Assert(wire.HeaderSize+int(e.size) <= len(buf), "journal: an entry's payload beyond its buffer")
+	return buf[wire.HeaderSize : wire.HeaderSize+int(e.size)], nil
 }
 
 // verifyBlock checks a grid block read from address against its reference
@@ -507,14 +544,11 @@ func (j *Journal) ReadBlob(ref BlobRef, t BlockType, dst []byte) ([]byte, error)
 	invariants.Assert(ref.Address <= uint64(j.layout.Config.GridBlockCount), "journal: read of a reference the superblock checks would reject")
 	start := len(dst)
 	err := j.readIndex(ref, t, func(e *blockEntry) error {
-		h, err := j.readBlock(e.address, e.checksum, t)
+		b, err := j.readEntry(j.blockBuf, e, t)
 		if err != nil {
 			return err
 		}
-		if h.BodySize() != int(e.size) || h.ChecksumBody != e.body {
-			return fmt.Errorf("%w: grid block %d differs from its index entry", ErrCorrupt, e.address)
-		}
-		dst = append(dst, j.blockBuf[wire.HeaderSize:h.Size]...)
+		dst = append(dst, b...)
 		return nil
 	}, nil)
 	invariants.Assert(err != nil || uint64(len(dst)-start) == ref.Size, "journal: blob read has another length than its reference")

@@ -71,6 +71,14 @@ type Journal struct {
 	preBase      int
 	preCursor    uint64
 	preBuf       []byte
+	// An asynchronous prewrite (SubmitPrewrite) in flight: its block
+	// (written from preBlock, its address in preSet) joins pre when
+	// durable, then preCB runs.
+	preInFlight bool
+	preFlight   blockEntry
+	preBlock    []byte
+	preCB       func(error)
+	preDone     func(error)
 
 	acquired freeSet // blocks of the durable checkpoint
 	staging  freeSet // blocks of the checkpoint being written
@@ -298,6 +306,8 @@ func open(s Storage, readOnly bool) (*Journal, error) {
 	j.preSegment = -1
 	j.curStableSeg = -1
 	j.preBuf = make([]byte, 0, c.GridBlockSize)
+	j.preBlock = alignedBuffer(int(c.GridBlockSize))
+	j.preDone = j.prewritten1
 	invariants.Assert(j.wcfg.Check() == nil, "journal: wire config of an accepted superblock is invalid")
 	j.initAppend()
 	if !readOnly {

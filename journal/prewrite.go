@@ -1,6 +1,8 @@
 package journal
 
 import (
+	"fmt"
+
 	"github.com/chronon-db/chronon/internal/invariants"
 	"github.com/chronon-db/chronon/wire"
 )
@@ -31,26 +33,19 @@ type StableSource interface {
 func (j *Journal) Prewrite(src StableSource, max int) (int, error) {
 	j.checkWritable()
 	invariants.Assert(max >= 0, "journal: prewrite of a negative number of blocks")
+	invariants.Assert(!j.preInFlight, "journal: synchronous prewrite while one is in flight")
 	seg, size := src.SnapshotStable()
 	if seg < 0 || seg > SegmentsMax || size < 0 {
 		invariants.Failf("journal: stable segment %d of %d bytes", seg, size)
 	}
 	pm := j.blockPayloadMax()
 	written := 0
-	count := uint64(j.layout.Config.GridBlockCount)
 	for written < max {
 		k, due := j.prewriteNext(seg, size)
 		if !due {
 			break
 		}
-		// A free block: not the durable checkpoint's, not written ahead
-		// (prewriteNext saw one: fewer than half the free blocks are).
-		for j.acquired.isAcquired(j.preCursor+1) || j.preSet.isAcquired(j.preCursor+1) || j.repSet.isAcquired(j.preCursor+1) {
-			j.preCursor++
-		}
-		address := j.preCursor + 1
-		invariants.Assert(address <= count, "journal: prewrite beyond the grid")
-		j.preSet.acquire(address)
+		address := j.prewriteAddress()
 		j.preBuf = src.AppendSnapshotRange(j.preBuf[:0], k*pm, (k+1)*pm)
 		invariants.Assert(len(j.preBuf) == pm, "journal: stable source gave another length than asked")
 		h, err := j.writeBlock(BlockState, address, j.preBuf, nil, j.sb.VSR.CheckpointOp, true)
@@ -65,9 +60,111 @@ func (j *Journal) Prewrite(src StableSource, max int) (int, error) {
 	return written, nil
 }
 
-// PrewriteDue reports whether Prewrite(src) would write a block now. It
-// costs O(1) but after a checkpoint or when src's stable segment changes.
+// StableCovered returns the length of the longest prefix of the first
+// size bytes of stable segment seg that the next checkpoint can take in
+// full blocks without their bytes (CheckpointData.StableSkipped): blocks
+// the durable checkpoint holds in its stable prefix (or their repairs),
+// then blocks Prewrite wrote. A multiple of the block payload.
+func (j *Journal) StableCovered(seg, size int) int {
+	pm := j.blockPayloadMax()
+	n := 0
+	if held, heldSize := j.StableHeld(); held == seg && held >= 0 {
+		n = min(heldSize, size) / pm
+	}
+	if seg == j.preSegment && j.preBase <= n {
+		for n < j.preBase+len(j.pre) && (n+1)*pm <= size && j.preSet.isAcquired(j.pre[n-j.preBase].address) {
+			n++
+		}
+	}
+	invariants.Assert(n*pm <= max(0, size), "journal: stable bytes covered beyond the stable prefix")
+	return n * pm
+}
+
+// prewriteAddress acquires, in the prewrite set, a free block for a block
+// written ahead: not the durable checkpoint's, not written ahead, not a
+// repair (prewriteNext saw one: fewer than half the free blocks are
+// written ahead).
+func (j *Journal) prewriteAddress() uint64 {
+	address := j.freeBlock(j.preCursor + 1)
+	invariants.Assert(address != 0 && address <= uint64(j.layout.Config.GridBlockCount), "journal: prewrite beyond the grid")
+	j.preCursor = address - 1
+	j.preSet.acquire(address)
+	return address
+}
+
+// SubmitPrewrite is Prewrite of one block without waiting for it: it
+// starts the durable write of the next block due, if any, and reports
+// whether it did. The block counts as written ahead (StableCovered, the
+// next checkpoint) once durable; then cb runs, from the storage's Tick,
+// with the write's error (a failed write is the disk failing). One is in
+// flight at a time (PrewriteInFlight), beside the WAL's writes; Checkpoint
+// needs none in flight (AwaitPrewrite).
+func (j *Journal) SubmitPrewrite(src StableSource, cb func(error)) bool {
+	// Beside a WAL write in flight: other blocks, its own buffer.
+	invariants.Assert(!j.readOnly, "journal: prewrite on a read-only journal")
+	invariants.Assert(!j.preInFlight && cb != nil, "journal: a prewrite submitted while one is in flight, or without a callback")
+	seg, size := src.SnapshotStable()
+	if seg < 0 || seg > SegmentsMax || size < 0 {
+		invariants.Failf("journal: stable segment %d of %d bytes", seg, size)
+	}
+	k, due := j.prewriteNext(seg, size)
+	if !due {
+		return false
+	}
+	pm := j.blockPayloadMax()
+	address := j.prewriteAddress()
+	j.preBuf = src.AppendSnapshotRange(j.preBuf[:0], k*pm, (k+1)*pm)
+	invariants.Assert(len(j.preBuf) == pm, "journal: stable source gave another length than asked")
+	h, n := j.sealBlock(j.preBlock, BlockState, address, j.preBuf, nil, j.sb.VSR.CheckpointOp)
+	j.preInFlight, j.preCB = true, cb
+	j.preFlight = blockEntry{address: address, size: uint32(pm), segment: uint32(seg), checksum: h.Checksum, body: h.ChecksumBody}
+	j.storage.WriteDurable(j.preBlock[:n], j.layout.BlockOffset(address), j.preDone)
+	return true
+}
+
+// prewritten1 completes SubmitPrewrite's write.
+func (j *Journal) prewritten1(err error) {
+	invariants.Assert(j.preInFlight && j.preSet.isAcquired(j.preFlight.address), "journal: a prewrite completed that was not in flight")
+	j.preInFlight = false
+	if err == nil {
+		invariants.Assert(len(j.pre) < cap(j.pre), "journal: prewrites beyond their buffer")
+		j.pre = append(j.pre, j.preFlight)
+		j.gridPrewritten++
+		j.gridWrittenBlocks++
+		j.gridWritten += sectorRound(uint64(j.preFlight.size) + wire.HeaderSize)
+	} else {
+		j.preSet.release(j.preFlight.address)
+		err = fmt.Errorf("%w: block written ahead: %w", ErrIO, err)
+	}
+	cb := j.preCB
+	j.preCB = nil
+	j.io.completing = true
+	cb(err)
+	j.io.completing = false
+}
+
+// PrewriteInFlight reports whether a SubmitPrewrite write is in flight.
+func (j *Journal) PrewriteInFlight() bool { return j.preInFlight }
+
+// AwaitPrewrite waits until no SubmitPrewrite write is in flight (its
+// callback has run).
+func (j *Journal) AwaitPrewrite() {
+	for i := 0; j.preInFlight; i++ {
+		if i == waitTicksMax {
+			panic("journal: storage did not complete a block written ahead")
+		}
+		j.storage.Tick()
+	}
+	invariants.Assert(!j.preInFlight && j.preCB == nil, "journal: prewrite reported done while in flight")
+}
+
+// PrewriteDue reports whether Prewrite(src) would write a block now (never
+// while one is in flight). It costs O(1) but after a checkpoint or when
+// src's stable segment changes.
 func (j *Journal) PrewriteDue(src StableSource) bool {
+	if j.preInFlight {
+		return false
+	}
 	seg, size := src.SnapshotStable()
 	invariants.Assert(seg >= 0 && seg <= SegmentsMax && size >= 0, "journal: stable source names no segment")
 	_, due := j.prewriteNext(seg, size)
@@ -111,6 +208,7 @@ func (j *Journal) prewritten(t BlockType, seg, k, size int, body wire.Uint128) *
 // releaseUnusedPrewrites frees the prewritten blocks no checkpoint took and
 // forgets every prewrite; it returns the number freed.
 func (j *Journal) releaseUnusedPrewrites() int {
+	invariants.Assert(!j.preInFlight, "journal: prewrites released while one is in flight")
 	n := 0
 	invariants.Assert(len(j.pre) <= cap(j.pre), "journal: prewrites beyond their buffer")
 	for i := range j.pre {

@@ -65,14 +65,7 @@ func (j *Journal) RepairStable(k int, payload []byte) error {
 	if len(j.repairs) == RepairsMax {
 		return fmt.Errorf("%w: %d repairs wait for the next checkpoint", ErrRepairsPending, RepairsMax)
 	}
-	count := uint64(j.layout.Config.GridBlockCount)
-	address := uint64(0)
-	for a := uint64(1); a <= count; a++ {
-		if !j.acquired.isAcquired(a) && !j.preSet.isAcquired(a) && !j.repSet.isAcquired(a) {
-			address = a
-			break
-		}
-	}
+	address := j.freeBlock(1)
 	if address == 0 {
 		return fmt.Errorf("%w: no free block for a repair", ErrGridFull)
 	}
@@ -152,12 +145,8 @@ func (j *Journal) VerifyStable(k int) error {
 		e = r
 	}
 	invariants.Assert(e.stable && int(e.size) == pm, "journal: verify of a block that is not a full stable one")
-	h, err := j.readBlock(e.address, e.checksum, BlockState)
-	if err != nil {
+	if _, err := j.readEntry(j.blockBuf, e, BlockState); err != nil {
 		return fmt.Errorf("stable block %d: %w", k, err)
-	}
-	if h.BodySize() != int(e.size) || h.ChecksumBody != e.body {
-		return fmt.Errorf("%w: stable block %d: grid block %d differs from its index entry", ErrCorrupt, k, e.address)
 	}
 	return nil
 }

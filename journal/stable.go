@@ -133,17 +133,13 @@ func (j *Journal) stableBlockBytes(i int, rep *blockEntry) ([]byte, error) {
 	c.misses++
 	slot := set*c.ways + int(c.victim[set])
 	c.victim[set] = uint8((int(c.victim[set]) + 1) % c.ways)
-	buf := c.data[slot*bs : (slot+1)*bs]
 	c.address[slot] = 0
-	h, err := j.readBlockInto(buf, e.address, e.checksum, BlockState)
+	b, err := j.readEntry(c.data[slot*bs:(slot+1)*bs], e, BlockState)
 	if err != nil {
 		return nil, err
 	}
-	if h.BodySize() != int(e.size) || h.ChecksumBody != e.body {
-		return nil, fmt.Errorf("%w: grid block %d differs from its index entry", ErrCorrupt, e.address)
-	}
 	c.address[slot], c.checksum[slot] = e.address, e.checksum
-	return buf[wire.HeaderSize : wire.HeaderSize+int(e.size)], nil
+	return b, nil
 }
 
 // knowStable sets curStableSeg, curStableSize and curStableFirst from the
@@ -193,33 +189,25 @@ func (j *Journal) ReadCheckpointOmitting(dst CheckpointData) (CheckpointData, er
 		copy(b, dst.State)
 		dst.State = b
 	}
+	// The state's blocks as the index read at open lists them (j.cur):
+	// the index is not read again.
 	first, last := j.curStableFirst, j.curStableFirst+held/j.blockPayloadMax()
-	i, at := 0, -1
-	err = j.readIndex(ref, BlockState, func(e *blockEntry) error {
-		defer func() { i++ }()
+	at := -1
+	for i := range j.cur[RefState] {
+		e := &j.cur[RefState][i]
 		if i >= first && i < last {
-			c := &j.cur[RefState][i]
-			if !e.stable || e.address != c.address || e.checksum != c.checksum {
-				return fmt.Errorf("%w: state index entry %d differs from the one read at open", ErrCorrupt, i)
-			}
+			invariants.Assert(e.stable && int(e.segment) == seg, "journal: a held block outside the stable prefix")
 			if i == first {
 				at = len(dst.State) - start
 			}
 			dst.State = dst.State[:len(dst.State)+int(e.size)]
-			return nil
+			continue
 		}
-		h, err := j.readBlock(e.address, e.checksum, BlockState)
+		b, err := j.readEntry(j.blockBuf, e, BlockState)
 		if err != nil {
-			return err
+			return dst, fmt.Errorf("state: %w", err)
 		}
-		if h.BodySize() != int(e.size) || h.ChecksumBody != e.body {
-			return fmt.Errorf("%w: grid block %d differs from its index entry", ErrCorrupt, e.address)
-		}
-		dst.State = append(dst.State, j.blockBuf[wire.HeaderSize:h.Size]...)
-		return nil
-	}, nil)
-	if err != nil {
-		return dst, fmt.Errorf("state: %w", err)
+		dst.State = append(dst.State, b...)
 	}
 	invariants.Assert(uint64(len(dst.State)-start) == ref.Size, "journal: state read has another length than its reference")
 	invariants.Assert(at >= 0, "journal: stable prefix not met in the state's index")

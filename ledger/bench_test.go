@@ -8,11 +8,18 @@ import (
 
 // BenchmarkCreateTransfers applies batches of BatchMaxDefault (8188)
 // transfers between 10,000 accounts; ns/transfer is reported per event.
+// capacity=32M sizes the ledger for 32 M transfers (a 512 MiB id index, as
+// a production ledger's: every insert misses the caches).
 func BenchmarkCreateTransfers(b *testing.B) {
+	b.Run("capacity=256k", func(b *testing.B) { benchCreateTransfers(b, 0) })
+	b.Run("capacity=32M", func(b *testing.B) { benchCreateTransfers(b, 32<<20) })
+}
+
+func benchCreateTransfers(b *testing.B, capacity int) {
 	const accounts = 10_000
 	const batch = BatchMaxDefault
 	const batches = 32
-	l, as := benchLedger(b, accounts, batches)
+	l, as := benchLedgerCapacity(b, accounts, batches, capacity)
 	bodies := make([][]byte, batches)
 	for k := range bodies {
 		bodies[k] = appendBenchTransfers(make([]byte, 0, batch*TransferSize), k, accounts, func(n uint64) uint64 { return 1 + n%100 })
@@ -71,7 +78,13 @@ func BenchmarkLookupAccounts(b *testing.B) {
 // batches batches of BatchMaxDefault transfers, and those accounts encoded
 // (ids 1..accounts) for loadAccounts.
 func benchLedger(b *testing.B, accounts uint64, batches int) (*Ledger, []byte) {
-	l, err := New(Config{AccountsMax: int(accounts), TransfersMax: BatchMaxDefault * batches})
+	return benchLedgerCapacity(b, accounts, batches, 0)
+}
+
+// benchLedgerCapacity is benchLedger holding up to capacity transfers
+// (0: the batches').
+func benchLedgerCapacity(b *testing.B, accounts uint64, batches, capacity int) (*Ledger, []byte) {
+	l, err := New(Config{AccountsMax: int(accounts), TransfersMax: max(capacity, BatchMaxDefault*batches)})
 	if err != nil {
 		b.Fatal(err)
 	}

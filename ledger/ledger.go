@@ -71,10 +71,8 @@ type Ledger struct {
 	sum wire.Uint128
 	// commitTimestamp is the timestamp of the last applied create batch.
 	commitTimestamp uint64
-	// lastSnapshotTransfers is the number of transfers the last
-	// SnapshotOver wrote (0 after Reset): a later one over the same bytes
-	// leaves them in place.
-	lastSnapshotTransfers int
+	// warmSink keeps warm's loads observable (never read).
+	warmSink uint64
 	// refusedFull counts events refused with ResultFull (not state: it is
 	// neither snapshotted nor reset).
 	refusedFull uint64
@@ -129,7 +127,6 @@ func (l *Ledger) Reset() {
 	l.chunks = l.chunks[:0]
 	l.sum = wire.Uint128{}
 	l.commitTimestamp = 0
-	l.lastSnapshotTransfers = 0
 }
 
 // SnapshotSizeMax returns the length of the snapshot of a ledger holding

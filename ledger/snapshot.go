@@ -39,7 +39,7 @@ var ErrSnapshot = errors.New("ledger: invalid snapshot")
 // the same on every replica).
 func (l *Ledger) Snapshot(dst []byte) []byte {
 	var ends [2]int
-	dst, _ = l.SnapshotOver(dst, ends[:0], 0)
+	dst, _ = l.SnapshotOver(dst, ends[:0], 0, 0)
 	return dst
 }
 
@@ -49,20 +49,30 @@ var _ statemachine.SegmentedSnapshot = (*Ledger)(nil)
 // segments: the header, the transfers (a log that only grows) and the
 // accounts (updated in place).
 func (l *Ledger) SnapshotSegments(dst []byte, ends []int) ([]byte, []int) {
-	return l.SnapshotOver(dst, ends, 0)
+	return l.SnapshotOver(dst, ends, 0, 0)
 }
 
 // SnapshotOver implements statemachine.StableSnapshot: like
 // SnapshotSegments, but when the prev bytes after len(dst) still hold the
 // snapshot its previous SnapshotOver call produced there, the transfers
-// that snapshot held are left in place instead of copied again.
-func (l *Ledger) SnapshotOver(dst []byte, ends []int, prev int) ([]byte, []int) {
+// that snapshot wrote are left in place instead of copied again (their
+// count is read from that snapshot's header), and the first skip bytes of
+// the transfers (whole records) and the ones dropped from memory are not
+// written.
+func (l *Ledger) SnapshotOver(dst []byte, ends []int, prev, skip int) ([]byte, []int) {
 	start := len(dst)
 	size := snapshotHeaderSize + TransferSize*len(l.transfers) + AccountSize*len(l.accounts)
+	if skip < 0 || skip > TransferSize*len(l.transfers) {
+		panic(fmt.Sprintf("ledger: snapshot skipping %d bytes of %d transfers", skip, len(l.transfers)))
+	}
+	unwritten := max(l.evicted, skip/TransferSize)
 	kept := 0
-	if prev > 0 && cap(dst)-start >= size && l.lastSnapshotTransfers <= len(l.transfers) &&
-		prev >= snapshotHeaderSize+TransferSize*l.lastSnapshotTransfers {
-		kept = l.lastSnapshotTransfers
+	if prev >= snapshotHeaderSize && cap(dst)-start >= max(size, prev) {
+		in := dst[start : start+prev]
+		n := int(binary.LittleEndian.Uint32(in[28:]))
+		if string(in[:8]) == snapshotMagic && n <= len(l.transfers) && prev >= snapshotHeaderSize+TransferSize*n {
+			kept = n
+		}
 	}
 	dst = slices.Grow(dst, size)[:start+size]
 	b := dst[start:]
@@ -72,15 +82,13 @@ func (l *Ledger) SnapshotOver(dst []byte, ends []int, prev int) ([]byte, []int) 
 	binary.LittleEndian.PutUint64(b[16:], l.commitTimestamp)
 	binary.LittleEndian.PutUint32(b[24:], uint32(len(l.accounts)))
 	binary.LittleEndian.PutUint32(b[28:], uint32(len(l.transfers)))
-	// Transfers dropped from memory are left unwritten: the checkpoint
-	// omits them (StableOmitted).
-	kept = max(kept, l.evicted)
+	kept = max(kept, unwritten)
 	w := snapshotHeaderSize + TransferSize*kept
 	encodeTransfers(b[w:], l.transfers[kept:])
-	if invariants.Enabled && kept > l.evicted {
+	if invariants.Enabled && kept > unwritten {
 		// The transfers left in place are the ones this ledger holds.
 		var rec [TransferSize]byte
-		for _, i := range [...]int{l.evicted, (l.evicted + kept) / 2, kept - 1} {
+		for _, i := range [...]int{unwritten, (unwritten + kept) / 2, kept - 1} {
 			l.transfers[i].Encode(rec[:])
 			invariants.Assert(string(rec[:]) == string(b[snapshotHeaderSize+i*TransferSize:][:TransferSize]), "ledger: a transfer left in place differs from the ledger's")
 		}
@@ -89,7 +97,6 @@ func (l *Ledger) SnapshotOver(dst []byte, ends []int, prev int) ([]byte, []int) 
 	encodeAccounts(b[w:], l.accounts)
 	w += AccountSize * len(l.accounts)
 	invariants.Assert(w == len(b), "ledger: snapshot encoded to another length than its size")
-	l.lastSnapshotTransfers = len(l.transfers)
 	ends = append(ends, snapshotHeaderSize, snapshotHeaderSize+TransferSize*len(l.transfers))
 	return dst, ends
 }
@@ -101,13 +108,16 @@ func (l *Ledger) SnapshotOver(dst []byte, ends []int, prev int) ([]byte, []int) 
 // transfers. On error the ledger is left empty and the error wraps
 // ErrSnapshot and statemachine.ErrInvalidInput.
 func (l *Ledger) Restore(snapshot []byte) error {
-	return l.RestoreOmitting(snapshot, 0)
+	return l.RestoreOmitting(snapshot, 0, nil)
 }
 
 // RestoreOmitting implements statemachine.GridBacked: Restore, reading the
-// first omitted bytes of the transfers from the stable store (and dropping
-// them from memory again as it goes).
-func (l *Ledger) RestoreOmitting(snapshot []byte, omitted int) error {
+// first omitted bytes of the transfers from the stable store, a unit at a
+// time in order, each passed to visit (when not nil), and dropping them
+// from memory again as it goes. A unit that does not read back leaves the
+// ledger empty with an error wrapping statemachine.ErrStableRead (not
+// ErrSnapshot: the snapshot is not known to be invalid).
+func (l *Ledger) RestoreOmitting(snapshot []byte, omitted int, visit func(b []byte)) error {
 	l.Reset()
 	if omitted != 0 && (l.store == nil || omitted < 0 || omitted%l.evictUnit != 0 || omitted > l.store.StableHeld()) {
 		panic(fmt.Sprintf("ledger: restore omitting %d bytes with a store holding %d", omitted, l.heldOrZero()))
@@ -120,19 +130,24 @@ func (l *Ledger) RestoreOmitting(snapshot []byte, omitted int) error {
 	// Reads of dropped transfers (a repeated id) record their error
 	// instead of panicking, as in Prefetch.
 	l.prefetching, l.prefetchErr = true, nil
-	err := l.restore(snapshot, omitted)
+	err := l.restore(snapshot, omitted, visit)
 	l.prefetching = false
 	if err == nil && l.prefetchErr != nil {
 		err = fmt.Errorf("%w: %w", statemachine.ErrStableRead, l.prefetchErr)
 	}
 	if err != nil {
 		l.Reset()
+		if errors.Is(err, statemachine.ErrStableRead) {
+			// Sound bytes the store could not read back: not an invalid
+			// snapshot (the replica takes its checkpoint as damaged).
+			return fmt.Errorf("ledger: restore: %w", err)
+		}
 		return fmt.Errorf("%w: %w: %w", ErrSnapshot, err, statemachine.ErrInvalidInput)
 	}
 	return nil
 }
 
-func (l *Ledger) restore(b []byte, omitted int) error {
+func (l *Ledger) restore(b []byte, omitted int, visit func([]byte)) error {
 	if len(b) < snapshotHeaderSize {
 		return fmt.Errorf("size %d below minimum %d", len(b), snapshotHeaderSize)
 	}
@@ -168,6 +183,9 @@ func (l *Ledger) restore(b []byte, omitted int) error {
 		b, err := l.store.ReadStable(l.unitBuf[:0], from, from+l.evictUnit)
 		if err != nil {
 			return fmt.Errorf("%w: %w", statemachine.ErrStableRead, err)
+		}
+		if visit != nil {
+			visit(b)
 		}
 		if err := l.restoreTransfers(b, commit, &c); err != nil {
 			return err

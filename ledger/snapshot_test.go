@@ -211,7 +211,7 @@ func TestSnapshotOverLeavesTransfersInPlace(t *testing.T) {
 		t.Helper()
 		var got []byte
 		var segs []int
-		got, segs = h.l.SnapshotOver(buf[:16], ends[:0], prev)
+		got, segs = h.l.SnapshotOver(buf[:16], ends[:0], prev, 0)
 		want := h.l.Snapshot(nil)
 		if !bytes.Equal(got[16:], want) {
 			t.Fatalf("%s: snapshot over the previous one differs from a fresh one", what)
@@ -239,7 +239,58 @@ func TestSnapshotOverLeavesTransfersInPlace(t *testing.T) {
 	if err := h.l.Restore(snap); err != nil {
 		t.Fatal(err)
 	}
-	// Restored: what sits in the buffer is not this ledger's to trust.
+	// Restored: the caller promises nothing in place (the replica's
+	// checkpoint buffer after a restore).
 	clear(buf[16+snapshotHeaderSize : 16+snapshotHeaderSize+TransferSize])
+	prev = 0
 	check("after a restore")
+}
+
+// TestSnapshotOverSkips: SnapshotOver leaves the skipped transfers
+// unwritten and everything after them as a fresh snapshot has it; a later
+// call skipping fewer writes again what the earlier one skipped.
+func TestSnapshotOverSkips(t *testing.T) {
+	h := newHarness(t, testConfig)
+	for i := range 4 {
+		h.createAccount(account(uint64(i + 1)))
+	}
+	next := uint64(1)
+	more := func(n int) {
+		for range n {
+			if r := h.createTransfer(transfer(next, next%4+1, (next+1)%4+1, next)); r != ResultOK {
+				t.Fatalf("transfer: %s", r)
+			}
+			next++
+		}
+	}
+	buf := make([]byte, 16, 1<<20)
+	prev := 0
+	var ends [4]int
+	check := func(what string, skip int) {
+		t.Helper()
+		// Poison: skipped bytes must not be read, the rest must be written.
+		for i := 16; i < cap(buf); i += 4096 {
+			if i >= 16+snapshotHeaderSize+skip && i >= 16+prev {
+				buf[:cap(buf)][i] = 0xa5
+			}
+		}
+		got, _ := h.l.SnapshotOver(buf[:16], ends[:0], prev, skip)
+		want := h.l.Snapshot(nil)
+		at := snapshotHeaderSize + skip
+		if !bytes.Equal(got[16:16+snapshotHeaderSize], want[:snapshotHeaderSize]) || !bytes.Equal(got[16+at:], want[at:]) {
+			t.Fatalf("%s: snapshot skipping %d bytes differs from a fresh one after them", what, skip)
+		}
+		prev = len(got) - 16
+	}
+	more(40)
+	check("first", 10*TransferSize)
+	more(40)
+	check("skipping more", 30*TransferSize)
+	// Fewer skipped than before: the caller promises nothing in place
+	// (statemachine.StableSnapshot), and the ones between are written.
+	clear(buf[16+snapshotHeaderSize : 16+snapshotHeaderSize+30*TransferSize])
+	prev = 0
+	check("skipping fewer", 5*TransferSize)
+	prev = 0
+	check("none skipped", 0)
 }

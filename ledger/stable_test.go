@@ -184,21 +184,26 @@ func TestGridBackedAnswersAsInMemory(t *testing.T) {
 
 	// Snapshots agree outside the omitted bytes.
 	var ends [4]int
-	full, _ := mem.l.SnapshotOver(nil, ends[:0], 0)
-	part, _ := grid.l.SnapshotOver(make([]byte, 0, len(full)), ends[:0], 0)
+	full, _ := mem.l.SnapshotOver(nil, ends[:0], 0, 0)
+	part, _ := grid.l.SnapshotOver(make([]byte, 0, len(full)), ends[:0], 0, 0)
 	cut := snapshotHeaderSize + grid.l.StableOmitted()
 	if !bytes.Equal(full[:snapshotHeaderSize], part[:snapshotHeaderSize]) || !bytes.Equal(full[cut:], part[cut:]) {
 		t.Fatal("snapshot differs outside the omitted bytes")
 	}
 
-	// A restore that reads the omitted transfers from the store.
+	// A restore that reads the omitted transfers from the store, passing
+	// them to its visitor in order.
 	restored := newHarness(t, cfg)
 	restored.l.SetStableStore(store)
-	if err := restored.l.RestoreOmitting(part, grid.l.StableOmitted()); err != nil {
+	var visited []byte
+	if err := restored.l.RestoreOmitting(part, grid.l.StableOmitted(), func(b []byte) { visited = append(visited, b...) }); err != nil {
 		t.Fatal(err)
 	}
 	if restored.l.Digest() != mem.l.Digest() || restored.l.StableOmitted() != grid.l.StableOmitted() {
 		t.Fatal("restored ledger differs")
+	}
+	if !bytes.Equal(visited, full[snapshotHeaderSize:cut]) {
+		t.Fatalf("the restore visited %d bytes, not the %d omitted ones in order", len(visited), cut-snapshotHeaderSize)
 	}
 
 	// A unit that does not read back: Prefetch says so, Apply is not
@@ -210,7 +215,7 @@ func TestGridBackedAnswersAsInMemory(t *testing.T) {
 	}
 	again := newHarness(t, cfg)
 	again.l.SetStableStore(store)
-	if err := again.l.RestoreOmitting(part, grid.l.StableOmitted()); !errors.Is(err, statemachine.ErrStableRead) {
+	if err := again.l.RestoreOmitting(part, grid.l.StableOmitted(), nil); !errors.Is(err, statemachine.ErrStableRead) {
 		t.Fatalf("restore over a bad unit: %v", err)
 	}
 }

@@ -155,13 +155,13 @@ var _ statemachine.SegmentedSnapshot = (*Machine)(nil)
 // machine's segments (when it is a statemachine.SegmentedSnapshot) and the
 // effect table (one more segment).
 func (m *Machine) SnapshotSegments(dst []byte, ends []int) ([]byte, []int) {
-	return m.SnapshotOver(dst, ends, 0)
+	return m.SnapshotOver(dst, ends, 0, 0)
 }
 
 // SnapshotOver implements statemachine.StableSnapshot: the inner machine's
 // previous snapshot is where its length prefix, still in place, says.
-func (m *Machine) SnapshotOver(dst []byte, ends []int, prev int) ([]byte, []int) {
-	dst, ends = statemachine.AppendWrapped(m.inner, dst, ends, prev)
+func (m *Machine) SnapshotOver(dst []byte, ends []int, prev, skip int) ([]byte, []int) {
+	dst, ends = statemachine.AppendWrapped(m.inner, dst, ends, prev, skip)
 	dst = m.tbl.Snapshot(dst)
 	return dst, ends
 }
@@ -169,11 +169,11 @@ func (m *Machine) SnapshotOver(dst []byte, ends []int, prev int) ([]byte, []int)
 // Restore replaces the inner machine's state and the table's with a
 // snapshot's. An empty snapshot (the journal's empty blob) restores both
 // from empty ones.
-func (m *Machine) Restore(snapshot []byte) error { return m.RestoreOmitting(snapshot, 0) }
+func (m *Machine) Restore(snapshot []byte) error { return m.RestoreOmitting(snapshot, 0, nil) }
 
 // RestoreOmitting implements statemachine.GridBacked: Restore, with the
 // inner machine's first omitted stable bytes read from its store.
-func (m *Machine) RestoreOmitting(snapshot []byte, omitted int) error {
+func (m *Machine) RestoreOmitting(snapshot []byte, omitted int, visit func(b []byte)) error {
 	if len(snapshot) == 0 {
 		if err := m.inner.Restore(nil); err != nil {
 			return err
@@ -187,7 +187,7 @@ func (m *Machine) RestoreOmitting(snapshot []byte, omitted int) error {
 	if n > uint64(len(snapshot)-8) {
 		return fmt.Errorf("%w: outbox machine snapshot: inner length %d beyond its %d bytes", statemachine.ErrInvalidInput, n, len(snapshot)-8)
 	}
-	if err := statemachine.RestoreInner(m.inner, snapshot[8:8+n], omitted); err != nil {
+	if err := statemachine.RestoreInner(m.inner, snapshot[8:8+n], omitted, visit); err != nil {
 		return err
 	}
 	return m.tbl.Restore(snapshot[8+n:])

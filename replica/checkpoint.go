@@ -44,11 +44,27 @@ func (r *Replica) checkpoint() {
 	b := append(r.cp.blob[:0], make([]byte, 16)...)
 	segments := r.cp.segments[:0]
 	prevSnap, prevLo, prevHi := r.cp.snapLen, r.cp.stableLo, r.cp.stableHi
+	omitted, skipped := 0, 0
+	if r.grid != nil {
+		omitted = r.grid.StableOmitted()
+		skipped = omitted
+	}
 	switch s := r.sm.(type) {
 	case statemachine.StableSnapshot:
+		// The stable bytes the journal already wrote in full blocks are
+		// neither copied nor handed over: serving and sealing read them
+		// through the machine (so only with a GridBacked one).
+		if c, ok := r.journal.(StableCoverage); ok && r.grid != nil {
+			skipped = max(omitted, c.StableCovered(s.SnapshotStable()))
+		}
 		// The buffer still holds the last checkpoint taken here (unless a
-		// restore or a sync replaced it: snapLen 0).
-		b, segments = s.SnapshotOver(b, segments, r.cp.snapLen)
+		// restore or a sync replaced it: snapLen 0), but not the bytes that
+		// one skipped.
+		prev := r.cp.snapLen
+		if uint64(skipped) < r.cp.holeHi-r.cp.holeLo {
+			prev = 0
+		}
+		b, segments = s.SnapshotOver(b, segments, prev, skipped)
 		checkSegments(segments, len(b)-16)
 	case statemachine.SegmentedSnapshot:
 		b, segments = s.SnapshotSegments(b, segments)
@@ -75,10 +91,6 @@ func (r *Replica) checkpoint() {
 	r.cp.stableLo, r.cp.stableHi = 0, 0
 	prevHoleLo, prevHoleHi := r.cp.holeLo, r.cp.holeHi
 	r.cp.holeLo, r.cp.holeHi = 0, 0
-	omitted := 0
-	if r.grid != nil {
-		omitted = r.grid.StableOmitted()
-	}
 	var keepLo, keepHi uint64
 	if s, ok := r.sm.(statemachine.StableSnapshot); ok {
 		seg, size := s.SnapshotStable()
@@ -93,12 +105,12 @@ func (r *Replica) checkpoint() {
 			if prevSnap > 0 && prevLo == lo && prevHi <= r.cp.stableHi && !r.cp.unsealed {
 				keepLo, keepHi = prevLo, prevHi
 			}
-			// The omitted bytes: the buffer does not hold them (SnapshotOver
-			// left them unwritten); serving and sealing read them through
-			// the machine, and their pages are given back.
-			r.cp.holeLo, r.cp.holeHi = lo, lo+uint64(omitted)
-			invariants.Assert(uint64(omitted) <= uint64(size), "replica: more stable bytes omitted than the stable prefix")
-			if r.cfg.ReleaseMemory != nil && omitted > 0 {
+			// The omitted and skipped bytes: the buffer does not hold them
+			// (SnapshotOver left them unwritten); serving and sealing read
+			// them through the machine, and their pages are given back.
+			r.cp.holeLo, r.cp.holeHi = lo, lo+uint64(skipped)
+			invariants.Assert(omitted <= skipped && uint64(skipped) <= uint64(size), "replica: more stable bytes skipped than the stable prefix")
+			if r.cfg.ReleaseMemory != nil && skipped > 0 {
 				from := lo
 				if prevHoleLo == lo && prevHoleHi > lo+64<<10 {
 					from = prevHoleHi - 64<<10 // the partial page at the last end
@@ -109,16 +121,18 @@ func (r *Replica) checkpoint() {
 			}
 		}
 	}
-	invariants.Assert(omitted == 0 || r.cp.holeHi > r.cp.holeLo, "replica: stable bytes omitted outside a stable segment")
-	if err := r.cp.sealKeeping(r.syncChunkSize(), keepLo, keepHi, r.grid); err != nil {
+	invariants.Assert(skipped == 0 || r.cp.holeHi > r.cp.holeLo, "replica: stable bytes skipped outside a stable segment")
+	took := r.cp.sealedAhead
+	if err := r.cp.sealKeeping(r.syncChunkSize(), keepLo, keepHi, r.grid, &r.ahead); err != nil {
 		r.requestStable(err) // resealed once repaired (Tick)
 	}
+	r.Counters.SealedAhead += r.cp.sealedAhead - took
 	r.damaged = checkpointCopy{} // a sync's basis is this checkpoint now
 	blobs, ok := splitCheckpointBlob(b)
 	blobs.StateSegments = segments
 	if s, ok := r.sm.(statemachine.StableSnapshot); ok {
 		blobs.StableSegment, blobs.StableSize = s.SnapshotStable()
-		blobs.StableOmitted = omitted
+		blobs.StableOmitted, blobs.StableSkipped = omitted, skipped
 	}
 	// State sync will split it the same way (finishSync).
 	invariants.Assert(ok && len(blobs.State) == stateEnd-16 && len(blobs.Sessions) == sessionsEnd-stateEnd, "replica: checkpoint blob does not split as written")
@@ -245,20 +259,35 @@ func (r *Replica) restore(op uint64, checksum wire.Uint128, blobs CheckpointBlob
 	if r.op != 0 || r.commitMin != 0 {
 		panic("replica: Restore after the log started")
 	}
-	if err := r.restoreBlobs(blobs); err != nil {
+	// The blob as state sync serves it, first: the machine's restore
+	// reads the omitted bytes once, and the manifest's chunks that meet
+	// them are checksummed in that pass (holeSums) instead of reading
+	// them again to seal.
+	r.cp.blob = joinCheckpointBlob(r.cp.blob, blobs)
+	r.cp.holeLo, r.cp.holeHi = 0, 0
+	chunk := r.syncChunkSize()
+	var sums holeSums
+	var visit func([]byte)
+	if blobs.StableOmitted > 0 {
+		r.cp.holeLo = 16 + uint64(blobs.StableOffset)
+		r.cp.holeHi = r.cp.holeLo + uint64(blobs.StableOmitted)
+		sums = r.cp.startHoleSums(chunk)
+		visit = sums.add
+	}
+	if err := r.restoreBlobs(blobs, visit); err != nil {
+		r.cp.blob, r.cp.holeLo, r.cp.holeHi, r.cp.manifest = r.cp.blob[:0], 0, 0, r.cp.manifest[:0]
 		return fmt.Errorf("replica: restore checkpoint at op %d: %w", op, err)
+	}
+	if blobs.StableOmitted > 0 && sums.at != r.cp.holeHi {
+		panic(fmt.Sprintf("replica: the state machine restored reading %d of its %d omitted bytes", sums.at-r.cp.holeLo, blobs.StableOmitted))
 	}
 	r.op, r.commitMin, r.commitMax, r.knownOp, r.logOp = op, op, op, op, op
 	r.head, r.committed = checksum, checksum
 	r.ring.first = op + 1
-	b := joinCheckpointBlob(r.cp.blob, blobs)
-	r.cp.blob, r.cp.op, r.cp.prepare = b, op, checksum
-	r.cp.holeLo, r.cp.holeHi = 0, 0
-	if blobs.StableOmitted > 0 {
-		r.cp.holeLo = 16 + uint64(blobs.StableOffset)
-		r.cp.holeHi = r.cp.holeLo + uint64(blobs.StableOmitted)
-	}
-	if err := r.cp.seal(r.syncChunkSize(), r.grid); err != nil {
+	r.cp.op, r.cp.prepare = op, checksum
+	// The chunks the restore's pass checksummed are kept; the others are
+	// read from the blob (nothing of the hole is read again).
+	if err := r.cp.sealKeeping(chunk, sums.keptLo, sums.keptHi, r.grid, nil); err != nil {
 		r.requestStable(err) // resealed once repaired (Tick)
 	}
 	r.cp.snapLen = 0 // the snapshot in blob is the restored one, not one taken here
@@ -300,15 +329,16 @@ func (r *Replica) restoreCommittedHeader(h *wire.Header) error {
 }
 
 // restoreBlobs replaces the state machine and the client table with a
-// checkpoint's.
-func (r *Replica) restoreBlobs(blobs CheckpointBlobs) error {
+// checkpoint's; visit is given the omitted stable bytes as the machine
+// reads them (GridBacked.RestoreOmitting).
+func (r *Replica) restoreBlobs(blobs CheckpointBlobs, visit func([]byte)) error {
 	invariants.Assert(r.clients.used == 0 && len(r.clients.registering) == 0, "replica: checkpoint restored over a client table")
 	var err error
 	if blobs.StableOmitted > 0 {
 		if r.grid == nil {
 			panic("replica: a checkpoint read omitting stable bytes for a machine that is not GridBacked")
 		}
-		err = r.grid.RestoreOmitting(blobs.State, blobs.StableOmitted)
+		err = r.grid.RestoreOmitting(blobs.State, blobs.StableOmitted, visit)
 	} else {
 		err = r.sm.Restore(blobs.State)
 	}

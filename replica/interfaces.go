@@ -69,5 +69,21 @@ type CheckpointBlobs struct {
 	// durable checkpoint's blocks for them. StableOffset is where they
 	// start in State (set when a checkpoint is read back omitting them).
 	StableOmitted, StableOffset int
-	Sessions                    []byte
+	// StableSkipped, when above StableOmitted, is how many leading bytes of
+	// the stable prefix State does not hold in all: after the omitted ones,
+	// full blocks the journal already wrote (StableCoverage).
+	StableSkipped int
+	Sessions      []byte
+}
+
+// StableCoverage is implemented by a Journal that writes the full blocks
+// of a stable prefix ahead of the checkpoint that takes them (the
+// journal's Prewrite). The replica then neither copies those bytes into
+// its checkpoint buffer nor hands them to Checkpoint (StableSkipped); it
+// reads them through the state machine when it serves or seals them.
+type StableCoverage interface {
+	// StableCovered returns how many leading bytes of the first size bytes
+	// of the state's stable segment seg the next Checkpoint takes without
+	// their bytes.
+	StableCovered(seg, size int) int
 }

@@ -33,6 +33,11 @@ type RecoveryJournal interface {
 	// log_view, the log anchor and the commit numbers as recorded. Recover
 	// calls it before it returns, so before the replica votes.
 	RaiseLogHead(op uint64) error
+	// CheckpointRemains reads the durable checkpoint's blobs whole (the
+	// stable prefix included) as far as they read, and their sizes: the
+	// remains of a checkpoint whose omitted stable bytes did not read back
+	// when the machine restored it (Recovered.CheckpointRemains).
+	CheckpointRemains() (CheckpointBlobs, CheckpointSizes)
 }
 
 // Recovered is what a replica's data file holds at a restart, as the
@@ -312,12 +317,16 @@ func (r *Replica) Recover(rec *Recovered) (RecoveryOutcome, error) {
 			case err == nil:
 				r.restoreCommittedHeaders(rec.Journal, rec.CheckpointOp)
 			case errors.Is(err, statemachine.ErrStableRead):
-				// Stable bytes the checkpoint omitted do not read back: the
-				// checkpoint is damaged; copy one from the primary.
+				// Stable bytes the checkpoint omitted do not read back (the
+				// machine's restore is where they are read, and verified,
+				// once): the checkpoint is damaged; copy one from the
+				// primary, with what reads of it as the basis.
 				rec.CheckpointDamaged = err
 				if err := r.startWithoutCheckpoint(rec.CheckpointOp); err != nil {
 					return out, fmt.Errorf("%w: %w", rec.CheckpointDamaged, err)
 				}
+				rec.CheckpointRemains, rec.CheckpointSizes = rec.Journal.CheckpointRemains()
+				r.keepDamagedCheckpoint(rec.CheckpointRemains, rec.CheckpointSizes)
 			default:
 				return out, err
 			}

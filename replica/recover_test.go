@@ -94,6 +94,11 @@ func (m *memRecovery) RaiseLogHead(op uint64) error {
 	return nil
 }
 
+// CheckpointRemains: the run's journal holds no checkpoint.
+func (m *memRecovery) CheckpointRemains() (CheckpointBlobs, CheckpointSizes) {
+	return CheckpointBlobs{}, CheckpointSizes{}
+}
+
 // TestRecoverOutcomes recovers a backup from the journal of a run (the
 // prepares a single replica wrote), with each kind of damage reported as a typed input, and checks the
 // outcome: reason, vote, bound, what was replayed, and the durable log head

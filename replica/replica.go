@@ -128,6 +128,9 @@ type Replica struct {
 	// when a block of it failed at restart (op 0: never served), the
 	// basis a sync fills matching chunks from until it has a checkpoint.
 	damaged checkpointCopy
+	// ahead holds manifest entries of the stable prefix computed between
+	// checkpoints (seal_ahead.go).
+	ahead sealAhead
 	// syncNoBasis: a sync whose locally filled chunks did not verify
 	// failed; the next fetches every chunk.
 	syncNoBasis bool
@@ -234,6 +237,9 @@ func New(cfg Config, pool *wire.Pool, bus Bus, journal Journal, clock Clock, sm 
 	// checksums in place, and serving them costs nothing more.
 	r.cp.manifest = make([]byte, 0, wire.SyncManifestEntrySize*r.syncChunkCount(uint64(cap(r.cp.blob))))
 	r.cp.scratch = make([]byte, 0, r.syncChunkSize())
+	if _, ok := sm.(statemachine.StableSnapshot); ok {
+		r.ahead.sums = make([]byte, 0, cap(r.cp.manifest))
+	}
 	if r.grid != nil {
 		r.stableBuf = make([]byte, 0, r.stableBodyMax())
 	}
@@ -363,6 +369,7 @@ func (r *Replica) Tick() {
 	r.tick++
 	if r.status == StatusNormal {
 		r.scrub()
+		r.sealAheadStep()
 		if r.cp.unsealed {
 			if err := r.cp.reseal(r.syncChunkSize(), r.grid); err != nil {
 				r.requestStable(err)

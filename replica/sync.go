@@ -51,6 +51,8 @@ type checkpointCopy struct {
 	holeLo, holeHi uint64
 	// scratch holds one chunk assembled by bytes.
 	scratch []byte
+	// sealedAhead counts the entries sealKeeping took from a sealAhead.
+	sealedAhead uint64
 	// unsealed is set while chunks of the hole could not be read to seal
 	// the manifest (their entries are zero, the id is zero): the
 	// checkpoint is not served until reseal completes it, after the
@@ -82,18 +84,19 @@ func (c *checkpointCopy) bytes(g statemachine.GridBacked, lo, hi uint64) ([]byte
 // seal computes c's manifest from its blob, in c's manifest buffer, and
 // its id: one pass over the blob.
 func (c *checkpointCopy) seal(chunk uint64, g statemachine.GridBacked) error {
-	return c.sealKeeping(chunk, 0, 0, g)
+	return c.sealKeeping(chunk, 0, 0, g, nil)
 }
 
 // sealKeeping is seal when the blob's bytes [keepLo, keepHi) are those of
 // the blob the current manifest was computed for: the entries of the
 // chunks inside that range are kept instead of computed again (a state
 // machine's stable prefix, which every checkpoint repeats at the same
-// place).
+// place). The entries ahead holds for chunks inside c's stable prefix
+// are taken too (sealed ahead between checkpoints).
 //
 // A chunk of the hole that cannot be read leaves c unsealed; the first
 // such error is returned.
-func (c *checkpointCopy) sealKeeping(chunk, keepLo, keepHi uint64, g statemachine.GridBacked) error {
+func (c *checkpointCopy) sealKeeping(chunk, keepLo, keepHi uint64, g statemachine.GridBacked, ahead *sealAhead) error {
 	invariants.Assert(chunk > 0 && len(c.blob) >= 16, "replica: checkpoint sealed without chunks or without its header")
 	invariants.Assert(keepLo <= keepHi && keepHi <= uint64(len(c.blob)), "replica: kept manifest range outside the blob")
 	old := uint64(len(c.manifest)) / wire.SyncManifestEntrySize
@@ -108,6 +111,16 @@ func (c *checkpointCopy) sealKeeping(chunk, keepLo, keepHi uint64, g statemachin
 			if invariants.Enabled {
 				if b, err := c.bytes(g, lo, hi); err == nil {
 					invariants.Assert(manifestEntry(c.manifest, i) == wire.Checksum(b), "replica: a kept manifest entry does not match its chunk (a stable prefix changed)")
+				}
+			}
+			continue
+		}
+		if a, ok := ahead.entry(c.stableLo, i); ok && lo >= c.stableLo && hi <= c.stableHi {
+			copy(e, a)
+			c.sealedAhead++
+			if invariants.Enabled {
+				if b, err := c.bytes(g, lo, hi); err == nil {
+					invariants.Assert(manifestEntry(c.manifest, i) == wire.Checksum(b), "replica: a manifest entry sealed ahead does not match its chunk (a stable prefix changed)")
 				}
 			}
 			continue
@@ -155,6 +168,65 @@ func (c *checkpointCopy) reseal(chunk uint64, g statemachine.GridBacked) error {
 	c.unsealed = false
 	c.id = wire.Checksum(c.manifest)
 	return nil
+}
+
+// holeSums computes the manifest entries of the chunks of a checkpoint
+// copy that meet its hole from the hole's bytes as they stream past once,
+// in order (the machine's restore reads them: GridBacked.RestoreOmitting),
+// instead of reading them again through the machine to seal. The blob's
+// bytes around the hole are in place already.
+type holeSums struct {
+	c     *checkpointCopy
+	chunk uint64
+	// at is the blob offset of the next hole byte; keptLo and keptHi the
+	// chunks whose entries are computed (keptHi grows a chunk at a time).
+	at             uint64
+	keptLo, keptHi uint64
+	buf            []byte // the chunk being assembled (c.scratch)
+}
+
+// startHoleSums sizes c's manifest for its blob and starts computing the
+// entries of the chunks that meet its hole.
+func (c *checkpointCopy) startHoleSums(chunk uint64) holeSums {
+	invariants.Assert(chunk > 0 && c.holeLo < c.holeHi && c.holeHi <= uint64(len(c.blob)), "replica: hole sums without a chunk or a hole")
+	n := (uint64(len(c.blob)) + chunk - 1) / chunk
+	invariants.Assert(n*wire.SyncManifestEntrySize <= uint64(cap(c.manifest)), "replica: manifest beyond its buffer")
+	c.manifest = c.manifest[:n*wire.SyncManifestEntrySize]
+	lo := c.holeLo / chunk * chunk
+	return holeSums{c: c, chunk: chunk, at: c.holeLo, keptLo: lo, keptHi: lo, buf: c.scratch[:0]}
+}
+
+// add takes the next bytes of the hole.
+func (s *holeSums) add(b []byte) {
+	c := s.c
+	if uint64(len(b)) > c.holeHi-s.at {
+		panic(fmt.Sprintf("replica: the state machine's restore read %d bytes beyond the %d it omitted", uint64(len(b))-(c.holeHi-s.at), c.holeHi-c.holeLo))
+	}
+	for len(b) > 0 {
+		lo := s.at / s.chunk * s.chunk
+		hi := min(lo+s.chunk, uint64(len(c.blob)))
+		if len(s.buf) == 0 {
+			// A chunk starts: the blob's bytes before the hole (the
+			// first chunk only).
+			s.buf = append(s.buf, c.blob[lo:s.at]...)
+		}
+		end := min(hi, c.holeHi)
+		n := min(uint64(len(b)), end-s.at)
+		s.buf = append(s.buf, b[:n]...)
+		s.at += n
+		b = b[n:]
+		if s.at < end {
+			continue
+		}
+		s.buf = append(s.buf, c.blob[end:hi]...) // the blob's bytes after the hole (the last chunk only)
+		invariants.Assert(uint64(len(s.buf)) == hi-lo && s.keptHi == lo, "replica: a hole chunk assembled to another length or out of order")
+		sum := wire.Checksum(s.buf)
+		e := c.manifest[lo/s.chunk*wire.SyncManifestEntrySize:]
+		binary.LittleEndian.PutUint64(e, sum.Lo)
+		binary.LittleEndian.PutUint64(e[8:], sum.Hi)
+		s.keptHi = hi
+		s.buf = s.buf[:0]
+	}
 }
 
 // manifestEntry returns entry i of a manifest.
@@ -519,7 +591,7 @@ func (r *Replica) finishSync() {
 	}
 	s.active = false
 	r.resetLog()
-	if err := r.restoreBlobs(blobs); err != nil {
+	if err := r.restoreBlobs(blobs, nil); err != nil {
 		panic(fmt.Sprintf("replica: a checkpoint with a valid checksum does not restore: %v", err))
 	}
 	cp := checkpointCopy{op: s.op, prepare: s.prepare, id: s.id, blob: s.buf,
@@ -560,7 +632,7 @@ func (r *Replica) snapshotSynced(cp *checkpointCopy, blobs CheckpointBlobs) Chec
 	stateLen := len(blobs.State)
 	b := cp.blob[:16]
 	var segments []int
-	b, segments = st.SnapshotOver(b, cp.segments[:0], 0)
+	b, segments = st.SnapshotOver(b, cp.segments[:0], 0, 0)
 	if len(b) != 16+stateLen {
 		panic(fmt.Sprintf("replica: the synced state snapshots to %d bytes, the checkpoint held %d", len(b)-16, stateLen))
 	}

@@ -616,6 +616,11 @@ func (j *hostJournal) Truncate(afterOp uint64) error {
 
 func (j *hostJournal) PersistRejoined() error { return (*host)(j).wal.PersistRejoined() }
 
+// StableCovered implements replica.StableCoverage.
+func (j *hostJournal) StableCovered(seg, size int) int {
+	return (*host)(j).wal.StableCovered(seg, size)
+}
+
 // simClock is the primary's wall clock: simulated ticks of 10 ms.
 type simClock struct{ now *uint64 }
 

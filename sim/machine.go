@@ -162,13 +162,13 @@ func (m *machine) Snapshot(dst []byte) []byte {
 // checkpoints of the simulated replicas share and write blocks ahead as the
 // product's do.
 func (m *machine) SnapshotSegments(dst []byte, ends []int) ([]byte, []int) {
-	return m.SnapshotOver(dst, ends, 0)
+	return m.SnapshotOver(dst, ends, 0, 0)
 }
 
 // SnapshotOver forwards to the inner machine with its previous snapshot's
 // length, read from the length prefix still in place.
-func (m *machine) SnapshotOver(dst []byte, ends []int, prev int) ([]byte, []int) {
-	dst, ends = statemachine.AppendWrapped(m.inner, dst, ends, prev)
+func (m *machine) SnapshotOver(dst []byte, ends []int, prev, skip int) ([]byte, []int) {
+	dst, ends = statemachine.AppendWrapped(m.inner, dst, ends, prev, skip)
 	dst = m.appendClients(dst)
 	return dst, ends
 }
@@ -199,10 +199,10 @@ func (m *machine) appendClients(dst []byte) []byte {
 	return dst
 }
 
-func (m *machine) Restore(b []byte) error { return m.RestoreOmitting(b, 0) }
+func (m *machine) Restore(b []byte) error { return m.RestoreOmitting(b, 0, nil) }
 
 // RestoreOmitting forwards the omitted stable bytes to the inner machine.
-func (m *machine) RestoreOmitting(b []byte, omitted int) error {
+func (m *machine) RestoreOmitting(b []byte, omitted int, visit func([]byte)) error {
 	clear(m.last)
 	if len(b) == 0 {
 		return m.inner.Restore(nil)
@@ -215,7 +215,7 @@ func (m *machine) RestoreOmitting(b []byte, omitted int) error {
 	if uint64(len(b)) < n+8 {
 		return statemachine.ErrInvalidInput
 	}
-	if err := statemachine.RestoreInner(m.inner, b[:n], omitted); err != nil {
+	if err := statemachine.RestoreInner(m.inner, b[:n], omitted, visit); err != nil {
 		return err
 	}
 	b = b[n:]

@@ -133,6 +133,9 @@ type GridStats struct {
 	// RepliesChecked counts the replies to those reads the workload
 	// checked, TransfersFound the transfers they returned.
 	RepliesChecked, TransfersFound uint64
+	// SealedAhead counts manifest entries checkpoints took from chunks
+	// checksummed between checkpoints.
+	SealedAhead uint64
 }
 
 // addHost adds the grid counters of one replica instance.
@@ -142,6 +145,7 @@ func (g *GridStats) addHost(h *host) {
 		g.ChunksUnreadable += h.replica.Counters.SyncChunkUnreadable
 		g.Requested += h.replica.Counters.StableRequested
 		g.Repaired += h.replica.Counters.StableRepaired
+		g.SealedAhead += h.replica.Counters.SealedAhead
 	}
 	if h.journal != nil {
 		st := h.journal.StableCacheStats()
@@ -212,6 +216,7 @@ func (s *Stats) Add(o *Stats) {
 	s.Grid.ReadsFailed += o.Grid.ReadsFailed
 	s.Grid.RepliesChecked += o.Grid.RepliesChecked
 	s.Grid.TransfersFound += o.Grid.TransfersFound
+	s.Grid.SealedAhead += o.Grid.SealedAhead
 	s.PeerLossSignals += o.PeerLossSignals
 	s.CorruptDropped += o.CorruptDropped
 	s.LiesTold += o.LiesTold

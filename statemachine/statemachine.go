@@ -157,7 +157,12 @@ type StableSnapshot interface {
 	// machine's previous SnapshotOver call produced at that same place.
 	// The machine may then leave the stable bytes of that snapshot in
 	// place instead of copying them again. prev 0 promises nothing.
-	SnapshotOver(dst []byte, ends []int, prev int) ([]byte, []int)
+	// skip > 0 says the caller does not read the first skip bytes of the
+	// stable prefix from dst (it reads them through AppendSnapshotRange or
+	// the grid): the machine may leave them unwritten. A caller that skips
+	// fewer bytes than its previous call did passes prev 0 (the bytes
+	// between were not written).
+	SnapshotOver(dst []byte, ends []int, prev, skip int) ([]byte, []int)
 }
 
 // ErrStableRead is wrapped by the errors of StableStore.ReadStable and of
@@ -267,8 +272,12 @@ type GridBacked interface {
 	// RestoreOmitting is Restore for a snapshot whose first omitted bytes
 	// of the stable prefix (a multiple of the store's unit, at most its
 	// StableHeld) are not in snapshot (whatever it holds there is not
-	// read): the machine reads them from its store.
-	RestoreOmitting(snapshot []byte, omitted int) error
+	// read): the machine reads every one of them from its store, once, in
+	// order (each read verifies them, so a restore that succeeds has
+	// verified them all), and passes each read to visit when visit is not
+	// nil (the bytes are valid during the call only). The replica
+	// checksums its state sync manifest's chunks in that same pass.
+	RestoreOmitting(snapshot []byte, omitted int, visit func(b []byte)) error
 }
 
 // Admission is implemented by state machines whose requests take a bounded

@@ -17,7 +17,9 @@ import (
 // bytes that follow form the last segment. prev is as in
 // StableSnapshot.SnapshotOver for the whole wrapped snapshot: the inner
 // snapshot's previous length is read from the length still in place.
-func AppendWrapped(inner StateMachine, dst []byte, ends []int, prev int) ([]byte, []int) {
+// skip is as in SnapshotOver (the inner stable prefix's offsets are the
+// wrapper's).
+func AppendWrapped(inner StateMachine, dst []byte, ends []int, prev, skip int) ([]byte, []int) {
 	at, n0 := len(dst), len(ends)
 	prevInner := 0
 	if prev >= 8 && cap(dst)-at >= prev {
@@ -28,7 +30,7 @@ func AppendWrapped(inner StateMachine, dst []byte, ends []int, prev int) ([]byte
 	dst = binary.LittleEndian.AppendUint64(dst, 0)
 	switch s := inner.(type) {
 	case StableSnapshot:
-		dst, ends = s.SnapshotOver(dst, ends, prevInner)
+		dst, ends = s.SnapshotOver(dst, ends, prevInner, skip)
 	case SegmentedSnapshot:
 		dst, ends = s.SnapshotSegments(dst, ends)
 	default:
@@ -152,8 +154,8 @@ func (f GridForward) Prefetch(operation wire.Operation, input []byte) error {
 }
 
 // RestoreInner restores inner from its snapshot, with omitted stable bytes
-// (GridBacked.RestoreOmitting) when omitted > 0.
-func RestoreInner(inner StateMachine, snapshot []byte, omitted int) error {
+// (GridBacked.RestoreOmitting, passing them to visit) when omitted > 0.
+func RestoreInner(inner StateMachine, snapshot []byte, omitted int, visit func(b []byte)) error {
 	if omitted == 0 {
 		return inner.Restore(snapshot)
 	}
@@ -161,5 +163,5 @@ func RestoreInner(inner StateMachine, snapshot []byte, omitted int) error {
 	if !ok {
 		panic("statemachine: stable bytes omitted for a machine that is not GridBacked")
 	}
-	return g.RestoreOmitting(snapshot, omitted)
+	return g.RestoreOmitting(snapshot, omitted, visit)
 }

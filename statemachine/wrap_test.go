@@ -24,17 +24,17 @@ func (m *logMachine) Digest() wire.Uint128                                      
 func (m *logMachine) Restore([]byte) error                                            { return nil }
 func (m *logMachine) SnapshotSizeMax() int                                            { return 1 << 20 }
 func (m *logMachine) Snapshot(dst []byte) []byte {
-	dst, _ = m.SnapshotOver(dst, nil, 0)
+	dst, _ = m.SnapshotOver(dst, nil, 0, 0)
 	return dst
 }
 func (m *logMachine) SnapshotSegments(dst []byte, ends []int) ([]byte, []int) {
-	return m.SnapshotOver(dst, ends, 0)
+	return m.SnapshotOver(dst, ends, 0, 0)
 }
 func (m *logMachine) SnapshotStable() (int, int) { return 1, len(m.log) }
 func (m *logMachine) AppendSnapshotRange(dst []byte, from, to int) []byte {
 	return append(dst, m.log[from:to]...)
 }
-func (m *logMachine) SnapshotOver(dst []byte, ends []int, prev int) ([]byte, []int) {
+func (m *logMachine) SnapshotOver(dst []byte, ends []int, prev, _ int) ([]byte, []int) {
 	start := len(dst)
 	m.kept = 0
 	if prev >= 4+m.last && cap(dst)-start >= 4+len(m.log) {
@@ -55,7 +55,7 @@ func TestAppendWrapped(t *testing.T) {
 	inner := &logMachine{log: []byte("abcdef")}
 	buf := make([]byte, 0, 256)
 	var ends [statemachine.SegmentsMax]int
-	b, e := statemachine.AppendWrapped(inner, buf, ends[:0], 0)
+	b, e := statemachine.AppendWrapped(inner, buf, ends[:0], 0, 0)
 	if want := []int{12, 18}; len(e) != 2 || e[0] != want[0] || e[1] != want[1] {
 		t.Fatalf("ends %v, want %v", e, want)
 	}
@@ -64,7 +64,7 @@ func TestAppendWrapped(t *testing.T) {
 	}
 	b = append(b, "tail"...) // the wrapper's own bytes
 	inner.log = append(inner.log, "gh"...)
-	b2, _ := statemachine.AppendWrapped(inner, buf[:0], ends[:0], len(b))
+	b2, _ := statemachine.AppendWrapped(inner, buf[:0], ends[:0], len(b), 0)
 	if inner.kept != 6 || !bytes.Equal(b2[12:20], []byte("abcdefgh")) {
 		t.Fatalf("over the previous snapshot: kept %d, %q", inner.kept, b2)
 	}
@@ -75,7 +75,7 @@ func TestAppendWrapped(t *testing.T) {
 		t.Fatalf("range %q", r)
 	}
 	// Without the promise nothing is kept.
-	statemachine.AppendWrapped(inner, buf[:0], ends[:0], 0)
+	statemachine.AppendWrapped(inner, buf[:0], ends[:0], 0, 0)
 	if inner.kept != 0 {
 		t.Fatalf("kept %d without prev", inner.kept)
 	}

@@ -99,8 +99,8 @@ func voprSeeds(o sim.Options, start uint64, count int, stdout io.Writer) int {
 	fmt.Fprintf(stdout, "state syncs %d (failed %d): chunks fetched %d (%d bytes), filled locally %d, refused %d\n",
 		sy.Done, sy.Failed, sy.ChunksFetched, sy.BytesFetched, sy.ChunksLocal, sy.ChunksRefused)
 	gr := &total.Grid
-	fmt.Fprintf(stdout, "transfers in the grid: most dropped from one ledger's memory %d, block reads %d (cache misses %d), prefetches failed %d, chunks unreadable %d, repairs asked %d, repaired %d\n",
-		gr.Dropped, gr.BlockHits+gr.BlockMisses, gr.BlockMisses, gr.PrefetchFailed, gr.ChunksUnreadable, gr.Requested, gr.Repaired)
+	fmt.Fprintf(stdout, "transfers in the grid: most dropped from one ledger's memory %d, block reads %d (cache misses %d), prefetches failed %d, chunks unreadable %d, repairs asked %d, repaired %d, manifest entries sealed ahead %d\n",
+		gr.Dropped, gr.BlockHits+gr.BlockMisses, gr.BlockMisses, gr.PrefetchFailed, gr.ChunksUnreadable, gr.Requested, gr.Repaired, gr.SealedAhead)
 	fmt.Fprintf(stdout, "ledger reads: replies checked %d (transfers returned %d); prefetches of reads from the grid %d, failed %d\n",
 		gr.RepliesChecked, gr.TransfersFound, gr.Reads, gr.ReadsFailed)
 	ob := &total.Outbox

@@ -61,12 +61,12 @@ type Adapter struct {
 	Counters WALCounters
 	// Stable, when set, is the state machine's stable source
 	// (journal.StableSource): the adapter writes ahead one full block of
-	// its stable bytes at a time between checkpoints (journal.Prewrite),
-	// when no write is in flight, so a checkpoint writes little.
+	// its stable bytes at a time between checkpoints
+	// (journal.SubmitPrewrite: asynchronous, beside the WAL's writes), so
+	// a checkpoint writes little.
 	Stable journal.StableSource
-	// deferred is set when a write's completion left the next write to
-	// Submit, which first writes a block ahead.
-	deferred bool
+	// onPrewritten is the prewrites' completion (allocated once).
+	onPrewritten func(error)
 	// Clock, when set, times checkpoints (CheckpointLast, CheckpointMax
 	// and Counters.CheckpointMicros); the simulator leaves it nil.
 	Clock func() time.Time
@@ -140,18 +140,11 @@ func (w *Adapter) writing() bool { return len(w.inflight) > 0 || w.flushing }
 // is in flight (its completion submits the next). Call it after the
 // replica ran, before waiting for I/O.
 func (w *Adapter) Submit() {
-	if w.closed || w.writing() {
+	if w.closed {
 		return
 	}
-	if w.deferred || w.prewriteDue() {
-		w.prewrite()
-		if w.deferred {
-			w.deferred = false
-			w.start()
-			return
-		}
-	}
-	if len(w.queued) == 0 {
+	w.prewrite()
+	if w.writing() || len(w.queued) == 0 {
 		return
 	}
 	invariants.Assert(!w.j.Appending(), "persist: a write in flight the adapter does not hold")
@@ -251,12 +244,7 @@ func (w *Adapter) flushDone(err error) {
 // headers of the durable ones.
 func (w *Adapter) next() {
 	invariants.Assert(!w.writing() && !w.j.Appending(), "persist: next write while one is in flight")
-	if w.prewriteDue() {
-		// A completion is no place for a synchronous write: Submit, which
-		// the loop calls next, writes the block ahead and then this.
-		w.deferred = true
-		return
-	}
+	w.prewrite()
 	w.start()
 }
 
@@ -272,17 +260,23 @@ func (w *Adapter) start() {
 	}
 }
 
-// prewriteDue reports whether the stable source has a full block the
-// journal has not written ahead.
-func (w *Adapter) prewriteDue() bool {
-	return w.Stable != nil && !w.closed && w.j.PrewriteDue(w.Stable)
+// prewrite starts writing one block ahead when the stable source has a
+// full block the journal has not written ahead and none is in flight.
+func (w *Adapter) prewrite() {
+	if w.Stable == nil || w.closed || !w.j.PrewriteDue(w.Stable) {
+		return
+	}
+	if w.onPrewritten == nil {
+		w.onPrewritten = w.prewritten
+	}
+	started := w.j.SubmitPrewrite(w.Stable, w.onPrewritten)
+	invariants.Assert(started && w.j.PrewriteInFlight(), "persist: a prewrite due did not start")
 }
 
-// prewrite writes one block ahead. A failed write is the disk failing:
-// crash-only, like a failed checkpoint.
-func (w *Adapter) prewrite() {
-	invariants.Assert(!w.writing() && !w.j.Appending(), "persist: prewrite during a write")
-	if _, err := w.j.Prewrite(w.Stable, 1); err != nil {
+// prewritten completes a block written ahead. A failed write is the disk
+// failing: crash-only, like a failed checkpoint.
+func (w *Adapter) prewritten(err error) {
+	if err != nil && !w.closed {
 		panic(fmt.Sprintf("persist: writing a checkpoint block ahead failed: %v", err))
 	}
 }
@@ -343,7 +337,6 @@ func (w *Adapter) drain() error {
 	for i := 0; w.Busy() && !w.closed; i++ {
 		invariants.Assert(i <= bound, "persist: prepare queue does not drain")
 		if !w.writing() {
-			w.deferred = false
 			w.start()
 		}
 		w.j.AwaitPrepares()
@@ -385,12 +378,14 @@ func (w *Adapter) Checkpoint(op uint64, checksum wire.Uint128, b replica.Checkpo
 	if err := w.drain(); err != nil {
 		return err
 	}
+	w.j.AwaitPrewrite()
 	var start time.Time
 	if w.Clock != nil {
 		start = w.Clock()
 	}
 	err := w.j.Checkpoint(op, checksum, journal.CheckpointData{State: b.State, StateSegments: b.StateSegments,
-		StableSegment: b.StableSegment, StableSize: b.StableSize, StableOmitted: b.StableOmitted, Sessions: b.Sessions})
+		StableSegment: b.StableSegment, StableSize: b.StableSize, StableOmitted: b.StableOmitted,
+		StableSkipped: b.StableSkipped, Sessions: b.Sessions})
 	if err != nil {
 		return err
 	}
@@ -407,6 +402,11 @@ func (w *Adapter) Checkpoint(op uint64, checksum wire.Uint128, b replica.Checkpo
 	}
 	return nil
 }
+
+// StableCovered implements replica.StableCoverage.
+func (w *Adapter) StableCovered(seg, size int) int { return w.j.StableCovered(seg, size) }
+
+var _ replica.StableCoverage = (*Adapter)(nil)
 
 // Completions is the part of the replica the Adapter reports to.
 type Completions interface {

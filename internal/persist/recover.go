@@ -82,14 +82,10 @@ func readRecovered(j *journal.Journal, omitStable bool) (replica.Recovered, erro
 		var data journal.CheckpointData
 		var err error
 		if omitStable {
+			// The omitted blocks are read, and verified, once: when the
+			// machine restores (a damaged one makes the replica take the
+			// checkpoint as damaged there, with CheckpointRemains).
 			data, err = j.ReadCheckpointOmitting(journal.CheckpointData{})
-			if err == nil {
-				// The omitted blocks are read only when the machine
-				// restores: verify them now, so that a damaged one makes
-				// the checkpoint damaged here, with its readable remains
-				// as the basis of the state sync that replaces it.
-				err = verifyStable(j)
-			}
 			if errors.Is(err, journal.ErrCorrupt) {
 				// The remains, as a sync basis, without a hole.
 				data, err = j.ReadCheckpoint(journal.CheckpointData{})
@@ -115,21 +111,6 @@ func readRecovered(j *journal.Journal, omitStable bool) (replica.Recovered, erro
 	return rec, nil
 }
 
-// verifyStable reads the stable prefix the durable checkpoint holds, a
-// block at a time, verifying each.
-func verifyStable(j *journal.Journal) error {
-	_, held := j.StableHeld()
-	unit := j.StableUnit()
-	buf := make([]byte, 0, unit)
-	for from := 0; from < held; from += unit {
-		var err error
-		if buf, err = j.ReadStable(buf[:0], from, from+unit); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // recoveryJournal is a journal.Journal as replica.Recover reads it.
 type recoveryJournal struct{ j *journal.Journal }
 
@@ -150,6 +131,15 @@ func (rj recoveryJournal) ReadPrepare(op uint64, m *wire.Message, h *wire.Header
 	copy(m.Buffer, data)
 	wcfg := wire.Config{Cluster: th.Cluster, ReplicaCount: rj.j.Superblock().ReplicaCount, MessageSizeMax: uint32(len(m.Buffer))}
 	return wire.DecodeHeader(m.Buffer, h, &wcfg) == nil
+}
+
+// CheckpointRemains implements replica.RecoveryJournal: each blob read as
+// far as its blocks verify.
+func (rj recoveryJournal) CheckpointRemains() (replica.CheckpointBlobs, replica.CheckpointSizes) {
+	data, _ := rj.j.ReadCheckpoint(journal.CheckpointData{})
+	refs := rj.j.Superblock().VSR.Refs
+	return replica.CheckpointBlobs{State: data.State, Sessions: data.Sessions},
+		replica.CheckpointSizes{State: refs[journal.RefState].Size, Sessions: refs[journal.RefSessions].Size}
 }
 
 // RaiseLogHead implements replica.RecoveryJournal: the superblock records
