@@ -239,6 +239,7 @@ func (s *Sim) restart(h *host) {
 			return
 		}
 		h.storage.misdirectWrite, h.storage.misdirectRead = old.misdirectWrite, old.misdirectRead
+		h.storage.gridWriteFault = old.gridWriteFault
 		s.stats.Faults[FaultReformat]++
 		s.trace.logf("replica %d lost its data file: new one formatted to rejoin", h.index)
 	}
@@ -382,8 +383,15 @@ func (s *Sim) corruptGrid(h *host) {
 	if h.wal.Busy() {
 		return // the journal reads nothing while its prepares are written
 	}
-	if s.rng.IntN(2) == 0 && s.corruptStable(h) {
-		return
+	switch s.rng.IntN(4) {
+	case 0, 1:
+		if s.corruptStable(h) {
+			return
+		}
+	case 2:
+		if s.corruptPrewritten(h) {
+			return
+		}
 	}
 	z := h.layout.Grid
 	off := z.Offset + s.rng.Uint64N(z.Size)
@@ -392,6 +400,7 @@ func (s *Sim) corruptGrid(h *host) {
 		return // a block written ahead for the next checkpoint: not free
 	}
 	h.storage.FlipBit(off, bit)
+	h.repairWatch.damaged((off-z.Offset)/uint64(h.layout.Config.GridBlockSize) + 1)
 	sb := h.journal.Superblock()
 	for i, ref := range sb.VSR.Refs {
 		if ref.IsZero() {
@@ -424,8 +433,33 @@ func (s *Sim) corruptStable(h *host) bool {
 	}
 	off := h.layout.BlockOffset(a) + wire.HeaderSize + s.rng.Uint64N(uint64(unit))
 	h.storage.FlipBit(off, uint(s.rng.IntN(8)))
+	h.repairWatch.damaged(a)
 	s.stats.Faults[FaultCorruptStable]++
 	s.trace.logf("replica %d: bit flipped in stable block %d (grid block %d)", h.index, k, a)
+	return true
+}
+
+// corruptPrewritten flips a bit in a grid block the running replica
+// wrote ahead for its next checkpoint (journal.Prewritten: a block of the
+// stable prefix that checkpoint will hold, not yet held): the checkpoint
+// takes it as written, and a read or the scrubber then finds it damaged
+// and the replica repairs it from a peer.
+func (s *Sim) corruptPrewritten(h *host) bool {
+	var pre []uint64
+	for a := uint64(1); a <= uint64(h.layout.Config.GridBlockCount); a++ {
+		if h.journal.Prewritten(a) {
+			pre = append(pre, a)
+		}
+	}
+	if len(pre) == 0 {
+		return false
+	}
+	a := pre[s.rng.IntN(len(pre))]
+	off := h.layout.BlockOffset(a) + s.rng.Uint64N(uint64(wire.HeaderSize+h.journal.StableUnit()))
+	h.storage.FlipBit(off, uint(s.rng.IntN(8)))
+	h.repairWatch.damaged(a)
+	s.stats.Faults[FaultCorruptPrewritten]++
+	s.trace.logf("replica %d: bit flipped in grid block %d (written ahead)", h.index, a)
 	return true
 }
 

@@ -66,8 +66,13 @@ type host struct {
 	// crashOp is the lowest op this replica may need from its peers after
 	// its restart (its commit at the crash, or a corrupted op).
 	crashOp uint64
-	// scrubAtHeal is the replica's scrub passes when the faults healed.
-	scrubAtHeal uint64
+	// scrubAtHeal is the replica's scrub passes when the faults healed,
+	// or when its omitted stable bytes last changed since (scrubOmitted).
+	scrubAtHeal  uint64
+	scrubOmitted int
+	// repairWatch follows the stable blocks of this instance
+	// (checker_repair.go).
+	repairWatch repairWatch
 	// catchUp is the primary's op at the restart: until this replica
 	// committed it, it counts as faulty.
 	catchUp uint64
@@ -146,6 +151,7 @@ func (h *host) format(rejoin bool) error {
 	h.crashWrites = -1
 	h.storage.onPrepareWrite, h.storage.onSync = h.capturePrepare, h.prepareWritesSynced
 	h.storage.onDurable = h.durableWritten
+	h.storage.gridWrite = h.gridWrite
 	if err := journal.Format(h.storage, journal.FormatOptions{Config: cfg, Cluster: s.cluster, Replica: h.index, ReplicaCount: uint8(s.sc.Replicas), Rejoin: rejoin}); err != nil {
 		return err
 	}
@@ -248,17 +254,23 @@ func (h *host) start() error {
 	if gridBacked {
 		seg, _ := grid.SnapshotStable()
 		j.SetStableCache(4)
+		h.machine.blockReads = func() uint64 {
+			st := j.StableCacheStats()
+			return st.Hits + st.Misses
+		}
 		grid.SetStableStore(persist.NewStableStore(j, wal, seg))
 		rcfg.ReleaseMemory = journal.ReleaseMemory
-		// A scrubber from every tick to every 32nd: a damaged block is
-		// found by it or by a prefetch first.
-		rcfg.ScrubTicks = 1 + (s.sc.Seed*7+uint64(h.index)*13)%32 // not from s.rng: the schedule stays the seed's
+		// A scrubber from every tick to every 16th: a damaged block is
+		// found by it or by a prefetch first, and two passes over the
+		// longest runs' transfers (40 blocks) fit the liveness phase.
+		rcfg.ScrubTicks = 1 + (s.sc.Seed*7+uint64(h.index)*13)%16 // not from s.rng: the schedule stays the seed's
 	}
 	r, err := replica.New(rcfg, pool, (*hostBus)(h), (*hostJournal)(h), simClock{&s.now}, sm)
 	if err != nil {
 		return fmt.Errorf("replica %d: %w", h.index, err)
 	}
 	h.journal, h.wal, h.pool, h.replica, h.outbox = j, wal, pool, r, tbl
+	h.repairWatch.reset()
 	h.wcfg = wire.Config{Cluster: sb.Cluster, ReplicaCount: sb.ReplicaCount, MessageSizeMax: limits.MessageSizeMax}
 	h.up = true
 	info, err := persist.Recover(j, r, discard, gridBacked)
@@ -613,3 +625,51 @@ func (j *hostJournal) StableCovered(seg, size int) int {
 type simClock struct{ now *uint64 }
 
 func (c simClock) Realtime() uint64 { return 1_700_000_000_000_000_000 + *c.now*10_000_000 }
+
+// gridWrite decides the fate of a write at offset (n bytes) while grid
+// write faults are on (storage.gridWriteFault): a grid block written
+// ahead of the next checkpoint (journal.Prewritten) is, at that chance,
+// lost (its address keeps what it held) or misdirected to another block
+// of the stable prefix, held or written ahead (that block's bytes are
+// replaced, the intended one keeps its old bytes). Both damage only
+// stable blocks, which every peer holds: a read or the scrubber finds
+// them and the replica repairs them (request_stable).
+func (h *host) gridWrite(offset uint64, n int) (uint64, bool) {
+	s, st, j := h.sim, h.storage, h.journal
+	z := h.layout.Grid
+	bs := uint64(h.layout.Config.GridBlockSize)
+	if j == nil || !h.up || offset < z.Offset || offset >= z.End() || (offset-z.Offset)%bs != 0 {
+		return offset, false
+	}
+	a := (offset-z.Offset)/bs + 1
+	if !j.Prewritten(a) || st.rng.Float64() >= st.gridWriteFault {
+		return offset, false
+	}
+	if st.rng.IntN(2) == 0 {
+		h.repairWatch.damaged(a)
+		s.stats.Faults[FaultGridWriteLost]++
+		s.trace.logf("replica %d: the write of grid block %d (written ahead) is lost", h.index, a)
+		return offset, true
+	}
+	var targets []uint64
+	for b := uint64(1); b <= uint64(h.layout.Config.GridBlockCount); b++ {
+		if b != a && j.Prewritten(b) {
+			targets = append(targets, b)
+		}
+	}
+	_, held := j.StableHeld()
+	for k := range held / j.StableUnit() {
+		if b := j.StableBlockAddress(k); b != 0 && b != a {
+			targets = append(targets, b)
+		}
+	}
+	if len(targets) == 0 {
+		return offset, false
+	}
+	b := targets[st.rng.IntN(len(targets))]
+	h.repairWatch.damaged(a)
+	h.repairWatch.damaged(b)
+	s.stats.Faults[FaultGridWriteMisdirected]++
+	s.trace.logf("replica %d: the write of grid block %d (written ahead) lands on block %d", h.index, a, b)
+	return h.layout.BlockOffset(b), false
+}

@@ -29,6 +29,32 @@ type machine struct {
 	// fullViolation describes the first transfer answered outbox_full
 	// with room in the table, or created without its effect.
 	fullViolation string
+	// blockReads returns the stable block cache's lookups so far (nil:
+	// no grid); reads counts the prefetches of lookup_transfers and
+	// history queries that read dropped transfers back from the grid,
+	// readsFailed those that failed (the replica stalls and repairs).
+	blockReads         func() uint64
+	reads, readsFailed uint64
+}
+
+// Prefetch forwards to the inner machine, counting the reads of the
+// ledger workload's old transfers that go to the grid.
+func (m *machine) Prefetch(op wire.Operation, input []byte) error {
+	if m.blockReads == nil || !isLedgerRead(op) {
+		return m.GridForward.Prefetch(op, input)
+	}
+	before := m.blockReads()
+	err := m.GridForward.Prefetch(op, input)
+	if err != nil {
+		m.readsFailed++
+	} else if m.blockReads() > before {
+		m.reads++
+	}
+	return err
+}
+
+func isLedgerRead(op wire.Operation) bool {
+	return op == ledger.OperationLookupTransfers || op == ledger.OperationGetAccountTransfers || op == ledger.OperationGetAccountBalances
 }
 
 func newMachine(inner statemachine.StateMachine) *machine {

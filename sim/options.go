@@ -170,6 +170,7 @@ type scenario struct {
 	storageLatencyMax  uint64
 	misdirectWrite     float64
 	misdirectRead      float64
+	gridWriteFault     float64 // chance that a block written ahead of a checkpoint is lost or misdirected
 	crashPct           float64 // per-tick chance of crashing a replica
 	crashMidWritePct   float64 // share of crashes armed to happen inside a write
 	reformatPct        float64 // share of other crashes that lose the data file (replaced with format --rejoin)
@@ -241,6 +242,9 @@ func newScenario(o Options) (*scenario, *rand.Rand) {
 	if o.Ticks == 0 && rng.IntN(10) == 0 {
 		s.Ticks = DefaultTicks * (2 + rng.IntN(2)) // a long run
 	}
+	// Drawn from the seed without the scenario's PRNG, so that the other
+	// levels stay the seed's.
+	s.gridWriteFault = []float64{0, 0.05, 0.2}[(o.Seed*0x9e3779b97f4a7c15)>>62%3]
 	if o.PowerLoss && s.Replicas > 1 {
 		// About one per run of DefaultTicks; drawn only in these runs, so
 		// the random streams of the default mix do not change.
@@ -257,9 +261,9 @@ func newScenario(o Options) (*scenario, *rand.Rand) {
 func pick(rng *rand.Rand, vals ...float64) float64 { return vals[rng.IntN(len(vals))] }
 
 func (s *scenario) String() string {
-	str := fmt.Sprintf("replicas=%d clients=%d workload=%s ticks=%d+%d latency=[%d,%d] loss=%.2f dup=%.2f partition=%.3f misdirect=%.3f/%.3f crash=%.3f mid_write=%.1f reformat=%.2f corrupt=%.3f wire_corrupt=%.3f storage_latency=%d primary_faults=%v",
+	str := fmt.Sprintf("replicas=%d clients=%d workload=%s ticks=%d+%d latency=[%d,%d] loss=%.2f dup=%.2f partition=%.3f misdirect=%.3f/%.3f crash=%.3f mid_write=%.1f reformat=%.2f corrupt=%.3f grid_write=%.2f wire_corrupt=%.3f storage_latency=%d primary_faults=%v",
 		s.Replicas, s.Clients, s.workload, s.Ticks, s.LivenessTicks, s.latencyMin, s.latencyMax, s.lossPct, s.dupPct,
-		s.partitionPct, s.misdirectWrite, s.misdirectRead, s.crashPct, s.crashMidWritePct, s.reformatPct, s.corruptPct, s.corruptMsgPct,
+		s.partitionPct, s.misdirectWrite, s.misdirectRead, s.crashPct, s.crashMidWritePct, s.reformatPct, s.corruptPct, s.gridWriteFault, s.corruptMsgPct,
 		s.storageLatencyMax, s.primaryFaultsFinal)
 	if s.Pause {
 		str += " pause=true"

@@ -88,6 +88,7 @@ func Run(o Options) (res Result) {
 			}
 			s.stats.Grid.addHost(h)
 		}
+		s.stats.Grid.RepliesChecked, s.stats.Grid.TransfersFound = s.ledger.reads, s.ledger.found
 		res.Stats = s.stats
 		res.Fingerprint = s.trace.hash
 		res.Trace = s.trace.tail()
@@ -122,7 +123,7 @@ func (s *Sim) heal() {
 	s.net.faulty = false
 	s.outbox.heal()
 	for _, h := range s.hosts {
-		h.storage.misdirectRead, h.storage.misdirectWrite = 0, 0
+		h.storage.misdirectRead, h.storage.misdirectWrite, h.storage.gridWriteFault = 0, 0, 0
 		switch {
 		case h.crashWrites >= 0 && h.up && h.storage.Writes() >= h.crashWrites:
 			// The armed crash's writes are used up: the storage refuses
@@ -149,9 +150,9 @@ func (s *Sim) heal() {
 func (s *Sim) liveness() {
 	s.heal()
 	for _, h := range s.hosts {
-		h.scrubAtHeal = 0
+		h.scrubAtHeal, h.scrubOmitted = 0, 0
 		if h.up {
-			h.scrubAtHeal, _ = h.replica.ScrubCycles()
+			h.scrubAtHeal, h.scrubOmitted = h.replica.ScrubCycles()
 		}
 	}
 	start := s.now
@@ -195,9 +196,15 @@ func (s *Sim) converged() bool {
 			return false
 		}
 		// The scrubber has read back (and repaired) every block of the
-		// state it keeps only in the grid since the faults healed: a
-		// whole pass begun after the heal ends the second pass after it.
-		if cycles, omitted := r.ScrubCycles(); omitted > 0 && cycles < h.scrubAtHeal+2 {
+		// state it keeps only in the grid since the faults healed and
+		// since that state last grew (a checkpoint after the heal may
+		// take a block written ahead, and damaged, before it): a whole
+		// pass begun after both ends the second pass after them.
+		cycles, omitted := r.ScrubCycles()
+		if omitted != h.scrubOmitted {
+			h.scrubAtHeal, h.scrubOmitted = cycles, omitted
+		}
+		if omitted > 0 && cycles < h.scrubAtHeal+2 {
 			return false
 		}
 	}

@@ -96,6 +96,7 @@ func New(o Options) (*Sim, error) {
 		}
 		if !h.protected && sc.Replicas > 1 {
 			h.storage.misdirectWrite, h.storage.misdirectRead = sc.misdirectWrite, sc.misdirectRead
+			h.storage.gridWriteFault = sc.gridWriteFault
 		}
 		s.hosts = append(s.hosts, h)
 	}
@@ -178,6 +179,7 @@ func (s *Sim) observe(h *host) {
 	if h.machine.fullViolation != "" {
 		s.fail(violation(InvariantOutboxFull, "replica %d: %s", h.index, h.machine.fullViolation))
 	}
+	s.watchRepairs(h)
 }
 
 // deliver hands a packet to a replica (through its own pool buffers and

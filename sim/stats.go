@@ -38,6 +38,9 @@ const (
 	FaultCrashThenPrimaryCut
 	FaultRogueFrame
 	FaultCorruptStable
+	FaultCorruptPrewritten
+	FaultGridWriteLost
+	FaultGridWriteMisdirected
 	faultKindCount
 )
 
@@ -49,6 +52,7 @@ var faultNames = [faultKindCount]string{
 	"reformat", "power_loss", "pause", "receiver_crash", "corrupt_checkpoint",
 	"corrupt_message", "delivered_after_crash", "write_lost_in_flight", "write_torn_in_flight",
 	"crash_then_primary_cut", "rogue_frame", "corrupt_stable",
+	"corrupt_prewritten", "grid_write_lost", "grid_write_misdirected",
 }
 
 func (k FaultKind) String() string { return faultNames[k] }
@@ -121,6 +125,14 @@ type GridStats struct {
 	PrefetchFailed, ChunksUnreadable uint64
 	// Requested counts request_stable sent, Repaired the repairs taken.
 	Requested, Repaired uint64
+	// Reads counts the prefetches of the ledger workload's reads
+	// (lookup_transfers, get_account_transfers, get_account_balances)
+	// that read dropped transfers from the grid, ReadsFailed those that
+	// failed (a damaged block: the replica stalls and repairs it).
+	Reads, ReadsFailed uint64
+	// RepliesChecked counts the replies to those reads the workload
+	// checked, TransfersFound the transfers they returned.
+	RepliesChecked, TransfersFound uint64
 	// SealedAhead counts manifest entries checkpoints took from chunks
 	// checksummed between checkpoints.
 	SealedAhead uint64
@@ -139,6 +151,10 @@ func (g *GridStats) addHost(h *host) {
 		st := h.journal.StableCacheStats()
 		g.BlockHits += st.Hits
 		g.BlockMisses += st.Misses
+	}
+	if h.machine != nil {
+		g.Reads += h.machine.reads
+		g.ReadsFailed += h.machine.readsFailed
 	}
 	if h.ledger != nil {
 		g.Dropped = max(g.Dropped, uint64(h.ledger.TransfersCount()-h.ledger.TransfersInMemory()))
@@ -196,6 +212,10 @@ func (s *Stats) Add(o *Stats) {
 	s.Grid.ChunksUnreadable += o.Grid.ChunksUnreadable
 	s.Grid.Requested += o.Grid.Requested
 	s.Grid.Repaired += o.Grid.Repaired
+	s.Grid.Reads += o.Grid.Reads
+	s.Grid.ReadsFailed += o.Grid.ReadsFailed
+	s.Grid.RepliesChecked += o.Grid.RepliesChecked
+	s.Grid.TransfersFound += o.Grid.TransfersFound
 	s.Grid.SealedAhead += o.Grid.SealedAhead
 	s.PeerLossSignals += o.PeerLossSignals
 	s.CorruptDropped += o.CorruptDropped

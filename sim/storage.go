@@ -21,6 +21,15 @@ type storage struct {
 	// misdirectWrite and misdirectRead are the current probabilities
 	// (zero for a protected replica and in the liveness phase).
 	misdirectWrite, misdirectRead float64
+	// gridWriteFault is the chance that a grid block written ahead of a
+	// checkpoint (a prewrite) is lost or misdirected (host.gridWrite
+	// decides which blocks and where; zero for a protected replica and
+	// in the liveness phase).
+	gridWriteFault float64
+	// gridWrite, when set, is asked where a write at offset (n bytes)
+	// lands: to, or lost (the storage acknowledges it and keeps the
+	// bytes it replaced).
+	gridWrite func(offset uint64, n int) (to uint64, lost bool)
 	// onPrepareWrite, when set, is told of every write into the WAL's
 	// prepare zone before it is applied (to: after misdirection);
 	// onSync of every sync that took effect (headersWritten then holds
@@ -246,7 +255,21 @@ func (s *storage) write(buf []byte, offset uint64, apply func(to uint64)) {
 	if s.onPrepareWrite != nil && s.inZone(to, len(buf), 0) {
 		s.onPrepareWrite(buf, to)
 	}
+	lost := false
+	if s.gridWrite != nil && s.gridWriteFault > 0 {
+		to, lost = s.gridWrite(offset, len(buf))
+	}
+	var stale []byte
+	if lost {
+		stale = slices.Clone(s.Data()[to : to+uint64(len(buf))])
+	}
 	apply(to)
+	if lost {
+		// The device acknowledged the write and never made it: the
+		// sectors keep what they held (a crash resolving them as
+		// unsynced finds the same bytes).
+		copy(s.Data()[to:], stale)
+	}
 	if s.Writes() > applied {
 		s.recordWrite(buf, offset)
 	}
@@ -327,9 +350,12 @@ var _ journal.Storage = (*storage)(nil)
 
 // simJournalConfig is the data file of every simulated replica: the test
 // preset with a WAL of 128 slots, so a backup may fall further behind
-// before it would need state sync (which does not exist yet).
+// before it needs state sync, and grid blocks of 4 KiB.
 func simJournalConfig() journal.Config {
 	c := journal.ConfigTest
 	c.SlotCount = 128
+	// Blocks of 4 KiB: a stable unit of 30 transfers, so that even short
+	// ledger runs drop transfers into the grid and read them back.
+	c.GridBlockSize, c.GridBlockCount = 4<<10, 2048
 	return c
 }

@@ -101,6 +101,8 @@ func voprSeeds(o sim.Options, start uint64, count int, stdout io.Writer) int {
 	gr := &total.Grid
 	fmt.Fprintf(stdout, "transfers in the grid: most dropped from one ledger's memory %d, block reads %d (cache misses %d), prefetches failed %d, chunks unreadable %d, repairs asked %d, repaired %d, manifest entries sealed ahead %d\n",
 		gr.Dropped, gr.BlockHits+gr.BlockMisses, gr.BlockMisses, gr.PrefetchFailed, gr.ChunksUnreadable, gr.Requested, gr.Repaired, gr.SealedAhead)
+	fmt.Fprintf(stdout, "ledger reads: replies checked %d (transfers returned %d); prefetches of reads from the grid %d, failed %d\n",
+		gr.RepliesChecked, gr.TransfersFound, gr.Reads, gr.ReadsFailed)
 	ob := &total.Outbox
 	fmt.Fprintf(stdout, "effects: emitted %d, dispatched %d, delivered %d, applied at the receiver %d (replayed %d, fenced %d), acks committed %d\n",
 		ob.Emitted, ob.Dispatched, ob.Delivered, ob.Applied, ob.Deduplicated, ob.Fenced, ob.AcksCommitted)
