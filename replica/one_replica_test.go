@@ -236,10 +236,10 @@ type one struct {
 	sm   *counterMachine
 }
 
-// newOne builds replica index of a cluster of count replicas; edit, if not
-// nil, changes the configuration first.
-func newOne(t testing.TB, count, index uint8, edit func(*Config)) *one {
-	t.Helper()
+// testConfig is the configuration of replica index of a test cluster of
+// count replicas (test limits, 4 client sessions, default timeouts);
+// edit, if not nil, changes it last.
+func testConfig(count, index uint8, edit func(*Config)) Config {
 	cfg := Config{Cluster: wire.Uint128{Lo: 77}, ReplicaCount: count, Replica: index, Limits: wire.LimitsTest, Seed: 1}
 	cfg.Limits.ReplicaCount = int(count)
 	cfg.Limits.ClientsMax = 4
@@ -247,7 +247,24 @@ func newOne(t testing.TB, count, index uint8, edit func(*Config)) *one {
 	if edit != nil {
 		edit(&cfg)
 	}
-	o := &one{t: t, cfg: cfg, j: &fakeJournal{stored: map[uint64][]byte{}}}
+	return cfg
+}
+
+// testPool is a message pool for cfg.
+func testPool(t testing.TB, cfg Config) *wire.Pool {
+	t.Helper()
+	pool, err := wire.NewPool(cfg.Limits.MessagesMax(), cfg.Limits.MessageSizeMax)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pool
+}
+
+// newOne builds replica index of a cluster of count replicas; edit, if not
+// nil, changes the configuration first.
+func newOne(t testing.TB, count, index uint8, edit func(*Config)) *one {
+	t.Helper()
+	o := &one{t: t, cfg: testConfig(count, index, edit), j: &fakeJournal{stored: map[uint64][]byte{}}}
 	o.fresh()
 	return o
 }
@@ -256,11 +273,9 @@ func newOne(t testing.TB, count, index uint8, edit func(*Config)) *one {
 // empty state machine and a new bus.
 func (o *one) fresh() {
 	o.t.Helper()
-	pool, err := wire.NewPool(o.cfg.Limits.MessagesMax(), o.cfg.Limits.MessageSizeMax)
-	if err != nil {
-		o.t.Fatal(err)
-	}
+	pool := testPool(o.t, o.cfg)
 	o.pool, o.bus, o.sm = pool, &recordBus{from: o.cfg.Replica}, newCounterMachine()
+	var err error
 	o.r, err = New(o.cfg, pool, o.bus, o.j, fixedClock(1_700_000_000_000_000_000), o.sm)
 	if err != nil {
 		o.t.Fatal(err)

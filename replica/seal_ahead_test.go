@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/chronon-db/chronon/statemachine"
-	"github.com/chronon-db/chronon/wire"
 )
 
 // logMachine is the counter machine whose snapshot is an 8-byte head, an
@@ -44,15 +43,9 @@ var _ statemachine.StableSnapshot = (*logMachine)(nil)
 // takes every chunk the log grew by whole from them.
 func TestSealAheadEqualsSeal(t *testing.T) {
 	const chunk = 256
-	cfg := Config{Cluster: wire.Uint128{Lo: 77}, ReplicaCount: 1, Replica: 0, Limits: wire.LimitsTest, Seed: 1, SyncChunkSize: chunk}
-	cfg.Limits.ReplicaCount, cfg.Limits.ClientsMax = 1, 4
-	cfg.DefaultTimeouts()
-	pool, err := wire.NewPool(cfg.Limits.MessagesMax(), cfg.Limits.MessageSizeMax)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := testConfig(1, 0, func(c *Config) { c.SyncChunkSize = chunk })
 	m := &logMachine{counterMachine: newCounterMachine()}
-	r, err := New(cfg, pool, &recordBus{}, &fakeJournal{stored: map[uint64][]byte{}}, fixedClock(1_700_000_000_000_000_000), m)
+	r, err := New(cfg, testPool(t, cfg), &recordBus{}, &fakeJournal{stored: map[uint64][]byte{}}, fixedClock(1_700_000_000_000_000_000), m)
 	if err != nil {
 		t.Fatal(err)
 	}

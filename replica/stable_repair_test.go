@@ -72,13 +72,8 @@ func FuzzStableMessages(f *testing.F) {
 	f.Add(uint64(900), uint64(200), uint8(2))
 	f.Fuzz(func(t *testing.T, offset, n uint64, from uint8) {
 		bus := &keepBus{from: 0}
-		cfg := Config{Cluster: wire.Uint128{Lo: 77}, ReplicaCount: 3, Replica: 0, Limits: wire.LimitsTest, Seed: 1}
-		cfg.Limits.ReplicaCount, cfg.Limits.ClientsMax = 3, 4
-		cfg.DefaultTimeouts()
-		pool, err := wire.NewPool(cfg.Limits.MessagesMax(), cfg.Limits.MessageSizeMax)
-		if err != nil {
-			t.Fatal(err)
-		}
+		cfg := testConfig(3, 0, nil)
+		pool := testPool(t, cfg)
 		cm := newCounterMachine()
 		cm.snapshotMax = 4096
 		sm := &stableMachine{counterMachine: cm, stable: make([]byte, 1000)}
@@ -135,13 +130,8 @@ func (j *remainsJournal) CheckpointRemains() (CheckpointBlobs, CheckpointSizes) 
 // before the restore.
 func TestRecoverStableReadFailureKeepsTheRemains(t *testing.T) {
 	old := counterBlob(20_000)
-	cfg := Config{Cluster: wire.Uint128{Lo: 77}, ReplicaCount: 3, Replica: 1, Limits: wire.LimitsTest, Seed: 1}
-	cfg.Limits.ReplicaCount, cfg.Limits.ClientsMax = 3, 4
-	cfg.DefaultTimeouts()
-	pool, err := wire.NewPool(cfg.Limits.MessagesMax(), cfg.Limits.MessageSizeMax)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := testConfig(3, 1, nil)
+	pool := testPool(t, cfg)
 	cm := newCounterMachine()
 	cm.snapshotMax = 2 * len(old.State)
 	sm := unreadableMachine{&stableMachine{counterMachine: cm}}

@@ -51,14 +51,9 @@ func counterBlob(n int) CheckpointBlobs {
 // with a checkpoint buffer for a state of at most snapshotMax bytes.
 func newSyncOne(t testing.TB, index uint8, bus Bus, snapshotMax int) *one {
 	t.Helper()
-	cfg := Config{Cluster: wire.Uint128{Lo: 77}, ReplicaCount: 3, Replica: index, Limits: wire.LimitsTest, Seed: 1}
-	cfg.Limits.ReplicaCount, cfg.Limits.ClientsMax = 3, 4
-	syncLimits(&cfg)
-	cfg.DefaultTimeouts()
-	pool, err := wire.NewPool(cfg.Limits.MessagesMax(), cfg.Limits.MessageSizeMax)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := testConfig(3, index, syncLimits)
+	pool := testPool(t, cfg)
+	var err error
 	o := &one{t: t, cfg: cfg, pool: pool, j: &fakeJournal{stored: map[uint64][]byte{}}, sm: newCounterMachine()}
 	o.sm.snapshotMax = snapshotMax
 	if o.r, err = New(cfg, pool, bus, o.j, fixedClock(1_700_000_000_000_000_000), o.sm); err != nil {
