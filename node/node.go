@@ -100,6 +100,11 @@ type Config struct {
 // ErrConfig means the Config does not match the data file or is unusable.
 var ErrConfig = errors.New("node: invalid config")
 
+// ErrStateDamaged is returned by Run when a single replica's commits wait
+// for grid blocks of its state that do not read back: it has no peer to
+// repair them from, and a restart would find its checkpoint damaged too.
+var ErrStateDamaged = errors.New("node: state in the data file damaged")
+
 // Node is one running replica.
 type Node struct {
 	cfg Config
@@ -185,8 +190,8 @@ func (n *Node) publishStatus() {
 
 // warnDamage logs, at most once a second, that grid blocks of the state
 // failed to read back since the last warning: a damaged data file, which
-// the replica repairs from its peers (a single replica cannot: the
-// commits that read them wait).
+// the replica repairs from its peers (a single replica cannot: it stops
+// with ErrStateDamaged once a commit needs them, checkDamage).
 func (n *Node) warnDamage() {
 	c := &n.replica.Counters
 	seen := c.PrefetchFailed + c.ScrubDamaged + c.SyncChunkUnreadable
@@ -196,10 +201,21 @@ func (n *Node) warnDamage() {
 	n.damageSeen, n.damageWarned = seen, time.Now()
 	msg := "node: grid blocks of the state do not read back (a damaged data file); the replica repairs them from its peers"
 	if len(n.cfg.Addresses) == 1 {
-		msg = "node: grid blocks of the state do not read back (a damaged data file); a single replica has no peer to repair them from: commits that read them wait"
+		msg = "node: grid blocks of the state do not read back (a damaged data file); a single replica has no peer to repair them from: it stops once a commit needs them"
 	}
 	n.log.Warn(msg, "replica", n.replica.Index(), "prefetch_failed", c.PrefetchFailed, "scrub_damaged", c.ScrubDamaged,
 		"chunks_unreadable", c.SyncChunkUnreadable, "repaired", c.StableRepaired)
+}
+
+// checkDamage returns ErrStateDamaged once a single replica's commits wait
+// for state that does not read back: nothing can repair it, and every
+// later op waits behind it (a cluster's replica repairs it from a peer).
+func (n *Node) checkDamage() error {
+	if len(n.cfg.Addresses) != 1 || n.replica.Counters.PrefetchFailed == 0 {
+		return nil
+	}
+	n.warnDamage()
+	return fmt.Errorf("%w: grid blocks of the state do not read back and a single replica has no peer to repair them from (its commits would wait forever); the data file must be restored from a copy", ErrStateDamaged)
 }
 
 // Start opens the data file, recovers the replica's state from it, and binds
@@ -463,6 +479,9 @@ func (n *Node) Run(ctx context.Context) error {
 			ticks++
 			n.reportLostPeers()
 			n.replica.Tick()
+			if err := n.checkDamage(); err != nil {
+				return err
+			}
 			n.bus.Tick()
 			n.settle()
 			n.wal.Flush()

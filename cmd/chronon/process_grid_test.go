@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chronon-db/chronon/client"
 	"github.com/chronon-db/chronon/journal"
 	"github.com/chronon-db/chronon/wire"
 )
@@ -146,4 +147,79 @@ func TestStartWaitsForALockedDataFile(t *testing.T) {
 	_ = held.Close()
 	waitStatus(t, p, 0, 0)
 	stopAll(t, []*process{p})
+}
+
+// TestSingleReplicaStopsOnDamagedState: a single replica whose commit
+// needs a grid block of its state that no longer reads back has no peer to
+// repair it from: it stops with a named error (ErrStateDamaged) instead of
+// waiting forever.
+func TestSingleReplicaStopsOnDamagedState(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and runs a process")
+	}
+	bin := buildBinary(t)
+	addresses := freeAddresses(t, 1)
+	files := formatFiles(t, bin, t.TempDir(), "0x5e1f", 1)
+	// A cache of one block: the lookup below reads from the disk.
+	flags := []string{"--metrics=127.0.0.1:0", "--cache-size=1KiB"}
+	p := startProcess(t, bin, addresses, files[0], flags...)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	d := newLedgerDriver(t, ctx, 0x5e1f, addresses, 8, p)
+	// Several blocks held (62 transfers a block with the test preset), so
+	// the one-block cache no longer holds the first after the restart.
+	d.transfer(250)
+	waitStatus(t, p, 240, 0)
+	stopAll(t, []*process{p})
+	s, err := journal.OpenFile(files[0], true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := journal.Open(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	layout := j.Layout()
+	address := j.StableBlockAddress(0)
+	offset := int64(layout.BlockOffset(address)) + wire.HeaderSize + 100
+	_ = s.Close()
+	if address == 0 {
+		t.Fatal("the checkpoint holds no stable block")
+	}
+	p = startProcess(t, bin, addresses, files[0], flags...)
+	waitStatus(t, p, 240, 0)
+	f, err := os.OpenFile(files[0], os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 1)
+	if _, err := f.ReadAt(b, offset); err != nil {
+		t.Fatal(err)
+	}
+	b[0] ^= 0x10
+	if _, err := f.WriteAt(b, offset); err != nil {
+		t.Fatal(err)
+	}
+	_ = f.Sync()
+	f.Close()
+	// A lookup of the first transfers reads that block (a new client: the
+	// driver's session was with the replica before its restart).
+	go func() {
+		cl, err := client.Dial(ctx, client.Config{Cluster: wire.Uint128{Lo: 0x5e1f}, Addresses: strings.Split(addresses, ","), MessageSizeMax: wire.MessageSizeMaxTest})
+		if err != nil {
+			return
+		}
+		defer cl.Close()
+		_, _ = cl.LookupTransfers(ctx, []wire.Uint128{{Lo: 1}, {Lo: 2}})
+	}()
+	done := make(chan error, 1)
+	go func() { done <- p.Wait() }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(p.Out.String(), "state in the data file damaged") {
+			t.Fatalf("the replica exited (%v) without naming the damage:\n%s", err, p.Out.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the single replica still runs with a commit waiting on damaged state:\n%s", p.Out.String())
+	}
 }
