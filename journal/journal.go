@@ -79,6 +79,10 @@ type Journal struct {
 	preBlock    []byte
 	preCB       func(error)
 	preDone     func(error)
+	// preErr is a failed prewrite's error, returned by the next
+	// AwaitPrewrite; preAwaiting is set while AwaitPrewrite waits.
+	preErr      error
+	preAwaiting bool
 
 	acquired freeSet // blocks of the durable checkpoint
 	staging  freeSet // blocks of the checkpoint being written

@@ -1,6 +1,7 @@
 package journal
 
 import (
+	"cmp"
 	"fmt"
 
 	"github.com/chronon-db/chronon/internal/invariants"
@@ -135,6 +136,7 @@ func (j *Journal) prewritten1(err error) {
 	} else {
 		j.preSet.release(j.preFlight.address)
 		err = fmt.Errorf("%w: block written ahead: %w", ErrIO, err)
+		j.preErr = cmp.Or(j.preErr, err)
 	}
 	cb := j.preCB
 	j.preCB = nil
@@ -147,16 +149,27 @@ func (j *Journal) prewritten1(err error) {
 func (j *Journal) PrewriteInFlight() bool { return j.preInFlight }
 
 // AwaitPrewrite waits until no SubmitPrewrite write is in flight (its
-// callback has run).
-func (j *Journal) AwaitPrewrite() {
+// callback has run) and returns the error of a prewrite that failed since
+// the last call (the disk failing: a synchronous step that waits for it
+// fails with it).
+func (j *Journal) AwaitPrewrite() error {
+	j.preAwaiting = true
 	for i := 0; j.preInFlight; i++ {
 		if i == waitTicksMax {
 			panic("journal: storage did not complete a block written ahead")
 		}
 		j.storage.Tick()
 	}
+	j.preAwaiting = false
 	invariants.Assert(!j.preInFlight && j.preCB == nil, "journal: prewrite reported done while in flight")
+	err := j.preErr
+	j.preErr = nil
+	return err
 }
+
+// AwaitingPrewrite reports whether AwaitPrewrite is waiting: a prewrite's
+// callback that sees an error then leaves it to the step waiting.
+func (j *Journal) AwaitingPrewrite() bool { return j.preAwaiting }
 
 // PrewriteDue reports whether Prewrite(src) would write a block now (never
 // while one is in flight). It costs O(1) but after a checkpoint or when

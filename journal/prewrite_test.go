@@ -186,13 +186,17 @@ func TestSubmitPrewriteAsync(t *testing.T) {
 	if j.PrewriteDue(src) || covered() != 0 || calls != 0 {
 		t.Fatalf("in flight: due %v, covered %d, callbacks %d", j.PrewriteDue(src), covered(), calls)
 	}
-	j.AwaitPrewrite()
+	if err := j.AwaitPrewrite(); err != nil {
+		t.Fatal(err)
+	}
 	if calls != 1 || last != nil || covered() != pm {
 		t.Fatalf("after completion: callbacks %d (%v), covered %d", calls, last, covered())
 	}
 	for j.PrewriteDue(src) {
 		j.SubmitPrewrite(src, cb)
-		j.AwaitPrewrite()
+		if err := j.AwaitPrewrite(); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if calls != 3 || covered() != 3*pm {
 		t.Fatalf("all written ahead: callbacks %d, covered %d", calls, covered())
@@ -212,14 +216,20 @@ func TestSubmitPrewriteAsync(t *testing.T) {
 	if got, err := j.ReadCheckpoint(CheckpointData{}); err != nil || !bytes.Equal(got.State, want) {
 		t.Fatalf("checkpoint reads back wrong: %v", err)
 	}
-	// A failed write: the callback has the error, the block is free again.
+	// A failed write: the callback has the error, the block is free again,
+	// and the step that waits for it fails with it (once).
 	src.log = append(src.log, blob(4, 2*pm)...)
 	acquired := j.preSet.acquired()
 	s.CrashAfterWrites(0)
 	j.SubmitPrewrite(src, cb)
-	j.AwaitPrewrite()
+	if err := j.AwaitPrewrite(); !errors.Is(err, ErrIO) {
+		t.Fatalf("waiting for a failed prewrite: %v", err)
+	}
 	if calls != 4 || !errors.Is(last, ErrIO) || j.preSet.acquired() != acquired || covered() != 3*pm {
 		t.Fatalf("failed prewrite: callbacks %d (%v), prewrite set %d (was %d), covered %d", calls, last, j.preSet.acquired(), acquired, covered())
+	}
+	if err := j.AwaitPrewrite(); err != nil {
+		t.Fatalf("a prewrite's error returned twice: %v", err)
 	}
 	// A crash with one in flight: after the reopen nothing refers to it,
 	// and the checkpoint's blocks read back.

@@ -121,7 +121,9 @@ func (j *Journal) writeSuperblockCopies(only func(i int) bool) error {
 	// No superblock write finds a write pending: a block written ahead
 	// completes first (nothing references it yet, but the rule is
 	// simpler to check whole; sim's write-order checker does).
-	j.AwaitPrewrite()
+	if err := j.AwaitPrewrite(); err != nil {
+		return err
+	}
 	invariants.Assert(only != nil, "journal: superblock write without a copy filter")
 	if invariants.Enabled {
 		// Paired with ReadSuperblock: the sector written decodes.

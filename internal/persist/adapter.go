@@ -274,9 +274,12 @@ func (w *Adapter) prewrite() {
 }
 
 // prewritten completes a block written ahead. A failed write is the disk
-// failing: crash-only, like a failed checkpoint.
+// failing: crash-only, like a failed checkpoint. While a synchronous step
+// waits (a drain, a checkpoint or a superblock write), that step fails
+// with it instead (the journal returns it from AwaitPrewrite, which every
+// checkpoint and superblock write calls).
 func (w *Adapter) prewritten(err error) {
-	if err != nil && !w.closed {
+	if err != nil && !w.closed && !w.draining && !w.j.AwaitingPrewrite() {
 		panic(fmt.Sprintf("persist: writing a checkpoint block ahead failed: %v", err))
 	}
 }
@@ -378,7 +381,9 @@ func (w *Adapter) Checkpoint(op uint64, checksum wire.Uint128, b replica.Checkpo
 	if err := w.drain(); err != nil {
 		return err
 	}
-	w.j.AwaitPrewrite()
+	if err := w.j.AwaitPrewrite(); err != nil {
+		return err
+	}
 	var start time.Time
 	if w.Clock != nil {
 		start = w.Clock()
