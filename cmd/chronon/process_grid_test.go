@@ -62,42 +62,13 @@ func TestProcessesRepairACorruptedGridBlock(t *testing.T) {
 	if err := procs[victim].Wait(); err != nil {
 		t.Fatalf("victim exit: %v", err)
 	}
-	s, err := journal.OpenFile(files[victim], true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	j, err := journal.Open(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	layout := j.Layout()
-	address := j.StableBlockAddress(0)
-	if address == 0 {
-		t.Fatal("the stopped replica's checkpoint holds no stable block")
-	}
-	offset := int64(layout.BlockOffset(address)) + wire.HeaderSize + 100
-	_ = s.Close()
+	offset := stableBlockOffset(t, files[victim])
 
 	procs[victim] = startProcess(t, bin, addresses, files[victim], "--metrics=127.0.0.1:0")
 	waitStatus(t, procs[victim], 120, 2)
 	waitMetric(victim, "chronon_state_omitted_bytes", 1)
 	// A bit flips on disk under the running replica.
-	f, err := os.OpenFile(files[victim], os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := make([]byte, 1)
-	if _, err := f.ReadAt(b, offset); err != nil {
-		t.Fatal(err)
-	}
-	b[0] ^= 0x10
-	if _, err := f.WriteAt(b, offset); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Sync(); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	flipBit(t, files[victim], offset)
 	waitMetric(victim, "chronon_replica_scrub_damaged_total", 1)
 	waitMetric(victim, "chronon_replica_stable_repaired_total", 1)
 	if log := procs[victim].Out.String(); !strings.Contains(log, "do not read back") {
@@ -171,37 +142,10 @@ func TestSingleReplicaStopsOnDamagedState(t *testing.T) {
 	d.transfer(250)
 	waitStatus(t, p, 240, 0)
 	stopAll(t, []*process{p})
-	s, err := journal.OpenFile(files[0], true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	j, err := journal.Open(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	layout := j.Layout()
-	address := j.StableBlockAddress(0)
-	offset := int64(layout.BlockOffset(address)) + wire.HeaderSize + 100
-	_ = s.Close()
-	if address == 0 {
-		t.Fatal("the checkpoint holds no stable block")
-	}
+	offset := stableBlockOffset(t, files[0])
 	p = startProcess(t, bin, addresses, files[0], flags...)
 	waitStatus(t, p, 240, 0)
-	f, err := os.OpenFile(files[0], os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := make([]byte, 1)
-	if _, err := f.ReadAt(b, offset); err != nil {
-		t.Fatal(err)
-	}
-	b[0] ^= 0x10
-	if _, err := f.WriteAt(b, offset); err != nil {
-		t.Fatal(err)
-	}
-	_ = f.Sync()
-	f.Close()
+	flipBit(t, files[0], offset)
 	// A lookup of the first transfers reads that block (a new client: the
 	// driver's session was with the replica before its restart).
 	go func() {
@@ -221,5 +165,47 @@ func TestSingleReplicaStopsOnDamagedState(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatalf("the single replica still runs with a commit waiting on damaged state:\n%s", p.Out.String())
+	}
+}
+
+// stableBlockOffset returns the file offset of a byte inside the payload of
+// the first stable grid block of a stopped replica's data file.
+func stableBlockOffset(t *testing.T, file string) int64 {
+	t.Helper()
+	s, err := journal.OpenFile(file, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	j, err := journal.Open(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	layout := j.Layout()
+	address := j.StableBlockAddress(0)
+	if address == 0 {
+		t.Fatal("the checkpoint holds no stable block")
+	}
+	return int64(layout.BlockOffset(address)) + wire.HeaderSize + 100
+}
+
+// flipBit flips a bit of the byte at offset of file, durably.
+func flipBit(t *testing.T, file string, offset int64) {
+	t.Helper()
+	f, err := os.OpenFile(file, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b := make([]byte, 1)
+	if _, err := f.ReadAt(b, offset); err != nil {
+		t.Fatal(err)
+	}
+	b[0] ^= 0x10
+	if _, err := f.WriteAt(b, offset); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
 	}
 }
