@@ -28,14 +28,21 @@ func TestHTTPSink(t *testing.T) {
 			w.Header().Set("Retry-After", "3")
 		}
 		if status == -1 {
-			time.Sleep(200 * time.Millisecond)
+			// Answer only after the sink gave up (its timeout).
+			select {
+			case <-r.Context().Done():
+			case <-time.After(5 * time.Second):
+			}
 			status = http.StatusOK
 		}
 		w.WriteHeader(status)
 		_, _ = w.Write([]byte("response-body"))
 	}))
 	defer srv.Close()
-	s := &HTTPSink{Timeout: 50 * time.Millisecond, ResultSizeMax: 8}
+	// A timeout far above any answer's time on a loaded machine; the
+	// timeout case uses a short one.
+	s := &HTTPSink{Timeout: 10 * time.Second, ResultSizeMax: 8}
+	short := &HTTPSink{Timeout: 50 * time.Millisecond, ResultSizeMax: 8}
 	d := testDelivery(srv.URL + "/hook")
 
 	result, err := s.Deliver(context.Background(), d)
@@ -66,7 +73,11 @@ func TestHTTPSink(t *testing.T) {
 		{-1, OutcomeRetry, 0, 0, false}, // timeout
 	} {
 		status = c.status
-		_, err := s.Deliver(context.Background(), d)
+		sink := s
+		if c.status == -1 {
+			sink = short
+		}
+		_, err := sink.Deliver(context.Background(), d)
 		o, r, a, f := classify(err)
 		if o != c.outcome || r != c.reason || a != c.after || f != c.fenced {
 			t.Errorf("status %d: classify(%v) = %v %v %v %v", c.status, err, o, r, a, f)
